@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create .venv and install streamdeblur with its test extras.
+# TORCH_SPEC picks the PyTorch build: the default is the CPU build this project's
+# development machines carry; on a GPU machine use e.g. TORCH_SPEC=torch (a CUDA build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+.venv/bin/python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}" -e '.[dev]' 2>&1 | grep -v "is ignored" || true
+.venv/bin/python -c "import streamdeblur, torch, av; print('streamdeblur', streamdeblur.__version__, '| torch', torch.__version__, '| PyAV', av.__version__)"

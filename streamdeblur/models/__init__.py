@@ -1,0 +1,171 @@
+"""Generator registry, construction, and the checkpoint format the runtime loads.
+
+A generator checkpoint is two files side by side:
+
+* ``NAME.safetensors``: the weights;
+* ``NAME.json``: ``{"arch": ..., "args": {...}, "trained_on": ..., "metrics": {...}}``,
+  enough to rebuild the model with no training config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InputNotFoundError, ModelNotFoundError, WeightsError
+from .common import Generator, count_macs, count_params, pad_to_multiple
+from .deblurgan import DeblurGANGenerator
+from .lite import DeblurGANLite
+
+MODELS: dict[str, Callable[..., Generator]] = {
+    "deblurgan": DeblurGANGenerator,
+    "deblurgan-lite": DeblurGANLite,
+}
+DEFAULT_MODEL = "deblurgan-lite"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+__all__ = [
+    "MODELS",
+    "DEFAULT_MODEL",
+    "WEIGHTS_DIR",
+    "Generator",
+    "build_model",
+    "load_generator",
+    "save_generator",
+    "read_card",
+    "shipped_weights",
+    "count_macs",
+    "count_params",
+    "pad_to_multiple",
+]
+
+
+def build_model(name: str, **args: Any) -> Generator:
+    """A freshly initialised generator of architecture ``name``."""
+    try:
+        ctor = MODELS[name]
+    except KeyError:
+        raise ModelNotFoundError(f"unknown model {name!r}", f"choose one of: {', '.join(sorted(MODELS))}") from None
+    try:
+        return ctor(**args)
+    except TypeError as e:
+        raise WeightsError(f"bad arguments for model {name!r}: {e}") from None
+
+
+def shipped_weights(name: str = DEFAULT_MODEL) -> Path:
+    """Path of the shipped ``.safetensors`` for a model name (may not exist)."""
+    return WEIGHTS_DIR / f"{name}.safetensors"
+
+
+def _resolve(name_or_path: str | os.PathLike | None) -> tuple[Path, Path]:
+    """(weights, card) paths for a model name, a .safetensors/.json path or a stem."""
+    if name_or_path is None or str(name_or_path) == "default":
+        name_or_path = DEFAULT_MODEL
+    s = str(name_or_path)
+    if s in MODELS:
+        w = shipped_weights(s)
+        if not w.exists():
+            raise WeightsError(
+                f"no shipped weights for model {s!r} (looked for {w})",
+                "pass --weights PATH to a generator exported with `streamdeblur-train export`",
+            )
+    else:
+        p = Path(s).expanduser()
+        if p.suffix == ".json":
+            w = p.with_suffix(".safetensors")
+        elif p.suffix == ".safetensors":
+            w = p
+        elif p.is_dir():
+            raise WeightsError(f"{p} is a folder, not a generator", "pass the .safetensors file")
+        else:
+            w = p.with_name(p.name + ".safetensors") if p.suffix == "" else p
+        if not w.exists():
+            raise InputNotFoundError(f"generator weights not found: {w}", "check the path, or leave --weights out to use the shipped model")
+        if w.suffix != ".safetensors":
+            raise WeightsError(f"{w} is not a .safetensors generator", "export one with `streamdeblur-train export`")
+    card = w.with_suffix(".json")
+    if not card.exists():
+        raise WeightsError(f"{w} has no model card {card.name} beside it", "export the generator with `streamdeblur-train export`, which writes both")
+    return w, card
+
+
+def read_card(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a generator's JSON card."""
+    path = Path(path)
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WeightsError(f"model card {path} is unreadable ({e.__class__.__name__}: {e})") from None
+    if not isinstance(card, dict) or "arch" not in card or not isinstance(card.get("args", {}), dict):
+        raise WeightsError(f"model card {path} lacks 'arch' and 'args'", "re-export the generator with `streamdeblur-train export`")
+    if card["arch"] not in MODELS:
+        raise WeightsError(f"model card {path} names unknown architecture {card['arch']!r}", f"known: {', '.join(sorted(MODELS))}")
+    return card
+
+
+def load_generator(name_or_path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Generator:
+    """Load a generator in eval mode.
+
+    ``None`` or ``"default"``: the shipped default model; a registered model name: its
+    shipped weights; otherwise a path to ``NAME.safetensors`` (or its ``.json``, or the
+    stem). The result carries ``.card`` (the JSON) and ``.source`` (the weights path).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights, card_path = _resolve(name_or_path)
+    card = read_card(card_path)
+    model = build_model(card["arch"], **card.get("args", {}))
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"{weights} is not a readable safetensors file ({e}); it may be truncated", "re-export or re-copy it") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()
+        detail = "; ".join(line.strip() for line in first[:3])
+        raise WeightsError(f"{weights} does not match architecture {card['arch']!r} with args {card.get('args')}: {detail[:300]}") from None
+    model.card = card  # type: ignore[attr-defined]
+    model.source = str(weights)  # type: ignore[attr-defined]
+    return model.to(device).eval()
+
+
+def save_generator(
+    model: Generator,
+    path: str | os.PathLike,
+    *,
+    trained_on: Any = None,
+    metrics: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
+    """Write ``NAME.safetensors`` + ``NAME.json``, each through a temporary file and a rename."""
+    from safetensors.torch import save_file
+
+    w = Path(path)
+    if w.suffix != ".safetensors":
+        w = w.with_name(w.name + ".safetensors") if w.suffix == "" else w.with_suffix(".safetensors")
+    w.parent.mkdir(parents=True, exist_ok=True)
+    card_path = w.with_suffix(".json")
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    card: dict[str, Any] = {
+        "arch": model.arch,
+        "args": model.arch_args,
+        "params": count_params(model),
+        "trained_on": trained_on,
+        "metrics": metrics or {},
+    }
+    if extra:
+        card.update(extra)
+    tmp_w = w.with_name(w.name + ".tmp")
+    tmp_c = card_path.with_name(card_path.name + ".tmp")
+    save_file(state, str(tmp_w), metadata={"arch": model.arch})
+    tmp_c.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp_w, w)
+    os.replace(tmp_c, card_path)
+    return w, card_path

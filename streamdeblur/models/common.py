@@ -1,0 +1,87 @@
+"""Pieces shared by every generator: padding to the model's multiple, and a MAC counter."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_size: int = 1) -> tuple[torch.Tensor, int, int]:
+    """Pad H and W (bottom/right) up to a multiple (and at least ``min_size``), so any frame size works.
+
+    Reflection where the frame is large enough (no dark border for the convs to see),
+    replication otherwise (reflect needs pad < size).
+    """
+    h, w = x.shape[-2], x.shape[-1]
+    ph = (multiple - h % multiple) % multiple
+    pw = (multiple - w % multiple) % multiple
+    ph += max(0, min_size - (h + ph) + multiple - 1) // multiple * multiple
+    pw += max(0, min_size - (w + pw) + multiple - 1) // multiple * multiple
+    if ph == 0 and pw == 0:
+        return x, h, w
+    mode = "reflect" if (ph < h and pw < w) else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
+
+
+class Generator(nn.Module):
+    """Base for generators: RGB in [0, 1] (N, 3, H, W) -> RGB in [0, 1], same shape.
+
+    Subclasses implement ``forward_padded`` on inputs whose H and W are multiples of
+    ``size_multiple``; ``forward`` pads and crops so callers can pass any size.
+    ``arch`` and ``arch_args`` are what a checkpoint stores to rebuild the model.
+    """
+
+    arch: str = ""
+    size_multiple: int = 1
+    #: smallest padded H and W the architecture accepts (reflection pads need room)
+    min_size: int = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arch_args: dict = {}
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xp, h, w = pad_to_multiple(x, self.size_multiple, self.min_size)
+        y = self.forward_padded(xp)
+        return y[..., :h, :w]
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def count_macs(model: nn.Module, height: int, width: int, channels: int = 3) -> int:
+    """Multiply-accumulates of one forward pass on a (1, C, H, W) input.
+
+    Counts convolutions, transposed convolutions and linear layers (everything else is
+    a rounding error for these networks).
+    """
+    total = 0
+
+    def conv_hook(m: nn.Module, inp, out) -> None:
+        nonlocal total
+        if isinstance(m, nn.ConvTranspose2d):
+            # each input position multiplies the whole kernel into the output
+            x = inp[0]
+            total += x.numel() // x.shape[0] * m.out_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, nn.Conv2d):
+            total += out.numel() // out.shape[0] * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, nn.Linear):
+            total += out.numel() // out.shape[0] * m.in_features
+
+    hooks = [m.register_forward_hook(conv_hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    was_training = model.training
+    model.eval()
+    try:
+        p = next(model.parameters())
+        model(torch.zeros(1, channels, height, width, device=p.device, dtype=p.dtype))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return total

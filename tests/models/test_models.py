@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from streamdeblur.errors import ModelNotFoundError, WeightsError
+from streamdeblur.models import MODELS, build_model, count_macs, count_params, load_generator, save_generator
+
+# Small configurations of every registered architecture keep the test fast on 2 cores;
+# the full-size ones are checked for their parameter counts below.
+TINY = {
+    "deblurgan": {"base_channels": 8, "n_blocks": 2},
+    "deblurgan-lite": {"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]},
+}
+
+
+def test_every_model_has_a_tiny_config():
+    assert set(TINY) == set(MODELS)
+
+
+def _perturb(model: torch.nn.Module) -> None:
+    # identity-initialised models would pass trivially; give every weight a value
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.05)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("hw", [(32, 32), (37, 53), (1, 1), (8, 3)])
+def test_shape_range_and_determinism(name, hw):
+    model = build_model(name, **TINY[name])
+    _perturb(model)
+    model.eval()
+    x = torch.rand(2, 3, *hw, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y1 = model(x)
+        y2 = model(x)
+    assert y1.shape == x.shape
+    assert torch.isfinite(y1).all()
+    assert y1.min() >= 0 and y1.max() <= 1
+    assert torch.equal(y1, y2)
+
+
+def test_deblurgan_matches_the_paper():
+    model = build_model("deblurgan")
+    params = count_params(model)
+    macs = count_macs(model, 256, 256)
+    assert 11.0e6 < params < 11.8e6
+    assert 45e9 < macs < 55e9
+    # two convolutions in every ResBlock (the reference code's slip leaves one)
+    res_blocks = [m for m in model.modules() if m.__class__.__name__ == "ResBlock"]
+    assert len(res_blocks) == 9
+    assert all(sum(isinstance(c, torch.nn.Conv2d) for c in b.modules()) == 2 for b in res_blocks)
+
+
+def test_lite_needs_ten_times_fewer_macs_at_720p():
+    full = count_macs(build_model("deblurgan"), 720, 1280)
+    lite = count_macs(build_model("deblurgan-lite"), 720, 1280)
+    assert lite * 10 <= full
+
+
+def test_lite_starts_as_identity():
+    model = build_model("deblurgan-lite").eval()
+    x = torch.rand(1, 3, 40, 50)
+    with torch.no_grad():
+        assert torch.equal(model(x), x)
+
+
+def test_save_then_load_gives_identical_outputs(tmp_path):
+    model = build_model("deblurgan-lite", **TINY["deblurgan-lite"])
+    _perturb(model)
+    model.eval()
+    w, card = save_generator(model, tmp_path / "g", trained_on="test", metrics={"psnr": 1.0})
+    assert w.name == "g.safetensors" and card.name == "g.json"
+    assert json.loads(card.read_text())["arch"] == "deblurgan-lite"
+    loaded = load_generator(w)
+    x = torch.rand(1, 3, 33, 47)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+    assert loaded.card["metrics"] == {"psnr": 1.0}
+
+
+def test_unknown_model_name_is_a_clear_error():
+    with pytest.raises(ModelNotFoundError, match="unknown model 'nope'.*deblurgan"):
+        build_model("nope")
+
+
+def test_missing_truncated_and_mismatched_weights(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_generator(tmp_path / "missing.safetensors")
+    model = build_model("deblurgan-lite", **TINY["deblurgan-lite"])
+    w, card = save_generator(model, tmp_path / "g")
+    data = w.read_bytes()
+    (tmp_path / "t.safetensors").write_bytes(data[: len(data) // 2])
+    (tmp_path / "t.json").write_text(card.read_text())
+    with pytest.raises(WeightsError, match="t.safetensors.*truncated"):
+        load_generator(tmp_path / "t.safetensors")
+    # a card that claims another architecture
+    c = json.loads(card.read_text())
+    c["arch"], c["args"] = "deblurgan", TINY["deblurgan"]
+    (tmp_path / "g.json").write_text(json.dumps(c))
+    with pytest.raises(WeightsError, match="does not match architecture 'deblurgan'"):
+        load_generator(w)
