@@ -1,0 +1,1 @@
+"""Video sources (file, URL, camera) and sinks (file, preview, null)."""

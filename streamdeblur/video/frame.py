@@ -1,0 +1,32 @@
+"""The unit that travels through the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class Frame:
+    """One decoded frame.
+
+    ``image`` is (H, W, 3) uint8 RGB. ``pts`` and ``time_base`` are the source's own
+    timestamps, which sinks keep (variable frame rate survives). ``captured_at`` is a
+    ``time.perf_counter()`` stamp taken when the frame was read, for latency figures.
+    """
+
+    index: int
+    pts: int | None
+    time_base: Fraction | None
+    image: np.ndarray
+    captured_at: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def time(self) -> float | None:
+        """Presentation time in seconds, if known."""
+        if self.pts is None or self.time_base is None:
+            return None
+        return float(self.pts * self.time_base)
