@@ -1,0 +1,323 @@
+"""Video sources for files and network URLs, decoded with PyAV.
+
+``open_source`` opens, validates and decodes the first frame before returning, so every
+problem a user can have with an input (missing, not a video, truncated, no frames,
+audio only, a URL that does not answer) is raised as a one-line error *before* any
+output file is created.
+
+A source yields :class:`~streamdeblur.video.frame.Frame` objects (RGB uint8 with the
+source's own pts and time base). With ``items()`` it also yields the audio and
+subtitle packets of the streams a sink asked to copy (``enable_passthrough``), demuxed
+in the same pass, so live streams are read once and packets are copied untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+
+from ..errors import InputError, InputNotFoundError, StreamTimeoutError
+from .frame import Frame
+
+log = logging.getLogger(__name__)
+
+URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "rtp", "tcp", "srt", "hls")
+
+#: ffmpeg AVColorSpace (matrix) -> the swscale colorspace name PyAV understands
+_SWS_MATRIX = {1: "itu709", 4: "fcc", 5: "itu601", 6: "itu601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
+
+
+def is_url(spec: str | os.PathLike) -> bool:
+    s = str(spec)
+    return "://" in s and s.split("://", 1)[0].lower() in URL_SCHEMES
+
+
+def sws_colorspace(matrix: int | None) -> str:
+    """The swscale matrix for an ffmpeg colorspace tag; unspecified means BT.601, as FFmpeg does."""
+    return _SWS_MATRIX.get(int(matrix or 2), "itu601")
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """An audio or subtitle stream of the input, as a sink needs to know it."""
+
+    index: int
+    type: str
+    codec: str
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a sink and a progress bar need to know about an input."""
+
+    spec: str
+    width: int
+    height: int
+    fps: float | None
+    rate: Fraction | None
+    time_base: Fraction
+    frame_count: int | None  # from the container header; None when it does not say
+    duration: float | None  # seconds
+    pix_fmt: str
+    bit_depth: int
+    color_primaries: int  # ffmpeg enum values; 2 = unspecified
+    color_trc: int
+    colorspace: int
+    color_range: int  # 1 = limited (MPEG), 2 = full (JPEG), 0 = unspecified
+    rotation: int  # degrees counter-clockwise, as VideoFrame.rotation reports it
+    codec: str
+    container: str
+    is_live: bool
+    audio: tuple[StreamInfo, ...] = ()
+    subtitles: tuple[StreamInfo, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def expected_frames(self) -> int | None:
+        """Best guess at the number of frames, for progress and ETA only."""
+        if self.frame_count:
+            return self.frame_count
+        if self.duration and self.fps:
+            return max(1, round(self.duration * self.fps))
+        return None
+
+
+def _bit_depth(pix_fmt: str) -> int:
+    try:
+        fmt = av.VideoFormat(pix_fmt)
+        return max(c.bits for c in fmt.components)
+    except Exception:  # pragma: no cover - exotic formats
+        return 8
+
+
+def _open_container(spec: str, timeout: float) -> Any:
+    """av.open with user-facing errors."""
+    url = is_url(spec)
+    if not url:
+        p = Path(spec)
+        if not p.exists():
+            raise InputNotFoundError(f"input not found: {spec}", "check the path")
+        if p.is_dir():
+            raise InputError(f"input {spec} is a folder, not a video file")
+        if p.stat().st_size == 0:
+            raise InputError(f"input {spec} is empty (0 bytes)", "it is not a video")
+    t0 = time.monotonic()
+    options = {"rw_timeout": str(int(timeout * 1e6))} if url else {}
+    try:
+        return av.open(spec, mode="r", timeout=(timeout, timeout) if url else None, options=options)
+    except av.error.FFmpegError as e:
+        elapsed = time.monotonic() - t0
+        reason = getattr(e, "strerror", None) or str(e)
+        if url:
+            if isinstance(e, av.error.ExitError) or elapsed >= 0.9 * timeout:
+                raise StreamTimeoutError(f"{spec} did not answer within {timeout:g} s", "check the URL and that the stream is live, or raise --timeout") from None
+            raise StreamTimeoutError(f"cannot open stream {spec}: {reason}", "check the URL and that the server is running") from None
+        low = reason.lower()
+        if "moov atom not found" in low or "end of file" in low:
+            raise InputError(f"input {spec} is truncated or incomplete ({reason})", "re-copy or re-record the file") from None
+        raise InputError(f"input {spec} is not a video FFmpeg can read ({reason})") from None
+    except OSError as e:  # permission denied etc.
+        raise InputError(f"cannot read input {spec}: {e.strerror or e}") from None
+
+
+class FileSource:
+    """A video file or network stream, decoded on PyAV's own threads (thread_type AUTO)."""
+
+    def __init__(self, spec: str | os.PathLike, *, timeout: float = 10.0) -> None:
+        self.spec = str(spec)
+        self.timeout = timeout
+        self._passthrough: set[int] = set()
+        self._closed = False
+        self.container = _open_container(self.spec, timeout)
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- opening -------------------------------------------------------------
+    def _setup(self) -> None:
+        c = self.container
+        if not c.streams.video:
+            kinds = sorted({s.type for s in c.streams})
+            if "audio" in kinds:
+                raise InputError(f"input {self.spec} has no video stream (audio only)", "pass a video file")
+            raise InputError(f"input {self.spec} has no video stream (streams: {', '.join(kinds) or 'none'})", "pass a video file")
+        self.stream = v = c.streams.video[0]
+        v.thread_type = "AUTO"
+        self._audio = [s for s in c.streams.audio]
+        self._subs = [s for s in c.streams.subtitles]
+        self._demux_streams = [v, *self._audio, *self._subs]
+        self._frames_out = 0
+        self._iter = self._decode()
+        try:
+            first = next(self._iter)
+            self._pending: list[Any] = []
+            while not isinstance(first, Frame):  # packets demuxed before the first picture
+                self._pending.append(first)
+                first = next(self._iter)
+        except StopIteration:
+            raise InputError(f"input {self.spec} has a video stream but no frames could be decoded (zero frames or truncated)") from None
+        self._pending.append(first)
+        self._first = first
+        self.info = self._make_info(first)
+
+    def _make_info(self, first: Frame) -> SourceInfo:
+        v = self.stream
+        cc = v.codec_context
+        rate = v.average_rate or v.guessed_rate or v.base_rate
+        rate = Fraction(rate) if rate else None
+        tb = Fraction(v.time_base) if v.time_base else (1 / rate if rate else Fraction(1, 1000))
+        duration = None
+        if v.duration is not None and v.time_base:
+            duration = float(v.duration * v.time_base)
+        elif self.container.duration:
+            duration = self.container.duration / 1e6
+        meta = first.meta
+        pix_fmt = meta.get("pix_fmt") or cc.pix_fmt or "yuv420p"
+        return SourceInfo(
+            spec=self.spec,
+            width=first.image.shape[1],
+            height=first.image.shape[0],
+            fps=float(rate) if rate else None,
+            rate=rate,
+            time_base=tb,
+            frame_count=int(v.frames) if v.frames else None,
+            duration=duration,
+            pix_fmt=pix_fmt,
+            bit_depth=_bit_depth(pix_fmt),
+            color_primaries=int(meta.get("color_primaries", cc.color_primaries) or 2),
+            color_trc=int(meta.get("color_trc", cc.color_trc) or 2),
+            colorspace=int(meta.get("colorspace", cc.colorspace) or 2),
+            color_range=int(meta.get("color_range", cc.color_range) or 0),
+            rotation=int(meta.get("rotation", 0) or 0),
+            codec=cc.name,
+            container=self.container.format.name,
+            is_live=is_url(self.spec),
+            audio=tuple(StreamInfo(s.index, "audio", s.codec_context.name, s.language) for s in self._audio),
+            subtitles=tuple(StreamInfo(s.index, "subtitle", s.codec_context.name, s.language) for s in self._subs),
+            metadata=dict(self.container.metadata),
+        )
+
+    # -- passthrough -----------------------------------------------------------
+    @property
+    def audio_streams(self) -> list[Any]:
+        return list(self._audio)
+
+    @property
+    def subtitle_streams(self) -> list[Any]:
+        return list(self._subs)
+
+    def enable_passthrough(self, streams: list[Any]) -> None:
+        """Yield the packets of these (audio/subtitle) input streams from ``items()``."""
+        self._passthrough = {s.index for s in streams}
+
+    # -- decoding --------------------------------------------------------------
+    def _to_frame(self, f: Any) -> Frame:
+        if self._frames_out == 0:
+            self._size = (f.width, f.height)
+        elif (f.width, f.height) != self._size:
+            raise InputError(
+                f"input {self.spec} changes resolution at frame {self._frames_out} "
+                f"({self._size[0]}x{self._size[1]} -> {f.width}x{f.height}); that is not supported",
+                "split the file at the change",
+            )
+        img = f.to_ndarray(
+            format="rgb24",
+            src_colorspace=sws_colorspace(f.colorspace),
+            src_color_range=f.color_range if f.color_range in (1, 2) else 1,
+        )
+        meta: dict = {}
+        if self._frames_out == 0:
+            meta = {
+                "pix_fmt": f.format.name,
+                "color_primaries": f.color_primaries,
+                "color_trc": f.color_trc,
+                "colorspace": f.colorspace,
+                "color_range": f.color_range,
+                "rotation": f.rotation,
+            }
+        tb = Fraction(f.time_base) if f.time_base else Fraction(self.stream.time_base)
+        pts = f.pts
+        frame = Frame(index=self._frames_out, pts=pts, time_base=tb, image=img, captured_at=time.perf_counter(), meta=meta)
+        self._frames_out += 1
+        return frame
+
+    def _decode(self) -> Iterator[Any]:
+        v = self.stream
+        last_pts: int | None = None
+        try:
+            for packet in self.container.demux(self._demux_streams):
+                if packet.stream.index == v.index:
+                    for f in packet.decode():
+                        frame = self._to_frame(f)
+                        if frame.pts is None:  # some raw streams carry no timestamps: count frames
+                            frame.pts = 0 if last_pts is None else last_pts + 1
+                        last_pts = frame.pts
+                        yield frame
+                elif packet.dts is not None and packet.size:
+                    yield packet
+        except av.error.ExitError:
+            raise StreamTimeoutError(f"{self.spec} stopped sending data for {self.timeout:g} s after frame {self._frames_out}") from None
+        except av.error.FFmpegError as e:
+            raise InputError(f"input {self.spec} cannot be decoded after frame {self._frames_out} ({getattr(e, 'strerror', None) or e}); it may be truncated or damaged") from None
+        self._check_complete()
+
+    def _check_complete(self) -> None:
+        """A file whose header promises more frames than it holds was cut short."""
+        expected = self.stream.frames
+        if is_url(self.spec) or not expected or self.container.format.name.split(",")[0] not in ("mov", "mp4"):
+            return
+        if self._frames_out < expected:
+            raise InputError(
+                f"input {self.spec} is truncated: its header lists {expected} frames but only {self._frames_out} could be read",
+                "re-copy or re-record the file",
+            )
+
+    def items(self) -> Iterator[Any]:
+        """Frames, and packets of the passthrough streams, in demux order."""
+        pending, self._pending = self._pending, []
+        for item in pending:
+            if isinstance(item, Frame) or item.stream.index in self._passthrough:
+                yield item
+        for item in self._iter:
+            if isinstance(item, Frame) or item.stream.index in self._passthrough:
+                yield item
+
+    def __iter__(self) -> Iterator[Frame]:
+        for item in self.items():
+            if isinstance(item, Frame):
+                yield item
+
+    @property
+    def frames_read(self) -> int:
+        return self._frames_out
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                self.container.close()
+            except Exception:  # pragma: no cover - closing a broken stream
+                log.debug("closing %s failed", self.spec, exc_info=True)
+
+    def __enter__(self) -> FileSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_source(spec: str | os.PathLike, *, timeout: float = 10.0) -> FileSource:
+    """Open a video file or URL (rtsp/http(s)/udp/...); raises a one-line error if it cannot be used."""
+    return FileSource(spec, timeout=timeout)
