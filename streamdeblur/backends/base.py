@@ -27,6 +27,9 @@ class Backend(ABC):
         self.device = device
         self.options = options
         self.precision = "fp32"
+        #: frames larger than this (H or W) go through overlapping tiles (streamdeblur.tiling)
+        self.max_tile: int | None = options.get("max_tile") or None
+        self.tile_overlap: int | None = options.get("tile_overlap")
 
     @classmethod
     def unavailable_reason(cls, device: str) -> str | None:
@@ -38,6 +41,16 @@ class Backend(ABC):
     @abstractmethod
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) float in [0, 1] -> same shape, float in [0, 1]. Any H and W."""
+
+    def infer_tiled(self, x: torch.Tensor) -> torch.Tensor:
+        """``infer``, through overlapping tiles when the frame exceeds ``max_tile``."""
+        if not self.max_tile or (x.shape[-2] <= self.max_tile and x.shape[-1] <= self.max_tile):
+            return self.infer(x)
+        from ..tiling import default_overlap, tiled_infer
+
+        align = int(getattr(self.generator, "size_multiple", 1) or 1)
+        overlap = self.tile_overlap if self.tile_overlap is not None else default_overlap(self.max_tile, align)
+        return tiled_infer(self.infer, x, self.max_tile, overlap, align=align)
 
     def to_device(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 (N, H, W, 3) host frames -> float NCHW in [0, 1] on this backend's device."""
@@ -54,7 +67,7 @@ class Backend(ABC):
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"expected uint8 frames of shape (N, H, W, 3), got {frames.dtype} {frames.shape}")
         with torch.inference_mode():
-            return self.from_device(self.infer(self.to_device(frames)))
+            return self.from_device(self.infer_tiled(self.to_device(frames)))
 
     def describe(self) -> str:
         return f"{self.name} ({self.device}, {self.precision})"

@@ -92,7 +92,7 @@ class TorchBackend(Backend):
             raise ValueError(f"expected uint8 frames of shape (N, H, W, 3), got {frames.dtype} {frames.shape}")
         with torch.inference_mode():
             x = self.to_device(frames)
-            return self.from_device(self.infer(x))
+            return self.from_device(self.infer_tiled(x))
 
     def close(self) -> None:
         self.model = None  # type: ignore[assignment]
