@@ -4,10 +4,16 @@
 (through ``choose_backend``'s returned reason); an explicit name that cannot run raises
 :class:`~streamdeblur.errors.BackendUnavailableError` with the reason. Nothing falls back
 silently.
+
+Auto order: a TensorRT engine in engines/ built for this GPU, TensorRT and generator;
+then PyTorch CUDA FP16; then the faster CPU backend (``CPU_ORDER``, measured on a 2-core
+CPU: ONNX Runtime beats PyTorch eager, see docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,19 +21,42 @@ import torch
 from ..errors import BackendUnavailableError
 from ..models import Generator
 from .base import Backend
+from .onnxruntime_backend import OnnxRuntimeBackend
+from .tensorrt_backend import TensorRTBackend
 from .torch_backend import TorchBackend
 
 BACKENDS: dict[str, type[Backend]] = {
+    "tensorrt": TensorRTBackend,
     "torch": TorchBackend,
+    "onnxruntime": OnnxRuntimeBackend,
 }
 
-__all__ = ["BACKENDS", "Backend", "TorchBackend", "choose_backend", "create_backend"]
+#: CPU backends, fastest first (docs/BENCHMARKS.md, "ONNX Runtime vs PyTorch, CPU")
+CPU_ORDER: tuple[str, ...] = ("onnxruntime", "torch")
+
+__all__ = [
+    "BACKENDS",
+    "CPU_ORDER",
+    "Backend",
+    "OnnxRuntimeBackend",
+    "TensorRTBackend",
+    "TorchBackend",
+    "choose_backend",
+    "create_backend",
+]
 
 
-def choose_backend(name: str = "auto", device: str | None = None) -> tuple[str, str, str]:
+def choose_backend(
+    name: str = "auto",
+    device: str | None = None,
+    generator: Generator | None = None,
+    engines_dir: str | os.PathLike | None = None,
+    engine: str | os.PathLike | None = None,
+) -> tuple[str, str, str]:
     """(backend, device, why) for a request; ``name``/``device`` may be "auto"/None.
 
-    Order for auto: PyTorch CUDA FP16, then PyTorch CPU.
+    ``generator`` lets auto look for a TensorRT engine built for it in ``engines_dir``
+    (default ``engines/``); ``engine`` (an explicit engine file) makes auto pick TensorRT.
     """
     if name != "auto":
         if name not in BACKENDS:
@@ -40,17 +69,48 @@ def choose_backend(name: str = "auto", device: str | None = None) -> tuple[str, 
             if r is None:
                 return name, d, f"{name} on {d} (asked for)"
             reasons.append(r)
-        raise BackendUnavailableError(reasons[0] if len(reasons) == 1 else "; ".join(reasons))
+        raise BackendUnavailableError(reasons[0] if len(reasons) == 1 else "; ".join(dict.fromkeys(reasons)))
+
+    if device not in (None, "cuda", "cpu"):
+        raise BackendUnavailableError(f"unknown device {device!r}", "choose cuda or cpu")
     if device in (None, "cuda") and torch.cuda.is_available():
-        return "torch", "cuda", "auto: PyTorch CUDA FP16 (no TensorRT engine for this GPU)"
+        trt_missing = TensorRTBackend.unavailable_reason("cuda")
+        if trt_missing is None:
+            if engine is not None:
+                return "tensorrt", "cuda", f"auto: TensorRT engine {Path(engine).name} (given)"
+            if generator is not None:
+                from ..engines import DEFAULT_ENGINES_DIR, find_engine
+
+                hit = find_engine(generator, engines_dir or DEFAULT_ENGINES_DIR)
+                if hit is not None:
+                    return "tensorrt", "cuda", f"auto: TensorRT engine {hit[0].name} ({hit[1].precision}, built for this GPU)"
+            why = f"no TensorRT engine for this model in {engines_dir or 'engines'}/; `streamdeblur build-engine` makes one"
+        else:
+            why = trt_missing
+        return "torch", "cuda", f"auto: PyTorch CUDA FP16 ({why})"
     if device == "cuda":
         raise BackendUnavailableError(TorchBackend.unavailable_reason("cuda") or "no CUDA device")
-    return "torch", "cpu", "auto: PyTorch on the CPU (no CUDA GPU found)"
+    for cpu_name in CPU_ORDER:
+        if BACKENDS[cpu_name].unavailable_reason("cpu") is None:
+            label = {"onnxruntime": "ONNX Runtime", "torch": "PyTorch"}[cpu_name]
+            gpu = "asked for --device cpu" if device == "cpu" else "no CUDA GPU found"
+            return cpu_name, "cpu", f"auto: {label} on the CPU ({gpu}; the fastest CPU backend here)"
+    raise BackendUnavailableError("no backend can run on the CPU")  # pragma: no cover
 
 
 def create_backend(name: str, generator: Generator, device: str | None = None, **options: Any) -> Backend:
-    """Instantiate a backend; ``name="auto"`` chooses (see ``choose_backend``)."""
-    backend_name, dev, why = choose_backend(name, device)
+    """Instantiate a backend; ``name="auto"`` chooses (see ``choose_backend``).
+
+    Options a backend does not take are ignored by it (``engine``, ``engines_dir`` are the
+    TensorRT backend's; ``onnx`` ONNX Runtime's).
+    """
+    backend_name, dev, why = choose_backend(
+        name, device, generator=generator, engines_dir=options.get("engines_dir"), engine=options.get("engine")
+    )
+    if backend_name != "tensorrt":
+        options = {k: v for k, v in options.items() if k not in ("engine", "engines_dir")}
+    if backend_name != "onnxruntime":
+        options.pop("onnx", None)
     backend = BACKENDS[backend_name](generator, dev, **options)
     backend.choice_reason = why  # type: ignore[attr-defined]
     return backend

@@ -1,0 +1,164 @@
+"""TensorRT backend: runs an engine built by `streamdeblur build-engine`.
+
+Before anything is deserialized, the engine's sidecar is checked against this GPU, this
+TensorRT and the generator asked for; a mismatch is an
+:class:`~streamdeblur.errors.EngineMismatchError` naming each difference and the
+`build-engine` command that fixes it (engines do not move between GPU models or TensorRT
+versions).
+
+I/O buffers are torch CUDA tensors: the padded input and a preallocated output are
+handed to TensorRT by address (``set_tensor_address``) and the engine is enqueued on
+the current torch CUDA stream (``execute_async_v3``), so there is no host round trip and
+no extra copy. The engine sees padded sizes; this backend pads on the GPU and crops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ..engines import (
+    DEFAULT_ENGINES_DIR,
+    EngineSidecar,
+    Expected,
+    ModelInfo,
+    check_frame,
+    current_gpu,
+    find_engine,
+    tensorrt_requirements,
+    tensorrt_version,
+    validate_sidecar,
+)
+from ..errors import BackendUnavailableError, InputNotFoundError
+from ..models import Generator, pad_to_multiple
+from .base import Backend
+
+log = logging.getLogger(__name__)
+
+
+class TensorRTBackend(Backend):
+    name: ClassVar[str] = "tensorrt"
+    devices: ClassVar[tuple[str, ...]] = ("cuda",)
+
+    @classmethod
+    def unavailable_reason(cls, device: str) -> str | None:
+        base = super().unavailable_reason(device)
+        if base:
+            return base
+        return tensorrt_requirements()
+
+    def __init__(
+        self,
+        generator: Generator,
+        device: str = "cuda",
+        *,
+        engine: str | os.PathLike | None = None,
+        engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR,
+        **options: Any,
+    ) -> None:
+        super().__init__(generator, device, **options)
+        reason = self.unavailable_reason(device)
+        if reason:
+            raise BackendUnavailableError(reason)
+        info = ModelInfo.of(generator)
+        if engine is None:
+            hit = find_engine(generator, engines_dir)
+            if hit is None:
+                cmd = f"streamdeblur build-engine {'--weights ' + info.source if '/' in info.source else '--model ' + info.source} -o {engines_dir}"
+                raise InputNotFoundError(f"no TensorRT engine for {generator.arch} on this GPU and TensorRT in {engines_dir}/", f"build one with: {cmd}")
+            engine = hit[0]
+        self.engine_path = Path(engine)
+        if not self.engine_path.exists():
+            raise InputNotFoundError(f"engine not found: {self.engine_path}", "check the path, or leave --engine out to use the one in engines/")
+        self.sidecar = EngineSidecar.read(self.engine_path)
+        expected = Expected(
+            tensorrt_version=tensorrt_version(),
+            gpu=current_gpu(),
+            arch=info.arch,
+            args=info.args,
+            weights_sha256=info.weights_sha256,
+        )
+        validate_sidecar(self.sidecar, expected, self.engine_path, Path(engines_dir))
+        self.precision = self.sidecar.precision
+        self.dtype = torch.float16 if self.precision == "fp16" else torch.float32
+        self.torch_device = torch.device("cuda")
+        self.multiple = self.sidecar.size_multiple
+        self.min_size = self.sidecar.min_size
+        if self.sidecar.compiler == "tensorrt":
+            self._load_tensorrt()
+        else:
+            self._load_torch_tensorrt()
+
+    # -- loading ---------------------------------------------------------------
+    def _load_tensorrt(self) -> None:
+        import tensorrt as trt  # type: ignore[import-not-found]
+
+        from ..engines import _trt_logger
+
+        self._trt = trt
+        self._logger = _trt_logger(trt)
+        self.runtime = trt.Runtime(self._logger)
+        self.engine = self.runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+        if self.engine is None:
+            raise BackendUnavailableError(
+                f"TensorRT could not deserialize {self.engine_path} (corrupt, or built by another TensorRT)",
+                f"rebuild it: {self.sidecar.rebuild_command()}",
+            )
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise BackendUnavailableError(f"{self.engine_path} has inputs {inputs} and outputs {outputs}; a streamdeblur engine has one of each")
+        self.input_name, self.output_name = inputs[0], outputs[0]
+        self.module = None
+
+    def _load_torch_tensorrt(self) -> None:
+        try:
+            import torch_tensorrt  # type: ignore[import-not-found]  # noqa: F401
+        except Exception:
+            raise BackendUnavailableError("this engine was built with torch-tensorrt, which is not installed; pip install 'streamdeblur[tensorrt]'") from None
+        self.module = torch.export.load(str(self.engine_path)).module()
+        self.context = None
+
+    # -- running ---------------------------------------------------------------
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = batch.shape
+        check_frame(self.sidecar, (h, w), tiling=False, engine_path=self.engine_path)
+        max_batch = self.sidecar.max_shape[0]
+        if n > max_batch:  # the profile's batch range is a hard limit: run in slices
+            return torch.cat([self.infer(batch[i : i + max_batch]) for i in range(0, n, max_batch)])
+        x = batch.to(self.torch_device, self.dtype, non_blocking=True)
+        xp, h, w = pad_to_multiple(x, self.multiple, self.min_size)
+        xp = xp.contiguous()
+        if self.module is not None:
+            with torch.inference_mode():
+                y = self.module(xp)
+        else:
+            y = torch.empty_like(xp)
+            stream = torch.cuda.current_stream(self.torch_device)
+            self.context.set_input_shape(self.input_name, tuple(xp.shape))
+            self.context.set_tensor_address(self.input_name, xp.data_ptr())
+            self.context.set_tensor_address(self.output_name, y.data_ptr())
+            if not self.context.execute_async_v3(stream.cuda_stream):
+                raise RuntimeError(f"TensorRT failed to run {self.engine_path.name} on a {tuple(xp.shape)} batch")
+            # xp must outlive the asynchronous run: it is released only after the stream reaches here
+            xp.record_stream(stream)
+        y = y[..., :h, :w]
+        return y.to(batch.device, batch.dtype)
+
+    def to_device(self, frames: Any) -> torch.Tensor:
+        """uint8 frames cross the bus as uint8 and become half on the GPU."""
+        import numpy as np
+
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.torch_device, non_blocking=True)
+        return x.permute(0, 3, 1, 2).to(self.dtype).div_(255.0)
+
+    def close(self) -> None:
+        self.context = None
+        self.engine = None  # type: ignore[assignment]
+        self.module = None

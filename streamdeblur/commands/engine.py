@@ -1,0 +1,139 @@
+"""`streamdeblur export` (ONNX) and `streamdeblur build-engine` (TensorRT)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..cli import app, user_errors
+
+
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+
+
+class Compiler(str, Enum):
+    tensorrt = "tensorrt"
+    torch_tensorrt = "torch-tensorrt"
+
+
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="A registered model name; its shipped weights.")]
+WeightsOpt = Annotated[Path | None, typer.Option("--weights", "-w", help="A generator .safetensors (with its .json card beside it).", dir_okay=False)]
+
+
+def _generator(model: str | None, weights: Path | None):
+    from ..models import load_generator
+
+    if model and weights:
+        raise typer.BadParameter("pass --model or --weights, not both")
+    return load_generator(str(weights) if weights else model)
+
+
+def _hw(text: str | None, option: str) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    from ..engines import parse_hw
+    from ..errors import InputError
+
+    try:
+        return parse_hw(text)
+    except InputError as e:
+        raise typer.BadParameter(str(e), param_hint=option) from None
+
+
+@app.command()
+@user_errors
+def export(
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="Export format.")] = ExportFormat.onnx,
+    precision: Annotated[Precision, typer.Option("--precision", "-p", help="fp16: weights and I/O in half, for a strongly typed TensorRT build.")] = Precision.fp32,
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (default: ARCH-PRECISION.onnx here).", dir_okay=False)] = None,
+    opset: Annotated[int, typer.Option("--opset", min=17, help="ONNX opset (17 or newer).")] = 17,
+    overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output file.")] = False,
+) -> None:
+    """Export the generator as ONNX: dynamic batch, height and width (multiples of the model's size multiple).
+
+    Example: streamdeblur export --format onnx --precision fp16 -o deblur-fp16.onnx
+    """
+    from ..engines import export_onnx
+    from ..errors import OutputExistsError
+
+    gen = _generator(model, weights)
+    out = output or Path(f"{gen.arch}-{precision.value}.onnx")
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out} exists", "pass --overwrite to replace it")
+    t0 = time.monotonic()
+    export_onnx(gen, out, precision.value, opset)
+    typer.echo(
+        f"wrote {out} ({gen.arch}, {precision.value}, opset {opset}, {out.stat().st_size / 1e6:.1f} MB, {time.monotonic() - t0:.1f} s); "
+        f"input 'input' N x 3 x H x W with H and W multiples of {gen.size_multiple} (pad, run, crop)"
+    )
+
+
+@app.command("build-engine")
+@user_errors
+def build_engine_cmd(
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    onnx: Annotated[Path | None, typer.Option("--onnx", help="Build from this ONNX (a `streamdeblur export`) instead.", exists=True, dir_okay=False)] = None,
+    min_shape: Annotated[str, typer.Option("--min-shape", help="Smallest frame HxW.")] = "256x256",
+    opt_shape: Annotated[str, typer.Option("--opt-shape", help="The frame size to tune for, HxW.")] = "720x1280",
+    max_shape: Annotated[str, typer.Option("--max-shape", help="Largest frame HxW (larger frames are tiled).")] = "1080x1920",
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Largest batch (and the one tuned for).")] = 1,
+    workspace: Annotated[float, typer.Option("--workspace", help="Builder workspace limit, GiB.")] = 4.0,
+    opt_level: Annotated[int, typer.Option("--opt-level", min=0, max=5, help="TensorRT builder optimization level, 0-5.")] = 3,
+    compiler: Annotated[Compiler, typer.Option("--compiler", help="TensorRT Python API, or torch_tensorrt.compile.")] = Compiler.tensorrt,
+    precision: Annotated[Precision, typer.Option("--precision", "-p", help="Engine precision (from an ONNX exported in it).")] = Precision.fp16,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Engines folder (engine, sidecar, timing cache).", file_okay=False)] = Path("engines"),
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if an engine for the same inputs exists.")] = False,
+) -> None:
+    """Build a TensorRT engine for this GPU (FP16, strongly typed) with a JSON sidecar.
+
+    Needs TensorRT (pip install 'streamdeblur[tensorrt]') and an NVIDIA GPU.
+    Example: streamdeblur build-engine --model deblurgan-lite --max-shape 1080x1920 -o engines/
+    """
+    from .. import engines as E
+    from ..errors import BackendUnavailableError
+
+    profile = E.Profile(_hw(min_shape, "--min-shape"), _hw(opt_shape, "--opt-shape"), _hw(max_shape, "--max-shape"), batch)  # type: ignore[arg-type]
+    options = E.BuildOptions(profile, precision.value, workspace, opt_level, compiler.value, output, force)
+    # fail in a second, before exporting anything, where TensorRT or a GPU is missing
+    reason = E.tensorrt_requirements()
+    if reason:
+        raise BackendUnavailableError(reason)
+    if onnx is not None and (model or weights):
+        raise typer.BadParameter("pass --onnx, or --model / --weights, not both")
+    gen = None if onnx is not None else _generator(model, weights)
+
+    last = [0.0]
+
+    def progress(stage: str, fraction: float | None, elapsed: float) -> None:
+        if elapsed - last[0] < 0.9 and fraction not in (None, 1.0):
+            return
+        last[0] = elapsed
+        pct = f" {fraction * 100:3.0f}%" if fraction is not None else ""
+        sys.stderr.write(f"\r[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}]{pct} {stage[:60]:<60}")
+        sys.stderr.flush()
+
+    res = E.build_engine(gen, options, onnx_path=onnx, progress=progress)
+    sys.stderr.write("\n")
+    s = res.sidecar
+    if res.reused:
+        typer.echo(f"up to date: {res.engine} (same ONNX, shapes, settings, GPU and TensorRT; --force rebuilds)")
+    else:
+        typer.echo(f"built {res.engine} in {s.build_seconds:.0f} s")
+    typer.echo(
+        f"  {s.arch} {s.precision} for {s.gpu_name} (compute {s.compute_capability}), TensorRT {s.tensorrt_version}; "
+        f"frames {s.min_shape[2]}x{s.min_shape[3]} .. {s.max_shape[2]}x{s.max_shape[3]} (tuned for {s.opt_shape[2]}x{s.opt_shape[3]}), batch <= {s.max_shape[0]}"
+    )

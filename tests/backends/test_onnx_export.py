@@ -1,0 +1,92 @@
+"""ONNX export: ONNX Runtime on the CPU matches the PyTorch CPU reference on a real photo."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from streamdeblur.backends import OnnxRuntimeBackend
+from streamdeblur.engines import cached_onnx, export_onnx, onnx_metadata
+
+FP32_TOL = 1e-4
+FP16_TOL = 2 / 255
+# whole photo, odd sizes, a frame smaller than the model's multiple (replicate padding), batch 2
+SIZES = [(1, 240, 320), (1, 237, 311), (1, 97, 131), (1, 6, 9), (2, 120, 161)]
+# FP16 skips tiny frames: DeblurGAN's InstanceNorm then normalises over 2x3 pixels at 1/4
+# resolution (and at 17x23 over 4x6), where the rounding of a half input alone moves the output past 2/255
+SIZES_FP16 = [s for s in SIZES if min(s[1:]) >= 64]
+
+
+def _crops(photo_batch: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
+    """n different crops of the photo (real content, not noise)."""
+    return torch.cat([photo_batch[..., 7 * i : 7 * i + h, 11 * i : 11 * i + w] for i in range(n)])
+
+
+@pytest.fixture(scope="module", params=["lite", "tiny_deblurgan"])
+def generator(request):
+    return request.getfixturevalue(request.param)
+
+
+@pytest.mark.parametrize("precision,tol", [("fp32", FP32_TOL), ("fp16", FP16_TOL)])
+def test_onnxruntime_matches_pytorch_at_many_sizes(generator, photo_batch, tmp_path, precision, tol):
+    path = export_onnx(generator, tmp_path / f"g-{precision}.onnx", precision)
+    be = OnnxRuntimeBackend(generator, "cpu", onnx=path)
+    assert be.precision == precision
+    for n, h, w in SIZES if precision == "fp32" else SIZES_FP16:
+        x = _crops(photo_batch, n, h, w)
+        with torch.no_grad():
+            ref = generator(x)
+        # the generator must really change the photo, or this test could not fail
+        assert (ref - x).abs().mean() > 0.01
+        y = be.infer(x)
+        assert y.shape == x.shape and y.dtype == torch.float32
+        diff = (y - ref).abs().max().item()
+        assert diff <= tol, f"{generator.arch} {precision} at {n}x{h}x{w}: max abs diff {diff:.2e} > {tol:.2e}"
+
+
+def test_export_is_opset17_dynamic_and_fp16_is_half_throughout(lite, tmp_path):
+    path = export_onnx(lite, tmp_path / "lite16.onnx", "fp16")
+    m = onnx.load(str(path))
+    assert max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    for io in (m.graph.input[0], m.graph.output[0]):
+        dims = io.type.tensor_type.shape.dim
+        assert [d.dim_param for d in dims] == ["batch", "", "height", "width"] and dims[1].dim_value == 3
+        assert io.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    # strongly typed TensorRT runs each layer in the type of its tensors: conv weights must be
+    # half; normalisation runs in float32 between explicit casts
+    inits = {t.name: t.data_type for t in m.graph.initializer}
+    conv_w = [n.input[1] for n in m.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    assert len(conv_w) > 10 and all(inits[w] == onnx.TensorProto.FLOAT16 for w in conv_w)
+    casts = [n for n in m.graph.node if n.op_type == "Cast"]
+    assert casts, "normalisation should be cast to float32 and back"
+    meta = onnx_metadata(path)
+    assert meta["streamdeblur.arch"] == "deblurgan-lite" and meta["streamdeblur.precision"] == "fp16"
+    assert int(meta["streamdeblur.size_multiple"]) == lite.size_multiple
+
+
+def test_onnxruntime_backend_process_uint8(lite, photo):
+    """The pipeline's entry point: uint8 frames in, uint8 frames out, same shape, real change."""
+    be = OnnxRuntimeBackend(lite, "cpu")
+    frames = np.stack([photo, photo[::-1].copy()])
+    out = be.process(frames)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        ref = (lite(x).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
+    assert np.abs(out.astype(int) - frames.astype(int)).mean() > 1
+    be.close()
+    be.close()  # safe twice
+
+
+def test_cached_export_is_reused_and_keyed_by_weights(lite, tmp_path):
+    a = cached_onnx(lite, "fp32", tmp_path)
+    mtime = a.stat().st_mtime_ns
+    assert cached_onnx(lite, "fp32", tmp_path) == a and a.stat().st_mtime_ns == mtime  # not exported again
+    other = type(lite)(**lite.arch_args)  # same arch and args, other weights
+    b = cached_onnx(other, "fp32", tmp_path)
+    assert b != a and b.exists()
+    assert cached_onnx(lite, "fp16", tmp_path) not in (a, b)
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))
