@@ -87,6 +87,7 @@ def _main(
 
 # Command modules register themselves on `app` when imported.
 from .commands import doctor  # noqa: E402,F401
+from .commands import run  # noqa: E402,F401
 from .commands import engine  # noqa: E402,F401
 
 

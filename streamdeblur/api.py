@@ -1,0 +1,150 @@
+"""``deblur_video``: the library form of ``streamdeblur run``.
+
+Order matters for the user: everything that can be refused (output exists or cannot be
+written, input missing or unreadable, weights, backend) is checked before the output
+file is created, and the output only ever appears under its final name once it is
+complete. An interrupted run (Ctrl-C, or ``stop_event``) finalises the frames done
+under ``NAME.partial.EXT`` and raises :class:`~streamdeblur.errors.Cancelled` saying so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import Cancelled, OutputError
+from .pipeline import PipelineStats, Progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """One field per ``streamdeblur run`` option."""
+
+    backend: str = "auto"
+    device: str | None = None
+    weights: str | None = None
+    batch: int = 4
+    codec: str | None = None
+    crf: int | None = None
+    preset: str | None = None
+    pix_fmt: str | None = None
+    max_tile: int | None = None
+    overwrite: bool = False
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run did, for the CLI's final line and for scripts."""
+
+    output: Path
+    frames: int
+    seconds: float
+    fps: float
+    backend: str
+    device: str
+    precision: str
+    choice_reason: str
+    stats: PipelineStats
+
+
+def _same_file(a: str, b: Path) -> bool:
+    try:
+        return os.path.exists(a) and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def deblur_video(
+    input: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    generator: Any = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_ready: Callable[[Any, Any], None] | None = None,
+    stop_event: threading.Event | None = None,
+    **options: Any,
+) -> RunResult:
+    """Deblur ``input`` (a file or URL) into ``output``; options as :class:`RunOptions`.
+
+    ``generator``: a model object to use instead of ``options["weights"]`` / the shipped
+    one. ``on_ready(source_info, backend)`` is called once everything is open, before
+    the first frame (the CLI prints the backend it chose there).
+    """
+    from .backends import create_backend
+    from .models import load_generator
+    from .pipeline import Pipeline
+    from .video.sinks import FileSink, check_output, partial_name
+    from .video.sources import open_source
+
+    opts = RunOptions(**options)
+    if opts.batch < 1:
+        raise ValueError(f"batch must be >= 1, got {opts.batch}")
+    out, _, _ = check_output(output, overwrite=opts.overwrite)
+    if _same_file(str(input), out):
+        raise OutputError(f"the output {out} is the input", "write to another file")
+
+    model = generator if generator is not None else load_generator(opts.weights)
+    backend = create_backend(opts.backend, model, opts.device, max_tile=opts.max_tile)
+    try:
+        with open_source(input, timeout=opts.timeout) as source:
+            sink = FileSink(
+                out,
+                source.info,
+                codec=opts.codec,
+                crf=opts.crf,
+                preset=opts.preset,
+                pix_fmt=opts.pix_fmt,
+                overwrite=opts.overwrite,
+                copy_from=source,
+            )
+            try:
+                if on_ready is not None:
+                    on_ready(source.info, backend)
+                pipe = Pipeline(source, backend, sink, batch=opts.batch, on_progress=on_progress, stop_event=stop_event)
+                stats = pipe.run()
+            except Cancelled:
+                _finish_partial(sink, pipe.stats.frames_out if "pipe" in locals() else 0, partial_name(out))
+                raise  # pragma: no cover - _finish_partial always raises
+            except BaseException:
+                sink.abort()
+                raise
+            if stats.stopped:
+                _finish_partial(sink, stats.frames_out, partial_name(out))
+            try:
+                sink.close()
+            except BaseException:
+                sink.abort()
+                raise
+    finally:
+        backend.close()
+    return RunResult(
+        output=out,
+        frames=stats.frames_out,
+        seconds=stats.seconds,
+        fps=stats.fps,
+        backend=backend.name,
+        device=backend.device,
+        precision=getattr(backend, "precision", "fp32"),
+        choice_reason=getattr(backend, "choice_reason", ""),
+        stats=stats,
+    )
+
+
+def _finish_partial(sink: Any, frames: int, where: Path) -> None:
+    """Keep the frames done under NAME.partial.EXT (never the final name), then raise Cancelled."""
+    try:
+        written = sink.close(partial=True)
+    except BaseException:  # a second Ctrl-C or a broken encoder: leave nothing behind
+        sink.abort()
+        written = None
+    if written is None:
+        raise Cancelled(f"interrupted after {frames} frames; nothing was written")
+    raise Cancelled(f"interrupted after {frames} frames; the {frames} frames done are in {written}")

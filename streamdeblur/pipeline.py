@@ -1,0 +1,300 @@
+"""reader -> inference -> writer, one thread each, joined by bounded queues.
+
+Why threads: decoding and encoding run inside FFmpeg and inference inside PyTorch,
+all of which release the GIL, so three threads overlap the three stages while the
+queues bound memory whatever the video's length (backpressure, as vidgear's CamGear).
+
+Guarantees:
+
+* order is preserved and no frame is dropped (a file is not a live camera);
+* a sentinel ends the stream; every ``put``/``get`` waits in short slices and checks
+  the stop event, so an exception in any stage stops every stage within a fraction of
+  a second (plus, at worst, the batch inference already running) and ``run()``
+  re-raises it once all threads have ended;
+* Ctrl-C in the thread that called ``run()`` stops the stages the same way and is
+  raised as :class:`~streamdeblur.errors.Cancelled`; ``stop()`` from another thread
+  ends the run early and normally (``stats.stopped``).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import Cancelled
+from .video.frame import Frame
+
+log = logging.getLogger(__name__)
+
+_END = object()  # the sentinel that ends the stream
+_POLL = 0.05  # seconds between checks of the stop event while a queue is full/empty
+
+
+class _Processor(Protocol):
+    def process(self, frames: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the writer reports after each frame, for progress bars."""
+
+    frames_done: int
+    total: int | None
+    elapsed: float
+    fps: float
+
+    @property
+    def eta(self) -> float | None:
+        if not self.total or self.fps <= 0 or self.frames_done >= self.total:
+            return None if not self.total else 0.0
+        return (self.total - self.frames_done) / self.fps
+
+
+@dataclass
+class PipelineStats:
+    """Counts and times of one run. ``stage_seconds`` is time each stage spent working
+    (not waiting on a queue); the slowest stage bounds the end-to-end rate."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    packets_copied: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "infer": 0.0, "write": 0.0})
+    stopped: bool = False
+
+    @property
+    def fps(self) -> float:
+        return self.frames_out / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def infer_fps(self) -> float:
+        """Inference-stage throughput alone (frames per second of busy time)."""
+        t = self.stage_seconds.get("infer", 0.0)
+        return self.frames_out / t if t > 0 else 0.0
+
+
+class _Stopped(Exception):
+    """Internal: a stage noticed the stop event."""
+
+
+class Pipeline:
+    """Run ``source`` through ``backend.process`` in batches into ``sink``.
+
+    ``source``: an iterable of :class:`Frame` (if it has ``items()``, that is used
+    instead and may also yield audio/subtitle packets, which go to
+    ``sink.write_packet`` untouched). ``backend``: anything with
+    ``process(uint8 (N, H, W, 3)) -> same``. ``sink``: ``write(frame)`` (and
+    ``write_packet(packet)`` for packets). The caller opens and closes source, backend
+    and sink; the pipeline only moves frames.
+    """
+
+    def __init__(
+        self,
+        source: Iterable[Any],
+        backend: _Processor,
+        sink: Any,
+        *,
+        batch: int = 4,
+        queue_size: int | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        stop_event: threading.Event | None = None,
+        total: int | None = None,
+    ) -> None:
+        if batch < 1:
+            raise ValueError(f"batch must be >= 1, got {batch}")
+        self.source = source
+        self.backend = backend
+        self.sink = sink
+        self.batch = batch
+        self.queue_size = queue_size or max(8, 2 * batch)
+        self.on_progress = on_progress
+        self.stop_event = stop_event or threading.Event()
+        self.total = total if total is not None else getattr(getattr(source, "info", None), "expected_frames", None)
+        self.stats = PipelineStats()
+        self._error: BaseException | None = None
+        self._error_stage = ""
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # -- control ---------------------------------------------------------------
+    def stop(self) -> None:
+        """End the run early from another thread; ``run()`` returns with ``stats.stopped``."""
+        self.stats.stopped = True
+        self.stop_event.set()
+
+    def _fail(self, stage: str, exc: BaseException) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error, self._error_stage = exc, stage
+        self.stop_event.set()
+
+    def _put(self, q: queue.Queue, item: Any) -> None:
+        while True:
+            if self.stop_event.is_set():
+                raise _Stopped
+            try:
+                q.put(item, timeout=_POLL)
+                return
+            except queue.Full:
+                continue
+
+    def _get(self, q: queue.Queue) -> Any:
+        while True:
+            if self.stop_event.is_set():
+                raise _Stopped
+            try:
+                return q.get(timeout=_POLL)
+            except queue.Empty:
+                continue
+
+    # -- stages ------------------------------------------------------------------
+    def _reader(self, out: queue.Queue) -> None:
+        it = iter(self.source.items() if hasattr(self.source, "items") else self.source)
+        busy = 0.0
+        try:
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    break
+                finally:
+                    busy += time.perf_counter() - t0
+                if isinstance(item, Frame):
+                    self.stats.frames_in += 1
+                self._put(out, item)
+            self._put(out, _END)
+        finally:
+            self.stats.stage_seconds["read"] = busy
+            close = getattr(it, "close", None)  # end a suspended generator in this thread
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # pragma: no cover
+                    log.debug("closing the source iterator failed", exc_info=True)
+
+    def _infer(self, inq: queue.Queue, out: queue.Queue) -> None:
+        busy = 0.0
+        frames: list[Frame] = []
+        held: list[Any] = []  # packets that arrived while a batch was filling
+
+        def flush() -> None:
+            nonlocal busy
+            if frames:
+                t0 = time.perf_counter()
+                stacked = np.stack([f.image for f in frames])
+                result = self.backend.process(stacked)
+                busy += time.perf_counter() - t0
+                if result.shape != stacked.shape:
+                    raise RuntimeError(f"the backend returned shape {result.shape} for a batch of {stacked.shape}")
+                self.stats.batches += 1
+                for f, img in zip(frames, result):
+                    self._put(out, Frame(f.index, f.pts, f.time_base, img, f.captured_at, f.meta))
+                frames.clear()
+            for p in held:
+                self._put(out, p)
+            held.clear()
+
+        try:
+            while True:
+                item = self._get(inq)
+                if item is _END:
+                    flush()
+                    self._put(out, _END)
+                    return
+                if isinstance(item, Frame):
+                    if frames and item.image.shape != frames[0].image.shape:
+                        flush()
+                    frames.append(item)
+                    if len(frames) >= self.batch:
+                        flush()
+                elif frames:
+                    held.append(item)
+                else:
+                    self._put(out, item)
+        finally:
+            self.stats.stage_seconds["infer"] = busy
+
+    def _writer(self, inq: queue.Queue) -> None:
+        busy = 0.0
+        write_packet = getattr(self.sink, "write_packet", None)
+        t_start = time.perf_counter()
+        try:
+            while True:
+                item = self._get(inq)
+                if item is _END:
+                    return
+                t0 = time.perf_counter()
+                if isinstance(item, Frame):
+                    self.sink.write(item)
+                    busy += time.perf_counter() - t0
+                    self.stats.frames_out += 1
+                    if self.on_progress is not None:
+                        elapsed = time.perf_counter() - t_start
+                        done = self.stats.frames_out
+                        self.on_progress(Progress(done, self.total, elapsed, done / elapsed if elapsed > 0 else 0.0))
+                else:
+                    if write_packet is not None:
+                        write_packet(item)
+                        self.stats.packets_copied += 1
+                    busy += time.perf_counter() - t0
+        finally:
+            self.stats.stage_seconds["write"] = busy
+
+    def _stage(self, name: str, fn: Callable[..., None], *args: Any) -> threading.Thread:
+        def body() -> None:
+            try:
+                fn(*args)
+            except _Stopped:
+                pass
+            except BaseException as e:  # noqa: BLE001 - every error must reach run()
+                self._fail(name, e)
+
+        return threading.Thread(target=body, name=f"streamdeblur-{name}", daemon=True)
+
+    # -- running ---------------------------------------------------------------
+    def run(self) -> PipelineStats:
+        """Run to the end of the source; returns stats, or raises the first stage error."""
+        q_in: queue.Queue = queue.Queue(self.queue_size)
+        q_out: queue.Queue = queue.Queue(self.queue_size)
+        self._threads = [
+            self._stage("reader", self._reader, q_in),
+            self._stage("inference", self._infer, q_in, q_out),
+            self._stage("writer", self._writer, q_out),
+        ]
+        t0 = time.perf_counter()
+        interrupted = False
+        for t in self._threads:
+            t.start()
+        try:
+            self._join_all()
+        except KeyboardInterrupt:
+            interrupted = True
+            self.stop_event.set()
+            while True:  # a second Ctrl-C must not leave threads behind
+                try:
+                    self._join_all()
+                    break
+                except KeyboardInterrupt:
+                    continue
+        self.stats.seconds = time.perf_counter() - t0
+        if self._error is not None:
+            raise self._error
+        if interrupted:
+            raise Cancelled(f"interrupted after {self.stats.frames_out} frames")
+        if self.stop_event.is_set():
+            self.stats.stopped = True
+        return self.stats
+
+    def _join_all(self) -> None:
+        for t in self._threads:
+            while t.is_alive():
+                t.join(timeout=0.1)

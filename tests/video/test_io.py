@@ -1,0 +1,164 @@
+"""Reader and writer on real files: an identity model through a lossless codec gives back
+exactly the input: same frames, same timestamps, same audio packets."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from streamdeblur import deblur_video
+from streamdeblur.errors import InputError
+from streamdeblur.models import build_model
+from streamdeblur.video.sinks import FileSink
+from streamdeblur.video.sources import open_source
+
+from videofiles import packets, random_frames, read_video, write_video
+
+
+def identity():
+    return build_model("deblurgan-lite", width=8, enc_blocks=[1], dec_blocks=[1], middle_blocks=1)
+
+
+def run(src, dst, **kw):
+    kw.setdefault("backend", "torch")
+    kw.setdefault("device", "cpu")
+    return deblur_video(src, dst, generator=identity(), **kw)
+
+
+@pytest.mark.parametrize(
+    "ext,codec,pix_fmt,time_base,pts",
+    [
+        (".mkv", "ffv1", "bgr0", Fraction(1, 1000), [i * 40 for i in range(12)]),  # constant frame rate
+        (".mkv", "ffv1", "bgr0", Fraction(1, 1000), [0, 33, 40, 100, 101, 250, 260, 400, 433, 900]),  # variable
+        (".mp4", "libx264rgb", "rgb24", Fraction(1, 90000), [0, 3000, 3600, 9000, 9090, 22500, 23400, 36000]),  # variable
+    ],
+    ids=["cfr-ffv1", "vfr-ffv1", "vfr-x264rgb-qp0"],
+)
+def test_identity_through_lossless_codec_is_bit_exact_with_same_pts(tmp_path, ext, codec, pix_fmt, time_base, pts):
+    frames = random_frames(len(pts), 96, 64)
+    src, dst = tmp_path / f"in{ext}", tmp_path / f"out{ext}"
+    write_video(src, frames, pts=pts, time_base=time_base, codec=codec, pix_fmt=pix_fmt, options={"qp": "0"} if codec == "libx264rgb" else None)
+    result = run(src, dst, codec=codec, batch=3)
+    a, b = read_video(src), read_video(dst)
+    assert result.frames == len(frames) == len(b)
+    assert [p * tb for p, tb, _ in a] == [p * tb for p, tb, _ in b]  # every timestamp, exactly
+    assert [p * tb for p, tb, _ in b] == [p * time_base for p in pts]
+    for (_, _, x), (_, _, y), orig in zip(a, b, frames):
+        assert np.array_equal(x, orig) and np.array_equal(y, orig)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_audio_packets_are_copied_untouched(tmp_path, ext):
+    src, dst = tmp_path / f"in{ext}", tmp_path / f"out{ext}"
+    write_video(src, random_frames(20, 64, 48), audio=True)
+    run(src, dst, codec="ffv1" if ext == ".mkv" else "libx264rgb")
+    before, after = packets(src, "audio"), packets(dst, "audio")
+    assert len(before) > 30
+    assert after == before  # bytes and presentation times, packet for packet
+    with av.open(str(dst)) as c:
+        assert c.streams.audio[0].codec_context.name == "aac" and c.streams.audio[0].codec_context.sample_rate == 48000
+
+
+def test_subtitles_copied_into_mkv_and_left_out_of_mp4_with_a_warning(tmp_path, caplog):
+    src = tmp_path / "in.mkv"
+    write_video(src, random_frames(20, 64, 48), audio=True, subtitles=True)
+    run(src, tmp_path / "out.mkv", codec="ffv1")
+    assert [p[0] for p in packets(tmp_path / "out.mkv", "subtitle")] == [b"hello", b"world"]
+    with caplog.at_level(logging.WARNING):
+        run(src, tmp_path / "out.mp4")
+    assert packets(tmp_path / "out.mp4", "subtitle") == []
+    assert packets(tmp_path / "out.mp4", "audio") == packets(src, "audio")
+    assert "subtitle" in caplog.text and ".mkv" in caplog.text
+
+
+def test_odd_size_frames_round_trip(tmp_path):
+    frames = random_frames(5, 63, 37)
+    src, dst = tmp_path / "odd.mkv", tmp_path / "odd_out.mkv"
+    write_video(src, frames)
+    run(src, dst, codec="ffv1")
+    out = read_video(dst)
+    assert len(out) == 5 and all(np.array_equal(o[2], f) for o, f in zip(out, frames))
+    # and a lossy codec picks a pixel format that takes odd sizes instead of failing
+    run(src, tmp_path / "odd.mp4")
+    assert [f[2].shape for f in read_video(tmp_path / "odd.mp4")] == [(37, 63, 3)] * 5
+
+
+def test_ten_bit_input_is_read_and_colour_tags_are_kept(tmp_path):
+    frames = random_frames(6, 4, 3)
+    smooth = [np.repeat(np.repeat(f, 16, 0), 16, 1) for f in frames]  # saturated 16x16 patches: survive 4:2:0
+    src, dst = tmp_path / "ten.mkv", tmp_path / "ten_out.mkv"
+    bt709_limited = (1, 1, 1, 1)  # primaries, transfer, matrix, range
+    write_video(src, smooth, codec="ffv1", pix_fmt="yuv420p10le", colour=bt709_limited)
+    with open_source(src) as s:
+        assert s.info.bit_depth == 10 and s.info.pix_fmt == "yuv420p10le"
+        got = [f.image for f in s]
+    # decoded with the file's own matrix and range (BT.601 or full range would be off by far more)
+    # (patch centres, away from chroma interpolation at patch edges)
+    assert all(np.abs(g.astype(int) - f)[8::16, 8::16].max() <= 4 for g, f in zip(got, smooth))
+    run(src, dst, codec="ffv1")
+    with av.open(str(dst)) as c:
+        v = c.streams.video[0]
+        cc = v.codec_context
+        assert (cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range) == bt709_limited
+        assert cc.pix_fmt == "yuv420p10le"  # the source's format is kept when the encoder takes it
+    out = [f[2] for f in read_video(dst)]
+    assert all(np.abs(o.astype(int) - g)[8::16, 8::16].max() <= 4 for o, g in zip(out, got))
+
+
+def test_rotation_is_carried(tmp_path):
+    src, dst = tmp_path / "rot.mp4", tmp_path / "rot_out.mp4"
+    write_video(src, random_frames(4, 64, 48), codec="libx264", pix_fmt="yuv420p", rotation=90)
+    with open_source(src) as s:
+        assert s.info.rotation == 90 and (s.info.width, s.info.height) == (64, 48)
+    run(src, dst)
+    with av.open(str(dst)) as c:
+        f = next(c.decode(video=0))
+        assert f.rotation == 90 and (f.width, f.height) == (64, 48)
+
+
+def test_truncated_mp4_with_index_first_is_an_error(tmp_path):
+    """A 'fast start' MP4 (index first) cut short still opens; the missing frames must not pass silently."""
+    src = tmp_path / "fs.mp4"
+    frames = random_frames(30, 64, 48)
+    with av.open(str(src), "w", options={"movflags": "faststart"}) as out:
+        s = out.add_stream("libx264", rate=25, options={"qp": "0"})
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i, img in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    data = src.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated"):
+        with open_source(cut) as s:
+            for _ in s:
+                pass
+
+
+def test_sink_refuses_existing_output_and_close_renames(tmp_path):
+    src = tmp_path / "in.mkv"
+    write_video(src, random_frames(3, 32, 32))
+    dst = tmp_path / "out.mkv"
+    with open_source(src) as s:
+        sink = FileSink(dst, s.info, codec="ffv1")
+        assert not dst.exists()  # nothing under the final name while writing
+        for f in s:
+            sink.write(f)
+        assert not dst.exists()
+        assert sink.close() == dst
+    assert dst.exists() and len(read_video(dst)) == 3
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+    with open_source(src) as s:
+        with pytest.raises(FileExistsError, match="--overwrite"):
+            FileSink(dst, s.info)
+        sink = FileSink(dst, s.info, overwrite=True)
+        sink.abort()
+    assert len(read_video(dst)) == 3  # an aborted overwrite leaves the old file alone

@@ -1,0 +1,105 @@
+"""Real video files written with PyAV for the video tests (imported by name: pytest puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def random_frames(n: int, w: int, h: int, seed: int = 0) -> list[np.ndarray]:
+    """Noise plus a moving gradient: every frame differs, every bit matters."""
+    rng = np.random.default_rng(seed)
+    out = []
+    yy, xx = np.mgrid[0:h, 0:w]
+    for i in range(n):
+        base = ((xx + yy + 7 * i) % 256).astype(np.uint8)
+        noise = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        img = noise.copy()
+        img[..., 1] = base
+        out.append(img)
+    return out
+
+
+def write_video(
+    path: Path,
+    frames: list[np.ndarray],
+    *,
+    pts: list[int] | None = None,
+    time_base: Fraction = Fraction(1, 1000),
+    codec: str = "ffv1",
+    pix_fmt: str = "bgr0",
+    rate: int = 25,
+    audio: bool = False,
+    subtitles: bool = False,
+    rotation: int = 0,
+    colour: tuple[int, int, int, int] | None = None,
+    options: dict[str, str] | None = None,
+) -> list[int]:
+    """Write ``frames`` (RGB uint8) with the given pts; returns the pts used."""
+    h, w = frames[0].shape[:2]
+    pts = pts if pts is not None else [i * round(1 / (rate * time_base)) for i in range(len(frames))]
+    with av.open(str(path), "w") as out:
+        s = out.add_stream(codec, rate=rate, options=options or {})
+        s.width, s.height, s.pix_fmt = w, h, pix_fmt
+        s.time_base = time_base
+        s.codec_context.time_base = time_base
+        if colour:
+            cc = s.codec_context
+            cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = colour
+        if rotation:
+            s.set_display_rotation(rotation)
+        a = None
+        if audio:
+            a = out.add_stream("aac", rate=48000)
+            a.layout = "stereo"
+        sub = out.add_mux_stream("subrip") if subtitles else None
+        for img, p in zip(frames, pts):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            if pix_fmt not in ("rgb24", "bgr0", "gbrp", "bgr24"):
+                f = f.reformat(format=pix_fmt, dst_colorspace="itu709" if colour and colour[2] == 1 else None,
+                               dst_color_range=colour[3] if colour else None)
+            f.pts, f.time_base = p, time_base
+            for pk in s.encode(f):
+                out.mux(pk)
+        for pk in s.encode():
+            out.mux(pk)
+        if a is not None:
+            rng = np.random.default_rng(1)
+            seconds = float((pts[-1] + 40) * time_base)
+            t = 0
+            while t < seconds * 48000:
+                samples = (rng.standard_normal((2, 1024)) * 0.1).astype(np.float32)
+                af = av.AudioFrame.from_ndarray(samples, format="fltp", layout="stereo")
+                af.sample_rate, af.pts = 48000, t
+                t += 1024
+                for pk in a.encode(af):
+                    out.mux(pk)
+            for pk in a.encode():
+                out.mux(pk)
+        if sub is not None:
+            for k, text in enumerate(["hello", "world"]):
+                pk = av.Packet(f"{text}".encode())
+                pk.stream = sub
+                pk.time_base = Fraction(1, 1000)
+                pk.pts = pk.dts = k * 500
+                pk.duration = 400
+                out.mux(pk)
+    return pts
+
+
+def read_video(path: Path) -> list[tuple[int, Fraction, np.ndarray]]:
+    """(pts, time_base, RGB) of every decoded frame."""
+    with av.open(str(path)) as c:
+        return [(f.pts, f.time_base, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+
+
+def packets(path: Path, kind: str) -> list[tuple[bytes, Fraction | None]]:
+    """Payload and presentation time of every packet of the first stream of ``kind``."""
+    with av.open(str(path)) as c:
+        streams = [s for s in c.streams if s.type == kind]
+        if not streams:
+            return []
+        return [(bytes(p), p.pts * p.time_base if p.pts is not None else None) for p in c.demux(streams[0]) if p.size]
