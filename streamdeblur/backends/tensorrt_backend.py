@@ -29,6 +29,7 @@ from ..engines import (
     check_frame,
     current_gpu,
     find_engine,
+    round_up,
     tensorrt_requirements,
     tensorrt_version,
     validate_sidecar,
@@ -126,6 +127,26 @@ class TensorRTBackend(Backend):
         self.context = None
 
     # -- running ---------------------------------------------------------------
+    def infer_tiled(self, x: torch.Tensor) -> torch.Tensor:
+        """Frames above the profile's max go through overlapping tiles that fit it.
+
+        Tiles are squares of the profile's smaller max side (or ``max_tile``, if smaller);
+        ``tiling=False`` turns this off and such frames raise a ShapeError instead.
+        """
+        h, w = x.shape[-2], x.shape[-1]
+        (_, _), (hi_h, hi_w) = self.sidecar.hw_range()
+        fits = round_up(max(h, self.min_size), self.multiple) <= hi_h and round_up(max(w, self.min_size), self.multiple) <= hi_w
+        if fits or not self.options.get("tiling", True):
+            return self.infer(x)
+        check_frame(self.sidecar, (h, w), tiling=True, engine_path=self.engine_path)  # still above the min?
+        from ..tiling import default_overlap, tiled_infer
+
+        tile = min(hi_h, hi_w) // self.multiple * self.multiple
+        if self.max_tile:
+            tile = min(tile, self.max_tile)
+        overlap = self.tile_overlap if self.tile_overlap is not None else default_overlap(tile, self.multiple)
+        return tiled_infer(self.infer, x, tile, overlap, align=self.multiple)
+
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
         n, _, h, w = batch.shape
         check_frame(self.sidecar, (h, w), tiling=False, engine_path=self.engine_path)

@@ -34,8 +34,10 @@ WeightsOpt = Annotated[Path | None, typer.Option("--weights", "-w", help="A gene
 def _generator(model: str | None, weights: Path | None):
     from ..models import load_generator
 
+    from ..errors import InputError
+
     if model and weights:
-        raise typer.BadParameter("pass --model or --weights, not both")
+        raise InputError("pass --model or --weights, not both")
     return load_generator(str(weights) if weights else model)
 
 
@@ -48,7 +50,7 @@ def _hw(text: str | None, option: str) -> tuple[int, int] | None:
     try:
         return parse_hw(text)
     except InputError as e:
-        raise typer.BadParameter(str(e), param_hint=option) from None
+        raise InputError(f"{option}: {e}") from None
 
 
 @app.command()
@@ -104,7 +106,7 @@ def build_engine_cmd(
     Example: streamdeblur build-engine --model deblurgan-lite --max-shape 1080x1920 -o engines/
     """
     from .. import engines as E
-    from ..errors import BackendUnavailableError
+    from ..errors import BackendUnavailableError, InputError
 
     profile = E.Profile(_hw(min_shape, "--min-shape"), _hw(opt_shape, "--opt-shape"), _hw(max_shape, "--max-shape"), batch)  # type: ignore[arg-type]
     options = E.BuildOptions(profile, precision.value, workspace, opt_level, compiler.value, output, force)
@@ -113,7 +115,7 @@ def build_engine_cmd(
     if reason:
         raise BackendUnavailableError(reason)
     if onnx is not None and (model or weights):
-        raise typer.BadParameter("pass --onnx, or --model / --weights, not both")
+        raise InputError("pass --onnx, or --model / --weights, not both")
     gen = None if onnx is not None else _generator(model, weights)
 
     last = [0.0]

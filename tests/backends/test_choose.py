@@ -1,0 +1,75 @@
+"""Backend choice: auto picks the fastest that can run and says why; explicit choices never fall back."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from streamdeblur.backends import BACKENDS, CPU_ORDER, OnnxRuntimeBackend, TensorRTBackend, choose_backend, create_backend
+from streamdeblur.engines import tensorrt_requirements
+from streamdeblur.errors import BackendUnavailableError
+
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible here")
+no_trt = pytest.mark.skipif(tensorrt_requirements() is None, reason="TensorRT and a GPU are present here")
+
+
+def test_registry_has_every_backend():
+    assert set(BACKENDS) == {"tensorrt", "torch", "onnxruntime"}
+    assert set(CPU_ORDER) <= set(BACKENDS)
+
+
+@no_cuda
+def test_auto_without_gpu_picks_the_faster_cpu_backend_and_says_so(lite):
+    name, device, why = choose_backend("auto", None, generator=lite)
+    assert (name, device) == (CPU_ORDER[0], "cpu")
+    assert why.startswith("auto: ") and "no CUDA GPU" in why
+    be = create_backend("auto", lite)
+    assert isinstance(be, BACKENDS[CPU_ORDER[0]]) and be.choice_reason == why
+    be.close()
+
+
+@no_trt
+def test_explicit_tensorrt_without_it_is_an_error_naming_what_lacks(lite):
+    with pytest.raises(BackendUnavailableError) as ei:
+        choose_backend("tensorrt")
+    msg = str(ei.value)
+    assert "\n" not in msg
+    if tensorrt_requirements() and "not installed" in tensorrt_requirements():
+        assert "pip install 'streamdeblur[tensorrt]'" in msg
+    if not torch.cuda.is_available():
+        assert "GPU" in msg
+    # not through the chooser either: the class refuses by itself, and create_backend never falls back
+    with pytest.raises(BackendUnavailableError):
+        TensorRTBackend(lite, "cuda")
+    with pytest.raises(BackendUnavailableError):
+        create_backend("tensorrt", lite)
+
+
+def test_tensorrt_on_cpu_is_refused():
+    with pytest.raises(BackendUnavailableError, match="does not run on 'cpu'"):
+        choose_backend("tensorrt", "cpu")
+
+
+@no_cuda
+def test_explicit_cuda_devices_are_errors_without_a_gpu():
+    with pytest.raises(BackendUnavailableError, match="CPU-only build of PyTorch|no CUDA GPU"):
+        choose_backend("torch", "cuda")
+    with pytest.raises(BackendUnavailableError):
+        choose_backend("auto", "cuda")
+
+
+@pytest.mark.skipif("CUDAExecutionProvider" in __import__("onnxruntime").get_available_providers(), reason="onnxruntime-gpu is installed")
+def test_onnxruntime_cuda_without_the_gpu_package_is_an_error():
+    with pytest.raises(BackendUnavailableError, match="onnxruntime-gpu"):
+        choose_backend("onnxruntime", "cuda")
+    assert OnnxRuntimeBackend.unavailable_reason("cpu") is None
+
+
+def test_unknown_backend_lists_the_choices():
+    with pytest.raises(BackendUnavailableError, match="auto, tensorrt, torch, onnxruntime"):
+        choose_backend("openvino")
+
+
+def test_explicit_backends_that_run_here_say_they_were_asked_for():
+    assert choose_backend("onnxruntime", "cpu") == ("onnxruntime", "cpu", "onnxruntime on cpu (asked for)")
+    assert choose_backend("torch", "cpu")[:2] == ("torch", "cpu")

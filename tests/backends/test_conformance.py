@@ -1,0 +1,58 @@
+"""The one conformance test: every backend this machine can run vs the PyTorch CPU reference.
+
+Real photo content through a generator that really changes it. Tolerances (max abs
+difference on [0, 1] values): FP32 backends 1e-4; FP16 backends (PyTorch CUDA half, a
+TensorRT FP16 engine) 2/255. Backends that cannot run here skip with their reason.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from streamdeblur.backends import BACKENDS
+
+FP32_TOL = 1e-4
+FP16_TOL = 2 / 255
+CASES = [(name, dev) for name, cls in BACKENDS.items() for dev in cls.devices]
+
+
+def _make(name: str, device: str, generator, tmp_path_factory):
+    reason = BACKENDS[name].unavailable_reason(device)
+    if reason:
+        pytest.skip(f"{name} on {device}: {reason}")
+    if name == "tensorrt":  # needs an engine: build one for this GPU (small profile, minutes)
+        from streamdeblur.engines import BuildOptions, Profile, build_engine
+
+        d = tmp_path_factory.mktemp("engines")
+        opts = BuildOptions(Profile((64, 64), (240, 320), (480, 640), batch=2), engines_dir=d, opt_level=1)
+        res = build_engine(generator, opts)
+        return BACKENDS[name](generator, device, engine=res.engine, engines_dir=d)
+    return BACKENDS[name](generator, device)
+
+
+@pytest.mark.parametrize("name,device", CASES, ids=[f"{n}-{d}" for n, d in CASES])
+def test_backend_matches_pytorch_cpu_reference(name, device, lite, photo_batch, photo, tmp_path_factory):
+    import copy
+
+    ref_gen = copy.deepcopy(lite).float().eval()
+    x = torch.cat([photo_batch, photo_batch.flip(-1)])[..., :237, :311]  # batch 2, odd size
+    with torch.no_grad():
+        ref = ref_gen(x)
+    assert (ref - x).abs().mean() > 0.01  # the generator changes the photo: this test can fail
+    be = _make(name, device, copy.deepcopy(lite), tmp_path_factory)
+    try:
+        tol = FP16_TOL if be.precision == "fp16" else FP32_TOL
+        y = be.infer(x.clone()).float().cpu()
+        assert y.shape == x.shape
+        diff = (y - ref).abs().max().item()
+        assert diff <= tol, f"{be.describe()}: max abs diff {diff:.2e} > {tol:.2e}"
+        # and the pipeline's uint8 path agrees to within one level (fp32) or rounding of tol (fp16)
+        frames = np.ascontiguousarray(photo[:237, :311][None])
+        out = be.process(frames)
+        ref8 = (ref[:1].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        assert out.shape == frames.shape and out.dtype == np.uint8
+        assert np.abs(out.astype(int) - ref8.astype(int)).max() <= (1 if tol == FP32_TOL else 3)
+    finally:
+        be.close()

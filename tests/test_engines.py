@@ -1,0 +1,232 @@
+"""Engine sidecar checks, cache naming, profiles and the errors a machine without TensorRT gives.
+
+None of this needs TensorRT or a GPU: the sidecar logic is what decides whether an engine
+may be loaded, and it runs before TensorRT is touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from streamdeblur import engines as E
+from streamdeblur.cli import app
+from streamdeblur.errors import EngineMismatchError, InputError, ShapeError
+from streamdeblur.models import build_model, save_generator
+
+H100 = E.GpuInfo("NVIDIA H100 80GB HBM3", "9.0")
+TRT = "10.9.0.34"
+needs_no_tensorrt = pytest.mark.skipif(E.tensorrt_requirements() is None, reason="TensorRT and a GPU are present here")
+
+
+@pytest.fixture(scope="module")
+def gen():
+    torch.manual_seed(0)
+    return build_model("deblurgan-lite", width=8, enc_blocks=[1, 1], dec_blocks=[1, 1], middle_blocks=1).eval()
+
+
+@pytest.fixture()
+def sidecar(gen) -> E.EngineSidecar:
+    """What build_engine writes for `gen` (size multiple 4) on an H100 with TensorRT 10.9, default profile."""
+    prof = E.Profile().padded(gen.size_multiple, gen.min_size)
+    mn, opt, mx = prof.nchw()
+    return E.EngineSidecar(
+        compiler="tensorrt", tensorrt_version=TRT, gpu_name=H100.name, compute_capability=H100.compute_capability,
+        precision="fp16", input_name="input", output_name="output", min_shape=mn, opt_shape=opt, max_shape=mx,
+        onnx_sha256="ab" * 32, arch=gen.arch, args=gen.arch_args, size_multiple=gen.size_multiple,
+        min_size=gen.min_size, weights_sha256=E.weights_sha256(gen), model_source="deblurgan-lite",
+    )
+
+
+def expected(gen, **kw) -> E.Expected:
+    base = dict(tensorrt_version=TRT, gpu=H100, arch=gen.arch, args=gen.arch_args, weights_sha256=E.weights_sha256(gen), onnx_sha256="ab" * 32)
+    base.update(kw)
+    return E.Expected(**base)
+
+
+def mismatch(side, exp) -> str:
+    with pytest.raises(EngineMismatchError) as ei:
+        E.validate_sidecar(side, exp, "engines/x.engine")
+    msg = str(ei.value)
+    assert "\n" not in msg and "streamdeblur build-engine --model deblurgan-lite" in msg and "-o engines" in msg
+    return msg
+
+
+def test_matching_sidecar_passes(gen, sidecar):
+    E.validate_sidecar(sidecar, expected(gen, frame_hw=(720, 1280)))
+    E.validate_sidecar(sidecar, expected(gen, frame_hw=(2160, 3840), tiling=True))  # tiles fit the profile
+
+
+@pytest.mark.parametrize(
+    "change,exp_change,phrase",
+    [
+        ({"gpu_name": "NVIDIA GeForce RTX 4090"}, {}, "built for GPU 'NVIDIA GeForce RTX 4090', this is 'NVIDIA H100 80GB HBM3'"),
+        ({"compute_capability": "8.0"}, {}, "compute capability 8.0, this GPU has 9.0"),
+        ({"tensorrt_version": "10.3.0"}, {}, "built with TensorRT 10.3.0, this is TensorRT 10.9.0.34"),
+        ({"onnx_sha256": "cd" * 32}, {}, "built from another ONNX (sha256 cdcdcdcdcdcd"),
+        ({"weights_sha256": "0" * 64}, {}, "built from other weights"),
+        ({"arch": "deblurgan"}, {}, "built for model 'deblurgan', running 'deblurgan-lite'"),
+        ({}, {"frame_hw": (2160, 3840)}, "frame 2160x3840 is above the profile's max 1080x1920"),
+        ({}, {"frame_hw": (120, 160)}, "frame 120x160 is below the profile's min 256x256"),
+    ],
+)
+def test_each_difference_is_named_with_the_fix(gen, sidecar, change, exp_change, phrase):
+    msg = mismatch(dataclasses.replace(sidecar, **change), expected(gen, **exp_change))
+    assert phrase in msg
+
+
+def test_shape_fix_command_widens_the_profile(gen, sidecar):
+    assert "--max-shape 2160x3840" in mismatch(sidecar, expected(gen, frame_hw=(2160, 3840)))
+    assert "--min-shape 120x160" in mismatch(sidecar, expected(gen, frame_hw=(120, 160)))
+
+
+def test_all_differences_are_listed_at_once(gen, sidecar):
+    side = dataclasses.replace(sidecar, gpu_name="Tesla T4", tensorrt_version="8.6.1")
+    msg = mismatch(side, expected(gen))
+    assert "Tesla T4" in msg and "TensorRT 8.6.1" in msg
+
+
+def test_check_frame_shape_error_names_the_profile(sidecar):
+    E.check_frame(sidecar, (1080, 1920))
+    with pytest.raises(ShapeError, match=r"input size 2160x3840 is outside the TensorRT optimization profile .*min 256x256, max 1080x1920.*--max-shape 2160x3840"):
+        E.check_frame(sidecar, (2160, 3840), engine_path="engines/x.engine")
+
+
+def test_sidecar_json_round_trip_and_damage(tmp_path, sidecar):
+    eng = tmp_path / "a.engine"
+    eng.write_bytes(b"not really an engine")
+    E.sidecar_path(eng).write_text(sidecar.to_json())
+    assert E.EngineSidecar.read(eng) == sidecar
+    data = json.loads(sidecar.to_json())
+    del data["gpu_name"]
+    E.sidecar_path(eng).write_text(json.dumps(data))
+    with pytest.raises(EngineMismatchError, match="lacks gpu_name"):
+        E.EngineSidecar.read(eng)
+    E.sidecar_path(eng).unlink()
+    with pytest.raises(EngineMismatchError, match="has no sidecar"):
+        E.EngineSidecar.read(eng)
+
+
+def test_engine_name_encodes_every_dependency():
+    prof = E.Profile().padded(16)
+    base = dict(onnx_sha256="ab" * 32, precision="fp16", profile=prof, tensorrt_version=TRT, gpu=H100, workspace_gib=4.0, opt_level=3)
+    key = E.engine_key(**base)
+    assert E.engine_key(**base) == key  # the same inputs find the same file: no rebuild
+    variants = [
+        {"onnx_sha256": "cd" * 32},
+        {"precision": "fp32"},
+        {"profile": E.Profile(max_hw=(2160, 3840)).padded(16)},
+        {"profile": E.Profile(batch=4).padded(16)},
+        {"tensorrt_version": "10.3.0"},
+        {"gpu": E.GpuInfo("NVIDIA A100-SXM4-80GB", "8.0")},
+        {"gpu": E.GpuInfo(H100.name, "9.1")},
+        {"workspace_gib": 8.0},
+        {"opt_level": 5},
+        {"compiler": "torch-tensorrt"},
+    ]
+    keys = {key} | {E.engine_key(**{**base, **v}) for v in variants}
+    assert len(keys) == len(variants) + 1  # different inputs never collide
+    name = E.engine_filename("deblurgan-lite", "fp16", H100, TRT, key)
+    assert name == f"deblurgan-lite-fp16-nvidia-h100-80gb-hbm3-sm90-trt10.9.0.34-{key[:12]}.engine"
+    assert E.timing_cache_path("engines", H100, TRT).name == "nvidia-h100-80gb-hbm3-sm90-trt10.9.0.34.timing.cache"
+
+
+def test_find_engine_picks_only_one_built_for_this_gpu_trt_and_model(tmp_path, gen, sidecar):
+    def put(name, side):
+        (tmp_path / name).write_bytes(b"x")
+        E.sidecar_path(tmp_path / name).write_text(side.to_json())
+
+    put("other-gpu.engine", dataclasses.replace(sidecar, gpu_name="Tesla T4", compute_capability="7.5"))
+    put("other-weights.engine", dataclasses.replace(sidecar, weights_sha256="0" * 64))
+    (tmp_path / "no-sidecar.engine").write_bytes(b"x")
+    (tmp_path / "broken.engine").write_bytes(b"x")
+    E.sidecar_path(tmp_path / "broken.engine").write_text("{not json")
+    assert E.find_engine(gen, tmp_path, H100, TRT) is None
+    put("good.engine", sidecar)
+    hit = E.find_engine(gen, tmp_path, H100, TRT)
+    assert hit is not None and hit[0].name == "good.engine"
+    assert E.find_engine(gen, tmp_path, H100, "10.3.0") is None
+    assert E.find_engine(gen, tmp_path / "missing", H100, TRT) is None
+
+
+def test_profile_parsing_and_padding():
+    assert E.parse_hw("720x1280") == (720, 1280) and E.parse_hw(" 1080X1920 ") == (1080, 1920)
+    for bad in ("720", "x1280", "0x5", "720x-1"):
+        with pytest.raises(InputError, match="height x width"):
+            E.parse_hw(bad)
+    with pytest.raises(InputError, match="not ordered on height"):
+        E.Profile(min_hw=(800, 256), opt_hw=(720, 1280))
+    p = E.Profile(min_hw=(360, 640), opt_hw=(720, 1280), max_hw=(1080, 1920), batch=2).padded(16)
+    assert p.nchw() == ((1, 3, 368, 640), (2, 3, 720, 1280), (2, 3, 1088, 1920))
+
+
+def test_foreign_onnx_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(g), str(tmp_path / "f.onnx"))
+    with pytest.raises(InputError, match="not a streamdeblur export"):
+        E.ModelInfo.from_onnx(tmp_path / "f.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"\x00garbage")
+    with pytest.raises(InputError, match="not a readable ONNX"):
+        E.onnx_metadata(tmp_path / "junk.onnx")
+
+
+def test_progress_ticker_reports_elapsed_time():
+    seen = []
+    with E._Ticker(lambda stage, frac, t: seen.append((stage, frac, t)), "building") as tick:
+        tick.emit()
+        tick.fraction = 0.5
+        tick.emit("half way")
+    assert seen[0][0] == "building" and seen[-1][:2] == ("half way", 0.5) and seen[-1][2] >= seen[0][2] >= 0
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory, gen):
+    w, _ = save_generator(gen, tmp_path_factory.mktemp("w") / "tiny")
+    return w
+
+
+def test_export_command_writes_a_loadable_onnx(tmp_path, weights):
+    import onnxruntime as ort
+
+    out = tmp_path / "g.onnx"
+    r = CliRunner().invoke(app, ["export", "--format", "onnx", "--precision", "fp16", "--weights", str(weights), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "wrote" in r.output and "fp16" in r.output
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].type == "tensor(float16)"
+    r = CliRunner().invoke(app, ["export", "--weights", str(weights), "-o", str(out)])
+    assert r.exit_code == 2 and "exists" in r.output and "--overwrite" in r.output
+    r = CliRunner().invoke(app, ["export", "--weights", str(weights), "-o", str(out), "--overwrite"])
+    assert r.exit_code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["g.onnx"]  # no temporary left
+
+
+@needs_no_tensorrt
+def test_build_engine_without_tensorrt_is_one_clear_line(tmp_path, weights):
+    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "-o", str(tmp_path / "engines")])
+    assert r.exit_code == 2
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert len(lines) == 1, r.output
+    line = lines[0]
+    assert line.startswith("streamdeblur: error: TensorRT engines need TensorRT and an NVIDIA GPU")
+    if E.tensorrt_version() is None:
+        assert "pip install 'streamdeblur[tensorrt]'" in line
+    if not torch.cuda.is_available():
+        assert "GPU" in line
+    assert not (tmp_path / "engines").exists()  # nothing exported or created
+
+
+def test_build_engine_rejects_bad_options(weights):
+    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "--max-shape", "1080"])
+    assert r.exit_code == 2 and "height x width" in r.output
+    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "--opt-level", "7"])
+    assert r.exit_code == 2
