@@ -785,17 +785,22 @@ def build_engine(
 
 
 def _trt_logger(trt: Any) -> Any:
+    """A TensorRT ILogger that forwards to :mod:`logging` (TensorRT never prints on its own)."""
+    sev = trt.ILogger.Severity
+    levels = {
+        sev.INTERNAL_ERROR: logging.ERROR,
+        sev.ERROR: logging.ERROR,
+        sev.WARNING: logging.WARNING,
+        sev.INFO: logging.DEBUG,
+        sev.VERBOSE: logging.DEBUG,
+    }
+
     class _Log(trt.ILogger):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
 
         def log(self, severity: Any, msg: str) -> None:
-            if severity <= trt.ILogger.Severity.ERROR:
-                log.error("TensorRT: %s", msg)
-            elif severity <= trt.ILogger.Severity.WARNING:
-                log.warning("TensorRT: %s", msg)
-            else:
-                log.debug("TensorRT: %s", msg)
+            log.log(levels.get(severity, logging.DEBUG), "TensorRT: %s", msg)
 
     return _Log()
 

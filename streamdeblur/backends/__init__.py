@@ -102,14 +102,14 @@ def create_backend(name: str, generator: Generator, device: str | None = None, *
     """Instantiate a backend; ``name="auto"`` chooses (see ``choose_backend``).
 
     Options a backend does not take are ignored by it (``engine``, ``engines_dir`` are the
-    TensorRT backend's; ``onnx`` ONNX Runtime's).
+    TensorRT backend's; ``onnx`` ONNX Runtime's and TensorRT's).
     """
     backend_name, dev, why = choose_backend(
         name, device, generator=generator, engines_dir=options.get("engines_dir"), engine=options.get("engine")
     )
     if backend_name != "tensorrt":
         options = {k: v for k, v in options.items() if k not in ("engine", "engines_dir")}
-    if backend_name != "onnxruntime":
+    if backend_name not in ("onnxruntime", "tensorrt"):
         options.pop("onnx", None)
     backend = BACKENDS[backend_name](generator, dev, **options)
     backend.choice_reason = why  # type: ignore[attr-defined]

@@ -30,6 +30,7 @@ from ..engines import (
     current_gpu,
     find_engine,
     round_up,
+    sha256_file,
     tensorrt_requirements,
     tensorrt_version,
     validate_sidecar,
@@ -59,8 +60,10 @@ class TensorRTBackend(Backend):
         *,
         engine: str | os.PathLike | None = None,
         engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR,
+        onnx: str | os.PathLike | None = None,
         **options: Any,
     ) -> None:
+        """``onnx``: the ONNX the engine must have been built from (its sha256 is checked too)."""
         super().__init__(generator, device, **options)
         reason = self.unavailable_reason(device)
         if reason:
@@ -82,6 +85,7 @@ class TensorRTBackend(Backend):
             arch=info.arch,
             args=info.args,
             weights_sha256=info.weights_sha256,
+            onnx_sha256=sha256_file(onnx) if onnx is not None else None,
         )
         validate_sidecar(self.sidecar, expected, self.engine_path, Path(engines_dir))
         self.precision = self.sidecar.precision
@@ -116,6 +120,9 @@ class TensorRTBackend(Backend):
         if len(inputs) != 1 or len(outputs) != 1:
             raise BackendUnavailableError(f"{self.engine_path} has inputs {inputs} and outputs {outputs}; a streamdeblur engine has one of each")
         self.input_name, self.output_name = inputs[0], outputs[0]
+        dtypes = {trt.DataType.HALF: torch.float16, trt.DataType.FLOAT: torch.float32}
+        self.dtype = dtypes[self.engine.get_tensor_dtype(self.input_name)]
+        self.out_dtype = dtypes[self.engine.get_tensor_dtype(self.output_name)]
         self.module = None
 
     def _load_torch_tensorrt(self) -> None:
@@ -160,15 +167,17 @@ class TensorRTBackend(Backend):
             with torch.inference_mode():
                 y = self.module(xp)
         else:
-            y = torch.empty_like(xp)
             stream = torch.cuda.current_stream(self.torch_device)
-            self.context.set_input_shape(self.input_name, tuple(xp.shape))
+            if not self.context.set_input_shape(self.input_name, tuple(xp.shape)):
+                check_frame(self.sidecar, (h, w), engine_path=self.engine_path)  # names the profile
+                raise RuntimeError(f"TensorRT refused input shape {tuple(xp.shape)} for {self.engine_path.name}")
+            y = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=self.out_dtype, device=self.torch_device)
             self.context.set_tensor_address(self.input_name, xp.data_ptr())
             self.context.set_tensor_address(self.output_name, y.data_ptr())
             if not self.context.execute_async_v3(stream.cuda_stream):
                 raise RuntimeError(f"TensorRT failed to run {self.engine_path.name} on a {tuple(xp.shape)} batch")
-            # xp must outlive the asynchronous run: it is released only after the stream reaches here
-            xp.record_stream(stream)
+            # xp and y were allocated on this same stream, so the caching allocator cannot hand
+            # their memory to anyone before this enqueued run has finished with it
         y = y[..., :h, :w]
         return y.to(batch.device, batch.dtype)
 
