@@ -1,0 +1,137 @@
+"""Scoring generators on a GoPro-layout test set, and exporting checkpoints for the runtime.
+
+Every method is scored per blur kind (the ``<kind>_`` prefix of a sequence name:
+``gopro``, ``traj``; anything else counts as ``real``) and overall:
+
+* ``input``: the blurry frame itself, the bar to clear;
+* ``unsharp``: the classical baseline (unsharp masking, sigma 1.5, amount 1);
+* each generator: PSNR/SSIM of its output, PSNR(model(sharp), sharp) (a deblurrer should
+  leave sharp frames alone) and the mean per-channel colour shift output - sharp.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from streamdeblur.errors import InputNotFoundError, WeightsError
+from streamdeblur.models import save_generator
+
+from .data import GoProPairs
+from .metrics import color_shift, psnr, ssim, unsharp_mask
+from .train import generator_from_checkpoint, load_any_generator, load_checkpoint, run_generator
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def evaluate(
+    root: str | os.PathLike,
+    weights: Sequence[str],
+    *,
+    split: str = "test",
+    max_frames: int | None = None,
+    device: torch.device | str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Scores of the input, unsharp masking and each generator, per kind; JSON-ready."""
+    device = torch.device(device)
+    ds = GoProPairs(root, split, max_frames=max_frames)
+    models = []
+    for w in weights:
+        m = load_any_generator(w, device)
+        models.append((Path(w).name if Path(w).suffix == ".safetensors" else str(w), m))
+    labels = ["input", "unsharp"] + [label for label, _ in models]
+    # acc[label][kind] -> lists
+    acc: dict[str, dict[str, dict[str, list]]] = {label: {} for label in labels}
+
+    def add(label: str, kind: str, key: str, value: Any) -> None:
+        for k in (kind, "all"):
+            acc[label].setdefault(k, {}).setdefault(key, []).append(value)
+
+    n = len(ds)
+    for i in range(n):
+        b, s, kind, _ = ds.read(i)
+        add("input", kind, "psnr", psnr(b, s))
+        add("input", kind, "ssim", ssim(b, s))
+        u = unsharp_mask(b)
+        add("unsharp", kind, "psnr", psnr(u, s))
+        add("unsharp", kind, "ssim", ssim(u, s))
+        for label, m in models:
+            out = run_generator(m, b, device)
+            add(label, kind, "psnr", psnr(out, s))
+            add(label, kind, "ssim", ssim(out, s))
+            add(label, kind, "psnr_on_sharp", psnr(run_generator(m, s, device), s))
+            add(label, kind, "color_shift", color_shift(out, s))
+        if progress:
+            progress(i + 1, n)
+    results: dict[str, Any] = {}
+    for label in labels:
+        results[label] = {}
+        for kind, vals in acc[label].items():
+            r: dict[str, Any] = {"psnr": _mean(vals["psnr"]), "ssim": _mean(vals["ssim"]), "n": len(vals["psnr"])}
+            if "psnr_on_sharp" in vals:
+                finite = [v for v in vals["psnr_on_sharp"] if np.isfinite(v)]
+                r["psnr_on_sharp"] = _mean(finite) if finite else float("inf")
+                r["color_shift"] = [float(v) for v in np.mean(np.array(vals["color_shift"]), axis=0)]
+            results[label][kind] = r
+    kinds = sorted({k for lab in results.values() for k in lab if k != "all"}) + ["all"]
+    return {"root": str(root), "split": split, "frames": n, "kinds": kinds, "methods": labels, "results": results}
+
+
+def format_table(result: dict) -> str:
+    """A plain-text table: one row per method, PSNR / SSIM per kind."""
+    kinds = result["kinds"]
+    head = f"{'method':<40}" + "".join(f"{k + ' PSNR':>13}{k + ' SSIM':>12}" for k in kinds)
+    lines = [f"{result['frames']} frames of {result['root']} ({result['split']})", head, "-" * len(head)]
+    for label in result["methods"]:
+        row = f"{label[-40:]:<40}"
+        for k in kinds:
+            r = result["results"][label].get(k)
+            row += f"{r['psnr']:>13.2f}{r['ssim']:>12.4f}" if r else f"{'-':>13}{'-':>12}"
+        lines.append(row)
+    extra = [(label, result["results"][label]["all"]) for label in result["methods"] if "psnr_on_sharp" in result["results"][label].get("all", {})]
+    if extra:
+        lines.append("")
+        lines.append(f"{'generator':<40}{'PSNR(model(sharp), sharp)':>28}{'colour shift R/G/B (levels)':>32}")
+        for label, r in extra:
+            cs = "/".join(f"{v:+.2f}" for v in r["color_shift"])
+            lines.append(f"{label[-40:]:<40}{r['psnr_on_sharp']:>28.2f}{cs:>32}")
+    return "\n".join(lines)
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *, metrics_json: str | os.PathLike | None = None) -> tuple[Path, Path]:
+    """A training checkpoint's generator -> ``NAME.safetensors`` + ``NAME.json``."""
+    ck = load_checkpoint(checkpoint)
+    model = generator_from_checkpoint(ck, str(checkpoint)).eval()
+    cfg = ck.get("config", {})
+    metrics: dict[str, Any] = {}
+    best = ck.get("best") or {}
+    if best:
+        metrics["validation"] = {"step": best.get("step"), "psnr": best.get("psnr"), "ssim": best.get("ssim"), "per_kind": best.get("per_kind"), "input": ck.get("input_scores")}
+    if metrics_json is not None:
+        p = Path(metrics_json)
+        if not p.is_file():
+            raise InputNotFoundError(f"--metrics file not found: {p}", "pass the JSON written by `streamdeblur-train eval`")
+        try:
+            ev = json.loads(p.read_text())
+            res = ev["results"]
+        except (ValueError, KeyError, TypeError):
+            raise WeightsError(f"--metrics {p} is not a `streamdeblur-train eval` JSON") from None
+        mine = [k for k in res if k == str(checkpoint) or Path(k).name == Path(checkpoint).name]
+        metrics["eval"] = {"root": ev.get("root"), "split": ev.get("split"), "input": res.get("input"), "unsharp": res.get("unsharp")}
+        if mine:
+            metrics["eval"]["model"] = res[mine[0]]
+    trained_on = {
+        "data": ck.get("trained_on"),
+        "steps": ck.get("step"),
+        "recipe": {k: cfg.get(k) for k in ("batch_size", "crop", "lr", "betas", "content", "pixel_loss", "fft_weight", "content_weight", "adv_start_step", "critic_steps", "seed")},
+    }
+    return save_generator(model, out, trained_on=trained_on, metrics=metrics)
