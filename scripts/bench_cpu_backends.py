@@ -30,10 +30,14 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", default=["360x640", "720x1280"], help="HxW")
     ap.add_argument("--backends", nargs="+", default=["onnxruntime", "torch"])
     ap.add_argument("--frames", type=int, default=5, help="timed frames per case")
+    ap.add_argument("--threads", type=int, default=None, help="intra-op threads for both backends (default: each library's own)")
     ap.add_argument("--max-seconds", type=float, default=60.0, help="stop a case after this long (each backend runs at least 1 timed frame)")
     args = ap.parse_args()
     os.environ.setdefault("STREAMDEBLUR_CACHE_DIR", tempfile.mkdtemp(prefix="sdbench-"))
     torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(json.dumps({"torch_threads": torch.get_num_threads(), "threads_arg": args.threads, "loadavg_before": os.getloadavg()}), flush=True)
     rows = []
     for model_name in args.models:
         gen = build_model(model_name).eval()
@@ -43,7 +47,7 @@ def main() -> None:
             x = torch.rand(1, 3, h, w)
             # Backends take turns frame by frame, and each reports its median frame time, so
             # load from other processes on a shared machine hits both alike.
-            bes = {b: BACKENDS[b](gen, "cpu") for b in args.backends}
+            bes = {b: BACKENDS[b](gen, "cpu", **({"threads": args.threads} if b == "onnxruntime" and args.threads else {})) for b in args.backends}
             times: dict[str, list[float]] = {b: [] for b in args.backends}
             for be in bes.values():
                 be.infer(x)  # warm-up (ONNX Runtime's one-time export happened at construction)
@@ -61,6 +65,7 @@ def main() -> None:
                 row = {"model": model_name, "size": f"{h}x{w}", "backend": b, "frames": len(times[b]), "median_s": round(med, 4), "fps": round(1 / med, 3), "gmacs": round(gmacs, 1)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
+    print(json.dumps({"loadavg_after": os.getloadavg()}))
     print("| model | HxW | GMACs | " + " | ".join(f"{b} FPS" for b in args.backends) + " |")
     print("|---|---|---|" + "---|" * len(args.backends))
     for model_name in args.models:
