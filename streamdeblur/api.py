@@ -91,10 +91,10 @@ def deblur_video(
     if _same_file(str(input), out):
         raise OutputError(f"the output {out} is the input", "write to another file")
 
-    model = generator if generator is not None else load_generator(opts.weights)
-    backend = create_backend(opts.backend, model, opts.device, max_tile=opts.max_tile)
-    try:
-        with open_source(input, timeout=opts.timeout) as source:
+    with open_source(input, timeout=opts.timeout) as source:  # input errors first: the cheapest to fix
+        model = generator if generator is not None else load_generator(opts.weights)
+        backend = create_backend(opts.backend, model, opts.device, max_tile=opts.max_tile)
+        try:
             sink = FileSink(
                 out,
                 source.info,
@@ -105,13 +105,14 @@ def deblur_video(
                 overwrite=opts.overwrite,
                 copy_from=source,
             )
+            pipe = None
             try:
                 if on_ready is not None:
                     on_ready(source.info, backend)
                 pipe = Pipeline(source, backend, sink, batch=opts.batch, on_progress=on_progress, stop_event=stop_event)
                 stats = pipe.run()
             except Cancelled:
-                _finish_partial(sink, pipe.stats.frames_out if "pipe" in locals() else 0, partial_name(out))
+                _finish_partial(sink, pipe.stats.frames_out if pipe is not None else 0, partial_name(out))
                 raise  # pragma: no cover - _finish_partial always raises
             except BaseException:
                 sink.abort()
@@ -123,8 +124,8 @@ def deblur_video(
             except BaseException:
                 sink.abort()
                 raise
-    finally:
-        backend.close()
+        finally:
+            backend.close()
     return RunResult(
         output=out,
         frames=stats.frames_out,

@@ -100,6 +100,15 @@ def _bit_depth(pix_fmt: str) -> int:
         return 8
 
 
+def _looks_like_mp4(path: str) -> bool:
+    """An ISO media file starts with an 'ftyp' box; one that will not open was cut short or damaged."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(12)[4:8] == b"ftyp"
+    except OSError:
+        return False
+
+
 def _open_container(spec: str, timeout: float) -> Any:
     """av.open with user-facing errors."""
     url = is_url(spec)
@@ -123,8 +132,10 @@ def _open_container(spec: str, timeout: float) -> Any:
                 raise StreamTimeoutError(f"{spec} did not answer within {timeout:g} s", "check the URL and that the stream is live, or raise --timeout") from None
             raise StreamTimeoutError(f"cannot open stream {spec}: {reason}", "check the URL and that the server is running") from None
         low = reason.lower()
-        if "moov atom not found" in low or "end of file" in low:
-            raise InputError(f"input {spec} is truncated or incomplete ({reason})", "re-copy or re-record the file") from None
+        if "end of file" in low:
+            raise InputError(f"input {spec} ends before its first frame: it has zero frames or is truncated", "re-copy or re-record the file") from None
+        if "moov atom not found" in low or _looks_like_mp4(spec):
+            raise InputError(f"input {spec} is a truncated or damaged MP4/MOV (its index cannot be read: {reason})", "re-copy or re-record the file") from None
         raise InputError(f"input {spec} is not a video FFmpeg can read ({reason})") from None
     except OSError as e:  # permission denied etc.
         raise InputError(f"cannot read input {spec}: {e.strerror or e}") from None
@@ -148,6 +159,8 @@ class FileSource:
     # -- opening -------------------------------------------------------------
     def _setup(self) -> None:
         c = self.container
+        if not c.streams:
+            raise InputError(f"input {self.spec} contains no streams (zero frames)", "pass a video file with frames in it")
         if not c.streams.video:
             kinds = sorted({s.type for s in c.streams})
             if "audio" in kinds:

@@ -1,0 +1,156 @@
+"""Pipeline behaviour a user would notice: no frame lost or reordered, errors reach the
+caller and stop everything, no thread left behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from streamdeblur.backends import create_backend
+from streamdeblur.errors import Cancelled
+from streamdeblur.models import build_model
+from streamdeblur.pipeline import Pipeline
+from streamdeblur.video.sinks import FileSink, NullSink
+from streamdeblur.video.sources import open_source
+from videofiles import random_frames, read_video, write_video
+
+
+def identity_backend():
+    return create_backend("torch", build_model("deblurgan-lite", width=8, enc_blocks=[1], dec_blocks=[1], middle_blocks=1), "cpu")
+
+
+class SlowSink(FileSink):
+    """A real file sink that stalls on every write: the reader and inference must wait, not drop."""
+
+    def write(self, frame):
+        time.sleep(0.02)
+        super().write(frame)
+
+
+class FailingBackend:
+    """A real backend whose third batch raises, as an out-of-memory error would."""
+
+    def __init__(self, inner, fail_at=3):
+        self.inner, self.calls, self.fail_at = inner, 0, fail_at
+
+    def process(self, frames):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise MemoryError("injected: out of memory in batch 3")
+        return self.inner.process(frames)
+
+
+def _threads():
+    return {t for t in threading.enumerate() if t.is_alive()}
+
+
+def test_slow_writer_loses_no_frame_and_keeps_order(tmp_path):
+    frames = random_frames(40, 48, 32)
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    pts = write_video(src, frames)
+    with open_source(src) as s:
+        sink = SlowSink(dst, s.info, codec="ffv1")
+        stats = Pipeline(s, identity_backend(), sink, batch=4, queue_size=3).run()
+        sink.close()
+    assert stats.frames_in == stats.frames_out == 40
+    out = read_video(dst)
+    assert [p for p, _, _ in out] == pts
+    assert all(np.array_equal(o, f) for (_, _, o), f in zip(out, frames))
+    assert stats.stage_seconds["write"] >= 40 * 0.02  # the writer really was the bottleneck
+
+
+def test_error_in_inference_ends_run_with_that_error_and_no_thread_left(tmp_path):
+    src = tmp_path / "in.mkv"
+    write_video(src, random_frames(60, 48, 32))
+    before = _threads()
+    backend = FailingBackend(identity_backend())
+    with open_source(src) as s:
+        sink = FileSink(tmp_path / "out.mkv", s.info, codec="ffv1")
+        t0 = time.monotonic()
+        with pytest.raises(MemoryError, match="injected"):
+            Pipeline(s, backend, sink, batch=2, queue_size=2).run()
+        elapsed = time.monotonic() - t0
+        sink.abort()
+    assert elapsed < 5
+    assert _threads() == before  # every stage thread has ended
+    assert backend.calls == 3  # nothing ran after the failure
+    assert not (tmp_path / "out.mkv").exists()
+    assert list(tmp_path.iterdir()) == [src]  # and the temporary file is gone
+
+
+def test_error_in_writer_stops_reader_and_inference(tmp_path):
+    src = tmp_path / "in.mkv"
+    write_video(src, random_frames(60, 48, 32))
+    before = _threads()
+
+    class BadSink(NullSink):
+        def write(self, frame):
+            if frame.index == 5:
+                raise OSError(28, "No space left on device")
+            super().write(frame)
+
+    with open_source(src) as s:
+        with pytest.raises(OSError, match="No space"):
+            Pipeline(s, identity_backend(), BadSink(), batch=2, queue_size=2).run()
+        assert s.frames_read < 60  # the reader stopped instead of decoding everything
+    assert _threads() == before
+
+
+def test_error_in_reader_reaches_caller():
+    before = _threads()
+
+    def frames():
+        from streamdeblur.video.frame import Frame
+
+        for i in range(3):
+            yield Frame(i, i, None, np.zeros((16, 16, 3), np.uint8))
+        raise ValueError("decoder broke at frame 3")
+
+    sink = NullSink()
+    with pytest.raises(ValueError, match="frame 3"):
+        Pipeline(frames(), identity_backend(), sink, batch=2).run()
+    assert _threads() == before
+
+
+def test_stop_from_another_thread_ends_the_run_early(tmp_path):
+    src = tmp_path / "in.mkv"
+    write_video(src, random_frames(200, 48, 32))
+    sink = NullSink()
+    with open_source(src) as s:
+        pipe = Pipeline(s, identity_backend(), sink, batch=1, queue_size=2,
+                        on_progress=lambda p: pipe.stop() if p.frames_done == 10 else None)
+        stats = pipe.run()
+    assert stats.stopped and 10 <= stats.frames_out < 200
+
+
+def test_keyboard_interrupt_in_caller_becomes_cancelled_with_threads_joined(tmp_path):
+    src = tmp_path / "in.mkv"
+    write_video(src, random_frames(200, 48, 32))
+    before = _threads()
+
+    import _thread
+
+    def progress(p):
+        if p.frames_done == 5:
+            _thread.interrupt_main()  # what Ctrl-C does: KeyboardInterrupt in the main thread
+
+    with open_source(src) as s:
+        pipe = Pipeline(s, identity_backend(), NullSink(), batch=1, queue_size=2, on_progress=progress)
+        with pytest.raises(Cancelled):
+            pipe.run()
+    assert 5 <= pipe.stats.frames_out < 200
+    assert _threads() == before
+
+
+def test_progress_reports_total_and_every_frame(tmp_path):
+    src = tmp_path / "in.mp4"
+    write_video(src, random_frames(9, 32, 32), codec="libx264", pix_fmt="yuv420p")
+    seen = []
+    with open_source(src) as s:
+        assert s.info.frame_count == 9
+        Pipeline(s, identity_backend(), NullSink(), batch=4, on_progress=seen.append).run()
+    assert [p.frames_done for p in seen] == list(range(1, 10))
+    assert all(p.total == 9 for p in seen) and seen[-1].eta == 0.0

@@ -1,0 +1,255 @@
+"""`streamdeblur run` as a user meets it: progress and a final line, every bad input as one
+line with a non-zero exit and nothing under the output's name, and Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from streamdeblur.cli import app
+from videofiles import random_frames, read_video, write_video
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, ["run", *map(str, args)])
+
+
+def assert_one_line_error(res, *words: str, code_nonzero: bool = True) -> None:
+    assert res.exit_code != 0 if code_nonzero else True
+    err = res.stderr.strip()
+    assert "Traceback" not in res.stderr and "Traceback" not in res.stdout
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("streamdeblur: error:"), err
+    for w in words:
+        assert w.lower() in err.lower(), err
+
+
+def no_output(folder: Path, name: str = "out.mp4") -> None:
+    """Nothing under the output's name, and no temporary file left beside it."""
+    assert not (folder / name).exists()
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    p = tmp_path / "clip.mp4"
+    write_video(p, random_frames(12, 64, 48), codec="libx264", pix_fmt="yuv420p", audio=True)
+    return p
+
+
+def test_run_writes_output_with_progress_and_final_line(tmp_path, clip, tiny_weights):
+    out = tmp_path / "out.mp4"
+    res = invoke(clip, "-o", out, "--weights", tiny_weights, "--batch", "3")
+    assert res.exit_code == 0, res.stderr
+    assert "backend: auto:" in res.stderr  # auto says what it chose
+    assert "12/12 frames" in res.stderr and "fps" in res.stderr and "ETA" in res.stderr
+    final = res.stdout.strip().splitlines()[-1]
+    assert final.startswith("done: 12 frames in") and "fps" in final and "on cpu" in final and "backend" in final
+    assert len(read_video(out)) == 12
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_quiet_prints_nothing(tmp_path, clip, tiny_weights):
+    res = invoke(clip, "-o", tmp_path / "out.mkv", "--weights", tiny_weights, "--backend", "torch", "--quiet")
+    assert res.exit_code == 0 and res.stdout == "" and res.stderr == ""
+    assert len(read_video(tmp_path / "out.mkv")) == 12
+
+
+def test_existing_output_is_refused_without_overwrite(tmp_path, clip, tiny_weights):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"precious")
+    res = invoke(clip, "-o", out, "--weights", tiny_weights)
+    assert_one_line_error(res, "already exists", "--overwrite")
+    assert out.read_bytes() == b"precious"
+    res = invoke(clip, "-o", out, "--weights", tiny_weights, "--overwrite", "--quiet")
+    assert res.exit_code == 0 and len(read_video(out)) == 12
+
+
+def _zero_frame_video(path: Path) -> None:
+    """A video stream that never gets a frame (only audio packets are muxed)."""
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("ffv1", rate=25)
+        v.width, v.height, v.pix_fmt = 32, 32, "bgr0"
+        a = out.add_stream("aac", rate=48000)
+        for k in range(10):
+            af = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+            af.sample_rate, af.pts = 48000, k * 1024
+            for p in a.encode(af):
+                out.mux(p)
+        for p in a.encode():
+            out.mux(p)
+
+
+def _audio_only(path: Path) -> None:
+    with av.open(str(path), "w") as out:
+        a = out.add_stream("aac", rate=48000)
+        for k in range(10):
+            af = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+            af.sample_rate, af.pts = 48000, k * 1024
+            for p in a.encode(af):
+                out.mux(p)
+        for p in a.encode():
+            out.mux(p)
+
+
+def _truncated_mp4(path: Path, tmp: Path) -> None:
+    full = tmp / "full.mp4"
+    write_video(full, random_frames(20, 64, 48), codec="libx264", pix_fmt="yuv420p")
+    data = full.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    full.unlink()
+
+
+@pytest.mark.parametrize(
+    "case,words",
+    [
+        ("missing", ["not found"]),
+        ("not_video", ["not a video"]),
+        ("truncated", ["truncated"]),
+        ("zero_frames", ["no frames"]),
+        ("audio_only", ["audio only"]),
+        ("folder", ["folder"]),
+    ],
+)
+def test_bad_input_gives_one_line_error_and_no_output(tmp_path, tiny_weights, case, words):
+    src_dir = tmp_path / "in"
+    src_dir.mkdir()
+    src = src_dir / "input.mp4"
+    if case == "not_video":
+        src.write_text("these are not the frames you are looking for\n" * 50)
+    elif case == "truncated":
+        _truncated_mp4(src, src_dir)
+    elif case == "zero_frames":
+        src = src_dir / "input.mkv"
+        _zero_frame_video(src)
+    elif case == "audio_only":
+        src = src_dir / "input.m4a"
+        _audio_only(src)
+    elif case == "folder":
+        src = src_dir
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    res = invoke(src, "-o", out_dir / "out.mp4", "--weights", tiny_weights)
+    assert_one_line_error(res, *words)
+    assert str(src.name) in res.stderr
+    no_output(out_dir)
+
+
+@pytest.mark.parametrize("where", ["missing_folder", "parent_is_a_file"])
+def test_unwritable_output_folder(tmp_path, clip, tiny_weights, where):
+    if where == "missing_folder":
+        out = tmp_path / "no" / "such" / "out.mp4"
+    else:
+        (tmp_path / "afile").write_text("x")
+        out = tmp_path / "afile" / "out.mp4"
+    res = invoke(clip, "-o", out, "--weights", tiny_weights)
+    assert_one_line_error(res, "folder")
+    assert not out.exists()
+
+
+def test_unknown_container_extension(tmp_path, clip, tiny_weights):
+    res = invoke(clip, "-o", tmp_path / "out.xyz", "--weights", tiny_weights)
+    assert_one_line_error(res, "container", ".mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "weights"]
+
+
+def test_url_nobody_listens_on(tmp_path, tiny_weights):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # now nothing listens there
+    res = invoke(f"rtsp://127.0.0.1:{port}/cam", "-o", tmp_path / "out.mp4", "--weights", tiny_weights, "--timeout", "2")
+    assert_one_line_error(res, f"127.0.0.1:{port}", "refused")
+    no_output(tmp_path)
+
+
+@pytest.mark.parametrize("scheme", ["http", "rtsp"])
+def test_url_that_accepts_but_never_speaks_times_out(tmp_path, tiny_weights, scheme):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    conns: list[socket.socket] = []
+
+    def accept() -> None:
+        try:
+            while True:
+                c, _ = server.accept()
+                conns.append(c)  # hold it open, say nothing
+        except OSError:
+            return
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        res = invoke(f"{scheme}://127.0.0.1:{port}/live", "-o", tmp_path / "out.mp4", "--weights", tiny_weights, "--timeout", "1")
+        elapsed = time.monotonic() - t0
+    finally:
+        server.close()
+        for c in conns:
+            c.close()
+    assert_one_line_error(res, "did not answer within 1 s")
+    assert elapsed < 8
+    no_output(tmp_path)
+
+
+def test_explicit_backend_that_cannot_run_is_an_error(tmp_path, clip, tiny_weights):
+    res = invoke(clip, "-o", tmp_path / "out.mp4", "--weights", tiny_weights, "--device", "cuda", "--backend", "torch")
+    if res.exit_code == 0:
+        pytest.skip("this machine has CUDA")
+    assert_one_line_error(res, "cuda")
+    no_output(tmp_path)
+
+
+def test_ctrl_c_keeps_frames_done_as_partial_file_never_under_final_name(tmp_path, tiny_weights):
+    """A real SIGINT to a real process, in the middle of a run."""
+    src = tmp_path / "long.mkv"
+    n = 400
+    write_video(src, random_frames(n, 192, 128), audio=True)
+    out = tmp_path / "out.mkv"
+    # one intra-op thread: on a loaded 2-core machine two OpenMP threads can run 10x slower
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from streamdeblur.cli import main; main()", "run", str(src), "-o", str(out), "--weights", str(tiny_weights),
+         "--backend", "torch", "--codec", "ffv1", "--batch", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        tmp = None
+        while time.monotonic() < deadline and proc.poll() is None:  # wait until frames are being written
+            tmps = [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+            if tmps and tmps[0].stat().st_size > 200_000:
+                tmp = tmps[0]
+                break
+            time.sleep(0.05)
+        assert tmp is not None, "the run never started writing"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    partial = tmp_path / "out.partial.mkv"
+    assert not out.exists()
+    assert partial.exists()
+    assert "out.partial.mkv" in stderr.strip().splitlines()[-1]
+    frames = read_video(partial)
+    assert 0 < len(frames) < n
+    originals = random_frames(n, 192, 128)
+    assert all(np.array_equal(img, originals[i]) for i, (_, _, img) in enumerate(frames))  # playable and exact
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
