@@ -106,7 +106,7 @@ def make_data(
     test_frames: Annotated[int, typer.Option(help="Frames per test sequence (held-out photos).")] = 4,
     kinds: Annotated[str, typer.Option(help="Blur kinds, comma separated: gopro (averaged frames), traj (trajectory PSF).")] = "gopro,traj",
     photos: Annotated[Optional[Path], typer.Option(help="An extra folder of your own sharp photos (training split).")] = None,
-    package: Annotated[Optional[list[str]], typer.Option("--package", help="Use only these photo packages (repeatable).")] = None,
+    package: Annotated[Optional[list[str]], typer.Option("--package", help="Use only these photo packages (repeatable; 'none' with --photos: only your photos).")] = None,
     allow_missing: Annotated[bool, typer.Option(help="Skip photo packages that are not installed instead of failing.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same set.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Write into a non-empty --out.")] = False,

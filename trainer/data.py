@@ -23,7 +23,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -144,7 +144,7 @@ def find_photos(
     A missing package is an error naming the ``apt-get install`` that fixes it (nothing is
     installed here), unless ``allow_missing``.
     """
-    wanted = PACKAGES if packages is None else tuple(packages)
+    wanted = PACKAGES if packages is None else tuple(p for p in packages if p != "none")
     unknown = [p for p in wanted if p not in PACKAGES]
     if unknown:
         raise DataError(f"unknown photo package(s): {', '.join(unknown)}", f"choose from: {', '.join(PACKAGES)}")
@@ -168,19 +168,33 @@ def find_photos(
     return photos
 
 
-def photos_in_dir(folder: str | os.PathLike, split: str = "train") -> list[Photo]:
-    """Every image file under ``folder`` (recursively), as training photos."""
+def photos_in_dir(folder: str | os.PathLike, holdout: int = 5) -> list[Photo]:
+    """Every image file under ``folder`` (recursively); every ``holdout``-th one is a test photo.
+
+    A held-out share (by sorted name, so it never changes between runs) lets make-data and
+    validation score a user's own photos on pictures the training never saw. With a
+    single photo there is nothing to hold out.
+    """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise InputNotFoundError(f"photo folder not found: {folder}", "pass a folder of sharp photos")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
     if not files:
         raise DataError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder}", "pass a folder of sharp photos")
-    names: list[Photo] = []
-    for p in files:
+    photos: list[Photo] = []
+    used: set[str] = set()
+    for i, p in enumerate(files):
         stem = re.sub(r"[^A-Za-z0-9]+", "", p.stem.lower()) or "photo"
-        names.append(Photo(stem, str(p), split, str(folder)))
-    return names
+        name, j = stem, 1
+        while name in used:
+            j += 1
+            name = f"{stem}{j}"
+        used.add(name)
+        split = "test" if (len(files) > 1 and holdout > 0 and i % holdout == holdout - 1) else "train"
+        photos.append(Photo(name, str(p), split, str(folder)))
+    if len(files) > 1 and not any(p.split == "test" for p in photos):
+        photos[-1] = replace(photos[-1], split="test")
+    return photos
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

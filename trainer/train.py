@@ -162,7 +162,7 @@ def validation_pairs(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray, str
         except DataError:
             return []
         return [(b, s, k) for b, s, k, _ in ds]
-    photos = [p for p in D.find_photos(cfg.packages, allow_missing=True) if p.split == "test"]
+    photos = [p for p in D.find_photos(cfg.packages, extra_dirs=[cfg.photos] if cfg.photos else (), allow_missing=True) if p.split == "test"]
     if not photos:
         return []
     rng = np.random.default_rng([cfg.seed, 999_983])

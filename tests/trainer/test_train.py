@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from streamdeblur.errors import WeightsError
+from streamdeblur.models import build_model, load_generator
+from trainer.blur import blur_with_psf
+from trainer.data import to_tensor
+from trainer.evaluate import evaluate, export_checkpoint
+from trainer.losses import PixelLoss
+from trainer.train import TrainConfig, generator_from_checkpoint, load_checkpoint, train
+
+PHOTO = Path(__file__).resolve().parents[1] / "data" / "photo.png"
+
+# a generator small enough to train in a second on one core
+TINY_LITE = {"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]}
+
+
+def _cfg(root: Path, out: Path, **kw) -> TrainConfig:
+    base = TrainConfig(
+        out=str(out), model="deblurgan-lite", model_args=TINY_LITE, data=str(root), val_data=str(root), val_frames=4,
+        steps=6, batch_size=2, crop=32, lr=2e-3, log_every=1, val_every=3, ckpt_every=3, seed=3, prefetch=1,
+    )
+    return replace(base, **kw)
+
+
+@pytest.mark.parametrize(
+    ("arch", "args", "factor"),
+    [
+        # random init: the loss falls fast as it learns to pass the frame through
+        ("deblurgan", {"base_channels": 8, "n_blocks": 1, "dropout": 0.0}, 0.5),
+        # identity init: the loss starts at the blur itself and falls slowly but surely
+        ("deblurgan-lite", TINY_LITE, 0.985),
+    ],
+)
+def test_a_few_steps_lower_the_content_loss(tmp_path: Path, arch: str, args: dict, factor: float) -> None:
+    # one 32x32 crop with a fixed 5-pixel horizontal blur: a task a tiny model can fit
+    photo = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+    psf = np.zeros((5, 5), np.float32)
+    psf[2, :] = 0.2
+    sharp = photo[100:132, 150:182]
+    blurry = blur_with_psf(photo, psf)[100:132, 150:182]
+    for kind, img in (("blur", blurry), ("sharp", sharp)):
+        (tmp_path / "set" / "train" / "traj_crop" / kind).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "set" / "train" / "traj_crop" / kind / "000000.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    loss = PixelLoss("l1", 0.05)
+
+    def content(model: torch.nn.Module) -> float:
+        with torch.no_grad():
+            return loss(model.eval()(to_tensor([blurry])), to_tensor([sharp])).item()
+
+    steps = 40 if arch == "deblurgan" else 60
+    cfg = TrainConfig(
+        out=str(tmp_path / "run"), model=arch, model_args=args, data=str(tmp_path / "set"), steps=steps, decay_start=steps,
+        batch_size=4, crop=32, lr=5e-3, log_every=1, val_every=1000, ckpt_every=steps, seed=3, prefetch=1,
+    )
+    torch.manual_seed(cfg.seed)  # the same initial weights train() will draw
+    start = content(build_model(arch, **args))
+    events: list[tuple[str, dict]] = []
+    summary = train(cfg, on_event=lambda k, i: events.append((k, i)))
+    ck = load_checkpoint(tmp_path / "run" / "last.pt")
+    end = content(generator_from_checkpoint(ck))
+    assert end < start * factor, (start, end)
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and "checkpoint" in kinds
+    assert summary["step"] == steps and ck["step"] == steps
+    lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert sum(line["event"] == "step" for line in lines) == steps
+
+
+def test_validation_scores_each_blur_kind(tiny_gopro: Path, tmp_path: Path) -> None:
+    events: list[tuple[str, dict]] = []
+    train(_cfg(tiny_gopro, tmp_path / "run", steps=2, val_every=2), on_event=lambda k, i: events.append((k, i)))
+    val = [i for k, i in events if k == "val"][-1]
+    assert set(val["metrics"]) == {"gopro", "traj", "all"} == set(val["input"])
+    assert val["metrics"]["all"]["n"] == 4
+    start = [i for k, i in events if k == "start"][0]
+    assert 15 < start["input_scores"]["all"]["psnr"] < 60 and 15 < val["metrics"]["all"]["psnr"] < 60
+    assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
+
+
+@pytest.mark.parametrize("adversarial", [False, True], ids=["content", "wgan-gp"])
+def test_resume_continues_exactly(tiny_gopro: Path, tmp_path: Path, adversarial: bool) -> None:
+    extra = {"adv_start_step": 2, "critic_steps": 2, "critic_width": 8} if adversarial else {}
+    full = _cfg(tiny_gopro, tmp_path / "full", **extra)
+    train(full)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first_checkpoint(kind: str, info: dict) -> None:
+        if kind == "checkpoint" and info["step"] == 3:
+            raise Stop
+
+    part = _cfg(tiny_gopro, tmp_path / "part", **extra)
+    with pytest.raises(Stop):
+        train(part, on_event=stop_after_first_checkpoint)
+    assert load_checkpoint(tmp_path / "part" / "last.pt")["step"] == 3
+    train(part, resume=tmp_path / "part" / "last.pt")
+
+    a = load_checkpoint(tmp_path / "full" / "last.pt")
+    b = load_checkpoint(tmp_path / "part" / "last.pt")
+    assert a["step"] == b["step"] == 6
+    for k, v in a["model"]["state"].items():
+        assert torch.equal(v, b["model"]["state"][k]), k
+    if adversarial:
+        for k, v in a["critic"]["state"].items():
+            assert torch.equal(v, b["critic"]["state"][k]), k
+        assert a["opt_d"]["state"][0]["exp_avg"].equal(b["opt_d"]["state"][0]["exp_avg"])
+    assert a["opt_g"]["state"][0]["exp_avg_sq"].equal(b["opt_g"]["state"][0]["exp_avg_sq"])
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+
+
+def test_resume_refuses_another_architecture(tiny_gopro: Path, tmp_path: Path) -> None:
+    train(_cfg(tiny_gopro, tmp_path / "run", steps=1, ckpt_every=1, val_every=1))
+    with pytest.raises(WeightsError, match="'deblurgan-lite' run but --model 'deblurgan'"):
+        train(_cfg(tiny_gopro, tmp_path / "run", model="deblurgan"), resume=tmp_path / "run" / "last.pt")
+
+
+def test_export_then_load_generator_gives_identical_outputs(tiny_gopro: Path, tmp_path: Path) -> None:
+    train(_cfg(tiny_gopro, tmp_path / "run", steps=4))
+    ev = evaluate(tiny_gopro, [str(tmp_path / "run" / "last.pt")], max_frames=2)
+    (tmp_path / "eval.json").write_text(json.dumps(ev))
+    w, card = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "out" / "tiny", metrics_json=tmp_path / "eval.json")
+    assert w.name == "tiny.safetensors" and card.name == "tiny.json"
+    meta = json.loads(card.read_text())
+    assert meta["arch"] == "deblurgan-lite" and meta["args"]["width"] == 8
+    assert meta["trained_on"]["steps"] == 4 and meta["trained_on"]["data"]["kind"] == "gopro"
+    assert "psnr" in meta["metrics"]["eval"]["model"]["all"] and "validation" in meta["metrics"]
+    trained = generator_from_checkpoint(load_checkpoint(tmp_path / "run" / "last.pt")).eval()
+    loaded = load_generator(w)
+    x = torch.rand(1, 3, 37, 53)
+    with torch.no_grad():
+        assert torch.equal(trained(x), loaded(x))
+    # and the exported generator can be scored like a checkpoint
+    ev2 = evaluate(tiny_gopro, [str(w)], max_frames=2)
+    assert ev2["results"]["tiny.safetensors"]["all"]["psnr"] == pytest.approx(ev["results"][str(tmp_path / "run" / "last.pt")]["all"]["psnr"])
+
+
+def test_evaluate_reports_every_method_per_kind(tiny_gopro: Path) -> None:
+    torch.manual_seed(0)
+    ev = evaluate(tiny_gopro, [], split="test")
+    assert ev["kinds"] == ["gopro", "traj", "all"]
+    assert ev["methods"] == ["input", "unsharp"]
+    assert ev["results"]["input"]["all"]["n"] == 6
+    assert 15 < ev["results"]["input"]["all"]["psnr"] < 60
