@@ -1,0 +1,108 @@
+"""The command line: every bad input is one line naming the problem and a fix, exit code != 0."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from streamdeblur.models import build_model, save_generator
+from trainer.cli import app
+
+runner = CliRunner()
+TINY_LITE = ["--model-arg", "width=8", "--model-arg", "enc_blocks=[1,1]", "--model-arg", "middle_blocks=1", "--model-arg", "dec_blocks=[1,1]"]
+
+
+def _one_line_error(result, *needles: str) -> None:
+    assert result.exit_code not in (0, 1), (result.exit_code, result.output)
+    err = result.stderr.strip()
+    assert "Traceback" not in result.output and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("streamdeblur-train: error:")
+    for n in needles:
+        assert n in err, err
+
+
+@pytest.mark.parametrize("command", ["make-data", "train", "eval", "export"])
+def test_help_shows_an_example(command: str) -> None:
+    r = runner.invoke(app, [command, "--help"])
+    assert r.exit_code == 0
+    assert "Example" in r.output and f"streamdeblur-train {command}" in r.output
+
+
+def test_missing_dataset_root(tmp_path: Path) -> None:
+    _one_line_error(runner.invoke(app, ["eval", str(tmp_path / "nowhere")]), "dataset root not found", "make-data")
+
+
+def test_empty_dataset_root(tmp_path: Path) -> None:
+    (tmp_path / "test").mkdir()
+    _one_line_error(runner.invoke(app, ["eval", str(tmp_path)]), "is empty")
+    _one_line_error(runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")]), "no train/ folder")
+
+
+def test_blur_and_sharp_lists_differ(tiny_gopro_copy: Path) -> None:
+    (tiny_gopro_copy / "test" / "gopro_photo" / "blur" / "000002.png").unlink()
+    _one_line_error(runner.invoke(app, ["eval", str(tiny_gopro_copy)]), "file lists differ", "000002.png")
+
+
+def test_unreadable_image(tiny_gopro_copy: Path) -> None:
+    (tiny_gopro_copy / "test" / "traj_photo" / "sharp" / "000001.png").write_bytes(b"")
+    _one_line_error(runner.invoke(app, ["eval", str(tiny_gopro_copy)]), "cannot read image", "000001.png")
+
+
+def test_checkpoint_of_another_architecture(tiny_gopro: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", "--data", str(tiny_gopro), "--out", str(run), "--steps", "1", "--crop", "32", "--batch-size", "1", *TINY_LITE])
+    assert r.exit_code == 0, r.output
+    _one_line_error(runner.invoke(app, ["train", "--resume", str(run / "last.pt"), "--model", "deblurgan", "--out", str(run)]), "'deblurgan-lite' run", "--model 'deblurgan'")
+    # an exported generator whose card names another architecture than its weights
+    w, card = save_generator(build_model("deblurgan", base_channels=8, n_blocks=1), tmp_path / "g")
+    meta = json.loads(card.read_text())
+    meta.update(arch="deblurgan-lite", args={"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]})
+    card.write_text(json.dumps(meta))
+    _one_line_error(runner.invoke(app, ["eval", str(tiny_gopro), "-w", str(w)]), "does not match architecture 'deblurgan-lite'")
+    _one_line_error(runner.invoke(app, ["train", "--data", str(tiny_gopro), "--out", str(tmp_path / "r2"), "--init", str(w), "--model", "deblurgan"]), "does not match")
+    # a file that is no checkpoint at all
+    bogus = tmp_path / "bogus.pt"
+    torch.save({"hello": 1}, bogus)
+    _one_line_error(runner.invoke(app, ["export", str(bogus), "-o", str(tmp_path / "x")]), "not a streamdeblur-train checkpoint")
+
+
+def test_vgg_weights_errors(tiny_gopro: Path, tmp_path: Path) -> None:
+    base = ["train", "--data", str(tiny_gopro), "--out", str(tmp_path / "run"), "--steps", "1", "--content", "perceptual"]
+    _one_line_error(runner.invoke(app, base), "needs --vgg-weights")
+    _one_line_error(runner.invoke(app, [*base, "--vgg-weights", str(tmp_path / "vgg19.pth")]), "not found")
+    vgg16ish = tmp_path / "vgg16.pth"
+    torch.save({f"features.{i}.weight": torch.zeros(1) for i in (0, 2, 5)}, vgg16ish)
+    _one_line_error(runner.invoke(app, [*base, "--vgg-weights", str(vgg16ish)]), "not a VGG-19 state dict")
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["--debug", "eval", str(tmp_path / "nowhere")])
+    assert r.exit_code != 0
+    assert isinstance(r.exception, FileNotFoundError)  # raised, not turned into one line
+
+
+def test_make_data_train_eval_export_end_to_end(photo_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "set"
+    r = runner.invoke(app, ["make-data", "--out", str(data), "--size", "64x48", "--train-frames", "2", "--test-frames", "2", "--package", "none", "--photos", str(photo_dir)])
+    assert r.exit_code == 0, r.output
+    assert "4 training and 4 test pairs" in r.output
+    r = runner.invoke(app, ["make-data", "--out", str(data), "--package", "none", "--photos", str(photo_dir)])
+    _one_line_error(r, "not empty", "--overwrite")
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", "--data", str(data), "--val-data", str(data), "--out", str(run), "--steps", "3", "--val-every", "3", "--crop", "32", "--batch-size", "2", *TINY_LITE])
+    assert r.exit_code == 0, r.output
+    assert "validation" in r.stderr and "gopro" in r.stderr
+    r = runner.invoke(app, ["eval", str(data), "-w", str(run / "best.pt"), "--json", str(tmp_path / "ev.json")])
+    assert r.exit_code == 0, r.output
+    for word in ("input", "unsharp", "best.pt", "gopro PSNR", "traj SSIM", "PSNR(model(sharp), sharp)"):
+        assert word in r.output
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    assert set(ev["results"]) == {"input", "unsharp", str(run / "best.pt")}
+    r = runner.invoke(app, ["export", str(run / "best.pt"), "-o", str(tmp_path / "gen"), "--metrics", str(tmp_path / "ev.json")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "gen.safetensors").is_file() and (tmp_path / "gen.json").is_file()
