@@ -1,0 +1,158 @@
+"""`streamdeblur bench`: FPS of every stage and of the whole pipeline, with the machine stated."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..cli import app, user_errors
+
+
+def _fmt(v: float | None, digits: int = 1) -> str:
+    if v is None:
+        return "-"
+    if v >= 1e5:
+        return f"{v:.1e}"
+    return f"{v:,.{digits}f}"
+
+
+def _header(report: dict[str, Any]) -> list[str]:
+    m = report["machine"]
+    gpus = ", ".join(f"{g['name']} ({g['memory_gib']} GiB)" for g in m.get("gpus", [])) or "none"
+    load = m.get("load_average")
+    lines = [
+        f"cpu    {m.get('cpu')} ({m.get('cpu_cores')} cores; load average {', '.join(map(str, load)) if load else '?'} at the start)",
+        f"gpu    {gpus}; NVIDIA driver {m.get('nvidia_driver') or '-'}; CUDA {m.get('cuda_runtime') or '-'}",
+        f"soft   torch {m.get('torch')}, TensorRT {m.get('tensorrt') or '-'}, ONNX Runtime {m.get('onnxruntime') or '-'}, PyAV {m.get('pyav')}",
+    ]
+    i = report["input"]
+    what = f"{i['spec']} ({i['width']}x{i['height']}, {i['codec']})" if i["kind"] == "file" else f"synthetic {i['spec']}"
+    c = report["config"]
+    lines.append(f"input  {what}; {c['frames']} measured frames after {c['warmup']} warm-up; encode with {c['codec']}")
+    return lines
+
+
+def _table(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    t = Table(title="streamdeblur bench (FPS per stage; latency end to end)", show_lines=False)
+    for name, just in [
+        ("backend", "left"), ("model", "left"), ("size", "left"), ("batch", "right"), ("decode", "right"),
+        ("pre", "right"), ("infer", "right"), ("post", "right"), ("encode", "right"), ("end to end", "right"),
+        ("effic.", "right"), ("p50 ms", "right"), ("p99 ms", "right"), ("host MiB", "right"), ("GPU MiB", "right"),
+    ]:  # fmt: skip
+        t.add_column(name, justify=just)  # type: ignore[arg-type]
+    for r in report["results"]:
+        f = r["fps"]
+        t.add_row(
+            f"{r['backend']} {r['device']} {r['precision']}", r["model"], r["resolution"], str(r["batch"]),
+            _fmt(f["decode"]), _fmt(f["pre"]), _fmt(f["infer"], 2), _fmt(f["post"]), _fmt(f["encode"]),
+            _fmt(f["end_to_end"], 2), f"{r['efficiency']:.2f} ({r['slowest_stage']})",
+            _fmt(r["latency_ms"]["p50"]), _fmt(r["latency_ms"]["p99"]), _fmt(r["host_peak_mib"], 0), _fmt(r["gpu_peak_mib"], 0),
+        )  # fmt: skip
+    return t
+
+
+def _write_json(data: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@app.command()
+@user_errors
+def bench(
+    input: Annotated[Optional[str], typer.Argument(help="A video file to decode (frames are resized to each resolution); default: synthetic frames.", show_default=False)] = None,
+    synthetic: Annotated[Optional[str], typer.Option("--synthetic", help="Synthetic moving-texture frames of WIDTHxHEIGHT (alone, it is also the only resolution measured).", show_default=False)] = None,
+    backend: Annotated[str, typer.Option("--backend", help="Backends, comma-separated: auto, torch, onnxruntime, tensorrt.")] = "auto",
+    device: Annotated[Optional[str], typer.Option("--device", help="cuda or cpu (default: each backend's best).", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Models, comma-separated (deblurgan-lite, deblurgan); default deblurgan-lite. Without shipped weights a freshly initialised model is timed (speed does not depend on the weights).", show_default=False)] = None,
+    weights: Annotated[Optional[Path], typer.Option("--weights", help="A generator .safetensors to time instead of --model.", show_default=False)] = None,
+    resolutions: Annotated[str, typer.Option("--resolutions", help="Frame sizes WIDTHxHEIGHT, comma-separated.")] = "640x360,1280x720,1920x1080",
+    batch: Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated.")] = "1,4",
+    frames: Annotated[int, typer.Option("--frames", min=1, help="Measured frames per stage (rounded up to whole batches).")] = 32,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warm-up frames before each measurement (not counted).")] = 4,
+    codec: Annotated[Optional[str], typer.Option("--codec", help="Encoder for the encode and end-to-end stages (default: libx264, as `run -o out.mp4`).", show_default=False)] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full results (machine, method, every figure) as JSON to FILE ('-' for stdout).", dir_okay=False, show_default=False)] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw a bar chart to FILE.png (needs matplotlib: pip install 'streamdeblur[plot]').", dir_okay=False, show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+) -> None:
+    """Measure decode, pre-processing, inference, post-processing and encode FPS, the
+    end-to-end pipeline FPS, latency p50/p99 and peak memory, per backend x model x
+    resolution x batch, with the machine in the header.
+
+    Efficiency is end-to-end FPS divided by the slowest single stage's FPS: near 1, the
+    pipeline overlaps its stages. Warm-up is excluded; CUDA timings are synchronised.
+
+    Examples: streamdeblur bench --synthetic 1280x720 --backend torch,onnxruntime --device cpu |
+    streamdeblur bench clip.mp4 --resolutions 640x360,1280x720 --batch 1,4 --json bench.json --plot bench.png
+    """
+    from ..bench import BenchConfig, parse_ints, parse_names, parse_size, parse_sizes, plot_report, run_bench
+    from ..errors import InputError
+
+    if input is not None and synthetic is not None:
+        raise InputError("give either INPUT or --synthetic, not both")
+    if plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise InputError("--plot needs matplotlib, which is not installed", "pip install 'streamdeblur[plot]'") from None
+        if plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise InputError(f"cannot tell the image format from {plot.name!r}", "end it with .png, .svg or .pdf")
+    syn = parse_size(synthetic) if synthetic is not None else None
+    sizes = parse_sizes(resolutions)
+    backends = parse_names(backend)
+    if not backends:
+        raise InputError("no backend given", "write e.g. --backend torch,onnxruntime")
+    config = BenchConfig(
+        input=input, synthetic=syn, backends=backends, device=device,
+        models=parse_names(model) or None if model is not None else None,
+        weights=str(weights) if weights is not None else None, resolutions=sizes, batches=parse_ints(batch),
+        frames=frames, warmup=warmup, codec=codec,
+    )  # fmt: skip
+
+    def progress(msg: str) -> None:
+        if not quiet:
+            sys.stderr.write(f"streamdeblur: {msg}\n")
+            sys.stderr.flush()
+
+    report = run_bench(config, on_progress=progress)
+    data = report.as_dict()
+    to_stdout = json_out is not None and str(json_out) == "-"
+    if json_out is not None:
+        if to_stdout:
+            typer.echo(json.dumps(data, indent=2))
+        else:
+            _write_json(data, json_out)
+    if not to_stdout:
+        from rich.console import Console
+
+        console = Console()
+        if not console.is_terminal:  # logs and pipes: the whole table, not an 80-column squeeze
+            console = Console(width=220)
+        for line in _header(data):
+            console.print(line, highlight=False, markup=False)
+        console.print(_table(data))
+        for r in data["results"]:
+            console.print(
+                f"efficiency {r['efficiency']:.2f}: {r['backend']} {r['model']} {r['resolution']} batch {r['batch']} runs at "
+                f"{r['fps']['end_to_end']:.2f} fps end to end; its slowest stage alone ({r['slowest_stage']}) at "
+                f"{r['fps'][{'source': 'source', 'inference': 'inference_stage', 'encode': 'encode'}[r['slowest_stage']]]:.2f} fps",
+                highlight=False, markup=False,
+            )  # fmt: skip
+        if json_out is not None:
+            console.print(f"results written to {json_out}", highlight=False, markup=False)
+    if plot is not None:
+        written = plot_report(data, plot)
+        if not to_stdout:
+            typer.echo(f"chart written to {written}")
