@@ -501,7 +501,8 @@ def make_dataset(cfg: MakeDataConfig, progress: Callable[[int, int, str], None] 
         synth = cfg.synth
         lo = max(synth.scale[0], math.hypot(w, h) / (0.8 * min(img.shape[:2])))
         if lo > 1.0:
-            log.warning("skipping %s: %dx%d is too small for %dx%d frames without upsampling", photo.name, img.shape[1], img.shape[0], w, h)
+            if kind == cfg.kinds[0]:
+                log.warning("skipping %s: %dx%d is too small for %dx%d frames without upsampling", photo.name, img.shape[1], img.shape[0], w, h)
             skipped.append(f"{kind}_{photo.name}")
             continue
         synth = SynthConfig(**{**asdict(synth), "scale": (lo, max(lo, synth.scale[1]))})

@@ -351,6 +351,7 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
 
     last_val: dict = {}
     t0, seen = time.monotonic(), 0
+    window: dict[str, list[float]] = {}  # losses since the last log line: the log shows their mean
     try:
         while step < cfg.steps:
             blurry, sharp = get_batch(step)
@@ -401,10 +402,14 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
                 raise DataError(f"the loss became {losses['total']} at step {step}", "lower --lr, or resume from an earlier checkpoint")
             step += 1
             seen += 1
+            for k, v in losses.items():
+                window.setdefault(k, []).append(v)
 
             if step % cfg.log_every == 0 or step == cfg.steps:
                 rate = seen / max(time.monotonic() - t0, 1e-9)
-                record("step", {"step": step, "lr": lr, "steps_per_s": rate, "phase": "adversarial" if adv_now else "content", **losses})
+                means = {k: float(np.mean(v)) for k, v in window.items()}
+                window.clear()
+                record("step", {"step": step, "lr": lr, "steps_per_s": rate, "phase": "adversarial" if adv_now else "content", **means})
             else:
                 emit("tick", {"step": step, **losses})
             if val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
