@@ -89,6 +89,7 @@ def _main(
 from .commands import doctor  # noqa: E402,F401
 from .commands import run  # noqa: E402,F401
 from .commands import engine  # noqa: E402,F401
+from .commands import preview  # noqa: E402,F401
 from .commands import bench  # noqa: E402,F401
 
 
