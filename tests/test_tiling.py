@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from streamdeblur.backends import create_backend
 from streamdeblur.models import build_model
@@ -27,7 +27,9 @@ def _perturbed_lite(seed: int = 0, scale: float = 0.05):
 
 
 def _photo() -> np.ndarray:
-    return np.array(Image.open(PHOTO).convert("RGB"))
+    bgr = cv2.imread(str(PHOTO), cv2.IMREAD_COLOR)
+    assert bgr is not None, f"cannot read {PHOTO}"
+    return np.ascontiguousarray(bgr[..., ::-1])
 
 
 @pytest.mark.parametrize("length,tile,overlap,align", [(360, 128, 48, 16), (240, 128, 48, 16), (101, 64, 16, 1), (129, 128, 32, 16), (1000, 256, 96, 8)])

@@ -1,0 +1,85 @@
+"""Benchmark (not a test): `run` end to end vs inference alone, same model, same frames.
+
+Inference alone: backend.process on batches of the clip's frames already decoded in
+memory (no decode, no encode, no queues). End to end: deblur_video on the same clip
+into an H.264 file (decode + inference + encode + audio copy on three threads).
+The ratio says what the pipeline costs; the target is >= 0.9.
+
+    python scripts/bench_run.py [--clip samples/mountains.mp4] [--frames 60] [--batch 4] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from streamdeblur import deblur_video
+from streamdeblur.backends import create_backend
+from streamdeblur.models import DEFAULT_MODEL, build_model
+from streamdeblur.video.sources import open_source
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clip", default="samples/mountains.mp4")
+    ap.add_argument("--frames", type=int, default=60, help="frames for inference alone (end to end runs the whole clip)")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--backend", default="torch")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--preset", default=None)
+    args = ap.parse_args()
+
+    torch.manual_seed(0)
+    model = build_model(DEFAULT_MODEL)  # default config; random init (speed does not depend on the weights)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    with open_source(args.clip) as s:
+        info = s.info
+        frames = [f.image for _, f in zip(range(args.frames), s)]
+    backend = create_backend(args.backend, model, args.device)
+    backend.process(np.stack(frames[: args.batch]))  # warm-up
+
+    alone, e2e = [], []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        n = 0
+        for i in range(0, len(frames), args.batch):
+            n += len(backend.process(np.stack(frames[i : i + args.batch])))
+        alone.append(n / (time.perf_counter() - t0))
+        with tempfile.TemporaryDirectory() as d:
+            r = deblur_video(args.clip, Path(d) / "out.mp4", generator=model, backend=args.backend, device=args.device,
+                             batch=args.batch, preset=args.preset)
+        e2e.append(r.fps)
+        stages = {k: round(v, 2) for k, v in r.stats.stage_seconds.items()}
+    out = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "load_avg_1m": os.getloadavg()[0],
+        "torch_threads": torch.get_num_threads(),
+        "model": DEFAULT_MODEL,
+        "size": f"{info.width}x{info.height}",
+        "batch": args.batch,
+        "backend": backend.describe(),
+        "inference_alone_fps": [round(x, 2) for x in alone],
+        "end_to_end_fps": [round(x, 2) for x in e2e],
+        "last_run_stage_seconds": stages,
+        "last_run_frames": r.frames,
+        "ratio_median": round(statistics.median(e2e) / statistics.median(alone), 3),
+    }
+    json.dump(out, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
