@@ -172,6 +172,7 @@ class FileSource:
         self._subs = [s for s in c.streams.subtitles]
         self._demux_streams = [v, *self._audio, *self._subs]
         self._frames_out = 0
+        self._check_index()
         self._iter = self._decode()
         try:
             first = next(self._iter)
@@ -284,18 +285,28 @@ class FileSource:
             raise StreamTimeoutError(f"{self.spec} stopped sending data for {self.timeout:g} s after frame {self._frames_out}") from None
         except av.error.FFmpegError as e:
             raise InputError(f"input {self.spec} cannot be decoded after frame {self._frames_out} ({getattr(e, 'strerror', None) or e}); it may be truncated or damaged") from None
-        self._check_complete()
 
-    def _check_complete(self) -> None:
-        """A file whose header promises more frames than it holds was cut short."""
-        expected = self.stream.frames
-        if is_url(self.spec) or not expected or self.container.format.name.split(",")[0] not in ("mov", "mp4"):
+    def _check_index(self) -> None:
+        """A file whose index (MP4/MOV 'moov' first) points past its end was cut short.
+
+        Checked up front, so a truncated file is refused before any work is done."""
+        if is_url(self.spec):
             return
-        if self._frames_out < expected:
-            raise InputError(
-                f"input {self.spec} is truncated: its header lists {expected} frames but only {self._frames_out} could be read",
-                "re-copy or re-record the file",
-            )
+        try:
+            size = os.path.getsize(self.spec)
+        except OSError:
+            return
+        for st in self._demux_streams:
+            try:
+                entries = st.index_entries
+                end = max((e.pos + e.size for e in entries if e.pos >= 0), default=0)
+            except Exception:  # pragma: no cover - formats without an index
+                continue
+            if end > size:
+                raise InputError(
+                    f"input {self.spec} is truncated: its index points {end - size} bytes past the end of the file",
+                    "re-copy or re-record the file",
+                )
 
     def items(self) -> Iterator[Any]:
         """Frames, and packets of the passthrough streams, in demux order."""
