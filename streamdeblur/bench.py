@@ -170,6 +170,7 @@ class BenchResult:
     batch: int
     frames: int  # measured frames per stage (warm-up excluded)
     warmup: int
+    timing: str  # how inference was timed: "CUDA events" or "perf_counter"
     fps: StageFPS
     fps_median: dict[str, float]  # pre/infer/post from the median batch time instead of the fastest
     latency_ms: dict[str, float]  # p50, p99, mean, max
@@ -661,7 +662,8 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
         method={
             "host_memory": host.method,
             "gpu_memory": "torch.cuda.max_memory_allocated (PyTorch allocator only)",
-            "inference_timing": "CUDA events after synchronize" if torch.cuda.is_available() and config.device != "cpu" else "time.perf_counter",
+            "inference_timing": "CUDA events after torch.cuda.synchronize() on CUDA, time.perf_counter on the CPU (see each result's 'timing')",
+            "stage_fps": "batch / fastest batch time after warm-up (fps_median: batch / median batch time)",
             "end_to_end": "steady state after the warm-up frames; latency from leaving the source to written",
         },
         started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -689,11 +691,12 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
                     for ki, bname in enumerate(config.backends):
                         generator, wsrc = _generator(model_name, config.weights, config.seed)
                         say(f"{w}x{h} batch {batch}: {model_name} on {bname} ...")
-                        host.start()
-                        if torch.cuda.is_available():
-                            torch.cuda.reset_peak_memory_stats()
                         backend = create_backend(bname, generator, config.device)
                         try:
+                            # peaks from here: the loaded model counts, a one-off ONNX export does not
+                            host.start()
+                            if torch.cuda.is_available():
+                                torch.cuda.reset_peak_memory_stats()
                             if config.input is not None:
                                 source_fps = decode_fps if decode_fps is not None else 0.0
                             else:
@@ -714,6 +717,7 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
                             result = BenchResult(
                                 backend=backend.name, device=backend.device, precision=getattr(backend, "precision", "fp32"),
                                 model=model_name, weights=wsrc, width=w, height=h, batch=batch, frames=measured, warmup=warm,
+                                timing="CUDA events" if backend.device == "cuda" else "perf_counter",
                                 fps=StageFPS(decode=decode_fps, source=source_fps, pre=pre, infer=inf, post=post,
                                              inference_stage=stage, encode=enc, end_to_end=e2e),
                                 fps_median={"pre": pre_m, "infer": inf_m, "post": post_m,
