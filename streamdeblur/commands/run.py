@@ -87,7 +87,7 @@ def run(
     a playable NAME.partial.EXT beside OUTPUT (never under OUTPUT's own name), and the
     exit code is 130.
 
-    Examples: streamdeblur run samples/street.mp4 -o out.mp4 |
+    Examples: streamdeblur run samples/mountains.mp4 -o out.mp4 |
     streamdeblur run in.mkv -o out.mkv --codec ffv1 |
     streamdeblur run rtsp://127.0.0.1:8554/cam -o cam.mp4 --timeout 5
     """
