@@ -238,7 +238,11 @@ def draw_overlay(image: np.ndarray, lines: Sequence[str]) -> None:
 
 
 class _Capture(threading.Thread):
-    """Reads the source as fast as it delivers into the mailbox; errors end the mailbox."""
+    """Reads the source as fast as it delivers into the mailbox; errors end the mailbox.
+
+    The source is closed by this thread when it leaves its loop, never by another one
+    while a ``read()`` is in flight (PyAV and OpenCV crash on a concurrent close).
+    """
 
     def __init__(self, source: LiveSource, slot: LatestFrame, rate: RateMeter) -> None:
         super().__init__(name="preview-capture", daemon=True)  # daemon: a wedged driver call cannot block exit
@@ -256,6 +260,11 @@ class _Capture(threading.Thread):
         except BaseException as e:  # handed to the main thread, which raises it
             self.slot.end(e)
             return
+        finally:
+            try:
+                self.source.close()
+            except Exception:  # pragma: no cover - closing must not hide the real error
+                log.exception("closing the source failed")
         self.slot.end()
 
 
@@ -274,7 +283,8 @@ def run_preview(
     ``process`` maps one uint8 (H, W, 3) RGB frame to its deblurred twin (for a backend:
     ``lambda im: backend.process(im[None])[0]``). ``describe`` names backend and device
     for the overlay. ``on_event`` gets one-line notices (snapshot saved, paused ...).
-    Errors from the source or the backend stop the loop and are raised.
+    Errors from the source or the backend stop the loop and are raised. The loop owns
+    ``source`` from here on and closes it (from its capture thread).
     """
     notify = on_event or (lambda msg: None)
     slot = LatestFrame()
@@ -286,7 +296,11 @@ def run_preview(
     last_latency: float | None = None
     capture = _Capture(source, slot, in_rate)
     if config.warmup:  # the first inference is slow (allocations, kernel choice): not a frame's latency
-        process(np.zeros((source.info.height, source.info.width, 3), np.uint8))
+        try:
+            process(np.zeros((source.info.height, source.info.width, 3), np.uint8))
+        except BaseException:
+            source.close()
+            raise
     t_start = time.perf_counter()
     capture.start()
     ok = False
@@ -362,12 +376,11 @@ def run_preview(
         capture.stop.set()
         stats.elapsed_s = time.perf_counter() - t_start
         stats.frames_in = slot.received
+        capture.join(timeout=2.0)  # it closes the source; a read blocked in a driver is left behind (daemon)
+        if capture.is_alive():
+            log.warning("the source is still blocked in a read; leaving it to close itself when the read returns")
         slot.discard()  # a frame left unread at the end never reached inference: dropped too
         stats.dropped = slot.dropped
-        source.close()
-        capture.join(timeout=2.0)
-        if capture.is_alive():
-            log.warning("capture thread still blocked in the source after close; leaving it (daemon)")
         for v in viewers:
             try:
                 v.close()
@@ -417,6 +430,9 @@ def save_png(image: np.ndarray, folder: Path) -> Path:
 __all__ = [
     "VIEWS",
     "LatestFrame",
+    "LatestFrames",
+    "LiveRecording",
+    "record_live",
     "PreviewConfig",
     "PreviewStats",
     "RateMeter",
@@ -427,3 +443,135 @@ __all__ = [
     "run_preview",
     "save_png",
 ]
+
+
+# -- recording a live source without a view (`streamdeblur run --camera`) -------------
+
+
+class LatestFrames:
+    """Iterate a live source newest-frame-first, for the file Pipeline.
+
+    A capture thread reads the source at its own pace; iteration hands out the newest
+    frame each time the pipeline asks, so a model slower than the camera skips frames
+    (counted in ``dropped``) instead of falling behind. Timestamps stay those of the
+    capture clock. Iteration ends at the end of the source, after ``duration`` seconds
+    of capture, or when ``stop()`` is called; a stalled source raises after ``timeout``.
+    """
+
+    def __init__(self, source: LiveSource, *, duration: float | None = None, timeout: float = 10.0) -> None:
+        self.source = source
+        self.info = source.info
+        self.duration = duration
+        self.timeout = timeout
+        self._slot = LatestFrame()
+        self._capture = _Capture(source, self._slot, RateMeter())
+        self._stop = threading.Event()
+        self.ended_by = ""  # "end of input" | "duration" | "stopped"
+
+    @property
+    def dropped(self) -> int:
+        return self._slot.dropped
+
+    @property
+    def received(self) -> int:
+        return self._slot.received
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self._capture.start()
+        t0: float | None = None
+        try:
+            while not self._stop.is_set():
+                frame = self._slot.take(self.timeout)
+                if frame is None:
+                    self.ended_by = "end of input"
+                    return
+                if t0 is None:
+                    t0 = frame.captured_at
+                if self.duration is not None and frame.captured_at - t0 >= self.duration:
+                    self.ended_by = "duration"  # this frame was captured past the end: not recorded
+                    return
+                yield frame
+            self.ended_by = "stopped"
+        finally:
+            self._capture.stop.set()  # the capture thread closes the source
+            self._capture.join(timeout=2.0)
+
+
+@dataclass(frozen=True)
+class LiveRecording:
+    output: Path
+    frames: int
+    captured: int
+    dropped: int
+    seconds: float
+    backend: str
+    stop_reason: str
+
+
+def record_live(
+    source: LiveSource,
+    output: str | Path,
+    *,
+    backend: str = "auto",
+    device: str | None = None,
+    weights: str | None = None,
+    duration: float | None = None,
+    timeout: float = 10.0,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    overwrite: bool = False,
+    on_ready: Callable[[str], None] | None = None,
+) -> LiveRecording:
+    """Deblur a live source into a file with the same Pipeline and FileSink as ``run``.
+
+    Newest frame wins (see :class:`LatestFrames`); timestamps are the capture clock.
+    Ctrl-C, the end of ``duration`` or the end of the source all finish a playable file
+    under ``output``'s own name: for a live source, stopping *is* the normal end.
+    """
+    from .backends import create_backend
+    from .errors import Cancelled
+    from .models import load_generator
+    from .pipeline import Pipeline
+    from .video.camera import sink_info
+    from .video.sinks import FileSink, check_output
+
+    out, _, _ = check_output(output, overwrite=overwrite)
+    try:
+        engine = create_backend(backend, load_generator(weights), device)
+    except BaseException:
+        source.close()
+        raise
+    frames = LatestFrames(source, duration=duration, timeout=timeout)
+    try:
+        sink = FileSink(out, sink_info(source.info), codec=codec, crf=crf, preset=preset, overwrite=overwrite)
+    except BaseException:
+        source.close()
+        engine.close()
+        raise
+    reason = "end of input"
+    try:
+        engine.process(np.zeros((source.info.height, source.info.width, 3), np.uint8)[None])  # warm-up
+        if on_ready is not None:
+            on_ready(engine.describe())
+        pipe = Pipeline(frames, engine, sink, batch=1)
+        try:
+            stats = pipe.run()
+            if frames.ended_by == "duration":
+                reason = f"{duration:g} s recorded"
+        except Cancelled:  # Ctrl-C: the normal way to end a live recording
+            stats = pipe.stats
+            reason = "interrupted (Ctrl-C)"
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        if not frames._capture.is_alive() and frames._capture.ident is None:
+            source.close()  # never started: nobody else will close it
+        engine.close()
+    return LiveRecording(out, stats.frames_out, frames.received, max(frames.received - stats.frames_out, 0), stats.seconds, engine.describe(), reason)
+

@@ -544,3 +544,75 @@ def test_browser_page_shows_the_stream(media, tmp_path):
         assert score > 0.8, f"the page does not show the preview (best match {score:.2f}); see {png}"
     finally:
         finish(proc)
+
+
+# -- `run --camera`: the live recorder, and OpenCV's network path ---------------------
+
+
+def test_record_live_duration_gives_a_playable_file(media, tmp_path):
+    from streamdeblur.preview import record_live
+
+    out = tmp_path / "cam.mp4"
+    rec = record_live(FilePlayback(media["still"], loop=True), out, backend="torch", weights=str(media["weights"]), duration=1.0)
+    assert rec.stop_reason == "1 s recorded"
+    with av.open(str(out)) as c:
+        frames = [(f.time, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    assert len(frames) == rec.frames > 0
+    times = [t for t, _ in frames]
+    assert times == sorted(times) and times[-1] < 1.0  # capture clock: nothing past --duration
+    # the recorded pictures are the model's output, not the input
+    img = frames[-1][1].astype(int)
+    assert np.abs(img - media["deblurred"].astype(int)).mean() < np.abs(img - media["input"].astype(int)).mean()
+
+
+def test_record_live_ctrl_c_keeps_a_playable_file(media, tmp_path):
+    import _thread
+
+    from streamdeblur.preview import record_live
+
+    out = tmp_path / "cam.mkv"
+    timer = threading.Timer(3.0, _thread.interrupt_main)  # what Ctrl-C does to the main thread
+    try:  # Ctrl-C once the recording runs
+        rec = record_live(FilePlayback(media["still"], loop=True), out, backend="torch", weights=str(media["weights"]), on_ready=lambda _: timer.start())
+    finally:
+        timer.cancel()
+    assert rec.stop_reason == "interrupted (Ctrl-C)"
+    assert out.exists() and not list(tmp_path.glob(".*tmp*"))
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == rec.frames > 0
+
+
+def test_cli_run_camera_missing_is_a_clear_error(media, tmp_path):
+    if os.path.exists("/dev/video99"):
+        pytest.skip("this machine has a /dev/video99")
+    r = CliRunner().invoke(app, ["run", "--camera", "99", "-o", str(tmp_path / "o.mp4"), "--weights", str(media["weights"])])
+    assert r.exit_code == 2 and "camera 99 not found" in r.output
+    assert not (tmp_path / "o.mp4").exists()
+    r = CliRunner().invoke(app, ["run", "-o", str(tmp_path / "o.mp4")])
+    assert r.exit_code == 2 and "--camera" in r.output
+
+
+def test_opencv_source_reads_a_loopback_http_stream(media):
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from streamdeblur.video.camera import OpenCVSource
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(media["dir"])))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        src = OpenCVSource(f"http://127.0.0.1:{httpd.server_address[1]}/still.mp4", timeout=10)
+        assert (src.info.kind, src.info.width, src.info.height) == ("stream", W, H)
+        frames = list(src)
+        src.close()
+        assert len(frames) == 30
+        assert all(f.image.shape == (H, W, 3) for f in frames)
+        assert np.abs(frames[0].image.astype(int) - media["input"].astype(int)).mean() < 3  # RGB, not BGR
+        assert [f.pts for f in frames] == sorted(f.pts for f in frames)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import app, user_errors
+from ..cli import app, fail, user_errors
 
 
 class View(str, enum.Enum):
@@ -59,7 +59,7 @@ def preview(
     from ..video.camera import open_live, sink_info
 
     if (input is None) == (camera is None):
-        raise typer.BadParameter("give a FILE or URL, or --camera INDEX|DEVICE (exactly one)")
+        raise fail("give a FILE or URL, or --camera INDEX|DEVICE (exactly one)")
     viewers: list = []
     server = None
     if serve is not None:
@@ -68,7 +68,7 @@ def preview(
         try:
             host, port = parse_serve_address(serve)
         except ValueError as e:
-            raise typer.BadParameter(str(e), param_hint="--serve") from None
+            raise fail(str(e)) from None
     else:
         from ..video.preview_window import display_problem
         from ..errors import DisplayUnavailableError
@@ -90,6 +90,7 @@ def preview(
         raise
     _say(f"backend: {engine.describe()} ({getattr(engine, 'choice_reason', backend)})")
     recorder = None
+    owned = False
     try:
         info = source.info
         _say(f"input: {info.name} ({info.kind}, {info.width}x{info.height}" + (f", {info.fps:.2f} fps)" if info.fps else ")"))
@@ -109,6 +110,7 @@ def preview(
 
             recorder = FileSink(record, sink_info(info), overwrite=overwrite)
         config = PreviewConfig(view=view.value, max_frames=max_frames, timeout=timeout, snapshot_dir=snapshot_dir)
+        owned = True  # from here run_preview closes the source (from its capture thread)
         stats = run_preview(
             source,
             lambda im: engine.process(im[None])[0],
@@ -123,7 +125,8 @@ def preview(
             v.close()
         if recorder is not None:
             recorder.abort()
-        source.close()
+        if not owned:
+            source.close()
         raise
     finally:
         engine.close()

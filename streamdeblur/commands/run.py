@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import app, user_errors
+from ..cli import app, fail, user_errors
 
 
 def _say(msg: str) -> None:
@@ -63,8 +63,10 @@ class _ProgressLine:
 @app.command()
 @user_errors
 def run(
-    input: Annotated[str, typer.Argument(help="A video file, or a stream URL (rtsp://, http(s)://, udp://).", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The deblurred video; its extension picks the container (.mp4, .mkv, .mov, .webm ...).", dir_okay=False, show_default=False)],
+    input: Annotated[Optional[str], typer.Argument(help="A video file, or a stream URL (rtsp://, http(s)://, udp://). Leave out with --camera.", show_default=False)] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The deblurred video; its extension picks the container (.mp4, .mkv, .mov, .webm ...).", dir_okay=False, show_default=False)] = ...,  # type: ignore[assignment]
+    camera: Annotated[Optional[str], typer.Option("--camera", "-c", help="Record a camera (index 0, 1 ... or /dev/videoN) instead of INPUT; newest frame wins, capture-clock timestamps; Ctrl-C or --duration ends it.", show_default=False)] = None,
+    duration: Annotated[Optional[float], typer.Option("--duration", min=0.1, help="With --camera: stop after this many seconds.", show_default=False)] = None,
     backend: Annotated[str, typer.Option("--backend", help="auto (the fastest that runs here; says which), torch, onnxruntime or tensorrt.")] = "auto",
     device: Annotated[Optional[str], typer.Option("--device", help="cuda or cpu (default: the backend's best).", show_default=False)] = None,
     weights: Annotated[Optional[Path], typer.Option("--weights", help="A generator .safetensors (with its .json beside it); default: the shipped model.", show_default=False)] = None,
@@ -93,6 +95,14 @@ def run(
     """
     from ..api import deblur_video
     from ..errors import Cancelled
+
+    if (input is None) == (camera is None):
+        raise fail("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
+    if camera is not None:
+        _record_camera(camera, output, backend=backend, device=device, weights=weights, duration=duration, timeout=timeout, codec=codec, crf=crf, preset=preset, overwrite=overwrite, quiet=quiet)
+        return
+    if duration is not None:
+        raise fail("--duration applies to --camera only")
 
     progress = None if quiet else _ProgressLine()
 
@@ -142,3 +152,16 @@ def run(
             f"done: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} fps), "
             f"backend {result.backend} on {result.device} ({result.precision}) -> {result.output}"
         )
+
+
+def _record_camera(camera: str, output: Path, *, quiet: bool, weights: Optional[Path], **options) -> None:  # type: ignore[no-untyped-def]
+    """`run --camera`: the live recorder (see streamdeblur.preview.record_live)."""
+    from ..preview import record_live
+    from ..video.camera import open_live
+
+    source = open_live(camera=camera, timeout=options["timeout"])
+    if not quiet:
+        _say(f"recording {source.info.name} ({source.info.width}x{source.info.height}) -> {output}; Ctrl-C stops" + (f" (or after {options['duration']:g} s)" if options["duration"] else ""))
+    rec = record_live(source, output, weights=str(weights) if weights is not None else None, on_ready=(None if quiet else lambda d: _say(f"backend: {d}")), **options)
+    if not quiet:
+        typer.echo(f"done ({rec.stop_reason}): {rec.frames} frames of {rec.captured} captured ({rec.dropped} dropped) in {rec.seconds:.1f} s, backend {rec.backend} -> {rec.output}")
