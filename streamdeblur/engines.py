@@ -372,8 +372,10 @@ class EngineSidecar:
         except json.JSONDecodeError as e:
             raise EngineMismatchError(f"{source} is not valid JSON ({e})", "rebuild the engine with `streamdeblur build-engine`") from None
         names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict):
+            data = {}
         missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in data]  # type: ignore[misc]
-        if not isinstance(data, dict) or missing:
+        if missing:
             raise EngineMismatchError(f"{source} lacks {', '.join(missing) or 'its fields'}", "rebuild the engine with `streamdeblur build-engine`")
         data = {k: v for k, v in data.items() if k in names}
         for k in ("min_shape", "opt_shape", "max_shape"):
@@ -430,6 +432,7 @@ class Expected:
     onnx_sha256: str | None = None
     frame_hw: tuple[int, int] | None = None  # None: no shape check
     tiling: bool = False  # frames above max_shape may be tiled
+    source: str | None = None  # the running generator's --model name or --weights path, for the fix
 
 
 def sidecar_mismatches(side: EngineSidecar, exp: Expected) -> list[str]:
@@ -472,6 +475,8 @@ def validate_sidecar(
     if not diffs:
         return
     fixed = _profile_for(side, exp.frame_hw) if exp.frame_hw is not None else side
+    if exp.source:  # build for the generator being run, not the one the engine came from
+        fixed = dataclasses.replace(fixed, model_source=exp.source)
     raise EngineMismatchError(
         f"engine {Path(engine_path).name} does not fit: " + "; ".join(diffs),
         f"rebuild it here with: {fixed.rebuild_command(engines_dir)}",

@@ -84,6 +84,13 @@ def test_shape_fix_command_widens_the_profile(gen, sidecar):
     assert "--min-shape 120x160" in mismatch(sidecar, expected(gen, frame_hw=(120, 160)))
 
 
+def test_fix_builds_for_the_generator_being_run(gen, sidecar):
+    msg = mismatch(dataclasses.replace(sidecar, weights_sha256="0" * 64), expected(gen))
+    assert "--model deblurgan-lite" in msg
+    with pytest.raises(EngineMismatchError, match=r"build-engine --weights runs/exp1/generator.safetensors "):
+        E.validate_sidecar(dataclasses.replace(sidecar, weights_sha256="0" * 64), expected(gen, source="runs/exp1/generator.safetensors"))
+
+
 def test_all_differences_are_listed_at_once(gen, sidecar):
     side = dataclasses.replace(sidecar, gpu_name="Tesla T4", tensorrt_version="8.6.1")
     msg = mismatch(side, expected(gen))

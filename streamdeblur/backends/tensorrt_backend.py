@@ -86,6 +86,7 @@ class TensorRTBackend(Backend):
             args=info.args,
             weights_sha256=info.weights_sha256,
             onnx_sha256=sha256_file(onnx) if onnx is not None else None,
+            source=info.source,
         )
         validate_sidecar(self.sidecar, expected, self.engine_path, Path(engines_dir))
         self.precision = self.sidecar.precision
