@@ -752,16 +752,17 @@ def plot_report(report: BenchReport | dict[str, Any], path: str | os.PathLike) -
     out = Path(path)
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"cannot tell the image format from {out.name!r}", "end it with .png, .svg or .pdf")
-    stages = [("source", "source/decode"), ("pre", "pre"), ("infer", "infer"), ("post", "post"), ("encode", "encode"), ("end_to_end", "end to end")]
+    stages = [("decode", "decode"), ("pre", "pre"), ("infer", "infer"), ("post", "post"), ("encode", "encode"), ("end_to_end", "end to end")]
     labels = [f"{r['backend']}/{r['device']}\n{r['model']}\n{r['resolution']} b{r['batch']}" for r in results]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(results) + 2), 5.0))
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(results) + 3), 5.0))
     width = 0.8 / len(stages)
     xs = np.arange(len(results))
     for si, (key, name) in enumerate(stages):
-        vals = [min(r["fps"][key], 1e6) if r["fps"][key] is not None else 0.0 for r in results]
+        vals = [r["fps"][key] if r["fps"][key] is not None else float("nan") for r in results]  # no decode bar for synthetic input
         ax.bar(xs + (si - (len(stages) - 1) / 2) * width, vals, width, label=name)
-    for x, r in zip(xs, results):
-        ax.annotate(f"{r['fps']['end_to_end']:.1f} fps\neff {r['efficiency']:.2f}", (x, r["fps"]["end_to_end"]), ha="center", va="bottom", fontsize=7, xytext=(0, 3), textcoords="offset points")
+    e2e_x = xs + (len(stages) - 1) / 2 * width
+    for x, r in zip(e2e_x, results):
+        ax.annotate(f"{r['fps']['end_to_end']:.3g} fps\neff {r['efficiency']:.2f}", (x, r["fps"]["end_to_end"]), ha="center", va="bottom", fontsize=7, xytext=(0, 3), textcoords="offset points")
     ax.set_yscale("log")
     ax.set_ylabel("frames per second (log)")
     ax.set_xticks(xs)
@@ -769,7 +770,7 @@ def plot_report(report: BenchReport | dict[str, Any], path: str | os.PathLike) -
     m = data.get("machine", {})
     gpus = ", ".join(g["name"] for g in m.get("gpus", [])) or "no GPU"
     ax.set_title(f"streamdeblur bench: {m.get('cpu', '?')} ({m.get('cpu_cores', '?')} cores), {gpus}", fontsize=9)
-    ax.legend(fontsize=7, ncol=3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
