@@ -574,6 +574,35 @@ def find_engine(
     return None
 
 
+def require_engine(
+    generator: Generator,
+    engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR,
+    gpu: GpuInfo | None = None,
+    tensorrt_ver: str | None = None,
+) -> tuple[Path, EngineSidecar]:
+    """:func:`find_engine`, or an error that says why none fits and how to build one.
+
+    If engines of this architecture are there but were built for another GPU, TensorRT
+    or weights, the newest one's differences are named (EngineMismatchError); if none is
+    there at all, InputNotFoundError.
+    """
+    gpu = gpu or current_gpu()
+    tensorrt_ver = tensorrt_ver or tensorrt_version()
+    hit = find_engine(generator, engines_dir, gpu, tensorrt_ver)
+    if hit is not None:
+        return hit
+    info = ModelInfo.of(generator)
+    exp = Expected(tensorrt_ver, gpu, info.arch, info.args, info.weights_sha256, source=info.source)
+    for eng, side in find_engines(engines_dir):
+        if side.arch == generator.arch:
+            validate_sidecar(side, exp, eng, engines_dir)  # raises, naming what differs
+    model = f"--weights {info.source}" if "/" in info.source else f"--model {info.source}"
+    raise InputNotFoundError(
+        f"no TensorRT engine for {generator.arch} in {engines_dir}/",
+        f"build one for this GPU with: streamdeblur build-engine {model} -o {engines_dir}",
+    )
+
+
 # --------------------------------------------------------------------------- build
 
 

@@ -160,6 +160,20 @@ def test_find_engine_picks_only_one_built_for_this_gpu_trt_and_model(tmp_path, g
     assert E.find_engine(gen, tmp_path / "missing", H100, TRT) is None
 
 
+def test_require_engine_explains_why_none_fits(tmp_path, gen, sidecar):
+    from streamdeblur.errors import InputNotFoundError
+
+    with pytest.raises(InputNotFoundError, match=r"no TensorRT engine for deblurgan-lite in .*build-engine --model deblurgan-lite -o"):
+        E.require_engine(gen, tmp_path, H100, TRT)
+    (tmp_path / "a.engine").write_bytes(b"x")
+    E.sidecar_path(tmp_path / "a.engine").write_text(dataclasses.replace(sidecar, gpu_name="NVIDIA L4", compute_capability="8.9").to_json())
+    with pytest.raises(EngineMismatchError, match="built for GPU 'NVIDIA L4'.*rebuild it here with: streamdeblur build-engine"):
+        E.require_engine(gen, tmp_path, H100, TRT)
+    (tmp_path / "b.engine").write_bytes(b"x")
+    E.sidecar_path(tmp_path / "b.engine").write_text(sidecar.to_json())
+    assert E.require_engine(gen, tmp_path, H100, TRT)[0].name == "b.engine"
+
+
 def test_profile_parsing_and_padding():
     assert E.parse_hw("720x1280") == (720, 1280) and E.parse_hw(" 1080X1920 ") == (1080, 1920)
     for bad in ("720", "x1280", "0x5", "720x-1"):

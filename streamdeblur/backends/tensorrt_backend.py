@@ -28,7 +28,7 @@ from ..engines import (
     ModelInfo,
     check_frame,
     current_gpu,
-    find_engine,
+    require_engine,
     round_up,
     sha256_file,
     tensorrt_requirements,
@@ -70,11 +70,7 @@ class TensorRTBackend(Backend):
             raise BackendUnavailableError(reason)
         info = ModelInfo.of(generator)
         if engine is None:
-            hit = find_engine(generator, engines_dir)
-            if hit is None:
-                cmd = f"streamdeblur build-engine {'--weights ' + info.source if '/' in info.source else '--model ' + info.source} -o {engines_dir}"
-                raise InputNotFoundError(f"no TensorRT engine for {generator.arch} on this GPU and TensorRT in {engines_dir}/", f"build one with: {cmd}")
-            engine = hit[0]
+            engine = require_engine(generator, engines_dir)[0]
         self.engine_path = Path(engine)
         if not self.engine_path.exists():
             raise InputNotFoundError(f"engine not found: {self.engine_path}", "check the path, or leave --engine out to use the one in engines/")
