@@ -166,6 +166,7 @@ class PreviewStats:
     dropped: int = 0
     elapsed_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    inference_ms: list[float] = field(default_factory=list)  # the model's share of each latency
     snapshots: list[Path] = field(default_factory=list)
     stop_reason: str = ""
 
@@ -181,6 +182,7 @@ class PreviewStats:
             "latency_ms_median": round(float(np.median(lat)), 1) if lat.size else None,
             "latency_ms_p99": round(float(np.percentile(lat, 99)), 1) if lat.size else None,
             "latency_ms_max": round(float(lat.max()), 1) if lat.size else None,
+            "inference_ms_median": round(float(np.median(self.inference_ms)), 1) if self.inference_ms else None,
             "stop_reason": self.stop_reason,
         }
 
@@ -315,7 +317,9 @@ def run_preview(
                 if frame is None:
                     stats.stop_reason = "end of input"
                     break
+                t_infer = time.perf_counter()
                 out = process(frame.image)
+                stats.inference_ms.append((time.perf_counter() - t_infer) * 1000.0)
                 if recorder is not None:
                     recorder.write(Frame(frame.index, frame.pts, frame.time_base, out, frame.captured_at, dict(frame.meta)))
                 picture = compose(frame.image, out, view)
@@ -479,18 +483,21 @@ class LatestFrames:
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def started(self) -> bool:
+        """Whether iteration began (from then on the capture thread closes the source)."""
+        return self._capture.ident is not None
+
     def __iter__(self):  # type: ignore[no-untyped-def]
         self._capture.start()
-        t0: float | None = None
         try:
             while not self._stop.is_set():
                 frame = self._slot.take(self.timeout)
                 if frame is None:
                     self.ended_by = "end of input"
                     return
-                if t0 is None:
-                    t0 = frame.captured_at
-                if self.duration is not None and frame.captured_at - t0 >= self.duration:
+                # frame.time: the capture clock, zero at the first frame the source delivered
+                if self.duration is not None and (frame.time or 0.0) >= self.duration:
                     self.ended_by = "duration"  # this frame was captured past the end: not recorded
                     return
                 yield frame
@@ -570,8 +577,8 @@ def record_live(
         sink.abort()
         raise
     finally:
-        if not frames._capture.is_alive() and frames._capture.ident is None:
-            source.close()  # never started: nobody else will close it
+        if not frames.started:
+            source.close()  # iteration never began: nobody else will close it
         engine.close()
     return LiveRecording(out, stats.frames_out, frames.received, max(frames.received - stats.frames_out, 0), stats.seconds, engine.describe(), reason)
 

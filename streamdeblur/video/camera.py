@@ -178,7 +178,8 @@ class OpenCVSource(LiveSource):
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         h, w = first.shape[:2]
         self.info = LiveInfo(width=w, height=h, fps=fps if 0 < fps < 1000 else None, name=name, kind=kind)
-        self._pending: np.ndarray | None = first
+        # the probe frame is not handed out: by the first read() it is stale (the model loaded meanwhile)
+        self._pending: np.ndarray | None = first if kind == "stream" else None
         self._closed = False
 
     def read(self) -> Frame | None:
