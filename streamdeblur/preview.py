@@ -370,7 +370,7 @@ def run_preview(
             if stop:
                 break
             if config.max_frames is not None and stats.frames_shown >= config.max_frames:
-                stats.stop_reason = f"{config.max_frames} frames shown"
+                stats.stop_reason = "frame limit reached"
                 break
         ok = True
     except KeyboardInterrupt:  # Ctrl-C is how a live preview normally ends: keep the recording

@@ -192,7 +192,7 @@ def test_max_frames_and_loop(media):
     viewer = Collect()
     stats = run_preview(FilePlayback(media["still"], loop=True), _process(media["backend"]), [viewer], PreviewConfig(max_frames=33, warmup=False))
     assert stats.frames_shown == 33 == len(viewer.images)  # more than the 30-frame file: it looped
-    assert stats.stop_reason == "33 frames shown"
+    assert stats.stop_reason == "frame limit reached"
 
 
 def test_stalled_source_is_an_error_not_a_hang(media):

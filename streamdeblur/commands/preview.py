@@ -100,6 +100,8 @@ def preview(
             server = MjpegServer(host, port)
             viewers.append(server)
             _say(f"serving the preview at {server.url} (Ctrl-C stops)")
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                _say(f"note: listening on {host}, so anyone who can reach this machine can watch; omit the host to keep it on 127.0.0.1")
         else:
             from ..video.preview_window import PreviewWindow
 
