@@ -753,6 +753,8 @@ def plot_report(report: BenchReport | dict[str, Any], path: str | os.PathLike) -
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"cannot tell the image format from {out.name!r}", "end it with .png, .svg or .pdf")
     stages = [("decode", "decode"), ("pre", "pre"), ("infer", "infer"), ("post", "post"), ("encode", "encode"), ("end_to_end", "end to end")]
+    if all(r["fps"]["decode"] is None for r in results):
+        stages = stages[1:]  # synthetic input: nothing was decoded
     labels = [f"{r['backend']}/{r['device']}\n{r['model']}\n{r['resolution']} b{r['batch']}" for r in results]
     fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(results) + 3), 5.0))
     width = 0.8 / len(stages)
