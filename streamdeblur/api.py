@@ -38,6 +38,8 @@ class RunOptions:
     max_tile: int | None = None
     overwrite: bool = False
     timeout: float = 10.0
+    engine: str | None = None  # a TensorRT engine file (implies --backend tensorrt under auto)
+    engines_dir: str | None = None  # where auto looks for an engine built for this GPU and model
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,9 @@ def deblur_video(
 
     with open_source(input, timeout=opts.timeout) as source:  # input errors first: the cheapest to fix
         model = generator if generator is not None else load_generator(opts.weights)
-        backend = create_backend(opts.backend, model, opts.device, max_tile=opts.max_tile)
+        backend = create_backend(
+            opts.backend, model, opts.device, max_tile=opts.max_tile, engine=opts.engine, engines_dir=opts.engines_dir
+        )
         try:
             sink = FileSink(
                 out,

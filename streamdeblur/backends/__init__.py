@@ -56,8 +56,11 @@ def choose_backend(
     """(backend, device, why) for a request; ``name``/``device`` may be "auto"/None.
 
     ``generator`` lets auto look for a TensorRT engine built for it in ``engines_dir``
-    (default ``engines/``); ``engine`` (an explicit engine file) makes auto pick TensorRT.
+    (default ``engines/``); ``engine`` (an explicit engine file) means TensorRT: if it
+    cannot run here that is an error, never a silent switch to another backend.
     """
+    if engine is not None and name == "auto":
+        name = "tensorrt"
     if name != "auto":
         if name not in BACKENDS:
             raise BackendUnavailableError(f"unknown backend {name!r}", f"choose one of: auto, {', '.join(BACKENDS)}")

@@ -70,6 +70,7 @@ def run(
     backend: Annotated[str, typer.Option("--backend", help="auto (the fastest that runs here; says which), torch, onnxruntime or tensorrt.")] = "auto",
     device: Annotated[Optional[str], typer.Option("--device", help="cuda or cpu (default: the backend's best).", show_default=False)] = None,
     weights: Annotated[Optional[Path], typer.Option("--weights", help="A generator .safetensors (with its .json beside it); default: the shipped model.", show_default=False)] = None,
+    engine: Annotated[Optional[Path], typer.Option("--engine", exists=True, dir_okay=False, help="A TensorRT engine from `streamdeblur build-engine` (checked against its sidecar); default with auto/tensorrt: the one in engines/ built for this GPU and model.", show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, max=256, help="Frames per inference call.")] = 4,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video encoder: libx264 (default for .mp4/.mkv/.mov), libx265, ffv1 or libx264rgb (lossless), libvpx-vp9 (.webm) ...", show_default=False)] = None,
     crf: Annotated[Optional[int], typer.Option("--crf", min=0, max=63, help="Quality for x264/x265/vp9 (lower is better; 0 is lossless). Default 18 for libx264, 0 for libx264rgb.", show_default=False)] = None,
@@ -103,6 +104,8 @@ def run(
         return
     if duration is not None:
         raise fail("--duration applies to --camera only")
+    if engine is not None and backend not in ("auto", "tensorrt"):
+        raise fail(f"--engine is a TensorRT engine; it cannot run with --backend {backend}", 2)
 
     progress = None if quiet else _ProgressLine()
 
@@ -135,6 +138,7 @@ def run(
             max_tile=max_tile,
             overwrite=overwrite,
             timeout=timeout,
+            engine=str(engine) if engine is not None else None,
         )
     except Cancelled as e:
         if progress is not None:

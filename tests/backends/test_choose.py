@@ -73,3 +73,18 @@ def test_unknown_backend_lists_the_choices():
 def test_explicit_backends_that_run_here_say_they_were_asked_for():
     assert choose_backend("onnxruntime", "cpu") == ("onnxruntime", "cpu", "onnxruntime on cpu (asked for)")
     assert choose_backend("torch", "cpu")[:2] == ("torch", "cpu")
+
+
+def test_an_explicit_engine_is_never_silently_replaced_by_another_backend(tmp_path):
+    """`run --engine X` with backend auto must run TensorRT or fail saying why, not use ONNX Runtime."""
+    import torch
+
+    from streamdeblur.backends import choose_backend
+    from streamdeblur.errors import BackendUnavailableError
+
+    engine = tmp_path / "x.engine"
+    engine.write_bytes(b"not an engine")
+    if torch.cuda.is_available():
+        pytest.skip("on a GPU machine the outcome depends on TensorRT being installed")
+    with pytest.raises(BackendUnavailableError, match="(?i)tensorrt"):
+        choose_backend("auto", None, engine=engine)
