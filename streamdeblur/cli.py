@@ -8,18 +8,12 @@ exit code (``--debug`` shows the traceback instead).
 
 from __future__ import annotations
 
-import functools
-import logging
-import sys
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
 from . import __version__
-from .errors import StreamDeblurError
-
-F = TypeVar("F", bound=Callable[..., Any])
+from .clitools import CliErrors
 
 app = typer.Typer(
     name="streamdeblur",
@@ -31,43 +25,10 @@ app = typer.Typer(
 )
 
 
-class _State:
-    debug = False
-
-
-state = _State()
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print one error line and return the Exit to raise."""
-    sys.stderr.write(f"streamdeblur: error: {' '.join(message.split())}\n")
-    sys.stderr.flush()
-    return typer.Exit(code=code)
-
-
-def user_errors(fn: F) -> F:
-    """Turn library errors into one line and an exit code; Ctrl-C into exit 130."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except StreamDeblurError as e:
-            if state.debug:
-                raise
-            raise fail(str(e), e.exit_code) from None
-        except KeyboardInterrupt:
-            if state.debug:
-                raise
-            raise fail("interrupted", 130) from None
-        except Exception as e:  # an internal error: still one line unless --debug
-            if state.debug:
-                raise
-            raise fail(f"internal error: {e.__class__.__name__}: {e} (run with --debug for the traceback and report it)", 1) from None
-
-    return wrapper  # type: ignore[return-value]
+state = CliErrors("streamdeblur")
+#: decorator for every command: library errors -> one line + exit code (see CliErrors)
+user_errors = state
+fail = state.fail
 
 
 def _version(value: bool) -> None:
@@ -81,8 +42,7 @@ def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks and debug logs.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
-    state.debug = debug
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    state.set_debug(debug)
 
 
 # Command modules register themselves on `app` when imported.

@@ -6,18 +6,16 @@ on stderr and a non-zero exit code; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
-from streamdeblur.errors import StreamDeblurError
+from streamdeblur.clitools import CliErrors
 
 F = TypeVar("F", bound=Callable[..., Any])
 PROG = "streamdeblur-train"
@@ -32,49 +30,14 @@ app = typer.Typer(
 )
 
 
-class _State:
-    debug = False
-
-
-state = _State()
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print one error line and return the Exit to raise."""
-    sys.stderr.write(f"{PROG}: error: {' '.join(message.split())}\n")
-    sys.stderr.flush()
-    return typer.Exit(code=code)
-
-
-def user_errors(fn: F) -> F:
-    """Library errors -> one line and an exit code; Ctrl-C -> exit 130; --debug -> traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except StreamDeblurError as e:
-            if state.debug:
-                raise
-            raise fail(str(e), e.exit_code) from None
-        except KeyboardInterrupt:
-            if state.debug:
-                raise
-            raise fail("interrupted (resume with --resume RUN/last.pt)", 130) from None
-        except Exception as e:
-            if state.debug:
-                raise
-            raise fail(f"internal error: {e.__class__.__name__}: {e} (run with --debug for the traceback and report it)", 1) from None
-
-    return wrapper  # type: ignore[return-value]
+state = CliErrors(PROG, interrupted="interrupted (resume with --resume RUN/last.pt)")
+user_errors = state  # decorator: library errors -> one line + exit code
+fail = state.fail
 
 
 @app.callback()
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks and debug logs.")] = False) -> None:
-    state.debug = debug
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    state.set_debug(debug)
 
 
 def _size(text: str) -> tuple[int, int]:
