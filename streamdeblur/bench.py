@@ -477,10 +477,10 @@ def measure_backend_stages(
 
 
 def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run ``fn`` in a fresh thread, as the pipeline runs inference: on a busy CPU, PyTorch
-    in the main thread was measured 10-300x slower per call than in a worker thread (its
-    OpenMP team contends differently), which would make the stage figures meaningless
-    beside the pipeline's."""
+    """Run ``fn`` in a fresh thread, as the pipeline runs inference: on a busy 2-core CPU,
+    PyTorch called from the main thread was measured several times slower per call than
+    from a worker thread (docs/BENCHMARKS.md), which would make the stage figures
+    meaningless beside the pipeline's."""
     box: dict[str, Any] = {}
 
     def body() -> None:
@@ -669,7 +669,7 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
         started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )  # fmt: skip
     t_all = time.perf_counter()
-    order: list[tuple[int, BenchResult]] = []
+    order: list[tuple[tuple[int, int, int, int], BenchResult]] = []  # sorted to backend x model x size x batch
     with tempfile.TemporaryDirectory(prefix="streamdeblur-bench-") as tmp:
         workdir = Path(tmp)
         for ri, (w, h) in enumerate(resolutions):
@@ -728,7 +728,7 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
                         finally:
                             backend.close()
                         say(f"{w}x{h} batch {batch}: {model_name} on {backend.name}: {e2e:.2f} fps end to end")
-                        order.append(((ki, gi, ri, bi), result))  # type: ignore[arg-type]
+                        order.append(((ki, gi, ri, bi), result))
                 del images
     report.results = [r for _, r in sorted(order, key=lambda kv: kv[0])]
     report.seconds = time.perf_counter() - t_all
