@@ -462,9 +462,9 @@ def measure_backend_stages(
     with torch.inference_mode():
         for i, stack in enumerate([stacks[0]] * extra + stacks):
             i -= extra
-            x, dt_pre = timer.time(lambda: backend.to_device(stack))
-            y, dt_inf = timer.time(lambda: backend.infer_tiled(x), events=True)
-            out, dt_post = timer.time(lambda: backend.from_device(y))
+            x, dt_pre = timer.time(lambda s=stack: backend.to_device(s))
+            y, dt_inf = timer.time(lambda t=x: backend.infer_tiled(t), events=True)
+            out, dt_post = timer.time(lambda t=y: backend.from_device(t))
             if out.shape != stack.shape:
                 raise RuntimeError(f"backend {backend.name} returned {out.shape} for {stack.shape}")
             if i >= warmup_batches:

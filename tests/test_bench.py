@@ -23,6 +23,14 @@ from streamdeblur.models import build_model, save_generator
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: with two, each operator of a tiny model waits for a core that
+    other jobs on this shared 2-core machine hold (300 ms calls instead of 3 ms)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture
@@ -56,8 +64,13 @@ def check_report(data: dict, *, sizes: list[str], batches: list[int], decode: bo
             assert f["decode"] is None
         lat = r["latency_ms"]
         assert 0 < lat["p50"] <= lat["p99"] <= lat["max"]
-        assert 0 < r["efficiency"] <= 1.5
-        assert r["slowest_stage"] in ("source", "inference", "encode")
+        # efficiency is end to end over the slowest stage, and names that stage. (No upper
+        # bound here: at 64x48 on a shared 2-core machine the encoder's and the model's
+        # per-call times swing 100x with other jobs' load, so e.g. <= 1.5 would be flaky.)
+        stages = {"source": f["source"], "inference": f["inference_stage"], "encode": f["encode"]}
+        assert r["slowest_stage"] == min(stages, key=lambda k: stages[k])
+        assert r["efficiency"] > 0
+        assert r["efficiency"] == pytest.approx(f["end_to_end"] / stages[r["slowest_stage"]], rel=1e-9)
         assert r["host_peak_mib"] > 50  # torch alone is more than that
         assert r["gpu_peak_mib"] is None  # CPU
 

@@ -97,7 +97,15 @@ def bench(
     Examples: streamdeblur bench --synthetic 1280x720 --backend torch,onnxruntime --device cpu |
     streamdeblur bench clip.mp4 --resolutions 640x360,1280x720 --batch 1,4 --json bench.json --plot bench.png
     """
-    from ..bench import BenchConfig, parse_ints, parse_names, parse_size, parse_sizes, plot_report, run_bench
+    from ..bench import (
+        BenchConfig,
+        parse_ints,
+        parse_names,
+        parse_size,
+        parse_sizes,
+        plot_report,
+        run_bench,
+    )
     from ..errors import InputError
 
     if input is not None and synthetic is not None:
