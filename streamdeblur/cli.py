@@ -51,6 +51,7 @@ from .commands import run  # noqa: E402,F401
 from .commands import engine  # noqa: E402,F401
 from .commands import preview  # noqa: E402,F401
 from .commands import bench  # noqa: E402,F401
+from .commands import models  # noqa: E402,F401
 
 
 def main() -> None:

@@ -104,3 +104,19 @@ def test_missing_truncated_and_mismatched_weights(tmp_path):
     (tmp_path / "g.json").write_text(json.dumps(c))
     with pytest.raises(WeightsError, match="does not match architecture 'deblurgan'"):
         load_generator(w)
+
+
+def test_models_command_prints_params_and_gmacs():
+    from typer.testing import CliRunner
+
+    from streamdeblur.cli import app
+
+    r = CliRunner().invoke(app, ["models", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {row["model"]: row for row in json.loads(r.output)}
+    assert set(rows) == set(MODELS)
+    assert 11.0e6 < rows["deblurgan"]["params"] < 11.8e6
+    assert 45 < rows["deblurgan"]["gmacs"]["256x256"] < 55
+    assert rows["deblurgan-lite"]["gmacs"]["1280x720"] * 10 <= rows["deblurgan"]["gmacs"]["1280x720"]
+    bad = CliRunner().invoke(app, ["models", "--size", "12by7"])
+    assert bad.exit_code == 2 and "not WxH" in bad.output

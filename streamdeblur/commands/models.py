@@ -1,0 +1,52 @@
+"""`streamdeblur models`: the registered generators, their size and cost."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from ..cli import app, user_errors
+
+
+@app.command("models")
+@user_errors
+def models_cmd(
+    size: Annotated[list[str], typer.Option("--size", help="Frame size WxH to count multiply-accumulates at (repeatable).")] = ["256x256", "1280x720"],  # noqa: B006
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """List the generator architectures: parameters, GMACs per frame, and shipped weights.
+
+    Example: streamdeblur models --size 1920x1080
+    """
+    from ..errors import InputError
+    from ..models import DEFAULT_MODEL, MODELS, build_model, count_macs, count_params, shipped_weights
+
+    sizes = []
+    for s in size:
+        try:
+            w, h = (int(v) for v in s.lower().split("x"))
+            if w < 1 or h < 1:
+                raise ValueError
+        except ValueError:
+            raise InputError(f"--size {s!r} is not WxH", "write it like 1280x720") from None
+        sizes.append((w, h))
+    rows = []
+    for name in MODELS:
+        model = build_model(name)
+        rows.append({
+            "model": name,
+            "default": name == DEFAULT_MODEL,
+            "params": count_params(model),
+            "gmacs": {f"{w}x{h}": round(count_macs(model, h, w) / 1e9, 2) for w, h in sizes},
+            "shipped_weights": str(shipped_weights(name)) if shipped_weights(name).exists() else None,
+        })
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        macs = ", ".join(f"{v} GMACs at {k}" for k, v in r["gmacs"].items())
+        mark = " (default)" if r["default"] else ""
+        weights = "shipped weights" if r["shipped_weights"] else "no shipped weights"
+        typer.echo(f"{r['model']}{mark}: {r['params'] / 1e6:.2f} M parameters; {macs}; {weights}")
