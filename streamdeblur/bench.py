@@ -129,6 +129,7 @@ class BenchConfig:
     frames: int = 32
     warmup: int = 4
     codec: str | None = None  # None: the default codec of an .mp4 output (libx264)
+    precision: str | None = None  # fp16 / fp32; None: each backend's default (fp16 on CUDA, fp32 on the CPU)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -691,7 +692,8 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
                     for ki, bname in enumerate(config.backends):
                         generator, wsrc = _generator(model_name, config.weights, config.seed)
                         say(f"{w}x{h} batch {batch}: {model_name} on {bname} ...")
-                        backend = create_backend(bname, generator, config.device)
+                        extra = {"precision": config.precision} if config.precision else {}
+                        backend = create_backend(bname, generator, config.device, **extra)
                         try:
                             # peaks from here: the loaded model counts, a one-off ONNX export does not
                             host.start()

@@ -154,3 +154,14 @@ def test_parse_and_synthetic_frames_move():
     # the content pans: frame 1 shifted back by (3, 2) matches frame 0 up to the noise
     assert np.abs(b[:-2, :-3].astype(int) - a[2:, 3:].astype(int)).mean() < 4
     assert np.abs(b.astype(int) - a.astype(int)).mean() > 10
+
+
+def test_precision_choice_is_honoured_or_refused(tiny_weights):
+    """--precision fp16 on the CPU is refused (never silently run in fp32); bad values are one-line errors."""
+    base = ["bench", "--synthetic", "64x48", "--backend", "torch", "--device", "cpu", "--weights", str(tiny_weights),
+            "--frames", "2", "--warmup", "1", "--batch", "1", "-q"]  # fmt: skip
+    assert_one_line_error(runner.invoke(app, [*base, "--precision", "fp16"]), "fp16", "cpu")
+    assert_one_line_error(runner.invoke(app, [*base, "--precision", "int8"]), "--precision")
+    res = runner.invoke(app, [*base, "--precision", "fp32", "--json", "-"])
+    assert res.exit_code == 0, res.output
+    assert '"precision": "fp32"' in res.output

@@ -31,14 +31,21 @@ class TorchBackend(Backend):
             return f"--device cuda asked for, but this machine has {build}; install a CUDA build of torch on a machine with an NVIDIA GPU, or use --device cpu"
         return None
 
-    def __init__(self, generator: Generator, device: str = "cpu", *, half: bool | None = None, **options: Any) -> None:
+    def __init__(
+        self, generator: Generator, device: str = "cpu", *, half: bool | None = None, precision: str | None = None, **options: Any
+    ) -> None:
+        """``precision`` ("fp16"/"fp32", as the other backends take it) or ``half``; default: fp16 on CUDA, fp32 on the CPU."""
+        if precision is not None:
+            if precision not in ("fp16", "fp32"):
+                raise BackendUnavailableError(f"unknown precision {precision!r}", "choose fp16 or fp32")
+            half = precision == "fp16"
         super().__init__(generator, device, **options)
         reason = self.unavailable_reason(device)
         if reason:
             raise BackendUnavailableError(reason)
         self.half = (device == "cuda") if half is None else bool(half)
         if self.half and device == "cpu":
-            raise BackendUnavailableError("half precision on the CPU is not supported by the torch backend", "drop --half or use --device cuda")
+            raise BackendUnavailableError("half precision (fp16) on the CPU is not supported by the torch backend", "use fp32 on the CPU, or --device cuda")
         self.precision = "fp16" if self.half else "fp32"
         self.dtype = torch.float16 if self.half else torch.float32
         self.torch_device = torch.device(device)

@@ -82,6 +82,7 @@ def bench(
     batch: Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated.")] = "1,4",
     frames: Annotated[int, typer.Option("--frames", min=1, help="Measured frames per stage (rounded up to whole batches).")] = 32,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warm-up frames before each measurement (not counted).")] = 4,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="fp16 or fp32 (default: each backend's own: fp16 on CUDA, fp32 on the CPU); e.g. compare PyTorch CUDA FP16 with FP32.", show_default=False)] = None,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Encoder for the encode and end-to-end stages (default: libx264, as `run -o out.mp4`).", show_default=False)] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full results (machine, method, every figure) as JSON to FILE ('-' for stdout).", dir_okay=False, show_default=False)] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw a bar chart to FILE.png (needs matplotlib: pip install 'streamdeblur[plot]').", dir_okay=False, show_default=False)] = None,
@@ -110,6 +111,8 @@ def bench(
 
     if input is not None and synthetic is not None:
         raise InputError("give either INPUT or --synthetic, not both")
+    if precision not in (None, "fp16", "fp32"):
+        raise InputError(f"--precision {precision!r} is not fp16 or fp32")
     if plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -126,7 +129,7 @@ def bench(
         input=input, synthetic=syn, backends=backends, device=device,
         models=parse_names(model) or None if model is not None else None,
         weights=str(weights) if weights is not None else None, resolutions=sizes, batches=parse_ints(batch),
-        frames=frames, warmup=warmup, codec=codec,
+        frames=frames, warmup=warmup, codec=codec, precision=precision,
     )  # fmt: skip
 
     def progress(msg: str) -> None:
