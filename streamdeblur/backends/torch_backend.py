@@ -94,13 +94,6 @@ class TorchBackend(Backend):
         torch.cuda.current_stream(self.torch_device).synchronize()
         return host.numpy().copy()
 
-    def process(self, frames: np.ndarray) -> np.ndarray:
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"expected uint8 frames of shape (N, H, W, 3), got {frames.dtype} {frames.shape}")
-        with torch.inference_mode():
-            x = self.to_device(frames)
-            return self.from_device(self.infer_tiled(x))
-
     def close(self) -> None:
         self.model = None  # type: ignore[assignment]
         if self.device == "cuda":
