@@ -135,6 +135,8 @@ def train(
     data: Annotated[Optional[Path], typer.Option(help="Train on a GoPro-layout set (its train/ split) instead of fresh synthetic pairs.")] = None,
     photos: Annotated[Optional[Path], typer.Option(help="Extra folder of sharp photos for the synthetic pairs.")] = None,
     package: Annotated[Optional[list[str]], typer.Option("--package", help="Use only these photo packages (repeatable).")] = None,
+    gopro_fraction: Annotated[float, typer.Option(help="Synthetic pairs: share with GoPro-style blur (the rest: trajectory PSFs).")] = 0.5,
+    sharp_fraction: Annotated[float, typer.Option(help="Synthetic pairs: share left unblurred (teaches the model to leave sharp frames alone).")] = 0.0,
     val_data: Annotated[Optional[Path], typer.Option(help="Validate on a GoPro-layout set's test/ split (default: synthetic pairs from the held-out photos).")] = None,
     val_frames: Annotated[int, typer.Option(help="Validation frames.")] = 24,
     steps: Annotated[Optional[int], typer.Option(help="Generator steps in all (default 20000; on --resume: the run's own).")] = None,
@@ -182,6 +184,7 @@ def train(
     cfg = TrainConfig(
         out=str(out), model=model or "deblurgan-lite", model_args=_model_args(model_arg), init=str(init) if init else None,
         data=str(data) if data else None, photos=str(photos) if photos else None, packages=tuple(package) if package else None,
+        gopro_fraction=gopro_fraction, sharp_fraction=sharp_fraction,
         val_data=str(val_data) if val_data else None, val_frames=val_frames, steps=steps or 20000, batch_size=batch_size,
         crop=crop, lr=lr, betas=(beta1, 0.999), decay_start=decay_start, content=content, pixel_loss=pixel_loss,
         fft_weight=fft_weight, vgg_weights=str(vgg_weights) if vgg_weights else None, content_weight=content_weight,

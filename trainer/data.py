@@ -244,6 +244,7 @@ class SynthConfig:
     """How synthetic pairs are made (shared by make-data and on-the-fly training)."""
 
     gopro_fraction: float = 0.5  # the rest are trajectory-PSF pairs
+    sharp_fraction: float = 0.0  # share of pairs with no blur at all: sharp frames must pass through
     subframes: tuple[int, int] = (7, 13)
     motion: tuple[float, float] = (0.3, 1.5)  # camera speed multiplier range
     psf_size: tuple[int, int] = (7, 31)
@@ -255,9 +256,17 @@ class SynthConfig:
 
 
 def synth_pair(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, cfg: SynthConfig, kind: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-    """One (blurred, sharp, kind) uint8 pair of ``size`` (W, H) from a photo."""
+    """One (blurred, sharp, kind) uint8 pair of ``size`` (W, H) from a photo.
+
+    ``kind`` None draws one: ``"sharp"`` (input = target, before noise/JPEG) with
+    ``cfg.sharp_fraction``, else GoPro-style with ``cfg.gopro_fraction``, else trajectory.
+    """
     if kind is None:
-        kind = "gopro" if rng.random() < cfg.gopro_fraction else "traj"
+        # the extra draw only when asked for, so runs without sharp pairs keep their batches
+        if cfg.sharp_fraction > 0 and rng.random() < cfg.sharp_fraction:
+            kind = "sharp"
+        else:
+            kind = "gopro" if rng.random() < cfg.gopro_fraction else "traj"
     w, h = size
     scale = math.exp(rng.uniform(math.log(cfg.scale[0]), math.log(cfg.scale[1])))
     # never ask for more photo than there is: the view's diagonal must fit in half the short side
@@ -265,6 +274,9 @@ def synth_pair(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generato
     if kind == "gopro":
         motion = rng.uniform(*cfg.motion)
         blurred, sharp = blur.gopro_pair(photo, (w, h), rng, subframes=cfg.subframes, motion=motion, scale=scale)
+    elif kind == "sharp":
+        sharp = next(blur.camera_video(photo, (w, h), 1, subframes=1, motion=0.0, seed=int(rng.integers(2**62)), scale=scale))[1]
+        blurred = sharp.copy()
     elif kind == "traj":
         k = int(rng.integers(cfg.psf_size[0], cfg.psf_size[1] + 1)) | 1
         pad = k // 2 + 1
@@ -274,7 +286,7 @@ def synth_pair(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generato
         blurred = blur.blur_with_psf(sharp_big, blur.trajectory_psf(k, rng))[pad : pad + h, pad : pad + w]
         sharp = sharp_big[pad : pad + h, pad : pad + w]
     else:
-        raise ValueError(f"unknown blur kind {kind!r}; choose from {BLUR_KINDS}")
+        raise ValueError(f"unknown blur kind {kind!r}; choose from {BLUR_KINDS} or 'sharp'")
     if cfg.color_jitter > 0:
         blurred, sharp = color_jitter(blurred, sharp, rng, cfg.color_jitter)
     if rng.random() < cfg.degrade_fraction:

@@ -60,6 +60,8 @@ class TrainConfig:
     photos: str | None = None  # extra folder of sharp photos for synthetic pairs
     packages: tuple[str, ...] | None = None  # photo packages to use (default: all in DATA.md)
     allow_missing_packages: bool = False
+    gopro_fraction: float = 0.5  # synthetic pairs: share of GoPro-style blur (the rest trajectory PSFs)
+    sharp_fraction: float = 0.0  # synthetic pairs: share left unblurred, so sharp input stays sharp
     val_data: str | None = None  # a GoPro-layout root (its test/ split); default: held-out photos
     val_frames: int = 24
     val_size: int = 256
@@ -119,6 +121,9 @@ def check_config(cfg: TrainConfig) -> None:
             raise DataError(f"--{k.replace('_', '-')} must be positive, got {v}")
     if cfg.lr <= 0:
         raise DataError(f"--lr must be positive, got {cfg.lr}")
+    for k in ("gopro_fraction", "sharp_fraction"):
+        if not 0.0 <= getattr(cfg, k) <= 1.0:
+            raise DataError(f"--{k.replace('_', '-')} must be between 0 and 1, got {getattr(cfg, k)}")
     if cfg.crop < 32:
         raise DataError(f"--crop {cfg.crop} is too small", "use at least 32 (the critic needs room)")
 
@@ -147,7 +152,8 @@ def training_data(cfg: TrainConfig) -> D.SyntheticPairs | D.GoProPairs:
     if cfg.data:
         return D.GoProPairs(cfg.data, "train", crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed)
     photos = D.find_photos(cfg.packages, extra_dirs=[cfg.photos] if cfg.photos else (), allow_missing=cfg.allow_missing_packages or bool(cfg.photos))
-    return D.SyntheticPairs(photos, crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed)
+    synth = D.SynthConfig(gopro_fraction=cfg.gopro_fraction, sharp_fraction=cfg.sharp_fraction)
+    return D.SyntheticPairs(photos, crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed, synth=synth)
 
 
 def validation_pairs(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray, str]]:

@@ -53,6 +53,11 @@ def test_unreadable_image(tiny_gopro_copy: Path) -> None:
     _one_line_error(runner.invoke(app, ["eval", str(tiny_gopro_copy)]), "cannot read image", "000001.png")
 
 
+@pytest.mark.parametrize("option", ["--sharp-fraction", "--gopro-fraction"])
+def test_fraction_out_of_range(option: str, tmp_path: Path) -> None:
+    _one_line_error(runner.invoke(app, ["train", option, "1.5", "--out", str(tmp_path / "run")]), option, "between 0 and 1")
+
+
 def test_checkpoint_of_another_architecture(tiny_gopro: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     r = runner.invoke(app, ["train", "--data", str(tiny_gopro), "--out", str(run), "--steps", "1", "--crop", "32", "--batch-size", "1", *TINY_LITE])

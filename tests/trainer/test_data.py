@@ -66,6 +66,23 @@ def test_synthetic_batches_deterministic_and_varied(photo_dir: Path) -> None:
     assert float((b - s).abs().mean()) > 0.003
 
 
+def test_sharp_fraction_gives_unblurred_pairs_and_leaves_other_runs_alone(photo_dir: Path) -> None:
+    photos = D.photos_in_dir(photo_dir)
+    clean = dict(degrade_fraction=0.0, color_jitter=0.1)
+    sharp = D.SyntheticPairs(photos, crop=48, batch_size=4, seed=1, synth=D.SynthConfig(sharp_fraction=1.0, **clean))
+    b, s = sharp.batch(0)
+    assert torch.equal(b, s)  # input == target: the model is taught to leave sharp frames alone
+    assert float(s.std()) > 0.02  # a real crop, not a blank
+    # sharp_fraction 0 draws nothing extra: the batches of existing recipes do not change
+    base = D.SyntheticPairs(photos, crop=48, batch_size=4, seed=1)
+    zero = D.SyntheticPairs(photos, crop=48, batch_size=4, seed=1, synth=D.SynthConfig(sharp_fraction=0.0))
+    assert all(torch.equal(x, y) for x, y in zip(base.batch(5), zero.batch(5)))
+    some = D.SyntheticPairs(photos, crop=48, batch_size=16, seed=1, synth=D.SynthConfig(sharp_fraction=0.5, **clean))
+    b, s = some.batch(2)
+    same = [(b[i] == s[i]).all().item() for i in range(16)]
+    assert 0 < sum(same) < 16
+
+
 def test_missing_package_names_apt_get(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     fake = D.PhotoSpec("ghost", "ghost-wallpapers", str(tmp_path / "no-such-dir" / "*.jpg"))
     monkeypatch.setattr(D, "PHOTO_SPECS", (fake,))
