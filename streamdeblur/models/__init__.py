@@ -166,6 +166,9 @@ def save_generator(
     tmp_c = card_path.with_name(card_path.name + ".tmp")
     save_file(state, str(tmp_w), metadata={"arch": model.arch})
     tmp_c.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_w, 0o666 & ~umask)  # safetensors writes 0600; weights are an ordinary, shareable file
     os.replace(tmp_w, w)
     os.replace(tmp_c, card_path)
     return w, card_path

@@ -81,6 +81,8 @@ def test_save_then_load_gives_identical_outputs(tmp_path):
     with torch.no_grad():
         assert torch.equal(model(x), loaded(x))
     assert loaded.card["metrics"] == {"psnr": 1.0}
+    # readable like any file this user writes (safetensors alone would leave it 0600)
+    assert w.stat().st_mode & 0o777 == card.stat().st_mode & 0o777
 
 
 def test_unknown_model_name_is_a_clear_error():
