@@ -132,6 +132,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
     trained_on = {
         "data": ck.get("trained_on"),
         "steps": ck.get("step"),
-        "recipe": {k: cfg.get(k) for k in ("batch_size", "crop", "lr", "betas", "content", "pixel_loss", "fft_weight", "content_weight", "adv_start_step", "critic_steps", "seed")},
+        # init: the weights this run started from (its steps come on top of theirs)
+        "recipe": {k: cfg.get(k) for k in ("init", "steps", "decay_start", "batch_size", "crop", "lr", "betas", "content", "pixel_loss", "fft_weight", "content_weight", "adv_start_step", "critic_steps", "seed")},
     }
     return save_generator(model, out, trained_on=trained_on, metrics=metrics)
