@@ -45,6 +45,7 @@ from .errors import (
     OutputError,
     ShapeError,
 )
+from .fileio import set_ordinary_mode
 from .models import Generator
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result is an ordinary file
+        set_ordinary_mode(tmp)  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -255,6 +255,11 @@ class SynthConfig:
     color_jitter: float = 0.1
 
 
+def _static_view(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
+    """A still camera's sharp view of ``size`` (W, H): a randomly placed, rotated, scaled crop."""
+    return next(blur.camera_video(photo, size, 1, subframes=1, motion=0.0, seed=int(rng.integers(2**62)), scale=scale))[1]
+
+
 def synth_pair(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, cfg: SynthConfig, kind: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """One (blurred, sharp, kind) uint8 pair of ``size`` (W, H) from a photo.
 
@@ -275,14 +280,14 @@ def synth_pair(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generato
         motion = rng.uniform(*cfg.motion)
         blurred, sharp = blur.gopro_pair(photo, (w, h), rng, subframes=cfg.subframes, motion=motion, scale=scale)
     elif kind == "sharp":
-        sharp = next(blur.camera_video(photo, (w, h), 1, subframes=1, motion=0.0, seed=int(rng.integers(2**62)), scale=scale))[1]
+        sharp = _static_view(photo, (w, h), rng, scale)
         blurred = sharp.copy()
     elif kind == "traj":
         k = int(rng.integers(cfg.psf_size[0], cfg.psf_size[1] + 1)) | 1
         pad = k // 2 + 1
         cw, ch = w + 2 * pad, h + 2 * pad
         # static camera: a randomly rotated, scaled crop, then the PSF
-        sharp_big = next(blur.camera_video(photo, (cw, ch), 1, subframes=1, motion=0.0, seed=int(rng.integers(2**62)), scale=scale))[1]
+        sharp_big = _static_view(photo, (cw, ch), rng, scale)
         blurred = blur.blur_with_psf(sharp_big, blur.trajectory_psf(k, rng))[pad : pad + h, pad : pad + w]
         sharp = sharp_big[pad : pad + h, pad : pad + w]
     else:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..errors import InputNotFoundError, ModelNotFoundError, WeightsError
+from ..fileio import set_ordinary_mode
 from .common import Generator, count_macs, count_params, pad_to_multiple
 from .deblurgan import DeblurGANGenerator
 from .lite import DeblurGANLite
@@ -166,9 +167,7 @@ def save_generator(
     tmp_c = card_path.with_name(card_path.name + ".tmp")
     save_file(state, str(tmp_w), metadata={"arch": model.arch})
     tmp_c.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_w, 0o666 & ~umask)  # safetensors writes 0600; weights are an ordinary, shareable file
+    set_ordinary_mode(tmp_w)  # safetensors writes 0600
     os.replace(tmp_w, w)
     os.replace(tmp_c, card_path)
     return w, card_path
