@@ -160,6 +160,7 @@ def train(
     log_every: Annotated[int, typer.Option(help="Write the losses every N steps.")] = 10,
     val_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 500,
     ckpt_every: Annotated[int, typer.Option(help="Checkpoint RUN/last.pt every N steps.")] = 500,
+    ema_decay: Annotated[float, typer.Option(help="Keep an exponential moving average of the weights with this decay (e.g. 0.999; 0 = off); validation, best.pt and export use it.")] = 0.0,
     resume: Annotated[Optional[Path], typer.Option(help="Continue exactly from a checkpoint (RUN/last.pt); its settings are kept.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch.")] = None,
 ) -> None:
@@ -190,6 +191,7 @@ def train(
         fft_weight=fft_weight, vgg_weights=str(vgg_weights) if vgg_weights else None, content_weight=content_weight,
         adv_start_step=adv_start_step, adv_weight=adv_weight, critic_steps=critic_steps, critic_conditional=critic_conditional,
         device=device, amp=amp, seed=seed, log_every=log_every, val_every=val_every, ckpt_every=ckpt_every,
+        ema_decay=ema_decay,
     )
     if resume is not None:
         from .train import TrainConfig as TC, load_checkpoint

@@ -133,6 +133,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
         "data": ck.get("trained_on"),
         "steps": ck.get("step"),
         # init: the weights this run started from (its steps come on top of theirs)
-        "recipe": {k: cfg.get(k) for k in ("init", "steps", "decay_start", "batch_size", "crop", "lr", "betas", "content", "pixel_loss", "fft_weight", "content_weight", "adv_start_step", "critic_steps", "seed")},
+        "recipe": {k: cfg.get(k) for k in ("init", "steps", "decay_start", "batch_size", "crop", "lr", "betas", "content", "pixel_loss", "fft_weight", "content_weight", "adv_start_step", "critic_steps", "seed", "gopro_fraction", "sharp_fraction", "ema_decay")},
+        # which weights were written: the run's moving average, or the last optimiser step's
+        "weights": "ema" if ck.get("ema") else "raw",
     }
     return save_generator(model, out, trained_on=trained_on, metrics=metrics)

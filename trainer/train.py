@@ -19,6 +19,7 @@ bar. Nothing here prints.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -93,6 +94,9 @@ class TrainConfig:
     val_every: int = 500
     ckpt_every: int = 500
     prefetch: int = 2
+    # exponential moving average of the generator's weights (0 = off); when on, validation,
+    # best.pt and export use the average, which damps the step-to-step swing of the weights
+    ema_decay: float = 0.0
 
     def resolved(self) -> TrainConfig:
         """Fill in defaults that depend on other fields, so a checkpoint stores what ran."""
@@ -124,6 +128,8 @@ def check_config(cfg: TrainConfig) -> None:
     for k in ("gopro_fraction", "sharp_fraction"):
         if not 0.0 <= getattr(cfg, k) <= 1.0:
             raise DataError(f"--{k.replace('_', '-')} must be between 0 and 1, got {getattr(cfg, k)}")
+    if not 0.0 <= cfg.ema_decay < 1.0:
+        raise DataError(f"--ema-decay must be in [0, 1), got {cfg.ema_decay}", "use e.g. 0.999, or 0 to switch the average off")
     if cfg.crop < 32:
         raise DataError(f"--crop {cfg.crop} is too small", "use at least 32 (the critic needs room)")
 
@@ -181,6 +187,16 @@ def validation_pairs(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray, str
         b, s, k = D.synth_pair(photo, (cfg.val_size, cfg.val_size), rng, synth, kind=kind)
         pairs.append((b, s, k))
     return pairs
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
+    """``ema = d * ema + (1 - d) * model``, with ``d`` ramped up over the first steps (as timm's ModelEmaV2)."""
+    d = min(decay, (1.0 + step) / (10.0 + step))
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1.0 - d)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
 
 
 @torch.no_grad()
@@ -242,11 +258,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return ck
 
 
-def generator_from_checkpoint(ck: dict, source: str = "") -> Generator:
+def generator_from_checkpoint(ck: dict, source: str = "", *, ema: bool = True) -> Generator:
+    """The checkpoint's generator: its weight average when the run kept one (``ema``), else the raw weights."""
     m = ck["model"]
     model = build_model(m["arch"], **m["args"])
+    state = ck["ema"]["state"] if ema and ck.get("ema") else m["state"]
     try:
-        model.load_state_dict(m["state"])
+        model.load_state_dict(state)
     except RuntimeError as e:
         raise WeightsError(f"checkpoint {source} does not match architecture {m['arch']!r}: {str(e).splitlines()[0][:200]}") from None
     return model
@@ -289,7 +307,7 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
 
     # models, losses, optimisers
     if ck is not None:
-        model = generator_from_checkpoint(ck, str(resume))
+        model = generator_from_checkpoint(ck, str(resume), ema=False)
     elif cfg.init:
         model = load_generator(cfg.init)
         if model.arch != cfg.model:
@@ -297,6 +315,12 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
     else:
         model = build_model(cfg.model, **cfg.model_args)
     model = model.to(device).train()
+    ema: torch.nn.Module | None = None
+    if cfg.ema_decay > 0:
+        ema = copy.deepcopy(model).eval().requires_grad_(False)
+        if ck is not None and ck.get("ema"):
+            ema.load_state_dict(ck["ema"]["state"])
+    scored = ema if ema is not None else model  # what validation, best.pt and export see
     content = ContentLoss(cfg.content, pixel=cfg.pixel_loss, fft_weight=cfg.fft_weight, vgg_weights=cfg.vgg_weights).to(device)
     adversarial = cfg.adv_start_step is not None and cfg.adv_start_step < cfg.steps
     critic = PatchCritic(cfg.critic_width, conditional=cfg.critic_conditional).to(device).train() if adversarial else None
@@ -333,6 +357,7 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
             "step": step,
             "config": asdict(cfg),
             "model": {"arch": model.arch, "args": model.arch_args, "state": model.state_dict()},
+            "ema": {"decay": cfg.ema_decay, "state": ema.state_dict()} if ema is not None else None,
             "critic": {"args": critic.args, "state": critic.state_dict()} if critic is not None else None,
             "opt_g": opt_g.state_dict(),
             "opt_d": opt_d.state_dict() if opt_d is not None else None,
@@ -399,6 +424,8 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
             opt_g.zero_grad(set_to_none=True)
             total.float().backward()
             opt_g.step()
+            if ema is not None:
+                ema_update(ema, model, cfg.ema_decay, step)
             if adv_now:
                 for p in critic.parameters():  # type: ignore[union-attr]
                     p.requires_grad_(True)
@@ -419,11 +446,11 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
             else:
                 emit("tick", {"step": step, **losses})
             if val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
-                last_val = validate(model, val_pairs, device, use_amp)
+                last_val = validate(scored, val_pairs, device, use_amp)
                 improved = not best or last_val["all"]["psnr"] > best.get("psnr", -1.0)
                 if improved:
                     best = {"step": step, "psnr": last_val["all"]["psnr"], "ssim": last_val["all"]["ssim"], "per_kind": last_val}
-                record("val", {"step": step, "metrics": last_val, "input": baseline, "best_step": best.get("step")})
+                record("val", {"step": step, "weights": "ema" if ema is not None else "raw", "metrics": last_val, "input": baseline, "best_step": best.get("step")})
                 if improved:
                     save_checkpoint(out / "best.pt", checkpoint_state())
             if step % cfg.ckpt_every == 0 or step == cfg.steps:

@@ -86,9 +86,11 @@ def test_validation_scores_each_blur_kind(tiny_gopro: Path, tmp_path: Path) -> N
     assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
 
 
-@pytest.mark.parametrize("adversarial", [False, True], ids=["content", "wgan-gp"])
-def test_resume_continues_exactly(tiny_gopro: Path, tmp_path: Path, adversarial: bool) -> None:
+@pytest.mark.parametrize(("adversarial", "ema"), [(False, False), (True, False), (False, True)], ids=["content", "wgan-gp", "ema"])
+def test_resume_continues_exactly(tiny_gopro: Path, tmp_path: Path, adversarial: bool, ema: bool) -> None:
     extra = {"adv_start_step": 2, "critic_steps": 2, "critic_width": 8} if adversarial else {}
+    if ema:
+        extra["ema_decay"] = 0.9
     full = _cfg(tiny_gopro, tmp_path / "full", **extra)
     train(full)
 
@@ -114,6 +116,9 @@ def test_resume_continues_exactly(tiny_gopro: Path, tmp_path: Path, adversarial:
         for k, v in a["critic"]["state"].items():
             assert torch.equal(v, b["critic"]["state"][k]), k
         assert a["opt_d"]["state"][0]["exp_avg"].equal(b["opt_d"]["state"][0]["exp_avg"])
+    if ema:
+        for k, v in a["ema"]["state"].items():
+            assert torch.equal(v, b["ema"]["state"][k]), k
     assert a["opt_g"]["state"][0]["exp_avg_sq"].equal(b["opt_g"]["state"][0]["exp_avg_sq"])
     assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
 
@@ -151,3 +156,29 @@ def test_evaluate_reports_every_method_per_kind(tiny_gopro: Path) -> None:
     assert ev["methods"] == ["input", "unsharp"]
     assert ev["results"]["input"]["all"]["n"] == 6
     assert 15 < ev["results"]["input"]["all"]["psnr"] < 60
+
+
+def test_ema_run_validates_and_exports_the_average(tiny_gopro: Path, tmp_path: Path) -> None:
+    events: list[tuple[str, dict]] = []
+    train(_cfg(tiny_gopro, tmp_path / "run", ema_decay=0.5), on_event=lambda k, i: events.append((k, i)))
+    ck = load_checkpoint(tmp_path / "run" / "last.pt")
+    raw, avg = ck["model"]["state"], ck["ema"]["state"]
+    assert ck["ema"]["decay"] == 0.5 and raw.keys() == avg.keys()
+    # the average lags the optimiser: trained weights differ from it, but stay close
+    moved = [k for k in raw if not torch.equal(raw[k], avg[k])]
+    assert moved
+    # the scored and exported model is the average, and the card says so
+    val = [i for k, i in events if k == "val"][-1]
+    assert val["weights"] == "ema"
+    w, card = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "out" / "tiny")
+    assert json.loads(card.read_text())["trained_on"]["weights"] == "ema"
+    exported = load_generator(w).state_dict()
+    for k in moved:
+        assert torch.equal(exported[k], avg[k]), k
+    # the raw weights are still there for --resume
+    assert torch.equal(generator_from_checkpoint(ck, ema=False).state_dict()[moved[0]], raw[moved[0]])
+
+
+def test_ema_decay_out_of_range_is_refused(tiny_gopro: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"--ema-decay must be in \[0, 1\), got 1.0"):
+        train(_cfg(tiny_gopro, tmp_path / "run", ema_decay=1.0))
