@@ -58,6 +58,10 @@ def test_fraction_out_of_range(option: str, tmp_path: Path) -> None:
     _one_line_error(runner.invoke(app, ["train", option, "1.5", "--out", str(tmp_path / "run")]), option, "between 0 and 1")
 
 
+def test_ema_decay_out_of_range(tmp_path: Path) -> None:
+    _one_line_error(runner.invoke(app, ["train", "--ema-decay", "1", "--out", str(tmp_path / "run")]), "--ema-decay must be in [0, 1)", "0.999")
+
+
 def test_checkpoint_of_another_architecture(tiny_gopro: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     r = runner.invoke(app, ["train", "--data", str(tiny_gopro), "--out", str(run), "--steps", "1", "--crop", "32", "--batch-size", "1", *TINY_LITE])
