@@ -15,15 +15,17 @@ import sys
 import av
 import numpy as np
 
+from trainer.metrics import psnr
+
 
 def frames(path: str) -> list[np.ndarray]:
     with av.open(path) as c:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+def capped_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """The trainer's PSNR, with identical frames at 99 dB instead of inf (so means stay finite)."""
+    return min(psnr(a, b), 99.0)
 
 
 def main() -> int:
@@ -38,7 +40,7 @@ def main() -> int:
         if len(fr) != len(ref) or fr[0].shape != ref[0].shape:
             print(f"error: {v} has {len(fr)} frames of {fr[0].shape[1]}x{fr[0].shape[0]}, the reference {len(ref)} of {ref[0].shape[1]}x{ref[0].shape[0]}", file=sys.stderr)
             return 1
-        scores[v] = np.array([psnr(a, b) for a, b in zip(fr, ref)])
+        scores[v] = np.array([capped_psnr(a, b) for a, b in zip(fr, ref)])
         print(f"{v}: {scores[v].mean():.2f} dB over {len(fr)} frames")
     if len(args.videos) > 1:
         first, last = scores[args.videos[0]], scores[args.videos[-1]]
