@@ -46,6 +46,8 @@ class CliErrors:
                 return fn(*args, **kwargs)
             except typer.Exit:
                 raise
+            except typer.BadParameter as e:  # a bad option value found in the command's body
+                raise self.fail(e.format_message(), 2) from None
             except StreamDeblurError as e:
                 if self.debug:
                     raise

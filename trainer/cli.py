@@ -146,7 +146,7 @@ def train(
     beta1: Annotated[float, typer.Option(help="Adam beta1 (DeblurGAN: 0.5).")] = 0.5,
     decay_start: Annotated[Optional[int], typer.Option(help="Step where the linear decay to zero starts (default: half of --steps).")] = None,
     content: Annotated[str, typer.Option(help="Content loss: pixel (L1/Charbonnier + FFT), perceptual (VGG-19 conv3_3, needs --vgg-weights) or both.")] = "pixel",
-    pixel_loss: Annotated[str, typer.Option(help="l1 or charbonnier.")] = "l1",
+    pixel_loss: Annotated[str, typer.Option(help="l1, charbonnier or psnr (minus each crop's PSNR: what the mean-PSNR scores measure).")] = "l1",
     fft_weight: Annotated[float, typer.Option(help="Weight of the FFT-amplitude term in the pixel loss.")] = 0.05,
     vgg_weights: Annotated[Optional[Path], typer.Option(help="Local torchvision vgg19 state dict for the perceptual loss.")] = None,
     content_weight: Annotated[float, typer.Option(help="Content loss weight (DeblurGAN: 100).")] = 100.0,
@@ -175,13 +175,14 @@ def train(
 
     Example (with the GAN phase): streamdeblur-train train --out runs/gan --adv-start-step 5000
     """
+    from .losses import PIXEL_LOSSES
     from .train import TrainConfig, train as run_train
 
     _set_threads(threads)
     if content not in ("pixel", "perceptual", "both"):
         raise typer.BadParameter(f"--content must be pixel, perceptual or both, not {content!r}")
-    if pixel_loss not in ("l1", "charbonnier"):
-        raise typer.BadParameter(f"--pixel-loss must be l1 or charbonnier, not {pixel_loss!r}")
+    if pixel_loss not in PIXEL_LOSSES:
+        raise typer.BadParameter(f"--pixel-loss must be one of {', '.join(PIXEL_LOSSES)}, not {pixel_loss!r}")
     cfg = TrainConfig(
         out=str(out), model=model or "deblurgan-lite", model_args=_model_args(model_arg), init=str(init) if init else None,
         data=str(data) if data else None, photos=str(photos) if photos else None, packages=tuple(package) if package else None,

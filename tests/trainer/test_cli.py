@@ -62,6 +62,10 @@ def test_ema_decay_out_of_range(tmp_path: Path) -> None:
     _one_line_error(runner.invoke(app, ["train", "--ema-decay", "1", "--out", str(tmp_path / "run")]), "--ema-decay must be in [0, 1)", "0.999")
 
 
+def test_unknown_pixel_loss(tmp_path: Path) -> None:
+    _one_line_error(runner.invoke(app, ["train", "--pixel-loss", "l2", "--out", str(tmp_path / "run")]), "--pixel-loss must be one of", "psnr")
+
+
 def test_checkpoint_of_another_architecture(tiny_gopro: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     r = runner.invoke(app, ["train", "--data", str(tiny_gopro), "--out", str(run), "--steps", "1", "--crop", "32", "--batch-size", "1", *TINY_LITE])
