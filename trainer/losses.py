@@ -5,10 +5,8 @@
   DeblurGAN-v2 does), penalised towards 1 with weight lambda = 10.
 * Content: DeblurGAN's perceptual loss (MSE between VGG-19 conv3_3 features; weights
   only from a local torchvision state dict: never random VGG weights), or a pixel loss
-  (L1, Charbonnier or PSNR) plus an FFT-amplitude term, which rewards restored high
-  frequencies that a pixel loss alone averages away. The PSNR loss (NAFNet's) is minus
-  each crop's PSNR, averaged: exactly what the mean-PSNR benchmarks score, so nearly
-  sharp crops, whose errors are small, weigh as much as heavily blurred ones.
+  (L1 or Charbonnier) plus an FFT-amplitude term, which rewards restored high
+  frequencies that a pixel loss alone averages away.
 """
 
 from __future__ import annotations
@@ -55,12 +53,6 @@ def charbonnier(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-3) -> torch.Te
     return torch.sqrt((x - y) ** 2 + eps * eps).mean()
 
 
-def psnr_loss(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Minus the mean per-sample PSNR in dB (images in [0, 1]; ``eps`` caps it at 80 dB)."""
-    mse = ((x - y) ** 2).reshape(x.shape[0], -1).mean(1)
-    return (10.0 * torch.log10(mse + eps)).mean()
-
-
 def fft_amplitude_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """L1 between the 2-D FFT amplitudes (orthonormal, so independent of the crop size)."""
     fx = torch.fft.rfft2(x.float(), norm="ortho").abs()
@@ -68,11 +60,11 @@ def fft_amplitude_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (fx - fy).abs().mean()
 
 
-PIXEL_LOSSES = {"l1": F.l1_loss, "charbonnier": charbonnier, "psnr": psnr_loss}
+PIXEL_LOSSES = {"l1": F.l1_loss, "charbonnier": charbonnier}
 
 
 class PixelLoss(nn.Module):
-    """L1, Charbonnier or PSNR plus ``fft_weight`` times the FFT-amplitude term."""
+    """L1 or Charbonnier plus ``fft_weight`` times the FFT-amplitude term."""
 
     def __init__(self, kind: str = "l1", fft_weight: float = 0.05) -> None:
         super().__init__()

@@ -63,7 +63,7 @@ def test_ema_decay_out_of_range(tmp_path: Path) -> None:
 
 
 def test_unknown_pixel_loss(tmp_path: Path) -> None:
-    _one_line_error(runner.invoke(app, ["train", "--pixel-loss", "l2", "--out", str(tmp_path / "run")]), "--pixel-loss must be one of", "psnr")
+    _one_line_error(runner.invoke(app, ["train", "--pixel-loss", "l2", "--out", str(tmp_path / "run")]), "--pixel-loss must be one of", "charbonnier")
 
 
 def test_checkpoint_of_another_architecture(tiny_gopro: Path, tmp_path: Path) -> None:

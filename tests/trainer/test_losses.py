@@ -9,7 +9,7 @@ from torch import nn
 
 from streamdeblur.errors import InputNotFoundError, WeightsError
 from trainer.critic import PatchCritic, receptive_field
-from trainer.losses import ContentLoss, PixelLoss, fft_amplitude_loss, gradient_penalty, load_vgg19_conv3_3, psnr_loss
+from trainer.losses import ContentLoss, PixelLoss, fft_amplitude_loss, gradient_penalty, load_vgg19_conv3_3
 
 
 def test_patch_critic_shape_and_receptive_field() -> None:
@@ -81,18 +81,6 @@ def test_pixel_and_fft_losses() -> None:
     assert fft_amplitude_loss(blurred, x).item() > 0.01
     with pytest.raises(ValueError):
         PixelLoss("l2")
-
-
-def test_psnr_loss_is_minus_the_mean_psnr_of_each_crop() -> None:
-    """What the mean-PSNR tables score: a barely damaged crop counts as much as a badly damaged one."""
-    target = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    out = target.clone()
-    out[0] += 0.01  # 40 dB
-    out[1] += 0.1  # 20 dB
-    assert psnr_loss(out, target).item() == pytest.approx(-(40 + 20) / 2, abs=1e-3)
-    assert PixelLoss("psnr", fft_weight=0)(out, target).item() == pytest.approx(-30, abs=1e-3)
-    # identical images: capped at 80 dB, never -inf
-    assert PixelLoss("psnr")(target, target).item() == pytest.approx(-80, abs=1e-3)
 
 
 def test_perceptual_needs_a_real_vgg19_file(tmp_path: Path) -> None:
