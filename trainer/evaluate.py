@@ -52,13 +52,18 @@ def evaluate(
     # acc[label][kind] -> lists
     acc: dict[str, dict[str, dict[str, list]]] = {label: {} for label in labels}
 
+    frames: list[dict[str, Any]] = []  # each frame's PSNR per method: which frames gain, which lose
+
     def add(label: str, kind: str, key: str, value: Any) -> None:
+        if key == "psnr":
+            frames[-1]["psnr"][label] = value
         for k in (kind, "all"):
             acc[label].setdefault(k, {}).setdefault(key, []).append(value)
 
     n = len(ds)
     for i in range(n):
-        b, s, kind, _ = ds.read(i)
+        b, s, kind, seq = ds.read(i)
+        frames.append({"sequence": seq, "frame": Path(ds.pairs[i][2]).name, "kind": kind, "psnr": {}})
         add("input", kind, "psnr", psnr(b, s))
         add("input", kind, "ssim", ssim(b, s))
         u = unsharp_mask(b)
@@ -83,7 +88,7 @@ def evaluate(
                 r["color_shift"] = [float(v) for v in np.mean(np.array(vals["color_shift"]), axis=0)]
             results[label][kind] = r
     kinds = sorted({k for lab in results.values() for k in lab if k != "all"}) + ["all"]
-    return {"root": str(root), "split": split, "frames": n, "kinds": kinds, "methods": labels, "results": results}
+    return {"root": str(root), "split": split, "frames": n, "kinds": kinds, "methods": labels, "results": results, "per_frame": frames}
 
 
 def format_table(result: dict) -> str:

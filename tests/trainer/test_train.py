@@ -156,6 +156,13 @@ def test_evaluate_reports_every_method_per_kind(tiny_gopro: Path) -> None:
     assert ev["methods"] == ["input", "unsharp"]
     assert ev["results"]["input"]["all"]["n"] == 6
     assert 15 < ev["results"]["input"]["all"]["psnr"] < 60
+    # every frame's own PSNR is in the JSON, and the table's means are their means
+    frames = ev["per_frame"]
+    assert len(frames) == 6 and {f["kind"] for f in frames} == {"gopro", "traj"}
+    assert len({(f["sequence"], f["frame"]) for f in frames}) == 6
+    for label in ("input", "unsharp"):
+        gopro = [f["psnr"][label] for f in frames if f["kind"] == "gopro"]
+        assert np.mean(gopro) == pytest.approx(ev["results"][label]["gopro"]["psnr"])
 
 
 def test_ema_run_validates_and_exports_the_average(tiny_gopro: Path, tmp_path: Path) -> None:
