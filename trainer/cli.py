@@ -131,7 +131,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: last.pt, best.pt, log.jsonl.")] = Path("runs/deblurgan-lite"),
     model: Annotated[Optional[str], typer.Option(help="Generator architecture: deblurgan-lite (default) or deblurgan.")] = None,
     model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", help="Architecture argument KEY=VALUE (repeatable), e.g. width=24.")] = None,
-    init: Annotated[Optional[Path], typer.Option(help="Start from this exported generator (.safetensors).")] = None,
+    init: Annotated[Optional[Path], typer.Option(help="Start from this exported generator (.safetensors); with --model-arg adding blocks, grow it first (trained tensors kept, new blocks start as the identity).")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Train on a GoPro-layout set (its train/ split) instead of fresh synthetic pairs.")] = None,
     photos: Annotated[Optional[Path], typer.Option(help="Extra folder of sharp photos for the synthetic pairs.")] = None,
     package: Annotated[Optional[list[str]], typer.Option("--package", help="Use only these photo packages (repeatable).")] = None,
@@ -224,7 +224,9 @@ def _run_with_progress(fn: Callable[[Callable[[str, dict], None]], dict]) -> dic
 
         def on_event(kind: str, info: dict) -> None:
             nonlocal task
-            if kind == "start":
+            if kind == "grown":
+                progress.console.print(f"grown from --init into {info['args']} (output changed by at most {info['max_abs_change']:.1e})")
+            elif kind == "start":
                 task = progress.add_task("train", total=info["steps"], completed=info["step"], losses="")
                 base = info["input_scores"].get("all")
                 progress.console.print(

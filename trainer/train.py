@@ -280,6 +280,44 @@ def load_any_generator(path: str | os.PathLike, device: str | torch.device = "cp
     return load_generator(p, device)
 
 
+def grow_generator(model: Generator, new_args: dict, *, source: str = "--init") -> Generator:
+    """``model`` rebuilt with ``new_args`` (e.g. more blocks), keeping every trained tensor.
+
+    Progressive growing: each tensor of the trained model must exist, with the same shape,
+    in the new one; the added tensors keep their fresh initialisation. deblurgan-lite's
+    blocks start as the identity (zero residual scales), so a grown deblurgan-lite computes
+    exactly what the trained one did and training goes on from there. The largest change
+    of the output on a test input is kept as ``.grow_change`` (0 for deblurgan-lite).
+    """
+    args = {**model.arch_args, **new_args}
+    if args == model.arch_args:
+        model.grow_change = 0.0  # type: ignore[attr-defined]
+        return model
+    try:
+        grown = build_model(model.arch, **args)
+    except (TypeError, ValueError) as e:
+        raise WeightsError(f"--model-arg {new_args} is not a valid {model.arch!r} architecture: {e}", "see `streamdeblur models` for the arguments") from None
+    old, new = model.state_dict(), grown.state_dict()
+    misfit = [k for k, v in old.items() if k not in new or new[k].shape != v.shape]
+    if misfit:
+        changed = ", ".join(f"{k}={new_args[k]}" for k in new_args if model.arch_args.get(k) != new_args[k])
+        raise WeightsError(
+            f"{source} ({model.arch_args}) cannot grow into {changed}: {len(misfit)} of its tensors have no place there (first: {misfit[0]})",
+            "keep the width and only add blocks (enc_blocks, middle_blocks, dec_blocks may grow), or drop --model-arg",
+        )
+    new.update(old)
+    grown.load_state_dict(new)
+    grown.eval()
+    model.eval()
+    with torch.no_grad():
+        x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        change = float((grown(x) - model(x)).abs().max())
+    if change > 1e-6:
+        log.warning("the grown %s does not start where %s ended (max change %.3g): its new layers are not identities", model.arch, source, change)
+    grown.grow_change = change  # type: ignore[attr-defined]
+    return grown
+
+
 # ---------------------------------------------------------------- the loop
 
 
@@ -312,6 +350,9 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
         model = load_generator(cfg.init)
         if model.arch != cfg.model:
             raise WeightsError(f"--init {cfg.init} is a {model.arch!r} generator, not {cfg.model!r}", f"pass --model {model.arch} or another --init")
+        if cfg.model_args:
+            model = grow_generator(model, cfg.model_args, source=str(cfg.init))
+            emit("grown", {"args": model.arch_args, "max_abs_change": model.grow_change})  # type: ignore[attr-defined]
     else:
         model = build_model(cfg.model, **cfg.model_args)
     model = model.to(device).train()

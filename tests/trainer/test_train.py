@@ -189,3 +189,34 @@ def test_ema_run_validates_and_exports_the_average(tiny_gopro: Path, tmp_path: P
 def test_ema_decay_out_of_range_is_refused(tiny_gopro: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"--ema-decay must be in \[0, 1\), got 1.0"):
         train(_cfg(tiny_gopro, tmp_path / "run", ema_decay=1.0))
+
+
+def test_init_with_more_blocks_grows_the_trained_generator(tiny_gopro: Path, tmp_path: Path) -> None:
+    # a trained tiny generator, exported as a user would
+    train(_cfg(tiny_gopro, tmp_path / "small", steps=3))
+    w, _ = export_checkpoint(tmp_path / "small" / "last.pt", tmp_path / "small_g")
+    small = load_generator(w)
+    more = {"enc_blocks": [1, 3], "middle_blocks": 2}
+    events: list[tuple[str, dict]] = []
+    # one step at a negligible learning rate: the checkpoint holds the grown start
+    train(_cfg(tiny_gopro, tmp_path / "big", init=str(w), model_args=more, steps=1, lr=1e-12, ckpt_every=1, val_every=1), on_event=lambda k, i: events.append((k, i)))
+    grown_info = [i for k, i in events if k == "grown"][0]
+    assert grown_info["args"]["enc_blocks"] == [1, 3] and grown_info["args"]["width"] == 8
+    assert grown_info["max_abs_change"] == 0.0
+    big = generator_from_checkpoint(load_checkpoint(tmp_path / "big" / "last.pt"), ema=False).eval()
+    assert big.arch_args["enc_blocks"] == [1, 3] and big.arch_args["middle_blocks"] == 2
+    assert sum(p.numel() for p in big.parameters()) > sum(p.numel() for p in small.parameters())
+    # every trained tensor is carried over, and the grown model computes what the small one did
+    x = torch.rand(1, 3, 40, 56)
+    with torch.no_grad():
+        assert torch.allclose(big(x), small(x), atol=1e-6)
+    big_state = big.state_dict()
+    moved = [k for k, v in small.state_dict().items() if not torch.allclose(big_state[k], v, atol=1e-6)]
+    assert not moved, moved
+
+
+def test_init_cannot_grow_into_another_width(tiny_gopro: Path, tmp_path: Path) -> None:
+    train(_cfg(tiny_gopro, tmp_path / "small", steps=1, ckpt_every=1, val_every=1))
+    w, _ = export_checkpoint(tmp_path / "small" / "last.pt", tmp_path / "small_g")
+    with pytest.raises(WeightsError, match=r"cannot grow into width=16: .* tensors have no place there"):
+        train(_cfg(tiny_gopro, tmp_path / "wide", init=str(w), model_args={**TINY_LITE, "width": 16}))
