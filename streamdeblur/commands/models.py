@@ -21,7 +21,7 @@ def models_cmd(
     Example: streamdeblur models --size 1920x1080
     """
     from ..errors import InputError
-    from ..models import DEFAULT_MODEL, MODELS, build_model, count_macs, count_params, shipped_weights
+    from ..models import DEFAULT_MODEL, MODELS, build_model, count_macs, count_params, read_card, shipped_weights
 
     sizes = []
     for s in size:
@@ -34,13 +34,17 @@ def models_cmd(
         sizes.append((w, h))
     rows = []
     for name in MODELS:
-        model = build_model(name)
+        shipped = shipped_weights(name)
+        # the figures of what `run` runs: the shipped generator's own arguments where there is one
+        args = read_card(shipped.with_suffix(".json")).get("args", {}) if shipped.exists() else {}
+        model = build_model(name, **args)
         rows.append({
             "model": name,
             "default": name == DEFAULT_MODEL,
+            "args": model.arch_args,
             "params": count_params(model),
             "gmacs": {f"{w}x{h}": round(count_macs(model, h, w) / 1e9, 2) for w, h in sizes},
-            "shipped_weights": str(shipped_weights(name)) if shipped_weights(name).exists() else None,
+            "shipped_weights": str(shipped) if shipped.exists() else None,
         })
     if as_json:
         typer.echo(json.dumps(rows, indent=2))

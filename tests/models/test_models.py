@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from streamdeblur.errors import ModelNotFoundError, WeightsError
-from streamdeblur.models import MODELS, build_model, count_macs, count_params, load_generator, save_generator
+from streamdeblur.models import MODELS, build_model, count_macs, count_params, load_generator, save_generator, shipped_weights
 
 # Small configurations of every registered architecture keep the test fast on 2 cores;
 # the full-size ones are checked for their parameter counts below.
@@ -120,5 +120,8 @@ def test_models_command_prints_params_and_gmacs():
     assert 11.0e6 < rows["deblurgan"]["params"] < 11.8e6
     assert 45 < rows["deblurgan"]["gmacs"]["256x256"] < 55
     assert rows["deblurgan-lite"]["gmacs"]["1280x720"] * 10 <= rows["deblurgan"]["gmacs"]["1280x720"]
+    # the shipped generator's figures: its own card's architecture and parameter count
+    card = json.loads(shipped_weights("deblurgan-lite").with_suffix(".json").read_text())
+    assert rows["deblurgan-lite"]["args"] == card["args"] and rows["deblurgan-lite"]["params"] == card["params"]
     bad = CliRunner().invoke(app, ["models", "--size", "12by7"])
     assert bad.exit_code == 2 and "not WxH" in bad.output
