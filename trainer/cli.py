@@ -163,6 +163,7 @@ def train(
     ema_decay: Annotated[float, typer.Option(help="Keep an exponential moving average of the weights with this decay (e.g. 0.999; 0 = off); validation, best.pt and export use it.")] = 0.0,
     resume: Annotated[Optional[Path], typer.Option(help="Continue exactly from a checkpoint (RUN/last.pt); its settings are kept.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch.")] = None,
+    workers: Annotated[int, typer.Option(help="Processes that make the batches (1: one background thread); on a GPU machine, the CPU cores to spare. The batches do not depend on it.")] = 1,
 ) -> None:
     """Train a generator: content loss, then (optionally) WGAN-GP with a PatchGAN critic.
 
@@ -192,7 +193,7 @@ def train(
         fft_weight=fft_weight, vgg_weights=str(vgg_weights) if vgg_weights else None, content_weight=content_weight,
         adv_start_step=adv_start_step, adv_weight=adv_weight, critic_steps=critic_steps, critic_conditional=critic_conditional,
         device=device, amp=amp, seed=seed, log_every=log_every, val_every=val_every, ckpt_every=ckpt_every,
-        ema_decay=ema_decay,
+        ema_decay=ema_decay, workers=workers,
     )
     if resume is not None:
         from .train import TrainConfig as TC, load_checkpoint

@@ -353,7 +353,7 @@ class SyntheticPairs:
         if not photos:
             raise DataError("no training photos", "install the photo packages (streamdeblur-train make-data --help) or pass --photos DIR")
         self.photos = photos
-        self.crop, self.batch_size, self.seed, self.synth = crop, batch_size, seed, synth
+        self.crop, self.batch_size, self.seed, self.synth, self.max_side = crop, batch_size, seed, synth, max_side
         self._images = [load_photo(p, max_side) for p in photos]
         # sample photos in proportion to their (shrunk) area: big photos hold more distinct crops
         areas = np.array([im.shape[0] * im.shape[1] for im in self._images], np.float64)
@@ -361,6 +361,14 @@ class SyntheticPairs:
 
     def describe(self) -> dict:
         return {"kind": "synthetic", "photos": [p.name for p in self.photos], "synth": asdict(self.synth)}
+
+    def __getstate__(self) -> dict:
+        # a worker process gets the photo list and reads the photos itself (smaller than pickling pixels)
+        return {k: v for k, v in self.__dict__.items() if k != "_images"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._images = [load_photo(p, self.max_side) for p in self.photos]
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, step])

@@ -94,6 +94,9 @@ class TrainConfig:
     val_every: int = 500
     ckpt_every: int = 500
     prefetch: int = 2
+    # processes that make the batches (1: one background thread). A GPU trains faster than one
+    # CPU thread can synthesise pairs; the batches are the same whatever the number.
+    workers: int = 1
     # exponential moving average of the generator's weights (0 = off); when on, validation,
     # best.pt and export use the average, which damps the step-to-step swing of the weights
     ema_decay: float = 0.0
@@ -130,6 +133,8 @@ def check_config(cfg: TrainConfig) -> None:
             raise DataError(f"--{k.replace('_', '-')} must be between 0 and 1, got {getattr(cfg, k)}")
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise DataError(f"--ema-decay must be in [0, 1), got {cfg.ema_decay}", "use e.g. 0.999, or 0 to switch the average off")
+    if cfg.workers < 1:
+        raise DataError(f"--workers must be at least 1, got {cfg.workers}", "use 1 (one background thread) or the CPU cores to spare")
     if cfg.crop < 32:
         raise DataError(f"--crop {cfg.crop} is too small", "use at least 32 (the critic needs room)")
 
@@ -233,6 +238,41 @@ def input_scores(pairs: list) -> dict:
     return {k: {"psnr": float(np.mean([m[0] for m in v])), "ssim": float(np.mean([m[1] for m in v])), "n": len(v)} for k, v in per.items()}
 
 
+class _Steps(torch.utils.data.Dataset):
+    """Batches ``start .. stop - 1`` of a training source, as a map-style data set."""
+
+    def __init__(self, source: D.SyntheticPairs | D.GoProPairs, start: int, stop: int) -> None:
+        self.source, self.start, self.stop = source, start, stop
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor, torch.Tensor]:
+        b, s = self.source.batch(self.start + i)
+        return self.start + i, b, s
+
+
+def _quiet_worker(_: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # each worker process is one core's worth of synthesis
+
+
+def batch_loader(source: D.SyntheticPairs | D.GoProPairs, start: int, stop: int, workers: int, prefetch: int, *, pin: bool = False) -> torch.utils.data.DataLoader:
+    """Batches ``start ..`` in order, made by ``workers`` processes (PyTorch's DataLoader).
+
+    Batch ``k`` depends only on (seed, k), so the batches, and the run, are the same as with
+    the single background thread; only the wall-clock time changes.
+    """
+    return torch.utils.data.DataLoader(
+        _Steps(source, start, stop), batch_size=None, shuffle=False, num_workers=workers,
+        prefetch_factor=max(1, prefetch), pin_memory=pin, worker_init_fn=_quiet_worker,
+        # spawned, not forked: a fork of a process whose OpenMP/OpenCV thread pools have run
+        # can deadlock in the child (seen here); each worker reloads the photos itself
+        multiprocessing_context="spawn", persistent_workers=False,
+    )
+
+
 # ---------------------------------------------------------------- checkpoints
 
 
@@ -333,8 +373,8 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
                 f"checkpoint {resume} is a {saved.model!r} run but --model {cfg.model!r} was asked for",
                 f"drop --model or pass --model {saved.model}",
             )
-        # the saved run's settings rule; only the length and the reporting cadence may change
-        cfg = replace(saved, steps=cfg.steps, out=cfg.out, log_every=cfg.log_every, val_every=cfg.val_every, ckpt_every=cfg.ckpt_every, device=cfg.device)
+        # the saved run's settings rule; only the length, the reporting cadence, the device and the data workers may change
+        cfg = replace(saved, steps=cfg.steps, out=cfg.out, log_every=cfg.log_every, val_every=cfg.val_every, ckpt_every=cfg.ckpt_every, device=cfg.device, workers=cfg.workers)
     cfg = cfg.resolved()
     check_config(cfg)
     device = pick_device(cfg.device)
@@ -413,12 +453,18 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
     pending: dict[int, Any] = {}
+    loader = iter(batch_loader(train_data, step, cfg.steps, cfg.workers, cfg.prefetch, pin=device.type == "cuda")) if cfg.workers > 1 else None
 
     def get_batch(k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        for j in range(k, min(k + 1 + cfg.prefetch, cfg.steps)):
-            if j not in pending:
-                pending[j] = pool.submit(train_data.batch, j)
-        b, s = pending.pop(k).result()
+        if loader is not None:
+            j, b, s = next(loader)
+            if j != k:  # pragma: no cover - the loader keeps order
+                raise RuntimeError(f"batch {j} arrived for step {k}")
+        else:
+            for j in range(k, min(k + 1 + cfg.prefetch, cfg.steps)):
+                if j not in pending:
+                    pending[j] = pool.submit(train_data.batch, j)
+            b, s = pending.pop(k).result()
         return b.to(device, non_blocking=True), s.to(device, non_blocking=True)
 
     last_val: dict = {}

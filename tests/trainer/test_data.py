@@ -108,3 +108,14 @@ def test_make_dataset_writes_gopro_layout_with_held_out_photos(photo_dir: Path, 
     D.make_dataset(cfg2)
     a = (root / "train" / "traj_a" / "blur" / "000001.png").read_bytes()
     assert a == (tmp_path / "again" / "train" / "traj_a" / "blur" / "000001.png").read_bytes()
+
+
+def test_worker_processes_make_the_same_batches_in_order(photo_dir: Path) -> None:
+    from trainer.train import batch_loader
+
+    ds = D.SyntheticPairs(D.photos_in_dir(photo_dir), crop=48, batch_size=2, seed=1, synth=D.SynthConfig(gopro_fraction=0.5))
+    got = list(batch_loader(ds, 5, 11, workers=2, prefetch=2))
+    assert [k for k, _, _ in got] == list(range(5, 11))
+    for k, b, s in got:
+        b1, s1 = ds.batch(k)
+        assert torch.equal(b, b1) and torch.equal(s, s1), k

@@ -220,3 +220,28 @@ def test_init_cannot_grow_into_another_width(tiny_gopro: Path, tmp_path: Path) -
     w, _ = export_checkpoint(tmp_path / "small" / "last.pt", tmp_path / "small_g")
     with pytest.raises(WeightsError, match=r"cannot grow into width=16: .* tensors have no place there"):
         train(_cfg(tiny_gopro, tmp_path / "wide", init=str(w), model_args={**TINY_LITE, "width": 16}))
+
+
+def test_data_workers_do_not_change_the_run(tiny_gopro: Path, tmp_path: Path) -> None:
+    # batches made by two processes, and a resume in between, give the single-thread run's weights
+    train(_cfg(tiny_gopro, tmp_path / "thread"))
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_3(kind: str, info: dict) -> None:
+        if kind == "checkpoint" and info["step"] == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(_cfg(tiny_gopro, tmp_path / "procs", workers=2), on_event=stop_at_3)
+    train(_cfg(tiny_gopro, tmp_path / "procs", workers=2), resume=tmp_path / "procs" / "last.pt")
+    a = load_checkpoint(tmp_path / "thread" / "last.pt")["model"]["state"]
+    b = load_checkpoint(tmp_path / "procs" / "last.pt")["model"]["state"]
+    for k, v in a.items():
+        assert torch.equal(v, b[k]), k
+
+
+def test_workers_must_be_positive(tiny_gopro: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--workers must be at least 1, got 0"):
+        train(_cfg(tiny_gopro, tmp_path / "run", workers=0))
