@@ -173,7 +173,8 @@ def photos_in_dir(folder: str | os.PathLike, holdout: int = 5) -> list[Photo]:
 
     A held-out share (by sorted name, so it never changes between runs) lets make-data and
     validation score a user's own photos on pictures the training never saw. With a
-    single photo there is nothing to hold out.
+    single photo there is nothing to hold out. A folder with ``train/`` and ``test/``
+    subfolders says the split itself (as ``scripts/photo_bundle.py`` writes it).
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -181,6 +182,7 @@ def photos_in_dir(folder: str | os.PathLike, holdout: int = 5) -> list[Photo]:
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
     if not files:
         raise DataError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder}", "pass a folder of sharp photos")
+    explicit = (folder / "train").is_dir() and (folder / "test").is_dir()
     photos: list[Photo] = []
     used: set[str] = set()
     for i, p in enumerate(files):
@@ -190,9 +192,12 @@ def photos_in_dir(folder: str | os.PathLike, holdout: int = 5) -> list[Photo]:
             j += 1
             name = f"{stem}{j}"
         used.add(name)
-        split = "test" if (len(files) > 1 and holdout > 0 and i % holdout == holdout - 1) else "train"
+        if explicit:
+            split = "test" if p.relative_to(folder).parts[0] == "test" else "train"
+        else:
+            split = "test" if (len(files) > 1 and holdout > 0 and i % holdout == holdout - 1) else "train"
         photos.append(Photo(name, str(p), split, str(folder)))
-    if len(files) > 1 and not any(p.split == "test" for p in photos):
+    if not explicit and len(files) > 1 and not any(p.split == "test" for p in photos):
         photos[-1] = replace(photos[-1], split="test")
     return photos
 

@@ -119,3 +119,17 @@ def test_worker_processes_make_the_same_batches_in_order(photo_dir: Path) -> Non
     for k, b, s in got:
         b1, s1 = ds.batch(k)
         assert torch.equal(b, b1) and torch.equal(s, s1), k
+
+
+def test_train_and_test_subfolders_give_the_split(photo_dir: Path) -> None:
+    # what scripts/photo_bundle.py writes: the held-out photos stay held out wherever the folder goes
+    (photo_dir / "train").mkdir()
+    for name in ["x", "y", "z"]:
+        (photo_dir / "train" / f"{name}.png").write_bytes((photo_dir / "a.png").read_bytes())
+    (photo_dir / "test").mkdir()
+    (photo_dir / "b.png").rename(photo_dir / "test" / "w.png")
+    (photo_dir / "a.png").unlink()
+    photos = {p.name: p.split for p in D.photos_in_dir(photo_dir)}
+    assert photos == {"w": "test", "x": "train", "y": "train", "z": "train"}
+    # and the training source trains on the train/ photos only
+    assert [p.name for p in D.SyntheticPairs(D.photos_in_dir(photo_dir), crop=48, batch_size=1).photos] == ["x", "y", "z"]
