@@ -13,13 +13,13 @@ to, not bit-identical with, the pixels the trainer reads here.)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import cv2
 
-from trainer.data import find_photos, load_photo
+from streamdeblur.errors import InputError
+from trainer.data import find_photos, load_photo, write_image
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,15 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     for p in photos:
         img = load_photo(p, args.max_side)
         dest = args.out / p.split / f"{p.name}.jpg"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, args.quality])
-        if not ok:
-            print(f"photo_bundle: error: could not encode {p.path}", file=sys.stderr)
+        try:
+            write_image(dest, img, [cv2.IMWRITE_JPEG_QUALITY, args.quality])
+        except InputError as e:
+            print(f"photo_bundle: error: {e}", file=sys.stderr)
             return 2
-        tmp = dest.with_name(dest.name + ".tmp")
-        tmp.write_bytes(buf.tobytes())
-        os.replace(tmp, dest)
-        total += len(buf)
+        total += dest.stat().st_size
     n_test = sum(p.split == "test" for p in photos)
     print(f"wrote {len(photos) - n_test} training and {n_test} held-out photos to {args.out} ({total / 2**20:.1f} MiB)")
     return 0

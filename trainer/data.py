@@ -222,11 +222,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def write_png(path: Path, img: np.ndarray) -> None:
-    """Write through a temporary name, so an interrupted make-data never leaves half a PNG."""
+def write_image(path: Path, img: np.ndarray, params: Sequence[int] = ()) -> None:
+    """Write an RGB image (format from the extension, OpenCV ``params``) through a temporary
+    name, so an interrupted make-data never leaves half an image."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+    tmp = path.with_name(path.name + ".tmp" + path.suffix)
+    if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), list(params)):
         raise InputError(f"cannot write {path}")
     os.replace(tmp, path)
 
@@ -544,14 +545,14 @@ def make_dataset(cfg: MakeDataConfig, progress: Callable[[int, int, str], None] 
             for i, (b, s) in enumerate(frames):
                 if rng.random() < synth.degrade_fraction:
                     b = blur.add_noise_and_compression(b, rng, noise_sigma=synth.noise_sigma, jpeg_quality=synth.jpeg_quality)
-                write_png(seq / "blur" / f"{i:06d}.png", b)
-                write_png(seq / "sharp" / f"{i:06d}.png", s)
+                write_image(seq / "blur" / f"{i:06d}.png", b)
+                write_image(seq / "sharp" / f"{i:06d}.png", s)
         else:
             no_jitter = SynthConfig(**{**asdict(synth), "color_jitter": 0.0})
             for i in range(n):
                 b, s, _ = synth_pair(img, (w, h), rng, no_jitter, kind="traj")
-                write_png(seq / "blur" / f"{i:06d}.png", b)
-                write_png(seq / "sharp" / f"{i:06d}.png", s)
+                write_image(seq / "blur" / f"{i:06d}.png", b)
+                write_image(seq / "sharp" / f"{i:06d}.png", s)
         counts[photo.split] += n
     info = {
         "layout": "ROOT/{train,test}/<kind>_<photo>/{blur,sharp}/NNNNNN.png",
