@@ -7,6 +7,9 @@ Every method is scored per blur kind (the ``<kind>_`` prefix of a sequence name:
 * ``unsharp``: the classical baseline (unsharp masking, sigma 1.5, amount 1);
 * each generator: PSNR/SSIM of its output, PSNR(model(sharp), sharp) (a deblurrer should
   leave sharp frames alone) and the mean per-channel colour shift output - sharp.
+
+``per_frame`` holds each frame's PSNR per method and each generator's pass-through PSNR,
+so the frames a model damages can be found (the means hide a few bad frames).
 """
 
 from __future__ import annotations
@@ -55,15 +58,15 @@ def evaluate(
     frames: list[dict[str, Any]] = []  # each frame's PSNR per method: which frames gain, which lose
 
     def add(label: str, kind: str, key: str, value: Any) -> None:
-        if key == "psnr":
-            frames[-1]["psnr"][label] = value
+        if key in ("psnr", "psnr_on_sharp"):
+            frames[-1].setdefault(key, {})[label] = value
         for k in (kind, "all"):
             acc[label].setdefault(k, {}).setdefault(key, []).append(value)
 
     n = len(ds)
     for i in range(n):
         b, s, kind, seq = ds.read(i)
-        frames.append({"sequence": seq, "frame": Path(ds.pairs[i][2]).name, "kind": kind, "psnr": {}})
+        frames.append({"sequence": seq, "frame": Path(ds.pairs[i][2]).name, "kind": kind})
         add("input", kind, "psnr", psnr(b, s))
         add("input", kind, "ssim", ssim(b, s))
         u = unsharp_mask(b)

@@ -147,6 +147,10 @@ def test_export_then_load_generator_gives_identical_outputs(tiny_gopro: Path, tm
     # and the exported generator can be scored like a checkpoint
     ev2 = evaluate(tiny_gopro, [str(w)], max_frames=2)
     assert ev2["results"]["tiny.safetensors"]["all"]["psnr"] == pytest.approx(ev["results"][str(tmp_path / "run" / "last.pt")]["all"]["psnr"])
+    # each frame's pass-through PSNR is there too, and the table's mean is their mean
+    through = [f["psnr_on_sharp"]["tiny.safetensors"] for f in ev2["per_frame"]]
+    assert len(through) == 2 and "input" not in ev2["per_frame"][0]["psnr_on_sharp"]
+    assert np.mean(through) == pytest.approx(ev2["results"]["tiny.safetensors"]["all"]["psnr_on_sharp"])
 
 
 def test_evaluate_reports_every_method_per_kind(tiny_gopro: Path) -> None:
