@@ -262,7 +262,7 @@ def eval_cmd(
     weights: Annotated[Optional[list[Path]], typer.Option("--weights", "-w", help="A training checkpoint (.pt) or exported generator (.safetensors); repeatable.")] = None,
     split: Annotated[str, typer.Option(help="Which split to score.")] = "test",
     max_frames: Annotated[Optional[int], typer.Option(help="Score at most N frames (an even spread).")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results here, with every frame's PSNR per method (default: ROOT/eval.json).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results here, with every frame's PSNR per method and each model's pass-through PSNR (default: ROOT/eval.json).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch.")] = None,
 ) -> None:
