@@ -5,7 +5,7 @@
   DeblurGAN-v2 does), penalised towards 1 with weight lambda = 10.
 * Content: DeblurGAN's perceptual loss (MSE between VGG-19 conv3_3 features; weights
   only from a local torchvision state dict: never random VGG weights), or a pixel loss
-  (L1 or Charbonnier) plus an FFT-amplitude term, which rewards restored high
+  (L1, Charbonnier or NAFNet's PSNR loss) plus an FFT-amplitude term, which rewards restored high
   frequencies that a pixel loss alone averages away.
 """
 
@@ -60,7 +60,21 @@ def fft_amplitude_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (fx - fy).abs().mean()
 
 
-PIXEL_LOSSES = {"l1": F.l1_loss, "charbonnier": charbonnier}
+def psnr_loss(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Minus the batch's mean per-sample PSNR in dB, divided by 100 (images in [0, 1]).
+
+    The PSNR loss of NAFNet (Chen et al. 2022). Its gradient on each sample is the MSE
+    gradient divided by that sample's MSE, so a nearly sharp pair, whose error is small,
+    weighs as much in dB as a heavily blurred one: the loss is the eval's mean PSNR. With
+    L1 the few-levels-of-error frames of a nearly sharp input hardly count. The 1/100
+    keeps it on L1's scale at typical blur (``content_weight`` 100 makes the logged
+    total minus the mean PSNR in dB).
+    """
+    mse = ((x.float() - y.float()) ** 2).reshape(x.shape[0], -1).mean(1)
+    return (10.0 / 100.0) * torch.log10(mse + eps).mean()
+
+
+PIXEL_LOSSES = {"l1": F.l1_loss, "charbonnier": charbonnier, "psnr": psnr_loss}
 
 
 class PixelLoss(nn.Module):

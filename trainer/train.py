@@ -75,7 +75,7 @@ class TrainConfig:
     decay_start: int | None = None  # default: half of steps
     # content loss
     content: str = "pixel"  # pixel | perceptual | both
-    pixel_loss: str = "l1"  # l1 | charbonnier
+    pixel_loss: str = "l1"  # l1 | charbonnier | psnr
     fft_weight: float = 0.05
     vgg_weights: str | None = None
     content_weight: float = 100.0

@@ -3,6 +3,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -114,3 +115,24 @@ def test_perceptual_loss_from_a_vgg19_shaped_file(tmp_path: Path) -> None:
     assert loss(x, x).item() == pytest.approx(0, abs=1e-7)
     assert loss(torch.rand(1, 3, 32, 32), x).item() > 0
     assert not any(p.requires_grad for p in loss.perceptual.vgg.parameters())
+
+
+def test_psnr_loss_is_minus_the_mean_psnr_and_weighs_nearly_sharp_samples_up() -> None:
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 32, 32)
+    # sample 0 off by 1 level everywhere (48.1 dB), sample 1 by 16 levels (24.0 dB)
+    out = target.clone()
+    out[0] += 1 / 255
+    out[1] += 16 / 255
+    psnrs = [10 * np.log10(1 / np.mean((out[i] - target[i]).numpy().astype(np.float64) ** 2)) for i in range(2)]
+    assert PixelLoss("psnr", fft_weight=0)(out, target).item() == pytest.approx(-np.mean(psnrs) / 100, rel=1e-4)
+    # per-sample gradient: L1 pulls both samples equally; the PSNR loss pulls the nearly
+    # sharp one 16x harder (its gradient is the MSE gradient over its own MSE)
+    grads = {}
+    for kind in ("l1", "psnr"):
+        o = out.clone().requires_grad_(True)
+        PixelLoss(kind, fft_weight=0)(o, target).backward()
+        g = o.grad.abs().reshape(2, -1).mean(1)
+        grads[kind] = (g[0] / g[1]).item()
+    assert grads["l1"] == pytest.approx(1.0)
+    assert grads["psnr"] == pytest.approx(16.0, rel=1e-3)
