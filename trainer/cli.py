@@ -146,7 +146,7 @@ def train(
     beta1: Annotated[float, typer.Option(help="Adam beta1 (DeblurGAN: 0.5).")] = 0.5,
     decay_start: Annotated[Optional[int], typer.Option(help="Step where the linear decay to zero starts (default: half of --steps).")] = None,
     content: Annotated[str, typer.Option(help="Content loss: pixel (L1/Charbonnier + FFT), perceptual (VGG-19 conv3_3, needs --vgg-weights) or both.")] = "pixel",
-    pixel_loss: Annotated[str, typer.Option(help="l1, charbonnier, or psnr (minus the per-sample mean PSNR / 100: nearly sharp pairs weigh as much in dB as blurred ones).")] = "l1",
+    pixel_loss: Annotated[str, typer.Option(help="l1, charbonnier, or psnr (minus the per-sample mean PSNR / 100, each capped at 50 dB: nearly sharp pairs weigh more than with l1).")] = "l1",
     fft_weight: Annotated[float, typer.Option(help="Weight of the FFT-amplitude term in the pixel loss.")] = 0.05,
     vgg_weights: Annotated[Optional[Path], typer.Option(help="Local torchvision vgg19 state dict for the perceptual loss.")] = None,
     content_weight: Annotated[float, typer.Option(help="Content loss weight (DeblurGAN: 100).")] = 100.0,

@@ -10,7 +10,7 @@ from torch import nn
 
 from streamdeblur.errors import InputNotFoundError, WeightsError
 from trainer.critic import PatchCritic, receptive_field
-from trainer.losses import ContentLoss, PixelLoss, fft_amplitude_loss, gradient_penalty, load_vgg19_conv3_3
+from trainer.losses import ContentLoss, PixelLoss, fft_amplitude_loss, gradient_penalty, load_vgg19_conv3_3, psnr_loss
 
 
 def test_patch_critic_shape_and_receptive_field() -> None:
@@ -124,15 +124,21 @@ def test_psnr_loss_is_minus_the_mean_psnr_and_weighs_nearly_sharp_samples_up() -
     out = target.clone()
     out[0] += 1 / 255
     out[1] += 16 / 255
-    psnrs = [10 * np.log10(1 / np.mean((out[i] - target[i]).numpy().astype(np.float64) ** 2)) for i in range(2)]
-    assert PixelLoss("psnr", fft_weight=0)(out, target).item() == pytest.approx(-np.mean(psnrs) / 100, rel=1e-4)
+    mse = [float(np.mean((out[i] - target[i]).numpy().astype(np.float64) ** 2)) for i in range(2)]
+    psnrs = [10 * np.log10(1 / m) for m in mse]
+    # far above the floor: exactly minus the mean PSNR / 100
+    assert psnr_loss(out, target, floor_db=120).item() == pytest.approx(-np.mean(psnrs) / 100, rel=1e-4)
+    # the floor caps PSNR: an exact copy scores floor_db, not infinity
+    assert psnr_loss(target, target, floor_db=50).item() == pytest.approx(-0.5, rel=1e-5)
     # per-sample gradient: L1 pulls both samples equally; the PSNR loss pulls the nearly
-    # sharp one 16x harder (its gradient is the MSE gradient over its own MSE)
+    # sharp one harder, by the ratio of (error / (MSE + eps)): 16x without a floor, less with
     grads = {}
     for kind in ("l1", "psnr"):
         o = out.clone().requires_grad_(True)
         PixelLoss(kind, fft_weight=0)(o, target).backward()
         g = o.grad.abs().reshape(2, -1).mean(1)
         grads[kind] = (g[0] / g[1]).item()
+    eps = 1e-5  # the default 50 dB floor
     assert grads["l1"] == pytest.approx(1.0)
-    assert grads["psnr"] == pytest.approx(16.0, rel=1e-3)
+    assert grads["psnr"] == pytest.approx((1 / (mse[0] + eps)) / (16 / (mse[1] + eps)), rel=1e-3)
+    assert 5 < grads["psnr"] < 16
