@@ -94,6 +94,50 @@ def evaluate(
     return {"root": str(root), "split": split, "frames": n, "kinds": kinds, "methods": labels, "results": results, "per_frame": frames}
 
 
+def generator_labels(result: dict) -> list[str]:
+    """The generators an eval result scored (every method but the input and unsharp masking)."""
+    return [m for m in result["methods"] if m not in ("input", "unsharp")]
+
+
+def pool(evals: Sequence[tuple[dict, str | None]], kind: str = "gopro") -> dict[str, Any]:
+    """One generator over several eval results, frame by frame, as if they were one test set.
+
+    Each item is ``(eval result, generator label)``; a label of ``None`` means the result's
+    only generator. The gain is the mean over every ``kind`` frame of all sets of
+    PSNR(model) - PSNR(input), so a 144-frame set weighs twice a 72-frame one; pass-through is
+    pooled over every frame (all kinds), with its worst frame, as ``evaluate`` reports it per set.
+    """
+    if not evals:
+        raise ValueError("nothing to pool: give at least one eval result")
+    sets: list[dict[str, Any]] = []
+    gains: list[float] = []
+    model_psnr: list[float] = []
+    input_psnr: list[float] = []
+    through: list[float] = []
+    for result, label in evals:
+        gens = generator_labels(result)
+        if label is None:
+            if len(gens) != 1:
+                raise ValueError(f"{result['root']}: name the generator to pool, one of {gens}" if gens else f"{result['root']}: no generator was scored")
+            label = gens[0]
+        elif label not in gens:
+            raise ValueError(f"{result['root']}: no generator {label!r}; it scored {gens}")
+        frames = [f for f in result["per_frame"] if f["kind"] == kind]
+        if not frames:
+            raise ValueError(f"{result['root']}: no {kind!r} frames")
+        g = [f["psnr"][label] - f["psnr"]["input"] for f in frames]
+        t = [f["psnr_on_sharp"][label] for f in result["per_frame"] if np.isfinite(f["psnr_on_sharp"][label])]
+        sets.append({"root": result["root"], "label": label, "frames": len(frames), "gain": _mean(g), "pass_through_worst": min(t) if t else float("inf")})
+        gains += g
+        model_psnr += [f["psnr"][label] for f in frames]
+        input_psnr += [f["psnr"]["input"] for f in frames]
+        through += t
+    return {
+        "kind": kind, "frames": len(gains), "input_psnr": _mean(input_psnr), "model_psnr": _mean(model_psnr), "gain": _mean(gains),
+        "pass_through": _mean(through) if through else float("inf"), "pass_through_worst": min(through) if through else float("inf"), "sets": sets,
+    }
+
+
 def format_table(result: dict) -> str:
     """A plain-text table: one row per method, PSNR / SSIM per kind."""
     kinds = result["kinds"]
