@@ -296,6 +296,7 @@ def export(
     checkpoint: Annotated[Path, typer.Argument(help="A training checkpoint (RUN/best.pt or RUN/last.pt).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="NAME or NAME.safetensors; NAME.json is written beside it.")],
     metrics: Annotated[Optional[Path], typer.Option(help="An eval JSON whose numbers for this checkpoint go into the card.")] = None,
+    half: Annotated[bool, typer.Option("--half", help="Store the weights as float16: half the file, loaded back as float32 (outputs within 1 level of the float32 file).")] = False,
 ) -> None:
     """Write a checkpoint's generator as NAME.safetensors + NAME.json for the runtime.
 
@@ -306,7 +307,7 @@ def export(
     """
     from .evaluate import export_checkpoint
 
-    w, card = export_checkpoint(checkpoint, out, metrics_json=metrics)
+    w, card = export_checkpoint(checkpoint, out, metrics_json=metrics, half=half)
     typer.echo(f"wrote {w} and {card}")
 
 

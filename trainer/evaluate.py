@@ -159,8 +159,10 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *, metrics_json: str | os.PathLike | None = None) -> tuple[Path, Path]:
-    """A training checkpoint's generator -> ``NAME.safetensors`` + ``NAME.json``."""
+def export_checkpoint(
+    checkpoint: str | os.PathLike, out: str | os.PathLike, *, metrics_json: str | os.PathLike | None = None, half: bool = False
+) -> tuple[Path, Path]:
+    """A training checkpoint's generator -> ``NAME.safetensors`` + ``NAME.json`` (``half``: float16 tensors)."""
     ck = load_checkpoint(checkpoint)
     model = generator_from_checkpoint(ck, str(checkpoint)).eval()
     cfg = ck.get("config", {})
@@ -189,4 +191,4 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
         # which weights were written: the run's moving average, or the last optimiser step's
         "weights": "ema" if ck.get("ema") else "raw",
     }
-    return save_generator(model, out, trained_on=trained_on, metrics=metrics)
+    return save_generator(model, out, trained_on=trained_on, metrics=metrics, half=half)

@@ -144,8 +144,13 @@ def save_generator(
     trained_on: Any = None,
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    half: bool = False,
 ) -> tuple[Path, Path]:
-    """Write ``NAME.safetensors`` + ``NAME.json``, each through a temporary file and a rename."""
+    """Write ``NAME.safetensors`` + ``NAME.json``, each through a temporary file and a rename.
+
+    ``half`` stores the floating-point tensors as float16 (half the file; ``load_generator``
+    casts them back to the model's float32, and GPU backends run in FP16 anyway).
+    """
     from safetensors.torch import save_file
 
     w = Path(path)
@@ -154,12 +159,15 @@ def save_generator(
     w.parent.mkdir(parents=True, exist_ok=True)
     card_path = w.with_suffix(".json")
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     card: dict[str, Any] = {
         "arch": model.arch,
         "args": model.arch_args,
         "params": count_params(model),
         "trained_on": trained_on,
         "metrics": metrics or {},
+        "stored_dtype": "float16" if half else "float32",
     }
     if extra:
         card.update(extra)

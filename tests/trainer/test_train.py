@@ -249,3 +249,21 @@ def test_data_workers_do_not_change_the_run(tiny_gopro: Path, tmp_path: Path) ->
 def test_workers_must_be_positive(tiny_gopro: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--workers must be at least 1, got 0"):
         train(_cfg(tiny_gopro, tmp_path / "run", workers=0))
+
+
+def test_half_export_is_half_the_file_and_within_a_level(tiny_gopro: Path, tmp_path: Path) -> None:
+    train(_cfg(tiny_gopro, tmp_path / "run", steps=3))
+    w32, _ = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "full")
+    w16, card16 = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "half", half=True)
+    assert json.loads(card16.read_text())["stored_dtype"] == "float16"
+    assert w16.stat().st_size < 0.6 * w32.stat().st_size
+    m32, m16 = load_generator(w32), load_generator(w16)
+    assert all(p.dtype == torch.float32 for p in m16.parameters())  # runs as float32 on the CPU
+    # on a real blurred photo the two outputs differ by at most one 8-bit level
+    photo = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)[:96, :128]
+    x = to_tensor([blur_with_psf(photo, np.full((5, 5), 1 / 25, np.float32))])
+    with torch.no_grad():
+        a, b = (m(x).mul(255).round() for m in (m32, m16))
+    assert any(not torch.equal(p, q) for p, q in zip(m32.parameters(), m16.parameters()))  # really rounded
+    assert not torch.equal(a, x.mul(255).round())  # and the generator really changes the frame
+    assert (a - b).abs().max() <= 1
