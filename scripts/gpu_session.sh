@@ -53,7 +53,7 @@ case "$phase" in
     "$PY" -m trainer.cli train --out /tmp/run --steps "$steps" --decay-start $(( steps / 3 )) --val-every $(( steps / 6 + 1 )) \
       --ckpt-every 500 --log-every 100 --init streamdeblur/weights/deblurgan-lite.safetensors "${common[@]}" 2>&1 | tee "$OUT/train.log" | tail -20 || exit 1
     cp /tmp/run/log.jsonl "$OUT/log.jsonl"
-    "$PY" -m trainer.cli export /tmp/run/last.pt -o "$OUT/deblurgan-lite-gpu" || exit 1
+    "$PY" -m trainer.cli export /tmp/run/last.pt -o "$OUT/deblurgan-lite-gpu" --half || exit 1
     ;;
   *)
     echo "gpu_session: error: unknown phase '$phase'; use check or train MINUTES" >&2
