@@ -71,9 +71,9 @@ def main() -> None:
         sl = np.s_[by : by + c, bx : bx + c]
         p_in, p_out = psnr(blur, sharp), psnr(out, sharp)
         rows.append(np.concatenate([
-            label(blur[sl], f"blurry {p_in:.1f} dB"),
+            label(blur[sl], f"{kind}: blurry {p_in:.1f} dB"),
             label(out[sl], f"deblurred {p_out:.1f} dB"),
-            label(sharp[sl], f"sharp ({kind}: {seq})"),
+            label(sharp[sl], f"sharp: {seq.split('_', 1)[-1]}"),  # the photo's name fits the panel
         ], axis=1))
         print(f"{kind}: {seq}/{name}: blurry {p_in:.2f} dB -> deblurred {p_out:.2f} dB (whole frame)")
     img = np.concatenate(rows, axis=0)
