@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from streamdeblur.models import build_model, save_generator
+from streamdeblur.models import build_model, load_generator, save_generator
 from trainer.cli import app
 
 runner = CliRunner()
@@ -119,6 +119,12 @@ def test_make_data_train_eval_export_end_to_end(photo_dir: Path, tmp_path: Path)
     r = runner.invoke(app, ["export", str(run / "best.pt"), "-o", str(tmp_path / "gen"), "--metrics", str(tmp_path / "ev.json")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "gen.safetensors").is_file() and (tmp_path / "gen.json").is_file()
+    # --half: the same generator in half the file, which the runtime loads like any other
+    r = runner.invoke(app, ["export", str(run / "best.pt"), "-o", str(tmp_path / "gen16"), "--half"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "gen16.json").read_text())["stored_dtype"] == "float16"
+    assert (tmp_path / "gen16.safetensors").stat().st_size < 0.6 * (tmp_path / "gen.safetensors").stat().st_size
+    assert load_generator(tmp_path / "gen16.safetensors").arch == "deblurgan-lite"
 
 
 def test_init_with_model_args_that_do_not_fit(tiny_gopro: Path, tmp_path: Path) -> None:
