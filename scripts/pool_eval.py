@@ -34,8 +34,11 @@ def main() -> int:
             return 1
     try:
         r = pool(items, kind=args.kind)
-    except (ValueError, KeyError) as e:
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyError as e:
+        print(f"error: an argument is not a `streamdeblur-train eval` JSON with per-frame scores (no {e}); rerun eval to write one", file=sys.stderr)
         return 1
     for s in r["sets"]:
         print(f"{s['root']:<24} {s['label'][-36:]:<36} {s['frames']:>4} {args.kind} frames  gain {s['gain']:+.2f} dB  worst pass-through {s['pass_through_worst']:.1f} dB")
