@@ -241,8 +241,19 @@ def camera_video(
     motion: float = 1.0,
     seed: int = 0,
     scale: float | None = None,
+    objects: int = 0,
+    continuous: bool = False,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (blurred, sharp) uint8 RGB frames of a virtual camera moving over ``photo``.
+
+    ``continuous`` also integrates the motion *within* each sub-frame's exposure (extra
+    renders at most ~1 px apart, centred on it), as a real 240 fps frame is itself
+    exposed while the camera moves: fast motion then gives a smooth streak, not 7-13
+    sharp ghost copies. The sharp target stays the instantaneous middle render.
+
+    ``objects`` moving objects (soft-edged pieces of the photo, each with its own
+    velocity, up to ~3x the camera's) cross the view in front of the moving background,
+    as people and cars do in GoPro footage: their blur differs from the camera's.
 
     ``size`` is (W, H) of the output. Each output frame averages ``subframes``
     consecutive renders (an odd count drawn per frame from a range, or a fixed int) in
@@ -299,13 +310,20 @@ def camera_video(
     sx, sy = rw / (x1 - x0), rh / (y1 - y0)
     lin = srgb_to_linear(region.astype(np.float32) / 255.0)
 
-    def render(i: int) -> np.ndarray:
+    def at(arr: np.ndarray, f: float) -> np.ndarray:
+        # linear interpolation of a per-sub-frame array at a fractional sub-frame index
+        f = min(max(f, 0.0), len(arr) - 1.0)
+        i0 = int(math.floor(f))
+        i1 = min(i0 + 1, len(arr) - 1)
+        return arr[i0] + (arr[i1] - arr[i0]) * (f - i0)
+
+    def render(f: float) -> np.ndarray:
         # output pixel centre (u, v) -> photo point c + z R (u - uc, v - vc), then into the region
-        z, a = zooms[i], angles[i]
+        z, a, pcx, pcy = float(at(zooms, f)), float(at(angles, f)), float(at(cx, f)), float(at(cy, f))
         ca, sa = math.cos(a) * z, math.sin(a) * z
         uc, vc = (w_out - 1) / 2, (h_out - 1) / 2
         # photo coords of output (u, v)
-        m = np.array([[ca, -sa, cx[i] - ca * uc + sa * vc], [sa, ca, cy[i] - sa * uc - ca * vc]])
+        m = np.array([[ca, -sa, pcx - ca * uc + sa * vc], [sa, ca, pcy - sa * uc - ca * vc]])
         # region coords: (p - x0 + 0.5) * s - 0.5
         m[0] *= sx
         m[0, 2] += (-x0 + 0.5) * sx - 0.5
@@ -315,17 +333,64 @@ def camera_video(
             lin, m, (w_out, h_out), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101
         )
 
+    movers = _moving_objects(lin, (w_out, h_out), objects, motion, sum(counts), np.random.default_rng([seed, 1])) if objects > 0 else []
+
+    def composite(f: float) -> np.ndarray:
+        r = render(f)
+        for tex, mask, pos in movers:
+            px, py = at(pos, f)
+            m = np.float32([[1, 0, px], [0, 1, py]])
+            a = cv2.warpAffine(mask, m, (w_out, h_out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+            o = cv2.warpAffine(tex, m, (w_out, h_out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            r = r * (1.0 - a) + o * a
+        return r
+
     t = 0
     for n in counts:
         acc = np.zeros((h_out, w_out, 3), dtype=np.float32)
         sharp = None
         for i in range(n):
-            r = render(t + i)
-            acc += r
+            r = composite(t + i)
             if i == n // 2:
                 sharp = r
+            if continuous:
+                # pixels the fastest point (camera or object) moves in one sub-frame
+                step = float(np.hypot(*(at(path[:, :2], t + i + 0.5) - at(path[:, :2], t + i - 0.5))))
+                for _, _, pos in movers:
+                    step = max(step, float(np.hypot(*(at(pos, t + i + 0.5) - at(pos, t + i - 0.5)))))
+                k = max(1, int(math.ceil(step)))
+                if k > 1:
+                    r = sum(composite(t + i + (j + 0.5) / k - 0.5) for j in range(k)) / k
+            acc += r
         t += n
         yield to_uint8(linear_to_srgb(acc / n)), to_uint8(linear_to_srgb(sharp))
+
+
+def _moving_objects(
+    lin: np.ndarray, size: tuple[int, int], count: int, motion: float, total: int, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``count`` (texture, soft elliptical mask, per-sub-frame top-left offset) objects cut from ``lin``."""
+    w_out, h_out = size
+    rh, rw = lin.shape[:2]
+    out = []
+    for _ in range(count):
+        ow = int(np.clip(rng.uniform(0.15, 0.5) * w_out, 8, rw - 1))
+        oh = int(np.clip(rng.uniform(0.15, 0.5) * h_out, 8, rh - 1))
+        y, x = int(rng.integers(rh - oh + 1)), int(rng.integers(rw - ow + 1))
+        tex = np.ascontiguousarray(lin[y : y + oh, x : x + ow])
+        if rng.random() < 0.5:  # a different brightness, so the object stands out as real ones do
+            tex = np.clip(tex * rng.uniform(0.5, 1.6), 0.0, 1.0).astype(np.float32)
+        yy, xx = np.mgrid[0:oh, 0:ow].astype(np.float32)
+        r2 = ((xx - (ow - 1) / 2) / (ow / 2)) ** 2 + ((yy - (oh - 1) / 2) / (oh / 2)) ** 2
+        mask = np.clip((1.0 - r2) * 4.0, 0.0, 1.0).astype(np.float32)  # soft edge
+        speed = rng.uniform(0.5, 6.0) * motion  # output px per sub-frame
+        ang = rng.uniform(0, 2 * math.pi)
+        v = np.array([math.cos(ang), math.sin(ang)]) * speed
+        mid = total // 2
+        start = np.array([rng.uniform(-0.2 * ow, w_out - 0.8 * ow), rng.uniform(-0.2 * oh, h_out - 0.8 * oh)])
+        pos = start + (np.arange(total)[:, None] - mid) * v[None, :]
+        out.append((tex, mask, pos.astype(np.float32)))
+    return out
 
 
 def gopro_pair(
@@ -336,11 +401,13 @@ def gopro_pair(
     subframes: int | tuple[int, int] = (7, 13),
     motion: float = 1.0,
     scale: float | None = None,
+    objects: int = 0,
+    continuous: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One GoPro-style (blurred, sharp) uint8 pair of ``size`` (W, H) from ``photo``."""
     rng = _rng(rng)
     seed = int(rng.integers(0, 2**63 - 1))
-    return next(camera_video(photo, size, 1, subframes=subframes, motion=motion, seed=seed, scale=scale))
+    return next(camera_video(photo, size, 1, subframes=subframes, motion=motion, seed=seed, scale=scale, objects=objects, continuous=continuous))
 
 
 # --------------------------------------------------------------------------- degradations

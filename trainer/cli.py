@@ -112,6 +112,14 @@ def make_data(
 # ---------------------------------------------------------------- train
 
 
+def _float_pair(text: str, option: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{option} {text!r} is not LO,HI (e.g. 0.5,3)") from None
+    return lo, hi
+
+
 def _model_args(items: list[str] | None) -> dict:
     args: dict = {}
     for item in items or []:
@@ -137,6 +145,11 @@ def train(
     package: Annotated[Optional[list[str]], typer.Option("--package", help="Use only these photo packages (repeatable).")] = None,
     gopro_fraction: Annotated[float, typer.Option(help="Synthetic pairs: share with GoPro-style blur (the rest: trajectory PSFs).")] = 0.5,
     sharp_fraction: Annotated[float, typer.Option(help="Synthetic pairs: share left unblurred (teaches the model to leave sharp frames alone).")] = 0.0,
+    motion: Annotated[str, typer.Option(help="Synthetic GoPro-style blur: camera speed range LO,HI (1 moves ~0-26 px over 13 sub-frames; `streamdeblur-train calibrate` matches it to real blur).")] = "0.3,1.5",
+    object_fraction: Annotated[float, typer.Option(help="Synthetic GoPro-style pairs: share with 1-2 objects moving over the moving background.")] = 0.0,
+    continuous_blur: Annotated[bool, typer.Option(help="Synthetic GoPro-style pairs: integrate the motion within each sub-frame too, so fast motion is a smooth streak, not 7-13 ghost copies.")] = False,
+    real_data: Annotated[Optional[Path], typer.Option(help="Mix the real pairs of this GoPro-layout set (its train/ split) into the synthetic ones, e.g. ../shared/data/gopro-real.")] = None,
+    real_fraction: Annotated[float, typer.Option(help="With --real-data: the share of crops that are real pairs (1: real pairs only).")] = 0.5,
     val_data: Annotated[Optional[Path], typer.Option(help="Validate on a GoPro-layout set's test/ split (default: synthetic pairs from the held-out photos).")] = None,
     val_frames: Annotated[int, typer.Option(help="Validation frames.")] = 24,
     steps: Annotated[Optional[int], typer.Option(help="Generator steps in all (default 20000; on --resume: the run's own).")] = None,
@@ -187,7 +200,8 @@ def train(
     cfg = TrainConfig(
         out=str(out), model=model or "deblurgan-lite", model_args=_model_args(model_arg), init=str(init) if init else None,
         data=str(data) if data else None, photos=str(photos) if photos else None, packages=tuple(package) if package else None,
-        gopro_fraction=gopro_fraction, sharp_fraction=sharp_fraction,
+        gopro_fraction=gopro_fraction, sharp_fraction=sharp_fraction, motion=_float_pair(motion, "--motion"),
+        object_fraction=object_fraction, continuous_blur=continuous_blur, real_data=str(real_data) if real_data else None, real_fraction=real_fraction,
         val_data=str(val_data) if val_data else None, val_frames=val_frames, steps=steps or 20000, batch_size=batch_size,
         crop=crop, lr=lr, betas=(beta1, 0.999), decay_start=decay_start, content=content, pixel_loss=pixel_loss,
         fft_weight=fft_weight, vgg_weights=str(vgg_weights) if vgg_weights else None, content_weight=content_weight,
@@ -288,6 +302,41 @@ def eval_cmd(
 
 
 # ---------------------------------------------------------------- export
+
+
+@app.command()
+@user_errors
+def calibrate(
+    root: Annotated[Path, typer.Argument(help="GoPro-layout set of real pairs, e.g. ../shared/data/gopro-real.")],
+    motion: Annotated[Optional[list[str]], typer.Option("--motion", help="A synthetic camera-speed range LO,HI to compare (repeatable).")] = None,
+    crop: Annotated[int, typer.Option(help="Crop size: the scale the model trains at.")] = 256,
+    samples: Annotated[int, typer.Option(help="Crops per source.")] = 96,
+    split: Annotated[str, typer.Option(help="Which split of ROOT to measure (never the test split for tuning).")] = "train",
+    object_fraction: Annotated[float, typer.Option(help="Share of synthetic pairs with moving objects.")] = 0.0,
+    continuous_blur: Annotated[bool, typer.Option(help="Integrate motion within sub-frames (as `train --continuous-blur`).")] = True,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every crop's figures here.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Histograms of real vs synthetic blur (PNG; needs matplotlib).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Blur strength of real pairs vs synthetic GoPro-style pairs: PSNR and blur extent per crop.
+
+    Example:  streamdeblur-train calibrate ../shared/data/gopro-real --motion 0.3,1.5 --motion 2,6 --plot calib.png
+    """
+    from . import calibrate as C
+
+    motions = [_float_pair(m, "--motion") for m in (motion or ["0.3,1.5", "2,6"])]
+    result = C.calibrate(root, motions, crop=crop, samples=samples, split=split, object_fraction=object_fraction, continuous=continuous_blur, seed=seed)
+    typer.echo(f"{samples} crops of {crop}x{crop} per source")
+    typer.echo(f"{'source':<52}{'PSNR mean':>10}{'p10':>7}{'p50':>7}{'p90':>7}{'sigma mean':>12}{'p50':>7}")
+    for row in result["rows"]:
+        p, g = row["psnr"], row["sigma"]
+        typer.echo(f"{row['source']:<52}{p['mean']:>10.2f}{p['p10']:>7.2f}{p['p50']:>7.2f}{p['p90']:>7.2f}{g['mean']:>12.2f}{g['p50']:>7.2f}")
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=1))
+        typer.echo(f"wrote {json_out}")
+    if plot:
+        C.plot(result, plot)
+        typer.echo(f"wrote {plot}")
 
 
 @app.command()

@@ -259,6 +259,8 @@ class SynthConfig:
     jpeg_quality: tuple[int, int] = (50, 95)
     scale: tuple[float, float] = (0.3, 1.0)  # output px per (max-2048 px) photo px, log-uniform
     color_jitter: float = 0.1
+    object_fraction: float = 0.0  # share of GoPro-style pairs with 1-2 objects moving over the moving background
+    continuous: bool = False  # integrate motion within each sub-frame: smooth streaks, not ghosts (blur.camera_video)
 
 
 def _static_view(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
@@ -284,7 +286,9 @@ def synth_pair(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generato
     scale = max(scale, math.hypot(w, h) / (0.5 * min(photo.shape[:2])))
     if kind == "gopro":
         motion = rng.uniform(*cfg.motion)
-        blurred, sharp = blur.gopro_pair(photo, (w, h), rng, subframes=cfg.subframes, motion=motion, scale=scale)
+        # the extra draw only when asked for, so configurations without objects keep their pairs
+        objects = int(rng.integers(1, 3)) if cfg.object_fraction > 0 and rng.random() < cfg.object_fraction else 0
+        blurred, sharp = blur.gopro_pair(photo, (w, h), rng, subframes=cfg.subframes, motion=motion, scale=scale, objects=objects, continuous=cfg.continuous)
     elif kind == "sharp":
         sharp = _static_view(photo, (w, h), rng, scale)
         blurred = sharp.copy()
@@ -376,16 +380,19 @@ class SyntheticPairs:
         self.__dict__.update(state)
         self._images = [load_photo(p, self.max_side) for p in self.photos]
 
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One augmented (blurred, sharp) crop, drawn from ``rng``."""
+        img = self._images[int(rng.choice(len(self._images), p=self._p))]
+        b, s, _ = synth_pair(img, (self.crop, self.crop), rng, self.synth)
+        return augment_pair(b, s, rng)
+
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, step])
-        blurred, sharp = [], []
-        for _ in range(self.batch_size):
-            img = self._images[int(rng.choice(len(self._images), p=self._p))]
-            b, s, _ = synth_pair(img, (self.crop, self.crop), rng, self.synth)
-            b, s = augment_pair(b, s, rng)
-            blurred.append(b)
-            sharp.append(s)
-        return to_tensor(blurred), to_tensor(sharp)
+        return _stack_pairs([self.sample(rng) for _ in range(self.batch_size)])
+
+
+def _stack_pairs(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor]:
+    return to_tensor([b for b, _ in pairs]), to_tensor([s for _, s in pairs])
 
 
 # --------------------------------------------------------------------------- GoPro layout
@@ -448,6 +455,7 @@ class GoProPairs:
             pairs = [pairs[i] for i in idx]
         self.pairs = pairs
         self.crop, self.batch_size, self.seed = crop, batch_size, seed
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -467,23 +475,49 @@ class GoProPairs:
         for i in range(len(self.pairs)):
             yield self.read(i)
 
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One random, augmented (blurred, sharp) crop of one pair, drawn from ``rng``."""
+        if self.crop is None:
+            raise ValueError("GoProPairs.sample needs a crop size")
+        i = int(rng.integers(len(self.pairs)))
+        if i not in self._cache:  # a few dozen full frames: decoding each once is enough
+            self._cache[i] = self.read(i)[:2]
+        b, s = self._cache[i]
+        h, w = b.shape[:2]
+        c = self.crop
+        if h < c or w < c:
+            raise DataError(f"frames of {self.root} are {w}x{h}, smaller than the crop {c}", "pass a smaller --crop")
+        y, x = int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))
+        return augment_pair(b[y : y + c, x : x + c], s[y : y + c, x : x + c], rng)
+
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A random batch of random crops; depends only on (seed, step)."""
-        if self.crop is None:
-            raise ValueError("GoProPairs.batch needs a crop size")
         rng = np.random.default_rng([self.seed, step])
-        blurred, sharp = [], []
-        for _ in range(self.batch_size):
-            b, s, _, _ = self.read(int(rng.integers(len(self.pairs))))
-            h, w = b.shape[:2]
-            c = self.crop
-            if h < c or w < c:
-                raise DataError(f"frames of {self.root} are {w}x{h}, smaller than the crop {c}", "pass a smaller --crop")
-            y, x = int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))
-            b, s = augment_pair(b[y : y + c, x : x + c], s[y : y + c, x : x + c], rng)
-            blurred.append(b)
-            sharp.append(s)
-        return to_tensor(blurred), to_tensor(sharp)
+        return _stack_pairs([self.sample(rng) for _ in range(self.batch_size)])
+
+    def __getstate__(self) -> dict:
+        return {k: (v if k != "_cache" else {}) for k, v in self.__dict__.items()}
+
+
+class MixedPairs:
+    """Real pairs and synthetic pairs in one batch: each crop is real with probability ``real_fraction``.
+
+    Batch ``k`` depends only on ``(seed, k)``, as for the two sources alone.
+    """
+
+    def __init__(self, real: GoProPairs, synthetic: SyntheticPairs, real_fraction: float, *, batch_size: int, seed: int = 0) -> None:
+        if not 0.0 <= real_fraction <= 1.0:
+            raise ValueError(f"real_fraction must be within [0, 1], not {real_fraction}")
+        self.real, self.synthetic, self.real_fraction = real, synthetic, real_fraction
+        self.batch_size, self.seed = batch_size, seed
+
+    def describe(self) -> dict:
+        return {"kind": "mixed", "real_fraction": self.real_fraction, "real": self.real.describe(), "synthetic": self.synthetic.describe()}
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, step, 1])
+        pairs = [(self.real if rng.random() < self.real_fraction else self.synthetic).sample(rng) for _ in range(self.batch_size)]
+        return _stack_pairs(pairs)
 
 
 # --------------------------------------------------------------------------- make-data

@@ -90,7 +90,8 @@ def evaluate(
                 r["psnr_on_sharp"] = _mean(finite) if finite else float("inf")
                 r["color_shift"] = [float(v) for v in np.mean(np.array(vals["color_shift"]), axis=0)]
             results[label][kind] = r
-    kinds = sorted({k for lab in results.values() for k in lab if k != "all"}) + ["all"]
+    # real blur first: it is the measure; synthetic kinds after it
+    kinds = sorted({k for lab in results.values() for k in lab if k != "all"}, key=lambda k: (k != "real", k)) + ["all"]
     return {"root": str(root), "split": split, "frames": n, "kinds": kinds, "methods": labels, "results": results, "per_frame": frames}
 
 

@@ -63,6 +63,12 @@ class TrainConfig:
     allow_missing_packages: bool = False
     gopro_fraction: float = 0.5  # synthetic pairs: share of GoPro-style blur (the rest trajectory PSFs)
     sharp_fraction: float = 0.0  # synthetic pairs: share left unblurred, so sharp input stays sharp
+    motion: tuple[float, float] = (0.3, 1.5)  # synthetic GoPro-style blur: camera speed range (blur strength)
+    object_fraction: float = 0.0  # synthetic GoPro-style pairs: share with objects moving over the background
+    continuous_blur: bool = False  # synthetic GoPro-style pairs: integrate motion within each sub-frame (streaks, not ghosts)
+    # real pairs mixed into the synthetic ones: a GoPro-layout root (its train/ split), and their share
+    real_data: str | None = None
+    real_fraction: float = 0.5
     val_data: str | None = None  # a GoPro-layout root (its test/ split); default: held-out photos
     val_frames: int = 24
     val_size: int = 256
@@ -112,7 +118,7 @@ class TrainConfig:
     def from_dict(d: dict) -> TrainConfig:
         names = {f.name for f in fields(TrainConfig)}
         d = {k: v for k, v in d.items() if k in names}
-        for k in ("betas", "packages"):
+        for k in ("betas", "packages", "motion"):
             if isinstance(d.get(k), list):
                 d[k] = tuple(d[k])
         return TrainConfig(**d)
@@ -128,7 +134,11 @@ def check_config(cfg: TrainConfig) -> None:
             raise DataError(f"--{k.replace('_', '-')} must be positive, got {v}")
     if cfg.lr <= 0:
         raise DataError(f"--lr must be positive, got {cfg.lr}")
-    for k in ("gopro_fraction", "sharp_fraction"):
+    if not 0.0 <= cfg.motion[0] <= cfg.motion[1]:
+        raise DataError(f"--motion must be LO,HI with 0 <= LO <= HI, got {cfg.motion[0]},{cfg.motion[1]}", "e.g. --motion 0.5,3")
+    if cfg.real_data and cfg.data:
+        raise DataError("--data and --real-data were both given", "use --real-data ROOT to mix real pairs into synthetic ones, or --data ROOT to train on that set alone")
+    for k in ("gopro_fraction", "sharp_fraction", "object_fraction", "real_fraction"):
         if not 0.0 <= getattr(cfg, k) <= 1.0:
             raise DataError(f"--{k.replace('_', '-')} must be between 0 and 1, got {getattr(cfg, k)}")
     if not 0.0 <= cfg.ema_decay < 1.0:
@@ -159,12 +169,18 @@ def pick_device(name: str) -> torch.device:
 # ---------------------------------------------------------------- data
 
 
-def training_data(cfg: TrainConfig) -> D.SyntheticPairs | D.GoProPairs:
+def training_data(cfg: TrainConfig) -> D.SyntheticPairs | D.GoProPairs | D.MixedPairs:
     if cfg.data:
         return D.GoProPairs(cfg.data, "train", crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed)
+    if cfg.real_data and cfg.real_fraction >= 1.0:
+        return D.GoProPairs(cfg.real_data, "train", crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed)
     photos = D.find_photos(cfg.packages, extra_dirs=[cfg.photos] if cfg.photos else (), allow_missing=cfg.allow_missing_packages or bool(cfg.photos))
-    synth = D.SynthConfig(gopro_fraction=cfg.gopro_fraction, sharp_fraction=cfg.sharp_fraction)
-    return D.SyntheticPairs(photos, crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed, synth=synth)
+    synth = D.SynthConfig(gopro_fraction=cfg.gopro_fraction, sharp_fraction=cfg.sharp_fraction, motion=tuple(cfg.motion), object_fraction=cfg.object_fraction, continuous=cfg.continuous_blur)
+    synthetic = D.SyntheticPairs(photos, crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed, synth=synth)
+    if cfg.real_data and cfg.real_fraction > 0.0:
+        real = D.GoProPairs(cfg.real_data, "train", crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed)
+        return D.MixedPairs(real, synthetic, cfg.real_fraction, batch_size=cfg.batch_size, seed=cfg.seed)
+    return synthetic
 
 
 def validation_pairs(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray, str]]:

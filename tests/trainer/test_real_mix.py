@@ -1,0 +1,92 @@
+"""Real pairs mixed into synthetic ones, and the synthesis recalibrated towards real blur."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from streamdeblur.errors import DataError
+from trainer import blur, calibrate as C, data as D
+from trainer.metrics import psnr
+from trainer.train import TrainConfig, check_config, training_data
+
+PHOTO = Path(__file__).resolve().parents[1] / "data" / "photo.png"
+
+
+def _photo() -> np.ndarray:
+    return D.read_image(PHOTO)
+
+
+def test_mixed_batches_hold_real_and_synthetic_crops_in_the_asked_share(tiny_gopro: Path, photo_dir: Path) -> None:
+    real = D.GoProPairs(tiny_gopro, "train", crop=32, seed=3)
+    synth = D.SyntheticPairs(D.photos_in_dir(photo_dir), crop=32, batch_size=1, seed=3)
+    # every real crop is a window of one of the real frames (up to flips/turns): find it
+    frames = [real.read(i)[1] for i in range(len(real))]
+
+    def is_real(sharp: torch.Tensor) -> bool:
+        crop = (sharp.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        variants = [np.rot90(c, k) for c in (crop, crop[:, ::-1]) for k in range(4)]
+        for f in frames:
+            for v in variants:
+                if v.shape[0] > f.shape[0] or v.shape[1] > f.shape[1]:
+                    continue
+                for y in range(f.shape[0] - v.shape[0] + 1):
+                    for x in range(f.shape[1] - v.shape[1] + 1):
+                        if np.array_equal(f[y : y + v.shape[0], x : x + v.shape[1]], v):
+                            return True
+        return False
+
+    mixed = D.MixedPairs(real, synth, 0.5, batch_size=8, seed=3)
+    b, s = mixed.batch(0)
+    assert b.shape == (8, 3, 32, 32)
+    assert torch.equal(b, mixed.batch(0)[0])  # batch k depends only on (seed, k)
+    kinds = [is_real(x) for step in range(3) for x in mixed.batch(step)[1]]
+    assert 4 <= sum(kinds) <= 20, kinds  # about half of 24
+    assert not any(is_real(x) for x in D.MixedPairs(real, synth, 0.0, batch_size=4, seed=3).batch(0)[1])
+    assert all(is_real(x) for x in D.MixedPairs(real, synth, 1.0, batch_size=4, seed=3).batch(0)[1])
+
+
+def test_training_data_mixes_with_real_data_and_refuses_data_and_real_data(tiny_gopro: Path, photo_dir: Path) -> None:
+    cfg = TrainConfig(photos=str(photo_dir), allow_missing_packages=True, packages=(), real_data=str(tiny_gopro), real_fraction=0.5, crop=32, batch_size=2)
+    ds = training_data(cfg)
+    assert isinstance(ds, D.MixedPairs) and ds.describe()["kind"] == "mixed"
+    with pytest.raises(DataError, match="--real-data"):
+        check_config(TrainConfig(data=str(tiny_gopro), real_data=str(tiny_gopro)))
+    with pytest.raises(DataError, match="--motion"):
+        check_config(TrainConfig(motion=(3.0, 1.0)))
+
+
+def test_continuous_blur_is_a_streak_not_ghost_copies() -> None:
+    photo = _photo()
+    # fast motion (about 6 px per sub-frame): sub-frames alone leave sharp ghost copies
+    ghost, sharp = blur.gopro_pair(photo, (96, 96), 4, subframes=7, motion=3.0)
+    smooth, sharp2 = blur.gopro_pair(photo, (96, 96), 4, subframes=7, motion=3.0, continuous=True)
+    assert np.array_equal(sharp, sharp2)  # same camera path, same sharp target
+    # a streak has less high-frequency energy left than 7 sharp copies
+    assert C.blur_sigma(smooth, sharp) > C.blur_sigma(ghost, sharp) + 0.2
+    # and with no motion there is nothing to integrate: both stay the photo
+    still, still_sharp = blur.gopro_pair(photo, (96, 96), 4, subframes=7, motion=0.0, continuous=True)
+    assert psnr(still, still_sharp) > 45
+
+
+def test_moving_objects_blur_differently_from_the_background() -> None:
+    photo = _photo()
+    plain, sharp = blur.gopro_pair(photo, (128, 96), 9, subframes=9, motion=0.2)
+    with_obj, sharp_obj = blur.gopro_pair(photo, (128, 96), 9, subframes=9, motion=0.2, objects=2)
+    # the objects are in the sharp target too, and they add blur the slow camera alone does not
+    assert not np.array_equal(sharp, sharp_obj)
+    assert psnr(with_obj, sharp_obj) < psnr(plain, sharp) - 0.5
+
+
+def test_calibration_measures_stronger_synthetic_blur_for_faster_motion(tiny_gopro: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(D, "find_photos", lambda *a, **k: D.photos_in_dir(photo_dir))
+    r = C.calibrate(tiny_gopro, [(0.1, 0.3), (2.0, 4.0)], crop=40, samples=12)
+    rows = {row["source"].split(",")[0]: row for row in r["rows"]}
+    assert [row["n"] for row in r["rows"]] == [12, 12, 12]
+    slow, fast = rows["synthetic motion 0.1-0.3"], rows["synthetic motion 2-4"]
+    assert fast["psnr"]["mean"] < slow["psnr"]["mean"] - 2
+    assert fast["sigma"]["mean"] > slow["sigma"]["mean"]
+    assert rows["real train"]["psnr"]["mean"] < 60
