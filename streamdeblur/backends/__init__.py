@@ -6,8 +6,9 @@
 silently.
 
 Auto order: a TensorRT engine in engines/ built for this GPU, TensorRT and generator;
-then PyTorch CUDA FP16; then the faster CPU backend (``CPU_ORDER``, measured on a 2-core
-CPU: ONNX Runtime beats PyTorch eager, see docs/BENCHMARKS.md).
+then PyTorch CUDA FP16; then the fastest CPU backend installed (``CPU_ORDER``, measured on
+a 2-core CPU: OpenVINO beats ONNX Runtime, which beats PyTorch eager, see
+docs/BENCHMARKS.md). OpenVINO is an optional extra (``streamdeblur[openvino]``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..errors import BackendUnavailableError
 from ..models import Generator
 from .base import Backend
 from .onnxruntime_backend import OnnxRuntimeBackend
+from .openvino_backend import PIP_OPENVINO, OpenVINOBackend
 from .tensorrt_backend import TensorRTBackend
 from .torch_backend import TorchBackend
 
@@ -29,16 +31,26 @@ BACKENDS: dict[str, type[Backend]] = {
     "tensorrt": TensorRTBackend,
     "torch": TorchBackend,
     "onnxruntime": OnnxRuntimeBackend,
+    "openvino": OpenVINOBackend,
 }
 
-#: CPU backends, fastest first (docs/BENCHMARKS.md, "ONNX Runtime vs PyTorch, CPU")
-CPU_ORDER: tuple[str, ...] = ("onnxruntime", "torch")
+#: CPU backends, fastest first (docs/BENCHMARKS.md, "OpenVINO vs ONNX Runtime vs PyTorch, CPU")
+CPU_ORDER: tuple[str, ...] = ("openvino", "onnxruntime", "torch")
+#: what auto says about each CPU backend it picks
+CPU_LABEL = {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime", "torch": "PyTorch"}
+#: why auto picks each CPU backend (the ranking measured in docs/BENCHMARKS.md)
+CPU_WHY = {
+    "openvino": "the fastest CPU backend: OpenVINO > ONNX Runtime > PyTorch, docs/BENCHMARKS.md",
+    "onnxruntime": "the fastest CPU backend installed: ONNX Runtime > PyTorch, docs/BENCHMARKS.md",
+    "torch": "the only CPU backend installed",
+}
 
 __all__ = [
     "BACKENDS",
     "CPU_ORDER",
     "Backend",
     "OnnxRuntimeBackend",
+    "OpenVINOBackend",
     "TensorRTBackend",
     "TorchBackend",
     "choose_backend",
@@ -93,11 +105,15 @@ def choose_backend(
         return "torch", "cuda", f"auto: PyTorch CUDA FP16 ({why})"
     if device == "cuda":
         raise BackendUnavailableError(TorchBackend.unavailable_reason("cuda") or "no CUDA device")
+    gpu = "asked for --device cpu" if device == "cpu" else "no CUDA GPU found"
+    missing = []
     for cpu_name in CPU_ORDER:
         if BACKENDS[cpu_name].unavailable_reason("cpu") is None:
-            label = {"onnxruntime": "ONNX Runtime", "torch": "PyTorch"}[cpu_name]
-            gpu = "asked for --device cpu" if device == "cpu" else "no CUDA GPU found"
-            return cpu_name, "cpu", f"auto: {label} on the CPU ({gpu}; the fastest CPU backend here)"
+            why = CPU_WHY[cpu_name]
+            if "openvino" in missing:
+                why += f"; OpenVINO, faster, is not installed: {PIP_OPENVINO}"
+            return cpu_name, "cpu", f"auto: {CPU_LABEL[cpu_name]} on the CPU ({gpu}; {why})"
+        missing.append(cpu_name)
     raise BackendUnavailableError("no backend can run on the CPU")  # pragma: no cover
 
 
@@ -112,8 +128,10 @@ def create_backend(name: str, generator: Generator, device: str | None = None, *
     )
     if backend_name != "tensorrt":
         options = {k: v for k, v in options.items() if k not in ("engine", "engines_dir")}
-    if backend_name not in ("onnxruntime", "tensorrt"):
+    if backend_name not in ("onnxruntime", "tensorrt", "openvino"):
         options.pop("onnx", None)
+    if backend_name != "openvino":
+        options = {k: v for k, v in options.items() if k not in ("hint", "max_shapes")}
     backend = BACKENDS[backend_name](generator, dev, **options)
     backend.choice_reason = why  # type: ignore[attr-defined]
     return backend

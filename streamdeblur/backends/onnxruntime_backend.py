@@ -62,6 +62,8 @@ class OnnxRuntimeBackend(Backend):
 
         from ..engines import cached_onnx, onnx_metadata
 
+        if precision not in (None, "fp32", "fp16"):
+            raise BackendUnavailableError(f"the onnxruntime backend runs fp32 or fp16, not {precision!r}", "use --precision fp32 (bf16 is the openvino backend's)")
         # fp16 only where the hardware has fast half kernels; on the CPU fp32 is both faster and exact
         self.precision = precision or ("fp16" if device == "cuda" else "fp32")
         if onnx is None:

@@ -1,8 +1,11 @@
 """The one conformance test: every backend this machine can run vs the PyTorch CPU reference.
 
 Real photo content through a generator that really changes it. Tolerances (max abs
-difference on [0, 1] values): FP32 backends 1e-4; FP16 backends (PyTorch CUDA half, a
-TensorRT FP16 engine) 2/255. Backends that cannot run here skip with their reason.
+difference on [0, 1] values): FP32 backends 1e-4; FP16 and BF16 backends (PyTorch CUDA
+half, a TensorRT FP16 engine, OpenVINO bf16 on a CPU with AVX512_BF16/AMX) 2/255. Every
+backend runs at its default precision; OpenVINO also at fp32 (its exact path) and with
+its latency hint (its default runs a batch over the throughput streams). Backends that
+cannot run here (OpenVINO not installed) skip with their reason.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from streamdeblur.backends import BACKENDS
 
 FP32_TOL = 1e-4
 FP16_TOL = 2 / 255
-CASES = [(name, dev) for name, cls in BACKENDS.items() for dev in cls.devices]
+CASES = [(name, dev, {}) for name, cls in BACKENDS.items() for dev in cls.devices]
+CASES += [("openvino", "cpu", {"precision": "fp32"}), ("openvino", "cpu", {"hint": "latency"})]
+IDS = [f"{n}-{d}" + "".join(f"-{v}" for v in o.values()) for n, d, o in CASES]
 
 
-def _make(name: str, device: str, generator, tmp_path_factory):
+def _make(name: str, device: str, generator, tmp_path_factory, **options):
     reason = BACKENDS[name].unavailable_reason(device)
     if reason:
         pytest.skip(f"{name} on {device}: {reason}")
@@ -29,11 +34,11 @@ def _make(name: str, device: str, generator, tmp_path_factory):
         opts = BuildOptions(Profile((64, 64), (240, 320), (480, 640), batch=2), engines_dir=d, opt_level=1)
         res = build_engine(generator, opts)
         return BACKENDS[name](generator, device, engine=res.engine, engines_dir=d)
-    return BACKENDS[name](generator, device)
+    return BACKENDS[name](generator, device, **options)
 
 
-@pytest.mark.parametrize("name,device", CASES, ids=[f"{n}-{d}" for n, d in CASES])
-def test_backend_matches_pytorch_cpu_reference(name, device, lite, photo_batch, photo, tmp_path_factory):
+@pytest.mark.parametrize("name,device,options", CASES, ids=IDS)
+def test_backend_matches_pytorch_cpu_reference(name, device, options, lite, photo_batch, photo, tmp_path_factory):
     import copy
 
     reason = BACKENDS[name].unavailable_reason(device)
@@ -44,9 +49,10 @@ def test_backend_matches_pytorch_cpu_reference(name, device, lite, photo_batch, 
     with torch.no_grad():
         ref = ref_gen(x)
     assert (ref - x).abs().mean() > 0.01  # the generator changes the photo: this test can fail
-    be = _make(name, device, copy.deepcopy(lite), tmp_path_factory)
+    be = _make(name, device, copy.deepcopy(lite), tmp_path_factory, **options)
     try:
-        tol = FP16_TOL if be.precision == "fp16" else FP32_TOL
+        assert be.precision == options.get("precision", be.precision)
+        tol = FP16_TOL if be.precision in ("fp16", "bf16") else FP32_TOL
         y = be.infer(x.clone()).float().cpu()
         assert y.shape == x.shape
         diff = (y - ref).abs().max().item()

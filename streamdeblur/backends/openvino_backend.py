@@ -1,0 +1,217 @@
+"""OpenVINO backend: the generator's exported ONNX, compiled for the CPU.
+
+The same ONNX as ONNX Runtime (``forward_padded`` only, exported once per generator into
+the cache by :func:`streamdeblur.engines.cached_onnx`, or ``onnx=PATH``): each batch is
+padded with ``pad_to_multiple`` as PyTorch pads it, and the result cropped.
+
+Shapes: OpenVINO's CPU plugin runs a model compiled for one static shape faster than the
+same model left dynamic (measured, docs/BENCHMARKS.md), so each padded input shape
+(N, 3, H, W) gets its own compiled model, kept in a small least-recently-used cache
+(``max_shapes``, default 8). A video has one frame size (plus a shorter last batch);
+``--max-tile`` gives at most four tile shapes per frame size (full tiles and the shorter
+ones at the right and bottom edges): each shape compiles once (well under a second for
+deblurgan-lite), never once per frame or tile.
+
+Precision: ``bf16`` where the CPU has native bfloat16 (AVX512_BF16 or AMX; OpenVINO
+reports it as the ``BF16`` optimization capability), else ``fp32``. On this project's
+machine bf16 ran about 1.5x faster than fp32 and changed the shipped model's PSNR
+against the sharp references by at most 0.003 dB (docs/BENCHMARKS.md); ``precision=
+"fp32"`` gives the exact path (within 1e-6 of PyTorch).
+
+Both can be set without code for ``run``/``bench``/``preview``:
+``STREAMDEBLUR_OPENVINO_PRECISION=fp32|bf16`` and ``STREAMDEBLUR_OPENVINO_HINT=latency|throughput``
+(an explicit ``precision=``/``hint=`` wins).
+
+Performance hint: ``latency`` compiles for one stream using every core and runs a
+batch as one request; ``throughput`` compiles for OpenVINO's own number of streams (2 on
+2 cores) and splits a batch into single frames run in parallel over them (so a shorter
+last batch reuses the same batch-1 model). ``auto``, the default, uses ``latency`` for a
+single frame (``preview``, ``--batch 1``) and ``throughput`` for a batch (``run``'s
+default ``--batch 4``): measured at batch 1 and 4, 640x360 and 1280x720
+(docs/BENCHMARKS.md), throughput won at batch 4 and neither clearly at batch 1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..errors import BackendUnavailableError, InputError
+from ..models import Generator, pad_to_multiple
+from .base import Backend
+
+PIP_OPENVINO = "pip install 'streamdeblur[openvino]'"
+HINTS = ("auto", "latency", "throughput")
+PRECISIONS = ("fp32", "bf16")
+_OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+
+
+def openvino_version() -> str | None:
+    """The installed OpenVINO's version, or None when it is not installed (or broken)."""
+    try:
+        import openvino as ov
+    except Exception:
+        return None
+    try:
+        from importlib.metadata import version
+
+        return version("openvino")  # "2026.4.1"; ov.get_version() adds the build
+    except Exception:
+        return str(getattr(ov, "__version__", "installed")).split("-")[0]
+
+
+def openvino_devices() -> dict[str, str]:
+    """OpenVINO's devices here, name -> full name (e.g. {"CPU": "AMD EPYC"}); empty without OpenVINO."""
+    try:
+        import openvino as ov
+
+        core = ov.Core()
+        out = {}
+        for d in core.available_devices:
+            try:
+                out[d] = str(core.get_property(d, "FULL_DEVICE_NAME"))
+            except Exception:
+                out[d] = d
+        return out
+    except Exception:
+        return {}
+
+
+def cpu_has_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin runs bfloat16 natively here (AVX512_BF16 or AMX)."""
+    try:
+        import openvino as ov
+
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:
+        return False
+
+
+class OpenVINOBackend(Backend):
+    name: ClassVar[str] = "openvino"
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+
+    @classmethod
+    def unavailable_reason(cls, device: str) -> str | None:
+        base = super().unavailable_reason(device)
+        if base:
+            return base
+        if openvino_version() is None:
+            return f"openvino is not installed; {PIP_OPENVINO}"
+        return None
+
+    def __init__(
+        self,
+        generator: Generator,
+        device: str = "cpu",
+        *,
+        onnx: str | os.PathLike | None = None,
+        precision: str | None = None,
+        hint: str | None = None,
+        threads: int | None = None,
+        max_shapes: int = 8,
+        **options: Any,
+    ) -> None:
+        super().__init__(generator, device, **options)
+        reason = self.unavailable_reason(device)
+        if reason:
+            raise BackendUnavailableError(reason)
+        import openvino as ov
+
+        from ..engines import cached_onnx, onnx_metadata
+
+        precision = precision or os.environ.get("STREAMDEBLUR_OPENVINO_PRECISION") or None
+        if precision is None:
+            precision = "bf16" if cpu_has_bf16() else "fp32"
+        if precision not in PRECISIONS:
+            raise BackendUnavailableError(
+                f"the openvino backend runs fp32 or bf16 on the CPU, not {precision!r}", "use --precision fp32 (or bf16 on a CPU with AVX512_BF16/AMX)"
+            )
+        if precision == "bf16" and not cpu_has_bf16():
+            raise BackendUnavailableError("bf16 needs a CPU with AVX512_BF16 or AMX, which this one lacks", "use --precision fp32")
+        self.precision = precision
+        self.hint = (hint or os.environ.get("STREAMDEBLUR_OPENVINO_HINT") or "auto").lower()
+        if self.hint not in HINTS:
+            raise BackendUnavailableError(f"unknown OpenVINO performance hint {self.hint!r}", "choose auto, latency or throughput")
+        if onnx is None:
+            path = cached_onnx(generator, "fp32")  # bf16 is OpenVINO's own inference precision, over the fp32 graph
+        else:
+            path = Path(onnx)
+            meta = onnx_metadata(path)
+            if meta.get("streamdeblur.arch") not in (None, generator.arch):
+                raise InputError(f"{path} is an export of {meta['streamdeblur.arch']!r}, not {generator.arch!r}", "export this generator with `streamdeblur export`")
+        self.onnx_path = path
+        self.core = ov.Core()
+        self._model = self.core.read_model(str(path))
+        self.config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": _OV_PRECISION[self.precision]}
+        if threads:
+            self.config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.max_shapes = max(1, int(max_shapes))
+        self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        #: how many shapes were compiled so far (a cache miss each); tiles and videos keep it small
+        self.compiles = 0
+        self.multiple = generator.size_multiple
+        self.min_size = generator.min_size
+        self._ov = ov
+
+    # -- compiled shapes ---------------------------------------------------------
+    def _entry(self, mode: str, shape: tuple[int, ...]) -> Any:
+        """(compiled model, infer request or async queue) for a mode and padded input shape; compiled once."""
+        key = (mode, *shape)
+        hit = self._compiled.get(key)
+        if hit is not None:
+            self._compiled.move_to_end(key)
+            return hit
+        model = self._model.clone()
+        model.reshape(list(shape))
+        compiled = self.core.compile_model(model, "CPU", {**self.config, "PERFORMANCE_HINT": mode.upper()})
+        if mode == "throughput":
+            n = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+            runner = self._ov.AsyncInferQueue(compiled, n)
+        else:
+            runner = compiled.create_infer_request()
+        self.compiles += 1
+        self._compiled[key] = (compiled, runner)
+        while len(self._compiled) > self.max_shapes:
+            self._compiled.popitem(last=False)
+        return self._compiled[key]
+
+    def _run(self, arr: np.ndarray) -> np.ndarray:
+        mode = self.hint if self.hint != "auto" else ("latency" if arr.shape[0] == 1 else "throughput")
+        if mode == "throughput":
+            # single frames in parallel over the streams: compiled for batch 1
+            _, queue = self._entry(mode, (1, *arr.shape[1:]))
+            out = np.empty_like(arr)
+
+            def done(request: Any, i: int) -> None:
+                out[i] = request.get_output_tensor(0).data[0]
+
+            queue.set_callback(done)
+            for i in range(arr.shape[0]):
+                queue.start_async({0: arr[i : i + 1]}, i)
+            queue.wait_all()
+            return out
+        _, request = self._entry(mode, tuple(arr.shape))
+        return request.infer({0: arr})[0]  # a copy (share_outputs=False)
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        if self._compiled is None:
+            raise RuntimeError("backend is closed")
+        x = batch.detach().to("cpu", torch.float32)
+        xp, h, w = pad_to_multiple(x, self.multiple, self.min_size)
+        arr = np.ascontiguousarray(xp.numpy(), dtype=np.float32)
+        y = self._run(arr)
+        out = torch.from_numpy(np.ascontiguousarray(y[..., :h, :w]))
+        return out.to(batch.device, batch.dtype)
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.device}, {self.precision}, {self.hint})"
+
+    def close(self) -> None:
+        self._compiled = None  # type: ignore[assignment]
+        self._model = None
