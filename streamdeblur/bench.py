@@ -129,7 +129,8 @@ class BenchConfig:
     frames: int = 32
     warmup: int = 4
     codec: str | None = None  # None: the default codec of an .mp4 output (libx264)
-    precision: str | None = None  # fp16 / fp32; None: each backend's default (fp16 on CUDA, fp32 on the CPU)
+    precision: str | None = None  # fp16 / fp32 / bf16; None: each backend's default (fp16 on CUDA; on the CPU fp32, OpenVINO bf16 where the CPU has it)
+    max_tile: int | None = None  # frames larger than this (H or W) go through tiles, as `run --max-tile`
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -141,6 +142,8 @@ class BenchConfig:
             raise InputError("nothing to measure: give at least one resolution, batch size and backend")
         if any(b < 1 for b in self.batches):
             raise InputError(f"batch sizes must be at least 1, got {self.batches}")
+        if self.max_tile is not None and self.max_tile < 16:
+            raise InputError(f"--max-tile must be at least 16, got {self.max_tile}")
 
 
 @dataclass
@@ -179,6 +182,9 @@ class BenchResult:
     slowest_stage: str
     host_peak_mib: float
     gpu_peak_mib: float | None
+    requested: str = ""  # the --backend name asked for ("auto" or the backend itself)
+    choice: str = ""  # the chooser's reason (what `run` prints): for auto, which backend and why
+    max_tile: int | None = None
 
     @property
     def resolution(self) -> str:
@@ -658,6 +664,7 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
             "backends": list(config.backends), "device": config.device, "models": list(models), "weights": config.weights,
             "resolutions": [f"{w}x{h}" for w, h in resolutions], "batches": list(config.batches),
             "frames": config.frames, "warmup": config.warmup, "codec": config.codec or "libx264 (the .mp4 default)",
+            "precision": config.precision, "max_tile": config.max_tile,
         },
         input=input_desc,
         method={
@@ -692,8 +699,13 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
                     for ki, bname in enumerate(config.backends):
                         generator, wsrc = _generator(model_name, config.weights, config.seed)
                         say(f"{w}x{h} batch {batch}: {model_name} on {bname} ...")
-                        extra = {"precision": config.precision} if config.precision else {}
+                        extra: dict[str, Any] = {"precision": config.precision} if config.precision else {}
+                        if config.max_tile:
+                            extra["max_tile"] = config.max_tile
                         backend = create_backend(bname, generator, config.device, **extra)
+                        choice = getattr(backend, "choice_reason", "")
+                        if bname == "auto":
+                            say(f"{w}x{h} batch {batch}: {choice}")
                         try:
                             # peaks from here: the loaded model counts, a one-off ONNX export does not
                             host.start()
@@ -726,6 +738,7 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
                                             "inference_stage": 1.0 / (1.0 / pre_m + 1.0 / inf_m + 1.0 / post_m)},
                                 latency_ms=latency, efficiency=e2e / stages[slowest], slowest_stage=slowest,
                                 host_peak_mib=host.stop(), gpu_peak_mib=gpu,
+                                requested=bname, choice=choice, max_tile=config.max_tile,
                             )  # fmt: skip
                         finally:
                             backend.close()
@@ -735,6 +748,36 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
     report.results = [r for _, r in sorted(order, key=lambda kv: kv[0])]
     report.seconds = time.perf_counter() - t_all
     return report
+
+
+def ratio_lines(report: BenchReport | dict[str, Any]) -> list[str]:
+    """End-to-end FPS side by side, per model x size x batch, when several backends ran.
+
+    The format: "MODEL WxH batch N: auto=openvino cpu bf16 A fps; onnxruntime cpu fp32 B fps
+    (auto / onnxruntime A/B x)", each ratio the first backend listed over another.
+    """
+    data = report.as_dict() if isinstance(report, BenchReport) else report
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for r in data["results"]:
+        groups.setdefault((r["model"], r["resolution"], r["batch"]), []).append(r)
+    lines = []
+    for (model, size, batch), rows in groups.items():
+        if len(rows) < 2:
+            continue
+
+        def label(r: dict[str, Any]) -> str:
+            name = r.get("requested") or r["backend"]
+            return name if name == r["backend"] else f"{name}={r['backend']}"
+
+        figs = "; ".join(f"{label(r)} {r['device']} {r['precision']} {r['fps']['end_to_end']:.2f} fps" for r in rows)
+        first = rows[0]
+        ratios = ", ".join(
+            f"{(first.get('requested') or first['backend'])} / {(r.get('requested') or r['backend'])} "
+            f"{first['fps']['end_to_end'] / r['fps']['end_to_end']:.2f}x"
+            for r in rows[1:] if r["fps"]["end_to_end"] > 0
+        )  # fmt: skip
+        lines.append(f"{model} {size} batch {batch}: {figs} ({ratios})")
+    return lines
 
 
 def plot_report(report: BenchReport | dict[str, Any], path: str | os.PathLike) -> Path:

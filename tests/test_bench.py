@@ -165,3 +165,38 @@ def test_precision_choice_is_honoured_or_refused(tiny_weights):
     res = runner.invoke(app, [*base, "--precision", "fp32", "--json", "-"])
     assert res.exit_code == 0, res.output
     assert '"precision": "fp32"' in res.output
+
+
+def test_several_backends_one_table_side_by_side_and_tiles(tiny_weights):
+    """`--backend auto,torch`: both rows in one table, auto's choice named, the end-to-end
+    ratio printed; --max-tile reaches the backend (a 64x48 frame through 32-px tiles)."""
+    res = runner.invoke(
+        app,
+        ["bench", "--synthetic", "64x48", "--backend", "auto,torch", "--device", "cpu", "--weights", str(tiny_weights),
+         "--batch", "1", "--frames", "2", "--warmup", "2", "--max-tile", "32", "--json", "-"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr + res.stdout
+    data = json.loads(res.stdout)
+    rows = data["results"]
+    assert [r["requested"] for r in rows] == ["auto", "torch"]
+    assert rows[0]["choice"].startswith("auto: ") and rows[1]["choice"].endswith("(asked for)")
+    assert all(r["max_tile"] == 32 for r in rows) and data["config"]["max_tile"] == 32
+    assert "openvino" in data["machine"]
+    from streamdeblur.bench import ratio_lines
+
+    (line,) = ratio_lines(data)
+    assert line.startswith("deblurgan-lite 64x48 batch 1: auto=") and "auto / torch" in line
+    res = runner.invoke(
+        app,
+        ["bench", "--synthetic", "64x48", "--backend", "auto,torch", "--device", "cpu", "--weights", str(tiny_weights),
+         "--batch", "1", "--frames", "1", "--warmup", "1", "-q"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr + res.stdout
+    assert "end to end side by side: deblurgan-lite 64x48 batch 1: auto=" in res.stdout
+    assert "auto: " in res.stdout and "on the CPU" in res.stdout  # what auto chose and why
+
+
+def test_bf16_is_refused_by_backends_without_it(tiny_weights):
+    base = ["bench", "--synthetic", "64x48", "--device", "cpu", "--weights", str(tiny_weights), "--frames", "1", "--warmup", "1", "--batch", "1", "-q"]
+    assert_one_line_error(runner.invoke(app, [*base, "--backend", "onnxruntime", "--precision", "bf16"]), "bf16")
+    assert_one_line_error(runner.invoke(app, [*base, "--backend", "torch", "--precision", "bf16"]), "bf16")

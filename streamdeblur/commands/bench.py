@@ -28,12 +28,14 @@ def _header(report: dict[str, Any]) -> list[str]:
     lines = [
         f"cpu    {m.get('cpu')} ({m.get('cpu_cores')} cores; load average {', '.join(map(str, load)) if load else '?'} at the start)",
         f"gpu    {gpus}; NVIDIA driver {m.get('nvidia_driver') or '-'}; CUDA {m.get('cuda_runtime') or '-'}",
-        f"soft   torch {m.get('torch')}, TensorRT {m.get('tensorrt') or '-'}, ONNX Runtime {m.get('onnxruntime') or '-'}, PyAV {m.get('pyav')}",
+        f"soft   torch {m.get('torch')}, TensorRT {m.get('tensorrt') or '-'}, ONNX Runtime {m.get('onnxruntime') or '-'}, "
+        f"OpenVINO {m.get('openvino') or '-'}, PyAV {m.get('pyav')}",
     ]
     i = report["input"]
     what = f"{i['spec']} ({i['width']}x{i['height']}, {i['codec']})" if i["kind"] == "file" else f"synthetic {i['spec']}"
     c = report["config"]
-    lines.append(f"input  {what}; {c['frames']} measured frames after {c['warmup']} warm-up; encode with {c['codec']}")
+    tiles = f"; tiles of at most {c['max_tile']} px" if c.get("max_tile") else ""
+    lines.append(f"input  {what}; {c['frames']} measured frames after {c['warmup']} warm-up; encode with {c['codec']}{tiles}")
     return lines
 
 
@@ -50,7 +52,7 @@ def _table(report: dict[str, Any]) -> Any:
     for r in report["results"]:
         f = r["fps"]
         t.add_row(
-            f"{r['backend']} {r['device']} {r['precision']}", r["model"], r["resolution"], str(r["batch"]),
+            ("auto=" if r.get("requested") == "auto" else "") + f"{r['backend']} {r['device']} {r['precision']}", r["model"], r["resolution"], str(r["batch"]),
             _fmt(f["decode"]), _fmt(f["pre"]), _fmt(f["infer"], 2), _fmt(f["post"]), _fmt(f["encode"]),
             _fmt(f["end_to_end"], 2), f"{r['efficiency']:.2f} ({r['slowest_stage']})",
             _fmt(r["latency_ms"]["p50"]), _fmt(r["latency_ms"]["p99"]), _fmt(r["host_peak_mib"], 0), _fmt(r["gpu_peak_mib"], 0),
@@ -74,7 +76,7 @@ def _write_json(data: dict[str, Any], path: Path) -> None:
 def bench(
     input: Annotated[Optional[str], typer.Argument(help="A video file to decode (frames are resized to each resolution); default: synthetic frames.", show_default=False)] = None,
     synthetic: Annotated[Optional[str], typer.Option("--synthetic", help="Synthetic moving-texture frames of WIDTHxHEIGHT (alone, it is also the only resolution measured).", show_default=False)] = None,
-    backend: Annotated[str, typer.Option("--backend", help="Backends, comma-separated: auto, torch, onnxruntime, tensorrt.")] = "auto",
+    backend: Annotated[str, typer.Option("--backend", help="Backends, comma-separated: auto, torch, onnxruntime, openvino, tensorrt (e.g. openvino,onnxruntime,torch: one table, ratios below it).")] = "auto",
     device: Annotated[Optional[str], typer.Option("--device", help="cuda or cpu (default: each backend's best).", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Models, comma-separated (deblurgan-lite, deblurgan); default deblurgan-lite. Without shipped weights a freshly initialised model is timed (speed does not depend on the weights).", show_default=False)] = None,
     weights: Annotated[Optional[Path], typer.Option("--weights", help="A generator .safetensors to time instead of --model.", show_default=False)] = None,
@@ -82,7 +84,8 @@ def bench(
     batch: Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated.")] = "1,4",
     frames: Annotated[int, typer.Option("--frames", min=1, help="Measured frames per stage (rounded up to whole batches).")] = 32,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warm-up frames before each measurement (not counted).")] = 4,
-    precision: Annotated[Optional[str], typer.Option("--precision", help="fp16 or fp32 (default: each backend's own: fp16 on CUDA, fp32 on the CPU); e.g. compare PyTorch CUDA FP16 with FP32.", show_default=False)] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="fp16, fp32 or bf16 (default: each backend's own: fp16 on CUDA; fp32 on the CPU, OpenVINO bf16 where the CPU has it); e.g. compare PyTorch CUDA FP16 with FP32.", show_default=False)] = None,
+    max_tile: Annotated[Optional[int], typer.Option("--max-tile", min=16, help="Tile frames larger than N pixels (H or W), as `run --max-tile`.", show_default=False)] = None,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Encoder for the encode and end-to-end stages (default: libx264, as `run -o out.mp4`).", show_default=False)] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full results (machine, method, every figure) as JSON to FILE ('-' for stdout).", dir_okay=False, show_default=False)] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw a bar chart to FILE.png (needs matplotlib: pip install 'streamdeblur[plot]').", dir_okay=False, show_default=False)] = None,
@@ -100,6 +103,7 @@ def bench(
     """
     from ..bench import (
         BenchConfig,
+        ratio_lines,
         parse_ints,
         parse_names,
         parse_size,
@@ -111,8 +115,8 @@ def bench(
 
     if input is not None and synthetic is not None:
         raise InputError("give either INPUT or --synthetic, not both")
-    if precision not in (None, "fp16", "fp32"):
-        raise InputError(f"--precision {precision!r} is not fp16 or fp32")
+    if precision not in (None, "fp16", "fp32", "bf16"):
+        raise InputError(f"--precision {precision!r} is not fp16, fp32 or bf16")
     if plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -129,7 +133,7 @@ def bench(
         input=input, synthetic=syn, backends=backends, device=device,
         models=parse_names(model) or None if model is not None else None,
         weights=str(weights) if weights is not None else None, resolutions=sizes, batches=parse_ints(batch),
-        frames=frames, warmup=warmup, codec=codec, precision=precision,
+        frames=frames, warmup=warmup, codec=codec, precision=precision, max_tile=max_tile,
     )  # fmt: skip
 
     def progress(msg: str) -> None:
@@ -161,6 +165,10 @@ def bench(
                 f"{r['fps'][{'source': 'source', 'inference': 'inference_stage', 'encode': 'encode'}[r['slowest_stage']]]:.2f} fps",
                 highlight=False, markup=False,
             )  # fmt: skip
+        for line in ratio_lines(data):
+            console.print(f"end to end side by side: {line}", highlight=False, markup=False, soft_wrap=True)
+        for choice in dict.fromkeys(r["choice"] for r in data["results"] if r.get("requested") == "auto"):
+            console.print(choice, highlight=False, markup=False)
         if json_out is not None:
             console.print(f"results written to {json_out}", highlight=False, markup=False)
     if plot is not None:

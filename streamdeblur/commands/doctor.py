@@ -61,6 +61,11 @@ def machine_report() -> dict:
         import onnxruntime as ort
 
         info["onnxruntime_providers"] = ort.get_available_providers()
+    from ..backends.openvino_backend import cpu_has_bf16, openvino_devices, openvino_version
+
+    info["openvino"] = openvino_version()
+    info["openvino_devices"] = openvino_devices() if info["openvino"] else {}
+    info["openvino_cpu_bf16"] = cpu_has_bf16() if info["openvino"] else None
     codecs = sorted(av.codecs_available)
     wanted = ["libx264", "libx265", "libx264rgb", "ffv1", "h264_nvenc", "hevc_nvenc", "aac", "libopus"]
     info["encoders"] = {c: (c in codecs) for c in wanted}
@@ -76,7 +81,7 @@ def machine_report() -> dict:
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Report what this machine can run: GPU, CUDA, TensorRT, ONNX Runtime, codecs, backends.
+    """Report what this machine can run: GPU, CUDA, TensorRT, ONNX Runtime, OpenVINO, codecs, backends.
 
     Example: streamdeblur doctor --json
     """
@@ -95,6 +100,12 @@ def doctor(
     trt = info["tensorrt"] or "not installed (pip install 'streamdeblur[tensorrt]')"
     typer.echo(f"tensorrt    {trt}")
     typer.echo(f"onnxruntime {info['onnxruntime'] or 'not installed'} {info.get('onnxruntime_providers', '')}")
+    if info["openvino"]:
+        devs = ", ".join(f"{k}: {v}" for k, v in info["openvino_devices"].items()) or "no devices"
+        bf16 = "bf16 native" if info["openvino_cpu_bf16"] else "no native bf16: fp32"
+        typer.echo(f"openvino    {info['openvino']} ({devs}; {bf16})")
+    else:
+        typer.echo("openvino    not installed (pip install 'streamdeblur[openvino]': the fastest CPU backend)")
     typer.echo(f"pyav        {info['pyav']} (libavcodec {info['ffmpeg'].get('libavcodec', '?')})")
     typer.echo("encoders    " + ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in info["encoders"].items()))
     for name, devs in info["backends"].items():
