@@ -3,7 +3,7 @@
     python scripts/side_by_side.py data/synth --weights streamdeblur/weights/deblurgan-lite.safetensors \
         --out docs/sidebyside.png
 
-Shows two held-out GoPro-style frames: the one the model improves most and a median one
+Shows two held-out frames (real recordings, e.g. ../shared/data/gopro-real, or a synthetic set's GoPro-style ones): the one the model improves most and a median one
 (so the picture is not only the best case), crops the same detailed region of all three,
 and labels each panel with its whole-frame PSNR.
 """
@@ -48,8 +48,10 @@ def main() -> None:
     a = ap.parse_args()
     model = load_generator(a.weights)
     cands = []
-    for seq in sorted((a.root / "test").glob("gopro_*")):
-        for bp in sorted((seq / "blur").glob("*.png")):
+    # real recordings (any name) or the GoPro-style kind of a synthetic set; PNG or WebP
+    seqs = [p for p in sorted((a.root / "test").iterdir()) if p.is_dir() and not p.name.startswith(("traj_", "sharp_"))]
+    for seq in seqs:
+        for bp in sorted(p for p in (seq / "blur").iterdir() if p.suffix.lower() in (".png", ".webp")):
             blur = cv2.cvtColor(cv2.imread(str(bp)), cv2.COLOR_BGR2RGB)
             sharp = cv2.cvtColor(cv2.imread(str(seq / "sharp" / bp.name)), cv2.COLOR_BGR2RGB)
             out = run(model, blur)
@@ -73,7 +75,7 @@ def main() -> None:
         rows.append(np.concatenate([
             label(blur[sl], f"{kind}: blurry {p_in:.1f} dB"),
             label(out[sl], f"deblurred {p_out:.1f} dB"),
-            label(sharp[sl], f"sharp: {seq.split('_', 1)[-1]}"),  # the photo's name fits the panel
+            label(sharp[sl], f"sharp: {seq.split('_', 1)[-1] if seq.startswith('gopro_') else seq[:14]}"),  # the name fits the panel
         ], axis=1))
         print(f"{kind}: {seq}/{name}: blurry {p_in:.2f} dB -> deblurred {p_out:.2f} dB (whole frame)")
     img = np.concatenate(rows, axis=0)
