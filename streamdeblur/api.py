@@ -22,6 +22,13 @@ from .pipeline import PipelineStats, Progress
 
 log = logging.getLogger(__name__)
 
+#: after Ctrl-C / SIGTERM, how long the reader and inference stages may take to notice;
+#: one still inside an inference call (seconds for a large CPU batch) is left to end alone
+_INTERRUPT_GRACE = 0.2
+#: ... and how long the encoder may take to finish the frames it still holds (x264's
+#: lookahead: ~35 frames, seconds at 720p on a CPU); past that they are dropped, and said so
+_FLUSH_BUDGET = 0.5
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -98,6 +105,7 @@ def deblur_video(
         backend = create_backend(
             opts.backend, model, opts.device, max_tile=opts.max_tile, engine=opts.engine, engines_dir=opts.engines_dir
         )
+        pipe = None
         try:
             sink = FileSink(
                 out,
@@ -113,10 +121,12 @@ def deblur_video(
             try:
                 if on_ready is not None:
                     on_ready(source.info, backend)
-                pipe = Pipeline(source, backend, sink, batch=opts.batch, on_progress=on_progress, stop_event=stop_event)
+                pipe = Pipeline(
+                    source, backend, sink, batch=opts.batch, on_progress=on_progress, stop_event=stop_event, interrupt_grace=_INTERRUPT_GRACE
+                )
                 stats = pipe.run()
-            except Cancelled:
-                _finish_partial(sink, pipe.stats.frames_out if pipe is not None else 0, partial_name(out))
+            except Cancelled as c:
+                _finish_partial(sink, pipe.stats.frames_out if pipe is not None else 0, partial_name(out), c.signum)
                 raise  # pragma: no cover - _finish_partial always raises
             except BaseException:
                 sink.abort()
@@ -129,7 +139,11 @@ def deblur_video(
                 sink.abort()
                 raise
         finally:
-            backend.close()
+            abandoned = pipe.abandoned if pipe is not None else ()
+            if "inference" not in abandoned:  # else it is still inside backend.process
+                backend.close()
+            if "reader" in abandoned:  # still inside FFmpeg: closing under it would crash
+                source.abandon()
     return RunResult(
         output=out,
         frames=stats.frames_out,
@@ -143,13 +157,22 @@ def deblur_video(
     )
 
 
-def _finish_partial(sink: Any, frames: int, where: Path) -> None:
-    """Keep the frames done under NAME.partial.EXT (never the final name), then raise Cancelled."""
+def _finish_partial(sink: Any, frames: int, where: Path, signum: int = 2) -> None:
+    """Keep the frames done under NAME.partial.EXT (never the final name), then raise Cancelled.
+
+    ``where`` is the name asked for; if a file already has it (an earlier interrupted run),
+    the sink picks NAME.partial.2.EXT and so on: no earlier work is replaced."""
+    from .errors import signal_name
+
+    how = "interrupted" if signum == 2 else f"stopped by {signal_name(signum)}"
     try:
-        written = sink.close(partial=True)
+        written = sink.close(partial=True, flush_budget=_FLUSH_BUDGET)
     except BaseException:  # a second Ctrl-C or a broken encoder: leave nothing behind
         sink.abort()
         written = None
+    dropped = getattr(sink, "frames_dropped", 0)
+    note = f" ({dropped} still inside the encoder were dropped to stop at once)" if dropped else ""
     if written is None:
-        raise Cancelled(f"interrupted after {frames} frames; nothing was written")
-    raise Cancelled(f"interrupted after {frames} frames; the {frames} frames done are in {written}")
+        raise Cancelled(f"{how} after {frames} frames; nothing was written{note}", signum=signum)
+    kept = getattr(sink, "frames_written", frames)
+    raise Cancelled(f"{how} after {frames} frames; the {kept} frames done are in {written}{note}", signum=signum)

@@ -55,7 +55,15 @@ from .commands import models  # noqa: E402,F401
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as e:
+        # an interrupted run is finished and synced: exit now, not after a stage still
+        # inside one inference call or the interpreter's teardown (streamdeblur.signals)
+        from .signals import exit_now_if_interrupted
+
+        exit_now_if_interrupted(e.code)
+        raise
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ class CliErrors:
     """Per-program error policy: a ``user_errors`` decorator, ``fail()``, and the ``--debug`` flag.
 
     Library errors (:class:`StreamDeblurError`) become one line on stderr and their exit
-    code; Ctrl-C exits 130; anything else is an internal error, still one line, unless
+    code; Ctrl-C exits 130 (SIGTERM 143, SIGHUP 129); anything else is an internal error, still one line, unless
     ``debug`` is set, which shows the traceback instead.
     """
 
@@ -52,10 +52,11 @@ class CliErrors:
                 if self.debug:
                     raise
                 raise self.fail(str(e), e.exit_code) from None
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP as streamdeblur.signals.Interrupted
                 if self.debug:
                     raise
-                raise self.fail(self.interrupted, 130) from None
+                code = getattr(e, "exit_code", 130)
+                raise self.fail(self.interrupted if code == 130 else f"{self.interrupted} ({e})", code) from None
             except Exception as e:  # an internal error: still one line unless --debug
                 if self.debug:
                     raise

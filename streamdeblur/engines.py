@@ -43,9 +43,10 @@ from .errors import (
     InputError,
     InputNotFoundError,
     OutputError,
+    OutputExistsError,
     ShapeError,
 )
-from .fileio import set_ordinary_mode
+from .fileio import write_atomic
 from .models import Generator
 
 log = logging.getLogger(__name__)
@@ -89,20 +90,11 @@ def weights_sha256(generator: Generator) -> str:
     return h.hexdigest()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        set_ordinary_mode(tmp)  # mkstemp makes 0600
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def _atomic_write_bytes(path: Path, data: bytes, *, replace: bool = True) -> None:
+    """Engines, sidecars and timing caches are named by what they were built from, so a
+    file already under the name is the same thing (or a --force rebuild): replaced.
+    An exported ONNX passes ``replace`` = its --overwrite."""
+    write_atomic(path, data, replace=replace)
 
 
 # --------------------------------------------------------------------------- ONNX export
@@ -203,11 +195,14 @@ def onnx_bytes(generator: Generator, precision: str = "fp32", opset: int = OPSET
     return proto.SerializeToString()
 
 
-def export_onnx(generator: Generator, path: str | os.PathLike, precision: str = "fp32", opset: int = OPSET) -> Path:
-    """Write the generator as ONNX to ``path`` (temporary name, then rename)."""
+def export_onnx(generator: Generator, path: str | os.PathLike, precision: str = "fp32", opset: int = OPSET, *, overwrite: bool = True) -> Path:
+    """Write the generator as ONNX to ``path`` (temporary name, then rename); with
+    ``overwrite=False`` a file that appeared there meanwhile is not replaced."""
     path = Path(path)
     try:
-        _atomic_write_bytes(path, onnx_bytes(generator, precision, opset))
+        _atomic_write_bytes(path, onnx_bytes(generator, precision, opset), replace=overwrite)
+    except FileExistsError:
+        raise OutputExistsError(f"{path} appeared while the ONNX was being exported and was left as it is", "pass --overwrite to replace it") from None
     except OSError as e:
         raise OutputError(f"cannot write {path}: {e.strerror or e}", "check the folder exists and is writable") from None
     return path

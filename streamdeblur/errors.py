@@ -81,6 +81,35 @@ class DataError(StreamDeblurError, ValueError):
 
 
 class Cancelled(StreamDeblurError, KeyboardInterrupt):
-    """The user stopped a run (Ctrl-C)."""
+    """The user stopped a run: Ctrl-C (SIGINT), or SIGTERM / SIGHUP under the CLI.
+
+    ``signum`` is the signal that stopped it; ``exit_code`` is 128 + that signal, as a
+    shell reports a process it ended (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
+    """
 
     exit_code = 130
+
+    def __init__(self, message: str, fix: str | None = None, *, signum: int = 2) -> None:
+        super().__init__(message, fix)
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread by :func:`streamdeblur.signals.stop_on_signals` for SIGTERM
+    or SIGHUP, so that they stop a run exactly as Ctrl-C's ``KeyboardInterrupt`` does."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
+        super().__init__(f"stopped by {signal_name(self.signum)}")
+
+
+def signal_name(signum: int) -> str:
+    """``SIGTERM`` for 15 and so on (the number itself for an unknown one)."""
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

@@ -1,8 +1,27 @@
-"""Small file helpers shared by the writers of engines and weights."""
+"""Small file helpers shared by every writer of outputs, engines and weights.
+
+One rule for publishing a finished file: it is written under a temporary name beside
+its destination, synced, then moved into place in one step by :func:`publish`, which by
+default never replaces a file already there, even one that appeared while the work was
+being done (another run writing the same output): a no-replace rename (Linux
+``renameat2(RENAME_NOREPLACE)``) or, where that is missing, a hard link and an unlink.
+Only with ``replace=True`` (``--overwrite``, or a content-addressed cache) is an existing
+file replaced, atomically.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import os
+import tempfile
+from pathlib import Path
+
+#: errors that mean "this mechanism is not available here", not "the name is taken"
+_UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK}
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
 
 
 def set_ordinary_mode(path: str | os.PathLike) -> None:
@@ -14,3 +33,121 @@ def set_ordinary_mode(path: str | os.PathLike) -> None:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
+
+
+def _libc_renameat2():  # type: ignore[no-untyped-def]
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_renameat2 = _libc_renameat2()
+
+
+def rename_noreplace(src: str | os.PathLike, dst: str | os.PathLike) -> bool:
+    """``renameat2(src, dst, RENAME_NOREPLACE)``: True if done; False where the system or
+    file system does not offer it; FileExistsError if ``dst`` exists."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        raise FileExistsError(err, os.strerror(err), str(dst))
+    if err in _UNSUPPORTED:
+        return False
+    raise OSError(err, os.strerror(err), str(dst))
+
+
+def link_noreplace(src: str | os.PathLike, dst: str | os.PathLike) -> bool:
+    """Hard-link ``src`` as ``dst`` (never replaces) and unlink ``src``: True if done; False
+    where the file system has no hard links; FileExistsError if ``dst`` exists."""
+    try:
+        os.link(src, dst)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno in _UNSUPPORTED:
+            return False
+        raise
+    os.unlink(src)
+    return True
+
+
+def publish(tmp: str | os.PathLike, final: str | os.PathLike, *, replace: bool = False) -> Path:
+    """Move the finished file ``tmp`` to ``final`` (same folder) in one step.
+
+    ``replace=False``: never replaces an existing ``final``, however recent; raises
+    :class:`FileExistsError` and leaves ``tmp`` where it is. ``replace=True``: replaces
+    it atomically (``os.replace``). The folder is synced afterwards, so the new name
+    survives a crash.
+    """
+    final = Path(final)
+    if replace:
+        os.replace(tmp, final)
+    elif not (rename_noreplace(tmp, final) or link_noreplace(tmp, final)):
+        # neither mechanism exists here (rare file systems): check, then rename; only a
+        # writer racing within this instant can still be replaced
+        if os.path.lexists(final):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(final))
+        os.rename(tmp, final)
+    fsync_dir(final.parent)
+    return final
+
+
+def publish_free(tmp: str | os.PathLike, wanted: str | os.PathLike, *, first: int = 2, tries: int = 999) -> Path:
+    """Publish ``tmp`` under ``wanted``, or, if that name is taken, under the first free
+    ``STEM.N.EXT`` (N from ``first``); never replaces anything. Returns the name used."""
+    wanted = Path(wanted)
+    try:
+        return publish(tmp, wanted)
+    except FileExistsError:
+        pass
+    for n in range(first, first + tries):
+        try:
+            return publish(tmp, wanted.with_name(f"{wanted.stem}.{n}{wanted.suffix}"))
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"no free name like {wanted.stem}.N{wanted.suffix}", str(wanted))
+
+
+def write_atomic(path: str | os.PathLike, data: bytes, *, replace: bool = False) -> Path:
+    """Write ``data`` to ``path`` through a synced temporary file and :func:`publish`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        set_ordinary_mode(tmp)  # mkstemp makes 0600
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        return publish(tmp, path, replace=replace)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Sync a folder, so a rename in it is on disk (no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)

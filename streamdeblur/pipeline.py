@@ -11,9 +11,14 @@ Guarantees:
   the stop event, so an exception in any stage stops every stage within a fraction of
   a second (plus, at worst, the batch inference already running) and ``run()``
   re-raises it once all threads have ended;
-* Ctrl-C in the thread that called ``run()`` stops the stages the same way and is
-  raised as :class:`~streamdeblur.errors.Cancelled`; ``stop()`` from another thread
-  ends the run early and normally (``stats.stopped``).
+* Ctrl-C (or any ``KeyboardInterrupt``, such as the SIGTERM of
+  :mod:`streamdeblur.signals`) in the thread that called ``run()`` stops the stages the
+  same way and is raised as :class:`~streamdeblur.errors.Cancelled` carrying the signal;
+  ``stop()`` from another thread ends the run early and normally (``stats.stopped``).
+  The writer is always waited for (the sink is then the caller's to finish); with
+  ``interrupt_grace`` the reader and inference stages get that many seconds, and one
+  still busy (inside a long inference call, or a stream read) is left behind, named in
+  ``abandoned``: the caller must then not close the backend or source it is using.
 """
 
 from __future__ import annotations
@@ -107,6 +112,7 @@ class Pipeline:
         on_progress: Callable[[Progress], None] | None = None,
         stop_event: threading.Event | None = None,
         total: int | None = None,
+        interrupt_grace: float | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
@@ -123,6 +129,9 @@ class Pipeline:
         self._error_stage = ""
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self.interrupt_grace = interrupt_grace
+        #: stages still running when run() gave up waiting after an interrupt
+        self.abandoned: tuple[str, ...] = ()
 
     # -- control ---------------------------------------------------------------
     def stop(self) -> None:
@@ -271,25 +280,20 @@ class Pipeline:
             self._stage("writer", self._writer, q_out),
         ]
         t0 = time.perf_counter()
-        interrupted = False
+        interrupted: KeyboardInterrupt | None = None
         for t in self._threads:
             t.start()
         try:
             self._join_all()
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as e:
+            interrupted = e
             self.stop_event.set()
-            while True:  # a second Ctrl-C must not leave threads behind
-                try:
-                    self._join_all()
-                    break
-                except KeyboardInterrupt:
-                    continue
+            self._join_after_interrupt()
         self.stats.seconds = time.perf_counter() - t0
         if self._error is not None:
             raise self._error
-        if interrupted:
-            raise Cancelled(f"interrupted after {self.stats.frames_out} frames")
+        if interrupted is not None:
+            raise Cancelled(f"interrupted after {self.stats.frames_out} frames", signum=getattr(interrupted, "signum", 2))
         if self.stop_event.is_set():
             self.stats.stopped = True
         return self.stats
@@ -298,3 +302,26 @@ class Pipeline:
         for t in self._threads:
             while t.is_alive():
                 t.join(timeout=0.1)
+
+    def _join_after_interrupt(self) -> None:
+        """The writer to its end (it holds the sink); the others up to ``interrupt_grace``.
+
+        A second Ctrl-C (or signal) while waiting changes nothing: the wait goes on."""
+        grace = self.interrupt_grace
+        deadline = None if grace is None else time.monotonic() + grace
+        writer_first = sorted(self._threads, key=lambda t: not t.name.endswith("-writer"))
+        for t in writer_first:
+            while t.is_alive():
+                try:
+                    if deadline is None or t.name.endswith("-writer"):
+                        t.join(timeout=0.05)
+                        continue
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    t.join(timeout=min(0.05, left))
+                except KeyboardInterrupt:
+                    continue
+        self.abandoned = tuple(t.name.removeprefix("streamdeblur-") for t in self._threads if t.is_alive())
+        if self.abandoned:
+            log.debug("stopped waiting for the %s stage(s) after the interrupt", ", ".join(self.abandoned))

@@ -76,7 +76,7 @@ def export(
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out} exists", "pass --overwrite to replace it")
     t0 = time.monotonic()
-    export_onnx(gen, out, precision.value, opset)
+    export_onnx(gen, out, precision.value, opset, overwrite=overwrite)
     typer.echo(
         f"wrote {out} ({gen.arch}, {precision.value}, opset {opset}, {out.stat().st_size / 1e6:.1f} MB, {time.monotonic() - t0:.1f} s); "
         f"input 'input' N x 3 x H x W with H and W multiples of {gen.size_multiple} (pad, run, crop)"

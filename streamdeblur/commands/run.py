@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..cli import app, fail, user_errors
+from ..signals import stop_on_signals
 
 
 def _say(msg: str) -> None:
@@ -62,6 +63,7 @@ class _ProgressLine:
 
 @app.command()
 @user_errors
+@stop_on_signals()  # SIGTERM / SIGHUP end a run as Ctrl-C does (exit 143 / 129)
 def run(
     input: Annotated[Optional[str], typer.Argument(help="A video file, or a stream URL (rtsp://, http(s)://, udp://). Leave out with --camera.", show_default=False)] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The deblurred video; its extension picks the container (.mp4, .mkv, .mov, .webm ...).", dir_okay=False, show_default=False)] = ...,  # type: ignore[assignment]

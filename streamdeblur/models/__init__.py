@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from ..errors import InputNotFoundError, ModelNotFoundError, WeightsError
-from ..fileio import set_ordinary_mode
+from ..errors import InputNotFoundError, ModelNotFoundError, OutputExistsError, WeightsError
+from ..fileio import fsync_file, publish, set_ordinary_mode
 from .common import Generator, count_macs, count_params, pad_to_multiple
 from .deblurgan import DeblurGANGenerator
 from .lite import DeblurGANLite
@@ -145,8 +145,12 @@ def save_generator(
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     half: bool = False,
+    overwrite: bool = True,
 ) -> tuple[Path, Path]:
     """Write ``NAME.safetensors`` + ``NAME.json``, each through a temporary file and a rename.
+
+    ``overwrite=False``: a pair that appeared under the name meanwhile is not replaced
+    (:class:`~streamdeblur.errors.OutputExistsError`; nothing of this one is left).
 
     ``half`` stores the floating-point tensors as float16 (half the file; ``load_generator``
     casts them back to the model's float32, and GPU backends run in FP16 anyway).
@@ -171,11 +175,23 @@ def save_generator(
     }
     if extra:
         card.update(extra)
-    tmp_w = w.with_name(w.name + ".tmp")
-    tmp_c = card_path.with_name(card_path.name + ".tmp")
-    save_file(state, str(tmp_w), metadata={"arch": model.arch})
-    tmp_c.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
-    set_ordinary_mode(tmp_w)  # safetensors writes 0600
-    os.replace(tmp_w, w)
-    os.replace(tmp_c, card_path)
+    tmp_w = w.with_name(f".{w.name}.{os.getpid()}.tmp")  # hidden, and one per writer
+    tmp_c = card_path.with_name(f".{card_path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(state, str(tmp_w), metadata={"arch": model.arch})
+        tmp_c.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+        set_ordinary_mode(tmp_w)  # safetensors writes 0600
+        fsync_file(tmp_w)
+        fsync_file(tmp_c)
+        publish(tmp_w, w, replace=overwrite)  # weights first: a card alone is never loaded
+        try:
+            publish(tmp_c, card_path, replace=overwrite)
+        except FileExistsError:
+            w.unlink()
+            raise
+    except FileExistsError:
+        raise OutputExistsError(f"{w.name} or {card_path.name} appeared in {w.parent} while the generator was being written", "choose another name, or allow replacing it") from None
+    finally:
+        for t in (tmp_w, tmp_c):
+            t.unlink(missing_ok=True)
     return w, card_path

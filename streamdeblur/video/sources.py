@@ -327,6 +327,11 @@ class FileSource:
     def frames_read(self) -> int:
         return self._frames_out
 
+    def abandon(self) -> None:
+        """Never close: a reader thread left behind after an interrupt is still inside
+        FFmpeg with this container, and the process is about to exit."""
+        self._closed = True
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True

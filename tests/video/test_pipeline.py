@@ -154,3 +154,48 @@ def test_progress_reports_total_and_every_frame(tmp_path):
         Pipeline(s, identity_backend(), NullSink(), batch=4, on_progress=seen.append).run()
     assert [p.frames_done for p in seen] == list(range(1, 10))
     assert all(p.total == 9 for p in seen) and seen[-1].eta == 0.0
+
+
+class SlowBackend:
+    """A real backend whose calls take a second, as a large CPU batch does."""
+
+    def __init__(self, inner, seconds=1.0):
+        self.inner, self.seconds = inner, seconds
+
+    def process(self, frames):
+        time.sleep(self.seconds)
+        return self.inner.process(frames)
+
+
+def test_interrupt_does_not_wait_for_a_long_inference_call_with_a_grace(tmp_path):
+    """With ``interrupt_grace`` the caller gets Cancelled (carrying the signal) at once
+    although inference is mid-call; the stage is named in ``abandoned`` and ends by itself."""
+    import _thread
+    import signal
+
+    from streamdeblur.signals import stop_on_signals
+
+    src = tmp_path / "in.mkv"
+    write_video(src, random_frames(30, 48, 32))
+    sent: list[float] = []
+
+    def send() -> None:
+        sent.append(time.monotonic())
+        _thread.interrupt_main(signal.SIGTERM)  # as `kill -TERM`: the handler runs in the main thread
+
+    def progress(p):
+        if p.frames_done == 2:  # the second batch is now being inferred (for a second)
+            threading.Timer(0.1, send).start()
+
+    with open_source(src) as s, stop_on_signals():
+        pipe = Pipeline(s, SlowBackend(identity_backend()), NullSink(), batch=2, on_progress=progress, interrupt_grace=0.2)
+        with pytest.raises(Cancelled) as e:
+            pipe.run()
+        waited = time.monotonic() - sent[0]
+    assert e.value.exit_code == 143 and e.value.signum == signal.SIGTERM
+    assert pipe.abandoned == ("inference",)
+    assert waited < 0.6, waited  # the grace, not the rest of the batch
+    deadline = time.monotonic() + 5
+    while any(t.name == "streamdeblur-inference" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "streamdeblur-inference" for t in threading.enumerate())
