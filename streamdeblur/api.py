@@ -62,6 +62,8 @@ class RunResult:
     precision: str
     choice_reason: str
     stats: PipelineStats
+    #: what the user should know about a run that still succeeded (one line each), e.g. an input that ended early
+    warnings: tuple[str, ...] = ()
 
 
 def _same_file(a: str, b: Path) -> bool:
@@ -133,6 +135,7 @@ def deblur_video(
                 raise
             if stats.stopped:
                 _finish_partial(sink, stats.frames_out, partial_name(out))
+            warnings = tuple(w for w in [source.ended_early()] if w)
             try:
                 sink.close()
             except BaseException:
@@ -154,6 +157,7 @@ def deblur_video(
         precision=getattr(backend, "precision", "fp32"),
         choice_reason=getattr(backend, "choice_reason", ""),
         stats=stats,
+        warnings=warnings,
     )
 
 

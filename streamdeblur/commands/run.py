@@ -153,6 +153,8 @@ def run(
         raise
     if progress is not None:
         progress.end()
+    for w in result.warnings:
+        _say(f"warning: {w}")
     if not quiet:
         typer.echo(
             f"done: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} fps), "

@@ -170,8 +170,13 @@ class FileSource:
         v.thread_type = "AUTO"
         self._audio = [s for s in c.streams.audio]
         self._subs = [s for s in c.streams.subtitles]
-        self._demux_streams = [v, *self._audio, *self._subs]
+        self._data = [s for s in c.streams.data]
+        self._attachments = [s for s in c.streams.attachments]  # no packets: their file is in the stream's header
+        self._demux_streams = [v, *self._audio, *self._subs, *self._data]
         self._frames_out = 0
+        self._first_pts: int | None = None
+        self._last_pts: int | None = None
+        self._reached_end = False
         self._check_index()
         self._iter = self._decode()
         try:
@@ -232,6 +237,14 @@ class FileSource:
     def subtitle_streams(self) -> list[Any]:
         return list(self._subs)
 
+    @property
+    def data_streams(self) -> list[Any]:
+        return list(self._data)
+
+    @property
+    def attachment_streams(self) -> list[Any]:
+        return list(self._attachments)
+
     def enable_passthrough(self, streams: list[Any]) -> None:
         """Yield the packets of these (audio/subtitle) input streams from ``items()``."""
         self._passthrough = {s.index for s in streams}
@@ -278,9 +291,13 @@ class FileSource:
                         if frame.pts is None:  # some raw streams carry no timestamps: count frames
                             frame.pts = 0 if last_pts is None else last_pts + 1
                         last_pts = frame.pts
+                        if self._first_pts is None:
+                            self._first_pts = frame.pts
+                        self._last_pts = frame.pts
                         yield frame
                 elif packet.dts is not None and packet.size:
                     yield packet
+            self._reached_end = True
         except av.error.ExitError:
             raise StreamTimeoutError(f"{self.spec} stopped sending data for {self.timeout:g} s after frame {self._frames_out}") from None
         except av.error.FFmpegError as e:
@@ -326,6 +343,53 @@ class FileSource:
     @property
     def frames_read(self) -> int:
         return self._frames_out
+
+    def ended_early(self) -> str | None:
+        """After the last frame: a one-line warning if the input ended clearly before the
+        frame count or duration its header announces (a file cut short), else None."""
+        if not self._reached_end or self.info.is_live or self._frames_out == 0:
+            return None
+        info, v = self.info, self.stream
+        done = self._frames_out
+        if info.frame_count and done < info.frame_count - max(2, 0.02 * info.frame_count):
+            return f"input {self.spec} ended after {done} frames, but its header announces {info.frame_count}; it may be cut short (the {done} frames it has were deblurred)"
+        announced = self._announced_end()
+        if announced is None or self._last_pts is None:
+            return None
+        end, stream_level = announced
+        tb = Fraction(v.time_base) if v.time_base else info.time_base
+        step = 1 / info.fps if info.fps else 0.04
+        reached = float(self._last_pts * tb) + step
+        slack = max(3 * step, 0.02 * end) if stream_level else max(1.0, 0.05 * end)
+        if end - reached <= slack:
+            return None
+        start = float(self._first_pts * tb) if self._first_pts is not None else 0.0
+        about = f" (about {round((end - start) / step)} frames)" if info.fps else ""
+        return (
+            f"input {self.spec} ended after {done} frames ({reached:.2f} s), but its header announces {end:.2f} s{about};"
+            f" it may be cut short (the {done} frames it has were deblurred)"
+        )
+
+    def _announced_end(self) -> tuple[float, bool] | None:
+        """(the end time the header announces for the video, in seconds; whether it is the
+        video stream's own figure rather than the whole file's)."""
+        v = self.stream
+        if v.duration and v.time_base:
+            start = v.start_time if v.start_time is not None else 0
+            return float((start + v.duration) * v.time_base), True
+        tag = (v.metadata or {}).get("DURATION") or (v.metadata or {}).get("duration")  # Matroska's per-track tag
+        if tag:
+            try:
+                h, m, sec = tag.split(":")
+                return int(h) * 3600 + int(m) * 60 + float(sec), True
+            except ValueError:
+                pass
+        c = self.container
+        if c.duration:
+            start = (c.start_time or 0) / 1e6
+            only_video = len(c.streams) == 1
+            return start + c.duration / 1e6, only_video
+        return None
 
     def abandon(self) -> None:
         """Never close: a reader thread left behind after an interrupt is still inside

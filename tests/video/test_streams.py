@@ -1,0 +1,158 @@
+"""Streams besides the video, timestamps, and inputs that end early, as a user meets them
+through `streamdeblur run` (issue 17, holes 3, 4 and 6): real files written by PyAV."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from streamdeblur.cli import app
+from videofiles import packets, random_frames, read_video, write_video
+
+runner = CliRunner()
+
+
+def run(*args: object):
+    return runner.invoke(app, ["run", *map(str, args)])
+
+
+def only_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_file())
+
+
+def pcm24_mkv(path: Path, n: int = 10) -> None:
+    """Video plus 24-bit PCM audio, as a camera or an editor writes it into Matroska."""
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("ffv1", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "bgr0"
+        v.time_base = v.codec_context.time_base = Fraction(1, 1000)
+        a = out.add_stream("pcm_s24le", rate=48000)
+        a.layout = "stereo"
+        for i, img in enumerate(random_frames(n, 64, 48)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts, f.time_base = i * 40, Fraction(1, 1000)
+            for p in v.encode(f):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+        rng = np.random.default_rng(3)
+        for k in range(n * 2):
+            samples = (rng.integers(-(2**23), 2**23, (1, 2 * 960)) << 8).astype(np.int32)
+            af = av.AudioFrame.from_ndarray(samples, format="s32", layout="stereo")
+            af.sample_rate, af.pts = 48000, k * 960
+            for p in a.encode(af):
+                out.mux(p)
+        for p in a.encode():
+            out.mux(p)
+
+
+def test_audio_the_container_cannot_hold_is_refused_before_the_first_frame(tmp_path, tiny_weights):
+    src = tmp_path / "pcm.mkv"
+    pcm24_mkv(src)
+    res = run(src, "-o", tmp_path / "out.mp4", "--weights", tiny_weights)
+    assert res.exit_code == 2, res.output
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in res.output, err  # before any work: no progress, no backend line
+    assert err.startswith("streamdeblur: error:")
+    for word in ("audio stream #1", "pcm_s24le", ".mp4", "write .mkv"):
+        assert word in err, err
+    assert only_files(tmp_path) == ["pcm.mkv"]  # no output, no hidden temporary file
+    # and the container it names takes it: every audio packet copied untouched
+    ok = run(src, "-o", tmp_path / "out.mkv", "--weights", tiny_weights, "--codec", "ffv1", "--quiet")
+    assert ok.exit_code == 0, ok.output
+    assert [p for p, _ in packets(tmp_path / "out.mkv", "audio")] == [p for p, _ in packets(src, "audio")]
+    assert len(read_video(tmp_path / "out.mkv")) == 10
+
+
+def _with_attachment_and_data(path: Path, fmt: str) -> None:
+    with av.open(str(path), "w", format=fmt) as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 32, 32, "yuv420p"
+        d = None
+        if fmt == "matroska":
+            out.add_attachment("font.ttf", "application/x-truetype-font", b"FAKEFONT" * 10)
+        else:
+            d = out.add_data_stream(codec_name="bin_data")
+        for i, img in enumerate(random_frames(6, 32, 32)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            for p in v.encode(f):
+                out.mux(p)
+            if d is not None:
+                pk = av.Packet(b"telemetry %d" % i)
+                pk.stream, pk.time_base = d, Fraction(1, 25)
+                pk.pts = pk.dts = i
+                out.mux(pk)
+        for p in v.encode():
+            out.mux(p)
+
+
+def test_attachment_and_data_streams_are_copied_where_they_fit_else_left_out_with_a_warning(tmp_path, tiny_weights, caplog):
+    mkv, mp4 = tmp_path / "fonts.mkv", tmp_path / "telemetry.mp4"
+    _with_attachment_and_data(mkv, "matroska")
+    _with_attachment_and_data(mp4, "mp4")
+    # where the container holds them: copied
+    assert run(mkv, "-o", tmp_path / "a.mkv", "--weights", tiny_weights, "-q").exit_code == 0
+    with av.open(str(tmp_path / "a.mkv")) as c:
+        assert [(s.name, bytes(s.data)) for s in c.streams.attachments] == [("font.ttf", b"FAKEFONT" * 10)]
+    assert run(mp4, "-o", tmp_path / "d.mp4", "--weights", tiny_weights, "-q").exit_code == 0
+    assert [p for p, _ in packets(tmp_path / "d.mp4", "data")] == [p for p, _ in packets(mp4, "data")] != []
+    # where it cannot: one warning line naming the stream, its codec and a container that takes it
+    def warnings() -> list[str]:
+        got = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        caplog.clear()
+        return got
+
+    warnings()
+    res = run(mkv, "-o", tmp_path / "a.mp4", "--weights", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    (warn,) = warnings()
+    assert "attachment stream #1 (font.ttf" in warn and ".mp4 file" in warn and "left out (write .mkv to keep it)" in warn, warn
+    assert len(read_video(tmp_path / "a.mp4")) == 6
+    res = run(mp4, "-o", tmp_path / "d.mkv", "--weights", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    (warn,) = warnings()
+    assert "data stream #1 (bin_data)" in warn and ".mkv file" in warn and "to keep it" in warn, warn
+    assert len(read_video(tmp_path / "d.mkv")) == 6
+
+
+@pytest.mark.parametrize("ext", [".mkv", ".mp4", ".mov"])
+def test_aac_priming_does_not_move_any_timestamp(tmp_path, tiny_weights, ext):
+    """An MP4's AAC starts 21.3 ms before the video (encoder priming); the output keeps
+    every video and audio timestamp where the input has it, whatever the container."""
+    src = tmp_path / "in.mp4"
+    write_video(src, random_frames(12, 64, 48), codec="libx264", pix_fmt="yuv420p", audio=True)
+    in_audio = [t for _, t in packets(src, "audio")]
+    assert in_audio[0] < 0  # the priming this test is about
+    out = tmp_path / f"out{ext}"
+    res = run(src, "-o", out, "--weights", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    ms = Fraction(1, 1000)
+    assert [round(p * tb / ms) for p, tb, _ in read_video(out)] == [round(p * tb / ms) for p, tb, _ in read_video(src)]
+    out_audio = [t for _, t in packets(out, "audio")]
+    assert len(out_audio) == len(in_audio)
+    assert all(abs(a - b) <= ms for a, b in zip(out_audio, in_audio)), (out_audio[:3], in_audio[:3])  # Matroska counts in ms
+
+
+def test_matroska_cut_short_is_deblurred_to_its_end_with_a_warning(tmp_path, tiny_weights):
+    full = tmp_path / "full.mkv"
+    write_video(full, random_frames(60, 64, 48), audio=True)
+    cut = tmp_path / "cut.mkv"
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) * 22 // 100])
+    res = run(cut, "-o", tmp_path / "out.mkv", "--weights", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    frames = len(read_video(tmp_path / "out.mkv"))
+    assert 0 < frames < 60
+    warn = res.stderr.strip()
+    assert len(warn.splitlines()) == 1, warn
+    assert warn.startswith("streamdeblur: warning:") and "cut.mkv" in warn and "cut short" in warn
+    assert f"ended after {frames} frames" in warn and "about 60 frames" in warn and "2.40 s" in warn, warn
+    # the whole file: no warning
+    res = run(full, "-o", tmp_path / "whole.mkv", "--weights", tiny_weights, "-q")
+    assert res.exit_code == 0 and res.stderr == "", res.stderr
