@@ -126,15 +126,42 @@ def load_generator(name_or_path: str | os.PathLike | None = None, device: str | 
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise WeightsError(f"{weights} is not a readable safetensors file ({e}); it may be truncated", "re-export or re-copy it") from None
+    fits = "the .json card does not match the .safetensors: re-export both with `streamdeblur-train export`"
+    mismatch = _state_mismatch(model.state_dict(), state)
+    if mismatch:
+        raise WeightsError(f"{weights.name} does not match architecture {card['arch']!r} in {card_path.name}: {mismatch}", fits)
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()
-        detail = "; ".join(line.strip() for line in first[:3])
-        raise WeightsError(f"{weights} does not match architecture {card['arch']!r} with args {card.get('args')}: {detail[:300]}") from None
+    except RuntimeError as e:  # pragma: no cover - _state_mismatch finds what load_state_dict would
+        raise WeightsError(f"{weights.name} does not match architecture {card['arch']!r} in {card_path.name}: {str(e).splitlines()[0][:120]}", fits) from None
     model.card = card  # type: ignore[attr-defined]
     model.source = str(weights)  # type: ignore[attr-defined]
     return model.to(device).eval()
+
+
+def _shape(t: Any) -> str:
+    return "[" + ", ".join(str(d) for d in t.shape) + "]"
+
+
+def _state_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str | None:
+    """The first way ``found`` (a weights file) fails to fit ``expected`` (the model its
+    card describes), in a few words, with how many more tensors differ; None if it fits."""
+    shapes = [k for k in expected if k in found and tuple(found[k].shape) != tuple(expected[k].shape)]
+    missing = [k for k in expected if k not in found]
+    extra = [k for k in found if k not in expected]
+
+    def more(n: int) -> str:
+        return f" (+{n} more)" if n else ""
+
+    others = len(shapes) + len(missing) + len(extra) - 1
+    if shapes:
+        k = shapes[0]
+        return f"tensor {k!r} is {_shape(found[k])} in the file, {_shape(expected[k])} by the card{more(others)}"
+    if missing:
+        return f"tensor {missing[0]!r} the card needs is not in the file{more(others)}"
+    if extra:
+        return f"the file has tensor {extra[0]!r}, which the card has no place for{more(others)}"
+    return None
 
 
 def save_generator(

@@ -108,6 +108,40 @@ def test_missing_truncated_and_mismatched_weights(tmp_path):
         load_generator(w)
 
 
+def test_weights_of_another_shape_than_the_card_is_one_short_line_naming_the_tensor_and_the_fix(tmp_path):
+    """A .safetensors exported at width 16 beside a .json card saying width 8 (issue 17)."""
+    from typer.testing import CliRunner
+
+    from streamdeblur.cli import app
+
+    w, card = save_generator(build_model("deblurgan-lite", **{**TINY["deblurgan-lite"], "width": 16}), tmp_path / "g")
+    c = json.loads(card.read_text())
+    c["args"]["width"] = 8
+    card.write_text(json.dumps(c))
+    with pytest.raises(WeightsError) as e:
+        load_generator(w)
+    msg = str(e.value)
+    assert "'intro.weight' is [16, 3, 3, 3] in the file, [8, 3, 3, 3] by the card" in msg, msg
+    assert ".json card does not match the .safetensors" in msg and "streamdeblur-train export" in msg
+    assert "size mismatch" not in msg and "{" not in msg and len(msg) < 260, msg  # not PyTorch's text, not the args dict
+    # as the user meets it: one line, exit 2
+    import av
+    import numpy as np
+
+    clip = tmp_path / "clip.mkv"
+    with av.open(str(clip), "w") as out:
+        v = out.add_stream("ffv1", rate=25)
+        v.width, v.height, v.pix_fmt = 32, 32, "bgr0"
+        for i in range(3):
+            f = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 40 * i, np.uint8), format="rgb24")
+            f.pts = i
+            for pk in [*v.encode(f), *(v.encode() if i == 2 else [])]:
+                out.mux(pk)
+    res = CliRunner().invoke(app, ["run", str(clip), "-o", str(tmp_path / "out.mkv"), "--weights", str(w)])
+    assert res.exit_code == 2
+    assert res.stderr.strip().count("\n") == 0 and res.stderr.startswith("streamdeblur: error: g.safetensors does not match"), res.stderr
+
+
 def test_models_command_prints_params_and_gmacs():
     from typer.testing import CliRunner
 
