@@ -88,9 +88,11 @@ def run(
     Frames go through a pipelined reader -> inference -> writer; progress shows frames
     done / total, FPS and ETA, and a final line gives frames, seconds, FPS, backend and
     device. OUTPUT is written to a hidden temporary file and renamed when complete, so
-    it never exists half-written. Ctrl-C stops cleanly: the frames done are finished as
-    a playable NAME.partial.EXT beside OUTPUT (never under OUTPUT's own name), and the
-    exit code is 130.
+    it never exists half-written, and never replaces a file without --overwrite (one that
+    appeared meanwhile included: the work is then kept as NAME.2.EXT, exit code 2).
+    Ctrl-C, SIGTERM and SIGHUP stop cleanly within a second: the frames done are finished
+    as a playable NAME.partial.EXT beside OUTPUT (never under OUTPUT's own name), and the
+    exit code is 128 + the signal (130, 143, 129).
 
     Examples: streamdeblur run samples/mountains.mp4 -o out.mp4 |
     streamdeblur run in.mkv -o out.mkv --codec ffv1 |
