@@ -406,12 +406,11 @@ def _show(viewers: Sequence[Viewer], image: np.ndarray) -> list[str]:
 
 
 def save_png(image: np.ndarray, folder: Path) -> Path:
-    """Write an RGB picture as PNG (temporary name, then rename); returns the path."""
-    import os
-
+    """Write an RGB picture as PNG (temporary name, then a no-replace rename); returns the path."""
     import cv2
 
     from .errors import OutputError
+    from .fileio import publish
 
     folder = Path(folder)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -424,7 +423,13 @@ def save_png(image: np.ndarray, folder: Path) -> Path:
         if not ok:
             raise OSError("PNG encoding failed")
         tmp.write_bytes(buf.tobytes())
-        os.replace(tmp, path)
+        while True:  # never over a snapshot taken meanwhile (another preview, the same second)
+            try:
+                publish(tmp, path)
+                break
+            except FileExistsError:
+                n += 1
+                path = folder / f"streamdeblur-preview-{stamp}-{n:03d}.png"
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write snapshot {path}: {e.strerror or e}", "check that --snapshot-dir exists and is writable") from None

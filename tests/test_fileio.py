@@ -88,3 +88,12 @@ def test_write_atomic_mode_and_no_replace(tmp_path):
     assert p.read_bytes() == b"one" and os.listdir(p.parent) == ["engine.bin"]
     fileio.write_atomic(p, b"three", replace=True)
     assert p.read_bytes() == b"three"
+
+
+def test_preview_snapshots_never_replace_each_other(tmp_path):
+    import numpy as np
+
+    from streamdeblur.preview import save_png
+
+    got = {save_png(np.full((4, 4, 3), i, np.uint8), tmp_path) for i in range(3)}
+    assert len(got) == 3 and sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in got)
