@@ -14,8 +14,11 @@ from ..signals import stop_on_signals
 
 
 def _say(msg: str) -> None:
-    sys.stderr.write(f"streamdeblur: {msg}\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(f"streamdeblur: {msg}\n")
+        sys.stderr.flush()
+    except OSError:  # a terminal closed under the run (SIGHUP): the exit code still tells
+        pass
 
 
 def _clock(seconds: float | None) -> str:
@@ -46,19 +49,25 @@ class _ProgressLine:
         total = f"/{p.total}" if p.total else ""
         pct = f" {100 * p.frames_done / p.total:5.1f}%" if p.total else ""
         line = f"{p.frames_done}{total} frames{pct}  {p.fps:6.2f} fps  ETA {_clock(p.eta)}"
-        if self.tty:
-            pad = max(0, self.width - len(line))
-            sys.stderr.write("\r" + line + " " * pad)
-            self.width = len(line)
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        try:
+            if self.tty:
+                pad = max(0, self.width - len(line))
+                sys.stderr.write("\r" + line + " " * pad)
+                self.width = len(line)
+            else:
+                sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except OSError:  # a closed terminal (SIGHUP) must not fail the writer and lose the partial
+            pass
 
     def end(self) -> None:
         if self.tty and self.width:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
             self.width = 0
+            try:
+                sys.stderr.write("\n")
+                sys.stderr.flush()
+            except OSError:
+                pass
 
 
 @app.command()

@@ -145,3 +145,26 @@ def test_two_runs_to_one_output_never_replace_each_other(tmp_path, tiny_weights)
     if "appeared" in line:
         assert len(read_video(tmp_path / "out.2.mp4")) == n
     assert hidden(tmp_path) == []
+
+
+def test_sighup_after_the_terminal_is_gone_still_keeps_the_partial(tmp_path, tiny_weights):
+    """A closed terminal: stderr is gone (writes fail) and SIGHUP follows. The progress line
+    and the last message cannot be written, but the run still ends as SIGHUP should."""
+    n = 300
+    src = tmp_path / "in.mkv"
+    write_video(src, random_frames(n, 128, 96))
+    out = tmp_path / "out.mkv"
+    proc = start_run(src, "-o", out, "--weights", tiny_weights, "--backend", "torch", "--codec", "ffv1", "--batch", "1")
+    try:
+        wait_for_tmp(tmp_path, proc, 100_000)
+        proc.stderr.close()  # every later write to stderr fails (EPIPE)
+        time.sleep(0.3)  # a few progress lines fail meanwhile
+        proc.send_signal(signal.SIGHUP)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 129
+    assert not out.exists()
+    assert 0 < len(read_video(tmp_path / "out.partial.mkv")) < n
+    assert hidden(tmp_path) == []
