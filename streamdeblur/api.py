@@ -81,13 +81,16 @@ def deblur_video(
     on_progress: Callable[[Progress], None] | None = None,
     on_ready: Callable[[Any, Any], None] | None = None,
     stop_event: threading.Event | None = None,
+    processor: Any = None,
     **options: Any,
 ) -> RunResult:
     """Deblur ``input`` (a file or URL) into ``output``; options as :class:`RunOptions`.
 
     ``generator``: a model object to use instead of ``options["weights"]`` / the shipped
     one. ``on_ready(source_info, backend)`` is called once everything is open, before
-    the first frame (the CLI prints the backend it chose there).
+    the first frame (the CLI prints the backend it chose there). ``processor``: an open
+    backend to use (and leave open) instead of making one from the options, so that a
+    worker deblurring many files loads its model or engine once (streamdeblur.batch).
     """
     from .backends import create_backend
     from .models import load_generator
@@ -103,10 +106,13 @@ def deblur_video(
         raise OutputError(f"the output {out} is the input", "write to another file")
 
     with open_source(input, timeout=opts.timeout) as source:  # input errors first: the cheapest to fix
-        model = generator if generator is not None else load_generator(opts.weights)
-        backend = create_backend(
-            opts.backend, model, opts.device, max_tile=opts.max_tile, engine=opts.engine, engines_dir=opts.engines_dir
-        )
+        if processor is not None:
+            backend = processor
+        else:
+            model = generator if generator is not None else load_generator(opts.weights)
+            backend = create_backend(
+                opts.backend, model, opts.device, max_tile=opts.max_tile, engine=opts.engine, engines_dir=opts.engines_dir
+            )
         pipe = None
         try:
             sink = FileSink(
@@ -143,7 +149,7 @@ def deblur_video(
                 raise
         finally:
             abandoned = pipe.abandoned if pipe is not None else ()
-            if "inference" not in abandoned:  # else it is still inside backend.process
+            if "inference" not in abandoned and processor is None:  # else it is still inside backend.process, or the caller's
                 backend.close()
             if "reader" in abandoned:  # still inside FFmpeg: closing under it would crash
                 source.abandon()
