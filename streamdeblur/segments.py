@@ -1,0 +1,344 @@
+"""One long video in segments: cut at keyframes, deblur the parts in parallel, join them.
+
+The three steps run wherever the caller puts them (one after another in this process,
+or as tasks on Ray actors, :mod:`streamdeblur.cluster`); every step reads and writes
+files the caller named, so nothing but a few numbers travels between them.
+
+* :func:`plan_segments` reads the input's video packets (no decoding) and picks cut
+  points at keyframes, so that the parts hold about the same number of frames. A part
+  is a range of presentation timestamps ``[start, end)`` and the number of frames in it.
+* :func:`deblur_segment` opens the input, seeks to the part's keyframe, decodes, keeps
+  exactly the frames whose pts fall in the range (counting them: with open GOPs the
+  last few frames of a range come after the next keyframe in decode order) and writes
+  *video only* to a segment file, through the same pipeline and encoder as a single run.
+* :func:`join_segments` remuxes the segments' video packets in order, and the audio and
+  subtitle packets once from the input (as a single run copies them), into a hidden
+  temporary file beside the output, checks the frame count, and renames it into place.
+
+Decoding a part from its keyframe gives the same pictures as decoding the whole file
+(the decoder starts from a keyframe in both cases), and every frame keeps its pts, so
+with a lossless codec a segmented run equals a single run frame for frame.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+
+from .errors import Cancelled, InputError, OutputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames with ``start_pts <= pts < end_pts`` (None: from the start / to the end)."""
+
+    index: int
+    start_pts: int | None
+    end_pts: int | None
+    frames: int
+    first_frame: int  # its first frame's position in presentation order
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    input: str
+    frames: int
+    keyframes: int
+    segments: tuple[Segment, ...]
+
+
+def _video_packets(spec: str) -> tuple[list[int], list[int]]:
+    """(every video packet's pts, the keyframes' pts), demuxed without decoding."""
+    try:
+        c = av.open(spec)
+    except (av.error.FFmpegError, OSError) as e:
+        raise InputError(f"input {spec} is not a video FFmpeg can read ({getattr(e, 'strerror', None) or e})") from None
+    try:
+        if not c.streams.video:
+            raise InputError(f"input {spec} has no video stream", "pass a video file")
+        v = c.streams.video[0]
+        pts: list[int] = []
+        keys: list[int] = []
+        try:
+            for p in c.demux(v):
+                if not p.size:
+                    continue
+                if p.pts is None:
+                    raise InputError(
+                        f"input {spec} cannot be cut into segments: its video packets carry no timestamps",
+                        "run it without --segments",
+                    )
+                pts.append(p.pts)
+                if p.is_keyframe:
+                    keys.append(p.pts)
+        except av.error.FFmpegError as e:
+            raise InputError(f"input {spec} cannot be read to the end ({getattr(e, 'strerror', None) or e}); it may be truncated or damaged") from None
+        return pts, keys
+    finally:
+        c.close()
+
+
+def plan_segments(input: str | os.PathLike, n: int) -> SegmentPlan:
+    """Cut ``input`` at keyframes into at most ``n`` parts of about equal frame counts.
+
+    Fewer parts when it has fewer keyframes (a part always starts at one)."""
+    if n < 1:
+        raise ValueError(f"segments must be >= 1, got {n}")
+    spec = str(input)
+    pts, keys = _video_packets(spec)
+    if not pts:
+        raise InputError(f"input {spec} has a video stream but no frames", "pass a video file with frames in it")
+    order = sorted(pts)
+    if len(set(order)) != len(order):
+        raise InputError(f"input {spec} cannot be cut into segments: two of its frames share a timestamp", "run it without --segments")
+    ranks = sorted({bisect.bisect_left(order, k) for k in keys} - {0})  # keyframes a part can start at
+    total = len(order)
+    cuts: list[int] = []
+    for i in range(1, n):
+        if not ranks:
+            break
+        target = round(i * total / n)
+        j = bisect.bisect_left(ranks, target)
+        best = min((r for r in ranks[max(0, j - 1) : j + 1]), key=lambda r: abs(r - target))
+        if (not cuts or best > cuts[-1]) and best < total:
+            cuts.append(best)
+    bounds = [0, *cuts, total]
+    segs = []
+    for k in range(len(bounds) - 1):
+        a, b = bounds[k], bounds[k + 1]
+        segs.append(
+            Segment(
+                index=k,
+                start_pts=None if k == 0 else order[a],
+                end_pts=None if b == total else order[b],
+                frames=b - a,
+                first_frame=a,
+            )
+        )
+    return SegmentPlan(input=spec, frames=total, keyframes=len(keys), segments=tuple(segs))
+
+
+def segment_dir(output: str | os.PathLike) -> Path:
+    """Where the parts of ``output`` are written: a hidden folder beside it (removed after the join)."""
+    out = Path(output)
+    return out.with_name(f".{out.name}.segments")
+
+
+def segment_path(output: str | os.PathLike, index: int) -> Path:
+    out = Path(output)
+    return segment_dir(out) / f"part-{index:04d}{out.suffix}"
+
+
+class _SegmentFrames:
+    """The frames of one part, from an open :class:`FileSource` of the whole input."""
+
+    def __init__(self, source: Any, seg: Segment) -> None:
+        self.source = source
+        self.seg = seg
+        self.info = source.info
+
+    def __iter__(self) -> Iterator[Any]:
+        seg, src = self.seg, self.source
+        if seg.start_pts is not None:
+            try:  # seek to the keyframe at (or before) the part's start; PyAV flushes the decoder
+                src.container.seek(seg.start_pts, stream=src.stream, backward=True)
+            except av.error.FFmpegError as e:
+                raise InputError(f"input {src.spec} cannot seek to part {seg.index} ({e})", "run it without --segments") from None
+        kept = 0
+        if seg.frames == 0:
+            return
+        for f in src:
+            if seg.start_pts is not None and f.pts < seg.start_pts:
+                continue
+            if seg.end_pts is not None and f.pts >= seg.end_pts:
+                continue
+            yield f
+            kept += 1
+            if kept == seg.frames:
+                return
+        raise InputError(
+            f"part {seg.index} of {src.spec}: only {kept} of its {seg.frames} frames could be decoded",
+            "run it without --segments",
+        )
+
+
+def deblur_segment(
+    input: str | os.PathLike,
+    seg: Segment,
+    path: str | os.PathLike,
+    processor: Any,
+    *,
+    batch: int = 4,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    pix_fmt: str | None = None,
+    timeout: float = 10.0,
+    on_progress: Callable[[Any], None] | None = None,
+    stop_event: threading.Event | None = None,
+) -> int:
+    """Deblur one part of ``input`` into ``path`` (video only); returns its frame count.
+
+    ``processor``: an open backend (``process(uint8 NHWC)``). Stopped or failed parts
+    leave nothing behind."""
+    from .pipeline import Pipeline
+    from .video.sinks import FileSink
+    from .video.sources import open_source
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open_source(input, timeout=timeout) as source:
+        sink = FileSink(path, source.info, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=True)
+        try:
+            pipe = Pipeline(_SegmentFrames(source, seg), processor, sink, batch=batch, on_progress=on_progress, stop_event=stop_event, total=seg.frames)
+            stats = pipe.run()
+            if stats.stopped:
+                raise Cancelled(f"part {seg.index} of {input} stopped after {stats.frames_out} frames")
+            sink.close()
+        except BaseException:
+            sink.abort()
+            raise
+    if stats.frames_out != seg.frames:  # pragma: no cover - _SegmentFrames raises first
+        raise InputError(f"part {seg.index} of {input}: {stats.frames_out} frames written, {seg.frames} expected")
+    return stats.frames_out
+
+
+def _time(p: Any) -> Fraction:
+    t = p.dts if p.dts is not None else p.pts
+    return Fraction(t if t is not None else 0) * p.time_base
+
+
+def join_segments(
+    input: str | os.PathLike,
+    parts: list[str | os.PathLike],
+    output: str | os.PathLike,
+    *,
+    frames: int,
+    overwrite: bool = False,
+    timeout: float = 10.0,
+) -> Path:
+    """Remux ``parts`` (in order) and the input's other streams into ``output``.
+
+    The audio, subtitle, data and attachment streams are chosen as a single run chooses
+    them (:func:`~streamdeblur.video.sinks.check_copies`) and copied once, untouched,
+    from the input. Checks that the parts hold ``frames`` frames in all; the output
+    appears under its name only once complete (hidden temporary file, fsync, and
+    :func:`~streamdeblur.fileio.publish`, which replaces an existing file only with
+    ``overwrite``)."""
+    from .errors import OutputExistsError
+    from .fileio import fsync_file, publish
+    from .video.sinks import FORMAT_OPTIONS, check_copies, check_output
+    from .video.sources import open_source
+
+    out, fmt, _ = check_output(output, overwrite=overwrite)
+    spec = str(input)
+    with open_source(spec, timeout=timeout) as src:
+        info = src.info
+        keep = [(st.index, st.type) for st in check_copies(src, out)]
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.join.tmp{out.suffix}")
+    opened: list[Any] = []
+    oc = None
+    try:
+        segs = [av.open(str(p)) for p in parts]
+        opened.extend(segs)
+        inp = av.open(spec)
+        opened.append(inp)
+        vids = [c.streams.video[0] for c in segs]
+        v0 = vids[0]
+        for k, v in enumerate(vids[1:], 1):
+            if v.codec_context.name != v0.codec_context.name or bytes(v.codec_context.extradata or b"") != bytes(v0.codec_context.extradata or b""):
+                raise OutputError(f"part {k} of {out.name} was encoded with other settings than part 0 (codec headers differ); they cannot be joined", "run it without --segments")
+            if v.time_base != v0.time_base:
+                raise OutputError(f"part {k} of {out.name} has another time base ({v.time_base}) than part 0 ({v0.time_base})", "run it without --segments")
+        try:
+            oc = av.open(str(tmp), mode="w", format=fmt, options=dict(FORMAT_OPTIONS.get(fmt, {})))
+        except (av.error.FFmpegError, OSError) as e:
+            raise OutputError(f"cannot write {out}: {getattr(e, 'strerror', None) or e}", "check the folder exists and is writable") from None
+        vs = oc.add_stream_from_template(v0)
+        vs.time_base = info.time_base  # as FileSink asks; the template carries colour tags and rotation
+        copies: dict[int, Any] = {}
+        for index, kind in keep:
+            try:
+                copies[index] = oc.add_stream_from_template(inp.streams[index])
+            except (av.error.FFmpegError, ValueError) as e:
+                if kind == "audio":
+                    raise OutputError(f"the input's audio stream #{index} cannot be copied into {out.name}: {e}", "write .mkv instead") from None
+                log.warning("%s stream #%d cannot be copied: %s; it is left out", kind, index, e)
+        packet_streams = [inp.streams[i] for i in copies if inp.streams[i].type != "attachment"]
+
+        def video() -> Iterator[Any]:
+            last: int | None = None
+            for k, (c, v) in enumerate(zip(segs, vids)):
+                for p in c.demux(v):
+                    if not p.size:
+                        continue
+                    if p.dts is not None and last is not None and p.dts <= last:
+                        # each part's encoder starts its own dts run (B-frame delay); keep them rising
+                        if p.pts is not None and last + 1 > p.pts:
+                            raise OutputError(f"part {k} of {out.name} cannot follow part {k - 1} (decode timestamps overlap)", "run it without --segments, or use an intra-only codec such as ffv1")
+                        p.dts = last + 1
+                    if p.dts is not None:
+                        last = p.dts
+                    yield p
+
+        def others() -> Iterator[Any]:
+            if not packet_streams:
+                return
+            for p in inp.demux(packet_streams):
+                if p.dts is not None and p.size:  # as FileSource passes them on
+                    yield p
+
+        written = 0
+        try:
+            for p in heapq.merge(video(), others(), key=_time):
+                if p.stream.type == "video":
+                    p.stream = vs
+                    written += 1
+                else:
+                    p.stream = copies[p.stream.index]
+                oc.mux(p)
+        except av.error.FFmpegError as e:
+            raise OutputError(f"joining the parts of {out} failed: {e}") from None
+        oc.close()
+        oc = None
+        if written != frames:
+            raise OutputError(f"the parts of {out.name} hold {written} frames, the input {frames}", "run it again with --overwrite")
+        fsync_file(tmp)
+        try:
+            publish(tmp, out, replace=overwrite)
+        except FileExistsError:
+            raise OutputExistsError(f"{out} appeared while its parts were being joined (another run or program made it) and was left as it is", "pass --overwrite to let a run replace an existing output") from None
+    except BaseException:
+        if oc is not None:
+            try:
+                oc.close()
+            except Exception:
+                log.debug("closing %s after an error failed", tmp, exc_info=True)
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    finally:
+        for c in opened:
+            c.close()
+    return out
+
+
+def remove_parts(output: str | os.PathLike) -> None:
+    """Remove the hidden folder of parts of ``output`` (after the join, or after a failure)."""
+    shutil.rmtree(segment_dir(output), ignore_errors=True)
