@@ -76,6 +76,10 @@ class DisplayUnavailableError(StreamDeblurError, RuntimeError):
     """No display for a preview window."""
 
 
+class ClusterError(StreamDeblurError, RuntimeError):
+    """Ray is not installed, a cluster cannot be reached, or it has no worker to run on."""
+
+
 class DataError(StreamDeblurError, ValueError):
     """A training or evaluation dataset is missing, empty or inconsistent."""
 

@@ -74,8 +74,8 @@ class _ProgressLine:
 @user_errors
 @stop_on_signals()  # SIGTERM / SIGHUP end a run as Ctrl-C does (exit 143 / 129)
 def run(
-    input: Annotated[Optional[str], typer.Argument(help="A video file, or a stream URL (rtsp://, http(s)://, udp://). Leave out with --camera.", show_default=False)] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The deblurred video; its extension picks the container (.mp4, .mkv, .mov, .webm ...).", dir_okay=False, show_default=False)] = ...,  # type: ignore[assignment]
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="A video file, or a stream URL (rtsp://, http(s)://, udp://); or several files and folders (their video files) with -o a folder. Leave out with --camera.", metavar="INPUT...", show_default=False)] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="The deblurred video; its extension picks the container (.mp4, .mkv, .mov, .webm ...). With several inputs or a folder: a folder (created if missing) that gets OUTPUT/NAME.EXT for each.", show_default=False)] = ...,  # type: ignore[assignment]
     camera: Annotated[Optional[str], typer.Option("--camera", "-c", help="Record a camera (index 0, 1 ... or /dev/videoN) instead of INPUT; newest frame wins, capture-clock timestamps; Ctrl-C or --duration ends it.", show_default=False)] = None,
     duration: Annotated[Optional[float], typer.Option("--duration", min=0.1, help="With --camera: stop after this many seconds.", show_default=False)] = None,
     backend: Annotated[str, typer.Option("--backend", help="auto (the fastest that runs here; says which), torch, onnxruntime or tensorrt.")] = "auto",
@@ -91,6 +91,12 @@ def run(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists (only once the new one is complete).")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a stream URL to answer or send data.")] = 10.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    format: Annotated[Optional[str], typer.Option("--format", help="Several inputs: the outputs' container (mp4, mkv ...); default: each input's own extension.", show_default=False)] = None,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run on Ray (pip install 'streamdeblur[ray]'): local (a cluster on this machine), auto or an address such as ray://head:10001 (an existing one). One worker per GPU, else CPU workers; docs/SCALE.md.", show_default=False)] = None,
+    segments: Annotated[Optional[int], typer.Option("--segments", min=1, help="Cut each input at keyframes into up to N parts, deblur them in parallel (with --cluster), join them: same frames, timestamps, audio.", show_default=False)] = None,
+    cpus_per_worker: Annotated[Optional[int], typer.Option("--cpus-per-worker", min=1, help="With --cluster and no GPU: cores per worker (workers = cores // N). Default 1.", show_default=False)] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="With --cluster: at most N workers (default: one per GPU, or one per --cpus-per-worker cores).", show_default=False)] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report: each input's status, frames, seconds, backend and error.", show_default=False)] = None,
 ) -> None:
     """Deblur a video file or stream into OUTPUT, keeping its timestamps, colour tags, rotation, audio and subtitles.
 
@@ -105,11 +111,31 @@ def run(
 
     Examples: streamdeblur run samples/mountains.mp4 -o out.mp4 |
     streamdeblur run in.mkv -o out.mkv --codec ffv1 |
-    streamdeblur run rtsp://127.0.0.1:8554/cam -o cam.mp4 --timeout 5
+    streamdeblur run rtsp://127.0.0.1:8554/cam -o cam.mp4 --timeout 5 |
+    streamdeblur run a.mp4 b.mp4 clips/ -o out/ --report report.json |
+    streamdeblur run clips/ -o out/ --cluster local |
+    streamdeblur run long.mkv -o out.mkv --cluster local --segments 8
     """
     from ..api import deblur_video
+    from ..batch import is_batch
     from ..errors import Cancelled
 
+    many = {"format": format, "cluster": cluster, "segments": segments, "cpus_per_worker": cpus_per_worker, "workers": workers, "report": report}
+    if inputs and camera is None and is_batch(inputs, output, **many):
+        from .run_many import run_many
+
+        if duration is not None:
+            raise fail("--duration applies to --camera only")
+        if engine is not None and backend not in ("auto", "tensorrt"):
+            raise fail(f"--engine is a TensorRT engine; it cannot run with --backend {backend}", 2)
+        run_many(
+            inputs, output, quiet=quiet, **many, backend=backend, device=device, weights=str(weights) if weights is not None else None, batch=batch, codec=codec,
+            crf=crf, preset=preset, pix_fmt=pix_fmt, max_tile=max_tile, overwrite=overwrite, timeout=timeout, engine=str(engine) if engine is not None else None,
+        )  # fmt: skip
+        return
+    input = inputs[0] if inputs else None
+    if camera is not None and any(v is not None for v in many.values()):
+        raise fail("--format, --cluster, --segments, --cpus-per-worker, --workers and --report apply to files, not --camera")
     if (input is None) == (camera is None):
         raise fail("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
     if camera is not None:

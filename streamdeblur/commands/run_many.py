@@ -1,0 +1,137 @@
+"""`streamdeblur run` with several inputs, folders, --cluster or --segments: the progress
+view, a line per input and the summary table. The work is
+:func:`streamdeblur.batch.deblur_many`; this is only what the user sees."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import typer
+
+
+def _say(msg: str) -> None:
+    sys.stderr.write(f"streamdeblur: {msg}\n")
+    sys.stderr.flush()
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class BatchView:
+    """One progress line (files done, frames, FPS, ETA) rewritten on a terminal, or a
+    plain line every few seconds otherwise; a line per finished input."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.interval = 0.25 if self.tty else 5.0
+        self.last = 0.0
+        self.width = 0
+        self.mode = "this process"
+
+    def _clear(self) -> None:
+        if self.tty and self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            self.width = 0
+
+    def start(self, info: dict[str, Any]) -> None:
+        self.mode = info.get("mode", self.mode)
+        if self.quiet:
+            return
+        w = (info.get("workers") or [{}])[0]
+        planned = info.get("planned", 1)
+        where = "in this process" if self.mode == "this process" else f"on {self.mode}, {planned} worker{'s' if planned != 1 else ''} ({'1 GPU each' if info.get('resources', {}).get('num_gpus') else str(info.get('resources', {}).get('num_cpus', '?')) + ' CPU each'})"
+        _say(f"deblurring {where}: {w.get('describe') or w.get('backend')}")
+
+    def progress(self, p: Any) -> None:  # p: batch.BatchProgress
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            return
+        self.last = now
+        extra = ", ".join(x for x in (f"{p.failed} failed" if p.failed else "", f"{p.skipped} skipped" if p.skipped else "") if x)
+        total = f"/{p.frames_total}" if p.frames_total else ""
+        line = f"files {p.finished}/{p.files}{f' ({extra})' if extra else ''}  frames {p.frames_done}{total}  {p.fps:6.2f} fps  ETA {_clock(p.eta)}  [{p.running} running]"
+        if self.tty:
+            sys.stderr.write("\r" + line + " " * max(0, self.width - len(line)))
+            self.width = len(line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def item(self, it: Any) -> None:  # it: batch.ItemReport
+        if self.quiet and it.status != "failed":
+            return
+        self._clear()
+        if it.status == "done":
+            parts = f", {it.segments} part{'s' if it.segments != 1 else ''}" if it.segments else ""
+            _say(f"done    {it.input} -> {it.output}: {it.frames} frames in {it.seconds:.1f} s ({it.fps:.2f} fps, {it.backend} on {it.device}{parts})")
+        elif it.status == "skipped":
+            _say(f"skipped {it.input}: {it.note or 'its output is complete'}")
+        elif it.status == "failed":
+            _say(f"failed  {it.input}: {it.error}")
+        else:
+            _say(f"{it.status} {it.input}: {it.error}")
+        if not self.quiet:
+            for w in it.warnings:
+                _say(f"warning: {it.input}: {w}")
+        self.last = 0.0
+
+    def end(self) -> None:
+        self._clear()
+        sys.stderr.flush()
+
+
+def _table(result: Any) -> str:
+    rows = [("input", "status", "frames", "seconds", "fps", "backend", "error")]
+    for it in result.items:
+        err = it.error or ""
+        if len(err) > 90:
+            err = err[:87] + "..."
+        be = f"{it.backend}/{it.device}" if it.backend and it.status == "done" else "-"
+        rows.append((it.input, it.status, str(it.frames), f"{it.seconds:.1f}", f"{it.fps:.2f}" if it.status == "done" else "-", be, err))
+    widths = [max(len(r[k]) for r in rows) for k in range(6)]
+    right = {2, 3, 4}
+    out = []
+    for r in rows:
+        cells = [r[k].rjust(widths[k]) if k in right else r[k].ljust(widths[k]) for k in range(6)]
+        out.append(("  ".join(cells) + "  " + r[6]).rstrip())
+    return "\n".join(out)
+
+
+def run_many(inputs: list[str], output: str, *, quiet: bool, **kwargs: Any) -> None:
+    """Deblur many inputs (or one in segments / on a cluster); exit 1 if any failed, 128+signal if stopped."""
+    from ..batch import deblur_many
+
+    view = BatchView(quiet)
+    try:
+        result = deblur_many(inputs, output, on_progress=view.progress, on_item=view.item, on_start=view.start, **kwargs)
+    finally:
+        view.end()
+    n = len(result.items)
+    done, skipped, failed = result.count("done"), result.count("skipped"), result.count("failed")
+    if not quiet:
+        typer.echo(_table(result))
+        extra = ", ".join(x for x in (f"{skipped} skipped" if skipped else "", f"{failed} failed" if failed else "", f"{n - done - skipped - failed} not finished" if result.cancelled else "") if x)
+        workers = len(result.workers)
+        typer.echo(
+            f"done: {done + skipped} of {n} inputs{f' ({extra})' if extra else ''}, {result.frames} frames in {result.seconds:.1f} s"
+            f" ({result.frames / result.seconds if result.seconds > 0 else 0:.2f} fps) on {workers} worker{'s' if workers != 1 else ''} ({result.mode})"
+        )
+    if kwargs.get("report"):
+        if not quiet:
+            _say(f"report: {kwargs['report']}")
+    if result.cancelled:
+        _say(f"stopped: {done + skipped} of {n} inputs finished; the rest are marked cancelled{' in the report' if kwargs.get('report') else ''}")
+        raise typer.Exit(code=128 + result.signum)
+    if failed:
+        raise typer.Exit(code=1)

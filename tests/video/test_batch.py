@@ -1,0 +1,231 @@
+"""`streamdeblur run` with several inputs and with --segments, in this process (no Ray):
+outputs equal to single runs, the report, re-runs that skip what is complete, bad inputs
+reported while the rest finish, user mistakes as one line; and --cluster without Ray."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from batchfiles import OPTS, assert_same_video, hidden, load_report, make_clips, not_a_video, single_run, truncated_mp4
+from streamdeblur.cli import app
+from videofiles import packets, random_frames, write_video
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, ["run", *map(str, args)])
+
+
+def one_line_error(res, *words):
+    assert res.exit_code == 2, (res.exit_code, res.stderr)
+    err = res.stderr.strip()
+    assert "Traceback" not in res.stderr and len(err.splitlines()) == 1, err
+    assert err.startswith("streamdeblur: error:"), err
+    for w in words:
+        assert w.lower() in err.lower(), err
+
+
+def test_many_inputs_one_after_another_equal_single_runs(tmp_path, tiny_weights):
+    clips = make_clips(tmp_path / "clips", {"a.mkv": 14, "b.mp4": 11})
+    (c,) = make_clips(tmp_path / "more", {"c.mkv": 9}, seed=5)
+    (tmp_path / "clips" / "notes.txt").write_text("not a video, and not picked from the folder")
+    out = tmp_path / "out" / "deep"  # created, parents too
+    report = tmp_path / "report.json"
+    res = invoke(tmp_path / "clips", c, "-o", out, "--weights", tiny_weights, *OPTS, "--format", "mkv", "--report", report)
+    assert res.exit_code == 0, res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.mkv", "b.mkv", "c.mkv"]  # names kept, --format's extension
+    assert "files 3/3" in res.stderr and "fps" in res.stderr and "ETA" in res.stderr  # one progress view
+    table = res.stdout.splitlines()
+    assert table[0].split()[:5] == ["input", "status", "frames", "seconds", "fps"]
+    assert res.stdout.strip().splitlines()[-1].startswith("done: 3 of 3 inputs, 34 frames in")
+    rep = load_report(report)
+    assert (rep["done"], rep["failed"], rep["mode"]) == (3, 0, "this process")
+    for src in [*clips, c]:
+        item = rep["by_name"][src.name]
+        assert item["status"] == "done" and item["backend"] == "torch" and item["device"] == "cpu" and item["error"] is None
+        assert item["seconds"] > 0 and item["output"] == str(out / (src.stem + ".mkv"))
+        assert_same_video(out / (src.stem + ".mkv"), single_run(src, tmp_path / f"single-{src.stem}.mkv", tiny_weights))
+    assert item["frames"] == 9
+    assert hidden(out) == []
+
+
+def test_rerun_skips_complete_outputs_and_overwrite_redoes_them(tmp_path, tiny_weights):
+    make_clips(tmp_path / "clips", {"a.mkv": 8, "b.mkv": 6})
+    out = tmp_path / "out"
+    args = (tmp_path / "clips", "-o", out, "--weights", tiny_weights, *OPTS, "--report", tmp_path / "r.json")
+    assert invoke(*args).exit_code == 0
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    res = invoke(*args)
+    assert res.exit_code == 0, res.stderr
+    assert [i["status"] for i in load_report(tmp_path / "r.json")["items"]] == ["skipped", "skipped"]
+    assert "exists and is complete" in res.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps  # untouched
+
+    # an output that is not a complete copy of its input is not skipped, nor replaced
+    write_video(out / "b.mkv", random_frames(3, 64, 48))
+    res = invoke(*args)
+    assert res.exit_code == 1
+    rep = load_report(tmp_path / "r.json")
+    assert rep["by_name"]["a.mkv"]["status"] == "skipped"
+    b = rep["by_name"]["b.mkv"]
+    assert b["status"] == "failed" and "3 frames" in b["error"] and "--overwrite" in b["error"]
+
+    res = invoke(*args, "--overwrite")
+    assert res.exit_code == 0, res.stderr
+    assert [i["status"] for i in load_report(tmp_path / "r.json")["items"]] == ["done", "done"]
+    assert_same_video(out / "b.mkv", single_run(tmp_path / "clips" / "b.mkv", tmp_path / "single-b.mkv", tiny_weights))
+
+
+def test_bad_inputs_are_reported_and_the_others_finish(tmp_path, tiny_weights):
+    make_clips(tmp_path / "clips", {"a.mkv": 8, "c.mkv": 6})
+    not_a_video(tmp_path / "clips" / "b.mp4")
+    truncated_mp4(tmp_path / "clips" / "d.mp4")
+    out = tmp_path / "out"
+    res = invoke(tmp_path / "clips", "-o", out, "--weights", tiny_weights, *OPTS, "--format", "mkv", "--report", tmp_path / "r.json")
+    assert res.exit_code == 1  # some inputs failed
+    assert "Traceback" not in res.stderr
+    rep = load_report(tmp_path / "r.json")
+    assert (rep["done"], rep["failed"]) == (2, 2)
+    assert "not a video" in rep["by_name"]["b.mp4"]["error"]
+    assert "truncated" in rep["by_name"]["d.mp4"]["error"]
+    assert "failed  " in res.stderr and "b.mp4" in res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.mkv", "c.mkv"]  # nothing under a failed input's name, no temp file
+
+
+@pytest.mark.parametrize(
+    "name,codec",
+    [
+        ("long.mkv", "ffv1"),  # VFR timestamps, audio, subtitles
+        ("long.mp4", "libx264rgb"),  # x264 with B-frames (each part's encoder restarts its decode timestamps), AAC priming
+    ],
+)
+def test_segmented_run_equals_single_run(tmp_path, tiny_weights, name, codec):
+    (src,) = make_clips(tmp_path, {name: 40})
+    out = tmp_path / f"seg{src.suffix}"
+    res = invoke(src, "-o", out, "--weights", tiny_weights, "--backend", "torch", "--codec", codec, "--segments", "3", "--report", tmp_path / "r.json")
+    assert res.exit_code == 0, res.stderr
+    item = load_report(tmp_path / "r.json")["items"][0]
+    assert item["segments"] == 3 and item["frames"] == 40 and item["status"] == "done"
+    assert_same_video(out, single_run(src, tmp_path / f"single{src.suffix}", tiny_weights, codec))
+    assert hidden(tmp_path) == []  # the parts are gone
+
+
+def test_segmented_run_keeps_attachments_and_data_streams(tmp_path, tiny_weights):
+    import av
+
+    from test_streams import _with_attachment_and_data
+
+    for fmt, ext in (("matroska", ".mkv"), ("mp4", ".mp4")):
+        src = tmp_path / f"in{ext}"
+        _with_attachment_and_data(src, fmt)
+        codec = "ffv1" if ext == ".mkv" else "libx264rgb"
+        res = invoke(src, "-o", tmp_path / f"seg{ext}", "--weights", tiny_weights, "--backend", "torch", "--codec", codec, "--segments", "2", "-q")
+        assert res.exit_code == 0, res.stderr
+        single = single_run(src, tmp_path / f"single{ext}", tiny_weights, codec)
+        assert_same_video(tmp_path / f"seg{ext}", single)
+        with av.open(str(tmp_path / f"seg{ext}")) as a, av.open(str(single)) as b:
+            assert [(s.name, bytes(s.data)) for s in a.streams.attachments] == [(s.name, bytes(s.data)) for s in b.streams.attachments]
+        assert packets(tmp_path / f"seg{ext}", "data") == packets(single, "data")
+
+
+def test_segments_cut_at_keyframes_into_about_equal_parts(tmp_path):
+    from streamdeblur.segments import plan_segments
+
+    (src,) = make_clips(tmp_path, {"k.mkv": 40})  # keyframes every 8 frames
+    plan = plan_segments(src, 3)
+    assert [s.frames for s in plan.segments] == [16, 16, 8] or [s.frames for s in plan.segments] == [16, 8, 16]
+    assert sum(s.frames for s in plan.segments) == 40 and all(s.first_frame % 8 == 0 for s in plan.segments)
+    assert len(plan_segments(src, 100).segments) == 5  # no more parts than keyframes
+
+
+@pytest.mark.parametrize(
+    "case,words",
+    [
+        ("output_looks_like_a_file", ["-o names a folder"]),
+        ("output_is_a_file", ["is a file"]),
+        ("collision", ["both be written"]),
+        ("unknown_format", ["--format"]),
+        ("no_container_for_extension", ["--format"]),
+        ("missing", ["not found"]),
+        ("empty_folder", ["no video files"]),
+        ("url", ["stream url"]),
+        ("workers_without_cluster", ["--cluster"]),
+        ("segments_zero", ["--segments"]),
+    ],
+)
+def test_user_mistakes_are_one_line_and_nothing_is_created(tmp_path, tiny_weights, case, words):
+    make_clips(tmp_path / "clips", {"a.mkv": 3})
+    a = tmp_path / "clips" / "a.mkv"
+    out = tmp_path / "out"
+    args: list = [a, tmp_path / "clips" / "a.mkv", "-o", out]
+    if case == "output_looks_like_a_file":
+        (tmp_path / "x").mkdir()
+        make_clips(tmp_path / "x", {"b.mkv": 3})
+        args = [a, tmp_path / "x" / "b.mkv", "-o", tmp_path / "out.mp4"]
+    elif case == "output_is_a_file":
+        (tmp_path / "afile").write_text("x")
+        args = [tmp_path / "clips", "-o", tmp_path / "afile"]
+    elif case == "collision":
+        make_clips(tmp_path / "x", {"a.mp4": 3})
+        args = [a, tmp_path / "x" / "a.mp4", "-o", out, "--format", "mkv"]
+    elif case == "unknown_format":
+        args = [tmp_path / "clips", "-o", out, "--format", "gif"]
+    elif case == "no_container_for_extension":
+        odd = tmp_path / "clips" / "odd.flv"
+        odd.write_bytes(a.read_bytes())
+        args = [tmp_path / "clips", "-o", out]
+    elif case == "missing":
+        args = [a, tmp_path / "nope.mkv", "-o", out]
+    elif case == "empty_folder":
+        (tmp_path / "empty").mkdir()
+        args = [tmp_path / "empty", "-o", out]
+    elif case == "url":
+        args = [a, "rtsp://127.0.0.1:9/cam", "-o", out]
+    elif case == "workers_without_cluster":
+        args = [tmp_path / "clips", "-o", out, "--workers", "2"]
+    elif case == "segments_zero":
+        args = [a, "-o", tmp_path / "s.mkv", "--segments", "0"]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    res = invoke(*args, "--weights", tiny_weights, *OPTS)
+    if case == "segments_zero":  # typer's own range check: a usage error, exit 2
+        assert res.exit_code == 2 and "--segments" in res.stderr and "Traceback" not in res.stderr
+    else:
+        one_line_error(res, *words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+BLOCK_RAY = """
+import sys
+class NoRay:
+    def find_spec(self, name, path=None, target=None):
+        if name == "ray" or name.startswith("ray."):
+            raise ModuleNotFoundError("No module named 'ray'", name="ray")
+        return None
+sys.meta_path.insert(0, NoRay())
+for m in [m for m in sys.modules if m == "ray" or m.startswith("ray.")]:
+    del sys.modules[m]
+from streamdeblur.cli import main
+sys.argv = ["streamdeblur", *sys.argv[1:]]
+main()
+"""
+
+
+def test_cluster_without_ray_is_a_one_line_error_naming_the_extra(tmp_path, tiny_weights):
+    make_clips(tmp_path / "clips", {"a.mkv": 3})
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCK_RAY, "run", str(tmp_path / "clips"), "-o", str(out), "--cluster", "local", "--weights", str(tiny_weights)],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "ray" in err.lower() and "pip install 'streamdeblur[ray]'" in err, err
+    assert not out.exists()  # checked before anything is created

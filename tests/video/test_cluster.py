@@ -1,0 +1,113 @@
+"""`streamdeblur run --cluster` on a real local Ray cluster (2 CPUs, so 2 workers), started
+once for this module and stopped after: several inputs equal to single runs, bad inputs
+reported while the rest finish, a segmented run equal to a single run, a worker that
+dies retried once on another worker, and a stop that reports what finished."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from batchfiles import OPTS, assert_same_video, hidden, load_report, make_clips, not_a_video, single_run, truncated_mp4
+from streamdeblur.cli import app
+
+ray = pytest.importorskip("ray", reason="needs the ray extra: pip install 'streamdeblur[ray]'")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def kill_list(tmp_path_factory):
+    """A real Ray cluster for the module; yields the file the workers' fault hook reads."""
+    hook = tmp_path_factory.mktemp("faults") / "kill.txt"
+    old = os.environ.get("STREAMDEBLUR_TEST_KILL_WORKER")
+    os.environ["STREAMDEBLUR_TEST_KILL_WORKER"] = str(hook)  # the workers inherit it
+    ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, namespace="streamdeblur-tests")
+    try:
+        yield hook
+    finally:
+        ray.shutdown()
+        if old is None:
+            os.environ.pop("STREAMDEBLUR_TEST_KILL_WORKER", None)
+        else:
+            os.environ["STREAMDEBLUR_TEST_KILL_WORKER"] = old
+
+
+def invoke(*args):
+    return runner.invoke(app, ["run", *map(str, args)])
+
+
+def test_cluster_deblurs_many_inputs_like_single_runs_and_reports_bad_ones(tmp_path, tiny_weights, kill_list):
+    good = make_clips(tmp_path / "clips", {"a.mkv": 12, "b.mp4": 9, "c.mkv": 7})
+    not_a_video(tmp_path / "clips" / "bad.mkv")
+    truncated_mp4(tmp_path / "clips" / "cut.mp4")
+    out = tmp_path / "out"
+    res = invoke(tmp_path / "clips", "-o", out, "--cluster", "local", "--weights", tiny_weights, *OPTS, "--format", "mkv", "--report", tmp_path / "r.json")
+    assert res.exit_code == 1, res.stderr  # two inputs failed
+    assert "Traceback" not in res.stderr
+    rep = load_report(tmp_path / "r.json")
+    assert rep["mode"].startswith("ray") and len(rep["workers"]) == 2  # 2 CPUs, 1 per worker
+    assert all(w["backend"] == "torch" and w["threads"] == 1 for w in rep["workers"])
+    assert (rep["done"], rep["failed"]) == (3, 2)
+    assert "not a video" in rep["by_name"]["bad.mkv"]["error"]
+    assert "truncated" in rep["by_name"]["cut.mp4"]["error"]
+    for src in good:
+        item = rep["by_name"][src.name]
+        assert item["status"] == "done" and item["workers"] and item["backend"] == "torch"
+        assert_same_video(out / f"{src.stem}.mkv", single_run(src, tmp_path / f"single-{src.stem}.mkv", tiny_weights))
+    assert sorted(p.name for p in out.iterdir()) == ["a.mkv", "b.mkv", "c.mkv"]
+
+
+def test_cluster_segmented_run_equals_single_run(tmp_path, tiny_weights, kill_list):
+    (src,) = make_clips(tmp_path, {"long.mkv": 48})
+    out = tmp_path / "out.mkv"
+    res = invoke(src, "-o", out, "--cluster", "local", "--segments", "4", "--weights", tiny_weights, *OPTS, "--report", tmp_path / "r.json")
+    assert res.exit_code == 0, res.stderr
+    item = load_report(tmp_path / "r.json")["items"][0]
+    assert item["segments"] == 4 and item["frames"] == 48
+    assert_same_video(out, single_run(src, tmp_path / "single.mkv", tiny_weights))  # frames, VFR pts, audio, subtitles
+    assert hidden(tmp_path) == []
+
+
+def test_dead_worker_is_retried_once_on_another_and_the_others_finish(tmp_path, tiny_weights, kill_list):
+    clips = make_clips(tmp_path / "clips", {"a.mkv": 6, "once.mkv": 6, "always.mkv": 6})
+    kill_list.write_text("once once.mkv\nalways always.mkv\n")
+    out = tmp_path / "out"
+    try:
+        res = invoke(tmp_path / "clips", "-o", out, "--cluster", "local", "--weights", tiny_weights, *OPTS, "--report", tmp_path / "r.json")
+    finally:
+        kill_list.write_text("")
+    assert res.exit_code == 1, res.stderr
+    rep = load_report(tmp_path / "r.json")
+    a, once, always = (rep["by_name"][p.name] for p in clips)
+    assert a["status"] == "done"
+    assert once["status"] == "done" and once["attempts"] == 2 and any("died" in w for w in once["warnings"])
+    assert len(set(once["workers"])) == 2  # the retry ran on another worker
+    assert always["status"] == "failed" and "died" in always["error"] and "twice" in always["error"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.mkv", "once.mkv"]  # nothing under the failed one's name
+    assert_same_video(out / "once.mkv", single_run(clips[1], tmp_path / "single.mkv", tiny_weights))
+
+
+def test_stop_ends_the_cluster_work_and_reports_what_finished(tmp_path, tiny_weights, kill_list):
+    from streamdeblur.batch import deblur_many
+
+    make_clips(tmp_path / "clips", {"a.mkv": 4, "b.mkv": 300, "c.mkv": 300, "d.mkv": 300})
+    stop = threading.Event()
+
+    def on_item(it):
+        if it.status == "done":
+            stop.set()  # as Ctrl-C does in the CLI
+
+    out = tmp_path / "out"
+    result = deblur_many([tmp_path / "clips"], out, cluster="local", on_item=on_item, stop_event=stop, weights=str(tiny_weights), backend="torch", codec="ffv1", batch=1)
+    assert result.cancelled and not result.ok
+    status = {Path(i.input).name: i.status for i in result.items}
+    assert "done" in status.values() and "cancelled" in status.values()
+    for it in result.items:
+        if it.status == "cancelled":
+            assert not Path(it.output).exists()  # at most NAME.partial.mkv, never the final name
+    assert not any(p.name.endswith(".tmp.mkv") for p in out.iterdir())
