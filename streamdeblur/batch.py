@@ -341,6 +341,11 @@ class Worker:
             extra["threads"] = self.threads
         gen = load_generator(opts.weights)
         self.backend = create_backend(opts.backend, gen, opts.device, max_tile=opts.max_tile, engine=opts.engine, engines_dir=opts.engines_dir, **extra)
+        config = getattr(self.backend, "config", None)
+        if self.threads and self.backend.name == "openvino" and isinstance(config, dict):
+            # several workers share a machine: OpenVINO would pin each one's threads to the
+            # same first cores (measured: two 1-thread workers at 6 fps each, 11 unpinned)
+            config.setdefault("ENABLE_CPU_PINNING", False)
         self.info = {
             "backend": self.backend.name,
             "device": self.backend.device,
