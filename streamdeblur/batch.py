@@ -786,6 +786,7 @@ def deblur_many(
         if not (target.exists() and not opts.overwrite):  # an existing output is checked for completeness by the worker
             check_output(target, overwrite=opts.overwrite)
     conn = None
+    made: list[Path] = []  # folders this call creates: removed again if nothing could run
     if cluster is not None:
         from .cluster import connect
 
@@ -793,6 +794,7 @@ def deblur_many(
     try:
         if is_folder:
             outdir = Path(str(output))
+            made = [p for p in [outdir, *outdir.parents] if not p.exists()]
             try:
                 outdir.mkdir(parents=True, exist_ok=True)
             except OSError as e:
@@ -820,6 +822,12 @@ def deblur_many(
             )
         result = BatchResult(items=items, seconds=time.perf_counter() - t0, mode=mode, workers=winfo, cancelled=signum is not None, signum=signum or 2)
     finally:
+        if result is None:
+            for d in made:  # deepest first; only while empty (a worker that could not start wrote nothing)
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
         if report is not None and result is None:  # an error stopped everything: still say what was done
             for i, it in enumerate(items):
                 if it.status not in FINAL:

@@ -249,3 +249,14 @@ def test_a_worker_with_a_share_of_the_cores_does_not_pin_openvino_threads(tiny_w
         assert "ENABLE_CPU_PINNING" not in here.backend.config
     finally:
         here.close()
+
+
+def test_a_backend_that_cannot_run_is_one_line_and_leaves_no_folder(tmp_path, tiny_weights):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    make_clips(tmp_path / "clips", {"a.mkv": 3})
+    res = invoke(tmp_path / "clips", "-o", tmp_path / "out" / "deep", "--weights", tiny_weights, "--backend", "torch", "--device", "cuda")
+    one_line_error(res, "cuda")
+    assert not (tmp_path / "out").exists()

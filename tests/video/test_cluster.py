@@ -111,3 +111,16 @@ def test_stop_ends_the_cluster_work_and_reports_what_finished(tmp_path, tiny_wei
         if it.status == "cancelled":
             assert not Path(it.output).exists()  # at most NAME.partial.mkv, never the final name
     assert not any(p.name.endswith(".tmp.mkv") for p in out.iterdir())
+
+
+def test_workers_that_cannot_start_are_one_line_error(tmp_path, tiny_weights, kill_list):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    make_clips(tmp_path / "clips", {"a.mkv": 3})
+    res = invoke(tmp_path / "clips", "-o", tmp_path / "out", "--cluster", "local", "--weights", tiny_weights, "--backend", "torch", "--device", "cuda")
+    assert res.exit_code == 2, res.stderr
+    err = res.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("streamdeblur: error: the workers cannot start:") and "cuda" in err[0], err
+    assert not (tmp_path / "out").exists()
