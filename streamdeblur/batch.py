@@ -505,7 +505,8 @@ class Schedule:
     def _task(self, kind: str, item: int, **extra: Any) -> dict[str, Any]:
         self._ids += 1
         it = self.items[item]
-        return {"id": self._ids, "kind": kind, "item": item, "input": it.input, "output": it.output, "overwrite": self.overwrite, "attempt": 1, **extra}
+        # absolute: a worker on another node does not share this process's current folder
+        return {"id": self._ids, "kind": kind, "item": item, "input": os.path.abspath(it.input), "output": os.path.abspath(it.output), "overwrite": self.overwrite, "attempt": 1, **extra}
 
     def begin(self, workers: int) -> None:
         """The workers are ready: the clock for FPS and ETA starts."""
@@ -586,7 +587,7 @@ class Schedule:
         parts = res["parts"]
         it.segments = len(parts)
         it.expected_frames = res["frames"]
-        paths = [str(segment_path(it.output, p["index"])) for p in parts]
+        paths = [str(segment_path(os.path.abspath(it.output), p["index"])) for p in parts]
         self._parts[i] = {"paths": paths, "left": len(parts), "frames": res["frames"], "frames_done": 0}
         for p, path in reversed(list(zip(parts, paths))):
             self.queue.appendleft(self._task("part", i, part=p, path=path, expected=p["frames"]))
