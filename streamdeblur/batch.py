@@ -396,7 +396,7 @@ class Worker:
             res = {"status": "cancelled", "error": str(e), "signum": e.signum}
         except StreamDeblurError as e:
             res = _failed(str(e))
-        except (Exception, MemoryError) as e:  # an internal error: reported for this input, the others go on
+        except Exception as e:  # an internal error (MemoryError included): reported for this input, the others go on
             res = _failed(f"internal error: {e.__class__.__name__}: {' '.join(str(e).split())}")
         finally:
             root.removeHandler(collect)

@@ -221,10 +221,12 @@ def run_on_cluster(
         for _ in range(n):
             spawn()
         began = False
+        last_death = ""
 
         def on_dead(a: _Actor, e: BaseException) -> None:
-            nonlocal replacements
+            nonlocal replacements, last_death
             a.dead = True
+            last_death = _first_line(e)
             if a in idle:
                 idle.remove(a)
             if a.task is not None:
@@ -308,7 +310,7 @@ def run_on_cluster(
                 if not running and not schedule.has_work():
                     break
                 if not running and not starting and not idle:
-                    schedule.fail_rest("no worker left: every worker died")
+                    schedule.fail_rest(f"no worker left: every worker died (the last: {last_death})")
                     break
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=_POLL)
                 for ref in done:

@@ -74,7 +74,7 @@ class _ProgressLine:
 @user_errors
 @stop_on_signals()  # SIGTERM / SIGHUP end a run as Ctrl-C does (exit 143 / 129)
 def run(
-    inputs: Annotated[Optional[list[str]], typer.Argument(help="A video file, or a stream URL (rtsp://, http(s)://, udp://); or several files and folders (their video files) with -o a folder. Leave out with --camera.", metavar="INPUT...", show_default=False)] = None,
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="A video file, or a stream URL (rtsp://, http(s)://, udp://); or several files and folders (their video files) with -o a folder. Leave out with --camera.", metavar="INPUT", show_default=False)] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="The deblurred video; its extension picks the container (.mp4, .mkv, .mov, .webm ...). With several inputs or a folder: a folder (created if missing) that gets OUTPUT/NAME.EXT for each.", show_default=False)] = ...,  # type: ignore[assignment]
     camera: Annotated[Optional[str], typer.Option("--camera", "-c", help="Record a camera (index 0, 1 ... or /dev/videoN) instead of INPUT; newest frame wins, capture-clock timestamps; Ctrl-C or --duration ends it.", show_default=False)] = None,
     duration: Annotated[Optional[float], typer.Option("--duration", min=0.1, help="With --camera: stop after this many seconds.", show_default=False)] = None,
@@ -92,9 +92,9 @@ def run(
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a stream URL to answer or send data.")] = 10.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     format: Annotated[Optional[str], typer.Option("--format", help="Several inputs: the outputs' container (mp4, mkv ...); default: each input's own extension.", show_default=False)] = None,
-    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run on Ray (pip install 'streamdeblur[ray]'): local (a cluster on this machine), auto or an address such as ray://head:10001 (an existing one). One worker per GPU, else CPU workers; docs/SCALE.md.", show_default=False)] = None,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run on Ray (pip install 'streamdeblur\\[ray]'): local (a cluster on this machine), auto or an address such as ray://head:10001 (an existing one). One worker per GPU, else CPU workers; docs/SCALE.md.", show_default=False)] = None,
     segments: Annotated[Optional[int], typer.Option("--segments", min=1, help="Cut each input at keyframes into up to N parts, deblur them in parallel (with --cluster), join them: same frames, timestamps, audio.", show_default=False)] = None,
-    cpus_per_worker: Annotated[Optional[int], typer.Option("--cpus-per-worker", min=1, help="With --cluster and no GPU: cores per worker (workers = cores // N). Default 1.", show_default=False)] = None,
+    cpus_per_worker: Annotated[Optional[int], typer.Option("--cpus-per-worker", min=1, help="With --cluster: cores per worker (without GPUs, workers = cores // N; with GPUs, the cores each GPU worker reserves for decoding and encoding). Default 1.", show_default=False)] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="With --cluster: at most N workers (default: one per GPU, or one per --cpus-per-worker cores).", show_default=False)] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report: each input's status, frames, seconds, backend and error.", show_default=False)] = None,
 ) -> None:
@@ -107,7 +107,9 @@ def run(
     appeared meanwhile included: the work is then kept as NAME.2.EXT, exit code 2).
     Ctrl-C, SIGTERM and SIGHUP stop cleanly within a second: the frames done are finished
     as a playable NAME.partial.EXT beside OUTPUT (never under OUTPUT's own name), and the
-    exit code is 128 + the signal (130, 143, 129).
+    exit code is 128 + the signal (130, 143, 129). Several files and folders go into -o as
+    a folder, one after another or on a Ray cluster (--cluster), long files in parts
+    (--segments), with a summary table and --report (docs/SCALE.md).
 
     Examples: streamdeblur run samples/mountains.mp4 -o out.mp4 |
     streamdeblur run in.mkv -o out.mkv --codec ffv1 |
