@@ -14,9 +14,9 @@ deblurgan-lite), never once per frame or tile.
 
 Precision: ``bf16`` where the CPU has native bfloat16 (AVX512_BF16 or AMX; OpenVINO
 reports it as the ``BF16`` optimization capability), else ``fp32``. On this project's
-machine bf16 ran about 1.5x faster than fp32 and changed the shipped model's PSNR
-against the sharp references by at most 0.003 dB (docs/BENCHMARKS.md); ``precision=
-"fp32"`` gives the exact path (within 1e-6 of PyTorch).
+2-core AMD EPYC (AVX512_BF16) bf16 ran 1.4-3x faster than fp32 and changed the shipped
+model's PSNR against the sample clips' sharp references by at most 0.004 dB
+(docs/BENCHMARKS.md); ``precision="fp32"`` gives the exact path (within 1e-6 of PyTorch).
 
 Both can be set without code for ``run``/``bench``/``preview``:
 ``STREAMDEBLUR_OPENVINO_PRECISION=fp32|bf16`` and ``STREAMDEBLUR_OPENVINO_HINT=latency|throughput``
@@ -28,7 +28,8 @@ batch as one request; ``throughput`` compiles for OpenVINO's own number of strea
 last batch reuses the same batch-1 model). ``auto``, the default, uses ``latency`` for a
 single frame (``preview``, ``--batch 1``) and ``throughput`` for a batch (``run``'s
 default ``--batch 4``): measured at batch 1 and 4, 640x360 and 1280x720
-(docs/BENCHMARKS.md), throughput won at batch 4 and neither clearly at batch 1.
+(docs/BENCHMARKS.md), throughput won at batch 4 and latency at batch 1 (end to end, and
+alone at a quiet moment).
 """
 
 from __future__ import annotations
