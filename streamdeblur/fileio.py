@@ -16,6 +16,7 @@ import ctypes
 import errno
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 #: errors that mean "this mechanism is not available here", not "the name is taken"
@@ -128,6 +129,26 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, replace: bool = False)
             f.flush()
             os.fsync(f.fileno())
         return publish(tmp, path, replace=replace)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Path]:
+    """Yield a temporary name next to ``path`` for a writer that wants a path (``torch.save``,
+    ``savefig``, an encoder); on success it is synced and :func:`publish`-ed as ``path``
+    (``replace`` as there), on any error or signal removed. The one temp-and-rename helper."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    try:
+        set_ordinary_mode(tmp)
+        yield Path(tmp)
+        fsync_file(tmp)
+        publish(tmp, path, replace=replace)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

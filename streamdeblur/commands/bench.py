@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..cli import app, user_errors
+from .common import app, user_errors
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:

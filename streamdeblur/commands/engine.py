@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ..cli import app, user_errors
+from .common import app, user_errors
 
 
 class ExportFormat(str, Enum):

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import app, fail, user_errors
+from .common import app, fail, user_errors
 
 
 class View(str, enum.Enum):

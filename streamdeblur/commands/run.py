@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import app, fail, user_errors
+from .common import app, fail, user_errors
 from ..signals import stop_on_signals
 
 
