@@ -7,6 +7,7 @@ imports ``cli.py``, and no library module imports ``commands/``.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 import typer
@@ -41,3 +42,33 @@ def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     state.set_debug(debug)
+
+
+# --------------------------------------------------------------------------- option types
+# str enums: typer lists the choices in --help and rejects anything else with exit 2.
+
+
+class BackendName(str, Enum):
+    """``--backend`` (one backend; ``bench`` takes a comma-separated list instead)."""
+
+    auto = "auto"
+    tensorrt = "tensorrt"
+    torch = "torch"
+    onnxruntime = "onnxruntime"
+    openvino = "openvino"
+
+
+class DeviceName(str, Enum):
+    """``--device``; left out, each backend takes its best."""
+
+    cuda = "cuda"
+    cpu = "cpu"
+
+
+BACKEND_HELP = "auto (the fastest that runs here; says which and why), tensorrt, torch, onnxruntime or openvino."
+DEVICE_HELP = "cuda or cpu (default: the backend's best)."
+
+
+def value(choice: Enum | None) -> str | None:
+    """An enum option's string (``None`` stays ``None``), for the library calls."""
+    return None if choice is None else str(choice.value)
