@@ -59,7 +59,7 @@ def main() -> None:
     cands.sort(key=lambda c: -c[0])
     picks = [cands[0], cands[len(cands) // 2]]
     rows = []
-    for kind, (gain, seq, name, blur, out, sharp) in zip(("best", "median"), picks):
+    for kind, (_gain, seq, name, blur, out, sharp) in zip(("best", "median"), picks):
         # the crop with the most detail in the sharp frame
         g = cv2.Laplacian(cv2.cvtColor(sharp, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F) ** 2
         c = a.crop

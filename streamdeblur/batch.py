@@ -830,7 +830,7 @@ def deblur_many(
                 except OSError:
                     break
         if report is not None and result is None:  # an error stopped everything: still say what was done
-            for i, it in enumerate(items):
+            for it in items:
                 if it.status not in FINAL:
                     it.status, it.error = "cancelled", "not finished: the run stopped with an error"
             BatchResult(items=items, seconds=time.perf_counter() - t0, mode=cluster or "this process", workers=[], cancelled=True).write_report(report)

@@ -674,7 +674,7 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
             "stage_fps": "batch / fastest batch time after warm-up (fps_median: batch / median batch time)",
             "end_to_end": "steady state after the warm-up frames; latency from leaving the source to written",
         },
-        started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        started=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )  # fmt: skip
     t_all = time.perf_counter()
     order: list[tuple[tuple[int, int, int, int], BenchResult]] = []  # sorted to backend x model x size x batch

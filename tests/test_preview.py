@@ -22,13 +22,13 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2  # before av: see streamdeblur/video/__init__.py
 import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
-import av
 from streamdeblur.backends import create_backend
 from streamdeblur.cli import app
 from streamdeblur.errors import CameraError, DisplayUnavailableError, StreamTimeoutError

@@ -190,7 +190,8 @@ def train(
     Example (with the GAN phase): streamdeblur-train train --out runs/gan --adv-start-step 5000
     """
     from .losses import PIXEL_LOSSES
-    from .train import TrainConfig, train as run_train
+    from .train import TrainConfig
+    from .train import train as run_train
 
     _set_threads(threads)
     if content not in ("pixel", "perceptual", "both"):
@@ -210,7 +211,8 @@ def train(
         ema_decay=ema_decay, workers=workers,
     )
     if resume is not None:
-        from .train import TrainConfig as TC, load_checkpoint
+        from .train import TrainConfig as TC
+        from .train import load_checkpoint
 
         saved = TC.from_dict(load_checkpoint(resume)["config"])
         if model is not None and model != saved.model:

@@ -103,12 +103,12 @@ def bench(
     """
     from ..bench import (
         BenchConfig,
-        ratio_lines,
         parse_ints,
         parse_names,
         parse_size,
         parse_sizes,
         plot_report,
+        ratio_lines,
         run_bench,
     )
     from ..errors import InputError

@@ -32,9 +32,8 @@ WeightsOpt = Annotated[Path | None, typer.Option("--weights", "-w", help="A gene
 
 
 def _generator(model: str | None, weights: Path | None):
-    from ..models import load_generator
-
     from ..errors import InputError
+    from ..models import load_generator
 
     if model and weights:
         raise InputError("pass --model or --weights, not both")

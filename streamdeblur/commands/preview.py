@@ -70,8 +70,8 @@ def preview(
         except ValueError as e:
             raise fail(str(e)) from None
     else:
-        from ..video.preview_window import display_problem
         from ..errors import DisplayUnavailableError
+        from ..video.preview_window import display_problem
 
         problem = display_problem()
         if problem:  # before loading a model or opening a camera

@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import app, fail, user_errors
 from ..signals import stop_on_signals
+from .common import app, fail, user_errors
 
 
 def _say(msg: str) -> None:

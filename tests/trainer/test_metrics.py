@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from trainer.metrics import color_shift, psnr, ssim, unsharp_mask
-from pathlib import Path
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photo.png"
 

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from streamdeblur.errors import DataError
-from trainer import blur, calibrate as C, data as D
+from trainer import blur
+from trainer import calibrate as C
+from trainer import data as D
 from trainer.metrics import psnr
 from trainer.train import TrainConfig, check_config, training_data
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+from videofiles import packets, random_frames, read_video, write_video
 
 from streamdeblur import deblur_video
-from videofiles import packets, random_frames, read_video, write_video
 
 #: the options every run of these tests uses: the tiny identity generator, exact output
 OPTS = ("--backend", "torch", "--codec", "ffv1", "--batch", "2")

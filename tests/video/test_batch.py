@@ -9,11 +9,11 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
-
 from batchfiles import OPTS, assert_same_video, hidden, load_report, make_clips, not_a_video, single_run, truncated_mp4
-from streamdeblur.cli import app
+from typer.testing import CliRunner
 from videofiles import packets, random_frames, write_video
+
+from streamdeblur.cli import app
 
 runner = CliRunner()
 
@@ -118,7 +118,6 @@ def test_segmented_run_equals_single_run(tmp_path, tiny_weights, name, codec):
 
 def test_segmented_run_keeps_attachments_and_data_streams(tmp_path, tiny_weights):
     import av
-
     from test_streams import _with_attachment_and_data
 
     for fmt, ext in (("matroska", ".mkv"), ("mp4", ".mp4")):

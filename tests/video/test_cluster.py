@@ -11,9 +11,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from batchfiles import OPTS, assert_same_video, hidden, load_report, make_clips, not_a_video, single_run, truncated_mp4
 from typer.testing import CliRunner
 
-from batchfiles import OPTS, assert_same_video, hidden, load_report, make_clips, not_a_video, single_run, truncated_mp4
 from streamdeblur.cli import app
 
 ray = pytest.importorskip("ray", reason="needs the ray extra: pip install 'streamdeblur[ray]'")

@@ -9,14 +9,13 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+from videofiles import packets, random_frames, read_video, write_video
 
 from streamdeblur import deblur_video
 from streamdeblur.errors import InputError
 from streamdeblur.models import build_model
 from streamdeblur.video.sinks import FileSink
 from streamdeblur.video.sources import open_source
-
-from videofiles import packets, random_frames, read_video, write_video
 
 
 def identity():

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from videofiles import random_frames, read_video, write_video
 
 from streamdeblur.backends import create_backend
 from streamdeblur.errors import Cancelled
@@ -15,7 +16,6 @@ from streamdeblur.models import build_model
 from streamdeblur.pipeline import Pipeline
 from streamdeblur.video.sinks import FileSink, NullSink
 from streamdeblur.video.sources import open_source
-from videofiles import random_frames, read_video, write_video
 
 
 def identity_backend():

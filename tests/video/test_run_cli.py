@@ -16,9 +16,9 @@ import av
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+from videofiles import random_frames, read_video, write_video
 
 from streamdeblur.cli import app
-from videofiles import random_frames, read_video, write_video
 
 runner = CliRunner()
 

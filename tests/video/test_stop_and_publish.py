@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from videofiles import random_frames, read_video, write_video
 
 from streamdeblur.models import build_model, save_generator
-from videofiles import random_frames, read_video, write_video
 
 #: one intra-op thread: on a loaded 2-core machine two OpenMP threads can run 10x slower
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
