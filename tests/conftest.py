@@ -1,11 +1,23 @@
+"""Fixtures and settings shared by the whole suite: the test photo, tiny generators and their
+weights, the torch thread settings, and the skips for GPU/TensorRT tests on machines without them."""
+
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from streamdeblur.models import build_model, save_generator
+
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+PHOTO = Path(__file__).resolve().parent / "data" / "photo.png"
+
+# deblurgan-lite at its smallest useful size (2 levels, 8 channels): quick on 2 cores.
+TINY_LITE = {"width": 8, "enc_blocks": [1, 1], "dec_blocks": [1, 1], "middle_blocks": 1}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -21,3 +33,72 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU; none visible to PyTorch"))
         if "tensorrt" in item.keywords and not has_trt:
             item.add_marker(pytest.mark.skip(reason="needs TensorRT and a CUDA GPU (pip install 'streamdeblur[tensorrt]')"))
+
+
+def load_photo() -> np.ndarray:
+    """tests/data/photo.png as uint8 (240, 320, 3) RGB."""
+    import cv2
+
+    bgr = cv2.imread(str(PHOTO), cv2.IMREAD_COLOR)
+    assert bgr is not None, f"cannot read {PHOTO}"
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def perturbed(name: str, seed: int = 0, **args):
+    """A generator whose weights are nudged off their init, so it is not the identity.
+
+    deblurgan-lite starts as the identity (zero residual scales and output conv): a
+    parity test on it would pass even if the export dropped the whole network.
+    """
+    torch.manual_seed(seed)
+    g = build_model(name, **args).eval()
+    with torch.no_grad():
+        for p in g.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return g
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    """The test photo, uint8 (240, 320, 3) RGB; shared by every test, so never modify it."""
+    return load_photo()
+
+
+@pytest.fixture(scope="session")
+def photo_batch(photo) -> torch.Tensor:
+    """The photo as a (1, 3, 240, 320) float batch in [0, 1]."""
+    return torch.from_numpy(photo).permute(2, 0, 1)[None].float().div(255.0)
+
+
+@pytest.fixture(scope="session")
+def lite():
+    """deblurgan-lite's full structure (4 levels, every op type) at half the default width, to keep tests quick."""
+    return perturbed("deblurgan-lite", width=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_deblurgan():
+    """A small DeblurGAN at its random init: far from the identity already.
+
+    (Perturbed further, its InstanceNorms amplify the rounding of an FP16 input 14-fold,
+    which no trained deblurring network does.)
+    """
+    torch.manual_seed(1)
+    return build_model("deblurgan", base_channels=8, n_blocks=2).eval()
+
+
+@pytest.fixture
+def tiny_weights(tmp_path: Path) -> Path:
+    """A real deblurgan-lite checkpoint, tiny (TINY_LITE); it is exactly the identity at initialisation."""
+    w, _ = save_generator(build_model("deblurgan-lite", **TINY_LITE), tmp_path / "weights" / "tiny")
+    return w
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: tiny models gain nothing from two, and on a shared
+    2-core machine a second OpenMP thread spin-waiting on a busy core makes them 10-100x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,4 +1,5 @@
-"""Tiny real data for trainer tests: a GoPro-layout set written from tests/data/photo.png."""
+"""Tiny real data for trainer tests: a GoPro-layout set and a photo folder written from the
+shared test photo (tests/conftest.py); every trainer test runs on one torch thread."""
 
 from __future__ import annotations
 
@@ -11,17 +12,14 @@ import pytest
 
 from trainer import blur
 
-PHOTO = Path(__file__).resolve().parents[1] / "data" / "photo.png"
-
 
 def _write(path: Path, img: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
 
 
-def write_tiny_gopro(root: Path, frames: int = 3, size: tuple[int, int] = (64, 48)) -> Path:
-    """ROOT/{train,test}/{gopro,traj}_photo/{blur,sharp}/NNNNNN.png from the test photo."""
-    photo = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+def write_tiny_gopro(root: Path, photo: np.ndarray, frames: int = 3, size: tuple[int, int] = (64, 48)) -> Path:
+    """ROOT/{train,test}/{gopro,traj}_photo/{blur,sharp}/NNNNNN.png from `photo` (RGB)."""
     rng = np.random.default_rng(0)
     for split in ("train", "test"):
         for i, (b, s) in enumerate(blur.camera_video(photo, size, frames, seed=1 if split == "train" else 2, motion=1.5)):
@@ -36,8 +34,8 @@ def write_tiny_gopro(root: Path, frames: int = 3, size: tuple[int, int] = (64, 4
 
 
 @pytest.fixture(scope="session")
-def tiny_gopro(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_gopro(tmp_path_factory.mktemp("gopro"))
+def tiny_gopro(tmp_path_factory: pytest.TempPathFactory, photo: np.ndarray) -> Path:
+    return write_tiny_gopro(tmp_path_factory.mktemp("gopro"), photo)
 
 
 @pytest.fixture
@@ -49,23 +47,16 @@ def tiny_gopro_copy(tiny_gopro: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def photo_dir(tmp_path: Path) -> Path:
+def photo_dir(tmp_path: Path, photo: np.ndarray) -> Path:
     """A folder of two photos (one becomes the held-out test photo)."""
     d = tmp_path / "photos"
     d.mkdir()
-    img = cv2.imread(str(PHOTO))
+    img = cv2.cvtColor(photo, cv2.COLOR_RGB2BGR)
     cv2.imwrite(str(d / "a.png"), img)
     cv2.imwrite(str(d / "b.png"), cv2.flip(img, 1))
     return d
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these tiny models gain nothing from two, and on a shared
-    2-core machine a second OpenMP thread spin-waiting on a busy core makes them 10-100x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _trainer_one_thread(one_thread):
+    """Every trainer test on one intra-op thread (tests/conftest.py `one_thread`)."""
