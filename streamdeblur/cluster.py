@@ -1,4 +1,4 @@
-"""Ray: the tasks of :mod:`streamdeblur.batch` on long-lived actors, one per GPU.
+"""Ray: the tasks of a batch run (:mod:`streamdeblur.schedule`) on long-lived actors, one per GPU.
 
 ``pip install 'streamdeblur[ray]'``. ``--cluster local`` starts a Ray cluster on this
 machine (and stops it at the end); ``auto`` or an address (``ray://head:10001``,
@@ -8,7 +8,7 @@ machine (and stops it at the end); ``auto`` or an address (``ray://head:10001``,
   ``CPUs // --cpus-per-worker`` actors of ``--cpus-per-worker`` cores each (inference
   threads limited to that). ``--workers N`` caps the number. Each actor loads the
   generator and opens its backend (TensorRT engine, CUDA model, ONNX session) once in
-  :meth:`~streamdeblur.batch.Worker.setup`, then runs any number of tasks.
+  :meth:`~streamdeblur.worker.Worker.setup`, then runs any number of tasks.
 * Work is handed out as workers become free (``ray.wait`` on the running tasks), so a
   long file does not hold the others back. A task is a few names and numbers: each
   actor reads its input and writes its output itself, at the paths the user gave,
@@ -39,8 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .batch import Schedule, Worker
 from .errors import ClusterError, StreamDeblurError
+from .schedule import Schedule
+from .worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def _fault_hook(task: dict[str, Any]) -> None:
 
 
 class ActorWorker(Worker):
-    """A :class:`~streamdeblur.batch.Worker` inside a Ray actor: setup reports errors as
+    """A :class:`~streamdeblur.worker.Worker` inside a Ray actor: setup reports errors as
     values (so a bad option is one line, not a remote traceback)."""
 
     def setup(self) -> dict[str, Any]:  # type: ignore[override]
@@ -360,4 +361,4 @@ def _stop(ray: Any, schedule: Schedule, pending: dict[Any, tuple[str, _Actor]], 
         if a.task is not None:
             schedule.finish(a.task, {"status": "cancelled", "error": "stopped while running"})
             a.task = None
-    schedule.cancel_rest("not started: the run was stopped")
+    schedule.stopped()

@@ -37,7 +37,9 @@ from typing import Any
 import av
 import av.error
 
-from .errors import Cancelled, InputError, OutputError
+from .errors import Cancelled, InputError, OutputError, OutputExistsError
+from .video.containers import open_container
+from .video.copies import add_copies, check_copies
 
 log = logging.getLogger(__name__)
 
@@ -234,26 +236,37 @@ def join_segments(
     """Remux ``parts`` (in order) and the input's other streams into ``output``.
 
     The audio, subtitle, data and attachment streams are chosen as a single run chooses
-    them (:func:`~streamdeblur.video.sinks.check_copies`) and copied once, untouched,
+    them (:func:`~streamdeblur.video.copies.check_copies`) and copied once, untouched,
     from the input. Checks that the parts hold ``frames`` frames in all; the output
-    appears under its name only once complete (hidden temporary file, fsync, and
-    :func:`~streamdeblur.fileio.publish`, which replaces an existing file only with
+    appears under its name only once complete (:func:`~streamdeblur.fileio.writing`:
+    hidden temporary file, fsync, and a rename that replaces an existing file only with
     ``overwrite``)."""
-    from .errors import OutputExistsError
-    from .fileio import fsync_file, publish
-    from .video.sinks import FORMAT_OPTIONS, check_copies, check_output
+    from .fileio import writing
+    from .video.sinks import check_output
     from .video.sources import open_source
 
     out, fmt, _ = check_output(output, overwrite=overwrite)
     spec = str(input)
     with open_source(spec, timeout=timeout) as src:
         info = src.info
-        keep = [(st.index, st.type) for st in check_copies(src, out)]
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.join.tmp{out.suffix}")
+        keep = [st.index for st in check_copies(src, out)]
+    try:
+        with writing(out, replace=overwrite) as tmp:
+            _remux(spec, [str(p) for p in parts], tmp, out, fmt, info.time_base, keep, frames)
+    except OutputExistsError:
+        raise
+    except FileExistsError:
+        raise OutputExistsError(f"{out} appeared while its parts were being joined (another run or program made it) and was left as it is", "pass --overwrite to let a run replace an existing output") from None
+    return out
+
+
+def _remux(spec: str, parts: list[str], tmp: Path, out: Path, fmt: str, time_base: Fraction, keep: list[int], frames: int) -> None:
+    """Write the parts' video and the input's streams ``keep`` into ``tmp`` (a ``fmt`` file
+    that becomes ``out``); checks the parts hold ``frames`` frames."""
     opened: list[Any] = []
     oc = None
     try:
-        segs = [av.open(str(p)) for p in parts]
+        segs = [av.open(p) for p in parts]
         opened.extend(segs)
         inp = av.open(spec)
         opened.append(inp)
@@ -264,20 +277,10 @@ def join_segments(
                 raise OutputError(f"part {k} of {out.name} was encoded with other settings than part 0 (codec headers differ); they cannot be joined", "run it without --segments")
             if v.time_base != v0.time_base:
                 raise OutputError(f"part {k} of {out.name} has another time base ({v.time_base}) than part 0 ({v0.time_base})", "run it without --segments")
-        try:
-            oc = av.open(str(tmp), mode="w", format=fmt, options=dict(FORMAT_OPTIONS.get(fmt, {})))
-        except (av.error.FFmpegError, OSError) as e:
-            raise OutputError(f"cannot write {out}: {getattr(e, 'strerror', None) or e}", "check the folder exists and is writable") from None
+        oc = open_container(tmp, fmt, shown=out)
         vs = oc.add_stream_from_template(v0)
-        vs.time_base = info.time_base  # as FileSink asks; the template carries colour tags and rotation
-        copies: dict[int, Any] = {}
-        for index, kind in keep:
-            try:
-                copies[index] = oc.add_stream_from_template(inp.streams[index])
-            except (av.error.FFmpegError, ValueError) as e:
-                if kind == "audio":
-                    raise OutputError(f"the input's audio stream #{index} cannot be copied into {out.name}: {e}", "write .mkv instead") from None
-                log.warning("%s stream #%d cannot be copied: %s; it is left out", kind, index, e)
+        vs.time_base = time_base  # as FileSink asks; the template carries colour tags and rotation
+        copies = add_copies(oc, [inp.streams[i] for i in keep], out.name)
         packet_streams = [inp.streams[i] for i in copies if inp.streams[i].type != "attachment"]
 
         def video() -> Iterator[Any]:
@@ -313,30 +316,18 @@ def join_segments(
                 oc.mux(p)
         except av.error.FFmpegError as e:
             raise OutputError(f"joining the parts of {out} failed: {e}") from None
-        oc.close()
-        oc = None
+        c, oc = oc, None
+        c.close()
         if written != frames:
             raise OutputError(f"the parts of {out.name} hold {written} frames, the input {frames}", "run it again with --overwrite")
-        fsync_file(tmp)
-        try:
-            publish(tmp, out, replace=overwrite)
-        except FileExistsError:
-            raise OutputExistsError(f"{out} appeared while its parts were being joined (another run or program made it) and was left as it is", "pass --overwrite to let a run replace an existing output") from None
-    except BaseException:
-        if oc is not None:
+    finally:
+        if oc is not None:  # an error: the temporary file is removed by fileio.writing
             try:
                 oc.close()
             except Exception:
                 log.debug("closing %s after an error failed", tmp, exc_info=True)
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        raise
-    finally:
         for c in opened:
             c.close()
-    return out
 
 
 def remove_parts(output: str | os.PathLike) -> None:

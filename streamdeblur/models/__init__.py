@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..errors import InputNotFoundError, ModelNotFoundError, OutputExistsError, WeightsError
-from ..fileio import fsync_file, publish, set_ordinary_mode
+from ..fileio import set_ordinary_mode, writing
 from .common import Generator, count_macs, count_params, pad_to_multiple
 from .deblurgan import DeblurGANGenerator
 from .lite import DeblurGANLite
@@ -174,7 +174,7 @@ def save_generator(
     half: bool = False,
     overwrite: bool = True,
 ) -> tuple[Path, Path]:
-    """Write ``NAME.safetensors`` + ``NAME.json``, each through a temporary file and a rename.
+    """Write ``NAME.safetensors`` + ``NAME.json``, each through a temporary file and a rename (:func:`~streamdeblur.fileio.writing`).
 
     ``overwrite=False``: a pair that appeared under the name meanwhile is not replaced
     (:class:`~streamdeblur.errors.OutputExistsError`; nothing of this one is left).
@@ -202,23 +202,16 @@ def save_generator(
     }
     if extra:
         card.update(extra)
-    tmp_w = w.with_name(f".{w.name}.{os.getpid()}.tmp")  # hidden, and one per writer
-    tmp_c = card_path.with_name(f".{card_path.name}.{os.getpid()}.tmp")
+    published = False  # the weights: removed again if the card cannot follow them
     try:
-        save_file(state, str(tmp_w), metadata={"arch": model.arch})
-        tmp_c.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
-        set_ordinary_mode(tmp_w)  # safetensors writes 0600
-        fsync_file(tmp_w)
-        fsync_file(tmp_c)
-        publish(tmp_w, w, replace=overwrite)  # weights first: a card alone is never loaded
-        try:
-            publish(tmp_c, card_path, replace=overwrite)
-        except FileExistsError:
-            w.unlink()
-            raise
+        with writing(card_path, replace=overwrite) as tmp_c:
+            with writing(w, replace=overwrite) as tmp_w:  # weights first: a card alone is never loaded
+                save_file(state, str(tmp_w), metadata={"arch": model.arch})
+                set_ordinary_mode(tmp_w)  # safetensors writes 0600
+                tmp_c.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+            published = True
     except FileExistsError:
+        if published:
+            w.unlink()
         raise OutputExistsError(f"{w.name} or {card_path.name} appeared in {w.parent} while the generator was being written", "choose another name, or allow replacing it") from None
-    finally:
-        for t in (tmp_w, tmp_c):
-            t.unlink(missing_ok=True)
     return w, card_path

@@ -233,7 +233,7 @@ def test_a_worker_with_a_share_of_the_cores_does_not_pin_openvino_threads(tiny_w
     """Two 1-thread OpenVINO workers on one machine would both pin to the first core (measured:
     6 fps each instead of 11); a worker given --cpus-per-worker turns the pinning off."""
     pytest.importorskip("openvino")
-    from streamdeblur.batch import Worker
+    from streamdeblur.worker import Worker
 
     w = Worker({"backend": "openvino", "weights": str(tiny_weights)}, threads=1)
     try:

@@ -1,0 +1,137 @@
+"""The inputs and outputs of a batch run: files and folders' video files resolved to
+``OUT/NAME.EXT``, checked for collisions, and whether an output already is a complete
+copy of its input (frame counts from the packets, without decoding)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import InputError, InputNotFoundError, OutputError
+from .video.containers import CONTAINERS
+
+#: what a folder's video files end with (a file named on the command line may end in anything)
+VIDEO_EXTENSIONS = (
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".nut",
+    ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv", ".mxf", ".y4m",
+)  # fmt: skip
+
+
+def _known_extensions() -> str:
+    return ", ".join(e[1:] for e in sorted(CONTAINERS))
+
+
+def _container_ext(fmt: str) -> str:
+    ext = fmt.lower() if fmt.startswith(".") else "." + fmt.lower()
+    if ext not in CONTAINERS:
+        raise OutputError(f"unknown --format {fmt!r}", f"choose one of: {_known_extensions()}")
+    return ext
+
+
+def collect_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
+    """Files as given, folders as their video files (sorted, not recursive); no duplicates."""
+    from .video.sources import is_url
+
+    if not inputs:
+        raise InputError("no input given", "name video files or folders")
+    out: list[Path] = []
+    seen: set[str] = set()
+    for spec in inputs:
+        s = str(spec)
+        if is_url(s):
+            raise InputError(f"{s} is a stream URL; several inputs, --cluster and --segments take files", "run a stream on its own: streamdeblur run URL -o OUT")
+        p = Path(s)
+        if not p.exists():
+            raise InputNotFoundError(f"input not found: {s}", "check the path")
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith(".") and q.suffix.lower() in VIDEO_EXTENSIONS)
+            if not found:
+                raise InputError(f"folder {s} has no video files", f"put videos in it (files ending in {', '.join(VIDEO_EXTENSIONS[:6])} ...)")
+        else:
+            found = [p]
+        for q in found:
+            key = os.path.realpath(q)
+            if key not in seen:
+                seen.add(key)
+                out.append(q)
+    return out
+
+
+def output_is_folder(inputs: list[str | os.PathLike], output: str | os.PathLike, files: int = 1) -> bool:
+    """Whether ``-o`` names a folder: several inputs (or ``files``), a folder among them,
+    a name ending in ``/``, or an existing folder."""
+    out = str(output)
+    return files > 1 or len(inputs) > 1 or any(os.path.isdir(i) for i in inputs) or out.endswith(("/", os.sep)) or os.path.isdir(out)
+
+
+def resolve_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike, *, format: str | None = None) -> tuple[list[tuple[Path, Path]], bool]:
+    """(input, output) pairs, and whether ``output`` is a folder (to be created)."""
+    files = collect_inputs(inputs)
+    ext = _container_ext(format) if format else None
+    if not output_is_folder(inputs, output, len(files)):
+        target = Path(str(output))
+        if ext and target.suffix.lower() != ext:
+            raise OutputError(f"--format {format} does not match the output name {target.name}", f"name it {target.stem}{ext}, or leave --format out")
+        return [(files[0], target)], False
+    outdir = Path(str(output))
+    if outdir.exists() and not outdir.is_dir():
+        raise OutputError(f"output {outdir} is a file; with several inputs -o names a folder", "give a folder, such as out/")
+    if not outdir.exists() and outdir.suffix.lower() in CONTAINERS:
+        raise OutputError(f"with several inputs -o names a folder, and {outdir} looks like a video file name", f"give a folder, such as {outdir.with_suffix('')}/")
+    jobs: list[tuple[Path, Path]] = []
+    by_out: dict[str, Path] = {}
+    for f in files:
+        e = ext or f.suffix.lower()
+        if e not in CONTAINERS:
+            raise OutputError(f"cannot write {f.name} as {e or 'a file without an extension'}", f"pass --format with one of: {_known_extensions()}")
+        target = outdir / f"{f.stem}{e}"
+        key = os.path.abspath(target)
+        if key in by_out:
+            raise OutputError(f"{by_out[key]} and {f} would both be written to {target}", "rename one, or run them separately")
+        if os.path.abspath(f) == key:
+            raise OutputError(f"the output of {f} would replace it", "choose another -o folder")
+        by_out[key] = f
+        jobs.append((f, target))
+    return jobs, True
+
+
+def count_video_packets(path: str | os.PathLike) -> int | None:
+    """The video frames of a file, counted from its packets (no decoding); None if it cannot be read."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.video:
+                return None
+            return sum(1 for p in c.demux(c.streams.video[0]) if p.size)
+    except Exception:  # not a video, truncated ...: not complete
+        return None
+
+
+def output_complete(input: str | os.PathLike, output: str | os.PathLike) -> tuple[bool, str]:
+    """(whether ``output`` is a complete deblurred copy of ``input``, why not / what it holds)."""
+    got = count_video_packets(output)
+    if got is None:
+        return False, "it is not a readable video"
+    want = count_video_packets(input)
+    if want is None:
+        return False, "the input cannot be read to count its frames"
+    if got != want:
+        return False, f"it has {got} frames and the input {want}"
+    return True, f"it has all {got} frames"
+
+
+def probe_frames(path: str | os.PathLike) -> int | None:
+    """The frame count a header announces (for progress only); None if it says nothing."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            v = c.streams.video[0]
+            if v.frames:
+                return int(v.frames)
+            rate = v.average_rate or v.guessed_rate
+            dur = float(v.duration * v.time_base) if v.duration and v.time_base else (c.duration / 1e6 if c.duration else None)
+            return max(1, round(dur * float(rate))) if dur and rate else None
+    except Exception:
+        return None

@@ -1,0 +1,237 @@
+"""The schedule of a batch run: the tasks still to run, handed out to whichever worker
+(this process, or a Ray actor) is free, and what their results did to each input's
+:class:`~streamdeblur.reports.ItemReport`, with progress snapshots and the retry of a task
+whose worker died."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .reports import FINAL, BatchProgress, ItemReport
+
+log = logging.getLogger(__name__)
+
+
+class Schedule:
+    """The tasks still to run, and what they did to each input. Executors (this process,
+    or a Ray cluster) take tasks with :meth:`next_task` and hand back results; follow-up
+    tasks of a segmented input (its parts, then the join) go to the front of the queue,
+    so an input that has started finishes before new ones start."""
+
+    def __init__(
+        self,
+        items: list[ItemReport],
+        *,
+        segments: int | None,
+        overwrite: bool,
+        on_progress: Callable[[BatchProgress], None] | None = None,
+        on_item: Callable[[ItemReport], None] | None = None,
+    ) -> None:
+        self.items = items
+        self.segments = segments
+        self.overwrite = overwrite
+        self.on_progress = on_progress
+        self.on_item = on_item
+        self.queue: deque[dict[str, Any]] = deque()
+        self._ids = 0
+        self._lock = threading.RLock()
+        self._live: dict[int, int] = {}  # task id -> frames done so far
+        self._inflight: dict[int, int] = {i: 0 for i in range(len(items))}
+        self._parts: dict[int, dict[str, Any]] = {}
+        self._started: dict[int, float] = {}
+        self.t0: float | None = None
+        self.workers = 0
+        self.notes: list[str] = []
+        for i, it in enumerate(items):
+            self.queue.append(self._task("plan" if segments else "file", i, expected=it.expected_frames, **({"segments": segments} if segments else {})))
+
+    def _task(self, kind: str, item: int, **extra: Any) -> dict[str, Any]:
+        self._ids += 1
+        it = self.items[item]
+        # absolute: a worker on another node does not share this process's current folder
+        return {"id": self._ids, "kind": kind, "item": item, "input": os.path.abspath(it.input), "output": os.path.abspath(it.output), "overwrite": self.overwrite, "attempt": 1, **extra}
+
+    def begin(self, workers: int) -> None:
+        """The workers are ready: the clock for FPS and ETA starts."""
+        self.t0 = time.perf_counter()
+        self.workers = workers
+        self._emit()
+
+    # -- handing out -------------------------------------------------------------------
+    def next_task(self) -> dict[str, Any] | None:
+        with self._lock:
+            while self.queue:
+                t = self.queue.popleft()
+                if self.items[t["item"]].status not in FINAL:
+                    return t
+            return None
+
+    def has_work(self) -> bool:
+        with self._lock:
+            return any(self.items[t["item"]].status not in FINAL for t in self.queue)
+
+    def start(self, task: dict[str, Any], worker: str) -> None:
+        with self._lock:
+            i = task["item"]
+            it = self.items[i]
+            it.status = "running"
+            it.attempts += 1
+            if worker not in it.workers:
+                it.workers.append(worker)
+            self._inflight[i] += 1
+            self._started.setdefault(i, time.perf_counter())
+            self._live[task["id"]] = 0
+        self._emit()
+
+    def live(self, task_id: int, frames: int, total: int | None = None) -> None:
+        with self._lock:
+            if task_id in self._live:
+                self._live[task_id] = frames
+        self._emit()
+
+    # -- results -----------------------------------------------------------------------
+    def finish(self, task: dict[str, Any], res: dict[str, Any]) -> None:
+        with self._lock:
+            i = task["item"]
+            it = self.items[i]
+            self._live.pop(task["id"], None)
+            self._inflight[i] -= 1
+            for w in res.get("warnings") or []:
+                if w not in it.warnings:
+                    it.warnings.append(w)
+            if it.status in FINAL:  # a part that was still running when its input failed
+                self._cleanup(i)
+                return
+            status = res["status"]
+            if res.get("backend"):
+                it.backend, it.device = res.get("backend"), res.get("device")
+            kind = task["kind"]
+            if status in ("failed", "cancelled"):
+                where = f"part {task['part']['index']} of {len(self._parts[i]['paths'])}: " if kind == "part" else ""
+                self._final(i, status, error=where + (res.get("error") or status))
+            elif status == "skipped":
+                self._final(i, "skipped", frames=res.get("frames", 0), note=res.get("note"))
+            elif kind == "plan":
+                self._plan_done(i, task, res)
+            elif kind == "part":
+                st = self._parts[i]
+                st["frames_done"] += res.get("frames", 0)
+                st["left"] -= 1
+                if st["left"] == 0:
+                    self.queue.appendleft(self._task("join", i, parts=st["paths"], frames=st["frames"]))
+            else:  # file or join: done
+                self._final(i, "done", frames=res.get("frames", 0))
+        self._emit()
+
+    def _plan_done(self, i: int, task: dict[str, Any], res: dict[str, Any]) -> None:
+        from .segments import segment_path
+
+        it = self.items[i]
+        parts = res["parts"]
+        it.segments = len(parts)
+        it.expected_frames = res["frames"]
+        paths = [str(segment_path(os.path.abspath(it.output), p["index"])) for p in parts]
+        self._parts[i] = {"paths": paths, "left": len(parts), "frames": res["frames"], "frames_done": 0}
+        for p, path in reversed(list(zip(parts, paths))):
+            self.queue.appendleft(self._task("part", i, part=p, path=path, expected=p["frames"]))
+
+    def died(self, task: dict[str, Any], why: str) -> None:
+        """The worker running ``task`` died: run it once more on another worker, or fail it."""
+        with self._lock:
+            i = task["item"]
+            it = self.items[i]
+            self._live.pop(task["id"], None)
+            self._inflight[i] -= 1
+            if it.status in FINAL:
+                self._cleanup(i)
+            elif task["attempt"] < 2:
+                note = f"{why}; retrying it on another worker"
+                it.warnings.append(note)
+                retry = dict(task, attempt=task["attempt"] + 1)
+                self.queue.appendleft(retry)
+            else:
+                self._final(i, "failed", error=f"{why}, twice (it was retried once on another worker)")
+        self._emit()
+
+    def cancel_rest(self, why: str) -> None:
+        """Everything not finished is ``cancelled`` (Ctrl-C, or no worker left)."""
+        self._end_rest("cancelled", why)
+
+    def fail_rest(self, why: str) -> None:
+        """Everything not finished is ``failed`` (every worker died)."""
+        self._end_rest("failed", why)
+
+    def stopped(self, signum: int = 2) -> None:
+        """The run was stopped (Ctrl-C, or signal ``signum``): what has not started is ``cancelled``."""
+        self.cancel_rest("not started: the run was stopped" if signum == 2 else f"not started: the run was stopped (signal {signum})")
+
+    def _end_rest(self, status: str, why: str) -> None:
+        with self._lock:
+            for i, it in enumerate(self.items):
+                if it.status not in FINAL:
+                    self._final(i, status, error=why)
+            self.queue.clear()
+        self._emit()
+
+    def _final(self, i: int, status: str, *, frames: int = 0, error: str | None = None, note: str | None = None) -> None:
+        it = self.items[i]
+        it.status = status
+        it.frames = frames
+        it.error = error
+        it.note = note
+        if i in self._started:
+            it.seconds = time.perf_counter() - self._started[i]
+        self._cleanup(i)
+        if self.on_item is not None:
+            try:
+                self.on_item(it)
+            except Exception:  # pragma: no cover - a broken progress view must not stop the work
+                log.debug("on_item failed", exc_info=True)
+
+    def _cleanup(self, i: int) -> None:
+        """A segmented input that did not finish: remove its parts once none is being written."""
+        if i in self._parts and self._inflight[i] <= 0 and self.items[i].status in ("failed", "cancelled"):
+            from .segments import remove_parts
+
+            remove_parts(self.items[i].output)
+
+    # -- progress ----------------------------------------------------------------------
+    def snapshot(self) -> BatchProgress:
+        with self._lock:
+            done_frames = sum(it.frames for it in self.items if it.status == "done")
+            done_frames += sum(st["frames_done"] for i, st in self._parts.items() if self.items[i].status not in FINAL)
+            done_frames += sum(self._live.values())
+            total = 0
+            unknown = False
+            for it in self.items:
+                if it.status == "done":
+                    total += it.frames
+                elif it.status not in FINAL:
+                    if it.expected_frames:
+                        total += it.expected_frames
+                    else:
+                        unknown = True
+            return BatchProgress(
+                files=len(self.items),
+                finished=sum(1 for it in self.items if it.status in FINAL),
+                failed=sum(1 for it in self.items if it.status == "failed"),
+                skipped=sum(1 for it in self.items if it.status == "skipped"),
+                running=sum(1 for it in self.items if it.status == "running"),
+                frames_done=done_frames,
+                frames_total=None if unknown and not total else max(total, done_frames),
+                elapsed=time.perf_counter() - self.t0 if self.t0 is not None else 0.0,
+                workers=self.workers,
+            )
+
+    def _emit(self) -> None:
+        if self.on_progress is not None and self.t0 is not None:
+            try:
+                self.on_progress(self.snapshot())
+            except Exception:  # pragma: no cover
+                log.debug("on_progress failed", exc_info=True)

@@ -1,0 +1,167 @@
+"""Which of the input's other streams (audio, subtitle, data, attachment) go into the
+output untouched, and adding them to the output container.
+
+Every stream to be copied is tried against the output's container before the first frame
+(:func:`check_copies`: a few of its real packets muxed into a throw-away in-memory file of
+that format, header to trailer), so a stream the container cannot hold is found before
+any work, not when the file is finished: audio is then an error naming the container that
+takes it, the others are left out with a warning.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+import av.logging
+
+from ..errors import OutputError
+from .containers import ALTERNATIVES, CONTAINERS, format_options
+from .sources import FileSource
+
+log = logging.getLogger(__name__)
+
+
+def codec_name(stream: Any) -> str:
+    """The codec as a user would look it up: ``pcm_s24le``; ``bin_data`` for a data
+    stream; the file name and MIME type of an attachment."""
+    if stream.type == "attachment":
+        return f"{getattr(stream, 'name', None) or 'unnamed'}, {getattr(stream, 'mimetype', None) or 'no MIME type'}"
+    cc = getattr(stream, "codec_context", None)
+    if cc is not None and cc.name:
+        return cc.name
+    return getattr(stream, "name", None) or "unknown codec"  # data streams have no codec context
+
+
+def add_copies(container: Any, streams: list[Any], output_name: str) -> dict[int, Any]:
+    """Add an output stream for each of ``streams`` (as :func:`check_copies` chose them) to
+    ``container``; returns input stream index -> output stream. Audio that cannot be added
+    is an :class:`OutputError`; another stream is left out with a warning."""
+    added: dict[int, Any] = {}
+    for s in streams:
+        try:
+            added[s.index] = container.add_stream_from_template(s)
+        except (av.error.FFmpegError, ValueError) as e:
+            if s.type == "audio":
+                raise OutputError(f"the input's audio stream #{s.index} ({codec_name(s)}) cannot be copied into {output_name}: {e}", "write .mkv instead") from None
+            log.warning("%s stream #%d (%s) cannot be copied: %s; it is left out", s.type, s.index, codec_name(s), e)
+    return added
+
+
+def _clone(p: Any) -> Any:
+    """A fresh copy of a packet (muxing takes the one it is given)."""
+    q = av.Packet(bytes(p))
+    q.time_base = p.time_base
+    q.pts, q.dts = p.pts, p.dts
+    if p.duration:
+        q.duration = p.duration
+    q.is_keyframe = p.is_keyframe
+    return q
+
+
+def _ffmpeg_reason(e: BaseException, logs: list[Any]) -> str:
+    msgs = [str(m[2]).strip() for m in logs if m[0] <= av.logging.ERROR and str(m[2]).strip()]
+    if msgs:
+        return msgs[-1]
+    return str(getattr(e, "strerror", None) or e).split("; last error log", 1)[0]
+
+
+def _trial(fmt: str, stream: Any, samples: list[Any]) -> str | None:
+    """Mux ``stream`` (and copies of its sample packets) into an in-memory ``fmt`` file,
+    header to trailer. None if it goes in; else FFmpeg's reason."""
+    old = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    oc = None
+    try:
+        with av.logging.Capture(local=True) as logs:
+            try:
+                oc = av.open(io.BytesIO(), mode="w", format=fmt, options=format_options(fmt))
+                out = oc.add_stream_from_template(stream)
+                oc.start_encoding()
+                for p in samples:
+                    q = _clone(p)
+                    q.stream = out
+                    oc.mux(q)
+                c, oc = oc, None
+                c.close()
+                return None
+            except (av.error.FFmpegError, ValueError, TypeError, OSError) as e:
+                return _ffmpeg_reason(e, logs) or e.__class__.__name__
+            finally:
+                if oc is not None:
+                    try:
+                        oc.close()
+                    except Exception:
+                        pass
+    finally:
+        av.logging.set_level(old)
+
+
+def _samples(source: FileSource, streams: list[Any], per_stream: int = 3, budget_s: float = 1.0, max_packets: int = 3000) -> dict[int, list[Any]]:
+    """The first few packets of each of ``streams``, from the input file opened a second
+    time (the source itself must not move); none for a network stream."""
+    got: dict[int, list[Any]] = {s.index: [] for s in streams}
+    want = [s.index for s in streams if s.type in ("audio", "subtitle", "data")]
+    if not want or source.info.is_live:
+        return got
+    try:
+        c = av.open(source.spec, mode="r")
+    except Exception:  # pragma: no cover - it opened a moment ago
+        return got
+    try:
+        t0, n = time.monotonic(), 0
+        for p in c.demux([c.streams[i] for i in want]):
+            n += 1
+            if p.dts is not None and p.size and len(got[p.stream.index]) < per_stream:
+                got[p.stream.index].append(_clone(p))
+            if all(len(got[i]) >= per_stream for i in want) or n >= max_packets or time.monotonic() - t0 > budget_s:
+                break
+    except Exception:
+        log.debug("reading sample packets of %s failed", source.spec, exc_info=True)
+    finally:
+        c.close()
+    return got
+
+
+def check_copies(source: FileSource, output: str | os.PathLike) -> list[Any]:
+    """The input streams (audio, subtitle, data, attachment) to copy into ``output``.
+
+    Each is tried against the output's container with real packets before any work
+    (see :func:`_trial`). Audio that does not go in is an :class:`OutputError` naming
+    the stream, its codec, FFmpeg's reason and a container that takes it; a subtitle,
+    data or attachment stream that does not go in is left out with a warning saying
+    which container would keep it.
+    """
+    out = Path(output)
+    ext = out.suffix.lower()
+    fmt = CONTAINERS[ext][0]
+    streams = [*source.audio_streams, *source.subtitle_streams, *getattr(source, "data_streams", []), *getattr(source, "attachment_streams", [])]
+    if not streams:
+        return []
+    samples = _samples(source, streams)
+
+    def takes(s: Any) -> str | None:
+        alts = [a for a in ALTERNATIVES if CONTAINERS[a][0] != fmt]
+        return next((a for a in alts if _trial(CONTAINERS[a][0], s, samples[s.index]) is None), None)
+
+    keep = []
+    for s in streams:
+        reason = _trial(fmt, s, samples[s.index])
+        if reason is None:
+            keep.append(s)
+            continue
+        name, alt = codec_name(s), takes(s)
+        if s.type == "audio":
+            raise OutputError(
+                f"the input's audio stream #{s.index} ({name}) cannot be stored in a {ext} file ({reason})",
+                f"write {alt} instead, which takes it" if alt else "convert that audio first (for example to AAC or FLAC with ffmpeg)",
+            )
+        keep_it = f"write {alt} to keep it" if alt else "no container here takes it"
+        log.warning("%s stream #%d (%s) cannot be stored in a %s file; it is left out (%s)", s.type, s.index, name, ext, keep_it)
+    return keep
