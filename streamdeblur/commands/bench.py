@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from .common import app, user_errors
+from .common import DeviceName, app, user_errors, value
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
@@ -61,14 +60,9 @@ def _table(report: dict[str, Any]) -> Any:
 
 
 def _write_json(data: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from ..fileio import write_atomic
+
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode(), replace=True)
 
 
 @app.command()
@@ -77,7 +71,7 @@ def bench(
     input: Annotated[Optional[str], typer.Argument(help="A video file to decode (frames are resized to each resolution); default: synthetic frames.", show_default=False)] = None,
     synthetic: Annotated[Optional[str], typer.Option("--synthetic", help="Synthetic moving-texture frames of WIDTHxHEIGHT (alone, it is also the only resolution measured).", show_default=False)] = None,
     backend: Annotated[str, typer.Option("--backend", help="Backends, comma-separated: auto, torch, onnxruntime, openvino, tensorrt (e.g. openvino,onnxruntime,torch: one table, ratios below it).")] = "auto",
-    device: Annotated[Optional[str], typer.Option("--device", help="cuda or cpu (default: each backend's best).", show_default=False)] = None,
+    device: Annotated[Optional[DeviceName], typer.Option("--device", help="cuda or cpu (default: each backend's best).", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Models, comma-separated (deblurgan-lite, deblurgan); default deblurgan-lite. Without shipped weights a freshly initialised model is timed (speed does not depend on the weights).", show_default=False)] = None,
     weights: Annotated[Optional[Path], typer.Option("--weights", help="A generator .safetensors to time instead of --model.", show_default=False)] = None,
     resolutions: Annotated[str, typer.Option("--resolutions", help="Frame sizes WIDTHxHEIGHT, comma-separated.")] = "640x360,1280x720,1920x1080",
@@ -86,6 +80,7 @@ def bench(
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warm-up frames before each measurement (not counted).")] = 4,
     precision: Annotated[Optional[str], typer.Option("--precision", help="fp16, fp32 or bf16 (default: each backend's own: fp16 on CUDA; fp32 on the CPU, OpenVINO bf16 where the CPU has it); e.g. compare PyTorch CUDA FP16 with FP32.", show_default=False)] = None,
     max_tile: Annotated[Optional[int], typer.Option("--max-tile", min=16, help="Tile frames larger than N pixels (H or W), as `run --max-tile`.", show_default=False)] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Intra-op threads of PyTorch, ONNX Runtime and OpenVINO (default: each library's own); e.g. --threads 1 on a crowded machine.", show_default=False)] = None,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Encoder for the encode and end-to-end stages (default: libx264, as `run -o out.mp4`).", show_default=False)] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full results (machine, method, every figure) as JSON to FILE ('-' for stdout).", dir_okay=False, show_default=False)] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw a bar chart to FILE.png (needs matplotlib: pip install 'streamdeblur[plot]').", dir_okay=False, show_default=False)] = None,
@@ -101,39 +96,24 @@ def bench(
     Examples: streamdeblur bench --synthetic 1280x720 --backend torch,onnxruntime --device cpu |
     streamdeblur bench clip.mp4 --resolutions 640x360,1280x720 --batch 1,4 --json bench.json --plot bench.png
     """
-    from ..bench import (
-        BenchConfig,
-        parse_ints,
-        parse_names,
-        parse_size,
-        parse_sizes,
-        plot_report,
-        ratio_lines,
-        run_bench,
-    )
+    from ..bench import run_bench
+    from ..bench.config import SIZE_LIMITS, BenchConfig, parse_ints, parse_names
+    from ..bench.report import check_plot_path, plot_report, ratio_lines
     from ..errors import InputError
+    from ..sizes import parse_size, parse_sizes
 
-    if input is not None and synthetic is not None:
-        raise InputError("give either INPUT or --synthetic, not both")
-    if precision not in (None, "fp16", "fp32", "bf16"):
-        raise InputError(f"--precision {precision!r} is not fp16, fp32 or bf16")
     if plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise InputError("--plot needs matplotlib, which is not installed", "pip install 'streamdeblur[plot]'") from None
-        if plot.suffix.lower() not in (".png", ".svg", ".pdf"):
-            raise InputError(f"cannot tell the image format from {plot.name!r}", "end it with .png, .svg or .pdf")
-    syn = parse_size(synthetic) if synthetic is not None else None
-    sizes = parse_sizes(resolutions)
+        check_plot_path(plot)
     backends = parse_names(backend)
     if not backends:
         raise InputError("no backend given", "write e.g. --backend torch,onnxruntime")
     config = BenchConfig(
-        input=input, synthetic=syn, backends=backends, device=device,
+        input=input, synthetic=parse_size(synthetic, "--synthetic", **SIZE_LIMITS) if synthetic is not None else None,
+        backends=backends, device=value(device),
         models=parse_names(model) or None if model is not None else None,
-        weights=str(weights) if weights is not None else None, resolutions=sizes, batches=parse_ints(batch),
-        frames=frames, warmup=warmup, codec=codec, precision=precision, max_tile=max_tile,
+        weights=str(weights) if weights is not None else None,
+        resolutions=parse_sizes(resolutions, "--resolutions", **SIZE_LIMITS), batches=parse_ints(batch),
+        frames=frames, warmup=warmup, codec=codec, precision=precision, max_tile=max_tile, threads=threads,
     )  # fmt: skip
 
     def progress(msg: str) -> None:

@@ -1,0 +1,79 @@
+"""What the bench tests share (imported by name: pytest puts this folder on sys.path): one
+intra-op thread, a tiny generator's weights, the checks every report must pass, and the
+one-line error every refused option gives."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from streamdeblur.models import build_model, save_generator
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: with two, each operator of a tiny model waits for a core that
+    other jobs on this shared 2-core machine hold (300 ms calls instead of 3 ms)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def make_tiny_weights(folder: Path) -> Path:
+    """A tiny deblurgan-lite's weights under ``folder``: milliseconds a frame."""
+    model = build_model("deblurgan-lite", width=8, enc_blocks=[1, 1], dec_blocks=[1, 1], middle_blocks=1)
+    w, _ = save_generator(model, folder / "weights" / "tiny")
+    return w
+
+
+def check_report(data: dict, *, sizes: list[str], batches: list[int], decode: bool, weights: Path) -> None:
+    """Every figure present and consistent with the others (never a speed asserted)."""
+    m = data["machine"]
+    for key in ("cpu", "cpu_cores", "gpus", "torch", "tensorrt", "onnxruntime", "nvidia_driver", "cuda_runtime", "load_average"):
+        assert key in m, key
+    assert m["cpu"] and m["cpu_cores"] >= 1 and m["torch"] == torch.__version__
+    assert data["method"]["host_memory"]
+    assert data["seconds"] > 0
+    rows = data["results"]
+    assert [(r["resolution"], r["batch"]) for r in rows] == [(s, b) for s in sizes for b in batches]
+    for r in rows:
+        assert r["backend"] == "torch" and r["device"] == "cpu" and r["precision"] == "fp32"
+        assert r["model"] == "deblurgan-lite" and r["weights"] == str(weights)
+        assert r["frames"] >= 1 and r["frames"] % r["batch"] == 0
+        f = r["fps"]
+        for stage in ("source", "pre", "infer", "post", "inference_stage", "encode", "end_to_end"):
+            assert isinstance(f[stage], float) and 0 < f[stage] < float("inf"), (stage, f[stage])
+        # the inference thread does pre + infer + post: slower than each of them
+        assert f["inference_stage"] <= min(f["pre"], f["infer"], f["post"]) * 1.000001
+        if decode:
+            assert f["decode"] > 0 and f["source"] == f["decode"]
+        else:
+            assert f["decode"] is None
+        lat = r["latency_ms"]
+        assert 0 < lat["p50"] <= lat["p99"] <= lat["max"]
+        # efficiency is end to end over the slowest stage, and names that stage (no bound on
+        # its value: that would be a timing assertion)
+        stages = {"source": f["source"], "inference": f["inference_stage"], "encode": f["encode"]}
+        assert r["slowest_stage"] == min(stages, key=lambda k: stages[k])
+        assert r["efficiency"] > 0
+        assert r["efficiency"] == pytest.approx(f["end_to_end"] / stages[r["slowest_stage"]], rel=1e-9)
+        assert 0 < r["infer_busy_share"] <= 1.0  # a share of the pipeline's wall time
+        assert r["host_peak_mib"] > 50  # torch alone is more than that
+        assert r["gpu_peak_mib"] is None  # CPU
+
+
+def assert_one_line_error(res, *words: str) -> None:
+    assert res.exit_code != 0
+    err = res.stderr.strip()
+    assert "Traceback" not in err + res.stdout
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("streamdeblur: error:"), err
+    for w in words:
+        assert w.lower() in err.lower(), err

@@ -1,0 +1,30 @@
+"""The machine facts (``streamdeblur.machine``) and ``streamdeblur doctor`` printing them."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from typer.testing import CliRunner
+
+from streamdeblur.cli import app
+from streamdeblur.machine import machine_info, machine_report
+
+
+def test_report_and_bench_header():
+    info = machine_report()
+    assert info["cpu"] and info["cpu_cores"] >= 1 and info["torch"] == torch.__version__
+    assert info["backends"]["torch"]["cpu"] == "ok"
+    assert set(info["encoders"]) >= {"libx264", "aac"}
+    full = machine_info()
+    assert set(full) >= set(info) | {"nvidia_driver", "cuda_runtime", "cudnn", "torch_threads", "load_average"}
+    assert full["cuda_runtime"] == info["torch_cuda_build"] == torch.version.cuda
+
+
+def test_doctor_prints_the_report():
+    res = CliRunner().invoke(app, ["doctor"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("python ") and any(ln.split()[:3] == ["backend", "torch", "cpu"] for ln in lines)
+    data = json.loads(CliRunner().invoke(app, ["doctor", "--json"]).stdout)
+    assert data["backends"]["torch"]["cpu"] == "ok" and "cpu_cores" in data
