@@ -49,8 +49,8 @@ class _Timer:
 
 
 def fps(frames: int, seconds: float) -> float:
-    """Frames per second, finite even for a zero time."""
-    return frames / max(seconds, 1e-9)  # finite, so the JSON stays standard
+    """Frames per second, finite even for a zero time (standard JSON has no Infinity)."""
+    return frames / max(seconds, 1e-9)
 
 
 def _batches(frames: list[np.ndarray], batch: int) -> list[np.ndarray]:
