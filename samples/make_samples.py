@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from trainer.blur import camera_video  # noqa: E402
-from trainer.data import read_image  # noqa: E402
+from trainer.images import read_image  # noqa: E402
 
 
 @dataclass(frozen=True)

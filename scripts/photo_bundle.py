@@ -19,7 +19,8 @@ from pathlib import Path
 import cv2
 
 from streamdeblur.errors import InputError
-from trainer.data import find_photos, load_photo, write_image
+from trainer.images import write_image
+from trainer.photos import find_photos, load_photo
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""streamdeblur's trainer (``streamdeblur-train``): make-data, train, eval, export.
+"""streamdeblur's trainer (``streamdeblur-train``): make-data, train, eval, export, and the tools
+behind the model card's figures (calibrate, pool-eval, video-psnr, side-by-side).
 
 Typical use on a CPU machine::
 
@@ -8,7 +9,12 @@ Typical use on a CPU machine::
     streamdeblur-train eval data/synth -w runs/lite/best.pt
     streamdeblur-train export runs/lite/best.pt -o streamdeblur/weights/deblurgan-lite
 
-Modules: ``blur`` (blur synthesis), ``data`` (photos, datasets, make-data), ``critic``
-and ``losses`` (PatchGAN, WGAN-GP, content losses), ``train`` (the loop), ``evaluate``
-and ``metrics`` (PSNR/SSIM tables, export), ``cli`` (the command line).
+Library modules: ``photos`` (the photo catalogue), ``images`` (image files, uint8 <->
+tensor), ``blur`` and ``synth`` (blur synthesis, one training pair), ``datasets`` (the
+batches: GoPro-layout, synthetic, mixed; worker processes), ``make_data``, ``config`` (a
+run's settings), ``critic`` and ``losses`` (PatchGAN, WGAN-GP, content losses), ``train``
+(the loop), ``validation`` and ``checkpoint`` (scoring during a run; checkpoints, growth,
+export), ``evaluate``, ``pool``, ``video_score``, ``side_by_side``, ``calibrate`` and
+``metrics`` (the reports). Commands: ``commands/`` (the only modules that print), registered
+by ``cli``.
 """

@@ -20,8 +20,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from . import data as D
+from .datasets import GoProPairs, SyntheticPairs
 from .metrics import psnr
+from .photos import find_photos
+from .synth import SynthConfig
 
 _SIGMAS = np.concatenate([[0.0], np.geomspace(0.3, 40.0, 48)])
 
@@ -72,14 +74,14 @@ def calibrate(
     packages: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Blur statistics of ``samples`` real crops and, per motion range, of as many synthetic GoPro-style crops."""
-    real = D.GoProPairs(real_root, split, crop=crop, seed=seed)
+    real = GoProPairs(real_root, split, crop=crop, seed=seed)
     rng = np.random.default_rng([seed, 5])
     out: dict[str, Any] = {"real_root": str(real_root), "split": split, "crop": crop, "samples": samples, "rows": []}
     out["rows"].append({"source": f"real {split}", **crop_stats([real.sample(rng) for _ in range(samples)])})
-    photos = D.find_photos(packages, allow_missing=True)
+    photos = find_photos(packages, allow_missing=True)
     for lo, hi in motions:
-        cfg = D.SynthConfig(gopro_fraction=1.0, motion=(lo, hi), object_fraction=object_fraction, continuous=continuous, color_jitter=0.0)
-        synth = D.SyntheticPairs(photos, crop=crop, batch_size=1, seed=seed, synth=cfg)
+        cfg = SynthConfig(gopro_fraction=1.0, motion=(lo, hi), object_fraction=object_fraction, continuous=continuous, color_jitter=0.0)
+        synth = SyntheticPairs(photos, crop=crop, batch_size=1, seed=seed, synth=cfg)
         r = np.random.default_rng([seed, 6])
         label = f"synthetic motion {lo:g}-{hi:g}" + (f", objects {object_fraction:g}" if object_fraction else "") + (", continuous" if continuous else ", sub-frames only")
         out["rows"].append({"source": label, "motion": [lo, hi], "object_fraction": object_fraction, **crop_stats([synth.sample(r) for _ in range(samples)])})

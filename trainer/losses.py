@@ -177,12 +177,15 @@ class PerceptualLoss(nn.Module):
         return F.mse_loss(fo, ft)
 
 
+CONTENT_LOSSES = ("pixel", "perceptual", "both")
+
+
 class ContentLoss(nn.Module):
     """What the generator is asked to reproduce: ``perceptual``, ``pixel``, or ``both`` (summed)."""
 
     def __init__(self, kind: str = "pixel", *, pixel: str = "l1", fft_weight: float = 0.05, vgg_weights: str | os.PathLike | None = None) -> None:
         super().__init__()
-        if kind not in ("pixel", "perceptual", "both"):
+        if kind not in CONTENT_LOSSES:
             raise ValueError(f"content loss must be pixel, perceptual or both, got {kind!r}")
         self.kind = kind
         self.pixel = PixelLoss(pixel, fft_weight) if kind in ("pixel", "both") else None

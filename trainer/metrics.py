@@ -1,6 +1,7 @@
 """Standard image-quality metrics, computed exactly as the deblurring papers report them.
 
-* PSNR on 8-bit RGB: ``10 log10(255^2 / MSE)`` over all pixels and channels of one image.
+* PSNR on 8-bit RGB: ``10 log10(255^2 / MSE)`` over all pixels and channels of one image
+  (:func:`capped_psnr`: identical images at 99 dB, for means over video frames).
 * SSIM as Wang et al. 2004 in scikit-image's form (``structural_similarity`` with
   ``gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255``,
   ``channel_axis=-1``): an 11x11 Gaussian window (truncate 3.5), K1=0.01, K2=0.03,
@@ -24,6 +25,11 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
+
+
+def capped_psnr(a: np.ndarray, b: np.ndarray, cap: float = 99.0) -> float:
+    """:func:`psnr`, with identical images at ``cap`` dB instead of inf (so means stay finite)."""
+    return min(psnr(a, b), cap)
 
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     """SSIM of two HxW or HxWxC images, matching scikit-image's Gaussian-weighted SSIM."""

@@ -26,7 +26,7 @@ def _one_line_error(result, *needles: str) -> None:
         assert n in err, err
 
 
-@pytest.mark.parametrize("command", ["make-data", "train", "eval", "export"])
+@pytest.mark.parametrize("command", ["make-data", "calibrate", "train", "eval", "export", "pool-eval", "video-psnr", "side-by-side"])
 def test_help_shows_an_example(command: str) -> None:
     r = runner.invoke(app, [command, "--help"])
     assert r.exit_code == 0
@@ -62,8 +62,16 @@ def test_ema_decay_out_of_range(tmp_path: Path) -> None:
     _one_line_error(runner.invoke(app, ["train", "--ema-decay", "1", "--out", str(tmp_path / "run")]), "--ema-decay must be in [0, 1)", "0.999")
 
 
-def test_unknown_pixel_loss(tmp_path: Path) -> None:
-    _one_line_error(runner.invoke(app, ["train", "--pixel-loss", "l2", "--out", str(tmp_path / "run")]), "--pixel-loss must be one of", "charbonnier")
+@pytest.mark.parametrize(("option", "choices"), [("--pixel-loss", ["l1", "charbonnier", "psnr"]), ("--content", ["pixel", "perceptual", "both"]), ("--device", ["auto", "cpu", "cuda"])])
+def test_fixed_choices_are_listed_and_checked(option: str, choices: list[str], tmp_path: Path) -> None:
+    r = runner.invoke(app, ["train", option, "l2", "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2 and "Invalid value" in r.stderr and option in r.stderr
+    assert all(f"'{c}'" in r.stderr for c in choices), r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_size(tmp_path: Path) -> None:
+    _one_line_error(runner.invoke(app, ["make-data", "--out", str(tmp_path / "set"), "--size", "64x"]), "--size '64x' is not a size", "512x384")
 
 
 def test_checkpoint_of_another_architecture(tiny_gopro: Path, tmp_path: Path) -> None:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from streamdeblur.models import build_model, save_generator
-from trainer.evaluate import evaluate, pool
+from trainer.cli import app
+from trainer.evaluate import evaluate
+from trainer.pool import pool
 
-ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
 TINY_LITE = {"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]}
 
 
@@ -64,16 +65,26 @@ def test_the_generator_must_be_named_where_a_set_scored_several(two_sets: tuple[
         pool([(full, "c.safetensors")])
 
 
-def test_script_prints_each_set_and_the_pool(two_sets: tuple[dict, dict], tmp_path: Path) -> None:
+def test_pool_eval_prints_each_set_and_the_pool(two_sets: tuple[dict, dict], tmp_path: Path) -> None:
     full, part = two_sets
     (tmp_path / "full.json").write_text(json.dumps(full))
     (tmp_path / "part.json").write_text(json.dumps(part))
-    cmd = [sys.executable, str(ROOT / "scripts" / "pool_eval.py"), f"{tmp_path / 'full.json'}@b.safetensors", str(tmp_path / "part.json"), "--json", str(tmp_path / "pool.json")]
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    assert p.returncode == 0, p.stderr
+    r = runner.invoke(app, ["pool-eval", f"{tmp_path / 'full.json'}@b.safetensors", str(tmp_path / "part.json"), "--json", str(tmp_path / "pool.json")])
+    assert r.exit_code == 0, r.output
     saved = json.loads((tmp_path / "pool.json").read_text())
     assert [s["label"] for s in saved["sets"]] == ["b.safetensors", "a.safetensors"]
-    assert f"gain {saved['gain']:+.2f} dB" in p.stdout.splitlines()[-1]
-    # the same file without a label is ambiguous: one line naming the choices, exit 1
-    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "pool_eval.py"), str(tmp_path / "full.json")], capture_output=True, text=True, cwd=ROOT)
-    assert p.returncode == 1 and "name the generator" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert saved == pool([(full, "b.safetensors"), (part, None)])
+    lines = r.stdout.splitlines()
+    assert f"gain {saved['gain']:+.2f} dB" in lines[-2] and lines[-1] == f"wrote {tmp_path / 'pool.json'}"
+    # the same file without a label is ambiguous: one line naming the choices
+    r = runner.invoke(app, ["pool-eval", str(tmp_path / "full.json")])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("streamdeblur-train: error:") and "name the generator" in r.stderr
+    # a file that is not an eval result, and one that is not there
+    (tmp_path / "other.json").write_text(json.dumps({"hello": 1}))
+    r = runner.invoke(app, ["pool-eval", str(tmp_path / "other.json")])
+    assert r.exit_code == 2 and "not a `streamdeblur-train eval` JSON" in r.stderr
+    r = runner.invoke(app, ["pool-eval", str(tmp_path / "missing.json")])
+    assert r.exit_code != 0 and "eval JSON not found" in r.stderr
+    # --kind takes only the kinds an eval reports
+    assert runner.invoke(app, ["pool-eval", str(tmp_path / "part.json"), "--kind", "blurry"]).exit_code == 2

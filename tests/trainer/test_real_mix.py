@@ -11,20 +11,22 @@ import torch
 from streamdeblur.errors import DataError
 from trainer import blur
 from trainer import calibrate as C
-from trainer import data as D
+from trainer.config import TrainConfig, check_config
+from trainer.datasets import GoProPairs, MixedPairs, SyntheticPairs, training_data
+from trainer.images import read_image
 from trainer.metrics import psnr
-from trainer.train import TrainConfig, check_config, training_data
+from trainer.photos import photos_in_dir
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photo.png"
 
 
 def _photo() -> np.ndarray:
-    return D.read_image(PHOTO)
+    return read_image(PHOTO)
 
 
 def test_mixed_batches_hold_real_and_synthetic_crops_in_the_asked_share(tiny_gopro: Path, photo_dir: Path) -> None:
-    real = D.GoProPairs(tiny_gopro, "train", crop=32, seed=3)
-    synth = D.SyntheticPairs(D.photos_in_dir(photo_dir), crop=32, batch_size=1, seed=3)
+    real = GoProPairs(tiny_gopro, "train", crop=32, seed=3)
+    synth = SyntheticPairs(photos_in_dir(photo_dir), crop=32, batch_size=1, seed=3)
     # every real crop is a window of one of the real frames (up to flips/turns): find it
     frames = [real.read(i)[1] for i in range(len(real))]
 
@@ -41,20 +43,20 @@ def test_mixed_batches_hold_real_and_synthetic_crops_in_the_asked_share(tiny_gop
                             return True
         return False
 
-    mixed = D.MixedPairs(real, synth, 0.5, batch_size=8, seed=3)
+    mixed = MixedPairs(real, synth, 0.5, batch_size=8, seed=3)
     b, s = mixed.batch(0)
     assert b.shape == (8, 3, 32, 32)
     assert torch.equal(b, mixed.batch(0)[0])  # batch k depends only on (seed, k)
     kinds = [is_real(x) for step in range(3) for x in mixed.batch(step)[1]]
     assert 4 <= sum(kinds) <= 20, kinds  # about half of 24
-    assert not any(is_real(x) for x in D.MixedPairs(real, synth, 0.0, batch_size=4, seed=3).batch(0)[1])
-    assert all(is_real(x) for x in D.MixedPairs(real, synth, 1.0, batch_size=4, seed=3).batch(0)[1])
+    assert not any(is_real(x) for x in MixedPairs(real, synth, 0.0, batch_size=4, seed=3).batch(0)[1])
+    assert all(is_real(x) for x in MixedPairs(real, synth, 1.0, batch_size=4, seed=3).batch(0)[1])
 
 
 def test_training_data_mixes_with_real_data_and_refuses_data_and_real_data(tiny_gopro: Path, photo_dir: Path) -> None:
     cfg = TrainConfig(photos=str(photo_dir), allow_missing_packages=True, packages=(), real_data=str(tiny_gopro), real_fraction=0.5, crop=32, batch_size=2)
     ds = training_data(cfg)
-    assert isinstance(ds, D.MixedPairs) and ds.describe()["kind"] == "mixed"
+    assert isinstance(ds, MixedPairs) and ds.describe()["kind"] == "mixed"
     with pytest.raises(DataError, match="--real-data"):
         check_config(TrainConfig(data=str(tiny_gopro), real_data=str(tiny_gopro)))
     with pytest.raises(DataError, match="--motion"):
@@ -84,7 +86,7 @@ def test_moving_objects_blur_differently_from_the_background() -> None:
 
 
 def test_calibration_measures_stronger_synthetic_blur_for_faster_motion(tiny_gopro: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(D, "find_photos", lambda *a, **k: D.photos_in_dir(photo_dir))
+    monkeypatch.setattr(C, "find_photos", lambda *a, **k: photos_in_dir(photo_dir))
     r = C.calibrate(tiny_gopro, [(0.1, 0.3), (2.0, 4.0)], crop=40, samples=12)
     rows = {row["source"].split(",")[0]: row for row in r["rows"]}
     assert [row["n"] for row in r["rows"]] == [12, 12, 12]

@@ -12,10 +12,12 @@ import torch
 from streamdeblur.errors import WeightsError
 from streamdeblur.models import build_model, load_generator
 from trainer.blur import blur_with_psf
-from trainer.data import to_tensor
-from trainer.evaluate import evaluate, export_checkpoint
+from trainer.checkpoint import export_checkpoint, generator_from_checkpoint, load_checkpoint
+from trainer.config import TrainConfig
+from trainer.evaluate import evaluate
+from trainer.images import to_tensor
 from trainer.losses import PixelLoss
-from trainer.train import TrainConfig, generator_from_checkpoint, load_checkpoint, train
+from trainer.train import train
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photo.png"
 

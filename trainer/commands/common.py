@@ -1,0 +1,97 @@
+"""What every ``streamdeblur-train`` command shares: the typer ``app``, the error policy
+(:data:`user_errors`, :func:`fail`), the fixed-choice option types and small helpers.
+
+Errors from the library (:class:`~streamdeblur.errors.StreamDeblurError`) become one line
+on stderr and a non-zero exit code; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from streamdeblur.clitools import CliErrors
+from streamdeblur.fileio import write_atomic
+
+from ..losses import CONTENT_LOSSES, PIXEL_LOSSES
+
+PROG = "streamdeblur-train"
+
+app = typer.Typer(
+    name=PROG,
+    help="Train, evaluate and export streamdeblur's DeblurGAN generators.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+state = CliErrors(PROG, interrupted="interrupted (resume with --resume RUN/last.pt)")
+user_errors = state  # decorator: library errors -> one line + exit code
+fail = state.fail
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks and debug logs.")] = False) -> None:
+    state.set_debug(debug)
+
+
+# --------------------------------------------------------------------------- option types
+# str enums: typer lists the choices in --help and rejects anything else with exit 2.
+
+
+class Device(str, Enum):
+    """``--device`` of train and eval."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+#: ``--content``: the content losses of :mod:`trainer.losses`
+Content = Enum("Content", {k: k for k in CONTENT_LOSSES}, type=str)
+#: ``--pixel-loss``: the pixel losses of :mod:`trainer.losses`
+PixelLoss = Enum("PixelLoss", {k: k for k in PIXEL_LOSSES}, type=str)
+
+
+class Kind(str, Enum):
+    """``--kind`` of pool-eval: the blur kinds an eval reports."""
+
+    gopro = "gopro"
+    traj = "traj"
+    real = "real"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def float_pair(text: str, option: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{option} {text!r} is not LO,HI (e.g. 0.5,3)") from None
+    return lo, hi
+
+
+def write_json(path: Path, obj: Any, indent: int = 2) -> None:
+    """Write ``obj`` as JSON through a temporary file (replacing any file there), and say so."""
+    write_atomic(path, (json.dumps(obj, indent=indent) + "\n").encode(), replace=True)
+    typer.echo(f"wrote {path}")
+
+
+def report(text: str, result: Any, json_out: Path | None) -> None:
+    """Print a tool's ``text``; with ``--json``, also write its ``result`` there."""
+    typer.echo(text)
+    if json_out:
+        write_json(json_out, result, indent=1)

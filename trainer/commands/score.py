@@ -1,0 +1,122 @@
+"""``streamdeblur-train eval``, ``export``, ``pool-eval``, ``video-psnr`` and ``side-by-side``:
+scoring generators and shipping one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import Device, Kind, app, report, set_threads, user_errors, write_json
+
+
+@app.command("eval")
+@user_errors
+def eval_cmd(
+    root: Annotated[Path, typer.Argument(help="GoPro-layout dataset root.")],
+    weights: Annotated[Optional[list[Path]], typer.Option("--weights", "-w", help="A training checkpoint (.pt) or exported generator (.safetensors); repeatable.")] = None,
+    split: Annotated[str, typer.Option(help="Which split to score.")] = "test",
+    max_frames: Annotated[Optional[int], typer.Option(help="Score at most N frames (an even spread).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results here, with every frame's PSNR per method and each model's pass-through PSNR (default: ROOT/eval-SPLIT.json).")] = None,
+    device: Annotated[Device, typer.Option(help="auto (CUDA where there is a GPU), cpu or cuda.")] = Device.auto,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch.")] = None,
+) -> None:
+    """PSNR / SSIM per blur kind: the blurry input, unsharp masking and each generator.
+
+    PSNR on 8-bit RGB; SSIM as scikit-image (Gaussian sigma 1.5, data range 255). Also
+    PSNR(model(sharp), sharp) (does the model leave sharp frames alone?) and the mean
+    per-channel colour shift of the output against the sharp frame.
+
+    Example:  streamdeblur-train eval data/synth -w runs/lite/best.pt -w streamdeblur/weights/deblurgan-lite.safetensors
+    """
+    from ..config import pick_device
+    from ..evaluate import evaluate, format_table
+
+    set_threads(threads)
+    result = evaluate(root, [str(w) for w in weights or []], split=split, max_frames=max_frames, device=pick_device(device.value))
+    typer.echo(format_table(result))
+    write_json(json_out or (root / f"eval-{split}.json"), result)
+
+@app.command()
+@user_errors
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="A training checkpoint (RUN/best.pt or RUN/last.pt).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="NAME or NAME.safetensors; NAME.json is written beside it.")],
+    metrics: Annotated[Optional[Path], typer.Option(help="An eval JSON whose numbers for this checkpoint go into the card.")] = None,
+    half: Annotated[bool, typer.Option("--half", help="Store the weights as float16: half the file, loaded back as float32 (outputs within 1 level of the float32 file).")] = False,
+) -> None:
+    """Write a checkpoint's generator as NAME.safetensors + NAME.json for the runtime.
+
+    The card holds arch, args, what it was trained on and its metrics; load it with
+    streamdeblur.models.load_generator(PATH) or `streamdeblur run --weights PATH`.
+
+    Example:  streamdeblur-train export runs/lite/best.pt -o streamdeblur/weights/deblurgan-lite
+    """
+    from ..checkpoint import export_checkpoint
+
+    w, card = export_checkpoint(checkpoint, out, metrics_json=metrics, half=half)
+    typer.echo(f"wrote {w} and {card}")
+
+
+@app.command("pool-eval")
+@user_errors
+def pool_eval(
+    evals: Annotated[list[str], typer.Argument(metavar="EVAL.json[@LABEL]...", help="Eval JSONs (`eval --json`); @LABEL names the generator where a file scored more than one.", show_default=False)],
+    kind: Annotated[Kind, typer.Option(help="Blur kind to pool.")] = Kind.gopro,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the pooled result here.")] = None,
+) -> None:
+    """One generator's gain pooled over several eval results, as if they were one test set.
+
+    Prints each set's gain over the blurry input on the chosen kind of frame and the pooled
+    gain over all their frames (a mean of per-frame gains), with the pass-through PSNR
+    (model(sharp) against sharp) pooled over every frame and its worst frame.
+
+    Example:  streamdeblur-train pool-eval docs/eval-deblurgan-lite-stage7.json docs/eval-deblurgan-lite-seed6.json@runs/lite-v11/last.pt
+    """
+    from ..pool import format_pool, pool_files
+
+    result = pool_files(evals, kind=kind.value)
+    report(format_pool(result), result, json_out)
+
+
+@app.command("video-psnr")
+@user_errors
+def video_psnr(
+    sharp: Annotated[Path, typer.Argument(help="The sharp reference video.", show_default=False)],
+    videos: Annotated[list[Path], typer.Argument(metavar="VIDEO...", help="Videos to score against it (same length and size), e.g. the blurry input, then the deblurred output.", show_default=False)],
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write every frame's PSNR here.")] = None,
+) -> None:
+    """Frame-by-frame PSNR of videos against a sharp reference (8-bit RGB; identical frames count 99 dB).
+
+    Prints each video's mean PSNR and, with two or more, how many frames the last improves
+    over the first.
+
+    Example:  streamdeblur-train video-psnr samples/mountains_sharp.mp4 samples/mountains.mp4 out.mp4
+    """
+    from ..video_score import format_video_psnr
+    from ..video_score import video_psnr as score
+
+    result = score(sharp, videos)
+    report(format_video_psnr(result), result, json_out)
+
+
+@app.command("side-by-side")
+@user_errors
+def side_by_side(
+    root: Annotated[Path, typer.Argument(help="GoPro-layout set whose test/ split is shown (real recordings, or a synthetic set's GoPro-style frames).")],
+    weights: Annotated[Optional[Path], typer.Option("--weights", "-w", help="Exported generator (.safetensors; default: the shipped deblurgan-lite).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("docs/sidebyside.png"),
+    crop: Annotated[int, typer.Option(help="Panel size in pixels.")] = 256,
+) -> None:
+    """Blurry | deblurred | sharp crops of two test frames: the one the model improves most and a median one.
+
+    Each panel is labelled with its whole-frame PSNR; the crop is the frame's most detailed region.
+
+    Example:  streamdeblur-train side-by-side ../shared/data/gopro-real --out docs/sidebyside.png
+    """
+    from ..side_by_side import side_by_side as draw
+
+    for s in draw(root, weights, out, crop=crop):
+        typer.echo(f"{s['kind']}: {s['sequence']}/{s['frame']}: blurry {s['psnr_blurry']:.2f} dB -> deblurred {s['psnr_deblurred']:.2f} dB (whole frame)")
+    typer.echo(f"wrote {out}")

@@ -1,0 +1,123 @@
+"""A training run's settings: :class:`TrainConfig` (every knob; each ``train`` option maps
+onto one field), :func:`check_config` (bad values refused early, naming the option) and
+:func:`pick_device` (the device ``--device`` names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+import torch
+
+from streamdeblur.errors import BackendUnavailableError, DataError, WeightsError
+from streamdeblur.models import MODELS
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of a run; each CLI option of ``train`` maps onto one field."""
+
+    out: str = "runs/deblurgan-lite"
+    model: str = "deblurgan-lite"
+    model_args: dict = field(default_factory=dict)
+    init: str | None = None  # a .safetensors generator to start from (fine-tuning)
+    # data: a GoPro-layout root (its train/ split), else fresh synthetic pairs from photos
+    data: str | None = None
+    photos: str | None = None  # extra folder of sharp photos for synthetic pairs
+    packages: tuple[str, ...] | None = None  # photo packages to use (default: all in DATA.md)
+    allow_missing_packages: bool = False
+    gopro_fraction: float = 0.5  # synthetic pairs: share of GoPro-style blur (the rest trajectory PSFs)
+    sharp_fraction: float = 0.0  # synthetic pairs: share left unblurred, so sharp input stays sharp
+    motion: tuple[float, float] = (0.3, 1.5)  # synthetic GoPro-style blur: camera speed range (blur strength)
+    object_fraction: float = 0.0  # synthetic GoPro-style pairs: share with objects moving over the background
+    continuous_blur: bool = False  # synthetic GoPro-style pairs: integrate motion within each sub-frame (streaks, not ghosts)
+    # real pairs mixed into the synthetic ones: a GoPro-layout root (its train/ split), and their share
+    real_data: str | None = None
+    real_fraction: float = 0.5
+    val_data: str | None = None  # a GoPro-layout root (its test/ split); default: held-out photos
+    val_frames: int = 24
+    val_size: int = 256
+    steps: int = 20000
+    batch_size: int = 8
+    crop: int = 128
+    # optimisation (DeblurGAN: Adam 1e-4, betas 0.5/0.999, constant then linear decay to 0)
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    decay_start: int | None = None  # default: half of steps
+    # content loss
+    content: str = "pixel"  # pixel | perceptual | both
+    pixel_loss: str = "l1"  # l1 | charbonnier | psnr
+    fft_weight: float = 0.05
+    vgg_weights: str | None = None
+    content_weight: float = 100.0
+    # adversarial phase (WGAN-GP with a PatchGAN critic); None = content only
+    adv_start_step: int | None = None
+    adv_weight: float = 1.0
+    critic_steps: int = 5
+    gp_weight: float = 10.0
+    critic_width: int = 64
+    critic_conditional: bool = False
+    # machinery
+    device: str = "auto"
+    amp: bool = True  # bfloat16 autocast on CUDA; ignored on CPU
+    seed: int = 0
+    log_every: int = 10
+    val_every: int = 500
+    ckpt_every: int = 500
+    prefetch: int = 2
+    # processes that make the batches (1: one background thread). A GPU trains faster than one
+    # CPU thread can synthesise pairs; the batches are the same whatever the number.
+    workers: int = 1
+    # exponential moving average of the generator's weights (0 = off); when on, validation,
+    # best.pt and export use the average, which damps the step-to-step swing of the weights
+    ema_decay: float = 0.0
+
+    def resolved(self) -> TrainConfig:
+        """Fill in defaults that depend on other fields, so a checkpoint stores what ran."""
+        cfg = self
+        if cfg.decay_start is None:
+            cfg = replace(cfg, decay_start=cfg.steps // 2)
+        return cfg
+
+    @staticmethod
+    def from_dict(d: dict) -> TrainConfig:
+        names = {f.name for f in fields(TrainConfig)}
+        d = {k: v for k, v in d.items() if k in names}
+        for k in ("betas", "packages", "motion"):
+            if isinstance(d.get(k), list):
+                d[k] = tuple(d[k])
+        return TrainConfig(**d)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Reject bad values early with a message naming the option."""
+    if cfg.model not in MODELS:
+        raise WeightsError(f"unknown model {cfg.model!r}", f"choose one of: {', '.join(sorted(MODELS))}")
+    positive = {"steps": cfg.steps, "batch_size": cfg.batch_size, "crop": cfg.crop, "critic_steps": cfg.critic_steps, "log_every": cfg.log_every, "val_every": cfg.val_every, "ckpt_every": cfg.ckpt_every}
+    for k, v in positive.items():
+        if v <= 0:
+            raise DataError(f"--{k.replace('_', '-')} must be positive, got {v}")
+    if cfg.lr <= 0:
+        raise DataError(f"--lr must be positive, got {cfg.lr}")
+    if not 0.0 <= cfg.motion[0] <= cfg.motion[1]:
+        raise DataError(f"--motion must be LO,HI with 0 <= LO <= HI, got {cfg.motion[0]},{cfg.motion[1]}", "e.g. --motion 0.5,3")
+    if cfg.real_data and cfg.data:
+        raise DataError("--data and --real-data were both given", "use --real-data ROOT to mix real pairs into synthetic ones, or --data ROOT to train on that set alone")
+    for k in ("gopro_fraction", "sharp_fraction", "object_fraction", "real_fraction"):
+        if not 0.0 <= getattr(cfg, k) <= 1.0:
+            raise DataError(f"--{k.replace('_', '-')} must be between 0 and 1, got {getattr(cfg, k)}")
+    if not 0.0 <= cfg.ema_decay < 1.0:
+        raise DataError(f"--ema-decay must be in [0, 1), got {cfg.ema_decay}", "use e.g. 0.999, or 0 to switch the average off")
+    if cfg.workers < 1:
+        raise DataError(f"--workers must be at least 1, got {cfg.workers}", "use 1 (one background thread) or the CPU cores to spare")
+    if cfg.crop < 32:
+        raise DataError(f"--crop {cfg.crop} is too small", "use at least 32 (the critic needs room)")
+
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BackendUnavailableError("--device cuda was asked for but PyTorch sees no CUDA GPU", "use --device cpu (slow) or run on a GPU machine")
+    return dev

@@ -1,0 +1,58 @@
+"""Image files and tensors: read and write RGB uint8 images, and convert them to and from
+the (N, 3, H, W) float tensors a generator takes (the one place that conversion is done)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from streamdeblur.errors import InputError, InputNotFoundError
+from streamdeblur.fileio import writing
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as HxWx3 uint8 RGB; an unreadable file is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"image not found: {path}")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise InputError(f"cannot read image {path} (empty, truncated or not an image)", "replace or delete the file")
+    if img.dtype == np.uint16:
+        img = np.rint(img / 257.0).astype(np.uint8)
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    else:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(img)
+
+
+def write_image(path: str | os.PathLike, img: np.ndarray, params: Sequence[int] = ()) -> Path:
+    """Write an RGB image (format from the extension, OpenCV ``params``) through a temporary
+    name, replacing any file there, so an interrupted make-data never leaves half an image."""
+    path = Path(path)
+    with writing(path, replace=True) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), list(params)):
+            raise InputError(f"cannot write {path}")
+    return path
+
+
+def to_tensor(imgs: Sequence[np.ndarray]) -> torch.Tensor:
+    """A list of HxWx3 uint8 images -> (N, 3, H, W) float32 in [0, 1]."""
+    arr = np.stack(imgs).astype(np.float32) / 255.0
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+
+
+def from_tensor(x: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) float in [0, 1] -> (N, H, W, 3) uint8 with rounding."""
+    return x.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()

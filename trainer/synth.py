@@ -1,0 +1,110 @@
+"""Synthesis of one training pair: a (blurred, sharp) crop from a photo, GoPro-style or
+with a trajectory PSF (:mod:`trainer.blur`), then colour jitter, noise and JPEG as
+:class:`SynthConfig` says, and the flips and turns applied to every training crop."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import blur
+
+BLUR_KINDS = ("gopro", "traj")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """How synthetic pairs are made (shared by make-data and on-the-fly training)."""
+
+    gopro_fraction: float = 0.5  # the rest are trajectory-PSF pairs
+    sharp_fraction: float = 0.0  # share of pairs with no blur at all: sharp frames must pass through
+    subframes: tuple[int, int] = (7, 13)
+    motion: tuple[float, float] = (0.3, 1.5)  # camera speed multiplier range
+    psf_size: tuple[int, int] = (7, 31)
+    degrade_fraction: float = 0.3  # share of blurry inputs with sensor noise and JPEG
+    noise_sigma: tuple[float, float] = (0.0, 0.015)
+    jpeg_quality: tuple[int, int] = (50, 95)
+    scale: tuple[float, float] = (0.3, 1.0)  # output px per (max-2048 px) photo px, log-uniform
+    color_jitter: float = 0.1
+    object_fraction: float = 0.0  # share of GoPro-style pairs with 1-2 objects moving over the moving background
+    continuous: bool = False  # integrate motion within each sub-frame: smooth streaks, not ghosts (blur.camera_video)
+
+
+def _static_view(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
+    """A still camera's sharp view of ``size`` (W, H): a randomly placed, rotated, scaled crop."""
+    return next(blur.camera_video(photo, size, 1, subframes=1, motion=0.0, seed=int(rng.integers(2**62)), scale=scale))[1]
+
+
+def synth_pair(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, cfg: SynthConfig, kind: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """One (blurred, sharp, kind) uint8 pair of ``size`` (W, H) from a photo.
+
+    ``kind`` None draws one: ``"sharp"`` (input = target, before noise/JPEG) with
+    ``cfg.sharp_fraction``, else GoPro-style with ``cfg.gopro_fraction``, else trajectory.
+    """
+    if kind is None:
+        # the extra draw only when asked for, so runs without sharp pairs keep their batches
+        if cfg.sharp_fraction > 0 and rng.random() < cfg.sharp_fraction:
+            kind = "sharp"
+        else:
+            kind = "gopro" if rng.random() < cfg.gopro_fraction else "traj"
+    w, h = size
+    scale = math.exp(rng.uniform(math.log(cfg.scale[0]), math.log(cfg.scale[1])))
+    # never ask for more photo than there is: the view's diagonal must fit in half the short side
+    scale = max(scale, math.hypot(w, h) / (0.5 * min(photo.shape[:2])))
+    if kind == "gopro":
+        motion = rng.uniform(*cfg.motion)
+        # the extra draw only when asked for, so configurations without objects keep their pairs
+        objects = int(rng.integers(1, 3)) if cfg.object_fraction > 0 and rng.random() < cfg.object_fraction else 0
+        blurred, sharp = blur.gopro_pair(photo, (w, h), rng, subframes=cfg.subframes, motion=motion, scale=scale, objects=objects, continuous=cfg.continuous)
+    elif kind == "sharp":
+        sharp = _static_view(photo, (w, h), rng, scale)
+        blurred = sharp.copy()
+    elif kind == "traj":
+        k = int(rng.integers(cfg.psf_size[0], cfg.psf_size[1] + 1)) | 1
+        pad = k // 2 + 1
+        cw, ch = w + 2 * pad, h + 2 * pad
+        # static camera: a randomly rotated, scaled crop, then the PSF
+        sharp_big = _static_view(photo, (cw, ch), rng, scale)
+        blurred = blur.blur_with_psf(sharp_big, blur.trajectory_psf(k, rng))[pad : pad + h, pad : pad + w]
+        sharp = sharp_big[pad : pad + h, pad : pad + w]
+    else:
+        raise ValueError(f"unknown blur kind {kind!r}; choose from {BLUR_KINDS} or 'sharp'")
+    if cfg.color_jitter > 0:
+        blurred, sharp = color_jitter(blurred, sharp, rng, cfg.color_jitter)
+    if rng.random() < cfg.degrade_fraction:
+        blurred = blur.add_noise_and_compression(blurred, rng, noise_sigma=cfg.noise_sigma, jpeg_quality=cfg.jpeg_quality)
+    return np.ascontiguousarray(blurred), np.ascontiguousarray(sharp), kind
+
+
+def color_jitter(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """The same exposure, white-balance and saturation change on both images.
+
+    Applied as one 3x3 matrix in linear light, which commutes with the (linear-light) blur,
+    so the pair stays physically consistent.
+    """
+    gain = math.exp(rng.uniform(-strength, strength) * 3)  # exposure
+    wb = np.exp(rng.uniform(-strength, strength, 3))  # white balance
+    sat = 1 + rng.uniform(-strength, strength) * 3
+    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    m = (sat * np.eye(3) + (1 - sat) * np.outer(np.ones(3), luma)) * (gain * wb)[None, :]
+    m = m.astype(np.float32)
+    out = []
+    for img in (a, b):
+        lin = blur.srgb_to_linear(blur.to_float(img)) @ m.T
+        out.append(blur.to_uint8(blur.linear_to_srgb(lin)))
+    return out[0], out[1]
+
+
+def augment_pair(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The same random flip and 90-degree turn on both images."""
+    k = int(rng.integers(4))
+    flip = rng.random() < 0.5
+    out = []
+    for img in (a, b):
+        img = np.rot90(img, k)
+        if flip:
+            img = img[:, ::-1]
+        out.append(np.ascontiguousarray(img))
+    return out[0], out[1]
