@@ -229,26 +229,6 @@ def test_cluster_without_ray_is_a_one_line_error_naming_the_extra(tmp_path, tiny
     assert not out.exists()  # checked before anything is created
 
 
-def test_a_worker_with_a_share_of_the_cores_does_not_pin_openvino_threads(tiny_weights):
-    """Two 1-thread OpenVINO workers on one machine would both pin to the first core (measured:
-    6 fps each instead of 11); a worker given --cpus-per-worker turns the pinning off."""
-    pytest.importorskip("openvino")
-    from streamdeblur.worker import Worker
-
-    w = Worker({"backend": "openvino", "weights": str(tiny_weights)}, threads=1)
-    try:
-        w.setup()
-        assert w.backend.config["INFERENCE_NUM_THREADS"] == 1 and w.backend.config["ENABLE_CPU_PINNING"] is False
-    finally:
-        w.close()
-    here = Worker({"backend": "openvino", "weights": str(tiny_weights)})  # one process alone: OpenVINO's defaults
-    try:
-        here.setup()
-        assert "ENABLE_CPU_PINNING" not in here.backend.config
-    finally:
-        here.close()
-
-
 def test_a_backend_that_cannot_run_is_one_line_and_leaves_no_folder(tmp_path, tiny_weights):
     import torch
 

@@ -156,9 +156,9 @@ def test_sighup_after_the_terminal_is_gone_still_keeps_the_partial(tmp_path, tin
     out = tmp_path / "out.mkv"
     proc = start_run(src, "-o", out, "--weights", tiny_weights, "--backend", "torch", "--codec", "ffv1", "--batch", "1")
     try:
-        wait_for_tmp(tmp_path, proc, 100_000)
+        tmp = wait_for_tmp(tmp_path, proc, 100_000)
         proc.stderr.close()  # every later write to stderr fails (EPIPE)
-        time.sleep(0.3)  # a few progress lines fail meanwhile
+        wait_for_tmp(tmp_path, proc, tmp.stat().st_size + 200_000)  # the run goes on without its terminal
         proc.send_signal(signal.SIGHUP)
         proc.wait(timeout=30)
     finally:
