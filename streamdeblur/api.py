@@ -1,4 +1,6 @@
-"""``deblur_video``: the library form of ``streamdeblur run``.
+"""``deblur_video``: the library form of ``streamdeblur run`` (a file or stream into a file).
+Its live twins: ``run --camera`` is :func:`streamdeblur.recording.record_live`, ``preview``
+is :func:`streamdeblur.preview.preview_live`.
 
 Order matters for the user: everything that can be refused (output exists or cannot be
 written, input missing or unreadable, weights, backend) is checked before the output

@@ -1,21 +1,25 @@
-"""The live preview loop: newest frame wins, latency measured from capture to display.
+"""The live preview: :func:`run_preview`, the loop (newest frame wins, latency measured from
+capture to display), and :func:`preview_live`, the whole of ``streamdeblur preview``
+(source, backend, window or MJPEG server, optional recording) in one call.
 
-One capture thread reads the live source as fast as it delivers and keeps only the
-newest frame in a one-slot mailbox; a frame that is replaced before inference picked it
-up is counted as dropped. Dropping happens only there, *before* inference: every frame
-that is deblurred is also shown (and recorded). So no queue can build up delay: at worst
-a frame waits for the one inference in flight.
+A capture thread (:class:`~streamdeblur.video.live.CaptureThread`) reads the live source
+as fast as it delivers and keeps only the newest frame in a one-slot mailbox; a frame
+that is replaced before inference picked it up is counted as dropped. Dropping happens
+only there, *before* inference: every frame that is deblurred is also shown (and
+recorded). So no queue can build up delay: at worst a frame waits for the one inference
+in flight.
 
 The main thread (GUI toolkits want it) takes the newest frame, deblurs it, composes the
-view (side by side, split wipe, or deblurred only), draws the overlay (input FPS, output
-FPS, latency, dropped, backend and device) and hands the picture to the viewers (a
-highgui window, the MJPEG server). Latency of a frame is ``perf_counter()`` after its
-viewers returned minus ``Frame.captured_at``.
+view (:mod:`streamdeblur.video.compose`), draws the overlay (input FPS, output FPS,
+latency, dropped, backend and device) and hands the picture to the viewers (a highgui
+window, the MJPEG server). Latency of a frame is ``perf_counter()`` after its viewers
+returned minus ``Frame.captured_at``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -26,13 +30,11 @@ from typing import Protocol
 
 import numpy as np
 
-from .errors import StreamTimeoutError
-from .video.camera import LiveSource
+from .video.compose import VIEWS, compose, draw_overlay, save_png
 from .video.frame import Frame
+from .video.live import CaptureThread, LatestFrame, LiveSource
 
 log = logging.getLogger(__name__)
-
-VIEWS: tuple[str, ...] = ("side", "split", "deblurred")
 
 
 @dataclass(frozen=True)
@@ -73,61 +75,6 @@ class Recorder(Protocol):
 
 
 # -- building blocks ----------------------------------------------------------------
-
-
-class LatestFrame:
-    """A one-slot mailbox: ``put`` replaces an unread frame (counted in ``dropped``)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._frame: Frame | None = None
-        self._ended = False
-        self._error: BaseException | None = None
-        self.received = 0
-        self.dropped = 0
-
-    def put(self, frame: Frame) -> None:
-        with self._cond:
-            if self._frame is not None:
-                self.dropped += 1
-            self._frame = frame
-            self.received += 1
-            self._cond.notify_all()
-
-    def end(self, error: BaseException | None = None) -> None:
-        with self._cond:
-            self._ended = True
-            self._error = error
-            self._cond.notify_all()
-
-    def take(self, timeout: float) -> Frame | None:
-        """The newest unread frame; None once the source ended and nothing is left.
-
-        Raises the capture thread's error, or StreamTimeoutError after ``timeout`` seconds
-        without a frame.
-        """
-        with self._cond:
-            deadline = time.monotonic() + timeout
-            while self._frame is None and not self._ended:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise StreamTimeoutError(f"no frame from the source for {timeout:g} s (disconnected or stalled?)", "check the camera or stream and start again")
-                self._cond.wait(left)
-            if self._frame is not None:
-                frame, self._frame = self._frame, None
-                return frame
-            if self._error is not None:
-                raise self._error
-            return None
-
-    def discard(self) -> int:
-        """Drop an unread frame (pause); returns how many were dropped (0 or 1)."""
-        with self._cond:
-            if self._frame is None:
-                return 0
-            self._frame = None
-            self.dropped += 1
-            return 1
 
 
 class RateMeter:
@@ -187,87 +134,7 @@ class PreviewStats:
         }
 
 
-# -- composition ----------------------------------------------------------------------
-
-
-def _label(image: np.ndarray, text: str, x: int, y: int, scale: float = 0.5) -> None:
-    import cv2
-
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    x0, y0 = max(x, 0), max(y - th - 4, 0)
-    x1, y1 = min(x + tw + 6, image.shape[1]), min(y + base + 2, image.shape[0])
-    if x1 > x0 and y1 > y0:
-        image[y0:y1, x0:x1] = (image[y0:y1, x0:x1] * 0.35).astype(np.uint8)
-    cv2.putText(image, text, (x + 3, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
-
-
-def compose(original: np.ndarray, deblurred: np.ndarray, view: str, *, labels: bool = True) -> np.ndarray:
-    """The picture for a view: ``side`` (2W x H), ``split`` (W x H wipe), ``deblurred`` (W x H)."""
-    if view == "side":
-        out = np.concatenate([original, deblurred], axis=1)
-        if labels:
-            h, w = original.shape[:2]
-            _label(out, "original", 4, h - 8)
-            _label(out, "deblurred", w + 4, h - 8)
-        return out
-    if view == "split":
-        w = original.shape[1]
-        mid = w // 2
-        out = original.copy()
-        out[:, mid:] = deblurred[:, mid:]
-        out[:, max(mid - 1, 0) : mid + 1] = 255
-        if labels:
-            h = original.shape[0]
-            _label(out, "original", 4, h - 8)
-            _label(out, "deblurred", mid + 4, h - 8)
-        return out
-    if view == "deblurred":
-        return np.ascontiguousarray(deblurred).copy()
-    raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-
-
-def draw_overlay(image: np.ndarray, lines: Sequence[str]) -> None:
-    """Status lines in the top-left corner, white on a darkened band (in place)."""
-    scale = min(0.55, max(0.35, image.shape[1] / 1100))
-    step = round(40 * scale)
-    y = step - 2
-    for line in lines:
-        _label(image, line, 4, y, scale)
-        y += step
-
-
 # -- the loop -------------------------------------------------------------------------
-
-
-class _Capture(threading.Thread):
-    """Reads the source as fast as it delivers into the mailbox; errors end the mailbox.
-
-    The source is closed by this thread when it leaves its loop, never by another one
-    while a ``read()`` is in flight (PyAV and OpenCV crash on a concurrent close).
-    """
-
-    def __init__(self, source: LiveSource, slot: LatestFrame, rate: RateMeter) -> None:
-        super().__init__(name="preview-capture", daemon=True)  # daemon: a wedged driver call cannot block exit
-        self.source, self.slot, self.rate = source, slot, rate
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                frame = self.source.read()
-                if frame is None:
-                    break
-                self.rate.tick(frame.captured_at)
-                self.slot.put(frame)
-        except BaseException as e:  # handed to the main thread, which raises it
-            self.slot.end(e)
-            return
-        finally:
-            try:
-                self.source.close()
-            except Exception:  # pragma: no cover - closing must not hide the real error
-                log.exception("closing the source failed")
-        self.slot.end()
 
 
 def run_preview(
@@ -296,7 +163,7 @@ def run_preview(
     paused = False
     shown_image: np.ndarray | None = None
     last_latency: float | None = None
-    capture = _Capture(source, slot, in_rate)
+    capture = CaptureThread(source, slot, in_rate.tick)
     if config.warmup:  # the first inference is slow (allocations, kernel choice): not a frame's latency
         try:
             process(np.zeros((source.info.height, source.info.width, 3), np.uint8))
@@ -405,185 +272,103 @@ def _show(viewers: Sequence[Viewer], image: np.ndarray) -> list[str]:
     return commands
 
 
-def save_png(image: np.ndarray, folder: Path) -> Path:
-    """Write an RGB picture as PNG (temporary name, then a no-replace rename); returns the path."""
-    import cv2
-
-    from .errors import OutputError
-    from .fileio import publish
-
-    folder = Path(folder)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    n = 0
-    while (path := folder / f"streamdeblur-preview-{stamp}-{n:03d}.png").exists():
-        n += 1
-    tmp = path.with_name(f".{path.name}.tmp")
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    try:
-        if not ok:
-            raise OSError("PNG encoding failed")
-        tmp.write_bytes(buf.tobytes())
-        while True:  # never over a snapshot taken meanwhile (another preview, the same second)
-            try:
-                publish(tmp, path)
-                break
-            except FileExistsError:
-                n += 1
-                path = folder / f"streamdeblur-preview-{stamp}-{n:03d}.png"
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write snapshot {path}: {e.strerror or e}", "check that --snapshot-dir exists and is writable") from None
-    return path
-
-
-__all__ = [
-    "VIEWS",
-    "LatestFrame",
-    "LatestFrames",
-    "LiveRecording",
-    "record_live",
-    "PreviewConfig",
-    "PreviewStats",
-    "RateMeter",
-    "Recorder",
-    "Viewer",
-    "compose",
-    "draw_overlay",
-    "run_preview",
-    "save_png",
-]
-
-
-# -- recording a live source without a view (`streamdeblur run --camera`) -------------
-
-
-class LatestFrames:
-    """Iterate a live source newest-frame-first, for the file Pipeline.
-
-    A capture thread reads the source at its own pace; iteration hands out the newest
-    frame each time the pipeline asks, so a model slower than the camera skips frames
-    (counted in ``dropped``) instead of falling behind. Timestamps stay those of the
-    capture clock. Iteration ends at the end of the source, after ``duration`` seconds
-    of capture, or when ``stop()`` is called; a stalled source raises after ``timeout``.
-    """
-
-    def __init__(self, source: LiveSource, *, duration: float | None = None, timeout: float = 10.0) -> None:
-        self.source = source
-        self.info = source.info
-        self.duration = duration
-        self.timeout = timeout
-        self._slot = LatestFrame()
-        self._capture = _Capture(source, self._slot, RateMeter())
-        self._stop = threading.Event()
-        self.ended_by = ""  # "end of input" | "duration" | "stopped"
-
-    @property
-    def dropped(self) -> int:
-        return self._slot.dropped
-
-    @property
-    def received(self) -> int:
-        return self._slot.received
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    @property
-    def started(self) -> bool:
-        """Whether iteration began (from then on the capture thread closes the source)."""
-        return self._capture.ident is not None
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        self._capture.start()
-        try:
-            while not self._stop.is_set():
-                frame = self._slot.take(self.timeout)
-                if frame is None:
-                    self.ended_by = "end of input"
-                    return
-                # frame.time: the capture clock, zero at the first frame the source delivered
-                if self.duration is not None and (frame.time or 0.0) >= self.duration:
-                    self.ended_by = "duration"  # this frame was captured past the end: not recorded
-                    return
-                yield frame
-            self.ended_by = "stopped"
-        finally:
-            self._capture.stop.set()  # the capture thread closes the source
-            self._capture.join(timeout=2.0)
+# -- the whole of `streamdeblur preview` ------------------------------------------------
 
 
 @dataclass(frozen=True)
-class LiveRecording:
-    output: Path
-    frames: int
-    captured: int
-    dropped: int
-    seconds: float
-    backend: str
-    stop_reason: str
+class PreviewResult:
+    """What :func:`preview_live` did: the loop's figures, and the recording if one was asked for."""
+
+    stats: PreviewStats
+    recorded: int | None = None  # frames written to ``record``
+    record: Path | None = None
 
 
-def record_live(
-    source: LiveSource,
-    output: str | Path,
+def preview_live(
+    input: str | os.PathLike | None = None,
     *,
+    camera: str | int | None = None,
+    loop: bool = False,
+    view: str = "side",
+    record: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    serve: str | None = None,
+    max_frames: int | None = None,
     backend: str = "auto",
     device: str | None = None,
-    weights: str | None = None,
-    duration: float | None = None,
+    weights: str | os.PathLike | None = None,
     timeout: float = 10.0,
-    codec: str | None = None,
-    crf: int | None = None,
-    preset: str | None = None,
-    overwrite: bool = False,
-    on_ready: Callable[[str], None] | None = None,
-) -> LiveRecording:
-    """Deblur a live source into a file with the same Pipeline and FileSink as ``run``.
+    snapshot_dir: str | os.PathLike = ".",
+    on_event: Callable[[str], None] | None = None,
+) -> PreviewResult:
+    """Show ``input`` (a file or URL) or ``camera`` deblurred live, in a window or, with
+    ``serve="[HOST:]PORT"``, as MJPEG for a browser; optionally recorded to ``record``.
 
-    Newest frame wins (see :class:`LatestFrames`); timestamps are the capture clock.
-    Ctrl-C, the end of ``duration`` or the end of the source all finish a playable file
-    under ``output``'s own name: for a live source, stopping *is* the normal end.
+    Everything that can be refused (the serve address, no display, an existing ``record``
+    file, the weights, the camera, the backend) is checked before the first frame, in that
+    order. ``on_event`` gets the one-line notices (backend chosen, input, the URL served,
+    keys, pause ...).
     """
     from .backends import create_backend
-    from .errors import Cancelled
     from .models import load_generator
-    from .pipeline import Pipeline
-    from .video.camera import sink_info
-    from .video.sinks import FileSink, check_output
+    from .recording import live_sink
+    from .video.live import open_live
+    from .video.sinks import check_output
 
-    out, _, _ = check_output(output, overwrite=overwrite)
+    say = on_event or (lambda msg: None)
+    config = PreviewConfig(view=view, max_frames=max_frames, timeout=timeout, snapshot_dir=Path(snapshot_dir))
+    if serve is not None:
+        from .video.mjpeg import parse_serve_address
+
+        host, port = parse_serve_address(serve)
+    else:
+        from .errors import DisplayUnavailableError
+        from .video.preview_window import display_problem
+
+        problem = display_problem()
+        if problem:  # before loading a model or opening a camera
+            raise DisplayUnavailableError(f"cannot open a preview window: {problem}", "use --serve [HOST:]PORT to watch the preview in a browser instead")
+    if record is not None:
+        check_output(record, overwrite=overwrite)
+    generator = load_generator(weights)
+    source = open_live(input, camera=camera, loop=loop, timeout=timeout)  # a missing camera fails before the backend loads
     try:
-        engine = create_backend(backend, load_generator(weights), device)
+        engine = create_backend(backend, generator, device)
     except BaseException:
         source.close()
         raise
-    frames = LatestFrames(source, duration=duration, timeout=timeout)
+    say(f"backend: {engine.describe()} ({getattr(engine, 'choice_reason', backend)})")
+    viewers: list[Viewer] = []
+    recorder = None
+    owned = False
     try:
-        sink = FileSink(out, sink_info(source.info), codec=codec, crf=crf, preset=preset, overwrite=overwrite)
+        info = source.info
+        say(f"input: {info.name} ({info.kind}, {info.width}x{info.height}" + (f", {info.fps:.2f} fps)" if info.fps else ")"))
+        if serve is not None:
+            from .video.mjpeg import MjpegServer
+
+            server = MjpegServer(host, port)
+            viewers.append(server)
+            say(f"serving the preview at {server.url} (Ctrl-C stops)")
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                say(f"note: listening on {host}, so anyone who can reach this machine can watch; omit the host to keep it on 127.0.0.1")
+        else:
+            from .video.preview_window import PreviewWindow
+
+            viewers.append(PreviewWindow())
+            say("keys: q/Esc quit, space pause, v view, s save PNG")
+        if record is not None:
+            recorder = live_sink(record, info, overwrite=overwrite)
+        owned = True  # from here run_preview closes the source (from its capture thread)
+        stats = run_preview(source, lambda im: engine.process(im[None])[0], viewers, config, describe=engine.describe(), recorder=recorder, on_event=say)
     except BaseException:
-        source.close()
-        engine.close()
-        raise
-    reason = "end of input"
-    try:
-        engine.process(np.zeros((source.info.height, source.info.width, 3), np.uint8)[None])  # warm-up
-        if on_ready is not None:
-            on_ready(engine.describe())
-        pipe = Pipeline(frames, engine, sink, batch=1)
-        try:
-            stats = pipe.run()
-            if frames.ended_by == "duration":
-                reason = f"{duration:g} s recorded"
-        except Cancelled:  # Ctrl-C: the normal way to end a live recording
-            stats = pipe.stats
-            reason = "interrupted (Ctrl-C)"
-        sink.close()
-    except BaseException:
-        sink.abort()
+        for v in viewers:
+            v.close()
+        if recorder is not None:
+            recorder.abort()
+        if not owned:
+            source.close()
         raise
     finally:
-        if not frames.started:
-            source.close()  # iteration never began: nobody else will close it
         engine.close()
-    return LiveRecording(out, stats.frames_out, frames.received, max(frames.received - stats.frames_out, 0), stats.seconds, engine.describe(), reason)
-
+    return PreviewResult(stats, recorder.frames_written if recorder is not None else None, Path(record) if record is not None else None)

@@ -93,7 +93,7 @@ def test_write_atomic_mode_and_no_replace(tmp_path):
 def test_preview_snapshots_never_replace_each_other(tmp_path):
     import numpy as np
 
-    from streamdeblur.preview import save_png
+    from streamdeblur.video.compose import save_png
 
     got = {save_png(np.full((4, 4, 3), i, np.uint8), tmp_path) for i in range(3)}
     assert len(got) == 3 and sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in got)

@@ -33,9 +33,11 @@ from streamdeblur.backends import create_backend
 from streamdeblur.cli import app
 from streamdeblur.errors import CameraError, DisplayUnavailableError, StreamTimeoutError
 from streamdeblur.models import build_model, load_generator, save_generator
-from streamdeblur.preview import LatestFrame, PreviewConfig, compose, run_preview
-from streamdeblur.video.camera import FilePlayback, LiveInfo, LiveSource, open_live, sink_info
+from streamdeblur.preview import PreviewConfig, run_preview
+from streamdeblur.recording import sink_info
+from streamdeblur.video.compose import compose
 from streamdeblur.video.frame import Frame
+from streamdeblur.video.live import FilePlayback, LatestFrame, LiveInfo, LiveSource, open_live
 from streamdeblur.video.mjpeg import MjpegServer, parse_serve_address
 
 PHOTO = Path(__file__).parent / "data" / "photo.png"
@@ -550,7 +552,7 @@ def test_browser_page_shows_the_stream(media, tmp_path):
 
 
 def test_record_live_duration_gives_a_playable_file(media, tmp_path):
-    from streamdeblur.preview import record_live
+    from streamdeblur.recording import record_live
 
     out = tmp_path / "cam.mp4"
     rec = record_live(FilePlayback(media["still"], loop=True), out, backend="torch", weights=str(media["weights"]), duration=1.0)
@@ -568,7 +570,7 @@ def test_record_live_duration_gives_a_playable_file(media, tmp_path):
 def test_record_live_ctrl_c_keeps_a_playable_file(media, tmp_path):
     import _thread
 
-    from streamdeblur.preview import record_live
+    from streamdeblur.recording import record_live
 
     out = tmp_path / "cam.mkv"
     timer = threading.Timer(3.0, _thread.interrupt_main)  # what Ctrl-C does to the main thread
@@ -596,7 +598,7 @@ def test_opencv_source_reads_a_loopback_http_stream(media):
     import functools
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    from streamdeblur.video.camera import OpenCVSource
+    from streamdeblur.video.live import OpenCVSource
 
     class Quiet(SimpleHTTPRequestHandler):
         def log_message(self, *a):

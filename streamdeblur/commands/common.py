@@ -7,6 +7,8 @@ imports ``cli.py``, and no library module imports ``commands/``.
 
 from __future__ import annotations
 
+import sys
+import time
 from enum import Enum
 from typing import Annotated
 
@@ -72,3 +74,74 @@ DEVICE_HELP = "cuda or cpu (default: the backend's best)."
 def value(choice: Enum | None) -> str | None:
     """An enum option's string (``None`` stays ``None``), for the library calls."""
     return None if choice is None else str(choice.value)
+
+
+# --------------------------------------------------------------------------- what commands print
+
+
+def say(msg: str) -> None:
+    """One ``streamdeblur: MESSAGE`` line on stderr."""
+    try:
+        sys.stderr.write(f"streamdeblur: {msg}\n")
+        sys.stderr.flush()
+    except OSError:  # a terminal closed under the run (SIGHUP): the exit code still tells
+        pass
+
+
+def clock(seconds: float | None) -> str:
+    """``75`` -> ``01:15``, ``3725`` -> ``1:02:05``; unknown -> ``--:--``."""
+    if seconds is None:
+        return "--:--"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class StatusLine:
+    """A progress line on stderr: one line rewritten in place on a terminal (4 times a
+    second at most), a plain line every 5 s otherwise (logs stay readable)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.interval = 0.25 if self.tty else 5.0
+        self.last = 0.0
+        self.width = 0
+
+    def due(self, final: bool = False) -> bool:
+        """Whether a new line is due now (always for the ``final`` one); if so, the clock restarts."""
+        now = time.monotonic()
+        if now - self.last < self.interval and not final:
+            return False
+        self.last = now
+        return True
+
+    def show(self, line: str) -> None:
+        try:
+            if self.tty:
+                sys.stderr.write("\r" + line + " " * max(0, self.width - len(line)))
+                self.width = len(line)
+            else:
+                sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except OSError:  # a closed terminal (SIGHUP) must not fail the run and lose the partial
+            pass
+
+    def clear(self) -> None:
+        """Erase the line (before a line of its own is printed); the next line is due at once."""
+        self.last = 0.0
+        if self.tty and self.width:
+            self._write("\r" + " " * self.width + "\r")
+
+    def end(self) -> None:
+        """Leave the last line standing and move below it."""
+        if self.tty and self.width:
+            self._write("\n")
+
+    def _write(self, text: str) -> None:
+        self.width = 0
+        try:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+        except OSError:
+            pass

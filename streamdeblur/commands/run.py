@@ -2,72 +2,28 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from ..errors import InputError
 from ..signals import stop_on_signals
-from .common import app, fail, user_errors
+from .common import BACKEND_HELP, DEVICE_HELP, BackendName, DeviceName, StatusLine, app, clock, say, user_errors, value
+
+if TYPE_CHECKING:
+    from ..pipeline import Progress
 
 
-def _say(msg: str) -> None:
-    try:
-        sys.stderr.write(f"streamdeblur: {msg}\n")
-        sys.stderr.flush()
-    except OSError:  # a terminal closed under the run (SIGHUP): the exit code still tells
-        pass
+class _ProgressLine(StatusLine):
+    """frames done / total, FPS and ETA (see StatusLine for when it is written)."""
 
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-class _ProgressLine:
-    """frames done / total, FPS and ETA on stderr: one rewritten line on a terminal,
-    a plain line every few seconds otherwise (logs stay readable)."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.interval = 0.25 if self.tty else 5.0
-        self.last = 0.0
-        self.width = 0
-
-    def __call__(self, p) -> None:  # p: pipeline.Progress
-        now = time.monotonic()
-        final = p.total is not None and p.frames_done >= p.total
-        if now - self.last < self.interval and not final:
+    def __call__(self, p: Progress) -> None:
+        if not self.due(final=p.total is not None and p.frames_done >= p.total):
             return
-        self.last = now
         total = f"/{p.total}" if p.total else ""
         pct = f" {100 * p.frames_done / p.total:5.1f}%" if p.total else ""
-        line = f"{p.frames_done}{total} frames{pct}  {p.fps:6.2f} fps  ETA {_clock(p.eta)}"
-        try:
-            if self.tty:
-                pad = max(0, self.width - len(line))
-                sys.stderr.write("\r" + line + " " * pad)
-                self.width = len(line)
-            else:
-                sys.stderr.write(line + "\n")
-            sys.stderr.flush()
-        except OSError:  # a closed terminal (SIGHUP) must not fail the writer and lose the partial
-            pass
-
-    def end(self) -> None:
-        if self.tty and self.width:
-            self.width = 0
-            try:
-                sys.stderr.write("\n")
-                sys.stderr.flush()
-            except OSError:
-                pass
+        self.show(f"{p.frames_done}{total} frames{pct}  {p.fps:6.2f} fps  ETA {clock(p.eta)}")
 
 
 @app.command()
@@ -78,8 +34,8 @@ def run(
     output: Annotated[str, typer.Option("--output", "-o", help="The deblurred video; its extension picks the container (.mp4, .mkv, .mov, .webm ...). With several inputs or a folder: a folder (created if missing) that gets OUTPUT/NAME.EXT for each.", show_default=False)] = ...,  # type: ignore[assignment]
     camera: Annotated[Optional[str], typer.Option("--camera", "-c", help="Record a camera (index 0, 1 ... or /dev/videoN) instead of INPUT; newest frame wins, capture-clock timestamps; Ctrl-C or --duration ends it.", show_default=False)] = None,
     duration: Annotated[Optional[float], typer.Option("--duration", min=0.1, help="With --camera: stop after this many seconds.", show_default=False)] = None,
-    backend: Annotated[str, typer.Option("--backend", help="auto (the fastest that runs here; says which), torch, onnxruntime or tensorrt.")] = "auto",
-    device: Annotated[Optional[str], typer.Option("--device", help="cuda or cpu (default: the backend's best).", show_default=False)] = None,
+    backend: Annotated[BackendName, typer.Option("--backend", help=BACKEND_HELP)] = BackendName.auto,
+    device: Annotated[Optional[DeviceName], typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
     weights: Annotated[Optional[Path], typer.Option("--weights", help="A generator .safetensors (with its .json beside it); default: the shipped model.", show_default=False)] = None,
     engine: Annotated[Optional[Path], typer.Option("--engine", exists=True, dir_okay=False, help="A TensorRT engine from `streamdeblur build-engine` (checked against its sidecar); default with auto/tensorrt: the one in engines/ built for this GPU and model.", show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, max=256, help="Frames per inference call.")] = 4,
@@ -122,78 +78,52 @@ def run(
     from ..batch import is_batch
     from ..errors import Cancelled
 
+    options = {
+        "backend": value(backend), "device": value(device), "weights": str(weights) if weights is not None else None, "batch": batch, "codec": codec,
+        "crf": crf, "preset": preset, "pix_fmt": pix_fmt, "max_tile": max_tile, "overwrite": overwrite, "timeout": timeout,
+        "engine": str(engine) if engine is not None else None,
+    }  # fmt: skip
     many = {"format": format, "cluster": cluster, "segments": segments, "cpus_per_worker": cpus_per_worker, "workers": workers, "report": report}
-    if inputs and camera is None and is_batch(inputs, output, **many):
+    if camera is not None:
+        if any(v is not None for v in many.values()):
+            raise InputError("--format, --cluster, --segments, --cpus-per-worker, --workers and --report apply to files, not --camera")
+        if inputs:
+            raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
+        return _record_camera(camera, output, duration=duration, quiet=quiet, **options)
+    if not inputs:
+        raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
+    if duration is not None:
+        raise InputError("--duration applies to --camera only")
+    if engine is not None and backend not in (BackendName.auto, BackendName.tensorrt):
+        raise InputError(f"--engine is a TensorRT engine; it cannot run with --backend {value(backend)}")
+    if is_batch(inputs, output, **many):
         from .run_many import run_many
 
-        if duration is not None:
-            raise fail("--duration applies to --camera only")
-        if engine is not None and backend not in ("auto", "tensorrt"):
-            raise fail(f"--engine is a TensorRT engine; it cannot run with --backend {backend}", 2)
-        run_many(
-            inputs, output, quiet=quiet, **many, backend=backend, device=device, weights=str(weights) if weights is not None else None, batch=batch, codec=codec,
-            crf=crf, preset=preset, pix_fmt=pix_fmt, max_tile=max_tile, overwrite=overwrite, timeout=timeout, engine=str(engine) if engine is not None else None,
-        )  # fmt: skip
-        return
-    input = inputs[0] if inputs else None
-    if camera is not None and any(v is not None for v in many.values()):
-        raise fail("--format, --cluster, --segments, --cpus-per-worker, --workers and --report apply to files, not --camera")
-    if (input is None) == (camera is None):
-        raise fail("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
-    if camera is not None:
-        _record_camera(camera, output, backend=backend, device=device, weights=weights, duration=duration, timeout=timeout, codec=codec, crf=crf, preset=preset, overwrite=overwrite, quiet=quiet)
-        return
-    if duration is not None:
-        raise fail("--duration applies to --camera only")
-    if engine is not None and backend not in ("auto", "tensorrt"):
-        raise fail(f"--engine is a TensorRT engine; it cannot run with --backend {backend}", 2)
-
+        return run_many(inputs, output, quiet=quiet, **many, **options)
+    input = inputs[0]
     progress = None if quiet else _ProgressLine()
 
-    def ready(info, be) -> None:
+    def ready(info, be) -> None:  # type: ignore[no-untyped-def]
         if quiet:
             return
         reason = getattr(be, "choice_reason", "")
-        if backend == "auto":
-            _say(f"backend: {reason or be.describe()}")
+        if backend == BackendName.auto:
+            say(f"backend: {reason or be.describe()}")
         total = info.expected_frames
-        _say(
-            f"{info.width}x{info.height} {info.fps or 0:.3g} fps, {total if total else 'unknown number of'} frames"
-            f" -> {output} ({be.describe()}, batch {batch})"
-        )
+        say(f"{info.width}x{info.height} {info.fps or 0:.3g} fps, {total if total else 'unknown number of'} frames -> {output} ({be.describe()}, batch {batch})")
 
     try:
-        result = deblur_video(
-            input,
-            output,
-            on_progress=progress,
-            on_ready=ready,
-            backend=backend,
-            device=device,
-            weights=str(weights) if weights is not None else None,
-            batch=batch,
-            codec=codec,
-            crf=crf,
-            preset=preset,
-            pix_fmt=pix_fmt,
-            max_tile=max_tile,
-            overwrite=overwrite,
-            timeout=timeout,
-            engine=str(engine) if engine is not None else None,
-        )
+        result = deblur_video(input, output, on_progress=progress, on_ready=ready, **options)
     except Cancelled as e:
         if progress is not None:
-            progress.end()
-        _say(str(e))
+            progress.end()  # the progress line stays; the message goes below it
+        say(str(e))
         raise typer.Exit(code=e.exit_code) from None
-    except BaseException:
+    finally:
         if progress is not None:
             progress.end()
-        raise
-    if progress is not None:
-        progress.end()
     for w in result.warnings:
-        _say(f"warning: {w}")
+        say(f"warning: {w}")
     if not quiet:
         typer.echo(
             f"done: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} fps), "
@@ -201,14 +131,16 @@ def run(
         )
 
 
-def _record_camera(camera: str, output: Path, *, quiet: bool, weights: Optional[Path], **options) -> None:  # type: ignore[no-untyped-def]
-    """`run --camera`: the live recorder (see streamdeblur.preview.record_live)."""
-    from ..preview import record_live
-    from ..video.camera import open_live
+def _record_camera(camera: str, output: str, *, quiet: bool, duration: float | None, **options) -> None:  # type: ignore[no-untyped-def]
+    """`run --camera`: :func:`streamdeblur.recording.record_live`, with its lines."""
+    from ..recording import record_live
 
-    source = open_live(camera=camera, timeout=options["timeout"])
-    if not quiet:
-        _say(f"recording {source.info.name} ({source.info.width}x{source.info.height}) -> {output}; Ctrl-C stops" + (f" (or after {options['duration']:g} s)" if options["duration"] else ""))
-    rec = record_live(source, output, weights=str(weights) if weights is not None else None, on_ready=(None if quiet else lambda d: _say(f"backend: {d}")), **options)
+    options = {k: options[k] for k in ("backend", "device", "weights", "timeout", "codec", "crf", "preset", "overwrite")}  # what a live recording takes
+
+    def opened(info) -> None:  # type: ignore[no-untyped-def]
+        if not quiet:
+            say(f"recording {info.name} ({info.width}x{info.height}) -> {output}; Ctrl-C stops" + (f" (or after {duration:g} s)" if duration else ""))
+
+    rec = record_live(None, output, camera=camera, duration=duration, on_open=opened, on_ready=None if quiet else lambda d: say(f"backend: {d}"), **options)
     if not quiet:
         typer.echo(f"done ({rec.stop_reason}): {rec.frames} frames of {rec.captured} captured ({rec.dropped} dropped) in {rec.seconds:.1f} s, backend {rec.backend} -> {rec.output}")

@@ -4,25 +4,11 @@ view, a line per input and the summary table. The work is
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Any
 
 import typer
 
-
-def _say(msg: str) -> None:
-    sys.stderr.write(f"streamdeblur: {msg}\n")
-    sys.stderr.flush()
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+from .common import StatusLine, clock, say
 
 
 class BatchView:
@@ -31,16 +17,8 @@ class BatchView:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.tty = sys.stderr.isatty()
-        self.interval = 0.25 if self.tty else 5.0
-        self.last = 0.0
-        self.width = 0
+        self.line = StatusLine()
         self.mode = "this process"
-
-    def _clear(self) -> None:
-        if self.tty and self.width:
-            sys.stderr.write("\r" + " " * self.width + "\r")
-            self.width = 0
 
     def start(self, info: dict[str, Any]) -> None:
         self.mode = info.get("mode", self.mode)
@@ -49,46 +27,38 @@ class BatchView:
         w = (info.get("workers") or [{}])[0]
         planned = info.get("planned", 1)
         where = "in this process" if self.mode == "this process" else f"on {self.mode}, {planned} worker{'s' if planned != 1 else ''} ({'1 GPU each' if info.get('resources', {}).get('num_gpus') else str(info.get('resources', {}).get('num_cpus', '?')) + ' CPU each'})"
-        _say(f"deblurring {where}: {w.get('describe') or w.get('backend')}")
+        say(f"deblurring {where}: {w.get('describe') or w.get('backend')}")
 
     def progress(self, p: Any) -> None:  # p: batch.BatchProgress
         if self.quiet:
             return
-        now = time.monotonic()
-        if now - self.last < self.interval:
+        if not self.line.due():
             return
-        self.last = now
         extra = ", ".join(x for x in (f"{p.failed} failed" if p.failed else "", f"{p.skipped} skipped" if p.skipped else "") if x)
         total = f"/{p.frames_total}" if p.frames_total else ""
-        line = f"files {p.finished}/{p.files}{f' ({extra})' if extra else ''}  frames {p.frames_done}{total}  {p.fps:6.2f} fps  ETA {_clock(p.eta)}  [{p.running} running]"
-        if self.tty:
-            sys.stderr.write("\r" + line + " " * max(0, self.width - len(line)))
-            self.width = len(line)
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        line = f"files {p.finished}/{p.files}{f' ({extra})' if extra else ''}  frames {p.frames_done}{total}  {p.fps:6.2f} fps  ETA {clock(p.eta)}  [{p.running} running]"
+        self.line.show(line)
 
     def item(self, it: Any) -> None:  # it: batch.ItemReport
         if self.quiet and it.status != "failed":
             return
-        self._clear()
+        self.line.clear()
         if it.status == "done":
             parts = f", {it.segments} part{'s' if it.segments != 1 else ''}" if it.segments else ""
-            _say(f"done    {it.input} -> {it.output}: {it.frames} frames in {it.seconds:.1f} s ({it.fps:.2f} fps, {it.backend} on {it.device}{parts})")
+            say(f"done    {it.input} -> {it.output}: {it.frames} frames in {it.seconds:.1f} s ({it.fps:.2f} fps, {it.backend} on {it.device}{parts})")
         elif it.status == "skipped":
-            _say(f"skipped {it.input}: {it.note or 'its output is complete'}")
+            say(f"skipped {it.input}: {it.note or 'its output is complete'}")
         elif it.status == "failed":
-            _say(f"failed  {it.input}: {it.error}")
+            say(f"failed  {it.input}: {it.error}")
         else:
-            _say(f"{it.status} {it.input}: {it.error}")
+            say(f"{it.status} {it.input}: {it.error}")
         if not self.quiet:
             for w in it.warnings:
-                _say(f"warning: {it.input}: {w}")
-        self.last = 0.0
+                say(f"warning: {it.input}: {w}")
+        self.line.last = 0.0
 
     def end(self) -> None:
-        self._clear()
-        sys.stderr.flush()
+        self.line.clear()
 
 
 def _table(result: Any) -> str:
@@ -129,9 +99,9 @@ def run_many(inputs: list[str], output: str, *, quiet: bool, **kwargs: Any) -> N
         )
     if kwargs.get("report"):
         if not quiet:
-            _say(f"report: {kwargs['report']}")
+            say(f"report: {kwargs['report']}")
     if result.cancelled:
-        _say(f"stopped: {done + skipped} of {n} inputs finished; the rest are marked cancelled{' in the report' if kwargs.get('report') else ''}")
+        say(f"stopped: {done + skipped} of {n} inputs finished; the rest are marked cancelled{' in the report' if kwargs.get('report') else ''}")
         raise typer.Exit(code=128 + result.signum)
     if failed:
         raise typer.Exit(code=1)

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-from ..errors import OutputError
+from ..errors import InputError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def parse_serve_address(text: str) -> tuple[str, int]:
     elif not host:
         host = DEFAULT_HOST
     if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"--serve expects [HOST:]PORT (e.g. 8080 or 0.0.0.0:8080), got {text!r}")
+        raise InputError(f"--serve expects [HOST:]PORT (e.g. 8080 or 0.0.0.0:8080), got {text!r}")
     return host, int(port)
 
 

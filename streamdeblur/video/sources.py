@@ -13,14 +13,17 @@ in the same pass, so live streams are read once and packets are copied untouched
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import av
 import av.error
@@ -30,15 +33,63 @@ from .frame import Frame
 
 log = logging.getLogger(__name__)
 
-URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "rtp", "tcp", "srt", "hls")
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+#: FFmpeg protocols that name local files or wrap another URL: not streams (``file://`` is a path)
+_LOCAL = frozenset({"file", "pipe", "fd", "concat", "concatf", "subfile", "data", "async", "cache", "crypto"})
+#: when FFmpeg cannot be asked (no ctypes access to libavformat): the usual stream protocols
+_USUAL = ("rtsp", "rtsps", "rtmp", "rtmps", "rtmpt", "http", "https", "udp", "rtp", "tcp", "tls", "srt", "ftp", "mmsh", "mmst")
 
 #: ffmpeg AVColorSpace (matrix) -> the swscale colorspace name PyAV understands
 _SWS_MATRIX = {1: "itu709", 4: "fcc", 5: "itu601", 6: "itu601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
 
 
+@functools.cache
+def stream_schemes() -> frozenset[str]:
+    """The ``scheme://`` inputs this PyAV build's FFmpeg opens: its protocols (``avio_enum_protocols``)
+    and rtsp/rtsps (a demuxer that opens its own URLs), less the local ones (:data:`_LOCAL`)."""
+    import ctypes
+    import glob
+
+    names: set[str] = set()
+    try:
+        maps = Path("/proc/self/maps").read_text() if os.path.exists("/proc/self/maps") else ""
+        libs = sorted({line.split()[-1] for line in maps.splitlines() if "libavformat" in line})
+        libs += glob.glob(os.path.join(os.path.dirname(av.__file__), "..", "av*", "libavformat*"))
+        lib = ctypes.CDLL(libs[0])
+        lib.avio_enum_protocols.restype = ctypes.c_char_p
+        lib.avio_enum_protocols.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int]
+        opaque = ctypes.c_void_p(None)
+        while name := lib.avio_enum_protocols(ctypes.byref(opaque), 0):
+            names.add(name.decode())
+    except (OSError, IndexError, AttributeError):  # pragma: no cover - another platform's packaging
+        names = set(_USUAL)
+    if "rtsp" in av.formats_available:
+        names |= {"rtsp", "rtsps"}
+    return frozenset(names - _LOCAL)
+
+
+def url_scheme(spec: str | os.PathLike) -> str | None:
+    """``rtsp://cam/live`` -> ``"rtsp"``; ``None`` for anything without ``scheme://``."""
+    m = _SCHEME.match(str(spec))
+    return m.group(1).lower() if m else None
+
+
 def is_url(spec: str | os.PathLike) -> bool:
+    """A stream, not a file: ``scheme://...`` with a scheme this FFmpeg opens (:func:`stream_schemes`).
+
+    The one rule for every command: ``file://`` URLs and plain paths are files (:func:`local_path`)."""
+    scheme = url_scheme(spec)
+    return scheme is not None and scheme in stream_schemes()
+
+
+def local_path(spec: str | os.PathLike) -> str:
+    """The file a non-stream input names: ``file:///a/b%20c.mp4`` -> ``/a/b c.mp4``; other specs unchanged."""
     s = str(spec)
-    return "://" in s and s.split("://", 1)[0].lower() in URL_SCHEMES
+    if url_scheme(s) == "file":
+        parts = urlsplit(s)
+        if parts.netloc in ("", "localhost"):
+            return unquote(parts.path)
+    return s
 
 
 def sws_colorspace(matrix: int | None) -> str:
@@ -113,8 +164,11 @@ def _open_container(spec: str, timeout: float) -> Any:
     """av.open with user-facing errors."""
     url = is_url(spec)
     if not url:
-        p = Path(spec)
+        p = Path(local_path(spec))
         if not p.exists():
+            scheme = url_scheme(spec)
+            if scheme not in (None, "file"):
+                raise InputError(f"input {spec}: {scheme}:// is not a stream protocol this FFmpeg opens", f"it opens {', '.join(sorted(stream_schemes()))}")
             raise InputNotFoundError(f"input not found: {spec}", "check the path")
         if p.is_dir():
             raise InputError(f"input {spec} is a folder, not a video file")
@@ -123,7 +177,7 @@ def _open_container(spec: str, timeout: float) -> Any:
     t0 = time.monotonic()
     options = {"rw_timeout": str(int(timeout * 1e6))} if url else {}
     try:
-        return av.open(spec, mode="r", timeout=(timeout, timeout) if url else None, options=options)
+        return av.open(spec if url else str(p), mode="r", timeout=(timeout, timeout) if url else None, options=options)
     except av.error.FFmpegError as e:
         elapsed = time.monotonic() - t0
         reason = getattr(e, "strerror", None) or str(e)
@@ -134,7 +188,7 @@ def _open_container(spec: str, timeout: float) -> Any:
         low = reason.lower()
         if "end of file" in low:
             raise InputError(f"input {spec} ends before its first frame: it has zero frames or is truncated", "re-copy or re-record the file") from None
-        if "moov atom not found" in low or _looks_like_mp4(spec):
+        if "moov atom not found" in low or _looks_like_mp4(str(p)):
             raise InputError(f"input {spec} is a truncated or damaged MP4/MOV (its index cannot be read: {reason})", "re-copy or re-record the file") from None
         raise InputError(f"input {spec} is not a video FFmpeg can read ({reason})") from None
     except OSError as e:  # permission denied etc.
@@ -310,7 +364,7 @@ class FileSource:
         if is_url(self.spec):
             return
         try:
-            size = os.path.getsize(self.spec)
+            size = os.path.getsize(local_path(self.spec))
         except OSError:
             return
         for st in self._demux_streams:

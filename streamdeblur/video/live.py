@@ -1,5 +1,6 @@
-"""Live sources for ``preview`` (and ``run --camera``): cameras, network streams, and a
-file played at its own frame rate.
+"""Live sources: cameras, network streams, and a file played at its own frame rate (what
+``preview`` shows and ``run --camera`` records), and the capture thread that keeps only
+the newest frame of one.
 
 A live source hands out frames as the world produces them: ``read()`` blocks until the
 next one and stamps it with the capture clock (``Frame.captured_at`` from
@@ -9,11 +10,12 @@ recorded timestamps follow what the camera saw, not how fast we keep up.
 Failure policy (issue 6, item 6): a camera that cannot be opened, or that stops
 delivering frames, raises :class:`~streamdeblur.errors.CameraError` with a one-line
 reason. There is no silent reconnection. Nothing here waits forever: opening a URL and
-reading from it carry OpenCV's FFmpeg timeouts, and the preview loop adds its own
-watchdog (``PreviewConfig.timeout``) around ``read()``.
+reading from it carry OpenCV's FFmpeg timeouts, and :meth:`LatestFrame.take` adds a
+watchdog around ``read()``.
 
 ``FilePlayback`` makes a file stand in for a camera (demos, tests): it decodes with
-PyAV and releases each frame when its presentation time comes, optionally looping.
+:class:`~streamdeblur.video.sources.FileSource` and releases each frame when its
+presentation time comes, optionally looping. File or stream: :func:`~streamdeblur.video.sources.is_url`.
 """
 
 from __future__ import annotations
@@ -24,24 +26,24 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import CameraError, InputError, InputNotFoundError, StreamTimeoutError
+from ..errors import CameraError, InputError, StreamTimeoutError
 from .frame import Frame
+from .sources import FileSource, is_url, local_path
 
 log = logging.getLogger(__name__)
 
 #: Timestamps of live frames: the capture clock in MPEG's 90 kHz ticks.
 CAPTURE_TIME_BASE = Fraction(1, 90_000)
-
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,8 @@ class OpenCVSource(LiveSource):
         import cv2
 
         self.target = target
-        is_url = isinstance(target, str) and bool(_URL.match(target))
-        kind = "stream" if is_url else "camera"
+        url = isinstance(target, str) and is_url(target)
+        kind = "stream" if url else "camera"
         name = f"camera {target}" if kind == "camera" else _redact(str(target))
         if kind == "camera" and sys.platform.startswith("linux"):
             node = f"/dev/video{target}" if isinstance(target, int) else str(target)
@@ -158,7 +160,7 @@ class OpenCVSource(LiveSource):
                 raise CameraError(f"{name} not found: {node} does not exist", hint)
         ms = int(max(timeout, 0.1) * 1000)
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
-        api = cv2.CAP_FFMPEG if is_url else cv2.CAP_ANY
+        api = cv2.CAP_FFMPEG if url else cv2.CAP_ANY
         with _quiet_opencv():
             try:
                 cap = cv2.VideoCapture(target, api, params)
@@ -220,7 +222,8 @@ def _redact(url: str) -> str:
 
 
 class FilePlayback(LiveSource):
-    """Decode a file with PyAV and release each frame at its presentation time.
+    """A file (decoded by :class:`~streamdeblur.video.sources.FileSource`) released frame by
+    frame at its presentation times.
 
     With ``loop=True`` the file starts again at its end, so it can stand in for a camera.
     Frames come out at the file's own pace whatever the consumer does; a slow consumer
@@ -229,64 +232,38 @@ class FilePlayback(LiveSource):
 
     def __init__(self, path: str | os.PathLike, *, loop: bool = False, realtime: bool = True) -> None:
         super().__init__()
-        import av
-
-        self.path = Path(path)
-        if not self.path.exists():
-            raise InputNotFoundError(f"input not found: {self.path}", "check the path")
-        if self.path.is_dir():
-            raise InputError(f"{self.path} is a folder, not a video file")
+        self.path = Path(local_path(path))
         self.loop = loop
         self.realtime = realtime
-        try:
-            container = av.open(str(self.path))
-        except av.FFmpegError as e:
-            raise InputError(f"cannot read {self.path} as a video ({e.__class__.__name__}: {e})") from None
-        if not container.streams.video:
-            container.close()
-            raise InputError(f"{self.path} has no video stream")
-        vs = container.streams.video[0]
-        rate = vs.average_rate or vs.guessed_rate
-        fps = float(rate) if rate else None
-        self.info = LiveInfo(width=vs.codec_context.width, height=vs.codec_context.height, fps=fps, name=str(self.path), kind="file")
-        self._period = 1.0 / fps if fps else 1.0 / 30.0
-        self._container = container
-        self._frames = self._decode(container)
+        self._source = FileSource(self.path)  # every input error, as `run` words it
+        info = self._source.info
+        self.info = LiveInfo(width=info.width, height=info.height, fps=info.fps, name=str(self.path), kind="file")
+        self._period = 1.0 / info.fps if info.fps else 1.0 / 30.0
+        self._frames = iter(self._source)
+        self._start: float | None = None  # media time of this pass's first frame
         self._clock0: float | None = None
         self._offset = 0.0  # seconds of media time played in earlier loops
         self._last_t = 0.0
         self._played = 0
         self._closed = False
 
-    def _decode(self, container):  # type: ignore[no-untyped-def]
-        vs = container.streams.video[0]
-        vs.thread_type = "AUTO"
-        first: float | None = None
-        for i, f in enumerate(container.decode(vs)):
-            t = float(f.time) if f.time is not None else i * self._period
-            if first is None:
-                first = t
-            yield t - first, f.to_ndarray(format="rgb24")
-
     def read(self) -> Frame | None:
-        import av
-
         if self._closed:
             return None
-        try:
-            item = next(self._frames, None)
-            if item is None and self.loop and self._played:
-                self._offset += self._last_t + self._period
-                self._container.close()
-                self._container = av.open(str(self.path))
-                self._frames = self._decode(self._container)
-                self._played = 0
-                item = next(self._frames, None)
-        except av.FFmpegError as e:
-            raise InputError(f"cannot decode {self.path} ({e.__class__.__name__}: {e})") from None
-        if item is None:
+        frame = next(self._frames, None)
+        if frame is None and self.loop and self._played:
+            self._offset += self._last_t + self._period
+            self._source.close()
+            self._source = FileSource(self.path)
+            self._frames = iter(self._source)
+            self._start, self._played = None, 0
+            frame = next(self._frames, None)
+        if frame is None:
             return None
-        t, image = item
+        t = frame.time if frame.time is not None else frame.index * self._period
+        if self._start is None:
+            self._start = t
+        t -= self._start
         self._played += 1
         self._last_t = t
         if self.realtime:
@@ -296,20 +273,17 @@ class FilePlayback(LiveSource):
             delay = self._clock0 + self._offset + t - now
             if delay > 0:
                 time.sleep(delay)
-        return self._stamp(image, media_time=self._offset + t)
+        return self._stamp(frame.image, media_time=self._offset + t)
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._container.close()
-
-
-def is_url(spec: str) -> bool:
-    return bool(_URL.match(spec))
+            self._source.close()
 
 
 def open_live(input: str | os.PathLike | None = None, *, camera: str | int | None = None, loop: bool = False, timeout: float = 10.0) -> LiveSource:
-    """The live source for ``preview``: ``camera`` (index or /dev path), else a URL or a file."""
+    """The live source for ``preview`` and ``run --camera``: ``camera`` (index or /dev path),
+    else a stream URL or a file, told apart by :func:`~streamdeblur.video.sources.is_url`."""
     if camera is not None and input is not None:
         raise InputError("give either INPUT or --camera, not both")
     if camera is not None:
@@ -318,40 +292,99 @@ def open_live(input: str | os.PathLike | None = None, *, camera: str | int | Non
         return OpenCVSource(parse_camera(camera), timeout=timeout)
     if input is None:
         raise InputError("no input", "pass a FILE or URL, or --camera 0")
-    s = str(input)
-    if is_url(s) and not s.startswith("file://"):
+    if is_url(input):
         if loop:
             raise InputError("--loop only applies to a file input")
-        return OpenCVSource(s, timeout=timeout)
-    return FilePlayback(s.removeprefix("file://"), loop=loop)
+        return OpenCVSource(str(input), timeout=timeout)
+    return FilePlayback(input, loop=loop)
 
 
-def sink_info(info: LiveInfo):  # type: ignore[no-untyped-def]
-    """The :class:`~streamdeblur.video.sources.SourceInfo` a FileSink needs for a live source.
+# -- newest frame wins --------------------------------------------------------------
 
-    Timestamps are the capture clock (1/90000 s), so a recording plays back at the pace
-    the frames were captured, dropped frames included; colours are tagged BT.709.
+
+class LatestFrame:
+    """A one-slot mailbox: ``put`` replaces an unread frame (counted in ``dropped``)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._ended = False
+        self._error: BaseException | None = None
+        self.received = 0
+        self.dropped = 0
+
+    def put(self, frame: Frame) -> None:
+        with self._cond:
+            if self._frame is not None:
+                self.dropped += 1
+            self._frame = frame
+            self.received += 1
+            self._cond.notify_all()
+
+    def end(self, error: BaseException | None = None) -> None:
+        with self._cond:
+            self._ended = True
+            self._error = error
+            self._cond.notify_all()
+
+    def take(self, timeout: float) -> Frame | None:
+        """The newest unread frame; None once the source ended and nothing is left.
+
+        Raises the capture thread's error, or StreamTimeoutError after ``timeout`` seconds
+        without a frame.
+        """
+        with self._cond:
+            deadline = time.monotonic() + timeout
+            while self._frame is None and not self._ended:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StreamTimeoutError(f"no frame from the source for {timeout:g} s (disconnected or stalled?)", "check the camera or stream and start again")
+                self._cond.wait(left)
+            if self._frame is not None:
+                frame, self._frame = self._frame, None
+                return frame
+            if self._error is not None:
+                raise self._error
+            return None
+
+    def discard(self) -> int:
+        """Drop an unread frame (pause); returns how many were dropped (0 or 1)."""
+        with self._cond:
+            if self._frame is None:
+                return 0
+            self._frame = None
+            self.dropped += 1
+            return 1
+
+
+class CaptureThread(threading.Thread):
+    """Reads the source as fast as it delivers into the mailbox; errors end the mailbox.
+
+    ``on_frame(captured_at)`` is called for each frame (the preview's input rate). The
+    source is closed by this thread when it leaves its loop, never by another one while
+    a ``read()`` is in flight (PyAV and OpenCV crash on a concurrent close).
     """
-    from .sources import SourceInfo
 
-    rate = Fraction(info.fps).limit_denominator(1001) if info.fps else None
-    return SourceInfo(
-        spec=info.name,
-        width=info.width,
-        height=info.height,
-        fps=info.fps,
-        rate=rate,
-        time_base=info.time_base,
-        frame_count=None,
-        duration=None,
-        pix_fmt="yuv420p",
-        bit_depth=8,
-        color_primaries=1,
-        color_trc=1,
-        colorspace=1,
-        color_range=1,
-        rotation=0,
-        codec="rawvideo",
-        container=info.kind,
-        is_live=True,
-    )
+    def __init__(self, source: LiveSource, slot: LatestFrame, on_frame: Callable[[float], None] | None = None) -> None:
+        super().__init__(name="live-capture", daemon=True)  # daemon: a wedged driver call cannot block exit
+        self.source, self.slot, self.on_frame = source, slot, on_frame
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                frame = self.source.read()
+                if frame is None:
+                    break
+                if self.on_frame is not None:
+                    self.on_frame(frame.captured_at)
+                self.slot.put(frame)
+        except BaseException as e:  # handed to the consumer's thread, which raises it
+            self.slot.end(e)
+            return
+        finally:
+            try:
+                self.source.close()
+            except Exception:  # pragma: no cover - closing must not hide the real error
+                log.exception("closing the source failed")
+        self.slot.end()

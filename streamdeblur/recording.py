@@ -1,0 +1,203 @@
+"""``record_live``: the library form of ``streamdeblur run --camera``, a live source deblurred
+into a file by the same Pipeline and FileSink as :func:`streamdeblur.api.deblur_video`.
+
+Newest frame wins (:class:`LatestFrames`), timestamps are the capture clock
+(:func:`sink_info`), and stopping (Ctrl-C, ``duration``, the end of the source) is the
+normal end: the file is finished under its own name. :func:`live_sink` is also the file
+``preview --record`` writes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .pipeline import Progress
+from .video.frame import Frame
+from .video.live import CaptureThread, LatestFrame, LiveInfo, LiveSource, open_live
+from .video.sources import SourceInfo
+
+
+def sink_info(info: LiveInfo) -> SourceInfo:
+    """The :class:`~streamdeblur.video.sources.SourceInfo` a FileSink needs for a live source.
+
+    Timestamps are the capture clock (1/90000 s), so a recording plays back at the pace
+    the frames were captured, dropped frames included; colours are tagged BT.709.
+    """
+    rate = Fraction(info.fps).limit_denominator(1001) if info.fps else None
+    return SourceInfo(
+        spec=info.name,
+        width=info.width,
+        height=info.height,
+        fps=info.fps,
+        rate=rate,
+        time_base=info.time_base,
+        frame_count=None,
+        duration=None,
+        pix_fmt="yuv420p",
+        bit_depth=8,
+        color_primaries=1,
+        color_trc=1,
+        colorspace=1,
+        color_range=1,
+        rotation=0,
+        codec="rawvideo",
+        container=info.kind,
+        is_live=True,
+    )
+
+
+def live_sink(output: str | os.PathLike, info: LiveInfo, *, codec: str | None = None, crf: int | None = None, preset: str | None = None, overwrite: bool = False) -> Any:
+    """The :class:`~streamdeblur.video.sinks.FileSink` that records a live source (capture-clock timestamps)."""
+    from .video.sinks import FileSink
+
+    return FileSink(output, sink_info(info), codec=codec, crf=crf, preset=preset, overwrite=overwrite)
+
+
+class LatestFrames:
+    """Iterate a live source newest-frame-first, for the file Pipeline.
+
+    A capture thread reads the source at its own pace; iteration hands out the newest
+    frame each time the pipeline asks, so a model slower than the camera skips frames
+    (counted in ``dropped``) instead of falling behind. Timestamps stay those of the
+    capture clock. Iteration ends at the end of the source, after ``duration`` seconds
+    of capture, or when ``stop()`` is called; a stalled source raises after ``timeout``.
+    """
+
+    def __init__(self, source: LiveSource, *, duration: float | None = None, timeout: float = 10.0) -> None:
+        self.source = source
+        self.info = source.info
+        self.duration = duration
+        self.timeout = timeout
+        self._slot = LatestFrame()
+        self._capture = CaptureThread(source, self._slot)
+        self._stop = threading.Event()
+        self.ended_by = ""  # "end of input" | "duration" | "stopped"
+
+    @property
+    def dropped(self) -> int:
+        return self._slot.dropped
+
+    @property
+    def received(self) -> int:
+        return self._slot.received
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def started(self) -> bool:
+        """Whether iteration began (from then on the capture thread closes the source)."""
+        return self._capture.ident is not None
+
+    def __iter__(self) -> Iterator[Frame]:
+        self._capture.start()
+        try:
+            while not self._stop.is_set():
+                frame = self._slot.take(self.timeout)
+                if frame is None:
+                    self.ended_by = "end of input"
+                    return
+                # frame.time: the capture clock, zero at the first frame the source delivered
+                if self.duration is not None and (frame.time or 0.0) >= self.duration:
+                    self.ended_by = "duration"  # this frame was captured past the end: not recorded
+                    return
+                yield frame
+            self.ended_by = "stopped"
+        finally:
+            self._capture.stop.set()  # the capture thread closes the source
+            self._capture.join(timeout=2.0)
+
+
+@dataclass(frozen=True)
+class LiveRecording:
+    """What a finished live recording did, for the CLI's final line and for scripts."""
+
+    output: Path
+    frames: int
+    captured: int
+    dropped: int
+    seconds: float
+    backend: str
+    stop_reason: str
+
+
+def record_live(
+    source: LiveSource | str | os.PathLike | None,
+    output: str | os.PathLike,
+    *,
+    camera: str | int | None = None,
+    loop: bool = False,
+    backend: str = "auto",
+    device: str | None = None,
+    weights: str | None = None,
+    duration: float | None = None,
+    timeout: float = 10.0,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    overwrite: bool = False,
+    on_open: Callable[[LiveInfo], None] | None = None,
+    on_ready: Callable[[str], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> LiveRecording:
+    """Deblur a live source into ``output``: an open :class:`LiveSource` (this call closes
+    it), a file or URL to open (``loop`` for a file), or ``camera`` (index or /dev path).
+
+    ``on_open(info)`` is called once the source is open (a missing camera fails first),
+    ``on_ready(backend description)`` once the model is loaded and warm, ``on_progress``
+    per frame written (from the writer thread). Ctrl-C, the end of ``duration`` or the end
+    of the source all finish a playable file under ``output``'s own name.
+    """
+    from .backends import create_backend
+    from .errors import Cancelled
+    from .models import load_generator
+    from .pipeline import Pipeline
+    from .video.sinks import check_output
+
+    if not isinstance(source, LiveSource):
+        source = open_live(source, camera=camera, loop=loop, timeout=timeout)
+    try:
+        if on_open is not None:
+            on_open(source.info)
+        out, _, _ = check_output(output, overwrite=overwrite)
+        engine = create_backend(backend, load_generator(weights), device)
+    except BaseException:
+        source.close()
+        raise
+    frames = LatestFrames(source, duration=duration, timeout=timeout)
+    try:
+        sink = live_sink(out, source.info, codec=codec, crf=crf, preset=preset, overwrite=overwrite)
+    except BaseException:
+        source.close()
+        engine.close()
+        raise
+    reason = "end of input"
+    try:
+        engine.process(np.zeros((source.info.height, source.info.width, 3), np.uint8)[None])  # warm-up
+        if on_ready is not None:
+            on_ready(engine.describe())
+        pipe = Pipeline(frames, engine, sink, batch=1, on_progress=on_progress)
+        try:
+            stats = pipe.run()
+            if frames.ended_by == "duration":
+                reason = f"{duration:g} s recorded"
+        except Cancelled:  # Ctrl-C: the normal way to end a live recording
+            stats = pipe.stats
+            reason = "interrupted (Ctrl-C)"
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        if not frames.started:
+            source.close()  # iteration never began: nobody else will close it
+        engine.close()
+    return LiveRecording(out, stats.frames_out, frames.received, max(frames.received - stats.frames_out, 0), stats.seconds, engine.describe(), reason)
