@@ -13,7 +13,8 @@ Two kinds, both deterministic given a seed or a ``np.random.Generator``:
   gamma-encoded values makes highlights too dark in the blur.
 
 Optional degradations of the blurry input (sensor noise, JPEG or H.264) follow, because
-real footage is noisy and compressed.
+real footage is noisy and compressed. (One job, blur synthesis, hence one file of some
+470 lines: the two kinds share the linear-light and degradation code.)
 """
 
 from __future__ import annotations

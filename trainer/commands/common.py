@@ -18,6 +18,7 @@ from streamdeblur.clitools import CliErrors
 from streamdeblur.fileio import write_atomic
 
 from ..losses import CONTENT_LOSSES, PIXEL_LOSSES
+from ..synth import BLUR_KINDS
 
 PROG = "streamdeblur-train"
 
@@ -58,12 +59,8 @@ Content = Enum("Content", {k: k for k in CONTENT_LOSSES}, type=str)
 PixelLoss = Enum("PixelLoss", {k: k for k in PIXEL_LOSSES}, type=str)
 
 
-class Kind(str, Enum):
-    """``--kind`` of pool-eval: the blur kinds an eval reports."""
-
-    gopro = "gopro"
-    traj = "traj"
-    real = "real"
+#: ``--kind`` of pool-eval: the blur kinds an eval reports (a set's own recordings are ``real``)
+Kind = Enum("Kind", {k: k for k in (*BLUR_KINDS, "real")}, type=str)
 
 
 # --------------------------------------------------------------------------- helpers
