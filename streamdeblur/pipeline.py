@@ -28,7 +28,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -206,7 +206,7 @@ class Pipeline:
                     raise RuntimeError(f"the backend returned shape {result.shape} for a batch of {stacked.shape}")
                 self.stats.batches += 1
                 for f, img in zip(frames, result):
-                    self._put(out, Frame(f.index, f.pts, f.time_base, img, f.captured_at, f.meta))
+                    self._put(out, replace(f, image=img))
                 frames.clear()
             for p in held:
                 self._put(out, p)

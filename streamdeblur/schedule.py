@@ -96,12 +96,16 @@ class Schedule:
         self._emit()
 
     # -- results -----------------------------------------------------------------------
+    def _ended(self, task: dict[str, Any]) -> tuple[int, ItemReport]:
+        """``task`` is no longer running (called with the lock held): (its input's index, report)."""
+        i = task["item"]
+        self._live.pop(task["id"], None)
+        self._inflight[i] -= 1
+        return i, self.items[i]
+
     def finish(self, task: dict[str, Any], res: dict[str, Any]) -> None:
         with self._lock:
-            i = task["item"]
-            it = self.items[i]
-            self._live.pop(task["id"], None)
-            self._inflight[i] -= 1
+            i, it = self._ended(task)
             for w in res.get("warnings") or []:
                 if w not in it.warnings:
                     it.warnings.append(w)
@@ -144,10 +148,7 @@ class Schedule:
     def died(self, task: dict[str, Any], why: str) -> None:
         """The worker running ``task`` died: run it once more on another worker, or fail it."""
         with self._lock:
-            i = task["item"]
-            it = self.items[i]
-            self._live.pop(task["id"], None)
-            self._inflight[i] -= 1
+            i, it = self._ended(task)
             if it.status in FINAL:
                 self._cleanup(i)
             elif task["attempt"] < 2:
