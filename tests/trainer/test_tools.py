@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from streamdeblur.models import build_model, save_generator
 from trainer.cli import app
 from trainer.images import read_image
 from trainer.video_score import video_psnr
@@ -56,8 +55,8 @@ def test_video_psnr_refuses_videos_of_another_length_or_size(tmp_path: Path) -> 
     assert r.exit_code != 0 and "video not found" in r.stderr
 
 
-def test_side_by_side_writes_the_best_and_a_median_frame(tiny_gopro: Path, tmp_path: Path) -> None:
-    w, _ = save_generator(build_model("deblurgan-lite", width=8, enc_blocks=[1, 1], middle_blocks=1, dec_blocks=[1, 1]), tmp_path / "g")
+def test_side_by_side_writes_the_best_and_a_median_frame(tiny_gopro: Path, tiny_weights: Path, tmp_path: Path) -> None:
+    w = tiny_weights
     out = tmp_path / "pic" / "sbs.png"
     r = runner.invoke(app, ["side-by-side", str(tiny_gopro), "-w", str(w), "--out", str(out), "--crop", "32"])
     assert r.exit_code == 0, r.output
