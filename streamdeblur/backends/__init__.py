@@ -3,7 +3,8 @@
 ``create_backend("auto", ...)`` picks the fastest that can run here and says which
 (through ``choose_backend``'s returned reason); an explicit name that cannot run raises
 :class:`~streamdeblur.errors.BackendUnavailableError` with the reason. Nothing falls back
-silently.
+silently. Each backend class declares what it takes (``devices``, ``options``, its
+``missing`` requirements); :func:`create_backend` passes each only the options it declares.
 
 Auto order: a TensorRT engine in engines/ built for this GPU, TensorRT and generator;
 then PyTorch CUDA FP16; then the fastest CPU backend installed (``CPU_ORDER``, measured on
@@ -21,7 +22,7 @@ import torch
 
 from ..errors import BackendUnavailableError
 from ..models import Generator
-from .base import Backend
+from .base import COMMON_OPTIONS, Backend
 from .onnxruntime_backend import OnnxRuntimeBackend
 from .openvino_backend import PIP_OPENVINO, OpenVINOBackend
 from .tensorrt_backend import TensorRTBackend
@@ -94,7 +95,7 @@ def choose_backend(
             if engine is not None:
                 return "tensorrt", "cuda", f"auto: TensorRT engine {Path(engine).name} (given)"
             if generator is not None:
-                from ..engines import DEFAULT_ENGINES_DIR, find_engine
+                from ..engine_cache import DEFAULT_ENGINES_DIR, find_engine
 
                 hit = find_engine(generator, engines_dir or DEFAULT_ENGINES_DIR)
                 if hit is not None:
@@ -120,18 +121,17 @@ def choose_backend(
 def create_backend(name: str, generator: Generator, device: str | None = None, **options: Any) -> Backend:
     """Instantiate a backend; ``name="auto"`` chooses (see ``choose_backend``).
 
-    Options a backend does not take are ignored by it (``engine``, ``engines_dir`` are the
-    TensorRT backend's; ``onnx`` ONNX Runtime's and TensorRT's).
+    ``options`` may hold any backend's options (the request does not know which backend
+    auto picks); the chosen one gets those its class declares (``Backend.options``) and the
+    common ones. An option no backend takes is a TypeError.
     """
+    known = set(COMMON_OPTIONS).union(*(cls.options for cls in BACKENDS.values()))
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"create_backend() got unknown option(s) {', '.join(unknown)}")
     backend_name, dev, why = choose_backend(
         name, device, generator=generator, engines_dir=options.get("engines_dir"), engine=options.get("engine")
     )
-    if backend_name != "tensorrt":
-        options = {k: v for k, v in options.items() if k not in ("engine", "engines_dir")}
-    if backend_name not in ("onnxruntime", "tensorrt", "openvino"):
-        options.pop("onnx", None)
-    if backend_name != "openvino":
-        options = {k: v for k, v in options.items() if k not in ("hint", "max_shapes")}
-    backend = BACKENDS[backend_name](generator, dev, **options)
-    backend.choice_reason = why  # type: ignore[attr-defined]
-    return backend
+    cls = BACKENDS[backend_name]
+    taken = {k: v for k, v in options.items() if k in cls.options or k in COMMON_OPTIONS}
+    return cls(generator, dev, choice_reason=why, **taken)

@@ -1,66 +1,131 @@
-"""The backend contract.
+"""The backend contract, and what every backend shares.
 
 A backend runs one generator on one device. ``infer`` is the contract every backend
 passes the conformance test on: NCHW float in [0, 1] -> same shape, same range.
 ``process`` is what the pipeline calls: a batch of uint8 RGB frames (N, H, W, 3) in,
-the same out, with the uint8 <-> float conversion done on the backend's device.
+the same out, with the uint8 <-> float conversion done on the backend's device
+(:func:`to_float`, :func:`to_uint8`). Backends that run the exported core network
+(ONNX Runtime, OpenVINO, TensorRT) pad, run and crop through :meth:`Backend.run_padded`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from ..models import Generator
+from ..errors import BackendUnavailableError
+from ..models import Generator, pad_to_multiple
+
+#: the options every backend takes (tiling of frames above ``max_tile``)
+COMMON_OPTIONS: tuple[str, ...] = ("max_tile", "tile_overlap")
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+def as_tensor(frames: np.ndarray) -> torch.Tensor:
+    """Host frames (any dtype) as a torch tensor sharing their memory where possible."""
+    return torch.from_numpy(np.ascontiguousarray(frames))
+
+
+def to_float(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 (N, H, W, 3) frames -> NCHW ``dtype`` in [0, 1], on the frames' device."""
+    return frames.permute(0, 3, 1, 2).to(dtype).div_(255.0)
+
+
+def to_uint8(y: torch.Tensor) -> torch.Tensor:
+    """NCHW in [0, 1] (any float dtype) -> contiguous uint8 (N, H, W, 3), on ``y``'s device."""
+    return y.clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def as_array(x: torch.Tensor, dtype: type[np.floating] = np.float32) -> np.ndarray:
+    """A CPU tensor as the contiguous NumPy array an ONNX Runtime or OpenVINO call takes."""
+    return np.ascontiguousarray(x.numpy(), dtype=dtype)
+
+
+# --------------------------------------------------------------------------- the contract
 
 
 class Backend(ABC):
     name: ClassVar[str] = ""
     #: devices this backend can run on, in preference order
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    #: the keyword options the constructor takes beyond :data:`COMMON_OPTIONS`;
+    #: ``create_backend`` passes a backend only these (and the common ones)
+    options: ClassVar[tuple[str, ...]] = ()
+    #: the precision it runs at (set by each backend from its options)
+    precision: str = "fp32"
+    #: why this backend runs (``create_backend`` passes what ``choose_backend`` said)
+    choice_reason: str = ""
 
-    def __init__(self, generator: Generator, device: str = "cpu", **options: Any) -> None:
+    def __init__(
+        self,
+        generator: Generator,
+        device: str = "cpu",
+        *,
+        max_tile: int | None = None,
+        tile_overlap: int | None = None,
+        choice_reason: str | None = None,
+    ) -> None:
+        """Raises :class:`BackendUnavailableError` where this backend cannot run on ``device``."""
+        reason = self.unavailable_reason(device)
+        if reason:
+            raise BackendUnavailableError(reason)
         self.generator = generator
         self.device = device
-        self.options = options
-        self.precision = "fp32"
+        self.choice_reason = choice_reason or f"{self.name} on {device} (asked for)"
         #: frames larger than this (H or W) go through overlapping tiles (streamdeblur.tiling)
-        self.max_tile: int | None = options.get("max_tile") or None
-        self.tile_overlap: int | None = options.get("tile_overlap")
+        self.max_tile: int | None = max_tile or None
+        self.tile_overlap: int | None = tile_overlap
+        #: how the core network wants its input padded (see :meth:`run_padded`)
+        self.multiple = int(getattr(generator, "size_multiple", 1) or 1)
+        self.min_size = int(getattr(generator, "min_size", 1) or 1)
 
     @classmethod
     def unavailable_reason(cls, device: str) -> str | None:
         """None if this backend can run on ``device`` here; else a one-line reason with the fix."""
         if device not in cls.devices:
             return f"backend {cls.name!r} does not run on {device!r} (it runs on: {', '.join(cls.devices)})"
+        return cls.missing(device)
+
+    @classmethod
+    def missing(cls, device: str) -> str | None:
+        """What this machine lacks to run the backend on ``device`` (a supported one), or None."""
         return None
 
     @abstractmethod
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) float in [0, 1] -> same shape, float in [0, 1]. Any H and W."""
 
+    def run_padded(self, x: torch.Tensor, run: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``run`` (the core network, which takes H and W multiples of ``multiple``) on
+        ``x`` padded as PyTorch pads it (:func:`~streamdeblur.models.pad_to_multiple`), cropped back."""
+        xp, h, w = pad_to_multiple(x, self.multiple, self.min_size)
+        return run(xp)[..., :h, :w]
+
     def infer_tiled(self, x: torch.Tensor) -> torch.Tensor:
         """``infer``, through overlapping tiles when the frame exceeds ``max_tile``."""
         if not self.max_tile or (x.shape[-2] <= self.max_tile and x.shape[-1] <= self.max_tile):
             return self.infer(x)
+        return self._tiled(x, self.max_tile)
+
+    def _tiled(self, x: torch.Tensor, tile: int) -> torch.Tensor:
         from ..tiling import default_overlap, tiled_infer
 
-        align = int(getattr(self.generator, "size_multiple", 1) or 1)
-        overlap = self.tile_overlap if self.tile_overlap is not None else default_overlap(self.max_tile, align)
-        return tiled_infer(self.infer, x, self.max_tile, overlap, align=align)
+        overlap = self.tile_overlap if self.tile_overlap is not None else default_overlap(tile, self.multiple)
+        return tiled_infer(self.infer, x, tile, overlap, align=self.multiple)
 
     def to_device(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 (N, H, W, 3) host frames -> float NCHW in [0, 1] on this backend's device."""
-        x = torch.from_numpy(np.ascontiguousarray(frames))
-        return x.permute(0, 3, 1, 2).float().div_(255.0)
+        return to_float(as_tensor(frames))
 
     def from_device(self, y: torch.Tensor) -> np.ndarray:
         """float NCHW in [0, 1] -> uint8 (N, H, W, 3) host frames."""
-        y = y.float().clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
-        return y.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+        return to_uint8(y.float()).cpu().numpy()
 
     def process(self, frames: np.ndarray) -> np.ndarray:
         """uint8 (N, H, W, 3) RGB frames -> deblurred uint8 frames of the same shape."""

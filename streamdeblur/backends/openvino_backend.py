@@ -1,8 +1,8 @@
 """OpenVINO backend: the generator's exported ONNX, compiled for the CPU.
 
 The same ONNX as ONNX Runtime (``forward_padded`` only, exported once per generator into
-the cache by :func:`streamdeblur.engines.cached_onnx`, or ``onnx=PATH``): each batch is
-padded with ``pad_to_multiple`` as PyTorch pads it, and the result cropped.
+the cache by :func:`streamdeblur.onnx_export.cached_onnx`, or ``onnx=PATH``): each batch is
+padded as PyTorch pads it, and the result cropped (:meth:`Backend.run_padded`).
 
 Shapes: OpenVINO's CPU plugin runs a model compiled for one static shape faster than the
 same model left dynamic (measured, docs/BENCHMARKS.md), so each padded input shape
@@ -36,15 +36,14 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from ..errors import BackendUnavailableError, InputError
-from ..models import Generator, pad_to_multiple
-from .base import Backend
+from ..errors import BackendUnavailableError
+from ..models import Generator
+from .base import Backend, as_array
 
 PIP_OPENVINO = "pip install 'streamdeblur[openvino]'"
 HINTS = ("auto", "latency", "throughput")
@@ -96,12 +95,10 @@ def cpu_has_bf16() -> bool:
 class OpenVINOBackend(Backend):
     name: ClassVar[str] = "openvino"
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    options: ClassVar[tuple[str, ...]] = ("onnx", "precision", "hint", "threads", "max_shapes")
 
     @classmethod
-    def unavailable_reason(cls, device: str) -> str | None:
-        base = super().unavailable_reason(device)
-        if base:
-            return base
+    def missing(cls, device: str) -> str | None:
         if openvino_version() is None:
             return f"openvino is not installed; {PIP_OPENVINO}"
         return None
@@ -116,15 +113,12 @@ class OpenVINOBackend(Backend):
         hint: str | None = None,
         threads: int | None = None,
         max_shapes: int = 8,
-        **options: Any,
+        **common: Any,
     ) -> None:
-        super().__init__(generator, device, **options)
-        reason = self.unavailable_reason(device)
-        if reason:
-            raise BackendUnavailableError(reason)
+        super().__init__(generator, device, **common)
         import openvino as ov
 
-        from ..engines import cached_onnx, onnx_metadata
+        from ..onnx_export import onnx_for
 
         precision = precision or os.environ.get("STREAMDEBLUR_OPENVINO_PRECISION") or None
         if precision is None:
@@ -139,16 +133,10 @@ class OpenVINOBackend(Backend):
         self.hint = (hint or os.environ.get("STREAMDEBLUR_OPENVINO_HINT") or "auto").lower()
         if self.hint not in HINTS:
             raise BackendUnavailableError(f"unknown OpenVINO performance hint {self.hint!r}", "choose auto, latency or throughput")
-        if onnx is None:
-            path = cached_onnx(generator, "fp32")  # bf16 is OpenVINO's own inference precision, over the fp32 graph
-        else:
-            path = Path(onnx)
-            meta = onnx_metadata(path)
-            if meta.get("streamdeblur.arch") not in (None, generator.arch):
-                raise InputError(f"{path} is an export of {meta['streamdeblur.arch']!r}, not {generator.arch!r}", "export this generator with `streamdeblur export`")
-        self.onnx_path = path
+        # bf16 is OpenVINO's own inference precision, over the fp32 graph
+        self.onnx_path, _ = onnx_for(generator, "fp32", onnx)
         self.core = ov.Core()
-        self._model = self.core.read_model(str(path))
+        self._model = self.core.read_model(str(self.onnx_path))
         self.config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": _OV_PRECISION[self.precision]}
         if threads:
             self.config["INFERENCE_NUM_THREADS"] = int(threads)
@@ -156,8 +144,6 @@ class OpenVINOBackend(Backend):
         self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         #: how many shapes were compiled so far (a cache miss each); tiles and videos keep it small
         self.compiles = 0
-        self.multiple = generator.size_multiple
-        self.min_size = generator.min_size
         self._ov = ov
 
     # -- compiled shapes ---------------------------------------------------------
@@ -182,7 +168,8 @@ class OpenVINOBackend(Backend):
             self._compiled.popitem(last=False)
         return self._compiled[key]
 
-    def _run(self, arr: np.ndarray) -> np.ndarray:
+    def _run(self, xp: torch.Tensor) -> torch.Tensor:
+        arr = as_array(xp)
         mode = self.hint if self.hint != "auto" else ("latency" if arr.shape[0] == 1 else "throughput")
         if mode == "throughput":
             # single frames in parallel over the streams: compiled for batch 1
@@ -196,19 +183,15 @@ class OpenVINOBackend(Backend):
             for i in range(arr.shape[0]):
                 queue.start_async({0: arr[i : i + 1]}, i)
             queue.wait_all()
-            return out
+            return torch.from_numpy(out)
         _, request = self._entry(mode, tuple(arr.shape))
-        return request.infer({0: arr})[0]  # a copy (share_outputs=False)
+        return torch.from_numpy(request.infer({0: arr})[0])  # a copy (share_outputs=False)
 
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
         if self._compiled is None:
             raise RuntimeError("backend is closed")
-        x = batch.detach().to("cpu", torch.float32)
-        xp, h, w = pad_to_multiple(x, self.multiple, self.min_size)
-        arr = np.ascontiguousarray(xp.numpy(), dtype=np.float32)
-        y = self._run(arr)
-        out = torch.from_numpy(np.ascontiguousarray(y[..., :h, :w]))
-        return out.to(batch.device, batch.dtype)
+        y = self.run_padded(batch.detach().to("cpu", torch.float32), self._run)
+        return y.contiguous().to(batch.device, batch.dtype)
 
     def describe(self) -> str:
         return f"{self.name} ({self.device}, {self.precision}, {self.hint})"

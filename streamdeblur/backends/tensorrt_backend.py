@@ -9,7 +9,9 @@ versions).
 I/O buffers are torch CUDA tensors: the padded input and a preallocated output are
 handed to TensorRT by address (``set_tensor_address``) and the engine is enqueued on
 the current torch CUDA stream (``execute_async_v3``), so there is no host round trip and
-no extra copy. The engine sees padded sizes; this backend pads on the GPU and crops.
+no extra copy. The engine sees padded sizes; this backend pads on the GPU and crops
+(:meth:`Backend.run_padded`). Only engines built with the TensorRT Python API
+(``build-engine``) load.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..engines import (
+from ..engine_cache import (
     DEFAULT_ENGINES_DIR,
     EngineSidecar,
     Expected,
@@ -29,15 +31,14 @@ from ..engines import (
     check_frame,
     current_gpu,
     require_engine,
-    round_up,
-    sha256_file,
     tensorrt_requirements,
     tensorrt_version,
     validate_sidecar,
 )
 from ..errors import BackendUnavailableError, InputNotFoundError
-from ..models import Generator, pad_to_multiple
-from .base import Backend
+from ..models import Generator
+from ..onnx_export import sha256_file
+from .base import Backend, as_tensor, to_float
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,10 @@ log = logging.getLogger(__name__)
 class TensorRTBackend(Backend):
     name: ClassVar[str] = "tensorrt"
     devices: ClassVar[tuple[str, ...]] = ("cuda",)
+    options: ClassVar[tuple[str, ...]] = ("engine", "engines_dir", "onnx", "tiling")
 
     @classmethod
-    def unavailable_reason(cls, device: str) -> str | None:
-        base = super().unavailable_reason(device)
-        if base:
-            return base
+    def missing(cls, device: str) -> str | None:
         return tensorrt_requirements()
 
     def __init__(
@@ -61,13 +60,13 @@ class TensorRTBackend(Backend):
         engine: str | os.PathLike | None = None,
         engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR,
         onnx: str | os.PathLike | None = None,
-        **options: Any,
+        tiling: bool = True,
+        **common: Any,
     ) -> None:
-        """``onnx``: the ONNX the engine must have been built from (its sha256 is checked too)."""
-        super().__init__(generator, device, **options)
-        reason = self.unavailable_reason(device)
-        if reason:
-            raise BackendUnavailableError(reason)
+        """``onnx``: the ONNX the engine must have been built from (its sha256 is checked too).
+        ``tiling=False``: a frame above the profile's max raises a ShapeError instead of being tiled."""
+        super().__init__(generator, device, **common)
+        self.tiling = tiling
         info = ModelInfo.of(generator)
         if engine is None:
             engine = require_engine(generator, engines_dir)[0]
@@ -90,19 +89,16 @@ class TensorRTBackend(Backend):
         self.torch_device = torch.device("cuda")
         self.multiple = self.sidecar.size_multiple
         self.min_size = self.sidecar.min_size
-        if self.sidecar.compiler == "tensorrt":
-            self._load_tensorrt()
-        else:
-            self._load_torch_tensorrt()
+        self._load()
 
     # -- loading ---------------------------------------------------------------
-    def _load_tensorrt(self) -> None:
+    def _load(self) -> None:
         import tensorrt as trt  # type: ignore[import-not-found]
 
-        from ..engines import _trt_logger
+        from ..engine_build import trt_logger
 
         self._trt = trt
-        self._logger = _trt_logger(trt)
+        self._logger = trt_logger(trt)
         self.runtime = trt.Runtime(self._logger)
         self.engine = self.runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if self.engine is None:
@@ -120,15 +116,6 @@ class TensorRTBackend(Backend):
         dtypes = {trt.DataType.HALF: torch.float16, trt.DataType.FLOAT: torch.float32}
         self.dtype = dtypes[self.engine.get_tensor_dtype(self.input_name)]
         self.out_dtype = dtypes[self.engine.get_tensor_dtype(self.output_name)]
-        self.module = None
-
-    def _load_torch_tensorrt(self) -> None:
-        try:
-            import torch_tensorrt  # type: ignore[import-not-found]  # noqa: F401
-        except Exception:
-            raise BackendUnavailableError("this engine was built with torch-tensorrt, which is not installed; pip install 'streamdeblur[tensorrt]'") from None
-        self.module = torch.export.load(str(self.engine_path)).module()
-        self.context = None
 
     # -- running ---------------------------------------------------------------
     def infer_tiled(self, x: torch.Tensor) -> torch.Tensor:
@@ -137,19 +124,12 @@ class TensorRTBackend(Backend):
         Tiles are squares of the profile's smaller max side (or ``max_tile``, if smaller);
         ``tiling=False`` turns this off and such frames raise a ShapeError instead.
         """
-        h, w = x.shape[-2], x.shape[-1]
-        (_, _), (hi_h, hi_w) = self.sidecar.hw_range()
-        fits = round_up(max(h, self.min_size), self.multiple) <= hi_h and round_up(max(w, self.min_size), self.multiple) <= hi_w
-        if fits or not self.options.get("tiling", True):
+        frame_hw = (x.shape[-2], x.shape[-1])
+        if self.sidecar.fits(frame_hw) or not self.tiling:
             return self.infer(x)
-        check_frame(self.sidecar, (h, w), tiling=True, engine_path=self.engine_path)  # still above the min?
-        from ..tiling import default_overlap, tiled_infer
-
-        tile = min(hi_h, hi_w) // self.multiple * self.multiple
-        if self.max_tile:
-            tile = min(tile, self.max_tile)
-        overlap = self.tile_overlap if self.tile_overlap is not None else default_overlap(tile, self.multiple)
-        return tiled_infer(self.infer, x, tile, overlap, align=self.multiple)
+        check_frame(self.sidecar, frame_hw, tiling=True, engine_path=self.engine_path)  # still above the min?
+        tile = min(self.sidecar.max_shape[2:]) // self.multiple * self.multiple
+        return self._tiled(x, min(tile, self.max_tile) if self.max_tile else tile)
 
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
         n, _, h, w = batch.shape
@@ -158,34 +138,27 @@ class TensorRTBackend(Backend):
         if n > max_batch:  # the profile's batch range is a hard limit: run in slices
             return torch.cat([self.infer(batch[i : i + max_batch]) for i in range(0, n, max_batch)])
         x = batch.to(self.torch_device, self.dtype, non_blocking=True)
-        xp, h, w = pad_to_multiple(x, self.multiple, self.min_size)
+        return self.run_padded(x, self._execute).to(batch.device, batch.dtype)
+
+    def _execute(self, xp: torch.Tensor) -> torch.Tensor:
+        """The engine on a padded batch (its shape within the profile: checked by ``infer``)."""
         xp = xp.contiguous()
-        if self.module is not None:
-            with torch.inference_mode():
-                y = self.module(xp)
-        else:
-            stream = torch.cuda.current_stream(self.torch_device)
-            if not self.context.set_input_shape(self.input_name, tuple(xp.shape)):
-                check_frame(self.sidecar, (h, w), engine_path=self.engine_path)  # names the profile
-                raise RuntimeError(f"TensorRT refused input shape {tuple(xp.shape)} for {self.engine_path.name}")
-            y = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=self.out_dtype, device=self.torch_device)
-            self.context.set_tensor_address(self.input_name, xp.data_ptr())
-            self.context.set_tensor_address(self.output_name, y.data_ptr())
-            if not self.context.execute_async_v3(stream.cuda_stream):
-                raise RuntimeError(f"TensorRT failed to run {self.engine_path.name} on a {tuple(xp.shape)} batch")
-            # xp and y were allocated on this same stream, so the caching allocator cannot hand
-            # their memory to anyone before this enqueued run has finished with it
-        y = y[..., :h, :w]
-        return y.to(batch.device, batch.dtype)
+        stream = torch.cuda.current_stream(self.torch_device)
+        if not self.context.set_input_shape(self.input_name, tuple(xp.shape)):
+            raise RuntimeError(f"TensorRT refused input shape {tuple(xp.shape)} for {self.engine_path.name}")
+        y = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=self.out_dtype, device=self.torch_device)
+        self.context.set_tensor_address(self.input_name, xp.data_ptr())
+        self.context.set_tensor_address(self.output_name, y.data_ptr())
+        if not self.context.execute_async_v3(stream.cuda_stream):
+            raise RuntimeError(f"TensorRT failed to run {self.engine_path.name} on a {tuple(xp.shape)} batch")
+        # xp and y were allocated on this same stream, so the caching allocator cannot hand
+        # their memory to anyone before this enqueued run has finished with it
+        return y
 
     def to_device(self, frames: Any) -> torch.Tensor:
         """uint8 frames cross the bus as uint8 and become half on the GPU."""
-        import numpy as np
-
-        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.torch_device, non_blocking=True)
-        return x.permute(0, 3, 1, 2).to(self.dtype).div_(255.0)
+        return to_float(as_tensor(frames).to(self.torch_device, non_blocking=True), self.dtype)
 
     def close(self) -> None:
         self.context = None
         self.engine = None  # type: ignore[assignment]
-        self.module = None

@@ -1,12 +1,15 @@
 """PyTorch backend: float32 on the CPU; half precision and channels-last on CUDA.
 
-On CUDA, frames cross the bus as uint8 (a quarter of the bytes of float32) through a
-reusable pinned host buffer, copied on a side stream so the copy of batch k+1 can
-overlap the compute of batch k; conversion to half happens on the GPU.
+It runs its own copy of the generator (moved, cast and laid out for the device), so the
+caller's generator is never changed. On CUDA, frames cross the bus as uint8 (a quarter of
+the bytes of float32) through a reusable pinned host buffer, copied on a side stream so
+the copy of batch k+1 can overlap the compute of batch k; conversion to half happens on
+the GPU.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 import numpy as np
@@ -14,42 +17,38 @@ import torch
 
 from ..errors import BackendUnavailableError
 from ..models import Generator
-from .base import Backend
+from .base import Backend, to_float, to_uint8
 
 
 class TorchBackend(Backend):
     name: ClassVar[str] = "torch"
     devices: ClassVar[tuple[str, ...]] = ("cuda", "cpu")
+    options: ClassVar[tuple[str, ...]] = ("precision", "half")
 
     @classmethod
-    def unavailable_reason(cls, device: str) -> str | None:
-        base = super().unavailable_reason(device)
-        if base:
-            return base
+    def missing(cls, device: str) -> str | None:
         if device == "cuda" and not torch.cuda.is_available():
             build = "a CPU-only build of PyTorch" if torch.version.cuda is None else "no CUDA GPU is visible"
             return f"--device cuda asked for, but this machine has {build}; install a CUDA build of torch on a machine with an NVIDIA GPU, or use --device cpu"
         return None
 
     def __init__(
-        self, generator: Generator, device: str = "cpu", *, half: bool | None = None, precision: str | None = None, **options: Any
+        self, generator: Generator, device: str = "cpu", *, half: bool | None = None, precision: str | None = None, **common: Any
     ) -> None:
         """``precision`` ("fp16"/"fp32", as the other backends take it) or ``half``; default: fp16 on CUDA, fp32 on the CPU."""
         if precision is not None:
             if precision not in ("fp16", "fp32"):
                 raise BackendUnavailableError(f"unknown precision {precision!r}", "choose fp16 or fp32")
             half = precision == "fp16"
-        super().__init__(generator, device, **options)
-        reason = self.unavailable_reason(device)
-        if reason:
-            raise BackendUnavailableError(reason)
+        super().__init__(generator, device, **common)
         self.half = (device == "cuda") if half is None else bool(half)
         if self.half and device == "cpu":
             raise BackendUnavailableError("half precision (fp16) on the CPU is not supported by the torch backend", "use fp32 on the CPU, or --device cuda")
         self.precision = "fp16" if self.half else "fp32"
         self.dtype = torch.float16 if self.half else torch.float32
         self.torch_device = torch.device(device)
-        model = generator.to(self.torch_device, dtype=self.dtype).eval()
+        # a copy: .to() and channels-last would otherwise change the caller's module in place
+        model = copy.deepcopy(generator).to(self.torch_device, dtype=self.dtype).eval()
         if device == "cuda":
             model = model.to(memory_format=torch.channels_last)
             self.copy_stream = torch.cuda.Stream(device=self.torch_device)
@@ -82,13 +81,12 @@ class TorchBackend(Backend):
             dev = host.to(self.torch_device, non_blocking=True)
         torch.cuda.current_stream(self.torch_device).wait_stream(self.copy_stream)
         dev.record_stream(torch.cuda.current_stream(self.torch_device))
-        x = dev.permute(0, 3, 1, 2).to(self.dtype).div_(255.0)
-        return x.contiguous(memory_format=torch.channels_last)
+        return to_float(dev, self.dtype).contiguous(memory_format=torch.channels_last)
 
     def from_device(self, y: torch.Tensor) -> np.ndarray:
         if self.device != "cuda":
             return super().from_device(y)
-        u8 = y.clamp(0.0, 1.0).mul(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        u8 = to_uint8(y)
         host = self._pinned("_pinned_out", tuple(u8.shape))
         host.copy_(u8, non_blocking=True)
         torch.cuda.current_stream(self.torch_device).synchronize()

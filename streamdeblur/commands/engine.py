@@ -22,11 +22,6 @@ class Precision(str, Enum):
     fp16 = "fp16"
 
 
-class Compiler(str, Enum):
-    tensorrt = "tensorrt"
-    torch_tensorrt = "torch-tensorrt"
-
-
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="A registered model name; its shipped weights.")]
 WeightsOpt = Annotated[Path | None, typer.Option("--weights", "-w", help="A generator .safetensors (with its .json card beside it).", dir_okay=False)]
 
@@ -38,18 +33,6 @@ def _generator(model: str | None, weights: Path | None):
     if model and weights:
         raise InputError("pass --model or --weights, not both")
     return load_generator(str(weights) if weights else model)
-
-
-def _hw(text: str | None, option: str) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    from ..engines import parse_hw
-    from ..errors import InputError
-
-    try:
-        return parse_hw(text)
-    except InputError as e:
-        raise InputError(f"{option}: {e}") from None
 
 
 @app.command()
@@ -67,8 +50,8 @@ def export(
 
     Example: streamdeblur export --format onnx --precision fp16 -o deblur-fp16.onnx
     """
-    from ..engines import export_onnx
     from ..errors import OutputExistsError
+    from ..onnx_export import export_onnx
 
     gen = _generator(model, weights)
     out = output or Path(f"{gen.arch}-{precision.value}.onnx")
@@ -88,29 +71,30 @@ def build_engine_cmd(
     model: ModelOpt = None,
     weights: WeightsOpt = None,
     onnx: Annotated[Path | None, typer.Option("--onnx", help="Build from this ONNX (a `streamdeblur export`) instead.", exists=True, dir_okay=False)] = None,
-    min_shape: Annotated[str, typer.Option("--min-shape", help="Smallest frame HxW.")] = "256x256",
-    opt_shape: Annotated[str, typer.Option("--opt-shape", help="The frame size to tune for, HxW.")] = "720x1280",
-    max_shape: Annotated[str, typer.Option("--max-shape", help="Largest frame HxW (larger frames are tiled).")] = "1080x1920",
+    min_shape: Annotated[str, typer.Option("--min-shape", help="Smallest frame WxH.")] = "256x256",
+    opt_shape: Annotated[str, typer.Option("--opt-shape", help="The frame size to tune for, WxH.")] = "1280x720",
+    max_shape: Annotated[str, typer.Option("--max-shape", help="Largest frame WxH (larger frames are tiled).")] = "1920x1080",
     batch: Annotated[int, typer.Option("--batch", min=1, help="Largest batch (and the one tuned for).")] = 1,
     workspace: Annotated[float, typer.Option("--workspace", help="Builder workspace limit, GiB.")] = 4.0,
     opt_level: Annotated[int, typer.Option("--opt-level", min=0, max=5, help="TensorRT builder optimization level, 0-5.")] = 3,
-    compiler: Annotated[Compiler, typer.Option("--compiler", help="TensorRT Python API, or torch_tensorrt.compile.")] = Compiler.tensorrt,
     precision: Annotated[Precision, typer.Option("--precision", "-p", help="Engine precision (from an ONNX exported in it).")] = Precision.fp16,
     output: Annotated[Path, typer.Option("--output", "-o", help="Engines folder (engine, sidecar, timing cache).", file_okay=False)] = Path("engines"),
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if an engine for the same inputs exists.")] = False,
 ) -> None:
     """Build a TensorRT engine for this GPU (FP16, strongly typed) with a JSON sidecar.
 
-    Needs TensorRT (pip install 'streamdeblur[tensorrt]') and an NVIDIA GPU.
-    Example: streamdeblur build-engine --model deblurgan-lite --max-shape 1080x1920 -o engines/
+    Needs TensorRT (pip install 'streamdeblur\\[tensorrt]') and an NVIDIA GPU.
+    Example: streamdeblur build-engine --model deblurgan-lite --max-shape 1920x1080 -o engines/
     """
-    from .. import engines as E
+    from ..engine_build import BuildOptions, build_engine
+    from ..engine_cache import Profile, tensorrt_requirements
     from ..errors import BackendUnavailableError, InputError
+    from ..sizes import parse_size_hw
 
-    profile = E.Profile(_hw(min_shape, "--min-shape"), _hw(opt_shape, "--opt-shape"), _hw(max_shape, "--max-shape"), batch)  # type: ignore[arg-type]
-    options = E.BuildOptions(profile, precision.value, workspace, opt_level, compiler.value, output, force)
+    shapes = [parse_size_hw(text, option) for text, option in ((min_shape, "--min-shape"), (opt_shape, "--opt-shape"), (max_shape, "--max-shape"))]
+    options = BuildOptions(Profile(*shapes, batch), precision.value, workspace, opt_level, output, force)
     # fail in a second, before exporting anything, where TensorRT or a GPU is missing
-    reason = E.tensorrt_requirements()
+    reason = tensorrt_requirements()
     if reason:
         raise BackendUnavailableError(reason)
     if onnx is not None and (model or weights):
@@ -127,7 +111,7 @@ def build_engine_cmd(
         sys.stderr.write(f"\r[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}]{pct} {stage[:60]:<60}")
         sys.stderr.flush()
 
-    res = E.build_engine(gen, options, onnx_path=onnx, progress=progress)
+    res = build_engine(gen, options, onnx_path=onnx, progress=progress)
     sys.stderr.write("\n")
     s = res.sidecar
     if res.reused:
@@ -136,5 +120,5 @@ def build_engine_cmd(
         typer.echo(f"built {res.engine} in {s.build_seconds:.0f} s")
     typer.echo(
         f"  {s.arch} {s.precision} for {s.gpu_name} (compute {s.compute_capability}), TensorRT {s.tensorrt_version}; "
-        f"frames {s.min_shape[2]}x{s.min_shape[3]} .. {s.max_shape[2]}x{s.max_shape[3]} (tuned for {s.opt_shape[2]}x{s.opt_shape[3]}), batch <= {s.max_shape[0]}"
+        f"frames {s.min_shape[3]}x{s.min_shape[2]} .. {s.max_shape[3]}x{s.max_shape[2]} (tuned for {s.opt_shape[3]}x{s.opt_shape[2]}), batch <= {s.max_shape[0]}"
     )

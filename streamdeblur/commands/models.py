@@ -20,18 +20,10 @@ def models_cmd(
 
     Example: streamdeblur models --size 1920x1080
     """
-    from ..errors import InputError
     from ..models import DEFAULT_MODEL, MODELS, build_model, count_macs, count_params, read_card, shipped_weights
+    from ..sizes import parse_size
 
-    sizes = []
-    for s in size:
-        try:
-            w, h = (int(v) for v in s.lower().split("x"))
-            if w < 1 or h < 1:
-                raise ValueError
-        except ValueError:
-            raise InputError(f"--size {s!r} is not WxH", "write it like 1280x720") from None
-        sizes.append((w, h))
+    sizes = [parse_size(s, "--size") for s in size]
     rows = []
     for name in MODELS:
         shipped = shipped_weights(name)

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..sizes import padded_size
+
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, min_size: int = 1) -> tuple[torch.Tensor, int, int]:
     """Pad H and W (bottom/right) up to a multiple (and at least ``min_size``), so any frame size works.
@@ -14,10 +16,8 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, min_size: int = 1) -> tuple[
     replication otherwise (reflect needs pad < size).
     """
     h, w = x.shape[-2], x.shape[-1]
-    ph = (multiple - h % multiple) % multiple
-    pw = (multiple - w % multiple) % multiple
-    ph += max(0, min_size - (h + ph) + multiple - 1) // multiple * multiple
-    pw += max(0, min_size - (w + pw) + multiple - 1) // multiple * multiple
+    hp, wp = padded_size(h, w, multiple, min_size)
+    ph, pw = hp - h, wp - w
     if ph == 0 and pw == 0:
         return x, h, w
     mode = "reflect" if (ph < h and pw < w) else "replicate"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from streamdeblur.backends import BACKENDS, CPU_ORDER, OnnxRuntimeBackend, TensorRTBackend, choose_backend, create_backend
-from streamdeblur.engines import tensorrt_requirements
+from streamdeblur.engine_cache import tensorrt_requirements
 from streamdeblur.errors import BackendUnavailableError
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible here")
@@ -90,3 +90,20 @@ def test_an_explicit_engine_is_never_silently_replaced_by_another_backend(tmp_pa
         pytest.skip("on a GPU machine the outcome depends on TensorRT being installed")
     with pytest.raises(BackendUnavailableError, match="(?i)tensorrt"):
         choose_backend("auto", None, engine=engine)
+
+
+def test_create_backend_passes_each_backend_only_the_options_it_declares(lite):
+    """A request names options for whichever backend auto picks; the chosen one gets its own."""
+    be = create_backend("torch", lite, "cpu", engines_dir="engines", hint="latency", threads=2, max_tile=96)
+    assert be.max_tile == 96 and be.choice_reason == "torch on cpu (asked for)"
+    be.close()
+    with pytest.raises(TypeError, match="nosuch"):
+        create_backend("torch", lite, "cpu", nosuch=1)
+    assert all(isinstance(cls.options, tuple) for cls in BACKENDS.values())
+    assert "hint" in BACKENDS["openvino"].options and "hint" not in BACKENDS["torch"].options
+
+
+def test_a_backend_made_directly_says_it_was_asked_for(lite):
+    be = BACKENDS["torch"](lite, "cpu")
+    assert be.choice_reason == "torch on cpu (asked for)" and be.precision == "fp32"
+    be.close()

@@ -28,7 +28,8 @@ def _make(name: str, device: str, generator, tmp_path_factory, **options):
     if reason:
         pytest.skip(f"{name} on {device}: {reason}")
     if name == "tensorrt":  # needs an engine: build one for this GPU (small profile, minutes)
-        from streamdeblur.engines import BuildOptions, Profile, build_engine
+        from streamdeblur.engine_build import BuildOptions, build_engine
+        from streamdeblur.engine_cache import Profile
 
         d = tmp_path_factory.mktemp("engines")
         opts = BuildOptions(Profile((64, 64), (240, 320), (480, 640), batch=2), engines_dir=d, opt_level=1)

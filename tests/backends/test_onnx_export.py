@@ -1,4 +1,5 @@
-"""ONNX export: ONNX Runtime on the CPU matches the PyTorch CPU reference on a real photo."""
+"""ONNX export (streamdeblur.onnx_export, `streamdeblur export`): ONNX Runtime on the CPU
+matches the PyTorch CPU reference on a real photo; the export cache."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from streamdeblur.backends import OnnxRuntimeBackend
-from streamdeblur.engines import cached_onnx, export_onnx, onnx_metadata
+from streamdeblur.cli import app
+from streamdeblur.models import save_generator
+from streamdeblur.onnx_export import cached_onnx, export_onnx, onnx_metadata
 
 FP32_TOL = 1e-4
 FP16_TOL = 2 / 255
@@ -91,3 +95,20 @@ def test_cached_export_is_reused_and_keyed_by_weights(lite, tmp_path):
     assert b != a and b.exists()
     assert cached_onnx(lite, "fp16", tmp_path) not in (a, b)
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))
+
+
+def test_export_command_writes_a_loadable_onnx(tmp_path, lite):
+    import onnxruntime as ort
+
+    weights, _ = save_generator(lite, tmp_path / "w" / "g")
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "g.onnx"
+    r = CliRunner().invoke(app, ["export", "--format", "onnx", "--precision", "fp16", "--weights", str(weights), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "wrote" in r.output and "fp16" in r.output
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].type == "tensor(float16)"
+    r = CliRunner().invoke(app, ["export", "--weights", str(weights), "-o", str(out)])
+    assert r.exit_code == 2 and "exists" in r.output and "--overwrite" in r.output
+    r = CliRunner().invoke(app, ["export", "--weights", str(weights), "-o", str(out), "--overwrite"])
+    assert r.exit_code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["g.onnx"]  # no temporary left

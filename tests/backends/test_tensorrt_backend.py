@@ -12,7 +12,8 @@ import json
 import pytest
 import torch
 
-from streamdeblur.engines import BuildOptions, EngineSidecar, Profile, build_engine, current_gpu, sidecar_path, tensorrt_version, timing_cache_path
+from streamdeblur.engine_build import BuildOptions, build_engine
+from streamdeblur.engine_cache import EngineSidecar, Profile, current_gpu, sidecar_path, tensorrt_version, timing_cache_path
 from streamdeblur.errors import EngineMismatchError, ShapeError
 
 pytestmark = [pytest.mark.gpu, pytest.mark.tensorrt]

@@ -158,4 +158,4 @@ def test_models_command_prints_params_and_gmacs():
     card = json.loads(shipped_weights("deblurgan-lite").with_suffix(".json").read_text())
     assert rows["deblurgan-lite"]["args"] == card["args"] and rows["deblurgan-lite"]["params"] == card["params"]
     bad = CliRunner().invoke(app, ["models", "--size", "12by7"])
-    assert bad.exit_code == 2 and "not WxH" in bad.output
+    assert bad.exit_code == 2 and "is not a size" in bad.output and "width x height" in bad.output

@@ -1,4 +1,4 @@
-"""Engine sidecar checks, cache naming, profiles and the errors a machine without TensorRT gives.
+"""Engine sidecar checks, cache naming, finding engines and profiles (streamdeblur.engine_cache).
 
 None of this needs TensorRT or a GPU: the sidecar logic is what decides whether an engine
 may be loaded, and it runs before TensorRT is touched.
@@ -11,16 +11,14 @@ import json
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from streamdeblur import engines as E
-from streamdeblur.cli import app
+from streamdeblur import engine_cache as E
 from streamdeblur.errors import EngineMismatchError, InputError, ShapeError
-from streamdeblur.models import build_model, save_generator
+from streamdeblur.models import build_model
+from streamdeblur.onnx_export import onnx_metadata, weights_sha256
 
 H100 = E.GpuInfo("NVIDIA H100 80GB HBM3", "9.0")
 TRT = "10.9.0.34"
-needs_no_tensorrt = pytest.mark.skipif(E.tensorrt_requirements() is None, reason="TensorRT and a GPU are present here")
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +36,12 @@ def sidecar(gen) -> E.EngineSidecar:
         compiler="tensorrt", tensorrt_version=TRT, gpu_name=H100.name, compute_capability=H100.compute_capability,
         precision="fp16", input_name="input", output_name="output", min_shape=mn, opt_shape=opt, max_shape=mx,
         onnx_sha256="ab" * 32, arch=gen.arch, args=gen.arch_args, size_multiple=gen.size_multiple,
-        min_size=gen.min_size, weights_sha256=E.weights_sha256(gen), model_source="deblurgan-lite",
+        min_size=gen.min_size, weights_sha256=weights_sha256(gen), model_source="deblurgan-lite",
     )
 
 
 def expected(gen, **kw) -> E.Expected:
-    base = dict(tensorrt_version=TRT, gpu=H100, arch=gen.arch, args=gen.arch_args, weights_sha256=E.weights_sha256(gen), onnx_sha256="ab" * 32)
+    base = dict(tensorrt_version=TRT, gpu=H100, arch=gen.arch, args=gen.arch_args, weights_sha256=weights_sha256(gen), onnx_sha256="ab" * 32)
     base.update(kw)
     return E.Expected(**base)
 
@@ -70,8 +68,9 @@ def test_matching_sidecar_passes(gen, sidecar):
         ({"onnx_sha256": "cd" * 32}, {}, "built from another ONNX (sha256 cdcdcdcdcdcd"),
         ({"weights_sha256": "0" * 64}, {}, "built from other weights"),
         ({"arch": "deblurgan"}, {}, "built for model 'deblurgan', running 'deblurgan-lite'"),
-        ({}, {"frame_hw": (2160, 3840)}, "frame 2160x3840 is above the profile's max 1080x1920"),
-        ({}, {"frame_hw": (120, 160)}, "frame 120x160 is below the profile's min 256x256"),
+        ({}, {"frame_hw": (2160, 3840)}, "frame 3840x2160 is above the profile's max 1920x1080"),
+        ({}, {"frame_hw": (120, 160)}, "frame 160x120 is below the profile's min 256x256"),
+        ({"compiler": "torch-tensorrt"}, {}, "built with torch-tensorrt, which streamdeblur no longer loads"),
     ],
 )
 def test_each_difference_is_named_with_the_fix(gen, sidecar, change, exp_change, phrase):
@@ -79,9 +78,10 @@ def test_each_difference_is_named_with_the_fix(gen, sidecar, change, exp_change,
     assert phrase in msg
 
 
-def test_shape_fix_command_widens_the_profile(gen, sidecar):
-    assert "--max-shape 2160x3840" in mismatch(sidecar, expected(gen, frame_hw=(2160, 3840)))
-    assert "--min-shape 120x160" in mismatch(sidecar, expected(gen, frame_hw=(120, 160)))
+def test_shape_fix_command_widens_the_profile_in_width_x_height(gen, sidecar):
+    msg = mismatch(sidecar, expected(gen, frame_hw=(2160, 3840)))
+    assert "--min-shape 256x256 --opt-shape 1280x720 --max-shape 3840x2160 --batch 1" in msg
+    assert "--min-shape 160x120" in mismatch(sidecar, expected(gen, frame_hw=(120, 160)))
 
 
 def test_fix_builds_for_the_generator_being_run(gen, sidecar):
@@ -99,7 +99,7 @@ def test_all_differences_are_listed_at_once(gen, sidecar):
 
 def test_check_frame_shape_error_names_the_profile(sidecar):
     E.check_frame(sidecar, (1080, 1920))
-    with pytest.raises(ShapeError, match=r"input size 2160x3840 is outside the TensorRT optimization profile .*min 256x256, max 1080x1920.*--max-shape 2160x3840"):
+    with pytest.raises(ShapeError, match=r"input size 3840x2160 is outside the TensorRT optimization profile .*min 256x256, max 1920x1080.*--max-shape 3840x2160"):
         E.check_frame(sidecar, (2160, 3840), engine_path="engines/x.engine")
 
 
@@ -123,6 +123,7 @@ def test_engine_name_encodes_every_dependency():
     base = dict(onnx_sha256="ab" * 32, precision="fp16", profile=prof, tensorrt_version=TRT, gpu=H100, workspace_gib=4.0, opt_level=3)
     key = E.engine_key(**base)
     assert E.engine_key(**base) == key  # the same inputs find the same file: no rebuild
+    assert key.startswith("34a7c35f4542")  # what the engines built before issue 20 are named by: they are still found
     variants = [
         {"onnx_sha256": "cd" * 32},
         {"precision": "fp32"},
@@ -133,7 +134,6 @@ def test_engine_name_encodes_every_dependency():
         {"gpu": E.GpuInfo(H100.name, "9.1")},
         {"workspace_gib": 8.0},
         {"opt_level": 5},
-        {"compiler": "torch-tensorrt"},
     ]
     keys = {key} | {E.engine_key(**{**base, **v}) for v in variants}
     assert len(keys) == len(variants) + 1  # different inputs never collide
@@ -174,11 +174,7 @@ def test_require_engine_explains_why_none_fits(tmp_path, gen, sidecar):
     assert E.require_engine(gen, tmp_path, H100, TRT)[0].name == "b.engine"
 
 
-def test_profile_parsing_and_padding():
-    assert E.parse_hw("720x1280") == (720, 1280) and E.parse_hw(" 1080X1920 ") == (1080, 1920)
-    for bad in ("720", "x1280", "0x5", "720x-1"):
-        with pytest.raises(InputError, match="height x width"):
-            E.parse_hw(bad)
+def test_profile_order_and_padding():
     with pytest.raises(InputError, match="not ordered on height"):
         E.Profile(min_hw=(800, 256), opt_hw=(720, 1280))
     p = E.Profile(min_hw=(360, 640), opt_hw=(720, 1280), max_hw=(1080, 1920), batch=2).padded(16)
@@ -195,59 +191,4 @@ def test_foreign_onnx_is_refused(tmp_path):
         E.ModelInfo.from_onnx(tmp_path / "f.onnx")
     (tmp_path / "junk.onnx").write_bytes(b"\x00garbage")
     with pytest.raises(InputError, match="not a readable ONNX"):
-        E.onnx_metadata(tmp_path / "junk.onnx")
-
-
-def test_progress_ticker_reports_elapsed_time():
-    seen = []
-    with E._Ticker(lambda stage, frac, t: seen.append((stage, frac, t)), "building") as tick:
-        tick.emit()
-        tick.fraction = 0.5
-        tick.emit("half way")
-    assert seen[0][0] == "building" and seen[-1][:2] == ("half way", 0.5) and seen[-1][2] >= seen[0][2] >= 0
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory, gen):
-    w, _ = save_generator(gen, tmp_path_factory.mktemp("w") / "tiny")
-    return w
-
-
-def test_export_command_writes_a_loadable_onnx(tmp_path, weights):
-    import onnxruntime as ort
-
-    out = tmp_path / "g.onnx"
-    r = CliRunner().invoke(app, ["export", "--format", "onnx", "--precision", "fp16", "--weights", str(weights), "-o", str(out)])
-    assert r.exit_code == 0, r.output
-    assert "wrote" in r.output and "fp16" in r.output
-    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    assert sess.get_inputs()[0].type == "tensor(float16)"
-    r = CliRunner().invoke(app, ["export", "--weights", str(weights), "-o", str(out)])
-    assert r.exit_code == 2 and "exists" in r.output and "--overwrite" in r.output
-    r = CliRunner().invoke(app, ["export", "--weights", str(weights), "-o", str(out), "--overwrite"])
-    assert r.exit_code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["g.onnx"]  # no temporary left
-
-
-@needs_no_tensorrt
-def test_build_engine_without_tensorrt_is_one_clear_line(tmp_path, weights):
-    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "-o", str(tmp_path / "engines")])
-    assert r.exit_code == 2
-    lines = [x for x in r.output.splitlines() if x.strip()]
-    assert len(lines) == 1, r.output
-    line = lines[0]
-    assert line.startswith("streamdeblur: error: TensorRT engines need TensorRT and an NVIDIA GPU")
-    if E.tensorrt_version() is None:
-        assert "pip install 'streamdeblur[tensorrt]'" in line
-    if not torch.cuda.is_available():
-        assert "GPU" in line
-    assert not (tmp_path / "engines").exists()  # nothing exported or created
-
-
-def test_build_engine_rejects_bad_options(weights):
-    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "--max-shape", "1080"])
-    assert r.exit_code == 2 and "height x width" in r.output
-    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "--opt-level", "7"])
-    assert r.exit_code == 2
+        onnx_metadata(tmp_path / "junk.onnx")

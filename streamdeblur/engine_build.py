@@ -1,0 +1,290 @@
+"""Building a TensorRT engine on this GPU: ``build-engine``'s options, the build with the
+TensorRT Python API (strongly typed network, one optimization profile, timing cache) and
+its progress.
+
+An engine is built from the generator's cached ONNX export (:mod:`streamdeblur.onnx_export`)
+or a given one, named and described by :mod:`streamdeblur.engine_cache`; the engine is
+written first, its sidecar last, so an engine without a sidecar is never picked up.
+TensorRT itself is imported lazily: the base install has none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .engine_cache import (
+    COMPILER,
+    DEFAULT_ENGINES_DIR,
+    EngineSidecar,
+    GpuInfo,
+    ModelInfo,
+    Profile,
+    current_gpu,
+    engine_filename,
+    engine_key,
+    model_source,
+    sidecar_path,
+    tensorrt_requirements,
+    tensorrt_version,
+    timing_cache_path,
+)
+from .errors import BackendUnavailableError, InputError, OutputError
+from .fileio import write_atomic
+from .models import Generator
+from .onnx_export import INPUT_NAME, OUTPUT_NAME, PRECISIONS, cached_onnx, onnx_metadata, sha256_file
+
+log = logging.getLogger(__name__)
+
+#: (stage, fraction done or None, seconds elapsed) -> None
+ProgressCallback = Callable[[str, "float | None", float], None]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """One field per `build-engine` option."""
+
+    profile: Profile = Profile()
+    precision: str = "fp16"
+    workspace_gib: float = 4.0
+    opt_level: int = 3
+    engines_dir: Path = DEFAULT_ENGINES_DIR
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.opt_level <= 5:
+            raise InputError(f"--opt-level must be 0 to 5, got {self.opt_level}")
+        if self.workspace_gib <= 0:
+            raise InputError(f"--workspace must be positive, got {self.workspace_gib}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"unknown precision {self.precision!r}", f"choose one of: {', '.join(PRECISIONS)}")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    engine: Path
+    sidecar: EngineSidecar
+    reused: bool  # True: an engine for the same inputs was already there
+
+
+class _Ticker:
+    """Calls ``progress`` with the elapsed time once a second while a build runs."""
+
+    def __init__(self, progress: ProgressCallback | None, stage: str) -> None:
+        self.progress, self.stage = progress, stage
+        self.t0 = time.monotonic()
+        self.fraction: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Ticker:
+        if self.progress is not None:
+            self._thread = threading.Thread(target=self._run, name="engine-build-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.emit()
+
+    def emit(self, stage: str | None = None) -> None:
+        if stage:
+            self.stage = stage
+        if self.progress is not None:
+            self.progress(self.stage, self.fraction, time.monotonic() - self.t0)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def build_engine(
+    generator: Generator | None,
+    options: BuildOptions = BuildOptions(),
+    onnx_path: str | os.PathLike | None = None,
+    progress: ProgressCallback | None = None,
+) -> BuildResult:
+    """Build (or reuse) a TensorRT engine on this GPU, from ``generator`` or ``onnx_path``.
+
+    ``onnx_path`` must be a streamdeblur export (its metadata carries the generator's
+    arch, args and padding). Raises :class:`BackendUnavailableError` at once where
+    TensorRT or a GPU is missing, before any export.
+    """
+    reason = tensorrt_requirements()
+    if reason:
+        raise BackendUnavailableError(reason)
+    if generator is None and onnx_path is None:
+        raise InputError("nothing to build from", "pass --model, --weights or --onnx")
+    gpu = current_gpu()
+    trt_ver = tensorrt_version()
+    assert gpu is not None and trt_ver is not None
+    engines_dir = Path(options.engines_dir)
+    try:
+        engines_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {engines_dir}: {e.strerror or e}") from None
+
+    if onnx_path is None:
+        assert generator is not None
+        onnx_path = cached_onnx(generator, options.precision)
+    onnx_path = Path(onnx_path)
+    info = ModelInfo.from_onnx(onnx_path)
+    if generator is not None:
+        info = dataclasses.replace(info, source=model_source(generator))
+    meta = onnx_metadata(onnx_path)
+    if meta.get("streamdeblur.precision", options.precision) != options.precision:
+        raise InputError(f"{onnx_path} was exported as {meta['streamdeblur.precision']}, but --precision is {options.precision}", "export it again with --precision " + options.precision)
+    onnx_sha = sha256_file(onnx_path)
+    profile = options.profile.padded(info.size_multiple, info.min_size)
+    key = engine_key(onnx_sha, options.precision, profile, trt_ver, gpu, options.workspace_gib, options.opt_level)
+    engine_path = engines_dir / engine_filename(info.arch, options.precision, gpu, trt_ver, key)
+    if engine_path.exists() and sidecar_path(engine_path).exists() and not options.force:
+        return BuildResult(engine_path, EngineSidecar.read(engine_path), True)
+
+    mn, opt, mx = profile.nchw()
+    side = EngineSidecar(
+        compiler=COMPILER,
+        tensorrt_version=trt_ver,
+        gpu_name=gpu.name,
+        compute_capability=gpu.compute_capability,
+        precision=options.precision,
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        min_shape=mn,
+        opt_shape=opt,
+        max_shape=mx,
+        onnx_sha256=onnx_sha,
+        arch=info.arch,
+        args=info.args,
+        size_multiple=info.size_multiple,
+        min_size=info.min_size,
+        weights_sha256=info.weights_sha256,
+        model_source=info.source,
+        workspace_gib=options.workspace_gib,
+        opt_level=options.opt_level,
+    )
+    with _Ticker(progress, "building TensorRT engine") as tick:
+        data = _build_with_tensorrt(onnx_path, side, options, engines_dir, gpu, trt_ver, tick)
+        tick.fraction = 1.0
+        tick.emit("writing engine")
+        elapsed = tick.elapsed
+    side = dataclasses.replace(side, build_seconds=round(elapsed, 1), built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    # engine first, sidecar last: an engine without a sidecar is never picked up. Both are
+    # named by what they were built from, so a file already there is the same thing (or a
+    # --force rebuild): replaced
+    write_atomic(engine_path, data, replace=True)
+    write_atomic(sidecar_path(engine_path), side.to_json().encode(), replace=True)
+    return BuildResult(engine_path, side, False)
+
+
+def trt_logger(trt: Any) -> Any:
+    """A TensorRT ILogger that forwards to :mod:`logging` (TensorRT never prints on its own)."""
+    sev = trt.ILogger.Severity
+    levels = {
+        sev.INTERNAL_ERROR: logging.ERROR,
+        sev.ERROR: logging.ERROR,
+        sev.WARNING: logging.WARNING,
+        sev.INFO: logging.DEBUG,
+        sev.VERBOSE: logging.DEBUG,
+    }
+
+    class _Log(trt.ILogger):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+
+        def log(self, severity: Any, msg: str) -> None:
+            log.log(levels.get(severity, logging.DEBUG), "TensorRT: %s", msg)
+
+    return _Log()
+
+
+def parser_errors(parser: Any) -> list[str]:
+    """Every error the ONNX parser recorded, one readable line each."""
+    lines = []
+    for i in range(parser.num_errors):
+        err = parser.get_error(i)
+        parts = [str(err.desc()) if hasattr(err, "desc") else str(err)]
+        for attr in ("node_name", "node_operator"):
+            fn = getattr(err, attr, None)
+            if callable(fn):
+                with contextlib.suppress(Exception):
+                    if v := fn():
+                        parts.append(f"{attr.replace('_', ' ')} {v}")
+        if hasattr(err, "node"):
+            with contextlib.suppress(Exception):
+                parts.append(f"node #{err.node()}")
+        if hasattr(err, "code"):
+            with contextlib.suppress(Exception):
+                parts.append(f"code {err.code()}")
+        lines.append(f"[{i + 1}] " + ", ".join(parts))
+    return lines
+
+
+def _build_with_tensorrt(onnx_path: Path, side: EngineSidecar, options: BuildOptions, engines_dir: Path, gpu: GpuInfo, trt_ver: str, tick: _Ticker) -> bytes:
+    """The TensorRT Python API build: strongly typed network, one profile, timing cache."""
+    import tensorrt as trt  # type: ignore[import-not-found]
+
+    logger = trt_logger(trt)
+    builder = trt.Builder(logger)
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    tick.emit("parsing ONNX")
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = parser_errors(parser)
+        raise InputError(f"TensorRT cannot parse {onnx_path} ({len(errors)} error(s)): " + " | ".join(errors), "report it with the ONNX attached")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gib * (1 << 30)))
+    config.builder_optimization_level = int(options.opt_level)
+    profile = builder.create_optimization_profile()
+    profile.set_shape(side.input_name, side.min_shape, side.opt_shape, side.max_shape)
+    config.add_optimization_profile(profile)
+
+    cache_path = timing_cache_path(engines_dir, gpu, trt_ver)
+    cache_bytes = cache_path.read_bytes() if cache_path.exists() else b""
+    timing_cache = config.create_timing_cache(cache_bytes)
+    config.set_timing_cache(timing_cache, ignore_mismatch=False)
+
+    class _Monitor(trt.IProgressMonitor):  # type: ignore[misc,name-defined]
+        """Maps TensorRT's phases onto the progress callback (top-level phases only)."""
+
+        def __init__(self) -> None:
+            trt.IProgressMonitor.__init__(self)
+            self.steps: dict[str, int] = {}
+
+        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+            if parent_phase is None:
+                self.steps[phase_name] = max(1, num_steps)
+                tick.fraction = 0.0
+                tick.emit(f"TensorRT: {phase_name}")
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            if phase_name in self.steps:
+                tick.fraction = min(1.0, (step + 1) / self.steps[phase_name])
+            return True  # False would cancel the build
+
+        def phase_finish(self, phase_name: str) -> None:
+            self.steps.pop(phase_name, None)
+
+    monitor = _Monitor()
+    with contextlib.suppress(AttributeError):  # progress_monitor: TensorRT 10+
+        config.progress_monitor = monitor
+    tick.emit("building (this takes minutes)")
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise InputError("TensorRT failed to build the engine (its log above says why)", "rerun with --debug, or lower --opt-level / raise --workspace")
+    write_atomic(cache_path, bytes(config.get_timing_cache().serialize()), replace=True)  # the cache, grown
+    return bytes(serialized)

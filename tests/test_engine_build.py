@@ -1,0 +1,65 @@
+"""Building engines (streamdeblur.engine_build): progress, and `build-engine`'s options and
+the one line it gives on a machine without TensorRT. The build itself runs in
+tests/backends/test_tensorrt_backend.py, where TensorRT and a GPU are.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from streamdeblur.cli import app
+from streamdeblur.engine_build import _Ticker
+from streamdeblur.engine_cache import tensorrt_requirements, tensorrt_version
+from streamdeblur.models import build_model, save_generator
+
+needs_no_tensorrt = pytest.mark.skipif(tensorrt_requirements() is None, reason="TensorRT and a GPU are present here")
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    gen = build_model("deblurgan-lite", width=8, enc_blocks=[1, 1], dec_blocks=[1, 1], middle_blocks=1).eval()
+    w, _ = save_generator(gen, tmp_path_factory.mktemp("w") / "tiny")
+    return w
+
+
+def test_progress_ticker_reports_elapsed_time():
+    seen = []
+    with _Ticker(lambda stage, frac, t: seen.append((stage, frac, t)), "building") as tick:
+        tick.emit()
+        tick.fraction = 0.5
+        tick.emit("half way")
+    assert seen[0][0] == "building" and seen[-1][:2] == ("half way", 0.5) and seen[-1][2] >= seen[0][2] >= 0
+
+
+@needs_no_tensorrt
+def test_build_engine_without_tensorrt_is_one_clear_line(tmp_path, weights):
+    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "-o", str(tmp_path / "engines")])
+    assert r.exit_code == 2
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert len(lines) == 1, r.output
+    line = lines[0]
+    assert line.startswith("streamdeblur: error: TensorRT engines need TensorRT and an NVIDIA GPU")
+    if tensorrt_version() is None:
+        assert "pip install 'streamdeblur[tensorrt]'" in line
+    if not torch.cuda.is_available():
+        assert "GPU" in line
+    assert not (tmp_path / "engines").exists()  # nothing exported or created
+
+
+def test_build_engine_rejects_bad_options(weights):
+    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "--max-shape", "1080"])
+    assert r.exit_code == 2 and "--max-shape '1080' is not a size" in r.output and "width x height" in r.output
+    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "--opt-level", "7"])
+    assert r.exit_code == 2
+
+
+def test_build_engine_shapes_are_width_x_height(weights):
+    """720x1280 is 720 wide and 1280 high: taller than the default --max-shape 1920x1080."""
+    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "--opt-shape", "720x1280"])
+    assert r.exit_code == 2 and "not ordered on height: min 256, opt 1280, max 1080" in r.output
+    r = CliRunner().invoke(app, ["build-engine", "--help"])
+    assert "WxH" in r.output and "HxW" not in r.output and "--compiler" not in r.output
+
