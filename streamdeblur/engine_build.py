@@ -156,25 +156,12 @@ def build_engine(
 
     mn, opt, mx = profile.nchw()
     side = EngineSidecar(
-        compiler=COMPILER,
-        tensorrt_version=trt_ver,
-        gpu_name=gpu.name,
-        compute_capability=gpu.compute_capability,
-        precision=options.precision,
-        input_name=INPUT_NAME,
-        output_name=OUTPUT_NAME,
-        min_shape=mn,
-        opt_shape=opt,
-        max_shape=mx,
-        onnx_sha256=onnx_sha,
-        arch=info.arch,
-        args=info.args,
-        size_multiple=info.size_multiple,
-        min_size=info.min_size,
-        weights_sha256=info.weights_sha256,
-        model_source=info.source,
-        workspace_gib=options.workspace_gib,
-        opt_level=options.opt_level,
+        compiler=COMPILER, tensorrt_version=trt_ver, gpu_name=gpu.name, compute_capability=gpu.compute_capability,
+        precision=options.precision, input_name=INPUT_NAME, output_name=OUTPUT_NAME,
+        min_shape=mn, opt_shape=opt, max_shape=mx, onnx_sha256=onnx_sha,
+        arch=info.arch, args=info.args, size_multiple=info.size_multiple, min_size=info.min_size,
+        weights_sha256=info.weights_sha256, model_source=info.source,
+        workspace_gib=options.workspace_gib, opt_level=options.opt_level,
     )
     with _Ticker(progress, "building TensorRT engine") as tick:
         data = _build_with_tensorrt(onnx_path, side, options, engines_dir, gpu, trt_ver, tick)

@@ -413,12 +413,7 @@ def find_engines(engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR) -> list[t
     return found
 
 
-def find_engine(
-    generator: Generator,
-    engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR,
-    gpu: GpuInfo | None = None,
-    tensorrt_ver: str | None = None,
-) -> tuple[Path, EngineSidecar] | None:
+def find_engine(generator: Generator, engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR, gpu: GpuInfo | None = None, tensorrt_ver: str | None = None) -> tuple[Path, EngineSidecar] | None:
     """The newest engine in ``engines_dir`` built for this generator, GPU and TensorRT
     (``gpu``/``tensorrt_ver`` default to this machine's)."""
     gpu, tensorrt_ver = gpu or current_gpu(), tensorrt_ver or tensorrt_version()
@@ -431,12 +426,7 @@ def find_engine(
     return None
 
 
-def require_engine(
-    generator: Generator,
-    engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR,
-    gpu: GpuInfo | None = None,
-    tensorrt_ver: str | None = None,
-) -> tuple[Path, EngineSidecar]:
+def require_engine(generator: Generator, engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR, gpu: GpuInfo | None = None, tensorrt_ver: str | None = None) -> tuple[Path, EngineSidecar]:
     """:func:`find_engine`, or an error that says why none fits and how to build one.
 
     If engines of this architecture are there but were built for another GPU, TensorRT
