@@ -50,8 +50,9 @@ def test_cluster_deblurs_many_inputs_like_single_runs_and_reports_bad_ones(tmp_p
     assert res.exit_code == 1, res.stderr  # two inputs failed
     assert "Traceback" not in res.stderr
     rep = load_report(tmp_path / "r.json")
-    assert rep["mode"].startswith("ray") and len(rep["workers"]) == 2  # 2 CPUs, 1 per worker
-    assert all(w["backend"] == "torch" and w["threads"] == 1 for w in rep["workers"])
+    assert rep["mode"].startswith("ray") and "2 workers (1 CPU each)" in res.stderr  # 2 CPUs, 1 per worker
+    # the report lists the workers that were ready: on a busy machine the first may do all the work
+    assert 1 <= len(rep["workers"]) <= 2 and all(w["backend"] == "torch" and w["threads"] == 1 for w in rep["workers"])
     assert (rep["done"], rep["failed"]) == (3, 2)
     assert "not a video" in rep["by_name"]["bad.mkv"]["error"]
     assert "truncated" in rep["by_name"]["cut.mp4"]["error"]
