@@ -1,36 +1,13 @@
-"""What the bench tests share (imported by name: pytest puts this folder on sys.path): one
-intra-op thread, a tiny generator's weights, the checks every report must pass, and the
-one-line error every refused option gives."""
+"""What the bench tests share (imported by name: pytest puts this folder on sys.path): the
+checks every report must pass and the one-line error every refused option gives (the tiny
+weights and the one-thread setting are tests/conftest.py fixtures)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-
-from streamdeblur.models import build_model, save_generator
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: with two, each operator of a tiny model waits for a core that
-    other jobs on this shared 2-core machine hold (300 ms calls instead of 3 ms)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
-def make_tiny_weights(folder: Path) -> Path:
-    """A tiny deblurgan-lite's weights under ``folder``: milliseconds a frame."""
-    model = build_model("deblurgan-lite", width=8, enc_blocks=[1, 1], dec_blocks=[1, 1], middle_blocks=1)
-    w, _ = save_generator(model, folder / "weights" / "tiny")
-    return w
 
 
 def check_report(data: dict, *, sizes: list[str], batches: list[int], decode: bool, weights: Path) -> None:

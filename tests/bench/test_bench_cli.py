@@ -7,28 +7,17 @@ from __future__ import annotations
 import json
 import sys
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import pytest
-from benchfiles import assert_one_line_error, check_report, make_tiny_weights, one_thread
+from benchfiles import assert_one_line_error, check_report
 from typer.testing import CliRunner
 
 from streamdeblur.bench.frames import synthetic_frames
 from streamdeblur.cli import app
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture
-def tiny_weights(tmp_path: Path) -> Path:
-    return make_tiny_weights(tmp_path)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py; so is tiny_weights
 
 
 def test_cli_file_input_json_and_plot(tmp_path, tiny_weights):

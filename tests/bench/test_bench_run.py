@@ -6,19 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-from benchfiles import check_report, make_tiny_weights, one_thread
+from benchfiles import check_report
 
 from streamdeblur.bench import run_bench
 from streamdeblur.bench.config import BenchConfig
 from streamdeblur.errors import ModelNotFoundError
 
 
-def test_library_synthetic(tmp_path: Path):
-    tiny_weights = make_tiny_weights(tmp_path)
+def test_library_synthetic(tiny_weights: Path, one_thread):
     progress: list[str] = []
     config = BenchConfig(synthetic=(64, 48), resolutions=((64, 48),), backends=("torch",), device="cpu", weights=str(tiny_weights), batches=(1, 2), frames=8, warmup=2)
-    with one_thread():
-        report = run_bench(config, on_progress=progress.append)
+    report = run_bench(config, on_progress=progress.append)
     data = report.as_dict()
     json.dumps(data, allow_nan=False)  # standard JSON: no NaN or Infinity
     check_report(data, sizes=["64x48"], batches=[1, 2], decode=False, weights=tiny_weights)
