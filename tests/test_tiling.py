@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import cv2
 import numpy as np
 import pytest
 import torch
 
 from streamdeblur.backends import create_backend
-from streamdeblur.models import build_model
 from streamdeblur.tiling import default_overlap, tile_starts, tiled_infer
-
-PHOTO = Path(__file__).parent / "data" / "photo.png"
-
-
-def _perturbed_lite(seed: int = 0, scale: float = 0.05):
-    """deblurgan-lite is the identity at init; random weight noise makes it change the photo a lot."""
-    torch.manual_seed(seed)
-    model = build_model("deblurgan-lite", width=8).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * scale)
-    return model
-
-
-def _photo() -> np.ndarray:
-    bgr = cv2.imread(str(PHOTO), cv2.IMREAD_COLOR)
-    assert bgr is not None, f"cannot read {PHOTO}"
-    return np.ascontiguousarray(bgr[..., ::-1])
 
 
 @pytest.mark.parametrize("length,tile,overlap,align", [(360, 128, 48, 16), (240, 128, 48, 16), (101, 64, 16, 1), (129, 128, 32, 16), (1000, 256, 96, 8)])
@@ -41,9 +19,8 @@ def test_tiles_cover_the_frame_on_the_grid_with_the_overlap(length, tile, overla
         assert a < b and a + tile - b >= overlap  # neighbours share at least `overlap` pixels
 
 
-def test_tiled_output_matches_whole_frame_on_a_real_photo():
-    model = _perturbed_lite()
-    img = _photo()  # 320x240
+def test_tiled_output_matches_whole_frame_on_a_real_photo(lite, photo):
+    model, img = lite, photo  # 320x240
     whole_backend = create_backend("torch", model, "cpu")
     tiled_backend = create_backend("torch", model, "cpu", max_tile=128)
     whole = whole_backend.process(img[None])[0].astype(int)
@@ -56,10 +33,9 @@ def test_tiled_output_matches_whole_frame_on_a_real_photo():
     assert diff.max() <= 8
 
 
-def test_tiling_without_overlap_would_show_seams():
+def test_tiling_without_overlap_would_show_seams(lite, photo_batch):
     """The blend matters: butted tiles (no overlap) differ visibly from the whole frame."""
-    model = _perturbed_lite()
-    x = torch.from_numpy(_photo()).permute(2, 0, 1)[None].float() / 255
+    model, x = lite, photo_batch
     with torch.no_grad():
         whole = model(x)
         butted = tiled_infer(model, x, 128, 0, align=16)
