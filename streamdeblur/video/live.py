@@ -232,10 +232,11 @@ class FilePlayback(LiveSource):
 
     def __init__(self, path: str | os.PathLike, *, loop: bool = False, realtime: bool = True) -> None:
         super().__init__()
-        self.path = Path(local_path(path))
+        self._spec = local_path(path)
+        self.path = Path(self._spec)
         self.loop = loop
         self.realtime = realtime
-        self._source = FileSource(self.path)  # every input error, as `run` words it
+        self._source = FileSource(self._spec)  # every input error, as `run` words it
         info = self._source.info
         self.info = LiveInfo(width=info.width, height=info.height, fps=info.fps, name=str(self.path), kind="file")
         self._period = 1.0 / info.fps if info.fps else 1.0 / 30.0
@@ -254,7 +255,7 @@ class FilePlayback(LiveSource):
         if frame is None and self.loop and self._played:
             self._offset += self._last_t + self._period
             self._source.close()
-            self._source = FileSource(self.path)
+            self._source = FileSource(self._spec)
             self._frames = iter(self._source)
             self._start, self._played = None, 0
             frame = next(self._frames, None)

@@ -9,6 +9,9 @@ A source yields :class:`~streamdeblur.video.frame.Frame` objects (RGB uint8 with
 source's own pts and time base). With ``items()`` it also yields the audio and
 subtitle packets of the streams a sink asked to copy (``enable_passthrough``), demuxed
 in the same pass, so live streams are read once and packets are copied untouched.
+
+File or stream is one rule for every command, :func:`is_url`: ``scheme://`` with a scheme
+this FFmpeg opens is a stream; ``file://`` URLs and plain paths are files.
 """
 
 from __future__ import annotations
@@ -48,20 +51,13 @@ def stream_schemes() -> frozenset[str]:
     """The ``scheme://`` inputs this PyAV build's FFmpeg opens: its protocols (``avio_enum_protocols``)
     and rtsp/rtsps (a demuxer that opens its own URLs), less the local ones (:data:`_LOCAL`)."""
     import ctypes
-    import glob
 
-    names: set[str] = set()
-    try:
-        maps = Path("/proc/self/maps").read_text() if os.path.exists("/proc/self/maps") else ""
-        libs = sorted({line.split()[-1] for line in maps.splitlines() if "libavformat" in line})
-        libs += glob.glob(os.path.join(os.path.dirname(av.__file__), "..", "av*", "libavformat*"))
-        lib = ctypes.CDLL(libs[0])
-        lib.avio_enum_protocols.restype = ctypes.c_char_p
-        lib.avio_enum_protocols.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int]
-        opaque = ctypes.c_void_p(None)
-        while name := lib.avio_enum_protocols(ctypes.byref(opaque), 0):
-            names.add(name.decode())
-    except (OSError, IndexError, AttributeError):  # pragma: no cover - another platform's packaging
+    try:  # the libavformat PyAV loaded (its wheel's own, or the system's)
+        lib = ctypes.CDLL(next(line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines() if "libavformat" in line))
+        step, opaque = lib.avio_enum_protocols, ctypes.c_void_p(None)
+        step.restype, step.argtypes = ctypes.c_char_p, [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int]
+        names = {name.decode() for name in iter(lambda: step(ctypes.byref(opaque), 0), None)}
+    except (OSError, StopIteration, AttributeError):  # pragma: no cover - not Linux, or another packaging
         names = set(_USUAL)
     if "rtsp" in av.formats_available:
         names |= {"rtsp", "rtsps"}

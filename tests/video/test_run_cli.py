@@ -78,31 +78,29 @@ def test_existing_output_is_refused_without_overwrite(tmp_path, clip, tiny_weigh
     assert res.exit_code == 0 and len(read_video(out)) == 12
 
 
+def _silence(out) -> None:
+    """Ten AAC frames of silence into the open container ``out``."""
+    a = out.add_stream("aac", rate=48000)
+    for k in range(10):
+        af = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+        af.sample_rate, af.pts = 48000, k * 1024
+        for p in a.encode(af):
+            out.mux(p)
+    for p in a.encode():
+        out.mux(p)
+
+
 def _zero_frame_video(path: Path) -> None:
     """A video stream that never gets a frame (only audio packets are muxed)."""
     with av.open(str(path), "w") as out:
         v = out.add_stream("ffv1", rate=25)
         v.width, v.height, v.pix_fmt = 32, 32, "bgr0"
-        a = out.add_stream("aac", rate=48000)
-        for k in range(10):
-            af = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
-            af.sample_rate, af.pts = 48000, k * 1024
-            for p in a.encode(af):
-                out.mux(p)
-        for p in a.encode():
-            out.mux(p)
+        _silence(out)
 
 
 def _audio_only(path: Path) -> None:
     with av.open(str(path), "w") as out:
-        a = out.add_stream("aac", rate=48000)
-        for k in range(10):
-            af = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
-            af.sample_rate, af.pts = 48000, k * 1024
-            for p in a.encode(af):
-                out.mux(p)
-        for p in a.encode():
-            out.mux(p)
+        _silence(out)
 
 
 def _truncated_mp4(path: Path, tmp: Path) -> None:

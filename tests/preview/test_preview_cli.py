@@ -1,0 +1,53 @@
+"""``streamdeblur preview`` as a user meets it (in process): a missing camera or display is
+one line and exit 2, before any model loads; --record writes what was shown."""
+
+from __future__ import annotations
+
+import os
+
+import av
+import previewfiles
+import pytest
+from typer.testing import CliRunner
+
+from streamdeblur.cli import app
+
+media = previewfiles.media  # the fixture
+
+
+def test_cli_missing_camera(media):
+    if os.path.exists("/dev/video99"):
+        pytest.skip("this machine has a /dev/video99")
+    r = CliRunner().invoke(app, ["preview", "--camera", "99", "--serve", "0", "--backend", "torch", "--weights", str(media["weights"])])
+    assert r.exit_code == 2
+    lines = [line for line in r.output.splitlines() if "error" in line]
+    assert lines == [lines[0]] and "camera 99 not found" in lines[0], r.output
+
+
+def test_cli_no_display_suggests_serve(media, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    r = CliRunner().invoke(app, ["preview", str(media["still"]), "--weights", str(media["weights"])])
+    assert r.exit_code == 2
+    assert "no display" in r.output and "--serve" in r.output
+
+
+def test_cli_option_mistakes_are_one_line(media):
+    r = CliRunner().invoke(app, ["preview", "--serve", "0"])
+    assert r.exit_code == 2 and "exactly one" in r.stderr
+    r = CliRunner().invoke(app, ["preview", str(media["still"]), "--serve", "localhost:http"])
+    assert r.exit_code == 2 and r.stderr.strip() == "streamdeblur: error: --serve expects [HOST:]PORT (e.g. 8080 or 0.0.0.0:8080), got 'localhost:http'"
+    r = CliRunner().invoke(app, ["preview", str(media["still"]), "--serve", "0", "--backend", "cuda"])
+    assert r.exit_code == 2 and "openvino" in r.stderr  # typer lists the choices
+
+
+def test_cli_record_writes_the_frames_shown(media, tmp_path):
+    out = tmp_path / "rec.mp4"
+    args = ["preview", str(media["still"]), "--serve", "127.0.0.1:0", "--max-frames", "5", "--record", str(out), "--backend", "torch", "--weights", str(media["weights"]), "--json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "frame limit reached: 5 frames shown" in r.stderr and f"recorded 5 frames to {out}" in r.stderr
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 5
+    r = CliRunner().invoke(app, args)  # the recording is never replaced without --overwrite
+    assert r.exit_code == 2 and "already exists" in r.stderr and "serving" not in r.stderr

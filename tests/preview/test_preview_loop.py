@@ -1,0 +1,102 @@
+"""The preview loop (streamdeblur.preview.run_preview): the newest frame wins, stale frames
+are dropped before inference and never after, the recording keeps the capture clock,
+--max-frames and --loop, and a stalled source is an error, not a hang.
+
+A "slow model" here waits until the source delivered more frames (previewfiles.Counted),
+so every inference sees frames replaced meanwhile: drops happen by construction, not by
+how a sleep lines up with a busy machine."""
+
+from __future__ import annotations
+
+import threading
+
+import av
+import numpy as np
+import previewfiles
+from previewfiles import FPS, Collect, Counted, H, W, process_with, slower_than
+
+from streamdeblur.errors import StreamTimeoutError
+from streamdeblur.preview import PreviewConfig, run_preview
+from streamdeblur.recording import live_sink
+from streamdeblur.video.frame import Frame
+from streamdeblur.video.live import FilePlayback, LiveInfo, LiveSource
+
+media = previewfiles.media  # the fixture
+
+
+def test_slow_model_drops_stale_frames_before_inference_never_after(media):
+    """A model slower than the camera: the newest frame wins, every inferred frame is shown."""
+
+    class Rec:
+        frames: list[Frame] = []
+
+        def write(self, f):
+            self.frames.append(f)
+
+        def close(self):
+            pass
+
+        def abort(self):
+            raise AssertionError("the run ended cleanly; the recording must be kept")
+
+    rec = Rec()
+    viewer = Collect()
+    src = Counted(FilePlayback(media["pan"]))
+    stats = run_preview(src, slower_than(src, media["backend"]), [viewer], PreviewConfig(overlay=False, warmup=False), recorder=rec)
+    inferred = [f.index for f in rec.frames]
+    assert stats.frames_in == 60
+    assert stats.dropped > 0
+    assert stats.frames_shown == len(viewer.images) == len(inferred) == len(stats.latencies_ms)
+    assert stats.frames_shown + stats.dropped == stats.frames_in  # nothing lost after inference
+    assert inferred == sorted(set(inferred)) and inferred[-1] == 59  # in order; the last frame is shown
+    assert max(np.diff(inferred)) > 1  # stale frames were skipped, not queued
+
+
+def test_record_keeps_capture_clock_timestamps(media, tmp_path):
+    out = tmp_path / "rec.mp4"
+    src = Counted(FilePlayback(media["pan"]))
+    stats = run_preview(src, slower_than(src, media["backend"]), [Collect()], PreviewConfig(), recorder=live_sink(out, src.info))
+    assert out.exists()
+    with av.open(str(out)) as c:
+        times = [f.time for f in c.decode(video=0)]
+    assert len(times) == stats.frames_shown < 60
+    assert times == sorted(times)
+    # the clip lasts 59/30 s at its own pace; the recording spans that, not frames/fps
+    assert times[-1] - times[0] >= 59 / FPS - 0.07
+
+
+def test_max_frames_and_loop(media):
+    viewer = Collect()
+    stats = run_preview(FilePlayback(media["still"], loop=True), process_with(media["backend"]), [viewer], PreviewConfig(max_frames=33, warmup=False))
+    assert stats.frames_shown == 33 == len(viewer.images)  # more than the 30-frame file: it looped
+    assert stats.stop_reason == "frame limit reached"
+
+
+def test_stalled_source_is_an_error_not_a_hang(media):
+    class Stalled(LiveSource):
+        def __init__(self):
+            super().__init__()
+            self.info = LiveInfo(W, H, 30.0, "stalled camera", "camera")
+            self._stop = threading.Event()
+
+        def read(self):
+            self._stop.wait()  # a driver that never returns a frame
+            return None
+
+        def close(self):
+            self._stop.set()
+
+    errors: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            run_preview(Stalled(), process_with(media["backend"]), [Collect()], PreviewConfig(timeout=0.5, warmup=False))
+        except BaseException as e:
+            errors.append(e)
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "run_preview hung on a source that delivers nothing"
+    assert len(errors) == 1 and isinstance(errors[0], StreamTimeoutError)
+    assert "no frame from the source for 0.5 s" in str(errors[0])

@@ -1,0 +1,152 @@
+"""The preview window (streamdeblur.video.preview_window): refused with a clear message
+without a display, and a real highgui window under Xvfb driven with xdotool and
+screenshot with xwd (marked ``display``; skipped when those programs are missing,
+``.ci/run`` installs them)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import previewfiles
+import pytest
+from previewfiles import BAND, H, W, find, finish, start_cli, wait_for_line
+
+from streamdeblur.errors import DisplayUnavailableError
+from streamdeblur.video.compose import compose
+
+media = previewfiles.media  # the fixture
+
+
+def test_window_without_display_raises(monkeypatch):
+    from streamdeblur.video.preview_window import PreviewWindow
+
+    monkeypatch.setenv("DISPLAY", ":4242")  # nothing listens there
+    with pytest.raises(DisplayUnavailableError, match="--serve"):
+        PreviewWindow()
+
+
+def _need(*programs: str) -> None:
+    missing = [p for p in programs if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (apt-get install xvfb xdotool x11-apps chromium)")
+
+
+@pytest.fixture
+def xvfb():
+    _need("Xvfb", "xdotool", "xwd")
+    for n in range(90, 200):
+        if not os.path.exists(f"/tmp/.X11-unix/X{n}") and not os.path.exists(f"/tmp/.X{n}-lock"):
+            break
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1024x600x24", "-nolisten", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.skip(f"Xvfb :{n} did not start")
+        time.sleep(0.05)
+    yield f":{n}"
+    proc.terminate()
+    proc.wait(5)
+
+
+def screenshot(display: str) -> np.ndarray:
+    """The whole X screen as RGB, via xwd (parsed here: XWD is a simple header + raw pixels)."""
+    d = subprocess.run(["xwd", "-root", "-silent", "-display", display], check=True, capture_output=True).stdout
+    h = struct.unpack(">25I", d[:100])
+    header, width, height, byte_order, bpp, bpl, ncolors = h[0], h[4], h[5], h[7], h[11], h[12], h[19]
+    px = np.frombuffer(d, np.uint8, count=bpl * height, offset=header + ncolors * 12).reshape(height, bpl)
+    px = px[:, : width * (bpp // 8)].reshape(height, width, bpp // 8)
+    return np.ascontiguousarray(px[..., 2::-1] if byte_order == 0 else px[..., -3:])  # LSB first: B G R (X)
+
+
+def xdo(display: str, *args: str) -> str:
+    return subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, check=True, capture_output=True, text=True).stdout
+
+
+def until(condition, what: str, timeout: float = 20.0, every: float = 0.1):
+    """Poll ``condition()`` until it returns something other than None (returned), or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if (got := condition()) is not None:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout:g} s")
+        time.sleep(every)
+
+
+@pytest.mark.display
+def test_window_shows_both_panes_and_keys_work(media, xvfb, tmp_path):
+    snaps = tmp_path / "snaps"
+    snaps.mkdir()
+    proc = start_cli(
+        ["preview", str(media["still"]), "--loop", "--max-frames", "100000", "--backend", "torch", "--weights", str(media["weights"]), "--snapshot-dir", str(snaps)],
+        env={"DISPLAY": xvfb},
+    )
+    try:
+        wait_for_line(proc, r"keys: q/Esc quit")
+
+        def window() -> str:
+            found = subprocess.run(["xdotool", "search", "--name", "streamdeblur preview"], env={**os.environ, "DISPLAY": xvfb}, capture_output=True, text=True).stdout.split()
+            return found[0] if found else None
+
+        win = until(window, "no preview window appeared", every=0.2)
+        expected = np.ascontiguousarray(compose(media["input"], media["deblurred"], "side", labels=False)[BAND])
+        shots: list = []
+
+        def on_screen():  # the first frames take a moment on a busy 2-core machine
+            shots[:] = [screenshot(xvfb)]
+            score, loc = find(shots[0], expected)
+            return loc if score > 0.9 else None
+
+        try:
+            x, y = until(on_screen, "the side-by-side picture is not on screen", timeout=30, every=0.5)
+        finally:
+            cv2.imwrite(str(tmp_path / "screen.png"), cv2.cvtColor(shots[0], cv2.COLOR_RGB2BGR))
+        shot = shots[0]
+        on = shot[y : y + BAND.stop - BAND.start, x : x + 2 * W].astype(int)
+        left, right = on[:, :W], on[:, W:]
+        assert np.abs(left - media["input"][BAND].astype(int)).mean() < 6
+        assert np.abs(right - media["deblurred"][BAND].astype(int)).mean() < 6
+        assert np.abs(left - right).mean() > 20  # two different panes, not one picture twice
+
+        def saved(n: int) -> list[Path]:
+            return until(lambda: pngs if len(pngs := sorted(snaps.glob("*.png"))) >= n else None, f"expected {n} snapshot(s), got {sorted(snaps.iterdir())}", timeout=10)
+
+        xdo(xvfb, "key", "--window", win, "s")
+        first = cv2.imread(str(saved(1)[0]))
+        assert first.shape == (H, 2 * W, 3)  # side by side, as shown
+        xdo(xvfb, "key", "--window", win, "v")  # side -> split
+        wait_for_line(proc, r"view: split", timeout=20)
+
+        def split_saved():  # a snapshot is of the picture shown: press s until one is in the new view
+            before = len(list(snaps.glob("*.png")))
+            xdo(xvfb, "key", "--window", win, "s")
+            newest = saved(before + 1)[-1]
+            img = cv2.imread(str(newest))
+            return img if img is not None and img.shape == (H, W, 3) else None
+
+        second = cv2.cvtColor(until(split_saved, "no snapshot in the split view", every=0.2), cv2.COLOR_BGR2RGB).astype(int)
+        assert np.abs(second[BAND, : W // 2 - 2] - media["input"][BAND, : W // 2 - 2].astype(int)).mean() < 6
+        assert np.abs(second[BAND, W // 2 + 2 :] - media["deblurred"][BAND, W // 2 + 2 :].astype(int)).mean() < 6
+        xdo(xvfb, "key", "--window", win, "q")
+        rc, err = finish(proc, sig=None, timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 0, err
+    assert "quit by user" in err and "view: split" in err
+
+
+@pytest.mark.display
+def test_window_max_frames_ends_by_itself(media, xvfb):
+    proc = start_cli(["preview", str(media["still"]), "--loop", "--max-frames", "5", "--backend", "torch", "--weights", str(media["weights"])], env={"DISPLAY": xvfb})
+    rc, err = finish(proc, sig=None, timeout=120)
+    assert rc == 0, err
+    assert "5 frames shown" in err
