@@ -12,8 +12,6 @@ import torch
 from streamdeblur.models import DEFAULT_MODEL, load_generator
 from trainer.blur import blur_with_psf, trajectory_psf
 
-PHOTO = Path(__file__).resolve().parents[1] / "data" / "photo.png"
-
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
@@ -33,8 +31,8 @@ def test_default_generator_is_the_shipped_lite_model():
     assert not model.training
 
 
-def test_shipped_model_sharpens_blur_and_keeps_sharp_frames():
-    sharp = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+def test_shipped_model_sharpens_blur_and_keeps_sharp_frames(photo):
+    sharp = photo
     model = load_generator()
     # five mild 15-px camera-shake PSFs (26-36 dB in): since stage 9 (tuned to real blur, which
     # is far stronger) these are left nearly as they are, but never made worse; real blur is

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -16,13 +14,6 @@ from trainer.blur import (
     srgb_to_linear,
     trajectory_psf,
 )
-
-PHOTO = Path(__file__).resolve().parents[1] / "data" / "photo.png"
-
-
-@pytest.fixture(scope="module")
-def photo() -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
 
 
 def _edge_width(row: np.ndarray) -> int:

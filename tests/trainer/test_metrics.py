@@ -1,15 +1,12 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from trainer.metrics import color_shift, psnr, ssim, unsharp_mask
-
-PHOTO = Path(__file__).resolve().parents[1] / "data" / "photo.png"
 
 
 def test_psnr_of_a_known_mse() -> None:
@@ -22,9 +19,9 @@ def test_psnr_of_a_known_mse() -> None:
     assert psnr(a, a) == math.inf
 
 
-def test_ssim_matches_scikit_image() -> None:
+def test_ssim_matches_scikit_image(photo: np.ndarray) -> None:
     skm = pytest.importorskip("skimage.metrics")
-    img = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+    img = photo
     rng = np.random.default_rng(0)
     for other in (cv2.GaussianBlur(img, (0, 0), 2), np.clip(img + rng.normal(0, 15, img.shape), 0, 255).astype(np.uint8)):
         ref = skm.structural_similarity(img, other, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=-1)
@@ -32,11 +29,11 @@ def test_ssim_matches_scikit_image() -> None:
     assert ssim(img, img) == pytest.approx(1.0)
 
 
-def test_color_shift_and_unsharp_mask() -> None:
+def test_color_shift_and_unsharp_mask(photo: np.ndarray) -> None:
     a = np.full((4, 4, 3), 100, np.uint8)
     b = a.copy()
     b[..., 2] += 3
     assert color_shift(b, a) == pytest.approx([0.0, 0.0, 3.0])
-    img = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+    img = photo
     soft = cv2.GaussianBlur(img, (0, 0), 1.2)
     assert psnr(unsharp_mask(soft), img) > psnr(soft, img)  # the baseline is a real baseline

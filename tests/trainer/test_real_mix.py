@@ -13,15 +13,8 @@ from trainer import blur
 from trainer import calibrate as C
 from trainer.config import TrainConfig, check_config
 from trainer.datasets import GoProPairs, MixedPairs, SyntheticPairs, training_data
-from trainer.images import read_image
 from trainer.metrics import psnr
 from trainer.photos import photos_in_dir
-
-PHOTO = Path(__file__).resolve().parents[1] / "data" / "photo.png"
-
-
-def _photo() -> np.ndarray:
-    return read_image(PHOTO)
 
 
 def test_mixed_batches_hold_real_and_synthetic_crops_in_the_asked_share(tiny_gopro: Path, photo_dir: Path) -> None:
@@ -63,8 +56,7 @@ def test_training_data_mixes_with_real_data_and_refuses_data_and_real_data(tiny_
         check_config(TrainConfig(motion=(3.0, 1.0)))
 
 
-def test_continuous_blur_is_a_streak_not_ghost_copies() -> None:
-    photo = _photo()
+def test_continuous_blur_is_a_streak_not_ghost_copies(photo: np.ndarray) -> None:
     # fast motion (about 6 px per sub-frame): sub-frames alone leave sharp ghost copies
     ghost, sharp = blur.gopro_pair(photo, (96, 96), 4, subframes=7, motion=3.0)
     smooth, sharp2 = blur.gopro_pair(photo, (96, 96), 4, subframes=7, motion=3.0, continuous=True)
@@ -76,8 +68,7 @@ def test_continuous_blur_is_a_streak_not_ghost_copies() -> None:
     assert psnr(still, still_sharp) > 45
 
 
-def test_moving_objects_blur_differently_from_the_background() -> None:
-    photo = _photo()
+def test_moving_objects_blur_differently_from_the_background(photo: np.ndarray) -> None:
     plain, sharp = blur.gopro_pair(photo, (128, 96), 9, subframes=9, motion=0.2)
     with_obj, sharp_obj = blur.gopro_pair(photo, (128, 96), 9, subframes=9, motion=0.2, objects=2)
     # the objects are in the sharp target too, and they add blur the slow camera alone does not

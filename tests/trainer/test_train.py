@@ -19,8 +19,6 @@ from trainer.images import to_tensor
 from trainer.losses import PixelLoss
 from trainer.train import train
 
-PHOTO = Path(__file__).resolve().parents[1] / "data" / "photo.png"
-
 # a generator small enough to train in a second on one core
 TINY_LITE = {"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]}
 
@@ -42,9 +40,8 @@ def _cfg(root: Path, out: Path, **kw) -> TrainConfig:
         ("deblurgan-lite", TINY_LITE, 0.985),
     ],
 )
-def test_a_few_steps_lower_the_content_loss(tmp_path: Path, arch: str, args: dict, factor: float) -> None:
+def test_a_few_steps_lower_the_content_loss(tmp_path: Path, photo: np.ndarray, arch: str, args: dict, factor: float) -> None:
     # one 32x32 crop with a fixed 5-pixel horizontal blur: a task a tiny model can fit
-    photo = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
     psf = np.zeros((5, 5), np.float32)
     psf[2, :] = 0.2
     sharp = photo[100:132, 150:182]
@@ -253,7 +250,7 @@ def test_workers_must_be_positive(tiny_gopro: Path, tmp_path: Path) -> None:
         train(_cfg(tiny_gopro, tmp_path / "run", workers=0))
 
 
-def test_half_export_is_half_the_file_and_within_a_level(tiny_gopro: Path, tmp_path: Path) -> None:
+def test_half_export_is_half_the_file_and_within_a_level(tiny_gopro: Path, tmp_path: Path, photo: np.ndarray) -> None:
     train(_cfg(tiny_gopro, tmp_path / "run", steps=3))
     w32, _ = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "full")
     w16, card16 = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "half", half=True)
@@ -262,8 +259,7 @@ def test_half_export_is_half_the_file_and_within_a_level(tiny_gopro: Path, tmp_p
     m32, m16 = load_generator(w32), load_generator(w16)
     assert all(p.dtype == torch.float32 for p in m16.parameters())  # runs as float32 on the CPU
     # on a real blurred photo the two outputs differ by at most one 8-bit level
-    photo = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)[:96, :128]
-    x = to_tensor([blur_with_psf(photo, np.full((5, 5), 1 / 25, np.float32))])
+    x = to_tensor([blur_with_psf(photo[:96, :128], np.full((5, 5), 1 / 25, np.float32))])
     with torch.no_grad():
         a, b = (m(x).mul(255).round() for m in (m32, m16))
     assert any(not torch.equal(p, q) for p, q in zip(m32.parameters(), m16.parameters()))  # really rounded
