@@ -12,17 +12,8 @@ from typer.testing import CliRunner
 from streamdeblur.cli import app
 from streamdeblur.engine_build import _Ticker
 from streamdeblur.engine_cache import tensorrt_requirements, tensorrt_version
-from streamdeblur.models import build_model, save_generator
 
 needs_no_tensorrt = pytest.mark.skipif(tensorrt_requirements() is None, reason="TensorRT and a GPU are present here")
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    gen = build_model("deblurgan-lite", width=8, enc_blocks=[1, 1], dec_blocks=[1, 1], middle_blocks=1).eval()
-    w, _ = save_generator(gen, tmp_path_factory.mktemp("w") / "tiny")
-    return w
 
 
 def test_progress_ticker_reports_elapsed_time():
@@ -35,8 +26,8 @@ def test_progress_ticker_reports_elapsed_time():
 
 
 @needs_no_tensorrt
-def test_build_engine_without_tensorrt_is_one_clear_line(tmp_path, weights):
-    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "-o", str(tmp_path / "engines")])
+def test_build_engine_without_tensorrt_is_one_clear_line(tmp_path, tiny_weights):
+    r = CliRunner().invoke(app, ["build-engine", "--weights", str(tiny_weights), "-o", str(tmp_path / "engines")])
     assert r.exit_code == 2
     lines = [x for x in r.output.splitlines() if x.strip()]
     assert len(lines) == 1, r.output
@@ -49,23 +40,23 @@ def test_build_engine_without_tensorrt_is_one_clear_line(tmp_path, weights):
     assert not (tmp_path / "engines").exists()  # nothing exported or created
 
 
-def test_build_engine_rejects_bad_options(weights):
-    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "--max-shape", "1080"])
+def test_build_engine_rejects_bad_options(tiny_weights):
+    r = CliRunner().invoke(app, ["build-engine", "--weights", str(tiny_weights), "--max-shape", "1080"])
     assert r.exit_code == 2 and "--max-shape '1080' is not a size" in r.output and "width x height" in r.output
-    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "--opt-level", "7"])
+    r = CliRunner().invoke(app, ["build-engine", "--weights", str(tiny_weights), "--opt-level", "7"])
     assert r.exit_code == 2
 
 
-def test_build_engine_shapes_are_width_x_height(weights):
+def test_build_engine_shapes_are_width_x_height(tiny_weights):
     """720x1280 is 720 wide and 1280 high: taller than the default --max-shape 1920x1080."""
-    r = CliRunner().invoke(app, ["build-engine", "--weights", str(weights), "--opt-shape", "720x1280"])
+    r = CliRunner().invoke(app, ["build-engine", "--weights", str(tiny_weights), "--opt-shape", "720x1280"])
     assert r.exit_code == 2 and "not ordered on height: min 256, opt 1280, max 1080" in r.output
     r = CliRunner().invoke(app, ["build-engine", "--help"])
     assert "WxH" in r.output and "HxW" not in r.output and "--compiler" not in r.output
 
 
 
-def test_build_flow_without_tensorrt_writes_engine_then_sidecar_reuses_and_forces(tmp_path, weights, monkeypatch):
+def test_build_flow_without_tensorrt_writes_engine_then_sidecar_reuses_and_forces(tmp_path, tiny_weights, monkeypatch):
     """build_engine's own steps around the TensorRT call (which needs a GPU: faked here)."""
     import streamdeblur.engine_build as B
     from streamdeblur.engine_cache import GpuInfo, Profile, find_engine, sidecar_path
@@ -78,7 +69,7 @@ def test_build_flow_without_tensorrt_writes_engine_then_sidecar_reuses_and_force
     monkeypatch.setattr(B, "tensorrt_version", lambda: "10.9.0.34")
     built = []
     monkeypatch.setattr(B, "_build_with_tensorrt", lambda onnx, side, *a: built.append(side) or b"engine bytes")
-    gen = load_generator(str(weights))
+    gen = load_generator(str(tiny_weights))
     opts = B.BuildOptions(Profile((64, 64), (240, 320), (256, 320), batch=2), engines_dir=tmp_path / "engines", opt_level=1)
     res = B.build_engine(gen, opts)
     assert not res.reused and res.engine.read_bytes() == b"engine bytes" and res.engine.suffix == ".engine"
