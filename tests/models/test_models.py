@@ -90,11 +90,10 @@ def test_unknown_model_name_is_a_clear_error():
         build_model("nope")
 
 
-def test_missing_truncated_and_mismatched_weights(tmp_path):
+def test_missing_truncated_and_mismatched_weights(tmp_path, tiny_weights):
     with pytest.raises(FileNotFoundError, match="not found"):
         load_generator(tmp_path / "missing.safetensors")
-    model = build_model("deblurgan-lite", **TINY["deblurgan-lite"])
-    w, card = save_generator(model, tmp_path / "g")
+    w, card = tiny_weights, tiny_weights.with_suffix(".json")
     data = w.read_bytes()
     (tmp_path / "t.safetensors").write_bytes(data[: len(data) // 2])
     (tmp_path / "t.json").write_text(card.read_text())
@@ -103,7 +102,7 @@ def test_missing_truncated_and_mismatched_weights(tmp_path):
     # a card that claims another architecture
     c = json.loads(card.read_text())
     c["arch"], c["args"] = "deblurgan", TINY["deblurgan"]
-    (tmp_path / "g.json").write_text(json.dumps(c))
+    card.write_text(json.dumps(c))
     with pytest.raises(WeightsError, match="does not match architecture 'deblurgan'"):
         load_generator(w)
 
