@@ -8,10 +8,10 @@ throughput hint.)
 
 from __future__ import annotations
 
-import av
 import numpy as np
 import pytest
 import torch
+from backendfiles import read_clip, write_clip
 from typer.testing import CliRunner
 
 import streamdeblur.backends.openvino_backend as ovb
@@ -165,25 +165,9 @@ def _one_line_error(res, *words):
         assert w in err, err
 
 
-def _clip(path, frames, fps=10):
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("ffv1", rate=fps)
-        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "bgr0"
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
-
-
-def _read(path):
-    with av.open(str(path)) as c:
-        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
-
-
 def test_cli_openvino_without_it_exits_2_naming_the_fix(tmp_path, photo, lite, no_openvino):
     src = tmp_path / "in.mkv"
-    _clip(src, np.stack([photo[:96, :128]] * 2))
+    write_clip(src, np.stack([photo[:96, :128]] * 2))
     weights, _ = save_generator(lite, tmp_path / "g")
     res = CliRunner().invoke(app, ["run", str(src), "-o", str(tmp_path / "o.mkv"), "--weights", str(weights), "--backend", "openvino"])
     _one_line_error(res, "pip install 'streamdeblur[openvino]'")
@@ -198,7 +182,7 @@ def test_run_with_openvino_matches_torch(tmp_path, photo, lite, monkeypatch):
     weights, _ = save_generator(lite, tmp_path / "g")
     frames = np.stack([photo[i * 8 : i * 8 + 96, i * 12 : i * 12 + 131] for i in range(5)])  # odd width, a short last batch
     src = tmp_path / "in.mkv"
-    _clip(src, frames)
+    write_clip(src, frames)
     outs = {}
     for label, backend, env in (("torch", "torch", None), ("ov32", "openvino", "fp32"), ("ov", "openvino", None)):
         if env:
@@ -208,7 +192,7 @@ def test_run_with_openvino_matches_torch(tmp_path, photo, lite, monkeypatch):
         out = tmp_path / f"{label}.mkv"
         r = CliRunner().invoke(app, ["run", str(src), "-o", str(out), "--weights", str(weights), "--backend", backend, "--codec", "ffv1", "--batch", "2"])
         assert r.exit_code == 0, r.output
-        outs[label] = _read(out).astype(int)
+        outs[label] = read_clip(out).astype(int)
         assert outs[label].shape == frames.shape
     assert np.abs(outs["ov32"] - outs["torch"]).max() <= 1
     assert np.abs(outs["ov"] - outs["torch"]).max() <= 3

@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-import av
 import numpy as np
+from backendfiles import read_clip, write_clip
 from typer.testing import CliRunner
 
 from streamdeblur.cli import app
 from streamdeblur.models import save_generator
 
 
-def _write(path, frames, fps=10):
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("ffv1", rate=fps)
-        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "bgr0"
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
-
-
-def _read(path):
-    with av.open(str(path)) as c:
-        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
-
-
 def test_run_with_onnxruntime_matches_torch(tmp_path, photo, lite):
     weights, _ = save_generator(lite, tmp_path / "g")
     frames = np.stack([photo[i * 8 : i * 8 + 96, i * 12 : i * 12 + 128] for i in range(4)])
     src = tmp_path / "in.mkv"
-    _write(src, frames)
+    write_clip(src, frames)
     outs = {}
     for backend in ("onnxruntime", "torch"):
         out = tmp_path / f"{backend}.mkv"
         r = CliRunner().invoke(app, ["run", str(src), "-o", str(out), "--weights", str(weights), "--backend", backend, "--codec", "ffv1"])
         assert r.exit_code == 0, r.output
-        outs[backend] = _read(out).astype(int)
+        outs[backend] = read_clip(out).astype(int)
         assert outs[backend].shape == frames.shape  # frames out == frames in
     assert np.abs(outs["onnxruntime"] - outs["torch"]).max() <= 1
     assert np.abs(outs["onnxruntime"] - frames.astype(int)).mean() > 1  # and the model did something
