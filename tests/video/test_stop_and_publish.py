@@ -43,6 +43,33 @@ def wait_for_tmp(folder: Path, proc: subprocess.Popen, min_bytes: int, timeout: 
     raise AssertionError(f"the run never started writing (rc {proc.returncode}): {err}")
 
 
+def test_ctrl_c_keeps_frames_done_as_partial_file_never_under_final_name(tmp_path, tiny_weights):
+    """A real SIGINT to a real process, in the middle of a run (a source with audio)."""
+    src = tmp_path / "long.mkv"
+    n = 400
+    write_video(src, random_frames(n, 192, 128), audio=True)
+    out = tmp_path / "out.mkv"
+    proc = start_run(src, "-o", out, "--weights", tiny_weights, "--backend", "torch", "--codec", "ffv1", "--batch", "1")
+    try:
+        wait_for_tmp(tmp_path, proc, 200_000)  # frames are being written
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    partial = tmp_path / "out.partial.mkv"
+    assert not out.exists()
+    assert partial.exists()
+    assert "out.partial.mkv" in stderr.strip().splitlines()[-1]
+    frames = read_video(partial)
+    assert 0 < len(frames) < n
+    originals = random_frames(n, 192, 128)
+    assert all(np.array_equal(img, originals[i]) for i, (_, _, img) in enumerate(frames))  # playable and exact
+    assert hidden(tmp_path) == []
+
+
 @pytest.fixture
 def slow_weights(tmp_path: Path) -> Path:
     """A real generator (the identity at initialisation) that takes about two seconds for a
