@@ -30,7 +30,7 @@ def _container_ext(fmt: str) -> str:
 
 def collect_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
     """Files as given, folders as their video files (sorted, not recursive); no duplicates."""
-    from .video.sources import is_url
+    from .video.urls import is_url, local_path
 
     if not inputs:
         raise InputError("no input given", "name video files or folders")
@@ -40,7 +40,7 @@ def collect_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
         s = str(spec)
         if is_url(s):
             raise InputError(f"{s} is a stream URL; several inputs, --cluster and --segments take files", "run a stream on its own: streamdeblur run URL -o OUT")
-        p = Path(s)
+        p = Path(local_path(s))
         if not p.exists():
             raise InputNotFoundError(f"input not found: {s}", "check the path")
         if p.is_dir():

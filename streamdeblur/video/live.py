@@ -15,7 +15,7 @@ watchdog around ``read()``.
 
 ``FilePlayback`` makes a file stand in for a camera (demos, tests): it decodes with
 :class:`~streamdeblur.video.sources.FileSource` and releases each frame when its
-presentation time comes, optionally looping. File or stream: :func:`~streamdeblur.video.sources.is_url`.
+presentation time comes, optionally looping. File or stream: :func:`~streamdeblur.video.urls.is_url`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ import numpy as np
 
 from ..errors import CameraError, InputError, StreamTimeoutError
 from .frame import Frame
-from .sources import FileSource, is_url, local_path
+from .sources import FileSource
+from .urls import is_url, local_path
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +285,7 @@ class FilePlayback(LiveSource):
 
 def open_live(input: str | os.PathLike | None = None, *, camera: str | int | None = None, loop: bool = False, timeout: float = 10.0) -> LiveSource:
     """The live source for ``preview`` and ``run --camera``: ``camera`` (index or /dev path),
-    else a stream URL or a file, told apart by :func:`~streamdeblur.video.sources.is_url`."""
+    else a stream URL or a file, told apart by :func:`~streamdeblur.video.urls.is_url`."""
     if camera is not None and input is not None:
         raise InputError("give either INPUT or --camera, not both")
     if camera is not None:

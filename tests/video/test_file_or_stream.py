@@ -1,4 +1,4 @@
-"""One rule tells a file from a stream (streamdeblur.video.sources.is_url) for every command:
+"""One rule tells a file from a stream (streamdeblur.video.urls.is_url) for every command:
 ``scheme://`` with a scheme this FFmpeg opens is a stream, ``file://`` URLs and plain paths
 are files, and any other ``scheme://`` is refused saying so, by `run` and `preview` alike."""
 
@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from videofiles import random_frames, read_video, write_video
 
 from streamdeblur.cli import app
-from streamdeblur.video.sources import is_url, local_path, stream_schemes
+from streamdeblur.video.urls import is_url, local_path, stream_schemes
 
 runner = CliRunner()
 
@@ -72,3 +72,12 @@ def test_a_stream_url_is_a_stream_for_both_commands(tmp_path, tiny_weights):
     assert res.exit_code == 2 and f"cannot open stream http://127.0.0.1:{port}/live" in res.stderr, res.stderr
     res = _preview(f"http://127.0.0.1:{port}/live", "--weights", tiny_weights, "--timeout", "2")
     assert res.exit_code == 2 and f"cannot open stream http://127.0.0.1:{port}/live" in res.stderr, res.stderr
+
+
+def test_a_file_url_is_the_file_among_several_inputs(tmp_path, clip, tiny_weights):
+    """The batch path (several inputs into a folder) reads ``file://`` as its file too."""
+    other = tmp_path / "b.mp4"
+    write_video(other, random_frames(4, 64, 48), codec="libx264", pix_fmt="yuv420p")
+    res = _run(clip.as_uri(), other, "-o", tmp_path / "out", "--weights", tiny_weights, "--quiet")
+    assert res.exit_code == 0, res.output
+    assert len(read_video(tmp_path / "out" / "my clip.mp4")) == 6 and len(read_video(tmp_path / "out" / "b.mp4")) == 4

@@ -1,0 +1,64 @@
+"""File or stream: the one rule every command tells inputs apart by.
+
+``scheme://...`` with a scheme this FFmpeg opens (:func:`stream_schemes`) is a stream;
+``file://`` URLs and plain paths are files (:func:`local_path`); any other ``scheme://``
+is neither, and the source refuses it in one line naming the schemes that work.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import av
+
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+#: FFmpeg protocols that name local files or wrap another URL: not streams (``file://`` is a path)
+_LOCAL = frozenset({"file", "pipe", "fd", "concat", "concatf", "subfile", "data", "async", "cache", "crypto"})
+#: when FFmpeg cannot be asked (no ctypes access to libavformat): the usual stream protocols
+_USUAL = ("rtsp", "rtsps", "rtmp", "rtmps", "rtmpt", "http", "https", "udp", "rtp", "tcp", "tls", "srt", "ftp", "mmsh", "mmst")
+
+
+@functools.cache
+def stream_schemes() -> frozenset[str]:
+    """The ``scheme://`` inputs this PyAV build's FFmpeg opens: its protocols (``avio_enum_protocols``)
+    and rtsp/rtsps (a demuxer that opens its own URLs), less the local ones (:data:`_LOCAL`)."""
+    import ctypes
+
+    try:  # the libavformat PyAV loaded (its wheel's own, or the system's)
+        lib = ctypes.CDLL(next(line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines() if "libavformat" in line))
+        step, opaque = lib.avio_enum_protocols, ctypes.c_void_p(None)
+        step.restype, step.argtypes = ctypes.c_char_p, [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int]
+        names = {name.decode() for name in iter(lambda: step(ctypes.byref(opaque), 0), None)}
+    except (OSError, StopIteration, AttributeError):  # pragma: no cover - not Linux, or another packaging
+        names = set(_USUAL)
+    if "rtsp" in av.formats_available:
+        names |= {"rtsp", "rtsps"}
+    return frozenset(names - _LOCAL)
+
+
+def url_scheme(spec: str | os.PathLike) -> str | None:
+    """``rtsp://cam/live`` -> ``"rtsp"``; ``None`` for anything without ``scheme://``."""
+    m = _SCHEME.match(str(spec))
+    return m.group(1).lower() if m else None
+
+
+def is_url(spec: str | os.PathLike) -> bool:
+    """A stream, not a file: ``scheme://...`` with a scheme this FFmpeg opens (:func:`stream_schemes`).
+
+    The one rule for every command: ``file://`` URLs and plain paths are files (:func:`local_path`)."""
+    scheme = url_scheme(spec)
+    return scheme is not None and scheme in stream_schemes()
+
+
+def local_path(spec: str | os.PathLike) -> str:
+    """The file a non-stream input names: ``file:///a/b%20c.mp4`` -> ``/a/b c.mp4``; other specs unchanged."""
+    s = str(spec)
+    if url_scheme(s) == "file":
+        parts = urlsplit(s)
+        if parts.netloc in ("", "localhost"):
+            return unquote(parts.path)
+    return s
