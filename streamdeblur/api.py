@@ -162,8 +162,8 @@ def deblur_video(
         fps=stats.fps,
         backend=backend.name,
         device=backend.device,
-        precision=getattr(backend, "precision", "fp32"),
-        choice_reason=getattr(backend, "choice_reason", ""),
+        precision=backend.precision,
+        choice_reason=backend.choice_reason,
         stats=stats,
         warnings=warnings,
     )

@@ -60,7 +60,7 @@ def machine_report() -> dict[str, Any]:
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
             info["gpus"].append({"name": p.name, "compute_capability": f"{p.major}.{p.minor}", "memory_gib": round(p.total_memory / 2**30, 1)})
-    for mod in ("tensorrt", "torch_tensorrt", "onnxruntime", "onnx"):
+    for mod in ("tensorrt", "onnxruntime", "onnx"):
         try:
             m = __import__(mod)
             info[mod] = getattr(m, "__version__", "installed")

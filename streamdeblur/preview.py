@@ -337,7 +337,7 @@ def preview_live(
     except BaseException:
         source.close()
         raise
-    say(f"backend: {engine.describe()} ({getattr(engine, 'choice_reason', backend)})")
+    say(f"backend: {engine.describe()} ({engine.choice_reason})")
     viewers: list[Viewer] = []
     recorder = None
     owned = False

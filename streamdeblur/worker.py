@@ -84,7 +84,7 @@ class Worker:
             "backend": self.backend.name,
             "device": self.backend.device,
             "describe": self.backend.describe(),
-            "reason": getattr(self.backend, "choice_reason", ""),
+            "reason": self.backend.choice_reason,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "threads": self.threads,

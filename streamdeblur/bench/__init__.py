@@ -224,7 +224,7 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
                         generator, wsrc = _generator(model_name, config.weights, config.seed)
                         say(f"{w}x{h} batch {batch}: {model_name} on {bname} ...")
                         backend = create_backend(bname, generator, config.device, **extra)
-                        choice = getattr(backend, "choice_reason", "")
+                        choice = backend.choice_reason
                         if bname == "auto":
                             say(f"{w}x{h} batch {batch}: {choice}")
                         try:
@@ -232,7 +232,7 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
                         finally:
                             backend.close()
                         result = BenchResult(
-                            backend=backend.name, device=backend.device, precision=getattr(backend, "precision", "fp32"),
+                            backend=backend.name, device=backend.device, precision=backend.precision,
                             model=model_name, weights=wsrc, width=w, height=h, batch=batch, frames=measured, warmup=warm,
                             requested=bname, choice=choice, max_tile=config.max_tile, **figures,
                         )  # fmt: skip

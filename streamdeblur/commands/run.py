@@ -106,7 +106,7 @@ def run(
     def ready(info, be) -> None:  # type: ignore[no-untyped-def]
         if quiet:
             return
-        reason = getattr(be, "choice_reason", "")
+        reason = be.choice_reason
         if backend == BackendName.auto:
             say(f"backend: {reason or be.describe()}")
         total = info.expected_frames

@@ -72,7 +72,7 @@ def pool_eval(
     gain over all their frames (a mean of per-frame gains), with the pass-through PSNR
     (model(sharp) against sharp) pooled over every frame and its worst frame.
 
-    Example:  streamdeblur-train pool-eval docs/eval-deblurgan-lite-stage7.json docs/eval-deblurgan-lite-seed6.json@runs/lite-v11/last.pt
+    Example:  streamdeblur-train pool-eval docs/eval/eval-deblurgan-lite-stage7.json docs/eval/eval-deblurgan-lite-seed6.json@runs/lite-v11/last.pt
     """
     from ..pool import format_pool, pool_files
 
