@@ -72,7 +72,3 @@ def load_report(path: Path) -> dict:
     rep = json.loads(path.read_text())
     rep["by_name"] = {Path(i["input"]).name: i for i in rep["items"]}
     return rep
-
-
-def hidden(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))

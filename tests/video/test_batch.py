@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from batchfiles import OPTS, assert_same_video, hidden, load_report, make_clips, not_a_video, single_run, truncated_mp4
+from batchfiles import OPTS, assert_same_video, load_report, make_clips, not_a_video, single_run, truncated_mp4
 from typer.testing import CliRunner
-from videofiles import packets, random_frames, write_video
+from videofiles import hidden, packets, random_frames, write_video
 
 from streamdeblur.cli import app
 

@@ -11,8 +11,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from batchfiles import OPTS, assert_same_video, hidden, load_report, make_clips, not_a_video, single_run, truncated_mp4
+from batchfiles import OPTS, assert_same_video, load_report, make_clips, not_a_video, single_run, truncated_mp4
 from typer.testing import CliRunner
+from videofiles import hidden
 
 from streamdeblur.cli import app
 

@@ -9,7 +9,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from videofiles import packets, random_frames, read_video, write_video
+from videofiles import hidden, packets, random_frames, read_video, write_video
 
 from streamdeblur import deblur_video
 from streamdeblur.errors import InputError
@@ -152,7 +152,7 @@ def test_sink_refuses_existing_output_and_close_renames(tmp_path):
         assert not dst.exists()
         assert sink.close() == dst
     assert dst.exists() and len(read_video(dst)) == 3
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+    assert hidden(tmp_path) == []  # no temp left
     with open_source(src) as s:
         with pytest.raises(FileExistsError, match="--overwrite"):
             FileSink(dst, s.info)

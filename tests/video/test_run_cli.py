@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from videofiles import random_frames, read_video, write_video
+from videofiles import hidden, random_frames, read_video, write_video
 
 from streamdeblur.cli import app
 
@@ -37,7 +37,7 @@ def assert_one_line_error(res, *words: str, code_nonzero: bool = True) -> None:
 def no_output(folder: Path, name: str = "out.mp4") -> None:
     """Nothing under the output's name, and no temporary file left beside it."""
     assert not (folder / name).exists()
-    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+    assert hidden(folder) == []
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_run_writes_output_with_progress_and_final_line(tmp_path, clip, tiny_wei
     final = res.stdout.strip().splitlines()[-1]
     assert final.startswith("done: 12 frames in") and "fps" in final and "on cpu" in final and "backend" in final
     assert len(read_video(out)) == 12
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert hidden(tmp_path) == []
 
 
 def test_quiet_prints_nothing(tmp_path, clip, tiny_weights):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from videofiles import random_frames, read_video, write_video
+from videofiles import hidden, random_frames, read_video, write_video
 
 from streamdeblur.models import build_model, save_generator
 
@@ -25,10 +25,6 @@ def start_run(*args: object) -> subprocess.Popen:
         [sys.executable, "-c", "from streamdeblur.cli import main; main()", "run", *map(str, args)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )
-
-
-def hidden(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
 def wait_for_tmp(folder: Path, proc: subprocess.Popen, min_bytes: int, timeout: float = 120) -> Path:

@@ -1,4 +1,5 @@
-"""Real video files written with PyAV for the video tests (imported by name: pytest puts this folder on sys.path)."""
+"""Real video files written with PyAV for the video tests, and what a run left beside its output
+(imported by name: pytest puts this folder on sys.path)."""
 
 from __future__ import annotations
 
@@ -103,3 +104,8 @@ def packets(path: Path, kind: str) -> list[tuple[bytes, Fraction | None]]:
         if not streams:
             return []
         return [(bytes(p), p.pts * p.time_base if p.pts is not None else None) for p in c.demux(streams[0]) if p.size]
+
+
+def hidden(folder: Path) -> list[str]:
+    """The hidden (temporary) files in ``folder``: a finished or stopped run leaves none."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
