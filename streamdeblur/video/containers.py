@@ -1,7 +1,7 @@
 """What an output file is made of: the container each extension means, the video
 encoder's default codec, quality and pixel format, and opening a container for writing.
 Shared by the file sink (:mod:`.sinks`), the stream copies (:mod:`.copies`) and the
-join of a segmented run (:mod:`streamdeblur.segments`)."""
+join of a segmented run (:mod:`streamdeblur.batch.segments`)."""
 
 from __future__ import annotations
 

@@ -134,7 +134,7 @@ def test_segmented_run_keeps_attachments_and_data_streams(tmp_path, tiny_weights
 
 
 def test_segments_cut_at_keyframes_into_about_equal_parts(tmp_path):
-    from streamdeblur.segments import plan_segments
+    from streamdeblur.batch.segments import plan_segments
 
     (src,) = make_clips(tmp_path, {"k.mkv": 40})  # keyframes every 8 frames
     plan = plan_segments(src, 3)

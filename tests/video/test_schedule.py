@@ -1,13 +1,13 @@
-"""streamdeblur.schedule.Schedule, without workers: tasks handed out in order, a task
+"""streamdeblur.batch.schedule.Schedule, without workers: tasks handed out in order, a task
 whose worker died retried once, a stop that cancels what has not started, and the
-progress snapshots; and the report it fills (streamdeblur.reports)."""
+progress snapshots; and the report it fills (streamdeblur.batch.reports)."""
 
 from __future__ import annotations
 
 import json
 
-from streamdeblur.reports import BatchResult, ItemReport
-from streamdeblur.schedule import Schedule
+from streamdeblur.batch.reports import BatchResult, ItemReport
+from streamdeblur.batch.schedule import Schedule
 
 
 def schedule(n: int, **kw) -> Schedule:

@@ -1,10 +1,10 @@
-"""streamdeblur.worker.Worker: the backend it opens for a share of a machine's cores."""
+"""streamdeblur.batch.worker.Worker: the backend it opens for a share of a machine's cores."""
 
 from __future__ import annotations
 
 import pytest
 
-from streamdeblur.worker import Worker
+from streamdeblur.batch.worker import Worker
 
 
 def test_a_worker_with_a_share_of_the_cores_does_not_pin_openvino_threads(tiny_weights):

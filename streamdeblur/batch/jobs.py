@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import InputError, InputNotFoundError, OutputError
-from .video.containers import CONTAINERS
+from ..errors import InputError, InputNotFoundError, OutputError
+from ..video.containers import CONTAINERS
 
 #: what a folder's video files end with (a file named on the command line may end in anything)
 VIDEO_EXTENSIONS = (
@@ -30,7 +30,7 @@ def _container_ext(fmt: str) -> str:
 
 def collect_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
     """Files as given, folders as their video files (sorted, not recursive); no duplicates."""
-    from .video.urls import is_url, local_path
+    from ..video.urls import is_url, local_path
 
     if not inputs:
         raise InputError("no input given", "name video files or folders")

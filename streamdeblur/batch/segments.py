@@ -1,7 +1,7 @@
 """One long video in segments: cut at keyframes, deblur the parts in parallel, join them.
 
 The three steps run wherever the caller puts them (one after another in this process,
-or as tasks on Ray actors, :mod:`streamdeblur.cluster`); every step reads and writes
+or as tasks on Ray actors, :mod:`streamdeblur.batch.cluster`); every step reads and writes
 files the caller named, so nothing but a few numbers travels between them.
 
 * :func:`plan_segments` reads the input's video packets (no decoding) and picks cut
@@ -37,9 +37,9 @@ from typing import Any
 import av
 import av.error
 
-from .errors import Cancelled, InputError, OutputError, OutputExistsError
-from .video.containers import open_container
-from .video.copies import add_copies, check_copies
+from ..errors import Cancelled, InputError, OutputError, OutputExistsError
+from ..video.containers import open_container
+from ..video.copies import add_copies, check_copies
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +197,9 @@ def deblur_segment(
 
     ``processor``: an open backend (``process(uint8 NHWC)``). Stopped or failed parts
     leave nothing behind."""
-    from .pipeline import Pipeline
-    from .video.sinks import FileSink
-    from .video.sources import open_source
+    from ..pipeline import Pipeline
+    from ..video.sinks import FileSink
+    from ..video.sources import open_source
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,9 +241,9 @@ def join_segments(
     appears under its name only once complete (:func:`~streamdeblur.fileio.writing`:
     hidden temporary file, fsync, and a rename that replaces an existing file only with
     ``overwrite``)."""
-    from .fileio import writing
-    from .video.sinks import check_output
-    from .video.sources import open_source
+    from ..fileio import writing
+    from ..video.sinks import check_output
+    from ..video.sources import open_source
 
     out, fmt, _ = check_output(output, overwrite=overwrite)
     spec = str(input)

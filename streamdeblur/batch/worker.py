@@ -1,8 +1,8 @@
 """The worker of a batch run: it loads the generator and opens its backend once, then
 runs *tasks*, each of which names files, never carries frames: deblur one file (``file``),
 plan the cuts of one input (``plan``), deblur one part (``part``) or join the parts
-(``join``, :mod:`streamdeblur.segments`). The same class runs in this process and inside
-a Ray actor (:mod:`streamdeblur.cluster`)."""
+(``join``, :mod:`streamdeblur.batch.segments`). The same class runs in this process and inside
+a Ray actor (:mod:`streamdeblur.batch.cluster`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from .errors import Cancelled, StreamDeblurError
+from ..errors import Cancelled, StreamDeblurError
 from .jobs import count_video_packets, output_complete
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class Worker:
     """
 
     def __init__(self, options: dict[str, Any], threads: int | None = None, stop_event: threading.Event | None = None) -> None:
-        from .api import RunOptions
+        from ..api import RunOptions
 
         self.opts = RunOptions(**options)
         self.threads = threads
@@ -63,8 +63,8 @@ class Worker:
         self._current: tuple[int, int, int | None] | None = None
 
     def setup(self) -> dict[str, Any]:
-        from .backends import create_backend
-        from .models import load_generator
+        from ..backends import create_backend
+        from ..models import load_generator
 
         opts = self.opts
         extra: dict[str, Any] = {}
@@ -154,7 +154,7 @@ class Worker:
         return _failed(f"output {task['output']} already exists but is not complete ({why}); pass --overwrite to redo it")
 
     def _file(self, task: dict[str, Any]) -> dict[str, Any]:
-        from .api import deblur_video
+        from ..api import deblur_video
 
         skip = self._existing(task)
         if skip is not None:
@@ -164,9 +164,9 @@ class Worker:
         return {"status": "done", "frames": r.frames, "seconds": r.seconds, "backend": r.backend, "device": r.device, "warnings": list(getattr(r, "warnings", ()))}
 
     def _plan(self, task: dict[str, Any]) -> dict[str, Any]:
+        from ..video.sinks import check_output
+        from ..video.sources import open_source
         from .segments import plan_segments, remove_parts
-        from .video.sinks import check_output
-        from .video.sources import open_source
 
         skip = self._existing(task)
         if skip is not None:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fileio import write_atomic
+from ..fileio import write_atomic
 
 #: the statuses an input ends with
 FINAL = ("done", "skipped", "failed", "cancelled")

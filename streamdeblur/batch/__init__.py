@@ -2,10 +2,10 @@
 
 :func:`deblur_many` is the library form. It resolves the inputs (files, and the video
 files of folders) to outputs (``OUT/NAME.EXT``: the input's name, the extension of
-``format`` or the input's own; :mod:`streamdeblur.jobs`), checks everything a user can get
+``format`` or the input's own; :mod:`streamdeblur.batch.jobs`), checks everything a user can get
 wrong before any work starts, and then hands the :class:`~streamdeblur.schedule.Schedule`'s
 tasks to workers (:class:`~streamdeblur.worker.Worker`): without a cluster one worker runs
-them one after another in this process; with ``cluster`` (:mod:`streamdeblur.cluster`)
+them one after another in this process; with ``cluster`` (:mod:`streamdeblur.batch.cluster`)
 each Ray actor holds one, and tasks are handed out as workers become free.
 
 What happens to an input is its :class:`~streamdeblur.reports.ItemReport` (status,
@@ -29,7 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, OutputError
+from ..errors import InputError, OutputError
 from .jobs import output_is_folder, probe_frames, resolve_jobs
 from .reports import FINAL, BatchProgress, BatchResult, ItemReport
 from .schedule import Schedule
@@ -108,7 +108,7 @@ def deblur_many(
     result, not raised; errors that stop everything before it starts (a bad option, an
     output that cannot be written, Ray missing) are raised.
     """
-    from .api import RunOptions
+    from ..api import RunOptions
 
     opts = RunOptions(**options)  # unknown options: TypeError, as deblur_video
     if opts.batch < 1:
@@ -135,7 +135,7 @@ def deblur_many(
         if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
             raise OutputError(f"cannot write the report {rp}: its folder {parent} does not exist or is not writable", "create it first or choose another path")
     if not is_folder:
-        from .video.sinks import check_output
+        from ..video.sinks import check_output
 
         target = jobs[0][1]
         if not (target.exists() and not opts.overwrite):  # an existing output is checked for completeness by the worker

@@ -1,4 +1,4 @@
-"""Ray: the tasks of a batch run (:mod:`streamdeblur.schedule`) on long-lived actors, one per GPU.
+"""Ray: the tasks of a batch run (:mod:`streamdeblur.batch.schedule`) on long-lived actors, one per GPU.
 
 ``pip install 'streamdeblur[ray]'``. ``--cluster local`` starts a Ray cluster on this
 machine (and stops it at the end); ``auto`` or an address (``ray://head:10001``,
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ClusterError, StreamDeblurError
+from ..errors import ClusterError, StreamDeblurError
 from .schedule import Schedule
 from .worker import Worker
 
