@@ -1,5 +1,6 @@
 """Fixtures and settings shared by the whole suite: the test photo, tiny generators and their
-weights, the torch thread settings, and the skips for GPU/TensorRT tests on machines without them."""
+weights, the torch thread settings, and the skips for GPU/TensorRT tests on machines without them.
+The plain values and helpers behind them are in ``testkit.py`` (importable by test modules)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from testkit import TINY_LITE, load_photo, perturbed
 
 from streamdeblur.models import build_model, save_generator
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-
-PHOTO = Path(__file__).resolve().parent / "data" / "photo.png"
-
-# deblurgan-lite at its smallest useful size (2 levels, 8 channels): quick on 2 cores.
-TINY_LITE = {"width": 8, "enc_blocks": [1, 1], "dec_blocks": [1, 1], "middle_blocks": 1}
-
 
 def pytest_collection_modifyitems(config, items):
     has_cuda = torch.cuda.is_available()
@@ -33,29 +29,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU; none visible to PyTorch"))
         if "tensorrt" in item.keywords and not has_trt:
             item.add_marker(pytest.mark.skip(reason="needs TensorRT and a CUDA GPU (pip install 'streamdeblur[tensorrt]')"))
-
-
-def load_photo() -> np.ndarray:
-    """tests/data/photo.png as uint8 (240, 320, 3) RGB."""
-    import cv2
-
-    bgr = cv2.imread(str(PHOTO), cv2.IMREAD_COLOR)
-    assert bgr is not None, f"cannot read {PHOTO}"
-    return np.ascontiguousarray(bgr[..., ::-1])
-
-
-def perturbed(name: str, seed: int = 0, **args):
-    """A generator whose weights are nudged off their init, so it is not the identity.
-
-    deblurgan-lite starts as the identity (zero residual scales and output conv): a
-    parity test on it would pass even if the export dropped the whole network.
-    """
-    torch.manual_seed(seed)
-    g = build_model(name, **args).eval()
-    with torch.no_grad():
-        for p in g.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return g
 
 
 @pytest.fixture(scope="session")

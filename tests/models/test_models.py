@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from testkit import TINY_LITE, perturbed
 
 from streamdeblur.errors import ModelNotFoundError, WeightsError
 from streamdeblur.models import MODELS, build_model, count_macs, count_params, load_generator, save_generator, shipped_weights
@@ -12,7 +13,7 @@ from streamdeblur.models import MODELS, build_model, count_macs, count_params, l
 # the full-size ones are checked for their parameter counts below.
 TINY = {
     "deblurgan": {"base_channels": 8, "n_blocks": 2},
-    "deblurgan-lite": {"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]},
+    "deblurgan-lite": TINY_LITE,
 }
 
 
@@ -20,20 +21,10 @@ def test_every_model_has_a_tiny_config():
     assert set(TINY) == set(MODELS)
 
 
-def _perturb(model: torch.nn.Module) -> None:
-    # identity-initialised models would pass trivially; give every weight a value
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.05)
-
-
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("hw", [(32, 32), (37, 53), (1, 1), (8, 3)])
 def test_shape_range_and_determinism(name, hw):
-    model = build_model(name, **TINY[name])
-    _perturb(model)
-    model.eval()
+    model = perturbed(name, **TINY[name])  # identity-initialised models would pass trivially
     x = torch.rand(2, 3, *hw, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         y1 = model(x)
@@ -70,9 +61,7 @@ def test_lite_starts_as_identity():
 
 
 def test_save_then_load_gives_identical_outputs(tmp_path):
-    model = build_model("deblurgan-lite", **TINY["deblurgan-lite"])
-    _perturb(model)
-    model.eval()
+    model = perturbed("deblurgan-lite", **TINY_LITE)
     w, card = save_generator(model, tmp_path / "g", trained_on="test", metrics={"psnr": 1.0})
     assert w.name == "g.safetensors" and card.name == "g.json"
     assert json.loads(card.read_text())["arch"] == "deblurgan-lite"

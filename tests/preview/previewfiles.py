@@ -20,20 +20,19 @@ import cv2  # before av: see streamdeblur/video/__init__.py
 import numpy as np
 import pytest
 import torch
+from testkit import TINY_LITE, load_photo
 
 from streamdeblur.backends import create_backend
 from streamdeblur.models import build_model, load_generator, save_generator
 from streamdeblur.video.live import LiveSource
 
-PHOTO = Path(__file__).resolve().parent.parent / "data" / "photo.png"
 W, H = 160, 120  # small: the 2-core CI machine is shared; 2x the pane width is what matters
 FPS = 30
 BAND = slice(44, 98)  # rows below the overlay and above the pane labels
 
 
 def _photo() -> np.ndarray:
-    img = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
-    return cv2.resize(img, (W, H), interpolation=cv2.INTER_AREA)
+    return cv2.resize(load_photo(), (W, H), interpolation=cv2.INTER_AREA)
 
 
 def write_clip(path: Path, frames: int, *, pan: int = 0) -> list[np.ndarray]:
@@ -64,7 +63,7 @@ def media(tmp_path_factory) -> dict:
     write_clip(pan, 60, pan=2)
     # a tiny generator whose output visibly differs from its input (the shipped init is the identity)
     torch.manual_seed(0)
-    g = build_model("deblurgan-lite", width=8, enc_blocks=[1, 1], middle_blocks=1, dec_blocks=[1, 1])
+    g = build_model("deblurgan-lite", **TINY_LITE)
     with torch.no_grad():
         g.ending.bias.copy_(torch.tensor([0.35, -0.25, -0.25]).repeat(g.ending.bias.numel() // 3 + 1)[: g.ending.bias.numel()])
     weights, _ = save_generator(g, d / "tiny.safetensors")

@@ -6,26 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
+from testkit import TINY_LITE, perturbed
 from typer.testing import CliRunner
 
-from streamdeblur.models import build_model, save_generator
+from streamdeblur.models import save_generator
 from trainer.cli import app
 from trainer.evaluate import evaluate
 from trainer.pool import pool
 
 runner = CliRunner()
-TINY_LITE = {"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]}
 
 
 def _generator(tmp_path: Path, name: str, seed: int) -> str:
     """A tiny lite generator moved off the identity, so it changes frames (and sharp ones too)."""
-    torch.manual_seed(seed)
-    model = build_model("deblurgan-lite", **TINY_LITE)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    w, _ = save_generator(model.eval(), tmp_path / name)
+    w, _ = save_generator(perturbed("deblurgan-lite", seed, **TINY_LITE), tmp_path / name)
     return str(w)
 
 

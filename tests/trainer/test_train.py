@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from testkit import TINY_LITE
 
 from streamdeblur.errors import WeightsError
 from streamdeblur.models import build_model, load_generator
@@ -20,7 +21,6 @@ from trainer.losses import PixelLoss
 from trainer.train import train
 
 # a generator small enough to train in a second on one core
-TINY_LITE = {"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]}
 
 
 def _cfg(root: Path, out: Path, **kw) -> TrainConfig:
