@@ -64,27 +64,22 @@ def save_png(image: np.ndarray, folder: Path) -> Path:
     import cv2
 
     from ..errors import OutputError
-    from ..fileio import publish
+    from ..fileio import write_atomic
 
     folder = Path(folder)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     n = 0
     while (path := folder / f"streamdeblur-preview-{stamp}-{n:03d}.png").exists():
         n += 1
-    tmp = path.with_name(f".{path.name}.tmp")
     ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     try:
         if not ok:
             raise OSError("PNG encoding failed")
-        tmp.write_bytes(buf.tobytes())
         while True:  # never over a snapshot taken meanwhile (another preview, the same second)
             try:
-                publish(tmp, path)
-                break
+                return write_atomic(path, buf.tobytes())
             except FileExistsError:
                 n += 1
                 path = folder / f"streamdeblur-preview-{stamp}-{n:03d}.png"
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write snapshot {path}: {e.strerror or e}", "check that --snapshot-dir exists and is writable") from None
-    return path
