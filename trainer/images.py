@@ -1,5 +1,5 @@
 """Image files and tensors: read and write RGB uint8 images, and convert them to and from
-the (N, 3, H, W) float tensors a generator takes (the one place that conversion is done)."""
+the (N, 3, H, W) float tensors a generator takes (through :mod:`streamdeblur.tensors`, the one place that conversion is written)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 
 from streamdeblur.errors import InputError, InputNotFoundError
 from streamdeblur.fileio import writing
+from streamdeblur.tensors import as_tensor, to_float, to_uint8
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -49,10 +50,9 @@ def write_image(path: str | os.PathLike, img: np.ndarray, params: Sequence[int] 
 
 def to_tensor(imgs: Sequence[np.ndarray]) -> torch.Tensor:
     """A list of HxWx3 uint8 images -> (N, 3, H, W) float32 in [0, 1]."""
-    arr = np.stack(imgs).astype(np.float32) / 255.0
-    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+    return to_float(as_tensor(np.stack(imgs))).contiguous()
 
 
 def from_tensor(x: torch.Tensor) -> np.ndarray:
     """(N, 3, H, W) float in [0, 1] -> (N, H, W, 3) uint8 with rounding."""
-    return x.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return to_uint8(x.detach().float()).cpu().numpy()

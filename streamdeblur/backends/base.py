@@ -4,7 +4,7 @@ A backend runs one generator on one device. ``infer`` is the contract every back
 passes the conformance test on: NCHW float in [0, 1] -> same shape, same range.
 ``process`` is what the pipeline calls: a batch of uint8 RGB frames (N, H, W, 3) in,
 the same out, with the uint8 <-> float conversion done on the backend's device
-(:func:`to_float`, :func:`to_uint8`). Backends that run the exported core network
+(:func:`streamdeblur.tensors.to_float`, :func:`~streamdeblur.tensors.to_uint8`). Backends that run the exported core network
 (ONNX Runtime, OpenVINO, TensorRT) pad, run and crop through :meth:`Backend.run_padded`.
 """
 
@@ -19,32 +19,10 @@ import torch
 
 from ..errors import BackendUnavailableError
 from ..models import Generator, pad_to_multiple
+from ..tensors import as_tensor, to_float, to_uint8
 
 #: the options every backend takes (tiling of frames above ``max_tile``)
 COMMON_OPTIONS: tuple[str, ...] = ("max_tile", "tile_overlap")
-
-
-# --------------------------------------------------------------------------- conversions
-
-
-def as_tensor(frames: np.ndarray) -> torch.Tensor:
-    """Host frames (any dtype) as a torch tensor sharing their memory where possible."""
-    return torch.from_numpy(np.ascontiguousarray(frames))
-
-
-def to_float(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """uint8 (N, H, W, 3) frames -> NCHW ``dtype`` in [0, 1], on the frames' device."""
-    return frames.permute(0, 3, 1, 2).to(dtype).div_(255.0)
-
-
-def to_uint8(y: torch.Tensor) -> torch.Tensor:
-    """NCHW in [0, 1] (any float dtype) -> contiguous uint8 (N, H, W, 3), on ``y``'s device."""
-    return y.clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-
-
-def as_array(x: torch.Tensor, dtype: type[np.floating] = np.float32) -> np.ndarray:
-    """A CPU tensor as the contiguous NumPy array an ONNX Runtime or OpenVINO call takes."""
-    return np.ascontiguousarray(x.numpy(), dtype=dtype)
 
 
 # --------------------------------------------------------------------------- the contract

@@ -16,7 +16,8 @@ import torch
 
 from ..errors import BackendUnavailableError
 from ..models import Generator
-from .base import Backend, as_array
+from ..tensors import as_array
+from .base import Backend
 
 
 def _providers() -> list[str]:

@@ -43,7 +43,8 @@ import torch
 
 from ..errors import BackendUnavailableError
 from ..models import Generator
-from .base import Backend, as_array
+from ..tensors import as_array
+from .base import Backend
 
 PIP_OPENVINO = "pip install 'streamdeblur[openvino]'"
 HINTS = ("auto", "latency", "throughput")

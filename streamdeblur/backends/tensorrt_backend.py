@@ -38,7 +38,8 @@ from ..engine_cache import (
 from ..errors import BackendUnavailableError, InputNotFoundError
 from ..models import Generator
 from ..onnx_export import sha256_file
-from .base import Backend, as_tensor, to_float
+from ..tensors import as_tensor, to_float
+from .base import Backend
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ import torch
 
 from ..errors import BackendUnavailableError
 from ..models import Generator
-from .base import Backend, to_float, to_uint8
+from ..tensors import to_float, to_uint8
+from .base import Backend
 
 
 class TorchBackend(Backend):
