@@ -1,5 +1,6 @@
 """What both command lines (``streamdeblur`` and ``streamdeblur-train``) share: turning
-errors into one line and an exit code. CLI layer: it may print and exit."""
+errors into one line and an exit code, the library's (:class:`CliErrors`) and typer's own
+usage errors (:func:`one_line_usage_errors`). CLI layer: it may print and exit."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from .errors import StreamDeblurError
 
@@ -63,3 +65,35 @@ class CliErrors:
                 raise self.fail(f"internal error: {e.__class__.__name__}: {e} (run with --debug for the traceback and report it)", 1) from None
 
         return wrapper  # type: ignore[return-value]
+
+
+def one_line_usage_errors(prog: str) -> type[TyperGroup]:
+    """The click group class for a typer app whose usage errors (a value not among an
+    option's choices, a missing argument, an unknown option) are one line on stderr,
+    ``PROG: error: WHAT; see PROG CMD --help``, and exit 2, as the library's errors are,
+    instead of typer's boxed usage text. Pass it as ``typer.Typer(cls=...)``."""
+
+    class OneLineUsageGroup(TyperGroup):
+        def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+            if not standalone_mode:
+                return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            try:
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except typer.Abort:
+                sys.stderr.write(f"{prog}: error: aborted\n")
+                sys.exit(1)
+            except Exception as e:
+                # click's exceptions (typer bundles its own copy of click, so matched by what
+                # they carry, not by class): a usage error also knows its command
+                if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
+                    raise
+                if type(e).__name__ == "NoArgsIsHelpError":  # no command given: the help, as typer shows it
+                    return super().main(args, prog_name, complete_var, standalone_mode=True, **extra)
+                ctx = getattr(e, "ctx", None)
+                hint = f"; see {ctx.command_path} --help" if ctx is not None else ""
+                what = " ".join(e.format_message().replace("Value error, ", "").split()).rstrip(".")
+                sys.stderr.write(f"{prog}: error: {what}{hint}\n")
+                sys.exit(e.exit_code)
+            sys.exit(rv if isinstance(rv, int) else 0)
+
+    return OneLineUsageGroup

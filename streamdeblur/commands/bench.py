@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .common import DeviceName, app, user_errors, value
+from .common import DeviceName, PrecisionName, app, user_errors, value
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
@@ -78,7 +78,7 @@ def bench(
     batch: Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated.")] = "1,4",
     frames: Annotated[int, typer.Option("--frames", min=1, help="Measured frames per stage (rounded up to whole batches).")] = 32,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warm-up frames before each measurement (not counted).")] = 4,
-    precision: Annotated[Optional[str], typer.Option("--precision", help="fp16, fp32 or bf16 (default: each backend's own: fp16 on CUDA; fp32 on the CPU, OpenVINO bf16 where the CPU has it); e.g. compare PyTorch CUDA FP16 with FP32.", show_default=False)] = None,
+    precision: Annotated[Optional[PrecisionName], typer.Option("--precision", help="Default: each backend's own (fp16 on CUDA; fp32 on the CPU, OpenVINO bf16 where the CPU has it); e.g. compare PyTorch CUDA FP16 with FP32.", show_default=False)] = None,
     max_tile: Annotated[Optional[int], typer.Option("--max-tile", min=16, help="Tile frames larger than N pixels (H or W), as `run --max-tile`.", show_default=False)] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Intra-op threads of PyTorch, ONNX Runtime and OpenVINO (default: each library's own); e.g. --threads 1 on a crowded machine.", show_default=False)] = None,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Encoder for the encode and end-to-end stages (default: libx264, as `run -o out.mp4`).", show_default=False)] = None,
@@ -113,7 +113,7 @@ def bench(
         models=parse_names(model) or None if model is not None else None,
         weights=str(weights) if weights is not None else None,
         resolutions=parse_sizes(resolutions, "--resolutions", **SIZE_LIMITS), batches=parse_ints(batch),
-        frames=frames, warmup=warmup, codec=codec, precision=precision, max_tile=max_tile, threads=threads,
+        frames=frames, warmup=warmup, codec=codec, precision=value(precision), max_tile=max_tile, threads=threads,
     )  # fmt: skip
 
     def progress(msg: str) -> None:

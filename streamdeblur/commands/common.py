@@ -15,10 +15,11 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from ..clitools import CliErrors
+from ..clitools import CliErrors, one_line_usage_errors
 
 app = typer.Typer(
     name="streamdeblur",
+    cls=one_line_usage_errors("streamdeblur"),
     help="Real-time video deblurring: files, streams and cameras through a DeblurGAN generator.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -65,6 +66,14 @@ class DeviceName(str, Enum):
 
     cuda = "cuda"
     cpu = "cpu"
+
+
+class PrecisionName(str, Enum):
+    """``bench --precision``; left out, each backend's own."""
+
+    fp16 = "fp16"
+    fp32 = "fp32"
+    bf16 = "bf16"
 
 
 BACKEND_HELP = "auto (the fastest that runs here; says which and why), tensorrt, torch, onnxruntime or openvino."

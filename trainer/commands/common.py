@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from streamdeblur.clitools import CliErrors
+from streamdeblur.clitools import CliErrors, one_line_usage_errors
 from streamdeblur.fileio import write_atomic
 
 from ..losses import CONTENT_LOSSES, PIXEL_LOSSES
@@ -24,6 +24,7 @@ PROG = "streamdeblur-train"
 
 app = typer.Typer(
     name=PROG,
+    cls=one_line_usage_errors(PROG),
     help="Train, evaluate and export streamdeblur's DeblurGAN generators.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -1,0 +1,38 @@
+"""A usage mistake (a value not among an option's choices, a missing option, an unknown
+option, a number that is not one) is one line naming it and the help to read, exit 2, in
+both command lines; the help itself is unchanged."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from streamdeblur.cli import app
+from trainer.cli import app as train_app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("cli", "args", "line"),
+    [
+        (app, ["bench", "--precision", "fp8"], "streamdeblur: error: Invalid value for '--precision': 'fp8' is not one of 'fp16', 'fp32', 'bf16'; see streamdeblur bench --help"),
+        (app, ["run", "a.mp4", "-o", "b.mp4", "--backend", "foo"], "streamdeblur: error: Invalid value for '--backend': 'foo' is not one of 'auto', 'tensorrt', 'torch', 'onnxruntime', 'openvino'; see streamdeblur run --help"),
+        (app, ["run", "a.mp4"], "streamdeblur: error: Missing option '--output' / '-o'; see streamdeblur run --help"),
+        (app, ["--bogus"], "streamdeblur: error: No such option: --bogus; see streamdeblur --help"),
+        (app, ["preview", "--device", "gpu"], "streamdeblur: error: Invalid value for '--device': 'gpu' is not one of 'cuda', 'cpu'; see streamdeblur preview --help"),
+        (train_app, ["train", "--pixel-loss", "l3"], "streamdeblur-train: error: Invalid value for '--pixel-loss': 'l3' is not one of 'l1', 'charbonnier', 'psnr'; see streamdeblur-train train --help"),
+    ],
+)
+def test_usage_errors_are_one_line(cli, args, line):
+    res = runner.invoke(cli, args)
+    assert res.exit_code == 2, res.output
+    assert res.stderr.splitlines() == [line]
+    assert res.stdout == ""
+
+
+def test_help_still_shows():
+    res = runner.invoke(app, ["run", "--help"])
+    assert res.exit_code == 0 and "--backend" in res.stdout and "openvino" in res.stdout
+    res = runner.invoke(app, [])
+    assert "Usage: streamdeblur" in res.output and "bench" in res.output
