@@ -3,7 +3,7 @@
 Each clip is written twice: NAME.mp4 (blurred: every frame averages 7-13 consecutive
 sharp renders in linear light, as the GoPro benchmark did with 240 fps footage) and
 NAME_sharp.mp4 (the middle render of each frame, the reference a deblurrer aims at).
-The photos are ones the trainer holds out (trainer/data.py marks them "test"), so the
+The photos are ones the trainer holds out (trainer/photos.py marks them "test"), so the
 quick start shows the model on pictures it never saw. Deterministic: same seed, same
 frames.
 
