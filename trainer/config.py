@@ -33,6 +33,14 @@ class TrainConfig:
     # real pairs mixed into the synthetic ones: a GoPro-layout root (its train/ split), and their share
     real_data: str | None = None
     real_fraction: float = 0.5
+    # real pairs made to look like other footage: both frames at a random size (factor LO..HI),
+    # then the synthetic pairs' colour, tone, noise and compression (below) on them too
+    real_augment: bool = False
+    real_scale: tuple[float, float] = (0.35, 1.0)
+    # the blurry input's degradation (synthetic pairs, and real ones with real_augment)
+    degrade_fraction: float = 0.3  # share of inputs with sensor noise and compression
+    h264_fraction: float = 0.0  # of those, the share through H.264 (the rest JPEG)
+    gamma: float = 0.0  # tone-curve change on both images: x ** exp(U(-g, g))
     val_data: str | None = None  # a GoPro-layout root (its test/ split); default: held-out photos
     val_frames: int = 24
     val_size: int = 256
@@ -82,7 +90,7 @@ class TrainConfig:
     def from_dict(d: dict) -> TrainConfig:
         names = {f.name for f in fields(TrainConfig)}
         d = {k: v for k, v in d.items() if k in names}
-        for k in ("betas", "packages", "motion"):
+        for k in ("betas", "packages", "motion", "real_scale"):
             if isinstance(d.get(k), list):
                 d[k] = tuple(d[k])
         return TrainConfig(**d)
@@ -102,7 +110,11 @@ def check_config(cfg: TrainConfig) -> None:
         raise DataError(f"--motion must be LO,HI with 0 <= LO <= HI, got {cfg.motion[0]},{cfg.motion[1]}", "e.g. --motion 0.5,3")
     if cfg.real_data and cfg.data:
         raise DataError("--data and --real-data were both given", "use --real-data ROOT to mix real pairs into synthetic ones, or --data ROOT to train on that set alone")
-    for k in ("gopro_fraction", "sharp_fraction", "object_fraction", "real_fraction"):
+    if not 0.0 < cfg.real_scale[0] <= cfg.real_scale[1] <= 1.0:
+        raise DataError(f"--real-scale must be LO,HI with 0 < LO <= HI <= 1, got {cfg.real_scale[0]},{cfg.real_scale[1]}", "e.g. --real-scale 0.35,1")
+    if cfg.gamma < 0:
+        raise DataError(f"--gamma must be 0 or more, got {cfg.gamma}", "e.g. --gamma 0.25")
+    for k in ("gopro_fraction", "sharp_fraction", "object_fraction", "real_fraction", "degrade_fraction", "h264_fraction"):
         if not 0.0 <= getattr(cfg, k) <= 1.0:
             raise DataError(f"--{k.replace('_', '-')} must be between 0 and 1, got {getattr(cfg, k)}")
     if not 0.0 <= cfg.ema_decay < 1.0:

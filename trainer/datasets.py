@@ -14,12 +14,14 @@ uninterrupted one would, whichever the number of :func:`batch_loader` workers.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 import torch
 
@@ -27,7 +29,7 @@ from streamdeblur.errors import DataError, InputNotFoundError
 
 from .images import IMAGE_EXTS, read_image, to_tensor
 from .photos import Photo, find_photos, load_photo
-from .synth import BLUR_KINDS, SynthConfig, augment_pair, synth_pair
+from .synth import BLUR_KINDS, SynthConfig, augment_pair, finish_pair, synth_pair
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -120,9 +122,19 @@ def scan_gopro(root: str | os.PathLike, split: str) -> list[Sequence_]:
 
 
 class GoProPairs:
-    """Pairs from a GoPro-layout folder; random crops, flips and turns for training."""
+    """Pairs from a GoPro-layout folder; random crops, flips and turns for training.
 
-    def __init__(self, root: str | os.PathLike, split: str = "train", *, crop: int | None = None, batch_size: int = 1, seed: int = 0, max_frames: int | None = None) -> None:
+    With ``scale`` (LO, HI) each crop is taken at a random size (log-uniform factor of
+    the frame: both frames shrunk alike, so the blur shrinks with them, as in footage
+    of another size); with ``finish`` the crop then goes through what synthetic pairs do
+    after their blur (:func:`trainer.synth.finish_pair`: colour and tone on both, noise
+    and JPEG or H.264 on the blurry input), so the model cannot key on one dataset's look.
+    """
+
+    def __init__(
+        self, root: str | os.PathLike, split: str = "train", *, crop: int | None = None, batch_size: int = 1, seed: int = 0,
+        max_frames: int | None = None, scale: tuple[float, float] = (1.0, 1.0), finish: SynthConfig | None = None,
+    ) -> None:
         self.root = Path(root)
         self.split = split
         self.sequences = scan_gopro(root, split)
@@ -133,13 +145,17 @@ class GoProPairs:
             pairs = [pairs[i] for i in idx]
         self.pairs = pairs
         self.crop, self.batch_size, self.seed = crop, batch_size, seed
+        self.scale, self.finish = (float(scale[0]), float(scale[1])), finish
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def describe(self) -> dict:
-        return {"kind": "gopro", "root": str(self.root), "split": self.split, "pairs": len(self.pairs)}
+        d = {"kind": "gopro", "root": str(self.root), "split": self.split, "pairs": len(self.pairs)}
+        if self.scale != (1.0, 1.0) or self.finish is not None:
+            d["augment"] = {"scale": list(self.scale), "finish": asdict(self.finish) if self.finish else None}
+        return d
 
     def read(self, i: int) -> tuple[np.ndarray, np.ndarray, str, str]:
         """(blurred, sharp, kind, sequence) of pair ``i``, uint8 RGB."""
@@ -165,8 +181,14 @@ class GoProPairs:
         c = self.crop
         if h < c or w < c:
             raise DataError(f"frames of {self.root} are {w}x{h}, smaller than the crop {c}", "pass a smaller --crop")
-        y, x = int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))
-        return augment_pair(b[y : y + c, x : x + c], s[y : y + c, x : x + c], rng)
+        if self.scale == (1.0, 1.0):  # the frames as published (no extra draw: older runs keep their batches)
+            y, x = int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))
+            b, s = b[y : y + c, x : x + c], s[y : y + c, x : x + c]
+        else:
+            b, s = _rescaled_crop(b, s, c, rng, self.scale)
+        if self.finish is not None:
+            b, s = finish_pair(b, s, rng, self.finish)
+        return augment_pair(b, s, rng)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A random batch of random crops; depends only on (seed, step)."""
@@ -175,6 +197,22 @@ class GoProPairs:
 
     def __getstate__(self) -> dict:
         return {k: (v if k != "_cache" else {}) for k, v in self.__dict__.items()}
+
+
+def _rescaled_crop(b: np.ndarray, s: np.ndarray, c: int, rng: np.random.Generator, scale: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """A c x c crop of both frames as if they had been shrunk by a log-uniform factor in ``scale``.
+
+    The region of c / factor pixels is cut first and shrunk (area filter), which is the same
+    crop as of the shrunk frame and much cheaper; a factor the frame cannot hold is raised.
+    """
+    h, w = b.shape[:2]
+    lo, hi = max(scale[0], c / min(h, w)), max(scale[1], c / min(h, w))
+    f = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    r = min(h, w, max(c, round(c / f)))
+    y, x = int(rng.integers(h - r + 1)), int(rng.integers(w - r + 1))
+    if r == c:
+        return b[y : y + c, x : x + c], s[y : y + c, x : x + c]
+    return tuple(cv2.resize(np.ascontiguousarray(im[y : y + r, x : x + r]), (c, c), interpolation=cv2.INTER_AREA) for im in (b, s))  # type: ignore[return-value]
 
 
 class MixedPairs:
@@ -203,15 +241,23 @@ class MixedPairs:
 
 def training_data(cfg: TrainConfig) -> SyntheticPairs | GoProPairs | MixedPairs:
     """The batches a run trains on: ``--data`` alone, synthetic pairs, or those mixed with ``--real-data``."""
+    synth = SynthConfig(
+        gopro_fraction=cfg.gopro_fraction, sharp_fraction=cfg.sharp_fraction, motion=tuple(cfg.motion), object_fraction=cfg.object_fraction,
+        continuous=cfg.continuous_blur, degrade_fraction=cfg.degrade_fraction, h264_fraction=cfg.h264_fraction, gamma=cfg.gamma,
+    )
+
+    def real_pairs(root: str) -> GoProPairs:
+        aug = {"scale": tuple(cfg.real_scale), "finish": synth} if cfg.real_augment else {}
+        return GoProPairs(root, "train", crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed, **aug)
+
     if cfg.data:
-        return GoProPairs(cfg.data, "train", crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed)
+        return real_pairs(cfg.data)
     if cfg.real_data and cfg.real_fraction >= 1.0:
-        return GoProPairs(cfg.real_data, "train", crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed)
+        return real_pairs(cfg.real_data)
     photos = find_photos(cfg.packages, extra_dirs=[cfg.photos] if cfg.photos else (), allow_missing=cfg.allow_missing_packages or bool(cfg.photos))
-    synth = SynthConfig(gopro_fraction=cfg.gopro_fraction, sharp_fraction=cfg.sharp_fraction, motion=tuple(cfg.motion), object_fraction=cfg.object_fraction, continuous=cfg.continuous_blur)
     synthetic = SyntheticPairs(photos, crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed, synth=synth)
     if cfg.real_data and cfg.real_fraction > 0.0:
-        real = GoProPairs(cfg.real_data, "train", crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed)
+        real = real_pairs(cfg.real_data)
         return MixedPairs(real, synthetic, cfg.real_fraction, batch_size=cfg.batch_size, seed=cfg.seed)
     return synthetic
 

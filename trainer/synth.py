@@ -23,9 +23,12 @@ class SynthConfig:
     subframes: tuple[int, int] = (7, 13)
     motion: tuple[float, float] = (0.3, 1.5)  # camera speed multiplier range
     psf_size: tuple[int, int] = (7, 31)
-    degrade_fraction: float = 0.3  # share of blurry inputs with sensor noise and JPEG
+    degrade_fraction: float = 0.3  # share of blurry inputs with sensor noise and compression
     noise_sigma: tuple[float, float] = (0.0, 0.015)
     jpeg_quality: tuple[int, int] = (50, 95)
+    h264_fraction: float = 0.0  # of the degraded inputs, the share through H.264 instead of JPEG
+    h264_crf: tuple[int, int] = (18, 32)
+    gamma: float = 0.0  # both images: x ** exp(U(-gamma, gamma)) in sRGB, a tone-curve change
     scale: tuple[float, float] = (0.3, 1.0)  # output px per (max-2048 px) photo px, log-uniform
     color_jitter: float = 0.1
     object_fraction: float = 0.0  # share of GoPro-style pairs with 1-2 objects moving over the moving background
@@ -71,11 +74,29 @@ def synth_pair(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generato
         sharp = sharp_big[pad : pad + h, pad : pad + w]
     else:
         raise ValueError(f"unknown blur kind {kind!r}; choose from {BLUR_KINDS} or 'sharp'")
+    blurred, sharp = finish_pair(blurred, sharp, rng, cfg)
+    return blurred, sharp, kind
+
+
+def finish_pair(blurred: np.ndarray, sharp: np.ndarray, rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
+    """What every training pair goes through after its blur, synthetic or real.
+
+    Both images: the colour jitter and tone curve (the same change, so the model learns to
+    keep colours). The blurry input alone: sensor noise and JPEG or H.264, as a camera that
+    stores video does.
+    """
     if cfg.color_jitter > 0:
         blurred, sharp = color_jitter(blurred, sharp, rng, cfg.color_jitter)
+    if cfg.gamma > 0:  # the extra draw only when asked for, so older configurations keep their pairs
+        g = math.exp(rng.uniform(-cfg.gamma, cfg.gamma))
+        blurred, sharp = (blur.to_uint8(np.power(blur.to_float(im), g)) for im in (blurred, sharp))
     if rng.random() < cfg.degrade_fraction:
-        blurred = blur.add_noise_and_compression(blurred, rng, noise_sigma=cfg.noise_sigma, jpeg_quality=cfg.jpeg_quality)
-    return np.ascontiguousarray(blurred), np.ascontiguousarray(sharp), kind
+        h264 = cfg.h264_fraction > 0 and rng.random() < cfg.h264_fraction
+        blurred = blur.add_noise_and_compression(
+            blurred, rng, noise_sigma=cfg.noise_sigma,
+            jpeg_quality=None if h264 else cfg.jpeg_quality, h264_crf=cfg.h264_crf if h264 else None,
+        )
+    return np.ascontiguousarray(blurred), np.ascontiguousarray(sharp)
 
 
 def color_jitter(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, strength: float) -> tuple[np.ndarray, np.ndarray]:
