@@ -21,21 +21,34 @@ def eval_cmd(
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results here, with every frame's PSNR per method and each model's pass-through PSNR (default: ROOT/eval-SPLIT.json).")] = None,
     device: Annotated[Device, typer.Option(help="auto (CUDA where there is a GPU), cpu or cuda.")] = Device.auto,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch.")] = None,
+    panel: Annotated[bool, typer.Option("--panel/--no-panel", help="Also the robustness panel: the pairs resized, compressed, noisy, brighter and darker; synthetic mild/medium/strong blur on the held-out photos; the sample clips. One row per condition; each generator's worst row.")] = True,
+    samples: Annotated[Path, typer.Option(help="With --panel: a folder of NAME.mp4 + NAME_sharp.mp4 clips scored as rows.")] = Path("samples"),
+    clip_stride: Annotated[int, typer.Option(min=1, help="With --panel: score every Nth frame of the clips.")] = 4,
 ) -> None:
-    """PSNR / SSIM per blur kind: the blurry input, unsharp masking and each generator.
+    """PSNR / SSIM per blur kind: the blurry input, unsharp masking and each generator; then the robustness panel.
 
     PSNR on 8-bit RGB; SSIM as scikit-image (Gaussian sigma 1.5, data range 255). Also
     PSNR(model(sharp), sharp) (does the model leave sharp frames alone?) and the mean
-    per-channel colour shift of the output against the sharp frame.
+    per-channel colour shift of the output against the sharp frame. The panel (trainer/panel.py)
+    gives each generator's gain over the blurry input per condition and its worst row, the
+    figure a model is chosen by.
 
-    Example:  streamdeblur-train eval data/synth -w runs/lite/best.pt -w streamdeblur/weights/deblurgan-lite.safetensors
+    Example:  streamdeblur-train eval GOPRO_Large -w runs/lite/last.pt -w streamdeblur/weights/deblurgan-lite.safetensors
     """
     from ..config import pick_device
     from ..evaluate import evaluate, format_table
+    from ..panel import format_panel
+    from ..panel import panel as run_panel
 
     set_threads(threads)
-    result = evaluate(root, [str(w) for w in weights or []], split=split, max_frames=max_frames, device=pick_device(device.value))
+    dev = pick_device(device.value)
+    ws = [str(w) for w in weights or []]
+    result = evaluate(root, ws, split=split, max_frames=max_frames, device=dev)
     typer.echo(format_table(result))
+    if panel and ws:
+        result["panel"] = run_panel(root, ws, split=split, samples=samples if samples.is_dir() else None, clip_stride=clip_stride, max_frames=max_frames, device=dev)
+        typer.echo("")
+        typer.echo(format_panel(result["panel"]))
     write_json(json_out or (root / f"eval-{split}.json"), result)
 
 @app.command()
