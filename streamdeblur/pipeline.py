@@ -27,14 +27,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import Cancelled
+from .errors import Cancelled, Interrupted
 from .video.frame import Frame
+
+if TYPE_CHECKING:
+    from av.packet import Packet
+
+    from .video.sources import SourceInfo
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,47 @@ _END = object()  # the sentinel that ends the stream
 _POLL = 0.05  # seconds between checks of the stop event while a queue is full/empty
 
 
-class _Processor(Protocol):
+# -- the seams: what the pipeline takes and what it reports -----------------------------
+
+
+class FrameSource(Protocol):
+    """Frames in order: any iterable of :class:`Frame` (a generator, a
+    :class:`~streamdeblur.video.live.LiveSource`, a
+    :class:`~streamdeblur.video.sources.FileSource`)."""
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+
+@runtime_checkable
+class PacketSource(FrameSource, Protocol):
+    """A demuxed input (:class:`~streamdeblur.video.sources.FileSource`): ``items()`` yields
+    its frames and the packets of the streams a sink copies untouched, in demux order;
+    ``info`` says how many frames to expect."""
+
+    @property
+    def info(self) -> SourceInfo: ...
+
+    def items(self) -> Iterator[Frame | Packet]: ...
+
+
+class FrameSink(Protocol):
+    """Where processed frames go, in order (a :class:`~streamdeblur.video.sinks.FileSink`,
+    a :class:`~streamdeblur.video.sinks.NullSink`, a test's list)."""
+
+    def write(self, frame: Frame) -> None: ...
+
+
+@runtime_checkable
+class PacketSink(FrameSink, Protocol):
+    """A sink that also takes the packets of a :class:`PacketSource` (FileSink, NullSink)."""
+
+    def write_packet(self, packet: Packet) -> None: ...
+
+
+class BatchBackend(Protocol):
+    """What the pipeline needs of a backend: ``process(uint8 (N, H, W, 3)) -> same shape``
+    (every :class:`~streamdeblur.backends.base.Backend` has it)."""
+
     def process(self, frames: np.ndarray) -> np.ndarray: ...
 
 
@@ -62,6 +107,15 @@ class Progress:
         return (self.total - self.frames_done) / self.fps
 
 
+#: The progress callback of every run over frames (``deblur_video``, ``record_live``, a
+#: batch's parts): called from the writer thread after each frame written.
+OnProgress = Callable[[Progress], None]
+
+#: A one-line notice for the user (what was chosen, how far a long job is, a key pressed);
+#: the command line prints it. ``run_bench``'s progress lines and the preview's events.
+Notify = Callable[[str], None]
+
+
 @dataclass
 class PipelineStats:
     """Counts and times of one run. ``stage_seconds`` is time each stage spent working
@@ -79,12 +133,6 @@ class PipelineStats:
     def fps(self) -> float:
         return self.frames_out / self.seconds if self.seconds > 0 else 0.0
 
-    @property
-    def infer_fps(self) -> float:
-        """Inference-stage throughput alone (frames per second of busy time)."""
-        t = self.stage_seconds.get("infer", 0.0)
-        return self.frames_out / t if t > 0 else 0.0
-
 
 class _Stopped(Exception):
     """Internal: a stage noticed the stop event."""
@@ -93,23 +141,22 @@ class _Stopped(Exception):
 class Pipeline:
     """Run ``source`` through ``backend.process`` in batches into ``sink``.
 
-    ``source``: an iterable of :class:`Frame` (if it has ``items()``, that is used
-    instead and may also yield audio/subtitle packets, which go to
-    ``sink.write_packet`` untouched). ``backend``: anything with
-    ``process(uint8 (N, H, W, 3)) -> same``. ``sink``: ``write(frame)`` (and
-    ``write_packet(packet)`` for packets). The caller opens and closes source, backend
-    and sink; the pipeline only moves frames.
+    ``source``: a :class:`FrameSource`; a :class:`PacketSource` is read through
+    ``items()``, and its packets go to a :class:`PacketSink`'s ``write_packet`` untouched
+    (to any other sink, nowhere). ``total`` (for :class:`Progress`) defaults to a packet
+    source's expected frame count. The caller opens and closes source, backend and sink;
+    the pipeline only moves frames.
     """
 
     def __init__(
         self,
-        source: Iterable[Any],
-        backend: _Processor,
-        sink: Any,
+        source: FrameSource,
+        backend: BatchBackend,
+        sink: FrameSink,
         *,
         batch: int = 4,
         queue_size: int | None = None,
-        on_progress: Callable[[Progress], None] | None = None,
+        on_progress: OnProgress | None = None,
         stop_event: threading.Event | None = None,
         total: int | None = None,
         interrupt_grace: float | None = None,
@@ -123,7 +170,9 @@ class Pipeline:
         self.queue_size = queue_size or max(8, 2 * batch)
         self.on_progress = on_progress
         self.stop_event = stop_event or threading.Event()
-        self.total = total if total is not None else getattr(getattr(source, "info", None), "expected_frames", None)
+        if total is None and isinstance(source, PacketSource):
+            total = source.info.expected_frames
+        self.total = total
         self.stats = PipelineStats()
         self._error: BaseException | None = None
         self._error_stage = ""
@@ -166,7 +215,7 @@ class Pipeline:
 
     # -- stages ------------------------------------------------------------------
     def _reader(self, out: queue.Queue) -> None:
-        it = iter(self.source.items() if hasattr(self.source, "items") else self.source)
+        it: Iterator[Any] = self.source.items() if isinstance(self.source, PacketSource) else iter(self.source)
         busy = 0.0
         try:
             while True:
@@ -183,10 +232,9 @@ class Pipeline:
             self._put(out, _END)
         finally:
             self.stats.stage_seconds["read"] = busy
-            close = getattr(it, "close", None)  # end a suspended generator in this thread
-            if close is not None:
+            if isinstance(it, Generator):  # end a suspended generator in this thread
                 try:
-                    close()
+                    it.close()
                 except Exception:  # pragma: no cover
                     log.debug("closing the source iterator failed", exc_info=True)
 
@@ -234,7 +282,7 @@ class Pipeline:
 
     def _writer(self, inq: queue.Queue) -> None:
         busy = 0.0
-        write_packet = getattr(self.sink, "write_packet", None)
+        write_packet = self.sink.write_packet if isinstance(self.sink, PacketSink) else None
         t_start = time.perf_counter()
         try:
             while True:
@@ -293,7 +341,8 @@ class Pipeline:
         if self._error is not None:
             raise self._error
         if interrupted is not None:
-            raise Cancelled(f"interrupted after {self.stats.frames_out} frames", signum=getattr(interrupted, "signum", 2))
+            signum = interrupted.signum if isinstance(interrupted, (Interrupted, Cancelled)) else 2  # 2: Ctrl-C
+            raise Cancelled(f"interrupted after {self.stats.frames_out} frames", signum=signum)
         if self.stop_event.is_set():
             self.stats.stopped = True
         return self.stats
