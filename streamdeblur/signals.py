@@ -53,11 +53,6 @@ def stop_on_signals(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def stages_left() -> list[str]:
-    """Names of pipeline stage threads still running."""
-    return [t.name for t in threading.enumerate() if t.name.startswith("streamdeblur-") and t.is_alive()]
-
-
 #: exit codes of a run stopped by a signal (128 + SIGHUP, SIGINT, SIGTERM)
 INTERRUPTED_CODES = (129, 130, 143)
 

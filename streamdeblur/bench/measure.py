@@ -116,7 +116,7 @@ def bench_source_info(width: int, height: int, rate: Fraction, count: int, like:
 
     tb = 1 / rate
     if like is not None:
-        return replace(like, width=width, height=height, rate=rate, fps=float(rate), time_base=tb, frame_count=count, duration=float(count / rate), rotation=0, audio=(), subtitles=())
+        return replace(like, width=width, height=height, rate=rate, fps=float(rate), time_base=tb, frame_count=count, duration=float(count / rate), rotation=0)
     return SourceInfo(
         spec="synthetic", width=width, height=height, fps=float(rate), rate=rate, time_base=tb, frame_count=count,
         duration=float(count / rate), pix_fmt="yuv420p", bit_depth=8, color_primaries=1, color_trc=1, colorspace=1,

@@ -15,11 +15,13 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import av
 import av.error
 import av.logging
+from av.container import OutputContainer
+from av.packet import Packet
+from av.stream import Stream
 
 from ..errors import OutputError
 from .containers import ALTERNATIVES, CONTAINERS, format_options
@@ -28,7 +30,7 @@ from .sources import FileSource
 log = logging.getLogger(__name__)
 
 
-def codec_name(stream: Any) -> str:
+def codec_name(stream: Stream) -> str:
     """The codec as a user would look it up: ``pcm_s24le``; ``bin_data`` for a data
     stream; the file name and MIME type of an attachment."""
     if stream.type == "attachment":
@@ -39,11 +41,11 @@ def codec_name(stream: Any) -> str:
     return getattr(stream, "name", None) or "unknown codec"  # data streams have no codec context
 
 
-def add_copies(container: Any, streams: list[Any], output_name: str) -> dict[int, Any]:
+def add_copies(container: OutputContainer, streams: list[Stream], output_name: str) -> dict[int, Stream]:
     """Add an output stream for each of ``streams`` (as :func:`check_copies` chose them) to
     ``container``; returns input stream index -> output stream. Audio that cannot be added
     is an :class:`OutputError`; another stream is left out with a warning."""
-    added: dict[int, Any] = {}
+    added: dict[int, Stream] = {}
     for s in streams:
         try:
             added[s.index] = container.add_stream_from_template(s)
@@ -54,7 +56,7 @@ def add_copies(container: Any, streams: list[Any], output_name: str) -> dict[int
     return added
 
 
-def _clone(p: Any) -> Any:
+def _clone(p: Packet) -> Packet:
     """A fresh copy of a packet (muxing takes the one it is given)."""
     q = av.Packet(bytes(p))
     q.time_base = p.time_base
@@ -65,14 +67,14 @@ def _clone(p: Any) -> Any:
     return q
 
 
-def _ffmpeg_reason(e: BaseException, logs: list[Any]) -> str:
+def _ffmpeg_reason(e: BaseException, logs: list[tuple[int, str, str]]) -> str:
     msgs = [str(m[2]).strip() for m in logs if m[0] <= av.logging.ERROR and str(m[2]).strip()]
     if msgs:
         return msgs[-1]
     return str(getattr(e, "strerror", None) or e).split("; last error log", 1)[0]
 
 
-def _trial(fmt: str, stream: Any, samples: list[Any]) -> str | None:
+def _trial(fmt: str, stream: Stream, samples: list[Packet]) -> str | None:
     """Mux ``stream`` (and copies of its sample packets) into an in-memory ``fmt`` file,
     header to trailer. None if it goes in; else FFmpeg's reason."""
     old = av.logging.get_level()
@@ -103,10 +105,10 @@ def _trial(fmt: str, stream: Any, samples: list[Any]) -> str | None:
         av.logging.set_level(old)
 
 
-def _samples(source: FileSource, streams: list[Any], per_stream: int = 3, budget_s: float = 1.0, max_packets: int = 3000) -> dict[int, list[Any]]:
+def _samples(source: FileSource, streams: list[Stream], per_stream: int = 3, budget_s: float = 1.0, max_packets: int = 3000) -> dict[int, list[Packet]]:
     """The first few packets of each of ``streams``, from the input file opened a second
     time (the source itself must not move); none for a network stream."""
-    got: dict[int, list[Any]] = {s.index: [] for s in streams}
+    got: dict[int, list[Packet]] = {s.index: [] for s in streams}
     want = [s.index for s in streams if s.type in ("audio", "subtitle", "data")]
     if not want or source.info.is_live:
         return got
@@ -129,7 +131,7 @@ def _samples(source: FileSource, streams: list[Any], per_stream: int = 3, budget
     return got
 
 
-def check_copies(source: FileSource, output: str | os.PathLike) -> list[Any]:
+def check_copies(source: FileSource, output: str | os.PathLike) -> list[Stream]:
     """The input streams (audio, subtitle, data, attachment) to copy into ``output``.
 
     Each is tried against the output's container with real packets before any work
@@ -141,12 +143,12 @@ def check_copies(source: FileSource, output: str | os.PathLike) -> list[Any]:
     out = Path(output)
     ext = out.suffix.lower()
     fmt = CONTAINERS[ext][0]
-    streams = [*source.audio_streams, *source.subtitle_streams, *getattr(source, "data_streams", []), *getattr(source, "attachment_streams", [])]
+    streams = [*source.audio_streams, *source.subtitle_streams, *source.data_streams, *source.attachment_streams]
     if not streams:
         return []
     samples = _samples(source, streams)
 
-    def takes(s: Any) -> str | None:
+    def takes(s: Stream) -> str | None:
         alts = [a for a in ALTERNATIVES if CONTAINERS[a][0] != fmt]
         return next((a for a in alts if _trial(CONTAINERS[a][0], s, samples[s.index]) is None), None)
 

@@ -18,14 +18,16 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
 import av.error
+from av.container import InputContainer
+from av.packet import Packet
+from av.stream import Stream
 
 from ..errors import InputError, InputNotFoundError, StreamTimeoutError
 from .frame import Frame
@@ -40,16 +42,6 @@ _SWS_MATRIX = {1: "itu709", 4: "fcc", 5: "itu601", 6: "itu601", 7: "smpte240m", 
 def sws_colorspace(matrix: int | None) -> str:
     """The swscale matrix for an ffmpeg colorspace tag; unspecified means BT.601, as FFmpeg does."""
     return _SWS_MATRIX.get(int(matrix or 2), "itu601")
-
-
-@dataclass(frozen=True)
-class StreamInfo:
-    """An audio or subtitle stream of the input, as a sink needs to know it."""
-
-    index: int
-    type: str
-    codec: str
-    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,8 +66,6 @@ class SourceInfo:
     codec: str
     container: str
     is_live: bool
-    audio: tuple[StreamInfo, ...] = ()
-    subtitles: tuple[StreamInfo, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -105,7 +95,7 @@ def _looks_like_mp4(path: str) -> bool:
         return False
 
 
-def _open_container(spec: str, timeout: float) -> Any:
+def _open_container(spec: str, timeout: float) -> InputContainer:
     """av.open with user-facing errors."""
     url = is_url(spec)
     if not url:
@@ -180,7 +170,7 @@ class FileSource:
         self._iter = self._decode()
         try:
             first = next(self._iter)
-            self._pending: list[Any] = []
+            self._pending: list[Frame | Packet] = []
             while not isinstance(first, Frame):  # packets demuxed before the first picture
                 self._pending.append(first)
                 first = next(self._iter)
@@ -222,34 +212,32 @@ class FileSource:
             codec=cc.name,
             container=self.container.format.name,
             is_live=is_url(self.spec),
-            audio=tuple(StreamInfo(s.index, "audio", s.codec_context.name, s.language) for s in self._audio),
-            subtitles=tuple(StreamInfo(s.index, "subtitle", s.codec_context.name, s.language) for s in self._subs),
             metadata=dict(self.container.metadata),
         )
 
     # -- passthrough -----------------------------------------------------------
     @property
-    def audio_streams(self) -> list[Any]:
+    def audio_streams(self) -> list[Stream]:
         return list(self._audio)
 
     @property
-    def subtitle_streams(self) -> list[Any]:
+    def subtitle_streams(self) -> list[Stream]:
         return list(self._subs)
 
     @property
-    def data_streams(self) -> list[Any]:
+    def data_streams(self) -> list[Stream]:
         return list(self._data)
 
     @property
-    def attachment_streams(self) -> list[Any]:
+    def attachment_streams(self) -> list[Stream]:
         return list(self._attachments)
 
-    def enable_passthrough(self, streams: list[Any]) -> None:
+    def enable_passthrough(self, streams: Iterable[Stream]) -> None:
         """Yield the packets of these (audio/subtitle) input streams from ``items()``."""
         self._passthrough = {s.index for s in streams}
 
     # -- decoding --------------------------------------------------------------
-    def _to_frame(self, f: Any) -> Frame:
+    def _to_frame(self, f: av.VideoFrame) -> Frame:
         if self._frames_out == 0:
             self._size = (f.width, f.height)
         elif (f.width, f.height) != self._size:
@@ -279,7 +267,7 @@ class FileSource:
         self._frames_out += 1
         return frame
 
-    def _decode(self) -> Iterator[Any]:
+    def _decode(self) -> Iterator[Frame | Packet]:
         v = self.stream
         last_pts: int | None = None
         try:
@@ -324,7 +312,7 @@ class FileSource:
                     "re-copy or re-record the file",
                 )
 
-    def items(self) -> Iterator[Any]:
+    def items(self) -> Iterator[Frame | Packet]:
         """Frames, and packets of the passthrough streams, in demux order."""
         pending, self._pending = self._pending, []
         for item in pending:
