@@ -1,10 +1,11 @@
 """``record_live``: the library form of ``streamdeblur run --camera``, a live source deblurred
 into a file by the same Pipeline and FileSink as :func:`streamdeblur.api.deblur_video`.
 
-Newest frame wins (:class:`LatestFrames`), timestamps are the capture clock
-(:func:`sink_info`), and stopping (Ctrl-C, ``duration``, the end of the source) is the
-normal end: the file is finished under its own name. :func:`live_sink` is also the file
-``preview --record`` writes.
+Newest frame wins (:class:`NewestFrames`), timestamps are the capture clock (a
+:class:`~streamdeblur.video.live.LiveInfo` is the recording's
+:class:`~streamdeblur.video.sinks.FrameFormat`), and stopping (Ctrl-C, ``duration``, the
+end of the source) is the normal end: the file is finished under its own name.
+:func:`live_sink` is also the file ``preview --record`` writes.
 """
 
 from __future__ import annotations
@@ -13,56 +14,32 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .pipeline import Progress
+from .errors import Cancelled
+from .pipeline import Notify, OnProgress, Pipeline, PipelineStats
 from .video.frame import Frame
-from .video.live import CaptureThread, LatestFrame, LiveInfo, LiveSource, open_live
-from .video.sources import SourceInfo
+from .video.live import CaptureThread, FrameSlot, LiveInfo, LiveSource, open_live
+from .video.sinks import FileSink, check_output
+
+if TYPE_CHECKING:
+    from .backends.base import Backend
 
 
-def sink_info(info: LiveInfo) -> SourceInfo:
-    """The :class:`~streamdeblur.video.sources.SourceInfo` a FileSink needs for a live source.
-
-    Timestamps are the capture clock (1/90000 s), so a recording plays back at the pace
-    the frames were captured, dropped frames included; colours are tagged BT.709.
-    """
-    rate = Fraction(info.fps).limit_denominator(1001) if info.fps else None
-    return SourceInfo(
-        spec=info.name,
-        width=info.width,
-        height=info.height,
-        fps=info.fps,
-        rate=rate,
-        time_base=info.time_base,
-        frame_count=None,
-        duration=None,
-        pix_fmt="yuv420p",
-        bit_depth=8,
-        color_primaries=1,
-        color_trc=1,
-        colorspace=1,
-        color_range=1,
-        rotation=0,
-        codec="rawvideo",
-        container=info.kind,
-        is_live=True,
-    )
+def live_sink(
+    output: str | os.PathLike, info: LiveInfo, *, codec: str | None = None, crf: int | None = None, preset: str | None = None, overwrite: bool = False
+) -> FileSink:
+    """The :class:`~streamdeblur.video.sinks.FileSink` that records a live source: capture-clock
+    timestamps, colours tagged BT.709 (what :class:`~streamdeblur.video.live.LiveInfo` says)."""
+    return FileSink(output, info, codec=codec, crf=crf, preset=preset, overwrite=overwrite)
 
 
-def live_sink(output: str | os.PathLike, info: LiveInfo, *, codec: str | None = None, crf: int | None = None, preset: str | None = None, overwrite: bool = False) -> Any:
-    """The :class:`~streamdeblur.video.sinks.FileSink` that records a live source (capture-clock timestamps)."""
-    from .video.sinks import FileSink
-
-    return FileSink(output, sink_info(info), codec=codec, crf=crf, preset=preset, overwrite=overwrite)
-
-
-class LatestFrames:
-    """Iterate a live source newest-frame-first, for the file Pipeline.
+class NewestFrames:
+    """Iterate a live source newest-frame-first: the :class:`~streamdeblur.pipeline.FrameSource`
+    of a live recording.
 
     A capture thread reads the source at its own pace; iteration hands out the newest
     frame each time the pipeline asks, so a model slower than the camera skips frames
@@ -73,10 +50,10 @@ class LatestFrames:
 
     def __init__(self, source: LiveSource, *, duration: float | None = None, timeout: float = 10.0) -> None:
         self.source = source
-        self.info = source.info
+        self.info: LiveInfo = source.info
         self.duration = duration
         self.timeout = timeout
-        self._slot = LatestFrame()
+        self._slot = FrameSlot()
         self._capture = CaptureThread(source, self._slot)
         self._stop = threading.Event()
         self.ended_by = ""  # "end of input" | "duration" | "stopped"
@@ -145,11 +122,12 @@ def record_live(
     preset: str | None = None,
     overwrite: bool = False,
     on_open: Callable[[LiveInfo], None] | None = None,
-    on_ready: Callable[[str], None] | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
+    on_ready: Notify | None = None,
+    on_progress: OnProgress | None = None,
 ) -> LiveRecording:
     """Deblur a live source into ``output``: an open :class:`LiveSource` (this call closes
     it), a file or URL to open (``loop`` for a file), or ``camera`` (index or /dev path).
+    ``backend`` names the backend to open (``auto``, ``torch`` ...), as ``run --backend``.
 
     ``on_open(info)`` is called once the source is open (a missing camera fails first),
     ``on_ready(backend description)`` once the model is loaded and warm, ``on_progress``
@@ -157,10 +135,7 @@ def record_live(
     of the source all finish a playable file under ``output``'s own name.
     """
     from .backends import create_backend
-    from .errors import Cancelled
     from .models import load_generator
-    from .pipeline import Pipeline
-    from .video.sinks import check_output
 
     if not isinstance(source, LiveSource):
         source = open_live(source, camera=camera, loop=loop, timeout=timeout)
@@ -168,27 +143,37 @@ def record_live(
         if on_open is not None:
             on_open(source.info)
         out, _, _ = check_output(output, overwrite=overwrite)
-        engine = create_backend(backend, load_generator(weights), device)
+        opened = create_backend(backend, load_generator(weights), device)
     except BaseException:
         source.close()
         raise
-    frames = LatestFrames(source, duration=duration, timeout=timeout)
+    frames = NewestFrames(source, duration=duration, timeout=timeout)
     try:
         sink = live_sink(out, source.info, codec=codec, crf=crf, preset=preset, overwrite=overwrite)
-    except BaseException:
-        source.close()
-        engine.close()
-        raise
+        stats, reason = _record(frames, opened, sink, on_ready=on_ready, on_progress=on_progress)
+    finally:
+        if not frames.started:
+            source.close()  # iteration never began: nobody else will close it
+        opened.close()
+    dropped = max(frames.received - stats.frames_out, 0)
+    return LiveRecording(out, stats.frames_out, frames.received, dropped, stats.seconds, opened.describe(), reason)
+
+
+def _record(
+    frames: NewestFrames, backend: Backend, sink: FileSink, *, on_ready: Notify | None, on_progress: OnProgress | None
+) -> tuple[PipelineStats, str]:
+    """Warm ``backend`` up, run the pipeline until the source ends, ``duration`` passes or
+    Ctrl-C, and finish the file (dropped on any other error); the stats and why it stopped."""
     reason = "end of input"
     try:
-        engine.process(np.zeros((source.info.height, source.info.width, 3), np.uint8)[None])  # warm-up
+        backend.process(np.zeros((frames.info.height, frames.info.width, 3), np.uint8)[None])  # warm-up
         if on_ready is not None:
-            on_ready(engine.describe())
-        pipe = Pipeline(frames, engine, sink, batch=1, on_progress=on_progress)
+            on_ready(backend.describe())
+        pipe = Pipeline(frames, backend, sink, batch=1, on_progress=on_progress)
         try:
             stats = pipe.run()
             if frames.ended_by == "duration":
-                reason = f"{duration:g} s recorded"
+                reason = f"{frames.duration:g} s recorded"
         except Cancelled:  # Ctrl-C: the normal way to end a live recording
             stats = pipe.stats
             reason = "interrupted (Ctrl-C)"
@@ -196,8 +181,4 @@ def record_live(
     except BaseException:
         sink.abort()
         raise
-    finally:
-        if not frames.started:
-            source.close()  # iteration never began: nobody else will close it
-        engine.close()
-    return LiveRecording(out, stats.frames_out, frames.received, max(frames.received - stats.frames_out, 0), stats.seconds, engine.describe(), reason)
+    return stats, reason

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 import av
 import av.error
+from av.container import OutputContainer
 
 from ..errors import OutputError
-from .sources import SourceInfo
+
+if TYPE_CHECKING:
+    from .sinks import FrameFormat
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ def format_options(fmt: str) -> dict[str, str]:
     return dict(FORMAT_OPTIONS.get(fmt, {}))
 
 
-def open_container(path: str | os.PathLike, fmt: str, shown: str | os.PathLike | None = None) -> Any:
+def open_container(path: str | os.PathLike, fmt: str, shown: str | os.PathLike | None = None) -> OutputContainer:
     """``av.open(path)`` for writing ``fmt``; a path that cannot be written is an
     :class:`OutputError` naming ``shown`` (the output's final name, where ``path`` is its
     temporary file)."""
@@ -98,7 +101,7 @@ def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str
     return options
 
 
-def choose_pix_fmt(codec: str, info: SourceInfo, requested: str | None) -> str:
+def choose_pix_fmt(codec: str, info: FrameFormat, requested: str | None) -> str:
     """The encoder's pixel format: the one asked for, else the source's if the encoder takes it."""
     try:
         supported = [f.name for f in av.codec.Codec(codec, "w").video_formats or []]

@@ -7,10 +7,10 @@ next one and stamps it with the capture clock (``Frame.captured_at`` from
 ``time.perf_counter()``; ``pts`` in 1/90000 s from the first frame), so latency and
 recorded timestamps follow what the camera saw, not how fast we keep up.
 
-Failure policy (issue 6, item 6): a camera that cannot be opened, or that stops
+Failure policy: a camera that cannot be opened, or that stops
 delivering frames, raises :class:`~streamdeblur.errors.CameraError` with a one-line
 reason. There is no silent reconnection. Nothing here waits forever: opening a URL and
-reading from it carry OpenCV's FFmpeg timeouts, and :meth:`LatestFrame.take` adds a
+reading from it carry OpenCV's FFmpeg timeouts, and :meth:`FrameSlot.take` adds a
 watchdog around ``read()``.
 
 ``FilePlayback`` makes a file stand in for a camera (demos, tests): it decodes with
@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -49,7 +50,13 @@ CAPTURE_TIME_BASE = Fraction(1, 90_000)
 
 @dataclass(frozen=True)
 class LiveInfo:
-    """What a live source delivers. ``fps`` is the nominal rate (None if unknown)."""
+    """What a live source delivers. ``fps`` is the nominal rate (None if unknown).
+
+    It is also the :class:`~streamdeblur.video.sinks.FrameFormat` a recording of the
+    source is written with: timestamps on the capture clock (``time_base``, so a recording
+    plays back at the pace the frames were captured, dropped frames included), colours
+    tagged BT.709, limited range, 4:2:0, no rotation.
+    """
 
     width: int
     height: int
@@ -57,6 +64,19 @@ class LiveInfo:
     name: str
     kind: str  # "camera" | "stream" | "file"
     time_base: Fraction = CAPTURE_TIME_BASE
+
+    # what a recording is tagged with (ffmpeg enum values: 1 = BT.709, 1 = limited range)
+    pix_fmt: ClassVar[str] = "yuv420p"
+    color_primaries: ClassVar[int] = 1
+    color_trc: ClassVar[int] = 1
+    colorspace: ClassVar[int] = 1
+    color_range: ClassVar[int] = 1
+    rotation: ClassVar[int] = 0
+
+    @property
+    def rate(self) -> Fraction | None:
+        """The nominal rate as an encoder wants it (29.97 -> 30000/1001); None if unknown."""
+        return Fraction(self.fps).limit_denominator(1001) if self.fps else None
 
 
 class LiveSource(ABC):
@@ -304,7 +324,7 @@ def open_live(input: str | os.PathLike | None = None, *, camera: str | int | Non
 # -- newest frame wins --------------------------------------------------------------
 
 
-class LatestFrame:
+class FrameSlot:
     """A one-slot mailbox: ``put`` replaces an unread frame (counted in ``dropped``)."""
 
     def __init__(self) -> None:
@@ -367,7 +387,7 @@ class CaptureThread(threading.Thread):
     a ``read()`` is in flight (PyAV and OpenCV crash on a concurrent close).
     """
 
-    def __init__(self, source: LiveSource, slot: LatestFrame, on_frame: Callable[[float], None] | None = None) -> None:
+    def __init__(self, source: LiveSource, slot: FrameSlot, on_frame: Callable[[float], None] | None = None) -> None:
         super().__init__(name="live-capture", daemon=True)  # daemon: a wedged driver call cannot block exit
         self.source, self.slot, self.on_frame = source, slot, on_frame
         self.stop = threading.Event()

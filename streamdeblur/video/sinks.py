@@ -21,18 +21,20 @@ import os
 import time
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import av
 import av.error
 import numpy as np
+from av.packet import Packet
+from av.stream import Stream
 
 from ..errors import OutputError, OutputExistsError
 from ..fileio import fsync_file, publish, publish_free
 from .containers import CONTAINERS, DEFAULT_CRF, RGB_FORMATS, choose_pix_fmt, encoder_options, open_container, video_encoder
 from .copies import add_copies, check_copies
 from .frame import Frame
-from .sources import FileSource, SourceInfo, sws_colorspace
+from .sources import FileSource, sws_colorspace
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,35 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> tuple[P
     return out, fmt, codec
 
 
+class FrameFormat(Protocol):
+    """What :class:`FileSink` needs to know of the frames it encodes: their size, nominal
+    rate and time base, the input's pixel format (the output's keeps it where the encoder
+    can), colour tags and rotation. A file or URL's
+    :class:`~streamdeblur.video.sources.SourceInfo` is one, and so is a live source's
+    :class:`~streamdeblur.video.live.LiveInfo`."""
+
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def rate(self) -> Fraction | None: ...
+    @property
+    def time_base(self) -> Fraction: ...
+    @property
+    def pix_fmt(self) -> str: ...
+    @property
+    def color_primaries(self) -> int: ...  # ffmpeg enum values, as SourceInfo's
+    @property
+    def color_trc(self) -> int: ...
+    @property
+    def colorspace(self) -> int: ...
+    @property
+    def color_range(self) -> int: ...
+    @property
+    def rotation(self) -> int: ...  # degrees counter-clockwise
+
+
 class NullSink:
     """Discards frames: for benchmarks and dry runs."""
 
@@ -74,7 +105,7 @@ class NullSink:
     def write(self, frame: Frame) -> None:
         self.frames_written += 1
 
-    def write_packet(self, packet: Any) -> None:
+    def write_packet(self, packet: Packet) -> None:
         pass
 
     def close(self, partial: bool = False, flush_budget: float | None = None) -> None:
@@ -90,7 +121,7 @@ class FileSink:
     def __init__(
         self,
         path: str | os.PathLike,
-        info: SourceInfo,
+        info: FrameFormat,
         *,
         codec: str | None = None,
         crf: int | None = None,
@@ -116,7 +147,7 @@ class FileSink:
         self.container = open_container(self.tmp, fmt, shown=self.path)
         try:
             self._add_video(fmt)
-            self._streams: dict[int, Any] = {}
+            self._streams: dict[int, Stream] = {}
             if copy_from is not None:
                 self._add_copies(copy_from)
         except BaseException:
@@ -158,7 +189,7 @@ class FileSink:
         source.enable_passthrough([s for s in keep if s.index in self._streams and s.type != "attachment"])
 
     # -- writing ---------------------------------------------------------------
-    def _encode(self, vf: Any) -> None:
+    def _encode(self, vf: av.VideoFrame | None) -> None:
         t0 = time.perf_counter()
         packets = self.stream.encode(vf)
         if vf is not None and self._packets_out:  # past the encoder's initial lookahead fill
@@ -207,7 +238,7 @@ class FileSink:
             raise OutputError(f"writing {self.path} failed: {e.strerror or e}", "check free disk space") from None
         self.frames_written += 1
 
-    def write_packet(self, packet: Any) -> None:
+    def write_packet(self, packet: Packet) -> None:
         """Copy one audio/subtitle packet of the source untouched."""
         out = self._streams.get(packet.stream.index)
         if out is None:

@@ -16,13 +16,13 @@ from previewfiles import FPS, H, W
 
 from streamdeblur.errors import CameraError, InputError, InputNotFoundError, StreamTimeoutError
 from streamdeblur.video.frame import Frame
-from streamdeblur.video.live import FilePlayback, LatestFrame, OpenCVSource, open_live
+from streamdeblur.video.live import FilePlayback, FrameSlot, OpenCVSource, open_live
 
 media = previewfiles.media  # the fixture
 
 
 def test_latest_frame_wins_and_counts_drops():
-    slot = LatestFrame()
+    slot = FrameSlot()
     for i in range(3):
         slot.put(Frame(i, i, Fraction(1, 30), np.zeros((2, 2, 3), np.uint8)))
     assert slot.take(1.0).index == 2
@@ -30,7 +30,7 @@ def test_latest_frame_wins_and_counts_drops():
     slot.end()
     assert slot.take(1.0) is None
     with pytest.raises(StreamTimeoutError):
-        LatestFrame().take(0.05)
+        FrameSlot().take(0.05)
 
 
 def test_missing_camera_is_a_clear_error():
