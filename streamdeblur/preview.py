@@ -26,13 +26,18 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from .pipeline import FrameSink, Notify
 from .video.compose import VIEWS, compose, draw_overlay, save_png
 from .video.frame import Frame
-from .video.live import CaptureThread, LatestFrame, LiveSource
+from .video.live import CaptureThread, FrameSlot, LiveSource
+
+if TYPE_CHECKING:
+    from .backends.base import Backend
+    from .video.sinks import FileSink
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +69,20 @@ class Viewer(Protocol):
     def close(self) -> None: ...
 
 
-class Recorder(Protocol):
-    """Takes every deblurred frame (same index/pts/time_base as the captured one)."""
+@runtime_checkable
+class FiguresViewer(Viewer, Protocol):
+    """A viewer that also shows the overlay's figures apart from the picture (the MJPEG
+    server's /stats.json): ``update_stats`` gets them after each frame shown."""
 
-    def write(self, frame: Frame) -> None: ...
+    def update_stats(self, figures: dict[str, Any]) -> None: ...
 
-    def close(self) -> None: ...
+
+class Recorder(FrameSink, Protocol):
+    """Takes every deblurred frame (same index/pts/time_base as the captured one): a
+    :class:`~streamdeblur.pipeline.FrameSink` that is finished (``close``) or dropped
+    (``abort``) at the end (:func:`~streamdeblur.recording.live_sink`)."""
+
+    def close(self) -> object: ...
 
     def abort(self) -> None: ...
 
@@ -117,7 +130,7 @@ class PreviewStats:
     snapshots: list[Path] = field(default_factory=list)
     stop_reason: str = ""
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         lat = np.asarray(self.latencies_ms, dtype=np.float64)
         return {
             "frames_in": self.frames_in,
@@ -145,7 +158,7 @@ def run_preview(
     *,
     describe: str = "",
     recorder: Recorder | None = None,
-    on_event: Callable[[str], None] | None = None,
+    on_event: Notify | None = None,
 ) -> PreviewStats:
     """Run the live loop until the source ends, ``max_frames`` are shown, or a viewer says quit.
 
@@ -155,114 +168,154 @@ def run_preview(
     Errors from the source or the backend stop the loop and are raised. The loop owns
     ``source`` from here on and closes it (from its capture thread).
     """
-    notify = on_event or (lambda msg: None)
-    slot = LatestFrame()
-    in_rate, out_rate = RateMeter(), RateMeter()
-    stats = PreviewStats()
-    view = config.view
-    paused = False
-    shown_image: np.ndarray | None = None
-    last_latency: float | None = None
-    capture = CaptureThread(source, slot, in_rate.tick)
+    loop = _PreviewLoop(source, process, viewers, config, describe, recorder, on_event or (lambda msg: None))
     if config.warmup:  # the first inference is slow (allocations, kernel choice): not a frame's latency
         try:
             process(np.zeros((source.info.height, source.info.width, 3), np.uint8))
         except BaseException:
             source.close()
             raise
-    t_start = time.perf_counter()
-    capture.start()
+    loop.start()
     ok = False
     try:
         while True:
-            if paused:
-                slot.discard()
-                commands = _show(viewers, shown_image) if shown_image is not None else []
-                time.sleep(0.02)
-            else:
-                frame = slot.take(config.timeout)
-                if frame is None:
-                    stats.stop_reason = "end of input"
-                    break
-                t_infer = time.perf_counter()
-                out = process(frame.image)
-                stats.inference_ms.append((time.perf_counter() - t_infer) * 1000.0)
-                if recorder is not None:
-                    recorder.write(Frame(frame.index, frame.pts, frame.time_base, out, frame.captured_at, dict(frame.meta)))
-                picture = compose(frame.image, out, view)
-                if config.overlay:
-                    lat = f"{last_latency:.0f} ms" if last_latency is not None else "-- ms"
-                    draw_overlay(
-                        picture,
-                        [
-                            f"in {in_rate.rate():.1f} fps  out {out_rate.rate():.1f} fps  latency {lat}  dropped {slot.dropped}",
-                            f"{describe}  [{view}]" if describe else f"[{view}]",
-                        ],
-                    )
-                commands = _show(viewers, picture)
-                now = time.perf_counter()
-                out_rate.tick(now)
-                last_latency = (now - frame.captured_at) * 1000.0
-                stats.latencies_ms.append(last_latency)
-                stats.frames_shown += 1
-                shown_image = picture  # kept for "save" and for redisplay while paused
-                figures = {
-                    "input_fps": round(in_rate.rate(now), 1),
-                    "output_fps": round(out_rate.rate(now), 1),
-                    "latency_ms": round(last_latency, 1),
-                    "dropped": slot.dropped,
-                    "frames_shown": stats.frames_shown,
-                    "backend": describe,
-                    "view": view,
-                }
-                for v in viewers:
-                    update = getattr(v, "update_stats", None)  # optional: viewers that show figures apart
-                    if update is not None:
-                        update(figures)
-            stop = False
-            for cmd in commands:
-                if cmd == "quit":
-                    stats.stop_reason = "quit by user"
-                    stop = True
-                elif cmd == "pause":
-                    paused = not paused
-                    notify("paused (space resumes)" if paused else "resumed")
-                elif cmd == "view":
-                    view = VIEWS[(VIEWS.index(view) + 1) % len(VIEWS)]
-                    notify(f"view: {view}")
-                elif cmd == "save" and shown_image is not None:
-                    path = save_png(shown_image, config.snapshot_dir)
-                    stats.snapshots.append(path)
-                    notify(f"saved {path}")
-            if stop:
+            commands = loop.show_paused() if loop.paused else loop.show_newest()
+            if commands is None:
+                loop.stats.stop_reason = "end of input"
                 break
-            if config.max_frames is not None and stats.frames_shown >= config.max_frames:
-                stats.stop_reason = "frame limit reached"
+            if loop.obey(commands) or loop.frame_limit_reached():
                 break
         ok = True
     except KeyboardInterrupt:  # Ctrl-C is how a live preview normally ends: keep the recording
-        stats.stop_reason = "interrupted (Ctrl-C)"
+        loop.stats.stop_reason = "interrupted (Ctrl-C)"
         ok = True
     finally:
-        capture.stop.set()
-        stats.elapsed_s = time.perf_counter() - t_start
-        stats.frames_in = slot.received
-        capture.join(timeout=2.0)  # it closes the source; a read blocked in a driver is left behind (daemon)
-        if capture.is_alive():
+        loop.finish(keep_recording=ok)
+    return loop.stats
+
+
+class _PreviewLoop:
+    """One preview run's state and its steps, in the order :func:`run_preview` takes them."""
+
+    def __init__(
+        self, source: LiveSource, process: Callable[[np.ndarray], np.ndarray], viewers: Sequence[Viewer], config: PreviewConfig,
+        describe: str, recorder: Recorder | None, notify: Notify,
+    ) -> None:  # fmt: skip
+        self.process, self.viewers, self.config = process, viewers, config
+        self.describe, self.recorder, self.notify = describe, recorder, notify
+        self.figure_viewers = [v for v in viewers if isinstance(v, FiguresViewer)]
+        self.slot = FrameSlot()
+        self.in_rate, self.out_rate = RateMeter(), RateMeter()
+        self.capture = CaptureThread(source, self.slot, self.in_rate.tick)
+        self.stats = PreviewStats()
+        self.view = config.view
+        self.paused = False
+        self.shown: np.ndarray | None = None  # the last picture shown: for "save" and while paused
+        self.last_latency: float | None = None
+        self.t_start = 0.0
+
+    def start(self) -> None:
+        self.t_start = time.perf_counter()
+        self.capture.start()
+
+    def show_paused(self) -> list[str]:
+        """While paused: drop what arrives, show the last picture again; the viewers' commands."""
+        self.slot.discard()
+        commands = _show(self.viewers, self.shown) if self.shown is not None else []
+        time.sleep(0.02)
+        return commands
+
+    def show_newest(self) -> list[str] | None:
+        """Deblur the newest frame, record it, show it with the overlay; the viewers'
+        commands, or None once the source has ended."""
+        frame = self.slot.take(self.config.timeout)
+        if frame is None:
+            return None
+        t_infer = time.perf_counter()
+        out = self.process(frame.image)
+        self.stats.inference_ms.append((time.perf_counter() - t_infer) * 1000.0)
+        if self.recorder is not None:
+            self.recorder.write(Frame(frame.index, frame.pts, frame.time_base, out, frame.captured_at, dict(frame.meta)))
+        picture = compose(frame.image, out, self.view)
+        if self.config.overlay:
+            draw_overlay(picture, self._overlay_lines())
+        commands = _show(self.viewers, picture)
+        now = time.perf_counter()
+        self.out_rate.tick(now)
+        self.last_latency = (now - frame.captured_at) * 1000.0
+        self.stats.latencies_ms.append(self.last_latency)
+        self.stats.frames_shown += 1
+        self.shown = picture
+        if self.figure_viewers:
+            figures = self._figures(now, self.last_latency)
+            for v in self.figure_viewers:
+                v.update_stats(figures)
+        return commands
+
+    def _overlay_lines(self) -> list[str]:
+        lat = f"{self.last_latency:.0f} ms" if self.last_latency is not None else "-- ms"
+        return [
+            f"in {self.in_rate.rate():.1f} fps  out {self.out_rate.rate():.1f} fps  latency {lat}  dropped {self.slot.dropped}",
+            f"{self.describe}  [{self.view}]" if self.describe else f"[{self.view}]",
+        ]
+
+    def _figures(self, now: float, latency: float) -> dict[str, Any]:
+        return {
+            "input_fps": round(self.in_rate.rate(now), 1),
+            "output_fps": round(self.out_rate.rate(now), 1),
+            "latency_ms": round(latency, 1),
+            "dropped": self.slot.dropped,
+            "frames_shown": self.stats.frames_shown,
+            "backend": self.describe,
+            "view": self.view,
+        }
+
+    def obey(self, commands: Iterable[str]) -> bool:
+        """Act on the viewers' commands (pause, next view, save a PNG); whether one said quit."""
+        quit_ = False
+        for cmd in commands:
+            if cmd == "quit":
+                self.stats.stop_reason = "quit by user"
+                quit_ = True
+            elif cmd == "pause":
+                self.paused = not self.paused
+                self.notify("paused (space resumes)" if self.paused else "resumed")
+            elif cmd == "view":
+                self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+                self.notify(f"view: {self.view}")
+            elif cmd == "save" and self.shown is not None:
+                path = save_png(self.shown, self.config.snapshot_dir)
+                self.stats.snapshots.append(path)
+                self.notify(f"saved {path}")
+        return quit_
+
+    def frame_limit_reached(self) -> bool:
+        if self.config.max_frames is not None and self.stats.frames_shown >= self.config.max_frames:
+            self.stats.stop_reason = "frame limit reached"
+            return True
+        return False
+
+    def finish(self, *, keep_recording: bool) -> None:
+        """Stop the capture (it closes the source), count the drops, close the viewers, and
+        finish the recording (or drop it, after an error)."""
+        self.capture.stop.set()
+        self.stats.elapsed_s = time.perf_counter() - self.t_start
+        self.stats.frames_in = self.slot.received
+        self.capture.join(timeout=2.0)  # it closes the source; a read blocked in a driver is left behind (daemon)
+        if self.capture.is_alive():
             log.warning("the source is still blocked in a read; leaving it to close itself when the read returns")
-        slot.discard()  # a frame left unread at the end never reached inference: dropped too
-        stats.dropped = slot.dropped
-        for v in viewers:
+        self.slot.discard()  # a frame left unread at the end never reached inference: dropped too
+        self.stats.dropped = self.slot.dropped
+        for v in self.viewers:
             try:
                 v.close()
             except Exception:  # closing must not hide the real error
                 log.exception("closing a viewer failed")
-        if recorder is not None:
-            if ok:
-                recorder.close()
+        if self.recorder is not None:
+            if keep_recording:
+                self.recorder.close()
             else:
-                recorder.abort()
-    return stats
+                self.recorder.abort()
 
 
 def _show(viewers: Sequence[Viewer], image: np.ndarray) -> list[str]:
@@ -299,10 +352,11 @@ def preview_live(
     weights: str | os.PathLike | None = None,
     timeout: float = 10.0,
     snapshot_dir: str | os.PathLike = ".",
-    on_event: Callable[[str], None] | None = None,
+    on_event: Notify | None = None,
 ) -> PreviewResult:
     """Show ``input`` (a file or URL) or ``camera`` deblurred live, in a window or, with
     ``serve="[HOST:]PORT"``, as MJPEG for a browser; optionally recorded to ``record``.
+    ``backend`` names the backend to open (``auto``, ``torch`` ...), as ``preview --backend``.
 
     Everything that can be refused (the serve address, no display, an existing ``record``
     file, the weights, the camera, the backend) is checked before the first frame, in that
@@ -311,56 +365,64 @@ def preview_live(
     """
     from .backends import create_backend
     from .models import load_generator
-    from .recording import live_sink
     from .video.live import open_live
     from .video.sinks import check_output
 
     say = on_event or (lambda msg: None)
     config = PreviewConfig(view=view, max_frames=max_frames, timeout=timeout, snapshot_dir=Path(snapshot_dir))
-    if serve is not None:
-        from .video.mjpeg import parse_serve_address
-
-        host, port = parse_serve_address(serve)
-    else:
-        from .errors import DisplayUnavailableError
-        from .video.preview_window import display_problem
-
-        problem = display_problem()
-        if problem:  # before loading a model or opening a camera
-            raise DisplayUnavailableError(f"cannot open a preview window: {problem}", "use --serve [HOST:]PORT to watch the preview in a browser instead")
+    address = _check_where_to_show(serve)
     if record is not None:
         check_output(record, overwrite=overwrite)
     generator = load_generator(weights)
     source = open_live(input, camera=camera, loop=loop, timeout=timeout)  # a missing camera fails before the backend loads
     try:
-        engine = create_backend(backend, generator, device)
+        opened = create_backend(backend, generator, device)
     except BaseException:
         source.close()
         raise
-    say(f"backend: {engine.describe()} ({engine.choice_reason})")
+    say(f"backend: {opened.describe()} ({opened.choice_reason})")
+    try:
+        stats, recorder = _preview(source, opened, config, address, record, overwrite, say)
+    finally:
+        opened.close()
+    return PreviewResult(stats, recorder.frames_written if recorder is not None else None, Path(record) if record is not None else None)
+
+
+def _check_where_to_show(serve: str | None) -> tuple[str, int] | None:
+    """The (host, port) of ``--serve``; without it, that a window can open (before a model
+    loads or a camera opens). Either refusal is a one-line error."""
+    if serve is not None:
+        from .video.mjpeg import parse_serve_address
+
+        return parse_serve_address(serve)
+    from .errors import DisplayUnavailableError
+    from .video.preview_window import display_problem
+
+    problem = display_problem()
+    if problem:
+        raise DisplayUnavailableError(f"cannot open a preview window: {problem}", "use --serve [HOST:]PORT to watch the preview in a browser instead")
+    return None
+
+
+def _preview(
+    source: LiveSource, backend: Backend, config: PreviewConfig, address: tuple[str, int] | None,
+    record: str | os.PathLike | None, overwrite: bool, say: Notify,
+) -> tuple[PreviewStats, FileSink | None]:  # fmt: skip
+    """Open the viewer (window or MJPEG server at ``address``) and the recording, and run the
+    loop; the loop's figures and the recording's sink."""
+    from .recording import live_sink
+
     viewers: list[Viewer] = []
     recorder = None
     owned = False
     try:
         info = source.info
         say(f"input: {info.name} ({info.kind}, {info.width}x{info.height}" + (f", {info.fps:.2f} fps)" if info.fps else ")"))
-        if serve is not None:
-            from .video.mjpeg import MjpegServer
-
-            server = MjpegServer(host, port)
-            viewers.append(server)
-            say(f"serving the preview at {server.url} (Ctrl-C stops)")
-            if host not in ("127.0.0.1", "localhost", "::1"):
-                say(f"note: listening on {host}, so anyone who can reach this machine can watch; omit the host to keep it on 127.0.0.1")
-        else:
-            from .video.preview_window import PreviewWindow
-
-            viewers.append(PreviewWindow())
-            say("keys: q/Esc quit, space pause, v view, s save PNG")
+        viewers.append(_open_viewer(address, say))
         if record is not None:
             recorder = live_sink(record, info, overwrite=overwrite)
         owned = True  # from here run_preview closes the source (from its capture thread)
-        stats = run_preview(source, lambda im: engine.process(im[None])[0], viewers, config, describe=engine.describe(), recorder=recorder, on_event=say)
+        stats = run_preview(source, lambda im: backend.process(im[None])[0], viewers, config, describe=backend.describe(), recorder=recorder, on_event=say)
     except BaseException:
         for v in viewers:
             v.close()
@@ -369,6 +431,22 @@ def preview_live(
         if not owned:
             source.close()
         raise
-    finally:
-        engine.close()
-    return PreviewResult(stats, recorder.frames_written if recorder is not None else None, Path(record) if record is not None else None)
+    return stats, recorder
+
+
+def _open_viewer(address: tuple[str, int] | None, say: Notify) -> Viewer:
+    """The MJPEG server at ``address``, or (None) the preview window; says how to use it."""
+    if address is None:
+        from .video.preview_window import PreviewWindow
+
+        window = PreviewWindow()
+        say("keys: q/Esc quit, space pause, v view, s save PNG")
+        return window
+    from .video.mjpeg import MjpegServer
+
+    host, port = address
+    server = MjpegServer(host, port)
+    say(f"serving the preview at {server.url} (Ctrl-C stops)")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        say(f"note: listening on {host}, so anyone who can reach this machine can watch; omit the host to keep it on 127.0.0.1")
+    return server
