@@ -50,27 +50,31 @@ import contextlib
 import datetime
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ModelNotFoundError, WeightsError
 from ..machine import machine_info
+from ..pipeline import Notify
 from .config import DEFAULT_RESOLUTIONS, BenchConfig
 from .frames import decode_frames, synthetic_frames
 from .measure import bench_source_info, fps, in_thread, measure_backend_stages, measure_encode, measure_pipeline, stamped
 from .memory import HostPeak
 from .report import BenchReport, BenchResult, StageFPS
 
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from ..models import Generator
+    from ..video.sources import SourceInfo
+
 SYNTHETIC_RATE = Fraction(25)
 
-Progress = Callable[[str], None]
 
-
-def _generator(model: str, weights: str | None, seed: int) -> tuple[Any, str]:
+def _generator(model: str, weights: str | None, seed: int) -> tuple[Generator, str]:
     """A fresh generator and where its weights came from (a path or "random init")."""
     import torch
 
@@ -78,10 +82,10 @@ def _generator(model: str, weights: str | None, seed: int) -> tuple[Any, str]:
 
     if weights is not None:
         g = load_generator(weights)
-        return g, str(getattr(g, "source", weights))
+        return g, str(g.source)
     if shipped_weights(model).exists():
         g = load_generator(model)
-        return g, str(getattr(g, "source", shipped_weights(model)))
+        return g, str(g.source)
     # speed does not depend on the weights; a fixed seed keeps ONNX Runtime's export cache warm
     torch.manual_seed(seed)
     return build_model(model).eval(), "random init"
@@ -116,7 +120,7 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _describe_input(config: BenchConfig) -> tuple[Any, dict[str, Any], tuple[tuple[int, int], ...]]:
+def _describe_input(config: BenchConfig) -> tuple[SourceInfo | None, dict[str, Any], tuple[tuple[int, int], ...]]:
     """(the input's SourceInfo or None, the report's input entry, the resolutions to measure)."""
     if config.input is not None:
         from ..video.sources import open_source
@@ -142,7 +146,7 @@ def _prepare(config: BenchConfig, size: tuple[int, int], total: int, warm: int) 
 
 
 def _measure(
-    config: BenchConfig, backend: Any, images: list[np.ndarray], info: Any, workdir: Path, batch: int, warm: int,
+    config: BenchConfig, backend: Backend, images: list[np.ndarray], info: SourceInfo, workdir: Path, batch: int, warm: int,
     decode_fps: float | None, host: HostPeak,
 ) -> dict[str, Any]:  # fmt: skip
     """Every figure of one backend on one size and batch (BenchResult's measured fields)."""
@@ -178,8 +182,33 @@ def _measure(
     )  # fmt: skip
 
 
-def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> BenchReport:
-    """Measure every backend x model x resolution x batch of ``config``."""
+def _new_report(
+    config: BenchConfig, models: tuple[str, ...], resolutions: tuple[tuple[int, int], ...], input_desc: dict[str, Any], host: HostPeak
+) -> BenchReport:
+    """The report's header: the machine, what was asked, the input, how each figure is taken."""
+    return BenchReport(
+        machine=machine_info(),
+        config={
+            "backends": list(config.backends), "device": config.device, "models": list(models), "weights": config.weights,
+            "resolutions": [f"{w}x{h}" for w, h in resolutions], "batches": list(config.batches),
+            "frames": config.frames, "warmup": config.warmup, "codec": config.codec or "libx264 (the .mp4 default)",
+            "precision": config.precision, "max_tile": config.max_tile, "threads": config.threads,
+        },
+        input=input_desc,
+        method={
+            "host_memory": host.method,
+            "gpu_memory": "torch.cuda.max_memory_allocated (PyTorch allocator only)",
+            "inference_timing": "CUDA events after torch.cuda.synchronize() on CUDA, time.perf_counter on the CPU (see each result's 'timing')",
+            "stage_fps": "batch / fastest batch time after warm-up (fps_median: batch / median batch time)",
+            "end_to_end": "steady state after the warm-up frames; latency from leaving the source to written",
+        },
+        started=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    )  # fmt: skip
+
+
+def run_bench(config: BenchConfig, on_progress: Notify | None = None) -> BenchReport:
+    """Measure every backend x model x resolution x batch of ``config``; ``on_progress`` gets
+    a line as each case starts and ends."""
     from ..backends import choose_backend, create_backend
 
     say = on_progress or (lambda msg: None)
@@ -193,24 +222,7 @@ def run_bench(config: BenchConfig, on_progress: Progress | None = None) -> Bench
     order: list[tuple[tuple[int, int, int, int], BenchResult]] = []  # sorted to backend x model x size x batch
     t_all = time.perf_counter()
     with _torch_threads(config.threads), tempfile.TemporaryDirectory(prefix="streamdeblur-bench-") as tmp:
-        report = BenchReport(
-            machine=machine_info(),
-            config={
-                "backends": list(config.backends), "device": config.device, "models": list(models), "weights": config.weights,
-                "resolutions": [f"{w}x{h}" for w, h in resolutions], "batches": list(config.batches),
-                "frames": config.frames, "warmup": config.warmup, "codec": config.codec or "libx264 (the .mp4 default)",
-                "precision": config.precision, "max_tile": config.max_tile, "threads": config.threads,
-            },
-            input=input_desc,
-            method={
-                "host_memory": host.method,
-                "gpu_memory": "torch.cuda.max_memory_allocated (PyTorch allocator only)",
-                "inference_timing": "CUDA events after torch.cuda.synchronize() on CUDA, time.perf_counter on the CPU (see each result's 'timing')",
-                "stage_fps": "batch / fastest batch time after warm-up (fps_median: batch / median batch time)",
-                "end_to_end": "steady state after the warm-up frames; latency from leaving the source to written",
-            },
-            started=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        )  # fmt: skip
+        report = _new_report(config, models, resolutions, input_desc, host)
         for ri, (w, h) in enumerate(resolutions):
             for bi, batch in enumerate(config.batches):
                 warm = -(-config.warmup // batch) * batch  # whole batches of warm-up

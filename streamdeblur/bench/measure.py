@@ -10,11 +10,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from ..video.frame import Frame
+from ..video.sources import SourceInfo
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from ..video.sinks import FileSink
+
+T = TypeVar("T")
 
 
 class _Timer:
@@ -30,7 +37,7 @@ class _Timer:
         if self.cuda:
             self.torch.cuda.synchronize()
 
-    def time(self, fn: Callable[[], Any], events: bool = False) -> tuple[Any, float]:
+    def time(self, fn: Callable[[], T], events: bool = False) -> tuple[T, float]:
         if self.cuda and events:
             start = self.torch.cuda.Event(enable_timing=True)
             end = self.torch.cuda.Event(enable_timing=True)
@@ -58,7 +65,7 @@ def _batches(frames: list[np.ndarray], batch: int) -> list[np.ndarray]:
 
 
 def measure_backend_stages(
-    backend: Any, frames: list[np.ndarray], batch: int, warmup_batches: int
+    backend: Backend, frames: list[np.ndarray], batch: int, warmup_batches: int
 ) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """(pre, infer, post) FPS of ``backend`` over ``frames`` in batches, after
     ``warmup_batches`` (at least two) warm-up calls: batch size / the fastest batch time
@@ -89,31 +96,30 @@ def measure_backend_stages(
     return tuple(fps(batch, float(t)) for t in best), tuple(fps(batch, float(t)) for t in med)  # type: ignore[return-value]
 
 
-def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+def in_thread(fn: Callable[..., T], *args: object) -> T:
     """Run ``fn`` in a fresh thread, as the pipeline runs inference: on a busy 2-core CPU,
     PyTorch called from the main thread was measured several times slower per call than
     from a worker thread (docs/BENCHMARKS.md), which would make the stage figures
     meaningless beside the pipeline's."""
-    box: dict[str, Any] = {}
+    out: list[T] = []
+    err: list[BaseException] = []
 
     def body() -> None:
         try:
-            box["out"] = fn(*args)
+            out.append(fn(*args))
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller
-            box["err"] = e
+            err.append(e)
 
     t = threading.Thread(target=body, name="streamdeblur-bench-stage", daemon=True)
     t.start()
     t.join()
-    if "err" in box:
-        raise box["err"]
-    return box["out"]
+    if err:
+        raise err[0]
+    return out[0]
 
 
-def bench_source_info(width: int, height: int, rate: Fraction, count: int, like: Any = None) -> Any:
+def bench_source_info(width: int, height: int, rate: Fraction, count: int, like: SourceInfo | None = None) -> SourceInfo:
     """A SourceInfo for the bench's frames (the colour tags of ``like``, an input's info)."""
-    from ..video.sources import SourceInfo
-
     tb = 1 / rate
     if like is not None:
         return replace(like, width=width, height=height, rate=rate, fps=float(rate), time_base=tb, frame_count=count, duration=float(count / rate), rotation=0)
@@ -124,7 +130,7 @@ def bench_source_info(width: int, height: int, rate: Fraction, count: int, like:
     )  # fmt: skip
 
 
-def measure_encode(frames: list[np.ndarray], info: Any, workdir: Path, codec: str | None, warmup: int) -> float:
+def measure_encode(frames: list[np.ndarray], info: SourceInfo, workdir: Path, codec: str | None, warmup: int) -> float:
     """Encode-only FPS through FileSink: the frames after ``warmup`` divided by the time
     from the last warm-up frame's write to the end of ``close()`` (the encoder's final
     flush included, as the end-to-end figure includes it)."""
@@ -148,7 +154,7 @@ def measure_encode(frames: list[np.ndarray], info: Any, workdir: Path, codec: st
 class _StampSink:
     """Wraps a sink: records when each frame is written and how long after it left the source."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: FileSink) -> None:
         self.inner = inner
         self.written: list[tuple[int, float, float]] = []  # (index, t_written, latency)
 
@@ -166,7 +172,7 @@ def stamped(frames: Iterator[np.ndarray], rate: Fraction) -> Iterator[Frame]:
 
 
 def measure_pipeline(
-    backend: Any, images: Iterator[np.ndarray], info: Any, workdir: Path, batch: int, warm: int, codec: str | None
+    backend: Backend, images: Iterator[np.ndarray], info: SourceInfo, workdir: Path, batch: int, warm: int, codec: str | None
 ) -> tuple[float, dict[str, float], float]:
     """End-to-end FPS (steady state after ``warm`` frames), latency percentiles (ms) and
     the inference thread's busy share (its working time over the pipeline's wall time)."""

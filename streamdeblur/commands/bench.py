@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from .common import DeviceName, PrecisionName, app, user_errors, value
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
@@ -38,7 +41,7 @@ def _header(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _table(report: dict[str, Any]) -> Any:
+def _table(report: dict[str, Any]) -> Table:
     from rich.table import Table
 
     t = Table(title="streamdeblur bench (FPS per stage; latency end to end)", show_lines=False)
@@ -63,6 +66,34 @@ def _write_json(data: dict[str, Any], path: Path) -> None:
     from ..fileio import write_atomic
 
     write_atomic(path, (json.dumps(data, indent=2) + "\n").encode(), replace=True)
+
+
+def _print_report(data: dict[str, Any], json_out: Path | None) -> None:
+    """The header, the table, one efficiency line per result, the side-by-side ratios and
+    what ``auto`` chose, on stdout."""
+    from rich.console import Console
+
+    from ..bench.report import ratio_lines
+
+    console = Console()
+    if not console.is_terminal:  # logs and pipes: the whole table, not an 80-column squeeze
+        console = Console(width=220)
+    for line in _header(data):
+        console.print(line, highlight=False, markup=False)
+    console.print(_table(data))
+    for r in data["results"]:
+        console.print(
+            f"efficiency {r['efficiency']:.2f}: {r['backend']} {r['model']} {r['resolution']} batch {r['batch']} runs at "
+            f"{r['fps']['end_to_end']:.2f} fps end to end; its slowest stage alone ({r['slowest_stage']}) at "
+            f"{r['fps'][{'source': 'source', 'inference': 'inference_stage', 'encode': 'encode'}[r['slowest_stage']]]:.2f} fps",
+            highlight=False, markup=False,
+        )  # fmt: skip
+    for line in ratio_lines(data):
+        console.print(f"end to end side by side: {line}", highlight=False, markup=False, soft_wrap=True)
+    for choice in dict.fromkeys(r["choice"] for r in data["results"] if r.get("requested") == "auto"):
+        console.print(choice, highlight=False, markup=False)
+    if json_out is not None:
+        console.print(f"results written to {json_out}", highlight=False, markup=False)
 
 
 @app.command()
@@ -98,7 +129,7 @@ def bench(
     """
     from ..bench import run_bench
     from ..bench.config import SIZE_LIMITS, BenchConfig, parse_ints, parse_names
-    from ..bench.report import check_plot_path, plot_report, ratio_lines
+    from ..bench.report import check_plot_path, plot_report
     from ..errors import InputError
     from ..sizes import parse_size, parse_sizes
 
@@ -130,27 +161,7 @@ def bench(
         else:
             _write_json(data, json_out)
     if not to_stdout:
-        from rich.console import Console
-
-        console = Console()
-        if not console.is_terminal:  # logs and pipes: the whole table, not an 80-column squeeze
-            console = Console(width=220)
-        for line in _header(data):
-            console.print(line, highlight=False, markup=False)
-        console.print(_table(data))
-        for r in data["results"]:
-            console.print(
-                f"efficiency {r['efficiency']:.2f}: {r['backend']} {r['model']} {r['resolution']} batch {r['batch']} runs at "
-                f"{r['fps']['end_to_end']:.2f} fps end to end; its slowest stage alone ({r['slowest_stage']}) at "
-                f"{r['fps'][{'source': 'source', 'inference': 'inference_stage', 'encode': 'encode'}[r['slowest_stage']]]:.2f} fps",
-                highlight=False, markup=False,
-            )  # fmt: skip
-        for line in ratio_lines(data):
-            console.print(f"end to end side by side: {line}", highlight=False, markup=False, soft_wrap=True)
-        for choice in dict.fromkeys(r["choice"] for r in data["results"] if r.get("requested") == "auto"):
-            console.print(choice, highlight=False, markup=False)
-        if json_out is not None:
-            console.print(f"results written to {json_out}", highlight=False, markup=False)
+        _print_report(data, json_out)
     if plot is not None:
         written = plot_report(data, plot)
         if not to_stdout:
