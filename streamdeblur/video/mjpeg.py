@@ -14,10 +14,12 @@ from __future__ import annotations
 import html
 import json
 import logging
+import socket
 import threading
 from collections.abc import Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import numpy as np
 
@@ -71,6 +73,79 @@ def parse_serve_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class _Handler(BaseHTTPRequestHandler):
+    """The routes of the module's docstring, answered from the :class:`MjpegServer`."""
+
+    protocol_version = "HTTP/1.1"
+
+    @property
+    def preview(self) -> MjpegServer:
+        assert isinstance(self.server, _Server)
+        return self.server.preview
+
+    def log_message(self, fmt: str, *args: object) -> None:  # quiet: debug log only
+        log.debug("%s %s", self.address_string(), fmt % args)
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        if path in ("/", "/index.html"):
+            self._send(HTTPStatus.OK, "text/html; charset=utf-8", _PAGE.format(title=html.escape(self.preview.title)).encode())
+        elif path == "/stream.mjpg":
+            self._stream()
+        elif path == "/frame.jpg":
+            jpeg = self.preview.wait_jpeg(0, timeout=10.0)[1]
+            if jpeg is None:
+                self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain", b"no frame yet\n")
+            else:
+                self._send(HTTPStatus.OK, "image/jpeg", jpeg)
+        elif path == "/stats.json":
+            self._send(HTTPStatus.OK, "application/json", json.dumps(self.preview.stats).encode())
+        else:
+            self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
+
+    def _send(self, status: HTTPStatus, ctype: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream(self) -> None:
+        self.close_connection = True
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        preview, seq = self.preview, 0
+        try:
+            while True:
+                seq, jpeg = preview.wait_jpeg(seq, timeout=1.0)
+                if jpeg is None:
+                    if preview.closed:
+                        return
+                    continue
+                self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                self.wfile.flush()
+                preview.frames_sent += 1
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            return  # the browser went away
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], preview: MjpegServer) -> None:
+        self.preview = preview
+        super().__init__(address, _Handler)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class MjpegServer:
     """Serves the newest published picture; a viewer for :func:`~streamdeblur.preview.run_preview`."""
 
@@ -83,75 +158,11 @@ class MjpegServer:
         self._jpeg: bytes | None = None
         self._seq = 0
         self._closed = False
-        self.stats: dict = {}
+        self.stats: dict[str, Any] = {}
         self.frames_sent = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, fmt: str, *args: object) -> None:  # quiet: debug log only
-                log.debug("%s %s", self.address_string(), fmt % args)
-
-            def do_GET(self) -> None:  # noqa: N802
-                path = self.path.split("?", 1)[0]
-                if path in ("/", "/index.html"):
-                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", _PAGE.format(title=html.escape(server.title)).encode())
-                elif path == "/stream.mjpg":
-                    self._stream()
-                elif path == "/frame.jpg":
-                    jpeg = server.wait_jpeg(0, timeout=10.0)[1]
-                    if jpeg is None:
-                        self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain", b"no frame yet\n")
-                    else:
-                        self._send(HTTPStatus.OK, "image/jpeg", jpeg)
-                elif path == "/stats.json":
-                    self._send(HTTPStatus.OK, "application/json", json.dumps(server.stats).encode())
-                else:
-                    self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
-
-            def _send(self, status: HTTPStatus, ctype: str, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _stream(self) -> None:
-                self.close_connection = True
-                self.send_response(HTTPStatus.OK)
-                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-                self.send_header("Cache-Control", "no-store")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                seq = 0
-                try:
-                    while True:
-                        seq, jpeg = server.wait_jpeg(seq, timeout=1.0)
-                        if jpeg is None:
-                            if server.closed:
-                                return
-                            continue
-                        self.wfile.write(
-                            f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n"
-                        )
-                        self.wfile.flush()
-                        server.frames_sent += 1
-                except (BrokenPipeError, ConnectionResetError, TimeoutError):
-                    return  # the browser went away
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        family_v6 = ":" in host
-        if family_v6:
-            import socket
-
-            Server.address_family = socket.AF_INET6
+        server_class = _Server6 if ":" in host else _Server
         try:
-            self._httpd = Server((host, port), Handler)
+            self._httpd = server_class((host, port), self)
         except OSError as e:
             raise OutputError(f"cannot serve on {host}:{port} ({e.strerror or e})", "pick another port, e.g. --serve 8090, or free this one") from None
         self.host = host
@@ -189,7 +200,7 @@ class MjpegServer:
             self._seq += 1
             self._cond.notify_all()
 
-    def update_stats(self, figures: dict) -> None:
+    def update_stats(self, figures: dict[str, Any]) -> None:
         """The overlay's figures, served as /stats.json for the page."""
         self.stats = dict(figures)
 
