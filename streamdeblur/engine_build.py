@@ -22,23 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from .engine_cache import (
-    COMPILER,
     DEFAULT_ENGINES_DIR,
     EngineSidecar,
-    GpuInfo,
-    ModelInfo,
     Profile,
-    current_gpu,
     engine_filename,
     engine_key,
-    model_source,
     sidecar_path,
-    tensorrt_requirements,
-    tensorrt_version,
     timing_cache_path,
 )
 from .errors import BackendUnavailableError, InputError, OutputError
 from .fileio import write_atomic
+from .identity import ModelInfo, model_source
+from .machine import GpuInfo, current_gpu, tensorrt_requirements, tensorrt_version
 from .models import Generator
 from .onnx_export import INPUT_NAME, OUTPUT_NAME, PRECISIONS, cached_onnx, onnx_metadata, sha256_file
 
@@ -141,10 +136,10 @@ def build_engine(
         assert generator is not None
         onnx_path = cached_onnx(generator, options.precision)
     onnx_path = Path(onnx_path)
-    info = ModelInfo.from_onnx(onnx_path)
+    meta = onnx_metadata(onnx_path)
+    info = ModelInfo.from_metadata(meta, onnx_path)
     if generator is not None:
         info = dataclasses.replace(info, source=model_source(generator))
-    meta = onnx_metadata(onnx_path)
     if meta.get("streamdeblur.precision", options.precision) != options.precision:
         raise InputError(f"{onnx_path} was exported as {meta['streamdeblur.precision']}, but --precision is {options.precision}", "export it again with --precision " + options.precision)
     onnx_sha = sha256_file(onnx_path)
@@ -156,7 +151,7 @@ def build_engine(
 
     mn, opt, mx = profile.nchw()
     side = EngineSidecar(
-        compiler=COMPILER, tensorrt_version=trt_ver, gpu_name=gpu.name, compute_capability=gpu.compute_capability,
+        tensorrt_version=trt_ver, gpu_name=gpu.name, compute_capability=gpu.compute_capability,
         precision=options.precision, input_name=INPUT_NAME, output_name=OUTPUT_NAME,
         min_shape=mn, opt_shape=opt, max_shape=mx, onnx_sha256=onnx_sha,
         arch=info.arch, args=info.args, size_multiple=info.size_multiple, min_size=info.min_size,

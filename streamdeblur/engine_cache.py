@@ -23,20 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .errors import EngineMismatchError, InputError, InputNotFoundError, ShapeError
+from .identity import ModelInfo, weights_sha256
+from .machine import GpuInfo, current_gpu, tensorrt_version
 from .models import Generator
-from .onnx_export import onnx_metadata, weights_sha256
 from .sizes import padded_size
 
 log = logging.getLogger(__name__)
 
 SIDECAR_VERSION = 1
 DEFAULT_ENGINES_DIR = Path("engines")
-PIP_TENSORRT = "pip install 'streamdeblur[tensorrt]'"
-#: what builds every engine streamdeblur loads (the sidecar records it)
-COMPILER = "tensorrt"
 
 
 # --------------------------------------------------------------------------- profile
@@ -90,51 +86,16 @@ def _model_option(source: str) -> str:
     return f"--weights {source}" if ("/" in source or source.endswith(".safetensors")) else f"--model {source}"
 
 
-# --------------------------------------------------------------------------- this machine
-
-
-@dataclass(frozen=True)
-class GpuInfo:
-    name: str
-    compute_capability: str
-
-
-def current_gpu(index: int = 0) -> GpuInfo | None:
-    if not torch.cuda.is_available():
-        return None
-    p = torch.cuda.get_device_properties(index)
-    return GpuInfo(p.name, f"{p.major}.{p.minor}")
-
-
-def tensorrt_version() -> str | None:
-    try:
-        import tensorrt as trt  # type: ignore[import-not-found]
-    except Exception:
-        return None
-    return str(trt.__version__)
-
-
-def tensorrt_requirements() -> str | None:
-    """None if TensorRT engines can be built and run here; else one line saying what lacks."""
-    missing = []
-    if tensorrt_version() is None:
-        missing.append(f"TensorRT is not installed ({PIP_TENSORRT})")
-    if not torch.cuda.is_available():
-        build = "this PyTorch is a CPU-only build" if torch.version.cuda is None else "no CUDA GPU is visible"
-        missing.append(f"no NVIDIA GPU usable ({build}; TensorRT needs an NVIDIA GPU with a CUDA build of torch)")
-    if not missing:
-        return None
-    return "TensorRT engines need TensorRT and an NVIDIA GPU: " + "; ".join(missing)
-
-
 # --------------------------------------------------------------------------- sidecar
 
 
 @dataclass(frozen=True)
 class EngineSidecar:
-    """Everything an engine depends on; written beside it as ``X.engine.json``."""
+    """Everything an engine depends on; written beside it as ``X.engine.json``.
 
-    compiler: str  # always COMPILER; an engine of anything else is refused
+    Older sidecars also hold ``compiler`` (always ``tensorrt``); reading skips it, as it
+    skips any field it does not know."""
+
     tensorrt_version: str
     gpu_name: str
     compute_capability: str
@@ -239,8 +200,6 @@ class Expected:
 def sidecar_mismatches(side: EngineSidecar, exp: Expected) -> list[str]:
     """Each way ``side`` does not fit ``exp``, as short phrases (empty: it fits)."""
     out: list[str] = []
-    if side.compiler != COMPILER:
-        out.append(f"built with {side.compiler}, which streamdeblur no longer loads (only {COMPILER} engines)")
     if exp.gpu is not None:
         if side.gpu_name != exp.gpu.name:
             out.append(f"built for GPU {side.gpu_name!r}, this is {exp.gpu.name!r}")
@@ -302,55 +261,6 @@ def check_frame(side: EngineSidecar, frame_hw: tuple[int, int], tiling: bool = F
         )
 
 
-# --------------------------------------------------------------------------- model facts
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What an engine needs to know of its generator (from the generator or an ONNX's metadata)."""
-
-    arch: str
-    args: dict[str, Any]
-    size_multiple: int
-    min_size: int
-    weights_sha256: str
-    source: str  # what to pass to --model / --weights to rebuild
-
-    @classmethod
-    def of(cls, generator: Generator) -> ModelInfo:
-        return cls(generator.arch, dict(generator.arch_args), generator.size_multiple, generator.min_size, weights_sha256(generator), model_source(generator))
-
-    @classmethod
-    def from_onnx(cls, path: str | os.PathLike) -> ModelInfo:
-        meta = onnx_metadata(path)
-        need = ("arch", "args", "size_multiple", "min_size", "weights_sha256")
-        if any(f"streamdeblur.{k}" not in meta for k in need):
-            raise InputError(
-                f"{path} is not a streamdeblur export (its metadata lacks the generator's arch, args and padding)",
-                "export it with `streamdeblur export --format onnx`, or pass --model / --weights",
-            )
-        return cls(
-            meta["streamdeblur.arch"],
-            json.loads(meta["streamdeblur.args"]),
-            int(meta["streamdeblur.size_multiple"]),
-            int(meta["streamdeblur.min_size"]),
-            meta["streamdeblur.weights_sha256"],
-            meta["streamdeblur.arch"],
-        )
-
-
-def model_source(generator: Generator) -> str:
-    """What to pass to ``--model`` / ``--weights`` to rebuild for ``generator``."""
-    src = getattr(generator, "source", None)
-    if not src:
-        return generator.arch
-    from .models import shipped_weights
-
-    if Path(src).resolve() == shipped_weights(generator.arch).resolve():
-        return generator.arch
-    return str(src)
-
-
 # --------------------------------------------------------------------------- naming and finding
 
 
@@ -377,7 +287,7 @@ def engine_key(
         "cc": gpu.compute_capability,
         "workspace_gib": float(workspace_gib),
         "opt_level": int(opt_level),
-        "compiler": COMPILER,
+        "compiler": "tensorrt",  # in every key so far: kept so that the engines already built keep their names
         "sidecar": SIDECAR_VERSION,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

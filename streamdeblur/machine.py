@@ -2,6 +2,10 @@
 CUDA, TensorRT, ONNX Runtime, OpenVINO, codecs, backends), as ``streamdeblur doctor``
 prints them, and the extra facts a benchmark states beside its figures (driver, cuDNN,
 threads, load). Plain dicts; the commands print them.
+
+The probes the backends ask before they run (:func:`current_gpu`,
+:func:`tensorrt_requirements`, :func:`openvino_version`, :func:`cpu_has_bf16` ...) live
+here too: each answers without raising, None or empty where the thing is missing.
 """
 
 from __future__ import annotations
@@ -10,10 +14,109 @@ import os
 import platform
 import shutil
 import subprocess
+from dataclasses import dataclass
 from typing import Any
 
 #: the encoders `doctor` reports as present or not
 ENCODERS = ("libx264", "libx265", "libx264rgb", "ffv1", "h264_nvenc", "hevc_nvenc", "aac", "libopus")
+PIP_TENSORRT = "pip install 'streamdeblur[tensorrt]'"
+PIP_OPENVINO = "pip install 'streamdeblur[openvino]'"
+
+
+# --------------------------------------------------------------------------- probes
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    name: str
+    compute_capability: str
+
+
+def current_gpu(index: int = 0) -> GpuInfo | None:
+    """The CUDA GPU ``index`` as PyTorch sees it, or None without one."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    p = torch.cuda.get_device_properties(index)
+    return GpuInfo(p.name, f"{p.major}.{p.minor}")
+
+
+def tensorrt_version() -> str | None:
+    """The installed TensorRT's version, or None."""
+    try:
+        import tensorrt as trt  # type: ignore[import-not-found]
+    except Exception:
+        return None
+    return str(trt.__version__)
+
+
+def tensorrt_requirements() -> str | None:
+    """None if TensorRT engines can be built and run here; else one line saying what lacks."""
+    import torch
+
+    missing = []
+    if tensorrt_version() is None:
+        missing.append(f"TensorRT is not installed ({PIP_TENSORRT})")
+    if not torch.cuda.is_available():
+        build = "this PyTorch is a CPU-only build" if torch.version.cuda is None else "no CUDA GPU is visible"
+        missing.append(f"no NVIDIA GPU usable ({build}; TensorRT needs an NVIDIA GPU with a CUDA build of torch)")
+    if not missing:
+        return None
+    return "TensorRT engines need TensorRT and an NVIDIA GPU: " + "; ".join(missing)
+
+
+def onnxruntime_providers() -> list[str]:
+    """ONNX Runtime's execution providers here (empty without ONNX Runtime)."""
+    try:
+        import onnxruntime as ort
+    except Exception:
+        return []
+    return list(ort.get_available_providers())
+
+
+def openvino_version() -> str | None:
+    """The installed OpenVINO's version, or None when it is not installed (or broken)."""
+    try:
+        import openvino as ov
+    except Exception:
+        return None
+    try:
+        from importlib.metadata import version
+
+        return version("openvino")  # "2026.4.1"; ov.get_version() adds the build
+    except Exception:
+        return str(getattr(ov, "__version__", "installed")).split("-")[0]
+
+
+def openvino_devices() -> dict[str, str]:
+    """OpenVINO's devices here, name -> full name (e.g. {"CPU": "AMD EPYC"}); empty without OpenVINO."""
+    try:
+        import openvino as ov
+
+        core = ov.Core()
+        out = {}
+        for d in core.available_devices:
+            try:
+                out[d] = str(core.get_property(d, "FULL_DEVICE_NAME"))
+            except Exception:
+                out[d] = d
+        return out
+    except Exception:
+        return {}
+
+
+def cpu_has_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin runs bfloat16 natively here (AVX512_BF16 or AMX)."""
+    try:
+        import openvino as ov
+
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:
+        return False
+
+
+# --------------------------------------------------------------------------- reports
 
 
 def _cpu_name() -> str:
@@ -41,7 +144,6 @@ def machine_report() -> dict[str, Any]:
     import torch
 
     from .backends import BACKENDS
-    from .backends.openvino_backend import cpu_has_bf16, openvino_devices, openvino_version
 
     info: dict[str, Any] = {
         "python": platform.python_version(),
@@ -67,9 +169,7 @@ def machine_report() -> dict[str, Any]:
         except Exception:
             info[mod] = None
     if info["onnxruntime"]:
-        import onnxruntime as ort
-
-        info["onnxruntime_providers"] = ort.get_available_providers()
+        info["onnxruntime_providers"] = onnxruntime_providers()
     info["openvino"] = openvino_version()
     info["openvino_devices"] = openvino_devices() if info["openvino"] else {}
     info["openvino_cpu_bf16"] = cpu_has_bf16() if info["openvino"] else None

@@ -7,7 +7,7 @@ that a trace would freeze at the example size. The ONNX therefore holds only the
 network, for inputs whose H and W are multiples of ``size_multiple``; each backend pads
 with :func:`~streamdeblur.models.pad_to_multiple` (the very function PyTorch uses, so the
 padded input is identical) and crops after, through
-:func:`streamdeblur.backends.base.pad_run_crop`. The padding facts travel in the ONNX
+:meth:`streamdeblur.backends.base.Backend.run_padded`. The padding facts travel in the ONNX
 metadata (``size_multiple``, ``min_size``).
 """
 
@@ -27,6 +27,7 @@ from torch import nn
 
 from .errors import InputError, InputNotFoundError, OutputError, OutputExistsError
 from .fileio import write_atomic
+from .identity import weights_sha256
 from .models import Generator
 from .sizes import padded_size
 
@@ -46,22 +47,6 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
-    return h.hexdigest()
-
-
-def weights_sha256(generator: Generator) -> str:
-    """A digest of the architecture, its args and every tensor: what the generator *is*.
-
-    Independent of where (or whether) the weights live on disk, so an in-memory
-    generator gets a cache key too.
-    """
-    h = hashlib.sha256()
-    h.update(json.dumps({"arch": generator.arch, "args": generator.arch_args}, sort_keys=True).encode())
-    for name, t in sorted(generator.state_dict().items()):
-        t = t.detach().to("cpu", torch.float32).contiguous()
-        h.update(name.encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.numpy().tobytes())
     return h.hexdigest()
 
 
@@ -207,7 +192,6 @@ def cached_onnx(generator: Generator, precision: str = "fp32", directory: str | 
         log.info("exporting %s (%s) to %s", generator.arch, precision, path)
         export_onnx(generator, path, precision)
     return path
-
 
 
 def onnx_for(generator: Generator, precision: str, path: str | os.PathLike | None = None) -> tuple[Path, str]:

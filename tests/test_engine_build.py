@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from streamdeblur.cli import app
 from streamdeblur.engine_build import _Ticker
-from streamdeblur.engine_cache import tensorrt_requirements, tensorrt_version
+from streamdeblur.machine import tensorrt_requirements, tensorrt_version
 
 needs_no_tensorrt = pytest.mark.skipif(tensorrt_requirements() is None, reason="TensorRT and a GPU are present here")
 
@@ -59,7 +59,8 @@ def test_build_engine_shapes_are_width_x_height(tiny_weights):
 def test_build_flow_without_tensorrt_writes_engine_then_sidecar_reuses_and_forces(tmp_path, tiny_weights, monkeypatch):
     """build_engine's own steps around the TensorRT call (which needs a GPU: faked here)."""
     import streamdeblur.engine_build as B
-    from streamdeblur.engine_cache import GpuInfo, Profile, find_engine, sidecar_path
+    from streamdeblur.engine_cache import Profile, find_engine, sidecar_path
+    from streamdeblur.machine import GpuInfo
     from streamdeblur.models import load_generator
 
     gpu = GpuInfo("NVIDIA H100 80GB HBM3", "9.0")
@@ -74,7 +75,7 @@ def test_build_flow_without_tensorrt_writes_engine_then_sidecar_reuses_and_force
     res = B.build_engine(gen, opts)
     assert not res.reused and res.engine.read_bytes() == b"engine bytes" and res.engine.suffix == ".engine"
     side = built[0]
-    assert side.compiler == "tensorrt" and side.max_shape == (2, 3, 256, 320) and side.min_shape[2:] == (64, 64)
+    assert side.max_shape == (2, 3, 256, 320) and side.min_shape[2:] == (64, 64)
     assert sidecar_path(res.engine).exists() and res.sidecar.build_seconds is not None
     assert B.build_engine(gen, opts).reused and len(built) == 1  # the same inputs: nothing rebuilt
     forced = B.build_engine(gen, B.BuildOptions(opts.profile, engines_dir=tmp_path / "engines", opt_level=1, force=True))

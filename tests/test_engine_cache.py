@@ -14,10 +14,12 @@ import torch
 
 from streamdeblur import engine_cache as E
 from streamdeblur.errors import EngineMismatchError, InputError, ShapeError
+from streamdeblur.identity import ModelInfo, weights_sha256
+from streamdeblur.machine import GpuInfo
 from streamdeblur.models import build_model
-from streamdeblur.onnx_export import onnx_metadata, weights_sha256
+from streamdeblur.onnx_export import onnx_metadata
 
-H100 = E.GpuInfo("NVIDIA H100 80GB HBM3", "9.0")
+H100 = GpuInfo("NVIDIA H100 80GB HBM3", "9.0")
 TRT = "10.9.0.34"
 
 
@@ -33,7 +35,7 @@ def sidecar(gen) -> E.EngineSidecar:
     prof = E.Profile().padded(gen.size_multiple, gen.min_size)
     mn, opt, mx = prof.nchw()
     return E.EngineSidecar(
-        compiler="tensorrt", tensorrt_version=TRT, gpu_name=H100.name, compute_capability=H100.compute_capability,
+        tensorrt_version=TRT, gpu_name=H100.name, compute_capability=H100.compute_capability,
         precision="fp16", input_name="input", output_name="output", min_shape=mn, opt_shape=opt, max_shape=mx,
         onnx_sha256="ab" * 32, arch=gen.arch, args=gen.arch_args, size_multiple=gen.size_multiple,
         min_size=gen.min_size, weights_sha256=weights_sha256(gen), model_source="deblurgan-lite",
@@ -70,7 +72,6 @@ def test_matching_sidecar_passes(gen, sidecar):
         ({"arch": "deblurgan"}, {}, "built for model 'deblurgan', running 'deblurgan-lite'"),
         ({}, {"frame_hw": (2160, 3840)}, "frame 3840x2160 is above the profile's max 1920x1080"),
         ({}, {"frame_hw": (120, 160)}, "frame 160x120 is below the profile's min 256x256"),
-        ({"compiler": "torch-tensorrt"}, {}, "built with torch-tensorrt, which streamdeblur no longer loads"),
     ],
 )
 def test_each_difference_is_named_with_the_fix(gen, sidecar, change, exp_change, phrase):
@@ -130,8 +131,8 @@ def test_engine_name_encodes_every_dependency():
         {"profile": E.Profile(max_hw=(2160, 3840)).padded(16)},
         {"profile": E.Profile(batch=4).padded(16)},
         {"tensorrt_version": "10.3.0"},
-        {"gpu": E.GpuInfo("NVIDIA A100-SXM4-80GB", "8.0")},
-        {"gpu": E.GpuInfo(H100.name, "9.1")},
+        {"gpu": GpuInfo("NVIDIA A100-SXM4-80GB", "8.0")},
+        {"gpu": GpuInfo(H100.name, "9.1")},
         {"workspace_gib": 8.0},
         {"opt_level": 5},
     ]
@@ -188,7 +189,20 @@ def test_foreign_onnx_is_refused(tmp_path):
     g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     onnx.save(helper.make_model(g), str(tmp_path / "f.onnx"))
     with pytest.raises(InputError, match="not a streamdeblur export"):
-        E.ModelInfo.from_onnx(tmp_path / "f.onnx")
+        ModelInfo.from_metadata(onnx_metadata(tmp_path / "f.onnx"), tmp_path / "f.onnx")
     (tmp_path / "junk.onnx").write_bytes(b"\x00garbage")
     with pytest.raises(InputError, match="not a readable ONNX"):
         onnx_metadata(tmp_path / "junk.onnx")
+
+
+def test_an_older_sidecar_with_a_compiler_field_is_still_read(sidecar):
+    data = json.loads(sidecar.to_json())
+    assert "compiler" not in data
+    data["compiler"] = "tensorrt"
+    assert E.EngineSidecar.from_json(json.dumps(data)) == sidecar
+
+
+def test_engine_names_stay_those_of_the_engines_already_built():
+    """The key hashes what an engine depends on; the same inputs keep naming the same file."""
+    key = E.engine_key("ab" * 32, "fp16", E.Profile(), TRT, H100, 4.0, 3)
+    assert key == "49467f9210acadf9489f0096b4e585e6bcb07f2ab9515198ec1ab7c63091736f"

@@ -9,12 +9,19 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from streamdeblur.backends import OnnxRuntimeBackend
+from streamdeblur.backends import BackendOptions, OnnxRuntimeBackend
 from streamdeblur.cli import app
 from streamdeblur.models import save_generator
 from streamdeblur.onnx_export import cached_onnx, export_onnx, onnx_metadata
 
 FP32_TOL = 1e-4
+
+
+@pytest.fixture(autouse=True)
+def _onnx_cache(tmp_path_factory, monkeypatch):
+    """Keep exported ONNX files out of the user's cache."""
+    monkeypatch.setenv("STREAMDEBLUR_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "sd-cache"))
+
 FP16_TOL = 2 / 255
 # an exact multiple (no padding), odd sizes, a frame smaller than the model's multiple
 # (replicate padding), batch 2 of different crops
@@ -37,7 +44,7 @@ def generator(request):
 @pytest.mark.parametrize("precision,tol", [("fp32", FP32_TOL), ("fp16", FP16_TOL)])
 def test_onnxruntime_matches_pytorch_at_many_sizes(generator, photo_batch, tmp_path, precision, tol):
     path = export_onnx(generator, tmp_path / f"g-{precision}.onnx", precision)
-    be = OnnxRuntimeBackend(generator, "cpu", onnx=path)
+    be = OnnxRuntimeBackend(generator, "cpu", BackendOptions(onnx=path))
     assert be.precision == precision
     for n, h, w in SIZES if precision == "fp32" else SIZES_FP16:
         x = _crops(photo_batch, n, h, w)

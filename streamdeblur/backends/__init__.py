@@ -3,8 +3,9 @@
 ``create_backend("auto", ...)`` picks the fastest that can run here and says which
 (through ``choose_backend``'s returned reason); an explicit name that cannot run raises
 :class:`~streamdeblur.errors.BackendUnavailableError` with the reason. Nothing falls back
-silently. Each backend class declares what it takes (``devices``, ``options``, its
-``missing`` requirements); :func:`create_backend` passes each only the options it declares.
+silently. Each backend class declares the ``devices`` it runs on and what this machine
+lacks for it (``missing``); every backend is made from the request's
+:class:`~streamdeblur.backends.options.BackendOptions` and reads the fields it takes.
 
 Auto order: a TensorRT engine in engines/ built for this GPU, TensorRT and generator;
 then PyTorch CUDA FP16; then the fastest CPU backend installed (``CPU_ORDER``, measured on
@@ -21,10 +22,12 @@ from typing import Any
 import torch
 
 from ..errors import BackendUnavailableError
+from ..machine import PIP_OPENVINO
 from ..models import Generator
-from .base import COMMON_OPTIONS, Backend
+from .base import Backend
 from .onnxruntime_backend import OnnxRuntimeBackend
-from .openvino_backend import PIP_OPENVINO, OpenVINOBackend
+from .openvino_backend import OpenVINOBackend
+from .options import BackendOptions
 from .tensorrt_backend import TensorRTBackend
 from .torch_backend import TorchBackend
 
@@ -50,6 +53,7 @@ __all__ = [
     "BACKENDS",
     "CPU_ORDER",
     "Backend",
+    "BackendOptions",
     "OnnxRuntimeBackend",
     "OpenVINOBackend",
     "TensorRTBackend",
@@ -63,8 +67,8 @@ def choose_backend(
     name: str = "auto",
     device: str | None = None,
     generator: Generator | None = None,
-    engines_dir: str | os.PathLike | None = None,
-    engine: str | os.PathLike | None = None,
+    engines_dir: str | os.PathLike[str] | None = None,
+    engine: str | os.PathLike[str] | None = None,
 ) -> tuple[str, str, str]:
     """(backend, device, why) for a request; ``name``/``device`` may be "auto"/None.
 
@@ -118,20 +122,20 @@ def choose_backend(
     raise BackendUnavailableError("no backend can run on the CPU")  # pragma: no cover
 
 
-def create_backend(name: str, generator: Generator, device: str | None = None, **options: Any) -> Backend:
-    """Instantiate a backend; ``name="auto"`` chooses (see ``choose_backend``).
+def create_backend(
+    name: str, generator: Generator, device: str | None = None, options: BackendOptions | None = None, **fields: Any
+) -> Backend:
+    """Open a backend; ``name="auto"`` chooses (see ``choose_backend``).
 
     ``options`` may hold any backend's options (the request does not know which backend
-    auto picks); the chosen one gets those its class declares (``Backend.options``) and the
-    common ones. An option no backend takes is a TypeError.
+    auto picks); the chosen one reads those it takes. ``fields``: the same as keywords,
+    for callers that hold no ``BackendOptions`` yet (``BackendOptions(**fields)``: a
+    misspelled name is a TypeError here); not both.
     """
-    known = set(COMMON_OPTIONS).union(*(cls.options for cls in BACKENDS.values()))
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise TypeError(f"create_backend() got unknown option(s) {', '.join(unknown)}")
-    backend_name, dev, why = choose_backend(
-        name, device, generator=generator, engines_dir=options.get("engines_dir"), engine=options.get("engine")
-    )
-    cls = BACKENDS[backend_name]
-    taken = {k: v for k, v in options.items() if k in cls.options or k in COMMON_OPTIONS}
-    return cls(generator, dev, choice_reason=why, **taken)
+    if fields:
+        if options is not None:
+            raise TypeError("create_backend() takes options or keyword fields, not both")
+        options = BackendOptions(**fields)
+    options = options or BackendOptions()
+    backend_name, dev, why = choose_backend(name, device, generator=generator, engines_dir=options.engines_dir, engine=options.engine)
+    return BACKENDS[backend_name](generator, dev, options, choice_reason=why)

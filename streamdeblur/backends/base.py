@@ -4,8 +4,12 @@ A backend runs one generator on one device. ``infer`` is the contract every back
 passes the conformance test on: NCHW float in [0, 1] -> same shape, same range.
 ``process`` is what the pipeline calls: a batch of uint8 RGB frames (N, H, W, 3) in,
 the same out, with the uint8 <-> float conversion done on the backend's device
-(:func:`streamdeblur.tensors.to_float`, :func:`~streamdeblur.tensors.to_uint8`). Backends that run the exported core network
-(ONNX Runtime, OpenVINO, TensorRT) pad, run and crop through :meth:`Backend.run_padded`.
+(:func:`streamdeblur.tensors.to_float`, :func:`~streamdeblur.tensors.to_uint8`). Backends that
+run the exported core network (ONNX Runtime, OpenVINO, TensorRT) pad, run and crop through
+:meth:`Backend.run_padded`; the two that take host arrays share :class:`HostOnnxBackend`.
+
+Every backend is made from a generator, a device and the request's
+:class:`~streamdeblur.backends.options.BackendOptions`, and reads the fields it takes.
 """
 
 from __future__ import annotations
@@ -20,10 +24,7 @@ import torch
 from ..errors import BackendUnavailableError
 from ..models import Generator, pad_to_multiple
 from ..tensors import as_tensor, to_float, to_uint8
-
-#: the options every backend takes (tiling of frames above ``max_tile``)
-COMMON_OPTIONS: tuple[str, ...] = ("max_tile", "tile_overlap")
-
+from .options import BackendOptions
 
 # --------------------------------------------------------------------------- the contract
 
@@ -32,9 +33,6 @@ class Backend(ABC):
     name: ClassVar[str] = ""
     #: devices this backend can run on, in preference order
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
-    #: the keyword options the constructor takes beyond :data:`COMMON_OPTIONS`;
-    #: ``create_backend`` passes a backend only these (and the common ones)
-    options: ClassVar[tuple[str, ...]] = ()
     #: the precision it runs at (set by each backend from its options)
     precision: str = "fp32"
     #: why this backend runs (``create_backend`` passes what ``choose_backend`` said)
@@ -44,9 +42,8 @@ class Backend(ABC):
         self,
         generator: Generator,
         device: str = "cpu",
+        options: BackendOptions = BackendOptions(),
         *,
-        max_tile: int | None = None,
-        tile_overlap: int | None = None,
         choice_reason: str | None = None,
     ) -> None:
         """Raises :class:`BackendUnavailableError` where this backend cannot run on ``device``."""
@@ -57,11 +54,11 @@ class Backend(ABC):
         self.device = device
         self.choice_reason = choice_reason or f"{self.name} on {device} (asked for)"
         #: frames larger than this (H or W) go through overlapping tiles (streamdeblur.tiling)
-        self.max_tile: int | None = max_tile or None
-        self.tile_overlap: int | None = tile_overlap
+        self.max_tile: int | None = options.max_tile
+        self.tile_overlap: int | None = options.tile_overlap
         #: how the core network wants its input padded (see :meth:`run_padded`)
-        self.multiple = int(getattr(generator, "size_multiple", 1) or 1)
-        self.min_size = int(getattr(generator, "min_size", 1) or 1)
+        self.multiple = int(generator.size_multiple)
+        self.min_size = int(generator.min_size)
 
     @classmethod
     def unavailable_reason(cls, device: str) -> str | None:
@@ -123,3 +120,24 @@ class Backend(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class HostOnnxBackend(Backend):
+    """A backend whose runtime takes the exported ONNX's input as a host array (ONNX
+    Runtime, OpenVINO): ``infer`` brings the batch to the CPU as float32, pads it, runs
+    :meth:`_run` and crops. :meth:`close` marks it closed; ``infer`` then refuses."""
+
+    closed: bool = False
+
+    @abstractmethod
+    def _run(self, xp: torch.Tensor) -> torch.Tensor:
+        """The core network on a padded float32 CPU batch."""
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.closed:
+            raise RuntimeError("backend is closed")
+        y = self.run_padded(batch.detach().to("cpu", torch.float32), self._run)
+        return y.contiguous().to(batch.device, batch.dtype)
+
+    def close(self) -> None:
+        self.closed = True

@@ -3,39 +3,31 @@
 The ONNX holds ``forward_padded`` only (see :mod:`streamdeblur.onnx_export`), so each batch
 is padded as PyTorch pads it and the result cropped (:meth:`Backend.run_padded`). The ONNX
 is exported once per generator into the cache (keyed by the weights' sha256), or taken
-from ``onnx=PATH``.
+from ``BackendOptions.onnx``. Reads ``precision`` (fp32 or fp16), ``threads`` and ``onnx``.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from ..errors import BackendUnavailableError
+from ..machine import onnxruntime_providers
 from ..models import Generator
 from ..tensors import as_array
-from .base import Backend
+from .base import HostOnnxBackend
+from .options import BackendOptions
 
 
-def _providers() -> list[str]:
-    try:
-        import onnxruntime as ort
-    except Exception:
-        return []
-    return list(ort.get_available_providers())
-
-
-class OnnxRuntimeBackend(Backend):
+class OnnxRuntimeBackend(HostOnnxBackend):
     name: ClassVar[str] = "onnxruntime"
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
-    options: ClassVar[tuple[str, ...]] = ("onnx", "precision", "threads")
 
     @classmethod
     def missing(cls, device: str) -> str | None:
-        providers = _providers()
+        providers = onnxruntime_providers()
         if not providers:
             return "onnxruntime is not installed; pip install onnxruntime (or onnxruntime-gpu for CUDA)"
         if device == "cuda" and "CUDAExecutionProvider" not in providers:
@@ -43,17 +35,18 @@ class OnnxRuntimeBackend(Backend):
         return None
 
     def __init__(
-        self, generator: Generator, device: str = "cpu", *, onnx: str | os.PathLike | None = None, precision: str | None = None, threads: int | None = None, **common: Any
+        self, generator: Generator, device: str = "cpu", options: BackendOptions = BackendOptions(), *, choice_reason: str | None = None
     ) -> None:
-        super().__init__(generator, device, **common)
+        super().__init__(generator, device, options, choice_reason=choice_reason)
         import onnxruntime as ort
 
         from ..onnx_export import onnx_for
 
+        precision, threads = options.precision, options.threads
         if precision not in (None, "fp32", "fp16"):
             raise BackendUnavailableError(f"the onnxruntime backend runs fp32 or fp16, not {precision!r}", "use --precision fp32 (bf16 is the openvino backend's)")
         # fp16 only where the hardware has fast half kernels; on the CPU fp32 is both faster and exact
-        self.onnx_path, self.precision = onnx_for(generator, precision or ("fp16" if device == "cuda" else "fp32"), onnx)
+        self.onnx_path, self.precision = onnx_for(generator, precision or ("fp16" if device == "cuda" else "fp32"), options.onnx)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
@@ -70,11 +63,6 @@ class OnnxRuntimeBackend(Backend):
         (y,) = self.session.run([self.output_name], {self.input_name: as_array(xp, self.np_dtype)})
         return torch.from_numpy(y)
 
-    def infer(self, batch: torch.Tensor) -> torch.Tensor:
-        if self.session is None:
-            raise RuntimeError("backend is closed")
-        y = self.run_padded(batch.detach().to("cpu", torch.float32), self._run)
-        return y.to(batch.device, batch.dtype)
-
     def close(self) -> None:
+        super().close()
         self.session = None

@@ -1,13 +1,15 @@
 """OpenVINO backend: the generator's exported ONNX, compiled for the CPU.
 
 The same ONNX as ONNX Runtime (``forward_padded`` only, exported once per generator into
-the cache by :func:`streamdeblur.onnx_export.cached_onnx`, or ``onnx=PATH``): each batch is
-padded as PyTorch pads it, and the result cropped (:meth:`Backend.run_padded`).
+the cache by :func:`streamdeblur.onnx_export.cached_onnx`, or ``BackendOptions.onnx``):
+each batch is padded as PyTorch pads it, and the result cropped (:meth:`Backend.run_padded`).
+Reads ``precision`` / ``openvino_precision``, ``openvino_hint``, ``threads``,
+``openvino_max_shapes``, ``openvino_cpu_pinning`` and ``onnx``.
 
 Shapes: OpenVINO's CPU plugin runs a model compiled for one static shape faster than the
 same model left dynamic (measured, docs/BENCHMARKS.md), so each padded input shape
 (N, 3, H, W) gets its own compiled model, kept in a small least-recently-used cache
-(``max_shapes``, default 8). A video has one frame size (plus a shorter last batch);
+(``openvino_max_shapes``, default 8). A video has one frame size (plus a shorter last batch);
 ``--max-tile`` gives at most four tile shapes per frame size (full tiles and the shorter
 ones at the right and bottom edges): each shape compiles once (well under a second for
 deblurgan-lite), never once per frame or tile.
@@ -17,10 +19,9 @@ reports it as the ``BF16`` optimization capability), else ``fp32``. On this proj
 2-core AMD EPYC (AVX512_BF16) bf16 ran 1.4-3x faster than fp32 and changed the shipped
 model's PSNR against the sample clips' sharp references by at most 0.004 dB
 (docs/BENCHMARKS.md); ``precision="fp32"`` gives the exact path (within 1e-6 of PyTorch).
-
-Both can be set without code for ``run``/``bench``/``preview``:
-``STREAMDEBLUR_OPENVINO_PRECISION=fp32|bf16`` and ``STREAMDEBLUR_OPENVINO_HINT=latency|throughput``
-(an explicit ``precision=``/``hint=`` wins).
+``openvino_precision`` sets OpenVINO's alone where ``precision`` (every backend's) is not
+given; ``streamdeblur run`` reads it, and the hint, from ``STREAMDEBLUR_OPENVINO_PRECISION``
+and ``STREAMDEBLUR_OPENVINO_HINT`` too.
 
 Performance hint: ``latency`` compiles for one stream using every core and runs a
 batch as one request; ``throughput`` compiles for OpenVINO's own number of streams (2 on
@@ -34,7 +35,6 @@ alone at a quiet moment).
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from typing import Any, ClassVar
 
@@ -42,61 +42,18 @@ import numpy as np
 import torch
 
 from ..errors import BackendUnavailableError
+from ..machine import PIP_OPENVINO, cpu_has_bf16, openvino_version
 from ..models import Generator
 from ..tensors import as_array
-from .base import Backend
+from .base import HostOnnxBackend
+from .options import OPENVINO_PRECISIONS, BackendOptions
 
-PIP_OPENVINO = "pip install 'streamdeblur[openvino]'"
-HINTS = ("auto", "latency", "throughput")
-PRECISIONS = ("fp32", "bf16")
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 
 
-def openvino_version() -> str | None:
-    """The installed OpenVINO's version, or None when it is not installed (or broken)."""
-    try:
-        import openvino as ov
-    except Exception:
-        return None
-    try:
-        from importlib.metadata import version
-
-        return version("openvino")  # "2026.4.1"; ov.get_version() adds the build
-    except Exception:
-        return str(getattr(ov, "__version__", "installed")).split("-")[0]
-
-
-def openvino_devices() -> dict[str, str]:
-    """OpenVINO's devices here, name -> full name (e.g. {"CPU": "AMD EPYC"}); empty without OpenVINO."""
-    try:
-        import openvino as ov
-
-        core = ov.Core()
-        out = {}
-        for d in core.available_devices:
-            try:
-                out[d] = str(core.get_property(d, "FULL_DEVICE_NAME"))
-            except Exception:
-                out[d] = d
-        return out
-    except Exception:
-        return {}
-
-
-def cpu_has_bf16() -> bool:
-    """Whether OpenVINO's CPU plugin runs bfloat16 natively here (AVX512_BF16 or AMX)."""
-    try:
-        import openvino as ov
-
-        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    except Exception:
-        return False
-
-
-class OpenVINOBackend(Backend):
+class OpenVINOBackend(HostOnnxBackend):
     name: ClassVar[str] = "openvino"
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
-    options: ClassVar[tuple[str, ...]] = ("onnx", "precision", "hint", "threads", "max_shapes")
 
     @classmethod
     def missing(cls, device: str) -> str | None:
@@ -105,43 +62,33 @@ class OpenVINOBackend(Backend):
         return None
 
     def __init__(
-        self,
-        generator: Generator,
-        device: str = "cpu",
-        *,
-        onnx: str | os.PathLike | None = None,
-        precision: str | None = None,
-        hint: str | None = None,
-        threads: int | None = None,
-        max_shapes: int = 8,
-        **common: Any,
+        self, generator: Generator, device: str = "cpu", options: BackendOptions = BackendOptions(), *, choice_reason: str | None = None
     ) -> None:
-        super().__init__(generator, device, **common)
+        super().__init__(generator, device, options, choice_reason=choice_reason)
         import openvino as ov
 
         from ..onnx_export import onnx_for
 
-        precision = precision or os.environ.get("STREAMDEBLUR_OPENVINO_PRECISION") or None
-        if precision is None:
-            precision = "bf16" if cpu_has_bf16() else "fp32"
-        if precision not in PRECISIONS:
+        precision = options.precision or options.openvino_precision or ("bf16" if cpu_has_bf16() else "fp32")
+        if precision not in OPENVINO_PRECISIONS:
             raise BackendUnavailableError(
                 f"the openvino backend runs fp32 or bf16 on the CPU, not {precision!r}", "use --precision fp32 (or bf16 on a CPU with AVX512_BF16/AMX)"
             )
         if precision == "bf16" and not cpu_has_bf16():
             raise BackendUnavailableError("bf16 needs a CPU with AVX512_BF16 or AMX, which this one lacks", "use --precision fp32")
         self.precision = precision
-        self.hint = (hint or os.environ.get("STREAMDEBLUR_OPENVINO_HINT") or "auto").lower()
-        if self.hint not in HINTS:
-            raise BackendUnavailableError(f"unknown OpenVINO performance hint {self.hint!r}", "choose auto, latency or throughput")
+        self.hint = options.openvino_hint
         # bf16 is OpenVINO's own inference precision, over the fp32 graph
-        self.onnx_path, _ = onnx_for(generator, "fp32", onnx)
+        self.onnx_path, _ = onnx_for(generator, "fp32", options.onnx)
         self.core = ov.Core()
         self._model = self.core.read_model(str(self.onnx_path))
+        #: what every compiled shape is compiled with (besides its performance hint)
         self.config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": _OV_PRECISION[self.precision]}
-        if threads:
-            self.config["INFERENCE_NUM_THREADS"] = int(threads)
-        self.max_shapes = max(1, int(max_shapes))
+        if options.threads:
+            self.config["INFERENCE_NUM_THREADS"] = options.threads
+        if options.openvino_cpu_pinning is not None:
+            self.config["ENABLE_CPU_PINNING"] = options.openvino_cpu_pinning
+        self.max_shapes = options.openvino_max_shapes
         self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         #: how many shapes were compiled so far (a cache miss each); tiles and videos keep it small
         self.compiles = 0
@@ -188,15 +135,10 @@ class OpenVINOBackend(Backend):
         _, request = self._entry(mode, tuple(arr.shape))
         return torch.from_numpy(request.infer({0: arr})[0])  # a copy (share_outputs=False)
 
-    def infer(self, batch: torch.Tensor) -> torch.Tensor:
-        if self._compiled is None:
-            raise RuntimeError("backend is closed")
-        y = self.run_padded(batch.detach().to("cpu", torch.float32), self._run)
-        return y.contiguous().to(batch.device, batch.dtype)
-
     def describe(self) -> str:
         return f"{self.name} ({self.device}, {self.precision}, {self.hint})"
 
     def close(self) -> None:
-        self._compiled = None  # type: ignore[assignment]
+        super().close()
+        self._compiled.clear()
         self._model = None

@@ -11,35 +11,27 @@ handed to TensorRT by address (``set_tensor_address``) and the engine is enqueue
 the current torch CUDA stream (``execute_async_v3``), so there is no host round trip and
 no extra copy. The engine sees padded sizes; this backend pads on the GPU and crops
 (:meth:`Backend.run_padded`). Only engines built with the TensorRT Python API
-(``build-engine``) load.
+(``build-engine``) load. Reads ``engine``, ``engines_dir``, ``onnx`` and ``tensorrt_tiling``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
+import numpy as np
 import torch
 
-from ..engine_cache import (
-    DEFAULT_ENGINES_DIR,
-    EngineSidecar,
-    Expected,
-    ModelInfo,
-    check_frame,
-    current_gpu,
-    require_engine,
-    tensorrt_requirements,
-    tensorrt_version,
-    validate_sidecar,
-)
+from ..engine_cache import DEFAULT_ENGINES_DIR, EngineSidecar, Expected, check_frame, require_engine, validate_sidecar
 from ..errors import BackendUnavailableError, InputNotFoundError
+from ..identity import ModelInfo
+from ..machine import current_gpu, tensorrt_requirements, tensorrt_version
 from ..models import Generator
 from ..onnx_export import sha256_file
 from ..tensors import as_tensor, to_float
 from .base import Backend
+from .options import BackendOptions
 
 log = logging.getLogger(__name__)
 
@@ -47,31 +39,23 @@ log = logging.getLogger(__name__)
 class TensorRTBackend(Backend):
     name: ClassVar[str] = "tensorrt"
     devices: ClassVar[tuple[str, ...]] = ("cuda",)
-    options: ClassVar[tuple[str, ...]] = ("engine", "engines_dir", "onnx", "tiling")
 
     @classmethod
     def missing(cls, device: str) -> str | None:
         return tensorrt_requirements()
 
     def __init__(
-        self,
-        generator: Generator,
-        device: str = "cuda",
-        *,
-        engine: str | os.PathLike | None = None,
-        engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR,
-        onnx: str | os.PathLike | None = None,
-        tiling: bool = True,
-        **common: Any,
+        self, generator: Generator, device: str = "cuda", options: BackendOptions = BackendOptions(), *, choice_reason: str | None = None
     ) -> None:
-        """``onnx``: the ONNX the engine must have been built from (its sha256 is checked too).
-        ``tiling=False``: a frame above the profile's max raises a ShapeError instead of being tiled."""
-        super().__init__(generator, device, **common)
-        self.tiling = tiling
+        """``options.engine``: the engine to run (default: the one in ``engines_dir`` built for
+        this GPU and generator); ``options.onnx``: the ONNX it must have been built from (its
+        sha256 is checked too); ``tensorrt_tiling=False``: a frame above the profile's max
+        raises a ShapeError instead of being tiled."""
+        super().__init__(generator, device, options, choice_reason=choice_reason)
+        self.tiling = options.tensorrt_tiling
+        engines_dir = Path(options.engines_dir or DEFAULT_ENGINES_DIR)
         info = ModelInfo.of(generator)
-        if engine is None:
-            engine = require_engine(generator, engines_dir)[0]
-        self.engine_path = Path(engine)
+        self.engine_path = Path(options.engine if options.engine is not None else require_engine(generator, engines_dir)[0])
         if not self.engine_path.exists():
             raise InputNotFoundError(f"engine not found: {self.engine_path}", "check the path, or leave --engine out to use the one in engines/")
         self.sidecar = EngineSidecar.read(self.engine_path)
@@ -81,10 +65,10 @@ class TensorRTBackend(Backend):
             arch=info.arch,
             args=info.args,
             weights_sha256=info.weights_sha256,
-            onnx_sha256=sha256_file(onnx) if onnx is not None else None,
+            onnx_sha256=sha256_file(options.onnx) if options.onnx is not None else None,
             source=info.source,
         )
-        validate_sidecar(self.sidecar, expected, self.engine_path, Path(engines_dir))
+        validate_sidecar(self.sidecar, expected, self.engine_path, engines_dir)
         self.precision = self.sidecar.precision
         self.dtype = torch.float16 if self.precision == "fp16" else torch.float32
         self.torch_device = torch.device("cuda")
@@ -156,7 +140,7 @@ class TensorRTBackend(Backend):
         # their memory to anyone before this enqueued run has finished with it
         return y
 
-    def to_device(self, frames: Any) -> torch.Tensor:
+    def to_device(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 frames cross the bus as uint8 and become half on the GPU."""
         return to_float(as_tensor(frames).to(self.torch_device, non_blocking=True), self.dtype)
 

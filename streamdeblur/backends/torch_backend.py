@@ -10,7 +10,7 @@ the GPU.
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -19,12 +19,12 @@ from ..errors import BackendUnavailableError
 from ..models import Generator
 from ..tensors import to_float, to_uint8
 from .base import Backend
+from .options import BackendOptions
 
 
 class TorchBackend(Backend):
     name: ClassVar[str] = "torch"
     devices: ClassVar[tuple[str, ...]] = ("cuda", "cpu")
-    options: ClassVar[tuple[str, ...]] = ("precision", "half")
 
     @classmethod
     def missing(cls, device: str) -> str | None:
@@ -34,19 +34,17 @@ class TorchBackend(Backend):
         return None
 
     def __init__(
-        self, generator: Generator, device: str = "cpu", *, half: bool | None = None, precision: str | None = None, **common: Any
+        self, generator: Generator, device: str = "cpu", options: BackendOptions = BackendOptions(), *, choice_reason: str | None = None
     ) -> None:
-        """``precision`` ("fp16"/"fp32", as the other backends take it) or ``half``; default: fp16 on CUDA, fp32 on the CPU."""
-        if precision is not None:
-            if precision not in ("fp16", "fp32"):
-                raise BackendUnavailableError(f"unknown precision {precision!r}", "choose fp16 or fp32")
-            half = precision == "fp16"
-        super().__init__(generator, device, **common)
-        self.half = (device == "cuda") if half is None else bool(half)
-        if self.half and device == "cpu":
+        """Reads ``options.precision``: fp16 or fp32; None: fp16 on CUDA, fp32 on the CPU."""
+        precision = options.precision or ("fp16" if device == "cuda" else "fp32")
+        if precision not in ("fp16", "fp32"):
+            raise BackendUnavailableError(f"the torch backend runs fp16 or fp32, not {precision!r}", "choose fp16 or fp32")
+        super().__init__(generator, device, options, choice_reason=choice_reason)
+        if precision == "fp16" and device == "cpu":
             raise BackendUnavailableError("half precision (fp16) on the CPU is not supported by the torch backend", "use fp32 on the CPU, or --device cuda")
-        self.precision = "fp16" if self.half else "fp32"
-        self.dtype = torch.float16 if self.half else torch.float32
+        self.precision = precision
+        self.dtype = torch.float16 if precision == "fp16" else torch.float32
         self.torch_device = torch.device(device)
         # a copy: .to() and channels-last would otherwise change the caller's module in place
         model = copy.deepcopy(generator).to(self.torch_device, dtype=self.dtype).eval()

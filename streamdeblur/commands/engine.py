@@ -87,8 +87,9 @@ def build_engine_cmd(
     Example: streamdeblur build-engine --model deblurgan-lite --max-shape 1920x1080 -o engines/
     """
     from ..engine_build import BuildOptions, build_engine
-    from ..engine_cache import Profile, tensorrt_requirements
+    from ..engine_cache import Profile
     from ..errors import BackendUnavailableError, InputError
+    from ..machine import tensorrt_requirements
     from ..sizes import parse_size_hw
 
     shapes = [parse_size_hw(text, option) for text, option in ((min_shape, "--min-shape"), (opt_shape, "--opt-shape"), (max_shape, "--max-shape"))]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from streamdeblur.backends import BACKENDS, CPU_ORDER, OnnxRuntimeBackend, TensorRTBackend, choose_backend, create_backend
-from streamdeblur.engine_cache import tensorrt_requirements
-from streamdeblur.errors import BackendUnavailableError
+from streamdeblur.backends import BACKENDS, CPU_ORDER, BackendOptions, OnnxRuntimeBackend, TensorRTBackend, choose_backend, create_backend
+from streamdeblur.errors import BackendUnavailableError, InputError
+from streamdeblur.machine import tensorrt_requirements
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible here")
 no_trt = pytest.mark.skipif(tensorrt_requirements() is None, reason="TensorRT and a GPU are present here")
@@ -92,15 +92,24 @@ def test_an_explicit_engine_is_never_silently_replaced_by_another_backend(tmp_pa
         choose_backend("auto", None, engine=engine)
 
 
-def test_create_backend_passes_each_backend_only_the_options_it_declares(lite):
-    """A request names options for whichever backend auto picks; the chosen one gets its own."""
-    be = create_backend("torch", lite, "cpu", engines_dir="engines", hint="latency", threads=2, max_tile=96)
+def test_a_request_carries_every_backends_options_and_the_chosen_one_reads_its_own(lite):
+    """A request names options for whichever backend auto picks; the chosen one reads its own."""
+    options = BackendOptions(engines_dir="engines", openvino_hint="latency", threads=2, max_tile=96)
+    be = create_backend("torch", lite, "cpu", options)
     assert be.max_tile == 96 and be.choice_reason == "torch on cpu (asked for)"
     be.close()
+
+
+def test_a_misspelled_or_bad_backend_option_fails_at_once(lite):
+    """Before any backend opens: a name no backend takes, or a value outside its choices."""
+    with pytest.raises(TypeError, match="nosuch"):
+        BackendOptions(nosuch=1)
     with pytest.raises(TypeError, match="nosuch"):
         create_backend("torch", lite, "cpu", nosuch=1)
-    assert all(isinstance(cls.options, tuple) for cls in BACKENDS.values())
-    assert "hint" in BACKENDS["openvino"].options and "hint" not in BACKENDS["torch"].options
+    with pytest.raises(InputError, match="unknown precision 'fp8'; choose one of: fp16, fp32, bf16"):
+        BackendOptions(precision="fp8")
+    with pytest.raises(InputError, match="threads must be 1 or more"):
+        BackendOptions(threads=0)
 
 
 def test_a_backend_made_directly_says_it_was_asked_for(lite):

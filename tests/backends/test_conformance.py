@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from streamdeblur.backends import BACKENDS
+from streamdeblur.backends import BACKENDS, BackendOptions
 
 FP32_TOL = 1e-4
 FP16_TOL = 2 / 255
 CASES = [(name, dev, {}) for name, cls in BACKENDS.items() for dev in cls.devices]
-CASES += [("openvino", "cpu", {"precision": "fp32"}), ("openvino", "cpu", {"hint": "latency"})]
+CASES += [("openvino", "cpu", {"precision": "fp32"}), ("openvino", "cpu", {"openvino_hint": "latency"})]
 IDS = [f"{n}-{d}" + "".join(f"-{v}" for v in o.values()) for n, d, o in CASES]
 
 
@@ -34,8 +34,8 @@ def _make(name: str, device: str, generator, tmp_path_factory, **options):
         d = tmp_path_factory.mktemp("engines")
         opts = BuildOptions(Profile((64, 64), (240, 320), (480, 640), batch=2), engines_dir=d, opt_level=1)
         res = build_engine(generator, opts)
-        return BACKENDS[name](generator, device, engine=res.engine, engines_dir=d)
-    return BACKENDS[name](generator, device, **options)
+        return BACKENDS[name](generator, device, BackendOptions(engine=res.engine, engines_dir=d))
+    return BACKENDS[name](generator, device, BackendOptions(**options))
 
 
 @pytest.mark.parametrize("name,device,options", CASES, ids=IDS)

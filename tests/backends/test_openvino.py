@@ -15,9 +15,9 @@ from backendfiles import read_clip, write_clip
 from typer.testing import CliRunner
 
 import streamdeblur.backends.openvino_backend as ovb
-from streamdeblur.backends import CPU_ORDER, OpenVINOBackend, choose_backend, create_backend
+from streamdeblur.backends import CPU_ORDER, BackendOptions, OpenVINOBackend, choose_backend, create_backend
 from streamdeblur.cli import app
-from streamdeblur.errors import BackendUnavailableError
+from streamdeblur.errors import BackendUnavailableError, InputError
 from streamdeblur.models import save_generator
 
 needs_openvino = pytest.mark.skipif(ovb.openvino_version() is None, reason="openvino is not installed (pip install 'streamdeblur[openvino]')")
@@ -36,7 +36,7 @@ def _crops(photo_batch, n, h, w):
 
 @needs_openvino
 def test_each_padded_shape_compiles_once(lite, photo_batch):
-    be = OpenVINOBackend(lite, "cpu", precision="fp32")
+    be = OpenVINOBackend(lite, "cpu", BackendOptions(precision="fp32"))
     x = _crops(photo_batch, 2, 97, 131)  # odd size: padded to the model's multiple
     for _ in range(3):  # a video: the same size frame after frame
         be.infer(x)
@@ -51,9 +51,9 @@ def test_each_padded_shape_compiles_once(lite, photo_batch):
 def test_tiles_do_not_recompile_per_frame_or_tile(lite, photo):
     """A frame larger than --max-tile: its tile shapes (full ones and the shorter edge
     ones) compile on the first frame; the next frames compile nothing."""
-    be = OpenVINOBackend(lite, "cpu", precision="fp32", max_tile=96)
+    be = OpenVINOBackend(lite, "cpu", BackendOptions(precision="fp32", max_tile=96))
     frames = np.ascontiguousarray(photo[None, :237, :311])  # odd size: shorter edge tiles
-    ref = OpenVINOBackend(lite, "cpu", precision="fp32").process(frames)
+    ref = OpenVINOBackend(lite, "cpu", BackendOptions(precision="fp32")).process(frames)
     out = be.process(frames)
     first = be.compiles
     assert 1 <= first <= 4  # at most full, right-edge, bottom-edge and corner tile shapes
@@ -67,7 +67,7 @@ def test_tiles_do_not_recompile_per_frame_or_tile(lite, photo):
 
 @needs_openvino
 def test_shape_cache_is_bounded(lite, photo_batch):
-    be = OpenVINOBackend(lite, "cpu", precision="fp32", max_shapes=2)
+    be = OpenVINOBackend(lite, "cpu", BackendOptions(precision="fp32", openvino_max_shapes=2))
     for h in (32, 48, 64, 80):
         be.infer(photo_batch[..., :h, :64])
     assert be.compiles == 4 and len(be._compiled) == 2
@@ -78,7 +78,7 @@ def test_shape_cache_is_bounded(lite, photo_batch):
 
 @needs_openvino
 def test_auto_hint_latency_for_one_frame_throughput_for_a_batch(lite, photo_batch):
-    be = OpenVINOBackend(lite, "cpu", precision="fp32")
+    be = OpenVINOBackend(lite, "cpu", BackendOptions(precision="fp32"))
     assert be.hint == "auto"
     x = _crops(photo_batch, 4, 64, 80)
     be.infer(x)  # a batch: single frames over the throughput streams
@@ -93,8 +93,8 @@ def test_auto_hint_latency_for_one_frame_throughput_for_a_batch(lite, photo_batc
 @needs_openvino
 def test_throughput_hint_matches_latency_hint_at_batch_4(lite, photo_batch):
     x = _crops(photo_batch, 4, 120, 160)
-    lat = OpenVINOBackend(lite, "cpu", precision="fp32", hint="latency")
-    thr = OpenVINOBackend(lite, "cpu", precision="fp32", hint="throughput")
+    lat = OpenVINOBackend(lite, "cpu", BackendOptions(precision="fp32", openvino_hint="latency"))
+    thr = OpenVINOBackend(lite, "cpu", BackendOptions(precision="fp32", openvino_hint="throughput"))
     a, b = lat.infer(x), thr.infer(x)
     assert b.shape == x.shape
     assert (a - b).abs().max().item() <= 1e-5
@@ -116,15 +116,16 @@ def test_precision_default_follows_the_cpu_and_bad_choices_are_refused(lite, mon
     assert be.precision == "fp32"
     be.close()
     with pytest.raises(BackendUnavailableError, match="AVX512_BF16"):
-        OpenVINOBackend(lite, "cpu", precision="bf16")
+        OpenVINOBackend(lite, "cpu", BackendOptions(precision="bf16"))
     with pytest.raises(BackendUnavailableError, match="fp32 or bf16"):
-        OpenVINOBackend(lite, "cpu", precision="fp16")
-    with pytest.raises(BackendUnavailableError, match="auto, latency or throughput"):
-        OpenVINOBackend(lite, "cpu", hint="fast")
-    monkeypatch.setenv("STREAMDEBLUR_OPENVINO_PRECISION", "fp32")
-    monkeypatch.setenv("STREAMDEBLUR_OPENVINO_HINT", "throughput")
-    be = OpenVINOBackend(lite, "cpu")
+        OpenVINOBackend(lite, "cpu", BackendOptions(precision="fp16"))
+    with pytest.raises(InputError, match="auto, latency, throughput"):
+        BackendOptions(openvino_hint="fast")  # refused when the options are built, before any backend opens
+    be = OpenVINOBackend(lite, "cpu", BackendOptions(openvino_precision="fp32", openvino_hint="throughput"))
     assert (be.precision, be.hint) == ("fp32", "throughput")
+    be.close()
+    be = OpenVINOBackend(lite, "cpu", BackendOptions(precision="fp32", openvino_precision="bf16"))  # every backend's precision wins
+    assert be.precision == "fp32"
     be.close()
 
 

@@ -12,9 +12,11 @@ import json
 import pytest
 import torch
 
+from streamdeblur.backends import BackendOptions, TensorRTBackend
 from streamdeblur.engine_build import BuildOptions, build_engine
-from streamdeblur.engine_cache import EngineSidecar, Profile, current_gpu, sidecar_path, tensorrt_version, timing_cache_path
+from streamdeblur.engine_cache import EngineSidecar, Profile, sidecar_path, timing_cache_path
 from streamdeblur.errors import EngineMismatchError, ShapeError
+from streamdeblur.machine import current_gpu, tensorrt_version
 
 pytestmark = [pytest.mark.gpu, pytest.mark.tensorrt]
 
@@ -42,10 +44,8 @@ def test_build_writes_engine_sidecar_and_timing_cache_and_reuses(built, lite):
 
 
 def test_engine_runs_and_tiles_frames_above_the_profile(built, lite, photo_batch):
-    from streamdeblur.backends import TensorRTBackend
-
     d, _, res, _ = built
-    be = TensorRTBackend(lite, "cuda", engine=res.engine, engines_dir=d)
+    be = TensorRTBackend(lite, "cuda", BackendOptions(engine=res.engine, engines_dir=d))
     x = photo_batch  # 240x320 fits
     with torch.no_grad():
         ref = lite.float().cpu()(x)
@@ -55,18 +55,16 @@ def test_engine_runs_and_tiles_frames_above_the_profile(built, lite, photo_batch
         ref_big = lite(big)
     d_big = (be.infer_tiled(big).cpu() - ref_big).abs()
     assert d_big.max() <= 10 / 255 and d_big.mean() <= 1 / 255  # tiles blend (tests/test_tiling.py: max 8 levels)
-    be_strict = TensorRTBackend(lite, "cuda", engine=res.engine, engines_dir=d, tiling=False)
+    be_strict = TensorRTBackend(lite, "cuda", BackendOptions(engine=res.engine, engines_dir=d, tensorrt_tiling=False))
     with pytest.raises(ShapeError, match="outside the TensorRT optimization profile"):
         be_strict.infer_tiled(big)
 
 
 def test_engine_for_another_gpu_is_refused_before_loading(built, lite, tmp_path):
-    from streamdeblur.backends import TensorRTBackend
-
     _, _, res, _ = built
     eng = tmp_path / res.engine.name
     eng.write_bytes(b"garbage that TensorRT would choke on")
     side = dataclasses.replace(EngineSidecar.read(res.engine), gpu_name="Some Other GPU")
     sidecar_path(eng).write_text(side.to_json())
     with pytest.raises(EngineMismatchError, match="Some Other GPU.*streamdeblur build-engine"):
-        TensorRTBackend(lite, "cuda", engine=eng)
+        TensorRTBackend(lite, "cuda", BackendOptions(engine=eng))
