@@ -24,6 +24,7 @@ def eval_cmd(
     panel: Annotated[bool, typer.Option("--panel/--no-panel", help="Also the robustness panel: the pairs resized, compressed, noisy, brighter and darker; synthetic mild/medium/strong blur on the held-out photos; the sample clips. One row per condition; each generator's worst row.")] = True,
     samples: Annotated[Path, typer.Option(help="With --panel: a folder of NAME.mp4 + NAME_sharp.mp4 clips scored as rows.")] = Path("samples"),
     clip_stride: Annotated[int, typer.Option(min=1, help="With --panel: score every Nth frame of the clips.")] = 4,
+    synthetic: Annotated[bool, typer.Option("--synthetic/--no-synthetic", help="With --panel: the mild/medium/strong synthetic rows (held-out photos; skipped with a note where none is installed).")] = True,
 ) -> None:
     """PSNR / SSIM per blur kind: the blurry input, unsharp masking and each generator; then the robustness panel.
 
@@ -46,7 +47,7 @@ def eval_cmd(
     result = evaluate(root, ws, split=split, max_frames=max_frames, device=dev)
     typer.echo(format_table(result))
     if panel and ws:
-        result["panel"] = run_panel(root, ws, split=split, samples=samples if samples.is_dir() else None, clip_stride=clip_stride, max_frames=max_frames, device=dev)
+        result["panel"] = run_panel(root, ws, split=split, samples=samples if samples.is_dir() else None, clip_stride=clip_stride, photos=synthetic, max_frames=max_frames, device=dev)
         typer.echo("")
         typer.echo(format_panel(result["panel"]))
     write_json(json_out or (root / f"eval-{split}.json"), result)
