@@ -1,7 +1,9 @@
-"""What the preview tests share: small real clips, a tiny generator that visibly changes a
-picture, a viewer that keeps what it was shown, a source a test can wait on, and the CLI
-in a subprocess (stderr lines collected, waited on by pattern). Imported by the tests in
-this folder (``from previewfiles import ...``); everything runs on 127.0.0.1 only."""
+"""What the tests of live video share (tests/video: live sources, the MJPEG server, the
+views, the window; tests/preview: the preview loop, its command, live recording): small
+real clips, a tiny generator that visibly changes a picture, a viewer that keeps what it
+was shown, a source a test can wait on, and the CLI in a subprocess (stderr lines
+collected, waited on by pattern). Imported by name (``from livefiles import ...``: pytest
+puts tests/ on sys.path for tests/conftest.py); everything runs on 127.0.0.1 only."""
 
 from __future__ import annotations
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 
 import av
-import previewfiles
+import livefiles
 import pytest
 from typer.testing import CliRunner
 
 from streamdeblur.cli import app
 
-media = previewfiles.media  # the fixture
+media = livefiles.media  # the fixture
 
 
 def test_cli_missing_camera(media):

@@ -2,7 +2,7 @@
 are dropped before inference and never after, the recording keeps the capture clock,
 --max-frames and --loop, and a stalled source is an error, not a hang.
 
-A "slow model" here waits until the source delivered more frames (previewfiles.Counted),
+A "slow model" here waits until the source delivered more frames (livefiles.Counted),
 so every inference sees frames replaced meanwhile: drops happen by construction, not by
 how a sleep lines up with a busy machine."""
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 import threading
 
 import av
+import livefiles
 import numpy as np
-import previewfiles
-from previewfiles import FPS, Collect, Counted, H, W, process_with, slower_than
+from livefiles import FPS, Collect, Counted, H, W, process_with, slower_than
 
 from streamdeblur.errors import StreamTimeoutError
 from streamdeblur.preview import PreviewConfig, run_preview
@@ -21,7 +21,7 @@ from streamdeblur.recording import live_sink
 from streamdeblur.video.frame import Frame
 from streamdeblur.video.live import FilePlayback, LiveInfo, LiveSource
 
-media = previewfiles.media  # the fixture
+media = livefiles.media  # the fixture
 
 
 def test_slow_model_drops_stale_frames_before_inference_never_after(media):

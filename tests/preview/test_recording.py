@@ -9,8 +9,8 @@ import os
 import threading
 
 import av
+import livefiles
 import numpy as np
-import previewfiles
 import pytest
 from typer.testing import CliRunner
 
@@ -18,7 +18,7 @@ from streamdeblur.cli import app
 from streamdeblur.recording import record_live
 from streamdeblur.video.live import FilePlayback
 
-media = previewfiles.media  # the fixture
+media = livefiles.media  # the fixture
 
 
 def test_record_live_duration_gives_a_playable_file(media, tmp_path):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import livefiles
 import numpy as np
-import previewfiles
-from previewfiles import H, W
+from livefiles import H, W
 
 from streamdeblur.video.compose import compose
 
-media = previewfiles.media  # the fixture
+media = livefiles.media  # the fixture
 
 
 def test_views_compose_side_split_deblurred(media):

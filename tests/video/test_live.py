@@ -9,16 +9,16 @@ import threading
 from fractions import Fraction
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
+import livefiles
 import numpy as np
-import previewfiles
 import pytest
-from previewfiles import FPS, H, W
+from livefiles import FPS, H, W
 
 from streamdeblur.errors import CameraError, InputError, InputNotFoundError, StreamTimeoutError
 from streamdeblur.video.frame import Frame
 from streamdeblur.video.live import FilePlayback, FrameSlot, OpenCVSource, open_live
 
-media = previewfiles.media  # the fixture
+media = livefiles.media  # the fixture
 
 
 def test_latest_frame_wins_and_counts_drops():

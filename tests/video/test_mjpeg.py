@@ -10,16 +10,16 @@ import shutil
 import subprocess
 
 import cv2
+import livefiles
 import numpy as np
-import previewfiles
 import pytest
-from previewfiles import BAND, H, W, find, finish, read_mjpeg, serve
+from livefiles import BAND, H, W, find, finish, read_mjpeg, serve
 
 from streamdeblur.errors import InputError
 from streamdeblur.video.compose import compose
 from streamdeblur.video.mjpeg import MjpegServer, parse_serve_address
 
-media = previewfiles.media  # the fixture
+media = livefiles.media  # the fixture
 
 
 def test_serve_address_defaults_to_loopback():

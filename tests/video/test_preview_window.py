@@ -13,15 +13,15 @@ import time
 from pathlib import Path
 
 import cv2
+import livefiles
 import numpy as np
-import previewfiles
 import pytest
-from previewfiles import BAND, H, W, find, finish, start_cli, wait_for_line
+from livefiles import BAND, H, W, find, finish, start_cli, wait_for_line
 
 from streamdeblur.errors import DisplayUnavailableError
 from streamdeblur.video.compose import compose
 
-media = previewfiles.media  # the fixture
+media = livefiles.media  # the fixture
 
 
 def test_window_without_display_raises(monkeypatch):

@@ -1,5 +1,5 @@
 """How a run ends when it is told to stop, or when another run wants the same output:
-real signals to real processes, real concurrent runs, real files (issue 17, holes 1 and 2)."""
+real signals to real processes, real concurrent runs, real files."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Streams besides the video, timestamps, and inputs that end early, as a user meets them
-through `streamdeblur run` (issue 17, holes 3, 4 and 6): real files written by PyAV."""
+through `streamdeblur run`: real files written by PyAV."""
 
 from __future__ import annotations
 
