@@ -218,7 +218,7 @@ def run_bench(config: BenchConfig, on_progress: Notify | None = None) -> BenchRe
     src_info, input_desc, resolutions = _describe_input(config)
     rate = (src_info.rate if src_info is not None and src_info.rate else None) or SYNTHETIC_RATE
     host = HostPeak()
-    extra: dict[str, Any] = {k: v for k, v in (("precision", config.precision), ("max_tile", config.max_tile), ("threads", config.threads)) if v}
+    options = config.backend_options
     order: list[tuple[tuple[int, int, int, int], BenchResult]] = []  # sorted to backend x model x size x batch
     t_all = time.perf_counter()
     with _torch_threads(config.threads), tempfile.TemporaryDirectory(prefix="streamdeblur-bench-") as tmp:
@@ -235,7 +235,7 @@ def run_bench(config: BenchConfig, on_progress: Notify | None = None) -> BenchRe
                     for ki, bname in enumerate(config.backends):
                         generator, wsrc = _generator(model_name, config.weights, config.seed)
                         say(f"{w}x{h} batch {batch}: {model_name} on {bname} ...")
-                        backend = create_backend(bname, generator, config.device, **extra)
+                        backend = create_backend(bname, generator, config.device, options)
                         choice = backend.choice_reason
                         if bname == "auto":
                             say(f"{w}x{h} batch {batch}: {choice}")

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..backends.options import PRECISIONS, BackendOptions
 from ..errors import InputError
 
 DEFAULT_RESOLUTIONS: tuple[tuple[int, int], ...] = ((640, 360), (1280, 720), (1920, 1080))
 #: the limits of every frame size bench takes (``sizes.parse_size`` keywords): the H.264 encoder needs even sides
 SIZE_LIMITS: dict[str, Any] = {"minimum": 16, "maximum": 8192, "even": True, "example": "640x360"}
-PRECISIONS = ("fp16", "fp32", "bf16")
 
 
 def parse_ints(text: str, what: str = "--batch") -> tuple[int, ...]:
@@ -71,3 +71,8 @@ class BenchConfig:
             raise InputError(f"--max-tile must be at least 16, got {self.max_tile}")
         if self.threads is not None and self.threads < 1:
             raise InputError(f"--threads must be at least 1, got {self.threads}")
+
+    @property
+    def backend_options(self) -> BackendOptions:
+        """What every backend measured is opened with: ``--precision``, ``--max-tile``, ``--threads``."""
+        return BackendOptions(precision=self.precision, max_tile=self.max_tile, threads=self.threads)
