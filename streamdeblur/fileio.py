@@ -16,7 +16,7 @@ import ctypes
 import errno
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 #: errors that mean "this mechanism is not available here", not "the name is taken"
@@ -36,7 +36,7 @@ def set_ordinary_mode(path: str | os.PathLike) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def _libc_renameat2():  # type: ignore[no-untyped-def]
+def _libc_renameat2() -> Callable[..., int] | None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         fn = libc.renameat2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,8 @@ class Frame:
     time_base: Fraction | None
     image: np.ndarray
     captured_at: float = 0.0
-    meta: dict = field(default_factory=dict)
+    # what a source adds: a file's first frame, its pixel format and colour tags; a file played live, media_time
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def time(self) -> float | None:

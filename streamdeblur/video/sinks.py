@@ -163,6 +163,8 @@ class FileSink:
             s = self.container.add_stream(self.codec, rate=rate, options=options)
         except (av.error.FFmpegError, ValueError) as e:
             raise OutputError(f"cannot add a {self.codec} stream to a {fmt} file: {e}") from None
+        if not isinstance(s, av.VideoStream):  # pragma: no cover - video_encoder() admits video encoders only
+            raise OutputError(f"{self.codec} is not a video encoder")
         s.width, s.height = info.width, info.height
         s.pix_fmt = self.pix_fmt
         s.time_base = info.time_base

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
@@ -251,7 +252,7 @@ class FileSource:
             src_colorspace=sws_colorspace(f.colorspace),
             src_color_range=f.color_range if f.color_range in (1, 2) else 1,
         )
-        meta: dict = {}
+        meta: dict[str, Any] = {}
         if self._frames_out == 0:
             meta = {
                 "pix_fmt": f.format.name,
