@@ -11,7 +11,6 @@ end of the source) is the normal end: the file is finished under its own name.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +43,8 @@ class NewestFrames:
     A capture thread reads the source at its own pace; iteration hands out the newest
     frame each time the pipeline asks, so a model slower than the camera skips frames
     (counted in ``dropped``) instead of falling behind. Timestamps stay those of the
-    capture clock. Iteration ends at the end of the source, after ``duration`` seconds
-    of capture, or when ``stop()`` is called; a stalled source raises after ``timeout``.
+    capture clock. Iteration ends at the end of the source or after ``duration`` seconds
+    of capture; a stalled source raises after ``timeout``.
     """
 
     def __init__(self, source: LiveSource, *, duration: float | None = None, timeout: float = 10.0) -> None:
@@ -55,19 +54,11 @@ class NewestFrames:
         self.timeout = timeout
         self._slot = FrameSlot()
         self._capture = CaptureThread(source, self._slot)
-        self._stop = threading.Event()
-        self.ended_by = ""  # "end of input" | "duration" | "stopped"
-
-    @property
-    def dropped(self) -> int:
-        return self._slot.dropped
+        self.ended_by = ""  # "end of input" | "duration"
 
     @property
     def received(self) -> int:
         return self._slot.received
-
-    def stop(self) -> None:
-        self._stop.set()
 
     @property
     def started(self) -> bool:
@@ -77,7 +68,7 @@ class NewestFrames:
     def __iter__(self) -> Iterator[Frame]:
         self._capture.start()
         try:
-            while not self._stop.is_set():
+            while True:
                 frame = self._slot.take(self.timeout)
                 if frame is None:
                     self.ended_by = "end of input"
@@ -87,7 +78,6 @@ class NewestFrames:
                     self.ended_by = "duration"  # this frame was captured past the end: not recorded
                     return
                 yield frame
-            self.ended_by = "stopped"
         finally:
             self._capture.stop.set()  # the capture thread closes the source
             self._capture.join(timeout=2.0)

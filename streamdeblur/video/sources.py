@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,6 @@ class SourceInfo:
     codec: str
     container: str
     is_live: bool
-    metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def expected_frames(self) -> int | None:
@@ -213,7 +212,6 @@ class FileSource:
             codec=cc.name,
             container=self.container.format.name,
             is_live=is_url(self.spec),
-            metadata=dict(self.container.metadata),
         )
 
     # -- passthrough -----------------------------------------------------------
