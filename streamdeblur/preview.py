@@ -376,7 +376,7 @@ def preview_live(
     generator = load_generator(weights)
     source = open_live(input, camera=camera, loop=loop, timeout=timeout)  # a missing camera fails before the backend loads
     try:
-        opened = create_backend(backend, generator, device)
+        opened = create_backend(backend, generator, device)  # the open backend; `backend` names it
     except BaseException:
         source.close()
         raise

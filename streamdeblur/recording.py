@@ -133,7 +133,7 @@ def record_live(
         if on_open is not None:
             on_open(source.info)
         out, _, _ = check_output(output, overwrite=overwrite)
-        opened = create_backend(backend, load_generator(weights), device)
+        opened = create_backend(backend, load_generator(weights), device)  # the open backend; `backend` names it
     except BaseException:
         source.close()
         raise
