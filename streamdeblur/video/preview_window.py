@@ -7,6 +7,10 @@ Before any highgui call we check that a display is reachable: OpenCV's Qt and GT
 builds abort the whole process when they cannot connect to X, which no ``except`` can
 catch. Without one, :class:`~streamdeblur.errors.DisplayUnavailableError` says to use
 ``--serve`` instead.
+
+Environment: it reads ``DISPLAY`` and ``WAYLAND_DISPLAY``, the display every X or Wayland
+client opens on (not a setting of ours), and sets ``QT_QPA_FONTDIR`` for OpenCV's Qt when
+unset (the wheels ship no fonts).
 """
 
 from __future__ import annotations
