@@ -15,12 +15,20 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from .errors import Cancelled, OutputError
-from .pipeline import PipelineStats, Progress
+from .backends.options import BackendOptions
+from .errors import Cancelled, InputError, OutputError
+from .pipeline import OnProgress, PipelineStats
+
+if TYPE_CHECKING:
+    from .backends import Backend
+    from .models import Generator
+    from .pipeline import Pipeline
+    from .video.sinks import FileSink
+    from .video.sources import FileSource, SourceInfo
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +39,31 @@ _INTERRUPT_GRACE = 0.2
 #: lookahead: ~35 frames, seconds at 720p on a CPU); past that they are dropped, and said so
 _FLUSH_BUDGET = 0.5
 
+#: called once the input, the backend and the output are open, before the first frame
+OnReady = Callable[["SourceInfo", "Backend"], None]
+
 
 @dataclass(frozen=True)
 class RunOptions:
-    """One field per ``streamdeblur run`` option."""
+    """One field per ``streamdeblur run`` option, checked when built; the backend's own
+    options are :class:`~streamdeblur.backends.options.BackendOptions` (``--max-tile``,
+    ``--engine``, ``--openvino-precision``, ``--openvino-hint``)."""
 
-    backend: str = "auto"
+    backend: str = "auto"  # the backend's name, or auto (streamdeblur.backends.choose_backend)
     device: str | None = None
-    weights: str | None = None
+    weights: str | None = None  # a generator .safetensors; None: the shipped model
     batch: int = 4
     codec: str | None = None
     crf: int | None = None
     preset: str | None = None
     pix_fmt: str | None = None
-    max_tile: int | None = None
     overwrite: bool = False
     timeout: float = 10.0
-    engine: str | None = None  # a TensorRT engine file (implies --backend tensorrt under auto)
-    engines_dir: str | None = None  # where auto looks for an engine built for this GPU and model
+    backend_options: BackendOptions = field(default_factory=BackendOptions)
+
+    def __post_init__(self) -> None:
+        if self.batch < 1:
+            raise InputError(f"batch must be >= 1, got {self.batch}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,71 @@ class RunResult:
     warnings: tuple[str, ...] = ()
 
 
+def deblur_video(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    options: RunOptions = RunOptions(),
+    *,
+    generator: Generator | None = None,
+    backend: Backend | None = None,
+    on_progress: OnProgress | None = None,
+    on_ready: OnReady | None = None,
+    stop_event: threading.Event | None = None,
+) -> RunResult:
+    """Deblur ``input`` (a file or URL) into ``output``.
+
+    ``generator``: a model object to use instead of ``options.weights`` / the shipped
+    one. ``backend``: an open backend to use (and leave open) instead of opening one from
+    the options, so that a worker deblurring many files loads its model or engine once
+    (streamdeblur.batch). ``on_ready(source_info, backend)`` is called once everything is
+    open, before the first frame (the CLI prints the backend it chose there).
+    """
+    from .pipeline import Pipeline
+    from .video.sources import open_source
+
+    out = _check_output(input, output, options.overwrite)
+    with open_source(input, timeout=options.timeout) as source:  # input errors first: the cheapest to fix
+        opened = _open_backend(options, generator) if backend is None else backend
+        pipe: Pipeline | None = None
+        try:
+            sink = _open_sink(out, source, options)
+            pipe = Pipeline(
+                source, opened, sink, batch=options.batch, on_progress=on_progress, stop_event=stop_event, interrupt_grace=_INTERRUPT_GRACE
+            )
+            announce = (lambda: on_ready(source.info, opened)) if on_ready is not None else None
+            stats = _run_to_file(pipe, sink, out, announce)
+        finally:
+            left = pipe.abandoned if pipe is not None else ()
+            if backend is None and "inference" not in left:  # else still inside backend.process, or the caller's
+                opened.close()
+            if "reader" in left:  # still inside FFmpeg: closing under it would crash
+                source.abandon()
+        warnings = tuple(w for w in [source.ended_early()] if w)
+    return RunResult(
+        output=out,
+        frames=stats.frames_out,
+        seconds=stats.seconds,
+        fps=stats.fps,
+        backend=opened.name,
+        device=opened.device,
+        precision=opened.precision,
+        choice_reason=opened.choice_reason,
+        stats=stats,
+        warnings=warnings,
+    )
+
+
+def _check_output(input: str | os.PathLike[str], output: str | os.PathLike[str], overwrite: bool) -> Path:
+    """The output's path, refused before anything opens: it exists (without ``overwrite``),
+    cannot be written, or is the input itself."""
+    from .video.sinks import check_output
+
+    out, _, _ = check_output(output, overwrite=overwrite)
+    if _same_file(str(input), out):
+        raise OutputError(f"the output {out} is the input", "write to another file")
+    return out
+
+
 def _same_file(a: str, b: Path) -> bool:
     try:
         return os.path.exists(a) and b.exists() and os.path.samefile(a, b)
@@ -75,101 +155,53 @@ def _same_file(a: str, b: Path) -> bool:
         return False
 
 
-def deblur_video(
-    input: str | os.PathLike,
-    output: str | os.PathLike,
-    *,
-    generator: Any = None,
-    on_progress: Callable[[Progress], None] | None = None,
-    on_ready: Callable[[Any, Any], None] | None = None,
-    stop_event: threading.Event | None = None,
-    processor: Any = None,
-    **options: Any,
-) -> RunResult:
-    """Deblur ``input`` (a file or URL) into ``output``; options as :class:`RunOptions`.
-
-    ``generator``: a model object to use instead of ``options["weights"]`` / the shipped
-    one. ``on_ready(source_info, backend)`` is called once everything is open, before
-    the first frame (the CLI prints the backend it chose there). ``processor``: an open
-    backend to use (and leave open) instead of making one from the options, so that a
-    worker deblurring many files loads its model or engine once (streamdeblur.batch).
-    """
+def _open_backend(options: RunOptions, generator: Generator | None) -> Backend:
+    """The generator (``options.weights`` or the shipped one, unless given) on the backend the options ask for."""
     from .backends import create_backend
     from .models import load_generator
-    from .pipeline import Pipeline
-    from .video.sinks import FileSink, check_output, partial_name
-    from .video.sources import open_source
 
-    opts = RunOptions(**options)
-    if opts.batch < 1:
-        raise ValueError(f"batch must be >= 1, got {opts.batch}")
-    out, _, _ = check_output(output, overwrite=opts.overwrite)
-    if _same_file(str(input), out):
-        raise OutputError(f"the output {out} is the input", "write to another file")
-
-    with open_source(input, timeout=opts.timeout) as source:  # input errors first: the cheapest to fix
-        if processor is not None:
-            backend = processor
-        else:
-            model = generator if generator is not None else load_generator(opts.weights)
-            backend = create_backend(
-                opts.backend, model, opts.device, max_tile=opts.max_tile, engine=opts.engine, engines_dir=opts.engines_dir
-            )
-        pipe = None
-        try:
-            sink = FileSink(
-                out,
-                source.info,
-                codec=opts.codec,
-                crf=opts.crf,
-                preset=opts.preset,
-                pix_fmt=opts.pix_fmt,
-                overwrite=opts.overwrite,
-                copy_from=source,
-            )
-            pipe = None
-            try:
-                if on_ready is not None:
-                    on_ready(source.info, backend)
-                pipe = Pipeline(
-                    source, backend, sink, batch=opts.batch, on_progress=on_progress, stop_event=stop_event, interrupt_grace=_INTERRUPT_GRACE
-                )
-                stats = pipe.run()
-            except Cancelled as c:
-                _finish_partial(sink, pipe.stats.frames_out if pipe is not None else 0, partial_name(out), c.signum)
-                raise  # pragma: no cover - _finish_partial always raises
-            except BaseException:
-                sink.abort()
-                raise
-            if stats.stopped:
-                _finish_partial(sink, stats.frames_out, partial_name(out))
-            warnings = tuple(w for w in [source.ended_early()] if w)
-            try:
-                sink.close()
-            except BaseException:
-                sink.abort()
-                raise
-        finally:
-            abandoned = pipe.abandoned if pipe is not None else ()
-            if "inference" not in abandoned and processor is None:  # else it is still inside backend.process, or the caller's
-                backend.close()
-            if "reader" in abandoned:  # still inside FFmpeg: closing under it would crash
-                source.abandon()
-    return RunResult(
-        output=out,
-        frames=stats.frames_out,
-        seconds=stats.seconds,
-        fps=stats.fps,
-        backend=backend.name,
-        device=backend.device,
-        precision=backend.precision,
-        choice_reason=backend.choice_reason,
-        stats=stats,
-        warnings=warnings,
-    )
+    model = generator if generator is not None else load_generator(options.weights)
+    return create_backend(options.backend, model, options.device, options.backend_options)
 
 
-def _finish_partial(sink: Any, frames: int, where: Path, signum: int = 2) -> None:
+def _open_sink(out: Path, source: FileSource, options: RunOptions) -> FileSink:
+    """The output file, under a hidden temporary name until it is published."""
+    from .video.sinks import FileSink
+
+    return FileSink(
+        out, source.info, codec=options.codec, crf=options.crf, preset=options.preset, pix_fmt=options.pix_fmt,
+        overwrite=options.overwrite, copy_from=source,
+    )  # fmt: skip
+
+
+def _run_to_file(pipe: Pipeline, sink: FileSink, out: Path, announce: Callable[[], None] | None) -> PipelineStats:
+    """Announce the run, run the pipeline to its end and publish the file under its name.
+
+    A stop or an interrupt keeps the frames done as NAME.partial.EXT and raises
+    :class:`Cancelled`; any other failure leaves no file behind."""
+    from .video.sinks import partial_name
+
+    try:
+        if announce is not None:
+            announce()
+        stats = pipe.run()
+    except Cancelled as c:
+        _finish_partial(sink, pipe.stats.frames_out, partial_name(out), c.signum)
+        raise  # pragma: no cover - _finish_partial always raises
+    except BaseException:
+        sink.abort()
+        raise
+    if stats.stopped:
+        _finish_partial(sink, stats.frames_out, partial_name(out))
+    try:
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    return stats
+
+
+def _finish_partial(sink: FileSink, frames: int, where: Path, signum: int = 2) -> None:
     """Keep the frames done under NAME.partial.EXT (never the final name), then raise Cancelled.
 
     ``where`` is the name asked for; if a file already has it (an earlier interrupted run),
@@ -182,9 +214,9 @@ def _finish_partial(sink: Any, frames: int, where: Path, signum: int = 2) -> Non
     except BaseException:  # a second Ctrl-C or a broken encoder: leave nothing behind
         sink.abort()
         written = None
-    dropped = getattr(sink, "frames_dropped", 0)
+    dropped = sink.frames_dropped
     note = f" ({dropped} still inside the encoder were dropped to stop at once)" if dropped else ""
     if written is None:
         raise Cancelled(f"{how} after {frames} frames; nothing was written{note}", signum=signum)
-    kept = getattr(sink, "frames_written", frames)
+    kept = sink.frames_written
     raise Cancelled(f"{how} after {frames} frames; the {kept} frames done are in {written}{note}", signum=signum)

@@ -9,18 +9,11 @@ exit code (``--debug`` shows the traceback instead).
 
 from __future__ import annotations
 
-# each import registers its command; this order is the order `--help` lists them in
-from .commands import (
-    bench,  # noqa: E402,F401
-    doctor,  # noqa: E402,F401,I001
-    engine,  # noqa: E402,F401
-    models,  # noqa: E402,F401
-    preview,  # noqa: E402,F401
-    run,  # noqa: E402,F401
-)
-from .commands.common import app, fail, state, user_errors
+# each import registers its command (used for that alone); this order is the order `--help` lists them in
+from .commands import bench, doctor, engine, models, preview, run  # noqa: F401
+from .commands.common import app, user_errors
 
-__all__ = ["app", "fail", "main", "state", "user_errors"]
+__all__ = ["app", "main", "user_errors"]
 
 
 def main() -> None:

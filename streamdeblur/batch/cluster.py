@@ -8,7 +8,7 @@ machine (and stops it at the end); ``auto`` or an address (``ray://head:10001``,
   ``CPUs // --cpus-per-worker`` actors of ``--cpus-per-worker`` cores each (inference
   threads limited to that). ``--workers N`` caps the number. Each actor loads the
   generator and opens its backend (TensorRT engine, CUDA model, ONNX session) once in
-  :meth:`~streamdeblur.worker.Worker.setup`, then runs any number of tasks.
+  :meth:`~streamdeblur.batch.worker.Worker.setup`, then runs any number of tasks.
 * Work is handed out as workers become free (``ray.wait`` on the running tasks), so a
   long file does not hold the others back. A task is a few names and numbers: each
   actor reads its input and writes its output itself, at the paths the user gave,
@@ -35,13 +35,18 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ClusterError, StreamDeblurError
+from .reports import BatchStart, WorkerInfo
 from .schedule import Schedule
-from .worker import Worker
+from .tasks import FileTask, PartTask, PlanTask, Result, Task
+from .worker import Worker, interrupt_signal
+
+if TYPE_CHECKING:
+    from ..api import RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,8 @@ STOP_GRACE_S = 15.0
 LOCAL_OBJECT_STORE = 100 * 1024 * 1024
 _FAULT_ENV = "STREAMDEBLUR_TEST_KILL_WORKER"
 _POLL = 0.25
+#: how often a running task's progress is asked for
+_PROGRESS_EVERY_S = 0.5
 
 
 def require_ray() -> Any:
@@ -67,6 +74,14 @@ class Connection:
     ray: Any
     owned: bool  # this call connected (or started the local cluster) and must shut it down
     mode: str
+
+    def close(self) -> None:
+        """Shut the session down if this call started it."""
+        if self.owned:
+            try:
+                self.ray.shutdown()
+            except Exception:  # pragma: no cover
+                log.debug("ray.shutdown failed", exc_info=True)
 
 
 def connect(spec: str) -> Connection:
@@ -97,28 +112,39 @@ def connect(spec: str) -> Connection:
     return Connection(ray, True, "ray local" if spec == "local" else f"ray cluster {spec}")
 
 
-def worker_shape(resources: dict[str, float], cpus_per_worker: int, max_workers: int | None) -> tuple[int, dict[str, Any], int]:
-    """(number of actors, resources of each, inference threads of each) for a cluster."""
+@dataclass(frozen=True)
+class WorkerShape:
+    """How many actors a cluster gets, what each reserves, and its inference threads."""
+
+    count: int
+    gpus: int  # each: 0 or 1
+    cpus: int  # each
+    threads: int
+
+    def ray_resources(self) -> dict[str, int]:
+        """The actor options that reserve them."""
+        return {"num_gpus": self.gpus, "num_cpus": self.cpus} if self.gpus else {"num_cpus": self.cpus}
+
+
+def worker_shape(resources: dict[str, float], cpus_per_worker: int, max_workers: int | None) -> WorkerShape:
+    """The actors for a cluster with ``resources`` (Ray's ``cluster_resources()``)."""
     gpus = int(resources.get("GPU", 0))
     cpus = int(resources.get("CPU", 0))
     if gpus >= 1:
-        n = gpus
-        res: dict[str, Any] = {"num_gpus": 1, "num_cpus": min(cpus_per_worker, cpus // gpus)}
+        n, shape = gpus, WorkerShape(0, 1, min(cpus_per_worker, cpus // gpus), cpus_per_worker)
     else:
         n = cpus // cpus_per_worker
         if n < 1:
             raise ClusterError(f"the cluster has {cpus} CPUs, fewer than --cpus-per-worker {cpus_per_worker}", "lower --cpus-per-worker")
-        res = {"num_cpus": cpus_per_worker}
-    if max_workers:
-        n = min(n, max_workers)
-    return n, res, cpus_per_worker
+        shape = WorkerShape(0, 0, cpus_per_worker, cpus_per_worker)
+    return replace(shape, count=min(n, max_workers) if max_workers else n)
 
 
-def _fault_hook(task: dict[str, Any]) -> None:
+def _fault_hook(task: Task) -> None:
     path = os.environ.get(_FAULT_ENV)
-    if not path or task.get("kind") not in ("file", "part", "plan"):
+    if not path or not isinstance(task, (FileTask, PartTask, PlanTask)):
         return
-    name = Path(task["input"]).name
+    name = Path(task.input).name
     try:
         lines = Path(path).read_text().splitlines()
     except OSError:
@@ -133,28 +159,35 @@ def _fault_hook(task: dict[str, Any]) -> None:
             os._exit(1)
 
 
-class ActorWorker(Worker):
-    """A :class:`~streamdeblur.worker.Worker` inside a Ray actor: setup reports errors as
-    values (so a bad option is one line, not a remote traceback)."""
+@dataclass(frozen=True)
+class SetupFailed:
+    """An actor's setup error, as a value (so a bad option is one line, not a remote traceback)."""
 
-    def setup(self) -> dict[str, Any]:  # type: ignore[override]
+    error: str
+
+
+class ActorWorker(Worker):
+    """A :class:`~streamdeblur.batch.worker.Worker` inside a Ray actor: setup reports
+    errors as values, and says which node and GPUs it got."""
+
+    def setup(self) -> WorkerInfo | SetupFailed:  # type: ignore[override]
         try:
             info = super().setup()
         except StreamDeblurError as e:
-            return {"ok": False, "error": str(e)}
+            return SetupFailed(str(e))
         except Exception as e:  # noqa: BLE001
-            return {"ok": False, "error": f"internal error: {e.__class__.__name__}: {e}"}
+            return SetupFailed(f"internal error: {e.__class__.__name__}: {e}")
         try:
             import ray
 
             ctx = ray.get_runtime_context()
-            info["node"] = ctx.get_node_id()[:12]
-            info["gpus"] = [str(g) for g in ray.get_gpu_ids()]
+            info.node = ctx.get_node_id()[:12]
+            info.gpus = [str(g) for g in ray.get_gpu_ids()]
         except Exception:  # pragma: no cover
             pass
-        return {"ok": True, **info}
+        return info
 
-    def run(self, task: dict[str, Any]) -> dict[str, Any]:
+    def run(self, task: Task) -> Result:
         _fault_hook(task)
         return super().run(task)
 
@@ -163,15 +196,16 @@ class ActorWorker(Worker):
 class _Actor:
     handle: Any
     label: str = "starting"
-    info: dict[str, Any] = field(default_factory=dict)
-    task: dict[str, Any] | None = None
+    info: WorkerInfo | None = None
+    task: Task | None = None
     tasks: int = 0
     dead: bool = False
     progress_ref: Any = None
     polled: float = 0.0
 
-    def summary(self) -> dict[str, Any]:
-        return {**{k: v for k, v in self.info.items() if k != "ok"}, "worker": self.label, "tasks": self.tasks, "died": self.dead}
+    def summary(self) -> WorkerInfo | None:
+        """For the report: None for an actor that never started."""
+        return None if self.info is None else replace(self.info, worker=self.label, tasks=self.tasks, died=self.dead)
 
 
 def _first_line(e: BaseException) -> str:
@@ -185,180 +219,206 @@ def _first_line(e: BaseException) -> str:
 def run_on_cluster(
     schedule: Schedule,
     spec: str | Connection,
-    run_options: dict[str, Any],
+    options: RunOptions,
     *,
     cpus_per_worker: int = 1,
     max_workers: int | None = None,
     stop_event: threading.Event | None = None,
-    on_start: Callable[[dict[str, Any]], None] | None = None,
-) -> tuple[list[dict[str, Any]], int | None, str]:
+    on_start: Callable[[BatchStart], None] | None = None,
+) -> tuple[list[WorkerInfo], int | None, str]:
     """Run ``schedule``'s tasks on Ray actors; ``spec`` as :func:`connect` takes it, or a
     connection it made (shut down here at the end if it owns it). Returns (workers,
     signum if stopped, mode)."""
     conn = spec if isinstance(spec, Connection) else connect(spec)
-    ray = conn.ray
-    from ray.exceptions import RayActorError
-
+    fleet = _Fleet(conn, schedule, options, on_start)
     try:
-        from ray.exceptions import ActorUnavailableError
-    except ImportError:  # pragma: no cover - older Ray
-        ActorUnavailableError = RayActorError  # type: ignore[misc,assignment]  # noqa: N806
-    dead_errors = (RayActorError, ActorUnavailableError)
+        signum = fleet.run(cpus_per_worker, max_workers, stop_event)
+    finally:
+        fleet.kill()
+        conn.close()
+    return [s for s in (a.summary() for a in fleet.actors) if s is not None], signum, conn.mode
 
-    actors: list[_Actor] = []
-    pending: dict[Any, tuple[str, _Actor]] = {}  # object ref -> ("setup" | "run", actor)
-    idle: list[_Actor] = []
-    signum: int | None = None
-    try:
-        n, resources, threads = worker_shape(ray.cluster_resources(), cpus_per_worker, max_workers)
-        cls = ray.remote(max_concurrency=2, max_restarts=0)(ActorWorker)
-        replacements = n
 
-        def spawn() -> None:
-            a = _Actor(cls.options(**resources, scheduling_strategy="SPREAD").remote(run_options, threads))
-            actors.append(a)
-            pending[a.handle.setup.remote()] = ("setup", a)
+class _Fleet:
+    """The actors of one run, seen from this process: started, handed tasks as they become
+    free, their results and deaths passed to the schedule, replaced when they die."""
 
-        for _ in range(n):
-            spawn()
-        began = False
-        last_death = ""
+    def __init__(self, conn: Connection, schedule: Schedule, options: RunOptions, on_start: Callable[[BatchStart], None] | None) -> None:
+        from ray.exceptions import RayActorError
 
-        def on_dead(a: _Actor, e: BaseException) -> None:
-            nonlocal replacements, last_death
-            a.dead = True
-            last_death = _first_line(e)
-            if a in idle:
-                idle.remove(a)
-            if a.task is not None:
-                schedule.died(a.task, f"worker {a.label} died ({_first_line(e)})")
-                a.task = None
-            if replacements > 0 and schedule.has_work():
-                replacements -= 1
-                spawn()
+        try:
+            from ray.exceptions import ActorUnavailableError
+        except ImportError:  # pragma: no cover - older Ray
+            ActorUnavailableError = RayActorError  # type: ignore[misc,assignment]  # noqa: N806
+        self.dead_errors: tuple[type[BaseException], ...] = (RayActorError, ActorUnavailableError)
+        self.ray = conn.ray
+        self.mode = conn.mode
+        self.schedule = schedule
+        self.options = options
+        self.on_start = on_start
+        self.actors: list[_Actor] = []
+        self.setups: dict[Any, _Actor] = {}  # object ref of a setup call -> its actor
+        self.runs: dict[Any, _Actor] = {}  # object ref of a run call -> its actor
+        self.idle: list[_Actor] = []
+        self.began = False
+        self.last_death = ""
+        self.replacements = 0
+        self.shape = WorkerShape(0, 0, 1, 1)
 
-        def handle(ref: Any) -> None:
-            nonlocal began
-            kind, a = pending.pop(ref)
-            if kind == "setup":
-                try:
-                    info = ray.get(ref)
-                except dead_errors as e:
-                    on_dead(a, e)
-                    return
-                if not info.get("ok"):
-                    raise ClusterError(f"the workers cannot start: {info.get('error')}")
-                a.info = info
-                gpu = f" GPU {','.join(info['gpus'])}" if info.get("gpus") else ""
-                a.label = f"{info.get('host')} pid {info.get('pid')}{gpu}"
-                idle.append(a)
-                if not began:
-                    began = True
-                    if on_start is not None:
-                        on_start({"mode": conn.mode, "planned": n, "resources": resources, "workers": [a.summary()]})
-                    schedule.begin(n)
-                return
-            task, a.task = a.task, None
-            try:
-                res = ray.get(ref)
-            except dead_errors as e:
-                a.task = task
-                on_dead(a, e)
-                return
-            except Exception as e:  # noqa: BLE001 - Worker.run returns failures; this is Ray's own
-                res = {"status": "failed", "error": f"internal error on worker {a.label}: {_first_line(e)}"}
-            a.tasks += 1
-            idle.append(a)
-            schedule.finish(task, res)
-
-        def poll_progress() -> None:
-            now = time.monotonic()
-            for a in actors:
-                if a.dead or a.task is None:
-                    continue
-                if a.progress_ref is None and now - a.polled >= 0.5:
-                    a.progress_ref = a.handle.progress.remote()
-                    a.polled = now
-            refs = [a.progress_ref for a in actors if a.progress_ref is not None]
-            if not refs:
-                return
-            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-            ready_set = set(ready)
-            for a in actors:
-                if a.progress_ref is not None and a.progress_ref in ready_set:
-                    ref, a.progress_ref = a.progress_ref, None
-                    try:
-                        p = ray.get(ref)
-                    except Exception:  # a dead worker: its run ref says so
-                        continue
-                    if p and a.task is not None and p[0] == a.task["id"]:
-                        schedule.live(p[0], p[1], p[2])
-
+    def run(self, cpus_per_worker: int, max_workers: int | None, stop_event: threading.Event | None) -> int | None:
+        """Start the actors and run every task; the signal number if stopped, else None."""
+        self.shape = worker_shape(self.ray.cluster_resources(), cpus_per_worker, max_workers)
+        self.replacements = self.shape.count
+        self._remote = self.ray.remote(max_concurrency=2, max_restarts=0)(ActorWorker)
+        for _ in range(self.shape.count):
+            self._spawn()
         try:
             while True:
                 if stop_event is not None and stop_event.is_set():
                     raise KeyboardInterrupt
-                while idle:
-                    task = schedule.next_task()
-                    if task is None:
-                        break
-                    a = idle.pop(0)
-                    a.task = task
-                    schedule.start(task, a.label)
-                    pending[a.handle.run.remote(task)] = ("run", a)
-                running = any(k == "run" for k, _ in pending.values())
-                starting = any(k == "setup" for k, _ in pending.values())
-                if not running and not schedule.has_work():
+                if not self._step():
                     break
-                if not running and not starting and not idle:
-                    schedule.fail_rest(f"no worker left: every worker died (the last: {last_death})")
-                    break
-                done, _ = ray.wait(list(pending), num_returns=1, timeout=_POLL)
-                for ref in done:
-                    handle(ref)
-                poll_progress()
         except KeyboardInterrupt as e:
-            signum = getattr(e, "signum", 2)
-            _stop(ray, schedule, pending, dead_errors)
-    finally:
-        for a in actors:
+            self._stop()
+            return interrupt_signal(e)
+        return None
+
+    def _step(self) -> bool:
+        """Hand out tasks, wait a moment for results; False once everything is done."""
+        self._hand_out()
+        if not self.runs and not self.schedule.has_work():
+            return False
+        if not self.runs and not self.setups and not self.idle:
+            self.schedule.fail_rest(f"no worker left: every worker died (the last: {self.last_death})")
+            return False
+        done, _ = self.ray.wait([*self.setups, *self.runs], num_returns=1, timeout=_POLL)
+        for ref in done:
+            if ref in self.setups:
+                self._set_up(ref, self.setups.pop(ref))
+            else:
+                self._finished(ref, self.runs.pop(ref))
+        self._poll_progress()
+        return True
+
+    def _spawn(self) -> None:
+        a = _Actor(self._remote.options(**self.shape.ray_resources(), scheduling_strategy="SPREAD").remote(self.options, self.shape.threads))
+        self.actors.append(a)
+        self.setups[a.handle.setup.remote()] = a
+
+    def _hand_out(self) -> None:
+        while self.idle:
+            task = self.schedule.next_task()
+            if task is None:
+                return
+            a = self.idle.pop(0)
+            a.task = task
+            self.schedule.start(task, a.label)
+            self.runs[a.handle.run.remote(task)] = a
+
+    def _set_up(self, ref: Any, a: _Actor) -> None:
+        """An actor's setup ended: it is idle now (and the run begins with the first one)."""
+        try:
+            info = self.ray.get(ref)
+        except self.dead_errors as e:
+            self._died(a, e)
+            return
+        if isinstance(info, SetupFailed):
+            raise ClusterError(f"the workers cannot start: {info.error}")
+        a.info = info
+        gpu = f" GPU {','.join(info.gpus)}" if info.gpus else ""
+        a.label = f"{info.host} pid {info.pid}{gpu}"
+        self.idle.append(a)
+        if not self.began:
+            self.began = True
+            if self.on_start is not None:
+                self.on_start(BatchStart(self.mode, info, self.shape.count, self.shape.gpus, self.shape.cpus))
+            self.schedule.begin(self.shape.count)
+
+    def _finished(self, ref: Any, a: _Actor) -> None:
+        """A task ended on ``a``: its result goes to the schedule, the actor back to idle."""
+        task, a.task = a.task, None
+        assert task is not None
+        try:
+            res = self.ray.get(ref)
+        except self.dead_errors as e:
+            a.task = task
+            self._died(a, e)
+            return
+        except Exception as e:  # noqa: BLE001 - Worker.run returns failures; this is Ray's own
+            res = Result("failed", error=f"internal error on worker {a.label}: {_first_line(e)}")
+        a.tasks += 1
+        self.idle.append(a)
+        self.schedule.finish(task, res)
+
+    def _died(self, a: _Actor, e: BaseException) -> None:
+        """``a`` is gone: its task is retried (or failed) and, while there is work, a new actor starts."""
+        a.dead = True
+        self.last_death = _first_line(e)
+        if a in self.idle:
+            self.idle.remove(a)
+        if a.task is not None:
+            self.schedule.died(a.task, f"worker {a.label} died ({_first_line(e)})")
+            a.task = None
+        if self.replacements > 0 and self.schedule.has_work():
+            self.replacements -= 1
+            self._spawn()
+
+    def _poll_progress(self) -> None:
+        """Ask the busy actors how far their tasks have got (at most every half second each)."""
+        now = time.monotonic()
+        for a in self.actors:
+            if not a.dead and a.task is not None and a.progress_ref is None and now - a.polled >= _PROGRESS_EVERY_S:
+                a.progress_ref = a.handle.progress.remote()
+                a.polled = now
+        refs = [a.progress_ref for a in self.actors if a.progress_ref is not None]
+        if not refs:
+            return
+        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+        ready_set = set(ready)
+        for a in self.actors:
+            if a.progress_ref is not None and a.progress_ref in ready_set:
+                ref, a.progress_ref = a.progress_ref, None
+                try:
+                    p = self.ray.get(ref)
+                except Exception:  # a dead worker: its run ref says so
+                    continue
+                if p is not None and a.task is not None and p.task == a.task.id:
+                    self.schedule.live(p)
+
+    def _stop(self) -> None:
+        """Ctrl-C: ask the running tasks to stop, give them a few seconds, report the rest."""
+        runs = dict(self.runs)
+        for a in runs.values():
+            try:
+                a.handle.stop.remote()
+            except Exception:  # pragma: no cover
+                pass
+        deadline = time.monotonic() + STOP_GRACE_S
+        while runs and time.monotonic() < deadline:
+            try:
+                done, _ = self.ray.wait(list(runs), num_returns=1, timeout=_POLL)
+            except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+                break
+            for ref in done:
+                a = runs.pop(ref)
+                task, a.task = a.task, None
+                assert task is not None
+                try:
+                    res = self.ray.get(ref)
+                except Exception as e:  # noqa: BLE001 - a worker killed by the same Ctrl-C
+                    res = Result("cancelled", error=f"stopped ({_first_line(e)})")
+                self.schedule.finish(task, res)
+        for a in runs.values():
+            if a.task is not None:
+                self.schedule.finish(a.task, Result("cancelled", error="stopped while running"))
+                a.task = None
+        self.schedule.stopped()
+
+    def kill(self) -> None:
+        """End every actor still alive."""
+        for a in self.actors:
             if not a.dead:
                 try:
-                    ray.kill(a.handle)
+                    self.ray.kill(a.handle)
                 except Exception:  # pragma: no cover
                     pass
-        if conn.owned:
-            try:
-                ray.shutdown()
-            except Exception:  # pragma: no cover
-                log.debug("ray.shutdown failed", exc_info=True)
-    return [a.summary() for a in actors if a.info], signum, conn.mode
-
-
-def _stop(ray: Any, schedule: Schedule, pending: dict[Any, tuple[str, _Actor]], dead_errors: tuple[type, ...]) -> None:
-    """Ctrl-C: ask the running tasks to stop, give them a few seconds, report the rest."""
-    runs = {ref: a for ref, (k, a) in pending.items() if k == "run"}
-    for a in runs.values():
-        try:
-            a.handle.stop.remote()
-        except Exception:  # pragma: no cover
-            pass
-    deadline = time.monotonic() + STOP_GRACE_S
-    while runs and time.monotonic() < deadline:
-        try:
-            done, _ = ray.wait(list(runs), num_returns=1, timeout=_POLL)
-        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
-            break
-        for ref in done:
-            a = runs.pop(ref)
-            task, a.task = a.task, None
-            try:
-                res = ray.get(ref)
-            except Exception as e:  # noqa: BLE001 - a worker killed by the same Ctrl-C
-                res = {"status": "cancelled", "error": f"stopped ({_first_line(e)})"}
-            schedule.finish(task, res)
-    for a in runs.values():
-        if a.task is not None:
-            schedule.finish(a.task, {"status": "cancelled", "error": "stopped while running"})
-            a.task = None
-    schedule.stopped()

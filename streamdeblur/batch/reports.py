@@ -1,5 +1,6 @@
 """What a batch run did: one :class:`ItemReport` per input, :class:`BatchProgress`
-snapshots for a progress view, and the :class:`BatchResult` that ``--report`` writes as JSON."""
+snapshots for a progress view, a :class:`WorkerInfo` per worker (and :class:`BatchStart`
+once they are ready), and the :class:`BatchResult` that ``--report`` writes as JSON."""
 
 from __future__ import annotations
 
@@ -71,11 +72,44 @@ class BatchProgress:
 
 
 @dataclass
+class WorkerInfo:
+    """One worker: the backend it opened and where it runs, and what it did."""
+
+    backend: str
+    device: str
+    describe: str  # the backend's own description (name, device, precision ...)
+    reason: str  # why this backend (auto's choice)
+    host: str
+    pid: int
+    threads: int | None  # its share of a machine's cores (None: the library's default)
+    worker: str = ""  # its label in the report: "HOST pid PID" (and its GPU)
+    tasks: int = 0
+    node: str | None = None  # a Ray actor's node id (shortened)
+    gpus: list[str] | None = None  # a Ray actor's GPU ids
+    died: bool | None = None  # a Ray actor: whether it died during the run
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the report; what does not apply (a Ray actor's node, GPUs, death) is left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in ("node", "gpus", "died")}
+
+
+@dataclass(frozen=True)
+class BatchStart:
+    """What a progress view says once the first worker is ready."""
+
+    mode: str  # "this process", "ray local", ...
+    worker: WorkerInfo  # the first worker ready (they all open the same backend)
+    planned: int = 1  # workers asked for
+    gpus_each: int = 0
+    cpus_each: int | None = None
+
+
+@dataclass
 class BatchResult:
     items: list[ItemReport]
     seconds: float
     mode: str  # "this process", "ray local", "ray auto", "ray ADDRESS"
-    workers: list[dict[str, Any]]
+    workers: list[WorkerInfo]
     cancelled: bool = False
     signum: int = 2  # the signal that cancelled it (2: Ctrl-C)
 
@@ -102,7 +136,7 @@ class BatchResult:
             "not_done": self.count("cancelled") + self.count("pending"),
             "frames": self.frames,
             "fps": round(self.frames / self.seconds, 3) if self.seconds > 0 else 0.0,
-            "workers": self.workers,
+            "workers": [w.as_dict() for w in self.workers],
             "items": [i.as_dict() for i in self.items],
         }
 

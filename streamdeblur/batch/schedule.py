@@ -11,11 +11,25 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from .reports import FINAL, BatchProgress, ItemReport
+from .tasks import FileTask, JoinTask, PartTask, PlanTask, Result, Task, TaskProgress
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=Task)
+
+
+@dataclass
+class _Parts:
+    """A segmented input's parts: their files, how many are still to finish, and frames."""
+
+    paths: tuple[str, ...]
+    left: int
+    frames: int  # the input's, all parts together
+    frames_done: int = 0
 
 
 class Schedule:
@@ -38,24 +52,28 @@ class Schedule:
         self.overwrite = overwrite
         self.on_progress = on_progress
         self.on_item = on_item
-        self.queue: deque[dict[str, Any]] = deque()
+        self.queue: deque[Task] = deque()
         self._ids = 0
         self._lock = threading.RLock()
         self._live: dict[int, int] = {}  # task id -> frames done so far
         self._inflight: dict[int, int] = {i: 0 for i in range(len(items))}
-        self._parts: dict[int, dict[str, Any]] = {}
+        self._parts: dict[int, _Parts] = {}
         self._started: dict[int, float] = {}
         self.t0: float | None = None
         self.workers = 0
         self.notes: list[str] = []
         for i, it in enumerate(items):
-            self.queue.append(self._task("plan" if segments else "file", i, expected=it.expected_frames, **({"segments": segments} if segments else {})))
+            if segments:
+                self.queue.append(self._task(PlanTask, i, expected=it.expected_frames, segments=segments))
+            else:
+                self.queue.append(self._task(FileTask, i, expected=it.expected_frames))
 
-    def _task(self, kind: str, item: int, **extra: Any) -> dict[str, Any]:
+    def _task(self, kind: type[T], item: int, **specific: Any) -> T:
+        """A new task of ``kind`` for input ``item`` (``specific``: the fields of that kind)."""
         self._ids += 1
         it = self.items[item]
         # absolute: a worker on another node does not share this process's current folder
-        return {"id": self._ids, "kind": kind, "item": item, "input": os.path.abspath(it.input), "output": os.path.abspath(it.output), "overwrite": self.overwrite, "attempt": 1, **extra}
+        return kind(id=self._ids, item=item, input=os.path.abspath(it.input), output=os.path.abspath(it.output), overwrite=self.overwrite, **specific)
 
     def begin(self, workers: int) -> None:
         """The workers are ready: the clock for FPS and ETA starts."""
@@ -64,21 +82,21 @@ class Schedule:
         self._emit()
 
     # -- handing out -------------------------------------------------------------------
-    def next_task(self) -> dict[str, Any] | None:
+    def next_task(self) -> Task | None:
         with self._lock:
             while self.queue:
                 t = self.queue.popleft()
-                if self.items[t["item"]].status not in FINAL:
+                if self.items[t.item].status not in FINAL:
                     return t
             return None
 
     def has_work(self) -> bool:
         with self._lock:
-            return any(self.items[t["item"]].status not in FINAL for t in self.queue)
+            return any(self.items[t.item].status not in FINAL for t in self.queue)
 
-    def start(self, task: dict[str, Any], worker: str) -> None:
+    def start(self, task: Task, worker: str) -> None:
         with self._lock:
-            i = task["item"]
+            i = task.item
             it = self.items[i]
             it.status = "running"
             it.attempts += 1
@@ -86,76 +104,79 @@ class Schedule:
                 it.workers.append(worker)
             self._inflight[i] += 1
             self._started.setdefault(i, time.perf_counter())
-            self._live[task["id"]] = 0
+            self._live[task.id] = 0
         self._emit()
 
-    def live(self, task_id: int, frames: int, total: int | None = None) -> None:
+    def live(self, p: TaskProgress) -> None:
+        """How far a running task has got (for the progress snapshots)."""
         with self._lock:
-            if task_id in self._live:
-                self._live[task_id] = frames
+            if p.task in self._live:
+                self._live[p.task] = p.frames
         self._emit()
 
     # -- results -----------------------------------------------------------------------
-    def _ended(self, task: dict[str, Any]) -> tuple[int, ItemReport]:
+    def _ended(self, task: Task) -> tuple[int, ItemReport]:
         """``task`` is no longer running (called with the lock held): (its input's index, report)."""
-        i = task["item"]
-        self._live.pop(task["id"], None)
+        i = task.item
+        self._live.pop(task.id, None)
         self._inflight[i] -= 1
         return i, self.items[i]
 
-    def finish(self, task: dict[str, Any], res: dict[str, Any]) -> None:
+    def finish(self, task: Task, res: Result) -> None:
         with self._lock:
             i, it = self._ended(task)
-            for w in res.get("warnings") or []:
+            for w in res.warnings:
                 if w not in it.warnings:
                     it.warnings.append(w)
             if it.status in FINAL:  # a part that was still running when its input failed
                 self._cleanup(i)
                 return
-            status = res["status"]
-            if res.get("backend"):
-                it.backend, it.device = res.get("backend"), res.get("device")
-            kind = task["kind"]
-            if status in ("failed", "cancelled"):
-                where = f"part {task['part']['index']} of {len(self._parts[i]['paths'])}: " if kind == "part" else ""
-                self._final(i, status, error=where + (res.get("error") or status))
-            elif status == "skipped":
-                self._final(i, "skipped", frames=res.get("frames", 0), note=res.get("note"))
-            elif kind == "plan":
-                self._plan_done(i, task, res)
-            elif kind == "part":
-                st = self._parts[i]
-                st["frames_done"] += res.get("frames", 0)
-                st["left"] -= 1
-                if st["left"] == 0:
-                    self.queue.appendleft(self._task("join", i, parts=st["paths"], frames=st["frames"]))
+            if res.backend:
+                it.backend, it.device = res.backend, res.device
+            if res.status in ("failed", "cancelled"):
+                where = f"part {task.segment.index} of {len(self._parts[i].paths)}: " if isinstance(task, PartTask) else ""
+                self._final(i, res.status, error=where + (res.error or res.status))
+            elif res.status == "skipped":
+                self._final(i, "skipped", frames=res.frames, note=res.note)
+            elif isinstance(task, PlanTask):
+                self._plan_done(i, res)
+            elif isinstance(task, PartTask):
+                self._part_done(i, res)
             else:  # file or join: done
-                self._final(i, "done", frames=res.get("frames", 0))
+                self._final(i, "done", frames=res.frames)
         self._emit()
 
-    def _plan_done(self, i: int, task: dict[str, Any], res: dict[str, Any]) -> None:
+    def _plan_done(self, i: int, res: Result) -> None:
+        """The plan of input ``i``: its parts go to the front of the queue, in order."""
         from .segments import segment_path
 
+        assert res.plan is not None, "a planned result carries its plan"
         it = self.items[i]
-        parts = res["parts"]
+        parts = res.plan.segments
         it.segments = len(parts)
-        it.expected_frames = res["frames"]
-        paths = [str(segment_path(os.path.abspath(it.output), p["index"])) for p in parts]
-        self._parts[i] = {"paths": paths, "left": len(parts), "frames": res["frames"], "frames_done": 0}
+        it.expected_frames = res.plan.frames
+        paths = tuple(str(segment_path(os.path.abspath(it.output), p.index)) for p in parts)
+        self._parts[i] = _Parts(paths=paths, left=len(parts), frames=res.plan.frames)
         for p, path in reversed(list(zip(parts, paths))):
-            self.queue.appendleft(self._task("part", i, part=p, path=path, expected=p["frames"]))
+            self.queue.appendleft(self._task(PartTask, i, segment=p, path=path, expected=p.frames))
 
-    def died(self, task: dict[str, Any], why: str) -> None:
+    def _part_done(self, i: int, res: Result) -> None:
+        """A part of input ``i`` is done; after the last one, the join goes to the front of the queue."""
+        parts = self._parts[i]
+        parts.frames_done += res.frames
+        parts.left -= 1
+        if parts.left == 0:
+            self.queue.appendleft(self._task(JoinTask, i, parts=parts.paths, frames=parts.frames))
+
+    def died(self, task: Task, why: str) -> None:
         """The worker running ``task`` died: run it once more on another worker, or fail it."""
         with self._lock:
             i, it = self._ended(task)
             if it.status in FINAL:
                 self._cleanup(i)
-            elif task["attempt"] < 2:
-                note = f"{why}; retrying it on another worker"
-                it.warnings.append(note)
-                retry = dict(task, attempt=task["attempt"] + 1)
-                self.queue.appendleft(retry)
+            elif task.attempt < 2:
+                it.warnings.append(f"{why}; retrying it on another worker")
+                self.queue.appendleft(replace(task, attempt=task.attempt + 1))
             else:
                 self._final(i, "failed", error=f"{why}, twice (it was retried once on another worker)")
         self._emit()
@@ -206,7 +227,7 @@ class Schedule:
     def snapshot(self) -> BatchProgress:
         with self._lock:
             done_frames = sum(it.frames for it in self.items if it.status == "done")
-            done_frames += sum(st["frames_done"] for i, st in self._parts.items() if self.items[i].status not in FINAL)
+            done_frames += sum(st.frames_done for i, st in self._parts.items() if self.items[i].status not in FINAL)
             done_frames += sum(self._live.values())
             total = 0
             unknown = False

@@ -28,11 +28,11 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import av.error
@@ -40,6 +40,15 @@ import av.error
 from ..errors import Cancelled, InputError, OutputError, OutputExistsError
 from ..video.containers import open_container
 from ..video.copies import add_copies, check_copies
+
+if TYPE_CHECKING:
+    from av.packet import Packet
+
+    from ..api import RunOptions
+    from ..backends import Backend
+    from ..pipeline import OnProgress
+    from ..video.frame import Frame
+    from ..video.sources import FileSource
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +103,7 @@ def _video_packets(spec: str) -> tuple[list[int], list[int]]:
         c.close()
 
 
-def plan_segments(input: str | os.PathLike, n: int) -> SegmentPlan:
+def plan_segments(input: str | os.PathLike[str], n: int) -> SegmentPlan:
     """Cut ``input`` at keyframes into at most ``n`` parts of about equal frame counts.
 
     Fewer parts when it has fewer keyframes (a part always starts at one)."""
@@ -134,13 +143,13 @@ def plan_segments(input: str | os.PathLike, n: int) -> SegmentPlan:
     return SegmentPlan(input=spec, frames=total, keyframes=len(keys), segments=tuple(segs))
 
 
-def segment_dir(output: str | os.PathLike) -> Path:
+def segment_dir(output: str | os.PathLike[str]) -> Path:
     """Where the parts of ``output`` are written: a hidden folder beside it (removed after the join)."""
     out = Path(output)
     return out.with_name(f".{out.name}.segments")
 
 
-def segment_path(output: str | os.PathLike, index: int) -> Path:
+def segment_path(output: str | os.PathLike[str], index: int) -> Path:
     out = Path(output)
     return segment_dir(out) / f"part-{index:04d}{out.suffix}"
 
@@ -148,12 +157,11 @@ def segment_path(output: str | os.PathLike, index: int) -> Path:
 class _SegmentFrames:
     """The frames of one part, from an open :class:`FileSource` of the whole input."""
 
-    def __init__(self, source: Any, seg: Segment) -> None:
+    def __init__(self, source: FileSource, seg: Segment) -> None:
         self.source = source
         self.seg = seg
-        self.info = source.info
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[Frame]:
         seg, src = self.seg, self.source
         if seg.start_pts is not None:
             try:  # seek to the keyframe at (or before) the part's start; PyAV flushes the decoder
@@ -179,34 +187,30 @@ class _SegmentFrames:
 
 
 def deblur_segment(
-    input: str | os.PathLike,
+    input: str | os.PathLike[str],
     seg: Segment,
-    path: str | os.PathLike,
-    processor: Any,
+    path: str | os.PathLike[str],
+    backend: Backend,
+    options: RunOptions,
     *,
-    batch: int = 4,
-    codec: str | None = None,
-    crf: int | None = None,
-    preset: str | None = None,
-    pix_fmt: str | None = None,
-    timeout: float = 10.0,
-    on_progress: Callable[[Any], None] | None = None,
+    on_progress: OnProgress | None = None,
     stop_event: threading.Event | None = None,
 ) -> int:
-    """Deblur one part of ``input`` into ``path`` (video only); returns its frame count.
-
-    ``processor``: an open backend (``process(uint8 NHWC)``). Stopped or failed parts
-    leave nothing behind."""
+    """Deblur one part of ``input`` into ``path`` (video only) on the open ``backend``, with
+    the run's ``options`` (batch, encoder, timeout); returns its frame count. Stopped or
+    failed parts leave nothing behind."""
     from ..pipeline import Pipeline
     from ..video.sinks import FileSink
     from ..video.sources import open_source
 
+    o = options
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open_source(input, timeout=timeout) as source:
-        sink = FileSink(path, source.info, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=True)
+    with open_source(input, timeout=o.timeout) as source:
+        sink = FileSink(path, source.info, codec=o.codec, crf=o.crf, preset=o.preset, pix_fmt=o.pix_fmt, overwrite=True)
         try:
-            pipe = Pipeline(_SegmentFrames(source, seg), processor, sink, batch=batch, on_progress=on_progress, stop_event=stop_event, total=seg.frames)
+            frames = _SegmentFrames(source, seg)
+            pipe = Pipeline(frames, backend, sink, batch=o.batch, on_progress=on_progress, stop_event=stop_event, total=seg.frames)
             stats = pipe.run()
             if stats.stopped:
                 raise Cancelled(f"part {seg.index} of {input} stopped after {stats.frames_out} frames")
@@ -219,15 +223,15 @@ def deblur_segment(
     return stats.frames_out
 
 
-def _time(p: Any) -> Fraction:
+def _time(p: Packet) -> Fraction:
     t = p.dts if p.dts is not None else p.pts
     return Fraction(t if t is not None else 0) * p.time_base
 
 
 def join_segments(
-    input: str | os.PathLike,
-    parts: list[str | os.PathLike],
-    output: str | os.PathLike,
+    input: str | os.PathLike[str],
+    parts: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
     *,
     frames: int,
     overwrite: bool = False,
@@ -330,6 +334,6 @@ def _remux(spec: str, parts: list[str], tmp: Path, out: Path, fmt: str, time_bas
             c.close()
 
 
-def remove_parts(output: str | os.PathLike) -> None:
+def remove_parts(output: str | os.PathLike[str]) -> None:
     """Remove the hidden folder of parts of ``output`` (after the join, or after a failure)."""
     shutil.rmtree(segment_dir(output), ignore_errors=True)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .common import DeviceName, PrecisionName, app, user_errors, value
+from .common import DeviceName, PrecisionName, WeightsOption, app, user_errors, value
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -104,7 +104,7 @@ def bench(
     backend: Annotated[str, typer.Option("--backend", help="Backends, comma-separated: auto, torch, onnxruntime, openvino, tensorrt (e.g. openvino,onnxruntime,torch: one table, ratios below it).")] = "auto",
     device: Annotated[Optional[DeviceName], typer.Option("--device", help="cuda or cpu (default: each backend's best).", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Models, comma-separated (deblurgan-lite, deblurgan); default deblurgan-lite. Without shipped weights a freshly initialised model is timed (speed does not depend on the weights).", show_default=False)] = None,
-    weights: Annotated[Optional[Path], typer.Option("--weights", help="A generator .safetensors to time instead of --model.", show_default=False)] = None,
+    weights: WeightsOption = None,
     resolutions: Annotated[str, typer.Option("--resolutions", help="Frame sizes WIDTHxHEIGHT, comma-separated.")] = "640x360,1280x720,1920x1080",
     batch: Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated.")] = "1,4",
     frames: Annotated[int, typer.Option("--frames", min=1, help="Measured frames per stage (rounded up to whole batches).")] = 32,

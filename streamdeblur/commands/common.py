@@ -1,5 +1,5 @@
 """What every ``streamdeblur`` command shares: the typer ``app`` it registers on, the
-error policy (:data:`user_errors`, :func:`fail`) and the option types.
+error policy (:data:`user_errors`) and the options more than one command declares.
 
 ``streamdeblur/cli.py`` imports this module and then each command module; nothing here
 imports ``cli.py``, and no library module imports ``commands/``.
@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 import time
 from enum import Enum
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -27,10 +28,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-state = CliErrors("streamdeblur")
-#: decorator for every command: library errors -> one line + exit code (see CliErrors)
-user_errors = state
-fail = state.fail
+#: the error policy; as a decorator on every command: library errors -> one line + exit code (see CliErrors)
+user_errors = CliErrors("streamdeblur")
 
 
 def _version(value: bool) -> None:
@@ -44,7 +43,7 @@ def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks and debug logs.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
-    state.set_debug(debug)
+    user_errors.set_debug(debug)
 
 
 # --------------------------------------------------------------------------- option types
@@ -69,15 +68,52 @@ class DeviceName(str, Enum):
 
 
 class PrecisionName(str, Enum):
-    """``bench --precision``; left out, each backend's own."""
+    """``bench --precision`` (left out, each backend's own); ``export`` and ``build-engine``
+    take fp16 or fp32."""
 
     fp16 = "fp16"
     fp32 = "fp32"
     bf16 = "bf16"
 
 
+class OpenVINOPrecision(str, Enum):
+    """``--openvino-precision``; left out, bf16 where the CPU runs it natively, else fp32."""
+
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+class OpenVINOHint(str, Enum):
+    """``--openvino-hint``: OpenVINO's performance hint."""
+
+    auto = "auto"
+    latency = "latency"
+    throughput = "throughput"
+
+
 BACKEND_HELP = "auto (the fastest that runs here; says which and why), tensorrt, torch, onnxruntime or openvino."
 DEVICE_HELP = "cuda or cpu (default: the backend's best)."
+
+# --------------------------------------------------------------------------- shared options
+
+WeightsOption = Annotated[
+    Optional[Path],
+    typer.Option("--weights", "-w", help="A generator .safetensors, with its .json beside it (default: the shipped model).", dir_okay=False, show_default=False),
+]
+OpenVINOPrecisionOption = Annotated[
+    Optional[OpenVINOPrecision],
+    typer.Option(
+        "--openvino-precision", envvar="STREAMDEBLUR_OPENVINO_PRECISION", case_sensitive=False, show_default=False,
+        help="OpenVINO's precision: bf16 (default where the CPU has AVX512_BF16 or AMX) or fp32 (exact).",
+    ),
+]  # fmt: skip
+OpenVINOHintOption = Annotated[
+    OpenVINOHint,
+    typer.Option(
+        "--openvino-hint", envvar="STREAMDEBLUR_OPENVINO_HINT", case_sensitive=False,
+        help="OpenVINO's performance hint: auto (latency for one frame, throughput for a batch), latency or throughput.",
+    ),
+]  # fmt: skip
 
 
 def value(choice: Enum | None) -> str | None:

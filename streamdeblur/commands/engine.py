@@ -6,27 +6,24 @@ import sys
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .common import app, user_errors
+from .common import PrecisionName, WeightsOption, app, user_errors
+
+if TYPE_CHECKING:
+    from ..models import Generator
 
 
 class ExportFormat(str, Enum):
     onnx = "onnx"
 
 
-class Precision(str, Enum):
-    fp32 = "fp32"
-    fp16 = "fp16"
-
-
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="A registered model name; its shipped weights.")]
-WeightsOpt = Annotated[Path | None, typer.Option("--weights", "-w", help="A generator .safetensors (with its .json card beside it).", dir_okay=False)]
 
 
-def _generator(model: str | None, weights: Path | None):
+def _generator(model: str | None, weights: Path | None) -> Generator:
     from ..errors import InputError
     from ..models import load_generator
 
@@ -35,13 +32,22 @@ def _generator(model: str | None, weights: Path | None):
     return load_generator(str(weights) if weights else model)
 
 
+def _fp16_or_fp32(precision: PrecisionName) -> str:
+    """ONNX exports and TensorRT engines are fp16 or fp32 (bf16 is OpenVINO's own)."""
+    from ..errors import InputError
+
+    if precision not in (PrecisionName.fp16, PrecisionName.fp32):
+        raise InputError(f"--precision {precision.value}: exports and engines are fp16 or fp32", "use --precision fp16 or fp32")
+    return precision.value
+
+
 @app.command()
 @user_errors
 def export(
     format: Annotated[ExportFormat, typer.Option("--format", "-f", help="Export format.")] = ExportFormat.onnx,
-    precision: Annotated[Precision, typer.Option("--precision", "-p", help="fp16: weights and I/O in half, for a strongly typed TensorRT build.")] = Precision.fp32,
+    precision: Annotated[PrecisionName, typer.Option("--precision", "-p", help="fp32, or fp16: weights and I/O in half, for a strongly typed TensorRT build.")] = PrecisionName.fp32,
     model: ModelOpt = None,
-    weights: WeightsOpt = None,
+    weights: WeightsOption = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (default: ARCH-PRECISION.onnx here).", dir_okay=False)] = None,
     opset: Annotated[int, typer.Option("--opset", min=17, help="ONNX opset (17 or newer).")] = 17,
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output file.")] = False,
@@ -53,14 +59,15 @@ def export(
     from ..errors import OutputExistsError
     from ..onnx_export import export_onnx
 
+    fp = _fp16_or_fp32(precision)
     gen = _generator(model, weights)
-    out = output or Path(f"{gen.arch}-{precision.value}.onnx")
+    out = output or Path(f"{gen.arch}-{fp}.onnx")
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out} exists", "pass --overwrite to replace it")
     t0 = time.monotonic()
-    export_onnx(gen, out, precision.value, opset, overwrite=overwrite)
+    export_onnx(gen, out, fp, opset, overwrite=overwrite)
     typer.echo(
-        f"wrote {out} ({gen.arch}, {precision.value}, opset {opset}, {out.stat().st_size / 1e6:.1f} MB, {time.monotonic() - t0:.1f} s); "
+        f"wrote {out} ({gen.arch}, {fp}, opset {opset}, {out.stat().st_size / 1e6:.1f} MB, {time.monotonic() - t0:.1f} s); "
         f"input 'input' N x 3 x H x W with H and W multiples of {gen.size_multiple} (pad, run, crop)"
     )
 
@@ -69,7 +76,7 @@ def export(
 @user_errors
 def build_engine_cmd(
     model: ModelOpt = None,
-    weights: WeightsOpt = None,
+    weights: WeightsOption = None,
     onnx: Annotated[Path | None, typer.Option("--onnx", help="Build from this ONNX (a `streamdeblur export`) instead.", exists=True, dir_okay=False)] = None,
     min_shape: Annotated[str, typer.Option("--min-shape", help="Smallest frame WxH.")] = "256x256",
     opt_shape: Annotated[str, typer.Option("--opt-shape", help="The frame size to tune for, WxH.")] = "1280x720",
@@ -77,7 +84,7 @@ def build_engine_cmd(
     batch: Annotated[int, typer.Option("--batch", min=1, help="Largest batch (and the one tuned for).")] = 1,
     workspace: Annotated[float, typer.Option("--workspace", help="Builder workspace limit, GiB.")] = 4.0,
     opt_level: Annotated[int, typer.Option("--opt-level", min=0, max=5, help="TensorRT builder optimization level, 0-5.")] = 3,
-    precision: Annotated[Precision, typer.Option("--precision", "-p", help="Engine precision (from an ONNX exported in it).")] = Precision.fp16,
+    precision: Annotated[PrecisionName, typer.Option("--precision", "-p", help="Engine precision, fp16 or fp32 (from an ONNX exported in it).")] = PrecisionName.fp16,
     output: Annotated[Path, typer.Option("--output", "-o", help="Engines folder (engine, sidecar, timing cache).", file_okay=False)] = Path("engines"),
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if an engine for the same inputs exists.")] = False,
 ) -> None:
@@ -93,7 +100,7 @@ def build_engine_cmd(
     from ..sizes import parse_size_hw
 
     shapes = [parse_size_hw(text, option) for text, option in ((min_shape, "--min-shape"), (opt_shape, "--opt-shape"), (max_shape, "--max-shape"))]
-    options = BuildOptions(Profile(*shapes, batch), precision.value, workspace, opt_level, output, force)
+    options = BuildOptions(Profile(*shapes, batch), _fp16_or_fp32(precision), workspace, opt_level, output, force)
     # fail in a second, before exporting anything, where TensorRT or a GPU is missing
     reason = tensorrt_requirements()
     if reason:

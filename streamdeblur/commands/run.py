@@ -9,10 +9,29 @@ import typer
 
 from ..errors import InputError
 from ..signals import stop_on_signals
-from .common import BACKEND_HELP, DEVICE_HELP, BackendName, DeviceName, StatusLine, app, clock, say, user_errors, value
+from .common import (
+    BACKEND_HELP,
+    DEVICE_HELP,
+    BackendName,
+    DeviceName,
+    OpenVINOHint,
+    OpenVINOHintOption,
+    OpenVINOPrecisionOption,
+    StatusLine,
+    WeightsOption,
+    app,
+    clock,
+    say,
+    user_errors,
+    value,
+)
 
 if TYPE_CHECKING:
+    from ..api import RunOptions
+    from ..backends import Backend
     from ..pipeline import Progress
+    from ..video.live import LiveInfo
+    from ..video.sources import SourceInfo
 
 
 class _ProgressLine(StatusLine):
@@ -36,7 +55,7 @@ def run(
     duration: Annotated[Optional[float], typer.Option("--duration", min=0.1, help="With --camera: stop after this many seconds.", show_default=False)] = None,
     backend: Annotated[BackendName, typer.Option("--backend", help=BACKEND_HELP)] = BackendName.auto,
     device: Annotated[Optional[DeviceName], typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
-    weights: Annotated[Optional[Path], typer.Option("--weights", help="A generator .safetensors (with its .json beside it); default: the shipped model.", show_default=False)] = None,
+    weights: WeightsOption = None,
     engine: Annotated[Optional[Path], typer.Option("--engine", exists=True, dir_okay=False, help="A TensorRT engine from `streamdeblur build-engine` (checked against its sidecar); default with auto/tensorrt: the one in engines/ built for this GPU and model.", show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, max=256, help="Frames per inference call.")] = 4,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video encoder: libx264 (default for .mp4/.mkv/.mov), libx265, ffv1 or libx264rgb (lossless), libvpx-vp9 (.webm) ...", show_default=False)] = None,
@@ -44,6 +63,8 @@ def run(
     preset: Annotated[Optional[str], typer.Option("--preset", help="Encoder speed preset (x264/x265: ultrafast ... veryslow; default fast).", show_default=False)] = None,
     pix_fmt: Annotated[Optional[str], typer.Option("--pix-fmt", help="Encoder pixel format (default: the input's when the encoder takes it, else yuv420p).", show_default=False)] = None,
     max_tile: Annotated[Optional[int], typer.Option("--max-tile", min=16, help="Run frames larger than N pixels (height or width) as overlapping N x N tiles, blended without seams.", show_default=False)] = None,
+    openvino_precision: OpenVINOPrecisionOption = None,
+    openvino_hint: OpenVINOHintOption = OpenVINOHint.auto,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists (only once the new one is complete).")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a stream URL to answer or send data.")] = 10.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
@@ -74,36 +95,42 @@ def run(
     streamdeblur run clips/ -o out/ --cluster local |
     streamdeblur run long.mkv -o out.mkv --cluster local --segments 8
     """
-    from ..api import deblur_video
-    from ..batch import is_batch
+    from ..api import RunOptions, deblur_video
+    from ..backends import BackendOptions
+    from ..batch import BatchOptions, is_batch
     from ..errors import Cancelled
 
-    options = {
-        "backend": value(backend), "device": value(device), "weights": str(weights) if weights is not None else None, "batch": batch, "codec": codec,
-        "crf": crf, "preset": preset, "pix_fmt": pix_fmt, "max_tile": max_tile, "overwrite": overwrite, "timeout": timeout,
-        "engine": str(engine) if engine is not None else None,
-    }  # fmt: skip
-    many = {"format": format, "cluster": cluster, "segments": segments, "cpus_per_worker": cpus_per_worker, "workers": workers, "report": report}
+    backend_options = BackendOptions(
+        max_tile=max_tile, engine=engine, openvino_precision=value(openvino_precision), openvino_hint=openvino_hint.value
+    )
+    options = RunOptions(
+        backend=value(backend) or "auto", device=value(device), weights=str(weights) if weights is not None else None, batch=batch,
+        codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, backend_options=backend_options,
+    )  # fmt: skip
+    many = (format, cluster, segments, cpus_per_worker, workers, report)
     if camera is not None:
-        if any(v is not None for v in many.values()):
+        if any(v is not None for v in many):
             raise InputError("--format, --cluster, --segments, --cpus-per-worker, --workers and --report apply to files, not --camera")
         if inputs:
             raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
-        return _record_camera(camera, output, duration=duration, quiet=quiet, **options)
+        return _record_camera(camera, output, options, duration=duration, quiet=quiet)
     if not inputs:
         raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
     if duration is not None:
         raise InputError("--duration applies to --camera only")
     if engine is not None and backend not in (BackendName.auto, BackendName.tensorrt):
         raise InputError(f"--engine is a TensorRT engine; it cannot run with --backend {value(backend)}")
-    if is_batch(inputs, output, **many):
+    batch_options = BatchOptions(
+        format=format, cluster=cluster, segments=segments, cpus_per_worker=cpus_per_worker, workers=workers, report=report
+    )
+    if is_batch(inputs, output, batch_options):
         from .run_many import run_many
 
-        return run_many(inputs, output, quiet=quiet, **many, **options)
+        return run_many(inputs, output, options, batch_options, quiet=quiet)
     input = inputs[0]
     progress = None if quiet else _ProgressLine()
 
-    def ready(info, be) -> None:  # type: ignore[no-untyped-def]
+    def ready(info: SourceInfo, be: Backend) -> None:
         if quiet:
             return
         reason = be.choice_reason
@@ -113,7 +140,7 @@ def run(
         say(f"{info.width}x{info.height} {info.fps or 0:.3g} fps, {total if total else 'unknown number of'} frames -> {output} ({be.describe()}, batch {batch})")
 
     try:
-        result = deblur_video(input, output, on_progress=progress, on_ready=ready, **options)
+        result = deblur_video(input, output, options, on_progress=progress, on_ready=ready)
     except Cancelled as e:
         if progress is not None:
             progress.end()  # the progress line stays; the message goes below it
@@ -131,16 +158,18 @@ def run(
         )
 
 
-def _record_camera(camera: str, output: str, *, quiet: bool, duration: float | None, **options) -> None:  # type: ignore[no-untyped-def]
+def _record_camera(camera: str, output: str, options: RunOptions, *, duration: float | None, quiet: bool) -> None:
     """`run --camera`: :func:`streamdeblur.recording.record_live`, with its lines."""
     from ..recording import record_live
 
-    options = {k: options[k] for k in ("backend", "device", "weights", "timeout", "codec", "crf", "preset", "overwrite")}  # what a live recording takes
-
-    def opened(info) -> None:  # type: ignore[no-untyped-def]
+    def opened(info: LiveInfo) -> None:
         if not quiet:
             say(f"recording {info.name} ({info.width}x{info.height}) -> {output}; Ctrl-C stops" + (f" (or after {duration:g} s)" if duration else ""))
 
-    rec = record_live(None, output, camera=camera, duration=duration, on_open=opened, on_ready=None if quiet else lambda d: say(f"backend: {d}"), **options)
+    rec = record_live(
+        None, output, camera=camera, duration=duration, on_open=opened, on_ready=None if quiet else lambda d: say(f"backend: {d}"),
+        backend=options.backend, device=options.device, weights=options.weights, timeout=options.timeout,
+        codec=options.codec, crf=options.crf, preset=options.preset, overwrite=options.overwrite,
+    )  # fmt: skip
     if not quiet:
         typer.echo(f"done ({rec.stop_reason}): {rec.frames} frames of {rec.captured} captured ({rec.dropped} dropped) in {rec.seconds:.1f} s, backend {rec.backend} -> {rec.output}")

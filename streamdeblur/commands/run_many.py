@@ -4,11 +4,16 @@ view, a line per input and the summary table. The work is
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from .common import StatusLine, clock, say
+
+if TYPE_CHECKING:
+    from ..api import RunOptions
+    from ..batch import BatchOptions
+    from ..batch.reports import BatchProgress, BatchResult, BatchStart, ItemReport
 
 
 class BatchView:
@@ -20,16 +25,18 @@ class BatchView:
         self.line = StatusLine()
         self.mode = "this process"
 
-    def start(self, info: dict[str, Any]) -> None:
-        self.mode = info.get("mode", self.mode)
+    def start(self, s: BatchStart) -> None:
+        self.mode = s.mode
         if self.quiet:
             return
-        w = (info.get("workers") or [{}])[0]
-        planned = info.get("planned", 1)
-        where = "in this process" if self.mode == "this process" else f"on {self.mode}, {planned} worker{'s' if planned != 1 else ''} ({'1 GPU each' if info.get('resources', {}).get('num_gpus') else str(info.get('resources', {}).get('num_cpus', '?')) + ' CPU each'})"
-        say(f"deblurring {where}: {w.get('describe') or w.get('backend')}")
+        if s.mode == "this process":
+            where = "in this process"
+        else:
+            each = "1 GPU each" if s.gpus_each else f"{s.cpus_each} CPU each"
+            where = f"on {s.mode}, {s.planned} worker{'s' if s.planned != 1 else ''} ({each})"
+        say(f"deblurring {where}: {s.worker.describe or s.worker.backend}")
 
-    def progress(self, p: Any) -> None:  # p: batch.BatchProgress
+    def progress(self, p: BatchProgress) -> None:
         if self.quiet:
             return
         if not self.line.due():
@@ -39,7 +46,7 @@ class BatchView:
         line = f"files {p.finished}/{p.files}{f' ({extra})' if extra else ''}  frames {p.frames_done}{total}  {p.fps:6.2f} fps  ETA {clock(p.eta)}  [{p.running} running]"
         self.line.show(line)
 
-    def item(self, it: Any) -> None:  # it: batch.ItemReport
+    def item(self, it: ItemReport) -> None:
         if self.quiet and it.status != "failed":
             return
         self.line.clear()
@@ -61,7 +68,7 @@ class BatchView:
         self.line.clear()
 
 
-def _table(result: Any) -> str:
+def _table(result: BatchResult) -> str:
     rows = [("input", "status", "frames", "seconds", "fps", "backend", "error")]
     for it in result.items:
         err = it.error or ""
@@ -78,13 +85,16 @@ def _table(result: Any) -> str:
     return "\n".join(out)
 
 
-def run_many(inputs: list[str], output: str, *, quiet: bool, **kwargs: Any) -> None:
+def run_many(inputs: list[str], output: str, options: RunOptions, batch_options: BatchOptions, *, quiet: bool) -> None:
     """Deblur many inputs (or one in segments / on a cluster); exit 1 if any failed, 128+signal if stopped."""
     from ..batch import deblur_many
 
     view = BatchView(quiet)
+    report = batch_options.report
     try:
-        result = deblur_many(inputs, output, on_progress=view.progress, on_item=view.item, on_start=view.start, **kwargs)
+        result = deblur_many(
+            list(inputs), output, options, batch_options, on_progress=view.progress, on_item=view.item, on_start=view.start
+        )
     finally:
         view.end()
     n = len(result.items)
@@ -97,11 +107,10 @@ def run_many(inputs: list[str], output: str, *, quiet: bool, **kwargs: Any) -> N
             f"done: {done + skipped} of {n} inputs{f' ({extra})' if extra else ''}, {result.frames} frames in {result.seconds:.1f} s"
             f" ({result.frames / result.seconds if result.seconds > 0 else 0:.2f} fps) on {workers} worker{'s' if workers != 1 else ''} ({result.mode})"
         )
-    if kwargs.get("report"):
-        if not quiet:
-            say(f"report: {kwargs['report']}")
+    if report and not quiet:
+        say(f"report: {report}")
     if result.cancelled:
-        say(f"stopped: {done + skipped} of {n} inputs finished; the rest are marked cancelled{' in the report' if kwargs.get('report') else ''}")
+        say(f"stopped: {done + skipped} of {n} inputs finished; the rest are marked cancelled{' in the report' if report else ''}")
         raise typer.Exit(code=128 + result.signum)
     if failed:
         raise typer.Exit(code=1)

@@ -12,6 +12,7 @@ import pytest
 from videofiles import hidden, packets, random_frames, read_video, write_video
 
 from streamdeblur import deblur_video
+from streamdeblur.api import RunOptions
 from streamdeblur.errors import InputError
 from streamdeblur.models import build_model
 from streamdeblur.video.sinks import FileSink
@@ -25,7 +26,7 @@ def identity():
 def run(src, dst, **kw):
     kw.setdefault("backend", "torch")
     kw.setdefault("device", "cpu")
-    return deblur_video(src, dst, generator=identity(), **kw)
+    return deblur_video(src, dst, RunOptions(**kw), generator=identity())
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,8 @@ def test_dead_worker_is_retried_once_on_another_and_the_others_finish(tmp_path, 
 
 
 def test_stop_ends_the_cluster_work_and_reports_what_finished(tmp_path, tiny_weights, kill_list):
-    from streamdeblur.batch import deblur_many
+    from streamdeblur.api import RunOptions
+    from streamdeblur.batch import BatchOptions, deblur_many
 
     make_clips(tmp_path / "clips", {"a.mkv": 4, "b.mkv": 300, "c.mkv": 300, "d.mkv": 300})
     stop = threading.Event()
@@ -105,7 +106,8 @@ def test_stop_ends_the_cluster_work_and_reports_what_finished(tmp_path, tiny_wei
             stop.set()  # as Ctrl-C does in the CLI
 
     out = tmp_path / "out"
-    result = deblur_many([tmp_path / "clips"], out, cluster="local", on_item=on_item, stop_event=stop, weights=str(tiny_weights), backend="torch", codec="ffv1", batch=1)
+    options = RunOptions(weights=str(tiny_weights), backend="torch", codec="ffv1", batch=1)
+    result = deblur_many([tmp_path / "clips"], out, options, BatchOptions(cluster="local"), on_item=on_item, stop_event=stop)
     assert result.cancelled and not result.ok
     status = {Path(i.input).name: i.status for i in result.items}
     assert "done" in status.values() and "cancelled" in status.values()

@@ -8,6 +8,7 @@ import json
 
 from streamdeblur.batch.reports import BatchResult, ItemReport
 from streamdeblur.batch.schedule import Schedule
+from streamdeblur.batch.tasks import FileTask, Result, TaskProgress
 
 
 def schedule(n: int, **kw) -> Schedule:
@@ -20,13 +21,13 @@ def test_tasks_go_out_in_order_and_results_finish_their_inputs():
     s = schedule(3, on_item=seen.append)
     s.begin(1)
     a, b = s.next_task(), s.next_task()
-    assert (a["kind"], a["item"], b["item"]) == ("file", 0, 1) and a["input"].endswith("in0.mkv")
+    assert isinstance(a, FileTask) and (a.item, b.item) == (0, 1) and a.input.endswith("in0.mkv")
     s.start(a, "w1")
-    s.live(a["id"], 4)
+    s.live(TaskProgress(a.id, 4, 10))
     assert s.snapshot().frames_done == 4 and s.snapshot().frames_total == 30 and s.snapshot().running == 1
-    s.finish(a, {"status": "done", "frames": 10, "backend": "torch", "device": "cpu", "warnings": ["w"]})
+    s.finish(a, Result("done", frames=10, backend="torch", device="cpu", warnings=("w",)))
     s.start(b, "w1")
-    s.finish(b, {"status": "skipped", "frames": 10, "note": "complete"})
+    s.finish(b, Result("skipped", frames=10, note="complete"))
     assert [(i.status, i.frames, i.workers) for i in s.items[:2]] == [("done", 10, ["w1"]), ("skipped", 10, ["w1"])]
     assert s.items[0].backend == "torch" and s.items[0].warnings == ["w"] and [i.input for i in seen] == ["in0.mkv", "in1.mkv"]
     assert s.has_work()
@@ -38,7 +39,7 @@ def test_a_task_whose_worker_died_is_retried_once_then_fails():
     s.start(t, "w1")
     s.died(t, "worker w1 died (killed)")
     retry = s.next_task()
-    assert retry["attempt"] == 2 and s.items[0].status == "running" and "retrying" in s.items[0].warnings[0]
+    assert retry.attempt == 2 and s.items[0].status == "running" and "retrying" in s.items[0].warnings[0]
     s.start(retry, "w2")
     s.died(retry, "worker w2 died (killed)")
     it = s.items[0]
@@ -50,7 +51,7 @@ def test_a_stop_cancels_what_has_not_started_and_says_which_signal():
     s = schedule(3)
     t = s.next_task()
     s.start(t, "w1")
-    s.finish(t, {"status": "cancelled", "error": "interrupted"})
+    s.finish(t, Result("cancelled", error="interrupted"))
     s.stopped(15)
     assert [i.status for i in s.items] == ["cancelled"] * 3
     assert s.items[1].error == "not started: the run was stopped (signal 15)" and not s.has_work()

@@ -9,6 +9,7 @@ import numpy as np
 from videofiles import packets, random_frames, read_video, write_video
 
 from streamdeblur import deblur_video
+from streamdeblur.api import RunOptions
 
 #: the options every run of these tests uses: the tiny identity generator, exact output
 OPTS = ("--backend", "torch", "--codec", "ffv1", "--batch", "2")
@@ -54,7 +55,7 @@ def truncated_mp4(path: Path) -> Path:
 
 
 def single_run(src: Path, out: Path, weights: Path, codec: str = "ffv1") -> Path:
-    deblur_video(src, out, weights=str(weights), backend="torch", codec=codec, batch=2)
+    deblur_video(src, out, RunOptions(weights=str(weights), backend="torch", codec=codec, batch=2))
     return out
 
 
