@@ -77,3 +77,34 @@ def side_by_side(root: str | os.PathLike, weights: str | os.PathLike | None, out
         shown.append({"kind": kind, "sequence": seq, "frame": name, "psnr_blurry": p_in, "psnr_deblurred": p_out})
     write_image(out, np.concatenate(rows, axis=0))
     return shown
+
+
+def clip_side_by_side(video: str | os.PathLike, weights: str | os.PathLike | None, out: str | os.PathLike, *, frame: int | None = None, zoom: int = 2) -> dict[str, Any]:
+    """The README's picture of a clip: one frame blurry | deblurred, whole on top and its most
+    detailed region enlarged ``zoom`` times below; PSNR on the labels where ``NAME_sharp.EXT``
+    (the clip's sharp reference) lies beside it. Returns what was shown."""
+    from .video_score import read_frames
+
+    video = Path(video)
+    frames = read_frames(video)
+    i = len(frames) // 2 if frame is None else frame
+    if not 0 <= i < len(frames):
+        raise DataError(f"{video} has {len(frames)} frames; there is no frame {i}", f"pass --frame 0 to {len(frames) - 1}")
+    blur = frames[i]
+    restored = run_generator(load_generator(weights), blur, torch.device("cpu"))
+    ref_path = video.with_name(f"{video.stem}_sharp{video.suffix}")
+    sharp = read_frames(ref_path)[i] if ref_path.is_file() else None
+    h, w = blur.shape[:2]
+    ch, cw = h // zoom // 16 * 16, w // zoom // 16 * 16
+    by, bx = detail_crop(sharp if sharp is not None else blur, min(ch, cw))
+    sl = np.s_[by : by + ch, bx : bx + cw]
+    shown: dict[str, Any] = {"video": str(video), "frame": i, "crop": [bx, by, cw, ch]}
+    texts = ["blurry", "deblurred"]
+    if sharp is not None:
+        shown["psnr_blurry"], shown["psnr_deblurred"] = capped_psnr(blur, sharp), capped_psnr(restored, sharp)
+        texts = [f"blurry {shown['psnr_blurry']:.1f} dB", f"deblurred {shown['psnr_deblurred']:.1f} dB"]
+    top = np.concatenate([label(im, f"{t} (frame {i})") for im, t in zip((blur, restored), texts)], axis=1)
+    big = [cv2.resize(im[sl], (cw * zoom, ch * zoom), interpolation=cv2.INTER_NEAREST) for im in (blur, restored)]
+    bottom = np.concatenate([label(cv2.copyMakeBorder(b, 0, h - b.shape[0], 0, w - b.shape[1], cv2.BORDER_CONSTANT), f"{t}, {zoom}x") for b, t in zip(big, ("blurry", "deblurred"))], axis=1)
+    write_image(out, np.concatenate([top, bottom], axis=0), [cv2.IMWRITE_JPEG_QUALITY, 90] if Path(out).suffix.lower() in (".jpg", ".jpeg") else [])
+    return shown

@@ -142,3 +142,17 @@ def test_eval_cli_prints_the_panel_and_writes_it(tmp_path: Path, tiny_gopro: Pat
     assert "robustness panel" in r.output and "worst row" in r.output
     saved = json.loads(out.read_text())
     assert len(saved["panel"]["rows"]) >= len(P.REAL_CONDITIONS)
+
+
+def test_clip_picture_shows_blurry_and_deblurred_whole_and_enlarged(tmp_path: Path, photo: np.ndarray, tiny_weights: Path) -> None:
+    from trainer.side_by_side import clip_side_by_side
+
+    sharp = [np.ascontiguousarray(photo[i : i + 96, i : i + 128]) for i in range(3)]
+    _clip(tmp_path / "pan_sharp.mp4", sharp)
+    _clip(tmp_path / "pan.mp4", [cv2.blur(f, (7, 1)) for f in sharp])
+    shown = clip_side_by_side(tmp_path / "pan.mp4", tiny_weights, tmp_path / "pic.png")
+    pic = cv2.imread(str(tmp_path / "pic.png"))
+    assert pic.shape == (192, 256, 3)  # two 128x96 frames wide, whole over enlarged
+    assert shown["frame"] == 1 and shown["psnr_deblurred"] == pytest.approx(shown["psnr_blurry"])  # the tiny model is the identity
+    with pytest.raises(DataError, match="no frame 7"):
+        clip_side_by_side(tmp_path / "pan.mp4", tiny_weights, tmp_path / "x.png", frame=7)
