@@ -43,7 +43,7 @@ def test_cli_option_mistakes_are_one_line(media):
 
 def test_cli_record_writes_the_frames_shown(media, tmp_path):
     out = tmp_path / "rec.mp4"
-    args = ["preview", str(media["still"]), "--serve", "127.0.0.1:0", "--max-frames", "5", "--record", str(out), "--backend", "torch", "--weights", str(media["weights"]), "--json"]
+    args = ["preview", str(media["still"]), "--loop", "--serve", "127.0.0.1:0", "--max-frames", "5", "--record", str(out), "--backend", "torch", "--weights", str(media["weights"]), "--json"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "frame limit reached: 5 frames shown" in r.stderr and f"recorded 5 frames to {out}" in r.stderr
