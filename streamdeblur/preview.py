@@ -37,6 +37,7 @@ from .video.live import CaptureThread, FrameSlot, LiveSource
 
 if TYPE_CHECKING:
     from .backends.base import Backend
+    from .backends.options import BackendOptions
     from .video.sinks import FileSink
 
 log = logging.getLogger(__name__)
@@ -349,6 +350,7 @@ def preview_live(
     max_frames: int | None = None,
     backend: str = "auto",
     device: str | None = None,
+    backend_options: BackendOptions | None = None,
     weights: str | os.PathLike | None = None,
     timeout: float = 10.0,
     snapshot_dir: str | os.PathLike = ".",
@@ -356,7 +358,8 @@ def preview_live(
 ) -> PreviewResult:
     """Show ``input`` (a file or URL) or ``camera`` deblurred live, in a window or, with
     ``serve="[HOST:]PORT"``, as MJPEG for a browser; optionally recorded to ``record``.
-    ``backend`` names the backend to open (``auto``, ``torch`` ...), as ``preview --backend``.
+    ``backend`` names the backend to open (``auto``, ``torch`` ...), as ``preview --backend``;
+    ``backend_options`` are what it opens with.
 
     Everything that can be refused (the serve address, no display, an existing ``record``
     file, the weights, the camera, the backend) is checked before the first frame, in that
@@ -376,7 +379,7 @@ def preview_live(
     generator = load_generator(weights)
     source = open_live(input, camera=camera, loop=loop, timeout=timeout)  # a missing camera fails before the backend loads
     try:
-        opened = create_backend(backend, generator, device)  # the open backend; `backend` names it
+        opened = create_backend(backend, generator, device, backend_options)  # the open backend; `backend` names it
     except BaseException:
         source.close()
         raise

@@ -26,6 +26,7 @@ from .video.sinks import FileSink, check_output
 
 if TYPE_CHECKING:
     from .backends.base import Backend
+    from .backends.options import BackendOptions
 
 
 def live_sink(
@@ -104,6 +105,7 @@ def record_live(
     loop: bool = False,
     backend: str = "auto",
     device: str | None = None,
+    backend_options: BackendOptions | None = None,
     weights: str | None = None,
     duration: float | None = None,
     timeout: float = 10.0,
@@ -117,7 +119,8 @@ def record_live(
 ) -> LiveRecording:
     """Deblur a live source into ``output``: an open :class:`LiveSource` (this call closes
     it), a file or URL to open (``loop`` for a file), or ``camera`` (index or /dev path).
-    ``backend`` names the backend to open (``auto``, ``torch`` ...), as ``run --backend``.
+    ``backend`` names the backend to open (``auto``, ``torch`` ...), as ``run --backend``;
+    ``backend_options`` are what it opens with (``--max-tile``, ``--precision`` ...).
 
     ``on_open(info)`` is called once the source is open (a missing camera fails first),
     ``on_ready(backend description)`` once the model is loaded and warm, ``on_progress``
@@ -133,7 +136,7 @@ def record_live(
         if on_open is not None:
             on_open(source.info)
         out, _, _ = check_output(output, overwrite=overwrite)
-        opened = create_backend(backend, load_generator(weights), device)  # the open backend; `backend` names it
+        opened = create_backend(backend, load_generator(weights), device, backend_options)  # the open backend; `backend` names it
     except BaseException:
         source.close()
         raise
