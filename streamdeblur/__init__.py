@@ -1,19 +1,26 @@
 """streamdeblur: real-time video deblurring.
 
 Library API (stable): ``streamdeblur.models.MODELS``, ``build_model``, ``load_generator``;
-``streamdeblur.backends.BACKENDS``, ``create_backend``; ``streamdeblur.deblur_video``.
+``streamdeblur.backends.BACKENDS``, ``create_backend``, ``BackendOptions``;
+``streamdeblur.deblur_video`` with its ``RunOptions``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "deblur_video"]
+__all__ = ["BackendOptions", "RunOptions", "__version__", "deblur_video"]
 
 
-def __getattr__(name: str):  # lazy: importing the package must not import torch/av
-    if name == "deblur_video":
-        from .api import deblur_video
+def __getattr__(name: str) -> Any:  # lazy: importing the package must not import torch/av
+    if name in ("deblur_video", "RunOptions"):
+        from . import api
 
-        return deblur_video
+        return getattr(api, name)
+    if name == "BackendOptions":
+        from .backends.options import BackendOptions
+
+        return BackendOptions
     raise AttributeError(name)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from .errors import StreamDeblurError
+from .errors import Interrupted, StreamDeblurError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,7 +57,7 @@ class CliErrors:
             except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP as streamdeblur.signals.Interrupted
                 if self.debug:
                     raise
-                code = getattr(e, "exit_code", 130)
+                code = e.exit_code if isinstance(e, Interrupted) else 130
                 raise self.fail(self.interrupted if code == 130 else f"{self.interrupted} ({e})", code) from None
             except Exception as e:  # an internal error: still one line unless --debug
                 if self.debug:

@@ -20,6 +20,7 @@ runner = CliRunner()
         (app, ["run", "a.mp4", "-o", "b.mp4", "--backend", "foo"], "streamdeblur: error: Invalid value for '--backend': 'foo' is not one of 'auto', 'tensorrt', 'torch', 'onnxruntime', 'openvino'; see streamdeblur run --help"),
         (app, ["run", "a.mp4"], "streamdeblur: error: Missing option '--output' / '-o'; see streamdeblur run --help"),
         (app, ["--bogus"], "streamdeblur: error: No such option: --bogus; see streamdeblur --help"),
+        (app, ["run", "a.mp4", "-o", "b.mp4", "--openvino-hnt", "latency"], "streamdeblur: error: No such option: --openvino-hnt (Possible options: --openvino-hint, --openvino-precision); see streamdeblur run --help"),
         (app, ["preview", "--device", "gpu"], "streamdeblur: error: Invalid value for '--device': 'gpu' is not one of 'cuda', 'cpu'; see streamdeblur preview --help"),
         (train_app, ["train", "--pixel-loss", "l3"], "streamdeblur-train: error: Invalid value for '--pixel-loss': 'l3' is not one of 'l1', 'charbonnier', 'psnr'; see streamdeblur-train train --help"),
     ],
@@ -29,6 +30,17 @@ def test_usage_errors_are_one_line(cli, args, line):
     assert res.exit_code == 2, res.output
     assert res.stderr.splitlines() == [line]
     assert res.stdout == ""
+
+
+def test_a_bad_backend_setting_in_the_environment_is_one_line_naming_it():
+    """STREAMDEBLUR_OPENVINO_HINT / _PRECISION are --openvino-hint / --openvino-precision: checked
+    as the options are, before any input is opened."""
+    res = runner.invoke(app, ["run", "missing.mp4", "-o", "b.mp4"], env={"STREAMDEBLUR_OPENVINO_HINT": "fast"})
+    assert res.exit_code == 2 and res.stderr.splitlines() == [
+        "streamdeblur: error: Invalid value for '--openvino-hint' (env var: 'STREAMDEBLUR_OPENVINO_HINT'): 'fast' is not one of 'auto', 'latency', 'throughput'; see streamdeblur run --help"
+    ]
+    help_text = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"}).stdout
+    assert "STREAMDEBLUR_OPENVINO_PRECISION" in help_text and "STREAMDEBLUR_OPENVINO_HINT" in help_text
 
 
 def test_help_still_shows():

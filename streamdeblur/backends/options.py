@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from ..errors import InputError
 
 #: every precision a backend may be asked for (each backend takes some of them)
-PRECISIONS: tuple[str, ...] = ("fp16", "fp32", "bf16")
+Precision = Literal["fp16", "fp32", "bf16"]
 #: OpenVINO's precisions on the CPU
-OPENVINO_PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+OpenVINOPrecision = Literal["fp32", "bf16"]
 #: OpenVINO's performance hints (``auto``: latency for one frame, throughput for a batch)
-OPENVINO_HINTS: tuple[str, ...] = ("auto", "latency", "throughput")
+OpenVINOHint = Literal["auto", "latency", "throughput"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+OPENVINO_PRECISIONS: tuple[str, ...] = get_args(OpenVINOPrecision)
+OPENVINO_HINTS: tuple[str, ...] = get_args(OpenVINOHint)
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class BackendOptions:
     tile_overlap: int | None = None
     #: torch, onnxruntime: fp16 or fp32; openvino: fp32 or bf16; None: each backend's best
     #: (tensorrt always runs its engine's own)
-    precision: str | None = None
+    precision: Precision | None = None
     #: onnxruntime, openvino: CPU inference threads; None: the library's own
     threads: int | None = None
     #: onnxruntime, openvino: run this ONNX export instead of the cached one; tensorrt: the
@@ -45,9 +49,9 @@ class BackendOptions:
     onnx: str | os.PathLike[str] | None = None
     #: openvino: its precision where ``precision`` is None; None: bf16 where the CPU runs it
     #: natively, else fp32 (the command line reads ``STREAMDEBLUR_OPENVINO_PRECISION``)
-    openvino_precision: str | None = None
+    openvino_precision: OpenVINOPrecision | None = None
     #: openvino: ``auto``, ``latency`` or ``throughput`` (``STREAMDEBLUR_OPENVINO_HINT``)
-    openvino_hint: str = "auto"
+    openvino_hint: OpenVINOHint = "auto"
     #: openvino: how many compiled input shapes to keep (least recently used go first)
     openvino_max_shapes: int = 8
     #: openvino: pin inference threads to cores; None: OpenVINO's default. Workers sharing a

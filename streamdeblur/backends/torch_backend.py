@@ -64,17 +64,17 @@ class TorchBackend(Backend):
         return y.to(batch.dtype) if batch.device == y.device else y
 
     # -- CUDA transfer path --------------------------------------------------
-    def _pinned(self, attr: str, shape: tuple[int, ...]) -> torch.Tensor:
-        buf = getattr(self, attr)
+    @staticmethod
+    def _pinned(buf: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor:
+        """``buf`` if it has ``shape``, else a new pinned uint8 host buffer of that shape."""
         if buf is None or tuple(buf.shape) != shape:
             buf = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
-            setattr(self, attr, buf)
         return buf
 
     def to_device(self, frames: np.ndarray) -> torch.Tensor:
         if self.device != "cuda":
             return super().to_device(frames)
-        host = self._pinned("_pinned_in", tuple(frames.shape))
+        host = self._pinned_in = self._pinned(self._pinned_in, tuple(frames.shape))
         host.numpy()[...] = frames
         with torch.cuda.stream(self.copy_stream):
             dev = host.to(self.torch_device, non_blocking=True)
@@ -86,7 +86,7 @@ class TorchBackend(Backend):
         if self.device != "cuda":
             return super().from_device(y)
         u8 = to_uint8(y)
-        host = self._pinned("_pinned_out", tuple(u8.shape))
+        host = self._pinned_out = self._pinned(self._pinned_out, tuple(u8.shape))
         host.copy_(u8, non_blocking=True)
         torch.cuda.current_stream(self.torch_device).synchronize()
         return host.numpy().copy()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,14 +73,14 @@ class BatchOptions:
         return any(v is not None for v in (self.format, self.cluster, self.segments, self.cpus_per_worker, self.workers, self.report))
 
 
-def is_batch(inputs: list[str], output: str | os.PathLike[str], options: BatchOptions) -> bool:
+def is_batch(inputs: Sequence[str], output: str | os.PathLike[str], options: BatchOptions) -> bool:
     """Whether a ``run`` command line is a batch: several inputs, a folder among them or as
     ``-o``, or any of the batch options."""
     return output_is_folder(inputs, output) or options.given
 
 
 def deblur_many(
-    inputs: list[str | os.PathLike[str]],
+    inputs: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     options: RunOptions = RunOptions(),
     batch_options: BatchOptions = BatchOptions(),

@@ -5,6 +5,7 @@ copy of its input (frame counts from the packets, without decoding)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InputError, InputNotFoundError, OutputError
@@ -28,7 +29,7 @@ def _container_ext(fmt: str) -> str:
     return ext
 
 
-def collect_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
+def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Files as given, folders as their video files (sorted, not recursive); no duplicates."""
     from ..video.urls import is_url, local_path
 
@@ -57,14 +58,14 @@ def collect_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def output_is_folder(inputs: list[str | os.PathLike], output: str | os.PathLike, files: int = 1) -> bool:
+def output_is_folder(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], files: int = 1) -> bool:
     """Whether ``-o`` names a folder: several inputs (or ``files``), a folder among them,
     a name ending in ``/``, or an existing folder."""
     out = str(output)
     return files > 1 or len(inputs) > 1 or any(os.path.isdir(i) for i in inputs) or out.endswith(("/", os.sep)) or os.path.isdir(out)
 
 
-def resolve_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike, *, format: str | None = None) -> tuple[list[tuple[Path, Path]], bool]:
+def resolve_jobs(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], *, format: str | None = None) -> tuple[list[tuple[Path, Path]], bool]:
     """(input, output) pairs, and whether ``output`` is a folder (to be created)."""
     files = collect_inputs(inputs)
     ext = _container_ext(format) if format else None
@@ -95,7 +96,7 @@ def resolve_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike, *, 
     return jobs, True
 
 
-def count_video_packets(path: str | os.PathLike) -> int | None:
+def count_video_packets(path: str | os.PathLike[str]) -> int | None:
     """The video frames of a file, counted from its packets (no decoding); None if it cannot be read."""
     import av
 
@@ -108,7 +109,7 @@ def count_video_packets(path: str | os.PathLike) -> int | None:
         return None
 
 
-def output_complete(input: str | os.PathLike, output: str | os.PathLike) -> tuple[bool, str]:
+def output_complete(input: str | os.PathLike[str], output: str | os.PathLike[str]) -> tuple[bool, str]:
     """(whether ``output`` is a complete deblurred copy of ``input``, why not / what it holds)."""
     got = count_video_packets(output)
     if got is None:
@@ -121,7 +122,7 @@ def output_complete(input: str | os.PathLike, output: str | os.PathLike) -> tupl
     return True, f"it has all {got} frames"
 
 
-def probe_frames(path: str | os.PathLike) -> int | None:
+def probe_frames(path: str | os.PathLike[str]) -> int | None:
     """The frame count a header announces (for progress only); None if it says nothing."""
     import av
 

@@ -93,7 +93,7 @@ def run_many(inputs: list[str], output: str, options: RunOptions, batch_options:
     report = batch_options.report
     try:
         result = deblur_many(
-            list(inputs), output, options, batch_options, on_progress=view.progress, on_item=view.item, on_start=view.start
+            inputs, output, options, batch_options, on_progress=view.progress, on_item=view.item, on_start=view.start
         )
     finally:
         view.end()
