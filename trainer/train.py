@@ -1,16 +1,31 @@
-"""The training loop: one function, read top to bottom (after nanoGPT's train.py).
+"""The training loop (after nanoGPT's train.py): :func:`train` reads top to bottom as the
+steps of a run, each a function of its own below it.
 
-Per generator step: (if the adversarial phase has started) ``critic_steps`` WGAN-GP
-critic updates on the batch, then one generator update on
-``content_weight * content + adv_weight * adversarial``. Adam with DeblurGAN's settings
-(lr 1e-4, betas 0.5/0.999), a constant learning rate then a linear decay to zero, AMP
-(bfloat16 autocast) on CUDA, validation PSNR/SSIM every ``val_every`` steps on photos the
-training never sees, and a checkpoint every ``ckpt_every`` steps written to a temporary
-file and renamed.
+1. :func:`run_settings`: the config, or a resumed checkpoint's (only the length, the
+   reporting cadence, the device and the data workers may change on resume).
+2. :func:`build_networks`: the generator (fresh, from ``--init``, grown, or the
+   checkpoint's), its weight average, the content loss, the critic and both optimisers.
+3. :func:`restore`: a resumed run's optimiser and critic state, step, best score and RNG.
+4. :class:`BatchSupply`: batch ``k`` made ahead by one background thread or by
+   ``workers`` processes.
+5. :func:`train_step`: per generator step, (once the adversarial phase has started)
+   ``critic_steps`` WGAN-GP critic updates (:func:`critic_update`), then one generator
+   update on ``content_weight * content + adv_weight * adversarial``
+   (:func:`generator_update`).
+6. :func:`report_step` (:class:`RunLog`: log.jsonl and the callback), then
+   :func:`validate_and_checkpoint`: validation PSNR/SSIM every ``val_every`` steps on
+   pairs the training never sees, ``best.pt`` when it improves, ``last.pt`` every
+   ``ckpt_every`` steps.
+
+Adam with DeblurGAN's settings (lr 1e-4, betas 0.5/0.999), a constant learning rate then
+a linear decay to zero (:func:`lr_at`), AMP (bfloat16 autocast) on CUDA.
 
 A checkpoint holds everything the next step depends on (model, critic, both optimisers,
-the torch RNG state, the step, the config and the model's args), and batch ``k`` depends
-only on ``(seed, k)``, so ``resume`` continues exactly as if the run had never stopped.
+the torch RNG state, the step, the config and the model's args; :func:`checkpoint_state`),
+and batch ``k`` depends only on ``(seed, k)``, so ``resume`` continues exactly as if the
+run had never stopped. The steps above run in the order they always have: the random
+draws (initial weights, critic, gradient penalties) come in the same order, so a
+checkpoint written by an earlier version of this file resumes exactly too.
 The settings live in :mod:`trainer.config`, the batches in :mod:`trainer.datasets`, the
 scoring in :mod:`trainer.validation` and the checkpoints in :mod:`trainer.checkpoint`.
 
@@ -26,9 +41,9 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +51,21 @@ import numpy as np
 import torch
 
 from streamdeblur.errors import DataError, WeightsError
-from streamdeblur.models import build_model, load_generator
+from streamdeblur.models import Generator, build_model, load_generator
 
 from .checkpoint import CHECKPOINT_VERSION, generator_from_checkpoint, grow_generator, load_checkpoint, save_checkpoint
 from .config import TrainConfig, check_config, pick_device
 from .critic import PatchCritic
-from .datasets import batch_loader, training_data
+from .datasets import GoProPairs, MixedPairs, SyntheticPairs, batch_loader, training_data
 from .losses import ContentLoss, critic_loss, generator_adv_loss, gradient_penalty
 from .validation import input_scores, validate, validation_pairs
 
+#: the progress callback: ``on_event(kind, info)``
 Event = Callable[[str, dict], None]
+#: where the training pairs come from (:func:`~trainer.datasets.training_data`)
+TrainingPairs = SyntheticPairs | GoProPairs | MixedPairs
+#: one step's losses by name (critic, gp, adv, content, total), in that order
+Losses = dict[str, float]
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -66,12 +86,56 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step:
         e.copy_(b)
 
 
+def autocast(amp: bool) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on CUDA when ``amp``, else nothing."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+
+
 # ---------------------------------------------------------------- the loop
 
 
 def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event: Event | None = None) -> dict:
     """Train (or continue training) a generator; returns a summary of the run."""
-    emit = on_event or (lambda kind, info: None)
+    emit = on_event or _ignore
+    cfg, ck = run_settings(cfg, resume)
+    device = pick_device(cfg.device)
+    out = Path(cfg.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    nets = build_networks(cfg, ck, str(resume), device, emit)
+    state = restore(nets, ck, device) if ck is not None else RunState()
+    run = Run(cfg, device, cfg.amp and device.type == "cuda", out, nets, training_data(cfg), validation_pairs(cfg))
+    emit("start", start_info(run, state))
+    with BatchSupply(run.data, state.step, cfg, device) as batches:
+        log = RunLog(out / "log.jsonl", emit)
+        while state.step < cfg.steps:
+            blurry, sharp = batches.get(state.step)
+            lr, adv_now = lr_at(cfg, state.step), run.adversarial_at(state.step)
+            losses = train_step(run, blurry, sharp, state.step, lr, adv_now)
+            state.step += 1
+            report_step(log, cfg, state.step, lr, adv_now, losses)
+            validate_and_checkpoint(run, state, log)
+    summary = {
+        "step": state.step, "out": str(out), "last": str(out / "last.pt"), "best": state.best,
+        "val": state.last_val, "input_scores": run.baseline,
+    }
+    emit("done", summary)
+    return summary
+
+
+def _ignore(kind: str, info: dict) -> None:
+    pass
+
+
+# ---------------------------------------------------------------- 1-3: settings, networks, resumed state
+
+
+def run_settings(cfg: TrainConfig, resume: str | os.PathLike | None) -> tuple[TrainConfig, dict | None]:
+    """The run's checked settings, and the checkpoint it resumes (``None`` for a new run).
+
+    On resume the saved run's settings rule; only the length, the reporting cadence, the
+    device and the data workers may change.
+    """
     ck = None
     if resume is not None:
         ck = load_checkpoint(resume)
@@ -81,180 +145,308 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
                 f"checkpoint {resume} is a {saved.model!r} run but --model {cfg.model!r} was asked for",
                 f"drop --model or pass --model {saved.model}",
             )
-        # the saved run's settings rule; only the length, the reporting cadence, the device and the data workers may change
-        cfg = replace(saved, steps=cfg.steps, out=cfg.out, log_every=cfg.log_every, val_every=cfg.val_every, ckpt_every=cfg.ckpt_every, device=cfg.device, workers=cfg.workers)
+        cfg = replace(
+            saved, steps=cfg.steps, out=cfg.out, log_every=cfg.log_every, val_every=cfg.val_every,
+            ckpt_every=cfg.ckpt_every, device=cfg.device, workers=cfg.workers,
+        )
     cfg = cfg.resolved()
     check_config(cfg)
-    device = pick_device(cfg.device)
-    use_amp = cfg.amp and device.type == "cuda"
-    out = Path(cfg.out).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)
+    return cfg, ck
 
-    # models, losses, optimisers
-    if ck is not None:
-        model = generator_from_checkpoint(ck, str(resume), ema=False)
-    elif cfg.init:
-        model = load_generator(cfg.init)
-        if model.arch != cfg.model:
-            raise WeightsError(f"--init {cfg.init} is a {model.arch!r} generator, not {cfg.model!r}", f"pass --model {model.arch} or another --init")
-        if cfg.model_args:
-            model = grow_generator(model, cfg.model_args, source=str(cfg.init))
-            emit("grown", {"args": model.arch_args, "max_abs_change": model.grow_change})  # type: ignore[attr-defined]
-    else:
-        model = build_model(cfg.model, **cfg.model_args)
-    model = model.to(device).train()
+
+@dataclass
+class Networks:
+    """What a run trains, and the optimisers and losses that train it."""
+
+    model: Generator
+    ema: torch.nn.Module | None  # the weights' moving average (``ema_decay`` > 0)
+    content: ContentLoss
+    critic: PatchCritic | None  # only when the adversarial phase starts within the run
+    opt_g: torch.optim.Adam
+    opt_d: torch.optim.Adam | None
+
+    @property
+    def scored(self) -> torch.nn.Module:
+        """What validation, best.pt and export see: the average when the run keeps one."""
+        return self.ema if self.ema is not None else self.model
+
+
+def build_networks(cfg: TrainConfig, ck: dict | None, source: str, device: torch.device, emit: Event) -> Networks:
+    """The generator, its average, the content loss, the critic and both optimisers, built in
+    the order their random initialisations are drawn."""
+    model = starting_generator(cfg, ck, source, emit).to(device).train()
     ema: torch.nn.Module | None = None
     if cfg.ema_decay > 0:
         ema = copy.deepcopy(model).eval().requires_grad_(False)
         if ck is not None and ck.get("ema"):
             ema.load_state_dict(ck["ema"]["state"])
-    scored = ema if ema is not None else model  # what validation, best.pt and export see
-    content = ContentLoss(cfg.content, pixel=cfg.pixel_loss, fft_weight=cfg.fft_weight, vgg_weights=cfg.vgg_weights).to(device)
-    adversarial = cfg.adv_start_step is not None and cfg.adv_start_step < cfg.steps
-    critic = PatchCritic(cfg.critic_width, conditional=cfg.critic_conditional).to(device).train() if adversarial else None
+    content = ContentLoss(cfg.content, pixel=cfg.pixel_loss, fft_weight=cfg.fft_weight, vgg_weights=cfg.vgg_weights)
+    content = content.to(device)
+    critic = None
+    if cfg.adv_start_step is not None and cfg.adv_start_step < cfg.steps:
+        critic = PatchCritic(cfg.critic_width, conditional=cfg.critic_conditional).to(device).train()
     opt_g = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=cfg.lr, betas=cfg.betas) if critic is not None else None
+    return Networks(model, ema, content, critic, opt_g, opt_d)
 
-    step = 0
-    best: dict[str, Any] = {}
+
+def starting_generator(cfg: TrainConfig, ck: dict | None, source: str, emit: Event) -> Generator:
+    """The checkpoint's raw weights on resume; else ``--init`` (grown by ``--model-arg``); else fresh."""
     if ck is not None:
-        opt_g.load_state_dict(ck["opt_g"])
-        if critic is not None and ck.get("critic") is not None:
-            critic.load_state_dict(ck["critic"]["state"])
-            opt_d.load_state_dict(ck["opt_d"])  # type: ignore[union-attr]
-        step = int(ck["step"])
-        best = ck.get("best", {})
-        torch.set_rng_state(ck["rng"]["torch"])
-        if device.type == "cuda" and ck["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(ck["rng"]["cuda"], device)
+        return generator_from_checkpoint(ck, source, ema=False)
+    if not cfg.init:
+        return build_model(cfg.model, **cfg.model_args)
+    model = load_generator(cfg.init)
+    if model.arch != cfg.model:
+        raise WeightsError(
+            f"--init {cfg.init} is a {model.arch!r} generator, not {cfg.model!r}",
+            f"pass --model {model.arch} or another --init",
+        )
+    if cfg.model_args:
+        model = grow_generator(model, cfg.model_args, source=str(cfg.init))
+        emit("grown", {"args": model.arch_args, "max_abs_change": model.grow_change})  # type: ignore[attr-defined]
+    return model
 
-    train_data = training_data(cfg)
-    val_pairs = validation_pairs(cfg)
-    baseline = input_scores(val_pairs) if val_pairs else {}
-    emit("start", {"step": step, "steps": cfg.steps, "device": str(device), "amp": use_amp, "params": sum(p.numel() for p in model.parameters()), "data": train_data.describe(), "val_pairs": len(val_pairs), "input_scores": baseline, "config": asdict(cfg)})
-    log_path = out / "log.jsonl"
 
-    def record(kind: str, info: dict) -> None:
-        with log_path.open("a") as f:
-            f.write(json.dumps({"event": kind, **info}) + "\n")
-        emit(kind, info)
+@dataclass
+class RunState:
+    """What changes as the run goes: the steps done, the best validation and the latest one."""
 
-    def checkpoint_state() -> dict:
-        return {
-            "version": CHECKPOINT_VERSION,
-            "step": step,
-            "config": asdict(cfg),
-            "model": {"arch": model.arch, "args": model.arch_args, "state": model.state_dict()},
-            "ema": {"decay": cfg.ema_decay, "state": ema.state_dict()} if ema is not None else None,
-            "critic": {"args": critic.args, "state": critic.state_dict()} if critic is not None else None,
-            "opt_g": opt_g.state_dict(),
-            "opt_d": opt_d.state_dict() if opt_d is not None else None,
-            "rng": {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
-            "best": best,
-            "trained_on": train_data.describe(),
-            "input_scores": baseline,
-        }
+    step: int = 0
+    best: dict[str, Any] = field(default_factory=dict)  # step, psnr, ssim, per_kind of the best validation
+    last_val: dict = field(default_factory=dict)
 
-    def autocast() -> contextlib.AbstractContextManager:
-        return torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
-    pending: dict[int, Any] = {}
-    loader = iter(batch_loader(train_data, step, cfg.steps, cfg.workers, cfg.prefetch, pin=device.type == "cuda")) if cfg.workers > 1 else None
+def restore(nets: Networks, ck: dict, device: torch.device) -> RunState:
+    """A resumed run's optimiser and critic state, its step and best score; the RNG where it stopped."""
+    nets.opt_g.load_state_dict(ck["opt_g"])
+    if nets.critic is not None and ck.get("critic") is not None:
+        nets.critic.load_state_dict(ck["critic"]["state"])
+        nets.opt_d.load_state_dict(ck["opt_d"])  # type: ignore[union-attr]
+    state = RunState(step=int(ck["step"]), best=ck.get("best", {}))
+    torch.set_rng_state(ck["rng"]["torch"])
+    if device.type == "cuda" and ck["rng"].get("cuda") is not None:
+        torch.cuda.set_rng_state(ck["rng"]["cuda"], device)
+    return state
 
-    def get_batch(k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if loader is not None:
-            j, b, s = next(loader)
+
+@dataclass
+class Run:
+    """A run's fixed parts: its settings, where it runs, what it trains, and what on."""
+
+    cfg: TrainConfig
+    device: torch.device
+    amp: bool  # bfloat16 autocast (asked for, and on CUDA)
+    out: Path
+    nets: Networks
+    data: TrainingPairs
+    val_pairs: list[tuple[np.ndarray, np.ndarray, str]]  # (blurry, sharp, kind), never trained on
+    baseline: dict = field(init=False)  # the blurry input's own scores: the bar to clear
+
+    def __post_init__(self) -> None:
+        self.baseline = input_scores(self.val_pairs) if self.val_pairs else {}
+
+    def adversarial_at(self, step: int) -> bool:
+        """Whether step ``step`` trains the critic and adds the adversarial loss."""
+        return self.nets.critic is not None and step >= self.cfg.adv_start_step  # type: ignore[operator]
+
+
+def start_info(run: Run, state: RunState) -> dict:
+    """The ``start`` event: where the run starts, on what, and the bar it has to clear."""
+    return {
+        "step": state.step, "steps": run.cfg.steps, "device": str(run.device), "amp": run.amp,
+        "params": sum(p.numel() for p in run.nets.model.parameters()), "data": run.data.describe(),
+        "val_pairs": len(run.val_pairs), "input_scores": run.baseline, "config": asdict(run.cfg),
+    }
+
+
+def checkpoint_state(run: Run, state: RunState) -> dict:
+    """Everything the next step depends on (the format ``resume``, ``export`` and ``eval`` read)."""
+    nets, cfg, device = run.nets, run.cfg, run.device
+    return {
+        "version": CHECKPOINT_VERSION,
+        "step": state.step,
+        "config": asdict(cfg),
+        "model": {"arch": nets.model.arch, "args": nets.model.arch_args, "state": nets.model.state_dict()},
+        "ema": {"decay": cfg.ema_decay, "state": nets.ema.state_dict()} if nets.ema is not None else None,
+        "critic": {"args": nets.critic.args, "state": nets.critic.state_dict()} if nets.critic is not None else None,
+        "opt_g": nets.opt_g.state_dict(),
+        "opt_d": nets.opt_d.state_dict() if nets.opt_d is not None else None,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        },
+        "best": state.best,
+        "trained_on": run.data.describe(),
+        "input_scores": run.baseline,
+    }
+
+
+# ---------------------------------------------------------------- 4: the batches
+
+
+class BatchSupply:
+    """Batch ``k`` on the device, made ahead: by one background thread that keeps ``prefetch``
+    batches in flight, or (``workers`` > 1) by the processes of :func:`~trainer.datasets.batch_loader`.
+    The batches are the same either way. Use it as a context manager: leaving it cancels the
+    batches not yet started."""
+
+    def __init__(self, data: TrainingPairs, start: int, cfg: TrainConfig, device: torch.device) -> None:
+        self.data, self.stop, self.prefetch, self.device = data, cfg.steps, cfg.prefetch, device
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
+        self.pending: dict[int, Future] = {}
+        self.loader: Iterator[tuple[int, torch.Tensor, torch.Tensor]] | None = None
+        if cfg.workers > 1:
+            loader = batch_loader(data, start, cfg.steps, cfg.workers, cfg.prefetch, pin=device.type == "cuda")
+            self.loader = iter(loader)  # draws one number from torch's RNG (the workers' base seed)
+
+    def get(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(blurry, sharp) of step ``k``; the next steps' batches are started meanwhile."""
+        if self.loader is not None:
+            j, b, s = next(self.loader)
             if j != k:  # pragma: no cover - the loader keeps order
                 raise RuntimeError(f"batch {j} arrived for step {k}")
         else:
-            for j in range(k, min(k + 1 + cfg.prefetch, cfg.steps)):
-                if j not in pending:
-                    pending[j] = pool.submit(train_data.batch, j)
-            b, s = pending.pop(k).result()
-        return b.to(device, non_blocking=True), s.to(device, non_blocking=True)
+            for j in range(k, min(k + 1 + self.prefetch, self.stop)):
+                if j not in self.pending:
+                    self.pending[j] = self.pool.submit(self.data.batch, j)
+            b, s = self.pending.pop(k).result()
+        return b.to(self.device, non_blocking=True), s.to(self.device, non_blocking=True)
 
-    last_val: dict = {}
-    t0, seen = time.monotonic(), 0
-    window: dict[str, list[float]] = {}  # losses since the last log line: the log shows their mean
-    try:
-        while step < cfg.steps:
-            blurry, sharp = get_batch(step)
-            lr = lr_at(cfg, step)
-            for opt in (opt_g, opt_d):
-                if opt is not None:
-                    for g in opt.param_groups:
-                        g["lr"] = lr
-            adv_now = critic is not None and step >= cfg.adv_start_step  # type: ignore[operator]
-            losses: dict[str, float] = {}
+    def __enter__(self) -> BatchSupply:
+        return self
 
-            # 1) critic: Wasserstein distance estimate with a gradient penalty
-            if adv_now:
-                cond = blurry if cfg.critic_conditional else None
-                for _ in range(cfg.critic_steps):
-                    with torch.no_grad(), autocast():
-                        fake = model(blurry)
-                    fake = fake.float()
-                    with autocast():
-                        d = critic_loss(critic(sharp, cond), critic(fake, cond))  # type: ignore[misc]
-                    gp = gradient_penalty(critic, sharp, fake, cond, cfg.gp_weight)  # fp32: second-order grads
-                    opt_d.zero_grad(set_to_none=True)  # type: ignore[union-attr]
-                    (d.float() + gp).backward()
-                    opt_d.step()  # type: ignore[union-attr]
-                losses["critic"] = d.item()
-                losses["gp"] = gp.item()
-
-            # 2) generator: content (x content_weight) + adversarial
-            with autocast():
-                restored = model(blurry)
-                c = content(restored.float(), sharp)
-                total = cfg.content_weight * c
-                if adv_now:
-                    for p in critic.parameters():  # type: ignore[union-attr]
-                        p.requires_grad_(False)
-                    a = generator_adv_loss(critic(restored, blurry if cfg.critic_conditional else None))  # type: ignore[misc]
-                    total = total + cfg.adv_weight * a
-                    losses["adv"] = a.item()
-            opt_g.zero_grad(set_to_none=True)
-            total.float().backward()
-            opt_g.step()
-            if ema is not None:
-                ema_update(ema, model, cfg.ema_decay, step)
-            if adv_now:
-                for p in critic.parameters():  # type: ignore[union-attr]
-                    p.requires_grad_(True)
-            losses["content"] = c.item()
-            losses["total"] = total.item()
-            if not math.isfinite(losses["total"]):
-                raise DataError(f"the loss became {losses['total']} at step {step}", "lower --lr, or resume from an earlier checkpoint")
-            step += 1
-            seen += 1
-            for k, v in losses.items():
-                window.setdefault(k, []).append(v)
-
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                rate = seen / max(time.monotonic() - t0, 1e-9)
-                means = {k: float(np.mean(v)) for k, v in window.items()}
-                window.clear()
-                record("step", {"step": step, "lr": lr, "steps_per_s": rate, "phase": "adversarial" if adv_now else "content", **means})
-            else:
-                emit("tick", {"step": step, **losses})
-            if val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
-                last_val = validate(scored, val_pairs, device, use_amp)
-                improved = not best or last_val["all"]["psnr"] > best.get("psnr", -1.0)
-                if improved:
-                    best = {"step": step, "psnr": last_val["all"]["psnr"], "ssim": last_val["all"]["ssim"], "per_kind": last_val}
-                record("val", {"step": step, "weights": "ema" if ema is not None else "raw", "metrics": last_val, "input": baseline, "best_step": best.get("step")})
-                if improved:
-                    save_checkpoint(out / "best.pt", checkpoint_state())
-            if step % cfg.ckpt_every == 0 or step == cfg.steps:
-                path = save_checkpoint(out / "last.pt", checkpoint_state())
-                emit("checkpoint", {"step": step, "path": str(path)})
-    finally:
-        for f in pending.values():
+    def __exit__(self, *exc: object) -> None:
+        for f in self.pending.values():
             f.cancel()
-        pool.shutdown(wait=True)
-    summary = {"step": step, "out": str(out), "last": str(out / "last.pt"), "best": best, "val": last_val, "input_scores": baseline}
-    emit("done", summary)
-    return summary
+        self.pool.shutdown(wait=True)
+
+
+# ---------------------------------------------------------------- 5: one step
+
+
+def train_step(run: Run, blurry: torch.Tensor, sharp: torch.Tensor, step: int, lr: float, adv_now: bool) -> Losses:
+    """One generator step at learning rate ``lr``, after the critic's when ``adv_now``; its losses."""
+    nets = run.nets
+    for opt in (nets.opt_g, nets.opt_d):
+        if opt is not None:
+            for g in opt.param_groups:
+                g["lr"] = lr
+    losses = critic_update(nets, run.cfg, blurry, sharp, run.amp) if adv_now else {}
+    losses.update(generator_update(nets, run.cfg, blurry, sharp, step, adv_now, run.amp))
+    if not math.isfinite(losses["total"]):
+        raise DataError(
+            f"the loss became {losses['total']} at step {step}", "lower --lr, or resume from an earlier checkpoint"
+        )
+    return losses
+
+
+def critic_update(nets: Networks, cfg: TrainConfig, blurry: torch.Tensor, sharp: torch.Tensor, amp: bool) -> Losses:
+    """``critic_steps`` critic updates: the Wasserstein distance estimate with a gradient penalty."""
+    critic, opt_d = nets.critic, nets.opt_d
+    assert critic is not None and opt_d is not None  # adv_now implies both
+    cond = blurry if cfg.critic_conditional else None
+    for _ in range(cfg.critic_steps):
+        with torch.no_grad(), autocast(amp):
+            fake = nets.model(blurry)
+        fake = fake.float()
+        with autocast(amp):
+            d = critic_loss(critic(sharp, cond), critic(fake, cond))
+        gp = gradient_penalty(critic, sharp, fake, cond, cfg.gp_weight)  # fp32: second-order grads
+        opt_d.zero_grad(set_to_none=True)
+        (d.float() + gp).backward()
+        opt_d.step()
+    return {"critic": d.item(), "gp": gp.item()}
+
+
+def generator_update(
+    nets: Networks, cfg: TrainConfig, blurry: torch.Tensor, sharp: torch.Tensor, step: int, adv_now: bool, amp: bool
+) -> Losses:
+    """One generator update on ``content_weight * content`` (+ ``adv_weight * adversarial``
+    when ``adv_now``, the critic frozen meanwhile), then the weight average's."""
+    losses: Losses = {}
+    critic = nets.critic
+    with autocast(amp):
+        restored = nets.model(blurry)
+        c = nets.content(restored.float(), sharp)
+        total = cfg.content_weight * c
+        if adv_now:
+            assert critic is not None  # adv_now implies a critic
+            critic.requires_grad_(False)
+            a = generator_adv_loss(critic(restored, blurry if cfg.critic_conditional else None))
+            total = total + cfg.adv_weight * a
+            losses["adv"] = a.item()
+    nets.opt_g.zero_grad(set_to_none=True)
+    total.float().backward()
+    nets.opt_g.step()
+    if nets.ema is not None:
+        ema_update(nets.ema, nets.model, cfg.ema_decay, step)
+    if adv_now:
+        critic.requires_grad_(True)  # type: ignore[union-attr]
+    losses["content"] = c.item()
+    losses["total"] = total.item()
+    return losses
+
+
+# ---------------------------------------------------------------- 6: reporting, validation, checkpoints
+
+
+class RunLog:
+    """``RUN/log.jsonl`` (one JSON object per line: ``{"event": kind, ...}``) and the progress callback.
+
+    A ``step`` line holds the mean of each loss since the previous one and the steps per
+    second since the run (or the resume) started; between lines the callback gets ``tick``
+    with the step's own losses.
+    """
+
+    def __init__(self, path: Path, emit: Event) -> None:
+        self.path, self.emit = path, emit
+        self.window: dict[str, list[float]] = {}  # losses since the last step line
+        self.t0, self.seen = time.monotonic(), 0
+
+    def record(self, kind: str, info: dict) -> None:
+        """An event written to log.jsonl and sent to the callback."""
+        with self.path.open("a") as f:
+            f.write(json.dumps({"event": kind, **info}) + "\n")
+        self.emit(kind, info)
+
+    def add(self, losses: Losses) -> None:
+        self.seen += 1
+        for k, v in losses.items():
+            self.window.setdefault(k, []).append(v)
+
+    def flush(self, step: int, lr: float, phase: str) -> None:
+        """The ``step`` line: the losses' means since the last one."""
+        rate = self.seen / max(time.monotonic() - self.t0, 1e-9)
+        means = {k: float(np.mean(v)) for k, v in self.window.items()}
+        self.window.clear()
+        self.record("step", {"step": step, "lr": lr, "steps_per_s": rate, "phase": phase, **means})
+
+
+def report_step(log: RunLog, cfg: TrainConfig, step: int, lr: float, adv_now: bool, losses: Losses) -> None:
+    """After step ``step`` (counted from 1): a log line every ``log_every`` steps and at the end, else a tick."""
+    log.add(losses)
+    if step % cfg.log_every == 0 or step == cfg.steps:
+        log.flush(step, lr, "adversarial" if adv_now else "content")
+    else:
+        log.emit("tick", {"step": step, **losses})
+
+
+def validate_and_checkpoint(run: Run, state: RunState, log: RunLog) -> None:
+    """Every ``val_every`` steps and at the end: validation, and ``best.pt`` when it improves;
+    every ``ckpt_every`` steps and at the end: ``last.pt``."""
+    cfg, step = run.cfg, state.step
+    if run.val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
+        state.last_val = val = validate(run.nets.scored, run.val_pairs, run.device, run.amp)
+        improved = not state.best or val["all"]["psnr"] > state.best.get("psnr", -1.0)
+        if improved:
+            state.best = {"step": step, "psnr": val["all"]["psnr"], "ssim": val["all"]["ssim"], "per_kind": val}
+        log.record("val", {
+            "step": step, "weights": "ema" if run.nets.ema is not None else "raw", "metrics": val,
+            "input": run.baseline, "best_step": state.best.get("step"),
+        })
+        if improved:
+            save_checkpoint(run.out / "best.pt", checkpoint_state(run, state))
+    if step % cfg.ckpt_every == 0 or step == cfg.steps:
+        path = save_checkpoint(run.out / "last.pt", checkpoint_state(run, state))
+        log.emit("checkpoint", {"step": step, "path": str(path)})
