@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from streamdeblur.backends import create_backend
+from streamdeblur.backends import BackendOptions, create_backend
 from streamdeblur.tiling import default_overlap, tile_starts, tiled_infer
 
 
@@ -22,7 +22,7 @@ def test_tiles_cover_the_frame_on_the_grid_with_the_overlap(length, tile, overla
 def test_tiled_output_matches_whole_frame_on_a_real_photo(lite, photo):
     model, img = lite, photo  # 320x240
     whole_backend = create_backend("torch", model, "cpu")
-    tiled_backend = create_backend("torch", model, "cpu", max_tile=128)
+    tiled_backend = create_backend("torch", model, "cpu", BackendOptions(max_tile=128))
     whole = whole_backend.process(img[None])[0].astype(int)
     tiled = tiled_backend.process(img[None])[0].astype(int)
     # the model really changes the photo, so agreement is not trivial

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -122,20 +121,12 @@ def choose_backend(
     raise BackendUnavailableError("no backend can run on the CPU")  # pragma: no cover
 
 
-def create_backend(
-    name: str, generator: Generator, device: str | None = None, options: BackendOptions | None = None, **fields: Any
-) -> Backend:
+def create_backend(name: str, generator: Generator, device: str | None = None, options: BackendOptions | None = None) -> Backend:
     """Open a backend; ``name="auto"`` chooses (see ``choose_backend``).
 
     ``options`` may hold any backend's options (the request does not know which backend
-    auto picks); the chosen one reads those it takes. ``fields``: the same as keywords,
-    for callers that hold no ``BackendOptions`` yet (``BackendOptions(**fields)``: a
-    misspelled name is a TypeError here); not both.
+    auto picks); the chosen one reads those it takes.
     """
-    if fields:
-        if options is not None:
-            raise TypeError("create_backend() takes options or keyword fields, not both")
-        options = BackendOptions(**fields)
     options = options or BackendOptions()
     backend_name, dev, why = choose_backend(name, device, generator=generator, engines_dir=options.engines_dir, engine=options.engine)
     return BACKENDS[backend_name](generator, dev, options, choice_reason=why)

@@ -168,7 +168,7 @@ def _record_camera(camera: str, output: str, options: RunOptions, *, duration: f
 
     rec = record_live(
         None, output, camera=camera, duration=duration, on_open=opened, on_ready=None if quiet else lambda d: say(f"backend: {d}"),
-        backend=options.backend, device=options.device, weights=options.weights, timeout=options.timeout,
+        backend=options.backend, device=options.device, weights=options.weights, backend_options=options.backend_options, timeout=options.timeout,
         codec=options.codec, crf=options.crf, preset=options.preset, overwrite=options.overwrite,
     )  # fmt: skip
     if not quiet:
