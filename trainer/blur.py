@@ -14,13 +14,14 @@ Two kinds, both deterministic given a seed or a ``np.random.Generator``:
 
 Optional degradations of the blurry input (sensor noise, JPEG or H.264) follow, because
 real footage is noisy and compressed. (One job, blur synthesis, hence one file of some
-470 lines: the two kinds share the linear-light and degradation code.)
+550 lines: the two kinds share the linear-light and degradation code.)
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -52,7 +53,8 @@ def srgb_to_linear(x: np.ndarray) -> np.ndarray:
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     """Linear light in [0, 1] -> sRGB-encoded values, float32 (clipped to [0, 1])."""
     x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055).astype(np.float32)
+    encoded = np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055)
+    return encoded.astype(np.float32)
 
 
 def to_float(img: np.ndarray) -> np.ndarray:
@@ -263,14 +265,54 @@ def camera_video(
     pixels per photo pixel (default: random, so the view covers 1/3 to 2/3 of the
     photo's short side, clipped so the whole path stays inside the photo).
     Deterministic in ``seed``.
+
+    The steps: the sub-frame counts and the camera's poses (:func:`_camera_poses`), the
+    photo region they visit in linear light (:func:`_linear_region`), the moving objects
+    (:func:`_moving_objects`), then each output frame exposed (:func:`_expose`) from the
+    scene's renders (:class:`_Scene`).
     """
     if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
         raise ValueError(f"photo must be HxWx3 uint8 RGB, got {photo.shape} {photo.dtype}")
-    w_out, h_out = int(size[0]), int(size[1])
+    out_size = int(size[0]), int(size[1])
     rng = np.random.default_rng(seed)
     counts = [_subframe_count(subframes, rng) for _ in range(n_frames)]
-    out_diag = math.hypot(w_out, h_out)
-    ph, pw = photo.shape[:2]
+    poses = _camera_poses(photo.shape[:2], out_size, counts, motion, scale, rng)
+    region = _linear_region(photo, poses)
+    movers = []
+    if objects > 0:
+        movers = _moving_objects(region.lin, out_size, objects, motion, sum(counts), np.random.default_rng([seed, 1]))
+    scene = _Scene(region, poses, out_size, movers)
+    t = 0
+    for n in counts:
+        blurred, sharp = _expose(scene, t, n, continuous)
+        t += n
+        yield to_uint8(linear_to_srgb(blurred)), to_uint8(linear_to_srgb(sharp))
+
+
+@dataclass
+class _Poses:
+    """Where the virtual camera looks at each sub-frame, in photo pixels."""
+
+    path: np.ndarray  # (x, y, angle, log zoom) per sub-frame as drawn, in output pixels (_camera_path)
+    zooms: np.ndarray  # photo px per output px
+    angles: np.ndarray  # rotation (rad)
+    cx: np.ndarray  # the view's centre
+    cy: np.ndarray
+    half: np.ndarray  # the view's radius
+
+
+def _camera_poses(
+    photo_hw: tuple[int, ...],
+    size: tuple[int, int],
+    counts: list[int],
+    motion: float,
+    scale: float | None,
+    rng: np.random.Generator,
+) -> _Poses:
+    """The camera's path (:func:`_camera_path`) at ``scale`` output px per photo px (random
+    when ``None``), shrunk where it would leave the photo, and placed at random inside it."""
+    ph, pw = photo_hw
+    out_diag = math.hypot(*size)
     if scale is None:
         # output px per photo px: the view's diagonal covers 0.35-0.7 of the photo's short side
         scale = out_diag / (min(ph, pw) * rng.uniform(0.35, 0.7))
@@ -282,94 +324,134 @@ def camera_video(
     # the path in photo pixels (translation was in output pixels)
     cx_rel, cy_rel = path[:, 0] / scale, path[:, 1] / scale
     half = 0.5 * out_diag * zooms  # radius of the view in photo px
-    span_x = (cx_rel - half).min(), (cx_rel + half).max()
-    span_y = (cy_rel - half).min(), (cy_rel + half).max()
+    span_x, span_y = _spans(cx_rel, cy_rel, half)
     need_w, need_h = span_x[1] - span_x[0], span_y[1] - span_y[0]
     if need_w > pw - 2 or need_h > ph - 2:
         # the path is longer than the photo allows: shrink the view, keeping the motion in output px
         shrink = max(need_w / (pw - 2), need_h / (ph - 2))
-        scale *= shrink
         zooms, cx_rel, cy_rel, half = zooms / shrink, cx_rel / shrink, cy_rel / shrink, half / shrink
-        span_x = (cx_rel - half).min(), (cx_rel + half).max()
-        span_y = (cy_rel - half).min(), (cy_rel + half).max()
+        span_x, span_y = _spans(cx_rel, cy_rel, half)
         need_w, need_h = span_x[1] - span_x[0], span_y[1] - span_y[0]
     ox = rng.uniform(1.0, max(1.0, pw - 1 - need_w)) - span_x[0]
     oy = rng.uniform(1.0, max(1.0, ph - 1 - need_h)) - span_y[0]
-    cx, cy = cx_rel + ox, cy_rel + oy
+    return _Poses(path, zooms, angles, cx_rel + ox, cy_rel + oy, half)
 
-    # Crop just the region the path visits, resize it (area filter: no aliasing) to about
-    # output resolution, and convert once to linear light.
-    x0 = int(max(0, math.floor(cx.min() - half.max() - 2)))
-    x1 = int(min(pw, math.ceil(cx.max() + half.max() + 3)))
-    y0 = int(max(0, math.floor(cy.min() - half.max() - 2)))
-    y1 = int(min(ph, math.ceil(cy.max() + half.max() + 3)))
+
+def _spans(cx: np.ndarray, cy: np.ndarray, half: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The (min, max) x and y the views centred at (cx, cy) with radius ``half`` reach."""
+    return ((cx - half).min(), (cx + half).max()), ((cy - half).min(), (cy + half).max())
+
+
+@dataclass
+class _Region:
+    """The part of the photo the path visits, in linear light, at about output resolution."""
+
+    lin: np.ndarray  # float32 linear light
+    x0: int  # its top-left corner in the photo
+    y0: int
+    sx: float  # region px per photo px
+    sy: float
+
+
+def _linear_region(photo: np.ndarray, poses: _Poses) -> _Region:
+    """Crop just the region the path visits, resize it (area filter: no aliasing) to about
+    output resolution, and convert it once to linear light."""
+    ph, pw = photo.shape[:2]
+    cx, cy, reach = poses.cx, poses.cy, poses.half.max()
+    x0 = int(max(0, math.floor(cx.min() - reach - 2)))
+    x1 = int(min(pw, math.ceil(cx.max() + reach + 3)))
+    y0 = int(max(0, math.floor(cy.min() - reach - 2)))
+    y1 = int(min(ph, math.ceil(cy.max() + reach + 3)))
     region = photo[y0:y1, x0:x1]
-    work_scale = min(1.0, 1.0 / float(zooms.min()))  # never upsample in the pre-resize
+    work_scale = min(1.0, 1.0 / float(poses.zooms.min()))  # never upsample in the pre-resize
     rw, rh = max(2, int(round((x1 - x0) * work_scale))), max(2, int(round((y1 - y0) * work_scale)))
     if (rw, rh) != (x1 - x0, y1 - y0):
         region = cv2.resize(region, (rw, rh), interpolation=cv2.INTER_AREA)
-    sx, sy = rw / (x1 - x0), rh / (y1 - y0)
-    lin = srgb_to_linear(region.astype(np.float32) / 255.0)
+    return _Region(srgb_to_linear(region.astype(np.float32) / 255.0), x0, y0, rw / (x1 - x0), rh / (y1 - y0))
 
-    def at(arr: np.ndarray, f: float) -> np.ndarray:
-        # linear interpolation of a per-sub-frame array at a fractional sub-frame index
-        f = min(max(f, 0.0), len(arr) - 1.0)
-        i0 = int(math.floor(f))
-        i1 = min(i0 + 1, len(arr) - 1)
-        return arr[i0] + (arr[i1] - arr[i0]) * (f - i0)
 
-    def render(f: float) -> np.ndarray:
+def _at(arr: np.ndarray, f: float) -> np.ndarray:
+    """Linear interpolation of a per-sub-frame array at a fractional sub-frame index (clamped)."""
+    f = min(max(f, 0.0), len(arr) - 1.0)
+    i0 = int(math.floor(f))
+    i1 = min(i0 + 1, len(arr) - 1)
+    return arr[i0] + (arr[i1] - arr[i0]) * (f - i0)
+
+
+class _Scene:
+    """What the camera sees at a (fractional) sub-frame, in linear light: the photo region
+    under the camera's pose, and the moving objects in front of it."""
+
+    def __init__(self, region: _Region, poses: _Poses, size: tuple[int, int], movers: list[_Mover]) -> None:
+        self.region, self.poses, self.size, self.movers = region, poses, size, movers
+
+    def background(self, f: float) -> np.ndarray:
+        """The photo region warped to the camera's pose at sub-frame ``f``."""
+        p, r = self.poses, self.region
+        w_out, h_out = self.size
         # output pixel centre (u, v) -> photo point c + z R (u - uc, v - vc), then into the region
-        z, a, pcx, pcy = float(at(zooms, f)), float(at(angles, f)), float(at(cx, f)), float(at(cy, f))
+        z, a, pcx, pcy = float(_at(p.zooms, f)), float(_at(p.angles, f)), float(_at(p.cx, f)), float(_at(p.cy, f))
         ca, sa = math.cos(a) * z, math.sin(a) * z
         uc, vc = (w_out - 1) / 2, (h_out - 1) / 2
         # photo coords of output (u, v)
         m = np.array([[ca, -sa, pcx - ca * uc + sa * vc], [sa, ca, pcy - sa * uc - ca * vc]])
         # region coords: (p - x0 + 0.5) * s - 0.5
-        m[0] *= sx
-        m[0, 2] += (-x0 + 0.5) * sx - 0.5
-        m[1] *= sy
-        m[1, 2] += (-y0 + 0.5) * sy - 0.5
+        m[0] *= r.sx
+        m[0, 2] += (-r.x0 + 0.5) * r.sx - 0.5
+        m[1] *= r.sy
+        m[1, 2] += (-r.y0 + 0.5) * r.sy - 0.5
         return cv2.warpAffine(
-            lin, m, (w_out, h_out), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101
+            r.lin, m, (w_out, h_out), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101
         )
 
-    movers = _moving_objects(lin, (w_out, h_out), objects, motion, sum(counts), np.random.default_rng([seed, 1])) if objects > 0 else []
-
-    def composite(f: float) -> np.ndarray:
-        r = render(f)
-        for tex, mask, pos in movers:
-            px, py = at(pos, f)
+    def render(self, f: float) -> np.ndarray:
+        """The background with each moving object blended over it at its place at sub-frame ``f``."""
+        r = self.background(f)
+        for tex, mask, pos in self.movers:
+            px, py = _at(pos, f)
             m = np.float32([[1, 0, px], [0, 1, py]])
-            a = cv2.warpAffine(mask, m, (w_out, h_out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
-            o = cv2.warpAffine(tex, m, (w_out, h_out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            a = cv2.warpAffine(mask, m, self.size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+            o = cv2.warpAffine(tex, m, self.size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             r = r * (1.0 - a) + o * a
         return r
 
-    t = 0
-    for n in counts:
-        acc = np.zeros((h_out, w_out, 3), dtype=np.float32)
-        sharp = None
-        for i in range(n):
-            r = composite(t + i)
-            if i == n // 2:
-                sharp = r
-            if continuous:
-                # pixels the fastest point (camera or object) moves in one sub-frame
-                step = float(np.hypot(*(at(path[:, :2], t + i + 0.5) - at(path[:, :2], t + i - 0.5))))
-                for _, _, pos in movers:
-                    step = max(step, float(np.hypot(*(at(pos, t + i + 0.5) - at(pos, t + i - 0.5)))))
-                k = max(1, int(math.ceil(step)))
-                if k > 1:
-                    r = sum(composite(t + i + (j + 0.5) / k - 0.5) for j in range(k)) / k
-            acc += r
-        t += n
-        yield to_uint8(linear_to_srgb(acc / n)), to_uint8(linear_to_srgb(sharp))
+    def exposed(self, f: int, still: np.ndarray) -> np.ndarray:
+        """Sub-frame ``f`` integrated over its own exposure: the mean of ``k`` renders about 1 px
+        apart, ``k`` the pixels its fastest point (camera or object) moves; ``still`` (its render
+        at ``f``) when that is under a pixel."""
+        step = float(np.hypot(*(_at(self.poses.path[:, :2], f + 0.5) - _at(self.poses.path[:, :2], f - 0.5))))
+        for _, _, pos in self.movers:
+            step = max(step, float(np.hypot(*(_at(pos, f + 0.5) - _at(pos, f - 0.5)))))
+        k = max(1, int(math.ceil(step)))
+        if k == 1:
+            return still
+        return sum(self.render(f + (j + 0.5) / k - 0.5) for j in range(k)) / k
+
+
+def _expose(scene: _Scene, t: int, n: int, continuous: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One output frame in linear light: the mean of sub-frames ``t .. t+n-1`` (each over its
+    own exposure when ``continuous``), and the middle one as it is (the sharp target)."""
+    w_out, h_out = scene.size
+    acc = np.zeros((h_out, w_out, 3), dtype=np.float32)
+    sharp = None
+    for i in range(n):
+        r = scene.render(t + i)
+        if i == n // 2:
+            sharp = r
+        if continuous:
+            r = scene.exposed(t + i, r)
+        acc += r
+    assert sharp is not None  # n >= 1
+    return acc / n, sharp
+
+
+#: a moving object: its texture (linear light), its soft mask, its top-left offset per sub-frame
+_Mover = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _moving_objects(
     lin: np.ndarray, size: tuple[int, int], count: int, motion: float, total: int, rng: np.random.Generator
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+) -> list[_Mover]:
     """``count`` (texture, soft elliptical mask, per-sub-frame top-left offset) objects cut from ``lin``."""
     w_out, h_out = size
     rh, rw = lin.shape[:2]
@@ -408,7 +490,11 @@ def gopro_pair(
     """One GoPro-style (blurred, sharp) uint8 pair of ``size`` (W, H) from ``photo``."""
     rng = _rng(rng)
     seed = int(rng.integers(0, 2**63 - 1))
-    return next(camera_video(photo, size, 1, subframes=subframes, motion=motion, seed=seed, scale=scale, objects=objects, continuous=continuous))
+    frames = camera_video(
+        photo, size, 1, subframes=subframes, motion=motion, seed=seed, scale=scale, objects=objects,
+        continuous=continuous,
+    )
+    return next(frames)
 
 
 # --------------------------------------------------------------------------- degradations
