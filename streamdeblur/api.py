@@ -112,7 +112,13 @@ def deblur_video(
         try:
             sink = _open_sink(out, source, options)
             pipe = Pipeline(
-                source, opened, sink, batch=options.batch, on_progress=on_progress, stop_event=stop_event, interrupt_grace=_INTERRUPT_GRACE
+                source,
+                opened,
+                sink,
+                batch=options.batch,
+                on_progress=on_progress,
+                stop_event=stop_event,
+                interrupt_grace=_INTERRUPT_GRACE,
             )
             announce = (lambda: on_ready(source.info, opened)) if on_ready is not None else None
             stats = _run_to_file(pipe, sink, out, announce)

@@ -39,7 +39,9 @@ class CliErrors:
 
     def set_debug(self, debug: bool) -> None:
         self.debug = debug
-        logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        )
 
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)
@@ -62,7 +64,9 @@ class CliErrors:
             except Exception as e:  # an internal error: still one line unless --debug
                 if self.debug:
                     raise
-                raise self.fail(f"internal error: {e.__class__.__name__}: {e} (run with --debug for the traceback and report it)", 1) from None
+                raise self.fail(
+                    f"internal error: {e.__class__.__name__}: {e} (run with --debug for the traceback and report it)", 1
+                ) from None
 
         return wrapper  # type: ignore[return-value]
 
@@ -74,7 +78,14 @@ def one_line_usage_errors(prog: str) -> type[TyperGroup]:
     instead of typer's boxed usage text. Pass it as ``typer.Typer(cls=...)``."""
 
     class OneLineUsageGroup(TyperGroup):
-        def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        def main(
+            self,
+            args: Any = None,
+            prog_name: str | None = None,
+            complete_var: str | None = None,
+            standalone_mode: bool = True,
+            **extra: Any,
+        ) -> Any:
             if not standalone_mode:
                 return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             try:

@@ -141,7 +141,10 @@ def build_engine(
     if generator is not None:
         info = dataclasses.replace(info, source=model_source(generator))
     if meta.get("streamdeblur.precision", options.precision) != options.precision:
-        raise InputError(f"{onnx_path} was exported as {meta['streamdeblur.precision']}, but --precision is {options.precision}", "export it again with --precision " + options.precision)
+        raise InputError(
+            f"{onnx_path} was exported as {meta['streamdeblur.precision']}, but --precision is {options.precision}",
+            "export it again with --precision " + options.precision,
+        )
     onnx_sha = sha256_file(onnx_path)
     profile = options.profile.padded(info.size_multiple, info.min_size)
     key = engine_key(onnx_sha, options.precision, profile, trt_ver, gpu, options.workspace_gib, options.opt_level)
@@ -151,19 +154,33 @@ def build_engine(
 
     mn, opt, mx = profile.nchw()
     side = EngineSidecar(
-        tensorrt_version=trt_ver, gpu_name=gpu.name, compute_capability=gpu.compute_capability,
-        precision=options.precision, input_name=INPUT_NAME, output_name=OUTPUT_NAME,
-        min_shape=mn, opt_shape=opt, max_shape=mx, onnx_sha256=onnx_sha,
-        arch=info.arch, args=info.args, size_multiple=info.size_multiple, min_size=info.min_size,
-        weights_sha256=info.weights_sha256, model_source=info.source,
-        workspace_gib=options.workspace_gib, opt_level=options.opt_level,
+        tensorrt_version=trt_ver,
+        gpu_name=gpu.name,
+        compute_capability=gpu.compute_capability,
+        precision=options.precision,
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        min_shape=mn,
+        opt_shape=opt,
+        max_shape=mx,
+        onnx_sha256=onnx_sha,
+        arch=info.arch,
+        args=info.args,
+        size_multiple=info.size_multiple,
+        min_size=info.min_size,
+        weights_sha256=info.weights_sha256,
+        model_source=info.source,
+        workspace_gib=options.workspace_gib,
+        opt_level=options.opt_level,
     )
     with _Ticker(progress, "building TensorRT engine") as tick:
         data = _build_with_tensorrt(onnx_path, side, options, engines_dir, gpu, trt_ver, tick)
         tick.fraction = 1.0
         tick.emit("writing engine")
         elapsed = tick.elapsed
-    side = dataclasses.replace(side, build_seconds=round(elapsed, 1), built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    side = dataclasses.replace(
+        side, build_seconds=round(elapsed, 1), built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    )
     # engine first, sidecar last: an engine without a sidecar is never picked up. Both are
     # named by what they were built from, so a file already there is the same thing (or a
     # --force rebuild): replaced
@@ -215,7 +232,15 @@ def parser_errors(parser: Any) -> list[str]:
     return lines
 
 
-def _build_with_tensorrt(onnx_path: Path, side: EngineSidecar, options: BuildOptions, engines_dir: Path, gpu: GpuInfo, trt_ver: str, tick: _Ticker) -> bytes:
+def _build_with_tensorrt(
+    onnx_path: Path,
+    side: EngineSidecar,
+    options: BuildOptions,
+    engines_dir: Path,
+    gpu: GpuInfo,
+    trt_ver: str,
+    tick: _Ticker,
+) -> bytes:
     """The TensorRT Python API build: strongly typed network, one profile, timing cache."""
     import tensorrt as trt  # type: ignore[import-not-found]
 
@@ -227,7 +252,10 @@ def _build_with_tensorrt(onnx_path: Path, side: EngineSidecar, options: BuildOpt
     tick.emit("parsing ONNX")
     if not parser.parse_from_file(str(onnx_path)):
         errors = parser_errors(parser)
-        raise InputError(f"TensorRT cannot parse {onnx_path} ({len(errors)} error(s)): " + " | ".join(errors), "report it with the ONNX attached")
+        raise InputError(
+            f"TensorRT cannot parse {onnx_path} ({len(errors)} error(s)): " + " | ".join(errors),
+            "report it with the ONNX attached",
+        )
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gib * (1 << 30)))
     config.builder_optimization_level = int(options.opt_level)
@@ -267,6 +295,9 @@ def _build_with_tensorrt(onnx_path: Path, side: EngineSidecar, options: BuildOpt
     tick.emit("building (this takes minutes)")
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise InputError("TensorRT failed to build the engine (its log above says why)", "rerun with --debug, or lower --opt-level / raise --workspace")
+        raise InputError(
+            "TensorRT failed to build the engine (its log above says why)",
+            "rerun with --debug, or lower --opt-level / raise --workspace",
+        )
     write_atomic(cache_path, bytes(config.get_timing_cache().serialize()), replace=True)  # the cache, grown
     return bytes(serialized)

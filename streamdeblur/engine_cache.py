@@ -127,13 +127,22 @@ class EngineSidecar:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise EngineMismatchError(f"{source} is not valid JSON ({e})", "rebuild the engine with `streamdeblur build-engine`") from None
+            raise EngineMismatchError(
+                f"{source} is not valid JSON ({e})", "rebuild the engine with `streamdeblur build-engine`"
+            ) from None
         names = {f.name for f in dataclasses.fields(cls)}
         if not isinstance(data, dict):
             data = {}
-        missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in data]  # type: ignore[misc]
+        missing = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in data
+        ]  # type: ignore[misc]
         if missing:
-            raise EngineMismatchError(f"{source} lacks {', '.join(missing) or 'its fields'}", "rebuild the engine with `streamdeblur build-engine`")
+            raise EngineMismatchError(
+                f"{source} lacks {', '.join(missing) or 'its fields'}",
+                "rebuild the engine with `streamdeblur build-engine`",
+            )
         data = {k: v for k, v in data.items() if k in names}
         for k in ("min_shape", "opt_shape", "max_shape"):
             data[k] = tuple(int(v) for v in data[k])
@@ -204,7 +213,9 @@ def sidecar_mismatches(side: EngineSidecar, exp: Expected) -> list[str]:
         if side.gpu_name != exp.gpu.name:
             out.append(f"built for GPU {side.gpu_name!r}, this is {exp.gpu.name!r}")
         elif side.compute_capability != exp.gpu.compute_capability:
-            out.append(f"built for compute capability {side.compute_capability}, this GPU has {exp.gpu.compute_capability}")
+            out.append(
+                f"built for compute capability {side.compute_capability}, this GPU has {exp.gpu.compute_capability}"
+            )
     if exp.tensorrt_version is not None and side.tensorrt_version != exp.tensorrt_version:
         out.append(f"built with TensorRT {side.tensorrt_version}, this is TensorRT {exp.tensorrt_version}")
     if exp.arch is not None and side.arch != exp.arch:
@@ -251,12 +262,15 @@ def _profile_for(side: EngineSidecar, frame_hw: tuple[int, int]) -> EngineSideca
     return dataclasses.replace(side, min_shape=mn, max_shape=mx)
 
 
-def check_frame(side: EngineSidecar, frame_hw: tuple[int, int], tiling: bool = False, engine_path: str | os.PathLike = "the engine") -> None:
+def check_frame(
+    side: EngineSidecar, frame_hw: tuple[int, int], tiling: bool = False, engine_path: str | os.PathLike = "the engine"
+) -> None:
     """Raise :class:`ShapeError` for a frame the engine's profile cannot take."""
     if sidecar_mismatches(side, Expected(frame_hw=frame_hw, tiling=tiling)):
         raise ShapeError(
             f"input size {_wxh(frame_hw)} is outside the TensorRT optimization profile of {Path(engine_path).name} "
-            f"(min {_wxh(side.min_shape)}, max {_wxh(side.max_shape)} after padding to a multiple of {side.size_multiple})",
+            f"(min {_wxh(side.min_shape)}, max {_wxh(side.max_shape)} "
+            f"after padding to a multiple of {side.size_multiple})",
             f"rebuild with: {_profile_for(side, frame_hw).rebuild_command()}",
         )
 
@@ -296,7 +310,9 @@ def engine_key(
 def engine_filename(arch: str, precision: str, gpu: GpuInfo, tensorrt_version: str, key: str) -> str:
     """``deblurgan-lite-fp16-nvidia-h100-80gb-hbm3-sm90-trt10.9.0-1a2b3c4d5e6f.engine``."""
     sm = gpu.compute_capability.replace(".", "")
-    return f"{arch}-{precision}-{_slug(gpu.name)}-sm{sm}-trt{_slug(tensorrt_version).replace('-', '.')}-{key[:12]}.engine"
+    return (
+        f"{arch}-{precision}-{_slug(gpu.name)}-sm{sm}-trt{_slug(tensorrt_version).replace('-', '.')}-{key[:12]}.engine"
+    )
 
 
 def timing_cache_path(engines_dir: str | os.PathLike, gpu: GpuInfo, tensorrt_version: str) -> Path:
@@ -323,7 +339,12 @@ def find_engines(engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR) -> list[t
     return found
 
 
-def find_engine(generator: Generator, engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR, gpu: GpuInfo | None = None, tensorrt_ver: str | None = None) -> tuple[Path, EngineSidecar] | None:
+def find_engine(
+    generator: Generator,
+    engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR,
+    gpu: GpuInfo | None = None,
+    tensorrt_ver: str | None = None,
+) -> tuple[Path, EngineSidecar] | None:
     """The newest engine in ``engines_dir`` built for this generator, GPU and TensorRT
     (``gpu``/``tensorrt_ver`` default to this machine's)."""
     gpu, tensorrt_ver = gpu or current_gpu(), tensorrt_ver or tensorrt_version()
@@ -336,7 +357,12 @@ def find_engine(generator: Generator, engines_dir: str | os.PathLike = DEFAULT_E
     return None
 
 
-def require_engine(generator: Generator, engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR, gpu: GpuInfo | None = None, tensorrt_ver: str | None = None) -> tuple[Path, EngineSidecar]:
+def require_engine(
+    generator: Generator,
+    engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR,
+    gpu: GpuInfo | None = None,
+    tensorrt_ver: str | None = None,
+) -> tuple[Path, EngineSidecar]:
     """:func:`find_engine`, or an error that says why none fits and how to build one.
 
     If engines of this architecture are there but were built for another GPU, TensorRT

@@ -155,13 +155,21 @@ def machine_report() -> dict[str, Any]:
         "cuda_available": torch.cuda.is_available(),
         "gpus": [],
         "pyav": av.__version__,
-        "ffmpeg": {k: ".".join(map(str, v)) if isinstance(v, tuple) else str(v) for k, v in av.library_versions.items()},
+        "ffmpeg": {
+            k: ".".join(map(str, v)) if isinstance(v, tuple) else str(v) for k, v in av.library_versions.items()
+        },
         "cpu_cores": _cpu_cores(),
     }
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
-            info["gpus"].append({"name": p.name, "compute_capability": f"{p.major}.{p.minor}", "memory_gib": round(p.total_memory / 2**30, 1)})
+            info["gpus"].append(
+                {
+                    "name": p.name,
+                    "compute_capability": f"{p.major}.{p.minor}",
+                    "memory_gib": round(p.total_memory / 2**30, 1),
+                }
+            )
     for mod in ("tensorrt", "onnxruntime", "onnx"):
         try:
             m = __import__(mod)
@@ -175,7 +183,9 @@ def machine_report() -> dict[str, Any]:
     info["openvino_cpu_bf16"] = cpu_has_bf16() if info["openvino"] else None
     codecs = set(av.codecs_available)
     info["encoders"] = {c: (c in codecs) for c in ENCODERS}
-    info["backends"] = {name: {d: (cls.unavailable_reason(d) or "ok") for d in cls.devices} for name, cls in BACKENDS.items()}
+    info["backends"] = {
+        name: {d: (cls.unavailable_reason(d) or "ok") for d in cls.devices} for name, cls in BACKENDS.items()
+    }
     return info
 
 
@@ -193,7 +203,9 @@ def nvidia_driver() -> str | None:
     if not exe:
         return None
     try:
-        out = subprocess.run([exe, "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            [exe, "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     line = out.stdout.strip().splitlines()[0].strip() if out.returncode == 0 and out.stdout.strip() else ""

@@ -145,16 +145,27 @@ def onnx_bytes(generator: Generator, precision: str = "fp32", opset: int = OPSET
     return proto.SerializeToString()
 
 
-def export_onnx(generator: Generator, path: str | os.PathLike, precision: str = "fp32", opset: int = OPSET, *, overwrite: bool = True) -> Path:
+def export_onnx(
+    generator: Generator,
+    path: str | os.PathLike,
+    precision: str = "fp32",
+    opset: int = OPSET,
+    *,
+    overwrite: bool = True,
+) -> Path:
     """Write the generator as ONNX to ``path`` (temporary name, then rename); with
     ``overwrite=False`` a file that appeared there meanwhile is not replaced."""
     path = Path(path)
     try:
         write_atomic(path, onnx_bytes(generator, precision, opset), replace=overwrite)
     except FileExistsError:
-        raise OutputExistsError(f"{path} appeared while the ONNX was being exported and was left as it is", "pass --overwrite to replace it") from None
+        raise OutputExistsError(
+            f"{path} appeared while the ONNX was being exported and was left as it is", "pass --overwrite to replace it"
+        ) from None
     except OSError as e:
-        raise OutputError(f"cannot write {path}: {e.strerror or e}", "check the folder exists and is writable") from None
+        raise OutputError(
+            f"cannot write {path}: {e.strerror or e}", "check the folder exists and is writable"
+        ) from None
     return path
 
 
@@ -167,7 +178,10 @@ def onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
     except FileNotFoundError:
         raise InputNotFoundError(f"ONNX file not found: {path}") from None
     except Exception as e:  # protobuf raises its own DecodeError
-        raise InputError(f"{path} is not a readable ONNX model ({e.__class__.__name__})", "export one with `streamdeblur export --format onnx`") from None
+        raise InputError(
+            f"{path} is not a readable ONNX model ({e.__class__.__name__})",
+            "export one with `streamdeblur export --format onnx`",
+        ) from None
     return {p.key: p.value for p in proto.metadata_props if p.key.startswith("streamdeblur.")}
 
 
@@ -203,5 +217,8 @@ def onnx_for(generator: Generator, precision: str, path: str | os.PathLike | Non
     path = Path(path)
     meta = onnx_metadata(path)
     if meta.get("streamdeblur.arch") not in (None, generator.arch):
-        raise InputError(f"{path} is an export of {meta['streamdeblur.arch']!r}, not {generator.arch!r}", "export this generator with `streamdeblur export`")
+        raise InputError(
+            f"{path} is an export of {meta['streamdeblur.arch']!r}, not {generator.arch!r}",
+            "export this generator with `streamdeblur export`",
+        )
     return path, meta.get("streamdeblur.precision", precision)

@@ -55,7 +55,6 @@ def test_build_engine_shapes_are_width_x_height(tiny_weights):
     assert "WxH" in r.output and "HxW" not in r.output and "--compiler" not in r.output
 
 
-
 def test_build_flow_without_tensorrt_writes_engine_then_sidecar_reuses_and_forces(tmp_path, tiny_weights, monkeypatch):
     """build_engine's own steps around the TensorRT call (which needs a GPU: faked here)."""
     import streamdeblur.engine_build as B
@@ -71,14 +70,18 @@ def test_build_flow_without_tensorrt_writes_engine_then_sidecar_reuses_and_force
     built = []
     monkeypatch.setattr(B, "_build_with_tensorrt", lambda onnx, side, *a: built.append(side) or b"engine bytes")
     gen = load_generator(str(tiny_weights))
-    opts = B.BuildOptions(Profile((64, 64), (240, 320), (256, 320), batch=2), engines_dir=tmp_path / "engines", opt_level=1)
+    opts = B.BuildOptions(
+        Profile((64, 64), (240, 320), (256, 320), batch=2), engines_dir=tmp_path / "engines", opt_level=1
+    )
     res = B.build_engine(gen, opts)
     assert not res.reused and res.engine.read_bytes() == b"engine bytes" and res.engine.suffix == ".engine"
     side = built[0]
     assert side.max_shape == (2, 3, 256, 320) and side.min_shape[2:] == (64, 64)
     assert sidecar_path(res.engine).exists() and res.sidecar.build_seconds is not None
     assert B.build_engine(gen, opts).reused and len(built) == 1  # the same inputs: nothing rebuilt
-    forced = B.build_engine(gen, B.BuildOptions(opts.profile, engines_dir=tmp_path / "engines", opt_level=1, force=True))
+    forced = B.build_engine(
+        gen, B.BuildOptions(opts.profile, engines_dir=tmp_path / "engines", opt_level=1, force=True)
+    )
     assert not forced.reused and forced.engine == res.engine and len(built) == 2  # replaced in place
     assert not [p for p in (tmp_path / "engines").iterdir() if p.name.startswith(".")]  # no temporary left
     assert find_engine(gen, tmp_path / "engines", gpu, "10.9.0.34")[0] == res.engine

@@ -35,15 +35,34 @@ def sidecar(gen) -> E.EngineSidecar:
     prof = E.Profile().padded(gen.size_multiple, gen.min_size)
     mn, opt, mx = prof.nchw()
     return E.EngineSidecar(
-        tensorrt_version=TRT, gpu_name=H100.name, compute_capability=H100.compute_capability,
-        precision="fp16", input_name="input", output_name="output", min_shape=mn, opt_shape=opt, max_shape=mx,
-        onnx_sha256="ab" * 32, arch=gen.arch, args=gen.arch_args, size_multiple=gen.size_multiple,
-        min_size=gen.min_size, weights_sha256=weights_sha256(gen), model_source="deblurgan-lite",
+        tensorrt_version=TRT,
+        gpu_name=H100.name,
+        compute_capability=H100.compute_capability,
+        precision="fp16",
+        input_name="input",
+        output_name="output",
+        min_shape=mn,
+        opt_shape=opt,
+        max_shape=mx,
+        onnx_sha256="ab" * 32,
+        arch=gen.arch,
+        args=gen.arch_args,
+        size_multiple=gen.size_multiple,
+        min_size=gen.min_size,
+        weights_sha256=weights_sha256(gen),
+        model_source="deblurgan-lite",
     )
 
 
 def expected(gen, **kw) -> E.Expected:
-    base = dict(tensorrt_version=TRT, gpu=H100, arch=gen.arch, args=gen.arch_args, weights_sha256=weights_sha256(gen), onnx_sha256="ab" * 32)
+    base = dict(
+        tensorrt_version=TRT,
+        gpu=H100,
+        arch=gen.arch,
+        args=gen.arch_args,
+        weights_sha256=weights_sha256(gen),
+        onnx_sha256="ab" * 32,
+    )
     base.update(kw)
     return E.Expected(**base)
 
@@ -64,7 +83,11 @@ def test_matching_sidecar_passes(gen, sidecar):
 @pytest.mark.parametrize(
     "change,exp_change,phrase",
     [
-        ({"gpu_name": "NVIDIA GeForce RTX 4090"}, {}, "built for GPU 'NVIDIA GeForce RTX 4090', this is 'NVIDIA H100 80GB HBM3'"),
+        (
+            {"gpu_name": "NVIDIA GeForce RTX 4090"},
+            {},
+            "built for GPU 'NVIDIA GeForce RTX 4090', this is 'NVIDIA H100 80GB HBM3'",
+        ),
         ({"compute_capability": "8.0"}, {}, "compute capability 8.0, this GPU has 9.0"),
         ({"tensorrt_version": "10.3.0"}, {}, "built with TensorRT 10.3.0, this is TensorRT 10.9.0.34"),
         ({"onnx_sha256": "cd" * 32}, {}, "built from another ONNX (sha256 cdcdcdcdcdcd"),
@@ -89,7 +112,10 @@ def test_fix_builds_for_the_generator_being_run(gen, sidecar):
     msg = mismatch(dataclasses.replace(sidecar, weights_sha256="0" * 64), expected(gen))
     assert "--model deblurgan-lite" in msg
     with pytest.raises(EngineMismatchError, match=r"build-engine --weights runs/exp1/generator.safetensors "):
-        E.validate_sidecar(dataclasses.replace(sidecar, weights_sha256="0" * 64), expected(gen, source="runs/exp1/generator.safetensors"))
+        E.validate_sidecar(
+            dataclasses.replace(sidecar, weights_sha256="0" * 64),
+            expected(gen, source="runs/exp1/generator.safetensors"),
+        )
 
 
 def test_all_differences_are_listed_at_once(gen, sidecar):
@@ -100,7 +126,11 @@ def test_all_differences_are_listed_at_once(gen, sidecar):
 
 def test_check_frame_shape_error_names_the_profile(sidecar):
     E.check_frame(sidecar, (1080, 1920))
-    with pytest.raises(ShapeError, match=r"input size 3840x2160 is outside the TensorRT optimization profile .*min 256x256, max 1920x1080.*--max-shape 3840x2160"):
+    with pytest.raises(
+        ShapeError,
+        match=r"input size 3840x2160 is outside the TensorRT optimization profile "
+        r".*min 256x256, max 1920x1080.*--max-shape 3840x2160",
+    ):
         E.check_frame(sidecar, (2160, 3840), engine_path="engines/x.engine")
 
 
@@ -121,7 +151,15 @@ def test_sidecar_json_round_trip_and_damage(tmp_path, sidecar):
 
 def test_engine_name_encodes_every_dependency():
     prof = E.Profile().padded(16)
-    base = dict(onnx_sha256="ab" * 32, precision="fp16", profile=prof, tensorrt_version=TRT, gpu=H100, workspace_gib=4.0, opt_level=3)
+    base = dict(
+        onnx_sha256="ab" * 32,
+        precision="fp16",
+        profile=prof,
+        tensorrt_version=TRT,
+        gpu=H100,
+        workspace_gib=4.0,
+        opt_level=3,
+    )
     key = E.engine_key(**base)
     assert E.engine_key(**base) == key  # the same inputs find the same file: no rebuild
     assert key.startswith("34a7c35f4542")  # what the engines built before issue 20 are named by: they are still found
@@ -164,11 +202,17 @@ def test_find_engine_picks_only_one_built_for_this_gpu_trt_and_model(tmp_path, g
 def test_require_engine_explains_why_none_fits(tmp_path, gen, sidecar):
     from streamdeblur.errors import InputNotFoundError
 
-    with pytest.raises(InputNotFoundError, match=r"no TensorRT engine for deblurgan-lite in .*build-engine --model deblurgan-lite -o"):
+    with pytest.raises(
+        InputNotFoundError, match=r"no TensorRT engine for deblurgan-lite in .*build-engine --model deblurgan-lite -o"
+    ):
         E.require_engine(gen, tmp_path, H100, TRT)
     (tmp_path / "a.engine").write_bytes(b"x")
-    E.sidecar_path(tmp_path / "a.engine").write_text(dataclasses.replace(sidecar, gpu_name="NVIDIA L4", compute_capability="8.9").to_json())
-    with pytest.raises(EngineMismatchError, match="built for GPU 'NVIDIA L4'.*rebuild it here with: streamdeblur build-engine"):
+    E.sidecar_path(tmp_path / "a.engine").write_text(
+        dataclasses.replace(sidecar, gpu_name="NVIDIA L4", compute_capability="8.9").to_json()
+    )
+    with pytest.raises(
+        EngineMismatchError, match="built for GPU 'NVIDIA L4'.*rebuild it here with: streamdeblur build-engine"
+    ):
         E.require_engine(gen, tmp_path, H100, TRT)
     (tmp_path / "b.engine").write_bytes(b"x")
     E.sidecar_path(tmp_path / "b.engine").write_text(sidecar.to_json())
@@ -186,7 +230,12 @@ def test_foreign_onnx_is_refused(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
-    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    g = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
     onnx.save(helper.make_model(g), str(tmp_path / "f.onnx"))
     with pytest.raises(InputError, match="not a streamdeblur export"):
         ModelInfo.from_metadata(onnx_metadata(tmp_path / "f.onnx"), tmp_path / "f.onnx")

@@ -22,6 +22,7 @@ def _onnx_cache(tmp_path_factory, monkeypatch):
     """Keep exported ONNX files out of the user's cache."""
     monkeypatch.setenv("STREAMDEBLUR_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "sd-cache"))
 
+
 FP16_TOL = 2 / 255
 # an exact multiple (no padding), odd sizes, a frame smaller than the model's multiple
 # (replicate padding), batch 2 of different crops
@@ -110,7 +111,9 @@ def test_export_command_writes_a_loadable_onnx(tmp_path, lite):
     weights, _ = save_generator(lite, tmp_path / "w" / "g")
     (tmp_path / "out").mkdir()
     out = tmp_path / "out" / "g.onnx"
-    r = CliRunner().invoke(app, ["export", "--format", "onnx", "--precision", "fp16", "--weights", str(weights), "-o", str(out)])
+    r = CliRunner().invoke(
+        app, ["export", "--format", "onnx", "--precision", "fp16", "--weights", str(weights), "-o", str(out)]
+    )
     assert r.exit_code == 0, r.output
     assert "wrote" in r.output and "fp16" in r.output
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])

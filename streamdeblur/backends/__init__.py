@@ -102,8 +102,13 @@ def choose_backend(
 
                 hit = find_engine(generator, engines_dir or DEFAULT_ENGINES_DIR)
                 if hit is not None:
-                    return "tensorrt", "cuda", f"auto: TensorRT engine {hit[0].name} ({hit[1].precision}, built for this GPU)"
-            why = f"no TensorRT engine for this model in {engines_dir or 'engines'}/; `streamdeblur build-engine` makes one"
+                    return (
+                        "tensorrt",
+                        "cuda",
+                        f"auto: TensorRT engine {hit[0].name} ({hit[1].precision}, built for this GPU)",
+                    )
+            where = engines_dir or "engines"
+            why = f"no TensorRT engine for this model in {where}/; `streamdeblur build-engine` makes one"
         else:
             why = trt_missing
         return "torch", "cuda", f"auto: PyTorch CUDA FP16 ({why})"
@@ -121,12 +126,16 @@ def choose_backend(
     raise BackendUnavailableError("no backend can run on the CPU")  # pragma: no cover
 
 
-def create_backend(name: str, generator: Generator, device: str | None = None, options: BackendOptions | None = None) -> Backend:
+def create_backend(
+    name: str, generator: Generator, device: str | None = None, options: BackendOptions | None = None
+) -> Backend:
     """Open a backend; ``name="auto"`` chooses (see ``choose_backend``).
 
     ``options`` may hold any backend's options (the request does not know which backend
     auto picks); the chosen one reads those it takes.
     """
     options = options or BackendOptions()
-    backend_name, dev, why = choose_backend(name, device, generator=generator, engines_dir=options.engines_dir, engine=options.engine)
+    backend_name, dev, why = choose_backend(
+        name, device, generator=generator, engines_dir=options.engines_dir, engine=options.engine
+    )
     return BACKENDS[backend_name](generator, dev, options, choice_reason=why)

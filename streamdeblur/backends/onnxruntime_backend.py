@@ -31,11 +31,20 @@ class OnnxRuntimeBackend(HostOnnxBackend):
         if not providers:
             return "onnxruntime is not installed; pip install onnxruntime (or onnxruntime-gpu for CUDA)"
         if device == "cuda" and "CUDAExecutionProvider" not in providers:
-            return "--backend onnxruntime --device cuda needs onnxruntime-gpu (this onnxruntime has only " + ", ".join(providers) + "); pip install onnxruntime-gpu on a machine with an NVIDIA GPU, or use --device cpu"
+            return (
+                "--backend onnxruntime --device cuda needs onnxruntime-gpu (this onnxruntime has only "
+                + ", ".join(providers)
+                + "); pip install onnxruntime-gpu on a machine with an NVIDIA GPU, or use --device cpu"
+            )
         return None
 
     def __init__(
-        self, generator: Generator, device: str = "cpu", options: BackendOptions = BackendOptions(), *, choice_reason: str | None = None
+        self,
+        generator: Generator,
+        device: str = "cpu",
+        options: BackendOptions = BackendOptions(),
+        *,
+        choice_reason: str | None = None,
     ) -> None:
         super().__init__(generator, device, options, choice_reason=choice_reason)
         import onnxruntime as ort
@@ -44,9 +53,14 @@ class OnnxRuntimeBackend(HostOnnxBackend):
 
         precision, threads = options.precision, options.threads
         if precision not in (None, "fp32", "fp16"):
-            raise BackendUnavailableError(f"the onnxruntime backend runs fp32 or fp16, not {precision!r}", "use --precision fp32 (bf16 is the openvino backend's)")
+            raise BackendUnavailableError(
+                f"the onnxruntime backend runs fp32 or fp16, not {precision!r}",
+                "use --precision fp32 (bf16 is the openvino backend's)",
+            )
         # fp16 only where the hardware has fast half kernels; on the CPU fp32 is both faster and exact
-        self.onnx_path, self.precision = onnx_for(generator, precision or ("fp16" if device == "cuda" else "fp32"), options.onnx)
+        self.onnx_path, self.precision = onnx_for(
+            generator, precision or ("fp16" if device == "cuda" else "fp32"), options.onnx
+        )
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
@@ -54,7 +68,10 @@ class OnnxRuntimeBackend(HostOnnxBackend):
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
         self.session = ort.InferenceSession(str(self.onnx_path), sess_options=so, providers=providers)
         if device == "cuda" and self.session.get_providers()[0] != "CUDAExecutionProvider":
-            raise BackendUnavailableError("onnxruntime could not start its CUDA execution provider (see the log)", "check the CUDA/cuDNN libraries onnxruntime-gpu needs, or use --device cpu")
+            raise BackendUnavailableError(
+                "onnxruntime could not start its CUDA execution provider (see the log)",
+                "check the CUDA/cuDNN libraries onnxruntime-gpu needs, or use --device cpu",
+            )
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         self.np_dtype = np.float16 if self.precision == "fp16" else np.float32

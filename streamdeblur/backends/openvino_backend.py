@@ -62,7 +62,12 @@ class OpenVINOBackend(HostOnnxBackend):
         return None
 
     def __init__(
-        self, generator: Generator, device: str = "cpu", options: BackendOptions = BackendOptions(), *, choice_reason: str | None = None
+        self,
+        generator: Generator,
+        device: str = "cpu",
+        options: BackendOptions = BackendOptions(),
+        *,
+        choice_reason: str | None = None,
     ) -> None:
         super().__init__(generator, device, options, choice_reason=choice_reason)
         import openvino as ov
@@ -72,10 +77,13 @@ class OpenVINOBackend(HostOnnxBackend):
         precision = options.precision or options.openvino_precision or ("bf16" if cpu_has_bf16() else "fp32")
         if precision not in OPENVINO_PRECISIONS:
             raise BackendUnavailableError(
-                f"the openvino backend runs fp32 or bf16 on the CPU, not {precision!r}", "use --precision fp32 (or bf16 on a CPU with AVX512_BF16/AMX)"
+                f"the openvino backend runs fp32 or bf16 on the CPU, not {precision!r}",
+                "use --precision fp32 (or bf16 on a CPU with AVX512_BF16/AMX)",
             )
         if precision == "bf16" and not cpu_has_bf16():
-            raise BackendUnavailableError("bf16 needs a CPU with AVX512_BF16 or AMX, which this one lacks", "use --precision fp32")
+            raise BackendUnavailableError(
+                "bf16 needs a CPU with AVX512_BF16 or AMX, which this one lacks", "use --precision fp32"
+            )
         self.precision = precision
         self.hint = options.openvino_hint
         # bf16 is OpenVINO's own inference precision, over the fp32 graph

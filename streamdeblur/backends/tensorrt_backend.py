@@ -45,7 +45,12 @@ class TensorRTBackend(Backend):
         return tensorrt_requirements()
 
     def __init__(
-        self, generator: Generator, device: str = "cuda", options: BackendOptions = BackendOptions(), *, choice_reason: str | None = None
+        self,
+        generator: Generator,
+        device: str = "cuda",
+        options: BackendOptions = BackendOptions(),
+        *,
+        choice_reason: str | None = None,
     ) -> None:
         """``options.engine``: the engine to run (default: the one in ``engines_dir`` built for
         this GPU and generator); ``options.onnx``: the ONNX it must have been built from (its
@@ -55,9 +60,14 @@ class TensorRTBackend(Backend):
         self.tiling = options.tensorrt_tiling
         engines_dir = Path(options.engines_dir or DEFAULT_ENGINES_DIR)
         info = ModelInfo.of(generator)
-        self.engine_path = Path(options.engine if options.engine is not None else require_engine(generator, engines_dir)[0])
+        self.engine_path = Path(
+            options.engine if options.engine is not None else require_engine(generator, engines_dir)[0]
+        )
         if not self.engine_path.exists():
-            raise InputNotFoundError(f"engine not found: {self.engine_path}", "check the path, or leave --engine out to use the one in engines/")
+            raise InputNotFoundError(
+                f"engine not found: {self.engine_path}",
+                "check the path, or leave --engine out to use the one in engines/",
+            )
         self.sidecar = EngineSidecar.read(self.engine_path)
         expected = Expected(
             tensorrt_version=tensorrt_version(),
@@ -96,7 +106,9 @@ class TensorRTBackend(Backend):
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
         if len(inputs) != 1 or len(outputs) != 1:
-            raise BackendUnavailableError(f"{self.engine_path} has inputs {inputs} and outputs {outputs}; a streamdeblur engine has one of each")
+            raise BackendUnavailableError(
+                f"{self.engine_path} has inputs {inputs} and outputs {outputs}; a streamdeblur engine has one of each"
+            )
         self.input_name, self.output_name = inputs[0], outputs[0]
         dtypes = {trt.DataType.HALF: torch.float16, trt.DataType.FLOAT: torch.float32}
         self.dtype = dtypes[self.engine.get_tensor_dtype(self.input_name)]
@@ -131,7 +143,9 @@ class TensorRTBackend(Backend):
         stream = torch.cuda.current_stream(self.torch_device)
         if not self.context.set_input_shape(self.input_name, tuple(xp.shape)):
             raise RuntimeError(f"TensorRT refused input shape {tuple(xp.shape)} for {self.engine_path.name}")
-        y = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=self.out_dtype, device=self.torch_device)
+        y = torch.empty(
+            tuple(self.context.get_tensor_shape(self.output_name)), dtype=self.out_dtype, device=self.torch_device
+        )
         self.context.set_tensor_address(self.input_name, xp.data_ptr())
         self.context.set_tensor_address(self.output_name, y.data_ptr())
         if not self.context.execute_async_v3(stream.cuda_stream):

@@ -30,19 +30,32 @@ class TorchBackend(Backend):
     def missing(cls, device: str) -> str | None:
         if device == "cuda" and not torch.cuda.is_available():
             build = "a CPU-only build of PyTorch" if torch.version.cuda is None else "no CUDA GPU is visible"
-            return f"--device cuda asked for, but this machine has {build}; install a CUDA build of torch on a machine with an NVIDIA GPU, or use --device cpu"
+            return (
+                f"--device cuda asked for, but this machine has {build}; "
+                "install a CUDA build of torch on a machine with an NVIDIA GPU, or use --device cpu"
+            )
         return None
 
     def __init__(
-        self, generator: Generator, device: str = "cpu", options: BackendOptions = BackendOptions(), *, choice_reason: str | None = None
+        self,
+        generator: Generator,
+        device: str = "cpu",
+        options: BackendOptions = BackendOptions(),
+        *,
+        choice_reason: str | None = None,
     ) -> None:
         """Reads ``options.precision``: fp16 or fp32; None: fp16 on CUDA, fp32 on the CPU."""
         precision = options.precision or ("fp16" if device == "cuda" else "fp32")
         if precision not in ("fp16", "fp32"):
-            raise BackendUnavailableError(f"the torch backend runs fp16 or fp32, not {precision!r}", "choose fp16 or fp32")
+            raise BackendUnavailableError(
+                f"the torch backend runs fp16 or fp32, not {precision!r}", "choose fp16 or fp32"
+            )
         super().__init__(generator, device, options, choice_reason=choice_reason)
         if precision == "fp16" and device == "cpu":
-            raise BackendUnavailableError("half precision (fp16) on the CPU is not supported by the torch backend", "use fp32 on the CPU, or --device cuda")
+            raise BackendUnavailableError(
+                "half precision (fp16) on the CPU is not supported by the torch backend",
+                "use fp32 on the CPU, or --device cuda",
+            )
         self.precision = precision
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
         self.torch_device = torch.device(device)

@@ -61,7 +61,9 @@ class BatchOptions:
         if self.segments is not None and self.segments < 1:
             raise InputError(f"--segments must be 1 or more, got {self.segments}")
         if self.cluster is None and (self.cpus_per_worker is not None or self.workers is not None):
-            raise InputError("--cpus-per-worker and --workers apply to --cluster", "add --cluster local, or leave them out")
+            raise InputError(
+                "--cpus-per-worker and --workers apply to --cluster", "add --cluster local, or leave them out"
+            )
         if self.cpus_per_worker is not None and self.cpus_per_worker < 1:
             raise InputError(f"--cpus-per-worker must be 1 or more, got {self.cpus_per_worker}")
         if self.workers is not None and self.workers < 1:
@@ -70,7 +72,10 @@ class BatchOptions:
     @property
     def given(self) -> bool:
         """Whether any of them is set (which makes even one input a batch run)."""
-        return any(v is not None for v in (self.format, self.cluster, self.segments, self.cpus_per_worker, self.workers, self.report))
+        return any(
+            v is not None
+            for v in (self.format, self.cluster, self.segments, self.cpus_per_worker, self.workers, self.report)
+        )
 
 
 def is_batch(inputs: Sequence[str], output: str | os.PathLike[str], options: BatchOptions) -> bool:
@@ -112,7 +117,9 @@ def deblur_many(
     conn = _connect(many.cluster)  # an unreachable cluster: an error before any folder is created
     made = _make_output_folder(Path(str(output)), conn) if is_folder else []
     items = [ItemReport(input=str(i), output=str(o), expected_frames=probe_frames(i)) for i, o in jobs]
-    schedule = Schedule(items, segments=many.segments, overwrite=options.overwrite, on_progress=on_progress, on_item=on_item)
+    schedule = Schedule(
+        items, segments=many.segments, overwrite=options.overwrite, on_progress=on_progress, on_item=on_item
+    )
     t0 = time.perf_counter()
     try:
         workers, signum, mode = _run_schedule(schedule, conn, options, many, stop_event, on_start)
@@ -121,7 +128,14 @@ def deblur_many(
         if many.report is not None:  # an error stopped everything: still say what was done
             _unfinished(items, time.perf_counter() - t0, many.cluster or "this process").write_report(many.report)
         raise
-    result = BatchResult(items=items, seconds=time.perf_counter() - t0, mode=mode, workers=workers, cancelled=signum is not None, signum=signum or 2)
+    result = BatchResult(
+        items=items,
+        seconds=time.perf_counter() - t0,
+        mode=mode,
+        workers=workers,
+        cancelled=signum is not None,
+        signum=signum or 2,
+    )
     if many.report is not None:
         result.write_report(many.report)
     return result
@@ -138,7 +152,10 @@ def _check_report_path(report: str | os.PathLike[str] | None) -> None:
         raise OutputError(f"--report {rp} is a folder", "name a file, such as report.json")
     parent = rp.parent if str(rp.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write the report {rp}: its folder {parent} does not exist or is not writable", "create it first or choose another path")
+        raise OutputError(
+            f"cannot write the report {rp}: its folder {parent} does not exist or is not writable",
+            "create it first or choose another path",
+        )
 
 
 def _check_single_output(target: Path, overwrite: bool) -> None:
@@ -166,7 +183,9 @@ def _make_output_folder(outdir: Path, conn: Connection | None) -> list[Path]:
         try:
             outdir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise OutputError(f"cannot create the output folder {outdir}: {e.strerror or e}", "choose another -o") from None
+            raise OutputError(
+                f"cannot create the output folder {outdir}: {e.strerror or e}", "choose another -o"
+            ) from None
         if not os.access(outdir, os.W_OK | os.X_OK):
             raise OutputError(f"output folder {outdir} is not writable", "choose another folder or fix its permissions")
     except BaseException:
@@ -194,12 +213,21 @@ def _run_schedule(
     from .cluster import run_on_cluster
 
     return run_on_cluster(
-        schedule, conn, options, cpus_per_worker=many.cpus_per_worker or 1, max_workers=many.workers, stop_event=stop_event, on_start=on_start
+        schedule,
+        conn,
+        options,
+        cpus_per_worker=many.cpus_per_worker or 1,
+        max_workers=many.workers,
+        stop_event=stop_event,
+        on_start=on_start,
     )
 
 
 def _run_here(
-    schedule: Schedule, options: RunOptions, stop_event: threading.Event | None, on_start: Callable[[BatchStart], None] | None
+    schedule: Schedule,
+    options: RunOptions,
+    stop_event: threading.Event | None,
+    on_start: Callable[[BatchStart], None] | None,
 ) -> tuple[list[WorkerInfo], int | None]:
     """One worker in this process, the tasks one after another. Returns (workers, signum if stopped)."""
     worker = Worker(options, stop_event=stop_event)

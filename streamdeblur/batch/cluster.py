@@ -92,7 +92,9 @@ def connect(spec: str) -> Connection:
     common: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR, "namespace": "streamdeblur"}
     spec = spec.strip()
     if not spec:
-        raise ClusterError("--cluster needs local, auto or an address", "e.g. --cluster local or --cluster ray://head:10001")
+        raise ClusterError(
+            "--cluster needs local, auto or an address", "e.g. --cluster local or --cluster ray://head:10001"
+        )
     try:
         with warnings.catch_warnings():  # Ray Client warns, over several lines, before it raises
             warnings.simplefilter("ignore")
@@ -104,7 +106,11 @@ def connect(spec: str) -> Connection:
         first = (str(e).strip().splitlines() or [e.__class__.__name__])[0]
         if spec == "local":
             raise ClusterError(f"cannot start a local Ray cluster: {first}") from None
-        auth = " (a cluster with token authentication, Ray >= 2.59, also needs RAY_AUTH_MODE=token and its token here)" if spec.startswith("ray://") else ""
+        auth = (
+            " (a cluster with token authentication, Ray >= 2.59, also needs RAY_AUTH_MODE=token and its token here)"
+            if spec.startswith("ray://")
+            else ""
+        )
         raise ClusterError(
             f"cannot connect to the Ray cluster at {spec}: {first}",
             f"start one with `ray start --head` (docs/SCALE.md), check the address{auth}, or use --cluster local",
@@ -135,7 +141,10 @@ def worker_shape(resources: dict[str, float], cpus_per_worker: int, max_workers:
     else:
         n = cpus // cpus_per_worker
         if n < 1:
-            raise ClusterError(f"the cluster has {cpus} CPUs, fewer than --cpus-per-worker {cpus_per_worker}", "lower --cpus-per-worker")
+            raise ClusterError(
+                f"the cluster has {cpus} CPUs, fewer than --cpus-per-worker {cpus_per_worker}",
+                "lower --cpus-per-worker",
+            )
         shape = WorkerShape(0, 0, cpus_per_worker, cpus_per_worker)
     return replace(shape, count=min(n, max_workers) if max_workers else n)
 
@@ -243,7 +252,9 @@ class _Fleet:
     """The actors of one run, seen from this process: started, handed tasks as they become
     free, their results and deaths passed to the schedule, replaced when they die."""
 
-    def __init__(self, conn: Connection, schedule: Schedule, options: RunOptions, on_start: Callable[[BatchStart], None] | None) -> None:
+    def __init__(
+        self, conn: Connection, schedule: Schedule, options: RunOptions, on_start: Callable[[BatchStart], None] | None
+    ) -> None:
         from ray.exceptions import RayActorError
 
         try:
@@ -301,7 +312,11 @@ class _Fleet:
         return True
 
     def _spawn(self) -> None:
-        a = _Actor(self._remote.options(**self.shape.ray_resources(), scheduling_strategy="SPREAD").remote(self.options, self.shape.threads))
+        a = _Actor(
+            self._remote.options(**self.shape.ray_resources(), scheduling_strategy="SPREAD").remote(
+                self.options, self.shape.threads
+            )
+        )
         self.actors.append(a)
         self.setups[a.handle.setup.remote()] = a
 

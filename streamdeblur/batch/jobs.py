@@ -40,14 +40,24 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     for spec in inputs:
         s = str(spec)
         if is_url(s):
-            raise InputError(f"{s} is a stream URL; several inputs, --cluster and --segments take files", "run a stream on its own: streamdeblur run URL -o OUT")
+            raise InputError(
+                f"{s} is a stream URL; several inputs, --cluster and --segments take files",
+                "run a stream on its own: streamdeblur run URL -o OUT",
+            )
         p = Path(local_path(s))
         if not p.exists():
             raise InputNotFoundError(f"input not found: {s}", "check the path")
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith(".") and q.suffix.lower() in VIDEO_EXTENSIONS)
+            found = sorted(
+                q
+                for q in p.iterdir()
+                if q.is_file() and not q.name.startswith(".") and q.suffix.lower() in VIDEO_EXTENSIONS
+            )
             if not found:
-                raise InputError(f"folder {s} has no video files", f"put videos in it (files ending in {', '.join(VIDEO_EXTENSIONS[:6])} ...)")
+                raise InputError(
+                    f"folder {s} has no video files",
+                    f"put videos in it (files ending in {', '.join(VIDEO_EXTENSIONS[:6])} ...)",
+                )
         else:
             found = [p]
         for q in found:
@@ -62,33 +72,54 @@ def output_is_folder(inputs: Sequence[str | os.PathLike[str]], output: str | os.
     """Whether ``-o`` names a folder: several inputs (or ``files``), a folder among them,
     a name ending in ``/``, or an existing folder."""
     out = str(output)
-    return files > 1 or len(inputs) > 1 or any(os.path.isdir(i) for i in inputs) or out.endswith(("/", os.sep)) or os.path.isdir(out)
+    return (
+        files > 1
+        or len(inputs) > 1
+        or any(os.path.isdir(i) for i in inputs)
+        or out.endswith(("/", os.sep))
+        or os.path.isdir(out)
+    )
 
 
-def resolve_jobs(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], *, format: str | None = None) -> tuple[list[tuple[Path, Path]], bool]:
+def resolve_jobs(
+    inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], *, format: str | None = None
+) -> tuple[list[tuple[Path, Path]], bool]:
     """(input, output) pairs, and whether ``output`` is a folder (to be created)."""
     files = collect_inputs(inputs)
     ext = _container_ext(format) if format else None
     if not output_is_folder(inputs, output, len(files)):
         target = Path(str(output))
         if ext and target.suffix.lower() != ext:
-            raise OutputError(f"--format {format} does not match the output name {target.name}", f"name it {target.stem}{ext}, or leave --format out")
+            raise OutputError(
+                f"--format {format} does not match the output name {target.name}",
+                f"name it {target.stem}{ext}, or leave --format out",
+            )
         return [(files[0], target)], False
     outdir = Path(str(output))
     if outdir.exists() and not outdir.is_dir():
-        raise OutputError(f"output {outdir} is a file; with several inputs -o names a folder", "give a folder, such as out/")
+        raise OutputError(
+            f"output {outdir} is a file; with several inputs -o names a folder", "give a folder, such as out/"
+        )
     if not outdir.exists() and outdir.suffix.lower() in CONTAINERS:
-        raise OutputError(f"with several inputs -o names a folder, and {outdir} looks like a video file name", f"give a folder, such as {outdir.with_suffix('')}/")
+        raise OutputError(
+            f"with several inputs -o names a folder, and {outdir} looks like a video file name",
+            f"give a folder, such as {outdir.with_suffix('')}/",
+        )
     jobs: list[tuple[Path, Path]] = []
     by_out: dict[str, Path] = {}
     for f in files:
         e = ext or f.suffix.lower()
         if e not in CONTAINERS:
-            raise OutputError(f"cannot write {f.name} as {e or 'a file without an extension'}", f"pass --format with one of: {_known_extensions()}")
+            raise OutputError(
+                f"cannot write {f.name} as {e or 'a file without an extension'}",
+                f"pass --format with one of: {_known_extensions()}",
+            )
         target = outdir / f"{f.stem}{e}"
         key = os.path.abspath(target)
         if key in by_out:
-            raise OutputError(f"{by_out[key]} and {f} would both be written to {target}", "rename one, or run them separately")
+            raise OutputError(
+                f"{by_out[key]} and {f} would both be written to {target}", "rename one, or run them separately"
+            )
         if os.path.abspath(f) == key:
             raise OutputError(f"the output of {f} would replace it", "choose another -o folder")
         by_out[key] = f
@@ -132,7 +163,11 @@ def probe_frames(path: str | os.PathLike[str]) -> int | None:
             if v.frames:
                 return int(v.frames)
             rate = v.average_rate or v.guessed_rate
-            dur = float(v.duration * v.time_base) if v.duration and v.time_base else (c.duration / 1e6 if c.duration else None)
+            dur = (
+                float(v.duration * v.time_base)
+                if v.duration and v.time_base
+                else (c.duration / 1e6 if c.duration else None)
+            )
             return max(1, round(dur * float(rate))) if dur and rate else None
     except Exception:
         return None

@@ -73,7 +73,14 @@ class Schedule:
         self._ids += 1
         it = self.items[item]
         # absolute: a worker on another node does not share this process's current folder
-        return kind(id=self._ids, item=item, input=os.path.abspath(it.input), output=os.path.abspath(it.output), overwrite=self.overwrite, **specific)
+        return kind(
+            id=self._ids,
+            item=item,
+            input=os.path.abspath(it.input),
+            output=os.path.abspath(it.output),
+            overwrite=self.overwrite,
+            **specific,
+        )
 
     def begin(self, workers: int) -> None:
         """The workers are ready: the clock for FPS and ETA starts."""
@@ -134,7 +141,9 @@ class Schedule:
             if res.backend:
                 it.backend, it.device = res.backend, res.device
             if res.status in ("failed", "cancelled"):
-                where = f"part {task.segment.index} of {len(self._parts[i].paths)}: " if isinstance(task, PartTask) else ""
+                where = (
+                    f"part {task.segment.index} of {len(self._parts[i].paths)}: " if isinstance(task, PartTask) else ""
+                )
                 self._final(i, res.status, error=where + (res.error or res.status))
             elif res.status == "skipped":
                 self._final(i, "skipped", frames=res.frames, note=res.note)
@@ -191,7 +200,9 @@ class Schedule:
 
     def stopped(self, signum: int = 2) -> None:
         """The run was stopped (Ctrl-C, or signal ``signum``): what has not started is ``cancelled``."""
-        self.cancel_rest("not started: the run was stopped" if signum == 2 else f"not started: the run was stopped (signal {signum})")
+        self.cancel_rest(
+            "not started: the run was stopped" if signum == 2 else f"not started: the run was stopped (signal {signum})"
+        )
 
     def _end_rest(self, status: str, why: str) -> None:
         with self._lock:
@@ -201,7 +212,9 @@ class Schedule:
             self.queue.clear()
         self._emit()
 
-    def _final(self, i: int, status: str, *, frames: int = 0, error: str | None = None, note: str | None = None) -> None:
+    def _final(
+        self, i: int, status: str, *, frames: int = 0, error: str | None = None, note: str | None = None
+    ) -> None:
         it = self.items[i]
         it.status = status
         it.frames = frames

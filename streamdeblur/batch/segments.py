@@ -97,7 +97,10 @@ def _video_packets(spec: str) -> tuple[list[int], list[int]]:
                 if p.is_keyframe:
                     keys.append(p.pts)
         except av.error.FFmpegError as e:
-            raise InputError(f"input {spec} cannot be read to the end ({getattr(e, 'strerror', None) or e}); it may be truncated or damaged") from None
+            raise InputError(
+                f"input {spec} cannot be read to the end ({getattr(e, 'strerror', None) or e}); "
+                "it may be truncated or damaged"
+            ) from None
         return pts, keys
     finally:
         c.close()
@@ -115,7 +118,10 @@ def plan_segments(input: str | os.PathLike[str], n: int) -> SegmentPlan:
         raise InputError(f"input {spec} has a video stream but no frames", "pass a video file with frames in it")
     order = sorted(pts)
     if len(set(order)) != len(order):
-        raise InputError(f"input {spec} cannot be cut into segments: two of its frames share a timestamp", "run it without --segments")
+        raise InputError(
+            f"input {spec} cannot be cut into segments: two of its frames share a timestamp",
+            "run it without --segments",
+        )
     ranks = sorted({bisect.bisect_left(order, k) for k in keys} - {0})  # keyframes a part can start at
     total = len(order)
     cuts: list[int] = []
@@ -167,7 +173,9 @@ class _SegmentFrames:
             try:  # seek to the keyframe at (or before) the part's start; PyAV flushes the decoder
                 src.container.seek(seg.start_pts, stream=src.stream, backward=True)
             except av.error.FFmpegError as e:
-                raise InputError(f"input {src.spec} cannot seek to part {seg.index} ({e})", "run it without --segments") from None
+                raise InputError(
+                    f"input {src.spec} cannot seek to part {seg.index} ({e})", "run it without --segments"
+                ) from None
         kept = 0
         if seg.frames == 0:
             return
@@ -210,7 +218,9 @@ def deblur_segment(
         sink = FileSink(path, source.info, codec=o.codec, crf=o.crf, preset=o.preset, pix_fmt=o.pix_fmt, overwrite=True)
         try:
             frames = _SegmentFrames(source, seg)
-            pipe = Pipeline(frames, backend, sink, batch=o.batch, on_progress=on_progress, stop_event=stop_event, total=seg.frames)
+            pipe = Pipeline(
+                frames, backend, sink, batch=o.batch, on_progress=on_progress, stop_event=stop_event, total=seg.frames
+            )
             stats = pipe.run()
             if stats.stopped:
                 raise Cancelled(f"part {seg.index} of {input} stopped after {stats.frames_out} frames")
@@ -260,11 +270,16 @@ def join_segments(
     except OutputExistsError:
         raise
     except FileExistsError:
-        raise OutputExistsError(f"{out} appeared while its parts were being joined (another run or program made it) and was left as it is", "pass --overwrite to let a run replace an existing output") from None
+        raise OutputExistsError(
+            f"{out} appeared while its parts were being joined (another run or program made it) and was left as it is",
+            "pass --overwrite to let a run replace an existing output",
+        ) from None
     return out
 
 
-def _remux(spec: str, parts: list[str], tmp: Path, out: Path, fmt: str, time_base: Fraction, keep: list[int], frames: int) -> None:
+def _remux(
+    spec: str, parts: list[str], tmp: Path, out: Path, fmt: str, time_base: Fraction, keep: list[int], frames: int
+) -> None:
     """Write the parts' video and the input's streams ``keep`` into ``tmp`` (a ``fmt`` file
     that becomes ``out``); checks the parts hold ``frames`` frames."""
     opened: list[Any] = []
@@ -277,10 +292,19 @@ def _remux(spec: str, parts: list[str], tmp: Path, out: Path, fmt: str, time_bas
         vids = [c.streams.video[0] for c in segs]
         v0 = vids[0]
         for k, v in enumerate(vids[1:], 1):
-            if v.codec_context.name != v0.codec_context.name or bytes(v.codec_context.extradata or b"") != bytes(v0.codec_context.extradata or b""):
-                raise OutputError(f"part {k} of {out.name} was encoded with other settings than part 0 (codec headers differ); they cannot be joined", "run it without --segments")
+            if v.codec_context.name != v0.codec_context.name or bytes(v.codec_context.extradata or b"") != bytes(
+                v0.codec_context.extradata or b""
+            ):
+                raise OutputError(
+                    f"part {k} of {out.name} was encoded with other settings than part 0 (codec headers differ); "
+                    "they cannot be joined",
+                    "run it without --segments",
+                )
             if v.time_base != v0.time_base:
-                raise OutputError(f"part {k} of {out.name} has another time base ({v.time_base}) than part 0 ({v0.time_base})", "run it without --segments")
+                raise OutputError(
+                    f"part {k} of {out.name} has another time base ({v.time_base}) than part 0 ({v0.time_base})",
+                    "run it without --segments",
+                )
         oc = open_container(tmp, fmt, shown=out)
         vs = oc.add_stream_from_template(v0)
         vs.time_base = time_base  # as FileSink asks; the template carries colour tags and rotation
@@ -296,7 +320,10 @@ def _remux(spec: str, parts: list[str], tmp: Path, out: Path, fmt: str, time_bas
                     if p.dts is not None and last is not None and p.dts <= last:
                         # each part's encoder starts its own dts run (B-frame delay); keep them rising
                         if p.pts is not None and last + 1 > p.pts:
-                            raise OutputError(f"part {k} of {out.name} cannot follow part {k - 1} (decode timestamps overlap)", "run it without --segments, or use an intra-only codec such as ffv1")
+                            raise OutputError(
+                                f"part {k} of {out.name} cannot follow part {k - 1} (decode timestamps overlap)",
+                                "run it without --segments, or use an intra-only codec such as ffv1",
+                            )
                         p.dts = last + 1
                     if p.dts is not None:
                         last = p.dts
@@ -323,7 +350,9 @@ def _remux(spec: str, parts: list[str], tmp: Path, out: Path, fmt: str, time_bas
         c, oc = oc, None
         c.close()
         if written != frames:
-            raise OutputError(f"the parts of {out.name} hold {written} frames, the input {frames}", "run it again with --overwrite")
+            raise OutputError(
+                f"the parts of {out.name} hold {written} frames, the input {frames}", "run it again with --overwrite"
+            )
     finally:
         if oc is not None:  # an error: the temporary file is removed by fileio.writing
             try:

@@ -68,7 +68,9 @@ class Worker:
     the libraries' defaults.
     """
 
-    def __init__(self, options: RunOptions, threads: int | None = None, stop_event: threading.Event | None = None) -> None:
+    def __init__(
+        self, options: RunOptions, threads: int | None = None, stop_event: threading.Event | None = None
+    ) -> None:
         self.options = share_options(options, threads) if threads else options
         self.threads = threads
         self.backend: Backend | None = None
@@ -175,16 +177,26 @@ class Worker:
         if ok:
             n = count_video_packets(task.output) or 0
             return Result("skipped", frames=n, note=f"{task.output} exists and is complete ({why})")
-        return Result("failed", error=f"output {task.output} already exists but is not complete ({why}); pass --overwrite to redo it")
+        return Result(
+            "failed",
+            error=f"output {task.output} already exists but is not complete ({why}); pass --overwrite to redo it",
+        )
 
     def _file(self, task: FileTask) -> Result:
         from ..api import deblur_video
 
         options = dataclasses.replace(self.options, overwrite=task.overwrite)
         r = deblur_video(
-            task.input, task.output, options, backend=self.backend, on_progress=self._on_progress, stop_event=self.stop_event
+            task.input,
+            task.output,
+            options,
+            backend=self.backend,
+            on_progress=self._on_progress,
+            stop_event=self.stop_event,
         )
-        return Result("done", frames=r.frames, seconds=r.seconds, backend=r.backend, device=r.device, warnings=r.warnings)
+        return Result(
+            "done", frames=r.frames, seconds=r.seconds, backend=r.backend, device=r.device, warnings=r.warnings
+        )
 
     def _plan(self, task: PlanTask) -> Result:
         from ..video.sinks import check_output
@@ -203,13 +215,26 @@ class Worker:
 
         assert self.backend is not None, "setup() opens the backend"
         n = deblur_segment(
-            task.input, task.segment, task.path, self.backend, self.options, on_progress=self._on_progress, stop_event=self.stop_event
+            task.input,
+            task.segment,
+            task.path,
+            self.backend,
+            self.options,
+            on_progress=self._on_progress,
+            stop_event=self.stop_event,
         )
         return Result("done", frames=n)
 
     def _join(self, task: JoinTask) -> Result:
         from .segments import join_segments, remove_parts
 
-        join_segments(task.input, task.parts, task.output, frames=task.frames, overwrite=task.overwrite, timeout=self.options.timeout)
+        join_segments(
+            task.input,
+            task.parts,
+            task.output,
+            frames=task.frames,
+            overwrite=task.overwrite,
+            timeout=self.options.timeout,
+        )
         remove_parts(task.output)
         return Result("done", frames=task.frames)

@@ -27,17 +27,22 @@ def _header(report: dict[str, Any]) -> list[str]:
     m = report["machine"]
     gpus = ", ".join(f"{g['name']} ({g['memory_gib']} GiB)" for g in m.get("gpus", [])) or "none"
     load = m.get("load_average")
+    load_text = ", ".join(map(str, load)) if load else "?"
     lines = [
-        f"cpu    {m.get('cpu')} ({m.get('cpu_cores')} cores; load average {', '.join(map(str, load)) if load else '?'} at the start)",
+        f"cpu    {m.get('cpu')} ({m.get('cpu_cores')} cores; load average {load_text} at the start)",
         f"gpu    {gpus}; NVIDIA driver {m.get('nvidia_driver') or '-'}; CUDA {m.get('cuda_runtime') or '-'}",
-        f"soft   torch {m.get('torch')}, TensorRT {m.get('tensorrt') or '-'}, ONNX Runtime {m.get('onnxruntime') or '-'}, "
-        f"OpenVINO {m.get('openvino') or '-'}, PyAV {m.get('pyav')}",
+        f"soft   torch {m.get('torch')}, TensorRT {m.get('tensorrt') or '-'}, "
+        f"ONNX Runtime {m.get('onnxruntime') or '-'}, OpenVINO {m.get('openvino') or '-'}, PyAV {m.get('pyav')}",
     ]
     i = report["input"]
-    what = f"{i['spec']} ({i['width']}x{i['height']}, {i['codec']})" if i["kind"] == "file" else f"synthetic {i['spec']}"
+    what = (
+        f"{i['spec']} ({i['width']}x{i['height']}, {i['codec']})" if i["kind"] == "file" else f"synthetic {i['spec']}"
+    )
     c = report["config"]
     tiles = f"; tiles of at most {c['max_tile']} px" if c.get("max_tile") else ""
-    lines.append(f"input  {what}; {c['frames']} measured frames after {c['warmup']} warm-up; encode with {c['codec']}{tiles}")
+    lines.append(
+        f"input  {what}; {c['frames']} measured frames after {c['warmup']} warm-up; encode with {c['codec']}{tiles}"
+    )
     return lines
 
 
@@ -53,11 +58,13 @@ def _table(report: dict[str, Any]) -> Table:
         t.add_column(name, justify=just)  # type: ignore[arg-type]
     for r in report["results"]:
         f = r["fps"]
+        backend = ("auto=" if r.get("requested") == "auto" else "") + f"{r['backend']} {r['device']} {r['precision']}"
         t.add_row(
-            ("auto=" if r.get("requested") == "auto" else "") + f"{r['backend']} {r['device']} {r['precision']}", r["model"], r["resolution"], str(r["batch"]),
+            backend, r["model"], r["resolution"], str(r["batch"]),
             _fmt(f["decode"]), _fmt(f["pre"]), _fmt(f["infer"], 2), _fmt(f["post"]), _fmt(f["encode"]),
             _fmt(f["end_to_end"], 2), f"{r['efficiency']:.2f} ({r['slowest_stage']})",
-            _fmt(r["latency_ms"]["p50"]), _fmt(r["latency_ms"]["p99"]), _fmt(r["host_peak_mib"], 0), _fmt(r["gpu_peak_mib"], 0),
+            _fmt(r["latency_ms"]["p50"]), _fmt(r["latency_ms"]["p99"]),
+            _fmt(r["host_peak_mib"], 0), _fmt(r["gpu_peak_mib"], 0),
         )  # fmt: skip
     return t
 
@@ -82,10 +89,11 @@ def _print_report(data: dict[str, Any], json_out: Path | None) -> None:
         console.print(line, highlight=False, markup=False)
     console.print(_table(data))
     for r in data["results"]:
+        slowest = {"source": "source", "inference": "inference_stage", "encode": "encode"}[r["slowest_stage"]]
         console.print(
-            f"efficiency {r['efficiency']:.2f}: {r['backend']} {r['model']} {r['resolution']} batch {r['batch']} runs at "
-            f"{r['fps']['end_to_end']:.2f} fps end to end; its slowest stage alone ({r['slowest_stage']}) at "
-            f"{r['fps'][{'source': 'source', 'inference': 'inference_stage', 'encode': 'encode'}[r['slowest_stage']]]:.2f} fps",
+            f"efficiency {r['efficiency']:.2f}: {r['backend']} {r['model']} {r['resolution']} batch {r['batch']} "
+            f"runs at {r['fps']['end_to_end']:.2f} fps end to end; its slowest stage alone ({r['slowest_stage']}) at "
+            f"{r['fps'][slowest]:.2f} fps",
             highlight=False, markup=False,
         )  # fmt: skip
     for line in ratio_lines(data):
@@ -99,22 +107,115 @@ def _print_report(data: dict[str, Any], json_out: Path | None) -> None:
 @app.command()
 @user_errors
 def bench(
-    input: Annotated[Optional[str], typer.Argument(help="A video file to decode (frames are resized to each resolution); default: synthetic frames.", show_default=False)] = None,
-    synthetic: Annotated[Optional[str], typer.Option("--synthetic", help="Synthetic moving-texture frames of WIDTHxHEIGHT (alone, it is also the only resolution measured).", show_default=False)] = None,
-    backend: Annotated[str, typer.Option("--backend", help="Backends, comma-separated: auto, torch, onnxruntime, openvino, tensorrt (e.g. openvino,onnxruntime,torch: one table, ratios below it).")] = "auto",
-    device: Annotated[Optional[DeviceName], typer.Option("--device", help="cuda or cpu (default: each backend's best).", show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Models, comma-separated (deblurgan-lite, deblurgan); default deblurgan-lite. Without shipped weights a freshly initialised model is timed (speed does not depend on the weights).", show_default=False)] = None,
+    input: Annotated[
+        Optional[str],
+        typer.Argument(
+            help="A video file to decode (frames are resized to each resolution); default: synthetic frames.",
+            show_default=False,
+        ),
+    ] = None,
+    synthetic: Annotated[
+        Optional[str],
+        typer.Option(
+            "--synthetic",
+            help="Synthetic moving-texture frames of WIDTHxHEIGHT (alone, it is also the only resolution measured).",
+            show_default=False,
+        ),
+    ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help=(
+                "Backends, comma-separated: auto, torch, onnxruntime, openvino, tensorrt (e.g. "
+                "openvino,onnxruntime,torch: one table, ratios below it)."
+            ),
+        ),
+    ] = "auto",
+    device: Annotated[
+        Optional[DeviceName],
+        typer.Option("--device", help="cuda or cpu (default: each backend's best).", show_default=False),
+    ] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model",
+            help=(
+                "Models, comma-separated (deblurgan-lite, deblurgan); default deblurgan-lite. Without shipped weights "
+                "a freshly initialised model is timed (speed does not depend on the weights)."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     weights: WeightsOption = None,
-    resolutions: Annotated[str, typer.Option("--resolutions", help="Frame sizes WIDTHxHEIGHT, comma-separated.")] = "640x360,1280x720,1920x1080",
+    resolutions: Annotated[
+        str, typer.Option("--resolutions", help="Frame sizes WIDTHxHEIGHT, comma-separated.")
+    ] = "640x360,1280x720,1920x1080",
     batch: Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated.")] = "1,4",
-    frames: Annotated[int, typer.Option("--frames", min=1, help="Measured frames per stage (rounded up to whole batches).")] = 32,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warm-up frames before each measurement (not counted).")] = 4,
-    precision: Annotated[Optional[PrecisionName], typer.Option("--precision", help="Default: each backend's own (fp16 on CUDA; fp32 on the CPU, OpenVINO bf16 where the CPU has it); e.g. compare PyTorch CUDA FP16 with FP32.", show_default=False)] = None,
-    max_tile: Annotated[Optional[int], typer.Option("--max-tile", min=16, help="Tile frames larger than N pixels (H or W), as `run --max-tile`.", show_default=False)] = None,
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Intra-op threads of PyTorch, ONNX Runtime and OpenVINO (default: each library's own); e.g. --threads 1 on a crowded machine.", show_default=False)] = None,
-    codec: Annotated[Optional[str], typer.Option("--codec", help="Encoder for the encode and end-to-end stages (default: libx264, as `run -o out.mp4`).", show_default=False)] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full results (machine, method, every figure) as JSON to FILE ('-' for stdout).", dir_okay=False, show_default=False)] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw a bar chart to FILE.png (needs matplotlib: pip install 'streamdeblur[plot]').", dir_okay=False, show_default=False)] = None,
+    frames: Annotated[
+        int, typer.Option("--frames", min=1, help="Measured frames per stage (rounded up to whole batches).")
+    ] = 32,
+    warmup: Annotated[
+        int, typer.Option("--warmup", min=0, help="Warm-up frames before each measurement (not counted).")
+    ] = 4,
+    precision: Annotated[
+        Optional[PrecisionName],
+        typer.Option(
+            "--precision",
+            help=(
+                "Default: each backend's own (fp16 on CUDA; fp32 on the CPU, OpenVINO bf16 where the CPU has it); e.g."
+                " compare PyTorch CUDA FP16 with FP32."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    max_tile: Annotated[
+        Optional[int],
+        typer.Option(
+            "--max-tile",
+            min=16,
+            help="Tile frames larger than N pixels (H or W), as `run --max-tile`.",
+            show_default=False,
+        ),
+    ] = None,
+    threads: Annotated[
+        Optional[int],
+        typer.Option(
+            "--threads",
+            min=1,
+            help=(
+                "Intra-op threads of PyTorch, ONNX Runtime and OpenVINO (default: each library's own); e.g. --threads "
+                "1 on a crowded machine."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    codec: Annotated[
+        Optional[str],
+        typer.Option(
+            "--codec",
+            help="Encoder for the encode and end-to-end stages (default: libx264, as `run -o out.mp4`).",
+            show_default=False,
+        ),
+    ] = None,
+    json_out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--json",
+            help="Write the full results (machine, method, every figure) as JSON to FILE ('-' for stdout).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--plot",
+            help="Draw a bar chart to FILE.png (needs matplotlib: pip install 'streamdeblur[plot]').",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
 ) -> None:
     """Measure decode, pre-processing, inference, post-processing and encode FPS, the

@@ -41,7 +41,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks and debug logs.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     user_errors.set_debug(debug)
 
@@ -98,7 +100,13 @@ DEVICE_HELP = "cuda or cpu (default: the backend's best)."
 
 WeightsOption = Annotated[
     Optional[Path],
-    typer.Option("--weights", "-w", help="A generator .safetensors, with its .json beside it (default: the shipped model).", dir_okay=False, show_default=False),
+    typer.Option(
+        "--weights",
+        "-w",
+        help="A generator .safetensors, with its .json beside it (default: the shipped model).",
+        dir_okay=False,
+        show_default=False,
+    ),
 ]
 OpenVINOPrecisionOption = Annotated[
     Optional[OpenVINOPrecision],
@@ -111,7 +119,7 @@ OpenVINOHintOption = Annotated[
     OpenVINOHint,
     typer.Option(
         "--openvino-hint", envvar="STREAMDEBLUR_OPENVINO_HINT", case_sensitive=False,
-        help="OpenVINO's performance hint: auto (latency for one frame, throughput for a batch), latency or throughput.",
+        help="OpenVINO's performance hint: auto (latency for one frame, throughput for a batch), latency, throughput.",
     ),
 ]  # fmt: skip
 

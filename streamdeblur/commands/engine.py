@@ -37,7 +37,9 @@ def _fp16_or_fp32(precision: PrecisionName) -> str:
     from ..errors import InputError
 
     if precision not in (PrecisionName.fp16, PrecisionName.fp32):
-        raise InputError(f"--precision {precision.value}: exports and engines are fp16 or fp32", "use --precision fp16 or fp32")
+        raise InputError(
+            f"--precision {precision.value}: exports and engines are fp16 or fp32", "use --precision fp16 or fp32"
+        )
     return precision.value
 
 
@@ -45,10 +47,18 @@ def _fp16_or_fp32(precision: PrecisionName) -> str:
 @user_errors
 def export(
     format: Annotated[ExportFormat, typer.Option("--format", "-f", help="Export format.")] = ExportFormat.onnx,
-    precision: Annotated[PrecisionName, typer.Option("--precision", "-p", help="fp32, or fp16: weights and I/O in half, for a strongly typed TensorRT build.")] = PrecisionName.fp32,
+    precision: Annotated[
+        PrecisionName,
+        typer.Option(
+            "--precision", "-p", help="fp32, or fp16: weights and I/O in half, for a strongly typed TensorRT build."
+        ),
+    ] = PrecisionName.fp32,
     model: ModelOpt = None,
     weights: WeightsOption = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (default: ARCH-PRECISION.onnx here).", dir_okay=False)] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Output file (default: ARCH-PRECISION.onnx here).", dir_okay=False),
+    ] = None,
     opset: Annotated[int, typer.Option("--opset", min=17, help="ONNX opset (17 or newer).")] = 17,
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output file.")] = False,
 ) -> None:
@@ -67,7 +77,8 @@ def export(
     t0 = time.monotonic()
     export_onnx(gen, out, fp, opset, overwrite=overwrite)
     typer.echo(
-        f"wrote {out} ({gen.arch}, {fp}, opset {opset}, {out.stat().st_size / 1e6:.1f} MB, {time.monotonic() - t0:.1f} s); "
+        f"wrote {out} ({gen.arch}, {fp}, opset {opset}, {out.stat().st_size / 1e6:.1f} MB, "
+        f"{time.monotonic() - t0:.1f} s); "
         f"input 'input' N x 3 x H x W with H and W multiples of {gen.size_multiple} (pad, run, crop)"
     )
 
@@ -77,16 +88,32 @@ def export(
 def build_engine_cmd(
     model: ModelOpt = None,
     weights: WeightsOption = None,
-    onnx: Annotated[Path | None, typer.Option("--onnx", help="Build from this ONNX (a `streamdeblur export`) instead.", exists=True, dir_okay=False)] = None,
+    onnx: Annotated[
+        Path | None,
+        typer.Option(
+            "--onnx", help="Build from this ONNX (a `streamdeblur export`) instead.", exists=True, dir_okay=False
+        ),
+    ] = None,
     min_shape: Annotated[str, typer.Option("--min-shape", help="Smallest frame WxH.")] = "256x256",
     opt_shape: Annotated[str, typer.Option("--opt-shape", help="The frame size to tune for, WxH.")] = "1280x720",
-    max_shape: Annotated[str, typer.Option("--max-shape", help="Largest frame WxH (larger frames are tiled).")] = "1920x1080",
+    max_shape: Annotated[
+        str, typer.Option("--max-shape", help="Largest frame WxH (larger frames are tiled).")
+    ] = "1920x1080",
     batch: Annotated[int, typer.Option("--batch", min=1, help="Largest batch (and the one tuned for).")] = 1,
     workspace: Annotated[float, typer.Option("--workspace", help="Builder workspace limit, GiB.")] = 4.0,
-    opt_level: Annotated[int, typer.Option("--opt-level", min=0, max=5, help="TensorRT builder optimization level, 0-5.")] = 3,
-    precision: Annotated[PrecisionName, typer.Option("--precision", "-p", help="Engine precision, fp16 or fp32 (from an ONNX exported in it).")] = PrecisionName.fp16,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Engines folder (engine, sidecar, timing cache).", file_okay=False)] = Path("engines"),
-    force: Annotated[bool, typer.Option("--force", help="Rebuild even if an engine for the same inputs exists.")] = False,
+    opt_level: Annotated[
+        int, typer.Option("--opt-level", min=0, max=5, help="TensorRT builder optimization level, 0-5.")
+    ] = 3,
+    precision: Annotated[
+        PrecisionName,
+        typer.Option("--precision", "-p", help="Engine precision, fp16 or fp32 (from an ONNX exported in it)."),
+    ] = PrecisionName.fp16,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Engines folder (engine, sidecar, timing cache).", file_okay=False)
+    ] = Path("engines"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even if an engine for the same inputs exists.")
+    ] = False,
 ) -> None:
     """Build a TensorRT engine for this GPU (FP16, strongly typed) with a JSON sidecar.
 
@@ -99,7 +126,10 @@ def build_engine_cmd(
     from ..machine import tensorrt_requirements
     from ..sizes import parse_size_hw
 
-    shapes = [parse_size_hw(text, option) for text, option in ((min_shape, "--min-shape"), (opt_shape, "--opt-shape"), (max_shape, "--max-shape"))]
+    shapes = [
+        parse_size_hw(text, option)
+        for text, option in ((min_shape, "--min-shape"), (opt_shape, "--opt-shape"), (max_shape, "--max-shape"))
+    ]
     options = BuildOptions(Profile(*shapes, batch), _fp16_or_fp32(precision), workspace, opt_level, output, force)
     # fail in a second, before exporting anything, where TensorRT or a GPU is missing
     reason = tensorrt_requirements()
@@ -128,5 +158,6 @@ def build_engine_cmd(
         typer.echo(f"built {res.engine} in {s.build_seconds:.0f} s")
     typer.echo(
         f"  {s.arch} {s.precision} for {s.gpu_name} (compute {s.compute_capability}), TensorRT {s.tensorrt_version}; "
-        f"frames {s.min_shape[3]}x{s.min_shape[2]} .. {s.max_shape[3]}x{s.max_shape[2]} (tuned for {s.opt_shape[3]}x{s.opt_shape[2]}), batch <= {s.max_shape[0]}"
+        f"frames {s.min_shape[3]}x{s.min_shape[2]} .. {s.max_shape[3]}x{s.max_shape[2]} "
+        f"(tuned for {s.opt_shape[3]}x{s.opt_shape[2]}), batch <= {s.max_shape[0]}"
     )

@@ -13,7 +13,9 @@ from .common import app, user_errors
 @app.command("models")
 @user_errors
 def models_cmd(
-    size: Annotated[list[str], typer.Option("--size", help="Frame size WxH to count multiply-accumulates at (repeatable).")] = ["256x256", "1280x720"],  # noqa: B006
+    size: Annotated[
+        list[str], typer.Option("--size", help="Frame size WxH to count multiply-accumulates at (repeatable).")
+    ] = ["256x256", "1280x720"],  # noqa: B006
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """List the generator architectures: parameters, GMACs per frame, and shipped weights.
@@ -30,14 +32,16 @@ def models_cmd(
         # the figures of what `run` runs: the shipped generator's own arguments where there is one
         args = read_card(shipped.with_suffix(".json")).get("args", {}) if shipped.exists() else {}
         model = build_model(name, **args)
-        rows.append({
-            "model": name,
-            "default": name == DEFAULT_MODEL,
-            "args": model.arch_args,
-            "params": count_params(model),
-            "gmacs": {f"{w}x{h}": round(count_macs(model, h, w) / 1e9, 2) for w, h in sizes},
-            "shipped_weights": str(shipped) if shipped.exists() else None,
-        })
+        rows.append(
+            {
+                "model": name,
+                "default": name == DEFAULT_MODEL,
+                "args": model.arch_args,
+                "params": count_params(model),
+                "gmacs": {f"{w}x{h}": round(count_macs(model, h, w) / 1e9, 2) for w, h in sizes},
+                "shipped_weights": str(shipped) if shipped.exists() else None,
+            }
+        )
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

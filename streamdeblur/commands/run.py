@@ -49,31 +49,179 @@ class _ProgressLine(StatusLine):
 @user_errors
 @stop_on_signals()  # SIGTERM / SIGHUP end a run as Ctrl-C does (exit 143 / 129)
 def run(
-    inputs: Annotated[Optional[list[str]], typer.Argument(help="A video file, or a stream URL (rtsp://, http(s)://, udp://); or several files and folders (their video files) with -o a folder. Leave out with --camera.", metavar="INPUT", show_default=False)] = None,
-    output: Annotated[str, typer.Option("--output", "-o", help="The deblurred video; its extension picks the container (.mp4, .mkv, .mov, .webm ...). With several inputs or a folder: a folder (created if missing) that gets OUTPUT/NAME.EXT for each.", show_default=False)] = ...,  # type: ignore[assignment]
-    camera: Annotated[Optional[str], typer.Option("--camera", "-c", help="Record a camera (index 0, 1 ... or /dev/videoN) instead of INPUT; newest frame wins, capture-clock timestamps; Ctrl-C or --duration ends it.", show_default=False)] = None,
-    duration: Annotated[Optional[float], typer.Option("--duration", min=0.1, help="With --camera: stop after this many seconds.", show_default=False)] = None,
+    inputs: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help=(
+                "A video file, or a stream URL (rtsp://, http(s)://, udp://); or several files and folders (their "
+                "video files) with -o a folder. Leave out with --camera."
+            ),
+            metavar="INPUT",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help=(
+                "The deblurred video; its extension picks the container (.mp4, .mkv, .mov, .webm ...). With several "
+                "inputs or a folder: a folder (created if missing) that gets OUTPUT/NAME.EXT for each."
+            ),
+            show_default=False,
+        ),
+    ] = ...,  # type: ignore[assignment]
+    camera: Annotated[
+        Optional[str],
+        typer.Option(
+            "--camera",
+            "-c",
+            help=(
+                "Record a camera (index 0, 1 ... or /dev/videoN) instead of INPUT; newest frame wins, capture-clock "
+                "timestamps; Ctrl-C or --duration ends it."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    duration: Annotated[
+        Optional[float],
+        typer.Option("--duration", min=0.1, help="With --camera: stop after this many seconds.", show_default=False),
+    ] = None,
     backend: Annotated[BackendName, typer.Option("--backend", help=BACKEND_HELP)] = BackendName.auto,
     device: Annotated[Optional[DeviceName], typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
     weights: WeightsOption = None,
-    engine: Annotated[Optional[Path], typer.Option("--engine", exists=True, dir_okay=False, help="A TensorRT engine from `streamdeblur build-engine` (checked against its sidecar); default with auto/tensorrt: the one in engines/ built for this GPU and model.", show_default=False)] = None,
+    engine: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--engine",
+            exists=True,
+            dir_okay=False,
+            help=(
+                "A TensorRT engine from `streamdeblur build-engine` (checked against its sidecar); default with "
+                "auto/tensorrt: the one in engines/ built for this GPU and model."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, max=256, help="Frames per inference call.")] = 4,
-    codec: Annotated[Optional[str], typer.Option("--codec", help="Video encoder: libx264 (default for .mp4/.mkv/.mov), libx265, ffv1 or libx264rgb (lossless), libvpx-vp9 (.webm) ...", show_default=False)] = None,
-    crf: Annotated[Optional[int], typer.Option("--crf", min=0, max=63, help="Quality for x264/x265/vp9 (lower is better; 0 is lossless). Default 18 for libx264, 0 for libx264rgb.", show_default=False)] = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", help="Encoder speed preset (x264/x265: ultrafast ... veryslow; default fast).", show_default=False)] = None,
-    pix_fmt: Annotated[Optional[str], typer.Option("--pix-fmt", help="Encoder pixel format (default: the input's when the encoder takes it, else yuv420p).", show_default=False)] = None,
-    max_tile: Annotated[Optional[int], typer.Option("--max-tile", min=16, help="Run frames larger than N pixels (height or width) as overlapping N x N tiles, blended without seams.", show_default=False)] = None,
+    codec: Annotated[
+        Optional[str],
+        typer.Option(
+            "--codec",
+            help=(
+                "Video encoder: libx264 (default for .mp4/.mkv/.mov), libx265, ffv1 or libx264rgb (lossless), "
+                "libvpx-vp9 (.webm) ..."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    crf: Annotated[
+        Optional[int],
+        typer.Option(
+            "--crf",
+            min=0,
+            max=63,
+            help=(
+                "Quality for x264/x265/vp9 (lower is better; 0 is lossless). Default 18 for libx264, 0 for libx264rgb."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    preset: Annotated[
+        Optional[str],
+        typer.Option(
+            "--preset",
+            help="Encoder speed preset (x264/x265: ultrafast ... veryslow; default fast).",
+            show_default=False,
+        ),
+    ] = None,
+    pix_fmt: Annotated[
+        Optional[str],
+        typer.Option(
+            "--pix-fmt",
+            help="Encoder pixel format (default: the input's when the encoder takes it, else yuv420p).",
+            show_default=False,
+        ),
+    ] = None,
+    max_tile: Annotated[
+        Optional[int],
+        typer.Option(
+            "--max-tile",
+            min=16,
+            help="Run frames larger than N pixels (height or width) as overlapping N x N tiles, blended without seams.",
+            show_default=False,
+        ),
+    ] = None,
     openvino_precision: OpenVINOPrecisionOption = None,
     openvino_hint: OpenVINOHintOption = OpenVINOHint.auto,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists (only once the new one is complete).")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a stream URL to answer or send data.")] = 10.0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists (only once the new one is complete).")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a stream URL to answer or send data.")
+    ] = 10.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
-    format: Annotated[Optional[str], typer.Option("--format", help="Several inputs: the outputs' container (mp4, mkv ...); default: each input's own extension.", show_default=False)] = None,
-    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run on Ray (pip install 'streamdeblur\\[ray]'): local (a cluster on this machine), auto or an address such as ray://head:10001 (an existing one). One worker per GPU, else CPU workers; docs/SCALE.md.", show_default=False)] = None,
-    segments: Annotated[Optional[int], typer.Option("--segments", min=1, help="Cut each input at keyframes into up to N parts, deblur them in parallel (with --cluster), join them: same frames, timestamps, audio.", show_default=False)] = None,
-    cpus_per_worker: Annotated[Optional[int], typer.Option("--cpus-per-worker", min=1, help="With --cluster: cores per worker (without GPUs, workers = cores // N; with GPUs, the cores each GPU worker reserves for decoding and encoding). Default 1.", show_default=False)] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="With --cluster: at most N workers (default: one per GPU, or one per --cpus-per-worker cores).", show_default=False)] = None,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report: each input's status, frames, seconds, backend and error.", show_default=False)] = None,
+    format: Annotated[
+        Optional[str],
+        typer.Option(
+            "--format",
+            help="Several inputs: the outputs' container (mp4, mkv ...); default: each input's own extension.",
+            show_default=False,
+        ),
+    ] = None,
+    cluster: Annotated[
+        Optional[str],
+        typer.Option(
+            "--cluster",
+            help=(
+                "Run on Ray (pip install 'streamdeblur\\[ray]'): local (a cluster on this machine), auto or an address"
+                " such as ray://head:10001 (an existing one). One worker per GPU, else CPU workers; docs/SCALE.md."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    segments: Annotated[
+        Optional[int],
+        typer.Option(
+            "--segments",
+            min=1,
+            help=(
+                "Cut each input at keyframes into up to N parts, deblur them in parallel (with --cluster), join them: "
+                "same frames, timestamps, audio."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    cpus_per_worker: Annotated[
+        Optional[int],
+        typer.Option(
+            "--cpus-per-worker",
+            min=1,
+            help=(
+                "With --cluster: cores per worker (without GPUs, workers = cores // N; with GPUs, the cores each GPU "
+                "worker reserves for decoding and encoding). Default 1."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(
+            "--workers",
+            min=1,
+            help="With --cluster: at most N workers (default: one per GPU, or one per --cpus-per-worker cores).",
+            show_default=False,
+        ),
+    ] = None,
+    report: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--report",
+            help="Write a JSON report: each input's status, frames, seconds, backend and error.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Deblur a video file or stream into OUTPUT, keeping its timestamps, colour tags, rotation, audio and subtitles.
 
@@ -101,16 +249,23 @@ def run(
     from ..errors import Cancelled
 
     backend_options = BackendOptions(
-        max_tile=max_tile, engine=engine, openvino_precision=value(openvino_precision), openvino_hint=openvino_hint.value
+        max_tile=max_tile,
+        engine=engine,
+        openvino_precision=value(openvino_precision),
+        openvino_hint=openvino_hint.value,
     )
     options = RunOptions(
-        backend=value(backend) or "auto", device=value(device), weights=str(weights) if weights is not None else None, batch=batch,
-        codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, backend_options=backend_options,
+        backend=value(backend) or "auto", device=value(device), weights=str(weights) if weights is not None else None,
+        batch=batch, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout,
+        backend_options=backend_options,
     )  # fmt: skip
     many = (format, cluster, segments, cpus_per_worker, workers, report)
     if camera is not None:
         if any(v is not None for v in many):
-            raise InputError("--format, --cluster, --segments, --cpus-per-worker, --workers and --report apply to files, not --camera")
+            raise InputError(
+                "--format, --cluster, --segments, --cpus-per-worker, --workers and --report apply to files, "
+                "not --camera"
+            )
         if inputs:
             raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
         return _record_camera(camera, output, options, duration=duration, quiet=quiet)
@@ -121,7 +276,12 @@ def run(
     if engine is not None and backend not in (BackendName.auto, BackendName.tensorrt):
         raise InputError(f"--engine is a TensorRT engine; it cannot run with --backend {value(backend)}")
     batch_options = BatchOptions(
-        format=format, cluster=cluster, segments=segments, cpus_per_worker=cpus_per_worker, workers=workers, report=report
+        format=format,
+        cluster=cluster,
+        segments=segments,
+        cpus_per_worker=cpus_per_worker,
+        workers=workers,
+        report=report,
     )
     if is_batch(inputs, output, batch_options):
         from .run_many import run_many
@@ -137,7 +297,10 @@ def run(
         if backend == BackendName.auto:
             say(f"backend: {reason or be.describe()}")
         total = info.expected_frames
-        say(f"{info.width}x{info.height} {info.fps or 0:.3g} fps, {total if total else 'unknown number of'} frames -> {output} ({be.describe()}, batch {batch})")
+        frames = f"{total if total else 'unknown number of'} frames"
+        say(
+            f"{info.width}x{info.height} {info.fps or 0:.3g} fps, {frames} -> {output} ({be.describe()}, batch {batch})"
+        )
 
     try:
         result = deblur_video(input, output, options, on_progress=progress, on_ready=ready)
@@ -164,12 +327,20 @@ def _record_camera(camera: str, output: str, options: RunOptions, *, duration: f
 
     def opened(info: LiveInfo) -> None:
         if not quiet:
-            say(f"recording {info.name} ({info.width}x{info.height}) -> {output}; Ctrl-C stops" + (f" (or after {duration:g} s)" if duration else ""))
+            say(
+                f"recording {info.name} ({info.width}x{info.height}) -> {output}; Ctrl-C stops"
+                + (f" (or after {duration:g} s)" if duration else "")
+            )
 
     rec = record_live(
-        None, output, camera=camera, duration=duration, on_open=opened, on_ready=None if quiet else lambda d: say(f"backend: {d}"),
-        backend=options.backend, device=options.device, weights=options.weights, backend_options=options.backend_options, timeout=options.timeout,
+        None, output, camera=camera, duration=duration, on_open=opened,
+        on_ready=None if quiet else lambda d: say(f"backend: {d}"),
+        backend=options.backend, device=options.device, weights=options.weights,
+        backend_options=options.backend_options, timeout=options.timeout,
         codec=options.codec, crf=options.crf, preset=options.preset, overwrite=options.overwrite,
     )  # fmt: skip
     if not quiet:
-        typer.echo(f"done ({rec.stop_reason}): {rec.frames} frames of {rec.captured} captured ({rec.dropped} dropped) in {rec.seconds:.1f} s, backend {rec.backend} -> {rec.output}")
+        typer.echo(
+            f"done ({rec.stop_reason}): {rec.frames} frames of {rec.captured} captured ({rec.dropped} dropped) "
+            f"in {rec.seconds:.1f} s, backend {rec.backend} -> {rec.output}"
+        )

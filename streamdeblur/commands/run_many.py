@@ -41,10 +41,14 @@ class BatchView:
             return
         if not self.line.due():
             return
-        extra = ", ".join(x for x in (f"{p.failed} failed" if p.failed else "", f"{p.skipped} skipped" if p.skipped else "") if x)
+        extra = ", ".join(
+            x for x in (f"{p.failed} failed" if p.failed else "", f"{p.skipped} skipped" if p.skipped else "") if x
+        )
         total = f"/{p.frames_total}" if p.frames_total else ""
-        line = f"files {p.finished}/{p.files}{f' ({extra})' if extra else ''}  frames {p.frames_done}{total}  {p.fps:6.2f} fps  ETA {clock(p.eta)}  [{p.running} running]"
-        self.line.show(line)
+        files = f"files {p.finished}/{p.files}{f' ({extra})' if extra else ''}"
+        self.line.show(
+            f"{files}  frames {p.frames_done}{total}  {p.fps:6.2f} fps  ETA {clock(p.eta)}  [{p.running} running]"
+        )
 
     def item(self, it: ItemReport) -> None:
         if self.quiet and it.status != "failed":
@@ -52,7 +56,8 @@ class BatchView:
         self.line.clear()
         if it.status == "done":
             parts = f", {it.segments} part{'s' if it.segments != 1 else ''}" if it.segments else ""
-            say(f"done    {it.input} -> {it.output}: {it.frames} frames in {it.seconds:.1f} s ({it.fps:.2f} fps, {it.backend} on {it.device}{parts})")
+            how = f"{it.fps:.2f} fps, {it.backend} on {it.device}{parts}"
+            say(f"done    {it.input} -> {it.output}: {it.frames} frames in {it.seconds:.1f} s ({how})")
         elif it.status == "skipped":
             say(f"skipped {it.input}: {it.note or 'its output is complete'}")
         elif it.status == "failed":
@@ -75,7 +80,17 @@ def _table(result: BatchResult) -> str:
         if len(err) > 90:
             err = err[:87] + "..."
         be = f"{it.backend}/{it.device}" if it.backend and it.status == "done" else "-"
-        rows.append((it.input, it.status, str(it.frames), f"{it.seconds:.1f}", f"{it.fps:.2f}" if it.status == "done" else "-", be, err))
+        rows.append(
+            (
+                it.input,
+                it.status,
+                str(it.frames),
+                f"{it.seconds:.1f}",
+                f"{it.fps:.2f}" if it.status == "done" else "-",
+                be,
+                err,
+            )
+        )
     widths = [max(len(r[k]) for r in rows) for k in range(6)]
     right = {2, 3, 4}
     out = []
@@ -101,16 +116,26 @@ def run_many(inputs: list[str], output: str, options: RunOptions, batch_options:
     done, skipped, failed = result.count("done"), result.count("skipped"), result.count("failed")
     if not quiet:
         typer.echo(_table(result))
-        extra = ", ".join(x for x in (f"{skipped} skipped" if skipped else "", f"{failed} failed" if failed else "", f"{n - done - skipped - failed} not finished" if result.cancelled else "") if x)
+        extra = ", ".join(
+            x
+            for x in (
+                f"{skipped} skipped" if skipped else "",
+                f"{failed} failed" if failed else "",
+                f"{n - done - skipped - failed} not finished" if result.cancelled else "",
+            )
+            if x
+        )
         workers = len(result.workers)
+        fps = result.frames / result.seconds if result.seconds > 0 else 0
         typer.echo(
-            f"done: {done + skipped} of {n} inputs{f' ({extra})' if extra else ''}, {result.frames} frames in {result.seconds:.1f} s"
-            f" ({result.frames / result.seconds if result.seconds > 0 else 0:.2f} fps) on {workers} worker{'s' if workers != 1 else ''} ({result.mode})"
+            f"done: {done + skipped} of {n} inputs{f' ({extra})' if extra else ''}, {result.frames} frames in "
+            f"{result.seconds:.1f} s ({fps:.2f} fps) on {workers} worker{'s' if workers != 1 else ''} ({result.mode})"
         )
     if report and not quiet:
         say(f"report: {report}")
     if result.cancelled:
-        say(f"stopped: {done + skipped} of {n} inputs finished; the rest are marked cancelled{' in the report' if report else ''}")
+        where = " in the report" if report else ""
+        say(f"stopped: {done + skipped} of {n} inputs finished; the rest are marked cancelled{where}")
         raise typer.Exit(code=128 + result.signum)
     if failed:
         raise typer.Exit(code=1)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from streamdeblur.backends import BACKENDS, CPU_ORDER, BackendOptions, OnnxRuntimeBackend, TensorRTBackend, choose_backend, create_backend
+from streamdeblur.backends import (
+    BACKENDS,
+    CPU_ORDER,
+    BackendOptions,
+    OnnxRuntimeBackend,
+    TensorRTBackend,
+    choose_backend,
+    create_backend,
+)
 from streamdeblur.errors import BackendUnavailableError, InputError
 from streamdeblur.machine import tensorrt_requirements
 
@@ -60,7 +68,10 @@ def test_explicit_cuda_devices_are_errors_without_a_gpu():
         choose_backend("auto", "cuda")
 
 
-@pytest.mark.skipif("CUDAExecutionProvider" in __import__("onnxruntime").get_available_providers(), reason="onnxruntime-gpu is installed")
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" in __import__("onnxruntime").get_available_providers(),
+    reason="onnxruntime-gpu is installed",
+)
 def test_onnxruntime_cuda_without_the_gpu_package_is_an_error():
     with pytest.raises(BackendUnavailableError, match="onnxruntime-gpu"):
         choose_backend("onnxruntime", "cuda")

@@ -20,7 +20,9 @@ from streamdeblur.cli import app
 from streamdeblur.errors import BackendUnavailableError, InputError
 from streamdeblur.models import save_generator
 
-needs_openvino = pytest.mark.skipif(ovb.openvino_version() is None, reason="openvino is not installed (pip install 'streamdeblur[openvino]')")
+needs_openvino = pytest.mark.skipif(
+    ovb.openvino_version() is None, reason="openvino is not installed (pip install 'streamdeblur[openvino]')"
+)
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible here: auto picks it")
 
 
@@ -124,7 +126,9 @@ def test_precision_default_follows_the_cpu_and_bad_choices_are_refused(lite, mon
     be = OpenVINOBackend(lite, "cpu", BackendOptions(openvino_precision="fp32", openvino_hint="throughput"))
     assert (be.precision, be.hint) == ("fp32", "throughput")
     be.close()
-    be = OpenVINOBackend(lite, "cpu", BackendOptions(precision="fp32", openvino_precision="bf16"))  # every backend's precision wins
+    be = OpenVINOBackend(
+        lite, "cpu", BackendOptions(precision="fp32", openvino_precision="bf16")
+    )  # every backend's precision wins
     assert be.precision == "fp32"
     be.close()
 
@@ -170,7 +174,9 @@ def test_cli_openvino_without_it_exits_2_naming_the_fix(tmp_path, photo, lite, n
     src = tmp_path / "in.mkv"
     write_clip(src, np.stack([photo[:96, :128]] * 2))
     weights, _ = save_generator(lite, tmp_path / "g")
-    res = CliRunner().invoke(app, ["run", str(src), "-o", str(tmp_path / "o.mkv"), "--weights", str(weights), "--backend", "openvino"])
+    res = CliRunner().invoke(
+        app, ["run", str(src), "-o", str(tmp_path / "o.mkv"), "--weights", str(weights), "--backend", "openvino"]
+    )
     _one_line_error(res, "pip install 'streamdeblur[openvino]'")
     assert not (tmp_path / "o.mkv").exists()
     res = CliRunner().invoke(app, ["bench", "--synthetic", "64x48", "--backend", "openvino,onnxruntime", "-q"])
@@ -181,7 +187,9 @@ def test_cli_openvino_without_it_exits_2_naming_the_fix(tmp_path, photo, lite, n
 def test_run_with_openvino_matches_torch(tmp_path, photo, lite, monkeypatch):
     """`streamdeblur run --backend openvino`: every frame out, fp32 within a level of PyTorch, bf16 close."""
     weights, _ = save_generator(lite, tmp_path / "g")
-    frames = np.stack([photo[i * 8 : i * 8 + 96, i * 12 : i * 12 + 131] for i in range(5)])  # odd width, a short last batch
+    frames = np.stack(
+        [photo[i * 8 : i * 8 + 96, i * 12 : i * 12 + 131] for i in range(5)]
+    )  # odd width, a short last batch
     src = tmp_path / "in.mkv"
     write_clip(src, frames)
     outs = {}
@@ -191,7 +199,23 @@ def test_run_with_openvino_matches_torch(tmp_path, photo, lite, monkeypatch):
         else:
             monkeypatch.delenv("STREAMDEBLUR_OPENVINO_PRECISION", raising=False)
         out = tmp_path / f"{label}.mkv"
-        r = CliRunner().invoke(app, ["run", str(src), "-o", str(out), "--weights", str(weights), "--backend", backend, "--codec", "ffv1", "--batch", "2"])
+        r = CliRunner().invoke(
+            app,
+            [
+                "run",
+                str(src),
+                "-o",
+                str(out),
+                "--weights",
+                str(weights),
+                "--backend",
+                backend,
+                "--codec",
+                "ffv1",
+                "--batch",
+                "2",
+            ],
+        )
         assert r.exit_code == 0, r.output
         outs[label] = read_clip(out).astype(int)
         assert outs[label].shape == frames.shape

@@ -18,7 +18,9 @@ def test_run_with_onnxruntime_matches_torch(tmp_path, photo, lite):
     outs = {}
     for backend in ("onnxruntime", "torch"):
         out = tmp_path / f"{backend}.mkv"
-        r = CliRunner().invoke(app, ["run", str(src), "-o", str(out), "--weights", str(weights), "--backend", backend, "--codec", "ffv1"])
+        r = CliRunner().invoke(
+            app, ["run", str(src), "-o", str(out), "--weights", str(weights), "--backend", backend, "--codec", "ffv1"]
+        )
         assert r.exit_code == 0, r.output
         outs[backend] = read_clip(out).astype(int)
         assert outs[backend].shape == frames.shape  # frames out == frames in

@@ -37,7 +37,9 @@ def test_many_inputs_one_after_another_equal_single_runs(tmp_path, tiny_weights)
     (tmp_path / "clips" / "notes.txt").write_text("not a video, and not picked from the folder")
     out = tmp_path / "out" / "deep"  # created, parents too
     report = tmp_path / "report.json"
-    res = invoke(tmp_path / "clips", c, "-o", out, "--weights", tiny_weights, *OPTS, "--format", "mkv", "--report", report)
+    res = invoke(
+        tmp_path / "clips", c, "-o", out, "--weights", tiny_weights, *OPTS, "--format", "mkv", "--report", report
+    )
     assert res.exit_code == 0, res.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a.mkv", "b.mkv", "c.mkv"]  # names kept, --format's extension
     assert "files 3/3" in res.stderr and "fps" in res.stderr and "ETA" in res.stderr  # one progress view
@@ -48,7 +50,12 @@ def test_many_inputs_one_after_another_equal_single_runs(tmp_path, tiny_weights)
     assert (rep["done"], rep["failed"], rep["mode"]) == (3, 0, "this process")
     for src in [*clips, c]:
         item = rep["by_name"][src.name]
-        assert item["status"] == "done" and item["backend"] == "torch" and item["device"] == "cpu" and item["error"] is None
+        assert (
+            item["status"] == "done"
+            and item["backend"] == "torch"
+            and item["device"] == "cpu"
+            and item["error"] is None
+        )
         assert item["seconds"] > 0 and item["output"] == str(out / (src.stem + ".mkv"))
         assert_same_video(out / (src.stem + ".mkv"), single_run(src, tmp_path / f"single-{src.stem}.mkv", tiny_weights))
     assert item["frames"] == 9
@@ -87,7 +94,18 @@ def test_bad_inputs_are_reported_and_the_others_finish(tmp_path, tiny_weights):
     not_a_video(tmp_path / "clips" / "b.mp4")
     truncated_mp4(tmp_path / "clips" / "d.mp4")
     out = tmp_path / "out"
-    res = invoke(tmp_path / "clips", "-o", out, "--weights", tiny_weights, *OPTS, "--format", "mkv", "--report", tmp_path / "r.json")
+    res = invoke(
+        tmp_path / "clips",
+        "-o",
+        out,
+        "--weights",
+        tiny_weights,
+        *OPTS,
+        "--format",
+        "mkv",
+        "--report",
+        tmp_path / "r.json",
+    )
     assert res.exit_code == 1  # some inputs failed
     assert "Traceback" not in res.stderr
     rep = load_report(tmp_path / "r.json")
@@ -95,20 +113,40 @@ def test_bad_inputs_are_reported_and_the_others_finish(tmp_path, tiny_weights):
     assert "not a video" in rep["by_name"]["b.mp4"]["error"]
     assert "truncated" in rep["by_name"]["d.mp4"]["error"]
     assert "failed  " in res.stderr and "b.mp4" in res.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["a.mkv", "c.mkv"]  # nothing under a failed input's name, no temp file
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a.mkv",
+        "c.mkv",
+    ]  # nothing under a failed input's name, no temp file
 
 
 @pytest.mark.parametrize(
     "name,codec",
     [
         ("long.mkv", "ffv1"),  # VFR timestamps, audio, subtitles
-        ("long.mp4", "libx264rgb"),  # x264 with B-frames (each part's encoder restarts its decode timestamps), AAC priming
+        (
+            "long.mp4",
+            "libx264rgb",
+        ),  # x264 with B-frames (each part's encoder restarts its decode timestamps), AAC priming
     ],
 )
 def test_segmented_run_equals_single_run(tmp_path, tiny_weights, name, codec):
     (src,) = make_clips(tmp_path, {name: 40})
     out = tmp_path / f"seg{src.suffix}"
-    res = invoke(src, "-o", out, "--weights", tiny_weights, "--backend", "torch", "--codec", codec, "--segments", "3", "--report", tmp_path / "r.json")
+    res = invoke(
+        src,
+        "-o",
+        out,
+        "--weights",
+        tiny_weights,
+        "--backend",
+        "torch",
+        "--codec",
+        codec,
+        "--segments",
+        "3",
+        "--report",
+        tmp_path / "r.json",
+    )
     assert res.exit_code == 0, res.stderr
     item = load_report(tmp_path / "r.json")["items"][0]
     assert item["segments"] == 3 and item["frames"] == 40 and item["status"] == "done"
@@ -124,12 +162,27 @@ def test_segmented_run_keeps_attachments_and_data_streams(tmp_path, tiny_weights
         src = tmp_path / f"in{ext}"
         _with_attachment_and_data(src, fmt)
         codec = "ffv1" if ext == ".mkv" else "libx264rgb"
-        res = invoke(src, "-o", tmp_path / f"seg{ext}", "--weights", tiny_weights, "--backend", "torch", "--codec", codec, "--segments", "2", "-q")
+        res = invoke(
+            src,
+            "-o",
+            tmp_path / f"seg{ext}",
+            "--weights",
+            tiny_weights,
+            "--backend",
+            "torch",
+            "--codec",
+            codec,
+            "--segments",
+            "2",
+            "-q",
+        )
         assert res.exit_code == 0, res.stderr
         single = single_run(src, tmp_path / f"single{ext}", tiny_weights, codec)
         assert_same_video(tmp_path / f"seg{ext}", single)
         with av.open(str(tmp_path / f"seg{ext}")) as a, av.open(str(single)) as b:
-            assert [(s.name, bytes(s.data)) for s in a.streams.attachments] == [(s.name, bytes(s.data)) for s in b.streams.attachments]
+            assert [(s.name, bytes(s.data)) for s in a.streams.attachments] == [
+                (s.name, bytes(s.data)) for s in b.streams.attachments
+            ]
         assert packets(tmp_path / f"seg{ext}", "data") == packets(single, "data")
 
 
@@ -219,7 +272,8 @@ def test_cluster_without_ray_is_a_one_line_error_naming_the_extra(tmp_path, tiny
     make_clips(tmp_path / "clips", {"a.mkv": 3})
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-c", BLOCK_RAY, "run", str(tmp_path / "clips"), "-o", str(out), "--cluster", "local", "--weights", str(tiny_weights)],
+        [sys.executable, "-c", BLOCK_RAY, "run", str(tmp_path / "clips"), "-o", str(out), "--cluster", "local"]
+        + ["--weights", str(tiny_weights)],
         capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
@@ -235,6 +289,16 @@ def test_a_backend_that_cannot_run_is_one_line_and_leaves_no_folder(tmp_path, ti
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     make_clips(tmp_path / "clips", {"a.mkv": 3})
-    res = invoke(tmp_path / "clips", "-o", tmp_path / "out" / "deep", "--weights", tiny_weights, "--backend", "torch", "--device", "cuda")
+    res = invoke(
+        tmp_path / "clips",
+        "-o",
+        tmp_path / "out" / "deep",
+        "--weights",
+        tiny_weights,
+        "--backend",
+        "torch",
+        "--device",
+        "cuda",
+    )
     one_line_error(res, "cuda")
     assert not (tmp_path / "out").exists()

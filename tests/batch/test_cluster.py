@@ -27,7 +27,14 @@ def kill_list(tmp_path_factory):
     hook = tmp_path_factory.mktemp("faults") / "kill.txt"
     old = os.environ.get("STREAMDEBLUR_TEST_KILL_WORKER")
     os.environ["STREAMDEBLUR_TEST_KILL_WORKER"] = str(hook)  # the workers inherit it
-    ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, namespace="streamdeblur-tests")
+    ray.init(
+        num_cpus=2,
+        object_store_memory=100 * 1024 * 1024,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+        namespace="streamdeblur-tests",
+    )
     try:
         yield hook
     finally:
@@ -47,7 +54,20 @@ def test_cluster_deblurs_many_inputs_like_single_runs_and_reports_bad_ones(tmp_p
     not_a_video(tmp_path / "clips" / "bad.mkv")
     truncated_mp4(tmp_path / "clips" / "cut.mp4")
     out = tmp_path / "out"
-    res = invoke(tmp_path / "clips", "-o", out, "--cluster", "local", "--weights", tiny_weights, *OPTS, "--format", "mkv", "--report", tmp_path / "r.json")
+    res = invoke(
+        tmp_path / "clips",
+        "-o",
+        out,
+        "--cluster",
+        "local",
+        "--weights",
+        tiny_weights,
+        *OPTS,
+        "--format",
+        "mkv",
+        "--report",
+        tmp_path / "r.json",
+    )
     assert res.exit_code == 1, res.stderr  # two inputs failed
     assert "Traceback" not in res.stderr
     rep = load_report(tmp_path / "r.json")
@@ -67,7 +87,20 @@ def test_cluster_deblurs_many_inputs_like_single_runs_and_reports_bad_ones(tmp_p
 def test_cluster_segmented_run_equals_single_run(tmp_path, tiny_weights, kill_list):
     (src,) = make_clips(tmp_path, {"long.mkv": 48})
     out = tmp_path / "out.mkv"
-    res = invoke(src, "-o", out, "--cluster", "local", "--segments", "4", "--weights", tiny_weights, *OPTS, "--report", tmp_path / "r.json")
+    res = invoke(
+        src,
+        "-o",
+        out,
+        "--cluster",
+        "local",
+        "--segments",
+        "4",
+        "--weights",
+        tiny_weights,
+        *OPTS,
+        "--report",
+        tmp_path / "r.json",
+    )
     assert res.exit_code == 0, res.stderr
     item = load_report(tmp_path / "r.json")["items"][0]
     assert item["segments"] == 4 and item["frames"] == 48
@@ -80,7 +113,18 @@ def test_dead_worker_is_retried_once_on_another_and_the_others_finish(tmp_path, 
     kill_list.write_text("once once.mkv\nalways always.mkv\n")
     out = tmp_path / "out"
     try:
-        res = invoke(tmp_path / "clips", "-o", out, "--cluster", "local", "--weights", tiny_weights, *OPTS, "--report", tmp_path / "r.json")
+        res = invoke(
+            tmp_path / "clips",
+            "-o",
+            out,
+            "--cluster",
+            "local",
+            "--weights",
+            tiny_weights,
+            *OPTS,
+            "--report",
+            tmp_path / "r.json",
+        )
     finally:
         kill_list.write_text("")
     assert res.exit_code == 1, res.stderr
@@ -107,7 +151,9 @@ def test_stop_ends_the_cluster_work_and_reports_what_finished(tmp_path, tiny_wei
 
     out = tmp_path / "out"
     options = RunOptions(weights=str(tiny_weights), backend="torch", codec="ffv1", batch=1)
-    result = deblur_many([tmp_path / "clips"], out, options, BatchOptions(cluster="local"), on_item=on_item, stop_event=stop)
+    result = deblur_many(
+        [tmp_path / "clips"], out, options, BatchOptions(cluster="local"), on_item=on_item, stop_event=stop
+    )
     assert result.cancelled and not result.ok
     status = {Path(i.input).name: i.status for i in result.items}
     assert "done" in status.values() and "cancelled" in status.values()
@@ -123,8 +169,22 @@ def test_workers_that_cannot_start_are_one_line_error(tmp_path, tiny_weights, ki
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     make_clips(tmp_path / "clips", {"a.mkv": 3})
-    res = invoke(tmp_path / "clips", "-o", tmp_path / "out", "--cluster", "local", "--weights", tiny_weights, "--backend", "torch", "--device", "cuda")
+    res = invoke(
+        tmp_path / "clips",
+        "-o",
+        tmp_path / "out",
+        "--cluster",
+        "local",
+        "--weights",
+        tiny_weights,
+        "--backend",
+        "torch",
+        "--device",
+        "cuda",
+    )
     assert res.exit_code == 2, res.stderr
     err = res.stderr.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("streamdeblur: error: the workers cannot start:") and "cuda" in err[0], err
+    assert len(err) == 1 and err[0].startswith("streamdeblur: error: the workers cannot start:") and "cuda" in err[0], (
+        err
+    )
     assert not (tmp_path / "out").exists()

@@ -29,7 +29,11 @@ def test_tasks_go_out_in_order_and_results_finish_their_inputs():
     s.start(b, "w1")
     s.finish(b, Result("skipped", frames=10, note="complete"))
     assert [(i.status, i.frames, i.workers) for i in s.items[:2]] == [("done", 10, ["w1"]), ("skipped", 10, ["w1"])]
-    assert s.items[0].backend == "torch" and s.items[0].warnings == ["w"] and [i.input for i in seen] == ["in0.mkv", "in1.mkv"]
+    assert (
+        s.items[0].backend == "torch"
+        and s.items[0].warnings == ["w"]
+        and [i.input for i in seen] == ["in0.mkv", "in1.mkv"]
+    )
     assert s.has_work()
 
 
@@ -61,7 +65,10 @@ def test_a_stop_cancels_what_has_not_started_and_says_which_signal():
 
 
 def test_the_report_replaces_an_earlier_one_and_leaves_no_temporary_file(tmp_path):
-    items = [ItemReport(input="a.mkv", output="out/a.mkv", status="done", frames=8, seconds=2.0), ItemReport(input="b.mkv", output="out/b.mkv", status="failed", error="bad")]
+    items = [
+        ItemReport(input="a.mkv", output="out/a.mkv", status="done", frames=8, seconds=2.0),
+        ItemReport(input="b.mkv", output="out/b.mkv", status="failed", error="bad"),
+    ]
     path = tmp_path / "report.json"
     path.write_text("an earlier report")
     BatchResult(items=items, seconds=4.0, mode="this process", workers=[]).write_report(path)

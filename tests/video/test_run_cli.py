@@ -166,7 +166,9 @@ def test_url_nobody_listens_on(tmp_path, tiny_weights):
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # now nothing listens there
-    res = invoke(f"rtsp://127.0.0.1:{port}/cam", "-o", tmp_path / "out.mp4", "--weights", tiny_weights, "--timeout", "2")
+    res = invoke(
+        f"rtsp://127.0.0.1:{port}/cam", "-o", tmp_path / "out.mp4", "--weights", tiny_weights, "--timeout", "2"
+    )
     assert_one_line_error(res, f"127.0.0.1:{port}", "refused")
     no_output(tmp_path)
 
@@ -190,7 +192,9 @@ def test_url_that_accepts_but_never_speaks_times_out(tmp_path, tiny_weights, sch
     threading.Thread(target=accept, daemon=True).start()
     try:
         t0 = time.monotonic()
-        res = invoke(f"{scheme}://127.0.0.1:{port}/live", "-o", tmp_path / "out.mp4", "--weights", tiny_weights, "--timeout", "1")
+        res = invoke(
+            f"{scheme}://127.0.0.1:{port}/live", "-o", tmp_path / "out.mp4", "--weights", tiny_weights, "--timeout", "1"
+        )
         elapsed = time.monotonic() - t0
     finally:
         server.close()
