@@ -1,5 +1,5 @@
-"""``streamdeblur-train``: make-data, calibrate, train, eval, export, pool-eval, video-psnr,
-side-by-side. The commands live in :mod:`trainer.commands` (the only trainer modules that
+"""``streamdeblur-train``: make-data, calibrate, train, eval, pool-eval, video-psnr,
+side-by-side, export. The commands live in :mod:`trainer.commands` (the only trainer modules that
 print); this module registers them and runs the app."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from .commands.common import PROG, app
 
 # each module registers its commands on the app; the import order is --help's order
 # isort: off
-from .commands import data, train, score  # noqa: F401, E402
+from .commands import data, train, score, export  # noqa: F401
 # isort: on
 
 

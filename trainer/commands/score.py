@@ -1,5 +1,5 @@
-"""``streamdeblur-train eval``, ``export``, ``pool-eval``, ``video-psnr`` and ``side-by-side``:
-scoring generators and shipping one."""
+"""``streamdeblur-train eval``, ``pool-eval``, ``video-psnr`` and ``side-by-side``: scoring
+generators (``export``, shipping one, is :mod:`trainer.commands.export`)."""
 
 from __future__ import annotations
 
@@ -51,26 +51,6 @@ def eval_cmd(
         typer.echo("")
         typer.echo(format_panel(result["panel"]))
     write_json(json_out or (root / f"eval-{split}.json"), result)
-
-@app.command()
-@user_errors
-def export(
-    checkpoint: Annotated[Path, typer.Argument(help="A training checkpoint (RUN/best.pt or RUN/last.pt).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="NAME or NAME.safetensors; NAME.json is written beside it.")],
-    metrics: Annotated[Optional[Path], typer.Option(help="An eval JSON whose numbers for this checkpoint go into the card.")] = None,
-    half: Annotated[bool, typer.Option("--half", help="Store the weights as float16: half the file, loaded back as float32 (outputs within 1 level of the float32 file).")] = False,
-) -> None:
-    """Write a checkpoint's generator as NAME.safetensors + NAME.json for the runtime.
-
-    The card holds arch, args, what it was trained on and its metrics; load it with
-    streamdeblur.models.load_generator(PATH) or `streamdeblur run --weights PATH`.
-
-    Example:  streamdeblur-train export runs/lite/best.pt -o streamdeblur/weights/deblurgan-lite
-    """
-    from ..checkpoint import export_checkpoint
-
-    w, card = export_checkpoint(checkpoint, out, metrics_json=metrics, half=half)
-    typer.echo(f"wrote {w} and {card}")
 
 
 @app.command("pool-eval")
