@@ -1,7 +1,7 @@
 """The model card's picture (``streamdeblur-train side-by-side``): blurry | deblurred | sharp
 crops of two held-out frames of a GoPro-layout test set.
 
-Of the test frames (real recordings, e.g. ../shared/data/gopro-real, or a synthetic set's
+Of the test frames (real recordings, e.g. GOPRO_Large, or a synthetic set's
 GoPro-style ones) it shows the one the model improves most and a median one (so the
 picture is not only the best case), crops the same detailed region of all three, and
 labels each panel with its whole-frame PSNR.
@@ -50,7 +50,7 @@ def side_by_side(root: str | os.PathLike, weights: str | os.PathLike | None, out
     """Write the picture to ``out``; returns the two frames shown (kind, sequence, frame, PSNRs)."""
     root = Path(root).expanduser()
     if not (root / "test").is_dir():
-        raise InputNotFoundError(f"{root} has no test/ folder", "pass a GoPro-layout set, e.g. ../shared/data/gopro-real")
+        raise InputNotFoundError(f"{root} has no test/ folder", "pass a GoPro-layout set, e.g. GOPRO_Large")
     model = load_generator(weights)
     device = torch.device("cpu")
     cands = []

@@ -65,7 +65,7 @@ def make_data(
 @app.command()
 @user_errors
 def calibrate(
-    root: Annotated[Path, typer.Argument(help="GoPro-layout set of real pairs, e.g. ../shared/data/gopro-real.")],
+    root: Annotated[Path, typer.Argument(help="GoPro-layout set of real pairs, e.g. GOPRO_Large.")],
     motion: Annotated[Optional[list[str]], typer.Option("--motion", help="A synthetic camera-speed range LO,HI to compare (repeatable).")] = None,
     crop: Annotated[int, typer.Option(help="Crop size: the scale the model trains at.")] = 256,
     samples: Annotated[int, typer.Option(help="Crops per source.")] = 96,
@@ -78,7 +78,7 @@ def calibrate(
 ) -> None:
     """Blur strength of real pairs vs synthetic GoPro-style pairs: PSNR and blur extent per crop.
 
-    Example:  streamdeblur-train calibrate ../shared/data/gopro-real --motion 0.3,1.5 --motion 2,6 --plot calib.png
+    Example:  streamdeblur-train calibrate GOPRO_Large --motion 0.3,1.5 --motion 2,6 --plot calib.png
     """
     from .. import calibrate as C
 

@@ -43,7 +43,7 @@ def train(
     motion: Annotated[str, typer.Option(help="Synthetic GoPro-style blur: camera speed range LO,HI (1 moves ~0-26 px over 13 sub-frames; `streamdeblur-train calibrate` matches it to real blur).")] = "0.3,1.5",
     object_fraction: Annotated[float, typer.Option(help="Synthetic GoPro-style pairs: share with 1-2 objects moving over the moving background.")] = 0.0,
     continuous_blur: Annotated[bool, typer.Option(help="Synthetic GoPro-style pairs: integrate the motion within each sub-frame too, so fast motion is a smooth streak, not 7-13 ghost copies.")] = False,
-    real_data: Annotated[Optional[Path], typer.Option(help="Mix the real pairs of this GoPro-layout set (its train/ split) into the synthetic ones, e.g. ../shared/data/gopro-real.")] = None,
+    real_data: Annotated[Optional[Path], typer.Option(help="Mix the real pairs of this GoPro-layout set (its train/ split) into the synthetic ones, e.g. GOPRO_Large.")] = None,
     real_fraction: Annotated[float, typer.Option(help="With --real-data: the share of crops that are real pairs (1: real pairs only).")] = 0.5,
     real_augment: Annotated[bool, typer.Option(help="With --real-data or --data: give the real pairs a random size (--real-scale) and the synthetic pairs' colour, tone, noise and compression, so the model learns blur, not one dataset's look.")] = False,
     real_scale: Annotated[str, typer.Option(help="With --real-augment: the range LO,HI of the factor both real frames are shrunk by (footage of other sizes; the blur shrinks too).")] = "0.35,1",
