@@ -1,5 +1,5 @@
 """What every ``streamdeblur-train`` command shares: the typer ``app``, the error policy
-(:data:`user_errors`, :func:`fail`), the fixed-choice option types and small helpers.
+(:data:`user_errors`), the fixed-choice option types and small helpers.
 
 Errors from the library (:class:`~streamdeblur.errors.StreamDeblurError`) become one line
 on stderr and a non-zero exit code; ``--debug`` shows the traceback instead.
@@ -32,14 +32,13 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-state = CliErrors(PROG, interrupted="interrupted (resume with --resume RUN/last.pt)")
-user_errors = state  # decorator: library errors -> one line + exit code
-fail = state.fail
+#: the error policy; as a decorator on every command: library errors -> one line + exit code (see CliErrors)
+user_errors = CliErrors(PROG, interrupted="interrupted (resume with --resume RUN/last.pt)")
 
 
 @app.callback()
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks and debug logs.")] = False) -> None:
-    state.set_debug(debug)
+    user_errors.set_debug(debug)
 
 
 # --------------------------------------------------------------------------- option types
