@@ -9,7 +9,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 
@@ -22,9 +22,29 @@ log = logging.getLogger(__name__)
 CHECKPOINT_VERSION = 1
 
 
+class _CheckpointCore(TypedDict):
+    version: int  # CHECKPOINT_VERSION
+    step: int  # generator steps done
+    config: dict[str, Any]  # the run's TrainConfig as a dict (TrainConfig.from_dict reads it)
+    model: dict[str, Any]  # {"arch", "args", "state"}: the raw weights, what --resume trains on
+    opt_g: dict[str, Any]  # the generator's Adam state
+    rng: dict[str, Any]  # {"torch": its RNG state, "cuda": the GPU's or None}
 
 
-def save_checkpoint(path: Path, state: dict) -> Path:
+class Checkpoint(_CheckpointCore, total=False):
+    """A training checkpoint (``RUN/last.pt``, ``RUN/best.pt``) as ``torch.save`` writes it:
+    everything the next step depends on (written by :func:`trainer.train.checkpoint_state`).
+    The keys below may be missing from older checkpoints; readers use ``.get``."""
+
+    ema: dict[str, Any] | None  # {"decay", "state"}: the weights' moving average, if the run kept one
+    critic: dict[str, Any] | None  # {"args", "state"}: the PatchGAN critic, if the run has an adversarial phase
+    opt_d: dict[str, Any] | None  # the critic's Adam state
+    best: dict[str, Any]  # {"step", "psnr", "ssim", "per_kind"} of the best validation so far, or {}
+    trained_on: dict[str, Any]  # the training data's description
+    input_scores: dict[str, Any]  # the blurry validation input's own PSNR/SSIM per kind
+
+
+def save_checkpoint(path: Path, state: Checkpoint) -> Path:
     """``torch.save`` to a temporary name, then rename over the previous checkpoint: a crash
     never leaves half a checkpoint."""
     with writing(path, replace=True) as tmp:
@@ -32,7 +52,9 @@ def save_checkpoint(path: Path, state: dict) -> Path:
     return Path(path)
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """A checkpoint written by :func:`save_checkpoint`, its tensors on the CPU; one-line errors
+    for a missing, truncated or foreign file."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise InputNotFoundError(f"checkpoint not found: {path}", "pass a .pt file written by `streamdeblur-train train` (e.g. RUN/last.pt)")
@@ -45,7 +67,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return ck
 
 
-def generator_from_checkpoint(ck: dict, source: str = "", *, ema: bool = True) -> Generator:
+def generator_from_checkpoint(ck: Checkpoint, source: str = "", *, ema: bool = True) -> Generator:
     """The checkpoint's generator: its weight average when the run kept one (``ema``), else the raw weights."""
     m = ck["model"]
     model = build_model(m["arch"], **m["args"])
@@ -67,19 +89,19 @@ def load_any_generator(path: str | os.PathLike, device: str | torch.device = "cp
     return load_generator(p, device)
 
 
-def grow_generator(model: Generator, new_args: dict, *, source: str = "--init") -> Generator:
-    """``model`` rebuilt with ``new_args`` (e.g. more blocks), keeping every trained tensor.
+def grow_generator(model: Generator, new_args: dict, *, source: str = "--init") -> tuple[Generator, float]:
+    """``model`` rebuilt with ``new_args`` (e.g. more blocks), keeping every trained tensor,
+    and the largest change of its output that made.
 
     Progressive growing: each tensor of the trained model must exist, with the same shape,
     in the new one; the added tensors keep their fresh initialisation. deblurgan-lite's
     blocks start as the identity (zero residual scales), so a grown deblurgan-lite computes
-    exactly what the trained one did and training goes on from there. The largest change
-    of the output on a test input is kept as ``.grow_change`` (0 for deblurgan-lite).
+    exactly what the trained one did and training goes on from there. The change is the
+    largest difference of the output on a test input (0 for deblurgan-lite).
     """
     args = {**model.arch_args, **new_args}
     if args == model.arch_args:
-        model.grow_change = 0.0  # type: ignore[attr-defined]
-        return model
+        return model, 0.0
     try:
         grown = build_model(model.arch, **args)
     except (TypeError, ValueError) as e:
@@ -101,8 +123,7 @@ def grow_generator(model: Generator, new_args: dict, *, source: str = "--init") 
         change = float((grown(x) - model(x)).abs().max())
     if change > 1e-6:
         log.warning("the grown %s does not start where %s ended (max change %.3g): its new layers are not identities", model.arch, source, change)
-    grown.grow_change = change  # type: ignore[attr-defined]
-    return grown
+    return grown, change
 
 
 def export_checkpoint(

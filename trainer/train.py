@@ -53,7 +53,14 @@ import torch
 from streamdeblur.errors import DataError, WeightsError
 from streamdeblur.models import Generator, build_model, load_generator
 
-from .checkpoint import CHECKPOINT_VERSION, generator_from_checkpoint, grow_generator, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CHECKPOINT_VERSION,
+    Checkpoint,
+    generator_from_checkpoint,
+    grow_generator,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .config import TrainConfig, check_config, pick_device
 from .critic import PatchCritic
 from .datasets import GoProPairs, MixedPairs, SyntheticPairs, batch_loader, training_data
@@ -130,7 +137,7 @@ def _ignore(kind: str, info: dict) -> None:
 # ---------------------------------------------------------------- 1-3: settings, networks, resumed state
 
 
-def run_settings(cfg: TrainConfig, resume: str | os.PathLike | None) -> tuple[TrainConfig, dict | None]:
+def run_settings(cfg: TrainConfig, resume: str | os.PathLike | None) -> tuple[TrainConfig, Checkpoint | None]:
     """The run's checked settings, and the checkpoint it resumes (``None`` for a new run).
 
     On resume the saved run's settings rule; only the length, the reporting cadence, the
@@ -171,7 +178,7 @@ class Networks:
         return self.ema if self.ema is not None else self.model
 
 
-def build_networks(cfg: TrainConfig, ck: dict | None, source: str, device: torch.device, emit: Event) -> Networks:
+def build_networks(cfg: TrainConfig, ck: Checkpoint | None, source: str, device: torch.device, emit: Event) -> Networks:
     """The generator, its average, the content loss, the critic and both optimisers, built in
     the order their random initialisations are drawn."""
     model = starting_generator(cfg, ck, source, emit).to(device).train()
@@ -190,7 +197,7 @@ def build_networks(cfg: TrainConfig, ck: dict | None, source: str, device: torch
     return Networks(model, ema, content, critic, opt_g, opt_d)
 
 
-def starting_generator(cfg: TrainConfig, ck: dict | None, source: str, emit: Event) -> Generator:
+def starting_generator(cfg: TrainConfig, ck: Checkpoint | None, source: str, emit: Event) -> Generator:
     """The checkpoint's raw weights on resume; else ``--init`` (grown by ``--model-arg``); else fresh."""
     if ck is not None:
         return generator_from_checkpoint(ck, source, ema=False)
@@ -203,8 +210,8 @@ def starting_generator(cfg: TrainConfig, ck: dict | None, source: str, emit: Eve
             f"pass --model {model.arch} or another --init",
         )
     if cfg.model_args:
-        model = grow_generator(model, cfg.model_args, source=str(cfg.init))
-        emit("grown", {"args": model.arch_args, "max_abs_change": model.grow_change})  # type: ignore[attr-defined]
+        model, change = grow_generator(model, cfg.model_args, source=str(cfg.init))
+        emit("grown", {"args": model.arch_args, "max_abs_change": change})
     return model
 
 
@@ -217,7 +224,7 @@ class RunState:
     last_val: dict = field(default_factory=dict)
 
 
-def restore(nets: Networks, ck: dict, device: torch.device) -> RunState:
+def restore(nets: Networks, ck: Checkpoint, device: torch.device) -> RunState:
     """A resumed run's optimiser and critic state, its step and best score; the RNG where it stopped."""
     nets.opt_g.load_state_dict(ck["opt_g"])
     if nets.critic is not None and ck.get("critic") is not None:
@@ -260,7 +267,7 @@ def start_info(run: Run, state: RunState) -> dict:
     }
 
 
-def checkpoint_state(run: Run, state: RunState) -> dict:
+def checkpoint_state(run: Run, state: RunState) -> Checkpoint:
     """Everything the next step depends on (the format ``resume``, ``export`` and ``eval`` read)."""
     nets, cfg, device = run.nets, run.cfg, run.device
     return {
