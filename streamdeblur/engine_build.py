@@ -109,7 +109,7 @@ class _Ticker:
 def build_engine(
     generator: Generator | None,
     options: BuildOptions = BuildOptions(),
-    onnx_path: str | os.PathLike | None = None,
+    onnx_path: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
 ) -> BuildResult:
     """Build (or reuse) a TensorRT engine on this GPU, from ``generator`` or ``onnx_path``.
@@ -123,37 +123,69 @@ def build_engine(
         raise BackendUnavailableError(reason)
     if generator is None and onnx_path is None:
         raise InputError("nothing to build from", "pass --model, --weights or --onnx")
-    gpu = current_gpu()
-    trt_ver = tensorrt_version()
+    gpu, trt_ver = current_gpu(), tensorrt_version()
     assert gpu is not None and trt_ver is not None
-    engines_dir = Path(options.engines_dir)
-    try:
-        engines_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create {engines_dir}: {e.strerror or e}") from None
-
-    if onnx_path is None:
-        assert generator is not None
-        onnx_path = cached_onnx(generator, options.precision)
-    onnx_path = Path(onnx_path)
-    meta = onnx_metadata(onnx_path)
-    info = ModelInfo.from_metadata(meta, onnx_path)
-    if generator is not None:
-        info = dataclasses.replace(info, source=model_source(generator))
-    if meta.get("streamdeblur.precision", options.precision) != options.precision:
-        raise InputError(
-            f"{onnx_path} was exported as {meta['streamdeblur.precision']}, but --precision is {options.precision}",
-            "export it again with --precision " + options.precision,
-        )
-    onnx_sha = sha256_file(onnx_path)
+    engines_dir = _made(Path(options.engines_dir))
+    onnx, info = _onnx_to_build(generator, onnx_path, options.precision)
+    onnx_sha = sha256_file(onnx)
     profile = options.profile.padded(info.size_multiple, info.min_size)
     key = engine_key(onnx_sha, options.precision, profile, trt_ver, gpu, options.workspace_gib, options.opt_level)
     engine_path = engines_dir / engine_filename(info.arch, options.precision, gpu, trt_ver, key)
     if engine_path.exists() and sidecar_path(engine_path).exists() and not options.force:
         return BuildResult(engine_path, EngineSidecar.read(engine_path), True)
 
+    side = _sidecar(info, onnx_sha, profile, options, gpu, trt_ver)
+    with _Ticker(progress, "building TensorRT engine") as tick:
+        data = _build_with_tensorrt(onnx, side, options, engines_dir, gpu, trt_ver, tick)
+        tick.fraction = 1.0
+        tick.emit("writing engine")
+        elapsed = tick.elapsed
+    side = dataclasses.replace(
+        side, build_seconds=round(elapsed, 1), built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    )
+    # engine first, sidecar last: an engine without a sidecar is never picked up. Both are
+    # named by what they were built from, so a file already there is the same thing (or a
+    # --force rebuild): replaced
+    write_atomic(engine_path, data, replace=True)
+    write_atomic(sidecar_path(engine_path), side.to_json().encode(), replace=True)
+    return BuildResult(engine_path, side, False)
+
+
+def _made(engines_dir: Path) -> Path:
+    try:
+        engines_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {engines_dir}: {e.strerror or e}") from None
+    return engines_dir
+
+
+def _onnx_to_build(
+    generator: Generator | None, onnx_path: str | os.PathLike[str] | None, precision: str
+) -> tuple[Path, ModelInfo]:
+    """The ONNX to build from (the generator's cached export, or the one given, which must
+    hold ``precision``) and the generator it records."""
+    if onnx_path is None:
+        assert generator is not None
+        onnx_path = cached_onnx(generator, precision)
+    onnx = Path(onnx_path)
+    meta = onnx_metadata(onnx)
+    info = ModelInfo.from_metadata(meta, onnx)
+    if generator is not None:
+        info = dataclasses.replace(info, source=model_source(generator))
+    if meta.get("streamdeblur.precision", precision) != precision:
+        raise InputError(
+            f"{onnx} was exported as {meta['streamdeblur.precision']}, but --precision is {precision}",
+            "export it again with --precision " + precision,
+        )
+    return onnx, info
+
+
+def _sidecar(
+    info: ModelInfo, onnx_sha: str, profile: Profile, options: BuildOptions, gpu: GpuInfo, trt_ver: str
+) -> EngineSidecar:
+    """What the engine about to be built depends on (build time and date come after)."""
     mn, opt, mx = profile.nchw()
-    side = EngineSidecar(
+    return EngineSidecar(
         tensorrt_version=trt_ver,
         gpu_name=gpu.name,
         compute_capability=gpu.compute_capability,
@@ -173,20 +205,6 @@ def build_engine(
         workspace_gib=options.workspace_gib,
         opt_level=options.opt_level,
     )
-    with _Ticker(progress, "building TensorRT engine") as tick:
-        data = _build_with_tensorrt(onnx_path, side, options, engines_dir, gpu, trt_ver, tick)
-        tick.fraction = 1.0
-        tick.emit("writing engine")
-        elapsed = tick.elapsed
-    side = dataclasses.replace(
-        side, build_seconds=round(elapsed, 1), built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    )
-    # engine first, sidecar last: an engine without a sidecar is never picked up. Both are
-    # named by what they were built from, so a file already there is the same thing (or a
-    # --force rebuild): replaced
-    write_atomic(engine_path, data, replace=True)
-    write_atomic(sidecar_path(engine_path), side.to_json().encode(), replace=True)
-    return BuildResult(engine_path, side, False)
 
 
 def trt_logger(trt: Any) -> Any:
@@ -241,7 +259,11 @@ def _build_with_tensorrt(
     trt_ver: str,
     tick: _Ticker,
 ) -> bytes:
-    """The TensorRT Python API build: strongly typed network, one profile, timing cache."""
+    """The TensorRT Python API build: strongly typed network, one profile, timing cache.
+
+    Longer than the rest on purpose: it runs only where TensorRT and a GPU are
+    (tests/backends/test_tensorrt_backend.py), so it stays as it was run there rather
+    than being split where it cannot be run."""
     import tensorrt as trt  # type: ignore[import-not-found]
 
     logger = trt_logger(trt)

@@ -16,7 +16,6 @@ docs/BENCHMARKS.md). OpenVINO is an optional extra (``streamdeblur[openvino]``).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 
@@ -78,43 +77,48 @@ def choose_backend(
     if engine is not None and name == "auto":
         name = "tensorrt"
     if name != "auto":
-        if name not in BACKENDS:
-            raise BackendUnavailableError(f"unknown backend {name!r}", f"choose one of: auto, {', '.join(BACKENDS)}")
-        cls = BACKENDS[name]
-        devs = [device] if device else list(cls.devices)
-        reasons = []
-        for d in devs:
-            r = cls.unavailable_reason(d)
-            if r is None:
-                return name, d, f"{name} on {d} (asked for)"
-            reasons.append(r)
-        raise BackendUnavailableError(reasons[0] if len(reasons) == 1 else "; ".join(dict.fromkeys(reasons)))
-
+        return _asked_for(name, device)
     if device not in (None, "cuda", "cpu"):
         raise BackendUnavailableError(f"unknown device {device!r}", "choose cuda or cpu")
     if device in (None, "cuda") and torch.cuda.is_available():
-        trt_missing = TensorRTBackend.unavailable_reason("cuda")
-        if trt_missing is None:
-            if engine is not None:
-                return "tensorrt", "cuda", f"auto: TensorRT engine {Path(engine).name} (given)"
-            if generator is not None:
-                from ..engine_cache import DEFAULT_ENGINES_DIR, find_engine
-
-                hit = find_engine(generator, engines_dir or DEFAULT_ENGINES_DIR)
-                if hit is not None:
-                    return (
-                        "tensorrt",
-                        "cuda",
-                        f"auto: TensorRT engine {hit[0].name} ({hit[1].precision}, built for this GPU)",
-                    )
-            where = engines_dir or "engines"
-            why = f"no TensorRT engine for this model in {where}/; `streamdeblur build-engine` makes one"
-        else:
-            why = trt_missing
-        return "torch", "cuda", f"auto: PyTorch CUDA FP16 ({why})"
+        return _auto_on_the_gpu(generator, engines_dir)
     if device == "cuda":
         raise BackendUnavailableError(TorchBackend.unavailable_reason("cuda") or "no CUDA device")
-    gpu = "asked for --device cpu" if device == "cpu" else "no CUDA GPU found"
+    return _auto_on_the_cpu("asked for --device cpu" if device == "cpu" else "no CUDA GPU found")
+
+
+def _asked_for(name: str, device: str | None) -> tuple[str, str, str]:
+    """The backend asked for by name, on ``device`` or its first device that runs here; else why not."""
+    if name not in BACKENDS:
+        raise BackendUnavailableError(f"unknown backend {name!r}", f"choose one of: auto, {', '.join(BACKENDS)}")
+    cls = BACKENDS[name]
+    reasons = []
+    for d in [device] if device else list(cls.devices):
+        r = cls.unavailable_reason(d)
+        if r is None:
+            return name, d, f"{name} on {d} (asked for)"
+        reasons.append(r)
+    raise BackendUnavailableError(reasons[0] if len(reasons) == 1 else "; ".join(dict.fromkeys(reasons)))
+
+
+def _auto_on_the_gpu(generator: Generator | None, engines_dir: str | os.PathLike[str] | None) -> tuple[str, str, str]:
+    """A TensorRT engine built for this GPU and ``generator``, else PyTorch CUDA FP16, saying why."""
+    trt_missing = TensorRTBackend.unavailable_reason("cuda")
+    if trt_missing is not None:
+        return "torch", "cuda", f"auto: PyTorch CUDA FP16 ({trt_missing})"
+    if generator is not None:
+        from ..engine_cache import DEFAULT_ENGINES_DIR, find_engine
+
+        hit = find_engine(generator, engines_dir or DEFAULT_ENGINES_DIR)
+        if hit is not None:
+            return "tensorrt", "cuda", f"auto: TensorRT engine {hit[0].name} ({hit[1].precision}, built for this GPU)"
+    where = engines_dir or "engines"
+    why = f"no TensorRT engine for this model in {where}/; `streamdeblur build-engine` makes one"
+    return "torch", "cuda", f"auto: PyTorch CUDA FP16 ({why})"
+
+
+def _auto_on_the_cpu(gpu: str) -> tuple[str, str, str]:
+    """The fastest CPU backend installed (``CPU_ORDER``); ``gpu`` says why not a GPU."""
     missing = []
     for cpu_name in CPU_ORDER:
         if BACKENDS[cpu_name].unavailable_reason("cpu") is None:

@@ -29,10 +29,11 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import av
 import av.error
@@ -42,7 +43,10 @@ from ..video.containers import open_container
 from ..video.copies import add_copies, check_copies
 
 if TYPE_CHECKING:
+    from av.container import InputContainer
     from av.packet import Packet
+    from av.stream import Stream
+    from av.video.stream import VideoStream
 
     from ..api import RunOptions
     from ..backends import Backend
@@ -282,85 +286,85 @@ def _remux(
 ) -> None:
     """Write the parts' video and the input's streams ``keep`` into ``tmp`` (a ``fmt`` file
     that becomes ``out``); checks the parts hold ``frames`` frames."""
-    opened: list[Any] = []
-    oc = None
-    try:
-        segs = [av.open(p) for p in parts]
-        opened.extend(segs)
-        inp = av.open(spec)
-        opened.append(inp)
+    with ExitStack() as opened:
+        segs = [opened.enter_context(av.open(p)) for p in parts]
+        inp = opened.enter_context(av.open(spec))
         vids = [c.streams.video[0] for c in segs]
-        v0 = vids[0]
-        for k, v in enumerate(vids[1:], 1):
-            if v.codec_context.name != v0.codec_context.name or bytes(v.codec_context.extradata or b"") != bytes(
-                v0.codec_context.extradata or b""
-            ):
-                raise OutputError(
-                    f"part {k} of {out.name} was encoded with other settings than part 0 (codec headers differ); "
-                    "they cannot be joined",
-                    "run it without --segments",
-                )
-            if v.time_base != v0.time_base:
-                raise OutputError(
-                    f"part {k} of {out.name} has another time base ({v.time_base}) than part 0 ({v0.time_base})",
-                    "run it without --segments",
-                )
+        _check_parts_match(vids, out)
         oc = open_container(tmp, fmt, shown=out)
-        vs = oc.add_stream_from_template(v0)
-        vs.time_base = time_base  # as FileSink asks; the template carries colour tags and rotation
-        copies = add_copies(oc, [inp.streams[i] for i in keep], out.name)
-        packet_streams = [inp.streams[i] for i in copies if inp.streams[i].type != "attachment"]
-
-        def video() -> Iterator[Any]:
-            last: int | None = None
-            for k, (c, v) in enumerate(zip(segs, vids)):
-                for p in c.demux(v):
-                    if not p.size:
-                        continue
-                    if p.dts is not None and last is not None and p.dts <= last:
-                        # each part's encoder starts its own dts run (B-frame delay); keep them rising
-                        if p.pts is not None and last + 1 > p.pts:
-                            raise OutputError(
-                                f"part {k} of {out.name} cannot follow part {k - 1} (decode timestamps overlap)",
-                                "run it without --segments, or use an intra-only codec such as ffv1",
-                            )
-                        p.dts = last + 1
-                    if p.dts is not None:
-                        last = p.dts
-                    yield p
-
-        def others() -> Iterator[Any]:
-            if not packet_streams:
-                return
-            for p in inp.demux(packet_streams):
-                if p.dts is not None and p.size:  # as FileSource passes them on
-                    yield p
-
-        written = 0
         try:
-            for p in heapq.merge(video(), others(), key=_time):
+            vs = oc.add_stream_from_template(vids[0])
+            vs.time_base = time_base  # as FileSink asks; the template carries colour tags and rotation
+            copies = add_copies(oc, [inp.streams[i] for i in keep], out.name)
+            streams = [inp.streams[i] for i in copies if inp.streams[i].type != "attachment"]
+            written = 0
+            for p in heapq.merge(_parts_video(segs, vids, out), _copied_packets(inp, streams), key=_time):
                 if p.stream.type == "video":
                     p.stream = vs
                     written += 1
                 else:
                     p.stream = copies[p.stream.index]
                 oc.mux(p)
-        except av.error.FFmpegError as e:
-            raise OutputError(f"joining the parts of {out} failed: {e}") from None
-        c, oc = oc, None
-        c.close()
-        if written != frames:
-            raise OutputError(
-                f"the parts of {out.name} hold {written} frames, the input {frames}", "run it again with --overwrite"
-            )
-    finally:
-        if oc is not None:  # an error: the temporary file is removed by fileio.writing
-            try:
+        except BaseException as e:
+            try:  # the temporary file is removed by fileio.writing
                 oc.close()
             except Exception:
                 log.debug("closing %s after an error failed", tmp, exc_info=True)
-        for c in opened:
-            c.close()
+            if isinstance(e, av.error.FFmpegError):
+                raise OutputError(f"joining the parts of {out} failed: {e}") from None
+            raise
+        oc.close()
+    if written != frames:
+        raise OutputError(
+            f"the parts of {out.name} hold {written} frames, the input {frames}", "run it again with --overwrite"
+        )
+
+
+def _check_parts_match(vids: list[VideoStream], out: Path) -> None:
+    """The parts' video streams can be joined: the same codec headers and time base as part 0."""
+    v0 = vids[0]
+    headers = bytes(v0.codec_context.extradata or b"")
+    for k, v in enumerate(vids[1:], 1):
+        if v.codec_context.name != v0.codec_context.name or bytes(v.codec_context.extradata or b"") != headers:
+            raise OutputError(
+                f"part {k} of {out.name} was encoded with other settings than part 0 (codec headers differ); "
+                "they cannot be joined",
+                "run it without --segments",
+            )
+        if v.time_base != v0.time_base:
+            raise OutputError(
+                f"part {k} of {out.name} has another time base ({v.time_base}) than part 0 ({v0.time_base})",
+                "run it without --segments",
+            )
+
+
+def _parts_video(segs: list[InputContainer], vids: list[VideoStream], out: Path) -> Iterator[Packet]:
+    """The parts' video packets in order, decode timestamps kept rising across the joins."""
+    last: int | None = None
+    for k, (c, v) in enumerate(zip(segs, vids)):
+        for p in c.demux(v):
+            if not p.size:
+                continue
+            if p.dts is not None and last is not None and p.dts <= last:
+                # each part's encoder starts its own dts run (B-frame delay); keep them rising
+                if p.pts is not None and last + 1 > p.pts:
+                    raise OutputError(
+                        f"part {k} of {out.name} cannot follow part {k - 1} (decode timestamps overlap)",
+                        "run it without --segments, or use an intra-only codec such as ffv1",
+                    )
+                p.dts = last + 1
+            if p.dts is not None:
+                last = p.dts
+            yield p
+
+
+def _copied_packets(inp: InputContainer, streams: list[Stream]) -> Iterator[Packet]:
+    """The input's packets of ``streams`` (audio, subtitles, data), as FileSource passes them on."""
+    if not streams:
+        return
+    for p in inp.demux(streams):
+        if p.dts is not None and p.size:
+            yield p
 
 
 def remove_parts(output: str | os.PathLike[str]) -> None:

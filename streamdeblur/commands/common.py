@@ -2,7 +2,9 @@
 error policy (:data:`user_errors`) and the options more than one command declares.
 
 ``streamdeblur/cli.py`` imports this module and then each command module; nothing here
-imports ``cli.py``, and no library module imports ``commands/``.
+imports ``cli.py``, and no library module imports ``commands/``. A command function is as
+long as its options (typer reads them from its signature); its body stays short, the work
+being one library call.
 """
 
 from __future__ import annotations

@@ -243,10 +243,9 @@ def run(
     streamdeblur run clips/ -o out/ --cluster local |
     streamdeblur run long.mkv -o out.mkv --cluster local --segments 8
     """
-    from ..api import RunOptions, deblur_video
+    from ..api import RunOptions
     from ..backends import BackendOptions
     from ..batch import BatchOptions, is_batch
-    from ..errors import Cancelled
 
     backend_options = BackendOptions(
         max_tile=max_tile,
@@ -287,19 +286,26 @@ def run(
         from .run_many import run_many
 
         return run_many(inputs, output, options, batch_options, quiet=quiet)
-    input = inputs[0]
+    _run_file(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)
+
+
+def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_backend: bool) -> None:
+    """`run FILE`: :func:`streamdeblur.api.deblur_video`, with its progress line and final line."""
+    from ..api import deblur_video
+    from ..errors import Cancelled
+
     progress = None if quiet else _ProgressLine()
 
     def ready(info: SourceInfo, be: Backend) -> None:
         if quiet:
             return
-        reason = be.choice_reason
-        if backend == BackendName.auto:
-            say(f"backend: {reason or be.describe()}")
+        if say_backend:
+            say(f"backend: {be.choice_reason or be.describe()}")
         total = info.expected_frames
         frames = f"{total if total else 'unknown number of'} frames"
         say(
-            f"{info.width}x{info.height} {info.fps or 0:.3g} fps, {frames} -> {output} ({be.describe()}, batch {batch})"
+            f"{info.width}x{info.height} {info.fps or 0:.3g} fps, {frames} -> {output} "
+            f"({be.describe()}, batch {options.batch})"
         )
 
     try:
