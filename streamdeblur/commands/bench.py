@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .common import DeviceName, PrecisionName, WeightsOption, app, user_errors, value
+from .common import DeviceOption, MaxTileOption, PrecisionName, WeightsOption, app, user_errors, value
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -132,10 +132,7 @@ def bench(
             ),
         ),
     ] = "auto",
-    device: Annotated[
-        Optional[DeviceName],
-        typer.Option("--device", help="cuda or cpu (default: each backend's best).", show_default=False),
-    ] = None,
+    device: DeviceOption = None,
     model: Annotated[
         Optional[str],
         typer.Option(
@@ -169,15 +166,7 @@ def bench(
             show_default=False,
         ),
     ] = None,
-    max_tile: Annotated[
-        Optional[int],
-        typer.Option(
-            "--max-tile",
-            min=16,
-            help="Tile frames larger than N pixels (H or W), as `run --max-tile`.",
-            show_default=False,
-        ),
-    ] = None,
+    max_tile: MaxTileOption = None,
     threads: Annotated[
         Optional[int],
         typer.Option(

@@ -100,6 +100,16 @@ DEVICE_HELP = "cuda or cpu (default: the backend's best)."
 
 # --------------------------------------------------------------------------- shared options
 
+DeviceOption = Annotated[Optional[DeviceName], typer.Option("--device", help=DEVICE_HELP, show_default=False)]
+MaxTileOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--max-tile",
+        min=16,
+        help="Run frames larger than N pixels (height or width) as overlapping N x N tiles, blended without seams.",
+        show_default=False,
+    ),
+]
 WeightsOption = Annotated[
     Optional[Path],
     typer.Option(

@@ -11,9 +11,9 @@ from ..errors import InputError
 from ..signals import stop_on_signals
 from .common import (
     BACKEND_HELP,
-    DEVICE_HELP,
     BackendName,
-    DeviceName,
+    DeviceOption,
+    MaxTileOption,
     OpenVINOHint,
     OpenVINOHintOption,
     OpenVINOPrecisionOption,
@@ -89,7 +89,7 @@ def run(
         typer.Option("--duration", min=0.1, help="With --camera: stop after this many seconds.", show_default=False),
     ] = None,
     backend: Annotated[BackendName, typer.Option("--backend", help=BACKEND_HELP)] = BackendName.auto,
-    device: Annotated[Optional[DeviceName], typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
+    device: DeviceOption = None,
     weights: WeightsOption = None,
     engine: Annotated[
         Optional[Path],
@@ -144,15 +144,7 @@ def run(
             show_default=False,
         ),
     ] = None,
-    max_tile: Annotated[
-        Optional[int],
-        typer.Option(
-            "--max-tile",
-            min=16,
-            help="Run frames larger than N pixels (height or width) as overlapping N x N tiles, blended without seams.",
-            show_default=False,
-        ),
-    ] = None,
+    max_tile: MaxTileOption = None,
     openvino_precision: OpenVINOPrecisionOption = None,
     openvino_hint: OpenVINOHintOption = OpenVINOHint.auto,
     overwrite: Annotated[
