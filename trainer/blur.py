@@ -220,12 +220,14 @@ def _camera_path(
     for n in counts:
         speed = max_speed * math.sqrt(rng.random())
         direction += rng.normal(0.0, 0.8)
-        target = np.array([
-            speed * math.cos(direction),
-            speed * math.sin(direction),
-            ang_scale * rng.standard_normal(),
-            zoom_scale * rng.standard_normal(),
-        ])
+        target = np.array(
+            [
+                speed * math.cos(direction),
+                speed * math.sin(direction),
+                ang_scale * rng.standard_normal(),
+                zoom_scale * rng.standard_normal(),
+            ]
+        )
         shake = rng.standard_normal((n, 4)) * np.array([0.05, 0.05, 0.05 * ang_scale, 0.05 * zoom_scale]) * motion
         for i in range(n):
             vel += 0.15 * (target - vel) + shake[i]
@@ -491,7 +493,14 @@ def gopro_pair(
     rng = _rng(rng)
     seed = int(rng.integers(0, 2**63 - 1))
     frames = camera_video(
-        photo, size, 1, subframes=subframes, motion=motion, seed=seed, scale=scale, objects=objects,
+        photo,
+        size,
+        1,
+        subframes=subframes,
+        motion=motion,
+        seed=seed,
+        scale=scale,
+        objects=objects,
         continuous=continuous,
     )
     return next(frames)

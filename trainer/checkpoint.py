@@ -57,13 +57,21 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     for a missing, truncated or foreign file."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise InputNotFoundError(f"checkpoint not found: {path}", "pass a .pt file written by `streamdeblur-train train` (e.g. RUN/last.pt)")
+        raise InputNotFoundError(
+            f"checkpoint not found: {path}", "pass a .pt file written by `streamdeblur-train train` (e.g. RUN/last.pt)"
+        )
     try:
         ck = torch.load(str(path), map_location="cpu", weights_only=False)
     except Exception as e:
-        raise WeightsError(f"{path} is not a readable training checkpoint ({e.__class__.__name__}); it may be truncated", "use another checkpoint (RUN/last.pt or RUN/best.pt)") from None
+        raise WeightsError(
+            f"{path} is not a readable training checkpoint ({e.__class__.__name__}); it may be truncated",
+            "use another checkpoint (RUN/last.pt or RUN/best.pt)",
+        ) from None
     if not isinstance(ck, dict) or "model" not in ck or "config" not in ck:
-        raise WeightsError(f"{path} is not a streamdeblur-train checkpoint", "a generator .safetensors is loaded with load_generator, not --resume")
+        raise WeightsError(
+            f"{path} is not a streamdeblur-train checkpoint",
+            "a generator .safetensors is loaded with load_generator, not --resume",
+        )
     return ck
 
 
@@ -75,7 +83,9 @@ def generator_from_checkpoint(ck: Checkpoint, source: str = "", *, ema: bool = T
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        raise WeightsError(f"checkpoint {source} does not match architecture {m['arch']!r}: {str(e).splitlines()[0][:200]}") from None
+        raise WeightsError(
+            f"checkpoint {source} does not match architecture {m['arch']!r}: {str(e).splitlines()[0][:200]}"
+        ) from None
     return model
 
 
@@ -105,13 +115,17 @@ def grow_generator(model: Generator, new_args: dict, *, source: str = "--init") 
     try:
         grown = build_model(model.arch, **args)
     except (TypeError, ValueError) as e:
-        raise WeightsError(f"--model-arg {new_args} is not a valid {model.arch!r} architecture: {e}", "see `streamdeblur models` for the arguments") from None
+        raise WeightsError(
+            f"--model-arg {new_args} is not a valid {model.arch!r} architecture: {e}",
+            "see `streamdeblur models` for the arguments",
+        ) from None
     old, new = model.state_dict(), grown.state_dict()
     misfit = [k for k, v in old.items() if k not in new or new[k].shape != v.shape]
     if misfit:
         changed = ", ".join(f"{k}={new_args[k]}" for k in new_args if model.arch_args.get(k) != new_args[k])
         raise WeightsError(
-            f"{source} ({model.arch_args}) cannot grow into {changed}: {len(misfit)} of its tensors have no place there (first: {misfit[0]})",
+            f"{source} ({model.arch_args}) cannot grow into {changed}:"
+            f" {len(misfit)} of its tensors have no place there (first: {misfit[0]})",
             "keep the width and only add blocks (enc_blocks, middle_blocks, dec_blocks may grow), or drop --model-arg",
         )
     new.update(old)
@@ -122,12 +136,21 @@ def grow_generator(model: Generator, new_args: dict, *, source: str = "--init") 
         x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
         change = float((grown(x) - model(x)).abs().max())
     if change > 1e-6:
-        log.warning("the grown %s does not start where %s ended (max change %.3g): its new layers are not identities", model.arch, source, change)
+        log.warning(
+            "the grown %s does not start where %s ended (max change %.3g): its new layers are not identities",
+            model.arch,
+            source,
+            change,
+        )
     return grown, change
 
 
 def export_checkpoint(
-    checkpoint: str | os.PathLike, out: str | os.PathLike, *, metrics_json: str | os.PathLike | None = None, half: bool = False
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    metrics_json: str | os.PathLike | None = None,
+    half: bool = False,
 ) -> tuple[Path, Path]:
     """A training checkpoint's generator -> ``NAME.safetensors`` + ``NAME.json`` (``half``: float16 tensors)."""
     ck = load_checkpoint(checkpoint)
@@ -136,25 +159,59 @@ def export_checkpoint(
     metrics: dict[str, Any] = {}
     best = ck.get("best") or {}
     if best:
-        metrics["validation"] = {"step": best.get("step"), "psnr": best.get("psnr"), "ssim": best.get("ssim"), "per_kind": best.get("per_kind"), "input": ck.get("input_scores")}
+        metrics["validation"] = {
+            "step": best.get("step"),
+            "psnr": best.get("psnr"),
+            "ssim": best.get("ssim"),
+            "per_kind": best.get("per_kind"),
+            "input": ck.get("input_scores"),
+        }
     if metrics_json is not None:
         p = Path(metrics_json)
         if not p.is_file():
-            raise InputNotFoundError(f"--metrics file not found: {p}", "pass the JSON written by `streamdeblur-train eval`")
+            raise InputNotFoundError(
+                f"--metrics file not found: {p}", "pass the JSON written by `streamdeblur-train eval`"
+            )
         try:
             ev = json.loads(p.read_text())
             res = ev["results"]
         except (ValueError, KeyError, TypeError):
             raise WeightsError(f"--metrics {p} is not a `streamdeblur-train eval` JSON") from None
         mine = [k for k in res if k == str(checkpoint) or Path(k).name == Path(checkpoint).name]
-        metrics["eval"] = {"root": ev.get("root"), "split": ev.get("split"), "input": res.get("input"), "unsharp": res.get("unsharp")}
+        metrics["eval"] = {
+            "root": ev.get("root"),
+            "split": ev.get("split"),
+            "input": res.get("input"),
+            "unsharp": res.get("unsharp"),
+        }
         if mine:
             metrics["eval"]["model"] = res[mine[0]]
     trained_on = {
         "data": ck.get("trained_on"),
         "steps": ck.get("step"),
         # init: the weights this run started from (its steps come on top of theirs)
-        "recipe": {k: cfg.get(k) for k in ("init", "steps", "decay_start", "batch_size", "crop", "lr", "betas", "content", "pixel_loss", "fft_weight", "content_weight", "adv_start_step", "critic_steps", "seed", "gopro_fraction", "sharp_fraction", "ema_decay")},
+        "recipe": {
+            k: cfg.get(k)
+            for k in (
+                "init",
+                "steps",
+                "decay_start",
+                "batch_size",
+                "crop",
+                "lr",
+                "betas",
+                "content",
+                "pixel_loss",
+                "fft_weight",
+                "content_weight",
+                "adv_start_step",
+                "critic_steps",
+                "seed",
+                "gopro_fraction",
+                "sharp_fraction",
+                "ema_decay",
+            )
+        },
         # which weights were written: the run's moving average, or the last optimiser step's
         "weights": "ema" if ck.get("ema") else "raw",
     }

@@ -123,8 +123,12 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
             report_step(log, cfg, state.step, lr, adv_now, losses)
             validate_and_checkpoint(run, state, log)
     summary = {
-        "step": state.step, "out": str(out), "last": str(out / "last.pt"), "best": state.best,
-        "val": state.last_val, "input_scores": run.baseline,
+        "step": state.step,
+        "out": str(out),
+        "last": str(out / "last.pt"),
+        "best": state.best,
+        "val": state.last_val,
+        "input_scores": run.baseline,
     }
     emit("done", summary)
     return summary
@@ -153,8 +157,14 @@ def run_settings(cfg: TrainConfig, resume: str | os.PathLike | None) -> tuple[Tr
                 f"drop --model or pass --model {saved.model}",
             )
         cfg = replace(
-            saved, steps=cfg.steps, out=cfg.out, log_every=cfg.log_every, val_every=cfg.val_every,
-            ckpt_every=cfg.ckpt_every, device=cfg.device, workers=cfg.workers,
+            saved,
+            steps=cfg.steps,
+            out=cfg.out,
+            log_every=cfg.log_every,
+            val_every=cfg.val_every,
+            ckpt_every=cfg.ckpt_every,
+            device=cfg.device,
+            workers=cfg.workers,
         )
     cfg = cfg.resolved()
     check_config(cfg)
@@ -261,9 +271,15 @@ class Run:
 def start_info(run: Run, state: RunState) -> dict:
     """The ``start`` event: where the run starts, on what, and the bar it has to clear."""
     return {
-        "step": state.step, "steps": run.cfg.steps, "device": str(run.device), "amp": run.amp,
-        "params": sum(p.numel() for p in run.nets.model.parameters()), "data": run.data.describe(),
-        "val_pairs": len(run.val_pairs), "input_scores": run.baseline, "config": asdict(run.cfg),
+        "step": state.step,
+        "steps": run.cfg.steps,
+        "device": str(run.device),
+        "amp": run.amp,
+        "params": sum(p.numel() for p in run.nets.model.parameters()),
+        "data": run.data.describe(),
+        "val_pairs": len(run.val_pairs),
+        "input_scores": run.baseline,
+        "config": asdict(run.cfg),
     }
 
 
@@ -448,10 +464,16 @@ def validate_and_checkpoint(run: Run, state: RunState, log: RunLog) -> None:
         improved = not state.best or val["all"]["psnr"] > state.best.get("psnr", -1.0)
         if improved:
             state.best = {"step": step, "psnr": val["all"]["psnr"], "ssim": val["all"]["ssim"], "per_kind": val}
-        log.record("val", {
-            "step": step, "weights": "ema" if run.nets.ema is not None else "raw", "metrics": val,
-            "input": run.baseline, "best_step": state.best.get("step"),
-        })
+        log.record(
+            "val",
+            {
+                "step": step,
+                "weights": "ema" if run.nets.ema is not None else "raw",
+                "metrics": val,
+                "input": run.baseline,
+                "best_step": state.best.get("step"),
+            },
+        )
         if improved:
             save_checkpoint(run.out / "best.pt", checkpoint_state(run, state))
     if step % cfg.ckpt_every == 0 or step == cfg.steps:

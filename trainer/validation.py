@@ -31,7 +31,11 @@ def validation_pairs(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray, str
         except DataError:
             return []
         return [(b, s, k) for b, s, k, _ in ds]
-    photos = [p for p in find_photos(cfg.packages, extra_dirs=[cfg.photos] if cfg.photos else (), allow_missing=True) if p.split == "test"]
+    photos = [
+        p
+        for p in find_photos(cfg.packages, extra_dirs=[cfg.photos] if cfg.photos else (), allow_missing=True)
+        if p.split == "test"
+    ]
     if not photos:
         return []
     rng = np.random.default_rng([cfg.seed, 999_983])
@@ -39,7 +43,9 @@ def validation_pairs(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray, str
     images: dict[int, np.ndarray] = {}
     for i in range(cfg.val_frames):
         kind = BLUR_KINDS[i % len(BLUR_KINDS)]
-        photo = images.setdefault(i // len(BLUR_KINDS) % len(photos), load_photo(photos[i // len(BLUR_KINDS) % len(photos)]))
+        photo = images.setdefault(
+            i // len(BLUR_KINDS) % len(photos), load_photo(photos[i // len(BLUR_KINDS) % len(photos)])
+        )
         synth = SynthConfig(color_jitter=0.0)
         b, s, k = synth_pair(photo, (cfg.val_size, cfg.val_size), rng, synth, kind=kind)
         pairs.append((b, s, k))
@@ -63,7 +69,10 @@ def scores(pairs: Iterable[tuple[np.ndarray, np.ndarray, str]]) -> dict:
         m = (psnr(img, s), ssim(img, s))
         per.setdefault(k, []).append(m)
         per.setdefault("all", []).append(m)
-    return {k: {"psnr": float(np.mean([m[0] for m in v])), "ssim": float(np.mean([m[1] for m in v])), "n": len(v)} for k, v in per.items()}
+    return {
+        k: {"psnr": float(np.mean([m[0] for m in v])), "ssim": float(np.mean([m[1] for m in v])), "n": len(v)}
+        for k, v in per.items()
+    }
 
 
 def validate(model: torch.nn.Module, pairs: list, device: torch.device, amp: bool) -> dict:

@@ -112,7 +112,9 @@ PINNED_CAMERA_VIDEOS = [
 
 
 @pytest.mark.parametrize(
-    ("size", "n_frames", "options", "digest"), PINNED_CAMERA_VIDEOS, ids=["default", "objects-continuous", "fixed", "shrunk"]
+    ("size", "n_frames", "options", "digest"),
+    PINNED_CAMERA_VIDEOS,
+    ids=["default", "objects-continuous", "fixed", "shrunk"],
 )
 def test_camera_video_frames_are_pinned(
     photo: np.ndarray, size: tuple[int, int], n_frames: int, options: dict, digest: str

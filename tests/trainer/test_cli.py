@@ -13,7 +13,16 @@ from streamdeblur.models import build_model, load_generator, save_generator
 from trainer.cli import app
 
 runner = CliRunner()
-TINY_LITE = ["--model-arg", "width=8", "--model-arg", "enc_blocks=[1,1]", "--model-arg", "middle_blocks=1", "--model-arg", "dec_blocks=[1,1]"]
+TINY_LITE = [
+    "--model-arg",
+    "width=8",
+    "--model-arg",
+    "enc_blocks=[1,1]",
+    "--model-arg",
+    "middle_blocks=1",
+    "--model-arg",
+    "dec_blocks=[1,1]",
+]
 
 
 def _one_line_error(result, *needles: str) -> None:
@@ -26,7 +35,9 @@ def _one_line_error(result, *needles: str) -> None:
         assert n in err, err
 
 
-@pytest.mark.parametrize("command", ["make-data", "calibrate", "train", "eval", "export", "pool-eval", "video-psnr", "side-by-side"])
+@pytest.mark.parametrize(
+    "command", ["make-data", "calibrate", "train", "eval", "export", "pool-eval", "video-psnr", "side-by-side"]
+)
 def test_help_shows_an_example(command: str) -> None:
     r = runner.invoke(app, [command, "--help"])
     assert r.exit_code == 0
@@ -40,7 +51,9 @@ def test_missing_dataset_root(tmp_path: Path) -> None:
 def test_empty_dataset_root(tmp_path: Path) -> None:
     (tmp_path / "test").mkdir()
     _one_line_error(runner.invoke(app, ["eval", str(tmp_path)]), "is empty")
-    _one_line_error(runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")]), "no train/ folder")
+    _one_line_error(
+        runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")]), "no train/ folder"
+    )
 
 
 def test_blur_and_sharp_lists_differ(tiny_gopro_copy: Path) -> None:
@@ -55,14 +68,27 @@ def test_unreadable_image(tiny_gopro_copy: Path) -> None:
 
 @pytest.mark.parametrize("option", ["--sharp-fraction", "--gopro-fraction"])
 def test_fraction_out_of_range(option: str, tmp_path: Path) -> None:
-    _one_line_error(runner.invoke(app, ["train", option, "1.5", "--out", str(tmp_path / "run")]), option, "between 0 and 1")
+    _one_line_error(
+        runner.invoke(app, ["train", option, "1.5", "--out", str(tmp_path / "run")]), option, "between 0 and 1"
+    )
 
 
 def test_ema_decay_out_of_range(tmp_path: Path) -> None:
-    _one_line_error(runner.invoke(app, ["train", "--ema-decay", "1", "--out", str(tmp_path / "run")]), "--ema-decay must be in [0, 1)", "0.999")
+    _one_line_error(
+        runner.invoke(app, ["train", "--ema-decay", "1", "--out", str(tmp_path / "run")]),
+        "--ema-decay must be in [0, 1)",
+        "0.999",
+    )
 
 
-@pytest.mark.parametrize(("option", "choices"), [("--pixel-loss", ["l1", "charbonnier", "psnr"]), ("--content", ["pixel", "perceptual", "both"]), ("--device", ["auto", "cpu", "cuda"])])
+@pytest.mark.parametrize(
+    ("option", "choices"),
+    [
+        ("--pixel-loss", ["l1", "charbonnier", "psnr"]),
+        ("--content", ["pixel", "perceptual", "both"]),
+        ("--device", ["auto", "cpu", "cuda"]),
+    ],
+)
 def test_fixed_choices_are_listed_and_checked(option: str, choices: list[str], tmp_path: Path) -> None:
     r = runner.invoke(app, ["train", option, "l2", "--out", str(tmp_path / "run")])
     assert r.exit_code == 2 and "Invalid value" in r.stderr and option in r.stderr
@@ -71,29 +97,85 @@ def test_fixed_choices_are_listed_and_checked(option: str, choices: list[str], t
 
 
 def test_bad_size(tmp_path: Path) -> None:
-    _one_line_error(runner.invoke(app, ["make-data", "--out", str(tmp_path / "set"), "--size", "64x"]), "--size '64x' is not a size", "512x384")
+    _one_line_error(
+        runner.invoke(app, ["make-data", "--out", str(tmp_path / "set"), "--size", "64x"]),
+        "--size '64x' is not a size",
+        "512x384",
+    )
 
 
 def test_checkpoint_of_another_architecture(tiny_gopro: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    r = runner.invoke(app, ["train", "--data", str(tiny_gopro), "--out", str(run), "--steps", "1", "--crop", "32", "--batch-size", "1", *TINY_LITE])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(tiny_gopro),
+            "--out",
+            str(run),
+            "--steps",
+            "1",
+            "--crop",
+            "32",
+            "--batch-size",
+            "1",
+            *TINY_LITE,
+        ],
+    )
     assert r.exit_code == 0, r.output
-    _one_line_error(runner.invoke(app, ["train", "--resume", str(run / "last.pt"), "--model", "deblurgan", "--out", str(run)]), "'deblurgan-lite' run", "--model 'deblurgan'")
+    _one_line_error(
+        runner.invoke(app, ["train", "--resume", str(run / "last.pt"), "--model", "deblurgan", "--out", str(run)]),
+        "'deblurgan-lite' run",
+        "--model 'deblurgan'",
+    )
     # an exported generator whose card names another architecture than its weights
     w, card = save_generator(build_model("deblurgan", base_channels=8, n_blocks=1), tmp_path / "g")
     meta = json.loads(card.read_text())
-    meta.update(arch="deblurgan-lite", args={"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]})
+    meta.update(
+        arch="deblurgan-lite", args={"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]}
+    )
     card.write_text(json.dumps(meta))
-    _one_line_error(runner.invoke(app, ["eval", str(tiny_gopro), "-w", str(w)]), "does not match architecture 'deblurgan-lite'")
-    _one_line_error(runner.invoke(app, ["train", "--data", str(tiny_gopro), "--out", str(tmp_path / "r2"), "--init", str(w), "--model", "deblurgan"]), "does not match")
+    _one_line_error(
+        runner.invoke(app, ["eval", str(tiny_gopro), "-w", str(w)]), "does not match architecture 'deblurgan-lite'"
+    )
+    _one_line_error(
+        runner.invoke(
+            app,
+            [
+                "train",
+                "--data",
+                str(tiny_gopro),
+                "--out",
+                str(tmp_path / "r2"),
+                "--init",
+                str(w),
+                "--model",
+                "deblurgan",
+            ],
+        ),
+        "does not match",
+    )
     # a file that is no checkpoint at all
     bogus = tmp_path / "bogus.pt"
     torch.save({"hello": 1}, bogus)
-    _one_line_error(runner.invoke(app, ["export", str(bogus), "-o", str(tmp_path / "x")]), "not a streamdeblur-train checkpoint")
+    _one_line_error(
+        runner.invoke(app, ["export", str(bogus), "-o", str(tmp_path / "x")]), "not a streamdeblur-train checkpoint"
+    )
 
 
 def test_vgg_weights_errors(tiny_gopro: Path, tmp_path: Path) -> None:
-    base = ["train", "--data", str(tiny_gopro), "--out", str(tmp_path / "run"), "--steps", "1", "--content", "perceptual"]
+    base = [
+        "train",
+        "--data",
+        str(tiny_gopro),
+        "--out",
+        str(tmp_path / "run"),
+        "--steps",
+        "1",
+        "--content",
+        "perceptual",
+    ]
     _one_line_error(runner.invoke(app, base), "needs --vgg-weights")
     _one_line_error(runner.invoke(app, [*base, "--vgg-weights", str(tmp_path / "vgg19.pth")]), "not found")
     vgg16ish = tmp_path / "vgg16.pth"
@@ -109,13 +191,50 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 def test_make_data_train_eval_export_end_to_end(photo_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "set"
-    r = runner.invoke(app, ["make-data", "--out", str(data), "--size", "64x48", "--train-frames", "2", "--test-frames", "2", "--package", "none", "--photos", str(photo_dir)])
+    r = runner.invoke(
+        app,
+        [
+            "make-data",
+            "--out",
+            str(data),
+            "--size",
+            "64x48",
+            "--train-frames",
+            "2",
+            "--test-frames",
+            "2",
+            "--package",
+            "none",
+            "--photos",
+            str(photo_dir),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "4 training and 4 test pairs" in r.output
     r = runner.invoke(app, ["make-data", "--out", str(data), "--package", "none", "--photos", str(photo_dir)])
     _one_line_error(r, "not empty", "--overwrite")
     run = tmp_path / "run"
-    r = runner.invoke(app, ["train", "--data", str(data), "--val-data", str(data), "--out", str(run), "--steps", "3", "--val-every", "3", "--crop", "32", "--batch-size", "2", *TINY_LITE])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--val-data",
+            str(data),
+            "--out",
+            str(run),
+            "--steps",
+            "3",
+            "--val-every",
+            "3",
+            "--crop",
+            "32",
+            "--batch-size",
+            "2",
+            *TINY_LITE,
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "validation" in r.stderr and "gopro" in r.stderr
     r = runner.invoke(app, ["eval", str(data), "-w", str(run / "best.pt"), "--json", str(tmp_path / "ev.json")])
@@ -124,7 +243,9 @@ def test_make_data_train_eval_export_end_to_end(photo_dir: Path, tmp_path: Path)
         assert word in r.output
     ev = json.loads((tmp_path / "ev.json").read_text())
     assert set(ev["results"]) == {"input", "unsharp", str(run / "best.pt")}
-    r = runner.invoke(app, ["export", str(run / "best.pt"), "-o", str(tmp_path / "gen"), "--metrics", str(tmp_path / "ev.json")])
+    r = runner.invoke(
+        app, ["export", str(run / "best.pt"), "-o", str(tmp_path / "gen"), "--metrics", str(tmp_path / "ev.json")]
+    )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "gen.safetensors").is_file() and (tmp_path / "gen.json").is_file()
     # --half: the same generator in half the file, which the runtime loads like any other
@@ -136,7 +257,19 @@ def test_make_data_train_eval_export_end_to_end(photo_dir: Path, tmp_path: Path)
 
 
 def test_init_with_model_args_that_do_not_fit(tiny_gopro: Path, tmp_path: Path, tiny_weights: Path) -> None:
-    base = ["train", "--data", str(tiny_gopro), "--out", str(tmp_path / "run"), "--steps", "1", "--init", str(tiny_weights)]
+    base = [
+        "train",
+        "--data",
+        str(tiny_gopro),
+        "--out",
+        str(tmp_path / "run"),
+        "--steps",
+        "1",
+        "--init",
+        str(tiny_weights),
+    ]
     # a wider model cannot start from a narrow one; fewer levels are not a valid growth either
-    _one_line_error(runner.invoke(app, [*base, "--model-arg", "width=16"]), "cannot grow into width=16", "only add blocks")
+    _one_line_error(
+        runner.invoke(app, [*base, "--model-arg", "width=16"]), "cannot grow into width=16", "only add blocks"
+    )
     _one_line_error(runner.invoke(app, [*base, "--model-arg", "enc_blocks=[1,1,1]"]), "enc_blocks")

@@ -25,8 +25,21 @@ from trainer.train import train
 
 def _cfg(root: Path, out: Path, **kw) -> TrainConfig:
     base = TrainConfig(
-        out=str(out), model="deblurgan-lite", model_args=TINY_LITE, data=str(root), val_data=str(root), val_frames=4,
-        steps=6, batch_size=2, crop=32, lr=2e-3, log_every=1, val_every=3, ckpt_every=3, seed=3, prefetch=1,
+        out=str(out),
+        model="deblurgan-lite",
+        model_args=TINY_LITE,
+        data=str(root),
+        val_data=str(root),
+        val_frames=4,
+        steps=6,
+        batch_size=2,
+        crop=32,
+        lr=2e-3,
+        log_every=1,
+        val_every=3,
+        ckpt_every=3,
+        seed=3,
+        prefetch=1,
     )
     return replace(base, **kw)
 
@@ -40,7 +53,9 @@ def _cfg(root: Path, out: Path, **kw) -> TrainConfig:
         ("deblurgan-lite", TINY_LITE, 0.985),
     ],
 )
-def test_a_few_steps_lower_the_content_loss(tmp_path: Path, photo: np.ndarray, arch: str, args: dict, factor: float) -> None:
+def test_a_few_steps_lower_the_content_loss(
+    tmp_path: Path, photo: np.ndarray, arch: str, args: dict, factor: float
+) -> None:
     # one 32x32 crop with a fixed 5-pixel horizontal blur: a task a tiny model can fit
     psf = np.zeros((5, 5), np.float32)
     psf[2, :] = 0.2
@@ -48,7 +63,9 @@ def test_a_few_steps_lower_the_content_loss(tmp_path: Path, photo: np.ndarray, a
     blurry = blur_with_psf(photo, psf)[100:132, 150:182]
     for kind, img in (("blur", blurry), ("sharp", sharp)):
         (tmp_path / "set" / "train" / "traj_crop" / kind).mkdir(parents=True)
-        cv2.imwrite(str(tmp_path / "set" / "train" / "traj_crop" / kind / "000000.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(
+            str(tmp_path / "set" / "train" / "traj_crop" / kind / "000000.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+        )
     loss = PixelLoss("l1", 0.05)
 
     def content(model: torch.nn.Module) -> float:
@@ -57,8 +74,20 @@ def test_a_few_steps_lower_the_content_loss(tmp_path: Path, photo: np.ndarray, a
 
     steps = 40 if arch == "deblurgan" else 60
     cfg = TrainConfig(
-        out=str(tmp_path / "run"), model=arch, model_args=args, data=str(tmp_path / "set"), steps=steps, decay_start=steps,
-        batch_size=4, crop=32, lr=5e-3, log_every=1, val_every=1000, ckpt_every=steps, seed=3, prefetch=1,
+        out=str(tmp_path / "run"),
+        model=arch,
+        model_args=args,
+        data=str(tmp_path / "set"),
+        steps=steps,
+        decay_start=steps,
+        batch_size=4,
+        crop=32,
+        lr=5e-3,
+        log_every=1,
+        val_every=1000,
+        ckpt_every=steps,
+        seed=3,
+        prefetch=1,
     )
     torch.manual_seed(cfg.seed)  # the same initial weights train() will draw
     start = content(build_model(arch, **args))
@@ -85,7 +114,9 @@ def test_validation_scores_each_blur_kind(tiny_gopro: Path, tmp_path: Path) -> N
     assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
 
 
-@pytest.mark.parametrize(("adversarial", "ema"), [(False, False), (True, False), (False, True)], ids=["content", "wgan-gp", "ema"])
+@pytest.mark.parametrize(
+    ("adversarial", "ema"), [(False, False), (True, False), (False, True)], ids=["content", "wgan-gp", "ema"]
+)
 def test_resume_continues_exactly(tiny_gopro: Path, tmp_path: Path, adversarial: bool, ema: bool) -> None:
     extra = {"adv_start_step": 2, "critic_steps": 2, "critic_width": 8} if adversarial else {}
     if ema:
@@ -132,7 +163,9 @@ def test_export_then_load_generator_gives_identical_outputs(tiny_gopro: Path, tm
     train(_cfg(tiny_gopro, tmp_path / "run", steps=4))
     ev = evaluate(tiny_gopro, [str(tmp_path / "run" / "last.pt")], max_frames=2)
     (tmp_path / "eval.json").write_text(json.dumps(ev))
-    w, card = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "out" / "tiny", metrics_json=tmp_path / "eval.json")
+    w, card = export_checkpoint(
+        tmp_path / "run" / "last.pt", tmp_path / "out" / "tiny", metrics_json=tmp_path / "eval.json"
+    )
     assert w.name == "tiny.safetensors" and card.name == "tiny.json"
     meta = json.loads(card.read_text())
     assert meta["arch"] == "deblurgan-lite" and meta["args"]["width"] == 8
@@ -145,7 +178,9 @@ def test_export_then_load_generator_gives_identical_outputs(tiny_gopro: Path, tm
         assert torch.equal(trained(x), loaded(x))
     # and the exported generator can be scored like a checkpoint
     ev2 = evaluate(tiny_gopro, [str(w)], max_frames=2)
-    assert ev2["results"]["tiny.safetensors"]["all"]["psnr"] == pytest.approx(ev["results"][str(tmp_path / "run" / "last.pt")]["all"]["psnr"])
+    assert ev2["results"]["tiny.safetensors"]["all"]["psnr"] == pytest.approx(
+        ev["results"][str(tmp_path / "run" / "last.pt")]["all"]["psnr"]
+    )
     # each frame's pass-through PSNR is there too, and the table's mean is their mean
     through = [f["psnr_on_sharp"]["tiny.safetensors"] for f in ev2["per_frame"]]
     assert len(through) == 2 and "input" not in ev2["per_frame"][0]["psnr_on_sharp"]
@@ -202,7 +237,10 @@ def test_init_with_more_blocks_grows_the_trained_generator(tiny_gopro: Path, tmp
     more = {"enc_blocks": [1, 3], "middle_blocks": 2}
     events: list[tuple[str, dict]] = []
     # one step at a negligible learning rate: the checkpoint holds the grown start
-    train(_cfg(tiny_gopro, tmp_path / "big", init=str(w), model_args=more, steps=1, lr=1e-12, ckpt_every=1, val_every=1), on_event=lambda k, i: events.append((k, i)))
+    train(
+        _cfg(tiny_gopro, tmp_path / "big", init=str(w), model_args=more, steps=1, lr=1e-12, ckpt_every=1, val_every=1),
+        on_event=lambda k, i: events.append((k, i)),
+    )
     grown_info = [i for k, i in events if k == "grown"][0]
     assert grown_info["args"]["enc_blocks"] == [1, 3] and grown_info["args"]["width"] == 8
     assert grown_info["max_abs_change"] == 0.0

@@ -14,6 +14,7 @@ HALF_HELP = (
     "Store the weights as float16: half the file, loaded back as float32 (outputs within 1 level of the float32 file)."
 )
 
+
 @app.command()
 @user_errors
 def export(

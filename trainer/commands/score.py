@@ -15,16 +15,45 @@ from .common import Device, Kind, app, report, set_threads, user_errors, write_j
 @user_errors
 def eval_cmd(
     root: Annotated[Path, typer.Argument(help="GoPro-layout dataset root.")],
-    weights: Annotated[Optional[list[Path]], typer.Option("--weights", "-w", help="A training checkpoint (.pt) or exported generator (.safetensors); repeatable.")] = None,
+    weights: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--weights", "-w", help="A training checkpoint (.pt) or exported generator (.safetensors); repeatable."
+        ),
+    ] = None,
     split: Annotated[str, typer.Option(help="Which split to score.")] = "test",
     max_frames: Annotated[Optional[int], typer.Option(help="Score at most N frames (an even spread).")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results here, with every frame's PSNR per method and each model's pass-through PSNR (default: ROOT/eval-SPLIT.json).")] = None,
+    json_out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--json",
+            help="Write the results here, with every frame's PSNR per method and each model's pass-through PSNR"
+            " (default: ROOT/eval-SPLIT.json).",
+        ),
+    ] = None,
     device: Annotated[Device, typer.Option(help="auto (CUDA where there is a GPU), cpu or cuda.")] = Device.auto,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch.")] = None,
-    panel: Annotated[bool, typer.Option("--panel/--no-panel", help="Also the robustness panel: the pairs resized, compressed, noisy, brighter and darker; synthetic mild/medium/strong blur on the held-out photos; the sample clips. One row per condition; each generator's worst row.")] = True,
-    samples: Annotated[Path, typer.Option(help="With --panel: a folder of NAME.mp4 + NAME_sharp.mp4 clips scored as rows.")] = Path("samples"),
+    panel: Annotated[
+        bool,
+        typer.Option(
+            "--panel/--no-panel",
+            help="Also the robustness panel: the pairs resized, compressed, noisy, brighter and darker; synthetic"
+            " mild/medium/strong blur on the held-out photos; the sample clips. One row per condition; each"
+            " generator's worst row.",
+        ),
+    ] = True,
+    samples: Annotated[
+        Path, typer.Option(help="With --panel: a folder of NAME.mp4 + NAME_sharp.mp4 clips scored as rows.")
+    ] = Path("samples"),
     clip_stride: Annotated[int, typer.Option(min=1, help="With --panel: score every Nth frame of the clips.")] = 4,
-    synthetic: Annotated[bool, typer.Option("--synthetic/--no-synthetic", help="With --panel: the mild/medium/strong synthetic rows (held-out photos; skipped with a note where none is installed).")] = True,
+    synthetic: Annotated[
+        bool,
+        typer.Option(
+            "--synthetic/--no-synthetic",
+            help="With --panel: the mild/medium/strong synthetic rows (held-out photos; skipped with a note where none"
+            " is installed).",
+        ),
+    ] = True,
 ) -> None:
     """PSNR / SSIM per blur kind: the blurry input, unsharp masking and each generator; then the robustness panel.
 
@@ -34,7 +63,8 @@ def eval_cmd(
     gives each generator's gain over the blurry input per condition and its worst row, the
     figure a model is chosen by.
 
-    Example:  streamdeblur-train eval GOPRO_Large -w runs/lite/last.pt -w streamdeblur/weights/deblurgan-lite.safetensors
+    Example:  streamdeblur-train eval GOPRO_Large -w runs/lite/last.pt -w
+    streamdeblur/weights/deblurgan-lite.safetensors
     """
     from ..config import pick_device
     from ..evaluate import evaluate, format_table
@@ -47,7 +77,16 @@ def eval_cmd(
     result = evaluate(root, ws, split=split, max_frames=max_frames, device=dev)
     typer.echo(format_table(result))
     if panel and ws:
-        result["panel"] = run_panel(root, ws, split=split, samples=samples if samples.is_dir() else None, clip_stride=clip_stride, photos=synthetic, max_frames=max_frames, device=dev)
+        result["panel"] = run_panel(
+            root,
+            ws,
+            split=split,
+            samples=samples if samples.is_dir() else None,
+            clip_stride=clip_stride,
+            photos=synthetic,
+            max_frames=max_frames,
+            device=dev,
+        )
         typer.echo("")
         typer.echo(format_panel(result["panel"]))
     write_json(json_out or (root / f"eval-{split}.json"), result)
@@ -56,7 +95,14 @@ def eval_cmd(
 @app.command("pool-eval")
 @user_errors
 def pool_eval(
-    evals: Annotated[list[str], typer.Argument(metavar="EVAL.json[@LABEL]...", help="Eval JSONs (`eval --json`); @LABEL names the generator where a file scored more than one.", show_default=False)],
+    evals: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="EVAL.json[@LABEL]...",
+            help="Eval JSONs (`eval --json`); @LABEL names the generator where a file scored more than one.",
+            show_default=False,
+        ),
+    ],
     kind: Annotated[Kind, typer.Option(help="Blur kind to pool.")] = Kind.gopro,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the pooled result here.")] = None,
 ) -> None:
@@ -66,7 +112,8 @@ def pool_eval(
     gain over all their frames (a mean of per-frame gains), with the pass-through PSNR
     (model(sharp) against sharp) pooled over every frame and its worst frame.
 
-    Example:  streamdeblur-train pool-eval docs/eval/eval-deblurgan-lite-stage7.json docs/eval/eval-deblurgan-lite-seed6.json@runs/lite-v11/last.pt
+    Example:  streamdeblur-train pool-eval docs/eval/eval-deblurgan-lite-stage7.json
+    docs/eval/eval-deblurgan-lite-seed6.json@runs/lite-v11/last.pt
     """
     from ..pool import format_pool, pool_files
 
@@ -78,7 +125,14 @@ def pool_eval(
 @user_errors
 def video_psnr(
     sharp: Annotated[Path, typer.Argument(help="The sharp reference video.", show_default=False)],
-    videos: Annotated[list[Path], typer.Argument(metavar="VIDEO...", help="Videos to score against it (same length and size), e.g. the blurry input, then the deblurred output.", show_default=False)],
+    videos: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="VIDEO...",
+            help="Videos to score against it (same length and size), e.g. the blurry input, then the deblurred output.",
+            show_default=False,
+        ),
+    ],
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write every frame's PSNR here.")] = None,
 ) -> None:
     """Frame-by-frame PSNR of videos against a sharp reference (8-bit RGB; identical frames count 99 dB).
@@ -98,8 +152,17 @@ def video_psnr(
 @app.command("side-by-side")
 @user_errors
 def side_by_side(
-    root: Annotated[Path, typer.Argument(help="GoPro-layout set whose test/ split is shown (real recordings, or a synthetic set's GoPro-style frames).")],
-    weights: Annotated[Optional[Path], typer.Option("--weights", "-w", help="Exported generator (.safetensors; default: the shipped deblurgan-lite).")] = None,
+    root: Annotated[
+        Path,
+        typer.Argument(
+            help="GoPro-layout set whose test/ split is shown (real recordings, or a synthetic set's GoPro-style"
+            " frames)."
+        ),
+    ],
+    weights: Annotated[
+        Optional[Path],
+        typer.Option("--weights", "-w", help="Exported generator (.safetensors; default: the shipped deblurgan-lite)."),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("docs/sidebyside.png"),
     crop: Annotated[int, typer.Option(help="Panel size in pixels.")] = 256,
 ) -> None:
@@ -112,5 +175,8 @@ def side_by_side(
     from ..side_by_side import side_by_side as draw
 
     for s in draw(root, weights, out, crop=crop):
-        typer.echo(f"{s['kind']}: {s['sequence']}/{s['frame']}: blurry {s['psnr_blurry']:.2f} dB -> deblurred {s['psnr_deblurred']:.2f} dB (whole frame)")
+        typer.echo(
+            f"{s['kind']}: {s['sequence']}/{s['frame']}: blurry {s['psnr_blurry']:.2f} dB"
+            f" -> deblurred {s['psnr_deblurred']:.2f} dB (whole frame)"
+        )
     typer.echo(f"wrote {out}")
