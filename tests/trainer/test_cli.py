@@ -7,22 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from testkit import TINY_LITE as TINY
 from typer.testing import CliRunner
 
 from streamdeblur.models import build_model, load_generator, save_generator
 from trainer.cli import app
 
 runner = CliRunner()
-TINY_LITE = [
-    "--model-arg",
-    "width=8",
-    "--model-arg",
-    "enc_blocks=[1,1]",
-    "--model-arg",
-    "middle_blocks=1",
-    "--model-arg",
-    "dec_blocks=[1,1]",
-]
+#: testkit's generator small enough to train in a second, as --model-arg options
+TINY_LITE = [word for k, v in TINY.items() for word in ("--model-arg", f"{k}={json.dumps(v)}")]
 
 
 def _one_line_error(result, *needles: str) -> None:
@@ -33,6 +26,11 @@ def _one_line_error(result, *needles: str) -> None:
     assert err.startswith("streamdeblur-train: error:")
     for n in needles:
         assert n in err, err
+
+
+def _train(data: Path, out: Path, *options: object) -> list[str]:
+    """The words of ``streamdeblur-train train --data DATA --out OUT OPTIONS...``."""
+    return ["train", "--data", str(data), "--out", str(out), *map(str, options)]
 
 
 @pytest.mark.parametrize(
@@ -51,9 +49,7 @@ def test_missing_dataset_root(tmp_path: Path) -> None:
 def test_empty_dataset_root(tmp_path: Path) -> None:
     (tmp_path / "test").mkdir()
     _one_line_error(runner.invoke(app, ["eval", str(tmp_path)]), "is empty")
-    _one_line_error(
-        runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")]), "no train/ folder"
-    )
+    _one_line_error(runner.invoke(app, _train(tmp_path, tmp_path / "run")), "no train/ folder")
 
 
 def test_blur_and_sharp_lists_differ(tiny_gopro_copy: Path) -> None:
@@ -106,23 +102,7 @@ def test_bad_size(tmp_path: Path) -> None:
 
 def test_checkpoint_of_another_architecture(tiny_gopro: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    r = runner.invoke(
-        app,
-        [
-            "train",
-            "--data",
-            str(tiny_gopro),
-            "--out",
-            str(run),
-            "--steps",
-            "1",
-            "--crop",
-            "32",
-            "--batch-size",
-            "1",
-            *TINY_LITE,
-        ],
-    )
+    r = runner.invoke(app, _train(tiny_gopro, run, *"--steps 1 --crop 32 --batch-size 1".split(), *TINY_LITE))
     assert r.exit_code == 0, r.output
     _one_line_error(
         runner.invoke(app, ["train", "--resume", str(run / "last.pt"), "--model", "deblurgan", "--out", str(run)]),
@@ -132,28 +112,13 @@ def test_checkpoint_of_another_architecture(tiny_gopro: Path, tmp_path: Path) ->
     # an exported generator whose card names another architecture than its weights
     w, card = save_generator(build_model("deblurgan", base_channels=8, n_blocks=1), tmp_path / "g")
     meta = json.loads(card.read_text())
-    meta.update(
-        arch="deblurgan-lite", args={"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]}
-    )
+    meta.update(arch="deblurgan-lite", args=TINY)
     card.write_text(json.dumps(meta))
     _one_line_error(
         runner.invoke(app, ["eval", str(tiny_gopro), "-w", str(w)]), "does not match architecture 'deblurgan-lite'"
     )
     _one_line_error(
-        runner.invoke(
-            app,
-            [
-                "train",
-                "--data",
-                str(tiny_gopro),
-                "--out",
-                str(tmp_path / "r2"),
-                "--init",
-                str(w),
-                "--model",
-                "deblurgan",
-            ],
-        ),
+        runner.invoke(app, _train(tiny_gopro, tmp_path / "r2", "--init", w, "--model", "deblurgan")),
         "does not match",
     )
     # a file that is no checkpoint at all
@@ -165,17 +130,7 @@ def test_checkpoint_of_another_architecture(tiny_gopro: Path, tmp_path: Path) ->
 
 
 def test_vgg_weights_errors(tiny_gopro: Path, tmp_path: Path) -> None:
-    base = [
-        "train",
-        "--data",
-        str(tiny_gopro),
-        "--out",
-        str(tmp_path / "run"),
-        "--steps",
-        "1",
-        "--content",
-        "perceptual",
-    ]
+    base = _train(tiny_gopro, tmp_path / "run", *"--steps 1 --content perceptual".split())
     _one_line_error(runner.invoke(app, base), "needs --vgg-weights")
     _one_line_error(runner.invoke(app, [*base, "--vgg-weights", str(tmp_path / "vgg19.pth")]), "not found")
     vgg16ish = tmp_path / "vgg16.pth"
@@ -191,50 +146,15 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 def test_make_data_train_eval_export_end_to_end(photo_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "set"
-    r = runner.invoke(
-        app,
-        [
-            "make-data",
-            "--out",
-            str(data),
-            "--size",
-            "64x48",
-            "--train-frames",
-            "2",
-            "--test-frames",
-            "2",
-            "--package",
-            "none",
-            "--photos",
-            str(photo_dir),
-        ],
-    )
+    make = ["make-data", "--out", str(data), "--package", "none", "--photos", str(photo_dir)]
+    r = runner.invoke(app, [*make, *"--size 64x48 --train-frames 2 --test-frames 2".split()])
     assert r.exit_code == 0, r.output
     assert "4 training and 4 test pairs" in r.output
-    r = runner.invoke(app, ["make-data", "--out", str(data), "--package", "none", "--photos", str(photo_dir)])
+    r = runner.invoke(app, make)
     _one_line_error(r, "not empty", "--overwrite")
     run = tmp_path / "run"
-    r = runner.invoke(
-        app,
-        [
-            "train",
-            "--data",
-            str(data),
-            "--val-data",
-            str(data),
-            "--out",
-            str(run),
-            "--steps",
-            "3",
-            "--val-every",
-            "3",
-            "--crop",
-            "32",
-            "--batch-size",
-            "2",
-            *TINY_LITE,
-        ],
-    )
+    options = "--steps 3 --val-every 3 --crop 32 --batch-size 2".split()
+    r = runner.invoke(app, _train(data, run, "--val-data", data, *options, *TINY_LITE))
     assert r.exit_code == 0, r.output
     assert "validation" in r.stderr and "gopro" in r.stderr
     r = runner.invoke(app, ["eval", str(data), "-w", str(run / "best.pt"), "--json", str(tmp_path / "ev.json")])
@@ -257,17 +177,7 @@ def test_make_data_train_eval_export_end_to_end(photo_dir: Path, tmp_path: Path)
 
 
 def test_init_with_model_args_that_do_not_fit(tiny_gopro: Path, tmp_path: Path, tiny_weights: Path) -> None:
-    base = [
-        "train",
-        "--data",
-        str(tiny_gopro),
-        "--out",
-        str(tmp_path / "run"),
-        "--steps",
-        "1",
-        "--init",
-        str(tiny_weights),
-    ]
+    base = _train(tiny_gopro, tmp_path / "run", "--steps", "1", "--init", tiny_weights)
     # a wider model cannot start from a narrow one; fewer levels are not a valid growth either
     _one_line_error(
         runner.invoke(app, [*base, "--model-arg", "width=16"]), "cannot grow into width=16", "only add blocks"
