@@ -40,10 +40,22 @@ class Clip:
 
 
 CLIPS = [
-    Clip("mountains", "/usr/share/backgrounds/picosdeeuropa_by_Aitzol_Berasategi.jpg",
-         "Picos de Europa by Aitzol Berasategi, 2018, CC-BY-4.0 (Debian package lomiri-wallpapers-16.04)", seed=11, motion=0.8, audio=True),
-    Clip("wine", "/usr/share/backgrounds/Wine_by_Jakkub_Mede.jpg",
-         "Wine by Jakub Mede, 2018, CC-BY-4.0 (Debian package lomiri-wallpapers-16.04)", seed=5, motion=1.0, audio=False),
+    Clip(
+        "mountains",
+        "/usr/share/backgrounds/picosdeeuropa_by_Aitzol_Berasategi.jpg",
+        "Picos de Europa by Aitzol Berasategi, 2018, CC-BY-4.0 (Debian package lomiri-wallpapers-16.04)",
+        seed=11,
+        motion=0.8,
+        audio=True,
+    ),
+    Clip(
+        "wine",
+        "/usr/share/backgrounds/Wine_by_Jakkub_Mede.jpg",
+        "Wine by Jakub Mede, 2018, CC-BY-4.0 (Debian package lomiri-wallpapers-16.04)",
+        seed=5,
+        motion=1.0,
+        audio=False,
+    ),
 ]
 SIZE = (640, 360)
 FPS = 30
@@ -72,7 +84,9 @@ def _write(path: Path, frames: list[np.ndarray], audio: np.ndarray | None) -> No
             a = out.add_stream("aac", rate=48000, options={"b": "96k"})
             a.layout = "stereo"
         for i, img in enumerate(frames):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p", dst_colorspace="itu709", dst_color_range=1)
+            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(
+                format="yuv420p", dst_colorspace="itu709", dst_color_range=1
+            )
             f.pts, f.time_base = i, Fraction(1, FPS)
             for p in v.encode(f):
                 out.mux(p)
@@ -80,7 +94,9 @@ def _write(path: Path, frames: list[np.ndarray], audio: np.ndarray | None) -> No
             out.mux(p)
         if a is not None and audio is not None:
             for k in range(0, audio.shape[1], 1024):
-                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[:, k : k + 1024]), format="fltp", layout="stereo")
+                af = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(audio[:, k : k + 1024]), format="fltp", layout="stereo"
+                )
                 af.sample_rate, af.pts = 48000, k
                 for p in a.encode(af):
                     out.mux(p)
@@ -105,7 +121,9 @@ def make(clip: Clip, out_dir: Path, seconds: float) -> list[Path]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="output folder (default: samples/)")
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent, help="output folder (default: samples/)"
+    )
     ap.add_argument("--seconds", type=float, default=4.0, help="clip length (at most 5)")
     ap.add_argument("--only", nargs="*", help="clip names to make (default: all)")
     args = ap.parse_args()

@@ -236,7 +236,9 @@ class _PreviewLoop:
         out = self.process(frame.image)
         self.stats.inference_ms.append((time.perf_counter() - t_infer) * 1000.0)
         if self.recorder is not None:
-            self.recorder.write(Frame(frame.index, frame.pts, frame.time_base, out, frame.captured_at, dict(frame.meta)))
+            self.recorder.write(
+                Frame(frame.index, frame.pts, frame.time_base, out, frame.captured_at, dict(frame.meta))
+            )
         picture = compose(frame.image, out, self.view)
         if self.config.overlay:
             draw_overlay(picture, self._overlay_lines())
@@ -377,7 +379,9 @@ def preview_live(
     if record is not None:
         check_output(record, overwrite=overwrite)
     generator = load_generator(weights)
-    source = open_live(input, camera=camera, loop=loop, timeout=timeout)  # a missing camera fails before the backend loads
+    source = open_live(
+        input, camera=camera, loop=loop, timeout=timeout
+    )  # a missing camera fails before the backend loads
     try:
         opened = create_backend(backend, generator, device, backend_options)  # the open backend; `backend` names it
     except BaseException:
@@ -388,7 +392,9 @@ def preview_live(
         stats, recorder = _preview(source, opened, config, address, record, overwrite, say)
     finally:
         opened.close()
-    return PreviewResult(stats, recorder.frames_written if recorder is not None else None, Path(record) if record is not None else None)
+    return PreviewResult(
+        stats, recorder.frames_written if recorder is not None else None, Path(record) if record is not None else None
+    )
 
 
 def _check_where_to_show(serve: str | None) -> tuple[str, int] | None:
@@ -403,7 +409,10 @@ def _check_where_to_show(serve: str | None) -> tuple[str, int] | None:
 
     problem = display_problem()
     if problem:
-        raise DisplayUnavailableError(f"cannot open a preview window: {problem}", "use --serve [HOST:]PORT to watch the preview in a browser instead")
+        raise DisplayUnavailableError(
+            f"cannot open a preview window: {problem}",
+            "use --serve [HOST:]PORT to watch the preview in a browser instead",
+        )
     return None
 
 
@@ -420,12 +429,23 @@ def _preview(
     owned = False
     try:
         info = source.info
-        say(f"input: {info.name} ({info.kind}, {info.width}x{info.height}" + (f", {info.fps:.2f} fps)" if info.fps else ")"))
+        say(
+            f"input: {info.name} ({info.kind}, {info.width}x{info.height}"
+            + (f", {info.fps:.2f} fps)" if info.fps else ")")
+        )
         viewers.append(_open_viewer(address, say))
         if record is not None:
             recorder = live_sink(record, info, overwrite=overwrite)
         owned = True  # from here run_preview closes the source (from its capture thread)
-        stats = run_preview(source, lambda im: backend.process(im[None])[0], viewers, config, describe=backend.describe(), recorder=recorder, on_event=say)
+        stats = run_preview(
+            source,
+            lambda im: backend.process(im[None])[0],
+            viewers,
+            config,
+            describe=backend.describe(),
+            recorder=recorder,
+            on_event=say,
+        )
     except BaseException:
         for v in viewers:
             v.close()
@@ -451,5 +471,7 @@ def _open_viewer(address: tuple[str, int] | None, say: Notify) -> Viewer:
     server = MjpegServer(host, port)
     say(f"serving the preview at {server.url} (Ctrl-C stops)")
     if host not in ("127.0.0.1", "localhost", "::1"):
-        say(f"note: listening on {host}, so anyone who can reach this machine can watch; omit the host to keep it on 127.0.0.1")
+        say(
+            f"note: listening on {host}, so anyone who can reach this machine can watch; omit the host to keep it on 127.0.0.1"
+        )
     return server

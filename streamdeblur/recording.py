@@ -30,7 +30,13 @@ if TYPE_CHECKING:
 
 
 def live_sink(
-    output: str | os.PathLike, info: LiveInfo, *, codec: str | None = None, crf: int | None = None, preset: str | None = None, overwrite: bool = False
+    output: str | os.PathLike,
+    info: LiveInfo,
+    *,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    overwrite: bool = False,
 ) -> FileSink:
     """The :class:`~streamdeblur.video.sinks.FileSink` that records a live source: capture-clock
     timestamps, colours tagged BT.709 (what :class:`~streamdeblur.video.live.LiveInfo` says)."""
@@ -136,7 +142,9 @@ def record_live(
         if on_open is not None:
             on_open(source.info)
         out, _, _ = check_output(output, overwrite=overwrite)
-        opened = create_backend(backend, load_generator(weights), device, backend_options)  # the open backend; `backend` names it
+        opened = create_backend(
+            backend, load_generator(weights), device, backend_options
+        )  # the open backend; `backend` names it
     except BaseException:
         source.close()
         raise

@@ -37,7 +37,9 @@ def parse_size(
     if w < minimum or h < minimum or (maximum is not None and (w > maximum or h > maximum)):
         raise InputError(f"{option} {text!r} is out of range", f"use {minimum}x{minimum} to {hi}")
     if even and (w % 2 or h % 2):
-        raise InputError(f"{option} {text!r} has an odd side", f"use even sizes (the H.264 encoder needs them), e.g. {example}")
+        raise InputError(
+            f"{option} {text!r} has an odd side", f"use even sizes (the H.264 encoder needs them), e.g. {example}"
+        )
     return w, h
 
 

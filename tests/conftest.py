@@ -16,6 +16,7 @@ from streamdeblur.models import build_model, save_generator
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+
 def pytest_collection_modifyitems(config, items):
     has_cuda = torch.cuda.is_available()
     try:
@@ -28,7 +29,9 @@ def pytest_collection_modifyitems(config, items):
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU; none visible to PyTorch"))
         if "tensorrt" in item.keywords and not has_trt:
-            item.add_marker(pytest.mark.skip(reason="needs TensorRT and a CUDA GPU (pip install 'streamdeblur[tensorrt]')"))
+            item.add_marker(
+                pytest.mark.skip(reason="needs TensorRT and a CUDA GPU (pip install 'streamdeblur[tensorrt]')")
+            )
 
 
 @pytest.fixture(scope="session")

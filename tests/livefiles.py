@@ -67,12 +67,22 @@ def media(tmp_path_factory) -> dict:
     torch.manual_seed(0)
     g = build_model("deblurgan-lite", **TINY_LITE)
     with torch.no_grad():
-        g.ending.bias.copy_(torch.tensor([0.35, -0.25, -0.25]).repeat(g.ending.bias.numel() // 3 + 1)[: g.ending.bias.numel()])
+        g.ending.bias.copy_(
+            torch.tensor([0.35, -0.25, -0.25]).repeat(g.ending.bias.numel() // 3 + 1)[: g.ending.bias.numel()]
+        )
     weights, _ = save_generator(g, d / "tiny.safetensors")
     backend = create_backend("torch", load_generator(weights), "cpu")
     with av.open(str(still)) as c:
         first = next(c.decode(video=0)).to_ndarray(format="rgb24")
-    return {"dir": d, "still": still, "pan": pan, "weights": weights, "backend": backend, "input": first, "deblurred": backend.process(first[None])[0]}
+    return {
+        "dir": d,
+        "still": still,
+        "pan": pan,
+        "weights": weights,
+        "backend": backend,
+        "input": first,
+        "deblurred": backend.process(first[None])[0],
+    }
 
 
 def process_with(backend):
@@ -121,7 +131,9 @@ class Counted(LiveSource):
         """Block until ``n`` more frames were read from now on (or the source ended)."""
         with self._cond:
             target = self.delivered + n
-            assert self._cond.wait_for(lambda: self.delivered >= target or self.ended, timeout), "the source stopped delivering frames"
+            assert self._cond.wait_for(lambda: self.delivered >= target or self.ended, timeout), (
+                "the source stopped delivering frames"
+            )
 
 
 def slower_than(source: Counted, backend, frames: int = 3):
@@ -194,7 +206,21 @@ def finish(proc: subprocess.Popen, sig: int | None = signal.SIGINT, timeout: flo
 
 def serve(media, view: str = "side") -> tuple[subprocess.Popen, str, int]:
     """``preview still.mp4 --loop --serve 127.0.0.1:0`` in a subprocess; (process, host, port)."""
-    proc = start_cli(["preview", str(media["still"]), "--loop", "--serve", "127.0.0.1:0", "--view", view, "--backend", "torch", "--weights", str(media["weights"])])
+    proc = start_cli(
+        [
+            "preview",
+            str(media["still"]),
+            "--loop",
+            "--serve",
+            "127.0.0.1:0",
+            "--view",
+            view,
+            "--backend",
+            "torch",
+            "--weights",
+            str(media["weights"]),
+        ]
+    )
     m = wait_for_line(proc, r"serving the preview at http://(127\.0\.0\.1):(\d+)/")
     return proc, m.group(1), int(m.group(2))
 

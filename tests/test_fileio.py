@@ -22,7 +22,11 @@ def test_never_replaces_an_existing_file(tmp_path, how):
     final = tmp_path / "out.mp4"
     final.write_text("theirs")
     tmp = _tmp(tmp_path, "mine")
-    fn = {"publish": fileio.publish, "rename_noreplace": fileio.rename_noreplace, "link_noreplace": fileio.link_noreplace}[how]
+    fn = {
+        "publish": fileio.publish,
+        "rename_noreplace": fileio.rename_noreplace,
+        "link_noreplace": fileio.link_noreplace,
+    }[how]
     if how == "rename_noreplace" and fileio._renameat2 is None:
         pytest.skip("no renameat2 in this C library")
     with pytest.raises(FileExistsError):

@@ -10,7 +10,10 @@ from streamdeblur.backends import BackendOptions, create_backend
 from streamdeblur.tiling import default_overlap, tile_starts, tiled_infer
 
 
-@pytest.mark.parametrize("length,tile,overlap,align", [(360, 128, 48, 16), (240, 128, 48, 16), (101, 64, 16, 1), (129, 128, 32, 16), (1000, 256, 96, 8)])
+@pytest.mark.parametrize(
+    "length,tile,overlap,align",
+    [(360, 128, 48, 16), (240, 128, 48, 16), (101, 64, 16, 1), (129, 128, 32, 16), (1000, 256, 96, 8)],
+)
 def test_tiles_cover_the_frame_on_the_grid_with_the_overlap(length, tile, overlap, align):
     starts = tile_starts(length, tile, overlap, align)
     assert starts[0] == 0 and min(length, starts[-1] + tile) == length

@@ -16,13 +16,33 @@ runner = CliRunner()
 @pytest.mark.parametrize(
     ("cli", "args", "line"),
     [
-        (app, ["bench", "--precision", "fp8"], "streamdeblur: error: Invalid value for '--precision': 'fp8' is not one of 'fp16', 'fp32', 'bf16'; see streamdeblur bench --help"),
-        (app, ["run", "a.mp4", "-o", "b.mp4", "--backend", "foo"], "streamdeblur: error: Invalid value for '--backend': 'foo' is not one of 'auto', 'tensorrt', 'torch', 'onnxruntime', 'openvino'; see streamdeblur run --help"),
+        (
+            app,
+            ["bench", "--precision", "fp8"],
+            "streamdeblur: error: Invalid value for '--precision': 'fp8' is not one of 'fp16', 'fp32', 'bf16'; see streamdeblur bench --help",
+        ),
+        (
+            app,
+            ["run", "a.mp4", "-o", "b.mp4", "--backend", "foo"],
+            "streamdeblur: error: Invalid value for '--backend': 'foo' is not one of 'auto', 'tensorrt', 'torch', 'onnxruntime', 'openvino'; see streamdeblur run --help",
+        ),
         (app, ["run", "a.mp4"], "streamdeblur: error: Missing option '--output' / '-o'; see streamdeblur run --help"),
         (app, ["--bogus"], "streamdeblur: error: No such option: --bogus; see streamdeblur --help"),
-        (app, ["run", "a.mp4", "-o", "b.mp4", "--openvino-hnt", "latency"], "streamdeblur: error: No such option: --openvino-hnt (Possible options: --openvino-hint, --openvino-precision); see streamdeblur run --help"),
-        (app, ["preview", "--device", "gpu"], "streamdeblur: error: Invalid value for '--device': 'gpu' is not one of 'cuda', 'cpu'; see streamdeblur preview --help"),
-        (train_app, ["train", "--pixel-loss", "l3"], "streamdeblur-train: error: Invalid value for '--pixel-loss': 'l3' is not one of 'l1', 'charbonnier', 'psnr'; see streamdeblur-train train --help"),
+        (
+            app,
+            ["run", "a.mp4", "-o", "b.mp4", "--openvino-hnt", "latency"],
+            "streamdeblur: error: No such option: --openvino-hnt (Possible options: --openvino-hint, --openvino-precision); see streamdeblur run --help",
+        ),
+        (
+            app,
+            ["preview", "--device", "gpu"],
+            "streamdeblur: error: Invalid value for '--device': 'gpu' is not one of 'cuda', 'cpu'; see streamdeblur preview --help",
+        ),
+        (
+            train_app,
+            ["train", "--pixel-loss", "l3"],
+            "streamdeblur-train: error: Invalid value for '--pixel-loss': 'l3' is not one of 'l1', 'charbonnier', 'psnr'; see streamdeblur-train train --help",
+        ),
     ],
 )
 def test_usage_errors_are_one_line(cli, args, line):

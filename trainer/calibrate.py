@@ -56,9 +56,20 @@ def crop_stats(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]
     sg = np.array([blur_sigma(b, s) for b, s in pairs])
 
     def summary(v: np.ndarray) -> dict[str, float]:
-        return {"mean": float(v.mean()), "p10": float(np.percentile(v, 10)), "p50": float(np.percentile(v, 50)), "p90": float(np.percentile(v, 90))}
+        return {
+            "mean": float(v.mean()),
+            "p10": float(np.percentile(v, 10)),
+            "p50": float(np.percentile(v, 50)),
+            "p90": float(np.percentile(v, 90)),
+        }
 
-    return {"n": len(pairs), "psnr": summary(p), "sigma": summary(sg), "psnr_values": p.round(3).tolist(), "sigma_values": sg.round(3).tolist()}
+    return {
+        "n": len(pairs),
+        "psnr": summary(p),
+        "sigma": summary(sg),
+        "psnr_values": p.round(3).tolist(),
+        "sigma_values": sg.round(3).tolist(),
+    }
 
 
 def calibrate(
@@ -80,11 +91,28 @@ def calibrate(
     out["rows"].append({"source": f"real {split}", **crop_stats([real.sample(rng) for _ in range(samples)])})
     photos = find_photos(packages, allow_missing=True)
     for lo, hi in motions:
-        cfg = SynthConfig(gopro_fraction=1.0, motion=(lo, hi), object_fraction=object_fraction, continuous=continuous, color_jitter=0.0)
+        cfg = SynthConfig(
+            gopro_fraction=1.0,
+            motion=(lo, hi),
+            object_fraction=object_fraction,
+            continuous=continuous,
+            color_jitter=0.0,
+        )
         synth = SyntheticPairs(photos, crop=crop, batch_size=1, seed=seed, synth=cfg)
         r = np.random.default_rng([seed, 6])
-        label = f"synthetic motion {lo:g}-{hi:g}" + (f", objects {object_fraction:g}" if object_fraction else "") + (", continuous" if continuous else ", sub-frames only")
-        out["rows"].append({"source": label, "motion": [lo, hi], "object_fraction": object_fraction, **crop_stats([synth.sample(r) for _ in range(samples)])})
+        label = (
+            f"synthetic motion {lo:g}-{hi:g}"
+            + (f", objects {object_fraction:g}" if object_fraction else "")
+            + (", continuous" if continuous else ", sub-frames only")
+        )
+        out["rows"].append(
+            {
+                "source": label,
+                "motion": [lo, hi],
+                "object_fraction": object_fraction,
+                **crop_stats([synth.sample(r) for _ in range(samples)]),
+            }
+        )
     return out
 
 
@@ -105,7 +133,9 @@ def plot(result: dict[str, Any], path: str | os.PathLike) -> None:
     for ax in axes:
         ax.set_ylabel("density")
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"real vs synthetic blur, {result['crop']}x{result['crop']} crops at the model's scale ({result['samples']} each)")
+    fig.suptitle(
+        f"real vs synthetic blur, {result['crop']}x{result['crop']} crops at the model's scale ({result['samples']} each)"
+    )
     fig.tight_layout()
     fig.savefig(str(path), dpi=90)
     plt.close(fig)

@@ -29,7 +29,9 @@ class TrainConfig:
     sharp_fraction: float = 0.0  # synthetic pairs: share left unblurred, so sharp input stays sharp
     motion: tuple[float, float] = (0.3, 1.5)  # synthetic GoPro-style blur: camera speed range (blur strength)
     object_fraction: float = 0.0  # synthetic GoPro-style pairs: share with objects moving over the background
-    continuous_blur: bool = False  # synthetic GoPro-style pairs: integrate motion within each sub-frame (streaks, not ghosts)
+    continuous_blur: bool = (
+        False  # synthetic GoPro-style pairs: integrate motion within each sub-frame (streaks, not ghosts)
+    )
     # real pairs mixed into the synthetic ones: a GoPro-layout root (its train/ split), and their share
     real_data: str | None = None
     real_fraction: float = 0.5
@@ -100,30 +102,57 @@ def check_config(cfg: TrainConfig) -> None:
     """Reject bad values early with a message naming the option."""
     if cfg.model not in MODELS:
         raise WeightsError(f"unknown model {cfg.model!r}", f"choose one of: {', '.join(sorted(MODELS))}")
-    positive = {"steps": cfg.steps, "batch_size": cfg.batch_size, "crop": cfg.crop, "critic_steps": cfg.critic_steps, "log_every": cfg.log_every, "val_every": cfg.val_every, "ckpt_every": cfg.ckpt_every}
+    positive = {
+        "steps": cfg.steps,
+        "batch_size": cfg.batch_size,
+        "crop": cfg.crop,
+        "critic_steps": cfg.critic_steps,
+        "log_every": cfg.log_every,
+        "val_every": cfg.val_every,
+        "ckpt_every": cfg.ckpt_every,
+    }
     for k, v in positive.items():
         if v <= 0:
             raise DataError(f"--{k.replace('_', '-')} must be positive, got {v}")
     if cfg.lr <= 0:
         raise DataError(f"--lr must be positive, got {cfg.lr}")
     if not 0.0 <= cfg.motion[0] <= cfg.motion[1]:
-        raise DataError(f"--motion must be LO,HI with 0 <= LO <= HI, got {cfg.motion[0]},{cfg.motion[1]}", "e.g. --motion 0.5,3")
+        raise DataError(
+            f"--motion must be LO,HI with 0 <= LO <= HI, got {cfg.motion[0]},{cfg.motion[1]}", "e.g. --motion 0.5,3"
+        )
     if cfg.real_data and cfg.data:
-        raise DataError("--data and --real-data were both given", "use --real-data ROOT to mix real pairs into synthetic ones, or --data ROOT to train on that set alone")
+        raise DataError(
+            "--data and --real-data were both given",
+            "use --real-data ROOT to mix real pairs into synthetic ones, or --data ROOT to train on that set alone",
+        )
     if not 0.0 < cfg.real_scale[0] <= cfg.real_scale[1] <= 1.0:
-        raise DataError(f"--real-scale must be LO,HI with 0 < LO <= HI <= 1, got {cfg.real_scale[0]},{cfg.real_scale[1]}", "e.g. --real-scale 0.35,1")
+        raise DataError(
+            f"--real-scale must be LO,HI with 0 < LO <= HI <= 1, got {cfg.real_scale[0]},{cfg.real_scale[1]}",
+            "e.g. --real-scale 0.35,1",
+        )
     if cfg.gamma < 0:
         raise DataError(f"--gamma must be 0 or more, got {cfg.gamma}", "e.g. --gamma 0.25")
-    for k in ("gopro_fraction", "sharp_fraction", "object_fraction", "real_fraction", "degrade_fraction", "h264_fraction"):
+    for k in (
+        "gopro_fraction",
+        "sharp_fraction",
+        "object_fraction",
+        "real_fraction",
+        "degrade_fraction",
+        "h264_fraction",
+    ):
         if not 0.0 <= getattr(cfg, k) <= 1.0:
             raise DataError(f"--{k.replace('_', '-')} must be between 0 and 1, got {getattr(cfg, k)}")
     if not 0.0 <= cfg.ema_decay < 1.0:
-        raise DataError(f"--ema-decay must be in [0, 1), got {cfg.ema_decay}", "use e.g. 0.999, or 0 to switch the average off")
+        raise DataError(
+            f"--ema-decay must be in [0, 1), got {cfg.ema_decay}", "use e.g. 0.999, or 0 to switch the average off"
+        )
     if cfg.workers < 1:
-        raise DataError(f"--workers must be at least 1, got {cfg.workers}", "use 1 (one background thread) or the CPU cores to spare")
+        raise DataError(
+            f"--workers must be at least 1, got {cfg.workers}",
+            "use 1 (one background thread) or the CPU cores to spare",
+        )
     if cfg.crop < 32:
         raise DataError(f"--crop {cfg.crop} is too small", "use at least 32 (the critic needs room)")
-
 
 
 def pick_device(name: str) -> torch.device:
@@ -131,5 +160,8 @@ def pick_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BackendUnavailableError("--device cuda was asked for but PyTorch sees no CUDA GPU", "use --device cpu (slow) or run on a GPU machine")
+        raise BackendUnavailableError(
+            "--device cuda was asked for but PyTorch sees no CUDA GPU",
+            "use --device cpu (slow) or run on a GPU machine",
+        )
     return dev

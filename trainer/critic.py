@@ -24,10 +24,18 @@ class PatchCritic(nn.Module):
         c = width
         for i in range(1, n_layers):
             c_next = width * min(2**i, 8)
-            layers += [nn.Conv2d(c, c_next, 4, stride=2, padding=1), nn.InstanceNorm2d(c_next, affine=True), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [
+                nn.Conv2d(c, c_next, 4, stride=2, padding=1),
+                nn.InstanceNorm2d(c_next, affine=True),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
             c = c_next
         c_next = width * min(2**n_layers, 8)
-        layers += [nn.Conv2d(c, c_next, 4, stride=1, padding=1), nn.InstanceNorm2d(c_next, affine=True), nn.LeakyReLU(0.2, inplace=True)]
+        layers += [
+            nn.Conv2d(c, c_next, 4, stride=1, padding=1),
+            nn.InstanceNorm2d(c_next, affine=True),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
         layers += [nn.Conv2d(c_next, 1, 4, stride=1, padding=1)]
         self.net = nn.Sequential(*layers)
 

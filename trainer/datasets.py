@@ -38,10 +38,22 @@ if TYPE_CHECKING:
 class SyntheticPairs:
     """Fresh synthetic training batches from photos; batch ``k`` depends only on (seed, k)."""
 
-    def __init__(self, photos: Sequence[Photo], *, crop: int, batch_size: int, seed: int = 0, synth: SynthConfig = SynthConfig(), max_side: int = 2048) -> None:
+    def __init__(
+        self,
+        photos: Sequence[Photo],
+        *,
+        crop: int,
+        batch_size: int,
+        seed: int = 0,
+        synth: SynthConfig = SynthConfig(),
+        max_side: int = 2048,
+    ) -> None:
         photos = [p for p in photos if p.split == "train"]
         if not photos:
-            raise DataError("no training photos", "install the photo packages (streamdeblur-train make-data --help) or pass --photos DIR")
+            raise DataError(
+                "no training photos",
+                "install the photo packages (streamdeblur-train make-data --help) or pass --photos DIR",
+            )
         self.photos = photos
         self.crop, self.batch_size, self.seed, self.synth, self.max_side = crop, batch_size, seed, synth, max_side
         self._images = [load_photo(p, max_side) for p in photos]
@@ -96,15 +108,24 @@ def scan_gopro(root: str | os.PathLike, split: str) -> list[Sequence_]:
     """Check and list ``ROOT/SPLIT/SEQ/{blur,sharp}/*``: matching file lists, at least one pair."""
     root = Path(root).expanduser()
     if not root.exists():
-        raise InputNotFoundError(f"dataset root not found: {root}", "run `streamdeblur-train make-data --out ROOT` or pass a GoPro-layout folder")
+        raise InputNotFoundError(
+            f"dataset root not found: {root}",
+            "run `streamdeblur-train make-data --out ROOT` or pass a GoPro-layout folder",
+        )
     base = root / split
     if not base.is_dir():
-        raise DataError(f"dataset {root} has no {split}/ folder", f"expected the GoPro layout {root}/{split}/SEQUENCE/{{blur,sharp}}/*.png")
+        raise DataError(
+            f"dataset {root} has no {split}/ folder",
+            f"expected the GoPro layout {root}/{split}/SEQUENCE/{{blur,sharp}}/*.png",
+        )
     seqs: list[Sequence_] = []
     for seq in sorted(p for p in base.iterdir() if p.is_dir()):
         bdir, sdir = seq / "blur", seq / "sharp"
         if not bdir.is_dir() or not sdir.is_dir():
-            raise DataError(f"sequence {seq} lacks a blur/ or sharp/ folder", "each sequence needs both blur/ and sharp/ with the same file names")
+            raise DataError(
+                f"sequence {seq} lacks a blur/ or sharp/ folder",
+                "each sequence needs both blur/ and sharp/ with the same file names",
+            )
         bl = sorted(p.name for p in bdir.iterdir() if p.suffix.lower() in IMAGE_EXTS)
         sh = sorted(p.name for p in sdir.iterdir() if p.suffix.lower() in IMAGE_EXTS)
         if bl != sh:
@@ -115,9 +136,16 @@ def scan_gopro(root: str | os.PathLike, split: str) -> list[Sequence_]:
                 "every blurry frame needs a sharp frame of the same name",
             )
         if bl:
-            seqs.append(Sequence_(seq.name, blur_kind(seq.name), tuple(str(bdir / n) for n in bl), tuple(str(sdir / n) for n in sh)))
+            seqs.append(
+                Sequence_(
+                    seq.name, blur_kind(seq.name), tuple(str(bdir / n) for n in bl), tuple(str(sdir / n) for n in sh)
+                )
+            )
     if not seqs:
-        raise DataError(f"dataset {base} is empty (no SEQUENCE/blur/*.png pairs)", "run `streamdeblur-train make-data` or check the path")
+        raise DataError(
+            f"dataset {base} is empty (no SEQUENCE/blur/*.png pairs)",
+            "run `streamdeblur-train make-data` or check the path",
+        )
     return seqs
 
 
@@ -132,8 +160,16 @@ class GoProPairs:
     """
 
     def __init__(
-        self, root: str | os.PathLike, split: str = "train", *, crop: int | None = None, batch_size: int = 1, seed: int = 0,
-        max_frames: int | None = None, scale: tuple[float, float] = (1.0, 1.0), finish: SynthConfig | None = None,
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        *,
+        crop: int | None = None,
+        batch_size: int = 1,
+        seed: int = 0,
+        max_frames: int | None = None,
+        scale: tuple[float, float] = (1.0, 1.0),
+        finish: SynthConfig | None = None,
     ) -> None:
         self.root = Path(root)
         self.split = split
@@ -162,7 +198,10 @@ class GoProPairs:
         kind, seq, b, s = self.pairs[i]
         bi, si = read_image(b), read_image(s)
         if bi.shape != si.shape:
-            raise DataError(f"{b} is {bi.shape[1]}x{bi.shape[0]} but its sharp frame {s} is {si.shape[1]}x{si.shape[0]}", "blurry and sharp frames must have the same size")
+            raise DataError(
+                f"{b} is {bi.shape[1]}x{bi.shape[0]} but its sharp frame {s} is {si.shape[1]}x{si.shape[0]}",
+                "blurry and sharp frames must have the same size",
+            )
         return bi, si, kind, seq
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray, str, str]]:
@@ -199,7 +238,9 @@ class GoProPairs:
         return {k: (v if k != "_cache" else {}) for k, v in self.__dict__.items()}
 
 
-def _rescaled_crop(b: np.ndarray, s: np.ndarray, c: int, rng: np.random.Generator, scale: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def _rescaled_crop(
+    b: np.ndarray, s: np.ndarray, c: int, rng: np.random.Generator, scale: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """A c x c crop of both frames as if they had been shrunk by a log-uniform factor in ``scale``.
 
     The region of c / factor pixels is cut first and shrunk (area filter), which is the same
@@ -212,7 +253,10 @@ def _rescaled_crop(b: np.ndarray, s: np.ndarray, c: int, rng: np.random.Generato
     y, x = int(rng.integers(h - r + 1)), int(rng.integers(w - r + 1))
     if r == c:
         return b[y : y + c, x : x + c], s[y : y + c, x : x + c]
-    return tuple(cv2.resize(np.ascontiguousarray(im[y : y + r, x : x + r]), (c, c), interpolation=cv2.INTER_AREA) for im in (b, s))  # type: ignore[return-value]
+    return tuple(
+        cv2.resize(np.ascontiguousarray(im[y : y + r, x : x + r]), (c, c), interpolation=cv2.INTER_AREA)
+        for im in (b, s)
+    )  # type: ignore[return-value]
 
 
 class MixedPairs:
@@ -221,18 +265,28 @@ class MixedPairs:
     Batch ``k`` depends only on ``(seed, k)``, as for the two sources alone.
     """
 
-    def __init__(self, real: GoProPairs, synthetic: SyntheticPairs, real_fraction: float, *, batch_size: int, seed: int = 0) -> None:
+    def __init__(
+        self, real: GoProPairs, synthetic: SyntheticPairs, real_fraction: float, *, batch_size: int, seed: int = 0
+    ) -> None:
         if not 0.0 <= real_fraction <= 1.0:
             raise ValueError(f"real_fraction must be within [0, 1], not {real_fraction}")
         self.real, self.synthetic, self.real_fraction = real, synthetic, real_fraction
         self.batch_size, self.seed = batch_size, seed
 
     def describe(self) -> dict:
-        return {"kind": "mixed", "real_fraction": self.real_fraction, "real": self.real.describe(), "synthetic": self.synthetic.describe()}
+        return {
+            "kind": "mixed",
+            "real_fraction": self.real_fraction,
+            "real": self.real.describe(),
+            "synthetic": self.synthetic.describe(),
+        }
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, step, 1])
-        pairs = [(self.real if rng.random() < self.real_fraction else self.synthetic).sample(rng) for _ in range(self.batch_size)]
+        pairs = [
+            (self.real if rng.random() < self.real_fraction else self.synthetic).sample(rng)
+            for _ in range(self.batch_size)
+        ]
         return _stack_pairs(pairs)
 
 
@@ -242,8 +296,14 @@ class MixedPairs:
 def training_data(cfg: TrainConfig) -> SyntheticPairs | GoProPairs | MixedPairs:
     """The batches a run trains on: ``--data`` alone, synthetic pairs, or those mixed with ``--real-data``."""
     synth = SynthConfig(
-        gopro_fraction=cfg.gopro_fraction, sharp_fraction=cfg.sharp_fraction, motion=tuple(cfg.motion), object_fraction=cfg.object_fraction,
-        continuous=cfg.continuous_blur, degrade_fraction=cfg.degrade_fraction, h264_fraction=cfg.h264_fraction, gamma=cfg.gamma,
+        gopro_fraction=cfg.gopro_fraction,
+        sharp_fraction=cfg.sharp_fraction,
+        motion=tuple(cfg.motion),
+        object_fraction=cfg.object_fraction,
+        continuous=cfg.continuous_blur,
+        degrade_fraction=cfg.degrade_fraction,
+        h264_fraction=cfg.h264_fraction,
+        gamma=cfg.gamma,
     )
 
     def real_pairs(root: str) -> GoProPairs:
@@ -254,7 +314,11 @@ def training_data(cfg: TrainConfig) -> SyntheticPairs | GoProPairs | MixedPairs:
         return real_pairs(cfg.data)
     if cfg.real_data and cfg.real_fraction >= 1.0:
         return real_pairs(cfg.real_data)
-    photos = find_photos(cfg.packages, extra_dirs=[cfg.photos] if cfg.photos else (), allow_missing=cfg.allow_missing_packages or bool(cfg.photos))
+    photos = find_photos(
+        cfg.packages,
+        extra_dirs=[cfg.photos] if cfg.photos else (),
+        allow_missing=cfg.allow_missing_packages or bool(cfg.photos),
+    )
     synthetic = SyntheticPairs(photos, crop=cfg.crop, batch_size=cfg.batch_size, seed=cfg.seed, synth=synth)
     if cfg.real_data and cfg.real_fraction > 0.0:
         real = real_pairs(cfg.real_data)
@@ -282,17 +346,30 @@ def _quiet_worker(_: int) -> None:
     cv2.setNumThreads(1)  # each worker process is one core's worth of synthesis
 
 
-def batch_loader(source: SyntheticPairs | GoProPairs | MixedPairs, start: int, stop: int, workers: int, prefetch: int, *, pin: bool = False) -> torch.utils.data.DataLoader:
+def batch_loader(
+    source: SyntheticPairs | GoProPairs | MixedPairs,
+    start: int,
+    stop: int,
+    workers: int,
+    prefetch: int,
+    *,
+    pin: bool = False,
+) -> torch.utils.data.DataLoader:
     """Batches ``start ..`` in order, made by ``workers`` processes (PyTorch's DataLoader).
 
     Batch ``k`` depends only on (seed, k), so the batches, and the run, are the same as with
     the single background thread; only the wall-clock time changes.
     """
     return torch.utils.data.DataLoader(
-        _Steps(source, start, stop), batch_size=None, shuffle=False, num_workers=workers,
-        prefetch_factor=max(1, prefetch), pin_memory=pin, worker_init_fn=_quiet_worker,
+        _Steps(source, start, stop),
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        prefetch_factor=max(1, prefetch),
+        pin_memory=pin,
+        worker_init_fn=_quiet_worker,
         # spawned, not forked: a fork of a process whose OpenMP/OpenCV thread pools have run
         # can deadlock in the child (seen here); each worker reloads the photos itself
-        multiprocessing_context="spawn", persistent_workers=False,
+        multiprocessing_context="spawn",
+        persistent_workers=False,
     )
-

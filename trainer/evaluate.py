@@ -90,8 +90,15 @@ def evaluate(
             results[label][kind] = r
     # real blur first: it is the measure; synthetic kinds after it
     kinds = sorted({k for lab in results.values() for k in lab if k != "all"}, key=lambda k: (k != "real", k)) + ["all"]
-    return {"root": str(root), "split": split, "frames": n, "kinds": kinds, "methods": labels, "results": results, "per_frame": frames}
-
+    return {
+        "root": str(root),
+        "split": split,
+        "frames": n,
+        "kinds": kinds,
+        "methods": labels,
+        "results": results,
+        "per_frame": frames,
+    }
 
 
 def format_table(result: dict) -> str:
@@ -105,7 +112,11 @@ def format_table(result: dict) -> str:
             r = result["results"][label].get(k)
             row += f"{r['psnr']:>13.2f}{r['ssim']:>12.4f}" if r else f"{'-':>13}{'-':>12}"
         lines.append(row)
-    extra = [(label, result["results"][label]["all"]) for label in result["methods"] if "psnr_on_sharp" in result["results"][label].get("all", {})]
+    extra = [
+        (label, result["results"][label]["all"])
+        for label in result["methods"]
+        if "psnr_on_sharp" in result["results"][label].get("all", {})
+    ]
     if extra:
         lines.append("")
         lines.append(f"{'generator':<40}{'PSNR(model(sharp), sharp)':>28}{'colour shift R/G/B (levels)':>32}")

@@ -32,7 +32,9 @@ def generator_adv_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     return -fake_scores.mean()
 
 
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, blurry: torch.Tensor | None = None, weight: float = 10.0) -> torch.Tensor:
+def gradient_penalty(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, blurry: torch.Tensor | None = None, weight: float = 10.0
+) -> torch.Tensor:
     """``weight * E[(||grad_x D(x_hat)||_2 - 1)^2]`` with a per-sample alpha and per-sample norm."""
     n = real.shape[0]
     alpha = torch.rand(n, 1, 1, 1, device=real.device, dtype=real.dtype)
@@ -129,11 +131,17 @@ def load_vgg19_conv3_3(path: str | os.PathLike) -> nn.Sequential:
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and torch errors all mean the same thing to the user
-        raise WeightsError(f"--vgg-weights {path} is not a PyTorch state dict ({e.__class__.__name__})", "pass torchvision's vgg19 weights file") from None
+        raise WeightsError(
+            f"--vgg-weights {path} is not a PyTorch state dict ({e.__class__.__name__})",
+            "pass torchvision's vgg19 weights file",
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise WeightsError(f"--vgg-weights {path} holds a {type(state).__name__}, not a state dict", "pass torchvision's vgg19 weights file")
+        raise WeightsError(
+            f"--vgg-weights {path} holds a {type(state).__name__}, not a state dict",
+            "pass torchvision's vgg19 weights file",
+        )
     state = {k.removeprefix("module."): v for k, v in state.items()}
     problems = []
     for i, (cin, cout) in _VGG_CONVS.items():
@@ -150,7 +158,9 @@ def load_vgg19_conv3_3(path: str | os.PathLike) -> nn.Sequential:
             "pass torchvision's vgg19 weights (a VGG-16 or other network will not do)",
         )
     net = _vgg19_to_conv3_3()
-    net.load_state_dict({f"{i}.{p}": state[f"features.{i}.{p}"].float() for i in _VGG_CONVS for p in ("weight", "bias")})
+    net.load_state_dict(
+        {f"{i}.{p}": state[f"features.{i}.{p}"].float() for i in _VGG_CONVS for p in ("weight", "bias")}
+    )
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval()
@@ -183,7 +193,14 @@ CONTENT_LOSSES = ("pixel", "perceptual", "both")
 class ContentLoss(nn.Module):
     """What the generator is asked to reproduce: ``perceptual``, ``pixel``, or ``both`` (summed)."""
 
-    def __init__(self, kind: str = "pixel", *, pixel: str = "l1", fft_weight: float = 0.05, vgg_weights: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        kind: str = "pixel",
+        *,
+        pixel: str = "l1",
+        fft_weight: float = 0.05,
+        vgg_weights: str | os.PathLike | None = None,
+    ) -> None:
         super().__init__()
         if kind not in CONTENT_LOSSES:
             raise ValueError(f"content loss must be pixel, perceptual or both, got {kind!r}")

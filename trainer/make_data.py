@@ -44,7 +44,9 @@ def make_dataset(cfg: MakeDataConfig, progress: Callable[[int, int, str], None] 
     for k in cfg.kinds:
         if k not in BLUR_KINDS:
             raise DataError(f"unknown blur kind {k!r}", f"choose from {', '.join(BLUR_KINDS)}")
-    photos = find_photos(cfg.packages, extra_dirs=[cfg.photos_dir] if cfg.photos_dir else (), allow_missing=cfg.allow_missing)
+    photos = find_photos(
+        cfg.packages, extra_dirs=[cfg.photos_dir] if cfg.photos_dir else (), allow_missing=cfg.allow_missing
+    )
     if not photos:
         raise DataError("no photos found", apt_hint(PACKAGES))
     out = Path(cfg.out).expanduser()
@@ -68,7 +70,14 @@ def make_dataset(cfg: MakeDataConfig, progress: Callable[[int, int, str], None] 
         lo = max(synth.scale[0], math.hypot(w, h) / (0.8 * min(img.shape[:2])))
         if lo > 1.0:
             if kind == cfg.kinds[0]:
-                log.warning("skipping %s: %dx%d is too small for %dx%d frames without upsampling", photo.name, img.shape[1], img.shape[0], w, h)
+                log.warning(
+                    "skipping %s: %dx%d is too small for %dx%d frames without upsampling",
+                    photo.name,
+                    img.shape[1],
+                    img.shape[0],
+                    w,
+                    h,
+                )
             skipped.append(f"{kind}_{photo.name}")
             continue
         synth = SynthConfig(**{**asdict(synth), "scale": (lo, max(lo, synth.scale[1]))})
@@ -76,10 +85,14 @@ def make_dataset(cfg: MakeDataConfig, progress: Callable[[int, int, str], None] 
             # one continuous clip, as a GoPro sequence is
             motion = rng.uniform(*synth.motion)
             scale = math.exp(rng.uniform(math.log(synth.scale[0]), math.log(synth.scale[1])))
-            frames = blur.camera_video(img, (w, h), n, subframes=synth.subframes, motion=motion, seed=int(rng.integers(2**62)), scale=scale)
+            frames = blur.camera_video(
+                img, (w, h), n, subframes=synth.subframes, motion=motion, seed=int(rng.integers(2**62)), scale=scale
+            )
             for i, (b, s) in enumerate(frames):
                 if rng.random() < synth.degrade_fraction:
-                    b = blur.add_noise_and_compression(b, rng, noise_sigma=synth.noise_sigma, jpeg_quality=synth.jpeg_quality)
+                    b = blur.add_noise_and_compression(
+                        b, rng, noise_sigma=synth.noise_sigma, jpeg_quality=synth.jpeg_quality
+                    )
                 write_image(seq / "blur" / f"{i:06d}.png", b)
                 write_image(seq / "sharp" / f"{i:06d}.png", s)
         else:

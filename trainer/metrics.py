@@ -26,10 +26,10 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
-
 def capped_psnr(a: np.ndarray, b: np.ndarray, cap: float = 99.0) -> float:
     """:func:`psnr`, with identical images at ``cap`` dB instead of inf (so means stay finite)."""
     return min(psnr(a, b), cap)
+
 
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     """SSIM of two HxW or HxWxC images, matching scikit-image's Gaussian-weighted SSIM."""

@@ -101,7 +101,9 @@ SYNTH_PER_PHOTO = 2
 
 def synthetic_set(strength: Strength, photos: Sequence[Any]) -> list[Pair]:
     """Fixed pairs of one blur strength on the held-out photos (same seeds every run)."""
-    cfg = SynthConfig(motion=strength.motion, color_jitter=0.0, degrade_fraction=0.0, object_fraction=0.3, continuous=True)
+    cfg = SynthConfig(
+        motion=strength.motion, color_jitter=0.0, degrade_fraction=0.0, object_fraction=0.3, continuous=True
+    )
     pairs: list[Pair] = []
     for i, photo in enumerate(photos):
         img = load_photo(photo)
@@ -121,7 +123,13 @@ def clip_pairs(blurry: Path, sharp: Path, stride: int) -> list[Pair]:
 
 
 def panel_sets(
-    root: str | os.PathLike | None, *, split: str = "test", samples: str | os.PathLike | None = "samples", clip_stride: int = 4, photos: bool = True, max_frames: int | None = None
+    root: str | os.PathLike | None,
+    *,
+    split: str = "test",
+    samples: str | os.PathLike | None = "samples",
+    clip_stride: int = 4,
+    photos: bool = True,
+    max_frames: int | None = None,
 ) -> tuple[list[tuple[str, list[Pair]]], list[str]]:
     """The panel's rows as (name, pairs), and notes on rows that could not be built here."""
     rows: list[tuple[str, list[Pair]]] = []
@@ -136,7 +144,9 @@ def panel_sets(
             for st in STRENGTHS:
                 rows.append((f"synthetic, {st.name} blur", synthetic_set(st, held_out)))
         else:
-            notes.append("synthetic rows skipped: no held-out photo installed (streamdeblur-train make-data --help names the packages)")
+            notes.append(
+                "synthetic rows skipped: no held-out photo installed (streamdeblur-train make-data --help names the packages)"
+            )
     if samples is not None:
         for sharp in sorted(Path(samples).glob("*_sharp.mp4")):
             blurry = sharp.with_name(sharp.name.replace("_sharp.mp4", ".mp4"))
@@ -159,17 +169,31 @@ def panel(
 ) -> dict[str, Any]:
     """Each generator's gain over the blurry input on every row, its worst row, and its pass-through."""
     device = torch.device(device)
-    models = [(Path(w).name if Path(w).suffix == ".safetensors" else str(w), load_any_generator(w, device)) for w in weights]
-    rows, notes = panel_sets(root, split=split, samples=samples, clip_stride=clip_stride, photos=photos, max_frames=max_frames)
+    models = [
+        (Path(w).name if Path(w).suffix == ".safetensors" else str(w), load_any_generator(w, device)) for w in weights
+    ]
+    rows, notes = panel_sets(
+        root, split=split, samples=samples, clip_stride=clip_stride, photos=photos, max_frames=max_frames
+    )
     out_rows: list[dict[str, Any]] = []
     for name, pairs in rows:
         if progress:
             progress(name)
         inp = [psnr(b, s) for b, s in pairs]
-        row: dict[str, Any] = {"condition": name, "frames": len(pairs), "size": f"{pairs[0][0].shape[1]}x{pairs[0][0].shape[0]}", "input_psnr": float(np.mean(inp)), "models": {}}
+        row: dict[str, Any] = {
+            "condition": name,
+            "frames": len(pairs),
+            "size": f"{pairs[0][0].shape[1]}x{pairs[0][0].shape[0]}",
+            "input_psnr": float(np.mean(inp)),
+            "models": {},
+        }
         for label, m in models:
             got = [psnr(run_generator(m, b, device), s) for b, s in pairs]
-            row["models"][label] = {"psnr": float(np.mean(got)), "gain": float(np.mean(got) - np.mean(inp)), "per_frame_gain": [float(g - i) for g, i in zip(got, inp)]}
+            row["models"][label] = {
+                "psnr": float(np.mean(got)),
+                "gain": float(np.mean(got) - np.mean(inp)),
+                "per_frame_gain": [float(g - i) for g, i in zip(got, inp)],
+            }
         out_rows.append(row)
     summary: dict[str, Any] = {}
     sharp_frames = rows[0][1] if root is not None and rows else []
@@ -182,9 +206,19 @@ def panel(
             finite = [v for v in through if np.isfinite(v)]
             s["pass_through_psnr"] = float(np.mean(finite)) if finite else float("inf")
             s["pass_through_worst"] = float(min(through))
-            s["color_shift"] = [float(v) for v in np.mean([color_shift(run_generator(m, b, device), sh) for b, sh in sharp_frames], axis=0)]
+            s["color_shift"] = [
+                float(v)
+                for v in np.mean([color_shift(run_generator(m, b, device), sh) for b, sh in sharp_frames], axis=0)
+            ]
         summary[label] = s
-    return {"root": str(root) if root is not None else None, "split": split, "methods": [label for label, _ in models], "rows": out_rows, "summary": summary, "notes": notes}
+    return {
+        "root": str(root) if root is not None else None,
+        "split": split,
+        "methods": [label for label, _ in models],
+        "rows": out_rows,
+        "summary": summary,
+        "notes": notes,
+    }
 
 
 def format_panel(result: dict[str, Any]) -> str:
@@ -194,7 +228,10 @@ def format_panel(result: dict[str, Any]) -> str:
     head = f"{'condition':<30}{'frames':>7}{'size':>10}{'input dB':>10}" + "".join(f"{s:>24}" for s in short)
     lines = ["robustness panel: gain over the blurry input, dB (worst row decides)", head, "-" * len(head)]
     for r in result["rows"]:
-        lines.append(f"{r['condition']:<30}{r['frames']:>7}{r['size']:>10}{r['input_psnr']:>10.2f}" + "".join(f"{r['models'][lab]['gain']:>+24.2f}" for lab in labels))
+        lines.append(
+            f"{r['condition']:<30}{r['frames']:>7}{r['size']:>10}{r['input_psnr']:>10.2f}"
+            + "".join(f"{r['models'][lab]['gain']:>+24.2f}" for lab in labels)
+        )
     lines.append("-" * len(head))
     lines.append(f"{'worst row':<57}" + "".join(f"{result['summary'][lab]['worst_gain']:>+24.2f}" for lab in labels))
     for lab in labels:

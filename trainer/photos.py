@@ -198,7 +198,6 @@ def photos_in_dir(folder: str | os.PathLike, holdout: int = 5) -> list[Photo]:
     return photos
 
 
-
 def load_photo(photo: Photo, max_side: int = 2048) -> np.ndarray:
     """Read a photo and shrink it (area filter) to at most ``max_side``: sharper per pixel, less memory."""
     img = read_image(photo.path)
@@ -207,4 +206,3 @@ def load_photo(photo: Photo, max_side: int = 2048) -> np.ndarray:
     if s < 1:
         img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     return img
-

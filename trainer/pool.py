@@ -23,11 +23,15 @@ def read_evals(args: Sequence[str]) -> list[tuple[dict, str | None]]:
         path, _, label = arg.partition("@")
         p = Path(path)
         if not p.is_file():
-            raise InputNotFoundError(f"eval JSON not found: {p}", "pass the --json file written by `streamdeblur-train eval`")
+            raise InputNotFoundError(
+                f"eval JSON not found: {p}", "pass the --json file written by `streamdeblur-train eval`"
+            )
         try:
             items.append((json.loads(p.read_text()), label or None))
         except (OSError, ValueError) as e:
-            raise InputError(f"cannot read {p}: {e}", "pass the --json file written by `streamdeblur-train eval`") from None
+            raise InputError(
+                f"cannot read {p}: {e}", "pass the --json file written by `streamdeblur-train eval`"
+            ) from None
     return items
 
 
@@ -55,7 +59,11 @@ def pool(evals: Sequence[tuple[dict, str | None]], kind: str = "gopro") -> dict[
         gens = generator_labels(result)
         if label is None:
             if len(gens) != 1:
-                raise ValueError(f"{result['root']}: name the generator to pool, one of {gens}" if gens else f"{result['root']}: no generator was scored")
+                raise ValueError(
+                    f"{result['root']}: name the generator to pool, one of {gens}"
+                    if gens
+                    else f"{result['root']}: no generator was scored"
+                )
             label = gens[0]
         elif label not in gens:
             raise ValueError(f"{result['root']}: no generator {label!r}; it scored {gens}")
@@ -64,16 +72,29 @@ def pool(evals: Sequence[tuple[dict, str | None]], kind: str = "gopro") -> dict[
             raise ValueError(f"{result['root']}: no {kind!r} frames")
         g = [f["psnr"][label] - f["psnr"]["input"] for f in frames]
         t = [f["psnr_on_sharp"][label] for f in result["per_frame"] if np.isfinite(f["psnr_on_sharp"][label])]
-        sets.append({"root": result["root"], "label": label, "frames": len(frames), "gain": mean(g), "pass_through_worst": min(t) if t else float("inf")})
+        sets.append(
+            {
+                "root": result["root"],
+                "label": label,
+                "frames": len(frames),
+                "gain": mean(g),
+                "pass_through_worst": min(t) if t else float("inf"),
+            }
+        )
         gains += g
         model_psnr += [f["psnr"][label] for f in frames]
         input_psnr += [f["psnr"]["input"] for f in frames]
         through += t
     return {
-        "kind": kind, "frames": len(gains), "input_psnr": mean(input_psnr), "model_psnr": mean(model_psnr), "gain": mean(gains),
-        "pass_through": mean(through) if through else float("inf"), "pass_through_worst": min(through) if through else float("inf"), "sets": sets,
+        "kind": kind,
+        "frames": len(gains),
+        "input_psnr": mean(input_psnr),
+        "model_psnr": mean(model_psnr),
+        "gain": mean(gains),
+        "pass_through": mean(through) if through else float("inf"),
+        "pass_through_worst": min(through) if through else float("inf"),
+        "sets": sets,
     }
-
 
 
 def pool_files(args: Sequence[str], kind: str = "gopro") -> dict[str, Any]:
@@ -85,7 +106,8 @@ def pool_files(args: Sequence[str], kind: str = "gopro") -> dict[str, Any]:
         raise DataError(str(e)) from None
     except (KeyError, TypeError) as e:
         raise DataError(
-            f"an argument is not a `streamdeblur-train eval` JSON with per-frame scores (no {e})", "rerun `streamdeblur-train eval` to write one"
+            f"an argument is not a `streamdeblur-train eval` JSON with per-frame scores (no {e})",
+            "rerun `streamdeblur-train eval` to write one",
         ) from None
 
 

@@ -46,7 +46,9 @@ def detail_crop(sharp: np.ndarray, crop: int) -> tuple[int, int]:
     return by, bx
 
 
-def side_by_side(root: str | os.PathLike, weights: str | os.PathLike | None, out: str | os.PathLike, *, crop: int = 256) -> list[dict[str, Any]]:
+def side_by_side(
+    root: str | os.PathLike, weights: str | os.PathLike | None, out: str | os.PathLike, *, crop: int = 256
+) -> list[dict[str, Any]]:
     """Write the picture to ``out``; returns the two frames shown (kind, sequence, frame, PSNRs)."""
     root = Path(root).expanduser()
     if not (root / "test").is_dir():
@@ -60,26 +62,45 @@ def side_by_side(root: str | os.PathLike, weights: str | os.PathLike | None, out
         for bp in sorted(p for p in (seq / "blur").iterdir() if p.suffix.lower() in (".png", ".webp")):
             blur, sharp = read_image(bp), read_image(seq / "sharp" / bp.name)
             restored = run_generator(model, blur, device)
-            cands.append((capped_psnr(restored, sharp) - capped_psnr(blur, sharp), seq.name, bp.name, blur, restored, sharp))
+            cands.append(
+                (capped_psnr(restored, sharp) - capped_psnr(blur, sharp), seq.name, bp.name, blur, restored, sharp)
+            )
     if not cands:
-        raise DataError(f"no GoPro-style or real test frames in {root / 'test'}", "pass a set with real recordings or gopro_* sequences")
+        raise DataError(
+            f"no GoPro-style or real test frames in {root / 'test'}",
+            "pass a set with real recordings or gopro_* sequences",
+        )
     cands.sort(key=lambda c: -c[0])
     rows, shown = [], []
     for kind, (_gain, seq, name, blur, restored, sharp) in zip(("best", "median"), (cands[0], cands[len(cands) // 2])):
         by, bx = detail_crop(sharp, crop)
         sl = np.s_[by : by + crop, bx : bx + crop]
         p_in, p_out = capped_psnr(blur, sharp), capped_psnr(restored, sharp)
-        rows.append(np.concatenate([
-            label(blur[sl], f"{kind}: blurry {p_in:.1f} dB"),
-            label(restored[sl], f"deblurred {p_out:.1f} dB"),
-            label(sharp[sl], f"sharp: {seq.split('_', 1)[-1] if seq.startswith('gopro_') else seq[:14]}"),  # the name fits the panel
-        ], axis=1))
+        rows.append(
+            np.concatenate(
+                [
+                    label(blur[sl], f"{kind}: blurry {p_in:.1f} dB"),
+                    label(restored[sl], f"deblurred {p_out:.1f} dB"),
+                    label(
+                        sharp[sl], f"sharp: {seq.split('_', 1)[-1] if seq.startswith('gopro_') else seq[:14]}"
+                    ),  # the name fits the panel
+                ],
+                axis=1,
+            )
+        )
         shown.append({"kind": kind, "sequence": seq, "frame": name, "psnr_blurry": p_in, "psnr_deblurred": p_out})
     write_image(out, np.concatenate(rows, axis=0))
     return shown
 
 
-def clip_side_by_side(video: str | os.PathLike, weights: str | os.PathLike | None, out: str | os.PathLike, *, frame: int | None = None, zoom: int = 2) -> dict[str, Any]:
+def clip_side_by_side(
+    video: str | os.PathLike,
+    weights: str | os.PathLike | None,
+    out: str | os.PathLike,
+    *,
+    frame: int | None = None,
+    zoom: int = 2,
+) -> dict[str, Any]:
     """The README's picture of a clip: one frame blurry | deblurred, whole on top and its most
     detailed region enlarged ``zoom`` times below; PSNR on the labels where ``NAME_sharp.EXT``
     (the clip's sharp reference) lies beside it. Returns what was shown."""
@@ -89,7 +110,9 @@ def clip_side_by_side(video: str | os.PathLike, weights: str | os.PathLike | Non
     frames = read_frames(video)
     i = len(frames) // 2 if frame is None else frame
     if not 0 <= i < len(frames):
-        raise DataError(f"{video} has {len(frames)} frames; there is no frame {i}", f"pass --frame 0 to {len(frames) - 1}")
+        raise DataError(
+            f"{video} has {len(frames)} frames; there is no frame {i}", f"pass --frame 0 to {len(frames) - 1}"
+        )
     blur = frames[i]
     restored = run_generator(load_generator(weights), blur, torch.device("cpu"))
     ref_path = video.with_name(f"{video.stem}_sharp{video.suffix}")
@@ -105,6 +128,16 @@ def clip_side_by_side(video: str | os.PathLike, weights: str | os.PathLike | Non
         texts = [f"blurry {shown['psnr_blurry']:.1f} dB", f"deblurred {shown['psnr_deblurred']:.1f} dB"]
     top = np.concatenate([label(im, f"{t} (frame {i})") for im, t in zip((blur, restored), texts)], axis=1)
     big = [cv2.resize(im[sl], (cw * zoom, ch * zoom), interpolation=cv2.INTER_NEAREST) for im in (blur, restored)]
-    bottom = np.concatenate([label(cv2.copyMakeBorder(b, 0, h - b.shape[0], 0, w - b.shape[1], cv2.BORDER_CONSTANT), f"{t}, {zoom}x") for b, t in zip(big, ("blurry", "deblurred"))], axis=1)
-    write_image(out, np.concatenate([top, bottom], axis=0), [cv2.IMWRITE_JPEG_QUALITY, 90] if Path(out).suffix.lower() in (".jpg", ".jpeg") else [])
+    bottom = np.concatenate(
+        [
+            label(cv2.copyMakeBorder(b, 0, h - b.shape[0], 0, w - b.shape[1], cv2.BORDER_CONSTANT), f"{t}, {zoom}x")
+            for b, t in zip(big, ("blurry", "deblurred"))
+        ],
+        axis=1,
+    )
+    write_image(
+        out,
+        np.concatenate([top, bottom], axis=0),
+        [cv2.IMWRITE_JPEG_QUALITY, 90] if Path(out).suffix.lower() in (".jpg", ".jpeg") else [],
+    )
     return shown

@@ -37,10 +37,14 @@ class SynthConfig:
 
 def _static_view(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
     """A still camera's sharp view of ``size`` (W, H): a randomly placed, rotated, scaled crop."""
-    return next(blur.camera_video(photo, size, 1, subframes=1, motion=0.0, seed=int(rng.integers(2**62)), scale=scale))[1]
+    return next(blur.camera_video(photo, size, 1, subframes=1, motion=0.0, seed=int(rng.integers(2**62)), scale=scale))[
+        1
+    ]
 
 
-def synth_pair(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, cfg: SynthConfig, kind: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+def synth_pair(
+    photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, cfg: SynthConfig, kind: str | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
     """One (blurred, sharp, kind) uint8 pair of ``size`` (W, H) from a photo.
 
     ``kind`` None draws one: ``"sharp"`` (input = target, before noise/JPEG) with
@@ -60,7 +64,16 @@ def synth_pair(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generato
         motion = rng.uniform(*cfg.motion)
         # the extra draw only when asked for, so configurations without objects keep their pairs
         objects = int(rng.integers(1, 3)) if cfg.object_fraction > 0 and rng.random() < cfg.object_fraction else 0
-        blurred, sharp = blur.gopro_pair(photo, (w, h), rng, subframes=cfg.subframes, motion=motion, scale=scale, objects=objects, continuous=cfg.continuous)
+        blurred, sharp = blur.gopro_pair(
+            photo,
+            (w, h),
+            rng,
+            subframes=cfg.subframes,
+            motion=motion,
+            scale=scale,
+            objects=objects,
+            continuous=cfg.continuous,
+        )
     elif kind == "sharp":
         sharp = _static_view(photo, (w, h), rng, scale)
         blurred = sharp.copy()
@@ -78,7 +91,9 @@ def synth_pair(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generato
     return blurred, sharp, kind
 
 
-def finish_pair(blurred: np.ndarray, sharp: np.ndarray, rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
+def finish_pair(
+    blurred: np.ndarray, sharp: np.ndarray, rng: np.random.Generator, cfg: SynthConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """What every training pair goes through after its blur, synthetic or real.
 
     Both images: the colour jitter and tone curve (the same change, so the model learns to
@@ -93,13 +108,18 @@ def finish_pair(blurred: np.ndarray, sharp: np.ndarray, rng: np.random.Generator
     if rng.random() < cfg.degrade_fraction:
         h264 = cfg.h264_fraction > 0 and rng.random() < cfg.h264_fraction
         blurred = blur.add_noise_and_compression(
-            blurred, rng, noise_sigma=cfg.noise_sigma,
-            jpeg_quality=None if h264 else cfg.jpeg_quality, h264_crf=cfg.h264_crf if h264 else None,
+            blurred,
+            rng,
+            noise_sigma=cfg.noise_sigma,
+            jpeg_quality=None if h264 else cfg.jpeg_quality,
+            h264_crf=cfg.h264_crf if h264 else None,
         )
     return np.ascontiguousarray(blurred), np.ascontiguousarray(sharp)
 
 
-def color_jitter(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, strength: float) -> tuple[np.ndarray, np.ndarray]:
+def color_jitter(
+    a: np.ndarray, b: np.ndarray, rng: np.random.Generator, strength: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The same exposure, white-balance and saturation change on both images.
 
     Applied as one 3x3 matrix in linear light, which commutes with the (linear-light) blur,

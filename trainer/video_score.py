@@ -52,7 +52,11 @@ def video_psnr(reference: str | os.PathLike, videos: Sequence[str | os.PathLike]
     result: dict[str, Any] = {"reference": str(reference), "videos": scores}
     if len(scores) > 1:
         first, last = np.array(scores[0]["per_frame"]), np.array(scores[-1]["per_frame"])
-        result["last_vs_first"] = {"gain": float(last.mean() - first.mean()), "improved": int((last > first).sum()), "frames": len(last)}
+        result["last_vs_first"] = {
+            "gain": float(last.mean() - first.mean()),
+            "improved": int((last > first).sum()),
+            "frames": len(last),
+        }
     return result
 
 
@@ -61,5 +65,7 @@ def format_video_psnr(result: dict[str, Any]) -> str:
     lines = [f"{s['video']}: {s['psnr']:.2f} dB over {s['frames']} frames" for s in result["videos"]]
     if "last_vs_first" in result:
         c = result["last_vs_first"]
-        lines.append(f"{result['videos'][-1]['video']} vs {result['videos'][0]['video']}: {c['gain']:+.2f} dB, {c['improved']}/{c['frames']} frames improved")
+        lines.append(
+            f"{result['videos'][-1]['video']} vs {result['videos'][0]['video']}: {c['gain']:+.2f} dB, {c['improved']}/{c['frames']} frames improved"
+        )
     return "\n".join(lines)

@@ -62,7 +62,15 @@ from ..machine import machine_info
 from ..pipeline import Notify
 from .config import DEFAULT_RESOLUTIONS, BenchConfig
 from .frames import decode_frames, synthetic_frames
-from .measure import bench_source_info, fps, in_thread, measure_backend_stages, measure_encode, measure_pipeline, stamped
+from .measure import (
+    bench_source_info,
+    fps,
+    in_thread,
+    measure_backend_stages,
+    measure_encode,
+    measure_pipeline,
+    stamped,
+)
 from .memory import HostPeak
 from .report import BenchReport, BenchResult, StageFPS
 
@@ -97,7 +105,10 @@ def _resolve_models(config: BenchConfig) -> tuple[str, ...]:
     if config.weights is not None:
         arch = load_generator(config.weights).arch
         if config.models and set(config.models) != {arch}:
-            raise WeightsError(f"--weights {config.weights} is a {arch!r} generator, not {', '.join(config.models)}", "drop --model, or pass weights of that model")
+            raise WeightsError(
+                f"--weights {config.weights} is a {arch!r} generator, not {', '.join(config.models)}",
+                "drop --model, or pass weights of that model",
+            )
         return (arch,)
     models = config.models or (DEFAULT_MODEL,)
     for m in models:
@@ -127,16 +138,34 @@ def _describe_input(config: BenchConfig) -> tuple[SourceInfo | None, dict[str, A
 
         with open_source(config.input) as s:
             i = s.info
-        desc = {"kind": "file", "spec": config.input, "width": i.width, "height": i.height, "codec": i.codec, "fps": i.fps, "frames": i.expected_frames}
+        desc = {
+            "kind": "file",
+            "spec": config.input,
+            "width": i.width,
+            "height": i.height,
+            "codec": i.codec,
+            "fps": i.fps,
+            "frames": i.expected_frames,
+        }
         return i, desc, config.resolutions
     w, h = config.synthetic or config.resolutions[0]
-    desc = {"kind": "synthetic", "spec": f"{w}x{h}", "width": w, "height": h, "codec": None, "fps": float(SYNTHETIC_RATE), "frames": None}
+    desc = {
+        "kind": "synthetic",
+        "spec": f"{w}x{h}",
+        "width": w,
+        "height": h,
+        "codec": None,
+        "fps": float(SYNTHETIC_RATE),
+        "frames": None,
+    }
     if config.synthetic is not None and config.resolutions == DEFAULT_RESOLUTIONS:
         return None, desc, (config.synthetic,)  # --synthetic WxH alone measures that size
     return None, desc, config.resolutions
 
 
-def _prepare(config: BenchConfig, size: tuple[int, int], total: int, warm: int) -> tuple[list[np.ndarray], float | None]:
+def _prepare(
+    config: BenchConfig, size: tuple[int, int], total: int, warm: int
+) -> tuple[list[np.ndarray], float | None]:
     """The frames of one size, and the decoder's FPS over the measured ones (None: synthetic)."""
     if config.input is None:
         return synthetic_frames(*size, total, config.seed), None
@@ -166,7 +195,9 @@ def _measure(
     stage = 1.0 / (1.0 / pre + 1.0 / inf + 1.0 / post)
     enc = measure_encode(images, info, workdir, config.codec, warm)
     if config.input is not None:
-        feed: Iterator[np.ndarray] = (img for img, _ in decode_frames(config.input, info.frame_count, (info.width, info.height)))
+        feed: Iterator[np.ndarray] = (
+            img for img, _ in decode_frames(config.input, info.frame_count, (info.width, info.height))
+        )
     else:
         feed = iter(images)
     e2e, latency, busy = measure_pipeline(backend, feed, info, workdir, batch, warm, config.codec)
@@ -183,7 +214,11 @@ def _measure(
 
 
 def _new_report(
-    config: BenchConfig, models: tuple[str, ...], resolutions: tuple[tuple[int, int], ...], input_desc: dict[str, Any], host: HostPeak
+    config: BenchConfig,
+    models: tuple[str, ...],
+    resolutions: tuple[tuple[int, int], ...],
+    input_desc: dict[str, Any],
+    host: HostPeak,
 ) -> BenchReport:
     """The report's header: the machine, what was asked, the input, how each figure is taken."""
     return BenchReport(
@@ -248,7 +283,9 @@ def run_bench(config: BenchConfig, on_progress: Notify | None = None) -> BenchRe
                             model=model_name, weights=wsrc, width=w, height=h, batch=batch, frames=measured, warmup=warm,
                             requested=bname, choice=choice, max_tile=config.max_tile, **figures,
                         )  # fmt: skip
-                        say(f"{w}x{h} batch {batch}: {model_name} on {backend.name}: {result.fps.end_to_end:.2f} fps end to end")
+                        say(
+                            f"{w}x{h} batch {batch}: {model_name} on {backend.name}: {result.fps.end_to_end:.2f} fps end to end"
+                        )
                         order.append(((ki, gi, ri, bi), result))
                 del images
     report.results = [r for _, r in sorted(order, key=lambda kv: kv[0])]

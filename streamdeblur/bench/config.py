@@ -49,7 +49,9 @@ class BenchConfig:
     frames: int = 32
     warmup: int = 4
     codec: str | None = None  # None: the default codec of an .mp4 output (libx264)
-    precision: str | None = None  # fp16 / fp32 / bf16; None: each backend's default (fp16 on CUDA; on the CPU fp32, OpenVINO bf16 where the CPU has it)
+    precision: str | None = (
+        None  # fp16 / fp32 / bf16; None: each backend's default (fp16 on CUDA; on the CPU fp32, OpenVINO bf16 where the CPU has it)
+    )
     max_tile: int | None = None  # frames larger than this (H or W) go through tiles, as `run --max-tile`
     threads: int | None = None  # intra-op threads of PyTorch, ONNX Runtime and OpenVINO; None: each library's own
     seed: int = 0

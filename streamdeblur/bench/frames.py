@@ -39,7 +39,15 @@ def synthetic_frames(width: int, height: int, count: int, seed: int = 0) -> list
             cv2.circle(img, (x, y), s // 2, color, 2)
     scale = max(0.3, height / 400)
     for i in range(0, ch, max(12, int(40 * scale))):
-        cv2.putText(img, f"streamdeblur bench {i:05d}", (4, i), cv2.FONT_HERSHEY_SIMPLEX, scale, (240, 240, 240), max(1, int(scale * 2)))
+        cv2.putText(
+            img,
+            f"streamdeblur bench {i:05d}",
+            (4, i),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (240, 240, 240),
+            max(1, int(scale * 2)),
+        )
     frames = []
     for t in range(count):
         crop = img[t * dy : t * dy + height, t * dx : t * dx + width].astype(np.int16)

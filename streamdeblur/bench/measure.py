@@ -118,11 +118,23 @@ def in_thread(fn: Callable[..., T], *args: object) -> T:
     return out[0]
 
 
-def bench_source_info(width: int, height: int, rate: Fraction, count: int, like: SourceInfo | None = None) -> SourceInfo:
+def bench_source_info(
+    width: int, height: int, rate: Fraction, count: int, like: SourceInfo | None = None
+) -> SourceInfo:
     """A SourceInfo for the bench's frames (the colour tags of ``like``, an input's info)."""
     tb = 1 / rate
     if like is not None:
-        return replace(like, width=width, height=height, rate=rate, fps=float(rate), time_base=tb, frame_count=count, duration=float(count / rate), rotation=0)
+        return replace(
+            like,
+            width=width,
+            height=height,
+            rate=rate,
+            fps=float(rate),
+            time_base=tb,
+            frame_count=count,
+            duration=float(count / rate),
+            rotation=0,
+        )
     return SourceInfo(
         spec="synthetic", width=width, height=height, fps=float(rate), rate=rate, time_base=tb, frame_count=count,
         duration=float(count / rate), pix_fmt="yuv420p", bit_depth=8, color_primaries=1, color_trc=1, colorspace=1,
@@ -172,7 +184,13 @@ def stamped(frames: Iterator[np.ndarray], rate: Fraction) -> Iterator[Frame]:
 
 
 def measure_pipeline(
-    backend: Backend, images: Iterator[np.ndarray], info: SourceInfo, workdir: Path, batch: int, warm: int, codec: str | None
+    backend: Backend,
+    images: Iterator[np.ndarray],
+    info: SourceInfo,
+    workdir: Path,
+    batch: int,
+    warm: int,
+    codec: str | None,
 ) -> tuple[float, dict[str, float], float]:
     """End-to-end FPS (steady state after ``warm`` frames), latency percentiles (ms) and
     the inference thread's busy share (its working time over the pipeline's wall time)."""
@@ -204,4 +222,3 @@ def measure_pipeline(
     }
     busy = stats.stage_seconds.get("infer", 0.0) / max(stats.seconds, 1e-9)
     return e2e, latency, busy
-

@@ -67,4 +67,3 @@ class HostPeak:
             r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             peak = r if sys.platform == "darwin" else r * 1024
         return peak / 2**20
-

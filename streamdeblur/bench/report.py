@@ -127,7 +127,9 @@ def check_plot_path(path: str | os.PathLike) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise InputError("--plot needs matplotlib, which is not installed", "pip install 'streamdeblur[plot]'") from None
+        raise InputError(
+            "--plot needs matplotlib, which is not installed", "pip install 'streamdeblur[plot]'"
+        ) from None
     out = Path(path)
     if out.suffix.lower() not in PLOT_FORMATS:
         raise InputError(f"cannot tell the image format from {out.name!r}", "end it with .png, .svg or .pdf")
@@ -147,7 +149,14 @@ def plot_report(report: BenchReport | dict[str, Any], path: str | os.PathLike) -
     if not results:
         raise InputError("nothing to plot: the benchmark has no results")
     out = Path(path)
-    stages = [("decode", "decode"), ("pre", "pre"), ("infer", "infer"), ("post", "post"), ("encode", "encode"), ("end_to_end", "end to end")]
+    stages = [
+        ("decode", "decode"),
+        ("pre", "pre"),
+        ("infer", "infer"),
+        ("post", "post"),
+        ("encode", "encode"),
+        ("end_to_end", "end to end"),
+    ]
     if all(r["fps"]["decode"] is None for r in results):
         stages = stages[1:]  # synthetic input: nothing was decoded
     labels = [f"{r['backend']}/{r['device']}\n{r['model']}\n{r['resolution']} b{r['batch']}" for r in results]
@@ -155,11 +164,21 @@ def plot_report(report: BenchReport | dict[str, Any], path: str | os.PathLike) -
     width = 0.8 / len(stages)
     xs = np.arange(len(results))
     for si, (key, name) in enumerate(stages):
-        vals = [r["fps"][key] if r["fps"][key] is not None else float("nan") for r in results]  # no decode bar for synthetic input
+        vals = [
+            r["fps"][key] if r["fps"][key] is not None else float("nan") for r in results
+        ]  # no decode bar for synthetic input
         ax.bar(xs + (si - (len(stages) - 1) / 2) * width, vals, width, label=name)
     e2e_x = xs + (len(stages) - 1) / 2 * width
     for x, r in zip(e2e_x, results):
-        ax.annotate(f"{r['fps']['end_to_end']:.3g} fps\neff {r['efficiency']:.2f}", (x, r["fps"]["end_to_end"]), ha="center", va="bottom", fontsize=7, xytext=(0, 3), textcoords="offset points")
+        ax.annotate(
+            f"{r['fps']['end_to_end']:.3g} fps\neff {r['efficiency']:.2f}",
+            (x, r["fps"]["end_to_end"]),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            xytext=(0, 3),
+            textcoords="offset points",
+        )
     ax.set_yscale("log")
     ax.set_ylabel("frames per second (log)")
     ax.set_xticks(xs)

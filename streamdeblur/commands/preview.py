@@ -22,20 +22,70 @@ class View(str, enum.Enum):
 @app.command()
 @user_errors
 def preview(
-    input: Annotated[Optional[str], typer.Argument(help="A video file or a stream URL (rtsp://, http://, ...). Leave out with --camera.", show_default=False)] = None,
-    camera: Annotated[Optional[str], typer.Option("--camera", "-c", help="Camera index (0, 1, ...) or device path (/dev/video2).", show_default=False)] = None,
-    loop: Annotated[bool, typer.Option("--loop", help="Play a FILE input again from the start when it ends (a stand-in camera).")] = False,
-    view: Annotated[View, typer.Option("--view", help="side: original | deblurred; split: a wipe; deblurred: the result only. 'v' cycles.")] = View.side,
-    record: Annotated[Optional[Path], typer.Option("--record", help="Also write the deblurred stream to this file (capture-clock timestamps).", dir_okay=False, show_default=False)] = None,
+    input: Annotated[
+        Optional[str],
+        typer.Argument(
+            help="A video file or a stream URL (rtsp://, http://, ...). Leave out with --camera.", show_default=False
+        ),
+    ] = None,
+    camera: Annotated[
+        Optional[str],
+        typer.Option(
+            "--camera", "-c", help="Camera index (0, 1, ...) or device path (/dev/video2).", show_default=False
+        ),
+    ] = None,
+    loop: Annotated[
+        bool, typer.Option("--loop", help="Play a FILE input again from the start when it ends (a stand-in camera).")
+    ] = False,
+    view: Annotated[
+        View,
+        typer.Option(
+            "--view", help="side: original | deblurred; split: a wipe; deblurred: the result only. 'v' cycles."
+        ),
+    ] = View.side,
+    record: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--record",
+            help="Also write the deblurred stream to this file (capture-clock timestamps).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the --record file if it exists.")] = False,
-    serve: Annotated[Optional[str], typer.Option("--serve", help="No window: serve the view as MJPEG + a web page on [HOST:]PORT (default host 127.0.0.1; 0.0.0.0 exposes it).", show_default=False)] = None,
-    max_frames: Annotated[Optional[int], typer.Option("--max-frames", min=1, help="Stop after this many frames shown.", show_default=False)] = None,
+    serve: Annotated[
+        Optional[str],
+        typer.Option(
+            "--serve",
+            help="No window: serve the view as MJPEG + a web page on [HOST:]PORT (default host 127.0.0.1; 0.0.0.0 exposes it).",
+            show_default=False,
+        ),
+    ] = None,
+    max_frames: Annotated[
+        Optional[int],
+        typer.Option("--max-frames", min=1, help="Stop after this many frames shown.", show_default=False),
+    ] = None,
     backend: Annotated[BackendName, typer.Option("--backend", help=BACKEND_HELP)] = BackendName.auto,
     device: Annotated[Optional[DeviceName], typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
-    weights: Annotated[Optional[Path], typer.Option("--weights", help="Generator .safetensors (default: the shipped model).", show_default=False)] = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a camera/stream to open or deliver a frame before giving up.")] = 10.0,
-    snapshot_dir: Annotated[Path, typer.Option("--snapshot-dir", file_okay=False, help="Where 's' saves PNGs.")] = Path("."),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the run's figures (FPS, latency median/p99, dropped) as JSON on stdout.")] = False,
+    weights: Annotated[
+        Optional[Path],
+        typer.Option("--weights", help="Generator .safetensors (default: the shipped model).", show_default=False),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            help="Seconds to wait for a camera/stream to open or deliver a frame before giving up.",
+        ),
+    ] = 10.0,
+    snapshot_dir: Annotated[Path, typer.Option("--snapshot-dir", file_okay=False, help="Where 's' saves PNGs.")] = Path(
+        "."
+    ),
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the run's figures (FPS, latency median/p99, dropped) as JSON on stdout."),
+    ] = False,
 ) -> None:
     """Show a camera, stream or file deblurred live: original | deblurred, FPS and latency.
 

@@ -86,12 +86,17 @@ def _resolve(name_or_path: str | os.PathLike | None) -> tuple[Path, Path]:
         else:
             w = p.with_name(p.name + ".safetensors") if p.suffix == "" else p
         if not w.exists():
-            raise InputNotFoundError(f"generator weights not found: {w}", "check the path, or leave --weights out to use the shipped model")
+            raise InputNotFoundError(
+                f"generator weights not found: {w}", "check the path, or leave --weights out to use the shipped model"
+            )
         if w.suffix != ".safetensors":
             raise WeightsError(f"{w} is not a .safetensors generator", "export one with `streamdeblur-train export`")
     card = w.with_suffix(".json")
     if not card.exists():
-        raise WeightsError(f"{w} has no model card {card.name} beside it", "export the generator with `streamdeblur-train export`, which writes both")
+        raise WeightsError(
+            f"{w} has no model card {card.name} beside it",
+            "export the generator with `streamdeblur-train export`, which writes both",
+        )
     return w, card
 
 
@@ -103,9 +108,13 @@ def read_card(path: str | os.PathLike) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise WeightsError(f"model card {path} is unreadable ({e.__class__.__name__}: {e})") from None
     if not isinstance(card, dict) or "arch" not in card or not isinstance(card.get("args", {}), dict):
-        raise WeightsError(f"model card {path} lacks 'arch' and 'args'", "re-export the generator with `streamdeblur-train export`")
+        raise WeightsError(
+            f"model card {path} lacks 'arch' and 'args'", "re-export the generator with `streamdeblur-train export`"
+        )
     if card["arch"] not in MODELS:
-        raise WeightsError(f"model card {path} names unknown architecture {card['arch']!r}", f"known: {', '.join(sorted(MODELS))}")
+        raise WeightsError(
+            f"model card {path} names unknown architecture {card['arch']!r}", f"known: {', '.join(sorted(MODELS))}"
+        )
     return card
 
 
@@ -125,15 +134,22 @@ def load_generator(name_or_path: str | os.PathLike | None = None, device: str | 
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise WeightsError(f"{weights} is not a readable safetensors file ({e}); it may be truncated", "re-export or re-copy it") from None
+        raise WeightsError(
+            f"{weights} is not a readable safetensors file ({e}); it may be truncated", "re-export or re-copy it"
+        ) from None
     fits = "the .json card does not match the .safetensors: re-export both with `streamdeblur-train export`"
     mismatch = _state_mismatch(model.state_dict(), state)
     if mismatch:
-        raise WeightsError(f"{weights.name} does not match architecture {card['arch']!r} in {card_path.name}: {mismatch}", fits)
+        raise WeightsError(
+            f"{weights.name} does not match architecture {card['arch']!r} in {card_path.name}: {mismatch}", fits
+        )
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:  # pragma: no cover - _state_mismatch finds what load_state_dict would
-        raise WeightsError(f"{weights.name} does not match architecture {card['arch']!r} in {card_path.name}: {str(e).splitlines()[0][:120]}", fits) from None
+        raise WeightsError(
+            f"{weights.name} does not match architecture {card['arch']!r} in {card_path.name}: {str(e).splitlines()[0][:120]}",
+            fits,
+        ) from None
     model.card = card  # type: ignore[attr-defined]
     model.source = str(weights)  # type: ignore[attr-defined]
     return model.to(device).eval()
@@ -213,5 +229,8 @@ def save_generator(
     except FileExistsError:
         if published:
             w.unlink()
-        raise OutputExistsError(f"{w.name} or {card_path.name} appeared in {w.parent} while the generator was being written", "choose another name, or allow replacing it") from None
+        raise OutputExistsError(
+            f"{w.name} or {card_path.name} appeared in {w.parent} while the generator was being written",
+            "choose another name, or allow replacing it",
+        ) from None
     return w, card_path

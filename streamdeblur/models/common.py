@@ -78,7 +78,11 @@ def count_macs(model: nn.Module, height: int, width: int, channels: int = 3) -> 
         elif isinstance(m, nn.Linear):
             total += out.numel() // out.shape[0] * m.in_features
 
-    hooks = [m.register_forward_hook(conv_hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    hooks = [
+        m.register_forward_hook(conv_hook)
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))
+    ]
     was_training = model.training
     model.eval()
     try:

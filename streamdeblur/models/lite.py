@@ -77,7 +77,12 @@ class DeblurGANLite(Generator):
         enc_blocks, dec_blocks = list(enc_blocks), list(dec_blocks)
         if len(enc_blocks) != len(dec_blocks):
             raise ValueError("enc_blocks and dec_blocks must have the same length")
-        self.arch_args = {"width": width, "enc_blocks": enc_blocks, "middle_blocks": middle_blocks, "dec_blocks": dec_blocks}
+        self.arch_args = {
+            "width": width,
+            "enc_blocks": enc_blocks,
+            "middle_blocks": middle_blocks,
+            "dec_blocks": dec_blocks,
+        }
         self.size_multiple = 2 ** len(enc_blocks)
         self.intro = nn.Conv2d(3, width, 3, padding=1)
         self.encoders = nn.ModuleList()

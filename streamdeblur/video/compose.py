@@ -82,4 +82,6 @@ def save_png(image: np.ndarray, folder: Path) -> Path:
                 n += 1
                 path = folder / f"streamdeblur-preview-{stamp}-{n:03d}.png"
     except OSError as e:
-        raise OutputError(f"cannot write snapshot {path}: {e.strerror or e}", "check that --snapshot-dir exists and is writable") from None
+        raise OutputError(
+            f"cannot write snapshot {path}: {e.strerror or e}", "check that --snapshot-dir exists and is writable"
+        ) from None

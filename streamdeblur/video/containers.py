@@ -61,13 +61,18 @@ def open_container(path: str | os.PathLike, fmt: str, shown: str | os.PathLike |
     try:
         return av.open(str(path), mode="w", format=fmt, options=format_options(fmt))
     except (av.error.FFmpegError, OSError) as e:
-        raise OutputError(f"cannot write {shown or path}: {getattr(e, 'strerror', None) or e}", "check the folder exists and is writable") from None
+        raise OutputError(
+            f"cannot write {shown or path}: {getattr(e, 'strerror', None) or e}",
+            "check the folder exists and is writable",
+        ) from None
 
 
 def video_encoder(codec: str) -> str:
     """``codec`` if this FFmpeg has it as a video encoder, else an :class:`OutputError`."""
     if codec not in av.codecs_available:
-        raise OutputError(f"video encoder {codec!r} is not in this FFmpeg build", "see `streamdeblur doctor` for the encoders it has")
+        raise OutputError(
+            f"video encoder {codec!r} is not in this FFmpeg build", "see `streamdeblur doctor` for the encoders it has"
+        )
     try:
         c = av.codec.Codec(codec, "w")
     except Exception:
@@ -109,7 +114,9 @@ def choose_pix_fmt(codec: str, info: FrameFormat, requested: str | None) -> str:
         supported = []
     if requested:
         if supported and requested not in supported:
-            raise OutputError(f"codec {codec} cannot encode pixel format {requested!r}", f"choose one of: {', '.join(supported)}")
+            raise OutputError(
+                f"codec {codec} cannot encode pixel format {requested!r}", f"choose one of: {', '.join(supported)}"
+            )
         return requested
     odd = info.width % 2 or info.height % 2
     subsampled = ("420", "422", "411", "410", "440", "nv12", "nv21", "nv16")
@@ -120,7 +127,13 @@ def choose_pix_fmt(codec: str, info: FrameFormat, requested: str | None) -> str:
     for cand in (info.pix_fmt, "yuv420p", "yuv444p", "gbrp", "rgb24", "bgr0"):
         if cand and fits(cand):
             if odd and cand != info.pix_fmt:
-                log.info("odd frame size %dx%d: encoding %s as %s (4:2:0 needs even sizes)", info.width, info.height, codec, cand)
+                log.info(
+                    "odd frame size %dx%d: encoding %s as %s (4:2:0 needs even sizes)",
+                    info.width,
+                    info.height,
+                    codec,
+                    cand,
+                )
             return cand
     if supported:
         return supported[0]

@@ -51,7 +51,10 @@ def add_copies(container: OutputContainer, streams: list[Stream], output_name: s
             added[s.index] = container.add_stream_from_template(s)
         except (av.error.FFmpegError, ValueError) as e:
             if s.type == "audio":
-                raise OutputError(f"the input's audio stream #{s.index} ({codec_name(s)}) cannot be copied into {output_name}: {e}", "write .mkv instead") from None
+                raise OutputError(
+                    f"the input's audio stream #{s.index} ({codec_name(s)}) cannot be copied into {output_name}: {e}",
+                    "write .mkv instead",
+                ) from None
             log.warning("%s stream #%d (%s) cannot be copied: %s; it is left out", s.type, s.index, codec_name(s), e)
     return added
 
@@ -105,7 +108,9 @@ def _trial(fmt: str, stream: Stream, samples: list[Packet]) -> str | None:
         av.logging.set_level(old)
 
 
-def _samples(source: FileSource, streams: list[Stream], per_stream: int = 3, budget_s: float = 1.0, max_packets: int = 3000) -> dict[int, list[Packet]]:
+def _samples(
+    source: FileSource, streams: list[Stream], per_stream: int = 3, budget_s: float = 1.0, max_packets: int = 3000
+) -> dict[int, list[Packet]]:
     """The first few packets of each of ``streams``, from the input file opened a second
     time (the source itself must not move); none for a network stream."""
     got: dict[int, list[Packet]] = {s.index: [] for s in streams}
@@ -162,8 +167,12 @@ def check_copies(source: FileSource, output: str | os.PathLike) -> list[Stream]:
         if s.type == "audio":
             raise OutputError(
                 f"the input's audio stream #{s.index} ({name}) cannot be stored in a {ext} file ({reason})",
-                f"write {alt} instead, which takes it" if alt else "convert that audio first (for example to AAC or FLAC with ffmpeg)",
+                f"write {alt} instead, which takes it"
+                if alt
+                else "convert that audio first (for example to AAC or FLAC with ffmpeg)",
             )
         keep_it = f"write {alt} to keep it" if alt else "no container here takes it"
-        log.warning("%s stream #%d (%s) cannot be stored in a %s file; it is left out (%s)", s.type, s.index, name, ext, keep_it)
+        log.warning(
+            "%s stream #%d (%s) cannot be stored in a %s file; it is left out (%s)", s.type, s.index, name, ext, keep_it
+        )
     return keep

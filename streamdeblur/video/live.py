@@ -150,7 +150,10 @@ def parse_camera(spec: str | int) -> int | str:
         return int(s)
     if s.startswith("/dev/"):
         return s
-    raise CameraError(f"--camera {s!r} is not a camera index or device path", "use --camera 0 or --camera /dev/video2; for a file or URL pass it as the INPUT argument")
+    raise CameraError(
+        f"--camera {s!r} is not a camera index or device path",
+        "use --camera 0 or --camera /dev/video2; for a file or URL pass it as the INPUT argument",
+    )
 
 
 def list_cameras() -> list[str]:
@@ -190,14 +193,22 @@ class OpenCVSource(LiveSource):
         if not cap.isOpened():
             cap.release()
             if kind == "camera":
-                raise CameraError(f"cannot open {name}", "it may be in use by another program, or you lack permission (add yourself to the 'video' group)")
-            raise StreamTimeoutError(f"cannot open stream {name} within {timeout:g} s", "check the URL and that the server is up, or raise --timeout")
+                raise CameraError(
+                    f"cannot open {name}",
+                    "it may be in use by another program, or you lack permission (add yourself to the 'video' group)",
+                )
+            raise StreamTimeoutError(
+                f"cannot open stream {name} within {timeout:g} s",
+                "check the URL and that the server is up, or raise --timeout",
+            )
         self.cap = cap
         with _quiet_opencv():
             ok, first = cap.read()
         if not ok or first is None:
             cap.release()
-            raise CameraError(f"{name} opened but delivered no frame", "check the device/stream, or try another --camera")
+            raise CameraError(
+                f"{name} opened but delivered no frame", "check the device/stream, or try another --camera"
+            )
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         h, w = first.shape[:2]
         self.info = LiveInfo(width=w, height=h, fps=fps if 0 < fps < 1000 else None, name=name, kind=kind)
@@ -221,7 +232,9 @@ class OpenCVSource(LiveSource):
                 if self.info.kind == "stream":
                     log.info("%s ended", self.info.name)
                     return None
-                raise CameraError(f"{self.info.name} stopped delivering frames (disconnected?)", "reconnect it and start again")
+                raise CameraError(
+                    f"{self.info.name} stopped delivering frames (disconnected?)", "reconnect it and start again"
+                )
         if bgr.ndim == 2:
             rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
         else:
@@ -303,7 +316,13 @@ class FilePlayback(LiveSource):
             self._source.close()
 
 
-def open_live(input: str | os.PathLike | None = None, *, camera: str | int | None = None, loop: bool = False, timeout: float = 10.0) -> LiveSource:
+def open_live(
+    input: str | os.PathLike | None = None,
+    *,
+    camera: str | int | None = None,
+    loop: bool = False,
+    timeout: float = 10.0,
+) -> LiveSource:
     """The live source for ``preview`` and ``run --camera``: ``camera`` (index or /dev path),
     else a stream URL or a file, told apart by :func:`~streamdeblur.video.urls.is_url`."""
     if camera is not None and input is not None:
@@ -360,7 +379,10 @@ class FrameSlot:
             while self._frame is None and not self._ended:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise StreamTimeoutError(f"no frame from the source for {timeout:g} s (disconnected or stalled?)", "check the camera or stream and start again")
+                    raise StreamTimeoutError(
+                        f"no frame from the source for {timeout:g} s (disconnected or stalled?)",
+                        "check the camera or stream and start again",
+                    )
                 self._cond.wait(left)
             if self._frame is not None:
                 frame, self._frame = self._frame, None

@@ -89,7 +89,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         path = self.path.split("?", 1)[0]
         if path in ("/", "/index.html"):
-            self._send(HTTPStatus.OK, "text/html; charset=utf-8", _PAGE.format(title=html.escape(self.preview.title)).encode())
+            self._send(
+                HTTPStatus.OK, "text/html; charset=utf-8", _PAGE.format(title=html.escape(self.preview.title)).encode()
+            )
         elif path == "/stream.mjpg":
             self._stream()
         elif path == "/frame.jpg":
@@ -126,7 +128,11 @@ class _Handler(BaseHTTPRequestHandler):
                     if preview.closed:
                         return
                     continue
-                self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                self.wfile.write(
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                    + jpeg
+                    + b"\r\n"
+                )
                 self.wfile.flush()
                 preview.frames_sent += 1
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
@@ -149,7 +155,9 @@ class _Server6(_Server):
 class MjpegServer:
     """Serves the newest published picture; a viewer for :func:`~streamdeblur.preview.run_preview`."""
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = 8080, *, quality: int = 80, title: str = "streamdeblur preview") -> None:
+    def __init__(
+        self, host: str = DEFAULT_HOST, port: int = 8080, *, quality: int = 80, title: str = "streamdeblur preview"
+    ) -> None:
         import cv2  # noqa: F401  (fail here, not in a handler thread)
 
         self.quality = int(quality)
@@ -164,10 +172,15 @@ class MjpegServer:
         try:
             self._httpd = server_class((host, port), self)
         except OSError as e:
-            raise OutputError(f"cannot serve on {host}:{port} ({e.strerror or e})", "pick another port, e.g. --serve 8090, or free this one") from None
+            raise OutputError(
+                f"cannot serve on {host}:{port} ({e.strerror or e})",
+                "pick another port, e.g. --serve 8090, or free this one",
+            ) from None
         self.host = host
         self.port = int(self._httpd.server_address[1])
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="mjpeg-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="mjpeg-server", daemon=True
+        )
         self._thread.start()
 
     @property

@@ -27,7 +27,16 @@ from ..errors import DisplayUnavailableError
 
 log = logging.getLogger(__name__)
 
-KEYS: dict[int, str] = {ord("q"): "quit", ord("Q"): "quit", 27: "quit", ord(" "): "pause", ord("v"): "view", ord("V"): "view", ord("s"): "save", ord("S"): "save"}
+KEYS: dict[int, str] = {
+    ord("q"): "quit",
+    ord("Q"): "quit",
+    27: "quit",
+    ord(" "): "pause",
+    ord("v"): "view",
+    ord("V"): "view",
+    ord("s"): "save",
+    ord("S"): "save",
+}
 
 _HINT = "run on a machine with a screen, or use --serve [HOST:]PORT to watch the preview in a browser"
 
@@ -93,7 +102,10 @@ class PreviewWindow:
         try:
             cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as e:  # a headless OpenCV build
-            raise DisplayUnavailableError(f"cannot open a preview window: this OpenCV has no GUI support ({str(e).strip().splitlines()[-1][:120]})", _HINT) from None
+            raise DisplayUnavailableError(
+                f"cannot open a preview window: this OpenCV has no GUI support ({str(e).strip().splitlines()[-1][:120]})",
+                _HINT,
+            ) from None
         self._open = True
         self._shown = False
 

@@ -31,7 +31,15 @@ from av.stream import Stream
 
 from ..errors import OutputError, OutputExistsError
 from ..fileio import fsync_file, publish, publish_free
-from .containers import CONTAINERS, DEFAULT_CRF, RGB_FORMATS, choose_pix_fmt, encoder_options, open_container, video_encoder
+from .containers import (
+    CONTAINERS,
+    DEFAULT_CRF,
+    RGB_FORMATS,
+    choose_pix_fmt,
+    encoder_options,
+    open_container,
+    video_encoder,
+)
 from .copies import add_copies, check_copies
 from .frame import Frame
 from .sources import FileSource, sws_colorspace
@@ -50,7 +58,9 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> tuple[P
     ext = out.suffix.lower()
     if ext not in CONTAINERS:
         known = ", ".join(sorted(CONTAINERS))
-        raise OutputError(f"cannot tell the container from the output name {out.name!r}", f"end it with one of: {known}")
+        raise OutputError(
+            f"cannot tell the container from the output name {out.name!r}", f"end it with one of: {known}"
+        )
     if out.is_dir():
         raise OutputError(f"output {out} is a folder", "give a file name such as out.mp4")
     if out.exists() and not overwrite:
@@ -215,7 +225,9 @@ class FileSink:
     def write(self, frame: Frame) -> None:
         img = frame.image
         if img.shape != (self.info.height, self.info.width, 3):
-            raise OutputError(f"frame {frame.index} is {img.shape[1]}x{img.shape[0]}, the output is {self.info.width}x{self.info.height}")
+            raise OutputError(
+                f"frame {frame.index} is {img.shape[1]}x{img.shape[0]}, the output is {self.info.width}x{self.info.height}"
+            )
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
         if self._rgb_out:
             if self.pix_fmt != "rgb24":

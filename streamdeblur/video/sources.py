@@ -103,7 +103,10 @@ def _open_container(spec: str, timeout: float) -> InputContainer:
         if not p.exists():
             scheme = url_scheme(spec)
             if scheme not in (None, "file"):
-                raise InputError(f"input {spec}: {scheme}:// is not a stream protocol this FFmpeg opens", f"it opens {', '.join(sorted(stream_schemes()))}")
+                raise InputError(
+                    f"input {spec}: {scheme}:// is not a stream protocol this FFmpeg opens",
+                    f"it opens {', '.join(sorted(stream_schemes()))}",
+                )
             raise InputNotFoundError(f"input not found: {spec}", "check the path")
         if p.is_dir():
             raise InputError(f"input {spec} is a folder, not a video file")
@@ -118,13 +121,24 @@ def _open_container(spec: str, timeout: float) -> InputContainer:
         reason = getattr(e, "strerror", None) or str(e)
         if url:
             if isinstance(e, av.error.ExitError) or elapsed >= 0.9 * timeout:
-                raise StreamTimeoutError(f"{spec} did not answer within {timeout:g} s", "check the URL and that the stream is live, or raise --timeout") from None
-            raise StreamTimeoutError(f"cannot open stream {spec}: {reason}", "check the URL and that the server is running") from None
+                raise StreamTimeoutError(
+                    f"{spec} did not answer within {timeout:g} s",
+                    "check the URL and that the stream is live, or raise --timeout",
+                ) from None
+            raise StreamTimeoutError(
+                f"cannot open stream {spec}: {reason}", "check the URL and that the server is running"
+            ) from None
         low = reason.lower()
         if "end of file" in low:
-            raise InputError(f"input {spec} ends before its first frame: it has zero frames or is truncated", "re-copy or re-record the file") from None
+            raise InputError(
+                f"input {spec} ends before its first frame: it has zero frames or is truncated",
+                "re-copy or re-record the file",
+            ) from None
         if "moov atom not found" in low or _looks_like_mp4(str(p)):
-            raise InputError(f"input {spec} is a truncated or damaged MP4/MOV (its index cannot be read: {reason})", "re-copy or re-record the file") from None
+            raise InputError(
+                f"input {spec} is a truncated or damaged MP4/MOV (its index cannot be read: {reason})",
+                "re-copy or re-record the file",
+            ) from None
         raise InputError(f"input {spec} is not a video FFmpeg can read ({reason})") from None
     except OSError as e:  # permission denied etc.
         raise InputError(f"cannot read input {spec}: {e.strerror or e}") from None
@@ -149,12 +163,16 @@ class FileSource:
     def _setup(self) -> None:
         c = self.container
         if not c.streams:
-            raise InputError(f"input {self.spec} contains no streams (zero frames)", "pass a video file with frames in it")
+            raise InputError(
+                f"input {self.spec} contains no streams (zero frames)", "pass a video file with frames in it"
+            )
         if not c.streams.video:
             kinds = sorted({s.type for s in c.streams})
             if "audio" in kinds:
                 raise InputError(f"input {self.spec} has no video stream (audio only)", "pass a video file")
-            raise InputError(f"input {self.spec} has no video stream (streams: {', '.join(kinds) or 'none'})", "pass a video file")
+            raise InputError(
+                f"input {self.spec} has no video stream (streams: {', '.join(kinds) or 'none'})", "pass a video file"
+            )
         self.stream = v = c.streams.video[0]
         v.thread_type = "AUTO"
         self._audio = [s for s in c.streams.audio]
@@ -175,7 +193,9 @@ class FileSource:
                 self._pending.append(first)
                 first = next(self._iter)
         except StopIteration:
-            raise InputError(f"input {self.spec} has a video stream but no frames could be decoded (zero frames or truncated)") from None
+            raise InputError(
+                f"input {self.spec} has a video stream but no frames could be decoded (zero frames or truncated)"
+            ) from None
         self._pending.append(first)
         self._first = first
         self.info = self._make_info(first)
@@ -262,7 +282,9 @@ class FileSource:
             }
         tb = Fraction(f.time_base) if f.time_base else Fraction(self.stream.time_base)
         pts = f.pts
-        frame = Frame(index=self._frames_out, pts=pts, time_base=tb, image=img, captured_at=time.perf_counter(), meta=meta)
+        frame = Frame(
+            index=self._frames_out, pts=pts, time_base=tb, image=img, captured_at=time.perf_counter(), meta=meta
+        )
         self._frames_out += 1
         return frame
 
@@ -285,9 +307,13 @@ class FileSource:
                     yield packet
             self._reached_end = True
         except av.error.ExitError:
-            raise StreamTimeoutError(f"{self.spec} stopped sending data for {self.timeout:g} s after frame {self._frames_out}") from None
+            raise StreamTimeoutError(
+                f"{self.spec} stopped sending data for {self.timeout:g} s after frame {self._frames_out}"
+            ) from None
         except av.error.FFmpegError as e:
-            raise InputError(f"input {self.spec} cannot be decoded after frame {self._frames_out} ({getattr(e, 'strerror', None) or e}); it may be truncated or damaged") from None
+            raise InputError(
+                f"input {self.spec} cannot be decoded after frame {self._frames_out} ({getattr(e, 'strerror', None) or e}); it may be truncated or damaged"
+            ) from None
 
     def _check_index(self) -> None:
         """A file whose index (MP4/MOV 'moov' first) points past its end was cut short.

@@ -19,7 +19,23 @@ _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 #: FFmpeg protocols that name local files or wrap another URL: not streams (``file://`` is a path)
 _LOCAL = frozenset({"file", "pipe", "fd", "concat", "concatf", "subfile", "data", "async", "cache", "crypto"})
 #: when FFmpeg cannot be asked (no ctypes access to libavformat): the usual stream protocols
-_USUAL = ("rtsp", "rtsps", "rtmp", "rtmps", "rtmpt", "http", "https", "udp", "rtp", "tcp", "tls", "srt", "ftp", "mmsh", "mmst")
+_USUAL = (
+    "rtsp",
+    "rtsps",
+    "rtmp",
+    "rtmps",
+    "rtmpt",
+    "http",
+    "https",
+    "udp",
+    "rtp",
+    "tcp",
+    "tls",
+    "srt",
+    "ftp",
+    "mmsh",
+    "mmst",
+)
 
 
 @functools.cache
@@ -29,7 +45,9 @@ def stream_schemes() -> frozenset[str]:
     import ctypes
 
     try:  # the libavformat PyAV loaded (its wheel's own, or the system's)
-        lib = ctypes.CDLL(next(line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines() if "libavformat" in line))
+        lib = ctypes.CDLL(
+            next(line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines() if "libavformat" in line)
+        )
         step, opaque = lib.avio_enum_protocols, ctypes.c_void_p(None)
         step.restype, step.argtypes = ctypes.c_char_p, [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int]
         names = {name.decode() for name in iter(lambda: step(ctypes.byref(opaque), 0), None)}

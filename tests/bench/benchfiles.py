@@ -13,7 +13,17 @@ import torch
 def check_report(data: dict, *, sizes: list[str], batches: list[int], decode: bool, weights: Path) -> None:
     """Every figure present and consistent with the others (never a speed asserted)."""
     m = data["machine"]
-    for key in ("cpu", "cpu_cores", "gpus", "torch", "tensorrt", "onnxruntime", "nvidia_driver", "cuda_runtime", "load_average"):
+    for key in (
+        "cpu",
+        "cpu_cores",
+        "gpus",
+        "torch",
+        "tensorrt",
+        "onnxruntime",
+        "nvidia_driver",
+        "cuda_runtime",
+        "load_average",
+    ):
         assert key in m, key
     assert m["cpu"] and m["cpu_cores"] >= 1 and m["torch"] == torch.__version__
     assert data["method"]["host_memory"]

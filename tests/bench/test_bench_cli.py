@@ -56,7 +56,9 @@ def test_bad_resolutions_one_line_error(value):
 
 
 def test_bad_synthetic_size_names_the_option():
-    assert_one_line_error(runner.invoke(app, ["bench", "--synthetic", "65x48", "--device", "cpu"]), "--synthetic", "odd")
+    assert_one_line_error(
+        runner.invoke(app, ["bench", "--synthetic", "65x48", "--device", "cpu"]), "--synthetic", "odd"
+    )
 
 
 def test_bad_batch_device_and_missing_input(tmp_path):
@@ -74,7 +76,9 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
 
 
 def test_plot_name_without_a_format_is_refused_before_measuring(tmp_path):
-    assert_one_line_error(runner.invoke(app, ["bench", "--synthetic", "64x48", "--plot", str(tmp_path / "b.txt")]), "b.txt", ".png")
+    assert_one_line_error(
+        runner.invoke(app, ["bench", "--synthetic", "64x48", "--plot", str(tmp_path / "b.txt")]), "b.txt", ".png"
+    )
 
 
 def test_precision_choice_is_honoured_or_refused(tiny_weights):
@@ -117,6 +121,21 @@ def test_several_backends_one_table_side_by_side_and_tiles(tiny_weights):
 
 
 def test_bf16_is_refused_by_backends_without_it(tiny_weights):
-    base = ["bench", "--synthetic", "64x48", "--device", "cpu", "--weights", str(tiny_weights), "--frames", "1", "--warmup", "1", "--batch", "1", "-q"]
+    base = [
+        "bench",
+        "--synthetic",
+        "64x48",
+        "--device",
+        "cpu",
+        "--weights",
+        str(tiny_weights),
+        "--frames",
+        "1",
+        "--warmup",
+        "1",
+        "--batch",
+        "1",
+        "-q",
+    ]
     assert_one_line_error(runner.invoke(app, [*base, "--backend", "onnxruntime", "--precision", "bf16"]), "bf16")
     assert_one_line_error(runner.invoke(app, [*base, "--backend", "torch", "--precision", "bf16"]), "bf16")

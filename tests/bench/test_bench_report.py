@@ -19,7 +19,14 @@ def _row(requested: str, backend: str, fps: float, size: str = "64x48") -> dict:
 
 
 def test_ratio_lines_first_backend_over_the_others():
-    data = {"results": [_row("auto", "openvino", 6.0), _row("onnxruntime", "onnxruntime", 3.0), _row("torch", "torch", 2.0), _row("torch", "torch", 1.0, "32x24")]}
+    data = {
+        "results": [
+            _row("auto", "openvino", 6.0),
+            _row("onnxruntime", "onnxruntime", 3.0),
+            _row("torch", "torch", 2.0),
+            _row("torch", "torch", 1.0, "32x24"),
+        ]
+    }
     (line,) = ratio_lines(data)  # the lone 32x24 row has nothing beside it
     assert line == (
         "deblurgan-lite 64x48 batch 1: auto=openvino cpu fp32 6.00 fps; onnxruntime cpu fp32 3.00 fps; torch cpu fp32 2.00 fps "

@@ -15,7 +15,16 @@ from streamdeblur.errors import ModelNotFoundError
 
 def test_library_synthetic(tiny_weights: Path, one_thread):
     progress: list[str] = []
-    config = BenchConfig(synthetic=(64, 48), resolutions=((64, 48),), backends=("torch",), device="cpu", weights=str(tiny_weights), batches=(1, 2), frames=8, warmup=2)
+    config = BenchConfig(
+        synthetic=(64, 48),
+        resolutions=((64, 48),),
+        backends=("torch",),
+        device="cpu",
+        weights=str(tiny_weights),
+        batches=(1, 2),
+        frames=8,
+        warmup=2,
+    )
     report = run_bench(config, on_progress=progress.append)
     data = report.as_dict()
     json.dumps(data, allow_nan=False)  # standard JSON: no NaN or Infinity

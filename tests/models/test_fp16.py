@@ -41,7 +41,9 @@ def _session(generator: torch.nn.Module, precision: str) -> ort.InferenceSession
 
 def _onnx_run(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
     inp = session.get_inputs()[0]
-    return session.run(None, {inp.name: x.astype(np.float16 if "float16" in inp.type else np.float32)})[0].astype(np.float32)
+    return session.run(None, {inp.name: x.astype(np.float16 if "float16" in inp.type else np.float32)})[0].astype(
+        np.float32
+    )
 
 
 def test_shipped_generator_in_fp16_matches_fp32_on_real_frames(photo: np.ndarray) -> None:
@@ -68,11 +70,19 @@ def test_shipped_generator_in_pytorch_half_on_the_cpu_matches_fp32(photo: np.nda
     assert _psnr(half.numpy(), ref.numpy()) >= 45.0
 
 
-@pytest.mark.parametrize(("arch", "args"), [("deblurgan-lite", {"width": 8, "enc_blocks": [1, 1], "dec_blocks": [1, 1], "middle_blocks": 1}), ("deblurgan", {"base_channels": 8, "n_blocks": 2})])
+@pytest.mark.parametrize(
+    ("arch", "args"),
+    [
+        ("deblurgan-lite", {"width": 8, "enc_blocks": [1, 1], "dec_blocks": [1, 1], "middle_blocks": 1}),
+        ("deblurgan", {"base_channels": 8, "n_blocks": 2}),
+    ],
+)
 def test_onnx_fp16_graph_keeps_normalisation_in_float32(arch: str, args: dict, photo: np.ndarray) -> None:
     g = perturbed(arch, **args)
     model = onnx.shape_inference.infer_shapes(onnx.load_from_string(onnx_bytes(g, "fp16")))
-    types = {v.name: v.type.tensor_type.elem_type for v in [*model.graph.value_info, *model.graph.input, *model.graph.output]}
+    types = {
+        v.name: v.type.tensor_type.elem_type for v in [*model.graph.value_info, *model.graph.input, *model.graph.output]
+    }
     assert types[model.graph.input[0].name] == onnx.TensorProto.FLOAT16
     norm_inputs = [n.input[0] for n in model.graph.node if n.op_type in ("ReduceMean", "InstanceNormalization")]
     assert norm_inputs, "no normalisation found in the graph"

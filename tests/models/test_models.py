@@ -7,7 +7,15 @@ import torch
 from testkit import TINY_LITE, perturbed
 
 from streamdeblur.errors import ModelNotFoundError, WeightsError
-from streamdeblur.models import MODELS, build_model, count_macs, count_params, load_generator, save_generator, shipped_weights
+from streamdeblur.models import (
+    MODELS,
+    build_model,
+    count_macs,
+    count_params,
+    load_generator,
+    save_generator,
+    shipped_weights,
+)
 
 # Small configurations of every registered architecture keep the test fast on 2 cores;
 # the full-size ones are checked for their parameter counts below.
@@ -111,7 +119,9 @@ def test_weights_of_another_shape_than_the_card_is_one_short_line_naming_the_ten
     msg = str(e.value)
     assert "'intro.weight' is [16, 3, 3, 3] in the file, [8, 3, 3, 3] by the card" in msg, msg
     assert ".json card does not match the .safetensors" in msg and "streamdeblur-train export" in msg
-    assert "size mismatch" not in msg and "{" not in msg and len(msg) < 260, msg  # not PyTorch's text, not the args dict
+    assert "size mismatch" not in msg and "{" not in msg and len(msg) < 260, (
+        msg
+    )  # not PyTorch's text, not the args dict
     # as the user meets it: one line, exit 2
     import av
     import numpy as np
@@ -127,7 +137,9 @@ def test_weights_of_another_shape_than_the_card_is_one_short_line_naming_the_ten
                 out.mux(pk)
     res = CliRunner().invoke(app, ["run", str(clip), "-o", str(tmp_path / "out.mkv"), "--weights", str(w)])
     assert res.exit_code == 2
-    assert res.stderr.strip().count("\n") == 0 and res.stderr.startswith("streamdeblur: error: g.safetensors does not match"), res.stderr
+    assert res.stderr.strip().count("\n") == 0 and res.stderr.startswith(
+        "streamdeblur: error: g.safetensors does not match"
+    ), res.stderr
 
 
 def test_models_command_prints_params_and_gmacs():

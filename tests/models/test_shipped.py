@@ -51,13 +51,18 @@ def test_shipped_model_sharpens_blur_and_keeps_sharp_frames(photo):
 REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "gopro-real" / "test"
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason="the real GoPro pairs (../shared/data/gopro-real) are not on this machine")
+@pytest.mark.skipif(
+    not REAL.is_dir(), reason="the real GoPro pairs (../shared/data/gopro-real) are not on this machine"
+)
 def test_shipped_model_sharpens_real_gopro_blur():
     """Real motion blur (GoPro, Nah et al. 2017; recordings never trained on) comes out sharper."""
     model = load_generator()
     gains = []
     for seq in sorted(REAL.iterdir())[:2]:
         name = sorted((seq / "blur").iterdir())[0].name
-        blurred, sharp = (cv2.cvtColor(cv2.imread(str(seq / d / name)), cv2.COLOR_BGR2RGB)[200:584, 400:912] for d in ("blur", "sharp"))
+        blurred, sharp = (
+            cv2.cvtColor(cv2.imread(str(seq / d / name)), cv2.COLOR_BGR2RGB)[200:584, 400:912]
+            for d in ("blur", "sharp")
+        )
         gains.append(_psnr(_run(model, blurred), sharp) - _psnr(blurred, sharp))
     assert min(gains) > 0.5, gains

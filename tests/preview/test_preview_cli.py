@@ -18,7 +18,9 @@ media = livefiles.media  # the fixture
 def test_cli_missing_camera(media):
     if os.path.exists("/dev/video99"):
         pytest.skip("this machine has a /dev/video99")
-    r = CliRunner().invoke(app, ["preview", "--camera", "99", "--serve", "0", "--backend", "torch", "--weights", str(media["weights"])])
+    r = CliRunner().invoke(
+        app, ["preview", "--camera", "99", "--serve", "0", "--backend", "torch", "--weights", str(media["weights"])]
+    )
     assert r.exit_code == 2
     lines = [line for line in r.output.splitlines() if "error" in line]
     assert lines == [lines[0]] and "camera 99 not found" in lines[0], r.output
@@ -36,14 +38,33 @@ def test_cli_option_mistakes_are_one_line(media):
     r = CliRunner().invoke(app, ["preview", "--serve", "0"])
     assert r.exit_code == 2 and "exactly one" in r.stderr
     r = CliRunner().invoke(app, ["preview", str(media["still"]), "--serve", "localhost:http"])
-    assert r.exit_code == 2 and r.stderr.strip() == "streamdeblur: error: --serve expects [HOST:]PORT (e.g. 8080 or 0.0.0.0:8080), got 'localhost:http'"
+    assert (
+        r.exit_code == 2
+        and r.stderr.strip()
+        == "streamdeblur: error: --serve expects [HOST:]PORT (e.g. 8080 or 0.0.0.0:8080), got 'localhost:http'"
+    )
     r = CliRunner().invoke(app, ["preview", str(media["still"]), "--serve", "0", "--backend", "cuda"])
     assert r.exit_code == 2 and "openvino" in r.stderr  # typer lists the choices
 
 
 def test_cli_record_writes_the_frames_shown(media, tmp_path):
     out = tmp_path / "rec.mp4"
-    args = ["preview", str(media["still"]), "--loop", "--serve", "127.0.0.1:0", "--max-frames", "5", "--record", str(out), "--backend", "torch", "--weights", str(media["weights"]), "--json"]
+    args = [
+        "preview",
+        str(media["still"]),
+        "--loop",
+        "--serve",
+        "127.0.0.1:0",
+        "--max-frames",
+        "5",
+        "--record",
+        str(out),
+        "--backend",
+        "torch",
+        "--weights",
+        str(media["weights"]),
+        "--json",
+    ]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "frame limit reached: 5 frames shown" in r.stderr and f"recorded 5 frames to {out}" in r.stderr

@@ -42,7 +42,9 @@ def test_slow_model_drops_stale_frames_before_inference_never_after(media):
     rec = Rec()
     viewer = Collect()
     src = Counted(FilePlayback(media["pan"]))
-    stats = run_preview(src, slower_than(src, media["backend"]), [viewer], PreviewConfig(overlay=False, warmup=False), recorder=rec)
+    stats = run_preview(
+        src, slower_than(src, media["backend"]), [viewer], PreviewConfig(overlay=False, warmup=False), recorder=rec
+    )
     inferred = [f.index for f in rec.frames]
     assert stats.frames_in == 60
     assert stats.dropped > 0
@@ -55,7 +57,9 @@ def test_slow_model_drops_stale_frames_before_inference_never_after(media):
 def test_record_keeps_capture_clock_timestamps(media, tmp_path):
     out = tmp_path / "rec.mp4"
     src = Counted(FilePlayback(media["pan"]))
-    stats = run_preview(src, slower_than(src, media["backend"]), [Collect()], PreviewConfig(), recorder=live_sink(out, src.info))
+    stats = run_preview(
+        src, slower_than(src, media["backend"]), [Collect()], PreviewConfig(), recorder=live_sink(out, src.info)
+    )
     assert out.exists()
     with av.open(str(out)) as c:
         times = [f.time for f in c.decode(video=0)]
@@ -67,7 +71,12 @@ def test_record_keeps_capture_clock_timestamps(media, tmp_path):
 
 def test_max_frames_and_loop(media):
     viewer = Collect()
-    stats = run_preview(FilePlayback(media["still"], loop=True), process_with(media["backend"]), [viewer], PreviewConfig(max_frames=33, warmup=False))
+    stats = run_preview(
+        FilePlayback(media["still"], loop=True),
+        process_with(media["backend"]),
+        [viewer],
+        PreviewConfig(max_frames=33, warmup=False),
+    )
     assert stats.frames_shown == 33 == len(viewer.images)  # more than the 30-frame file: it looped
     assert stats.stop_reason == "frame limit reached"
 
@@ -90,7 +99,9 @@ def test_stalled_source_is_an_error_not_a_hang(media):
 
     def go() -> None:
         try:
-            run_preview(Stalled(), process_with(media["backend"]), [Collect()], PreviewConfig(timeout=0.5, warmup=False))
+            run_preview(
+                Stalled(), process_with(media["backend"]), [Collect()], PreviewConfig(timeout=0.5, warmup=False)
+            )
         except BaseException as e:
             errors.append(e)
 

@@ -23,7 +23,9 @@ media = livefiles.media  # the fixture
 
 def test_record_live_duration_gives_a_playable_file(media, tmp_path):
     out = tmp_path / "cam.mp4"
-    rec = record_live(FilePlayback(media["still"], loop=True), out, backend="torch", weights=str(media["weights"]), duration=1.0)
+    rec = record_live(
+        FilePlayback(media["still"], loop=True), out, backend="torch", weights=str(media["weights"]), duration=1.0
+    )
     assert rec.stop_reason == "1 s recorded"
     with av.open(str(out)) as c:
         frames = [(f.time, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
@@ -44,7 +46,13 @@ def test_record_live_ctrl_c_keeps_a_playable_file(media, tmp_path):
             pressed.set()
             _thread.interrupt_main()
 
-    rec = record_live(FilePlayback(media["still"], loop=True), out, backend="torch", weights=str(media["weights"]), on_progress=ctrl_c_once_frames_are_written)
+    rec = record_live(
+        FilePlayback(media["still"], loop=True),
+        out,
+        backend="torch",
+        weights=str(media["weights"]),
+        on_progress=ctrl_c_once_frames_are_written,
+    )
     assert pressed.is_set() and rec.stop_reason == "interrupted (Ctrl-C)"
     assert out.exists() and not list(tmp_path.glob(".*tmp*"))
     with av.open(str(out)) as c:
@@ -53,14 +61,22 @@ def test_record_live_ctrl_c_keeps_a_playable_file(media, tmp_path):
 
 def test_record_live_opens_a_file_spec_itself(media, tmp_path):
     seen: list = []
-    rec = record_live(f"file://{media['still']}", tmp_path / "o.mkv", backend="torch", weights=str(media["weights"]), on_open=seen.append)
+    rec = record_live(
+        f"file://{media['still']}",
+        tmp_path / "o.mkv",
+        backend="torch",
+        weights=str(media["weights"]),
+        on_open=seen.append,
+    )
     assert [i.kind for i in seen] == ["file"] and rec.stop_reason == "end of input" and 0 < rec.frames <= 30
 
 
 def test_cli_run_camera_missing_is_a_clear_error(media, tmp_path):
     if os.path.exists("/dev/video99"):
         pytest.skip("this machine has a /dev/video99")
-    r = CliRunner().invoke(app, ["run", "--camera", "99", "-o", str(tmp_path / "o.mp4"), "--weights", str(media["weights"])])
+    r = CliRunner().invoke(
+        app, ["run", "--camera", "99", "-o", str(tmp_path / "o.mp4"), "--weights", str(media["weights"])]
+    )
     assert r.exit_code == 2 and "camera 99 not found" in r.output
     assert not (tmp_path / "o.mp4").exists()
     r = CliRunner().invoke(app, ["run", "-o", str(tmp_path / "o.mp4")])

@@ -22,7 +22,9 @@ def write_tiny_gopro(root: Path, photo: np.ndarray, frames: int = 3, size: tuple
     """ROOT/{train,test}/{gopro,traj}_photo/{blur,sharp}/NNNNNN.png from `photo` (RGB)."""
     rng = np.random.default_rng(0)
     for split in ("train", "test"):
-        for i, (b, s) in enumerate(blur.camera_video(photo, size, frames, seed=1 if split == "train" else 2, motion=1.5)):
+        for i, (b, s) in enumerate(
+            blur.camera_video(photo, size, frames, seed=1 if split == "train" else 2, motion=1.5)
+        ):
             _write(root / split / "gopro_photo" / "blur" / f"{i:06d}.png", b)
             _write(root / split / "gopro_photo" / "sharp" / f"{i:06d}.png", s)
         for i in range(frames):

@@ -54,7 +54,9 @@ def test_rescaled_real_crops_shrink_the_blur_with_the_frame(tmp_path: Path) -> N
 
 def test_finish_degrades_the_blurry_input_alone_and_changes_colour_on_both(photo: np.ndarray) -> None:
     crop = np.ascontiguousarray(photo[:96, :128])
-    cfg = SynthConfig(degrade_fraction=1.0, h264_fraction=1.0, h264_crf=(30, 30), noise_sigma=(0.0, 0.0), color_jitter=0.0)
+    cfg = SynthConfig(
+        degrade_fraction=1.0, h264_fraction=1.0, h264_crf=(30, 30), noise_sigma=(0.0, 0.0), color_jitter=0.0
+    )
     b, s = finish_pair(crop.copy(), crop.copy(), np.random.default_rng(0), cfg)
     assert np.array_equal(s, crop)  # the target stays sharp and clean
     assert 25 < psnr(b, crop) < 45  # H.264 at CRF 30 left its mark on the input
@@ -64,10 +66,25 @@ def test_finish_degrades_the_blurry_input_alone_and_changes_colour_on_both(photo
     assert any(abs(float(b.mean()) - float(crop.mean())) > 3 for b, _ in changes)
 
 
-def test_real_augment_reaches_the_real_pairs_of_a_mixed_run_and_batches_repeat(tiny_gopro: Path, photo_dir: Path) -> None:
-    base = dict(photos=str(photo_dir), allow_missing_packages=True, packages=(), real_data=str(tiny_gopro), real_fraction=0.5, crop=32, batch_size=4, seed=2)
+def test_real_augment_reaches_the_real_pairs_of_a_mixed_run_and_batches_repeat(
+    tiny_gopro: Path, photo_dir: Path
+) -> None:
+    base = dict(
+        photos=str(photo_dir),
+        allow_missing_packages=True,
+        packages=(),
+        real_data=str(tiny_gopro),
+        real_fraction=0.5,
+        crop=32,
+        batch_size=4,
+        seed=2,
+    )
     plain = training_data(TrainConfig(**base))
-    aug = training_data(TrainConfig(**base, real_augment=True, real_scale=(0.5, 1.0), degrade_fraction=0.9, h264_fraction=0.5, gamma=0.2))
+    aug = training_data(
+        TrainConfig(
+            **base, real_augment=True, real_scale=(0.5, 1.0), degrade_fraction=0.9, h264_fraction=0.5, gamma=0.2
+        )
+    )
     assert isinstance(aug, MixedPairs) and isinstance(plain, MixedPairs)
     assert "augment" in aug.describe()["real"] and "augment" not in plain.describe()["real"]
     assert aug.real.finish is not None and aug.real.finish.h264_fraction == 0.5
@@ -98,7 +115,9 @@ def _clip(path: Path, frames: list[np.ndarray]) -> None:
         c.mux(st.encode())
 
 
-def test_panel_scores_every_condition_and_judges_the_worst_row(tmp_path: Path, tiny_gopro: Path, photo: np.ndarray, tiny_weights: Path) -> None:
+def test_panel_scores_every_condition_and_judges_the_worst_row(
+    tmp_path: Path, tiny_gopro: Path, photo: np.ndarray, tiny_weights: Path
+) -> None:
     clips = tmp_path / "clips"
     clips.mkdir()
     sharp = [np.ascontiguousarray(photo[i : i + 64, i : i + 96]) for i in range(4)]
@@ -137,14 +156,29 @@ def test_panel_conditions_change_what_they_say(photo: np.ndarray) -> None:
 
 def test_eval_cli_prints_the_panel_and_writes_it(tmp_path: Path, tiny_gopro: Path, tiny_weights: Path) -> None:
     out = tmp_path / "eval.json"
-    r = CliRunner().invoke(app, ["eval", str(tiny_gopro), "-w", str(tiny_weights), "--samples", str(tmp_path / "none"), "--no-synthetic", "--json", str(out)])
+    r = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            str(tiny_gopro),
+            "-w",
+            str(tiny_weights),
+            "--samples",
+            str(tmp_path / "none"),
+            "--no-synthetic",
+            "--json",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "robustness panel" in r.output and "worst row" in r.output
     saved = json.loads(out.read_text())
     assert len(saved["panel"]["rows"]) >= len(P.REAL_CONDITIONS)
 
 
-def test_clip_picture_shows_blurry_and_deblurred_whole_and_enlarged(tmp_path: Path, photo: np.ndarray, tiny_weights: Path) -> None:
+def test_clip_picture_shows_blurry_and_deblurred_whole_and_enlarged(
+    tmp_path: Path, photo: np.ndarray, tiny_weights: Path
+) -> None:
     from trainer.side_by_side import clip_side_by_side
 
     sharp = [np.ascontiguousarray(photo[i : i + 96, i : i + 128]) for i in range(3)]
@@ -153,6 +187,8 @@ def test_clip_picture_shows_blurry_and_deblurred_whole_and_enlarged(tmp_path: Pa
     shown = clip_side_by_side(tmp_path / "pan.mp4", tiny_weights, tmp_path / "pic.png")
     pic = cv2.imread(str(tmp_path / "pic.png"))
     assert pic.shape == (192, 256, 3)  # two 128x96 frames wide, whole over enlarged
-    assert shown["frame"] == 1 and shown["psnr_deblurred"] == pytest.approx(shown["psnr_blurry"])  # the tiny model is the identity
+    assert shown["frame"] == 1 and shown["psnr_deblurred"] == pytest.approx(
+        shown["psnr_blurry"]
+    )  # the tiny model is the identity
     with pytest.raises(DataError, match="no frame 7"):
         clip_side_by_side(tmp_path / "pan.mp4", tiny_weights, tmp_path / "x.png", frame=7)

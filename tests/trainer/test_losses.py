@@ -102,7 +102,17 @@ def test_perceptual_needs_a_real_vgg19_file(tmp_path: Path) -> None:
 def test_perceptual_loss_from_a_vgg19_shaped_file(tmp_path: Path) -> None:
     # the shapes of torchvision's vgg19 (conv3_3 and the two layers VGG-16 lacks);
     # random values only to exercise the loading path
-    shapes = {0: (64, 3), 2: (64, 64), 5: (128, 64), 7: (128, 128), 10: (256, 128), 12: (256, 256), 14: (256, 256), 32: (512, 512), 34: (512, 512)}
+    shapes = {
+        0: (64, 3),
+        2: (64, 64),
+        5: (128, 64),
+        7: (128, 128),
+        10: (256, 128),
+        12: (256, 256),
+        14: (256, 256),
+        32: (512, 512),
+        34: (512, 512),
+    }
     g = torch.Generator().manual_seed(0)
     state = {}
     for i, (o, c) in shapes.items():

@@ -10,7 +10,14 @@ from trainer.make_data import MakeDataConfig, make_dataset
 
 
 def test_make_dataset_writes_gopro_layout_with_held_out_photos(photo_dir: Path, tmp_path: Path) -> None:
-    cfg = MakeDataConfig(out=str(tmp_path / "set"), size=(64, 48), train_frames=2, test_frames=1, packages=("none",), photos_dir=str(photo_dir))
+    cfg = MakeDataConfig(
+        out=str(tmp_path / "set"),
+        size=(64, 48),
+        train_frames=2,
+        test_frames=1,
+        packages=("none",),
+        photos_dir=str(photo_dir),
+    )
     info = make_dataset(cfg)
     root = tmp_path / "set"
     assert sorted(p.name for p in (root / "train").iterdir()) == ["gopro_a", "traj_a"]

@@ -23,8 +23,13 @@ def test_ssim_matches_scikit_image(photo: np.ndarray) -> None:
     skm = pytest.importorskip("skimage.metrics")
     img = photo
     rng = np.random.default_rng(0)
-    for other in (cv2.GaussianBlur(img, (0, 0), 2), np.clip(img + rng.normal(0, 15, img.shape), 0, 255).astype(np.uint8)):
-        ref = skm.structural_similarity(img, other, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=-1)
+    for other in (
+        cv2.GaussianBlur(img, (0, 0), 2),
+        np.clip(img + rng.normal(0, 15, img.shape), 0, 255).astype(np.uint8),
+    ):
+        ref = skm.structural_similarity(
+            img, other, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=-1
+        )
         assert ssim(img, other) == pytest.approx(ref, abs=1e-6)
     assert ssim(img, img) == pytest.approx(1.0)
 

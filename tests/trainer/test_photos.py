@@ -13,7 +13,13 @@ from trainer.datasets import SyntheticPairs
 
 def test_the_catalogue_holds_every_package_and_held_out_photos() -> None:
     assert len(P.PHOTO_SPECS) == 42 and len({s.name for s in P.PHOTO_SPECS}) == 42
-    assert P.PACKAGES == ("lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds", "plasma-workspace-wallpapers", "libjxl-testdata")
+    assert P.PACKAGES == (
+        "lomiri-wallpapers-16.04",
+        "lomiri-wallpapers-20.04",
+        "mate-backgrounds",
+        "plasma-workspace-wallpapers",
+        "libjxl-testdata",
+    )
     test = {s.name for s in P.PHOTO_SPECS if s.split == "test"}
     assert test == {"wine", "picosdeeuropa", "ladybird", "colorfulcups", "grey", "flower"}
     assert all(s.split in ("train", "test") and s.pattern.startswith("/usr/share/") for s in P.PHOTO_SPECS)

@@ -46,7 +46,10 @@ def test_pooled_gain_weighs_every_frame_once(two_sets: tuple[dict, dict]) -> Non
     assert r["gain"] != 0.0  # the generators really changed the frames
     # pass-through: pooled over every frame of both sets, and its worst frame no better than the mean
     n_all = full["frames"] + part["frames"]
-    through = (full["results"]["a.safetensors"]["all"]["psnr_on_sharp"] * full["frames"] + part["results"]["a.safetensors"]["all"]["psnr_on_sharp"] * part["frames"]) / n_all
+    through = (
+        full["results"]["a.safetensors"]["all"]["psnr_on_sharp"] * full["frames"]
+        + part["results"]["a.safetensors"]["all"]["psnr_on_sharp"] * part["frames"]
+    ) / n_all
     assert r["pass_through"] == pytest.approx(through)
     assert r["pass_through_worst"] <= r["pass_through"]
 
@@ -63,7 +66,16 @@ def test_pool_eval_prints_each_set_and_the_pool(two_sets: tuple[dict, dict], tmp
     full, part = two_sets
     (tmp_path / "full.json").write_text(json.dumps(full))
     (tmp_path / "part.json").write_text(json.dumps(part))
-    r = runner.invoke(app, ["pool-eval", f"{tmp_path / 'full.json'}@b.safetensors", str(tmp_path / "part.json"), "--json", str(tmp_path / "pool.json")])
+    r = runner.invoke(
+        app,
+        [
+            "pool-eval",
+            f"{tmp_path / 'full.json'}@b.safetensors",
+            str(tmp_path / "part.json"),
+            "--json",
+            str(tmp_path / "pool.json"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     saved = json.loads((tmp_path / "pool.json").read_text())
     assert [s["label"] for s in saved["sets"]] == ["b.safetensors", "a.safetensors"]

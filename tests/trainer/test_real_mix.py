@@ -47,7 +47,15 @@ def test_mixed_batches_hold_real_and_synthetic_crops_in_the_asked_share(tiny_gop
 
 
 def test_training_data_mixes_with_real_data_and_refuses_data_and_real_data(tiny_gopro: Path, photo_dir: Path) -> None:
-    cfg = TrainConfig(photos=str(photo_dir), allow_missing_packages=True, packages=(), real_data=str(tiny_gopro), real_fraction=0.5, crop=32, batch_size=2)
+    cfg = TrainConfig(
+        photos=str(photo_dir),
+        allow_missing_packages=True,
+        packages=(),
+        real_data=str(tiny_gopro),
+        real_fraction=0.5,
+        crop=32,
+        batch_size=2,
+    )
     ds = training_data(cfg)
     assert isinstance(ds, MixedPairs) and ds.describe()["kind"] == "mixed"
     with pytest.raises(DataError, match="--real-data"):
@@ -76,7 +84,9 @@ def test_moving_objects_blur_differently_from_the_background(photo: np.ndarray) 
     assert psnr(with_obj, sharp_obj) < psnr(plain, sharp) - 0.5
 
 
-def test_calibration_measures_stronger_synthetic_blur_for_faster_motion(tiny_gopro: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_calibration_measures_stronger_synthetic_blur_for_faster_motion(
+    tiny_gopro: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(C, "find_photos", lambda *a, **k: photos_in_dir(photo_dir))
     r = C.calibrate(tiny_gopro, [(0.1, 0.3), (2.0, 4.0)], crop=40, samples=12)
     rows = {row["source"].split(",")[0]: row for row in r["rows"]}

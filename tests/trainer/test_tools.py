@@ -63,7 +63,9 @@ def test_side_by_side_writes_the_best_and_a_median_frame(tiny_gopro: Path, tiny_
     img = read_image(out)
     assert img.shape == (2 * 32, 3 * 32, 3)  # two rows of blurry | deblurred | sharp
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("best: gopro_photo/") and lines[1].startswith("median: gopro_photo/")  # traj_ sequences are left out
+    assert lines[0].startswith("best: gopro_photo/") and lines[1].startswith(
+        "median: gopro_photo/"
+    )  # traj_ sequences are left out
     assert lines[-1] == f"wrote {out}"
     r = runner.invoke(app, ["side-by-side", str(tmp_path), "-w", str(w), "--out", str(out)])
     assert r.exit_code != 0 and "no test/ folder" in r.stderr

@@ -22,7 +22,15 @@ def test_the_rule():
     assert "file" not in stream_schemes() and "pipe" not in stream_schemes()
     for url in ("rtsp://cam.local/live", "HTTP://host/clip.mp4", "udp://0.0.0.0:5000", "rtmp://host/app"):
         assert is_url(url), url
-    for spec in ("clip.mp4", "/a/b.mp4", Path("/a/b.mp4"), "file:///a/b.mp4", "foo://x", "C:/video.mp4", "weird:name.mp4"):
+    for spec in (
+        "clip.mp4",
+        "/a/b.mp4",
+        Path("/a/b.mp4"),
+        "file:///a/b.mp4",
+        "foo://x",
+        "C:/video.mp4",
+        "weird:name.mp4",
+    ):
         assert not is_url(spec), spec
     assert local_path("file:///a/b%20c.mp4") == "/a/b c.mp4"
     assert local_path("file://localhost/a.mp4") == "/a.mp4"
@@ -55,10 +63,15 @@ def test_a_file_url_is_the_file_for_both_commands(tmp_path, clip, tiny_weights):
 
 
 def test_an_unknown_scheme_is_refused_the_same_way_by_both_commands(tmp_path, tiny_weights):
-    for res in (_run("foo://cam/1", "-o", tmp_path / "out.mp4", "--weights", tiny_weights), _preview("foo://cam/1", "--weights", tiny_weights)):
+    for res in (
+        _run("foo://cam/1", "-o", tmp_path / "out.mp4", "--weights", tiny_weights),
+        _preview("foo://cam/1", "--weights", tiny_weights),
+    ):
         assert res.exit_code == 2
         err = res.stderr.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith("streamdeblur: error: input foo://cam/1: foo:// is not a stream protocol this FFmpeg opens; it opens "), err
+        assert len(err) == 1 and err[0].startswith(
+            "streamdeblur: error: input foo://cam/1: foo:// is not a stream protocol this FFmpeg opens; it opens "
+        ), err
         assert "rtsp" in err[0]
     assert not (tmp_path / "out.mp4").exists()
 

@@ -34,14 +34,28 @@ def run(src, dst, **kw):
     [
         (".mkv", "ffv1", "bgr0", Fraction(1, 1000), [i * 40 for i in range(12)]),  # constant frame rate
         (".mkv", "ffv1", "bgr0", Fraction(1, 1000), [0, 33, 40, 100, 101, 250, 260, 400, 433, 900]),  # variable
-        (".mp4", "libx264rgb", "rgb24", Fraction(1, 90000), [0, 3000, 3600, 9000, 9090, 22500, 23400, 36000]),  # variable
+        (
+            ".mp4",
+            "libx264rgb",
+            "rgb24",
+            Fraction(1, 90000),
+            [0, 3000, 3600, 9000, 9090, 22500, 23400, 36000],
+        ),  # variable
     ],
     ids=["cfr-ffv1", "vfr-ffv1", "vfr-x264rgb-qp0"],
 )
 def test_identity_through_lossless_codec_is_bit_exact_with_same_pts(tmp_path, ext, codec, pix_fmt, time_base, pts):
     frames = random_frames(len(pts), 96, 64)
     src, dst = tmp_path / f"in{ext}", tmp_path / f"out{ext}"
-    write_video(src, frames, pts=pts, time_base=time_base, codec=codec, pix_fmt=pix_fmt, options={"qp": "0"} if codec == "libx264rgb" else None)
+    write_video(
+        src,
+        frames,
+        pts=pts,
+        time_base=time_base,
+        codec=codec,
+        pix_fmt=pix_fmt,
+        options={"qp": "0"} if codec == "libx264rgb" else None,
+    )
     result = run(src, dst, codec=codec, batch=3)
     a, b = read_video(src), read_video(dst)
     assert result.frames == len(frames) == len(b)

@@ -19,7 +19,9 @@ from streamdeblur.video.sources import open_source
 
 
 def identity_backend():
-    return create_backend("torch", build_model("deblurgan-lite", width=8, enc_blocks=[1], dec_blocks=[1], middle_blocks=1), "cpu")
+    return create_backend(
+        "torch", build_model("deblurgan-lite", width=8, enc_blocks=[1], dec_blocks=[1], middle_blocks=1), "cpu"
+    )
 
 
 def wait_until(condition, timeout=30.0, what="the condition"):
@@ -138,8 +140,14 @@ def test_stop_from_another_thread_ends_the_run_early(tmp_path):
     write_video(src, random_frames(200, 48, 32))
     sink = NullSink()
     with open_source(src) as s:
-        pipe = Pipeline(s, identity_backend(), sink, batch=1, queue_size=2,
-                        on_progress=lambda p: pipe.stop() if p.frames_done == 10 else None)
+        pipe = Pipeline(
+            s,
+            identity_backend(),
+            sink,
+            batch=1,
+            queue_size=2,
+            on_progress=lambda p: pipe.stop() if p.frames_done == 10 else None,
+        )
         stats = pipe.run()
     assert stats.stopped and 10 <= stats.frames_out < 200
 
@@ -215,4 +223,7 @@ def test_interrupt_does_not_wait_for_a_long_inference_call_with_a_grace(tmp_path
         backend.release.set()
     assert e.value.exit_code == 143 and e.value.signum == signal.SIGTERM
     assert pipe.abandoned == ("inference",)
-    wait_until(lambda: not any(t.name == "streamdeblur-inference" for t in threading.enumerate()), what="the inference stage ending")
+    wait_until(
+        lambda: not any(t.name == "streamdeblur-inference" for t in threading.enumerate()),
+        what="the inference stage ending",
+    )

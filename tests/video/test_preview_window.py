@@ -44,7 +44,11 @@ def xvfb():
     for n in range(90, 200):
         if not os.path.exists(f"/tmp/.X11-unix/X{n}") and not os.path.exists(f"/tmp/.X{n}-lock"):
             break
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1024x600x24", "-nolisten", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["Xvfb", f":{n}", "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 10
     while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -67,7 +71,9 @@ def screenshot(display: str) -> np.ndarray:
 
 
 def xdo(display: str, *args: str) -> str:
-    return subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["xdotool", *args], env={**os.environ, "DISPLAY": display}, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def until(condition, what: str, timeout: float = 20.0, every: float = 0.1):
@@ -86,14 +92,31 @@ def test_window_shows_both_panes_and_keys_work(media, xvfb, tmp_path):
     snaps = tmp_path / "snaps"
     snaps.mkdir()
     proc = start_cli(
-        ["preview", str(media["still"]), "--loop", "--max-frames", "100000", "--backend", "torch", "--weights", str(media["weights"]), "--snapshot-dir", str(snaps)],
+        [
+            "preview",
+            str(media["still"]),
+            "--loop",
+            "--max-frames",
+            "100000",
+            "--backend",
+            "torch",
+            "--weights",
+            str(media["weights"]),
+            "--snapshot-dir",
+            str(snaps),
+        ],
         env={"DISPLAY": xvfb},
     )
     try:
         wait_for_line(proc, r"keys: q/Esc quit")
 
         def window() -> str:
-            found = subprocess.run(["xdotool", "search", "--name", "streamdeblur preview"], env={**os.environ, "DISPLAY": xvfb}, capture_output=True, text=True).stdout.split()
+            found = subprocess.run(
+                ["xdotool", "search", "--name", "streamdeblur preview"],
+                env={**os.environ, "DISPLAY": xvfb},
+                capture_output=True,
+                text=True,
+            ).stdout.split()
             return found[0] if found else None
 
         win = until(window, "no preview window appeared", every=0.2)
@@ -117,7 +140,11 @@ def test_window_shows_both_panes_and_keys_work(media, xvfb, tmp_path):
         assert np.abs(left - right).mean() > 20  # two different panes, not one picture twice
 
         def saved(n: int) -> list[Path]:
-            return until(lambda: pngs if len(pngs := sorted(snaps.glob("*.png"))) >= n else None, f"expected {n} snapshot(s), got {sorted(snaps.iterdir())}", timeout=10)
+            return until(
+                lambda: pngs if len(pngs := sorted(snaps.glob("*.png"))) >= n else None,
+                f"expected {n} snapshot(s), got {sorted(snaps.iterdir())}",
+                timeout=10,
+            )
 
         xdo(xvfb, "key", "--window", win, "s")
         first = cv2.imread(str(saved(1)[0]))
@@ -132,7 +159,9 @@ def test_window_shows_both_panes_and_keys_work(media, xvfb, tmp_path):
             img = cv2.imread(str(newest))
             return img if img is not None and img.shape == (H, W, 3) else None
 
-        second = cv2.cvtColor(until(split_saved, "no snapshot in the split view", every=0.2), cv2.COLOR_BGR2RGB).astype(int)
+        second = cv2.cvtColor(until(split_saved, "no snapshot in the split view", every=0.2), cv2.COLOR_BGR2RGB).astype(
+            int
+        )
         assert np.abs(second[BAND, : W // 2 - 2] - media["input"][BAND, : W // 2 - 2].astype(int)).mean() < 6
         assert np.abs(second[BAND, W // 2 + 2 :] - media["deblurred"][BAND, W // 2 + 2 :].astype(int)).mean() < 6
         xdo(xvfb, "key", "--window", win, "q")
@@ -146,7 +175,20 @@ def test_window_shows_both_panes_and_keys_work(media, xvfb, tmp_path):
 
 @pytest.mark.display
 def test_window_max_frames_ends_by_itself(media, xvfb):
-    proc = start_cli(["preview", str(media["still"]), "--loop", "--max-frames", "5", "--backend", "torch", "--weights", str(media["weights"])], env={"DISPLAY": xvfb})
+    proc = start_cli(
+        [
+            "preview",
+            str(media["still"]),
+            "--loop",
+            "--max-frames",
+            "5",
+            "--backend",
+            "torch",
+            "--weights",
+            str(media["weights"]),
+        ],
+        env={"DISPLAY": xvfb},
+    )
     rc, err = finish(proc, sig=None, timeout=120)
     assert rc == 0, err
     assert "5 frames shown" in err

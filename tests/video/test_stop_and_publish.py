@@ -23,7 +23,10 @@ ENV = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
 def start_run(*args: object) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", "from streamdeblur.cli import main; main()", "run", *map(str, args)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
     )
 
 
@@ -70,7 +73,10 @@ def test_ctrl_c_keeps_frames_done_as_partial_file_never_under_final_name(tmp_pat
 def slow_weights(tmp_path: Path) -> Path:
     """A real generator (the identity at initialisation) that takes about two seconds for a
     batch of 16 small frames on one CPU thread: a stage is inside inference when a signal comes."""
-    w, _ = save_generator(build_model("deblurgan-lite", width=32, enc_blocks=[1, 1], dec_blocks=[1, 1], middle_blocks=1), tmp_path / "weights" / "w32")
+    w, _ = save_generator(
+        build_model("deblurgan-lite", width=32, enc_blocks=[1, 1], dec_blocks=[1, 1], middle_blocks=1),
+        tmp_path / "weights" / "w32",
+    )
     return w
 
 
@@ -86,7 +92,9 @@ def test_signal_ends_run_like_ctrl_c_within_a_second(tmp_path, slow_weights, sig
     earlier = tmp_path / "out.partial.mkv"  # an earlier interrupted run's work: never replaced
     if signame == "SIGHUP":
         earlier.write_bytes(b"an earlier partial")
-    proc = start_run(src, "-o", out, "--weights", slow_weights, "--backend", "torch", "--codec", "ffv1", "--batch", "16")
+    proc = start_run(
+        src, "-o", out, "--weights", slow_weights, "--backend", "torch", "--codec", "ffv1", "--batch", "16"
+    )
     try:
         wait_for_tmp(tmp_path, proc, 300_000)  # the first batch is written; the second is being inferred
         t0 = time.monotonic()
@@ -148,7 +156,9 @@ def test_two_runs_to_one_output_never_replace_each_other(tmp_path, tiny_weights)
     src = tmp_path / "in.mp4"
     write_video(src, random_frames(n, 96, 64), codec="libx264", pix_fmt="yuv420p", audio=True)
     out = tmp_path / "out.mp4"
-    procs = [start_run(src, "-o", out, "--weights", tiny_weights, "--backend", "torch", "--batch", "4") for _ in range(2)]
+    procs = [
+        start_run(src, "-o", out, "--weights", tiny_weights, "--backend", "torch", "--batch", "4") for _ in range(2)
+    ]
     results = []
     try:
         for p in procs:

@@ -57,7 +57,9 @@ def test_audio_the_container_cannot_hold_is_refused_before_the_first_frame(tmp_p
     res = run(src, "-o", tmp_path / "out.mp4", "--weights", tiny_weights)
     assert res.exit_code == 2, res.output
     err = res.stderr.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in res.output, err  # before any work: no progress, no backend line
+    assert len(err.splitlines()) == 1 and "Traceback" not in res.output, (
+        err
+    )  # before any work: no progress, no backend line
     assert err.startswith("streamdeblur: error:")
     for word in ("audio stream #1", "pcm_s24le", ".mp4", "write .mkv"):
         assert word in err, err
@@ -92,7 +94,9 @@ def _with_attachment_and_data(path: Path, fmt: str) -> None:
             out.mux(p)
 
 
-def test_attachment_and_data_streams_are_copied_where_they_fit_else_left_out_with_a_warning(tmp_path, tiny_weights, caplog):
+def test_attachment_and_data_streams_are_copied_where_they_fit_else_left_out_with_a_warning(
+    tmp_path, tiny_weights, caplog
+):
     mkv, mp4 = tmp_path / "fonts.mkv", tmp_path / "telemetry.mp4"
     _with_attachment_and_data(mkv, "matroska")
     _with_attachment_and_data(mp4, "mp4")
@@ -102,6 +106,7 @@ def test_attachment_and_data_streams_are_copied_where_they_fit_else_left_out_wit
         assert [(s.name, bytes(s.data)) for s in c.streams.attachments] == [("font.ttf", b"FAKEFONT" * 10)]
     assert run(mp4, "-o", tmp_path / "d.mp4", "--weights", tiny_weights, "-q").exit_code == 0
     assert [p for p, _ in packets(tmp_path / "d.mp4", "data")] == [p for p, _ in packets(mp4, "data")] != []
+
     # where it cannot: one warning line naming the stream, its codec and a container that takes it
     def warnings() -> list[str]:
         got = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
@@ -112,7 +117,9 @@ def test_attachment_and_data_streams_are_copied_where_they_fit_else_left_out_wit
     res = run(mkv, "-o", tmp_path / "a.mp4", "--weights", tiny_weights, "-q")
     assert res.exit_code == 0, res.output
     (warn,) = warnings()
-    assert "attachment stream #1 (font.ttf" in warn and ".mp4 file" in warn and "left out (write .mkv to keep it)" in warn, warn
+    assert (
+        "attachment stream #1 (font.ttf" in warn and ".mp4 file" in warn and "left out (write .mkv to keep it)" in warn
+    ), warn
     assert len(read_video(tmp_path / "a.mp4")) == 6
     res = run(mp4, "-o", tmp_path / "d.mkv", "--weights", tiny_weights, "-q")
     assert res.exit_code == 0, res.output
@@ -136,7 +143,10 @@ def test_aac_priming_does_not_move_any_timestamp(tmp_path, tiny_weights, ext):
     assert [round(p * tb / ms) for p, tb, _ in read_video(out)] == [round(p * tb / ms) for p, tb, _ in read_video(src)]
     out_audio = [t for _, t in packets(out, "audio")]
     assert len(out_audio) == len(in_audio)
-    assert all(abs(a - b) <= ms for a, b in zip(out_audio, in_audio)), (out_audio[:3], in_audio[:3])  # Matroska counts in ms
+    assert all(abs(a - b) <= ms for a, b in zip(out_audio, in_audio)), (
+        out_audio[:3],
+        in_audio[:3],
+    )  # Matroska counts in ms
 
 
 def test_matroska_cut_short_is_deblurred_to_its_end_with_a_warning(tmp_path, tiny_weights):

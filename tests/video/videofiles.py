@@ -60,8 +60,11 @@ def write_video(
         for img, p in zip(frames, pts):
             f = av.VideoFrame.from_ndarray(img, format="rgb24")
             if pix_fmt not in ("rgb24", "bgr0", "gbrp", "bgr24"):
-                f = f.reformat(format=pix_fmt, dst_colorspace="itu709" if colour and colour[2] == 1 else None,
-                               dst_color_range=colour[3] if colour else None)
+                f = f.reformat(
+                    format=pix_fmt,
+                    dst_colorspace="itu709" if colour and colour[2] == 1 else None,
+                    dst_color_range=colour[3] if colour else None,
+                )
             f.pts, f.time_base = p, time_base
             for pk in s.encode(f):
                 out.mux(pk)
