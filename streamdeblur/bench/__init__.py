@@ -175,8 +175,8 @@ def _prepare(
 
 
 def _measure(
-    config: BenchConfig, backend: Backend, images: list[np.ndarray], info: SourceInfo, workdir: Path, batch: int, warm: int,
-    decode_fps: float | None, host: HostPeak,
+    config: BenchConfig, backend: Backend, images: list[np.ndarray], info: SourceInfo, workdir: Path,
+    batch: int, warm: int, decode_fps: float | None, host: HostPeak,
 ) -> dict[str, Any]:  # fmt: skip
     """Every figure of one backend on one size and batch (BenchResult's measured fields)."""
     import torch
@@ -206,8 +206,14 @@ def _measure(
     slowest = min(stages, key=lambda k: stages[k])
     return dict(
         timing="CUDA events" if backend.device == "cuda" else "perf_counter",
-        fps=StageFPS(decode=decode_fps, source=source_fps, pre=pre, infer=inf, post=post, inference_stage=stage, encode=enc, end_to_end=e2e),
-        fps_median={"pre": pre_m, "infer": inf_m, "post": post_m, "inference_stage": 1.0 / (1.0 / pre_m + 1.0 / inf_m + 1.0 / post_m)},
+        fps=StageFPS(
+            decode=decode_fps, source=source_fps, pre=pre, infer=inf, post=post, inference_stage=stage, encode=enc,
+            end_to_end=e2e,
+        ),
+        fps_median={
+            "pre": pre_m, "infer": inf_m, "post": post_m,
+            "inference_stage": 1.0 / (1.0 / pre_m + 1.0 / inf_m + 1.0 / post_m),
+        },
         latency_ms=latency, efficiency=e2e / stages[slowest], slowest_stage=slowest,
         host_peak_mib=host.stop(), gpu_peak_mib=gpu, infer_busy_share=busy,
     )  # fmt: skip
@@ -224,7 +230,8 @@ def _new_report(
     return BenchReport(
         machine=machine_info(),
         config={
-            "backends": list(config.backends), "device": config.device, "models": list(models), "weights": config.weights,
+            "backends": list(config.backends), "device": config.device, "models": list(models),
+            "weights": config.weights,
             "resolutions": [f"{w}x{h}" for w, h in resolutions], "batches": list(config.batches),
             "frames": config.frames, "warmup": config.warmup, "codec": config.codec or "libx264 (the .mp4 default)",
             "precision": config.precision, "max_tile": config.max_tile, "threads": config.threads,
@@ -233,7 +240,10 @@ def _new_report(
         method={
             "host_memory": host.method,
             "gpu_memory": "torch.cuda.max_memory_allocated (PyTorch allocator only)",
-            "inference_timing": "CUDA events after torch.cuda.synchronize() on CUDA, time.perf_counter on the CPU (see each result's 'timing')",
+            "inference_timing": (
+                "CUDA events after torch.cuda.synchronize() on CUDA, time.perf_counter on the CPU"
+                " (see each result's 'timing')"
+            ),
             "stage_fps": "batch / fastest batch time after warm-up (fps_median: batch / median batch time)",
             "end_to_end": "steady state after the warm-up frames; latency from leaving the source to written",
         },
@@ -280,12 +290,11 @@ def run_bench(config: BenchConfig, on_progress: Notify | None = None) -> BenchRe
                             backend.close()
                         result = BenchResult(
                             backend=backend.name, device=backend.device, precision=backend.precision,
-                            model=model_name, weights=wsrc, width=w, height=h, batch=batch, frames=measured, warmup=warm,
-                            requested=bname, choice=choice, max_tile=config.max_tile, **figures,
+                            model=model_name, weights=wsrc, width=w, height=h, batch=batch, frames=measured,
+                            warmup=warm, requested=bname, choice=choice, max_tile=config.max_tile, **figures,
                         )  # fmt: skip
-                        say(
-                            f"{w}x{h} batch {batch}: {model_name} on {backend.name}: {result.fps.end_to_end:.2f} fps end to end"
-                        )
+                        e2e = result.fps.end_to_end
+                        say(f"{w}x{h} batch {batch}: {model_name} on {backend.name}: {e2e:.2f} fps end to end")
                         order.append(((ki, gi, ri, bi), result))
                 del images
     report.results = [r for _, r in sorted(order, key=lambda kv: kv[0])]

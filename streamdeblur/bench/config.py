@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.options import PRECISIONS, BackendOptions
+from ..backends.options import PRECISIONS, BackendOptions, OpenVINOHint, OpenVINOPrecision, Precision
 from ..errors import InputError
 
 DEFAULT_RESOLUTIONS: tuple[tuple[int, int], ...] = ((640, 360), (1280, 720), (1920, 1080))
@@ -49,12 +49,14 @@ class BenchConfig:
     frames: int = 32
     warmup: int = 4
     codec: str | None = None  # None: the default codec of an .mp4 output (libx264)
-    precision: str | None = (
-        None  # fp16 / fp32 / bf16; None: each backend's default (fp16 on CUDA; on the CPU fp32, OpenVINO bf16 where the CPU has it)
-    )
+    #: fp16 / fp32 / bf16; None: each backend's default (fp16 on CUDA; on the CPU fp32, OpenVINO bf16 where the
+    #: CPU has it)
+    precision: Precision | None = None
     max_tile: int | None = None  # frames larger than this (H or W) go through tiles, as `run --max-tile`
     threads: int | None = None  # intra-op threads of PyTorch, ONNX Runtime and OpenVINO; None: each library's own
     seed: int = 0
+    openvino_precision: OpenVINOPrecision | None = None  # OpenVINO's where ``precision`` is None, as `run`'s
+    openvino_hint: OpenVINOHint = "auto"  # OpenVINO's performance hint (auto, latency, throughput), as `run`'s
 
     def __post_init__(self) -> None:
         if self.input is not None and self.synthetic is not None:
@@ -73,8 +75,16 @@ class BenchConfig:
             raise InputError(f"--max-tile must be at least 16, got {self.max_tile}")
         if self.threads is not None and self.threads < 1:
             raise InputError(f"--threads must be at least 1, got {self.threads}")
+        _ = self.backend_options  # the OpenVINO settings are checked as the options are built
 
     @property
     def backend_options(self) -> BackendOptions:
-        """What every backend measured is opened with: ``--precision``, ``--max-tile``, ``--threads``."""
-        return BackendOptions(precision=self.precision, max_tile=self.max_tile, threads=self.threads)
+        """What every backend measured is opened with: ``--precision``, ``--max-tile``, ``--threads``,
+        ``--openvino-precision``, ``--openvino-hint``."""
+        return BackendOptions(
+            precision=self.precision,
+            max_tile=self.max_tile,
+            threads=self.threads,
+            openvino_precision=self.openvino_precision,
+            openvino_hint=self.openvino_hint,
+        )

@@ -9,7 +9,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .common import DeviceOption, MaxTileOption, PrecisionName, WeightsOption, app, user_errors, value
+from .common import (
+    DeviceOption,
+    MaxTileOption,
+    OpenVINOHint,
+    OpenVINOHintOption,
+    OpenVINOPrecisionOption,
+    PrecisionName,
+    WeightsOption,
+    app,
+    user_errors,
+    value,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -167,6 +178,8 @@ def bench(
         ),
     ] = None,
     max_tile: MaxTileOption = None,
+    openvino_precision: OpenVINOPrecisionOption = None,
+    openvino_hint: OpenVINOHintOption = OpenVINOHint.auto,
     threads: Annotated[
         Optional[int],
         typer.Option(
@@ -235,6 +248,7 @@ def bench(
         weights=str(weights) if weights is not None else None,
         resolutions=parse_sizes(resolutions, "--resolutions", **SIZE_LIMITS), batches=parse_ints(batch),
         frames=frames, warmup=warmup, codec=codec, precision=value(precision), max_tile=max_tile, threads=threads,
+        openvino_precision=value(openvino_precision), openvino_hint=openvino_hint.value,
     )  # fmt: skip
 
     def progress(msg: str) -> None:

@@ -34,8 +34,9 @@ def test_cli_file_input_json_and_plot(tmp_path, tiny_weights):
     out, chart = tmp_path / "bench.json", tmp_path / "bench.png"
     res = runner.invoke(
         app,
-        ["bench", str(clip), "--backend", "torch", "--device", "cpu", "--weights", str(tiny_weights), "--resolutions", "64x48,32x24",
-         "--batch", "2", "--frames", "4", "--warmup", "2", "--json", str(out), "--plot", str(chart)],
+        ["bench", str(clip), "--backend", "torch", "--device", "cpu", "--weights", str(tiny_weights),
+         "--resolutions", "64x48,32x24", "--batch", "2", "--frames", "4", "--warmup", "2", "--json", str(out),
+         "--plot", str(chart)],
     )  # fmt: skip
     assert res.exit_code == 0, res.stderr + res.stdout
     data = json.loads(out.read_text())
@@ -139,3 +140,33 @@ def test_bf16_is_refused_by_backends_without_it(tiny_weights):
     ]
     assert_one_line_error(runner.invoke(app, [*base, "--backend", "onnxruntime", "--precision", "bf16"]), "bf16")
     assert_one_line_error(runner.invoke(app, [*base, "--backend", "torch", "--precision", "bf16"]), "bf16")
+
+
+def test_openvino_settings_reach_the_backend_options(monkeypatch):
+    """--openvino-precision / --openvino-hint, or STREAMDEBLUR_OPENVINO_* as docs/BENCHMARKS.md
+    sets them, reach the BackendOptions every measured backend opens with; --help shows both."""
+    import streamdeblur.bench
+    from streamdeblur.errors import InputError
+
+    seen = []
+
+    def fake_run_bench(config, on_progress=None):
+        seen.append(config.backend_options)
+        raise InputError("stopped before measuring")
+
+    monkeypatch.setattr(streamdeblur.bench, "run_bench", fake_run_bench)
+    base = ["bench", "--synthetic", "64x48", "--backend", "openvino", "--device", "cpu", "-q"]
+    env = {"STREAMDEBLUR_OPENVINO_PRECISION": "fp32", "STREAMDEBLUR_OPENVINO_HINT": "throughput"}
+    assert_one_line_error(runner.invoke(app, base, env=env), "stopped before measuring")
+    assert_one_line_error(runner.invoke(app, [*base, "--openvino-hint", "latency"], env=env), "stopped")
+    unset = dict.fromkeys(env)  # None: unset for the call
+    assert_one_line_error(runner.invoke(app, base, env=unset), "stopped")
+    assert [(o.openvino_precision, o.openvino_hint) for o in seen] == [
+        ("fp32", "throughput"),
+        ("fp32", "latency"),
+        (None, "auto"),
+    ]
+    res = runner.invoke(app, [*base, "--openvino-hint", "fast"])  # typer checks the choice
+    assert res.exit_code == 2 and "--openvino-hint" in res.stderr
+    text = runner.invoke(app, ["bench", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "STREAMDEBLUR_OPENVINO_PRECISION" in text and "STREAMDEBLUR_OPENVINO_HINT" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from streamdeblur.backends import BackendOptions
 from streamdeblur.bench.config import SIZE_LIMITS, BenchConfig, parse_ints, parse_names
 from streamdeblur.errors import InputError
 from streamdeblur.sizes import parse_sizes
@@ -34,9 +35,19 @@ def test_ints_and_names():
         ({"max_tile": 8}, "--max-tile"),
         ({"threads": 0}, "--threads"),
         ({"precision": "int8"}, "--precision"),
+        ({"openvino_hint": "fast"}, "openvino_hint"),
+        ({"openvino_precision": "fp16"}, "openvino_precision"),
         ({"input": "a.mp4", "synthetic": (64, 48)}, "not both"),
     ],
 )
 def test_config_refuses(kw, words):
     with pytest.raises(InputError, match=words):
         BenchConfig(**kw)
+
+
+def test_backend_options_carry_every_backend_setting():
+    config = BenchConfig(precision="fp32", max_tile=64, threads=2, openvino_precision="bf16", openvino_hint="latency")
+    assert config.backend_options == BackendOptions(
+        precision="fp32", max_tile=64, threads=2, openvino_precision="bf16", openvino_hint="latency"
+    )
+    assert BenchConfig().backend_options == BackendOptions()

@@ -29,7 +29,8 @@ def test_ratio_lines_first_backend_over_the_others():
     }
     (line,) = ratio_lines(data)  # the lone 32x24 row has nothing beside it
     assert line == (
-        "deblurgan-lite 64x48 batch 1: auto=openvino cpu fp32 6.00 fps; onnxruntime cpu fp32 3.00 fps; torch cpu fp32 2.00 fps "
+        "deblurgan-lite 64x48 batch 1: auto=openvino cpu fp32 6.00 fps; onnxruntime cpu fp32 3.00 fps; "
+        "torch cpu fp32 2.00 fps "
         "(auto / onnxruntime 2.00x, auto / torch 3.00x)"
     )
 
