@@ -10,7 +10,19 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from .common import BACKEND_HELP, DEVICE_HELP, BackendName, DeviceName, app, say, user_errors, value
+from .common import (
+    BACKEND_HELP,
+    BackendName,
+    DeviceOption,
+    OpenVINOHint,
+    OpenVINOHintOption,
+    OpenVINOPrecisionOption,
+    WeightsOption,
+    app,
+    say,
+    user_errors,
+    value,
+)
 
 
 class View(str, enum.Enum):
@@ -57,7 +69,10 @@ def preview(
         Optional[str],
         typer.Option(
             "--serve",
-            help="No window: serve the view as MJPEG + a web page on [HOST:]PORT (default host 127.0.0.1; 0.0.0.0 exposes it).",
+            help=(
+                "No window: serve the view as MJPEG + a web page on [HOST:]PORT (default host 127.0.0.1; "
+                "0.0.0.0 exposes it)."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -66,11 +81,10 @@ def preview(
         typer.Option("--max-frames", min=1, help="Stop after this many frames shown.", show_default=False),
     ] = None,
     backend: Annotated[BackendName, typer.Option("--backend", help=BACKEND_HELP)] = BackendName.auto,
-    device: Annotated[Optional[DeviceName], typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
-    weights: Annotated[
-        Optional[Path],
-        typer.Option("--weights", help="Generator .safetensors (default: the shipped model).", show_default=False),
-    ] = None,
+    device: DeviceOption = None,
+    weights: WeightsOption = None,
+    openvino_precision: OpenVINOPrecisionOption = None,
+    openvino_hint: OpenVINOHintOption = OpenVINOHint.auto,
     timeout: Annotated[
         float,
         typer.Option(
@@ -98,18 +112,22 @@ def preview(
     streamdeblur preview clip.mp4 --loop --view split |
     streamdeblur preview rtsp://cam.local/stream --serve 8080
     """
+    from ..backends import BackendOptions
     from ..preview import preview_live
 
     if (input is None) == (camera is None):
         raise InputError("give a FILE or URL, or --camera INDEX|DEVICE (exactly one)")
+    backend_options = BackendOptions(openvino_precision=value(openvino_precision), openvino_hint=openvino_hint.value)
     result = preview_live(
-        input, camera=camera, loop=loop, view=view.value, record=record, overwrite=overwrite, serve=serve, max_frames=max_frames,
-        backend=value(backend), device=value(device), weights=weights, timeout=timeout, snapshot_dir=snapshot_dir, on_event=say,
+        input, camera=camera, loop=loop, view=view.value, record=record, overwrite=overwrite, serve=serve,
+        max_frames=max_frames, backend=value(backend) or "auto", device=value(device), backend_options=backend_options,
+        weights=weights, timeout=timeout, snapshot_dir=snapshot_dir, on_event=say,
     )  # fmt: skip
     s = result.stats.summary()
     say(
-        f"{s['stop_reason']}: {s['frames_shown']} frames shown of {s['frames_in']} captured ({s['dropped']} dropped) in {s['elapsed_s']:.1f} s; "
-        f"output {s['output_fps'] or 0:.1f} fps; latency median {s['latency_ms_median'] or 0:.0f} ms, p99 {s['latency_ms_p99'] or 0:.0f} ms"
+        f"{s['stop_reason']}: {s['frames_shown']} frames shown of {s['frames_in']} captured ({s['dropped']} dropped) "
+        f"in {s['elapsed_s']:.1f} s; output {s['output_fps'] or 0:.1f} fps; "
+        f"latency median {s['latency_ms_median'] or 0:.0f} ms, p99 {s['latency_ms_p99'] or 0:.0f} ms"
     )
     if result.record is not None:
         say(f"recorded {result.recorded} frames to {record}")

@@ -72,3 +72,25 @@ def test_cli_record_writes_the_frames_shown(media, tmp_path):
         assert sum(1 for _ in c.decode(video=0)) == 5
     r = CliRunner().invoke(app, args)  # the recording is never replaced without --overwrite
     assert r.exit_code == 2 and "already exists" in r.stderr and "serving" not in r.stderr
+
+
+def test_cli_backend_options_reach_preview_live(media, monkeypatch):
+    """--openvino-precision / --openvino-hint (or STREAMDEBLUR_OPENVINO_*) become the
+    BackendOptions preview_live opens its backend with."""
+    import streamdeblur.preview
+    from streamdeblur.backends import BackendOptions
+    from streamdeblur.errors import InputError
+
+    seen = []
+
+    def fake_preview_live(input, **kw):
+        seen.append(kw)
+        raise InputError("stopped before the first frame")
+
+    monkeypatch.setattr(streamdeblur.preview, "preview_live", fake_preview_live)
+    args = ["preview", str(media["still"]), "--backend", "openvino", "--device", "cpu", "-w", str(media["weights"])]
+    r = CliRunner().invoke(app, [*args, "--openvino-hint", "latency"], env={"STREAMDEBLUR_OPENVINO_PRECISION": "fp32"})
+    assert r.exit_code == 2 and "stopped before the first frame" in r.stderr, r.output
+    (kw,) = seen
+    assert kw["backend_options"] == BackendOptions(openvino_precision="fp32", openvino_hint="latency")
+    assert (kw["backend"], kw["device"], str(kw["weights"])) == ("openvino", "cpu", str(media["weights"]))
