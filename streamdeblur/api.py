@@ -39,6 +39,9 @@ _INTERRUPT_GRACE = 0.2
 #: lookahead: ~35 frames, seconds at 720p on a CPU); past that they are dropped, and said so
 _FLUSH_BUDGET = 0.5
 
+#: the exit code of `run` when the output was written but the input stopped before its end (RunResult.input_stopped)
+INPUT_STOPPED_EXIT = 3
+
 #: called once the input, the backend and the output are open, before the first frame
 OnReady = Callable[["SourceInfo", "Backend"], None]
 
@@ -81,6 +84,9 @@ class RunResult:
     stats: PipelineStats
     #: what the user should know about a run that still succeeded (one line each), e.g. an input that ended early
     warnings: tuple[str, ...] = ()
+    #: the input stopped before its end (a read error, a stream that broke off or stalled past --timeout): the
+    #: output holds the frames before that, and the CLI exits INPUT_STOPPED_EXIT
+    input_stopped: bool = False
 
 
 def deblur_video(
@@ -128,7 +134,8 @@ def deblur_video(
                 opened.close()
             if "reader" in left:  # still inside FFmpeg: closing under it would crash
                 source.abandon()
-        warnings = tuple(w for w in [source.ended_early()] if w)
+        warnings = tuple(source.warnings())
+        stopped_early = source.stopped_by is not None
     return RunResult(
         output=out,
         frames=stats.frames_out,
@@ -140,6 +147,7 @@ def deblur_video(
         choice_reason=opened.choice_reason,
         stats=stats,
         warnings=warnings,
+        input_stopped=stopped_early,
     )
 
 

@@ -283,7 +283,7 @@ def run(
 
 def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_backend: bool) -> None:
     """`run FILE`: :func:`streamdeblur.api.deblur_video`, with its progress line and final line."""
-    from ..api import deblur_video
+    from ..api import INPUT_STOPPED_EXIT, deblur_video
     from ..errors import Cancelled
 
     progress = None if quiet else _ProgressLine()
@@ -317,6 +317,8 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
             f"done: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} fps), "
             f"backend {result.backend} on {result.device} ({result.precision}) -> {result.output}"
         )
+    if result.input_stopped:  # the output holds what was received; say so to scripts too
+        raise typer.Exit(code=INPUT_STOPPED_EXIT)
 
 
 def _record_camera(camera: str, output: str, options: RunOptions, *, duration: float | None, quiet: bool) -> None:

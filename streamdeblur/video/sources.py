@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -144,6 +144,67 @@ def _open_container(spec: str, timeout: float) -> InputContainer:
         raise InputError(f"cannot read input {spec}: {e.strerror or e}") from None
 
 
+def _reason(e: BaseException) -> str:
+    return str(getattr(e, "strerror", None) or e)
+
+
+@dataclass
+class Damage:
+    """Damaged video data met while decoding: packets the decoder rejected (skipped, as
+    FFmpeg skips them) and frames it concealed, with where they were, for one warning."""
+
+    packets: int = 0  # video packets with data, demuxed
+    frames: int = 0  # frames the decoder gave back
+    rejected_packets: int = 0
+    concealed: int = 0
+    first_frame: int | None = None  # the frame index the first damage came before
+    times: list[float] = field(default_factory=list)  # seconds of each damaged packet or frame
+    reason: str = ""
+
+    def rejected(self, packet: Packet, frame_index: int, reason: str) -> None:
+        self.rejected_packets += 1
+        self.reason = self.reason or reason
+        self._at(packet.pts, packet.time_base, frame_index)
+
+    def decoded(self, f: av.VideoFrame) -> None:
+        self.frames += 1
+        if f.is_corrupt:
+            self.concealed += 1
+            self._at(f.pts, f.time_base, self.frames - 1)
+
+    def _at(self, pts: int | None, tb: Fraction | None, frame_index: int) -> None:
+        if self.first_frame is None:
+            self.first_frame = frame_index
+        if pts is not None and tb:
+            self.times.append(float(pts * tb))
+
+    def lost(self, reached_end: bool) -> int:
+        """Frames the damage cost: the packets rejected, or, read to the end, every packet that gave no frame."""
+        if not self.rejected_packets:
+            return 0
+        return max(self.rejected_packets, self.packets - self.frames) if reached_end else self.rejected_packets
+
+    def warning(self, spec: str, frames_out: int, reached_end: bool) -> str | None:
+        """One line, or None when nothing was damaged."""
+        if not self.rejected_packets and not self.concealed:
+            return None
+        lost = self.lost(reached_end)
+        parts = []
+        if lost:
+            parts.append(f"{lost} frame{'s were' if lost != 1 else ' was'} not decodable and left out")
+        if self.concealed:
+            parts.append(f"{self.concealed} {'were' if self.concealed != 1 else 'was'} concealed by the decoder")
+        where = f"after frame {self.first_frame}"
+        if self.times:
+            lo, hi = min(self.times), max(self.times)
+            where += f", at {lo:.2f} s" if hi - lo < 0.005 else f", between {lo:.2f} s and {hi:.2f} s"
+        why = f": {self.reason}" if self.reason else ""
+        return (
+            f"input {spec} is damaged ({where}{why}): {' and '.join(parts)}; "
+            f"the {frames_out} frames decoded were deblurred"
+        )
+
+
 class FileSource:
     """A video file or network stream, decoded on PyAV's own threads (thread_type AUTO)."""
 
@@ -184,6 +245,9 @@ class FileSource:
         self._first_pts: int | None = None
         self._last_pts: int | None = None
         self._reached_end = False
+        self.damage = Damage()
+        #: why the input ended before its end (a read error or a stall mid-input); None if it did not
+        self.stopped_by: str | None = None
         self._check_index()
         self._iter = self._decode()
         try:
@@ -289,12 +353,16 @@ class FileSource:
         return frame
 
     def _decode(self) -> Iterator[Frame | Packet]:
+        """Frames and packets in demux order. As FFmpeg does, a packet the decoder rejects is
+        skipped (counted in ``self.damage``) and decoding goes on; a read error or a stall
+        mid-input ends the input there (``self.stopped_by`` says why): the frames before it
+        are kept, never thrown away."""
         v = self.stream
         last_pts: int | None = None
         try:
             for packet in self.container.demux(self._demux_streams):
                 if packet.stream.index == v.index:
-                    for f in packet.decode():
+                    for f in self._decode_packet(packet):
                         frame = self._to_frame(f)
                         if frame.pts is None:  # some raw streams carry no timestamps: count frames
                             frame.pts = 0 if last_pts is None else last_pts + 1
@@ -307,13 +375,31 @@ class FileSource:
                     yield packet
             self._reached_end = True
         except av.error.ExitError:
-            raise StreamTimeoutError(
-                f"{self.spec} stopped sending data for {self.timeout:g} s after frame {self._frames_out}"
-            ) from None
+            if self._frames_out == 0:
+                raise StreamTimeoutError(f"{self.spec} stopped sending data for {self.timeout:g} s") from None
+            self.stopped_by = f"it stopped sending data for {self.timeout:g} s"
         except av.error.FFmpegError as e:
-            raise InputError(
-                f"input {self.spec} cannot be decoded after frame {self._frames_out} ({getattr(e, 'strerror', None) or e}); it may be truncated or damaged"
-            ) from None
+            if self._frames_out == 0:
+                raise InputError(
+                    f"input {self.spec} cannot be decoded ({_reason(e)}); it may be truncated or damaged"
+                ) from None
+            what = "the stream broke off" if is_url(self.spec) else "it cannot be read further"
+            self.stopped_by = f"{what} ({_reason(e)})"
+
+    def _decode_packet(self, packet: Packet) -> list[av.VideoFrame]:
+        """The frames of one video packet; a damaged one is skipped and noted in ``self.damage``."""
+        if packet.size:
+            self.damage.packets += 1
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as e:
+            if isinstance(e, av.error.ExitError):
+                raise
+            self.damage.rejected(packet, self._frames_out, _reason(e))
+            return []
+        for f in frames:
+            self.damage.decoded(f)
+        return frames  # type: ignore[return-value]
 
     def _check_index(self) -> None:
         """A file whose index (MP4/MOV 'moov' first) points past its end was cut short.
@@ -356,6 +442,29 @@ class FileSource:
     def frames_read(self) -> int:
         return self._frames_out
 
+    def warnings(self) -> list[str]:
+        """After the last frame: one line for each thing the user should know of an input
+        that still gave frames: damaged data skipped, a read error or stall that ended it
+        early, a file cut short."""
+        done = self._frames_out
+        cut = self.ended_early()
+        damage = self.damage.warning(self.spec, done, self._reached_end)
+        if cut and self.damage.first_frame is not None and self.damage.first_frame >= done - 2:
+            damage = None  # the last frame, incomplete where the file was cut: the cut is the news
+        found = [damage, cut]
+        if self.stopped_by is not None:
+            t = f" ({float(self._last_pts * self._tb):.2f} s)" if self._last_pts is not None else ""
+            kept = "received" if self.info.is_live else "before it"
+            found.append(
+                f"input {self.spec} ended after {done} frames{t}: {self.stopped_by}; the {done} frames {kept} were "
+                "deblurred"
+            )
+        return [w for w in found if w]
+
+    @property
+    def _tb(self) -> Fraction:
+        return Fraction(self.stream.time_base) if self.stream.time_base else self.info.time_base
+
     def ended_early(self) -> str | None:
         """After the last frame: a one-line warning if the input ended clearly before the
         frame count or duration its header announces (a file cut short), else None."""
@@ -363,8 +472,17 @@ class FileSource:
             return None
         info, v = self.info, self.stream
         done = self._frames_out
-        if info.frame_count and done < info.frame_count - max(2, 0.02 * info.frame_count):
-            return f"input {self.spec} ended after {done} frames, but its header announces {info.frame_count}; it may be cut short (the {done} frames it has were deblurred)"
+        if self._cut_mid_packet():
+            return (
+                f"input {self.spec} ended after {done} frames in the middle of a transport stream packet; "
+                f"it may be cut short (the {done} frames it has were deblurred)"
+            )
+        whole = done + self.damage.lost(True)  # frames left out as damaged were there: not cut short
+        if info.frame_count and whole < info.frame_count - max(2, 0.02 * info.frame_count):
+            return (
+                f"input {self.spec} ended after {done} frames, but its header announces {info.frame_count}; "
+                f"it may be cut short (the {done} frames it has were deblurred)"
+            )
         announced = self._announced_end()
         if announced is None or self._last_pts is None:
             return None
@@ -378,9 +496,21 @@ class FileSource:
         start = float(self._first_pts * tb) if self._first_pts is not None else 0.0
         about = f" (about {round((end - start) / step)} frames)" if info.fps else ""
         return (
-            f"input {self.spec} ended after {done} frames ({reached:.2f} s), but its header announces {end:.2f} s{about};"
-            f" it may be cut short (the {done} frames it has were deblurred)"
+            f"input {self.spec} ended after {done} frames ({reached:.2f} s), "
+            f"but its header announces {end:.2f} s{about}; "
+            f"it may be cut short (the {done} frames it has were deblurred)"
         )
+
+    def _cut_mid_packet(self) -> bool:
+        """An MPEG-TS file (no header announces its length) whose size is not a whole number
+        of 188-byte (or M2TS 192-byte) packets was cut short."""
+        if self.container.format.name != "mpegts":
+            return False
+        try:
+            size = os.path.getsize(local_path(self.spec))
+        except OSError:
+            return False
+        return size % 188 != 0 and size % 192 != 0
 
     def _announced_end(self) -> tuple[float, bool] | None:
         """(the end time the header announces for the video, in seconds; whether it is the
