@@ -39,6 +39,9 @@ _INTERRUPT_GRACE = 0.2
 #: lookahead: ~35 frames, seconds at 720p on a CPU); past that they are dropped, and said so
 _FLUSH_BUDGET = 0.5
 
+#: the longest --timeout (a day): FFmpeg's own timeouts are 64-bit microseconds
+MAX_TIMEOUT = 86400
+
 #: the exit code of `run` when the output was written but the input stopped before its end (RunResult.input_stopped)
 INPUT_STOPPED_EXIT = 3
 
@@ -67,6 +70,8 @@ class RunOptions:
     def __post_init__(self) -> None:
         if self.batch < 1:
             raise InputError(f"batch must be >= 1, got {self.batch}")
+        if not 0.1 <= self.timeout <= MAX_TIMEOUT:  # inf and 1e300 too: FFmpeg counts microseconds in 64 bits
+            raise InputError(f"timeout must be between 0.1 and {MAX_TIMEOUT} seconds, got {self.timeout:g}")
 
 
 @dataclass(frozen=True)

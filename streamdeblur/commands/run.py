@@ -150,8 +150,11 @@ def run(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists (only once the new one is complete).")
     ] = False,
-    timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a stream URL to answer or send data.")
+    timeout: Annotated[  # max: api.MAX_TIMEOUT (api imports torch: not at the CLI's start)
+        float,
+        typer.Option(
+            "--timeout", min=0.1, max=86400, help="Seconds to wait for a stream URL to answer or send data."
+        ),
     ] = 10.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     format: Annotated[
@@ -294,9 +297,11 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
         if say_backend:
             say(f"backend: {be.choice_reason or be.describe()}")
         total = info.expected_frames
-        frames = f"{total if total else 'unknown number of'} frames"
+        frames = f"{info.fps or 0:.3g} fps, {total if total else 'unknown number of'} frames"
+        if info.still:
+            frames = "1 frame (the input's only video is a still picture, such as cover art)"
         say(
-            f"{info.width}x{info.height} {info.fps or 0:.3g} fps, {frames} -> {output} "
+            f"{info.width}x{info.height} {frames} -> {output} "
             f"({be.describe()}, batch {options.batch})"
         )
 

@@ -179,7 +179,8 @@ class OpenCVSource(LiveSource):
                 hint = (
                     f"cameras on this machine: {', '.join(present)}"
                     if present
-                    else "no cameras found on this machine (no /dev/video*); `streamdeblur preview FILE --loop` can stand in for one"
+                    else "no cameras found on this machine (no /dev/video*); "
+                    "`streamdeblur preview FILE --loop` can stand in for one"
                 )
                 raise CameraError(f"{name} not found: {node} does not exist", hint)
         ms = int(max(timeout, 0.1) * 1000)

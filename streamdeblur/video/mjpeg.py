@@ -48,7 +48,8 @@ async function poll() {{
     const s = await (await fetch('stats.json', {{cache: 'no-store'}})).json();
     if (s.frames_shown === undefined) {{ setTimeout(poll, 500); return; }}
     document.getElementById('stats').textContent =
-      `in ${{s.input_fps}} fps | out ${{s.output_fps}} fps | latency ${{s.latency_ms}} ms | dropped ${{s.dropped}} | ${{s.backend}}`;
+      `in ${{s.input_fps}} fps | out ${{s.output_fps}} fps | latency ${{s.latency_ms}} ms | ` +
+      `dropped ${{s.dropped}} | ${{s.backend}}`;
   }} catch (e) {{ document.getElementById('stats').textContent = 'preview ended'; return; }}
   setTimeout(poll, 1000);
 }}

@@ -63,6 +63,11 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> tuple[P
         )
     if out.is_dir():
         raise OutputError(f"output {out} is a folder", "give a file name such as out.mp4")
+    if out.is_symlink() and not out.exists() and not overwrite:  # the final rename would meet the link itself
+        raise OutputExistsError(
+            f"output {out} is a dangling symbolic link (to {os.readlink(out)}, which does not exist)",
+            "remove the link, give the path it points to, or pass --overwrite to replace the link with the video",
+        )
     if out.exists() and not overwrite:
         raise OutputExistsError(f"output {out} already exists", "pass --overwrite to replace it")
     parent = out.parent if str(out.parent) else Path(".")
@@ -226,7 +231,8 @@ class FileSink:
         img = frame.image
         if img.shape != (self.info.height, self.info.width, 3):
             raise OutputError(
-                f"frame {frame.index} is {img.shape[1]}x{img.shape[0]}, the output is {self.info.width}x{self.info.height}"
+                f"frame {frame.index} is {img.shape[1]}x{img.shape[0]}, "
+                f"the output is {self.info.width}x{self.info.height}"
             )
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
         if self._rgb_out:
@@ -312,8 +318,8 @@ class FileSink:
             raise OutputError(f"cannot move the finished video to {final}: {e.strerror or e}") from None
         if kept is not None:
             raise OutputExistsError(
-                f"{final} appeared while this run was writing it (another run or program made it) and was left as it is;"
-                f" this run's {self.frames_written} frames are in {kept}",
+                f"{final} appeared while this run was writing it (another run or program made it) and was left as "
+                f"it is; this run's {self.frames_written} frames are in {kept}",
                 "pass --overwrite to let a run replace an existing output",
             )
         return final

@@ -67,6 +67,8 @@ class SourceInfo:
     codec: str
     container: str
     is_live: bool
+    #: the only video is a still picture attached to the file (an MP3's or M4A's cover art): one frame
+    still: bool = False
 
     @property
     def expected_frames(self) -> int | None:
@@ -267,11 +269,14 @@ class FileSource:
     def _make_info(self, first: Frame) -> SourceInfo:
         v = self.stream
         cc = v.codec_context
-        rate = v.average_rate or v.guessed_rate or v.base_rate
+        still = bool(v.disposition & av.stream.Disposition.attached_pic)
+        rate = None if still else v.average_rate or v.guessed_rate or v.base_rate  # a cover's "rate" is its time base
         rate = Fraction(rate) if rate else None
         tb = Fraction(v.time_base) if v.time_base else (1 / rate if rate else Fraction(1, 1000))
         duration = None
-        if v.duration is not None and v.time_base:
+        if still:
+            pass  # the file's duration is the audio's
+        elif v.duration is not None and v.time_base:
             duration = float(v.duration * v.time_base)
         elif self.container.duration:
             duration = self.container.duration / 1e6
@@ -284,7 +289,7 @@ class FileSource:
             fps=float(rate) if rate else None,
             rate=rate,
             time_base=tb,
-            frame_count=int(v.frames) if v.frames else None,
+            frame_count=1 if still else int(v.frames) if v.frames else None,
             duration=duration,
             pix_fmt=pix_fmt,
             bit_depth=_bit_depth(pix_fmt),
@@ -296,6 +301,7 @@ class FileSource:
             codec=cc.name,
             container=self.container.format.name,
             is_live=is_url(self.spec),
+            still=still,
         )
 
     # -- passthrough -----------------------------------------------------------
@@ -468,7 +474,7 @@ class FileSource:
     def ended_early(self) -> str | None:
         """After the last frame: a one-line warning if the input ended clearly before the
         frame count or duration its header announces (a file cut short), else None."""
-        if not self._reached_end or self.info.is_live or self._frames_out == 0:
+        if not self._reached_end or self.info.is_live or self.info.still or self._frames_out == 0:
             return None
         info, v = self.info, self.stream
         done = self._frames_out
