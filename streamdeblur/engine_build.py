@@ -207,8 +207,10 @@ def _sidecar(
     )
 
 
-def trt_logger(trt: Any) -> Any:
+def trt_logger() -> Any:
     """A TensorRT ILogger that forwards to :mod:`logging` (TensorRT never prints on its own)."""
+    import tensorrt as trt  # type: ignore[import-not-found]
+
     sev = trt.ILogger.Severity
     levels = {
         sev.INTERNAL_ERROR: logging.ERROR,
@@ -218,7 +220,7 @@ def trt_logger(trt: Any) -> Any:
         sev.VERBOSE: logging.DEBUG,
     }
 
-    class _Log(trt.ILogger):  # type: ignore[misc,name-defined]
+    class _Log(trt.ILogger):
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
 
@@ -250,6 +252,16 @@ def parser_errors(parser: Any) -> list[str]:
     return lines
 
 
+def network_flags(trt_version: str) -> int:
+    """``create_network``'s flags: STRONGLY_TYPED before TensorRT 11 (11 deprecates and ignores it: its
+    networks are always strongly typed), so the ONNX's own types decide the precision either way."""
+    if int(trt_version.split(".")[0]) >= 11:
+        return 0
+    import tensorrt as trt  # type: ignore[import-not-found]
+
+    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+
+
 def _build_with_tensorrt(
     onnx_path: Path,
     side: EngineSidecar,
@@ -266,10 +278,9 @@ def _build_with_tensorrt(
     than being split where it cannot be run."""
     import tensorrt as trt  # type: ignore[import-not-found]
 
-    logger = trt_logger(trt)
+    logger = trt_logger()
     builder = trt.Builder(logger)
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    network = builder.create_network(flags)
+    network = builder.create_network(network_flags(trt_ver))
     parser = trt.OnnxParser(network, logger)
     tick.emit("parsing ONNX")
     if not parser.parse_from_file(str(onnx_path)):
@@ -282,15 +293,21 @@ def _build_with_tensorrt(
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gib * (1 << 30)))
     config.builder_optimization_level = int(options.opt_level)
     profile = builder.create_optimization_profile()
-    profile.set_shape(side.input_name, side.min_shape, side.opt_shape, side.max_shape)
+    # the bindings take a tuple where the API says Dims (pybind converts it)
+    profile.set_shape(side.input_name, side.min_shape, side.opt_shape, side.max_shape)  # type: ignore[arg-type]
     config.add_optimization_profile(profile)
+    if options.precision == "fp32":  # TF32 is on by default: an "fp32" engine would run its FP32 math in TF32
+        config.clear_flag(trt.BuilderFlag.TF32)
 
     cache_path = timing_cache_path(engines_dir, gpu, trt_ver)
     cache_bytes = cache_path.read_bytes() if cache_path.exists() else b""
-    timing_cache = config.create_timing_cache(cache_bytes)
-    config.set_timing_cache(timing_cache, ignore_mismatch=False)
+    if not config.set_timing_cache(config.create_timing_cache(cache_bytes), ignore_mismatch=False):
+        # a cache from another TensorRT or GPU (or a damaged file): build without it; it is replaced after
+        log.warning("timing cache %s does not fit this TensorRT and GPU: building without it", cache_path)
+        if not config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False):
+            raise BackendUnavailableError("TensorRT refused an empty timing cache", "rerun with --debug")
 
-    class _Monitor(trt.IProgressMonitor):  # type: ignore[misc,name-defined]
+    class _Monitor(trt.IProgressMonitor):
         """Maps TensorRT's phases onto the progress callback (top-level phases only)."""
 
         def __init__(self) -> None:

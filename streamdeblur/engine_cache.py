@@ -324,7 +324,7 @@ def timing_cache_path(engines_dir: str | os.PathLike, gpu: GpuInfo, tensorrt_ver
 def find_engines(engines_dir: str | os.PathLike = DEFAULT_ENGINES_DIR) -> list[tuple[Path, EngineSidecar]]:
     """Every engine in ``engines_dir`` with a readable sidecar (newest first)."""
     d = Path(engines_dir)
-    found = []
+    found: list[tuple[Path, EngineSidecar]] = []
     if not d.is_dir():
         return found
     for side_p in d.glob("*.json"):

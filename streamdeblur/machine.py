@@ -19,7 +19,8 @@ from typing import Any
 
 #: the encoders `doctor` reports as present or not
 ENCODERS = ("libx264", "libx265", "libx264rgb", "ffv1", "h264_nvenc", "hevc_nvenc", "aac", "libopus")
-PIP_TENSORRT = "pip install 'streamdeblur[tensorrt]'"
+#: NVIDIA's package index: the TensorRT wheels on PyPI are placeholders that fetch the libraries from it
+NVIDIA_INDEX = "https://pypi.nvidia.com"
 PIP_OPENVINO = "pip install 'streamdeblur[openvino]'"
 
 
@@ -42,13 +43,58 @@ def current_gpu(index: int = 0) -> GpuInfo | None:
     return GpuInfo(p.name, f"{p.major}.{p.minor}")
 
 
-def tensorrt_version() -> str | None:
-    """The installed TensorRT's version, or None."""
+def pip_tensorrt() -> str:
+    """The command that installs the TensorRT matching this PyTorch's CUDA (12 or 13; 12 without CUDA)."""
+    import torch
+
+    major = (torch.version.cuda or "12").split(".")[0]
+    cu = "cu13" if major == "13" else "cu12"
+    return f"pip install 'streamdeblur[tensorrt-{cu}]' --extra-index-url {NVIDIA_INDEX}"
+
+
+def tensorrt_status() -> tuple[str | None, str | None]:
+    """(TensorRT's version, None) where ``import tensorrt`` works; else (None, why not, one line):
+    not installed, its Python bindings without its libraries, or only its type stubs."""
+    import importlib
+    import importlib.util
+
     try:
-        import tensorrt as trt  # type: ignore[import-not-found]
-    except Exception:
-        return None
-    return str(trt.__version__)
+        trt = importlib.import_module("tensorrt")
+    except ModuleNotFoundError as e:
+        if e.name != "tensorrt" or importlib.util.find_spec("tensorrt_bindings") is None:
+            return None, _trt_without_libraries(e)
+        try:  # the bindings wheel alone (tensorrt-cuXX-bindings) holds tensorrt_bindings, not tensorrt
+            importlib.import_module("tensorrt_bindings")
+        except Exception as e2:
+            return None, _trt_without_libraries(e2)
+        return None, f"TensorRT's bindings are installed without its tensorrt package ({pip_tensorrt()})"
+    except Exception as e:  # ImportError/OSError: libnvinfer / libnvonnxparser missing
+        return None, _trt_without_libraries(e)
+    version = getattr(trt, "__version__", None)
+    if version is None:  # a namespace package: tensorrt-stubs' .pyi files, nothing to run
+        return None, f"only TensorRT's type stubs are installed, not TensorRT ({pip_tensorrt()})"
+    return str(version), None
+
+
+def _trt_without_libraries(e: BaseException) -> str:
+    if isinstance(e, ModuleNotFoundError) and e.name in ("tensorrt", "tensorrt_bindings"):
+        return f"TensorRT is not installed ({pip_tensorrt()})"
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return (
+        f"TensorRT's Python bindings are installed but not its libraries ({first}); "
+        f"install them from NVIDIA's index: {pip_tensorrt()}"
+    )
+
+
+def tensorrt_version() -> str | None:
+    """The installed TensorRT's version, or None (:func:`tensorrt_status` says why)."""
+    return tensorrt_status()[0]
+
+
+def tensorrt_major() -> int | None:
+    """TensorRT's major version (10, 11 ...), or None without TensorRT."""
+    v = tensorrt_version()
+    return int(v.split(".")[0]) if v and v.split(".")[0].isdigit() else None
 
 
 def tensorrt_requirements() -> str | None:
@@ -56,8 +102,9 @@ def tensorrt_requirements() -> str | None:
     import torch
 
     missing = []
-    if tensorrt_version() is None:
-        missing.append(f"TensorRT is not installed ({PIP_TENSORRT})")
+    trt_problem = tensorrt_status()[1]
+    if trt_problem is not None:
+        missing.append(trt_problem)
     if not torch.cuda.is_available():
         build = "this PyTorch is a CPU-only build" if torch.version.cuda is None else "no CUDA GPU is visible"
         missing.append(f"no NVIDIA GPU usable ({build}; TensorRT needs an NVIDIA GPU with a CUDA build of torch)")
@@ -170,7 +217,8 @@ def machine_report() -> dict[str, Any]:
                     "memory_gib": round(p.total_memory / 2**30, 1),
                 }
             )
-    for mod in ("tensorrt", "onnxruntime", "onnx"):
+    info["tensorrt"], info["tensorrt_problem"] = tensorrt_status()
+    for mod in ("onnxruntime", "onnx"):
         try:
             m = __import__(mod)
             info[mod] = getattr(m, "__version__", "installed")

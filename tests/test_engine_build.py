@@ -34,7 +34,7 @@ def test_build_engine_without_tensorrt_is_one_clear_line(tmp_path, tiny_weights)
     line = lines[0]
     assert line.startswith("streamdeblur: error: TensorRT engines need TensorRT and an NVIDIA GPU")
     if tensorrt_version() is None:
-        assert "pip install 'streamdeblur[tensorrt]'" in line
+        assert "pip install 'streamdeblur[tensorrt-cu" in line
     if not torch.cuda.is_available():
         assert "GPU" in line
     assert not (tmp_path / "engines").exists()  # nothing exported or created

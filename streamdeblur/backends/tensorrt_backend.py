@@ -93,7 +93,7 @@ class TensorRTBackend(Backend):
         from ..engine_build import trt_logger
 
         self._trt = trt
-        self._logger = trt_logger(trt)
+        self._logger = trt_logger()
         self.runtime = trt.Runtime(self._logger)
         self.engine = self.runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if self.engine is None:
@@ -143,9 +143,9 @@ class TensorRTBackend(Backend):
         stream = torch.cuda.current_stream(self.torch_device)
         if not self.context.set_input_shape(self.input_name, tuple(xp.shape)):
             raise RuntimeError(f"TensorRT refused input shape {tuple(xp.shape)} for {self.engine_path.name}")
-        y = torch.empty(
-            tuple(self.context.get_tensor_shape(self.output_name)), dtype=self.out_dtype, device=self.torch_device
-        )
+        dims = self.context.get_tensor_shape(self.output_name)
+        shape: tuple[int, ...] = tuple(dims)  # type: ignore[arg-type]  # Dims iterates (not in the stubs)
+        y = torch.empty(shape, dtype=self.out_dtype, device=self.torch_device)
         self.context.set_tensor_address(self.input_name, xp.data_ptr())
         self.context.set_tensor_address(self.output_name, y.data_ptr())
         if not self.context.execute_async_v3(stream.cuda_stream):
@@ -159,5 +159,5 @@ class TensorRTBackend(Backend):
         return to_float(as_tensor(frames).to(self.torch_device, non_blocking=True), self.dtype)
 
     def close(self) -> None:
-        self.context = None
+        self.context = None  # type: ignore[assignment]
         self.engine = None  # type: ignore[assignment]

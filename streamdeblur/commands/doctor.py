@@ -33,7 +33,7 @@ def doctor(
             typer.echo(f"gpu         {g['name']} (compute {g['compute_capability']}, {g['memory_gib']} GiB)")
     else:
         typer.echo("gpu         none visible to PyTorch")
-    trt = info["tensorrt"] or "not installed (pip install 'streamdeblur[tensorrt]')"
+    trt = info["tensorrt"] or info["tensorrt_problem"]
     typer.echo(f"tensorrt    {trt}")
     typer.echo(f"onnxruntime {info['onnxruntime'] or 'not installed'} {info.get('onnxruntime_providers', '')}")
     if info["openvino"]:
