@@ -372,4 +372,8 @@ def batch_loader(
         # can deadlock in the child (seen here); each worker reloads the photos itself
         multiprocessing_context="spawn",
         persistent_workers=False,
+        # the workers' base seed from a generator of their own, not torch's global one: a resumed
+        # run starts them again, and a second draw would part its random stream (the gradient
+        # penalty's) from an unbroken run's; the batches depend on (seed, k) alone anyway
+        generator=torch.Generator().manual_seed(0),
     )

@@ -283,6 +283,18 @@ def test_data_workers_do_not_change_the_run(tiny_gopro: Path, tmp_path: Path) ->
         assert torch.equal(v, b[k]), k
 
 
+def test_data_workers_leave_torchs_random_stream_alone(tiny_gopro: Path) -> None:
+    # the adversarial phase's gradient penalty draws from torch's RNG: starting the workers must not,
+    # or a resumed run (which starts them again) would part from an unbroken one
+    from trainer.config import TrainConfig
+    from trainer.datasets import batch_loader, training_data
+
+    source = training_data(TrainConfig(data=str(tiny_gopro), crop=32, batch_size=2))
+    before = torch.get_rng_state()
+    next(iter(batch_loader(source, 0, 2, workers=2, prefetch=1)))
+    assert torch.equal(before, torch.get_rng_state())
+
+
 def test_workers_must_be_positive(tiny_gopro: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--workers must be at least 1, got 0"):
         train(_cfg(tiny_gopro, tmp_path / "run", workers=0))
