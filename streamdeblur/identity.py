@@ -37,7 +37,7 @@ def weights_sha256(generator: Generator) -> str:
 
 def model_source(generator: Generator) -> str:
     """What to pass to ``--model`` / ``--weights`` to rebuild for ``generator``."""
-    src = getattr(generator, "source", None)  # set by models.load_generator for a file
+    src = generator.source  # set by models.load_generator for a file
     if not src:
         return generator.arch
     from .models import shipped_weights

@@ -146,12 +146,12 @@ def load_generator(name_or_path: str | os.PathLike | None = None, device: str | 
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:  # pragma: no cover - _state_mismatch finds what load_state_dict would
+        first = str(e).splitlines()[0][:120]
         raise WeightsError(
-            f"{weights.name} does not match architecture {card['arch']!r} in {card_path.name}: {str(e).splitlines()[0][:120]}",
-            fits,
+            f"{weights.name} does not match architecture {card['arch']!r} in {card_path.name}: {first}", fits
         ) from None
-    model.card = card  # type: ignore[attr-defined]
-    model.source = str(weights)  # type: ignore[attr-defined]
+    model.card = card
+    model.source = str(weights)
     return model.to(device).eval()
 
 
@@ -190,7 +190,8 @@ def save_generator(
     half: bool = False,
     overwrite: bool = True,
 ) -> tuple[Path, Path]:
-    """Write ``NAME.safetensors`` + ``NAME.json``, each through a temporary file and a rename (:func:`~streamdeblur.fileio.writing`).
+    """Write ``NAME.safetensors`` + ``NAME.json``, each through a temporary file and a rename
+    (:func:`~streamdeblur.fileio.writing`).
 
     ``overwrite=False``: a pair that appeared under the name meanwhile is not replaced
     (:class:`~streamdeblur.errors.OutputExistsError`; nothing of this one is left).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,6 +38,10 @@ class Generator(nn.Module):
     size_multiple: int = 1
     #: smallest padded H and W the architecture accepts (reflection pads need room)
     min_size: int = 1
+    #: the weights file it was loaded from (``models.load_generator``); None: built in memory
+    source: str | None = None
+    #: the checkpoint's JSON card (arch, args, trained_on, metrics) when loaded from a file
+    card: dict[str, Any] | None = None
 
     def __init__(self) -> None:
         super().__init__()
