@@ -1,5 +1,6 @@
-"""Real video files written with PyAV for the video tests, and what a run left beside its output
-(imported by name: pytest puts this folder on sys.path)."""
+"""Real video files written with PyAV for the video and batch tests, and what a run left beside
+its output (imported by name, ``from videofiles import ...``: pytest puts tests/ on sys.path for
+tests/conftest.py, as for livefiles.py)."""
 
 from __future__ import annotations
 
