@@ -15,6 +15,8 @@ import contextlib
 import ctypes
 import errno
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -117,6 +119,54 @@ def publish_free(tmp: str | os.PathLike, wanted: str | os.PathLike, *, first: in
     raise FileExistsError(errno.EEXIST, f"no free name like {wanted.stem}.N{wanted.suffix}", str(wanted))
 
 
+def _host() -> str:
+    """This machine's short name, as temporary names carry it (letters, digits and '-' only)."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
+
+
+def temp_name(path: str | os.PathLike) -> Path:
+    """The hidden temporary name a writer of ``path`` uses: ``.STEM.HOST.PID.tmpEXT`` beside it. The
+    host and process id let a later run tell a temporary whose writer was killed (SIGKILL, a lost Ray
+    worker) from one still being written: :func:`remove_stale_temporaries`."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{_host()}.{os.getpid()}.tmp{path.suffix}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of ``path`` (:func:`temp_name`, or ``mkstemp``'s of :func:`writing`) left by
+    a process of this machine that is gone (killed before it could clean up); returns those removed.
+    One whose process still runs, or of another machine (a shared folder), is left alone."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    pattern = re.compile(
+        rf"^\.{re.escape(path.stem)}\.(?:(?P<host>[A-Za-z0-9-]+)\.)?(?P<pid>\d+)\.(?:\w+\.)?tmp{re.escape(path.suffix)}$"
+    )
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    host = _host()
+    for name in names:
+        m = pattern.match(name)
+        if m is None or (m["host"] not in (None, host)) or _pid_alive(int(m["pid"])):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / name)
+            removed.append(folder / name)
+    return removed
+
+
 def write_atomic(path: str | os.PathLike, data: bytes, *, replace: bool = False) -> Path:
     """Write ``data`` to ``path`` through a synced temporary file and :func:`publish`."""
     path = Path(path)
@@ -142,7 +192,9 @@ def writing(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Path]
     (``replace`` as there), on any error or signal removed. The one temp-and-rename helper."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.stem}.{_host()}.{os.getpid()}.", suffix=f".tmp{path.suffix}"
+    )
     os.close(fd)
     try:
         set_ordinary_mode(tmp)

@@ -30,7 +30,7 @@ from av.packet import Packet
 from av.stream import Stream
 
 from ..errors import OutputError, OutputExistsError
-from ..fileio import fsync_file, publish, publish_free
+from ..fileio import fsync_file, publish, publish_free, remove_stale_temporaries, temp_name
 from .containers import (
     CONTAINERS,
     DEFAULT_CRF,
@@ -158,7 +158,9 @@ class FileSink:
         self._steady = [0.0, 0]  # seconds and frames of encode calls since its first packet
         self._last_pts: int | None = None
         self._closed = False
-        self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix}")
+        for stale in remove_stale_temporaries(self.path):
+            log.warning("removed %s, the temporary file of a run that was killed before it could clean up", stale)
+        self.tmp = temp_name(self.path)
         self.container = open_container(self.tmp, fmt, shown=self.path)
         try:
             self._add_video(fmt)
