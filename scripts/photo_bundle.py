@@ -1,6 +1,7 @@
 """Pack the training photos into one small folder that can travel to a machine without them.
 
-    python scripts/photo_bundle.py .gpu/photos            # then: streamdeblur-train train --package none --photos .gpu/photos ...
+    python scripts/photo_bundle.py .gpu/photos
+    # then: streamdeblur-train train --package none --photos .gpu/photos ...
 
 A GPU machine here has none of the Debian photo packages and cannot install them, and what
 travels to it is limited (64 MiB). This writes every curated photo of ``find_photos()``,

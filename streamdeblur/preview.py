@@ -199,8 +199,8 @@ class _PreviewLoop:
     """One preview run's state and its steps, in the order :func:`run_preview` takes them."""
 
     def __init__(
-        self, source: LiveSource, process: Callable[[np.ndarray], np.ndarray], viewers: Sequence[Viewer], config: PreviewConfig,
-        describe: str, recorder: Recorder | None, notify: Notify,
+        self, source: LiveSource, process: Callable[[np.ndarray], np.ndarray], viewers: Sequence[Viewer],
+        config: PreviewConfig, describe: str, recorder: Recorder | None, notify: Notify,
     ) -> None:  # fmt: skip
         self.process, self.viewers, self.config = process, viewers, config
         self.describe, self.recorder, self.notify = describe, recorder, notify
@@ -257,8 +257,9 @@ class _PreviewLoop:
 
     def _overlay_lines(self) -> list[str]:
         lat = f"{self.last_latency:.0f} ms" if self.last_latency is not None else "-- ms"
+        rates = f"in {self.in_rate.rate():.1f} fps  out {self.out_rate.rate():.1f} fps"
         return [
-            f"in {self.in_rate.rate():.1f} fps  out {self.out_rate.rate():.1f} fps  latency {lat}  dropped {self.slot.dropped}",
+            f"{rates}  latency {lat}  dropped {self.slot.dropped}",
             f"{self.describe}  [{self.view}]" if self.describe else f"[{self.view}]",
         ]
 
@@ -472,6 +473,7 @@ def _open_viewer(address: tuple[str, int] | None, say: Notify) -> Viewer:
     say(f"serving the preview at {server.url} (Ctrl-C stops)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         say(
-            f"note: listening on {host}, so anyone who can reach this machine can watch; omit the host to keep it on 127.0.0.1"
+            f"note: listening on {host}, so anyone who can reach this machine can watch; "
+            "omit the host to keep it on 127.0.0.1"
         )
     return server

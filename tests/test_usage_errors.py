@@ -19,29 +19,34 @@ runner = CliRunner()
         (
             app,
             ["bench", "--precision", "fp8"],
-            "streamdeblur: error: Invalid value for '--precision': 'fp8' is not one of 'fp16', 'fp32', 'bf16'; see streamdeblur bench --help",
+            "streamdeblur: error: Invalid value for '--precision': 'fp8' is not one of 'fp16', 'fp32', 'bf16'; "
+            "see streamdeblur bench --help",
         ),
         (
             app,
             ["run", "a.mp4", "-o", "b.mp4", "--backend", "foo"],
-            "streamdeblur: error: Invalid value for '--backend': 'foo' is not one of 'auto', 'tensorrt', 'torch', 'onnxruntime', 'openvino'; see streamdeblur run --help",
+            "streamdeblur: error: Invalid value for '--backend': 'foo' is not one of 'auto', 'tensorrt', 'torch', "
+            "'onnxruntime', 'openvino'; see streamdeblur run --help",
         ),
         (app, ["run", "a.mp4"], "streamdeblur: error: Missing option '--output' / '-o'; see streamdeblur run --help"),
         (app, ["--bogus"], "streamdeblur: error: No such option: --bogus; see streamdeblur --help"),
         (
             app,
             ["run", "a.mp4", "-o", "b.mp4", "--openvino-hnt", "latency"],
-            "streamdeblur: error: No such option: --openvino-hnt (Possible options: --openvino-hint, --openvino-precision); see streamdeblur run --help",
+            "streamdeblur: error: No such option: --openvino-hnt (Possible options: --openvino-hint, "
+            "--openvino-precision); see streamdeblur run --help",
         ),
         (
             app,
             ["preview", "--device", "gpu"],
-            "streamdeblur: error: Invalid value for '--device': 'gpu' is not one of 'cuda', 'cpu'; see streamdeblur preview --help",
+            "streamdeblur: error: Invalid value for '--device': 'gpu' is not one of 'cuda', 'cpu'; "
+            "see streamdeblur preview --help",
         ),
         (
             train_app,
             ["train", "--pixel-loss", "l3"],
-            "streamdeblur-train: error: Invalid value for '--pixel-loss': 'l3' is not one of 'l1', 'charbonnier', 'psnr'; see streamdeblur-train train --help",
+            "streamdeblur-train: error: Invalid value for '--pixel-loss': 'l3' is not one of 'l1', 'charbonnier', "
+            "'psnr'; see streamdeblur-train train --help",
         ),
     ],
 )
@@ -57,7 +62,8 @@ def test_a_bad_backend_setting_in_the_environment_is_one_line_naming_it():
     as the options are, before any input is opened."""
     res = runner.invoke(app, ["run", "missing.mp4", "-o", "b.mp4"], env={"STREAMDEBLUR_OPENVINO_HINT": "fast"})
     assert res.exit_code == 2 and res.stderr.splitlines() == [
-        "streamdeblur: error: Invalid value for '--openvino-hint' (env var: 'STREAMDEBLUR_OPENVINO_HINT'): 'fast' is not one of 'auto', 'latency', 'throughput'; see streamdeblur run --help"
+        "streamdeblur: error: Invalid value for '--openvino-hint' (env var: 'STREAMDEBLUR_OPENVINO_HINT'): "
+        "'fast' is not one of 'auto', 'latency', 'throughput'; see streamdeblur run --help"
     ]
     help_text = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"}).stdout
     assert "STREAMDEBLUR_OPENVINO_PRECISION" in help_text and "STREAMDEBLUR_OPENVINO_HINT" in help_text

@@ -93,7 +93,8 @@ class PreviewWindow:
 
         if not CV2_BEFORE_AV:
             raise DisplayUnavailableError(
-                "cannot open a preview window: PyAV was imported before OpenCV in this process, and OpenCV's window would hang (both bundle libxcb)",
+                "cannot open a preview window: PyAV was imported before OpenCV in this process, "
+                "and OpenCV's window would hang (both bundle libxcb)",
                 "import streamdeblur (or cv2) before av, or use --serve",
             )
         import cv2
@@ -102,8 +103,9 @@ class PreviewWindow:
         try:
             cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as e:  # a headless OpenCV build
+            why = str(e).strip().splitlines()[-1][:120]
             raise DisplayUnavailableError(
-                f"cannot open a preview window: this OpenCV has no GUI support ({str(e).strip().splitlines()[-1][:120]})",
+                f"cannot open a preview window: this OpenCV has no GUI support ({why})",
                 _HINT,
             ) from None
         self._open = True
