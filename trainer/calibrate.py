@@ -134,7 +134,8 @@ def plot(result: dict[str, Any], path: str | os.PathLike) -> None:
         ax.set_ylabel("density")
     axes[0].legend(fontsize=7)
     fig.suptitle(
-        f"real vs synthetic blur, {result['crop']}x{result['crop']} crops at the model's scale ({result['samples']} each)"
+        f"real vs synthetic blur, {result['crop']}x{result['crop']} crops at the model's scale "
+        f"({result['samples']} each)"
     )
     fig.tight_layout()
     fig.savefig(str(path), dpi=90)

@@ -132,7 +132,8 @@ def scan_gopro(root: str | os.PathLike, split: str) -> list[Sequence_]:
             only_b = sorted(set(bl) - set(sh))[:3]
             only_s = sorted(set(sh) - set(bl))[:3]
             raise DataError(
-                f"blur/ and sharp/ file lists differ in {seq} (only in blur: {only_b or 'none'}, only in sharp: {only_s or 'none'})",
+                f"blur/ and sharp/ file lists differ in {seq} "
+                f"(only in blur: {only_b or 'none'}, only in sharp: {only_s or 'none'})",
                 "every blurry frame needs a sharp frame of the same name",
             )
         if bl:

@@ -1,5 +1,6 @@
 """Image files and tensors: read and write RGB uint8 images, and convert them to and from
-the (N, 3, H, W) float tensors a generator takes (through :mod:`streamdeblur.tensors`, the one place that conversion is written)."""
+the (N, 3, H, W) float tensors a generator takes (through :mod:`streamdeblur.tensors`, the one
+place that conversion is written)."""
 
 from __future__ import annotations
 

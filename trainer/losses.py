@@ -209,7 +209,8 @@ class ContentLoss(nn.Module):
         if kind in ("perceptual", "both"):
             if vgg_weights is None:
                 raise InputNotFoundError(
-                    f"--content {kind} needs --vgg-weights PATH (a local torchvision vgg19 state dict; nothing is downloaded)",
+                    f"--content {kind} needs --vgg-weights PATH "
+                    "(a local torchvision vgg19 state dict; nothing is downloaded)",
                     "pass the file, or use --content pixel",
                 )
             self.perceptual: PerceptualLoss | None = PerceptualLoss(vgg_weights)

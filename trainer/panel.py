@@ -145,7 +145,8 @@ def panel_sets(
                 rows.append((f"synthetic, {st.name} blur", synthetic_set(st, held_out)))
         else:
             notes.append(
-                "synthetic rows skipped: no held-out photo installed (streamdeblur-train make-data --help names the packages)"
+                "synthetic rows skipped: no held-out photo installed "
+                "(streamdeblur-train make-data --help names the packages)"
             )
     if samples is not None:
         for sharp in sorted(Path(samples).glob("*_sharp.mp4")):
@@ -239,7 +240,10 @@ def format_panel(result: dict[str, Any]) -> str:
         line = f"{lab}: worst row '{s['worst_row']}'"
         if "pass_through_psnr" in s:
             cs = "/".join(f"{v:+.2f}" for v in s["color_shift"])
-            line += f"; sharp frames through it {s['pass_through_psnr']:.2f} dB (worst {s['pass_through_worst']:.2f}); colour shift R/G/B {cs}"
+            line += (
+                f"; sharp frames through it {s['pass_through_psnr']:.2f} dB (worst {s['pass_through_worst']:.2f}); "
+                f"colour shift R/G/B {cs}"
+            )
         lines.append(line)
     lines.extend(f"note: {n}" for n in result["notes"])
     return "\n".join(lines)

@@ -115,11 +115,13 @@ def format_pool(r: dict[str, Any]) -> str:
     """Each set's gain and worst pass-through frame, then the pooled figures."""
     kind = r["kind"]
     lines = [
-        f"{s['root']:<24} {s['label'][-36:]:<36} {s['frames']:>4} {kind} frames  gain {s['gain']:+.2f} dB  worst pass-through {s['pass_through_worst']:.1f} dB"
+        f"{s['root']:<24} {s['label'][-36:]:<36} {s['frames']:>4} {kind} frames  gain {s['gain']:+.2f} dB  "
+        f"worst pass-through {s['pass_through_worst']:.1f} dB"
         for s in r["sets"]
     ]
     lines.append(
-        f"pooled: {r['frames']} {kind} frames, input {r['input_psnr']:.2f} dB, model {r['model_psnr']:.2f} dB, gain {r['gain']:+.2f} dB; "
+        f"pooled: {r['frames']} {kind} frames, input {r['input_psnr']:.2f} dB, model {r['model_psnr']:.2f} dB, "
+        f"gain {r['gain']:+.2f} dB; "
         f"pass-through {r['pass_through']:.2f} dB (worst frame {r['pass_through_worst']:.1f})"
     )
     return "\n".join(lines)

@@ -44,7 +44,8 @@ def video_psnr(reference: str | os.PathLike, videos: Sequence[str | os.PathLike]
         fr = read_frames(v)
         if len(fr) != len(ref) or fr[0].shape != ref[0].shape:
             raise DataError(
-                f"{v} has {len(fr)} frames of {fr[0].shape[1]}x{fr[0].shape[0]}, the reference {len(ref)} of {ref[0].shape[1]}x{ref[0].shape[0]}",
+                f"{v} has {len(fr)} frames of {fr[0].shape[1]}x{fr[0].shape[0]}, "
+                f"the reference {len(ref)} of {ref[0].shape[1]}x{ref[0].shape[0]}",
                 "compare videos of the same length and size",
             )
         per = [capped_psnr(a, b) for a, b in zip(fr, ref)]
@@ -66,6 +67,7 @@ def format_video_psnr(result: dict[str, Any]) -> str:
     if "last_vs_first" in result:
         c = result["last_vs_first"]
         lines.append(
-            f"{result['videos'][-1]['video']} vs {result['videos'][0]['video']}: {c['gain']:+.2f} dB, {c['improved']}/{c['frames']} frames improved"
+            f"{result['videos'][-1]['video']} vs {result['videos'][0]['video']}: {c['gain']:+.2f} dB, "
+            f"{c['improved']}/{c['frames']} frames improved"
         )
     return "\n".join(lines)
