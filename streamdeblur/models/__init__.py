@@ -19,7 +19,7 @@ import torch
 
 from ..errors import InputNotFoundError, ModelNotFoundError, OutputExistsError, WeightsError
 from ..fileio import set_ordinary_mode, writing
-from .common import Generator, count_macs, count_params, pad_to_multiple
+from .common import MAX_PARAMS, Generator, check_args, count_macs, count_params, pad_to_multiple
 from .deblurgan import DeblurGANGenerator
 from .lite import DeblurGANLite
 
@@ -52,9 +52,20 @@ def build_model(name: str, **args: Any) -> Generator:
         ctor = MODELS[name]
     except KeyError:
         raise ModelNotFoundError(f"unknown model {name!r}", f"choose one of: {', '.join(sorted(MODELS))}") from None
+    check_args(name, getattr(ctor, "ARGS", {}), args)
     try:
+        with torch.device("meta"):  # its size first, with nothing allocated
+            params = count_params(ctor(**args))
+        if params > MAX_PARAMS:
+            raise WeightsError(
+                f"model {name!r} with {args} would have {params / 1e6:,.0f} M parameters (at most "
+                f"{MAX_PARAMS / 1e6:,.0f} M)",
+                "the model card is damaged or was edited",
+            )
         return ctor(**args)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
+        if isinstance(e, WeightsError):
+            raise
         raise WeightsError(f"bad arguments for model {name!r}: {e}") from None
 
 

@@ -1,14 +1,56 @@
-"""Pieces shared by every generator: padding to the model's multiple, and a MAC counter."""
+"""Pieces shared by every generator: padding to the model's multiple, a MAC counter, and the schema a
+model card's architecture arguments are checked against before anything is allocated (:func:`check_args`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import WeightsError
 from ..sizes import padded_size
+
+#: the most parameters a generator may have (the shipped one has 1.9 M, the paper's 11.4 M): past this a card is
+#: damaged or absurd, and building it would try to allocate gigabytes
+MAX_PARAMS = 200_000_000
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One architecture argument: a number (``int`` or ``float``) in [lo, hi], or with ``levels`` a list of
+    such ints, one per level, of a length in that range."""
+
+    kind: type
+    lo: float
+    hi: float
+    levels: tuple[int, int] | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value``, or None."""
+        if self.levels is not None:
+            lo, hi = self.levels
+            if not isinstance(value, (list, tuple)) or not lo <= len(value) <= hi:
+                return f"must be a list of {lo} to {hi} integers, got {value!r}"
+            return next((f"entries {p}" for p in map(Arg(int, self.lo, self.hi).problem, value) if p), None)
+        ok = isinstance(value, self.kind) or (self.kind is float and isinstance(value, int))
+        if isinstance(value, bool) or not ok:
+            return f"must be {'an integer' if self.kind is int else 'a number'}, got {value!r}"
+        if not self.lo <= value <= self.hi:
+            return f"must be between {self.lo:g} and {self.hi:g}, got {value!r}"
+        return None
+
+
+def check_args(arch: str, schema: dict[str, Arg], args: dict[str, Any]) -> None:
+    """Refuse, in one line, architecture arguments the schema does not name or admit."""
+    for name, value in args.items():
+        if name not in schema:
+            raise WeightsError(f"model {arch!r} has no argument {name!r}", f"its arguments: {', '.join(schema)}")
+        problem = schema[name].problem(value)
+        if problem:
+            raise WeightsError(f"model {arch!r}: {name} {problem}", "the model card is damaged or was edited")
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, min_size: int = 1) -> tuple[torch.Tensor, int, int]:

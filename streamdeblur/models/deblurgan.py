@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import Generator
+from .common import Arg, Generator
 
 
 class ResBlock(nn.Module):
@@ -44,6 +44,8 @@ class DeblurGANGenerator(Generator):
     arch = "deblurgan"
     size_multiple = 4
     min_size = 8  # the ResBlocks' reflection pad needs 2 pixels at 1/4 resolution
+    #: what a model card's args may hold (models.common.check_args)
+    ARGS = {"base_channels": Arg(int, 1, 512), "n_blocks": Arg(int, 0, 64), "dropout": Arg(float, 0, 1)}
 
     def __init__(self, base_channels: int = 64, n_blocks: int = 9, dropout: float = 0.5) -> None:
         super().__init__()

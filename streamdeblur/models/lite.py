@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import Generator
+from .common import Arg, Generator
 
 
 class LayerNorm2d(nn.Module):
@@ -65,6 +65,13 @@ class NAFBlock(nn.Module):
 
 class DeblurGANLite(Generator):
     arch = "deblurgan-lite"
+    #: what a model card's args may hold (models.common.check_args)
+    ARGS = {
+        "width": Arg(int, 1, 512),
+        "enc_blocks": Arg(int, 0, 64, levels=(1, 8)),
+        "middle_blocks": Arg(int, 0, 64),
+        "dec_blocks": Arg(int, 0, 64, levels=(1, 8)),
+    }
 
     def __init__(
         self,
