@@ -72,6 +72,7 @@ class LiveInfo:
     colorspace: ClassVar[int] = 1
     color_range: ClassVar[int] = 1
     rotation: ClassVar[int] = 0
+    field_order: ClassVar[int] = 0  # progressive, as far as a recording knows
 
     @property
     def rate(self) -> Fraction | None:

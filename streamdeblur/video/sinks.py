@@ -108,6 +108,8 @@ class FrameFormat(Protocol):
     def color_range(self) -> int: ...
     @property
     def rotation(self) -> int: ...  # degrees counter-clockwise
+    @property
+    def field_order(self) -> int: ...  # ffmpeg AVFieldOrder, kept on the output (0: unknown)
 
 
 class NullSink:
@@ -192,6 +194,8 @@ class FileSink:
         cc.color_trc = info.color_trc
         cc.colorspace = info.colorspace
         cc.color_range = info.color_range
+        if info.field_order:
+            cc.field_order = info.field_order
         if info.rotation:
             try:
                 s.set_display_rotation(info.rotation)

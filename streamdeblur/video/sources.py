@@ -67,6 +67,8 @@ class SourceInfo:
     codec: str
     container: str
     is_live: bool
+    #: FFmpeg's AVFieldOrder: 0 unknown, 1 progressive, 2 top field first, 3 bottom first (4, 5: the mixed orders)
+    field_order: int = 0
     #: the only video is a still picture attached to the file (an MP3's or M4A's cover art): one frame
     still: bool = False
 
@@ -302,6 +304,7 @@ class FileSource:
             container=self.container.format.name,
             is_live=is_url(self.spec),
             still=still,
+            field_order=int(cc.field_order or 0),
         )
 
     # -- passthrough -----------------------------------------------------------
@@ -457,7 +460,7 @@ class FileSource:
         damage = self.damage.warning(self.spec, done, self._reached_end)
         if cut and self.damage.first_frame is not None and self.damage.first_frame >= done - 2:
             damage = None  # the last frame, incomplete where the file was cut: the cut is the news
-        found = [damage, cut]
+        found = [self._interlaced(), damage, cut]
         if self.stopped_by is not None:
             t = f" ({float(self._last_pts * self._tb):.2f} s)" if self._last_pts is not None else ""
             kept = "received" if self.info.is_live else "before it"
@@ -466,6 +469,21 @@ class FileSource:
                 "deblurred"
             )
         return [w for w in found if w]
+
+    def _interlaced(self) -> str | None:
+        order = {
+            2: "top field first",
+            3: "bottom field first",
+            4: "top field coded first",
+            5: "bottom field coded first",
+        }
+        if self.info.field_order not in order:
+            return None
+        return (
+            f"input {self.spec} is interlaced ({order[self.info.field_order]}): the model deblurs whole frames, both "
+            "fields together; the output keeps the field-order tag (deinterlace first, e.g. ffmpeg -vf bwdif, for "
+            "the sharpest result)"
+        )
 
     @property
     def _tb(self) -> Fraction:

@@ -79,3 +79,23 @@ def test_cover_art_is_one_frame_without_false_estimate_or_warning(tmp_path, tiny
     assert "1 frame (the input's only video is a still picture" in res.stderr, res.stderr
     assert "warning" not in res.stderr and "1/1 frames" in res.stderr and "ETA 00:00" in res.stderr, res.stderr
     assert len(read_video(out)) == 1
+
+
+def test_interlaced_input_keeps_its_field_order_and_says_the_model_works_on_frames(tmp_path, tiny_weights):
+    src, out = tmp_path / "tff.mkv", tmp_path / "out.mkv"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=25, options={"x264-params": "tff=1"})
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i, img in enumerate(random_frames(4, 64, 48)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    res = run(src, "-o", out, "--weights", tiny_weights, "--backend", "torch", "-q")
+    assert res.exit_code == 0, res.output
+    warn = res.stderr.strip()
+    assert len(warn.splitlines()) == 1 and "interlaced (top field first)" in warn and "whole frames" in warn, warn
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.field_order == 2  # top field first, as the input
