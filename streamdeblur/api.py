@@ -117,6 +117,7 @@ def deblur_video(
     from .video.sources import open_source
 
     out = _check_output(input, output, options.overwrite)
+    _check_encoder(out, options)
     with open_source(input, timeout=options.timeout) as source:  # input errors first: the cheapest to fix
         opened = _open_backend(options, generator) if backend is None else backend
         pipe: Pipeline | None = None
@@ -165,6 +166,13 @@ def _check_output(input: str | os.PathLike[str], output: str | os.PathLike[str],
     if _same_file(str(input), out):
         raise OutputError(f"the output {out} is the input", "write to another file")
     return out
+
+
+def _check_encoder(out: Path, options: RunOptions) -> None:
+    """``--preset`` refused before anything opens when the output's encoder does not take it."""
+    from .video.containers import CONTAINERS, check_preset
+
+    check_preset(options.codec or CONTAINERS.get(out.suffix.lower(), ("", "libx264"))[1], options.preset)
 
 
 def _same_file(a: str, b: Path) -> bool:

@@ -13,7 +13,7 @@ import av
 import av.error
 from av.container import OutputContainer
 
-from ..errors import OutputError
+from ..errors import InputError, OutputError
 
 if TYPE_CHECKING:
     from .sinks import FrameFormat
@@ -36,6 +36,10 @@ _X26X = {"libx264", "libx264rgb", "libx265"}
 #: default quality per codec (--crf); libx264rgb exists here for exact output, so lossless by default
 DEFAULT_CRF = {"libx264": 18, "libx264rgb": 0, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
 DEFAULT_PRESET = "fast"
+#: x264's and x265's presets, fastest first
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+#: --preset's values for the other encoders that take one (libvpx-vp9: its deadline; SVT-AV1: 0-13)
+OTHER_PRESETS = {"libvpx-vp9": ("realtime", "good", "best"), "libsvtav1": tuple(str(i) for i in range(14))}
 #: container options per format: Matroska/WebM would otherwise shift every timestamp so
 #: that none is negative (an MP4's AAC starts 21 ms early, its priming); they store
 #: negative timestamps as they are, so the output keeps the input's, as MP4 does
@@ -80,6 +84,17 @@ def video_encoder(codec: str) -> str:
     if c.type != "video":
         raise OutputError(f"{codec!r} is not a video encoder", "try libx264, libx265 or ffv1")
     return codec
+
+
+def check_preset(codec: str, preset: str | None) -> None:
+    """An :class:`InputError` for a ``--preset`` that ``codec`` does not take (checked before any model loads)."""
+    if preset is None:
+        return
+    choices = X26X_PRESETS if codec in _X26X else OTHER_PRESETS.get(codec)
+    if choices is None:
+        raise InputError(f"--preset {preset!r}: the {codec} encoder takes no preset", "leave --preset out")
+    if preset not in choices:
+        raise InputError(f"unknown --preset {preset!r} for {codec}", f"choose one of: {', '.join(choices)}")
 
 
 def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:

@@ -1,0 +1,49 @@
+"""``--preset``: a value the output's encoder does not take is refused in one line before the model loads."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+import streamdeblur.models
+from streamdeblur.cli import app
+from streamdeblur.errors import InputError
+from streamdeblur.video.containers import check_preset
+
+SAMPLE = "samples/mountains.mp4"
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Loading a model fails the test: the refusal must come before it."""
+
+    def load(*a, **k):
+        raise AssertionError("the model was loaded before --preset was checked")
+
+    monkeypatch.setattr(streamdeblur.models, "load_generator", load)
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--preset", "bogus"], "unknown --preset 'bogus' for libx264; choose one of: ultrafast, superfast"),
+        (["--codec", "ffv1", "--preset", "fast"], "--preset 'fast': the ffv1 encoder takes no preset"),
+    ],
+)
+def test_a_bad_preset_is_one_line_before_the_model_loads(no_model, tmp_path, args, expected):
+    out = tmp_path / "out.mp4" if "ffv1" not in args else tmp_path / "out.mkv"
+    r = CliRunner().invoke(app, ["run", SAMPLE, "-o", str(out), *args])
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    assert lines[0].startswith("streamdeblur: error: " + expected), lines[0]
+    assert not out.exists()
+
+
+def test_presets_each_encoder_takes():
+    check_preset("libx264", "veryfast")
+    check_preset("libx265", "slow")
+    check_preset("libvpx-vp9", "realtime")
+    check_preset("libsvtav1", "8")
+    check_preset("ffv1", None)
+    with pytest.raises(InputError):
+        check_preset("libvpx-vp9", "fast")
