@@ -37,7 +37,18 @@ _X26X = {"libx264", "libx264rgb", "libx265"}
 DEFAULT_CRF = {"libx264": 18, "libx264rgb": 0, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
 DEFAULT_PRESET = "fast"
 #: x264's and x265's presets, fastest first
-X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+X26X_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 #: --preset's values for the other encoders that take one (libvpx-vp9: its deadline; SVT-AV1: 0-13)
 OTHER_PRESETS = {"libvpx-vp9": ("realtime", "good", "best"), "libsvtav1": tuple(str(i) for i in range(14))}
 #: container options per format: Matroska/WebM would otherwise shift every timestamp so
