@@ -26,7 +26,7 @@ runner = CliRunner()
             app,
             ["run", "a.mp4", "-o", "b.mp4", "--backend", "foo"],
             "streamdeblur: error: Invalid value for '--backend': 'foo' is not one of 'auto', 'tensorrt', 'torch', "
-            "'onnxruntime', 'openvino'; see streamdeblur run --help",
+            "'torch-compile', 'onnxruntime', 'openvino'; see streamdeblur run --help",
         ),
         (app, ["run", "a.mp4"], "streamdeblur: error: Missing option '--output' / '-o'; see streamdeblur run --help"),
         (app, ["--bogus"], "streamdeblur: error: No such option: --bogus; see streamdeblur --help"),

@@ -8,7 +8,8 @@ lacks for it (``missing``); every backend is made from the request's
 :class:`~streamdeblur.backends.options.BackendOptions` and reads the fields it takes.
 
 Auto order: a TensorRT engine in engines/ built for this GPU, TensorRT and generator;
-then PyTorch CUDA FP16; then the fastest CPU backend installed (``CPU_ORDER``, measured on
+then PyTorch CUDA FP16 compiled (``torch-compile``; eager ``torch`` where Triton is missing);
+then the fastest CPU backend installed (``CPU_ORDER``, measured on
 a 2-core CPU: OpenVINO beats ONNX Runtime, which beats PyTorch eager, see
 docs/BENCHMARKS.md). OpenVINO is an optional extra (``streamdeblur[openvino]``).
 """
@@ -27,11 +28,12 @@ from .onnxruntime_backend import OnnxRuntimeBackend
 from .openvino_backend import OpenVINOBackend
 from .options import BackendOptions
 from .tensorrt_backend import TensorRTBackend
-from .torch_backend import TorchBackend
+from .torch_backend import TorchBackend, TorchCompileBackend
 
 BACKENDS: dict[str, type[Backend]] = {
     "tensorrt": TensorRTBackend,
     "torch": TorchBackend,
+    "torch-compile": TorchCompileBackend,
     "onnxruntime": OnnxRuntimeBackend,
     "openvino": OpenVINOBackend,
 }
@@ -56,6 +58,7 @@ __all__ = [
     "OpenVINOBackend",
     "TensorRTBackend",
     "TorchBackend",
+    "TorchCompileBackend",
     "choose_backend",
     "create_backend",
 ]
@@ -102,10 +105,11 @@ def _asked_for(name: str, device: str | None) -> tuple[str, str, str]:
 
 
 def _auto_on_the_gpu(generator: Generator | None, engines_dir: str | os.PathLike[str] | None) -> tuple[str, str, str]:
-    """A TensorRT engine built for this GPU and ``generator``, else PyTorch CUDA FP16, saying why."""
+    """A TensorRT engine built for this GPU and ``generator``, else PyTorch CUDA FP16 (compiled where
+    torch.compile can run), saying why."""
     trt_missing = TensorRTBackend.unavailable_reason("cuda")
     if trt_missing is not None:
-        return "torch", "cuda", f"auto: PyTorch CUDA FP16 ({trt_missing})"
+        return _torch_on_the_gpu(trt_missing)
     if generator is not None:
         from ..engine_cache import DEFAULT_ENGINES_DIR, find_engine
 
@@ -113,8 +117,15 @@ def _auto_on_the_gpu(generator: Generator | None, engines_dir: str | os.PathLike
         if hit is not None:
             return "tensorrt", "cuda", f"auto: TensorRT engine {hit[0].name} ({hit[1].precision}, built for this GPU)"
     where = engines_dir or "engines"
-    why = f"no TensorRT engine for this model in {where}/; `streamdeblur build-engine` makes one"
-    return "torch", "cuda", f"auto: PyTorch CUDA FP16 ({why})"
+    return _torch_on_the_gpu(f"no TensorRT engine for this model in {where}/; `streamdeblur build-engine` makes one")
+
+
+def _torch_on_the_gpu(no_tensorrt: str) -> tuple[str, str, str]:
+    """PyTorch CUDA FP16, through torch.compile where it can run here, with why not TensorRT."""
+    compile_missing = TorchCompileBackend.unavailable_reason("cuda")
+    if compile_missing is None:
+        return "torch-compile", "cuda", f"auto: PyTorch CUDA FP16, torch.compile ({no_tensorrt})"
+    return "torch", "cuda", f"auto: PyTorch CUDA FP16, eager ({no_tensorrt}; {compile_missing})"
 
 
 def _auto_on_the_cpu(gpu: str) -> tuple[str, str, str]:

@@ -29,6 +29,9 @@ OpenVINOHint = Literal["auto", "latency", "throughput"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 OPENVINO_PRECISIONS: tuple[str, ...] = get_args(OpenVINOPrecision)
 OPENVINO_HINTS: tuple[str, ...] = get_args(OpenVINOHint)
+#: torch.compile's modes (the torch-compile backend)
+CompileMode = Literal["default", "reduce-overhead", "max-autotune"]
+COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class BackendOptions:
     #: openvino: pin inference threads to cores; None: OpenVINO's default. Workers sharing a
     #: machine turn it off (two 1-thread workers pinned to the same core: 6 fps each, 11 unpinned)
     openvino_cpu_pinning: bool | None = None
+    #: torch-compile: torch.compile's mode; None: reduce-overhead (CUDA graphs) on CUDA, default on the CPU
+    compile_mode: CompileMode | None = None
     #: tensorrt: the engine file to run; with backend ``auto`` it means TensorRT
     engine: str | os.PathLike[str] | None = None
     #: tensorrt: where engines are looked for (``auto`` too); None: ``engines/``
@@ -72,6 +77,7 @@ class BackendOptions:
         _one_of("precision", self.precision, PRECISIONS)
         _one_of("openvino_precision", self.openvino_precision, OPENVINO_PRECISIONS)
         _one_of("openvino_hint", self.openvino_hint, OPENVINO_HINTS)
+        _one_of("compile_mode", self.compile_mode, COMPILE_MODES)
 
 
 def _at_least(name: str, value: int | None, low: int) -> None:

@@ -10,6 +10,9 @@ the GPU.
 from __future__ import annotations
 
 import copy
+import logging
+import os
+import time
 from typing import ClassVar
 
 import numpy as np
@@ -20,6 +23,8 @@ from ..models import Generator
 from ..tensors import to_float, to_uint8
 from .base import Backend
 from .options import BackendOptions
+
+log = logging.getLogger(__name__)
 
 
 class TorchBackend(Backend):
@@ -109,3 +114,83 @@ class TorchBackend(Backend):
         if self.device == "cuda":
             self._pinned_in = self._pinned_out = None
             torch.cuda.empty_cache()
+
+
+class TorchCompileBackend(TorchBackend):
+    """PyTorch with ``torch.compile`` (Inductor): the fast GPU path that needs no TensorRT.
+
+    The core network (``forward_padded``) is compiled with static shapes, once per padded
+    input shape (a video has one: its resolution and batch), channels-last on CUDA; on the CPU
+    frames run one at a time (one compile per resolution; batching gains nothing there); each
+    first call at a shape is timed and kept in ``compile_seconds`` (``describe()`` shows it).
+    Inductor's compiled kernels are cached on disk in ``$STREAMDEBLUR_CACHE_DIR/inductor``
+    (default ``~/.cache/streamdeblur/inductor``), so the next run at a shape compiles faster.
+    Reads ``options.compile_mode`` (None: ``reduce-overhead``, CUDA graphs, on CUDA;
+    ``default`` on the CPU) and ``options.precision`` as the torch backend does.
+    """
+
+    name: ClassVar[str] = "torch-compile"
+
+    @classmethod
+    def missing(cls, device: str) -> str | None:
+        import importlib.util
+        import shutil
+
+        reason = TorchBackend.missing(device)
+        if reason is None and device == "cuda" and importlib.util.find_spec("triton") is None:
+            reason = "torch.compile on CUDA needs Triton (pip install triton; CUDA builds of torch bring it)"
+        if reason is None and device == "cpu" and not (shutil.which("cc") or shutil.which("gcc")):
+            reason = "torch.compile on the CPU needs a C compiler (cc or gcc on PATH)"
+        return reason
+
+    def __init__(
+        self,
+        generator: Generator,
+        device: str = "cpu",
+        options: BackendOptions = BackendOptions(),
+        *,
+        choice_reason: str | None = None,
+    ) -> None:
+        super().__init__(generator, device, options, choice_reason=choice_reason)
+        self.compile_mode = options.compile_mode or ("reduce-overhead" if device == "cuda" else "default")
+        from ..onnx_export import cache_dir
+
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "inductor"))
+        self._compiled = torch.compile(self.model.forward_padded, mode=self.compile_mode, dynamic=False)
+        #: (N, H, W) of each padded input shape compiled -> seconds its first call took (compile included)
+        self.compile_seconds: dict[tuple[int, int, int], float] = {}
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.to(self.torch_device, dtype=self.dtype)
+        if self.device == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            y = self.run_padded(x, self._run)
+        return y.to(batch.dtype) if batch.device == y.device else y
+
+    def _run(self, xp: torch.Tensor) -> torch.Tensor:
+        if self.device == "cpu" and xp.shape[0] > 1:
+            return torch.cat([self._run(xp[i : i + 1]) for i in range(xp.shape[0])])
+        shape = (xp.shape[0], xp.shape[2], xp.shape[3])
+        first = shape not in self.compile_seconds
+        t0 = time.perf_counter()
+        if self.device == "cuda":
+            torch.compiler.cudagraph_mark_step_begin()  # a new step: earlier graph outputs may be reused
+        y = self._compiled(xp).clone()  # a CUDA graph's output buffer is overwritten by its next replay
+        if first:
+            if self.device == "cuda":
+                torch.cuda.synchronize(self.torch_device)
+            self.compile_seconds[shape] = time.perf_counter() - t0
+            log.info("torch.compile (%s): %dx%d batch %d in %.1f s", self.compile_mode, shape[2], shape[1],
+                     shape[0], self.compile_seconds[shape])  # fmt: skip
+        return y
+
+    def describe(self) -> str:
+        done = ", ".join(f"{w}x{h} b{n} in {s:.1f} s" for (n, h, w), s in self.compile_seconds.items())
+        return f"{self.name} ({self.device}, {self.precision}, {self.compile_mode}" + (
+            f"; compiled {done})" if done else ")"
+        )
+
+    def close(self) -> None:
+        self._compiled = None  # type: ignore[assignment]
+        super().close()

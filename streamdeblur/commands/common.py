@@ -60,6 +60,7 @@ class BackendName(str, Enum):
     auto = "auto"
     tensorrt = "tensorrt"
     torch = "torch"
+    torch_compile = "torch-compile"
     onnxruntime = "onnxruntime"
     openvino = "openvino"
 

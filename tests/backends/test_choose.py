@@ -22,7 +22,7 @@ no_trt = pytest.mark.skipif(tensorrt_requirements() is None, reason="TensorRT an
 
 
 def test_registry_has_every_backend():
-    assert set(BACKENDS) == {"tensorrt", "torch", "onnxruntime", "openvino"}
+    assert set(BACKENDS) == {"tensorrt", "torch", "torch-compile", "onnxruntime", "openvino"}
     assert set(CPU_ORDER) <= set(BACKENDS)
     assert CPU_ORDER == ("openvino", "onnxruntime", "torch")  # the ranking measured in docs/BENCHMARKS.md
 
@@ -45,7 +45,7 @@ def test_explicit_tensorrt_without_it_is_an_error_naming_what_lacks(lite):
     msg = str(ei.value)
     assert "\n" not in msg
     if tensorrt_requirements() and "not installed" in tensorrt_requirements():
-        assert "pip install 'streamdeblur[tensorrt]'" in msg
+        assert "pip install 'streamdeblur[tensorrt-cu" in msg
     if not torch.cuda.is_available():
         assert "GPU" in msg
     # not through the chooser either: the class refuses by itself, and create_backend never falls back
@@ -79,7 +79,7 @@ def test_onnxruntime_cuda_without_the_gpu_package_is_an_error():
 
 
 def test_unknown_backend_lists_the_choices():
-    with pytest.raises(BackendUnavailableError, match="auto, tensorrt, torch, onnxruntime, openvino"):
+    with pytest.raises(BackendUnavailableError, match="auto, tensorrt, torch, torch-compile, onnxruntime, openvino"):
         choose_backend("nosuch")
 
 
