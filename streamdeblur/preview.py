@@ -38,6 +38,7 @@ from .video.live import CaptureThread, FrameSlot, LiveSource
 if TYPE_CHECKING:
     from .backends.base import Backend
     from .backends.options import BackendOptions
+    from .video.mjpeg import MjpegServer
     from .video.sinks import FileSink
 
 log = logging.getLogger(__name__)
@@ -379,18 +380,24 @@ def preview_live(
     address = _check_where_to_show(serve)
     if record is not None:
         check_output(record, overwrite=overwrite)
-    generator = load_generator(weights)
-    source = open_live(
-        input, camera=camera, loop=loop, timeout=timeout
-    )  # a missing camera fails before the backend loads
+    server = _bind(address)  # a port taken fails here, before the model loads
     try:
-        opened = create_backend(backend, generator, device, backend_options)  # the open backend; `backend` names it
+        generator = load_generator(weights)
+        source = open_live(
+            input, camera=camera, loop=loop, timeout=timeout
+        )  # a missing camera fails before the backend loads
+        try:
+            opened = create_backend(backend, generator, device, backend_options)  # the open backend: `backend` names it
+        except BaseException:
+            source.close()
+            raise
     except BaseException:
-        source.close()
+        if server is not None:
+            server.close()
         raise
     say(f"backend: {opened.describe()} ({opened.choice_reason})")
     try:
-        stats, recorder = _preview(source, opened, config, address, record, overwrite, say)
+        stats, recorder = _preview(source, opened, config, server, record, overwrite, say)
     finally:
         opened.close()
     return PreviewResult(
@@ -417,12 +424,21 @@ def _check_where_to_show(serve: str | None) -> tuple[str, int] | None:
     return None
 
 
+def _bind(address: tuple[str, int] | None) -> MjpegServer | None:
+    """The MJPEG server listening at ``address`` (it serves the page; the stream waits for the first frame)."""
+    if address is None:
+        return None
+    from .video.mjpeg import MjpegServer
+
+    return MjpegServer(*address)
+
+
 def _preview(
-    source: LiveSource, backend: Backend, config: PreviewConfig, address: tuple[str, int] | None,
+    source: LiveSource, backend: Backend, config: PreviewConfig, server: MjpegServer | None,
     record: str | os.PathLike | None, overwrite: bool, say: Notify,
 ) -> tuple[PreviewStats, FileSink | None]:  # fmt: skip
-    """Open the viewer (window or MJPEG server at ``address``) and the recording, and run the
-    loop; the loop's figures and the recording's sink."""
+    """Open the viewer (the MJPEG ``server``, already listening, or a window) and the recording, and run
+    the loop; the loop's figures and the recording's sink."""
     from .recording import live_sink
 
     viewers: list[Viewer] = []
@@ -434,7 +450,7 @@ def _preview(
             f"input: {info.name} ({info.kind}, {info.width}x{info.height}"
             + (f", {info.fps:.2f} fps)" if info.fps else ")")
         )
-        viewers.append(_open_viewer(address, say))
+        viewers.append(_open_viewer(server, say))
         if record is not None:
             recorder = live_sink(record, info, overwrite=overwrite)
         owned = True  # from here run_preview closes the source (from its capture thread)
@@ -448,6 +464,8 @@ def _preview(
             on_event=say,
         )
     except BaseException:
+        if server is not None and not viewers:
+            server.close()
         for v in viewers:
             v.close()
         if recorder is not None:
@@ -458,18 +476,15 @@ def _preview(
     return stats, recorder
 
 
-def _open_viewer(address: tuple[str, int] | None, say: Notify) -> Viewer:
-    """The MJPEG server at ``address``, or (None) the preview window; says how to use it."""
-    if address is None:
+def _open_viewer(server: MjpegServer | None, say: Notify) -> Viewer:
+    """The MJPEG server, or (None) the preview window; says how to use it."""
+    if server is None:
         from .video.preview_window import PreviewWindow
 
         window = PreviewWindow()
         say("keys: q/Esc quit, space pause, v view, s save PNG")
         return window
-    from .video.mjpeg import MjpegServer
-
-    host, port = address
-    server = MjpegServer(host, port)
+    host = server.host
     say(f"serving the preview at {server.url} (Ctrl-C stops)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         say(

@@ -15,6 +15,7 @@ import html
 import json
 import logging
 import socket
+import sys
 import threading
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -147,6 +148,15 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], preview: MjpegServer) -> None:
         self.preview = preview
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: object, client_address: Any) -> None:
+        """A browser that resets or goes away mid-request is no news (debug log); any other error is one line,
+        never socketserver's traceback on stderr. The server goes on serving either way."""
+        e = sys.exception()
+        if isinstance(e, (ConnectionError, TimeoutError)):
+            log.debug("preview client %s went away: %s", client_address, e)
+        else:
+            log.warning("preview: a request from %s failed: %s: %s", client_address[0], type(e).__name__, e)
 
 
 class _Server6(_Server):
