@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# What a session with a lent GPU runs there, prepared so that its few minutes of device time
-# go to measuring and training, not to setting up. Two phases, one device call each:
+# What a GPU host runs, prepared so that its few minutes go to proving and measuring, not to setting up.
+# Two phases:
 #
-#   bash scripts/gpu_session.sh check            # GPU tests + `streamdeblur bench` on CUDA (~4 min)
+#   bash scripts/gpu_session.sh check            # the GPU path proven and measured (< 8 min on one GPU)
 #   bash scripts/gpu_session.sh train MINUTES    # train deblurgan-lite on the GPU for MINUTES, export it
 #
-# Prepare here first (the GPU machine has no Debian photo packages, no PyAV, no network):
+# `check` writes every result under $OUT, in order: machine.txt + doctor.json (the environment);
+# gpu-tests.log (the gpu/tensorrt-marked tests); for each backend in BACKENDS, run-BACKEND.nut (the
+# sample through `run`) and compare-BACKEND.json (against the CPU reference run-cpu.nut: frame count
+# and timestamps equal, PSNR >= 45 dB); bench.json + bench.log (`bench`: SIZES x BATCHES, BACKENDS side
+# by side, per-stage FPS and efficiency); where `import tensorrt` works, an engine built under
+# $OUT/engines, run and compared the same way; summary.txt (one PASS/FAIL/SKIP line per step). It exits
+# 1 if any step failed. `DEVICE=cpu` rehearses it on a machine without a GPU (tests/test_gpu_script.py
+# does, with tiny sizes), so a broken script is caught before a GPU is there.
+#
+# A host without PyAV or the photo packages: prepare here first
 #   python scripts/photo_bundle.py .gpu/photos                      # 22.5 MiB of photos, train/ + test/
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .gpu/whl av   # PyAV, for `check`
-# and call the device tool with carry [".gpu"] (at most 64 MiB travel; files back from $OUT:
-# at most 16 MiB each, so a run's last.pt, with its optimiser state, stays there and only the
-# exported .safetensors comes back).
+# and bring .gpu along (wheels in .gpu/whl are installed into /tmp/site at the start).
 #
-# Environment: OUT (results; the device tool sets it), DEVICE (default cuda; cpu to try the
-# script on a machine without a GPU), MODEL_ARGS (extra --model-arg flags), TRAIN_FLAGS.
+# Environment: OUT (results; default /tmp/gpu-session), DEVICE (cuda; cpu to rehearse), PY (python3);
+# check: SAMPLE (samples/mountains.mp4), WEIGHTS (a generator; default the shipped one),
+# BACKENDS (torch,torch-compile), SIZES (1280x720,1920x1080), BATCHES (1,4,8), FRAMES (64), WARMUP (16),
+# GPU_TESTS (1; 0 skips them); train: MODEL_ARGS (extra --model-arg flags), TRAIN_FLAGS.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-session}
@@ -28,12 +37,97 @@ if compgen -G ".gpu/whl/*.whl" >/dev/null; then
 fi
 { nvidia-smi -L 2>/dev/null || echo "no nvidia-smi"; "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"; } | tee "$OUT/machine.txt"
 
+# --------------------------------------------------------------------------- check
+SAMPLE=${SAMPLE:-samples/mountains.mp4}
+BACKENDS=${BACKENDS:-torch,torch-compile}
+SIZES=${SIZES:-1280x720,1920x1080}
+BATCHES=${BATCHES:-1,4,8}
+FRAMES=${FRAMES:-64}
+WARMUP=${WARMUP:-16}
+GPU_TESTS=${GPU_TESTS:-1}
+failed=0
+result() {  # STEP STATUS [DETAIL]: one line in summary.txt
+  echo "$1: $2${3:+ ($3)}" | tee -a "$OUT/summary.txt"
+  [ "$2" = FAIL ] && failed=1
+  return 0
+}
+sd() { "$PY" -m streamdeblur.cli "$@"; }
+weights=(); [ -n "${WEIGHTS:-}" ] && weights=(--weights "$WEIGHTS")
+
+compare() {  # NAME OUTPUT: frame count, timestamps and PSNR against the CPU reference -> compare-NAME.json
+  "$PY" - "$OUT/run-cpu.nut" "$2" "$OUT/compare-$1.json" <<'PYEOF'
+import json, math, sys
+import av, numpy as np
+def frames(path):
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        return [(f.pts, f.to_ndarray(format="rgb24")) for f in c.decode(s)]
+ref, out = frames(sys.argv[1]), frames(sys.argv[2])
+mse = [float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)) for (_, a), (_, b) in zip(ref, out)]
+psnr = [99.0 if m == 0 else 10 * math.log10(255.0**2 / m) for m in mse]
+res = {"frames": [len(ref), len(out)], "timestamps_equal": [p for p, _ in ref] == [p for p, _ in out],
+       "psnr_min": min(psnr) if psnr else None, "psnr_mean": sum(psnr) / len(psnr) if psnr else None}
+res["pass"] = bool(len(ref) == len(out) > 0 and res["timestamps_equal"] and res["psnr_min"] >= 45)
+json.dump(res, open(sys.argv[3], "w"), indent=1)
+print(json.dumps(res))
+sys.exit(0 if res["pass"] else 1)
+PYEOF
+}
+
+check() {
+  : > "$OUT/summary.txt"
+  sd doctor --json > "$OUT/doctor.json" 2>&1 && result environment PASS || result environment FAIL "doctor"
+  "$PY" -c "import torch; print('cudnn', torch.backends.cudnn.version() if torch.cuda.is_available() else None)" \
+    >> "$OUT/machine.txt" 2>&1
+  if [ "$GPU_TESTS" = 1 ]; then
+    timeout 150 "$PY" -m pytest -q -m "gpu or tensorrt" -rs tests > "$OUT/gpu-tests.log" 2>&1
+    rc=$?; [ $rc = 0 ] || [ $rc = 5 ] && result gpu-tests PASS "$(tail -1 "$OUT/gpu-tests.log")" \
+      || result gpu-tests FAIL "$(tail -1 "$OUT/gpu-tests.log")"
+  else
+    result gpu-tests SKIP "GPU_TESTS=0"
+  fi
+  # the reference: PyTorch fp32 on the CPU, lossless (FFV1 in NUT), as every GPU run below
+  if timeout 240 "$PY" -m streamdeblur.cli run "$SAMPLE" -o "$OUT/run-cpu.nut" --backend torch --device cpu \
+      "${weights[@]}" --overwrite > "$OUT/run-cpu.log" 2>&1; then
+    result run-cpu PASS "$(tail -1 "$OUT/run-cpu.log")"
+  else
+    result run-cpu FAIL "$(tail -1 "$OUT/run-cpu.log")"
+  fi
+  for b in ${BACKENDS//,/ }; do
+    if timeout 240 "$PY" -m streamdeblur.cli run "$SAMPLE" -o "$OUT/run-$b.nut" --backend "$b" --device "$DEVICE" \
+        "${weights[@]}" --overwrite > "$OUT/run-$b.log" 2>&1 && compare "$b" "$OUT/run-$b.nut" >> "$OUT/run-$b.log"; then
+      result "run-$b" PASS "$(cat "$OUT/compare-$b.json" | tr -d '\n ')"
+    else
+      result "run-$b" FAIL "$(tail -1 "$OUT/run-$b.log")"
+    fi
+  done
+  if timeout 300 "$PY" -m streamdeblur.cli bench "$SAMPLE" --backend "$BACKENDS" --device "$DEVICE" "${weights[@]}" \
+      --resolutions "$SIZES" --batch "$BATCHES" --frames "$FRAMES" --warmup "$WARMUP" --json "$OUT/bench.json" \
+      > "$OUT/bench.log" 2>&1; then
+    result bench PASS
+  else
+    result bench FAIL "$(tail -1 "$OUT/bench.log")"
+  fi
+  if "$PY" -c "import tensorrt" 2>/dev/null; then
+    if timeout 300 "$PY" -m streamdeblur.cli build-engine "${weights[@]}" --min-shape 256x256 --opt-shape 640x360 \
+        --max-shape 1920x1088 --batch 4 --opt-level 1 -o "$OUT/engines" > "$OUT/build-engine.log" 2>&1 \
+      && timeout 120 "$PY" -m streamdeblur.cli run "$SAMPLE" -o "$OUT/run-tensorrt.nut" --backend tensorrt \
+        --engine "$(ls "$OUT"/engines/*.engine | head -1)" "${weights[@]}" --overwrite > "$OUT/run-tensorrt.log" 2>&1 \
+      && compare tensorrt "$OUT/run-tensorrt.nut" >> "$OUT/run-tensorrt.log"; then
+      result tensorrt PASS "$(cat "$OUT/compare-tensorrt.json" | tr -d '\n ')"
+    else
+      result tensorrt FAIL "see build-engine.log, run-tensorrt.log"
+    fi
+  else
+    result tensorrt SKIP "import tensorrt fails here"
+  fi
+  return $failed
+}
+
 phase=${1:-check}
 case "$phase" in
   check)
-    timeout 150 "$PY" -m pytest -q -m "gpu or tensorrt" -rs tests 2>&1 | tee "$OUT/gpu-tests.log"
-    timeout 240 "$PY" -m streamdeblur.cli bench --backend torch --device "$DEVICE" --model deblurgan-lite,deblurgan \
-      --resolutions 640x360,1280x720,1920x1080 --batch 1,4 --frames 64 --warmup 16 --json "$OUT/gpu.json" 2>&1 | tee "$OUT/bench.log"
+    check
     ;;
   train)
     minutes=${2:?train needs MINUTES}

@@ -1,0 +1,52 @@
+"""scripts/gpu_session.sh check, rehearsed on the CPU (DEVICE=cpu, a tiny clip and model, one size and
+batch), so that a broken script is caught before a GPU host runs it. The GPU-only steps (the gpu tests,
+TensorRT) report SKIP here; every other step must PASS and leave its file under $OUT."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _clip(path: Path, n: int = 4, w: int = 64, h: int = 48) -> Path:
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        for _ in range(n):
+            img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        c.mux(s.encode())
+    return path
+
+
+def test_gpu_check_rehearsed_on_the_cpu(tmp_path, tiny_weights):
+    out = tmp_path / "out"
+    env = {
+        **os.environ, "OUT": str(out), "DEVICE": "cpu", "PY": sys.executable, "SAMPLE": str(_clip(tmp_path / "c.mp4")),
+        "WEIGHTS": str(tiny_weights), "BACKENDS": "torch", "SIZES": "64x48", "BATCHES": "1", "FRAMES": "2",
+        "WARMUP": "1", "GPU_TESTS": "0", "OMP_NUM_THREADS": "1",
+    }  # fmt: skip
+    res = subprocess.run(
+        ["bash", "scripts/gpu_session.sh", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    summary = (out / "summary.txt").read_text()
+    assert res.returncode == 0, res.stdout + res.stderr
+    status = dict(line.split(": ", 1)[0:2] for line in summary.splitlines())
+    assert {k: v.split(" ")[0] for k, v in status.items()} == {
+        "environment": "PASS", "gpu-tests": "SKIP", "run-cpu": "PASS", "run-torch": "PASS", "bench": "PASS",
+        "tensorrt": "SKIP",
+    }, summary  # fmt: skip
+    assert json.loads((out / "doctor.json").read_text())["cpu_cores"] >= 1
+    cmp = json.loads((out / "compare-torch.json").read_text())
+    assert cmp["frames"] == [4, 4] and cmp["timestamps_equal"] and cmp["psnr_min"] >= 45 and cmp["pass"]
+    bench = json.loads((out / "bench.json").read_text())
+    assert [(r["backend"], r["width"], r["batch"]) for r in bench["results"]] == [("torch", 64, 1)]
