@@ -227,8 +227,9 @@ def run(
     appeared meanwhile included: the work is then kept as NAME.2.EXT, exit code 2).
     Ctrl-C, SIGTERM and SIGHUP stop cleanly within a second: the frames done are finished
     as a playable NAME.partial.EXT beside OUTPUT (never under OUTPUT's own name), and the
-    exit code is 128 + the signal (130, 143, 129). Several files and folders go into -o as
-    a folder, one after another or on a Ray cluster (--cluster), long files in parts
+    exit code is 128 + the signal (130, 143, 129). Damaged packets are skipped with a warning; an input
+    that breaks off or stalls past --timeout keeps the frames received in OUTPUT (exit 3). Several files and
+    folders go into -o as a folder, one after another or on a Ray cluster (--cluster), long files in parts
     (--segments), with a summary table and --report (docs/SCALE.md).
 
     Examples: streamdeblur run samples/mountains.mp4 -o out.mp4 |
