@@ -4,6 +4,7 @@ tests/conftest.py, as for livefiles.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -93,6 +94,13 @@ def write_video(
                 pk.duration = 400
                 out.mux(pk)
     return pts
+
+
+def encode_all(out: av.container.OutputContainer, stream: av.stream.Stream, frames: Iterable[av.frame.Frame]) -> None:
+    """Encode ``frames`` on ``stream``, flush it, and mux every packet into ``out``."""
+    for f in [*frames, None]:
+        for p in stream.encode(f):
+            out.mux(p)
 
 
 def read_video(path: Path) -> list[tuple[int, Fraction, np.ndarray]]:

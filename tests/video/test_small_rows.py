@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 from typer.testing import CliRunner
-from videofiles import hidden, random_frames, read_video, write_video
+from videofiles import encode_all, hidden, random_frames, read_video, write_video
 
 from streamdeblur.cli import app
 
@@ -56,19 +56,13 @@ def mp3_with_cover(path: Path) -> None:
         v = out.add_stream("png")
         v.width, v.height, v.pix_fmt = 64, 48, "rgb24"
         v.disposition = av.stream.Disposition.attached_pic
-        for p in v.encode(av.VideoFrame.from_ndarray(random_frames(1, 64, 48)[0], format="rgb24")):
-            out.mux(p)
-        for p in v.encode():
-            out.mux(p)
+        encode_all(out, v, [av.VideoFrame.from_ndarray(random_frames(1, 64, 48)[0], format="rgb24")])
         rng = np.random.default_rng(0)
-        for k in range(190):
-            samples = (rng.standard_normal((2, 1152)) * 0.1).astype(np.float32)
-            af = av.AudioFrame.from_ndarray(samples, format="fltp", layout="stereo")
+        samples = [(rng.standard_normal((2, 1152)) * 0.1).astype(np.float32) for _ in range(190)]
+        frames = [av.AudioFrame.from_ndarray(x, format="fltp", layout="stereo") for x in samples]
+        for k, af in enumerate(frames):
             af.sample_rate, af.pts = 44100, k * 1152
-            for p in a.encode(af):
-                out.mux(p)
-        for p in a.encode():
-            out.mux(p)
+        encode_all(out, a, frames)
 
 
 def test_cover_art_is_one_frame_without_false_estimate_or_warning(tmp_path, tiny_weights):
@@ -86,13 +80,12 @@ def test_interlaced_input_keeps_its_field_order_and_says_the_model_works_on_fram
     with av.open(str(src), "w") as c:
         s = c.add_stream("libx264", rate=25, options={"x264-params": "tff=1"})
         s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        for i, img in enumerate(random_frames(4, 64, 48)):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        frames = [
+            av.VideoFrame.from_ndarray(x, format="rgb24").reformat(format="yuv420p") for x in random_frames(4, 64, 48)
+        ]
+        for i, f in enumerate(frames):
             f.pts = i
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+        encode_all(c, s, frames)
     res = run(src, "-o", out, "--weights", tiny_weights, "--backend", "torch", "-q")
     assert res.exit_code == 0, res.output
     warn = res.stderr.strip()
