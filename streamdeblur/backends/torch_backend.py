@@ -78,8 +78,12 @@ class TorchBackend(Backend):
         if self.device == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            y = self.model(x)
+            y = self._forward(x)
         return y.to(batch.dtype) if batch.device == y.device else y
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The generator on a batch already on the device, in its dtype and layout."""
+        return self.model(x)
 
     # -- CUDA transfer path --------------------------------------------------
     @staticmethod
@@ -160,13 +164,8 @@ class TorchCompileBackend(TorchBackend):
         #: (N, H, W) of each padded input shape compiled -> seconds its first call took (compile included)
         self.compile_seconds: dict[tuple[int, int, int], float] = {}
 
-    def infer(self, batch: torch.Tensor) -> torch.Tensor:
-        x = batch.to(self.torch_device, dtype=self.dtype)
-        if self.device == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            y = self.run_padded(x, self._run)
-        return y.to(batch.dtype) if batch.device == y.device else y
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run_padded(x, self._run)
 
     def _run(self, xp: torch.Tensor) -> torch.Tensor:
         if self.device == "cpu" and xp.shape[0] > 1:
