@@ -19,10 +19,21 @@ def make_data(
     size: Annotated[str, typer.Option(help="Frame size WxH.")] = "512x384",
     train_frames: Annotated[int, typer.Option(help="Frames per training sequence (one per photo and blur kind).")] = 8,
     test_frames: Annotated[int, typer.Option(help="Frames per test sequence (held-out photos).")] = 4,
-    kinds: Annotated[str, typer.Option(help="Blur kinds, comma separated: gopro (averaged frames), traj (trajectory PSF).")] = "gopro,traj",
-    photos: Annotated[Optional[Path], typer.Option(help="An extra folder of your own sharp photos (training split).")] = None,
-    package: Annotated[Optional[list[str]], typer.Option("--package", help="Use only these photo packages (repeatable; 'none' with --photos: only your photos).")] = None,
-    allow_missing: Annotated[bool, typer.Option(help="Skip photo packages that are not installed instead of failing.")] = False,
+    kinds: Annotated[
+        str, typer.Option(help="Blur kinds, comma separated: gopro (averaged frames), traj (trajectory PSF).")
+    ] = "gopro,traj",
+    photos: Annotated[
+        Optional[Path], typer.Option(help="An extra folder of your own sharp photos (training split).")
+    ] = None,
+    package: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--package", help="Use only these photo packages (repeatable; 'none' with --photos: only your photos)."
+        ),
+    ] = None,
+    allow_missing: Annotated[
+        bool, typer.Option(help="Skip photo packages that are not installed instead of failing.")
+    ] = False,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same set.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Write into a non-empty --out.")] = False,
 ) -> None:
@@ -40,13 +51,26 @@ def make_data(
     from ..make_data import MakeDataConfig, make_dataset
 
     cfg = MakeDataConfig(
-        out=str(out), size=parse_size(size, "--size", example="512x384"), train_frames=train_frames, test_frames=test_frames,
-        kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()), seed=seed,
-        packages=tuple(package) if package else None, photos_dir=str(photos) if photos else None,
-        allow_missing=allow_missing, overwrite=overwrite,
+        out=str(out),
+        size=parse_size(size, "--size", example="512x384"),
+        train_frames=train_frames,
+        test_frames=test_frames,
+        kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
+        seed=seed,
+        packages=tuple(package) if package else None,
+        photos_dir=str(photos) if photos else None,
+        allow_missing=allow_missing,
+        overwrite=overwrite,
     )
     console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("make-data", total=None)
 
         def progress(i: int, n: int, what: str) -> None:
@@ -55,25 +79,36 @@ def make_data(
         info = make_dataset(cfg, progress)
     n_train = sum(p["split"] == "train" for p in info["photos"])
     n_test = len(info["photos"]) - n_train
-    typer.echo(f"wrote {info['frames']['train']} training and {info['frames']['test']} test pairs ({size}, kinds {','.join(cfg.kinds)}) "
-               f"from {n_train} training and {n_test} held-out photos to {out}")
+    typer.echo(
+        f"wrote {info['frames']['train']} training and {info['frames']['test']} test pairs "
+        f"({size}, kinds {','.join(cfg.kinds)}) "
+        f"from {n_train} training and {n_test} held-out photos to {out}"
+    )
     if info.get("skipped"):
         typer.echo(f"skipped (photo too small for {size}): {', '.join(info['skipped'])}")
-
 
 
 @app.command()
 @user_errors
 def calibrate(
     root: Annotated[Path, typer.Argument(help="GoPro-layout set of real pairs, e.g. GOPRO_Large.")],
-    motion: Annotated[Optional[list[str]], typer.Option("--motion", help="A synthetic camera-speed range LO,HI to compare (repeatable).")] = None,
+    motion: Annotated[
+        Optional[list[str]],
+        typer.Option("--motion", help="A synthetic camera-speed range LO,HI to compare (repeatable)."),
+    ] = None,
     crop: Annotated[int, typer.Option(help="Crop size: the scale the model trains at.")] = 256,
     samples: Annotated[int, typer.Option(help="Crops per source.")] = 96,
-    split: Annotated[str, typer.Option(help="Which split of ROOT to measure (never the test split for tuning).")] = "train",
+    split: Annotated[
+        str, typer.Option(help="Which split of ROOT to measure (never the test split for tuning).")
+    ] = "train",
     object_fraction: Annotated[float, typer.Option(help="Share of synthetic pairs with moving objects.")] = 0.0,
-    continuous_blur: Annotated[bool, typer.Option(help="Integrate motion within sub-frames (as `train --continuous-blur`).")] = True,
+    continuous_blur: Annotated[
+        bool, typer.Option(help="Integrate motion within sub-frames (as `train --continuous-blur`).")
+    ] = True,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every crop's figures here.")] = None,
-    plot: Annotated[Optional[Path], typer.Option(help="Histograms of real vs synthetic blur (PNG; needs matplotlib).")] = None,
+    plot: Annotated[
+        Optional[Path], typer.Option(help="Histograms of real vs synthetic blur (PNG; needs matplotlib).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Blur strength of real pairs vs synthetic GoPro-style pairs: PSNR and blur extent per crop.
@@ -83,15 +118,25 @@ def calibrate(
     from .. import calibrate as C
 
     motions = [float_pair(m, "--motion") for m in (motion or ["0.3,1.5", "2,6"])]
-    result = C.calibrate(root, motions, crop=crop, samples=samples, split=split, object_fraction=object_fraction, continuous=continuous_blur, seed=seed)
+    result = C.calibrate(
+        root,
+        motions,
+        crop=crop,
+        samples=samples,
+        split=split,
+        object_fraction=object_fraction,
+        continuous=continuous_blur,
+        seed=seed,
+    )
     typer.echo(f"{samples} crops of {crop}x{crop} per source")
     typer.echo(f"{'source':<52}{'PSNR mean':>10}{'p10':>7}{'p50':>7}{'p90':>7}{'sigma mean':>12}{'p50':>7}")
     for row in result["rows"]:
         p, g = row["psnr"], row["sigma"]
-        typer.echo(f"{row['source']:<52}{p['mean']:>10.2f}{p['p10']:>7.2f}{p['p50']:>7.2f}{p['p90']:>7.2f}{g['mean']:>12.2f}{g['p50']:>7.2f}")
+        typer.echo(
+            f"{row['source']:<52}{p['mean']:>10.2f}{p['p10']:>7.2f}{p['p50']:>7.2f}{p['p90']:>7.2f}{g['mean']:>12.2f}{g['p50']:>7.2f}"
+        )
     if json_out:
         write_json(json_out, result, indent=1)
     if plot:
         C.plot(result, plot)
         typer.echo(f"wrote {plot}")
-

@@ -27,43 +27,161 @@ def _model_args(items: list[str] | None) -> dict:
     return args
 
 
-
 @app.command()
 @user_errors
 def train(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: last.pt, best.pt, log.jsonl.")] = Path("runs/deblurgan-lite"),
-    model: Annotated[Optional[str], typer.Option(help="Generator architecture: deblurgan-lite (default) or deblurgan.")] = None,
-    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", help="Architecture argument KEY=VALUE (repeatable), e.g. width=24.")] = None,
-    init: Annotated[Optional[Path], typer.Option(help="Start from this exported generator (.safetensors); with --model-arg adding blocks, grow it first (trained tensors kept, new blocks start as the identity).")] = None,
-    data: Annotated[Optional[Path], typer.Option(help="Train on a GoPro-layout set (its train/ split) instead of fresh synthetic pairs.")] = None,
-    photos: Annotated[Optional[Path], typer.Option(help="Extra folder of sharp photos for the synthetic pairs.")] = None,
-    package: Annotated[Optional[list[str]], typer.Option("--package", help="Use only these photo packages (repeatable).")] = None,
-    gopro_fraction: Annotated[float, typer.Option(help="Synthetic pairs: share with GoPro-style blur (the rest: trajectory PSFs).")] = 0.5,
-    sharp_fraction: Annotated[float, typer.Option(help="Synthetic pairs: share left unblurred (teaches the model to leave sharp frames alone).")] = 0.0,
-    motion: Annotated[str, typer.Option(help="Synthetic GoPro-style blur: camera speed range LO,HI (1 moves ~0-26 px over 13 sub-frames; `streamdeblur-train calibrate` matches it to real blur).")] = "0.3,1.5",
-    object_fraction: Annotated[float, typer.Option(help="Synthetic GoPro-style pairs: share with 1-2 objects moving over the moving background.")] = 0.0,
-    continuous_blur: Annotated[bool, typer.Option(help="Synthetic GoPro-style pairs: integrate the motion within each sub-frame too, so fast motion is a smooth streak, not 7-13 ghost copies.")] = False,
-    real_data: Annotated[Optional[Path], typer.Option(help="Mix the real pairs of this GoPro-layout set (its train/ split) into the synthetic ones, e.g. GOPRO_Large.")] = None,
-    real_fraction: Annotated[float, typer.Option(help="With --real-data: the share of crops that are real pairs (1: real pairs only).")] = 0.5,
-    real_augment: Annotated[bool, typer.Option(help="With --real-data or --data: give the real pairs a random size (--real-scale) and the synthetic pairs' colour, tone, noise and compression, so the model learns blur, not one dataset's look.")] = False,
-    real_scale: Annotated[str, typer.Option(help="With --real-augment: the range LO,HI of the factor both real frames are shrunk by (footage of other sizes; the blur shrinks too).")] = "0.35,1",
-    degrade_fraction: Annotated[float, typer.Option(help="Share of blurry inputs given sensor noise and JPEG or H.264.")] = 0.3,
-    h264_fraction: Annotated[float, typer.Option(help="Of the degraded inputs, the share through H.264 (libx264, CRF 18-32) instead of JPEG.")] = 0.0,
-    gamma: Annotated[float, typer.Option(help="Tone-curve change on both images of a pair: x ** exp(U(-G, G)) (e.g. 0.25: brighter and darker footage).")] = 0.0,
-    val_data: Annotated[Optional[Path], typer.Option(help="Validate on a GoPro-layout set's test/ split (default: synthetic pairs from the held-out photos).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: last.pt, best.pt, log.jsonl.")] = Path(
+        "runs/deblurgan-lite"
+    ),
+    model: Annotated[
+        Optional[str], typer.Option(help="Generator architecture: deblurgan-lite (default) or deblurgan.")
+    ] = None,
+    model_arg: Annotated[
+        Optional[list[str]],
+        typer.Option("--model-arg", help="Architecture argument KEY=VALUE (repeatable), e.g. width=24."),
+    ] = None,
+    init: Annotated[
+        Optional[Path],
+        typer.Option(
+            help=(
+                "Start from this exported generator (.safetensors); with --model-arg adding blocks, grow it first "
+                "(trained tensors kept, new blocks start as the identity)."
+            )
+        ),
+    ] = None,
+    data: Annotated[
+        Optional[Path],
+        typer.Option(help="Train on a GoPro-layout set (its train/ split) instead of fresh synthetic pairs."),
+    ] = None,
+    photos: Annotated[
+        Optional[Path], typer.Option(help="Extra folder of sharp photos for the synthetic pairs.")
+    ] = None,
+    package: Annotated[
+        Optional[list[str]], typer.Option("--package", help="Use only these photo packages (repeatable).")
+    ] = None,
+    gopro_fraction: Annotated[
+        float, typer.Option(help="Synthetic pairs: share with GoPro-style blur (the rest: trajectory PSFs).")
+    ] = 0.5,
+    sharp_fraction: Annotated[
+        float,
+        typer.Option(help="Synthetic pairs: share left unblurred (teaches the model to leave sharp frames alone)."),
+    ] = 0.0,
+    motion: Annotated[
+        str,
+        typer.Option(
+            help=(
+                "Synthetic GoPro-style blur: camera speed range LO,HI (1 moves ~0-26 px over 13 sub-frames; "
+                "`streamdeblur-train calibrate` matches it to real blur)."
+            )
+        ),
+    ] = "0.3,1.5",
+    object_fraction: Annotated[
+        float,
+        typer.Option(help="Synthetic GoPro-style pairs: share with 1-2 objects moving over the moving background."),
+    ] = 0.0,
+    continuous_blur: Annotated[
+        bool,
+        typer.Option(
+            help=(
+                "Synthetic GoPro-style pairs: integrate the motion within each sub-frame too, so fast motion is a "
+                "smooth streak, not 7-13 ghost copies."
+            )
+        ),
+    ] = False,
+    real_data: Annotated[
+        Optional[Path],
+        typer.Option(
+            help=(
+                "Mix the real pairs of this GoPro-layout set (its train/ split) into the synthetic ones, e.g. "
+                "GOPRO_Large."
+            )
+        ),
+    ] = None,
+    real_fraction: Annotated[
+        float, typer.Option(help="With --real-data: the share of crops that are real pairs (1: real pairs only).")
+    ] = 0.5,
+    real_augment: Annotated[
+        bool,
+        typer.Option(
+            help=(
+                "With --real-data or --data: give the real pairs a random size (--real-scale) and the synthetic pairs' "
+                "colour, tone, noise and compression, so the model learns blur, not one dataset's look."
+            )
+        ),
+    ] = False,
+    real_scale: Annotated[
+        str,
+        typer.Option(
+            help=(
+                "With --real-augment: the range LO,HI of the factor both real frames are shrunk by (footage of other "
+                "sizes; the blur shrinks too)."
+            )
+        ),
+    ] = "0.35,1",
+    degrade_fraction: Annotated[
+        float, typer.Option(help="Share of blurry inputs given sensor noise and JPEG or H.264.")
+    ] = 0.3,
+    h264_fraction: Annotated[
+        float,
+        typer.Option(help="Of the degraded inputs, the share through H.264 (libx264, CRF 18-32) instead of JPEG."),
+    ] = 0.0,
+    gamma: Annotated[
+        float,
+        typer.Option(
+            help=(
+                "Tone-curve change on both images of a pair: x ** exp(U(-G, G)) (e.g. 0.25: brighter and darker "
+                "footage)."
+            )
+        ),
+    ] = 0.0,
+    val_data: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Validate on a GoPro-layout set's test/ split (default: synthetic pairs from the held-out photos)."
+        ),
+    ] = None,
     val_frames: Annotated[int, typer.Option(help="Validation frames.")] = 24,
-    steps: Annotated[Optional[int], typer.Option(help="Generator steps in all (default 20000; on --resume: the run's own).")] = None,
+    steps: Annotated[
+        Optional[int], typer.Option(help="Generator steps in all (default 20000; on --resume: the run's own).")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Crops per batch.")] = 8,
     crop: Annotated[int, typer.Option(help="Training crop size in pixels.")] = 128,
-    lr: Annotated[float, typer.Option(help="Adam learning rate (DeblurGAN: 1e-4; content-only on CPU: 1e-3 learns faster).")] = 1e-4,
+    lr: Annotated[
+        float, typer.Option(help="Adam learning rate (DeblurGAN: 1e-4; content-only on CPU: 1e-3 learns faster).")
+    ] = 1e-4,
     beta1: Annotated[float, typer.Option(help="Adam beta1 (DeblurGAN: 0.5).")] = 0.5,
-    decay_start: Annotated[Optional[int], typer.Option(help="Step where the linear decay to zero starts (default: half of --steps).")] = None,
-    content: Annotated[Content, typer.Option(help="Content loss: pixel (L1/Charbonnier + FFT), perceptual (VGG-19 conv3_3, needs --vgg-weights) or both.")] = Content.pixel,
-    pixel_loss: Annotated[PixelLoss, typer.Option(help="l1, charbonnier, or psnr (minus the per-sample mean PSNR / 100, each capped at 50 dB: nearly sharp pairs weigh more than with l1).")] = PixelLoss.l1,
+    decay_start: Annotated[
+        Optional[int], typer.Option(help="Step where the linear decay to zero starts (default: half of --steps).")
+    ] = None,
+    content: Annotated[
+        Content,
+        typer.Option(
+            help="Content loss: pixel (L1/Charbonnier + FFT), perceptual (VGG-19 conv3_3, needs --vgg-weights) or both."
+        ),
+    ] = Content.pixel,
+    pixel_loss: Annotated[
+        PixelLoss,
+        typer.Option(
+            help=(
+                "l1, charbonnier, or psnr (minus the per-sample mean PSNR / 100, each capped at 50 dB: nearly sharp "
+                "pairs weigh more than with l1)."
+            )
+        ),
+    ] = PixelLoss.l1,
     fft_weight: Annotated[float, typer.Option(help="Weight of the FFT-amplitude term in the pixel loss.")] = 0.05,
-    vgg_weights: Annotated[Optional[Path], typer.Option(help="Local torchvision vgg19 state dict for the perceptual loss.")] = None,
+    vgg_weights: Annotated[
+        Optional[Path], typer.Option(help="Local torchvision vgg19 state dict for the perceptual loss.")
+    ] = None,
     content_weight: Annotated[float, typer.Option(help="Content loss weight (DeblurGAN: 100).")] = 100.0,
-    adv_start_step: Annotated[Optional[int], typer.Option(help="Step where the WGAN-GP adversarial term starts; leave out for content-only (the practical choice on CPU).")] = None,
+    adv_start_step: Annotated[
+        Optional[int],
+        typer.Option(
+            help=(
+                "Step where the WGAN-GP adversarial term starts; leave out for content-only (the practical choice on "
+                "CPU)."
+            )
+        ),
+    ] = None,
     adv_weight: Annotated[float, typer.Option(help="Adversarial loss weight.")] = 1.0,
     critic_steps: Annotated[int, typer.Option(help="Critic updates per generator step.")] = 5,
     critic_conditional: Annotated[bool, typer.Option(help="Let the critic see the blurry input too.")] = False,
@@ -73,10 +191,28 @@ def train(
     log_every: Annotated[int, typer.Option(help="Write the losses every N steps.")] = 10,
     val_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 500,
     ckpt_every: Annotated[int, typer.Option(help="Checkpoint RUN/last.pt every N steps.")] = 500,
-    ema_decay: Annotated[float, typer.Option(help="Keep an exponential moving average of the weights with this decay (e.g. 0.999; 0 = off); validation, best.pt and export use it.")] = 0.0,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue exactly from a checkpoint (RUN/last.pt); its settings are kept.")] = None,
+    ema_decay: Annotated[
+        float,
+        typer.Option(
+            help=(
+                "Keep an exponential moving average of the weights with this decay (e.g. 0.999; 0 = off); validation, "
+                "best.pt and export use it."
+            )
+        ),
+    ] = 0.0,
+    resume: Annotated[
+        Optional[Path], typer.Option(help="Continue exactly from a checkpoint (RUN/last.pt); its settings are kept.")
+    ] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch.")] = None,
-    workers: Annotated[int, typer.Option(help="Processes that make the batches (1: one background thread); on a GPU machine, the CPU cores to spare. The batches do not depend on it.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help=(
+                "Processes that make the batches (1: one background thread); on a GPU machine, the CPU cores to spare. "
+                "The batches do not depend on it."
+            )
+        ),
+    ] = 1,
 ) -> None:
     """Train a generator: content loss, then (optionally) WGAN-GP with a PatchGAN critic.
 
@@ -95,17 +231,50 @@ def train(
 
     set_threads(threads)
     cfg = TrainConfig(
-        out=str(out), model=model or "deblurgan-lite", model_args=_model_args(model_arg), init=str(init) if init else None,
-        data=str(data) if data else None, photos=str(photos) if photos else None, packages=tuple(package) if package else None,
-        gopro_fraction=gopro_fraction, sharp_fraction=sharp_fraction, motion=float_pair(motion, "--motion"),
-        object_fraction=object_fraction, continuous_blur=continuous_blur, real_data=str(real_data) if real_data else None, real_fraction=real_fraction,
-        real_augment=real_augment, real_scale=float_pair(real_scale, "--real-scale"), degrade_fraction=degrade_fraction,
-        h264_fraction=h264_fraction, gamma=gamma, val_data=str(val_data) if val_data else None, val_frames=val_frames, steps=steps or 20000, batch_size=batch_size,
-        crop=crop, lr=lr, betas=(beta1, 0.999), decay_start=decay_start, content=content.value, pixel_loss=pixel_loss.value,
-        fft_weight=fft_weight, vgg_weights=str(vgg_weights) if vgg_weights else None, content_weight=content_weight,
-        adv_start_step=adv_start_step, adv_weight=adv_weight, critic_steps=critic_steps, critic_conditional=critic_conditional,
-        device=device.value, amp=amp, seed=seed, log_every=log_every, val_every=val_every, ckpt_every=ckpt_every,
-        ema_decay=ema_decay, workers=workers,
+        out=str(out),
+        model=model or "deblurgan-lite",
+        model_args=_model_args(model_arg),
+        init=str(init) if init else None,
+        data=str(data) if data else None,
+        photos=str(photos) if photos else None,
+        packages=tuple(package) if package else None,
+        gopro_fraction=gopro_fraction,
+        sharp_fraction=sharp_fraction,
+        motion=float_pair(motion, "--motion"),
+        object_fraction=object_fraction,
+        continuous_blur=continuous_blur,
+        real_data=str(real_data) if real_data else None,
+        real_fraction=real_fraction,
+        real_augment=real_augment,
+        real_scale=float_pair(real_scale, "--real-scale"),
+        degrade_fraction=degrade_fraction,
+        h264_fraction=h264_fraction,
+        gamma=gamma,
+        val_data=str(val_data) if val_data else None,
+        val_frames=val_frames,
+        steps=steps or 20000,
+        batch_size=batch_size,
+        crop=crop,
+        lr=lr,
+        betas=(beta1, 0.999),
+        decay_start=decay_start,
+        content=content.value,
+        pixel_loss=pixel_loss.value,
+        fft_weight=fft_weight,
+        vgg_weights=str(vgg_weights) if vgg_weights else None,
+        content_weight=content_weight,
+        adv_start_step=adv_start_step,
+        adv_weight=adv_weight,
+        critic_steps=critic_steps,
+        critic_conditional=critic_conditional,
+        device=device.value,
+        amp=amp,
+        seed=seed,
+        log_every=log_every,
+        val_every=val_every,
+        ckpt_every=ckpt_every,
+        ema_decay=ema_decay,
+        workers=workers,
     )
     if resume is not None:
         # the run's own model and length, unless asked for (train() refuses another model)
@@ -121,37 +290,64 @@ def _fmt_losses(info: dict) -> str:
 
 def _run_with_progress(fn: Callable[[Callable[[str, dict], None]], dict]) -> dict:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
-    progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=console)
+    progress = Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"),
+        console=console,
+    )
     task = None
     with progress:
 
         def on_event(kind: str, info: dict) -> None:
             nonlocal task
             if kind == "grown":
-                progress.console.print(f"grown from --init into {info['args']} (output changed by at most {info['max_abs_change']:.1e})")
+                progress.console.print(
+                    f"grown from --init into {info['args']} (output changed by at most {info['max_abs_change']:.1e})"
+                )
             elif kind == "start":
                 task = progress.add_task("train", total=info["steps"], completed=info["step"], losses="")
                 base = info["input_scores"].get("all")
                 progress.console.print(
-                    f"device {info['device']}{' (bf16 autocast)' if info['amp'] else ''}, {info['params'] / 1e6:.2f}M parameters, "
+                    f"device {info['device']}{' (bf16 autocast)' if info['amp'] else ''}, "
+                    f"{info['params'] / 1e6:.2f}M parameters, "
                     f"data: {info['data'].get('kind')}, {info['val_pairs']} validation pairs"
                     + (f" (blurry input: PSNR {base['psnr']:.2f} dB, SSIM {base['ssim']:.4f})" if base else "")
                 )
             elif kind in ("tick", "step") and task is not None:
                 progress.update(task, completed=info["step"], losses=_fmt_losses(info))
                 if kind == "step":
-                    progress.update(task, losses=f"{_fmt_losses(info)}  lr {info['lr']:.2e}  {info['steps_per_s']:.2f} it/s")
+                    progress.update(
+                        task, losses=f"{_fmt_losses(info)}  lr {info['lr']:.2e}  {info['steps_per_s']:.2f} it/s"
+                    )
             elif kind == "val":
                 m, base = info["metrics"], info["input"]
-                parts = [f"{k} {v['psnr']:.2f} dB / {v['ssim']:.4f} ({v['psnr'] - base[k]['psnr']:+.2f} dB)" for k, v in m.items() if k in base]
+                parts = [
+                    f"{k} {v['psnr']:.2f} dB / {v['ssim']:.4f} ({v['psnr'] - base[k]['psnr']:+.2f} dB)"
+                    for k, v in m.items()
+                    if k in base
+                ]
                 progress.console.print(f"step {info['step']}: validation " + "; ".join(parts))
             elif kind == "checkpoint":
                 logging.getLogger(PROG).info("checkpoint %s", info["path"])
             elif kind == "done":
                 best = info.get("best") or {}
-                progress.console.print(f"done at step {info['step']}: {info['last']}" + (f"; best validation PSNR {best['psnr']:.2f} dB at step {best['step']}" if best else ""))
+                progress.console.print(
+                    f"done at step {info['step']}: {info['last']}"
+                    + (f"; best validation PSNR {best['psnr']:.2f} dB at step {best['step']}" if best else "")
+                )
 
         return fn(on_event)
