@@ -192,3 +192,18 @@ def test_clip_picture_shows_blurry_and_deblurred_whole_and_enlarged(
     )  # the tiny model is the identity
     with pytest.raises(DataError, match="no frame 7"):
         clip_side_by_side(tmp_path / "pan.mp4", tiny_weights, tmp_path / "x.png", frame=7)
+    r = CliRunner().invoke(
+        app,
+        [
+            "side-by-side",
+            str(tmp_path / "pan.mp4"),
+            "-w",
+            str(tiny_weights),
+            "-o",
+            str(tmp_path / "c.jpg"),
+            "--frame",
+            "0",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "frame 0: blurry" in r.output and cv2.imread(str(tmp_path / "c.jpg")).shape == (192, 256, 3)

@@ -156,27 +156,41 @@ def side_by_side(
         Path,
         typer.Argument(
             help="GoPro-layout set whose test/ split is shown (real recordings, or a synthetic set's GoPro-style"
-            " frames)."
+            " frames), or a video clip (NAME_sharp beside it, if any, gives the PSNR).",
         ),
     ],
     weights: Annotated[
         Optional[Path],
         typer.Option("--weights", "-w", help="Exported generator (.safetensors; default: the shipped deblurgan-lite)."),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("docs/sidebyside.png"),
-    crop: Annotated[int, typer.Option(help="Panel size in pixels.")] = 256,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Image to write (PNG; JPEG for a clip).")] = Path(
+        "docs/sidebyside.png"
+    ),
+    crop: Annotated[int, typer.Option(help="Panel size in pixels (a set).")] = 256,
+    frame: Annotated[Optional[int], typer.Option(help="The clip's frame to show (default: the middle one).")] = None,
 ) -> None:
-    """Blurry | deblurred | sharp crops of two test frames: the one the model improves most and a median one.
+    """Blurry | deblurred | sharp crops of two test frames: the one the model improves most and a median one;
+    or, for a clip, one frame blurry | deblurred, whole and its most detailed region enlarged.
 
     Each panel is labelled with its whole-frame PSNR; the crop is the frame's most detailed region.
 
-    Example:  streamdeblur-train side-by-side ../shared/data/gopro-real --out docs/sidebyside.png
+    Example:  streamdeblur-train side-by-side GOPRO_Large --out docs/sidebyside.png
+
+    Example:  streamdeblur-train side-by-side samples/mountains.mp4 --out docs/quickstart.jpg
     """
+    from ..side_by_side import clip_side_by_side
     from ..side_by_side import side_by_side as draw
 
-    for s in draw(root, weights, out, crop=crop):
-        typer.echo(
-            f"{s['kind']}: {s['sequence']}/{s['frame']}: blurry {s['psnr_blurry']:.2f} dB"
-            f" -> deblurred {s['psnr_deblurred']:.2f} dB (whole frame)"
-        )
+    if root.is_file():
+        s = clip_side_by_side(root, weights, out, frame=frame)
+        if "psnr_blurry" in s:
+            typer.echo(
+                f"{root} frame {s['frame']}: blurry {s['psnr_blurry']:.2f} dB -> deblurred {s['psnr_deblurred']:.2f} dB"
+            )
+    else:
+        for s in draw(root, weights, out, crop=crop):
+            typer.echo(
+                f"{s['kind']}: {s['sequence']}/{s['frame']}: blurry {s['psnr_blurry']:.2f} dB"
+                f" -> deblurred {s['psnr_deblurred']:.2f} dB (whole frame)"
+            )
     typer.echo(f"wrote {out}")
