@@ -65,6 +65,8 @@ class RunOptions:
     pix_fmt: str | None = None
     overwrite: bool = False
     timeout: float = 10.0
+    #: the container of output ``-`` (stdout): mkv, ts or nut (video.containers.STREAM_FORMATS)
+    format: str | None = None
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self) -> None:
@@ -105,7 +107,7 @@ def deblur_video(
     on_ready: OnReady | None = None,
     stop_event: threading.Event | None = None,
 ) -> RunResult:
-    """Deblur ``input`` (a file or URL) into ``output``.
+    """Deblur ``input`` (a file or URL, or ``-``: stdin) into ``output`` (``-``: stdout, in ``options.format``).
 
     ``generator``: a model object to use instead of ``options.weights`` / the shipped
     one. ``backend``: an open backend to use (and leave open) instead of opening one from
@@ -116,7 +118,7 @@ def deblur_video(
     from .pipeline import Pipeline
     from .video.sources import open_source
 
-    out = _check_output(input, output, options.overwrite)
+    out = _check_output(input, output, options.overwrite, options.format)
     _check_encoder(out, options)
     with open_source(input, timeout=options.timeout) as source:  # input errors first: the cheapest to fix
         opened = _open_backend(options, generator) if backend is None else backend
@@ -157,10 +159,18 @@ def deblur_video(
     )
 
 
-def _check_output(input: str | os.PathLike[str], output: str | os.PathLike[str], overwrite: bool) -> Path:
+def _check_output(
+    input: str | os.PathLike[str], output: str | os.PathLike[str], overwrite: bool, format: str | None = None
+) -> Path:
     """The output's path, refused before anything opens: it exists (without ``overwrite``),
-    cannot be written, or is the input itself."""
+    cannot be written, or is the input itself; ``-`` (stdout) without a streamable ``format``."""
+    from .video.containers import stdout_extension
     from .video.sinks import check_output
+    from .video.urls import STDIO
+
+    if str(output) == STDIO:
+        stdout_extension(format)
+        return Path(STDIO)
 
     out, _, _ = check_output(output, overwrite=overwrite)
     if _same_file(str(input), out):
@@ -170,9 +180,11 @@ def _check_output(input: str | os.PathLike[str], output: str | os.PathLike[str],
 
 def _check_encoder(out: Path, options: RunOptions) -> None:
     """``--preset`` refused before anything opens when the output's encoder does not take it."""
-    from .video.containers import CONTAINERS, check_preset
+    from .video.containers import CONTAINERS, check_preset, stdout_extension
+    from .video.urls import STDIO
 
-    check_preset(options.codec or CONTAINERS.get(out.suffix.lower(), ("", "libx264"))[1], options.preset)
+    ext = stdout_extension(options.format) if str(out) == STDIO else out.suffix.lower()
+    check_preset(options.codec or CONTAINERS.get(ext, ("", "libx264"))[1], options.preset)
 
 
 def _same_file(a: str, b: Path) -> bool:
@@ -197,7 +209,7 @@ def _open_sink(out: Path, source: FileSource, options: RunOptions) -> FileSink:
 
     return FileSink(
         out, source.info, codec=options.codec, crf=options.crf, preset=options.preset, pix_fmt=options.pix_fmt,
-        overwrite=options.overwrite, copy_from=source,
+        overwrite=options.overwrite, copy_from=source, format=options.format,
     )  # fmt: skip
 
 

@@ -53,7 +53,8 @@ def run(
         Optional[list[str]],
         typer.Argument(
             help=(
-                "A video file, or a stream URL (rtsp://, http(s)://, udp://); or several files and folders (their "
+                "A video file, - (stdin, as FFmpeg), or a stream URL (rtsp://, http(s)://, udp://); or several files "
+                "and folders (their "
                 "video files) with -o a folder. Leave out with --camera."
             ),
             metavar="INPUT",
@@ -66,7 +67,8 @@ def run(
             "--output",
             "-o",
             help=(
-                "The deblurred video; its extension picks the container (.mp4, .mkv, .mov, .webm ...). With several "
+                "The deblurred video; its extension picks the container (.mp4, .mkv, .mov, .webm ...); - is stdout "
+                "(with --format mkv, ts or nut). With several "
                 "inputs or a folder: a folder (created if missing) that gets OUTPUT/NAME.EXT for each."
             ),
             show_default=False,
@@ -161,7 +163,10 @@ def run(
         Optional[str],
         typer.Option(
             "--format",
-            help="Several inputs: the outputs' container (mp4, mkv ...); default: each input's own extension.",
+            help=(
+                "Several inputs: the outputs' container (mp4, mkv ...); default: each input's own extension. "
+                "With -o - (stdout): mkv, ts or nut."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -270,6 +275,8 @@ def run(
         raise InputError("--duration applies to --camera only")
     if engine is not None and backend not in (BackendName.auto, BackendName.tensorrt):
         raise InputError(f"--engine is a TensorRT engine; it cannot run with --backend {value(backend)}")
+    if output == _STDIO or any(_piped(i) for i in inputs):
+        return _run_pipe(inputs, output, options, many, quiet=quiet, say_backend=backend == BackendName.auto)
     batch_options = BatchOptions(
         format=format,
         cluster=cluster,
@@ -283,6 +290,44 @@ def run(
 
         return run_many(inputs, output, options, batch_options, quiet=quiet)
     _run_file(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)
+
+
+#: video.urls.STDIO (not imported here: it imports PyAV, and the CLI starts without it)
+_STDIO = "-"
+
+
+def _piped(input: str) -> bool:
+    from ..video.urls import is_pipe
+
+    return is_pipe(input)
+
+
+def _run_pipe(
+    inputs: list[str],
+    output: str,
+    options: RunOptions,
+    many: tuple[object, ...],
+    *,
+    quiet: bool,
+    say_backend: bool,
+) -> None:
+    """`run - -o OUT`, `run IN -o - --format mkv`: one input, read or written once, front to back."""
+    from dataclasses import replace
+
+    format, cluster, segments, cpus_per_worker, workers, report = many
+    if len(inputs) > 1:
+        raise InputError("a pipe (- or /dev/stdin) or -o - takes one input; several inputs need -o a folder")
+    if any(v is not None for v in (cluster, segments, cpus_per_worker, workers, report)):
+        raise InputError(
+            "--cluster, --segments, --cpus-per-worker, --workers and --report need files; "
+            "they cannot read a pipe (- or /dev/stdin) or write -o -"
+        )
+    if format is not None and output != _STDIO:
+        raise InputError(
+            f"--format applies to -o - (stdout) or several inputs; {output}'s extension names its container",
+            "leave --format out",
+        )
+    _run_file(inputs[0], output, replace(options, format=format), quiet=quiet, say_backend=say_backend)
 
 
 def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_backend: bool) -> None:
@@ -318,10 +363,11 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
             progress.end()
     for w in result.warnings:
         say(f"warning: {w}")
-    if not quiet:
+    if not quiet:  # stdout carries the video with -o -: the line goes to stderr then
         typer.echo(
             f"done: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} fps), "
-            f"backend {result.backend} on {result.device} ({result.precision}) -> {result.output}"
+            f"backend {result.backend} on {result.device} ({result.precision}) -> {result.output}",
+            err=output == _STDIO,
         )
     if result.input_stopped:  # the output holds what was received; say so to scripts too
         raise typer.Exit(code=INPUT_STOPPED_EXIT)

@@ -31,6 +31,8 @@ CONTAINERS: dict[str, tuple[str, str]] = {
     ".ts": ("mpegts", "libx264"),
     ".nut": ("nut", "ffv1"),
 }
+#: --format -> extension, for ``-o -`` (stdout): the containers written front to back, never seeking back
+STREAM_FORMATS: dict[str, str] = {"mkv": ".mkv", "matroska": ".mkv", "ts": ".ts", "mpegts": ".ts", "nut": ".nut"}
 #: codecs that take --crf / --preset as x264-style private options
 _X26X = {"libx264", "libx264rgb", "libx265"}
 #: default quality per codec (--crf); libx264rgb exists here for exact output, so lossless by default
@@ -80,6 +82,19 @@ def open_container(path: str | os.PathLike, fmt: str, shown: str | os.PathLike |
             f"cannot write {shown or path}: {getattr(e, 'strerror', None) or e}",
             "check the folder exists and is writable",
         ) from None
+
+
+def stdout_extension(format: str | None) -> str:
+    """The extension (a key of :data:`CONTAINERS`) of ``-o -`` written as ``--format``; an
+    :class:`OutputError` for none, or for a container that must seek back (MP4/MOV's index)."""
+    fmt = (format or "").lower().lstrip(".")
+    if fmt in STREAM_FORMATS:
+        return STREAM_FORMATS[fmt]
+    said = f"--format {format}" if format else "no --format"
+    raise OutputError(
+        f"-o - (stdout) with {said}: stdout needs a container written front to back",
+        "pass --format mkv (or ts, nut)",
+    )
 
 
 def video_encoder(codec: str) -> str:

@@ -115,7 +115,7 @@ def _samples(
     time (the source itself must not move); none for a network stream."""
     got: dict[int, list[Packet]] = {s.index: [] for s in streams}
     want = [s.index for s in streams if s.type in ("audio", "subtitle", "data")]
-    if not want or source.info.is_live:
+    if not want or source.info.is_live or source.info.pipe:  # a pipe cannot be read twice
         return got
     try:
         c = av.open(source.spec, mode="r")

@@ -37,12 +37,15 @@ from .containers import (
     RGB_FORMATS,
     choose_pix_fmt,
     encoder_options,
+    format_options,
     open_container,
+    stdout_extension,
     video_encoder,
 )
 from .copies import add_copies, check_copies
 from .frame import Frame
 from .sources import FileSource, sws_colorspace
+from .urls import STDIO
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +149,17 @@ class FileSink:
         pix_fmt: str | None = None,
         overwrite: bool = False,
         copy_from: FileSource | None = None,
+        format: str | None = None,
     ) -> None:
-        self.path, fmt, default_codec = check_output(path, overwrite=overwrite)
+        #: ``-`` (with ``format``): written to stdout as it goes, no temporary file, no rename
+        self.to_stdout = str(path) == STDIO
+        if self.to_stdout:
+            ext = stdout_extension(format)
+            self.path, (fmt, default_codec) = Path(STDIO), CONTAINERS[ext]
+            self._name = Path(f"stdout{ext}")  # what the stream copies are tried against
+        else:
+            self.path, fmt, default_codec = check_output(path, overwrite=overwrite)
+            self._name = self.path
         self.info = info
         self.codec = video_encoder(codec or default_codec)
         self.pix_fmt = choose_pix_fmt(self.codec, info, pix_fmt)
@@ -160,10 +172,14 @@ class FileSink:
         self._steady = [0.0, 0]  # seconds and frames of encode calls since its first packet
         self._last_pts: int | None = None
         self._closed = False
-        for stale in remove_stale_temporaries(self.path):
-            log.warning("removed %s, the temporary file of a run that was killed before it could clean up", stale)
-        self.tmp = temp_name(self.path)
-        self.container = open_container(self.tmp, fmt, shown=self.path)
+        self.tmp: Path | None = None
+        if self.to_stdout:
+            self.container = av.open("pipe:1", mode="w", format=fmt, options=format_options(fmt))
+        else:
+            for stale in remove_stale_temporaries(self.path):
+                log.warning("removed %s, the temporary file of a run that was killed before it could clean up", stale)
+            self.tmp = temp_name(self.path)
+            self.container = open_container(self.tmp, fmt, shown=self.path)
         try:
             self._add_video(fmt)
             self._streams: dict[int, Stream] = {}
@@ -207,8 +223,16 @@ class FileSink:
         self._sws_range = info.color_range if info.color_range in (1, 2) else 1
 
     def _add_copies(self, source: FileSource) -> None:
-        keep = check_copies(source, self.path)
-        self._streams = add_copies(self.container, keep, self.path.name)
+        keep = check_copies(source, self._name)
+        if self.to_stdout and self.container.format.name == "matroska":
+            for a in keep:  # Matroska on a pipe writes AAC's setup in its header, which ADTS AAC (MPEG-TS's) lacks
+                if a.type == "audio" and a.codec_context.name == "aac" and not a.codec_context.extradata:
+                    raise OutputError(
+                        f"the input's audio stream #{a.index} (AAC in ADTS form, as MPEG-TS carries it) cannot be "
+                        "copied into Matroska written to a pipe",
+                        "pass --format ts or --format nut",
+                    )
+        self._streams = add_copies(self.container, keep, self._name.name)
         source.enable_passthrough([s for s in keep if s.index in self._streams and s.type != "attachment"])
 
     # -- writing ---------------------------------------------------------------
@@ -308,6 +332,8 @@ class FileSink:
         if partial and self.frames_written == 0:
             self._remove_tmp()
             return None
+        if self.tmp is None:  # stdout: what was written is there already
+            return self.path
         final = partial_name(self.path) if partial else self.path
         kept = None
         try:
@@ -341,6 +367,8 @@ class FileSink:
         self._remove_tmp()
 
     def _remove_tmp(self) -> None:
+        if self.tmp is None:
+            return
         try:
             self.tmp.unlink()
         except FileNotFoundError:

@@ -32,7 +32,7 @@ from av.stream import Stream
 
 from ..errors import InputError, InputNotFoundError, StreamTimeoutError
 from .frame import Frame
-from .urls import is_url, local_path, stream_schemes, url_scheme
+from .urls import ffmpeg_input, is_pipe, is_url, local_path, stream_schemes, url_scheme
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ class SourceInfo:
     field_order: int = 0
     #: the only video is a still picture attached to the file (an MP3's or M4A's cover art): one frame
     still: bool = False
+    #: read from a pipe (``-``, ``/dev/stdin`` fed by ``cat``): once, front to back, never seeked or reopened
+    pipe: bool = False
 
     @property
     def expected_frames(self) -> int | None:
@@ -102,6 +104,8 @@ def _looks_like_mp4(path: str) -> bool:
 def _open_container(spec: str, timeout: float) -> InputContainer:
     """av.open with user-facing errors."""
     url = is_url(spec)
+    if is_pipe(spec):
+        return _open_pipe(spec)
     if not url:
         p = Path(local_path(spec))
         if not p.exists():
@@ -145,6 +149,22 @@ def _open_container(spec: str, timeout: float) -> InputContainer:
             ) from None
         raise InputError(f"input {spec} is not a video FFmpeg can read ({reason})") from None
     except OSError as e:  # permission denied etc.
+        raise InputError(f"cannot read input {spec}: {e.strerror or e}") from None
+
+
+def _open_pipe(spec: str) -> InputContainer:
+    """av.open on a pipe: no size, index or seek checks (a pipe has none); FFmpeg probes what arrives."""
+    try:
+        return av.open(ffmpeg_input(spec), mode="r")
+    except av.error.FFmpegError as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        if "end of file" in reason.lower():
+            raise InputError(f"input {spec} (a pipe) sent nothing, or ended before its first frame") from None
+        raise InputError(
+            f"input {spec} (a pipe) is not a video FFmpeg can read ({reason})",
+            "pipe a streamable container (Matroska, MPEG-TS, NUT), e.g. ffmpeg ... -f matroska -",
+        ) from None
+    except OSError as e:
         raise InputError(f"cannot read input {spec}: {e.strerror or e}") from None
 
 
@@ -261,6 +281,7 @@ class FileSource:
                 self._pending.append(first)
                 first = next(self._iter)
         except StopIteration:
+            self._refuse_unseekable()
             raise InputError(
                 f"input {self.spec} has a video stream but no frames could be decoded (zero frames or truncated)"
             ) from None
@@ -305,6 +326,7 @@ class FileSource:
             is_live=is_url(self.spec),
             still=still,
             field_order=int(cc.field_order or 0),
+            pipe=is_pipe(self.spec),
         )
 
     # -- passthrough -----------------------------------------------------------
@@ -389,6 +411,7 @@ class FileSource:
             self.stopped_by = f"it stopped sending data for {self.timeout:g} s"
         except av.error.FFmpegError as e:
             if self._frames_out == 0:
+                self._refuse_unseekable()
                 raise InputError(
                     f"input {self.spec} cannot be decoded ({_reason(e)}); it may be truncated or damaged"
                 ) from None
@@ -410,11 +433,23 @@ class FileSource:
             self.damage.decoded(f)
         return frames  # type: ignore[return-value]
 
+    def _refuse_unseekable(self) -> None:
+        """A piped input that gave no frame because its container must seek (an MP4/MOV with its index at the
+        end): one clear line, not "truncated"."""
+        if not is_pipe(self.spec):
+            return
+        if {"mov", "mp4"} & set(self.container.format.name.split(",")):
+            raise InputError(
+                f"input {self.spec} is an MP4/MOV read from a pipe, and its frames cannot be reached without seeking "
+                "(its index is at its end)",
+                "give the file's name instead, or pipe a streamable container: ffmpeg -i IN -c copy -f matroska -",
+            )
+
     def _check_index(self) -> None:
         """A file whose index (MP4/MOV 'moov' first) points past its end was cut short.
 
         Checked up front, so a truncated file is refused before any work is done."""
-        if is_url(self.spec):
+        if is_url(self.spec) or is_pipe(self.spec):
             return
         try:
             size = os.path.getsize(local_path(self.spec))
@@ -528,7 +563,7 @@ class FileSource:
     def _cut_mid_packet(self) -> bool:
         """An MPEG-TS file (no header announces its length) whose size is not a whole number
         of 188-byte (or M2TS 192-byte) packets was cut short."""
-        if self.container.format.name != "mpegts":
+        if self.container.format.name != "mpegts" or self.info.pipe:
             return False
         try:
             size = os.path.getsize(local_path(self.spec))

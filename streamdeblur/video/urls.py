@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import stat
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -80,3 +81,28 @@ def local_path(spec: str | os.PathLike) -> str:
         if parts.netloc in ("", "localhost"):
             return unquote(parts.path)
     return s
+
+
+#: the input or output name that means the standard input or output, as in FFmpeg
+STDIO = "-"
+
+
+def is_pipe(spec: str | os.PathLike) -> bool:
+    """An input read once, front to back, that cannot seek or be opened twice: ``-`` (stdin),
+    ``pipe:N``, or a path naming a pipe, socket or character device (``/dev/stdin`` fed by ``cat``)."""
+    s = str(spec)
+    if s == STDIO or s.startswith("pipe:"):
+        return True
+    if is_url(s):
+        return False
+    try:
+        mode = os.stat(local_path(s)).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+
+
+def ffmpeg_input(spec: str | os.PathLike) -> str:
+    """What FFmpeg opens for an input: ``-`` is ``pipe:0``; a ``file://`` URL its path; others unchanged."""
+    s = str(spec)
+    return "pipe:0" if s == STDIO else local_path(s)

@@ -1,0 +1,153 @@
+"""Pipes as in FFmpeg (issue 27): `run -` reads stdin, `-o - --format mkv|ts|nut` writes stdout,
+so `ffmpeg ... - | streamdeblur run - -o - --format mkv | ffplay -` works. The real CLI in a
+subprocess, fed and read through real pipes."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+from videofiles import random_frames, read_video, write_video
+
+CLI = [str(Path(sys.executable).with_name("streamdeblur"))]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+#: irregular timestamps (ms): a variable frame rate must survive the pipe
+PTS = [0, 40, 80, 160, 200, 240, 320, 360]
+
+
+def run(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*CLI, "run", *map(str, args)], input=stdin, capture_output=True, env=ENV, timeout=300, check=False
+    )
+
+
+def frames_of(data: bytes) -> list[tuple[int, Fraction]]:
+    with av.open(io.BytesIO(data), mode="r") as c:
+        return [(f.pts, f.time_base) for f in c.decode(video=0)]
+
+
+@pytest.fixture
+def mkv(tmp_path: Path) -> Path:
+    p = tmp_path / "in.mkv"
+    write_video(p, random_frames(len(PTS), 64, 48), pts=PTS, codec="libx264", pix_fmt="yuv420p", audio=True)
+    return p
+
+
+def seconds(frames: list[tuple[int, Fraction]]) -> list[float]:
+    return [round(float(pts * tb), 3) for pts, tb in frames]
+
+
+@pytest.mark.parametrize("fmt", ["mkv", "ts", "nut"])
+def test_stdin_to_stdout(mkv, tiny_weights, fmt):
+    res = run(["-", "-o", "-", "--format", fmt, "--weights", tiny_weights], stdin=mkv.read_bytes())
+    assert res.returncode == 0, res.stderr.decode()
+    got = frames_of(res.stdout)
+    assert len(got) == len(PTS)
+    if fmt == "mkv":  # Matroska keeps the input's timestamps as they are
+        assert seconds(got) == [p / 1000 for p in PTS]
+    else:  # MPEG-TS starts at 1.4 s, NUT past the audio's priming: the steps stay
+        assert [round(s - seconds(got)[0], 3) for s in seconds(got)] == [p / 1000 for p in PTS]
+    assert b"done: 8 frames" in res.stderr  # the final line, on stderr: stdout is the video's
+
+
+def test_dev_stdin_from_a_pipe_into_a_file(tmp_path, mkv, tiny_weights):
+    """`cat in.mkv | streamdeblur run /dev/stdin -o out.mkv`: a FIFO of size 0, never seeked or reopened."""
+    out = tmp_path / "out.mkv"
+    cat = subprocess.Popen(["cat", str(mkv)], stdout=subprocess.PIPE)
+    try:
+        res = subprocess.run(
+            [*CLI, "run", "/dev/stdin", "-o", str(out), "--weights", str(tiny_weights)],
+            stdin=cat.stdout,
+            capture_output=True,
+            env=ENV,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        assert cat.stdout is not None
+        cat.stdout.close()
+        cat.wait()
+    assert res.returncode == 0, res.stderr.decode()
+    frames = read_video(out)
+    assert [round(float(pts * tb), 3) for pts, tb, _ in frames] == [p / 1000 for p in PTS]
+    with av.open(str(out)) as c:
+        assert len(c.streams.audio) == 1  # the audio is still copied
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["-o", "-"], ["--format mkv"]),
+        (["-o", "-", "--format", "mp4"], ["--format mkv", "mp4"]),
+        (["-o", "-", "--format", "mov"], ["--format mkv"]),
+        (["-o", "out.mkv", "--segments", "2"], ["--segments", "pipe"]),
+        (["-o", "out.mkv", "--cluster", "local"], ["--cluster", "pipe"]),
+    ],
+)
+def test_pipe_refusals_are_one_line(tmp_path, mkv, args, words):
+    res = subprocess.run(
+        [*CLI, "run", "-", *args], input=mkv.read_bytes(), capture_output=True, env=ENV, cwd=tmp_path, timeout=120
+    )
+    err = res.stderr.decode().strip()
+    assert res.returncode != 0 and res.stdout == b""
+    assert len(err.splitlines()) == 1 and err.startswith("streamdeblur: error:"), err
+    for w in words:
+        assert w in err, err
+    assert list(tmp_path.iterdir()) == [mkv]
+
+
+def test_many_inputs_with_a_pipe_is_one_line(tmp_path, mkv):
+    res = run([mkv, "-", "-o", tmp_path / "out"], stdin=b"")
+    err = res.stderr.decode().strip()
+    assert res.returncode != 0 and len(err.splitlines()) == 1 and "one input" in err, err
+
+
+def test_piped_mp4_that_needs_seeking_is_a_clear_error(tmp_path, tiny_weights):
+    """An MP4 with its index at the end cannot be read from a pipe: say so, not "truncated"."""
+    mp4 = tmp_path / "in.mp4"
+    write_video(mp4, random_frames(10, 320, 240), codec="libx264", pix_fmt="yuv420p")  # past FFmpeg's 32 KiB buffer
+    res = run(["-", "-o", tmp_path / "out.mkv", "--weights", tiny_weights], stdin=mp4.read_bytes())
+    err = res.stderr.decode().strip()
+    assert res.returncode != 0 and len(err.splitlines()) == 1, err
+    assert "pipe" in err and "truncated" not in err, err
+
+
+def test_a_chain_of_pipes(mkv, tiny_weights):
+    """`... | streamdeblur run - -o - --format ts | streamdeblur run - -o - --format nut | ...`: both at once."""
+    args = ["--weights", str(tiny_weights), "-q"]
+    first = subprocess.Popen(
+        [*CLI, "run", "-", "-o", "-", "--format", "ts", *args], stdin=mkv.open("rb"), stdout=subprocess.PIPE, env=ENV
+    )
+    try:
+        second = subprocess.run(
+            [*CLI, "run", "-", "-o", "-", "--format", "nut", *args],
+            stdin=first.stdout,
+            capture_output=True,
+            env=ENV,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        assert first.stdout is not None
+        first.stdout.close()
+        assert first.wait(timeout=300) == 0
+    assert second.returncode == 0, second.stderr.decode()
+    assert len(frames_of(second.stdout)) == len(PTS)
+    with av.open(io.BytesIO(second.stdout)) as c:
+        assert len(c.streams.audio) == 1
+
+
+def test_ts_audio_into_mkv_on_a_pipe_is_one_line(tmp_path, mkv, tiny_weights):
+    """MPEG-TS's AAC (ADTS) has no setup for a Matroska header written once: refused before any frame."""
+    ts = tmp_path / "in.ts"
+    assert run([mkv, "-o", ts, "--weights", tiny_weights, "-q"]).returncode == 0
+    res = run(["-", "-o", "-", "--format", "mkv", "--weights", tiny_weights], stdin=ts.read_bytes())
+    err = res.stderr.decode().strip()
+    assert res.returncode != 0 and res.stdout == b"", err
+    assert err.splitlines()[-1].startswith("streamdeblur: error:") and "--format ts" in err, err
