@@ -123,6 +123,7 @@ def deblur_video(
     with open_source(input, timeout=options.timeout) as source:  # input errors first: the cheapest to fix
         opened = _open_backend(options, generator) if backend is None else backend
         pipe: Pipeline | None = None
+        noticed = len(getattr(opened, "notices", ()))
         try:
             sink = _open_sink(out, source, options)
             pipe = Pipeline(
@@ -142,7 +143,7 @@ def deblur_video(
                 opened.close()
             if "reader" in left:  # still inside FFmpeg: closing under it would crash
                 source.abandon()
-        warnings = tuple(source.warnings())
+        warnings = tuple(source.warnings()) + tuple(getattr(opened, "notices", ())[noticed:])
         stopped_early = source.stopped_by is not None
     return RunResult(
         output=out,

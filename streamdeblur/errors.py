@@ -64,6 +64,10 @@ class ShapeError(StreamDeblurError, ValueError):
     """A frame does not fit the engine's optimization profile."""
 
 
+class FrameMemoryError(StreamDeblurError, MemoryError):
+    """A frame does not fit in the memory this run may use (RAM, ``ulimit -v``, GPU memory)."""
+
+
 class StreamTimeoutError(StreamDeblurError, TimeoutError):
     """A network stream or camera did not answer in time."""
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import Cancelled, Interrupted
+from .errors import Cancelled, FrameMemoryError, Interrupted, StreamDeblurError
 from .video.frame import Frame
 
 if TYPE_CHECKING:
@@ -313,7 +313,7 @@ class Pipeline:
             except _Stopped:
                 pass
             except BaseException as e:  # noqa: BLE001 - every error must reach run()
-                self._fail(name, e)
+                self._fail(name, _one_line_memory_error(name, e))
 
         return threading.Thread(target=body, name=f"streamdeblur-{name}", daemon=True)
 
@@ -374,3 +374,19 @@ class Pipeline:
         self.abandoned = tuple(t.name.removeprefix("streamdeblur-") for t in self._threads if t.is_alive())
         if self.abandoned:
             log.debug("stopped waiting for the %s stage(s) after the interrupt", ", ".join(self.abandoned))
+
+
+def _one_line_memory_error(stage: str, e: BaseException) -> BaseException:
+    """A MemoryError while decoding or encoding (a huge frame) as a one-line
+    :class:`FrameMemoryError`; any other error, or one from inference (the backend's
+    ``process`` says what to do about its own), as it is."""
+    if stage not in ("reader", "writer") or not isinstance(e, MemoryError) or isinstance(e, StreamDeblurError):
+        return e
+    doing = "decoding" if stage == "reader" else "encoding"
+    detail = f" ({e})" if str(e) else ""
+    err = FrameMemoryError(
+        f"out of memory {doing} a frame{detail}",
+        "free memory or raise the limit (ulimit -v); --max-tile N tiles the model's work",
+    )
+    err.__cause__ = e
+    return err

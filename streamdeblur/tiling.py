@@ -10,9 +10,25 @@ grid as the whole frame's, and the tile's padded border falls in the faded-out b
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 
 import torch
+
+from .errors import FrameMemoryError
+
+#: Peak host memory the generator's activations take per pixel of a frame (per frame of a
+#: batch). Measured for deblurgan-lite (shipped width) on the CPU with PyTorch: peak RSS
+#: growth of ~1000 bytes/px for 256x256 and 512x512 frames (654 at 1024x1024); 1.5x that,
+#: to stay conservative for other backends and models.
+ACTIVATION_BYTES_PER_PIXEL = 1536
+#: What the whole frame costs even when the model runs tile by tile, per pixel: the uint8
+#: frames (decoded, stacked, out), the float input, the blend's sum, weights and result.
+FRAME_BYTES_PER_PIXEL = 64
+#: the smallest tile picked automatically: below this the overlap would be most of the work
+MIN_AUTO_TILE = 128
+#: the share of the available memory an estimate may plan to use
+_MEMORY_SHARE = 0.75
 
 
 def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -101,3 +117,68 @@ def tiled_infer(
             norm[:, :, y0 : y0 + hh, x0 : x0 + ww] += win
     assert acc is not None
     return (acc / norm.to(acc.device)).to(x.dtype)
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still allocate on the host, or None if unknown: the system's
+    available memory (psutil, else free pages), and under a ``ulimit -v`` (RLIMIT_AS) what
+    is left of that limit, whichever is smaller."""
+    found: list[int] = []
+    try:
+        import psutil
+
+        found.append(int(psutil.virtual_memory().available))
+    except Exception:  # not installed, or no /proc
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            found.append(max(0, soft - _address_space_used()))
+    except (ImportError, ValueError, OSError):
+        pass
+    return min(found) if found else None
+
+
+def _address_space_used() -> int:
+    """This process's virtual size (what RLIMIT_AS counts), 0 where unknown."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:.1f} GB"
+
+
+def auto_tile(n: int, h: int, w: int, align: int = 1, available: int | None = None) -> int | None:
+    """The tile size that lets ``n`` frames of ``h`` x ``w`` fit in ``available`` bytes
+    (default: :func:`available_memory`), or None when the whole frames fit (or nothing is known).
+
+    Raises :class:`FrameMemoryError` when even tiles of ``MIN_AUTO_TILE`` would not fit.
+    """
+    if available is None:
+        available = available_memory()
+        if available is None:
+            return None
+    budget = available * _MEMORY_SHARE
+    whole = n * h * w * (ACTIVATION_BYTES_PER_PIXEL + FRAME_BYTES_PER_PIXEL)
+    if whole <= budget:
+        return None
+    left = budget - n * h * w * FRAME_BYTES_PER_PIXEL
+    align = max(1, align)
+    tile = int(math.sqrt(max(0.0, left) / (n * ACTIVATION_BYTES_PER_PIXEL))) // align * align if left > 0 else 0
+    if tile < max(MIN_AUTO_TILE, align):
+        least = n * (h * w * FRAME_BYTES_PER_PIXEL + MIN_AUTO_TILE**2 * ACTIVATION_BYTES_PER_PIXEL)
+        raise FrameMemoryError(
+            f"a {w}x{h} frame needs about {_gb(least)} of memory even in tiles, and {_gb(available)} is available",
+            "free memory or raise the limit (ulimit -v), use --batch 1, or downscale the input;"
+            " --max-tile sets the tile size",
+        )
+    return min(tile, max(h, w))

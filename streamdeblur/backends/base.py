@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ..errors import BackendUnavailableError
+from ..errors import BackendUnavailableError, FrameMemoryError
 from ..models import Generator, pad_to_multiple
 from ..tensors import as_tensor, to_float, to_uint8
 from .options import BackendOptions
@@ -56,6 +56,8 @@ class Backend(ABC):
         #: frames larger than this (H or W) go through overlapping tiles (streamdeblur.tiling)
         self.max_tile: int | None = options.max_tile
         self.tile_overlap: int | None = options.tile_overlap
+        #: one-line notices for the user (a frame tiled automatically to fit in memory); the caller shows them
+        self.notices: list[str] = []
         #: how the core network wants its input padded (see :meth:`run_padded`)
         self.multiple = int(generator.size_multiple)
         self.min_size = int(generator.min_size)
@@ -83,10 +85,29 @@ class Backend(ABC):
         return run(xp)[..., :h, :w]
 
     def infer_tiled(self, x: torch.Tensor) -> torch.Tensor:
-        """``infer``, through overlapping tiles when the frame exceeds ``max_tile``."""
-        if not self.max_tile or (x.shape[-2] <= self.max_tile and x.shape[-1] <= self.max_tile):
+        """``infer``, through overlapping tiles when the frame exceeds ``max_tile``; without
+        ``max_tile``, through tiles that fit when the whole frame would not fit in host memory."""
+        if not self.max_tile:
+            tile = self._auto_tile(x)
+            return self.infer(x) if tile is None else self._tiled(x, tile)
+        if x.shape[-2] <= self.max_tile and x.shape[-1] <= self.max_tile:
             return self.infer(x)
         return self._tiled(x, self.max_tile)
+
+    def _auto_tile(self, x: torch.Tensor) -> int | None:
+        """The tile size a frame needs to fit in host memory (None: it fits whole, or the model
+        runs on a GPU, whose memory this does not estimate); says so once per size."""
+        if self.device != "cpu":
+            return None
+        from ..tiling import auto_tile
+
+        n, _, h, w = x.shape
+        tile = auto_tile(n, h, w, self.multiple)
+        if tile is not None:
+            note = f"{w}x{h} frames do not fit in memory whole: deblurring them in {tile}x{tile} tiles (--max-tile)"
+            if note not in self.notices:
+                self.notices.append(note)
+        return tile
 
     def _tiled(self, x: torch.Tensor, tile: int) -> torch.Tensor:
         from ..tiling import default_overlap, tiled_infer
@@ -107,7 +128,26 @@ class Backend(ABC):
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"expected uint8 frames of shape (N, H, W, 3), got {frames.dtype} {frames.shape}")
         with torch.inference_mode():
-            return self.from_device(self.infer_tiled(self.to_device(frames)))
+            try:
+                return self.from_device(self.infer_tiled(self.to_device(frames)))
+            except FrameMemoryError:
+                raise
+            except (MemoryError, RuntimeError) as e:
+                if not is_out_of_memory(e):
+                    raise
+                raise self._out_of_memory(frames.shape) from e
+
+    def _out_of_memory(self, shape: tuple[int, ...]) -> FrameMemoryError:
+        """The one-line error for a batch that ran out of memory, naming ``--max-tile``."""
+        n, h, w = shape[0], shape[1], shape[2]
+        smaller = max(self.multiple, min(h, w, self.max_tile or 1024) // 2 // self.multiple * self.multiple)
+        where = "GPU memory" if self.device != "cpu" else "host memory"
+        tiles = f" in {self.max_tile}px tiles" if self.max_tile else ""
+        batch = f" (a batch of {n})" if n > 1 else ""
+        return FrameMemoryError(
+            f"a {w}x{h} frame{batch} ran out of {where}{tiles}",
+            f"deblur it in smaller tiles with --max-tile {smaller} (or --batch 1)",
+        )
 
     def describe(self) -> str:
         return f"{self.name} ({self.device}, {self.precision})"
@@ -120,6 +160,18 @@ class Backend(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_OOM_WORDS = ("out of memory", "can't allocate memory", "cannot allocate memory", "bad_alloc", "failed to allocate")
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is an allocation failure: Python's MemoryError, or a runtime's own
+    (PyTorch's CPU allocator and CUDA, OpenVINO's ``std::bad_alloc``, ONNX Runtime)."""
+    if isinstance(e, MemoryError):
+        return True
+    text = str(e).lower()
+    return any(word in text for word in _OOM_WORDS)
 
 
 class HostOnnxBackend(Backend):
