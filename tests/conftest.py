@@ -5,6 +5,7 @@ The plain values and helpers behind them are in ``testkit.py`` (importable by te
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,25 @@ from testkit import TINY_LITE, load_photo, perturbed
 from streamdeblur.models import build_model, save_generator
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+# A shell starts a background job (`cmd &` without job control, as CI runners and nohup
+# scripts do) with SIGINT ignored; Python then installs no KeyboardInterrupt handler, and its
+# children inherit the ignore. The Ctrl-C tests (in-process and in child CLIs) need Ctrl-C to
+# work as in a terminal: give the suite, and so every child it starts, Python's own handler.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_raises():
+    """Each test starts with Python's own Ctrl-C handler, whatever an earlier test (a GUI
+    toolkit, a cluster client) left installed: `_thread.interrupt_main()` only raises
+    KeyboardInterrupt while Python handles SIGINT."""
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if before is not None:
+        signal.signal(signal.SIGINT, before)
 
 
 def pytest_collection_modifyitems(config, items):
