@@ -177,7 +177,8 @@ def panel(
         root, split=split, samples=samples, clip_stride=clip_stride, photos=photos, max_frames=max_frames
     )
     out_rows: list[dict[str, Any]] = []
-    for name, pairs in rows:
+    published: dict[str, list[np.ndarray]] = {}  # each model's outputs on the first real row, for the colour shift
+    for i, (name, pairs) in enumerate(rows):
         if progress:
             progress(name)
         inp = [psnr(b, s) for b, s in pairs]
@@ -189,7 +190,10 @@ def panel(
             "models": {},
         }
         for label, m in models:
-            got = [psnr(run_generator(m, b, device), s) for b, s in pairs]
+            outs = [run_generator(m, b, device) for b, _ in pairs]
+            if i == 0 and root is not None:
+                published[label] = outs
+            got = [psnr(o, s) for o, (_, s) in zip(outs, pairs)]
             row["models"][label] = {
                 "psnr": float(np.mean(got)),
                 "gain": float(np.mean(got) - np.mean(inp)),
@@ -207,10 +211,8 @@ def panel(
             finite = [v for v in through if np.isfinite(v)]
             s["pass_through_psnr"] = float(np.mean(finite)) if finite else float("inf")
             s["pass_through_worst"] = float(min(through))
-            s["color_shift"] = [
-                float(v)
-                for v in np.mean([color_shift(run_generator(m, b, device), sh) for b, sh in sharp_frames], axis=0)
-            ]
+            shifts = [color_shift(o, sh) for o, (_, sh) in zip(published[label], sharp_frames)]
+            s["color_shift"] = [float(v) for v in np.mean(shifts, axis=0)]
         summary[label] = s
     return {
         "root": str(root) if root is not None else None,
