@@ -119,16 +119,20 @@ def tiled_infer(
     return (acc / norm.to(acc.device)).to(x.dtype)
 
 
+try:  # looked up once: available_memory() runs for every batch, and a failed import searches sys.path each time
+    import psutil as _psutil
+except ImportError:
+    _psutil = None
+
+
 def available_memory() -> int | None:
     """Bytes this process may still allocate on the host, or None if unknown: the system's
     available memory (psutil, else free pages), and under a ``ulimit -v`` (RLIMIT_AS) what
     is left of that limit, whichever is smaller."""
     found: list[int] = []
     try:
-        import psutil
-
-        found.append(int(psutil.virtual_memory().available))
-    except Exception:  # not installed, or no /proc
+        found.append(int(_psutil.virtual_memory().available))  # type: ignore[union-attr]
+    except Exception:  # not installed (None), or no /proc
         try:
             found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
         except (ValueError, OSError, AttributeError):
