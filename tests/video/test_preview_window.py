@@ -6,6 +6,7 @@ screenshot with xwd (marked ``display``; skipped when those programs are missing
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import struct
 import subprocess
@@ -40,22 +41,38 @@ def _need(*programs: str) -> None:
 
 @pytest.fixture
 def xvfb():
+    """A private Xvfb, handed out only once it accepts clients.
+
+    ``-displayfd`` makes Xvfb pick a free display number itself and write it to a pipe once it is ready to
+    connect: waiting for the socket file instead raced (the file appears before the server answers, and a
+    client connecting then got "could not connect to display" and Qt aborted the preview).
+    """
     _need("Xvfb", "xdotool", "xwd")
-    for n in range(90, 200):
-        if not os.path.exists(f"/tmp/.X11-unix/X{n}") and not os.path.exists(f"/tmp/.X{n}-lock"):
-            break
+    read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(
-        ["Xvfb", f":{n}", "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        pass_fds=(write_fd,),
     )
-    deadline = time.monotonic() + 10
-    while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.skip(f"Xvfb :{n} did not start")
-        time.sleep(0.05)
-    yield f":{n}"
+    os.close(write_fd)
+    got = b""
+    deadline = time.monotonic() + 20
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        while not got.endswith(b"\n") and time.monotonic() < deadline:
+            ready, _, _ = select.select([pipe], [], [], 0.5)
+            if ready:
+                chunk = pipe.read(64)
+                if not chunk:  # Xvfb exited before it was ready
+                    break
+                got += chunk
+    if not got.strip().isdigit():
+        proc.kill()
+        proc.wait(5)
+        pytest.skip("Xvfb did not start")
+    display = f":{int(got)}"
+    xdo(display, "getdisplaygeometry")  # answers, or the fixture fails here rather than inside a test
+    yield display
     proc.terminate()
     proc.wait(5)
 
