@@ -85,8 +85,8 @@ class PacketSink(FrameSink, Protocol):
 
 
 class BatchBackend(Protocol):
-    """What the pipeline needs of a backend: ``process(uint8 (N, H, W, 3)) -> same shape``
-    (every :class:`~streamdeblur.backends.base.Backend` has it)."""
+    """What the pipeline needs of a backend: ``process(uint8 or uint16 (N, H, W, 3)) -> same
+    shape and dtype`` (every :class:`~streamdeblur.backends.base.Backend` has it)."""
 
     def process(self, frames: np.ndarray) -> np.ndarray: ...
 
@@ -268,7 +268,8 @@ class Pipeline:
                     self._put(out, _END)
                     return
                 if isinstance(item, Frame):
-                    if frames and item.image.shape != frames[0].image.shape:
+                    first = frames[0].image if frames else None
+                    if first is not None and (item.image.shape, item.image.dtype) != (first.shape, first.dtype):
                         flush()
                     frames.append(item)
                     if len(frames) >= self.batch:

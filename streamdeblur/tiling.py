@@ -22,8 +22,9 @@ from .errors import FrameMemoryError
 #: growth of ~1000 bytes/px for 256x256 and 512x512 frames (654 at 1024x1024); 1.5x that,
 #: to stay conservative for other backends and models.
 ACTIVATION_BYTES_PER_PIXEL = 1536
-#: What the whole frame costs even when the model runs tile by tile, per pixel: the uint8
-#: frames (decoded, stacked, out), the float input, the blend's sum, weights and result.
+#: What the whole frame costs even when the model runs tile by tile, per pixel: the frames
+#: (decoded, stacked, out: 9 bytes uint8, 18 uint16 for deep colour), the float input, the
+#: blend's sum, weights and result (~58 bytes for uint16 frames, rounded up).
 FRAME_BYTES_PER_PIXEL = 64
 #: the smallest tile picked automatically: below this the overlap would be most of the work
 MIN_AUTO_TILE = 128

@@ -2,9 +2,10 @@
 
 A backend runs one generator on one device. ``infer`` is the contract every backend
 passes the conformance test on: NCHW float in [0, 1] -> same shape, same range.
-``process`` is what the pipeline calls: a batch of uint8 RGB frames (N, H, W, 3) in,
-the same out, with the uint8 <-> float conversion done on the backend's device
-(:func:`streamdeblur.tensors.to_float`, :func:`~streamdeblur.tensors.to_uint8`). Backends that
+``process`` is what the pipeline calls: a batch of RGB frames (N, H, W, 3) in, uint8 or
+uint16 (deep colour: 10-, 12-, 16-bit video), the same shape and dtype out, with the
+frames <-> float conversion done on the backend's device (:func:`streamdeblur.tensors.to_float`,
+:func:`~streamdeblur.tensors.to_frames`); the model runs in float either way. Backends that
 run the exported core network (ONNX Runtime, OpenVINO, TensorRT) pad, run and crop through
 :meth:`Backend.run_padded`; the two that take host arrays share :class:`HostOnnxBackend`.
 
@@ -23,7 +24,7 @@ import torch
 
 from ..errors import BackendUnavailableError, FrameMemoryError
 from ..models import Generator, pad_to_multiple
-from ..tensors import as_tensor, to_float, to_uint8
+from ..tensors import as_tensor, frame_dtype, to_float, to_frames
 from .options import BackendOptions
 
 # --------------------------------------------------------------------------- the contract
@@ -116,20 +117,22 @@ class Backend(ABC):
         return tiled_infer(self.infer, x, tile, overlap, align=self.multiple)
 
     def to_device(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 (N, H, W, 3) host frames -> float NCHW in [0, 1] on this backend's device."""
+        """uint8 or uint16 (N, H, W, 3) host frames -> float NCHW in [0, 1] on this backend's device."""
         return to_float(as_tensor(frames))
 
-    def from_device(self, y: torch.Tensor) -> np.ndarray:
-        """float NCHW in [0, 1] -> uint8 (N, H, W, 3) host frames."""
-        return to_uint8(y.float()).cpu().numpy()
+    def from_device(self, y: torch.Tensor, dtype: type[np.unsignedinteger] = np.uint8) -> np.ndarray:
+        """float NCHW in [0, 1] -> (N, H, W, 3) host frames of ``dtype`` (uint8 or uint16)."""
+        return to_frames(y.float(), frame_dtype(dtype)).cpu().numpy()
 
     def process(self, frames: np.ndarray) -> np.ndarray:
-        """uint8 (N, H, W, 3) RGB frames -> deblurred uint8 frames of the same shape."""
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"expected uint8 frames of shape (N, H, W, 3), got {frames.dtype} {frames.shape}")
+        """uint8 or uint16 (N, H, W, 3) RGB frames -> deblurred frames of the same shape and dtype."""
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype not in (np.uint8, np.uint16):
+            raise ValueError(
+                f"expected uint8 or uint16 frames of shape (N, H, W, 3), got {frames.dtype} {frames.shape}"
+            )
         with torch.inference_mode():
             try:
-                return self.from_device(self.infer_tiled(self.to_device(frames)))
+                return self.from_device(self.infer_tiled(self.to_device(frames)), frames.dtype.type)
             except FrameMemoryError:
                 raise
             except (MemoryError, RuntimeError) as e:

@@ -155,7 +155,7 @@ class TensorRTBackend(Backend):
         return y
 
     def to_device(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 frames cross the bus as uint8 and become half on the GPU."""
+        """Frames cross the bus as they are (uint8, or uint16 for deep colour) and become half on the GPU."""
         return to_float(as_tensor(frames).to(self.torch_device, non_blocking=True), self.dtype)
 
     def close(self) -> None:

@@ -1,10 +1,10 @@
 """PyTorch backend: float32 on the CPU; half precision and channels-last on CUDA.
 
 It runs its own copy of the generator (moved, cast and laid out for the device), so the
-caller's generator is never changed. On CUDA, frames cross the bus as uint8 (a quarter of
-the bytes of float32) through a reusable pinned host buffer, copied on a side stream so
-the copy of batch k+1 can overlap the compute of batch k; conversion to half happens on
-the GPU.
+caller's generator is never changed. On CUDA, frames cross the bus as they are, uint8 (a
+quarter of the bytes of float32) or uint16 (deep colour: half), through a reusable pinned
+host buffer, copied on a side stream so the copy of batch k+1 can overlap the compute of
+batch k; conversion to half happens on the GPU.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 
 from ..errors import BackendUnavailableError
 from ..models import Generator
-from ..tensors import to_float, to_uint8
+from ..tensors import frame_dtype, to_float, to_frames
 from .base import Backend
 from .options import BackendOptions
 
@@ -87,16 +87,16 @@ class TorchBackend(Backend):
 
     # -- CUDA transfer path --------------------------------------------------
     @staticmethod
-    def _pinned(buf: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor:
-        """``buf`` if it has ``shape``, else a new pinned uint8 host buffer of that shape."""
-        if buf is None or tuple(buf.shape) != shape:
-            buf = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+    def _pinned(buf: torch.Tensor | None, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """``buf`` if it has ``shape`` and ``dtype``, else a new pinned host buffer of them."""
+        if buf is None or tuple(buf.shape) != shape or buf.dtype != dtype:
+            buf = torch.empty(shape, dtype=dtype, pin_memory=True)
         return buf
 
     def to_device(self, frames: np.ndarray) -> torch.Tensor:
         if self.device != "cuda":
             return super().to_device(frames)
-        host = self._pinned_in = self._pinned(self._pinned_in, tuple(frames.shape))
+        host = self._pinned_in = self._pinned(self._pinned_in, tuple(frames.shape), frame_dtype(frames.dtype))
         host.numpy()[...] = frames
         with torch.cuda.stream(self.copy_stream):
             dev = host.to(self.torch_device, non_blocking=True)
@@ -104,12 +104,12 @@ class TorchBackend(Backend):
         dev.record_stream(torch.cuda.current_stream(self.torch_device))
         return to_float(dev, self.dtype).contiguous(memory_format=torch.channels_last)
 
-    def from_device(self, y: torch.Tensor) -> np.ndarray:
+    def from_device(self, y: torch.Tensor, dtype: type[np.unsignedinteger] = np.uint8) -> np.ndarray:
         if self.device != "cuda":
-            return super().from_device(y)
-        u8 = to_uint8(y)
-        host = self._pinned_out = self._pinned(self._pinned_out, tuple(u8.shape))
-        host.copy_(u8, non_blocking=True)
+            return super().from_device(y, dtype)
+        out = to_frames(y, frame_dtype(dtype))
+        host = self._pinned_out = self._pinned(self._pinned_out, tuple(out.shape), out.dtype)
+        host.copy_(out, non_blocking=True)
         torch.cuda.current_stream(self.torch_device).synchronize()
         return host.numpy().copy()
 

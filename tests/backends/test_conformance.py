@@ -5,7 +5,8 @@ difference on [0, 1] values): FP32 backends 1e-4; FP16 and BF16 backends (PyTorc
 half, a TensorRT FP16 engine, OpenVINO bf16 on a CPU with AVX512_BF16/AMX) 2/255. Every
 backend runs at its default precision; OpenVINO also at fp32 (its exact path) and with
 its latency hint (its default runs a batch over the throughput streams). Backends that
-cannot run here (OpenVINO not installed) skip with their reason.
+cannot run here (OpenVINO not installed) skip with their reason. Each backend's ``process``
+takes uint8 and uint16 (deep colour) frames and gives the same dtype back.
 """
 
 from __future__ import annotations
@@ -64,5 +65,19 @@ def test_backend_matches_pytorch_cpu_reference(name, device, options, lite, phot
         ref8 = (ref[:1].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
         assert out.shape == frames.shape and out.dtype == np.uint8
         assert np.abs(out.astype(int) - ref8.astype(int)).max() <= (1 if tol == FP32_TOL else 3)
+        # deep colour (issue 27): uint16 frames in, uint16 out, matching the float math to within its tolerance
+        frames16 = _deep(frames)
+        with torch.no_grad():
+            ref16 = ref_gen(torch.from_numpy(frames16).permute(0, 3, 1, 2).double().div(65535).float())
+        ref16 = (ref16.clamp(0, 1).double() * 65535).round().permute(0, 2, 3, 1).numpy()
+        out16 = be.process(frames16)
+        assert out16.shape == frames16.shape and out16.dtype == np.uint16
+        assert np.abs(out16.astype(float) - ref16).max() <= tol * 65535 + 1, be.describe()
     finally:
         be.close()
+
+
+def _deep(frames: np.ndarray) -> np.ndarray:
+    """uint8 frames as 16-bit ones with detail below the eighth bit (as a 10-16-bit video has)."""
+    fine = np.random.default_rng(0).integers(0, 257, frames.shape)
+    return (frames.astype(np.int64) * 257 - 128 + fine).clip(0, 65535).astype(np.uint16)
