@@ -25,6 +25,7 @@ from .pipeline import OnProgress, PipelineStats
 
 if TYPE_CHECKING:
     from .backends import Backend
+    from .encoding import RunPlan
     from .models import Generator
     from .pipeline import Pipeline
     from .video.sinks import FileSink
@@ -45,8 +46,8 @@ MAX_TIMEOUT = 86400
 #: the exit code of `run` when the output was written but the input stopped before its end (RunResult.input_stopped)
 INPUT_STOPPED_EXIT = 3
 
-#: called once the input, the backend and the output are open, before the first frame
-OnReady = Callable[["SourceInfo", "Backend"], None]
+#: called once the input, the backend and the output are open, before the first frame, with what the run chose
+OnReady = Callable[["SourceInfo", "Backend", "RunPlan"], None]
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,11 @@ class RunOptions:
     backend: str = "auto"  # the backend's name, or auto (streamdeblur.backends.choose_backend)
     device: str | None = None
     weights: str | None = None  # a generator .safetensors; None: the shipped model
-    batch: int = 4
+    batch: int | None = None  # None: auto, per device (streamdeblur.encoding.resolve_batch)
     codec: str | None = None
     crf: int | None = None
-    preset: str | None = None
+    preset: str | None = None  # "auto": the slowest that keeps up (streamdeblur.encoding.plan_encoder)
+    encoder_threads: int | None = None  # None: per device (streamdeblur.encoding.encoder_threads)
     pix_fmt: str | None = None
     overwrite: bool = False
     timeout: float = 10.0
@@ -70,8 +72,10 @@ class RunOptions:
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self) -> None:
-        if self.batch < 1:
+        if self.batch is not None and self.batch < 1:
             raise InputError(f"batch must be >= 1, got {self.batch}")
+        if self.encoder_threads is not None and not 0 <= self.encoder_threads <= 256:
+            raise InputError(f"encoder threads must be 0 (the encoder's own choice) to 256, got {self.encoder_threads}")
         if not 0.1 <= self.timeout <= MAX_TIMEOUT:  # inf and 1e300 too: FFmpeg counts microseconds in 64 bits
             raise InputError(f"timeout must be between 0.1 and {MAX_TIMEOUT} seconds, got {self.timeout:g}")
 
@@ -89,6 +93,8 @@ class RunResult:
     precision: str
     choice_reason: str
     stats: PipelineStats
+    #: the batch and encoder settings the run chose (streamdeblur.encoding)
+    plan: RunPlan | None = None
     #: what the user should know about a run that still succeeded (one line each), e.g. an input that ended early
     warnings: tuple[str, ...] = ()
     #: the input stopped before its end (a read error, a stream that broke off or stalled past --timeout): the
@@ -113,8 +119,9 @@ def deblur_video(
     one. ``backend``: an open backend to use (and leave open) instead of opening one from
     the options, so that a worker deblurring many files loads its model or engine once
     (streamdeblur.batch). ``on_ready(source_info, backend)`` is called once everything is
-    open, before the first frame (the CLI prints the backend it chose there).
+    open, before the first frame (the CLI prints the backend, the batch and the encoder it chose there).
     """
+    from .encoding import plan_run
     from .pipeline import Pipeline
     from .video.sources import open_source
 
@@ -125,17 +132,18 @@ def deblur_video(
         pipe: Pipeline | None = None
         noticed = len(getattr(opened, "notices", ()))
         try:
-            sink = _open_sink(out, source, options)
+            plan = plan_run(options, opened, source.info.width, source.info.height, _codec(out, options))
+            sink = _open_sink(out, source, options, plan)
             pipe = Pipeline(
                 source,
                 opened,
                 sink,
-                batch=options.batch,
+                batch=plan.batch,
                 on_progress=on_progress,
                 stop_event=stop_event,
                 interrupt_grace=_INTERRUPT_GRACE,
             )
-            announce = (lambda: on_ready(source.info, opened)) if on_ready is not None else None
+            announce = (lambda: on_ready(source.info, opened, plan)) if on_ready is not None else None
             stats = _run_to_file(pipe, sink, out, announce)
         finally:
             left = pipe.abandoned if pipe is not None else ()
@@ -155,6 +163,7 @@ def deblur_video(
         precision=opened.precision,
         choice_reason=opened.choice_reason,
         stats=stats,
+        plan=plan,
         warnings=warnings,
         input_stopped=stopped_early,
     )
@@ -179,13 +188,17 @@ def _check_output(
     return out
 
 
+def _codec(out: Path, options: RunOptions) -> str:
+    from .video.containers import output_codec
+
+    return output_codec(out, options.codec, options.format)
+
+
 def _check_encoder(out: Path, options: RunOptions) -> None:
     """``--preset`` refused before anything opens when the output's encoder does not take it."""
-    from .video.containers import CONTAINERS, check_preset, stdout_extension
-    from .video.urls import STDIO
+    from .video.containers import check_preset
 
-    ext = stdout_extension(options.format) if str(out) == STDIO else out.suffix.lower()
-    check_preset(options.codec or CONTAINERS.get(ext, ("", "libx264"))[1], options.preset)
+    check_preset(_codec(out, options), options.preset)
 
 
 def _same_file(a: str, b: Path) -> bool:
@@ -204,13 +217,13 @@ def _open_backend(options: RunOptions, generator: Generator | None) -> Backend:
     return create_backend(options.backend, model, options.device, options.backend_options)
 
 
-def _open_sink(out: Path, source: FileSource, options: RunOptions) -> FileSink:
+def _open_sink(out: Path, source: FileSource, options: RunOptions, plan: RunPlan) -> FileSink:
     """The output file, under a hidden temporary name until it is published."""
     from .video.sinks import FileSink
 
     return FileSink(
-        out, source.info, codec=options.codec, crf=options.crf, preset=options.preset, pix_fmt=options.pix_fmt,
-        overwrite=options.overwrite, copy_from=source, format=options.format,
+        out, source.info, codec=options.codec, crf=options.crf, preset=plan.encoder.preset, pix_fmt=options.pix_fmt,
+        overwrite=options.overwrite, copy_from=source, format=options.format, threads=plan.encoder.threads,
     )  # fmt: skip
 
 

@@ -134,7 +134,9 @@ def record_live(
     of the source all finish a playable file under ``output``'s own name.
     """
     from .backends import create_backend
+    from .encoding import plan_encoder
     from .models import load_generator
+    from .video.containers import AUTO_PRESET, output_codec
 
     if not isinstance(source, LiveSource):
         source = open_live(source, camera=camera, loop=loop, timeout=timeout)
@@ -150,6 +152,9 @@ def record_live(
         raise
     frames = NewestFrames(source, duration=duration, timeout=timeout)
     try:
+        if preset == AUTO_PRESET:  # calibrated on the camera's frame size before the first frame is recorded
+            i = source.info
+            preset = plan_encoder(output_codec(out, codec), preset, None, opened, i.width, i.height, 1).preset
         sink = live_sink(out, source.info, codec=codec, crf=crf, preset=preset, overwrite=overwrite)
         stats, reason = _record(frames, opened, sink, on_ready=on_ready, on_progress=on_progress)
     finally:

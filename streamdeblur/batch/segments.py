@@ -211,7 +211,9 @@ def deblur_segment(
     """Deblur one part of ``input`` into ``path`` (video only) on the open ``backend``, with
     the run's ``options`` (batch, encoder, timeout); returns its frame count. Stopped or
     failed parts leave nothing behind."""
+    from ..encoding import plan_run
     from ..pipeline import Pipeline
+    from ..video.containers import output_codec
     from ..video.sinks import FileSink
     from ..video.sources import open_source
 
@@ -219,12 +221,18 @@ def deblur_segment(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open_source(input, timeout=o.timeout) as source:
-        sink = FileSink(path, source.info, codec=o.codec, crf=o.crf, preset=o.preset, pix_fmt=o.pix_fmt, overwrite=True)
+        i = source.info
+        plan = plan_run(o, backend, i.width, i.height, output_codec(path, o.codec))  # calibrated once per worker
+        sink = FileSink(
+            path, i, codec=o.codec, crf=o.crf, preset=plan.encoder.preset, threads=plan.encoder.threads,
+            pix_fmt=o.pix_fmt, overwrite=True,
+        )  # fmt: skip
         try:
             frames = _SegmentFrames(source, seg)
             pipe = Pipeline(
-                frames, backend, sink, batch=o.batch, on_progress=on_progress, stop_event=stop_event, total=seg.frames
-            )
+                frames, backend, sink, batch=plan.batch, on_progress=on_progress, stop_event=stop_event,
+                total=seg.frames,
+            )  # fmt: skip
             stats = pipe.run()
             if stats.stopped:
                 raise Cancelled(f"part {seg.index} of {input} stopped after {stats.frames_out} frames")

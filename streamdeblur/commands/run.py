@@ -29,6 +29,7 @@ from .common import (
 if TYPE_CHECKING:
     from ..api import RunOptions
     from ..backends import Backend
+    from ..encoding import RunPlan
     from ..pipeline import Progress
     from ..video.live import LiveInfo
     from ..video.sources import SourceInfo
@@ -106,7 +107,16 @@ def run(
             show_default=False,
         ),
     ] = None,
-    batch: Annotated[int, typer.Option("--batch", min=1, max=256, help="Frames per inference call.")] = 4,
+    batch: Annotated[
+        str,
+        typer.Option(
+            "--batch",
+            help=(
+                "Frames per inference call (1-256), or auto: what `streamdeblur bench` found fastest for the "
+                "backend's device (1 on the CPU, 4 on CUDA); the start line says which."
+            ),
+        ),
+    ] = "auto",
     codec: Annotated[
         Optional[str],
         typer.Option(
@@ -134,7 +144,23 @@ def run(
         Optional[str],
         typer.Option(
             "--preset",
-            help="Encoder speed preset (x264/x265: ultrafast ... veryslow; default fast).",
+            help=(
+                "Encoder speed preset (x264/x265: ultrafast ... veryslow; default fast), or auto: the slowest that "
+                "keeps up with the model, measured before the first frame (the start line says what it chose)."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    encoder_threads: Annotated[
+        Optional[int],
+        typer.Option(
+            "--encoder-threads",
+            min=0,
+            max=256,
+            help=(
+                "Encoder threads; 0: the encoder's own count (x264: 1.5 per core). Default: 0 with the model on a "
+                "GPU, one per four cores with the model on the CPU (they share the cores)."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -256,8 +282,8 @@ def run(
     )
     options = RunOptions(
         backend=value(backend) or "auto", device=value(device), weights=str(weights) if weights is not None else None,
-        batch=batch, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout,
-        backend_options=backend_options,
+        batch=parse_batch(batch), codec=codec, crf=crf, preset=preset, encoder_threads=encoder_threads,
+        pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, backend_options=backend_options,
     )  # fmt: skip
     many = (format, cluster, segments, cpus_per_worker, workers, report)
     if camera is not None:
@@ -290,6 +316,15 @@ def run(
 
         return run_many(inputs, output, options, batch_options, quiet=quiet)
     _run_file(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)
+
+
+def parse_batch(text: str) -> int | None:
+    """``--batch``: ``auto`` (None) or a whole number of frames from 1 to 256."""
+    if text.strip().lower() == "auto":
+        return None
+    if not text.strip().isdigit() or not 1 <= int(text) <= 256:
+        raise InputError(f"--batch {text!r} is not auto or a number of frames from 1 to 256", "e.g. --batch 4")
+    return int(text)
 
 
 #: video.urls.STDIO (not imported here: it imports PyAV, and the CLI starts without it)
@@ -337,7 +372,7 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
 
     progress = None if quiet else _ProgressLine()
 
-    def ready(info: SourceInfo, be: Backend) -> None:
+    def ready(info: SourceInfo, be: Backend, plan: RunPlan) -> None:
         if quiet:
             return
         if say_backend:
@@ -348,7 +383,7 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
             frames = "1 frame (the input's only video is a still picture, such as cover art)"
         say(
             f"{info.width}x{info.height} {frames} -> {output} "
-            f"({be.describe()}, batch {options.batch})"
+            f"({be.describe()}, {plan.describe()})"
         )
 
     try:
