@@ -9,7 +9,8 @@
 # gpu-tests.log (the gpu/tensorrt-marked tests); for each backend in BACKENDS, run-BACKEND.nut (the
 # sample through `run`) and compare-BACKEND.json (against the CPU reference run-cpu.nut: frame count
 # and timestamps equal, PSNR >= 45 dB); bench.json + bench.log (`bench`: SIZES x BATCHES, BACKENDS side
-# by side, per-stage FPS and efficiency); where `import tensorrt` works, an engine built under
+# by side, per-stage FPS and efficiency); encoders.json + encoders.log (`bench --encoders`: the CPU's
+# x264 per PRESETS x ENCODER_THREADS x SIZES) and run-auto.log (`run --preset auto`: what it chose); where `import tensorrt` works, an engine built under
 # $OUT/engines, run and compared the same way; summary.txt (one PASS/FAIL/SKIP line per step). It exits
 # 1 if any step failed. `DEVICE=cpu` rehearses it on a machine without a GPU (tests/test_gpu_script.py
 # does, with tiny sizes), so a broken script is caught before a GPU is there.
@@ -23,6 +24,7 @@
 # Environment: OUT (results; default /tmp/gpu-session), DEVICE (cuda; cpu to rehearse), PY (python3);
 # check: SAMPLE (samples/mountains.mp4), WEIGHTS (a generator; default the shipped one),
 # BACKENDS (torch,torch-compile), SIZES (1280x720,1920x1080), BATCHES (1,4,8), FRAMES (64), WARMUP (16),
+# PRESETS (ultrafast,superfast,veryfast,faster,fast,medium), ENCODER_THREADS (4,8,16,auto),
 # GPU_TESTS (1; 0 skips them); train: MODEL_ARGS (extra --model-arg flags), TRAIN_FLAGS.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +44,8 @@ SAMPLE=${SAMPLE:-samples/mountains.mp4}
 BACKENDS=${BACKENDS:-torch,torch-compile}
 SIZES=${SIZES:-1280x720,1920x1080}
 BATCHES=${BATCHES:-1,4,8}
+PRESETS=${PRESETS:-ultrafast,superfast,veryfast,faster,fast,medium}
+ENCODER_THREADS=${ENCODER_THREADS:-4,8,16,auto}
 FRAMES=${FRAMES:-64}
 WARMUP=${WARMUP:-16}
 GPU_TESTS=${GPU_TESTS:-1}
@@ -107,6 +111,16 @@ check() {
     result bench PASS
   else
     result bench FAIL "$(tail -1 "$OUT/bench.log")"
+  fi
+  # the CPU's encoder (H100/H200 have no NVENC): per preset x threads at SIZES, then `run --preset auto`
+  if timeout 150 "$PY" -m streamdeblur.cli bench --encoders --resolutions "$SIZES" --presets "$PRESETS" \
+      --encoder-threads "$ENCODER_THREADS" --frames "$FRAMES" --warmup "$WARMUP" --json "$OUT/encoders.json" \
+      > "$OUT/encoders.log" 2>&1 \
+    && timeout 120 "$PY" -m streamdeblur.cli run "$SAMPLE" -o "$OUT/run-auto.mp4" --device "$DEVICE" "${weights[@]}" \
+      --preset auto --overwrite > "$OUT/run-auto.log" 2>&1; then
+    result encoders PASS "$(grep -o 'encoder libx264 preset [a-z]*' "$OUT/run-auto.log" | head -1)"
+  else
+    result encoders FAIL "see encoders.log, run-auto.log"
   fi
   if "$PY" -c "import tensorrt" 2>/dev/null; then
     if timeout 300 "$PY" -m streamdeblur.cli build-engine "${weights[@]}" --min-shape 256x256 --opt-shape 640x360 \

@@ -33,7 +33,8 @@ def test_gpu_check_rehearsed_on_the_cpu(tmp_path, tiny_weights):
     env = {
         **os.environ, "OUT": str(out), "DEVICE": "cpu", "PY": sys.executable, "SAMPLE": str(_clip(tmp_path / "c.mp4")),
         "WEIGHTS": str(tiny_weights), "BACKENDS": "torch", "SIZES": "64x48", "BATCHES": "1", "FRAMES": "2",
-        "WARMUP": "1", "GPU_TESTS": "0", "OMP_NUM_THREADS": "1",
+        "WARMUP": "1", "GPU_TESTS": "0", "OMP_NUM_THREADS": "1", "PRESETS": "ultrafast,fast",
+        "ENCODER_THREADS": "1,auto",
     }  # fmt: skip
     res = subprocess.run(
         ["bash", "scripts/gpu_session.sh", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
@@ -43,8 +44,12 @@ def test_gpu_check_rehearsed_on_the_cpu(tmp_path, tiny_weights):
     status = dict(line.split(": ", 1)[0:2] for line in summary.splitlines())
     assert {k: v.split(" ")[0] for k, v in status.items()} == {
         "environment": "PASS", "gpu-tests": "SKIP", "run-cpu": "PASS", "run-torch": "PASS", "bench": "PASS",
-        "tensorrt": "SKIP",
+        "encoders": "PASS", "tensorrt": "SKIP",
     }, summary  # fmt: skip
+    assert status["encoders"].startswith("PASS (encoder libx264 preset "), summary
+    encoders = json.loads((out / "encoders.json").read_text())
+    assert [(r["preset"], r["threads"]) for r in encoders["rows"]] == [("ultrafast", 1), ("ultrafast", 0), ("fast", 1),
+                                                                       ("fast", 0)]  # fmt: skip
     assert json.loads((out / "doctor.json").read_text())["cpu_cores"] >= 1
     cmp = json.loads((out / "compare-torch.json").read_text())
     assert cmp["frames"] == [4, 4] and cmp["timestamps_equal"] and cmp["psnr_min"] >= 45 and cmp["pass"]
