@@ -272,4 +272,5 @@ def _finish_partial(sink: FileSink, frames: int, where: Path, signum: int = 2) -
     if written is None:
         raise Cancelled(f"{how} after {frames} frames; nothing was written{note}", signum=signum)
     kept = sink.frames_written
-    raise Cancelled(f"{how} after {frames} frames; the {kept} frames done are in {written}{note}", signum=signum)
+    where = "went to stdout" if sink.to_stdout else f"are in {written}"
+    raise Cancelled(f"{how} after {frames} frames; the {kept} frames done {where}{note}", signum=signum)

@@ -151,3 +151,39 @@ def test_ts_audio_into_mkv_on_a_pipe_is_one_line(tmp_path, mkv, tiny_weights):
     err = res.stderr.decode().strip()
     assert res.returncode != 0 and res.stdout == b"", err
     assert err.splitlines()[-1].startswith("streamdeblur: error:") and "--format ts" in err, err
+
+
+def test_ctrl_c_with_output_on_stdout_ends_a_playable_stream(tmp_path, tiny_weights):
+    """Ctrl-C in `run IN -o - --format mkv > out.mkv`: the frames done stay a playable stream on stdout (the
+    container finished, no temporary file anywhere), one line on stderr says how many, exit 130."""
+    import signal
+    import time
+
+    src = tmp_path / "long.mkv"
+    n = 400
+    write_video(src, random_frames(n, 192, 128), audio=True)
+    got = tmp_path / "got.mkv"
+    with got.open("wb") as sink:
+        proc = subprocess.Popen(
+            [*CLI, "run", str(src), "-o", "-", "--format", "mkv", "--weights", str(tiny_weights), "--backend", "torch",
+             "--codec", "ffv1", "--batch", "1"],
+            stdout=sink, stderr=subprocess.PIPE, env={**ENV, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while got.stat().st_size < 200_000 and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)  # frames are going out
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    stderr = err.decode()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    kept = len(read_video(got))  # decodes to its end: the container was finished, not cut
+    assert 0 < kept < n
+    assert f"the {kept} frames done went to stdout" in last, last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["got.mkv", "long.mkv"]  # no temporary file
