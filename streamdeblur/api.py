@@ -95,6 +95,8 @@ class RunResult:
     stats: PipelineStats
     #: the batch and encoder settings the run chose (streamdeblur.encoding)
     plan: RunPlan | None = None
+    #: seconds the backend spent compiling before its first frames (torch-compile: per shape), else 0
+    compile_seconds: float = 0.0
     #: what the user should know about a run that still succeeded (one line each), e.g. an input that ended early
     warnings: tuple[str, ...] = ()
     #: the input stopped before its end (a read error, a stream that broke off or stalled past --timeout): the
@@ -164,6 +166,7 @@ def deblur_video(
         choice_reason=opened.choice_reason,
         stats=stats,
         plan=plan,
+        compile_seconds=sum(getattr(opened, "compile_seconds", {}).values()),
         warnings=warnings,
         input_stopped=stopped_early,
     )

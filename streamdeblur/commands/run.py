@@ -401,7 +401,9 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
     if not quiet:  # stdout carries the video with -o -: the line goes to stderr then
         typer.echo(
             f"done: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} fps), "
-            f"backend {result.backend} on {result.device} ({result.precision}) -> {result.output}",
+            f"backend {result.backend} on {result.device} ({result.precision}"
+            + (f"; compiled in {result.compile_seconds:.1f} s" if result.compile_seconds else "")
+            + f") -> {result.output}",
             err=output == _STDIO,
         )
     if result.input_stopped:  # the output holds what was received; say so to scripts too

@@ -123,3 +123,16 @@ def test_bad_batch_preset_threads_are_one_line_errors(tmp_path, clip, tiny_weigh
     lines = [x for x in r.output.splitlines() if x.strip()]
     assert len(lines) == 1 and words in lines[0], r.output
     assert not out.exists()
+
+
+def test_torch_compile_says_how_long_it_compiled(tmp_path, clip, tiny_weights, monkeypatch):
+    """The compiled backend's one-off cost is stated in the final line, apart from the frame rate."""
+    monkeypatch.setenv("STREAMDEBLUR_CACHE_DIR", str(tmp_path / "cache"))  # not the user's ~/.cache
+    out = tmp_path / "out.mp4"
+    r = run(clip, "-o", out, "--weights", tiny_weights, "--backend", "torch-compile", "--device", "cpu")
+    if r.exit_code != 0 and "needs a C compiler" in r.output:
+        pytest.skip("torch.compile on the CPU needs a C compiler")
+    assert r.exit_code == 0, r.output
+    done = next(line for line in r.output.splitlines() if line.startswith("done:"))
+    assert re.search(r"backend torch-compile on cpu \(fp32; compiled in \d+\.\d s\) -> ", done), done
+    assert len(read_video(out)) == 10
