@@ -1,6 +1,7 @@
 """What the preview shows: a view composed of the original and deblurred frame (side by
 side, a split wipe, or the deblurred one only), the status overlay drawn on it, and PNG
-snapshots of it."""
+snapshots of it. A screen, a JPEG and a PNG snapshot take 8 bits: deep-colour frames (uint16)
+are converted here, for display only (:func:`for_display`)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,17 @@ def _label(image: np.ndarray, text: str, x: int, y: int, scale: float = 0.5) -> 
     cv2.putText(image, text, (x + 3, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
+def for_display(image: np.ndarray) -> np.ndarray:
+    """``image`` as uint8 for a screen: itself when it is uint8; uint16 (deep colour) rounded to 8 bits."""
+    if image.dtype == np.uint8:
+        return image
+    return ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
 def compose(original: np.ndarray, deblurred: np.ndarray, view: str, *, labels: bool = True) -> np.ndarray:
-    """The picture for a view: ``side`` (2W x H), ``split`` (W x H wipe), ``deblurred`` (W x H)."""
+    """The picture for a view: ``side`` (2W x H), ``split`` (W x H wipe), ``deblurred`` (W x H); uint8
+    whatever the frames' depth."""
+    original, deblurred = for_display(original), for_display(deblurred)
     if view == "side":
         out = np.concatenate([original, deblurred], axis=1)
         if labels:

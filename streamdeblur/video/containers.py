@@ -6,7 +6,10 @@ join of a segmented run (:mod:`streamdeblur.batch.segments`)."""
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import av
@@ -51,6 +54,8 @@ X26X_PRESETS = (
     "veryslow",
     "placebo",
 )
+#: --preset auto: the slowest x264/x265 preset that keeps up with the model (streamdeblur.encoding.plan_encoder)
+AUTO_PRESET = "auto"
 #: --preset's values for the other encoders that take one (libvpx-vp9: its deadline; SVT-AV1: 0-13)
 OTHER_PRESETS = {"libvpx-vp9": ("realtime", "good", "best"), "libsvtav1": tuple(str(i) for i in range(14))}
 #: container options per format: Matroska/WebM would otherwise shift every timestamp so
@@ -112,9 +117,24 @@ def video_encoder(codec: str) -> str:
     return codec
 
 
+def output_codec(out: str | os.PathLike, codec: str | None, format: str | None = None) -> str:
+    """The video encoder an output gets: ``--codec``, else its container's default (``-``: ``format``'s)."""
+    if codec:
+        return codec
+    ext = stdout_extension(format) if str(out) == "-" else os.path.splitext(str(out))[1].lower()
+    return CONTAINERS.get(ext, ("", "libx264"))[1]
+
+
 def check_preset(codec: str, preset: str | None) -> None:
     """An :class:`InputError` for a ``--preset`` that ``codec`` does not take (checked before any model loads)."""
     if preset is None:
+        return
+    if preset == AUTO_PRESET:
+        if codec not in _X26X:
+            raise InputError(
+                f"--preset auto chooses among x264/x265 presets; the {codec} encoder has none",
+                "leave --preset out, or give one of its own",
+            )
         return
     choices = X26X_PRESETS if codec in _X26X else OTHER_PRESETS.get(codec)
     if choices is None:
@@ -148,7 +168,11 @@ def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str
 
 
 def choose_pix_fmt(codec: str, info: FrameFormat, requested: str | None) -> str:
-    """The encoder's pixel format: the one asked for, else the source's if the encoder takes it."""
+    """The encoder's pixel format: the one asked for, else the source's if the encoder takes it.
+
+    A source deeper than 8 bits gets the encoder's format that keeps the most of it: depth
+    first (up to the source's), then chroma resolution, then the same family (YUV or RGB),
+    with no more bits than the source's (:func:`colour_loss` words what is lost)."""
     try:
         supported = [f.name for f in av.codec.Codec(codec, "w").video_formats or []]
     except Exception:
@@ -165,6 +189,11 @@ def choose_pix_fmt(codec: str, info: FrameFormat, requested: str | None) -> str:
     def fits(fmt: str) -> bool:
         return fmt in supported and not (odd and any(s in fmt for s in subsampled))
 
+    src = pix_fmt_traits(info.pix_fmt)
+    if src is not None and src.depth > 8:
+        deep = _keeps_most(src, [f for f in supported if fits(f)])
+        if deep is not None:
+            return deep
     for cand in (info.pix_fmt, "yuv420p", "yuv444p", "gbrp", "rgb24", "bgr0"):
         if cand and fits(cand):
             if odd and cand != info.pix_fmt:
@@ -179,3 +208,121 @@ def choose_pix_fmt(codec: str, info: FrameFormat, requested: str | None) -> str:
     if supported:
         return supported[0]
     return "yuv420p"
+
+
+@dataclass(frozen=True)
+class PixFmtTraits:
+    """What a pixel format keeps of a picture: bits per component, chroma subsampling
+    (log2 of the horizontal and vertical factors: 0 for 4:4:4 and RGB), RGB or YUV, grey."""
+
+    name: str
+    depth: int
+    sub_w: int
+    sub_h: int
+    rgb: bool
+    grey: bool
+
+    @property
+    def sub(self) -> int:
+        return self.sub_w + self.sub_h
+
+    @property
+    def chroma(self) -> str:
+        if self.rgb:
+            return "RGB"
+        if self.grey:
+            return "grey"
+        return _CHROMA.get((self.sub_w, self.sub_h), f"{self.sub_w}/{self.sub_h} subsampled")
+
+    def describe(self) -> str:
+        """e.g. ``12-bit 4:4:4 (yuv444p12le)``."""
+        return f"{self.depth}-bit {self.chroma} ({self.name})"
+
+
+_CHROMA = {(0, 0): "4:4:4", (1, 0): "4:2:2", (1, 1): "4:2:0", (2, 0): "4:1:1", (2, 2): "4:1:0", (0, 1): "4:4:0"}
+
+
+def pix_fmt_traits(pix_fmt: str | None) -> PixFmtTraits | None:
+    """The traits of a pixel format a video can be encoded in; None for a name FFmpeg does not
+    know, and for formats an output never gets: alpha, palette, Bayer, bitstream, float."""
+    if not pix_fmt or re.search(r"f(16|32)(le|be)?$", pix_fmt):
+        return None
+    try:
+        f = av.VideoFormat(pix_fmt, 16, 16)
+    except Exception:
+        return None
+    comps = f.components
+    if not comps or f.has_palette or f.is_bayer or f.is_bit_stream or any(c.is_alpha for c in comps):
+        return None
+    grey = len(comps) == 1
+    sub_w = 0 if f.is_rgb or grey else int(math.log2(16 // max(1, f.chroma_width(16))))
+    sub_h = 0 if f.is_rgb or grey else int(math.log2(16 // max(1, f.chroma_height(16))))
+    return PixFmtTraits(pix_fmt, max(c.bits for c in comps), sub_w, sub_h, bool(f.is_rgb), grey)
+
+
+def pix_fmt_depth(pix_fmt: str | None) -> int:
+    """Bits per component of ``pix_fmt`` (8 for a name FFmpeg does not know)."""
+    t = pix_fmt_traits(pix_fmt)
+    return t.depth if t is not None else 8
+
+
+def rgb_output(pix_fmt: str) -> bool:
+    """Whether an encoder takes ``pix_fmt`` as RGB (no YUV matrix on the way): the 8-bit
+    :data:`RGB_FORMATS`, and the deeper RGB ones (``gbrp10le``, ``rgb48le`` ...)."""
+    if pix_fmt in RGB_FORMATS:
+        return True
+    t = pix_fmt_traits(pix_fmt)
+    return t is not None and t.rgb and t.depth > 8
+
+
+def _keeps_most(src: PixFmtTraits, candidates: list[str]) -> str | None:
+    """Of ``candidates``, the format that keeps the most of a ``src`` picture (see :func:`choose_pix_fmt`)."""
+
+    def score(t: PixFmtTraits) -> tuple[int, int, bool, int, int]:
+        family = (t.rgb, t.grey) == (src.rgb, src.grey)
+        return (min(t.depth, src.depth), -max(t.sub - src.sub, 0), family, -t.depth, -abs(t.sub - src.sub))
+
+    usable = [t for t in map(pix_fmt_traits, candidates) if t is not None and (src.grey or not t.grey)]
+    return max(usable, key=score).name if usable else None
+
+
+#: the encoders a depth warning may suggest, with the containers that hold them
+_DEEP_CODECS = {"ffv1": ".mkv, .nut", "libx265": ".mkv, .mp4, .mov"}
+
+
+def colour_loss(source_pix_fmt: str, out_pix_fmt: str, codec: str, requested: bool) -> str | None:
+    """One line saying what a source deeper than 8 bits loses in ``out_pix_fmt`` (depth, chroma
+    resolution) and how to keep it; None when it loses neither, or the source is 8-bit."""
+    src, out = pix_fmt_traits(source_pix_fmt), pix_fmt_traits(out_pix_fmt)
+    if src is None or out is None or src.depth <= 8:
+        return None
+    lost = []
+    if out.depth < src.depth:
+        lost.append(f"depth ({src.depth} -> {out.depth} bits{': banding may show' if out.depth == 8 else ''})")
+    if out.sub > src.sub and not src.grey:
+        lost.append(f"chroma resolution ({src.chroma} -> {out.chroma})")
+    if not lost:
+        return None
+    why = (
+        f"--pix-fmt {out_pix_fmt} is {out.depth}-bit {out.chroma}"
+        if requested
+        else f"the {codec} encoder cannot hold it and writes {out.describe()}"
+    )
+    keepers = [
+        f"--codec {c} ({where})"
+        for c, where in _DEEP_CODECS.items()
+        if c != codec and c in av.codecs_available and _holds(c, src)
+    ]
+    fix = f"; {' or '.join(keepers)} keeps it" if keepers and not requested else ""
+    return f"the input is {src.describe()}; {why}: the output loses {' and '.join(lost)}{fix}"
+
+
+def _holds(codec: str, src: PixFmtTraits) -> bool:
+    """Whether ``codec`` has a format with ``src``'s depth and chroma resolution."""
+    try:
+        names = [f.name for f in av.codec.Codec(codec, "w").video_formats or []]
+    except Exception:
+        return False
+    best = _keeps_most(src, names)
+    t = pix_fmt_traits(best)
+    return t is not None and t.depth >= src.depth and t.sub <= src.sub

@@ -13,7 +13,8 @@ import numpy as np
 class Frame:
     """One decoded frame.
 
-    ``image`` is (H, W, 3) uint8 RGB. ``pts`` and ``time_base`` are the source's own
+    ``image`` is (H, W, 3) RGB: uint8, or uint16 where the video is deeper than 8 bits
+    (10, 12, 16: deep colour, scaled so that full range is 65535). ``pts`` and ``time_base`` are the source's own
     timestamps, which sinks keep (variable frame rate survives). ``captured_at`` is a
     ``time.perf_counter()`` stamp taken when the frame was read, for latency figures.
     """

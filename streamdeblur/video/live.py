@@ -261,6 +261,8 @@ class FilePlayback(LiveSource):
     """A file (decoded by :class:`~streamdeblur.video.sources.FileSource`) released frame by
     frame at its presentation times.
 
+    Its frames are uint8 whatever the file's depth, as every live source's: a preview shows 8
+    bits and a live recording is 8-bit 4:2:0 (:class:`LiveInfo`); ``run FILE`` keeps deep colour.
     With ``loop=True`` the file starts again at its end, so it can stand in for a camera.
     Frames come out at the file's own pace whatever the consumer does; a slow consumer
     sees the newest frame and the preview counts the rest as dropped, as with a camera.
@@ -272,7 +274,7 @@ class FilePlayback(LiveSource):
         self.path = Path(self._spec)
         self.loop = loop
         self.realtime = realtime
-        self._source = FileSource(self._spec)  # every input error, as `run` words it
+        self._source = FileSource(self._spec, deep=False)  # every input error, as `run` words it; 8-bit, as shown
         info = self._source.info
         self.info = LiveInfo(width=info.width, height=info.height, fps=info.fps, name=str(self.path), kind="file")
         self._period = 1.0 / info.fps if info.fps else 1.0 / 30.0
@@ -291,7 +293,7 @@ class FilePlayback(LiveSource):
         if frame is None and self.loop and self._played:
             self._offset += self._last_t + self._period
             self._source.close()
-            self._source = FileSource(self._spec)
+            self._source = FileSource(self._spec, deep=False)
             self._frames = iter(self._source)
             self._start, self._played = None, 0
             frame = next(self._frames, None)

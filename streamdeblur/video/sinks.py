@@ -2,7 +2,9 @@
 an output's name every writer of a video file makes before any work (:func:`check_output`).
 
 ``FileSink`` keeps what a user would notice if it changed: every frame's pts and the
-time base (variable frame rate survives), the resolution, the colour tags, the rotation,
+time base (variable frame rate survives), the resolution, the colour tags, the depth (frames
+deeper than 8 bits arrive as uint16 and are encoded in the deepest format the encoder has,
+:func:`~.containers.choose_pix_fmt`, with one warning where depth or chroma drops), the rotation,
 and every audio packet (copied untouched, never re-encoded, :mod:`.copies`); subtitles are
 copied where the container can hold them. The container and encoder settings are
 :mod:`.containers`'. It writes to a hidden temporary file in the output's folder and
@@ -32,13 +34,15 @@ from av.stream import Stream
 from ..errors import OutputError, OutputExistsError
 from ..fileio import fsync_file, publish, publish_free, remove_stale_temporaries, temp_name
 from .containers import (
+    AUTO_PRESET,
     CONTAINERS,
     DEFAULT_CRF,
-    RGB_FORMATS,
     choose_pix_fmt,
+    colour_loss,
     encoder_options,
     format_options,
     open_container,
+    rgb_output,
     stdout_extension,
     video_encoder,
 )
@@ -115,6 +119,21 @@ class FrameFormat(Protocol):
     def field_order(self) -> int: ...  # ffmpeg AVFieldOrder, kept on the output (0: unknown)
 
 
+#: (input, warning) pairs already logged by this process: a segmented run's parts say it once
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_colour_loss(info: FrameFormat, pix_fmt: str, codec: str, *, requested: bool) -> None:
+    """One warning line when an input deeper than 8 bits loses depth or chroma in ``pix_fmt``."""
+    note = colour_loss(info.pix_fmt, pix_fmt, codec, requested)
+    if note is None:
+        return
+    key = (str(getattr(info, "spec", getattr(info, "name", ""))), note)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning(note)
+
+
 class NullSink:
     """Discards frames: for benchmarks and dry runs."""
 
@@ -150,6 +169,7 @@ class FileSink:
         overwrite: bool = False,
         copy_from: FileSource | None = None,
         format: str | None = None,
+        threads: int | None = None,
     ) -> None:
         #: ``-`` (with ``format``): written to stdout as it goes, no temporary file, no rename
         self.to_stdout = str(path) == STDIO
@@ -163,8 +183,13 @@ class FileSink:
         self.info = info
         self.codec = video_encoder(codec or default_codec)
         self.pix_fmt = choose_pix_fmt(self.codec, info, pix_fmt)
+        _warn_colour_loss(info, self.pix_fmt, self.codec, requested=pix_fmt is not None)
         self.crf = DEFAULT_CRF.get(self.codec) if crf is None else crf
+        if preset == AUTO_PRESET:
+            raise ValueError("--preset auto is resolved before the sink opens (streamdeblur.encoding.plan_encoder)")
         self.preset = preset
+        #: the encoder's threads (0: the encoder's own choice, x264's 1.5 per core; None: FFmpeg's default)
+        self.threads = threads
         self.frames_written = 0
         self.overwrite = overwrite
         self.frames_dropped = 0  # frames left inside the encoder by close(partial=True, flush_budget=...)
@@ -205,6 +230,8 @@ class FileSink:
         s.time_base = info.time_base
         s.codec_context.time_base = info.time_base
         s.thread_type = "AUTO"
+        if self.threads is not None:
+            s.codec_context.thread_count = self.threads
         cc = s.codec_context
         cc.color_primaries = info.color_primaries
         cc.color_trc = info.color_trc
@@ -218,7 +245,7 @@ class FileSink:
             except Exception as e:  # pragma: no cover - container without display matrices
                 log.warning("cannot carry the rotation (%d degrees) into %s: %s", info.rotation, fmt, e)
         self.stream = s
-        self._rgb_out = self.pix_fmt in RGB_FORMATS
+        self._rgb_out = rgb_output(self.pix_fmt)
         self._sws_matrix = sws_colorspace(info.colorspace)
         self._sws_range = info.color_range if info.color_range in (1, 2) else 1
 
@@ -264,9 +291,10 @@ class FileSink:
                 f"frame {frame.index} is {img.shape[1]}x{img.shape[0]}, "
                 f"the output is {self.info.width}x{self.info.height}"
             )
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+        rgb = "rgb48le" if img.dtype == np.uint16 else "rgb24"  # deep colour: 16 bits a component
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=rgb)
         if self._rgb_out:
-            if self.pix_fmt != "rgb24":
+            if self.pix_fmt != rgb:
                 vf = vf.reformat(format=self.pix_fmt)
         else:
             vf = vf.reformat(format=self.pix_fmt, dst_colorspace=self._sws_matrix, dst_color_range=self._sws_range)

@@ -5,8 +5,11 @@ problem a user can have with an input (missing, not a video, truncated, no frame
 audio only, a URL that does not answer) is raised as a one-line error *before* any
 output file is created.
 
-A source yields :class:`~streamdeblur.video.frame.Frame` objects (RGB uint8 with the
-source's own pts and time base). With ``items()`` it also yields the audio and
+A source yields :class:`~streamdeblur.video.frame.Frame` objects (RGB with the source's
+own pts and time base): uint8 for 8-bit video, uint16 (decoded as ``rgb48le``, full range =
+65535) for video deeper than 8 bits, so 10-, 12- and 16-bit input is never crushed to 256
+levels on its way to the model (``deep=False`` decodes every frame to uint8, as a live preview
+shows it). With ``items()`` it also yields the audio and
 subtitle packets of the streams a sink asked to copy (``enable_passthrough``), demuxed
 in the same pass, so live streams are read once and packets are copied untouched.
 
@@ -85,6 +88,7 @@ class SourceInfo:
 
 
 def _bit_depth(pix_fmt: str) -> int:
+    """The deepest component of ``pix_fmt`` in bits (8 where FFmpeg does not know the name)."""
     try:
         fmt = av.VideoFormat(pix_fmt)
         return max(c.bits for c in fmt.components)
@@ -232,9 +236,12 @@ class Damage:
 class FileSource:
     """A video file or network stream, decoded on PyAV's own threads (thread_type AUTO)."""
 
-    def __init__(self, spec: str | os.PathLike, *, timeout: float = 10.0) -> None:
+    def __init__(self, spec: str | os.PathLike, *, timeout: float = 10.0, deep: bool = True) -> None:
         self.spec = str(spec)
         self.timeout = timeout
+        #: frames deeper than 8 bits come out as uint16 (rgb48le); False: uint8 whatever the input
+        self.deep = deep
+        self._rgb = "rgb24"
         self._passthrough: set[int] = set()
         self._closed = False
         self.container = _open_container(self.spec, timeout)
@@ -354,6 +361,7 @@ class FileSource:
     def _to_frame(self, f: av.VideoFrame) -> Frame:
         if self._frames_out == 0:
             self._size = (f.width, f.height)
+            self._rgb = "rgb48le" if self.deep and _bit_depth(f.format.name) > 8 else "rgb24"
         elif (f.width, f.height) != self._size:
             raise InputError(
                 f"input {self.spec} changes resolution at frame {self._frames_out} "
@@ -361,7 +369,7 @@ class FileSource:
                 "split the file at the change",
             )
         img = f.to_ndarray(
-            format="rgb24",
+            format=self._rgb,
             src_colorspace=sws_colorspace(f.colorspace),
             src_color_range=f.color_range if f.color_range in (1, 2) else 1,
         )
@@ -612,6 +620,7 @@ class FileSource:
         self.close()
 
 
-def open_source(spec: str | os.PathLike, *, timeout: float = 10.0) -> FileSource:
-    """Open a video file or URL (rtsp/http(s)/udp/...); raises a one-line error if it cannot be used."""
-    return FileSource(spec, timeout=timeout)
+def open_source(spec: str | os.PathLike, *, timeout: float = 10.0, deep: bool = True) -> FileSource:
+    """Open a video file or URL (rtsp/http(s)/udp/...); raises a one-line error if it cannot be used.
+    ``deep``: frames of video deeper than 8 bits are uint16 (else uint8)."""
+    return FileSource(spec, timeout=timeout, deep=deep)
