@@ -131,6 +131,18 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _at_depth(info: SourceInfo, depth: int | None) -> SourceInfo:
+    """The encoder's view of ``depth``-bit frames: 16-bit frames of an 8-bit (or synthetic) source are
+    encoded as 10-bit 4:2:0, as a phone's HDR video is; 8-bit frames of a deeper one as 8-bit 4:2:0."""
+    from dataclasses import replace
+
+    if depth == 16 and info.bit_depth <= 8:
+        return replace(info, pix_fmt="yuv420p10le", bit_depth=10)
+    if depth == 8 and info.bit_depth > 8:
+        return replace(info, pix_fmt="yuv420p", bit_depth=8)
+    return info
+
+
 def _describe_input(config: BenchConfig) -> tuple[SourceInfo | None, dict[str, Any], tuple[tuple[int, int], ...]]:
     """(the input's SourceInfo or None, the report's input entry, the resolutions to measure)."""
     if config.input is not None:
@@ -168,8 +180,8 @@ def _prepare(
 ) -> tuple[list[np.ndarray], float | None]:
     """The frames of one size, and the decoder's FPS over the measured ones (None: synthetic)."""
     if config.input is None:
-        return synthetic_frames(*size, total, config.seed), None
-    pairs = list(decode_frames(config.input, total, size))
+        return synthetic_frames(*size, total, config.seed, config.depth), None
+    pairs = list(decode_frames(config.input, total, size, config.depth))
     timed = pairs[warm:] or pairs
     return [p[0] for p in pairs], fps(len(timed), sum(p[1] for p in timed))
 
@@ -196,7 +208,7 @@ def _measure(
     enc = measure_encode(images, info, workdir, config.codec, warm)
     if config.input is not None:
         feed: Iterator[np.ndarray] = (
-            img for img, _ in decode_frames(config.input, info.frame_count, (info.width, info.height))
+            img for img, _ in decode_frames(config.input, info.frame_count, (info.width, info.height), config.depth)
         )
     else:
         feed = iter(images)
@@ -235,6 +247,7 @@ def _new_report(
             "resolutions": [f"{w}x{h}" for w, h in resolutions], "batches": list(config.batches),
             "frames": config.frames, "warmup": config.warmup, "codec": config.codec or "libx264 (the .mp4 default)",
             "precision": config.precision, "max_tile": config.max_tile, "threads": config.threads,
+            "depth": config.depth,
         },
         input=input_desc,
         method={
@@ -275,7 +288,7 @@ def run_bench(config: BenchConfig, on_progress: Notify | None = None) -> BenchRe
                 total = warm + measured
                 say(f"{w}x{h} batch {batch}: preparing {total} frames")
                 images, decode_fps = _prepare(config, (w, h), total, warm)
-                info = bench_source_info(w, h, rate, total, like=src_info)
+                info = _at_depth(bench_source_info(w, h, rate, total, like=src_info), config.depth)
                 for gi, model_name in enumerate(models):
                     for ki, bname in enumerate(config.backends):
                         generator, wsrc = _generator(model_name, config.weights, config.seed)

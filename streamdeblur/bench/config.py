@@ -57,6 +57,9 @@ class BenchConfig:
     seed: int = 0
     openvino_precision: OpenVINOPrecision | None = None  # OpenVINO's where ``precision`` is None, as `run`'s
     openvino_hint: OpenVINOHint = "auto"  # OpenVINO's performance hint (auto, latency, throughput), as `run`'s
+    #: bits of the frames fed: 16 (uint16, as `run` decodes 10-16-bit video; encoded yuv420p10le unless the input is
+    #: deeper) or 8; None: the input's own (synthetic frames: 8)
+    depth: int | None = None
 
     def __post_init__(self) -> None:
         if self.input is not None and self.synthetic is not None:
@@ -73,6 +76,8 @@ class BenchConfig:
             raise InputError(f"batch sizes must be at least 1, got {self.batches}")
         if self.max_tile is not None and self.max_tile < 16:
             raise InputError(f"--max-tile must be at least 16, got {self.max_tile}")
+        if self.depth not in (None, 8, 16):
+            raise InputError(f"--depth {self.depth} is not 8 or 16", "write --depth 16 (deep colour) or --depth 8")
         if self.threads is not None and self.threads < 1:
             raise InputError(f"--threads must be at least 1, got {self.threads}")
         _ = self.backend_options  # the OpenVINO settings are checked as the options are built

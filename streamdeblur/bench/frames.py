@@ -11,9 +11,21 @@ import numpy as np
 from ..errors import InputError
 
 
-def synthetic_frames(width: int, height: int, count: int, seed: int = 0) -> list[np.ndarray]:
+def at_depth(img: np.ndarray, depth: int | None) -> np.ndarray:
+    """``img`` as ``depth``-bit frames: 16 -> uint16 (8-bit values widened, x257, with detail
+    below the eighth bit, as a 10-16-bit video has), 8 -> uint8 (rounded); None: as it is."""
+    if depth is None or (depth == 16) == (img.dtype == np.uint16):
+        return img
+    if depth == 16:
+        fine = np.arange(img.size, dtype=np.int64).reshape(img.shape) * 97 % 257 - 128  # fixed, not random: cheap
+        return np.clip(img.astype(np.int64) * 257 + fine, 0, 65535).astype(np.uint16)
+    return ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def synthetic_frames(width: int, height: int, count: int, seed: int = 0, depth: int | None = None) -> list[np.ndarray]:
     """Frames an encoder has real work on: a multi-scale texture with hard-edged shapes
-    and text, panned a few pixels a frame, with light sensor-like noise."""
+    and text, panned a few pixels a frame, with light sensor-like noise; uint8, or uint16
+    with ``depth`` 16 (:func:`at_depth`)."""
     import cv2
 
     rng = np.random.default_rng(seed)
@@ -52,7 +64,7 @@ def synthetic_frames(width: int, height: int, count: int, seed: int = 0) -> list
     for t in range(count):
         crop = img[t * dy : t * dy + height, t * dx : t * dx + width].astype(np.int16)
         crop += rng.integers(-3, 4, crop.shape, dtype=np.int16)
-        frames.append(np.clip(crop, 0, 255).astype(np.uint8))
+        frames.append(at_depth(np.clip(crop, 0, 255).astype(np.uint8), depth))
     return frames
 
 
@@ -65,9 +77,11 @@ def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, size, interpolation=interp)
 
 
-def decode_frames(spec: str, count: int, size: tuple[int, int] | None) -> Iterator[tuple[np.ndarray, float]]:
+def decode_frames(
+    spec: str, count: int, size: tuple[int, int] | None, depth: int | None = None
+) -> Iterator[tuple[np.ndarray, float]]:
     """(frame, seconds spent decoding it) for ``count`` frames, looping the file if it is
-    shorter; resized to ``size`` outside the timed part."""
+    shorter; resized to ``size`` and brought to ``depth`` (:func:`at_depth`) outside the timed part."""
     from ..video.sources import open_source
 
     done = 0
@@ -88,7 +102,7 @@ def decode_frames(spec: str, count: int, size: tuple[int, int] | None) -> Iterat
                 opened = 0.0
                 got += 1
                 done += 1
-                yield (_resize(f.image, size) if size else f.image), dt
+                yield at_depth(_resize(f.image, size) if size else f.image, depth), dt
             if got == 0:  # pragma: no cover - open_source refuses files without frames
                 raise InputError(f"input {spec} yielded no frames")
         finally:

@@ -84,7 +84,7 @@ def measure_backend_stages(
             i -= extra
             x, dt_pre = timer.time(lambda s=stack: backend.to_device(s))
             y, dt_inf = timer.time(lambda t=x: backend.infer_tiled(t), events=True)
-            out, dt_post = timer.time(lambda t=y: backend.from_device(t))
+            out, dt_post = timer.time(lambda t=y, s=stack: backend.from_device(t, s.dtype.type))
             if out.shape != stack.shape:
                 raise RuntimeError(f"backend {backend.name} returned {out.shape} for {stack.shape}")
             if i >= warmup_batches:
@@ -142,14 +142,18 @@ def bench_source_info(
     )  # fmt: skip
 
 
-def measure_encode(frames: list[np.ndarray], info: SourceInfo, workdir: Path, codec: str | None, warmup: int) -> float:
+def measure_encode(
+    frames: list[np.ndarray], info: SourceInfo, workdir: Path, codec: str | None, warmup: int,
+    preset: str | None = None, threads: int | None = None,
+) -> float:  # fmt: skip
     """Encode-only FPS through FileSink: the frames after ``warmup`` divided by the time
     from the last warm-up frame's write to the end of ``close()`` (the encoder's final
-    flush included, as the end-to-end figure includes it)."""
+    flush included, as the end-to-end figure includes it). ``preset`` and ``threads``: the
+    encoder's (None: `run`'s defaults)."""
     from ..video.sinks import FileSink
 
     tb = info.time_base
-    sink = FileSink(workdir / "encode.mp4", info, codec=codec, overwrite=True)
+    sink = FileSink(workdir / "encode.mp4", info, codec=codec, preset=preset, threads=threads, overwrite=True)
     try:
         t0 = time.perf_counter()
         for i, img in enumerate(frames):

@@ -34,25 +34,30 @@ def _fmt(v: float | None, digits: int = 1) -> str:
     return f"{v:,.{digits}f}"
 
 
-def _header(report: dict[str, Any]) -> list[str]:
-    m = report["machine"]
+def _machine_lines(m: dict[str, Any]) -> list[str]:
     gpus = ", ".join(f"{g['name']} ({g['memory_gib']} GiB)" for g in m.get("gpus", [])) or "none"
     load = m.get("load_average")
     load_text = ", ".join(map(str, load)) if load else "?"
-    lines = [
+    return [
         f"cpu    {m.get('cpu')} ({m.get('cpu_cores')} cores; load average {load_text} at the start)",
         f"gpu    {gpus}; NVIDIA driver {m.get('nvidia_driver') or '-'}; CUDA {m.get('cuda_runtime') or '-'}",
         f"soft   torch {m.get('torch')}, TensorRT {m.get('tensorrt') or '-'}, "
         f"ONNX Runtime {m.get('onnxruntime') or '-'}, OpenVINO {m.get('openvino') or '-'}, PyAV {m.get('pyav')}",
     ]
+
+
+def _header(report: dict[str, Any]) -> list[str]:
+    lines = _machine_lines(report["machine"])
     i = report["input"]
     what = (
         f"{i['spec']} ({i['width']}x{i['height']}, {i['codec']})" if i["kind"] == "file" else f"synthetic {i['spec']}"
     )
     c = report["config"]
     tiles = f"; tiles of at most {c['max_tile']} px" if c.get("max_tile") else ""
+    depth = f"; {c['depth']}-bit frames" if c.get("depth") else ""
     lines.append(
         f"input  {what}; {c['frames']} measured frames after {c['warmup']} warm-up; encode with {c['codec']}{tiles}"
+        f"{depth}"
     )
     return lines
 
@@ -192,6 +197,17 @@ def bench(
             show_default=False,
         ),
     ] = None,
+    depth: Annotated[
+        Optional[int],
+        typer.Option(
+            "--depth",
+            help=(
+                "Bits of the frames fed: 16 measures deep colour (uint16 frames, as `run` decodes 10-16-bit video, "
+                "encoded 10-bit 4:2:0), 8 the usual (default: the input's own; synthetic frames are 8-bit)."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     codec: Annotated[
         Optional[str],
         typer.Option(
@@ -200,6 +216,23 @@ def bench(
             show_default=False,
         ),
     ] = None,
+    encoders: Annotated[
+        bool,
+        typer.Option(
+            "--encoders",
+            help=(
+                "Time the encoder alone per --presets x --encoder-threads x size (no model): what a GPU without "
+                "NVENC leaves to the CPU; `run --preset auto` chooses from the same measurement."
+            ),
+        ),
+    ] = False,
+    presets: Annotated[
+        str, typer.Option("--presets", help="With --encoders: presets, comma-separated.")
+    ] = "ultrafast,superfast,veryfast,faster,fast,medium,slow",
+    encoder_threads: Annotated[
+        str,
+        typer.Option("--encoder-threads", help="With --encoders: thread counts, comma-separated; auto: the encoder's."),
+    ] = "1,2,4,auto",
     json_out: Annotated[
         Optional[Path],
         typer.Option(
@@ -228,8 +261,11 @@ def bench(
     pipeline overlaps its stages. Warm-up is excluded; CUDA timings are synchronised.
 
     Examples: streamdeblur bench --synthetic 1280x720 --backend torch,onnxruntime --device cpu |
-    streamdeblur bench clip.mp4 --resolutions 640x360,1280x720 --batch 1,4 --json bench.json --plot bench.png
+    streamdeblur bench clip.mp4 --resolutions 640x360,1280x720 --batch 1,4 --json bench.json --plot bench.png |
+    streamdeblur bench --encoders --resolutions 1280x720,1920x1080 --encoder-threads 1,4,16,auto
     """
+    if encoders:
+        return _bench_encoders(resolutions, codec, presets, encoder_threads, frames, warmup, json_out, quiet)
     from ..bench import run_bench
     from ..bench.config import SIZE_LIMITS, BenchConfig, parse_ints, parse_names
     from ..bench.report import check_plot_path, plot_report
@@ -248,7 +284,7 @@ def bench(
         weights=str(weights) if weights is not None else None,
         resolutions=parse_sizes(resolutions, "--resolutions", **SIZE_LIMITS), batches=parse_ints(batch),
         frames=frames, warmup=warmup, codec=codec, precision=value(precision), max_tile=max_tile, threads=threads,
-        openvino_precision=value(openvino_precision), openvino_hint=openvino_hint.value,
+        openvino_precision=value(openvino_precision), openvino_hint=openvino_hint.value, depth=depth,
     )  # fmt: skip
 
     def progress(msg: str) -> None:
@@ -270,3 +306,33 @@ def bench(
         written = plot_report(data, plot)
         if not to_stdout:
             typer.echo(f"chart written to {written}")
+
+
+def _bench_encoders(
+    resolutions: str, codec: str | None, presets: str, threads: str, frames: int, warmup: int,
+    json_out: Path | None, quiet: bool,
+) -> None:  # fmt: skip
+    """``bench --encoders``: :func:`streamdeblur.bench.encoders.run_encoder_bench`, its tables and JSON."""
+    from ..bench.config import SIZE_LIMITS
+    from ..bench.encoders import encoder_table_lines, parse_presets, parse_threads, run_encoder_bench
+    from ..sizes import parse_sizes
+    from ..video.containers import video_encoder
+
+    enc = video_encoder(codec or "libx264")
+    sizes = parse_sizes(resolutions, "--resolutions", **SIZE_LIMITS)
+    report = run_encoder_bench(
+        enc, sizes, parse_presets(presets, enc), parse_threads(threads), frames, warmup,
+        on_progress=None if quiet else lambda m: print(f"streamdeblur: {m}", file=sys.stderr, flush=True),
+    )  # fmt: skip
+    data = report.as_dict()
+    if json_out is not None and str(json_out) == "-":
+        typer.echo(json.dumps(data, indent=2))
+        return
+    if json_out is not None:
+        _write_json(data, json_out)
+    lines = _machine_lines(data["machine"])
+    lines.append(f"input  synthetic frames; {frames} measured after {warmup} warm-up; the final flush counted")
+    for line in [*lines, *encoder_table_lines(data)]:
+        typer.echo(line)
+    if json_out is not None:
+        typer.echo(f"results written to {json_out}")
