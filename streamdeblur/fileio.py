@@ -18,7 +18,7 @@ import os
 import re
 import socket
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 #: errors that mean "this mechanism is not available here", not "the name is taken"
@@ -142,29 +142,44 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Remove the temporaries of ``path`` (:func:`temp_name`, or ``mkstemp``'s of :func:`writing`) left by
-    a process of this machine that is gone (killed before it could clean up); returns those removed.
-    One whose process still runs, or of another machine (a shared folder), is left alone."""
-    path = Path(path)
+def _temporaries(path: Path) -> Iterator[tuple[Path, str | None, int]]:
+    """The temporaries of ``path`` beside it (:func:`temp_name`'s, or ``mkstemp``'s of :func:`writing`), each
+    as (file, its writer's host or None, its writer's pid)."""
     folder = path.parent if str(path.parent) else Path(".")
     pattern = re.compile(
         rf"^\.{re.escape(path.stem)}\.(?:(?P<host>[A-Za-z0-9-]+)\.)?(?P<pid>\d+)\.(?:\w+\.)?tmp{re.escape(path.suffix)}$"
     )
-    removed = []
     try:
         names = os.listdir(folder)
     except OSError:
-        return removed
-    host = _host()
+        return
     for name in names:
-        m = pattern.match(name)
-        if m is None or (m["host"] not in (None, host)) or _pid_alive(int(m["pid"])):
-            continue
+        if (m := pattern.match(name)) is not None:
+            yield folder / name, m["host"], int(m["pid"])
+
+
+def _unlink(files: Iterable[Path]) -> list[Path]:
+    removed = []
+    for f in files:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(folder / name)
-            removed.append(folder / name)
+            os.unlink(f)
+            removed.append(f)
     return removed
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of ``path`` (:func:`temp_name`, or ``mkstemp``'s of :func:`writing`) left by
+    a process of this machine that is gone (killed before it could clean up); returns those removed.
+    One whose process still runs, or of another machine (a shared folder), is left alone."""
+    host = _host()
+    return _unlink(f for f, h, pid in _temporaries(Path(path)) if h in (None, host) and not _pid_alive(pid))
+
+
+def remove_temporaries_of(path: str | os.PathLike, host: str, pid: int) -> list[Path]:
+    """Remove the temporaries of ``path`` written by process ``pid`` of machine ``host``, known to be dead
+    (a Ray worker the cluster reported lost, on whatever node it ran: the output folder is shared)."""
+    mark = re.sub(r"[^A-Za-z0-9-]", "-", host.split(".")[0]) or "host"  # as temp_name writes it
+    return _unlink(f for f, h, p in _temporaries(Path(path)) if h == mark and p == pid)
 
 
 def write_atomic(path: str | os.PathLike, data: bytes, *, replace: bool = False) -> Path:

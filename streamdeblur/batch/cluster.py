@@ -24,7 +24,7 @@ machine (and stops it at the end); ``auto`` or an address (``ray://head:10001``,
 Test hook (used by the tests, harmless otherwise): if ``$STREAMDEBLUR_TEST_KILL_WORKER``
 names a file with lines ``once NAME`` or ``always NAME``, an actor that starts a task on
 an input named NAME exits at once (``os._exit``), as a crashed worker would; a ``once``
-line is removed first.
+line is removed first; ``midway NAME`` exits once the task's output has its temporary file.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClusterError, StreamDeblurError
+from ..fileio import remove_temporaries_of
 from .reports import BatchStart, WorkerInfo
 from .schedule import Schedule
 from .tasks import FileTask, PartTask, PlanTask, Result, Task
@@ -166,6 +167,15 @@ def _fault_hook(task: Task) -> None:
             Path(path).write_text("".join(x + "\n" for j, x in enumerate(lines) if j != k))
         if how in ("once", "always"):
             os._exit(1)
+        if how == "midway":  # once this task's output has a temporary file, as a worker lost mid-encode
+            target = Path(task.path if isinstance(task, PartTask) else task.output)
+
+            def die_once_written(target: Path = target) -> None:
+                while not any(target.parent.glob(f".{target.stem}.*.tmp{target.suffix}")):
+                    time.sleep(0.01)
+                os._exit(1)
+
+            threading.Thread(target=die_once_written, daemon=True).start()
 
 
 @dataclass(frozen=True)
@@ -215,6 +225,21 @@ class _Actor:
     def summary(self) -> WorkerInfo | None:
         """For the report: None for an actor that never started."""
         return None if self.info is None else replace(self.info, worker=self.label, tasks=self.tasks, died=self.dead)
+
+
+def _sweep(task: Task, info: WorkerInfo | None) -> list[Path]:
+    """The temporary output a lost worker left (its host and pid are in the name), removed from here: the
+    output folder is shared, the worker is known to be gone, and no later run on its host may come by."""
+    if info is None:
+        return []
+    paths = [task.path] if isinstance(task, PartTask) else [] if isinstance(task, PlanTask) else [task.output]
+    removed = []
+    for p in paths:
+        try:
+            removed += remove_temporaries_of(p, info.host, info.pid)
+        except OSError as e:  # pragma: no cover - an unreachable folder: the next run there sweeps it
+            log.warning("could not remove the temporary files of %s: %s", p, e)
+    return removed
 
 
 def _first_line(e: BaseException) -> str:
@@ -372,7 +397,9 @@ class _Fleet:
         if a in self.idle:
             self.idle.remove(a)
         if a.task is not None:
-            self.schedule.died(a.task, f"worker {a.label} died ({_first_line(e)})")
+            swept = _sweep(a.task, a.info)
+            note = f"; removed its temporary file {', '.join(p.name for p in swept)}" if swept else ""
+            self.schedule.died(a.task, f"worker {a.label} died ({_first_line(e)}){note}")
             a.task = None
         if self.replacements > 0 and self.schedule.has_work():
             self.replacements -= 1

@@ -138,6 +138,26 @@ def test_dead_worker_is_retried_once_on_another_and_the_others_finish(tmp_path, 
     assert_same_video(out / "once.mkv", single_run(clips[1], tmp_path / "single.mkv", tiny_weights))
 
 
+def test_a_worker_lost_mid_encode_leaves_no_temporary_file(tmp_path, tiny_weights, kill_list):
+    """A worker killed while its output's hidden temporary file exists (on any node: the name carries
+    the worker's host and pid): the driver, told by Ray that the worker is gone, removes it."""
+    make_clips(tmp_path / "clips", {"a.mkv": 6, "lost.mkv": 6})
+    kill_list.write_text("midway lost.mkv\n")
+    out = tmp_path / "out"
+    try:
+        res = invoke(tmp_path / "clips", "-o", out, "--cluster", "local", "--weights", tiny_weights, *OPTS,
+                     "--report", tmp_path / "r.json")  # fmt: skip
+    finally:
+        kill_list.write_text("")
+    assert res.exit_code == 1, res.stderr
+    lost = load_report(tmp_path / "r.json")["by_name"]["lost.mkv"]
+    assert lost["status"] == "failed" and "twice" in lost["error"], lost
+    assert "removed its temporary file .lost." in lost["error"], lost  # the second worker's, by the driver
+    assert any("removed its temporary file .lost." in w for w in lost["warnings"]), lost  # the first's
+    assert sorted(p.name for p in out.iterdir()) == ["a.mkv"]
+    assert hidden(out) == []
+
+
 def test_stop_ends_the_cluster_work_and_reports_what_finished(tmp_path, tiny_weights, kill_list):
     from streamdeblur.api import RunOptions
     from streamdeblur.batch import BatchOptions, deblur_many
