@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from videofiles import random_frames, read_video, write_video
 
 from streamdeblur.cli import app
-from streamdeblur.encoding import AUTO_PRESETS, choose_preset
+from streamdeblur.encoding import AUTO_PRESETS, choose_preset, resolve_batch
 
 runner = CliRunner()
 
@@ -136,3 +136,19 @@ def test_torch_compile_says_how_long_it_compiled(tmp_path, clip, tiny_weights, m
     done = next(line for line in r.output.splitlines() if line.startswith("done:"))
     assert re.search(r"backend torch-compile on cpu \(fp32; compiled in \d+\.\d s\) -> ", done), done
     assert len(read_video(out)) == 10
+
+
+@pytest.mark.parametrize(
+    "backend,device,size,batch",
+    [
+        ("torch", "cpu", (1280, 720), 1),  # PyTorch on the CPU: batch 1 about 2x faster at both sizes
+        ("openvino", "cpu", (640, 360), 1),
+        ("openvino", "cpu", (1280, 720), 4),  # OpenVINO's throughput streams win at 720p
+        ("onnxruntime", "cpu", (640, 360), 4),
+        ("torch", "cuda", (1920, 1080), 4),
+    ],
+)
+def test_batch_auto_per_backend_device_and_size(backend, device, size, batch):
+    got, why = resolve_batch(None, backend, device, *size)
+    assert got == batch and why.startswith("auto: "), why
+    assert resolve_batch(3, backend, device, *size) == (3, "")  # a given batch is used as it is
