@@ -146,7 +146,7 @@ def plan_encoder(
     if preset != AUTO_PRESET:
         default = DEFAULT_PRESET if codec in ("libx264", "libx264rgb", "libx265") else None
         return EncoderPlan(preset=preset or default, threads=n)
-    key = (id(backend), codec, width, height, batch, n)
+    key = (id(backend), backend.name, backend.device, backend.precision, codec, width, height, batch, n)
     if key not in _CALIBRATIONS:
         _CALIBRATIONS[key] = _calibrate(codec, n, backend, width, height, batch)
     return _CALIBRATIONS[key]
