@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING
 from .video.containers import AUTO_PRESET, DEFAULT_PRESET, X26X_PRESETS
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .api import RunOptions
     from .backends.base import Backend
 
@@ -180,10 +182,11 @@ def _calibrate(codec: str, threads: int, backend: Backend, width: int, height: i
     model_fps = measure_model(backend, width, height, batch)
     on_gpu = backend.device.startswith("cuda")
     need = model_fps * (GPU_HEADROOM if on_gpu else CPU_SHARE)
+    from .bench.frames import synthetic_frames
+
+    frames = synthetic_frames(width, height, _CAL_WARM + _CAL_FRAMES, seed=2)  # made once, encoded per preset
     with tempfile.TemporaryDirectory(prefix="streamdeblur-preset-") as tmp:
-        chosen, measured, any_kept = choose_preset(
-            need, lambda p: measure_preset(codec, p, threads, width, height, Path(tmp))
-        )
+        chosen, measured, any_kept = choose_preset(need, lambda p: measure_preset(codec, p, threads, frames, Path(tmp)))
     verdict = "the slowest that keeps up" if any_kept else "none keeps up: the encoder is the bottleneck"
     rule = f">= {GPU_HEADROOM:g}x" if on_gpu else f">= {CPU_SHARE:g}x (the CPU is shared)"
     figures = ", ".join(f"{p} {measured[p]:.0f}" for p in AUTO_PRESETS if p in measured)
@@ -214,11 +217,10 @@ def measure_model(backend: Backend, width: int, height: int, batch: int) -> floa
     return batch / max(best, 1e-9)
 
 
-def measure_preset(codec: str, preset: str, threads: int, width: int, height: int, workdir: Path) -> float:
-    """Encode FPS of ``preset`` on synthetic frames of ``width`` x ``height`` (streamdeblur.bench.measure)."""
-    from .bench.frames import synthetic_frames
+def measure_preset(codec: str, preset: str, threads: int, frames: list[np.ndarray], workdir: Path) -> float:
+    """Encode FPS of ``preset`` on ``frames`` after :data:`_CAL_WARM` warm-up ones (streamdeblur.bench.measure)."""
     from .bench.measure import bench_source_info, measure_encode
 
-    frames = synthetic_frames(width, height, _CAL_WARM + _CAL_FRAMES, seed=2)
+    height, width = frames[0].shape[:2]
     info = bench_source_info(width, height, Fraction(25), len(frames))
     return measure_encode(frames, info, workdir, codec, _CAL_WARM, preset=preset, threads=threads)

@@ -27,6 +27,17 @@ def run(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProc
     )
 
 
+def fed_by(feeder: subprocess.Popen[bytes], args: list[str]) -> subprocess.CompletedProcess[bytes]:
+    """The CLI reading ``feeder``'s stdout through a real pipe (closed here after, so the feeder can end)."""
+    assert feeder.stdout is not None
+    try:
+        return subprocess.run(
+            [*CLI, *args], stdin=feeder.stdout, capture_output=True, env=ENV, timeout=300, check=False
+        )
+    finally:
+        feeder.stdout.close()
+
+
 def frames_of(data: bytes) -> list[tuple[int, Fraction]]:
     with av.open(io.BytesIO(data), mode="r") as c:
         return [(f.pts, f.time_base) for f in c.decode(video=0)]
@@ -60,19 +71,8 @@ def test_dev_stdin_from_a_pipe_into_a_file(tmp_path, mkv, tiny_weights):
     """`cat in.mkv | streamdeblur run /dev/stdin -o out.mkv`: a FIFO of size 0, never seeked or reopened."""
     out = tmp_path / "out.mkv"
     cat = subprocess.Popen(["cat", str(mkv)], stdout=subprocess.PIPE)
-    try:
-        res = subprocess.run(
-            [*CLI, "run", "/dev/stdin", "-o", str(out), "--weights", str(tiny_weights)],
-            stdin=cat.stdout,
-            capture_output=True,
-            env=ENV,
-            timeout=300,
-            check=False,
-        )
-    finally:
-        assert cat.stdout is not None
-        cat.stdout.close()
-        cat.wait()
+    res = fed_by(cat, ["run", "/dev/stdin", "-o", str(out), "--weights", str(tiny_weights)])
+    cat.wait()
     assert res.returncode == 0, res.stderr.decode()
     frames = read_video(out)
     assert [round(float(pts * tb), 3) for pts, tb, _ in frames] == [p / 1000 for p in PTS]
@@ -124,19 +124,8 @@ def test_a_chain_of_pipes(mkv, tiny_weights):
     first = subprocess.Popen(
         [*CLI, "run", "-", "-o", "-", "--format", "ts", *args], stdin=mkv.open("rb"), stdout=subprocess.PIPE, env=ENV
     )
-    try:
-        second = subprocess.run(
-            [*CLI, "run", "-", "-o", "-", "--format", "nut", *args],
-            stdin=first.stdout,
-            capture_output=True,
-            env=ENV,
-            timeout=300,
-            check=False,
-        )
-    finally:
-        assert first.stdout is not None
-        first.stdout.close()
-        assert first.wait(timeout=300) == 0
+    second = fed_by(first, ["run", "-", "-o", "-", "--format", "nut", *args])
+    assert first.wait(timeout=300) == 0
     assert second.returncode == 0, second.stderr.decode()
     assert len(frames_of(second.stdout)) == len(PTS)
     with av.open(io.BytesIO(second.stdout)) as c:
