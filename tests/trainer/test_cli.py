@@ -183,3 +183,18 @@ def test_init_with_model_args_that_do_not_fit(tiny_gopro: Path, tmp_path: Path, 
         runner.invoke(app, [*base, "--model-arg", "width=16"]), "cannot grow into width=16", "only add blocks"
     )
     _one_line_error(runner.invoke(app, [*base, "--model-arg", "enc_blocks=[1,1,1]"]), "enc_blocks")
+
+
+def test_resume_goes_on_in_the_checkpoints_folder(tiny_gopro: Path, tmp_path: Path, monkeypatch) -> None:
+    """``--resume runs/X/last.pt`` without ``--out`` writes to runs/X, not to the default folder."""
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "runs" / "mine"
+    tiny = "--steps 2 --crop 32 --batch-size 1 --log-every 1 --ckpt-every 1 --val-frames 1".split()
+    r = runner.invoke(app, _train(tiny_gopro, run, *tiny, *TINY_LITE))
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["train", "--resume", str(run / "last.pt"), "--steps", "4"])
+    assert r.exit_code == 0, r.output
+    steps = [json.loads(line).get("step") for line in (run / "log.jsonl").read_text().splitlines()]
+    assert 4 in steps, steps
+    assert torch.load(run / "last.pt", weights_only=False)["step"] == 4
+    assert not (tmp_path / "runs" / "deblurgan-lite").exists()

@@ -30,9 +30,14 @@ def _model_args(items: list[str] | None) -> dict:
 @app.command()
 @user_errors
 def train(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: last.pt, best.pt, log.jsonl.")] = Path(
-        "runs/deblurgan-lite"
-    ),
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            help="Run folder: last.pt, best.pt, log.jsonl (default runs/deblurgan-lite; on --resume the checkpoint's).",
+        ),
+    ] = None,
     model: Annotated[
         Optional[str], typer.Option(help="Generator architecture: deblurgan-lite (default) or deblurgan.")
     ] = None,
@@ -230,6 +235,8 @@ def train(
     from ..train import train as run_train
 
     set_threads(threads)
+    if out is None:  # a resumed run goes on in its own folder, beside the checkpoint it resumes
+        out = resume.parent if resume is not None else Path(TrainConfig.out)
     cfg = TrainConfig(
         out=str(out),
         model=model or "deblurgan-lite",
