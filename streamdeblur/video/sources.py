@@ -22,20 +22,20 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import av
 import av.error
-from av.container import InputContainer
 from av.packet import Packet
 from av.stream import Stream
 
-from ..errors import InputError, InputNotFoundError, StreamTimeoutError
+from ..errors import InputError, StreamTimeoutError
+from .damage import Damage, ffmpeg_reason
 from .frame import Frame
-from .urls import ffmpeg_input, is_pipe, is_url, local_path, stream_schemes, url_scheme
+from .opening import open_container
+from .urls import is_pipe, is_url, local_path
 
 log = logging.getLogger(__name__)
 
@@ -96,143 +96,6 @@ def _bit_depth(pix_fmt: str) -> int:
         return 8
 
 
-def _looks_like_mp4(path: str) -> bool:
-    """An ISO media file starts with an 'ftyp' box; one that will not open was cut short or damaged."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(12)[4:8] == b"ftyp"
-    except OSError:
-        return False
-
-
-def _open_container(spec: str, timeout: float) -> InputContainer:
-    """av.open with user-facing errors."""
-    url = is_url(spec)
-    if is_pipe(spec):
-        return _open_pipe(spec)
-    if not url:
-        p = Path(local_path(spec))
-        if not p.exists():
-            scheme = url_scheme(spec)
-            if scheme not in (None, "file"):
-                raise InputError(
-                    f"input {spec}: {scheme}:// is not a stream protocol this FFmpeg opens",
-                    f"it opens {', '.join(sorted(stream_schemes()))}",
-                )
-            raise InputNotFoundError(f"input not found: {spec}", "check the path")
-        if p.is_dir():
-            raise InputError(f"input {spec} is a folder, not a video file")
-        if p.stat().st_size == 0:
-            raise InputError(f"input {spec} is empty (0 bytes)", "it is not a video")
-    t0 = time.monotonic()
-    options = {"rw_timeout": str(int(timeout * 1e6))} if url else {}
-    try:
-        return av.open(spec if url else str(p), mode="r", timeout=(timeout, timeout) if url else None, options=options)
-    except av.error.FFmpegError as e:
-        elapsed = time.monotonic() - t0
-        reason = getattr(e, "strerror", None) or str(e)
-        if url:
-            if isinstance(e, av.error.ExitError) or elapsed >= 0.9 * timeout:
-                raise StreamTimeoutError(
-                    f"{spec} did not answer within {timeout:g} s",
-                    "check the URL and that the stream is live, or raise --timeout",
-                ) from None
-            raise StreamTimeoutError(
-                f"cannot open stream {spec}: {reason}", "check the URL and that the server is running"
-            ) from None
-        low = reason.lower()
-        if "end of file" in low:
-            raise InputError(
-                f"input {spec} ends before its first frame: it has zero frames or is truncated",
-                "re-copy or re-record the file",
-            ) from None
-        if "moov atom not found" in low or _looks_like_mp4(str(p)):
-            raise InputError(
-                f"input {spec} is a truncated or damaged MP4/MOV (its index cannot be read: {reason})",
-                "re-copy or re-record the file",
-            ) from None
-        raise InputError(f"input {spec} is not a video FFmpeg can read ({reason})") from None
-    except OSError as e:  # permission denied etc.
-        raise InputError(f"cannot read input {spec}: {e.strerror or e}") from None
-
-
-def _open_pipe(spec: str) -> InputContainer:
-    """av.open on a pipe: no size, index or seek checks (a pipe has none); FFmpeg probes what arrives."""
-    try:
-        return av.open(ffmpeg_input(spec), mode="r")
-    except av.error.FFmpegError as e:
-        reason = getattr(e, "strerror", None) or str(e)
-        if "end of file" in reason.lower():
-            raise InputError(f"input {spec} (a pipe) sent nothing, or ended before its first frame") from None
-        raise InputError(
-            f"input {spec} (a pipe) is not a video FFmpeg can read ({reason})",
-            "pipe a streamable container (Matroska, MPEG-TS, NUT), e.g. ffmpeg ... -f matroska -",
-        ) from None
-    except OSError as e:
-        raise InputError(f"cannot read input {spec}: {e.strerror or e}") from None
-
-
-def _reason(e: BaseException) -> str:
-    return str(getattr(e, "strerror", None) or e)
-
-
-@dataclass
-class Damage:
-    """Damaged video data met while decoding: packets the decoder rejected (skipped, as
-    FFmpeg skips them) and frames it concealed, with where they were, for one warning."""
-
-    packets: int = 0  # video packets with data, demuxed
-    frames: int = 0  # frames the decoder gave back
-    rejected_packets: int = 0
-    concealed: int = 0
-    first_frame: int | None = None  # the frame index the first damage came before
-    times: list[float] = field(default_factory=list)  # seconds of each damaged packet or frame
-    reason: str = ""
-
-    def rejected(self, packet: Packet, frame_index: int, reason: str) -> None:
-        self.rejected_packets += 1
-        self.reason = self.reason or reason
-        self._at(packet.pts, packet.time_base, frame_index)
-
-    def decoded(self, f: av.VideoFrame) -> None:
-        self.frames += 1
-        if f.is_corrupt:
-            self.concealed += 1
-            self._at(f.pts, f.time_base, self.frames - 1)
-
-    def _at(self, pts: int | None, tb: Fraction | None, frame_index: int) -> None:
-        if self.first_frame is None:
-            self.first_frame = frame_index
-        if pts is not None and tb:
-            self.times.append(float(pts * tb))
-
-    def lost(self, reached_end: bool) -> int:
-        """Frames the damage cost: the packets rejected, or, read to the end, every packet that gave no frame."""
-        if not self.rejected_packets:
-            return 0
-        return max(self.rejected_packets, self.packets - self.frames) if reached_end else self.rejected_packets
-
-    def warning(self, spec: str, frames_out: int, reached_end: bool) -> str | None:
-        """One line, or None when nothing was damaged."""
-        if not self.rejected_packets and not self.concealed:
-            return None
-        lost = self.lost(reached_end)
-        parts = []
-        if lost:
-            parts.append(f"{lost} frame{'s were' if lost != 1 else ' was'} not decodable and left out")
-        if self.concealed:
-            parts.append(f"{self.concealed} {'were' if self.concealed != 1 else 'was'} concealed by the decoder")
-        where = f"after frame {self.first_frame}"
-        if self.times:
-            lo, hi = min(self.times), max(self.times)
-            where += f", at {lo:.2f} s" if hi - lo < 0.005 else f", between {lo:.2f} s and {hi:.2f} s"
-        why = f": {self.reason}" if self.reason else ""
-        return (
-            f"input {spec} is damaged ({where}{why}): {' and '.join(parts)}; "
-            f"the {frames_out} frames decoded were deblurred"
-        )
-
-
 class FileSource:
     """A video file or network stream, decoded on PyAV's own threads (thread_type AUTO)."""
 
@@ -244,7 +107,7 @@ class FileSource:
         self._rgb = "rgb24"
         self._passthrough: set[int] = set()
         self._closed = False
-        self.container = _open_container(self.spec, timeout)
+        self.container = open_container(self.spec, timeout)
         try:
             self._setup()
         except BaseException:
@@ -421,10 +284,10 @@ class FileSource:
             if self._frames_out == 0:
                 self._refuse_unseekable()
                 raise InputError(
-                    f"input {self.spec} cannot be decoded ({_reason(e)}); it may be truncated or damaged"
+                    f"input {self.spec} cannot be decoded ({ffmpeg_reason(e)}); it may be truncated or damaged"
                 ) from None
             what = "the stream broke off" if is_url(self.spec) else "it cannot be read further"
-            self.stopped_by = f"{what} ({_reason(e)})"
+            self.stopped_by = f"{what} ({ffmpeg_reason(e)})"
 
     def _decode_packet(self, packet: Packet) -> list[av.VideoFrame]:
         """The frames of one video packet; a damaged one is skipped and noted in ``self.damage``."""
@@ -435,7 +298,7 @@ class FileSource:
         except av.error.FFmpegError as e:
             if isinstance(e, av.error.ExitError):
                 raise
-            self.damage.rejected(packet, self._frames_out, _reason(e))
+            self.damage.rejected(packet, self._frames_out, ffmpeg_reason(e))
             return []
         for f in frames:
             self.damage.decoded(f)

@@ -1,0 +1,71 @@
+"""Damaged video data met while decoding, counted and located for one warning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import av
+from av.packet import Packet
+
+
+def ffmpeg_reason(e: BaseException) -> str:
+    """FFmpeg's own words for an error."""
+    return str(getattr(e, "strerror", None) or e)
+
+
+@dataclass
+class Damage:
+    """Damaged video data met while decoding: packets the decoder rejected (skipped, as
+    FFmpeg skips them) and frames it concealed, with where they were, for one warning."""
+
+    packets: int = 0  # video packets with data, demuxed
+    frames: int = 0  # frames the decoder gave back
+    rejected_packets: int = 0
+    concealed: int = 0
+    first_frame: int | None = None  # the frame index the first damage came before
+    times: list[float] = field(default_factory=list)  # seconds of each damaged packet or frame
+    reason: str = ""
+
+    def rejected(self, packet: Packet, frame_index: int, reason: str) -> None:
+        self.rejected_packets += 1
+        self.reason = self.reason or reason
+        self._at(packet.pts, packet.time_base, frame_index)
+
+    def decoded(self, f: av.VideoFrame) -> None:
+        self.frames += 1
+        if f.is_corrupt:
+            self.concealed += 1
+            self._at(f.pts, f.time_base, self.frames - 1)
+
+    def _at(self, pts: int | None, tb: Fraction | None, frame_index: int) -> None:
+        if self.first_frame is None:
+            self.first_frame = frame_index
+        if pts is not None and tb:
+            self.times.append(float(pts * tb))
+
+    def lost(self, reached_end: bool) -> int:
+        """Frames the damage cost: the packets rejected, or, read to the end, every packet that gave no frame."""
+        if not self.rejected_packets:
+            return 0
+        return max(self.rejected_packets, self.packets - self.frames) if reached_end else self.rejected_packets
+
+    def warning(self, spec: str, frames_out: int, reached_end: bool) -> str | None:
+        """One line, or None when nothing was damaged."""
+        if not self.rejected_packets and not self.concealed:
+            return None
+        lost = self.lost(reached_end)
+        parts = []
+        if lost:
+            parts.append(f"{lost} frame{'s were' if lost != 1 else ' was'} not decodable and left out")
+        if self.concealed:
+            parts.append(f"{self.concealed} {'were' if self.concealed != 1 else 'was'} concealed by the decoder")
+        where = f"after frame {self.first_frame}"
+        if self.times:
+            lo, hi = min(self.times), max(self.times)
+            where += f", at {lo:.2f} s" if hi - lo < 0.005 else f", between {lo:.2f} s and {hi:.2f} s"
+        why = f": {self.reason}" if self.reason else ""
+        return (
+            f"input {spec} is damaged ({where}{why}): {' and '.join(parts)}; "
+            f"the {frames_out} frames decoded were deblurred"
+        )
