@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from trainer.blur import camera_video  # noqa: E402
+from trainer.camera import camera_video  # noqa: E402
 from trainer.images import read_image  # noqa: E402
 
 

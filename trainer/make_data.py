@@ -16,7 +16,7 @@ import numpy as np
 from streamdeblur.errors import DataError, OutputExistsError
 from streamdeblur.fileio import write_atomic
 
-from . import blur
+from . import blur, camera
 from .images import write_image
 from .photos import PACKAGES, apt_hint, find_photos, load_photo
 from .synth import BLUR_KINDS, SynthConfig, synth_pair
@@ -85,7 +85,7 @@ def make_dataset(cfg: MakeDataConfig, progress: Callable[[int, int, str], None] 
             # one continuous clip, as a GoPro sequence is
             motion = rng.uniform(*synth.motion)
             scale = math.exp(rng.uniform(math.log(synth.scale[0]), math.log(synth.scale[1])))
-            frames = blur.camera_video(
+            frames = camera.camera_video(
                 img, (w, h), n, subframes=synth.subframes, motion=motion, seed=int(rng.integers(2**62)), scale=scale
             )
             for i, (b, s) in enumerate(frames):

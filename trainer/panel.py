@@ -59,7 +59,7 @@ def _jpeg(b: np.ndarray, s: np.ndarray, _: int) -> Pair:
 
 
 def _h264(b: np.ndarray, s: np.ndarray, _: int) -> Pair:
-    return blur._h264_roundtrip(b, 23), s
+    return blur.h264_roundtrip(b, 23), s
 
 
 def _noise(b: np.ndarray, s: np.ndarray, i: int) -> Pair:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import blur
+from . import blur, camera
 
 BLUR_KINDS = ("gopro", "traj")
 
@@ -32,14 +32,13 @@ class SynthConfig:
     scale: tuple[float, float] = (0.3, 1.0)  # output px per (max-2048 px) photo px, log-uniform
     color_jitter: float = 0.1
     object_fraction: float = 0.0  # share of GoPro-style pairs with 1-2 objects moving over the moving background
-    continuous: bool = False  # integrate motion within each sub-frame: smooth streaks, not ghosts (blur.camera_video)
+    continuous: bool = False  # integrate motion within each sub-frame: smooth streaks, not ghosts (camera.camera_video)
 
 
 def _static_view(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
     """A still camera's sharp view of ``size`` (W, H): a randomly placed, rotated, scaled crop."""
-    return next(blur.camera_video(photo, size, 1, subframes=1, motion=0.0, seed=int(rng.integers(2**62)), scale=scale))[
-        1
-    ]
+    seed = int(rng.integers(2**62))
+    return next(camera.camera_video(photo, size, 1, subframes=1, motion=0.0, seed=seed, scale=scale))[1]
 
 
 def synth_pair(
@@ -64,7 +63,7 @@ def synth_pair(
         motion = rng.uniform(*cfg.motion)
         # the extra draw only when asked for, so configurations without objects keep their pairs
         objects = int(rng.integers(1, 3)) if cfg.object_fraction > 0 and rng.random() < cfg.object_fraction else 0
-        blurred, sharp = blur.gopro_pair(
+        blurred, sharp = camera.gopro_pair(
             photo,
             (w, h),
             rng,

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from trainer import blur
+from trainer import blur, camera
 
 
 def _write(path: Path, img: np.ndarray) -> None:
@@ -23,7 +23,7 @@ def write_tiny_gopro(root: Path, photo: np.ndarray, frames: int = 3, size: tuple
     rng = np.random.default_rng(0)
     for split in ("train", "test"):
         for i, (b, s) in enumerate(
-            blur.camera_video(photo, size, frames, seed=1 if split == "train" else 2, motion=1.5)
+            camera.camera_video(photo, size, frames, seed=1 if split == "train" else 2, motion=1.5)
         ):
             _write(root / split / "gopro_photo" / "blur" / f"{i:06d}.png", b)
             _write(root / split / "gopro_photo" / "sharp" / f"{i:06d}.png", s)

@@ -8,14 +8,12 @@ import pytest
 
 from trainer.blur import (
     add_noise_and_compression,
-    average_frames,
     blur_with_psf,
-    camera_video,
-    gopro_pair,
     linear_to_srgb,
     srgb_to_linear,
     trajectory_psf,
 )
+from trainer.camera import average_frames, camera_video, gopro_pair
 
 
 def _edge_width(row: np.ndarray) -> int:

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from streamdeblur.errors import DataError
-from trainer import blur
 from trainer import calibrate as C
+from trainer import camera
 from trainer.config import TrainConfig, check_config
 from trainer.datasets import GoProPairs, MixedPairs, SyntheticPairs, training_data
 from trainer.metrics import psnr
@@ -66,19 +66,19 @@ def test_training_data_mixes_with_real_data_and_refuses_data_and_real_data(tiny_
 
 def test_continuous_blur_is_a_streak_not_ghost_copies(photo: np.ndarray) -> None:
     # fast motion (about 6 px per sub-frame): sub-frames alone leave sharp ghost copies
-    ghost, sharp = blur.gopro_pair(photo, (96, 96), 4, subframes=7, motion=3.0)
-    smooth, sharp2 = blur.gopro_pair(photo, (96, 96), 4, subframes=7, motion=3.0, continuous=True)
+    ghost, sharp = camera.gopro_pair(photo, (96, 96), 4, subframes=7, motion=3.0)
+    smooth, sharp2 = camera.gopro_pair(photo, (96, 96), 4, subframes=7, motion=3.0, continuous=True)
     assert np.array_equal(sharp, sharp2)  # same camera path, same sharp target
     # a streak has less high-frequency energy left than 7 sharp copies
     assert C.blur_sigma(smooth, sharp) > C.blur_sigma(ghost, sharp) + 0.2
     # and with no motion there is nothing to integrate: both stay the photo
-    still, still_sharp = blur.gopro_pair(photo, (96, 96), 4, subframes=7, motion=0.0, continuous=True)
+    still, still_sharp = camera.gopro_pair(photo, (96, 96), 4, subframes=7, motion=0.0, continuous=True)
     assert psnr(still, still_sharp) > 45
 
 
 def test_moving_objects_blur_differently_from_the_background(photo: np.ndarray) -> None:
-    plain, sharp = blur.gopro_pair(photo, (128, 96), 9, subframes=9, motion=0.2)
-    with_obj, sharp_obj = blur.gopro_pair(photo, (128, 96), 9, subframes=9, motion=0.2, objects=2)
+    plain, sharp = camera.gopro_pair(photo, (128, 96), 9, subframes=9, motion=0.2)
+    with_obj, sharp_obj = camera.gopro_pair(photo, (128, 96), 9, subframes=9, motion=0.2, objects=2)
     # the objects are in the sharp target too, and they add blur the slow camera alone does not
     assert not np.array_equal(sharp, sharp_obj)
     assert psnr(with_obj, sharp_obj) < psnr(plain, sharp) - 0.5
