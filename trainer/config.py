@@ -28,6 +28,7 @@ class TrainConfig:
     gopro_fraction: float = 0.5  # synthetic pairs: share of GoPro-style blur (the rest trajectory PSFs)
     sharp_fraction: float = 0.0  # synthetic pairs: share left unblurred, so sharp input stays sharp
     motion: tuple[float, float] = (0.3, 1.5)  # synthetic GoPro-style blur: camera speed range (blur strength)
+    motion_log: bool = False  # draw the camera speed log-uniformly within --motion (more mild blur)
     object_fraction: float = 0.0  # synthetic GoPro-style pairs: share with objects moving over the background
     continuous_blur: bool = (
         False  # synthetic GoPro-style pairs: integrate motion within each sub-frame (streaks, not ghosts)
@@ -119,6 +120,10 @@ def check_config(cfg: TrainConfig) -> None:
     if not 0.0 <= cfg.motion[0] <= cfg.motion[1]:
         raise DataError(
             f"--motion must be LO,HI with 0 <= LO <= HI, got {cfg.motion[0]},{cfg.motion[1]}", "e.g. --motion 0.5,3"
+        )
+    if cfg.motion_log and cfg.motion[0] <= 0:
+        raise DataError(
+            f"--motion-log needs a positive LO, got --motion {cfg.motion[0]},{cfg.motion[1]}", "e.g. --motion 0.3,8"
         )
     if cfg.real_data and cfg.data:
         raise DataError(

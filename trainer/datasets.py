@@ -300,6 +300,7 @@ def training_data(cfg: TrainConfig) -> SyntheticPairs | GoProPairs | MixedPairs:
         gopro_fraction=cfg.gopro_fraction,
         sharp_fraction=cfg.sharp_fraction,
         motion=tuple(cfg.motion),
+        motion_log=cfg.motion_log,
         object_fraction=cfg.object_fraction,
         continuous=cfg.continuous_blur,
         degrade_fraction=cfg.degrade_fraction,

@@ -15,6 +15,7 @@ from trainer.config import TrainConfig, check_config
 from trainer.datasets import GoProPairs, MixedPairs, SyntheticPairs, training_data
 from trainer.metrics import psnr
 from trainer.photos import photos_in_dir
+from trainer.synth import SynthConfig, synth_pair
 
 
 def test_mixed_batches_hold_real_and_synthetic_crops_in_the_asked_share(tiny_gopro: Path, photo_dir: Path) -> None:
@@ -95,3 +96,19 @@ def test_calibration_measures_stronger_synthetic_blur_for_faster_motion(
     assert fast["psnr"]["mean"] < slow["psnr"]["mean"] - 2
     assert fast["sigma"]["mean"] > slow["sigma"]["mean"]
     assert rows["real train"]["psnr"]["mean"] < 60
+
+
+def test_motion_log_trains_more_mild_blur_over_a_wide_range(photo: np.ndarray) -> None:
+    """--motion 0.3,8: uniform draws make most pairs strongly blurred; --motion-log keeps mild ones common."""
+
+    def blur_psnrs(log: bool) -> list[float]:
+        cfg = SynthConfig(motion=(0.3, 8.0), motion_log=log, color_jitter=0.0, degrade_fraction=0.0)
+        pairs = [synth_pair(photo, (64, 48), np.random.default_rng([5, i]), cfg, kind="gopro") for i in range(40)]
+        return [psnr(b, s) for b, s, _ in pairs]
+
+    uniform, logu = blur_psnrs(False), blur_psnrs(True)
+    assert np.median(logu) > np.median(uniform) + 1  # the typical pair is milder (about +2 dB here)
+    assert np.mean(np.array(logu) > 30) > 2 * np.mean(np.array(uniform) > 30)  # and mild pairs are common
+    assert max(uniform) > 30 and min(logu) < np.percentile(uniform, 25)  # the range is the same at both ends
+    with pytest.raises(DataError, match="--motion-log needs a positive LO"):
+        check_config(TrainConfig(motion=(0.0, 8.0), motion_log=True))

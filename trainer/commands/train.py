@@ -80,6 +80,15 @@ def train(
             )
         ),
     ] = "0.3,1.5",
+    motion_log: Annotated[
+        bool,
+        typer.Option(
+            help=(
+                "Draw the camera speed log-uniformly within --motion (as many pairs per doubling of the blur), so a "
+                "wide range such as 0.3,8 still trains mild blur."
+            )
+        ),
+    ] = False,
     object_fraction: Annotated[
         float,
         typer.Option(help="Synthetic GoPro-style pairs: share with 1-2 objects moving over the moving background."),
@@ -248,6 +257,7 @@ def train(
         gopro_fraction=gopro_fraction,
         sharp_fraction=sharp_fraction,
         motion=float_pair(motion, "--motion"),
+        motion_log=motion_log,
         object_fraction=object_fraction,
         continuous_blur=continuous_blur,
         real_data=str(real_data) if real_data else None,
