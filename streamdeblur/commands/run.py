@@ -180,9 +180,7 @@ def run(
     ] = False,
     timeout: Annotated[  # max: api.MAX_TIMEOUT (api imports torch: not at the CLI's start)
         float,
-        typer.Option(
-            "--timeout", min=0.1, max=86400, help="Seconds to wait for a stream URL to answer or send data."
-        ),
+        typer.Option("--timeout", min=0.1, max=86400, help="Seconds to wait for a stream URL to answer or send data."),
     ] = 10.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     format: Annotated[
@@ -381,10 +379,7 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
         frames = f"{info.fps or 0:.3g} fps, {total if total else 'unknown number of'} frames"
         if info.still:
             frames = "1 frame (the input's only video is a still picture, such as cover art)"
-        say(
-            f"{info.width}x{info.height} {frames} -> {output} "
-            f"({be.describe()}, {plan.describe()})"
-        )
+        say(f"{info.width}x{info.height} {frames} -> {output} ({be.describe()}, {plan.describe()})")
 
     try:
         result = deblur_video(input, output, options, on_progress=progress, on_ready=ready)
