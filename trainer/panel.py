@@ -17,6 +17,11 @@ after H.264 or at half size, which is what real footage is. The panel scores eac
 and reports, per generator, the gain over the blurry input on every row and its **worst
 row**, the figure the selection rule judges. Every condition is fixed here (seeds included),
 before anything is scored, and nothing here is trained on.
+
+``split="train"`` builds the same panel with nothing held out in it, to compare recipes without
+touching the test side: the real *train* pairs, the synthetic rows on training photos (an even
+spread of as many as there are held-out ones), and no clip rows (the clips are made from
+held-out photos).
 """
 
 from __future__ import annotations
@@ -97,6 +102,8 @@ class Strength:
 STRENGTHS = (Strength("mild", (0.5, 1.5)), Strength("medium", (2.0, 4.0)), Strength("strong", (4.0, 7.0)))
 SYNTH_SIZE = (512, 384)
 SYNTH_PER_PHOTO = 2
+#: photos per synthetic row of a train-split panel: as many as the held-out set has
+TRAIN_PANEL_PHOTOS = 6
 
 
 def synthetic_set(strength: Strength, photos: Sequence[Any]) -> list[Pair]:
@@ -139,16 +146,22 @@ def panel_sets(
         for name, change in REAL_CONDITIONS:
             rows.append((name, [change(b, s, i) if change else (b, s) for i, (b, s) in enumerate(real)]))
     if photos:
-        held_out = [p for p in find_photos(None, allow_missing=True) if p.split == "test"]
-        if held_out:
+        chosen = [p for p in find_photos(None, allow_missing=True) if p.split == split]
+        suffix = ""
+        if split != "test":  # an even spread, as many as a test row has
+            chosen = chosen[:: max(1, len(chosen) // TRAIN_PANEL_PHOTOS)][:TRAIN_PANEL_PHOTOS]
+            suffix = f", {split} photos"
+        if chosen:
             for st in STRENGTHS:
-                rows.append((f"synthetic, {st.name} blur", synthetic_set(st, held_out)))
+                rows.append((f"synthetic, {st.name} blur{suffix}", synthetic_set(st, chosen)))
         else:
             notes.append(
-                "synthetic rows skipped: no held-out photo installed "
+                f"synthetic rows skipped: no {split}-split photo installed "
                 "(streamdeblur-train make-data --help names the packages)"
             )
-    if samples is not None:
+    if samples is not None and split != "test":
+        notes.append(f"clip rows skipped with split {split!r}: the sample clips are made from held-out photos")
+    elif samples is not None:
         for sharp in sorted(Path(samples).glob("*_sharp.mp4")):
             blurry = sharp.with_name(sharp.name.replace("_sharp.mp4", ".mp4"))
             if blurry.is_file():

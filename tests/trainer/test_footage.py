@@ -19,6 +19,7 @@ from trainer.cli import app
 from trainer.config import TrainConfig, check_config
 from trainer.datasets import GoProPairs, MixedPairs, training_data
 from trainer.metrics import psnr
+from trainer.photos import photos_in_dir
 from trainer.synth import SynthConfig, finish_pair
 
 
@@ -139,6 +140,30 @@ def test_panel_scores_every_condition_and_judges_the_worst_row(
     assert s["pass_through_psnr"] < 99 and len(s["color_shift"]) == 3
     text = P.format_panel(result)
     assert "worst row" in text and "real, H.264 CRF 23" in text
+
+
+def test_train_split_panel_has_nothing_held_out(
+    tmp_path: Path, tiny_gopro: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``eval --split train``: the train pairs, training photos for the synthetic rows, no clips."""
+    monkeypatch.setattr(P, "find_photos", lambda *a, **k: photos_in_dir(photo_dir, holdout=2))
+    monkeypatch.setattr(P, "SYNTH_SIZE", (64, 48))  # the rows as the real panel builds them, smaller
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "pan.mp4").write_bytes(b"")  # never opened with split train
+    (clips / "pan_sharp.mp4").write_bytes(b"")
+    test_rows, _ = P.panel_sets(tiny_gopro, split="test", samples=None)
+    train_rows, notes = P.panel_sets(tiny_gopro, split="train", samples=clips)
+    names = [n for n, _ in train_rows]
+    assert "synthetic, mild blur, train photos" in names and not any(n.startswith("clip") for n in names)
+    assert any("clip rows skipped" in n for n in notes)
+    real = {n: pairs for n, pairs in train_rows}["real, as published"]
+    train_pairs = [(b, s) for b, s, _, _ in GoProPairs(tiny_gopro, "train")]
+    assert len(real) == len(train_pairs) and all(np.array_equal(a[0], b[0]) for a, b in zip(real, train_pairs))
+    # the synthetic rows are made from the other photo: same seeds, different pictures
+    test_mild = dict(test_rows)["synthetic, mild blur"]
+    train_mild = dict(train_rows)["synthetic, mild blur, train photos"]
+    assert not np.array_equal(test_mild[0][1], train_mild[0][1])
 
 
 def test_panel_conditions_change_what_they_say(photo: np.ndarray) -> None:

@@ -21,7 +21,13 @@ def eval_cmd(
             "--weights", "-w", help="A training checkpoint (.pt) or exported generator (.safetensors); repeatable."
         ),
     ] = None,
-    split: Annotated[str, typer.Option(help="Which split to score.")] = "test",
+    split: Annotated[
+        str,
+        typer.Option(
+            help="Which split to score: test, or train for a panel with nothing held out in it (train pairs,"
+            " training photos, no clips), to compare recipes without touching the test split."
+        ),
+    ] = "test",
     max_frames: Annotated[Optional[int], typer.Option(help="Score at most N frames (an even spread).")] = None,
     json_out: Annotated[
         Optional[Path],
