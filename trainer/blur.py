@@ -67,6 +67,11 @@ def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
+def log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """One draw, log-uniform in [lo, hi] (lo > 0): as likely in each doubling of the range."""
+    return math.exp(rng.uniform(math.log(lo), math.log(hi)))
+
+
 # --------------------------------------------------------------------------- trajectory PSFs
 
 

@@ -14,7 +14,6 @@ uninterrupted one would, whichever the number of :func:`batch_loader` workers.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ import torch
 
 from streamdeblur.errors import DataError, InputNotFoundError
 
+from . import blur
 from .images import IMAGE_EXTS, read_image, to_tensor
 from .photos import Photo, find_photos, load_photo
 from .synth import BLUR_KINDS, SynthConfig, augment_pair, finish_pair, synth_pair
@@ -249,7 +249,7 @@ def _rescaled_crop(
     """
     h, w = b.shape[:2]
     lo, hi = max(scale[0], c / min(h, w)), max(scale[1], c / min(h, w))
-    f = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    f = blur.log_uniform(rng, lo, hi)
     r = min(h, w, max(c, round(c / f)))
     y, x = int(rng.integers(h - r + 1)), int(rng.integers(w - r + 1))
     if r == c:

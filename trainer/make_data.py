@@ -84,7 +84,7 @@ def make_dataset(cfg: MakeDataConfig, progress: Callable[[int, int, str], None] 
         if kind == "gopro":
             # one continuous clip, as a GoPro sequence is
             motion = rng.uniform(*synth.motion)
-            scale = math.exp(rng.uniform(math.log(synth.scale[0]), math.log(synth.scale[1])))
+            scale = blur.log_uniform(rng, *synth.scale)
             frames = camera.camera_video(
                 img, (w, h), n, subframes=synth.subframes, motion=motion, seed=int(rng.integers(2**62)), scale=scale
             )

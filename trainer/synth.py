@@ -59,12 +59,12 @@ def synth_pair(
         else:
             kind = "gopro" if rng.random() < cfg.gopro_fraction else "traj"
     w, h = size
-    scale = math.exp(rng.uniform(math.log(cfg.scale[0]), math.log(cfg.scale[1])))
+    scale = blur.log_uniform(rng, *cfg.scale)
     # never ask for more photo than there is: the view's diagonal must fit in half the short side
     scale = max(scale, math.hypot(w, h) / (0.5 * min(photo.shape[:2])))
     if kind == "gopro":
         lo, hi = cfg.motion
-        motion = math.exp(rng.uniform(math.log(lo), math.log(hi))) if cfg.motion_log else rng.uniform(lo, hi)
+        motion = blur.log_uniform(rng, lo, hi) if cfg.motion_log else rng.uniform(lo, hi)
         # the extra draw only when asked for, so configurations without objects keep their pairs
         objects = int(rng.integers(1, 3)) if cfg.object_fraction > 0 and rng.random() < cfg.object_fraction else 0
         blurred, sharp = camera.gopro_pair(
