@@ -34,6 +34,7 @@ class TrainConfig:
         False  # synthetic GoPro-style pairs: integrate motion within each sub-frame (streaks, not ghosts)
     )
     # real pairs mixed into the synthetic ones: a GoPro-layout root (its train/ split), and their share
+    ghost_fraction: float = 0.0  # with continuous_blur: share of GoPro-style pairs left as discrete ghosts
     real_data: str | None = None
     real_fraction: float = 0.5
     # real pairs made to look like other footage: both frames at a random size (factor LO..HI),
@@ -125,6 +126,11 @@ def check_config(cfg: TrainConfig) -> None:
         raise DataError(
             f"--motion-log needs a positive LO, got --motion {cfg.motion[0]},{cfg.motion[1]}", "e.g. --motion 0.3,8"
         )
+    if cfg.ghost_fraction > 0 and not cfg.continuous_blur:
+        raise DataError(
+            f"--ghost-fraction {cfg.ghost_fraction} needs --continuous-blur (without it every pair is ghosted)",
+            "add --continuous-blur, or leave --ghost-fraction out",
+        )
     if cfg.real_data and cfg.data:
         raise DataError(
             "--data and --real-data were both given",
@@ -141,6 +147,7 @@ def check_config(cfg: TrainConfig) -> None:
         "gopro_fraction",
         "sharp_fraction",
         "object_fraction",
+        "ghost_fraction",
         "real_fraction",
         "degrade_fraction",
         "h264_fraction",

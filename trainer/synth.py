@@ -36,6 +36,9 @@ class SynthConfig:
     color_jitter: float = 0.1
     object_fraction: float = 0.0  # share of GoPro-style pairs with 1-2 objects moving over the moving background
     continuous: bool = False  # integrate motion within each sub-frame: smooth streaks, not ghosts (camera.camera_video)
+    #: with ``continuous``, the share of GoPro-style pairs left as discrete ghosts anyway: frame-averaging
+    #: datasets (GoPro, REDS) and tools show fast motion as 7-13 copies, a real exposure as a streak
+    ghost_fraction: float = 0.0
 
 
 def _static_view(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
@@ -67,6 +70,7 @@ def synth_pair(
         motion = blur.log_uniform(rng, lo, hi) if cfg.motion_log else rng.uniform(lo, hi)
         # the extra draw only when asked for, so configurations without objects keep their pairs
         objects = int(rng.integers(1, 3)) if cfg.object_fraction > 0 and rng.random() < cfg.object_fraction else 0
+        continuous = cfg.continuous and not (cfg.ghost_fraction > 0 and rng.random() < cfg.ghost_fraction)
         blurred, sharp = camera.gopro_pair(
             photo,
             (w, h),
@@ -75,7 +79,7 @@ def synth_pair(
             motion=motion,
             scale=scale,
             objects=objects,
-            continuous=cfg.continuous,
+            continuous=continuous,
         )
     elif kind == "sharp":
         sharp = _static_view(photo, (w, h), rng, scale)

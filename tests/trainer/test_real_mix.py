@@ -112,3 +112,25 @@ def test_motion_log_trains_more_mild_blur_over_a_wide_range(photo: np.ndarray) -
     assert max(uniform) > 30 and min(logu) < np.percentile(uniform, 25)  # the range is the same at both ends
     with pytest.raises(DataError, match="--motion-log needs a positive LO"):
         check_config(TrainConfig(motion=(0.0, 8.0), motion_log=True))
+
+
+def test_ghost_fraction_keeps_some_pairs_as_discrete_copies(photo: np.ndarray) -> None:
+    """--continuous-blur smooths fast motion into streaks; --ghost-fraction leaves that share as 7-13 copies."""
+
+    def edge_energy(cfg: SynthConfig) -> list[float]:
+        out = []
+        for i in range(12):
+            b, _, _ = synth_pair(photo, (96, 64), np.random.default_rng([9, i]), cfg, kind="gopro")
+            out.append(float(np.abs(np.diff(b.astype(np.float32), axis=1)).mean()))
+        return out
+
+    base = {"motion": (6.0, 8.0), "color_jitter": 0.0, "degrade_fraction": 0.0, "continuous": True}
+    streaks = edge_energy(SynthConfig(**base))
+    ghosts = edge_energy(SynthConfig(**base, ghost_fraction=1.0))
+    # ghost copies keep each copy's edges (only dimmed); a streak smears them out
+    assert np.mean(ghosts) > 1.5 * np.mean(streaks)  # about 2x here
+    assert edge_energy(SynthConfig(**base, ghost_fraction=0.0)) == streaks  # off: the same pairs as before
+    with pytest.raises(DataError, match="--ghost-fraction 0.5 needs --continuous-blur"):
+        check_config(TrainConfig(ghost_fraction=0.5))
+    with pytest.raises(DataError, match="--ghost-fraction must be between 0 and 1"):
+        check_config(TrainConfig(ghost_fraction=1.5, continuous_blur=True))

@@ -102,6 +102,15 @@ def train(
             )
         ),
     ] = False,
+    ghost_fraction: Annotated[
+        float,
+        typer.Option(
+            help=(
+                "With --continuous-blur: share of GoPro-style pairs left as 7-13 discrete ghost copies anyway, as "
+                "frame-averaging datasets (GoPro_Large) and tools show fast motion."
+            )
+        ),
+    ] = 0.0,
     real_data: Annotated[
         Optional[Path],
         typer.Option(
@@ -260,6 +269,7 @@ def train(
         motion_log=motion_log,
         object_fraction=object_fraction,
         continuous_blur=continuous_blur,
+        ghost_fraction=ghost_fraction,
         real_data=str(real_data) if real_data else None,
         real_fraction=real_fraction,
         real_augment=real_augment,
