@@ -33,8 +33,8 @@ class TrainConfig:
     continuous_blur: bool = (
         False  # synthetic GoPro-style pairs: integrate motion within each sub-frame (streaks, not ghosts)
     )
-    # real pairs mixed into the synthetic ones: a GoPro-layout root (its train/ split), and their share
     ghost_fraction: float = 0.0  # with continuous_blur: share of GoPro-style pairs left as discrete ghosts
+    # real pairs mixed into the synthetic ones: a GoPro-layout root (its train/ split), and their share
     real_data: str | None = None
     real_fraction: float = 0.5
     # real pairs made to look like other footage: both frames at a random size (factor LO..HI),
