@@ -40,21 +40,27 @@ def _need(*programs: str) -> None:
 
 
 @pytest.fixture
-def xvfb():
+def xvfb(tmp_path_factory):
     """A private Xvfb, handed out only once it accepts clients.
 
     ``-displayfd`` makes Xvfb pick a free display number itself and write it to a pipe once it is ready to
     connect: waiting for the socket file instead raced (the file appears before the server answers, and a
     client connecting then got "could not connect to display" and Qt aborted the preview).
+    ``-noreset``: by default Xvfb resets itself whenever its last client disconnects, and the readiness
+    check below (xdotool) is such a client; a client connecting during a reset can be dropped. CI once saw
+    the preview get "could not connect to display :0" here again; the reset is the likely cause (not
+    reproduced locally). Xvfb's own log is printed beside a failure if the server went away.
     """
     _need("Xvfb", "xdotool", "xwd")
     read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        pass_fds=(write_fd,),
-    )
+    log = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(write_fd), "-noreset", "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            pass_fds=(write_fd,),
+        )
     os.close(write_fd)
     got = b""
     deadline = time.monotonic() + 20
@@ -73,6 +79,8 @@ def xvfb():
     display = f":{int(got)}"
     xdo(display, "getdisplaygeometry")  # answers, or the fixture fails here rather than inside a test
     yield display
+    if proc.poll() is not None:  # shown beside a failing test: did the server itself go away?
+        print(f"Xvfb {display} exited during the test (code {proc.returncode}):\n{log.read_text(errors='replace')}")
     proc.terminate()
     proc.wait(5)
 
