@@ -17,6 +17,7 @@
 #
 # A host without PyAV or the photo packages: prepare here first
 #   python scripts/photo_bundle.py .gpu/photos                      # 22.5 MiB of photos, train/ + test/
+#   mkdir -p .gpu/gopro-real && cp -r GOPRO/train .gpu/gopro-real/  # train: the real pairs (~24 MiB)
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .gpu/whl av   # PyAV, for `check`
 # and bring .gpu along (wheels in .gpu/whl are installed into /tmp/site at the start).
@@ -25,7 +26,9 @@
 # check: SAMPLE (samples/mountains.mp4), WEIGHTS (a generator; default the shipped one),
 # BACKENDS (torch,torch-compile), SIZES (1280x720,1920x1080), BATCHES (1,4,8), FRAMES (64), WARMUP (16),
 # PRESETS (ultrafast,superfast,veryfast,faster,fast,medium), ENCODER_THREADS (4,8,16,auto),
-# GPU_TESTS (1; 0 skips them); train: MODEL_ARGS (extra --model-arg flags), TRAIN_FLAGS.
+# GPU_TESTS (1; 0 skips them); train: REAL (real pairs root, .gpu/gopro-real; only its train/ is read),
+# REAL_FRACTION (0.25), BATCH (8), LR (1.5e-4), SEED (11), WORKERS, PROBE_STEPS (150), MODEL_ARGS (extra
+# --model-arg flags), TRAIN_FLAGS (more train flags, last so they win).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-session}
@@ -147,8 +150,18 @@ case "$phase" in
     minutes=${2:?train needs MINUTES}
     photos=.gpu/photos
     [ -d "$photos/train" ] || { echo "gpu_session: error: $photos/train missing; run scripts/photo_bundle.py $photos here first" >&2; exit 2; }
+    # the shipped model's recipe (docs/training-log.md, stages 13-15): synthetic GoPro-style and continuous
+    # blur over a log-uniform speed range, degraded inputs, sharp pass-through; plus the real GoPro train
+    # pairs when REAL/train is there (bring only train/: the test recordings stay for scoring at home)
+    real=${REAL:-.gpu/gopro-real}
+    realflags=()
+    [ -d "$real/train" ] && realflags=(--real-data "$real" --real-fraction "${REAL_FRACTION:-0.25}" --real-augment --real-scale 0.35,1)
+    echo "gpu_session: real pairs: ${realflags[*]:-none ($real/train missing)}" | tee "$OUT/recipe.txt"
     common=(--package none --photos "$photos" --device "$DEVICE" --workers "${WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}" --threads 2
-            --gopro-fraction 0.8 --sharp-fraction 0.1 --ema-decay 0.999 --lr 3e-4 --beta1 0.9 --seed 11 ${MODEL_ARGS:-} ${TRAIN_FLAGS:-})
+            "${realflags[@]}" --degrade-fraction 0.6 --h264-fraction 0.5 --gamma 0.25 --gopro-fraction 0.8
+            --sharp-fraction 0.1 --motion 0.3,8 --motion-log --object-fraction 0.3 --continuous-blur --ghost-fraction 0.5
+            --batch-size "${BATCH:-8}" --crop 256 --pixel-loss psnr --ema-decay 0.999 --lr "${LR:-1.5e-4}" --beta1 0.9
+            --seed "${SEED:-11}" ${MODEL_ARGS:-} ${TRAIN_FLAGS:-})
     # 1. a short probe for this machine's steps per second, so the real run's schedule
     #    (constant, then linear decay to 0) ends inside the budget
     probe=${PROBE_STEPS:-150}
