@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import socket
 import struct
 import subprocess
 import time
@@ -39,9 +40,19 @@ def _need(*programs: str) -> None:
         pytest.skip(f"needs {', '.join(missing)} (apt-get install xvfb xdotool x11-apps chromium)")
 
 
+def xauthority(path: Path, cookie: bytes) -> Path:
+    """An Xauthority file (as xauth writes it) holding ``cookie`` for this host's local displays."""
+    fields = (socket.gethostname().encode(), b"", b"MIT-MAGIC-COOKIE-1", cookie)  # empty number: any display
+    path.write_bytes(struct.pack(">H", 256) + b"".join(struct.pack(">H", len(f)) + f for f in fields))
+    return path
+
+
 @pytest.fixture
-def xvfb(tmp_path_factory):
+def xvfb(tmp_path_factory, monkeypatch):
     """A private Xvfb, handed out only once it accepts clients.
+
+    Access control is on, as on a desktop: the server takes only the cookie in the ``XAUTHORITY`` file
+    this fixture sets for the test (every client below, the preview included, must present it).
 
     ``-displayfd`` makes Xvfb pick a free display number itself and write it to a pipe once it is ready to
     connect: waiting for the socket file instead raced (the file appears before the server answers, and a
@@ -53,10 +64,13 @@ def xvfb(tmp_path_factory):
     """
     _need("Xvfb", "xdotool", "xwd")
     read_fd, write_fd = os.pipe()
-    log = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
+    home = tmp_path_factory.mktemp("xvfb")
+    log, auth = home / "xvfb.log", xauthority(home / "Xauthority", os.urandom(16))
+    monkeypatch.setenv("XAUTHORITY", str(auth))
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), "-noreset", "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
+            ["Xvfb", "-displayfd", str(write_fd), "-noreset", "-auth", str(auth), "-screen", "0", "1024x600x24"]
+            + ["-nolisten", "tcp"],
             stdout=subprocess.DEVNULL,
             stderr=log_file,
             pass_fds=(write_fd,),
@@ -219,3 +233,18 @@ def test_window_max_frames_ends_by_itself(media, xvfb):
     rc, err = finish(proc, sig=None, timeout=120)
     assert rc == 0, err
     assert "5 frames shown" in err
+
+
+@pytest.mark.display
+def test_window_refused_by_the_x_server_is_a_one_line_error(media, xvfb, tmp_path):
+    """A display that is there but refuses us (a wrong cookie, as under sudo) is a clear error, not Qt's abort."""
+    wrong = xauthority(tmp_path / "wrong", bytes(16))
+    proc = start_cli(
+        ["preview", str(media["still"]), "--backend", "torch", "--weights", str(media["weights"])],
+        env={"DISPLAY": xvfb, "XAUTHORITY": str(wrong)},
+    )
+    rc, err = finish(proc, sig=None, timeout=120)
+    assert rc == 2, err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "refused" in errors[0] and "Invalid MIT-MAGIC-COOKIE-1 key" in errors[0], err
+    assert "XAUTHORITY" in err and "--serve" in err and "qt.qpa" not in err and "Traceback" not in err
