@@ -176,15 +176,14 @@ class PreviewWindow:
     def __init__(self, title: str = "streamdeblur preview") -> None:
         # The probe's connection stays open until the window exists: a bare Xvfb resets itself when its
         # last client leaves, and a window connecting during that reset is dropped.
-        problem, self._probe = _connect_display()
+        problem, probe = _connect_display()
         if problem:
             raise DisplayUnavailableError(f"cannot open a preview window: {problem}", _HINT)
         try:
             self._create(title)
         finally:
-            if self._probe is not None:
-                self._probe.close()
-                self._probe = None
+            if probe is not None:
+                probe.close()
 
     def _create(self, title: str) -> None:
         # Qt wheels of opencv-python ship no fonts and complain on every window; use the system's.
