@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from trainer.camera import camera_video  # noqa: E402
+from trainer.camera import CLIP_CRF, CLIP_SIZE, CLIP_SUBFRAMES, camera_video  # noqa: E402
 from trainer.images import read_image  # noqa: E402
 
 
@@ -57,7 +57,7 @@ CLIPS = [
         audio=False,
     ),
 ]
-SIZE = (640, 360)
+SIZE = CLIP_SIZE
 FPS = 30
 
 
@@ -75,7 +75,7 @@ def _tone(seconds: float, rate: int = 48000, seed: int = 0) -> np.ndarray:
 def _write(path: Path, frames: list[np.ndarray], audio: np.ndarray | None) -> None:
     tmp = path.with_name(f".{path.name}.tmp.mp4")
     with av.open(str(tmp), "w", options={"movflags": "+faststart"}) as out:
-        v = out.add_stream("libx264", rate=FPS, options={"crf": "22", "preset": "slow"})
+        v = out.add_stream("libx264", rate=FPS, options={"crf": str(CLIP_CRF), "preset": "slow"})
         v.width, v.height, v.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
         cc = v.codec_context
         cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = 1, 1, 1, 1  # BT.709, limited range
@@ -109,7 +109,9 @@ def make(clip: Clip, out_dir: Path, seconds: float) -> list[Path]:
     photo = read_image(clip.photo)
     n = int(round(seconds * FPS))
     blurred, sharp = [], []
-    for b, s in camera_video(photo, size=SIZE, n_frames=n, subframes=(7, 13), motion=clip.motion, seed=clip.seed):
+    for b, s in camera_video(
+        photo, size=SIZE, n_frames=n, subframes=CLIP_SUBFRAMES, motion=clip.motion, seed=clip.seed
+    ):
         blurred.append(b)
         sharp.append(s)
     audio = _tone(n / FPS, seed=clip.seed) if clip.audio else None

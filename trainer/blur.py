@@ -18,6 +18,7 @@ real footage is noisy and compressed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -205,25 +206,37 @@ def add_noise_and_compression(
 
 def h264_roundtrip(img: np.ndarray, crf: int) -> np.ndarray:
     """Encode one frame with libx264 and decode it back (even-sized padding is cropped)."""
-    import av
+    return h264_sequence([img], crf)[0]
 
-    h, w = img.shape[:2]
-    ph, pw = h + (h & 1), w + (w & 1)
-    padded = np.pad(img, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
-    codec = av.CodecContext.create("libx264", "w")
-    codec.width, codec.height, codec.pix_fmt = pw, ph, "yuv420p"
-    codec.options = {"crf": str(crf), "preset": "veryfast", "tune": "zerolatency"}
+
+def h264_sequence(
+    frames: Sequence[np.ndarray], crf: int, *, preset: str = "veryfast", tune: str | None = "zerolatency"
+) -> list[np.ndarray]:
+    """Encode frames as one libx264 stream (yuv420p, inter-frame prediction, B-frames unless
+    ``tune`` forbids them) and decode it back, in display order; odd sizes are padded to even
+    and cropped back."""
     from fractions import Fraction
 
-    codec.time_base = Fraction(1, 25)
-    frame = av.VideoFrame.from_ndarray(padded, format="rgb24").reformat(format="yuv420p")
-    frame.pts = 0
-    packets = list(codec.encode(frame)) + list(codec.encode(None))
+    import av
+
+    h, w = frames[0].shape[:2]
+    ph, pw = h + (h & 1), w + (w & 1)
+    codec = av.CodecContext.create("libx264", "w")
+    codec.width, codec.height, codec.pix_fmt = pw, ph, "yuv420p"
+    codec.options = {"crf": str(crf), "preset": preset, **({"tune": tune} if tune else {})}
+    codec.time_base = Fraction(1, 30)
+    packets = []
+    for i, img in enumerate(frames):
+        padded = np.pad(img, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(padded, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        packets.extend(codec.encode(frame))
+    packets.extend(codec.encode(None))
     dec = av.CodecContext.create("h264", "r")
-    frames = []
+    decoded = []
     for p in packets:
-        frames.extend(dec.decode(p))
-    frames.extend(dec.decode(None))
-    if not frames:  # pragma: no cover
-        raise RuntimeError("H.264 round trip produced no frame")
-    return frames[0].to_ndarray(format="rgb24")[:h, :w].copy()
+        decoded.extend(dec.decode(p))
+    decoded.extend(dec.decode(None))
+    if len(decoded) != len(frames):  # pragma: no cover
+        raise RuntimeError(f"H.264 round trip gave {len(decoded)} frames for {len(frames)}")
+    return [f.to_ndarray(format="rgb24")[:h, :w].copy() for f in decoded]

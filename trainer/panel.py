@@ -20,8 +20,8 @@ before anything is scored, and nothing here is trained on.
 
 ``split="train"`` builds the same panel with nothing held out in it, to compare recipes without
 touching the test side: the real *train* pairs, the synthetic rows on training photos (an even
-spread of as many as there are held-out ones), and no clip rows (the clips are made from
-held-out photos).
+spread of as many as there are held-out ones), and in place of the sample clips (made from
+held-out photos) two clips made the same way from training photos (``made_clip_pairs``).
 """
 
 from __future__ import annotations
@@ -38,10 +38,12 @@ import numpy as np
 import torch
 
 from . import blur
+from .camera import CLIP_CRF, CLIP_SIZE, CLIP_SUBFRAMES, camera_video
 from .checkpoint import load_any_generator
 from .datasets import GoProPairs
+from .images import read_image
 from .metrics import color_shift, psnr
-from .photos import find_photos, load_photo
+from .photos import Photo, find_photos, load_photo
 from .synth import SynthConfig, synth_pair
 from .validation import run_generator
 
@@ -104,6 +106,10 @@ SYNTH_SIZE = (512, 384)
 SYNTH_PER_PHOTO = 2
 #: photos per synthetic row of a train-split panel: as many as the held-out set has
 TRAIN_PANEL_PHOTOS = 6
+#: a train-split panel's stand-ins for the sample clips: (camera speed, seed) as the samples' own
+TRAIN_CLIPS = ((0.8, 11), (1.0, 5))
+TRAIN_CLIP_FRAMES = 60
+TRAIN_CLIP_SIZE = CLIP_SIZE
 
 
 def synthetic_set(strength: Strength, photos: Sequence[Any]) -> list[Pair]:
@@ -129,6 +135,24 @@ def clip_pairs(blurry: Path, sharp: Path, stride: int) -> list[Pair]:
     return [(b[i], s[i]) for i in range(0, min(len(b), len(s)), stride)]
 
 
+def made_clip_pairs(photo: Photo, motion: float, seed: int, stride: int) -> list[Pair]:
+    """A clip made from ``photo`` the way samples/make_samples.py makes the sample clips (a camera
+    panning over the full-size photo, 7-13 renders averaged per frame, both streams through H.264
+    CRF 22), every ``stride``-th frame with its sharp reference."""
+    frames = list(
+        camera_video(
+            read_image(photo.path),
+            TRAIN_CLIP_SIZE,
+            TRAIN_CLIP_FRAMES,
+            subframes=CLIP_SUBFRAMES,
+            motion=motion,
+            seed=seed,
+        )
+    )
+    blurry, sharp = (blur.h264_sequence([f[k] for f in frames], CLIP_CRF, preset="slow", tune=None) for k in (0, 1))
+    return [(blurry[i], sharp[i]) for i in range(0, len(frames), stride)]
+
+
 def panel_sets(
     root: str | os.PathLike | None,
     *,
@@ -146,10 +170,10 @@ def panel_sets(
         for name, change in REAL_CONDITIONS:
             rows.append((name, [change(b, s, i) if change else (b, s) for i, (b, s) in enumerate(real)]))
     if photos:
-        chosen = [p for p in find_photos(None, allow_missing=True) if p.split == split]
-        suffix = ""
+        in_split = [p for p in find_photos(None, allow_missing=True) if p.split == split]
+        chosen, suffix = in_split, ""
         if split != "test":  # an even spread, as many as a test row has
-            chosen = chosen[:: max(1, len(chosen) // TRAIN_PANEL_PHOTOS)][:TRAIN_PANEL_PHOTOS]
+            chosen = in_split[:: max(1, len(in_split) // TRAIN_PANEL_PHOTOS)][:TRAIN_PANEL_PHOTOS]
             suffix = f", {split} photos"
         if chosen:
             for st in STRENGTHS:
@@ -159,8 +183,15 @@ def panel_sets(
                 f"synthetic rows skipped: no {split}-split photo installed "
                 "(streamdeblur-train make-data --help names the packages)"
             )
+        if split != "test" and in_split:  # clips like the samples, from other photos of the split
+            step = max(1, len(in_split) // len(TRAIN_CLIPS))
+            for photo, (motion, seed) in zip(in_split[step // 2 :: step], TRAIN_CLIPS):
+                rows.append((f"clip-like, {photo.name} ({split})", made_clip_pairs(photo, motion, seed, clip_stride)))
     if samples is not None and split != "test":
-        notes.append(f"clip rows skipped with split {split!r}: the sample clips are made from held-out photos")
+        notes.append(
+            f"sample clip rows skipped with split {split!r}: the sample clips are made from held-out photos "
+            "(the clip-like rows are made the same way from training photos)"
+        )
     elif samples is not None:
         for sharp in sorted(Path(samples).glob("*_sharp.mp4")):
             blurry = sharp.with_name(sharp.name.replace("_sharp.mp4", ".mp4"))

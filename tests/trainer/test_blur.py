@@ -9,11 +9,13 @@ import pytest
 from trainer.blur import (
     add_noise_and_compression,
     blur_with_psf,
+    h264_sequence,
     linear_to_srgb,
     srgb_to_linear,
     trajectory_psf,
 )
 from trainer.camera import average_frames, camera_video, gopro_pair
+from trainer.metrics import psnr
 
 
 def _edge_width(row: np.ndarray) -> int:
@@ -143,3 +145,12 @@ def test_h264_roundtrip_odd_size(photo: np.ndarray) -> None:
     out = add_noise_and_compression(img, 0, noise_sigma=(0, 0), shot_noise=(0, 0), jpeg_quality=None, h264_crf=(30, 30))
     assert out.shape == img.shape
     assert 0 < np.abs(out.astype(int) - img.astype(int)).mean() < 15
+
+
+def test_h264_sequence_gives_every_frame_back_in_order(photo: np.ndarray) -> None:
+    """A clip through libx264 with B-frames: as many frames back, each nearest its own input."""
+    frames = [np.ascontiguousarray(photo[:47, 3 * i : 3 * i + 63]) for i in range(12)]
+    out = h264_sequence(frames, 22, preset="slow", tune=None)
+    assert len(out) == len(frames) and out[0].shape == frames[0].shape
+    for i, o in enumerate(out):
+        assert max(range(len(frames)), key=lambda j: psnr(o, frames[j])) == i

@@ -145,9 +145,12 @@ def test_panel_scores_every_condition_and_judges_the_worst_row(
 def test_train_split_panel_has_nothing_held_out(
     tmp_path: Path, tiny_gopro: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``eval --split train``: the train pairs, training photos for the synthetic rows, no clips."""
+    """``eval --split train``: the train pairs, training photos for the synthetic rows, clips made
+    like the samples from a training photo in place of the sample clips."""
     monkeypatch.setattr(P, "find_photos", lambda *a, **k: photos_in_dir(photo_dir, holdout=2))
     monkeypatch.setattr(P, "SYNTH_SIZE", (64, 48))  # the rows as the real panel builds them, smaller
+    monkeypatch.setattr(P, "TRAIN_CLIP_SIZE", (64, 36))
+    monkeypatch.setattr(P, "TRAIN_CLIP_FRAMES", 12)
     clips = tmp_path / "clips"
     clips.mkdir()
     (clips / "pan.mp4").write_bytes(b"")  # never opened with split train
@@ -155,8 +158,15 @@ def test_train_split_panel_has_nothing_held_out(
     test_rows, _ = P.panel_sets(tiny_gopro, split="test", samples=None)
     train_rows, notes = P.panel_sets(tiny_gopro, split="train", samples=clips)
     names = [n for n, _ in train_rows]
-    assert "synthetic, mild blur, train photos" in names and not any(n.startswith("clip") for n in names)
-    assert any("clip rows skipped" in n for n in notes)
+    assert "synthetic, mild blur, train photos" in names and not any(n.startswith("clip ") for n in names)
+    assert any("sample clip rows skipped" in n for n in notes)
+    train_photo = next(p for p in photos_in_dir(photo_dir, holdout=2) if p.split == "train")
+    clip = dict(train_rows)[f"clip-like, {train_photo.name} (train)"]
+    assert len(clip) == 3  # 12 frames, every 4th
+    first = P.made_clip_pairs(train_photo, *P.TRAIN_CLIPS[0], stride=4)  # made the same way every time
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(clip, first))
+    for b, s in clip:
+        assert b.shape == (36, 64, 3) and 18 < psnr(b, s) < 40  # blurred by the moving camera, not a copy
     real = {n: pairs for n, pairs in train_rows}["real, as published"]
     train_pairs = [(b, s) for b, s, _, _ in GoProPairs(tiny_gopro, "train")]
     assert len(real) == len(train_pairs) and all(np.array_equal(a[0], b[0]) for a, b in zip(real, train_pairs))

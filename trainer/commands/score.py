@@ -25,7 +25,8 @@ def eval_cmd(
         str,
         typer.Option(
             help="Which split to score: test, or train for a panel with nothing held out in it (train pairs,"
-            " training photos, no clips), to compare recipes without touching the test split."
+            " training photos, clips made like the samples from training photos), to compare recipes without"
+            " touching the test split."
         ),
     ] = "test",
     max_frames: Annotated[Optional[int], typer.Option(help="Score at most N frames (an even spread).")] = None,
