@@ -272,15 +272,18 @@ def format_panel(result: dict[str, Any]) -> str:
     """One row per condition: the input's PSNR, each generator's gain; then each worst row."""
     labels = result["methods"]
     short = [lab[-22:] for lab in labels]
-    head = f"{'condition':<30}{'frames':>7}{'size':>10}{'input dB':>10}" + "".join(f"{s:>24}" for s in short)
+    width = max([30] + [len(r["condition"]) + 1 for r in result["rows"]])  # the condition column
+    head = f"{'condition':<{width}}{'frames':>7}{'size':>10}{'input dB':>10}" + "".join(f"{s:>24}" for s in short)
     lines = ["robustness panel: gain over the blurry input, dB (worst row decides)", head, "-" * len(head)]
     for r in result["rows"]:
         lines.append(
-            f"{r['condition']:<30}{r['frames']:>7}{r['size']:>10}{r['input_psnr']:>10.2f}"
+            f"{r['condition']:<{width}}{r['frames']:>7}{r['size']:>10}{r['input_psnr']:>10.2f}"
             + "".join(f"{r['models'][lab]['gain']:>+24.2f}" for lab in labels)
         )
     lines.append("-" * len(head))
-    lines.append(f"{'worst row':<57}" + "".join(f"{result['summary'][lab]['worst_gain']:>+24.2f}" for lab in labels))
+    lines.append(
+        f"{'worst row':<{width + 27}}" + "".join(f"{result['summary'][lab]['worst_gain']:>+24.2f}" for lab in labels)
+    )
     for lab in labels:
         s = result["summary"][lab]
         line = f"{lab}: worst row '{s['worst_row']}'"
