@@ -210,11 +210,17 @@ def h264_roundtrip(img: np.ndarray, crf: int) -> np.ndarray:
 
 
 def h264_sequence(
-    frames: Sequence[np.ndarray], crf: int, *, preset: str = "veryfast", tune: str | None = "zerolatency"
+    frames: Sequence[np.ndarray],
+    crf: int,
+    *,
+    preset: str = "veryfast",
+    tune: str | None = "zerolatency",
 ) -> list[np.ndarray]:
     """Encode frames as one libx264 stream (yuv420p, inter-frame prediction, B-frames unless
     ``tune`` forbids them) and decode it back, in display order; odd sizes are padded to even
-    and cropped back."""
+    and cropped back. The same frames can come back different in the last bits from one call to
+    the next (seen at small sizes after torch is imported; not tracked down), so callers that
+    compare models encode once and give every model the same frames."""
     from fractions import Fraction
 
     import av
@@ -223,7 +229,11 @@ def h264_sequence(
     ph, pw = h + (h & 1), w + (w & 1)
     codec = av.CodecContext.create("libx264", "w")
     codec.width, codec.height, codec.pix_fmt = pw, ph, "yuv420p"
-    codec.options = {"crf": str(crf), "preset": preset, **({"tune": tune} if tune else {})}
+    codec.options = {
+        "crf": str(crf),
+        "preset": preset,
+        **({"tune": tune} if tune else {}),
+    }
     codec.time_base = Fraction(1, 30)
     packets = []
     for i, img in enumerate(frames):

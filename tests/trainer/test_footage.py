@@ -163,8 +163,6 @@ def test_train_split_panel_has_nothing_held_out(
     train_photo = next(p for p in photos_in_dir(photo_dir, holdout=2) if p.split == "train")
     clip = dict(train_rows)[f"clip-like, {train_photo.name} (train)"]
     assert len(clip) == 3  # 12 frames, every 4th
-    first = P.made_clip_pairs(train_photo, *P.TRAIN_CLIPS[0], stride=4)  # made the same way every time
-    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(clip, first))
     for b, s in clip:
         assert b.shape == (36, 64, 3) and 18 < psnr(b, s) < 40  # blurred by the moving camera, not a copy
     real = {n: pairs for n, pairs in train_rows}["real, as published"]
