@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -87,6 +88,14 @@ def generator_from_checkpoint(ck: Checkpoint, source: str = "", *, ema: bool = T
             f"checkpoint {source} does not match architecture {m['arch']!r}: {str(e).splitlines()[0][:200]}"
         ) from None
     return model
+
+
+def weight_labels(weights: Sequence[str | os.PathLike]) -> list[str]:
+    """How a table names each generator: an exported file by its file name, a checkpoint by its
+    path; the path as given wherever two would get the same name (two ``deblurgan-lite.safetensors``
+    in different folders are two columns, not one)."""
+    short = [Path(w).name if Path(w).suffix == ".safetensors" else str(w) for w in weights]
+    return [str(w) if short.count(name) > 1 else name for w, name in zip(weights, short)]
 
 
 def load_any_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import load_any_generator
+from .checkpoint import load_any_generator, weight_labels
 from .datasets import GoProPairs
 from .metrics import color_shift, psnr, ssim, unsharp_mask
 from .validation import run_generator
@@ -45,10 +45,7 @@ def evaluate(
     """Scores of the input, unsharp masking and each generator, per kind; JSON-ready."""
     device = torch.device(device)
     ds = GoProPairs(root, split, max_frames=max_frames)
-    models = []
-    for w in weights:
-        m = load_any_generator(w, device)
-        models.append((Path(w).name if Path(w).suffix == ".safetensors" else str(w), m))
+    models = [(label, load_any_generator(w, device)) for label, w in zip(weight_labels(weights), weights)]
     labels = ["input", "unsharp"] + [label for label, _ in models]
     # acc[label][kind] -> lists
     acc: dict[str, dict[str, dict[str, list]]] = {label: {} for label in labels}

@@ -39,7 +39,7 @@ import torch
 
 from . import blur
 from .camera import CLIP_CRF, CLIP_SIZE, CLIP_SUBFRAMES, camera_video
-from .checkpoint import load_any_generator
+from .checkpoint import load_any_generator, weight_labels
 from .datasets import GoProPairs
 from .images import read_image
 from .metrics import color_shift, psnr
@@ -214,9 +214,7 @@ def panel(
 ) -> dict[str, Any]:
     """Each generator's gain over the blurry input on every row, its worst row, and its pass-through."""
     device = torch.device(device)
-    models = [
-        (Path(w).name if Path(w).suffix == ".safetensors" else str(w), load_any_generator(w, device)) for w in weights
-    ]
+    models = [(label, load_any_generator(w, device)) for label, w in zip(weight_labels(weights), weights)]
     rows, notes = panel_sets(
         root, split=split, samples=samples, clip_stride=clip_stride, photos=photos, max_frames=max_frames
     )

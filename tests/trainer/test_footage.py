@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from streamdeblur.errors import DataError
 from streamdeblur.models import save_generator
 from trainer import panel as P
+from trainer.checkpoint import load_any_generator
 from trainer.cli import app
 from trainer.config import TrainConfig, check_config
 from trainer.datasets import GoProPairs, MixedPairs, training_data
@@ -207,6 +208,24 @@ def test_eval_cli_prints_the_panel_and_writes_it(tmp_path: Path, tiny_gopro: Pat
     assert "robustness panel" in r.output and "worst row" in r.output
     saved = json.loads(out.read_text())
     assert len(saved["panel"]["rows"]) >= len(P.REAL_CONDITIONS)
+
+
+def test_eval_keeps_two_generators_of_the_same_file_name_apart(
+    tmp_path: Path, tiny_gopro: Path, tiny_weights: Path
+) -> None:
+    """Two ``deblurgan-lite.safetensors`` from different folders (the shipped one and a new
+    export, say) are two columns named by their paths, not one column that hides the other."""
+    a, b = tmp_path / "a" / "deblurgan-lite", tmp_path / "b" / "deblurgan-lite"
+    save_generator(load_any_generator(tiny_weights), a)
+    save_generator(perturbed("deblurgan-lite", **TINY_LITE), b)
+    out = tmp_path / "eval.json"
+    args = ["eval", str(tiny_gopro), "-w", f"{a}.safetensors", "-w", f"{b}.safetensors", "--json", str(out)]
+    r = CliRunner().invoke(app, [*args, "--samples", str(tmp_path / "none"), "--no-synthetic"])
+    assert r.exit_code == 0, r.output
+    saved = json.loads(out.read_text())
+    assert saved["panel"]["methods"] == [f"{a}.safetensors", f"{b}.safetensors"]
+    gains = [saved["panel"]["summary"][m]["worst_gain"] for m in saved["panel"]["methods"]]
+    assert gains[0] != gains[1]  # each column is its own model
 
 
 def test_clip_picture_shows_blurry_and_deblurred_whole_and_enlarged(
