@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from trainer.camera import CLIP_CRF, CLIP_SIZE, CLIP_SUBFRAMES, camera_video  # noqa: E402
+from trainer.camera import CLIP_CRF, CLIP_FPS, CLIP_SIZE, CLIP_SUBFRAMES, camera_video  # noqa: E402
 from trainer.images import read_image  # noqa: E402
 
 
@@ -58,7 +58,7 @@ CLIPS = [
     ),
 ]
 SIZE = CLIP_SIZE
-FPS = 30
+FPS = CLIP_FPS
 
 
 def _tone(seconds: float, rate: int = 48000, seed: int = 0) -> np.ndarray:

@@ -215,6 +215,7 @@ def h264_sequence(
     *,
     preset: str = "veryfast",
     tune: str | None = "zerolatency",
+    fps: int = 25,
 ) -> list[np.ndarray]:
     """Encode frames as one libx264 stream (yuv420p, inter-frame prediction, B-frames unless
     ``tune`` forbids them) and decode it back, in display order; odd sizes are padded to even
@@ -234,7 +235,7 @@ def h264_sequence(
         "preset": preset,
         **({"tune": tune} if tune else {}),
     }
-    codec.time_base = Fraction(1, 30)
+    codec.time_base = Fraction(1, fps)  # x264's rate control reads it
     packets = []
     for i, img in enumerate(frames):
         padded = np.pad(img, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")

@@ -18,12 +18,13 @@ import numpy as np
 
 from .blur import as_generator, linear_to_srgb, srgb_to_linear, to_float, to_uint8
 
-__all__ = ["CLIP_CRF", "CLIP_SIZE", "CLIP_SUBFRAMES", "average_frames", "camera_video", "gopro_pair"]
+__all__ = ["CLIP_CRF", "CLIP_FPS", "CLIP_SIZE", "CLIP_SUBFRAMES", "average_frames", "camera_video", "gopro_pair"]
 
 #: how the sample clips are made (samples/make_samples.py), and the train-split panel's clips like them
 CLIP_SIZE = (640, 360)
 CLIP_SUBFRAMES = (7, 13)  # renders averaged per frame
 CLIP_CRF = 22  # libx264, preset slow, yuv420p
+CLIP_FPS = 30
 
 
 def average_frames(frames: Sequence[np.ndarray]) -> np.ndarray:

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from . import blur
-from .camera import CLIP_CRF, CLIP_SIZE, CLIP_SUBFRAMES, camera_video
+from .camera import CLIP_CRF, CLIP_FPS, CLIP_SIZE, CLIP_SUBFRAMES, camera_video
 from .checkpoint import load_any_generator, weight_labels
 from .datasets import GoProPairs
 from .images import read_image
@@ -149,7 +149,9 @@ def made_clip_pairs(photo: Photo, motion: float, seed: int, stride: int) -> list
             seed=seed,
         )
     )
-    blurry, sharp = (blur.h264_sequence([f[k] for f in frames], CLIP_CRF, preset="slow", tune=None) for k in (0, 1))
+    blurry, sharp = (
+        blur.h264_sequence([f[k] for f in frames], CLIP_CRF, preset="slow", tune=None, fps=CLIP_FPS) for k in (0, 1)
+    )
     return [(blurry[i], sharp[i]) for i in range(0, len(frames), stride)]
 
 
