@@ -18,7 +18,8 @@ steps of a run, each a function of its own below it.
    ``ckpt_every`` steps.
 
 Adam with DeblurGAN's settings (lr 1e-4, betas 0.5/0.999), a constant learning rate then
-a linear decay to zero (:func:`lr_at`), AMP (bfloat16 autocast) on CUDA.
+a linear decay to zero (:func:`lr_at`), AMP (bfloat16 autocast) on CUDA, and on the CPU with
+``cpu_amp``.
 
 A checkpoint holds everything the next step depends on (model, critic, both optimisers,
 the torch RNG state, the step, the config and the model's args; :func:`checkpoint_state`),
@@ -97,9 +98,16 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step:
         e.copy_(b)
 
 
-def autocast(amp: bool) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on CUDA when ``amp``, else nothing."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+def autocast(amp: str | None) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on device type ``amp`` ("cuda" or "cpu"), or nothing when None."""
+    return torch.autocast(amp, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+
+
+def autocast_device(cfg: TrainConfig, device: torch.device) -> str | None:
+    """Where a run autocasts: CUDA when ``amp``, the CPU only when ``cpu_amp`` too."""
+    if cfg.amp and (device.type == "cuda" or (device.type == "cpu" and cfg.cpu_amp)):
+        return device.type
+    return None
 
 
 # ---------------------------------------------------------------- the loop
@@ -115,7 +123,7 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
     torch.manual_seed(cfg.seed)
     nets = build_networks(cfg, ck, str(resume), device, emit)
     state = restore(nets, ck, device) if ck is not None else RunState()
-    run = Run(cfg, device, cfg.amp and device.type == "cuda", out, nets, training_data(cfg), validation_pairs(cfg))
+    run = Run(cfg, device, autocast_device(cfg, device), out, nets, training_data(cfg), validation_pairs(cfg))
     emit("start", start_info(run, state))
     with BatchSupply(run.data, state.step, cfg, device) as batches:
         log = RunLog(out / "log.jsonl", emit)
@@ -248,7 +256,7 @@ class Run:
 
     cfg: TrainConfig
     device: torch.device
-    amp: bool  # bfloat16 autocast (asked for, and on CUDA)
+    amp: str | None  # the device type it autocasts to bfloat16 on, or None
     out: Path
     nets: Networks
     data: TrainingPairs
@@ -359,7 +367,9 @@ def train_step(run: Run, blurry: torch.Tensor, sharp: torch.Tensor, step: int, l
     return losses
 
 
-def critic_update(nets: Networks, cfg: TrainConfig, blurry: torch.Tensor, sharp: torch.Tensor, amp: bool) -> Losses:
+def critic_update(
+    nets: Networks, cfg: TrainConfig, blurry: torch.Tensor, sharp: torch.Tensor, amp: str | None
+) -> Losses:
     """``critic_steps`` critic updates: the Wasserstein distance estimate with a gradient penalty."""
     critic, opt_d = nets.critic, nets.opt_d
     assert critic is not None and opt_d is not None  # adv_now implies both
@@ -378,7 +388,13 @@ def critic_update(nets: Networks, cfg: TrainConfig, blurry: torch.Tensor, sharp:
 
 
 def generator_update(
-    nets: Networks, cfg: TrainConfig, blurry: torch.Tensor, sharp: torch.Tensor, step: int, adv_now: bool, amp: bool
+    nets: Networks,
+    cfg: TrainConfig,
+    blurry: torch.Tensor,
+    sharp: torch.Tensor,
+    step: int,
+    adv_now: bool,
+    amp: str | None,
 ) -> Losses:
     """One generator update on ``content_weight * content`` (+ ``adv_weight * adversarial``
     when ``adv_now``, the critic frozen meanwhile), then the weight average's."""
@@ -455,7 +471,7 @@ def validate_and_checkpoint(run: Run, state: RunState, log: RunLog) -> None:
     every ``ckpt_every`` steps and at the end: ``last.pt``."""
     cfg, step = run.cfg, state.step
     if run.val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
-        state.last_val = val = validate(run.nets.scored, run.val_pairs, run.device, run.amp)
+        state.last_val = val = validate(run.nets.scored, run.val_pairs, run.device, run.amp == "cuda")
         improved = not state.best or val["all"]["psnr"] > state.best.get("psnr", -1.0)
         if improved:
             state.best = {"step": step, "psnr": val["all"]["psnr"], "ssim": val["all"]["ssim"], "per_kind": val}

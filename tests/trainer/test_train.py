@@ -45,16 +45,18 @@ def _cfg(root: Path, out: Path, **kw) -> TrainConfig:
 
 
 @pytest.mark.parametrize(
-    ("arch", "args", "factor"),
+    ("arch", "args", "factor", "cpu_amp"),
     [
         # random init: the loss falls fast as it learns to pass the frame through
-        ("deblurgan", {"base_channels": 8, "n_blocks": 1, "dropout": 0.0}, 0.5),
+        ("deblurgan", {"base_channels": 8, "n_blocks": 1, "dropout": 0.0}, 0.5, False),
         # identity init: the loss starts at the blur itself and falls slowly but surely
-        ("deblurgan-lite", TINY_LITE, 0.985),
+        ("deblurgan-lite", TINY_LITE, 0.985, False),
+        # the same in bfloat16 on the CPU (--cpu-amp): it learns too
+        ("deblurgan-lite", TINY_LITE, 0.985, True),
     ],
 )
 def test_a_few_steps_lower_the_content_loss(
-    tmp_path: Path, photo: np.ndarray, arch: str, args: dict, factor: float
+    tmp_path: Path, photo: np.ndarray, arch: str, args: dict, factor: float, cpu_amp: bool
 ) -> None:
     # one 32x32 crop with a fixed 5-pixel horizontal blur: a task a tiny model can fit
     psf = np.zeros((5, 5), np.float32)
@@ -88,6 +90,8 @@ def test_a_few_steps_lower_the_content_loss(
         ckpt_every=steps,
         seed=3,
         prefetch=1,
+        device="cpu",
+        cpu_amp=cpu_amp,
     )
     torch.manual_seed(cfg.seed)  # the same initial weights train() will draw
     start = content(build_model(arch, **args))
@@ -98,6 +102,7 @@ def test_a_few_steps_lower_the_content_loss(
     assert end < start * factor, (start, end)
     kinds = [k for k, _ in events]
     assert kinds[0] == "start" and kinds[-1] == "done" and "checkpoint" in kinds
+    assert events[0][1]["amp"] == ("cpu" if cpu_amp else None)
     assert summary["step"] == steps and ck["step"] == steps
     lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert sum(line["event"] == "step" for line in lines) == steps
