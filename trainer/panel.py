@@ -271,18 +271,21 @@ def panel(
 def format_panel(result: dict[str, Any]) -> str:
     """One row per condition: the input's PSNR, each generator's gain; then each worst row."""
     labels = result["methods"]
-    short = [lab[-22:] for lab in labels]
+    cols = [max(24, len(lab) + 2) for lab in labels]  # every generator's whole name: none cut short
     width = max([30] + [len(r["condition"]) + 1 for r in result["rows"]])  # the condition column
-    head = f"{'condition':<{width}}{'frames':>7}{'size':>10}{'input dB':>10}" + "".join(f"{s:>24}" for s in short)
+    head = f"{'condition':<{width}}{'frames':>7}{'size':>10}{'input dB':>10}" + "".join(
+        f"{lab:>{c}}" for lab, c in zip(labels, cols)
+    )
     lines = ["robustness panel: gain over the blurry input, dB (worst row decides)", head, "-" * len(head)]
     for r in result["rows"]:
         lines.append(
             f"{r['condition']:<{width}}{r['frames']:>7}{r['size']:>10}{r['input_psnr']:>10.2f}"
-            + "".join(f"{r['models'][lab]['gain']:>+24.2f}" for lab in labels)
+            + "".join(f"{r['models'][lab]['gain']:>+{c}.2f}" for lab, c in zip(labels, cols))
         )
     lines.append("-" * len(head))
     lines.append(
-        f"{'worst row':<{width + 27}}" + "".join(f"{result['summary'][lab]['worst_gain']:>+24.2f}" for lab in labels)
+        f"{'worst row':<{width + 27}}"
+        + "".join(f"{result['summary'][lab]['worst_gain']:>+{c}.2f}" for lab, c in zip(labels, cols))
     )
     for lab in labels:
         s = result["summary"][lab]

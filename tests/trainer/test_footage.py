@@ -125,7 +125,7 @@ def test_panel_scores_every_condition_and_judges_the_worst_row(
     sharp = [np.ascontiguousarray(photo[i : i + 64, i : i + 96]) for i in range(4)]
     _clip(clips / "pan_sharp.mp4", sharp)
     _clip(clips / "pan.mp4", [cv2.blur(f, (5, 1)) for f in sharp])
-    nudged, _ = save_generator(perturbed("deblurgan-lite", **TINY_LITE), tmp_path / "nudged")
+    nudged, _ = save_generator(perturbed("deblurgan-lite", **TINY_LITE), tmp_path / "candidate-with-a-long-name")
     result = P.panel(tiny_gopro, [str(tiny_weights), str(nudged)], samples=clips, clip_stride=2, photos=False)
     names = [r["condition"] for r in result["rows"]]
     assert names == [n for n, _ in P.REAL_CONDITIONS] + ["clip pan.mp4"]
@@ -141,6 +141,8 @@ def test_panel_scores_every_condition_and_judges_the_worst_row(
     assert s["pass_through_psnr"] < 99 and len(s["color_shift"]) == 3
     text = P.format_panel(result)
     assert "worst row" in text and "real, H.264 CRF 23" in text
+    header = text.splitlines()[1]
+    assert all(f" {lab}" in header for lab in result["methods"])  # long names whole, not cut short
 
 
 def test_train_split_panel_has_nothing_held_out(
