@@ -26,6 +26,7 @@ held-out photos) two clips made the same way from training photos (``made_clip_p
 
 from __future__ import annotations
 
+import json
 import os
 import zlib
 from collections.abc import Callable, Sequence
@@ -36,6 +37,8 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+
+from streamdeblur.errors import DataError
 
 from . import blur
 from .camera import CLIP_CRF, CLIP_FPS, CLIP_SIZE, CLIP_SUBFRAMES, camera_video
@@ -268,6 +271,39 @@ def panel(
     }
 
 
+def read_goals(path: str | os.PathLike) -> dict[str, float]:
+    """A goals file: a JSON object {panel condition: goal gain in dB}."""
+    p = Path(path)
+    fix = 'write a JSON object such as {"real, as published": 2.5, "clip mountains.mp4": 1.5}'
+    try:
+        goals = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise DataError(f"goals file {p} not found", "check the path given to --goals") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"goals file {p} is not readable JSON ({e})", fix) from None
+    if (
+        not isinstance(goals, dict)
+        or not goals
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in goals.values())
+    ):
+        raise DataError(f"goals file {p} must map panel conditions to numbers (dB)", fix)
+    return {str(k): float(v) for k, v in goals.items()}
+
+
+def goal_margins(result: dict[str, Any], goals: dict[str, float]) -> dict[str, Any]:
+    """Each generator's gain minus each row's goal (dB), and its worst margin: the worst row judged
+    against what each row is asked to reach, not by its raw gain. Rows without a goal are left
+    out; goals naming no row of the panel are listed under ``missing``."""
+    rows = [r for r in result["rows"] if r["condition"] in goals]
+    built = {r["condition"] for r in rows}
+    models: dict[str, Any] = {}
+    for lab in result["methods"]:
+        margins = {r["condition"]: r["models"][lab]["gain"] - goals[r["condition"]] for r in rows}
+        worst = min(margins, key=margins.__getitem__) if margins else ""
+        models[lab] = {"margins": margins, "worst_margin": margins.get(worst, float("nan")), "worst_margin_row": worst}
+    return {"goals": dict(goals), "missing": [c for c in goals if c not in built], "models": models}
+
+
 def format_panel(result: dict[str, Any]) -> str:
     """One row per condition: the input's PSNR, each generator's gain; then each worst row."""
     labels = result["methods"]
@@ -297,5 +333,11 @@ def format_panel(result: dict[str, Any]) -> str:
                 f"colour shift R/G/B {cs}"
             )
         lines.append(line)
+    if "goals" in result:
+        g = result["goals"]
+        for lab in labels:
+            m = g["models"][lab]
+            lines.append(f"{lab}: worst margin over the goals {m['worst_margin']:+.2f} dB ('{m['worst_margin_row']}')")
+        lines.extend(f"note: goal for '{c}': no such row here" for c in g["missing"])
     lines.extend(f"note: {n}" for n in result["notes"])
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from testkit import TINY_LITE as TINY
+from testkit import perturbed
 from typer.testing import CliRunner
 
 from streamdeblur.models import build_model, load_generator, save_generator
@@ -198,3 +199,49 @@ def test_resume_goes_on_in_the_checkpoints_folder(tiny_gopro: Path, tmp_path: Pa
     assert 4 in steps, steps
     assert torch.load(run / "last.pt", weights_only=False)["step"] == 4
     assert not (tmp_path / "runs" / "deblurgan-lite").exists()
+
+
+def test_eval_goals_judge_each_row_against_its_own_goal(tiny_gopro: Path, tmp_path: Path, tiny_weights: Path) -> None:
+    nudged, _ = save_generator(perturbed("deblurgan-lite", **TINY), tmp_path / "nudged")
+    goals = tmp_path / "goals.json"
+    goals.write_text(json.dumps({"real, as published": 0.5, "real, H.264 CRF 23": -2.0, "clip nowhere.mp4": 1.5}))
+    no_clips = tmp_path / "no-clips"
+    no_clips.mkdir()
+    base = ["eval", str(tiny_gopro), "-w", str(tiny_weights), "-w", str(nudged), "--no-synthetic"]
+    out = tmp_path / "ev.json"
+    r = runner.invoke(app, [*base, "--samples", str(no_clips), "--goals", str(goals), "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    panel = json.loads(out.read_text())["panel"]
+    rows = {row["condition"]: row for row in panel["rows"]}
+    g = panel["goals"]
+    assert g["missing"] == ["clip nowhere.mp4"]  # a goal for a row this run could not build is named, not dropped
+    for label, m in g["models"].items():
+        gains = {c: rows[c]["models"][label]["gain"] for c in ("real, as published", "real, H.264 CRF 23")}
+        assert m["margins"] == pytest.approx(
+            {
+                "real, as published": gains["real, as published"] - 0.5,
+                "real, H.264 CRF 23": gains["real, H.264 CRF 23"] + 2.0,
+            }
+        )
+        # the untrained identity gains nothing, so the 0.5 dB goal is its worst row; so for the nudged one
+        assert m["worst_margin_row"] == "real, as published" and m["worst_margin"] == min(m["margins"].values())
+        assert f"{label}: worst margin over the goals {m['worst_margin']:+.2f} dB" in r.output
+    assert "goal for 'clip nowhere.mp4': no such row here" in r.output
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [(None, "not found"), ("{not json", "not readable JSON"), ('{"real, as published": "2.5"}', "numbers")],
+)
+def test_eval_bad_goals_file_stops_before_scoring(
+    tiny_gopro: Path, tmp_path: Path, tiny_weights: Path, text: str | None, needle: str
+) -> None:
+    goals = tmp_path / "goals.json"
+    if text is not None:
+        goals.write_text(text)
+    out = tmp_path / "ev.json"
+    r = runner.invoke(
+        app, ["eval", str(tiny_gopro), "-w", str(tiny_weights), "--goals", str(goals), "--json", str(out)]
+    )
+    _one_line_error(r, "goals file", needle)
+    assert not out.exists()

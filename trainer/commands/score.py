@@ -53,6 +53,13 @@ def eval_cmd(
         Path, typer.Option(help="With --panel: a folder of NAME.mp4 + NAME_sharp.mp4 clips scored as rows.")
     ] = Path("samples"),
     clip_stride: Annotated[int, typer.Option(min=1, help="With --panel: score every Nth frame of the clips.")] = 4,
+    goals: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="With --panel: a JSON file {condition: goal dB}; each generator's gain minus each row's goal, and"
+            " its worst margin (e.g. docs/eval/goals-issue24.json).",
+        ),
+    ] = None,
     synthetic: Annotated[
         bool,
         typer.Option(
@@ -75,9 +82,10 @@ def eval_cmd(
     """
     from ..config import pick_device
     from ..evaluate import evaluate, format_table
-    from ..panel import format_panel
+    from ..panel import format_panel, goal_margins, read_goals
     from ..panel import panel as run_panel
 
+    goal_table = read_goals(goals) if goals is not None else None
     set_threads(threads)
     dev = pick_device(device.value)
     ws = [str(w) for w in weights or []]
@@ -94,6 +102,8 @@ def eval_cmd(
             max_frames=max_frames,
             device=dev,
         )
+        if goal_table is not None:
+            result["panel"]["goals"] = goal_margins(result["panel"], goal_table)
         typer.echo("")
         typer.echo(format_panel(result["panel"]))
     write_json(json_out or (root / f"eval-{split}.json"), result)
