@@ -245,3 +245,13 @@ def test_eval_bad_goals_file_stops_before_scoring(
     )
     _one_line_error(r, "goals file", needle)
     assert not out.exists()
+
+
+def test_eval_unwritable_json_stops_before_scoring(tiny_gopro: Path, tmp_path: Path, tiny_weights: Path) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    for where, needle in ((tmp_path, "is a folder"), (a_file / "sub" / "ev.json", "is not a folder")):
+        r = runner.invoke(app, ["eval", str(tiny_gopro), "-w", str(tiny_weights), "--json", str(where)])
+        _one_line_error(r, "--json", needle)
+        assert "robustness panel" not in r.output  # nothing was scored
+    assert a_file.read_text() == "x"

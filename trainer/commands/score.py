@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import Device, Kind, app, report, set_threads, user_errors, write_json
+from .common import Device, Kind, app, check_writable, report, set_threads, user_errors, write_json
 
 
 @app.command("eval")
@@ -86,6 +86,8 @@ def eval_cmd(
     from ..panel import panel as run_panel
 
     goal_table = read_goals(goals) if goals is not None else None
+    json_out = json_out or (root / f"eval-{split}.json")
+    check_writable(json_out, "--json")
     set_threads(threads)
     dev = pick_device(device.value)
     ws = [str(w) for w in weights or []]
@@ -106,7 +108,7 @@ def eval_cmd(
             result["panel"]["goals"] = goal_margins(result["panel"], goal_table)
         typer.echo("")
         typer.echo(format_panel(result["panel"]))
-    write_json(json_out or (root / f"eval-{split}.json"), result)
+    write_json(json_out, result)
 
 
 @app.command("pool-eval")
