@@ -27,7 +27,7 @@
 # BACKENDS (torch,torch-compile), SIZES (1280x720,1920x1080), BATCHES (1,4,8), FRAMES (64), WARMUP (16),
 # PRESETS (ultrafast,superfast,veryfast,faster,fast,medium), ENCODER_THREADS (4,8,16,auto),
 # GPU_TESTS (1; 0 skips them); train: REAL (real pairs root, .gpu/gopro-real; only its train/ is read),
-# REAL_FRACTION (0.25), BATCH (8), LR (1.5e-4), SEED (11), WORKERS, PROBE_STEPS (150), MODEL_ARGS (extra
+# REAL_FRACTION (0.15), BATCH (8), LR (1.5e-4), SEED (11), WORKERS, PROBE_STEPS (150), MODEL_ARGS (extra
 # --model-arg flags), TRAIN_FLAGS (more train flags, last so they win).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -150,12 +150,12 @@ case "$phase" in
     minutes=${2:?train needs MINUTES}
     photos=.gpu/photos
     [ -d "$photos/train" ] || { echo "gpu_session: error: $photos/train missing; run scripts/photo_bundle.py $photos here first" >&2; exit 2; }
-    # the shipped model's recipe (docs/training-log.md, stages 13-15): synthetic GoPro-style and continuous
+    # the shipped model's recipe (docs/training-log.md, stages 13-16): synthetic GoPro-style and continuous
     # blur over a log-uniform speed range, degraded inputs, sharp pass-through; plus the real GoPro train
     # pairs when REAL/train is there (bring only train/: the test recordings stay for scoring at home)
     real=${REAL:-.gpu/gopro-real}
     realflags=()
-    [ -d "$real/train" ] && realflags=(--real-data "$real" --real-fraction "${REAL_FRACTION:-0.25}" --real-augment --real-scale 0.35,1)
+    [ -d "$real/train" ] && realflags=(--real-data "$real" --real-fraction "${REAL_FRACTION:-0.15}" --real-augment --real-scale 0.35,1)
     echo "gpu_session: real pairs: ${realflags[*]:-none ($real/train missing)}" | tee "$OUT/recipe.txt"
     common=(--package none --photos "$photos" --device "$DEVICE" --workers "${WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}" --threads 2
             "${realflags[@]}" --degrade-fraction 0.6 --h264-fraction 0.5 --gamma 0.25 --gopro-fraction 0.8
