@@ -71,7 +71,7 @@ class TrainConfig:
     # machinery
     device: str = "auto"
     amp: bool = True  # bfloat16 autocast on CUDA; on the CPU only with cpu_amp
-    # bfloat16 autocast on the CPU as well (1.3x a step on a CPU with AVX512-BF16; slower on one
+    # bfloat16 autocast on the CPU as well (1.2x a training step on a CPU with AVX512-BF16; slower on one
     # without); validation stays float32 there
     cpu_amp: bool = False
     seed: int = 0

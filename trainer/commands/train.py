@@ -214,8 +214,8 @@ def train(
         bool,
         typer.Option(
             help=(
-                "bfloat16 autocast on the CPU too (about 1.3x a step on CPUs with AVX512-BF16 or AMX, slower on "
-                "others; validation stays float32)."
+                "bfloat16 autocast on the CPU too (about 1.2x a training step on CPUs with AVX512-BF16 or AMX, "
+                "slower on others; validation stays float32)."
             )
         ),
     ] = False,
