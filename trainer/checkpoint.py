@@ -41,6 +41,7 @@ class Checkpoint(_CheckpointCore, total=False):
     critic: dict[str, Any] | None  # {"args", "state"}: the PatchGAN critic, if the run has an adversarial phase
     opt_d: dict[str, Any] | None  # the critic's Adam state
     best: dict[str, Any]  # {"step", "psnr", "ssim", "per_kind"} of the best validation so far, or {}
+    last_val: dict[str, Any]  # the same of the latest validation, or {} (absent in older checkpoints)
     trained_on: dict[str, Any]  # the training data's description
     input_scores: dict[str, Any]  # the blurry validation input's own PSNR/SSIM per kind
 
@@ -166,15 +167,19 @@ def export_checkpoint(
     model = generator_from_checkpoint(ck, str(checkpoint)).eval()
     cfg = ck.get("config", {})
     metrics: dict[str, Any] = {}
+    # The validation of the weights exported is the one taken at the checkpoint's own step (the
+    # latest, or the best where that was this step); the best one, where another step's, as such.
     best = ck.get("best") or {}
-    if best:
-        metrics["validation"] = {
-            "step": best.get("step"),
-            "psnr": best.get("psnr"),
-            "ssim": best.get("ssim"),
-            "per_kind": best.get("per_kind"),
-            "input": ck.get("input_scores"),
-        }
+    own = next((v for v in (ck.get("last_val"), best) if v and v.get("step") == ck.get("step")), {})
+    for key, val in (("validation", own), ("best_validation", best)):
+        if val and (key == "validation" or val.get("step") != own.get("step")):
+            metrics[key] = {
+                "step": val.get("step"),
+                "psnr": val.get("psnr"),
+                "ssim": val.get("ssim"),
+                "per_kind": val.get("per_kind"),
+                "input": ck.get("input_scores"),
+            }
     if metrics_json is not None:
         p = Path(metrics_json)
         if not p.is_file():

@@ -234,7 +234,7 @@ class RunState:
 
     step: int = 0
     best: dict[str, Any] = field(default_factory=dict)  # step, psnr, ssim, per_kind of the best validation
-    last_val: dict = field(default_factory=dict)
+    last_val: dict[str, Any] = field(default_factory=dict)  # the same of the latest validation
 
 
 def restore(nets: Networks, ck: Checkpoint, device: torch.device) -> RunState:
@@ -243,7 +243,7 @@ def restore(nets: Networks, ck: Checkpoint, device: torch.device) -> RunState:
     if nets.critic is not None and ck.get("critic") is not None:
         nets.critic.load_state_dict(ck["critic"]["state"])
         nets.opt_d.load_state_dict(ck["opt_d"])  # type: ignore[union-attr]
-    state = RunState(step=int(ck["step"]), best=ck.get("best", {}))
+    state = RunState(step=int(ck["step"]), best=ck.get("best", {}), last_val=ck.get("last_val") or {})
     torch.set_rng_state(ck["rng"]["torch"])
     if device.type == "cuda" and ck["rng"].get("cuda") is not None:
         torch.cuda.set_rng_state(ck["rng"]["cuda"], device)
@@ -303,6 +303,7 @@ def checkpoint_state(run: Run, state: RunState) -> Checkpoint:
             "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
         },
         "best": state.best,
+        "last_val": state.last_val,
         "trained_on": run.data.describe(),
         "input_scores": run.baseline,
     }
@@ -471,10 +472,11 @@ def validate_and_checkpoint(run: Run, state: RunState, log: RunLog) -> None:
     every ``ckpt_every`` steps and at the end: ``last.pt``."""
     cfg, step = run.cfg, state.step
     if run.val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
-        state.last_val = val = validate(run.nets.scored, run.val_pairs, run.device, run.amp == "cuda")
+        val = validate(run.nets.scored, run.val_pairs, run.device, run.amp == "cuda")
+        state.last_val = {"step": step, "psnr": val["all"]["psnr"], "ssim": val["all"]["ssim"], "per_kind": val}
         improved = not state.best or val["all"]["psnr"] > state.best.get("psnr", -1.0)
         if improved:
-            state.best = {"step": step, "psnr": val["all"]["psnr"], "ssim": val["all"]["ssim"], "per_kind": val}
+            state.best = dict(state.last_val)
         log.record(
             "val",
             {

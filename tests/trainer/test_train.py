@@ -229,6 +229,24 @@ def test_ema_run_validates_and_exports_the_average(tiny_gopro: Path, tmp_path: P
     assert torch.equal(generator_from_checkpoint(ck, ema=False).state_dict()[moved[0]], raw[moved[0]])
 
 
+def test_export_records_the_validation_of_the_weights_it_exports(tiny_gopro: Path, tmp_path: Path) -> None:
+    # the card of an exported last.pt gave the best validation's figures (another step's weights);
+    # a learning rate this high makes step 3 the best and step 6 worse
+    events: list[tuple[str, dict]] = []
+    cfg = _cfg(tiny_gopro, tmp_path / "run", steps=6, val_every=3, lr=5e-2)
+    train(cfg, on_event=lambda k, i: events.append((k, i)))
+    vals = {i["step"]: i["metrics"]["all"]["psnr"] for k, i in events if k == "val"}
+    assert sorted(vals) == [3, 6] and vals[3] > vals[6], vals
+    _, card = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "out" / "tiny")
+    metrics = json.loads(card.read_text())["metrics"]
+    assert metrics["validation"]["step"] == 6 and metrics["validation"]["psnr"] == pytest.approx(vals[6])
+    assert metrics["best_validation"]["step"] == 3 and metrics["best_validation"]["psnr"] == pytest.approx(vals[3])
+    # best.pt holds step 3's own weights: its card gives step 3's validation, and no other
+    _, best_card = export_checkpoint(tmp_path / "run" / "best.pt", tmp_path / "out" / "best")
+    best_metrics = json.loads(best_card.read_text())["metrics"]
+    assert best_metrics["validation"]["step"] == 3 and "best_validation" not in best_metrics
+
+
 def test_ema_decay_out_of_range_is_refused(tiny_gopro: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"--ema-decay must be in \[0, 1\), got 1.0"):
         train(_cfg(tiny_gopro, tmp_path / "run", ema_decay=1.0))
