@@ -167,19 +167,19 @@ def export_checkpoint(
     model = generator_from_checkpoint(ck, str(checkpoint)).eval()
     cfg = ck.get("config", {})
     metrics: dict[str, Any] = {}
+
     # The validation of the weights exported is the one taken at the checkpoint's own step (the
     # latest, or the best where that was this step); the best one, where another step's, as such.
+    def card(val: dict[str, Any]) -> dict[str, Any]:
+        keys = ("step", "psnr", "ssim", "per_kind")
+        return {k: val.get(k) for k in keys} | {"input": ck.get("input_scores")}
+
     best = ck.get("best") or {}
     own = next((v for v in (ck.get("last_val"), best) if v and v.get("step") == ck.get("step")), {})
-    for key, val in (("validation", own), ("best_validation", best)):
-        if val and (key == "validation" or val.get("step") != own.get("step")):
-            metrics[key] = {
-                "step": val.get("step"),
-                "psnr": val.get("psnr"),
-                "ssim": val.get("ssim"),
-                "per_kind": val.get("per_kind"),
-                "input": ck.get("input_scores"),
-            }
+    if own:
+        metrics["validation"] = card(own)
+    if best and best.get("step") != own.get("step"):
+        metrics["best_validation"] = card(best)
     if metrics_json is not None:
         p = Path(metrics_json)
         if not p.is_file():
