@@ -201,6 +201,27 @@ def test_resume_goes_on_in_the_checkpoints_folder(tiny_gopro: Path, tmp_path: Pa
     assert not (tmp_path / "runs" / "deblurgan-lite").exists()
 
 
+def test_resume_keeps_the_runs_own_checkpoint_and_validation_cadence(tiny_gopro: Path, tmp_path: Path) -> None:
+    """A run started with ``--ckpt-every 1 --val-every 3`` and resumed without them goes on
+    checkpointing and validating at that cadence, not at the defaults (500); asked for, they change."""
+    run = tmp_path / "run"
+    tiny = "--steps 2 --crop 32 --batch-size 1 --ckpt-every 1 --val-every 3 --val-frames 1".split()
+    assert (r := runner.invoke(app, _train(tiny_gopro, run, *tiny, *TINY_LITE))).exit_code == 0, r.output
+    r = runner.invoke(app, ["train", "--resume", str(run / "last.pt"), "--steps", "7"])
+    assert r.exit_code == 0, r.output
+
+    def val_steps() -> list[int]:
+        events = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+        return [e["step"] for e in events if e["event"] == "val"]
+
+    assert val_steps() == [2, 3, 6, 7]  # the end of each part, and every 3 steps
+    config = torch.load(run / "last.pt", weights_only=False)["config"]
+    assert (config["ckpt_every"], config["val_every"]) == (1, 3)
+    r = runner.invoke(app, ["train", "--resume", str(run / "last.pt"), "--steps", "9", "--val-every", "8"])
+    assert r.exit_code == 0, r.output
+    assert val_steps() == [2, 3, 6, 7, 8, 9]
+
+
 def test_eval_goals_judge_each_row_against_its_own_goal(tiny_gopro: Path, tmp_path: Path, tiny_weights: Path) -> None:
     nudged, _ = save_generator(perturbed("deblurgan-lite", **TINY), tmp_path / "nudged")
     goals = tmp_path / "goals.json"

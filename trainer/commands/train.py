@@ -220,9 +220,16 @@ def train(
         ),
     ] = False,
     seed: Annotated[int, typer.Option(help="Random seed (weights, batches, penalties).")] = 0,
-    log_every: Annotated[int, typer.Option(help="Write the losses every N steps.")] = 10,
-    val_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 500,
-    ckpt_every: Annotated[int, typer.Option(help="Checkpoint RUN/last.pt every N steps.")] = 500,
+    log_every: Annotated[
+        Optional[int], typer.Option(help="Write the losses every N steps (default 10; on --resume: the run's own).")
+    ] = None,
+    val_every: Annotated[
+        Optional[int], typer.Option(help="Validate every N steps (default 500; on --resume: the run's own).")
+    ] = None,
+    ckpt_every: Annotated[
+        Optional[int],
+        typer.Option(help="Checkpoint RUN/last.pt every N steps (default 500; on --resume: the run's own)."),
+    ] = None,
     ema_decay: Annotated[
         float,
         typer.Option(
@@ -266,7 +273,6 @@ def train(
         out = resume.parent if resume is not None else Path(TrainConfig.out)
     cfg = TrainConfig(
         out=str(out),
-        model=model or "deblurgan-lite",
         model_args=_model_args(model_arg),
         init=str(init) if init else None,
         data=str(data) if data else None,
@@ -288,7 +294,6 @@ def train(
         gamma=gamma,
         val_data=str(val_data) if val_data else None,
         val_frames=val_frames,
-        steps=steps or 20000,
         batch_size=batch_size,
         crop=crop,
         lr=lr,
@@ -307,16 +312,18 @@ def train(
         amp=amp,
         cpu_amp=cpu_amp,
         seed=seed,
-        log_every=log_every,
-        val_every=val_every,
-        ckpt_every=ckpt_every,
         ema_decay=ema_decay,
         workers=workers,
     )
-    if resume is not None:
-        # the run's own model and length, unless asked for (train() refuses another model)
-        saved = TrainConfig.from_dict(load_checkpoint(resume)["config"])
-        cfg = replace(cfg, model=model or saved.model, steps=steps or saved.steps)
+    # the run's own model, length and cadence on --resume, unless asked for (train() refuses
+    # another model); a fresh run's defaults otherwise
+    own = TrainConfig.from_dict(load_checkpoint(resume)["config"]) if resume is not None else TrainConfig()
+    asked = {"steps": steps, "log_every": log_every, "val_every": val_every, "ckpt_every": ckpt_every}
+    cfg = replace(
+        cfg,
+        model=model or own.model,
+        **{name: getattr(own, name) if value is None else value for name, value in asked.items()},
+    )
     _run_with_progress(lambda ev: run_train(cfg, resume=resume, on_event=ev))
 
 
