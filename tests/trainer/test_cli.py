@@ -220,6 +220,14 @@ def test_resume_keeps_the_runs_own_checkpoint_and_validation_cadence(tiny_gopro:
     r = runner.invoke(app, ["train", "--resume", str(run / "last.pt"), "--steps", "9", "--val-every", "8"])
     assert r.exit_code == 0, r.output
     assert val_steps() == [2, 3, 6, 7, 8, 9]
+    # a setting the checkpoint fixes is refused, not silently ignored, and the run is left as it was
+    before = (run / "last.pt").read_bytes()
+    _one_line_error(
+        runner.invoke(app, ["train", "--resume", str(run / "last.pt"), "--steps", "12", "--lr", "1e-3"]),
+        "--lr cannot change when a run is resumed",
+        "--init",
+    )
+    assert (run / "last.pt").read_bytes() == before
 
 
 def test_eval_goals_judge_each_row_against_its_own_goal(tiny_gopro: Path, tmp_path: Path, tiny_weights: Path) -> None:

@@ -27,9 +27,28 @@ def _model_args(items: list[str] | None) -> dict:
     return args
 
 
+def _refuse_what_a_resume_keeps(ctx: typer.Context) -> None:
+    """On ``--resume``, an option the checkpoint fixes (``--lr``, ``--data`` ...) given anyway is a
+    one-line error, not silently ignored."""
+    from streamdeblur.errors import InputError
+
+    from ..train import RESUME_MAY_CHANGE
+
+    may = {"resume", "out", "model", "threads", *RESUME_MAY_CHANGE}
+    # (typer's own copy of click: its ParameterSource matched by name)
+    given = [n for n in ctx.params if n not in may and ctx.get_parameter_source(n).name == "COMMANDLINE"]
+    if given:
+        names = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise InputError(
+            f"{names} cannot change when a run is resumed (the checkpoint's settings are kept)",
+            f"drop {'them' if len(given) > 1 else 'it'}, or export the run and start a new one from it with --init",
+        )
+
+
 @app.command()
 @user_errors
 def train(
+    ctx: typer.Context,
     out: Annotated[
         Optional[Path],
         typer.Option(
@@ -240,7 +259,13 @@ def train(
         ),
     ] = 0.0,
     resume: Annotated[
-        Optional[Path], typer.Option(help="Continue exactly from a checkpoint (RUN/last.pt); its settings are kept.")
+        Optional[Path],
+        typer.Option(
+            help=(
+                "Continue exactly from a checkpoint (RUN/last.pt); its settings are kept (only --steps, --out, "
+                "--log-every, --val-every, --ckpt-every, --device, --workers and --threads may be given)."
+            )
+        ),
     ] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch.")] = None,
     workers: Annotated[
@@ -268,6 +293,8 @@ def train(
     from ..config import TrainConfig
     from ..train import train as run_train
 
+    if resume is not None:
+        _refuse_what_a_resume_keeps(ctx)
     set_threads(threads)
     if out is None:  # a resumed run goes on in its own folder, beside the checkpoint it resumes
         out = resume.parent if resume is not None else Path(TrainConfig.out)
