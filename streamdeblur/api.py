@@ -198,10 +198,12 @@ def _codec(out: Path, options: RunOptions) -> str:
 
 
 def _check_encoder(out: Path, options: RunOptions) -> None:
-    """``--preset`` refused before anything opens when the output's encoder does not take it."""
-    from .video.containers import check_preset
+    """``--preset`` or ``--crf`` refused before anything opens when the output's encoder does not take it."""
+    from .video.containers import check_crf, check_preset
 
-    check_preset(_codec(out, options), options.preset)
+    codec = _codec(out, options)
+    check_preset(codec, options.preset)
+    check_crf(codec, options.crf)
 
 
 def _same_file(a: str, b: Path) -> bool:

@@ -135,7 +135,8 @@ def run(
             min=0,
             max=63,
             help=(
-                "Quality for x264/x265/vp9 (lower is better; 0 is lossless). Default 18 for libx264, 0 for libx264rgb."
+                "Quality: 0-51 for x264/x265, 0-63 for vp9, 1-63 for SVT-AV1 (lower is better; 0 is lossless). "
+                "Default 18 for libx264, 0 for libx264rgb."
             ),
             show_default=False,
         ),

@@ -143,6 +143,30 @@ def check_preset(codec: str, preset: str | None) -> None:
         raise InputError(f"unknown --preset {preset!r} for {codec}", f"choose one of: {', '.join(choices)}")
 
 
+#: --crf's range per encoder (x264 would clamp 52-63 to 51 silently, x265 refuses them when it
+#: opens, and SVT-AV1 reads 0 as "its default, 35": each refused up front instead)
+CRF_RANGES = {
+    "libx264": (0, 51),
+    "libx264rgb": (0, 51),
+    "libx265": (0, 51),
+    "libvpx-vp9": (0, 63),
+    "libsvtav1": (1, 63),
+}
+
+
+def check_crf(codec: str, crf: int | None) -> None:
+    """An :class:`InputError` for a ``--crf`` that ``codec`` does not take (checked before any model loads)."""
+    if crf is None:
+        return
+    span = CRF_RANGES.get(codec)
+    if span is None:
+        raise InputError(f"--crf {crf}: the {codec} encoder takes no --crf", "leave --crf out")
+    lo, hi = span
+    if not lo <= crf <= hi:
+        lossless = " (it has no lossless mode: for lossless output use --codec ffv1)" if crf == 0 else ""
+        raise InputError(f"--crf {crf} is outside {codec}'s range {lo}-{hi}{lossless}", f"give --crf {lo} to {hi}")
+
+
 def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
     """The encoder's private options for ``--crf`` and ``--preset`` (``crf`` 0: lossless)."""
     options: dict[str, str] = {}

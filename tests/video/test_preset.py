@@ -1,4 +1,5 @@
-"""``--preset``: a value the output's encoder does not take is refused in one line before the model loads."""
+"""``--preset`` and ``--crf``: a value the output's encoder does not take is refused in one line before the
+model loads."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ def no_model(monkeypatch):
     [
         (["--preset", "bogus"], "unknown --preset 'bogus' for libx264; choose one of: ultrafast, superfast"),
         (["--codec", "ffv1", "--preset", "fast"], "--preset 'fast': the ffv1 encoder takes no preset"),
+        (["--crf", "55"], "--crf 55 is outside libx264's range 0-51; give --crf 0 to 51"),
+        (["--codec", "libsvtav1", "--crf", "0"], "--crf 0 is outside libsvtav1's range 1-63 (it has no lossless"),
+        (["--codec", "ffv1", "--crf", "10"], "--crf 10: the ffv1 encoder takes no --crf"),
     ],
 )
 def test_a_bad_preset_is_one_line_before_the_model_loads(no_model, tmp_path, args, expected):
