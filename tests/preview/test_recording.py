@@ -81,3 +81,17 @@ def test_cli_run_camera_missing_is_a_clear_error(media, tmp_path):
     assert not (tmp_path / "o.mp4").exists()
     r = CliRunner().invoke(app, ["run", "-o", str(tmp_path / "o.mp4")])
     assert r.exit_code == 2 and "--camera" in r.output
+
+
+def test_record_live_refuses_a_bad_crf_before_the_model_loads(media, tmp_path):
+    """``run --camera ... --crf 0 --codec libsvtav1`` (SVT-AV1 would read 0 as its default, 35) is
+    refused before a model loads and before anything is written."""
+    from streamdeblur.errors import InputError
+
+    out = tmp_path / "cam.mp4"
+    with pytest.raises(InputError, match="outside libsvtav1's range 1-63"):
+        record_live(
+            FilePlayback(media["still"], loop=True), out, weights=str(tmp_path / "no-such-weights.safetensors"),
+            codec="libsvtav1", crf=0, duration=1.0,
+        )  # fmt: skip
+    assert not out.exists()
