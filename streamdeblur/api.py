@@ -199,11 +199,9 @@ def _codec(out: Path, options: RunOptions) -> str:
 
 def _check_encoder(out: Path, options: RunOptions) -> None:
     """``--preset`` or ``--crf`` refused before anything opens when the output's encoder does not take it."""
-    from .video.containers import check_crf, check_preset
+    from .video.containers import check_encoder_settings
 
-    codec = _codec(out, options)
-    check_preset(codec, options.preset)
-    check_crf(codec, options.crf)
+    check_encoder_settings(_codec(out, options), options.preset, options.crf)
 
 
 def _same_file(a: str, b: Path) -> bool:

@@ -136,7 +136,7 @@ def record_live(
     from .backends import create_backend
     from .encoding import plan_encoder
     from .models import load_generator
-    from .video.containers import AUTO_PRESET, check_crf, check_preset, output_codec
+    from .video.containers import AUTO_PRESET, check_encoder_settings, output_codec
 
     if not isinstance(source, LiveSource):
         source = open_live(source, camera=camera, loop=loop, timeout=timeout)
@@ -144,8 +144,7 @@ def record_live(
         if on_open is not None:
             on_open(source.info)
         out, _, _ = check_output(output, overwrite=overwrite)
-        check_preset(output_codec(out, codec), preset)  # before the model loads
-        check_crf(output_codec(out, codec), crf)
+        check_encoder_settings(output_codec(out, codec), preset, crf)  # before the model loads
         opened = create_backend(
             backend, load_generator(weights), device, backend_options
         )  # the open backend; `backend` names it

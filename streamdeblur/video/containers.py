@@ -167,6 +167,13 @@ def check_crf(codec: str, crf: int | None) -> None:
         raise InputError(f"--crf {crf} is outside {codec}'s range {lo}-{hi}{lossless}", f"give --crf {lo} to {hi}")
 
 
+def check_encoder_settings(codec: str, preset: str | None, crf: int | None) -> None:
+    """``--preset`` and ``--crf`` checked against ``codec``, before any model loads (:func:`check_preset`,
+    :func:`check_crf`)."""
+    check_preset(codec, preset)
+    check_crf(codec, crf)
+
+
 def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
     """The encoder's private options for ``--crf`` and ``--preset`` (``crf`` 0: lossless)."""
     options: dict[str, str] = {}
