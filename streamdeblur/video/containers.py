@@ -69,6 +69,8 @@ FORMAT_OPTIONS: dict[str, dict[str, str]] = {
 ALTERNATIVES = (".mkv", ".mov", ".mp4", ".nut")
 #: pixel formats the encoder takes as RGB (no YUV matrix on the way)
 RGB_FORMATS = ("rgb24", "bgr24", "bgr0", "gbrp", "rgba", "bgra")
+#: ffmpeg's tags for RGB-coded video: AVCOL_SPC_RGB (no YUV matrix) and AVCOL_RANGE_JPEG (full range)
+RGB_MATRIX, FULL_RANGE = 0, 2
 
 
 def format_options(fmt: str) -> dict[str, str]:

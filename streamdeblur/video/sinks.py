@@ -37,6 +37,8 @@ from .containers import (
     AUTO_PRESET,
     CONTAINERS,
     DEFAULT_CRF,
+    FULL_RANGE,
+    RGB_MATRIX,
     choose_pix_fmt,
     colour_loss,
     encoder_options,
@@ -233,10 +235,13 @@ class FileSink:
         if self.threads is not None:
             s.codec_context.thread_count = self.threads
         cc = s.codec_context
+        self._rgb_out = rgb_output(self.pix_fmt)
         cc.color_primaries = info.color_primaries
         cc.color_trc = info.color_trc
-        cc.colorspace = info.colorspace
-        cc.color_range = info.color_range
+        # RGB output has no YUV matrix and is full range: a source's BT.709 matrix tag on it would make
+        # decoders (H.264's, players') read the G/B/R planes as Y/Cb/Cr
+        cc.colorspace = RGB_MATRIX if self._rgb_out else info.colorspace
+        cc.color_range = FULL_RANGE if self._rgb_out else info.color_range
         if info.field_order:
             cc.field_order = info.field_order
         if info.rotation:
@@ -245,7 +250,6 @@ class FileSink:
             except Exception as e:  # pragma: no cover - container without display matrices
                 log.warning("cannot carry the rotation (%d degrees) into %s: %s", info.rotation, fmt, e)
         self.stream = s
-        self._rgb_out = rgb_output(self.pix_fmt)
         self._sws_matrix = sws_colorspace(info.colorspace)
         self._sws_range = info.color_range if info.color_range in (1, 2) else 1
 

@@ -65,6 +65,27 @@ def test_identity_through_lossless_codec_is_bit_exact_with_same_pts(tmp_path, ex
         assert np.array_equal(x, orig) and np.array_equal(y, orig)
 
 
+@pytest.mark.parametrize(
+    "ext,codec,pix_fmt",
+    [(".mp4", "libx264rgb", None), (".mkv", "ffv1", "bgr0"), (".mov", "libx264rgb", None)],
+    ids=["x264rgb-mp4", "ffv1-bgr0", "x264rgb-mov"],
+)
+def test_rgb_output_of_a_bt709_video_decodes_to_the_same_colours(tmp_path, ext, codec, pix_fmt):
+    """A camera's or phone's video is YUV tagged BT.709; written losslessly as RGB, its output must not
+    carry the YUV matrix tag, or every decoder reads the G/B/R planes as Y/Cb/Cr (colours wrecked)."""
+    src, dst = tmp_path / "in.mp4", tmp_path / f"out{ext}"
+    write_video(src, random_frames(6, 64, 48), codec="libx264", pix_fmt="yuv420p", colour=(1, 1, 1, 1))
+    run(src, dst, codec=codec, pix_fmt=pix_fmt)
+    a, b = read_video(src), read_video(dst)
+    assert len(a) == len(b) == 6
+    for (_, _, x), (_, _, y) in zip(a, b):
+        assert np.array_equal(x, y)
+    with av.open(str(dst)) as c:
+        cc = c.streams.video[0].codec_context
+        assert cc.colorspace == 0  # AVCOL_SPC_RGB: no YUV matrix
+        assert (cc.color_primaries, cc.color_trc) == (1, 1)  # the source's primaries and transfer are kept
+
+
 @pytest.mark.parametrize("ext", [".mp4", ".mkv"])
 def test_audio_packets_are_copied_untouched(tmp_path, ext):
     src, dst = tmp_path / f"in{ext}", tmp_path / f"out{ext}"
