@@ -222,12 +222,12 @@ def choose_pix_fmt(codec: str, info: FrameFormat, requested: str | None) -> str:
     def fits(fmt: str) -> bool:
         return fmt in supported and not (odd and any(s in fmt for s in subsampled))
 
-    src = pix_fmt_traits(info.pix_fmt)
+    src = source_traits(info.pix_fmt)
     if src is not None and src.depth > 8:
         deep = _keeps_most(src, [f for f in supported if fits(f)])
         if deep is not None:
             return deep
-    for cand in (info.pix_fmt, "yuv420p", "yuv444p", "gbrp", "rgb24", "bgr0"):
+    for cand in (info.pix_fmt, *opaque_twins(info.pix_fmt), "yuv420p", "yuv444p", "gbrp", "rgb24", "bgr0"):
         if cand and fits(cand):
             if odd and cand != info.pix_fmt:
                 log.info(
@@ -293,6 +293,28 @@ def pix_fmt_traits(pix_fmt: str | None) -> PixFmtTraits | None:
     return PixFmtTraits(pix_fmt, max(c.bits for c in comps), sub_w, sub_h, bool(f.is_rgb), grey)
 
 
+def opaque_twins(pix_fmt: str | None) -> tuple[str, ...]:
+    """The formats that hold what ``pix_fmt`` holds but its alpha channel, best first (``yuva420p``
+    -> ``yuv420p``, ``argb`` -> ``bgr0``, ``gbrp``, ``rgb24``); empty for a format without alpha."""
+    name = "ya" if pix_fmt == "ya8" else pix_fmt or ""  # ya8 / ya16le: grey with alpha
+    for alpha, opaque in (("yuva", "yuv"), ("gbrap", "gbrp"), ("ya", "gray")):
+        if name.startswith(alpha):
+            twin = opaque + name[len(alpha) :]
+            return (twin,) if pix_fmt_traits(twin) is not None else ()
+    if name in ("argb", "rgba", "abgr", "bgra"):
+        return ("bgr0", "gbrp", "rgb24")
+    if name.startswith(("rgba64", "bgra64")):
+        return ("gbrp16" + name[6:], "rgb48" + name[6:])
+    return ()
+
+
+def source_traits(pix_fmt: str | None) -> PixFmtTraits | None:
+    """:func:`pix_fmt_traits` of a source's format; for one with alpha, those of its opaque twin
+    (what an output can keep of it)."""
+    twins = opaque_twins(pix_fmt)
+    return pix_fmt_traits(pix_fmt) or (pix_fmt_traits(twins[0]) if twins else None)
+
+
 def pix_fmt_depth(pix_fmt: str | None) -> int:
     """Bits per component of ``pix_fmt`` (8 for a name FFmpeg does not know)."""
     t = pix_fmt_traits(pix_fmt)
@@ -326,7 +348,7 @@ _DEEP_CODECS = {"ffv1": ".mkv, .nut", "libx265": ".mkv, .mp4, .mov"}
 def colour_loss(source_pix_fmt: str, out_pix_fmt: str, codec: str, requested: bool) -> str | None:
     """One line saying what a source deeper than 8 bits loses in ``out_pix_fmt`` (depth, chroma
     resolution) and how to keep it; None when it loses neither, or the source is 8-bit."""
-    src, out = pix_fmt_traits(source_pix_fmt), pix_fmt_traits(out_pix_fmt)
+    src, out = source_traits(source_pix_fmt), pix_fmt_traits(out_pix_fmt)
     if src is None or out is None or src.depth <= 8:
         return None
     lost = []
@@ -348,6 +370,21 @@ def colour_loss(source_pix_fmt: str, out_pix_fmt: str, codec: str, requested: bo
     ]
     fix = f"; {' or '.join(keepers)} keeps it" if keepers and not requested else ""
     return f"the input is {src.describe()}; {why}: the output loses {' and '.join(lost)}{fix}"
+
+
+def alpha_loss(source_pix_fmt: str | None) -> str | None:
+    """One line saying that a source with an alpha channel (``argb``, ``yuva420p`` ...) comes out
+    opaque; None for a source without one."""
+    try:
+        f = av.VideoFormat(source_pix_fmt or "", 16, 16)
+    except Exception:
+        return None
+    if not any(c.is_alpha for c in f.components):
+        return None
+    return (
+        f"the input has an alpha channel ({source_pix_fmt}); the output has none: transparency is dropped "
+        "(streamdeblur deblurs the colour planes only)"
+    )
 
 
 def _holds(codec: str, src: PixFmtTraits) -> bool:

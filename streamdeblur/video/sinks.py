@@ -39,6 +39,7 @@ from .containers import (
     DEFAULT_CRF,
     FULL_RANGE,
     RGB_MATRIX,
+    alpha_loss,
     choose_pix_fmt,
     colour_loss,
     encoder_options,
@@ -126,14 +127,13 @@ _WARNED: set[tuple[str, str]] = set()
 
 
 def _warn_colour_loss(info: FrameFormat, pix_fmt: str, codec: str, *, requested: bool) -> None:
-    """One warning line when an input deeper than 8 bits loses depth or chroma in ``pix_fmt``."""
-    note = colour_loss(info.pix_fmt, pix_fmt, codec, requested)
-    if note is None:
-        return
-    key = (str(getattr(info, "spec", getattr(info, "name", ""))), note)
-    if key not in _WARNED:
-        _WARNED.add(key)
-        log.warning(note)
+    """One warning line when an input deeper than 8 bits loses depth or chroma in ``pix_fmt``, and one
+    when its alpha channel is dropped."""
+    for note in (colour_loss(info.pix_fmt, pix_fmt, codec, requested), alpha_loss(info.pix_fmt)):
+        key = (str(getattr(info, "spec", getattr(info, "name", ""))), note or "")
+        if note is not None and key not in _WARNED:
+            _WARNED.add(key)
+            log.warning(note)
 
 
 class NullSink:

@@ -86,6 +86,30 @@ def test_rgb_output_of_a_bt709_video_decodes_to_the_same_colours(tmp_path, ext, 
         assert (cc.color_primaries, cc.color_trc) == (1, 1)  # the source's primaries and transfer are kept
 
 
+def test_an_input_with_transparency_says_the_output_drops_it(tmp_path, caplog):
+    frames = random_frames(3, 64, 48)
+    src = tmp_path / "overlay.mov"
+    with av.open(str(src), "w") as out:  # QuickTime Animation with alpha, as motion-graphics tools export
+        s = out.add_stream("qtrle", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "argb"
+        for img in frames:
+            rgba = np.dstack([img, np.full(img.shape[:2], 100, np.uint8)])
+            for p in s.encode(av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format="argb")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    with caplog.at_level(logging.WARNING, logger="streamdeblur"):
+        run(src, tmp_path / "out.mkv", codec="ffv1")
+    said = [r.getMessage() for r in caplog.records if "alpha" in r.getMessage()]
+    assert len(said) == 1 and "argb" in said[0] and "transparency is dropped" in said[0]
+    assert [y for _, _, y in read_video(tmp_path / "out.mkv")][0].tolist() == frames[0].tolist()  # colour kept
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streamdeblur"):  # an opaque input: nothing said
+        write_video(tmp_path / "opaque.mkv", frames)
+        run(tmp_path / "opaque.mkv", tmp_path / "out2.mkv", codec="ffv1")
+    assert not [r for r in caplog.records if "alpha" in r.getMessage()]
+
+
 @pytest.mark.parametrize("ext", [".mp4", ".mkv"])
 def test_audio_packets_are_copied_untouched(tmp_path, ext):
     src, dst = tmp_path / f"in{ext}", tmp_path / f"out{ext}"
