@@ -74,3 +74,23 @@ def test_help_still_shows():
     assert res.exit_code == 0 and "--backend" in res.stdout and "openvino" in res.stdout
     res = runner.invoke(app, [])
     assert "Usage: streamdeblur" in res.output and "bench" in res.output
+
+
+@pytest.mark.parametrize("command", [["run", "missing.mp4", "-o", "b.mp4"], ["preview", "missing.mp4", "--serve", "0"]])
+def test_openvino_settings_with_another_backend_are_refused_unless_they_come_from_the_environment(command, tmp_path):
+    """--openvino-precision fp32 with --backend torch would run in float32 PyTorch as if it had never been
+    typed; said in one line, before any input is opened. The environment variables stay preferences."""
+    res = runner.invoke(app, [*command, "--backend", "torch", "--openvino-precision", "fp32"])
+    assert res.exit_code == 2 and res.stderr.splitlines() == [
+        "streamdeblur: error: --openvino-precision is an OpenVINO setting; --backend torch does not use it; "
+        "drop --openvino-precision, or pass --backend openvino"
+    ]
+    res = runner.invoke(app, [*command, "--backend", "onnxruntime", "--openvino-hint", "latency",
+                              "--openvino-precision", "bf16"])  # fmt: skip
+    assert res.exit_code == 2 and "--openvino-precision and --openvino-hint are OpenVINO settings" in res.stderr
+    env = {"STREAMDEBLUR_OPENVINO_PRECISION": "fp32", "STREAMDEBLUR_OPENVINO_HINT": "latency"}
+    for backend in ("torch", "openvino", "auto"):  # past the check: the missing input is what stops it
+        res = runner.invoke(app, [*command, "--backend", backend], env=env)
+        assert res.exit_code != 0 and "missing.mp4" in res.stderr and "OpenVINO setting" not in res.stderr
+    res = runner.invoke(app, [*command, "--backend", "openvino", "--openvino-precision", "fp32"])
+    assert "missing.mp4" in res.stderr and "OpenVINO setting" not in res.stderr

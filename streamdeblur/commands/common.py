@@ -142,6 +142,30 @@ def value(choice: Enum | None) -> str | None:
     return None if choice is None else str(choice.value)
 
 
+def check_openvino_options(ctx: typer.Context, backend: str | None) -> None:
+    """An :class:`InputError` for ``--openvino-precision`` / ``--openvino-hint`` typed on the command
+    line with a ``--backend`` other than openvino (or auto, which may pick it): they would do nothing.
+    Their environment variables stay quiet preferences."""
+    if backend in (None, "auto", "openvino"):
+        return
+    from ..errors import InputError
+
+    # (typer's own copy of click: its ParameterSource matched by name)
+    given = [n for n in ("openvino_precision", "openvino_hint") if _source(ctx, n) == "COMMANDLINE"]
+    if given:
+        names = " and ".join("--" + n.replace("_", "-") for n in given)
+        raise InputError(
+            f"{names} {'is an OpenVINO setting' if len(given) == 1 else 'are OpenVINO settings'}; "
+            f"--backend {backend} does not use {'it' if len(given) == 1 else 'them'}",
+            f"drop {names}, or pass --backend openvino",
+        )
+
+
+def _source(ctx: typer.Context, name: str) -> str | None:
+    source = ctx.get_parameter_source(name)
+    return None if source is None else source.name
+
+
 # --------------------------------------------------------------------------- what commands print
 
 

@@ -19,6 +19,7 @@ from .common import (
     OpenVINOPrecisionOption,
     WeightsOption,
     app,
+    check_openvino_options,
     say,
     user_errors,
     value,
@@ -34,6 +35,7 @@ class View(str, enum.Enum):
 @app.command()
 @user_errors
 def preview(
+    ctx: typer.Context,
     input: Annotated[
         Optional[str],
         typer.Argument(
@@ -117,6 +119,7 @@ def preview(
 
     if (input is None) == (camera is None):
         raise InputError("give a FILE or URL, or --camera INDEX|DEVICE (exactly one)")
+    check_openvino_options(ctx, value(backend))
     backend_options = BackendOptions(openvino_precision=value(openvino_precision), openvino_hint=openvino_hint.value)
     result = preview_live(
         input, camera=camera, loop=loop, view=view.value, record=record, overwrite=overwrite, serve=serve,

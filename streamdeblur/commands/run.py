@@ -20,6 +20,7 @@ from .common import (
     StatusLine,
     WeightsOption,
     app,
+    check_openvino_options,
     clock,
     say,
     user_errors,
@@ -50,6 +51,7 @@ class _ProgressLine(StatusLine):
 @user_errors
 @stop_on_signals()  # SIGTERM / SIGHUP end a run as Ctrl-C does (exit 143 / 129)
 def run(
+    ctx: typer.Context,
     inputs: Annotated[
         Optional[list[str]],
         typer.Argument(
@@ -273,6 +275,7 @@ def run(
     from ..backends import BackendOptions
     from ..batch import BatchOptions, is_batch
 
+    check_openvino_options(ctx, value(backend))
     backend_options = BackendOptions(
         max_tile=max_tile,
         engine=engine,
