@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InputError, InputNotFoundError, OutputError
+from ..stills import is_still
 from ..video.containers import CONTAINERS
 
 #: what a folder's video files end with (a file named on the command line may end in anything)
@@ -16,6 +17,10 @@ VIDEO_EXTENSIONS = (
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".nut",
     ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv", ".mxf", ".y4m",
 )  # fmt: skip
+
+
+#: how to deblur pictures, which a batch does not take
+_ONE_PICTURE = 'run each picture on its own: for f in DIR/*.jpg; do streamdeblur run "$f" -o OUT/"${f##*/}"; done'
 
 
 def _known_extensions() -> str:
@@ -54,9 +59,12 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
                 if q.is_file() and not q.name.startswith(".") and q.suffix.lower() in VIDEO_EXTENSIONS
             )
             if not found:
+                pictures = any(is_still(q) for q in p.iterdir() if q.is_file())
                 raise InputError(
-                    f"folder {s} has no video files",
-                    f"put videos in it (files ending in {', '.join(VIDEO_EXTENSIONS[:6])} ...)",
+                    f"folder {s} has no video files" + (" (pictures are deblurred one at a time)" if pictures else ""),
+                    _ONE_PICTURE
+                    if pictures
+                    else f"put videos in it (files ending in {', '.join(VIDEO_EXTENSIONS[:6])} ...)",
                 )
         else:
             found = [p]
@@ -109,6 +117,10 @@ def resolve_jobs(
     by_out: dict[str, Path] = {}
     for f in files:
         e = ext or f.suffix.lower()
+        if is_still(f) and not ext:
+            raise OutputError(
+                f"{f.name} is a picture; several inputs and folders are deblurred as videos", _ONE_PICTURE
+            )
         if e not in CONTAINERS:
             raise OutputError(
                 f"cannot write {f.name} as {e or 'a file without an extension'}",

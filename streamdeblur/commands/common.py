@@ -150,10 +150,9 @@ def check_openvino_options(ctx: typer.Context, backend: str | None) -> None:
         return
     from ..errors import InputError
 
-    # (typer's own copy of click: its ParameterSource matched by name)
-    given = [n for n in ("openvino_precision", "openvino_hint") if _source(ctx, n) == "COMMANDLINE"]
+    given = typed(ctx, "openvino_precision", "openvino_hint")
     if given:
-        names = " and ".join("--" + n.replace("_", "-") for n in given)
+        names = " and ".join(given)
         raise InputError(
             f"{names} {'is an OpenVINO setting' if len(given) == 1 else 'are OpenVINO settings'}; "
             f"--backend {backend} does not use {'it' if len(given) == 1 else 'them'}",
@@ -161,9 +160,12 @@ def check_openvino_options(ctx: typer.Context, backend: str | None) -> None:
         )
 
 
-def _source(ctx: typer.Context, name: str) -> str | None:
-    source = ctx.get_parameter_source(name)
-    return None if source is None else source.name
+def typed(ctx: typer.Context, *names: str) -> list[str]:
+    """Of the parameters ``names``, those typed on the command line (not defaults, not environment
+    variables), as their options: ``--openvino-hint``."""
+    # (typer's own copy of click: its ParameterSource matched by name)
+    sources = {n: ctx.get_parameter_source(n) for n in names}
+    return ["--" + n.replace("_", "-") for n, s in sources.items() if s is not None and s.name == "COMMANDLINE"]
 
 
 # --------------------------------------------------------------------------- what commands print

@@ -23,6 +23,7 @@ from .common import (
     check_openvino_options,
     clock,
     say,
+    typed,
     user_errors,
     value,
 )
@@ -56,7 +57,8 @@ def run(
         Optional[list[str]],
         typer.Argument(
             help=(
-                "A video file, - (stdin, as FFmpeg), or a stream URL (rtsp://, http(s)://, udp://); or several files "
+                "A video file, - (stdin, as FFmpeg), or a stream URL (rtsp://, http(s)://, udp://); a picture "
+                "(.jpg, .png, .tif, .webp, .bmp) with -o a picture; or several files "
                 "and folders (their "
                 "video files) with -o a folder. Leave out with --camera."
             ),
@@ -265,6 +267,7 @@ def run(
     (--segments), with a summary table and --report (docs/SCALE.md).
 
     Examples: streamdeblur run samples/mountains.mp4 -o out.mp4 |
+    streamdeblur run photo.jpg -o sharp.png |
     streamdeblur run in.mkv -o out.mkv --codec ffv1 |
     streamdeblur run rtsp://127.0.0.1:8554/cam -o cam.mp4 --timeout 5 |
     streamdeblur run a.mp4 b.mp4 clips/ -o out/ --report report.json |
@@ -303,6 +306,15 @@ def run(
         raise InputError("--duration applies to --camera only")
     if engine is not None and backend not in (BackendName.auto, BackendName.tensorrt):
         raise InputError(f"--engine is a TensorRT engine; it cannot run with --backend {value(backend)}")
+    if len(inputs) == 1 and _is_still(output):
+        video_only = typed(ctx, *_VIDEO_ONLY)
+        if video_only:
+            raise InputError(
+                f"{', '.join(video_only)} {'applies' if len(video_only) == 1 else 'apply'} to video; {output} is a "
+                f"picture (JPEG and WebP are written at quality {_still_quality()}, PNG and TIFF losslessly)",
+                "leave " + ("it" if len(video_only) == 1 else "them") + " out, or write a video file (.mp4, .mkv ...)",
+            )
+        return _run_still(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)
     if output == _STDIO or any(_piped(i) for i in inputs):
         return _run_pipe(inputs, output, options, many, quiet=quiet, say_backend=backend == BackendName.auto)
     batch_options = BatchOptions(
@@ -365,6 +377,39 @@ def _run_pipe(
             "leave --format out",
         )
     _run_file(inputs[0], output, replace(options, format=format), quiet=quiet, say_backend=say_backend)
+
+
+#: the options of `run` that a still picture has no use for
+_VIDEO_ONLY = ("batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "cluster",
+               "segments", "cpus_per_worker", "workers", "report")  # fmt: skip
+
+
+def _is_still(output: str) -> bool:
+    from ..stills import is_still
+
+    return is_still(output)
+
+
+def _still_quality() -> int:
+    from ..stills import QUALITY
+
+    return QUALITY
+
+
+def _run_still(input: str, output: str, options: RunOptions, *, quiet: bool, say_backend: bool) -> None:
+    """`run photo.jpg -o sharp.png`: :func:`streamdeblur.stills.deblur_still`, with its final line."""
+    from ..stills import deblur_still
+
+    result = deblur_still(input, output, options)
+    for w in result.warnings:
+        say(f"warning: {w}")
+    if not quiet:
+        if say_backend:
+            say(f"backend: {result.choice_reason or result.backend}")
+        typer.echo(
+            f"done: {result.width}x{result.height} picture in {result.seconds:.1f} s, backend {result.backend} on "
+            f"{result.device} ({result.precision}) -> {result.output}"
+        )
 
 
 def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_backend: bool) -> None:

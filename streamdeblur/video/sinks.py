@@ -71,12 +71,20 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> tuple[P
         raise OutputError(
             f"cannot tell the container from the output name {out.name!r}", f"end it with one of: {known}"
         )
+    check_output_path(out, overwrite=overwrite, example="out.mp4")
+    fmt, codec = CONTAINERS[ext]
+    return out, fmt, codec
+
+
+def check_output_path(out: Path, *, overwrite: bool, example: str) -> None:
+    """The checks every output file gets before any work starts, whatever it holds: not a folder, not
+    an existing file (without ``overwrite``) or dangling link, in a folder that exists and is writable."""
     if out.is_dir():
-        raise OutputError(f"output {out} is a folder", "give a file name such as out.mp4")
+        raise OutputError(f"output {out} is a folder", f"give a file name such as {example}")
     if out.is_symlink() and not out.exists() and not overwrite:  # the final rename would meet the link itself
         raise OutputExistsError(
             f"output {out} is a dangling symbolic link (to {os.readlink(out)}, which does not exist)",
-            "remove the link, give the path it points to, or pass --overwrite to replace the link with the video",
+            "remove the link, give the path it points to, or pass --overwrite to replace the link with the output",
         )
     if out.exists() and not overwrite:
         raise OutputExistsError(f"output {out} already exists", "pass --overwrite to replace it")
@@ -87,8 +95,6 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> tuple[P
         raise OutputError(f"output folder {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"output folder {parent} is not writable", "choose another folder or fix its permissions")
-    fmt, codec = CONTAINERS[ext]
-    return out, fmt, codec
 
 
 class FrameFormat(Protocol):

@@ -1,0 +1,159 @@
+"""Still pictures: ``streamdeblur run photo.jpg -o sharp.png``.
+
+A photo is one frame through the same backends as a video, but read and written with OpenCV
+rather than FFmpeg's video containers: OpenCV turns a phone photo upright by its EXIF
+orientation (FFmpeg's decoders leave it on its side), and keeps 16-bit PNG and TIFF at 16 bits.
+The picture is written under a hidden temporary name and renamed when complete, never over a
+file that appeared meanwhile (:func:`streamdeblur.fileio.publish`), as videos are. EXIF, XMP and
+ICC metadata are not copied (OpenCV drops them); the orientation is applied to the pixels, so
+the output shows upright everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import InputError, OutputError, OutputExistsError
+
+if TYPE_CHECKING:
+    from .api import RunOptions
+    from .models import Generator
+
+#: what ``-o`` may name as a still picture (OpenCV picks the encoder by the extension)
+STILL_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+#: the ones that hold 16 bits a component (the rest are written at 8 bits, with a warning)
+DEEP_STILLS = (".png", ".tif", ".tiff")
+#: JPEG and WebP quality (0-100): high, as the sharpened detail is what a user runs this for
+QUALITY = 95
+
+
+def is_still(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a still picture by its extension."""
+    return Path(str(path)).suffix.lower() in STILL_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class StillResult:
+    """What deblurring one picture did."""
+
+    output: Path
+    width: int
+    height: int
+    seconds: float  # the model's time (the backend already open)
+    backend: str
+    device: str
+    precision: str
+    choice_reason: str | None
+    warnings: tuple[str, ...] = ()
+
+
+def read_still(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(H, W, 3) RGB, uint8 or uint16, upright by its EXIF orientation; and what is lost on the way."""
+    import cv2
+
+    p = Path(str(path))
+    if not p.is_file():
+        raise InputError(f"input {p} does not exist" if not p.exists() else f"input {p} is not a file")
+    data = np.fromfile(p, np.uint8)  # not cv2.imread: it fails quietly on some non-ASCII paths
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise InputError(
+            f"input {p} is not a picture OpenCV can read", f"pass a {', '.join(STILL_EXTENSIONS[:4])} ... file"
+        )
+    if raw.dtype not in (np.uint8, np.uint16):
+        raise InputError(
+            f"input {p} holds {raw.dtype} samples (floating point or 32-bit)", "convert it to 8 or 16 bits a component"
+        )
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)  # applies the EXIF orientation
+    said: list[str] = []
+    if raw.ndim == 3 and raw.shape[2] == 4:
+        said.append(f"{p.name} has an alpha channel; the output has none: transparency is dropped")
+    return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)), tuple(said)
+
+
+def write_still(path: Path, rgb: np.ndarray, *, overwrite: bool) -> tuple[Path, tuple[str, ...]]:
+    """Encode ``rgb`` by ``path``'s extension into a temporary file and publish it under ``path``."""
+    import cv2
+
+    from .fileio import fsync_file, publish, publish_free, temp_name
+
+    ext = path.suffix.lower()
+    said: list[str] = []
+    if rgb.dtype == np.uint16 and ext not in DEEP_STILLS:
+        said.append(f"the input is 16-bit; {ext} holds 8 bits: the output loses depth (.png or .tif keeps it)")
+        rgb = ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, QUALITY], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, QUALITY]}
+    params[".webp"] = [cv2.IMWRITE_WEBP_QUALITY, QUALITY]
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params.get(ext, []))
+    if not ok:  # pragma: no cover - every extension above has an encoder in opencv-python's wheels
+        raise OutputError(f"OpenCV cannot encode {ext} pictures", "write .png instead")
+    tmp = temp_name(path)
+    kept = None
+    try:
+        tmp.write_bytes(buf.tobytes())
+        fsync_file(tmp)
+        try:
+            publish(tmp, path, replace=overwrite)
+        except FileExistsError:  # it appeared after the check at the start
+            kept = publish_free(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"writing {path} failed: {e.strerror or e}", "check free disk space") from None
+    if kept is not None:
+        raise OutputExistsError(
+            f"{path} appeared while this run was writing it (another run or program made it) and was left as it is; "
+            f"this run's picture is in {kept}",
+            "pass --overwrite to let a run replace an existing output",
+        )
+    return path, tuple(said)
+
+
+def deblur_still(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    options: RunOptions,
+    *,
+    generator: Generator | None = None,
+) -> StillResult:
+    """Deblur the picture ``input`` into the picture ``output`` (the video encoder settings in
+    ``options`` do not apply: the command line refuses them)."""
+    from .api import _open_backend, _same_file
+    from .video.sinks import check_output_path
+
+    out = Path(str(output))
+    if not is_still(out):
+        raise OutputError(f"{out.name} is not a picture name", f"end it with one of: {', '.join(STILL_EXTENSIONS)}")
+    check_output_path(out, overwrite=options.overwrite, example="sharp.png")
+    if _same_file(str(input), out):
+        raise OutputError(f"the output {out} is the input", "write to another file")
+    if not is_still(input):
+        raise InputError(
+            f"{out.name} is a still picture and {input} is not one",
+            "write a video to a video file (.mp4, .mkv ...), or pass a picture (.jpg, .png ...)",
+        )
+    img, said = read_still(input)
+    backend = _open_backend(options, generator)
+    try:
+        t0 = time.perf_counter()
+        sharp = backend.process(img[None])[0]
+        seconds = time.perf_counter() - t0
+    finally:
+        backend.close()
+    written, more = write_still(out, sharp, overwrite=options.overwrite)
+    return StillResult(
+        output=written,
+        width=img.shape[1],
+        height=img.shape[0],
+        seconds=seconds,
+        backend=backend.name,
+        device=backend.device,
+        precision=backend.precision,
+        choice_reason=backend.choice_reason,
+        warnings=said + more + tuple(getattr(backend, "notices", ())),
+    )

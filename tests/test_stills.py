@@ -1,0 +1,140 @@
+"""`streamdeblur run photo.jpg -o sharp.png`: a still picture in, a still picture out, upright
+(EXIF orientation), at its depth, never half-written, and video-only options refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+from videofiles import hidden, write_video
+
+from streamdeblur.cli import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: object):
+    return runner.invoke(app, ["run", *map(str, args)])
+
+
+def picture(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_a_phone_photo_comes_out_upright_and_otherwise_untouched_by_an_identity_model(tmp_path, tiny_weights):
+    """A phone stores a portrait photo on its side with EXIF orientation 6 ("turn 90 degrees clockwise");
+    the output has no EXIF, so the turn must be in its pixels."""
+    img = picture()
+    src = tmp_path / "portrait.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(img).save(src, quality=100, exif=exif.tobytes())
+    shown = np.asarray(Image.open(src).transpose(Image.Transpose.ROTATE_270))  # how a viewer shows it: 48 wide
+    out = tmp_path / "sharp.png"
+    res = run(src, "-o", out, "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    assert "done: 48x64 picture" in res.stdout and str(out) in res.stdout
+    got = cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
+    assert got.shape == (64, 48, 3)
+    assert np.abs(got.astype(int) - shown).mean() < 1  # the same picture (JPEG decoders differ by a level)
+    assert hidden(tmp_path) == []
+
+
+def test_16_bit_png_stays_16_bit_and_a_jpeg_of_it_says_it_loses_depth(tmp_path, tiny_weights):
+    rng = np.random.default_rng(3)
+    deep = rng.integers(0, 65536, (40, 56, 3), dtype=np.uint16)
+    src = tmp_path / "scan.png"
+    cv2.imwrite(str(src), deep[..., ::-1])
+    res = run(src, "-o", tmp_path / "out.png", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    got = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert got.dtype == np.uint16 and np.array_equal(got, deep)  # identity model, lossless: every bit
+    res = run(src, "-o", tmp_path / "out.jpg", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    assert "warning: the input is 16-bit; .jpg holds 8 bits: the output loses depth" in res.stderr
+    assert cv2.imread(str(tmp_path / "out.jpg"), cv2.IMREAD_UNCHANGED).dtype == np.uint8
+
+
+def test_a_transparent_png_says_its_transparency_is_dropped(tmp_path, tiny_weights):
+    rgba = np.dstack([picture(), np.full((48, 64), 90, np.uint8)])
+    src = tmp_path / "logo.png"
+    cv2.imwrite(str(src), rgba[..., [2, 1, 0, 3]])
+    res = run(src, "-o", tmp_path / "out.png", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    assert "logo.png has an alpha channel; the output has none: transparency is dropped" in res.stderr
+    assert np.array_equal(cv2.imread(str(tmp_path / "out.png"))[..., ::-1], rgba[..., :3])
+
+
+def test_the_shipped_model_sharpens_a_blurred_picture(tmp_path):
+    """A crop of the quick-start clip's frame 60 (blurred by a panning camera) and its sharp reference."""
+    import av
+
+    def frame(name: str) -> np.ndarray:
+        with av.open(str(ROOT / "samples" / name)) as c:
+            for i, f in enumerate(c.decode(video=0)):
+                if i == 60:
+                    return f.to_ndarray(format="rgb24")[80:272, 200:456]
+        raise AssertionError("short clip")
+
+    blurry, sharp = frame("mountains.mp4"), frame("mountains_sharp.mp4")
+    src, out = tmp_path / "blurry.png", tmp_path / "sharp.png"
+    cv2.imwrite(str(src), blurry[..., ::-1])
+    res = run(src, "-o", out, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    got = cv2.imread(str(out))[..., ::-1]
+
+    def psnr(a: np.ndarray) -> float:
+        return float(10 * np.log10(255**2 / np.mean((a.astype(float) - sharp) ** 2)))
+
+    assert psnr(got) > psnr(blurry) + 0.2
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["--crf", "20", "--preset", "slow"],
+            "--crf, --preset apply to video; out.jpg is a picture (JPEG and WebP are written at quality 95, "
+            "PNG and TIFF losslessly); leave them out, or write a video file (.mp4, .mkv ...)",
+        ),
+        (["--codec", "ffv1"], "--codec applies to video; out.jpg is a picture"),
+    ],
+)
+def test_video_only_options_are_refused_for_a_picture(tmp_path, monkeypatch, args, line):
+    monkeypatch.chdir(tmp_path)
+    cv2.imwrite("in.png", picture())
+    res = run("in.png", "-o", "out.jpg", *args)
+    assert res.exit_code == 2 and res.stderr.startswith(f"streamdeblur: error: {line}")
+    assert len(res.stderr.splitlines()) == 1 and not (tmp_path / "out.jpg").exists()
+
+
+def test_mistakes_with_pictures_are_one_line_and_leave_everything_as_it_was(tmp_path, tiny_weights):
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), picture())
+    video = tmp_path / "clip.mkv"
+    write_video(video, [picture()] * 3)
+
+    def refused(*args: object) -> str:
+        res = run(*args, "-w", tiny_weights, "--backend", "torch")
+        assert res.exit_code == 2, res.output
+        assert len(res.stderr.splitlines()) == 1
+        return res.stderr
+
+    assert "out.png is a still picture and" in refused(video, "-o", tmp_path / "out.png")
+    (tmp_path / "not-a-picture.jpg").write_text("hello")
+    assert "is not a picture OpenCV can read" in refused(tmp_path / "not-a-picture.jpg", "-o", tmp_path / "o.png")
+    assert f"the output {src} is the input" in refused(src, "-o", src, "--overwrite")
+    before = cv2.imread(str(src))
+    (tmp_path / "taken.png").write_bytes(b"mine")
+    assert "already exists; pass --overwrite" in refused(src, "-o", tmp_path / "taken.png")
+    assert (tmp_path / "taken.png").read_bytes() == b"mine" and np.array_equal(cv2.imread(str(src)), before)
+    replaced = run(src, "-o", tmp_path / "taken.png", "--overwrite", "-w", tiny_weights, "--backend", "torch")
+    assert replaced.exit_code == 0, replaced.output
+    assert np.array_equal(cv2.imread(str(tmp_path / "taken.png")), before)
+    assert "several inputs and folders are deblurred as videos" in refused(src, video, "-o", tmp_path / "outdir")
+    assert hidden(tmp_path) == []
