@@ -137,4 +137,8 @@ def test_mistakes_with_pictures_are_one_line_and_leave_everything_as_it_was(tmp_
     assert replaced.exit_code == 0, replaced.output
     assert np.array_equal(cv2.imread(str(tmp_path / "taken.png")), before)
     assert "several inputs and folders are deblurred as videos" in refused(src, video, "-o", tmp_path / "outdir")
+    assert "in.png is a picture and" in refused(src, "-o", tmp_path / "in.mp4")  # a 1-frame video, on its side
+    (tmp_path / "sharp").mkdir()
+    into = run(src, "-o", f"{tmp_path / 'sharp'}/", "-w", tiny_weights, "--backend", "torch")  # -o a folder
+    assert into.exit_code == 0 and np.array_equal(cv2.imread(str(tmp_path / "sharp" / "in.png")), before)
     assert hidden(tmp_path) == []

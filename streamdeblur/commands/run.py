@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -306,6 +307,8 @@ def run(
         raise InputError("--duration applies to --camera only")
     if engine is not None and backend not in (BackendName.auto, BackendName.tensorrt):
         raise InputError(f"--engine is a TensorRT engine; it cannot run with --backend {value(backend)}")
+    if len(inputs) == 1 and _is_still(inputs[0]) and _is_folder(output):  # -o sharp/: sharp/NAME.EXT
+        output = os.path.join(output, os.path.basename(inputs[0]))
     if len(inputs) == 1 and _is_still(output):
         video_only = typed(ctx, *_VIDEO_ONLY)
         if video_only:
@@ -315,6 +318,12 @@ def run(
                 "leave " + ("it" if len(video_only) == 1 else "them") + " out, or write a video file (.mp4, .mkv ...)",
             )
         return _run_still(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)
+    if len(inputs) == 1 and _is_still(inputs[0]) and not _is_folder(output):
+        stem = os.path.splitext(os.path.basename(inputs[0]))[0]
+        raise InputError(
+            f"{inputs[0]} is a picture and {output} is not a picture name",
+            f"write it to a picture: -o {stem}-sharp.png (or .jpg, .tif, .webp)",
+        )
     if output == _STDIO or any(_piped(i) for i in inputs):
         return _run_pipe(inputs, output, options, many, quiet=quiet, say_backend=backend == BackendName.auto)
     batch_options = BatchOptions(
@@ -388,6 +397,10 @@ def _is_still(output: str) -> bool:
     from ..stills import is_still
 
     return is_still(output)
+
+
+def _is_folder(output: str) -> bool:
+    return output.endswith(("/", os.sep)) or os.path.isdir(output)
 
 
 def _still_quality() -> int:
