@@ -51,6 +51,7 @@ from .containers import (
 )
 from .copies import add_copies, check_copies
 from .frame import Frame
+from .hdr import Hdr10
 from .sources import FileSource, sws_colorspace
 from .urls import STDIO
 
@@ -142,6 +143,23 @@ def _warn_colour_loss(info: FrameFormat, pix_fmt: str, codec: str, *, requested:
             log.warning(note)
 
 
+def _carry_hdr10(hdr: Hdr10, codec: str, options: dict[str, str], info: FrameFormat) -> None:
+    """Add the input's HDR10 metadata to an x264 / x265 encoder's options; for another encoder,
+    one warning that it is not carried."""
+    if codec in ("libx264", "libx265"):
+        key = "x265-params" if codec == "libx265" else "x264-params"
+        options[key] = ":".join([*filter(None, [options.get(key)]), *hdr.x26x_params(codec)])
+        return
+    note = (
+        f"the input carries HDR10 metadata ({hdr.describe()}); the {codec} encoder cannot write it, so players "
+        "will tone-map without it: --codec libx264 or libx265 keeps it"
+    )
+    key = (str(getattr(info, "spec", "")), note)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning(note)
+
+
 class NullSink:
     """Discards frames: for benchmarks and dry runs."""
 
@@ -227,6 +245,9 @@ class FileSink:
         info = self.info
         rate = info.rate if info.rate and info.rate > 0 else Fraction(25)
         options = encoder_options(self.codec, self.crf, self.preset)
+        hdr = getattr(info, "hdr10", None)
+        if hdr is not None:
+            _carry_hdr10(hdr, self.codec, options, info)
         try:
             s = self.container.add_stream(self.codec, rate=rate, options=options)
         except (av.error.FFmpegError, ValueError) as e:

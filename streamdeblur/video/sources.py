@@ -34,6 +34,7 @@ from av.stream import Stream
 from ..errors import InputError, StreamTimeoutError
 from .damage import Damage, ffmpeg_reason
 from .frame import Frame
+from .hdr import Hdr10, hdr10_from_frame
 from .opening import open_container
 from .urls import is_pipe, is_url, local_path
 
@@ -76,6 +77,8 @@ class SourceInfo:
     still: bool = False
     #: read from a pipe (``-``, ``/dev/stdin`` fed by ``cat``): once, front to back, never seeked or reopened
     pipe: bool = False
+    #: HDR10 static metadata (mastering display, content light levels) of the first frame, if any
+    hdr10: Hdr10 | None = None
 
     @property
     def expected_frames(self) -> int | None:
@@ -197,6 +200,7 @@ class FileSource:
             still=still,
             field_order=int(cc.field_order or 0),
             pipe=is_pipe(self.spec),
+            hdr10=meta.get("hdr10"),
         )
 
     # -- passthrough -----------------------------------------------------------
@@ -245,6 +249,7 @@ class FileSource:
                 "colorspace": f.colorspace,
                 "color_range": f.color_range,
                 "rotation": f.rotation,
+                "hdr10": hdr10_from_frame(f),
             }
         tb = Fraction(f.time_base) if f.time_base else Fraction(self.stream.time_base)
         pts = f.pts
