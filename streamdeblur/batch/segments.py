@@ -40,7 +40,7 @@ import av.error
 
 from ..errors import Cancelled, InputError, OutputError, OutputExistsError
 from ..video.containers import open_container
-from ..video.copies import add_copies, check_copies
+from ..video.copies import add_copies, check_copies, copy_metadata
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -304,6 +304,7 @@ def _remux(
             vs = oc.add_stream_from_template(vids[0])
             vs.time_base = time_base  # as FileSink asks; the template carries colour tags and rotation
             copies = add_copies(oc, [inp.streams[i] for i in keep], out.name)
+            copy_metadata(inp, oc, [(inp.streams.video[0], vs), *((inp.streams[i], s) for i, s in copies.items())])
             streams = [inp.streams[i] for i in copies if inp.streams[i].type != "attachment"]
             written = 0
             for p in heapq.merge(_parts_video(segs, vids, out), _copied_packets(inp, streams), key=_time):

@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import av.error
 import av.logging
-from av.container import OutputContainer
+from av.container import InputContainer, OutputContainer
 from av.packet import Packet
 from av.stream import Stream
 
@@ -57,6 +57,37 @@ def add_copies(container: OutputContainer, streams: list[Stream], output_name: s
                 ) from None
             log.warning("%s stream #%d (%s) cannot be copied: %s; it is left out", s.type, s.index, codec_name(s), e)
     return added
+
+
+#: container tags a muxer writes for itself: copied, they would name the input's muxer or brand
+_MUXER_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder")
+#: stream tags that describe how the input's stream was stored, wrong for one encoded again and left
+#: to the muxer for one copied (Matroska's per-track statistics, the encoder and vendor, the old
+#: rotation tag: rotation is carried as a display matrix)
+_ENCODING_TAGS = ("duration", "bps", "number_of_frames", "number_of_bytes", "_statistics_", "encoder", "vendor_id",
+                  "rotate")  # fmt: skip
+
+
+def _tags(meta: dict[str, str], leave_out: tuple[str, ...]) -> dict[str, str]:
+    return {k: v for k, v in (meta or {}).items() if not k.lower().startswith(leave_out)}
+
+
+def copy_metadata(source: InputContainer, out: OutputContainer, streams: list[tuple[Stream, Stream]]) -> None:
+    """Carry what FFmpeg carries by default: the file's tags (title, creation_time, a phone's GPS
+    location ...), each stream's tags (language, title, handler) onto its output stream, and the
+    chapters; never the tags that describe the input's encoding."""
+    out.metadata.update(_tags(source.metadata, _MUXER_TAGS))
+    for s_in, s_out in streams:
+        tags = _tags(s_in.metadata, _ENCODING_TAGS)
+        if "name" in tags and "title" not in tags:  # MP4/MOV read a track's name as "name", write it from "title"
+            tags["title"] = tags.pop("name")
+        s_out.metadata.update(tags)
+    try:
+        chapters = source.chapters()
+    except (av.error.FFmpegError, ValueError):  # pragma: no cover - a demuxer with malformed chapters
+        chapters = []
+    if chapters:
+        out.set_chapters(chapters)
 
 
 def _clone(p: Packet) -> Packet:

@@ -49,7 +49,7 @@ from .containers import (
     stdout_extension,
     video_encoder,
 )
-from .copies import add_copies, check_copies
+from .copies import add_copies, check_copies, copy_metadata
 from .frame import Frame
 from .hdr import Hdr10
 from .sources import FileSource, sws_colorspace
@@ -236,6 +236,14 @@ class FileSink:
             self._streams: dict[int, Stream] = {}
             if copy_from is not None:
                 self._add_copies(copy_from)
+                copy_metadata(
+                    copy_from.container,
+                    self.container,
+                    [
+                        (copy_from.stream, self.stream),
+                        *((copy_from.container.streams[i], o) for i, o in self._streams.items()),
+                    ],
+                )
         except BaseException:
             self.abort()
             raise
