@@ -167,6 +167,28 @@ def _samples(
     return got
 
 
+#: (input, stream index) already warned about in this process: a run in parts says it once
+_SAID: set[tuple[str, int]] = set()
+
+
+def _say_other_video_left_out(source: FileSource) -> None:
+    """One warning per video stream besides the one deblurred (a second camera angle, a preview
+    track, cover art): it is not in the output, as FFmpeg's default choice of one video stream."""
+    for v in source.container.streams.video:
+        if v.index == source.stream.index or (source.spec, v.index) in _SAID:
+            continue
+        _SAID.add((source.spec, v.index))
+        cover = bool(v.disposition & av.stream.Disposition.attached_pic)
+        what = "cover art" if cover else f"{v.codec_context.width}x{v.codec_context.height}"
+        log.warning(
+            "video stream #%d (%s, %s) is left out: streamdeblur deblurs one video stream, #%d",
+            v.index,
+            codec_name(v),
+            what,
+            source.stream.index,
+        )
+
+
 def check_copies(source: FileSource, output: str | os.PathLike) -> list[Stream]:
     """The input streams (audio, subtitle, data, attachment) to copy into ``output``.
 
@@ -176,6 +198,7 @@ def check_copies(source: FileSource, output: str | os.PathLike) -> list[Stream]:
     data or attachment stream that does not go in is left out with a warning saying
     which container would keep it.
     """
+    _say_other_video_left_out(source)
     out = Path(output)
     ext = out.suffix.lower()
     fmt = CONTAINERS[ext][0]

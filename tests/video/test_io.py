@@ -110,6 +110,33 @@ def test_an_input_with_transparency_says_the_output_drops_it(tmp_path, caplog):
     assert not [r for r in caplog.records if "alpha" in r.getMessage()]
 
 
+def test_a_second_video_stream_is_named_as_left_out(tmp_path, caplog):
+    """Two camera angles in one MKV: the first is deblurred, the other is not in the output, and a
+    warning says so (FFmpeg's default also keeps one video stream, silently)."""
+    src = tmp_path / "two.mkv"
+    with av.open(str(src), "w") as out:
+        main, other = out.add_stream("ffv1", rate=25), out.add_stream("libx264", rate=25)
+        for s, (w, h) in ((main, (64, 48)), (other, (32, 32))):
+            s.width, s.height, s.pix_fmt = w, h, "bgr0" if s is main else "yuv420p"
+        for i, img in enumerate(random_frames(4, 64, 48)):
+            for s, f in (
+                (main, av.VideoFrame.from_ndarray(img, format="rgb24")),
+                (other, av.VideoFrame(32, 32, "yuv420p")),
+            ):
+                f.pts = i
+                for p in s.encode(f if s is other else f.reformat(format="bgr0")):
+                    out.mux(p)
+        for s in (main, other):
+            for p in s.encode():
+                out.mux(p)
+    with caplog.at_level(logging.WARNING, logger="streamdeblur"):
+        run(src, tmp_path / "out.mkv", codec="ffv1")
+    said = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert said == ["video stream #1 (h264, 32x32) is left out: streamdeblur deblurs one video stream, #0"]
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert [s.type for s in c.streams] == ["video"] and c.streams.video[0].codec_context.width == 64
+
+
 @pytest.mark.parametrize("ext", [".mp4", ".mkv"])
 def test_audio_packets_are_copied_untouched(tmp_path, ext):
     src, dst = tmp_path / f"in{ext}", tmp_path / f"out{ext}"
