@@ -28,3 +28,7 @@ def test_doctor_prints_the_report():
     assert lines[0].startswith("python ") and any(ln.split()[:3] == ["backend", "torch", "cpu"] for ln in lines)
     data = json.loads(CliRunner().invoke(app, ["doctor", "--json"]).stdout)
     assert data["backends"]["torch"]["cpu"] == "ok" and "cpu_cores" in data
+    encoders = next(ln for ln in lines if ln.startswith("encoders "))
+    if data["encoders"].get("h264_nvenc") and not data["gpus"]:  # an FFmpeg with NVENC on a machine without a GPU
+        assert "h264_nvenc: built in (no NVIDIA GPU here)" in encoders and "h264_nvenc: yes" not in encoders
+    assert "libx264: yes" in encoders

@@ -43,7 +43,13 @@ def doctor(
     else:
         typer.echo("openvino    not installed (pip install 'streamdeblur[openvino]': the fastest CPU backend)")
     typer.echo(f"pyav        {info['pyav']} (libavcodec {info['ffmpeg'].get('libavcodec', '?')})")
-    typer.echo("encoders    " + ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in info["encoders"].items()))
+
+    def encoder(name: str, built: bool) -> str:
+        if built and name.endswith("_nvenc") and not info["gpus"]:  # in FFmpeg, but it needs an NVIDIA GPU's NVENC
+            return f"{name}: built in (no NVIDIA GPU here)"
+        return f"{name}: {'yes' if built else 'no'}"
+
+    typer.echo("encoders    " + ", ".join(encoder(k, v) for k, v in info["encoders"].items()))
     for name, devs in info["backends"].items():
         for d, r in devs.items():
             typer.echo(f"backend     {name:<12} {d:<5} {r}")
