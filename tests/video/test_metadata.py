@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+from videofiles import encode_all
 
 from streamdeblur.cli import app
 
@@ -35,20 +36,14 @@ def tagged_clip(path, fmt: str) -> None:
                 ]
             )
         rng = np.random.default_rng(0)
-        for i in range(40):
-            f = av.VideoFrame.from_ndarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), format="rgb24")
+        frames = [av.VideoFrame.from_ndarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)) for _ in range(40)]
+        for i, f in enumerate(frames):
             f.pts = i
-            for p in v.encode(f):
-                out.mux(p)
-        for p in v.encode():
-            out.mux(p)
-        for i in range(80):
-            af = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+        encode_all(out, v, frames)
+        silence = [av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), "fltp", "stereo") for _ in range(80)]
+        for i, af in enumerate(silence):
             af.sample_rate, af.pts = 48000, i * 1024
-            for p in a.encode(af):
-                out.mux(p)
-        for p in a.encode():
-            out.mux(p)
+        encode_all(out, a, silence)
 
 
 @pytest.mark.parametrize(
