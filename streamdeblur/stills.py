@@ -71,6 +71,8 @@ def read_still(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[str, ...
             f"input {p} holds {raw.dtype} samples (floating point or 32-bit)", "convert it to 8 or 16 bits a component"
         )
     img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)  # applies the EXIF orientation
+    if img is None:  # pragma: no cover - it decoded unchanged a moment ago
+        raise InputError(f"input {p} is not a picture OpenCV can read as colour")
     said: list[str] = []
     if raw.ndim == 3 and raw.shape[2] == 4:
         said.append(f"{p.name} has an alpha channel; the output has none: transparency is dropped")
