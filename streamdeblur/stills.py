@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,6 +115,93 @@ def write_still(path: Path, rgb: np.ndarray, *, overwrite: bool) -> tuple[Path, 
             "pass --overwrite to let a run replace an existing output",
         )
     return path, tuple(said)
+
+
+def picture_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]] | None:
+    """(picture, OUT/NAME) for a command line whose inputs are all pictures: files, and folders
+    holding pictures and no videos. None when it is not one (the video batch takes it)."""
+    from .batch.jobs import VIDEO_EXTENSIONS
+
+    files: list[Path] = []
+    for spec in inputs:
+        p = Path(spec)
+        if p.is_dir():
+            inside = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
+            if any(q.suffix.lower() in VIDEO_EXTENSIONS for q in inside):
+                return None
+            files += [q for q in inside if is_still(q)]
+        elif is_still(p):
+            files.append(p)
+        else:
+            return None
+    if not files:
+        return None
+    outdir = Path(output)
+    if outdir.exists() and not outdir.is_dir():
+        raise OutputError(f"output {outdir} is a file; with several pictures -o names a folder", "give a folder")
+    jobs: list[tuple[Path, Path]] = []
+    taken: dict[str, Path] = {}
+    for f in files:
+        target = outdir / f.name
+        key = os.path.abspath(target)
+        if key in taken:
+            raise OutputError(f"{taken[key]} and {f} would both be written to {target}", "rename one")
+        if key == os.path.abspath(f):
+            raise OutputError(f"the output of {f} would replace it", "choose another -o folder")
+        taken[key] = f
+        jobs.append((f, target))
+    return jobs
+
+
+@dataclass(frozen=True)
+class PictureOutcome:
+    """One picture of a batch: ``done``, ``skipped`` (its output exists) or ``failed`` (``error`` says why)."""
+
+    input: Path
+    output: Path
+    status: str
+    seconds: float = 0.0
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def deblur_stills(
+    jobs: list[tuple[Path, Path]],
+    options: RunOptions,
+    *,
+    generator: Generator | None = None,
+    on_item: Callable[[PictureOutcome], None] | None = None,
+) -> list[PictureOutcome]:
+    """Deblur many pictures with one backend, in order. A picture whose output exists is skipped
+    (``--overwrite`` replaces it); one that cannot be read or written fails alone, the rest go on."""
+    from .api import _open_backend
+    from .errors import StreamDeblurError
+
+    if not jobs:
+        return []
+    jobs[0][1].parent.mkdir(parents=True, exist_ok=True)
+    backend = _open_backend(options, generator)
+    done: list[PictureOutcome] = []
+    try:
+        for src, out in jobs:
+            if out.exists() and not options.overwrite:
+                outcome = PictureOutcome(src, out, "skipped", error="its output exists (--overwrite replaces it)")
+            else:
+                try:
+                    img, said = read_still(src)
+                    t0 = time.perf_counter()
+                    sharp = backend.process(img[None])[0]
+                    seconds = time.perf_counter() - t0
+                    _, more = write_still(out, sharp, overwrite=options.overwrite)
+                    outcome = PictureOutcome(src, out, "done", seconds, warnings=said + more)
+                except StreamDeblurError as e:
+                    outcome = PictureOutcome(src, out, "failed", error=str(e))
+            done.append(outcome)
+            if on_item is not None:
+                on_item(outcome)
+    finally:
+        backend.close()
+    return done
 
 
 def deblur_still(

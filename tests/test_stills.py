@@ -136,9 +136,40 @@ def test_mistakes_with_pictures_are_one_line_and_leave_everything_as_it_was(tmp_
     replaced = run(src, "-o", tmp_path / "taken.png", "--overwrite", "-w", tiny_weights, "--backend", "torch")
     assert replaced.exit_code == 0, replaced.output
     assert np.array_equal(cv2.imread(str(tmp_path / "taken.png")), before)
-    assert "several inputs and folders are deblurred as videos" in refused(src, video, "-o", tmp_path / "outdir")
+    assert "is a picture among videos; pictures and videos go in separate runs" in refused(
+        src, video, "-o", tmp_path / "outdir"
+    )
     assert "in.png is a picture and" in refused(src, "-o", tmp_path / "in.mp4")  # a 1-frame video, on its side
     (tmp_path / "sharp").mkdir()
     into = run(src, "-o", f"{tmp_path / 'sharp'}/", "-w", tiny_weights, "--backend", "torch")  # -o a folder
     assert into.exit_code == 0 and np.array_equal(cv2.imread(str(tmp_path / "sharp" / "in.png")), before)
     assert hidden(tmp_path) == []
+
+
+def test_a_folder_of_pictures_goes_into_a_folder_one_bad_picture_failing_alone(tmp_path, tiny_weights):
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    pics = {"a.png": picture(seed=1), "b.jpg": picture(seed=2)}
+    for name, img in pics.items():
+        cv2.imwrite(str(shots / name), img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 100])
+    (shots / "c.png").write_bytes(b"not a picture")
+    out = tmp_path / "sharp"
+
+    def batch(*extra: str):
+        return run(shots, "-o", f"{out}/", "-w", tiny_weights, "--backend", "torch", *extra)
+
+    res = batch()
+    assert res.exit_code == 1, res.output  # one failed: said, and the others are done
+    assert "done: 2 of 3 pictures (1 failed)" in res.stdout
+    assert "failed  " in res.stderr and "c.png is not a picture OpenCV can read" in res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.jpg"]
+    assert np.array_equal(cv2.imread(str(out / "a.png")), cv2.imread(str(shots / "a.png")))  # the identity model
+    (shots / "c.png").unlink()
+    before = (out / "b.jpg").stat().st_mtime_ns
+    again = batch()
+    assert again.exit_code == 0 and "done: 2 of 2 pictures (2 skipped)" in again.stdout
+    assert (out / "b.jpg").stat().st_mtime_ns == before  # a finished picture is not redone
+    assert batch("--overwrite").exit_code == 0 and (out / "b.jpg").stat().st_mtime_ns != before
+    assert hidden(out) == []
+    res = run(shots, "-o", f"{out}/", "--segments", "2")
+    assert res.exit_code == 2 and "--segments applies to video; the inputs are pictures" in res.stderr

@@ -19,8 +19,8 @@ VIDEO_EXTENSIONS = (
 )  # fmt: skip
 
 
-#: how to deblur pictures, which a batch does not take
-_ONE_PICTURE = 'run each picture on its own: for f in DIR/*.jpg; do streamdeblur run "$f" -o OUT/"${f##*/}"; done'
+#: how to deblur pictures, which a video batch does not take (streamdeblur.stills.deblur_stills does)
+_ONE_PICTURE = "deblur the pictures in a run of their own: streamdeblur run PICTURES_OR_FOLDER -o OUT/"
 
 
 def _known_extensions() -> str:
@@ -61,7 +61,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
             if not found:
                 pictures = any(is_still(q) for q in p.iterdir() if q.is_file())
                 raise InputError(
-                    f"folder {s} has no video files" + (" (pictures are deblurred one at a time)" if pictures else ""),
+                    f"folder {s} has no video files" + (" (pictures go in a run of their own)" if pictures else ""),
                     _ONE_PICTURE
                     if pictures
                     else f"put videos in it (files ending in {', '.join(VIDEO_EXTENSIONS[:6])} ...)",
@@ -119,7 +119,7 @@ def resolve_jobs(
         e = ext or f.suffix.lower()
         if is_still(f) and not ext:
             raise OutputError(
-                f"{f.name} is a picture; several inputs and folders are deblurred as videos", _ONE_PICTURE
+                f"{f.name} is a picture among videos; pictures and videos go in separate runs", _ONE_PICTURE
             )
         if e not in CONTAINERS:
             raise OutputError(

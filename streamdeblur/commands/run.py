@@ -307,16 +307,18 @@ def run(
         raise InputError("--duration applies to --camera only")
     if engine is not None and backend not in (BackendName.auto, BackendName.tensorrt):
         raise InputError(f"--engine is a TensorRT engine; it cannot run with --backend {value(backend)}")
-    if len(inputs) == 1 and _is_still(inputs[0]) and _is_folder(output):  # -o sharp/: sharp/NAME.EXT
-        output = os.path.join(output, os.path.basename(inputs[0]))
-    if len(inputs) == 1 and _is_still(output):
+    pictures = _picture_jobs(inputs, output)
+    if pictures is not None or (len(inputs) == 1 and _is_still(output)):
         video_only = typed(ctx, *_VIDEO_ONLY)
         if video_only:
+            what = f"{output} is a picture" if pictures is None else "the inputs are pictures"
             raise InputError(
-                f"{', '.join(video_only)} {'applies' if len(video_only) == 1 else 'apply'} to video; {output} is a "
-                f"picture (JPEG and WebP are written at quality {_still_quality()}, PNG and TIFF losslessly)",
+                f"{', '.join(video_only)} {'applies' if len(video_only) == 1 else 'apply'} to video; {what} "
+                f"(JPEG and WebP are written at quality {_still_quality()}, PNG and TIFF losslessly)",
                 "leave " + ("it" if len(video_only) == 1 else "them") + " out, or write a video file (.mp4, .mkv ...)",
             )
+        if pictures is not None:
+            return _run_stills(pictures, output, options, quiet=quiet)
         return _run_still(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)
     if len(inputs) == 1 and _is_still(inputs[0]) and not _is_folder(output):
         stem = os.path.splitext(os.path.basename(inputs[0]))[0]
@@ -401,6 +403,42 @@ def _is_still(output: str) -> bool:
 
 def _is_folder(output: str) -> bool:
     return output.endswith(("/", os.sep)) or os.path.isdir(output)
+
+
+def _picture_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]] | None:
+    """(picture, OUT/NAME) when -o names a folder and every input is a picture or a folder of them."""
+    from ..batch.jobs import output_is_folder
+    from ..stills import picture_jobs
+
+    if output == _STDIO or not output_is_folder(inputs, output):
+        return None
+    return picture_jobs(inputs, output)
+
+
+def _run_stills(jobs: list[tuple[Path, Path]], output: str, options: RunOptions, *, quiet: bool) -> None:
+    """`run photos/ -o sharp/`: :func:`streamdeblur.stills.deblur_stills`, a line per picture; exit 1 if any failed."""
+    from ..stills import PictureOutcome, deblur_stills
+
+    def item(o: PictureOutcome) -> None:
+        if o.status == "done" and not quiet:
+            say(f"done    {o.input} -> {o.output} ({o.seconds:.1f} s)")
+        elif o.status != "done" and (o.status == "failed" or not quiet):
+            say(f"{o.status:<7} {o.input}: {o.error}")
+        for w in o.warnings:
+            say(f"warning: {o.input}: {w}")
+
+    outcomes = deblur_stills(jobs, options, on_item=item)
+    failed = sum(o.status == "failed" for o in outcomes)
+    skipped = sum(o.status == "skipped" for o in outcomes)
+    if not quiet:
+        extra = ", ".join(
+            x for x in (f"{skipped} skipped" if skipped else "", f"{failed} failed" if failed else "") if x
+        )
+        typer.echo(
+            f"done: {len(outcomes) - failed} of {len(outcomes)} pictures{f' ({extra})' if extra else ''} -> {output}"
+        )
+    if failed:
+        raise typer.Exit(code=1)
 
 
 def _still_quality() -> int:
