@@ -173,3 +173,18 @@ def test_a_folder_of_pictures_goes_into_a_folder_one_bad_picture_failing_alone(t
     assert hidden(out) == []
     res = run(shots, "-o", f"{out}/", "--segments", "2")
     assert res.exit_code == 2 and "--segments applies to video; the inputs are pictures" in res.stderr
+
+
+def test_pictures_beside_videos_in_a_folder_are_named_as_left_out(tmp_path, caplog):
+    import logging
+
+    from streamdeblur.batch.jobs import collect_inputs
+
+    folder = tmp_path / "card"
+    folder.mkdir()
+    write_video(folder / "clip.mkv", [picture()] * 2)
+    cv2.imwrite(str(folder / "still.jpg"), picture())
+    with caplog.at_level(logging.WARNING, logger="streamdeblur"):
+        assert collect_inputs([folder]) == [folder / "clip.mkv"]
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and f"folder {folder}: 1 picture left out" in said[0]

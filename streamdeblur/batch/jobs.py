@@ -4,6 +4,7 @@ copy of its input (frame counts from the packets, without decoding)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 from ..errors import InputError, InputNotFoundError, OutputError
 from ..stills import is_still
 from ..video.containers import CONTAINERS
+
+log = logging.getLogger(__name__)
 
 #: what a folder's video files end with (a file named on the command line may end in anything)
 VIDEO_EXTENSIONS = (
@@ -20,7 +23,7 @@ VIDEO_EXTENSIONS = (
 
 
 #: how to deblur pictures, which a video batch does not take (streamdeblur.stills.deblur_stills does)
-_ONE_PICTURE = "deblur the pictures in a run of their own: streamdeblur run PICTURES_OR_FOLDER -o OUT/"
+ONE_PICTURE = "deblur the pictures in a run of their own: streamdeblur run PICTURES_OR_FOLDER -o OUT/"
 
 
 def _known_extensions() -> str:
@@ -58,11 +61,19 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
                 for q in p.iterdir()
                 if q.is_file() and not q.name.startswith(".") and q.suffix.lower() in VIDEO_EXTENSIONS
             )
+            pictures = sum(is_still(q) for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
+            if found and pictures:
+                log.warning(
+                    "folder %s: %d picture%s left out (a folder's videos are deblurred; %s)",
+                    s,
+                    pictures,
+                    "s" if pictures != 1 else "",
+                    ONE_PICTURE,
+                )
             if not found:
-                pictures = any(is_still(q) for q in p.iterdir() if q.is_file())
                 raise InputError(
                     f"folder {s} has no video files" + (" (pictures go in a run of their own)" if pictures else ""),
-                    _ONE_PICTURE
+                    ONE_PICTURE
                     if pictures
                     else f"put videos in it (files ending in {', '.join(VIDEO_EXTENSIONS[:6])} ...)",
                 )
@@ -119,7 +130,7 @@ def resolve_jobs(
         e = ext or f.suffix.lower()
         if is_still(f) and not ext:
             raise OutputError(
-                f"{f.name} is a picture among videos; pictures and videos go in separate runs", _ONE_PICTURE
+                f"{f.name} is a picture among videos; pictures and videos go in separate runs", ONE_PICTURE
             )
         if e not in CONTAINERS:
             raise OutputError(
