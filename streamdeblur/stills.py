@@ -24,6 +24,7 @@ from .errors import InputError, OutputError, OutputExistsError
 
 if TYPE_CHECKING:
     from .api import RunOptions
+    from .backends import Backend
     from .models import Generator
 
 #: what ``-o`` may name as a still picture (OpenCV picks the encoder by the extension)
@@ -117,6 +118,15 @@ def write_still(path: Path, rgb: np.ndarray, *, overwrite: bool) -> tuple[Path, 
     return path, tuple(said)
 
 
+def _deblur_one(backend: Backend, img: np.ndarray, out: Path, overwrite: bool) -> tuple[Path, float, tuple[str, ...]]:
+    """One picture through an open backend into ``out``: the path written, the model's seconds, warnings."""
+    t0 = time.perf_counter()
+    sharp = backend.process(img[None])[0]
+    seconds = time.perf_counter() - t0
+    written, said = write_still(out, sharp, overwrite=overwrite)
+    return written, seconds, said
+
+
 def picture_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]] | None:
     """(picture, OUT/NAME) for a command line whose inputs are all pictures: files, and folders
     holding pictures and no videos. None when it is not one (the video batch takes it)."""
@@ -189,10 +199,7 @@ def deblur_stills(
             else:
                 try:
                     img, said = read_still(src)
-                    t0 = time.perf_counter()
-                    sharp = backend.process(img[None])[0]
-                    seconds = time.perf_counter() - t0
-                    _, more = write_still(out, sharp, overwrite=options.overwrite)
+                    _, seconds, more = _deblur_one(backend, img, out, options.overwrite)
                     outcome = PictureOutcome(src, out, "done", seconds, warnings=said + more)
                 except StreamDeblurError as e:
                     outcome = PictureOutcome(src, out, "failed", error=str(e))
@@ -230,12 +237,9 @@ def deblur_still(
     img, said = read_still(input)
     backend = _open_backend(options, generator)
     try:
-        t0 = time.perf_counter()
-        sharp = backend.process(img[None])[0]
-        seconds = time.perf_counter() - t0
+        written, seconds, more = _deblur_one(backend, img, out, options.overwrite)
     finally:
         backend.close()
-    written, more = write_still(out, sharp, overwrite=options.overwrite)
     return StillResult(
         output=written,
         width=img.shape[1],

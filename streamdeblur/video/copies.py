@@ -167,25 +167,29 @@ def _samples(
     return got
 
 
-#: (input, stream index) already warned about in this process: a run in parts says it once
-_SAID: set[tuple[str, int]] = set()
+#: (input, warning) pairs already logged by this process: a segmented run's parts say it once
+_SAID: set[tuple[str, str]] = set()
+
+
+def warn_once(spec: str, note: str) -> None:
+    """Log ``note`` about the input ``spec`` as a warning, unless this process already has."""
+    if (spec, note) not in _SAID:
+        _SAID.add((spec, note))
+        log.warning(note)
 
 
 def _say_other_video_left_out(source: FileSource) -> None:
     """One warning per video stream besides the one deblurred (a second camera angle, a preview
     track, cover art): it is not in the output, as FFmpeg's default choice of one video stream."""
     for v in source.container.streams.video:
-        if v.index == source.stream.index or (source.spec, v.index) in _SAID:
+        if v.index == source.stream.index:
             continue
-        _SAID.add((source.spec, v.index))
         cover = bool(v.disposition & av.stream.Disposition.attached_pic)
         what = "cover art" if cover else f"{v.codec_context.width}x{v.codec_context.height}"
-        log.warning(
-            "video stream #%d (%s, %s) is left out: streamdeblur deblurs one video stream, #%d",
-            v.index,
-            codec_name(v),
-            what,
-            source.stream.index,
+        warn_once(
+            source.spec,
+            f"video stream #{v.index} ({codec_name(v)}, {what}) is left out: streamdeblur deblurs one video "
+            f"stream, #{source.stream.index}",
         )
 
 

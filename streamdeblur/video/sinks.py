@@ -49,7 +49,7 @@ from .containers import (
     stdout_extension,
     video_encoder,
 )
-from .copies import add_copies, check_copies, copy_metadata
+from .copies import add_copies, check_copies, copy_metadata, warn_once
 from .frame import Frame
 from .hdr import Hdr10
 from .sources import FileSource, sws_colorspace
@@ -129,18 +129,12 @@ class FrameFormat(Protocol):
     def field_order(self) -> int: ...  # ffmpeg AVFieldOrder, kept on the output (0: unknown)
 
 
-#: (input, warning) pairs already logged by this process: a segmented run's parts say it once
-_WARNED: set[tuple[str, str]] = set()
-
-
 def _warn_colour_loss(info: FrameFormat, pix_fmt: str, codec: str, *, requested: bool) -> None:
     """One warning line when an input deeper than 8 bits loses depth or chroma in ``pix_fmt``, and one
     when its alpha channel is dropped."""
     for note in (colour_loss(info.pix_fmt, pix_fmt, codec, requested), alpha_loss(info.pix_fmt)):
-        key = (str(getattr(info, "spec", getattr(info, "name", ""))), note or "")
-        if note is not None and key not in _WARNED:
-            _WARNED.add(key)
-            log.warning(note)
+        if note is not None:
+            warn_once(str(getattr(info, "spec", getattr(info, "name", ""))), note)
 
 
 def _carry_hdr10(hdr: Hdr10, codec: str, options: dict[str, str], info: FrameFormat) -> None:
@@ -154,10 +148,7 @@ def _carry_hdr10(hdr: Hdr10, codec: str, options: dict[str, str], info: FrameFor
         f"the input carries HDR10 metadata ({hdr.describe()}); the {codec} encoder cannot write it, so players "
         "will tone-map without it: --codec libx264 or libx265 keeps it"
     )
-    key = (str(getattr(info, "spec", "")), note)
-    if key not in _WARNED:
-        _WARNED.add(key)
-        log.warning(note)
+    warn_once(str(getattr(info, "spec", "")), note)
 
 
 class NullSink:
