@@ -14,9 +14,9 @@ from typing import Any, TypedDict
 
 import torch
 
-from streamdeblur.errors import InputNotFoundError, WeightsError
+from streamdeblur.errors import InputNotFoundError, OutputExistsError, WeightsError
 from streamdeblur.fileio import writing
-from streamdeblur.models import Generator, build_model, load_generator, save_generator
+from streamdeblur.models import Generator, build_model, generator_paths, load_generator, save_generator
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +161,18 @@ def export_checkpoint(
     *,
     metrics_json: str | os.PathLike | None = None,
     half: bool = False,
+    overwrite: bool = False,
 ) -> tuple[Path, Path]:
-    """A training checkpoint's generator -> ``NAME.safetensors`` + ``NAME.json`` (``half``: float16 tensors)."""
+    """A training checkpoint's generator -> ``NAME.safetensors`` + ``NAME.json`` (``half``: float16 tensors).
+
+    An existing pair (either file) is replaced only with ``overwrite``: exporting over the shipped
+    weights by a slip of ``-o`` would lose them (:class:`OutputExistsError`, before any work)."""
+    if not overwrite:
+        taken = [p for p in generator_paths(out) if os.path.lexists(p)]
+        if taken:
+            raise OutputExistsError(
+                f"{taken[0]} exists", "pass --overwrite to replace it, or choose another --out"
+            )
     ck = load_checkpoint(checkpoint)
     model = generator_from_checkpoint(ck, str(checkpoint)).eval()
     cfg = ck.get("config", {})
@@ -229,4 +239,4 @@ def export_checkpoint(
         # which weights were written: the run's moving average, or the last optimiser step's
         "weights": "ema" if ck.get("ema") else "raw",
     }
-    return save_generator(model, out, trained_on=trained_on, metrics=metrics, half=half)
+    return save_generator(model, out, trained_on=trained_on, metrics=metrics, half=half, overwrite=overwrite)

@@ -191,6 +191,15 @@ def _state_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str | No
     return None
 
 
+def generator_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """The ``NAME.safetensors`` and ``NAME.json`` that :func:`save_generator` writes for ``path``
+    (``NAME``, ``NAME.safetensors`` or ``NAME.anything``)."""
+    w = Path(path)
+    if w.suffix != ".safetensors":
+        w = w.with_name(w.name + ".safetensors") if w.suffix == "" else w.with_suffix(".safetensors")
+    return w, w.with_suffix(".json")
+
+
 def save_generator(
     model: Generator,
     path: str | os.PathLike,
@@ -212,11 +221,8 @@ def save_generator(
     """
     from safetensors.torch import save_file
 
-    w = Path(path)
-    if w.suffix != ".safetensors":
-        w = w.with_name(w.name + ".safetensors") if w.suffix == "" else w.with_suffix(".safetensors")
+    w, card_path = generator_paths(path)
     w.parent.mkdir(parents=True, exist_ok=True)
-    card_path = w.with_suffix(".json")
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}

@@ -175,6 +175,16 @@ def test_make_data_train_eval_export_end_to_end(photo_dir: Path, tmp_path: Path)
     assert json.loads((tmp_path / "gen16.json").read_text())["stored_dtype"] == "float16"
     assert (tmp_path / "gen16.safetensors").stat().st_size < 0.6 * (tmp_path / "gen.safetensors").stat().st_size
     assert load_generator(tmp_path / "gen16.safetensors").arch == "deblurgan-lite"
+    # exporting over an existing generator (the shipped one, by a slip of -o) needs --overwrite
+    before = (tmp_path / "gen.safetensors").read_bytes()
+    again = ["export", str(run / "last.pt"), "-o", str(tmp_path / "gen.safetensors"), "--half"]
+    _one_line_error(runner.invoke(app, again), "gen.safetensors exists", "--overwrite")
+    assert (tmp_path / "gen.safetensors").read_bytes() == before
+    (tmp_path / "gen.safetensors").unlink()  # a card left alone is taken too
+    _one_line_error(runner.invoke(app, again), "gen.json exists", "--overwrite")
+    r = runner.invoke(app, [*again, "--overwrite"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "gen.json").read_text())["stored_dtype"] == "float16"
 
 
 def test_init_with_model_args_that_do_not_fit(tiny_gopro: Path, tmp_path: Path, tiny_weights: Path) -> None:

@@ -24,15 +24,16 @@ def export(
         Optional[Path], typer.Option(help="An eval JSON whose numbers for this checkpoint go into the card.")
     ] = None,
     half: Annotated[bool, typer.Option("--half", help=HALF_HELP)] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace NAME.safetensors / NAME.json if they exist.")] = False,
 ) -> None:
     """Write a checkpoint's generator as NAME.safetensors + NAME.json for the runtime.
 
     The card holds arch, args, what it was trained on and its metrics; load it with
     streamdeblur.models.load_generator(PATH) or `streamdeblur run --weights PATH`.
 
-    Example:  streamdeblur-train export runs/lite/best.pt -o streamdeblur/weights/deblurgan-lite
+    Example:  streamdeblur-train export runs/lite/best.pt -o runs/lite/deblurgan-lite
     """
     from ..checkpoint import export_checkpoint
 
-    w, card = export_checkpoint(checkpoint, out, metrics_json=metrics, half=half)
+    w, card = export_checkpoint(checkpoint, out, metrics_json=metrics, half=half, overwrite=overwrite)
     typer.echo(f"wrote {w} and {card}")
