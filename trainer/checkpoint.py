@@ -170,9 +170,7 @@ def export_checkpoint(
     if not overwrite:
         taken = [p for p in generator_paths(out) if os.path.lexists(p)]
         if taken:
-            raise OutputExistsError(
-                f"{taken[0]} exists", "pass --overwrite to replace it, or choose another --out"
-            )
+            raise OutputExistsError(f"{taken[0]} exists", "pass --overwrite to replace it, or choose another --out")
     ck = load_checkpoint(checkpoint)
     model = generator_from_checkpoint(ck, str(checkpoint)).eval()
     cfg = ck.get("config", {})
