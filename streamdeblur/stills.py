@@ -4,9 +4,10 @@ A photo is one frame through the same backends as a video, but read and written 
 rather than FFmpeg's video containers: OpenCV turns a phone photo upright by its EXIF
 orientation (FFmpeg's decoders leave it on its side), and keeps 16-bit PNG and TIFF at 16 bits.
 The picture is written under a hidden temporary name and renamed when complete, never over a
-file that appeared meanwhile (:func:`streamdeblur.fileio.publish`), as videos are. EXIF, XMP and
-ICC metadata are not copied (OpenCV drops them); the orientation is applied to the pixels, so
-the output shows upright everywhere.
+file that appeared meanwhile (:func:`streamdeblur.fileio.publish`), as videos are. The ICC colour
+profile, EXIF and XMP go from the input's bytes into the output's (:mod:`streamdeblur.picmeta`):
+the orientation is applied to the pixels and set to upright in the EXIF, so the output shows
+upright everywhere.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from .errors import InputError, OutputError, OutputExistsError
+from .picmeta import PictureMeta, carry, read_meta
 
 if TYPE_CHECKING:
     from .api import RunOptions
@@ -55,8 +57,17 @@ class StillResult:
     warnings: tuple[str, ...] = ()
 
 
-def read_still(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[str, ...]]:
-    """(H, W, 3) RGB, uint8 or uint16, upright by its EXIF orientation; and what is lost on the way."""
+class Still(NamedTuple):
+    """A picture as read: (H, W, 3) RGB pixels (uint8 or uint16, upright), its metadata blocks, and
+    what is lost on the way."""
+
+    pixels: np.ndarray
+    meta: PictureMeta
+    warnings: tuple[str, ...]
+
+
+def read_still(path: str | os.PathLike[str]) -> Still:
+    """The picture at ``path``, upright by its EXIF orientation."""
     import cv2
 
     p = Path(str(path))
@@ -78,11 +89,15 @@ def read_still(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[str, ...
     said: list[str] = []
     if raw.ndim == 3 and raw.shape[2] == 4:
         said.append(f"{p.name} has an alpha channel; the output has none: transparency is dropped")
-    return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)), tuple(said)
+    rgb = np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    return Still(rgb, read_meta(data.tobytes()), tuple(said))
 
 
-def write_still(path: Path, rgb: np.ndarray, *, overwrite: bool) -> tuple[Path, tuple[str, ...]]:
-    """Encode ``rgb`` by ``path``'s extension into a temporary file and publish it under ``path``."""
+def write_still(
+    path: Path, rgb: np.ndarray, *, overwrite: bool, meta: PictureMeta = PictureMeta()
+) -> tuple[Path, tuple[str, ...]]:
+    """Encode ``rgb`` by ``path``'s extension, with ``meta``'s blocks, into a temporary file and
+    publish it under ``path``."""
     import cv2
 
     from .fileio import fsync_file, publish, publish_free, temp_name
@@ -97,10 +112,12 @@ def write_still(path: Path, rgb: np.ndarray, *, overwrite: bool) -> tuple[Path, 
     ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params.get(ext, []))
     if not ok:  # pragma: no cover - every extension above has an encoder in opencv-python's wheels
         raise OutputError(f"OpenCV cannot encode {ext} pictures", "write .png instead")
+    data, lost = carry(meta, buf.tobytes(), ext, rgb.shape[1], rgb.shape[0])
+    said += lost
     tmp = temp_name(path)
     kept = None
     try:
-        tmp.write_bytes(buf.tobytes())
+        tmp.write_bytes(data)
         fsync_file(tmp)
         try:
             publish(tmp, path, replace=overwrite)
@@ -118,13 +135,13 @@ def write_still(path: Path, rgb: np.ndarray, *, overwrite: bool) -> tuple[Path, 
     return path, tuple(said)
 
 
-def _deblur_one(backend: Backend, img: np.ndarray, out: Path, overwrite: bool) -> tuple[Path, float, tuple[str, ...]]:
+def _deblur_one(backend: Backend, still: Still, out: Path, overwrite: bool) -> tuple[Path, float, tuple[str, ...]]:
     """One picture through an open backend into ``out``: the path written, the model's seconds, warnings."""
     t0 = time.perf_counter()
-    sharp = backend.process(img[None])[0]
+    sharp = backend.process(still.pixels[None])[0]
     seconds = time.perf_counter() - t0
-    written, said = write_still(out, sharp, overwrite=overwrite)
-    return written, seconds, said
+    written, said = write_still(out, sharp, overwrite=overwrite, meta=still.meta)
+    return written, seconds, still.warnings + said
 
 
 def picture_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]] | None:
@@ -198,9 +215,8 @@ def deblur_stills(
                 outcome = PictureOutcome(src, out, "skipped", error="its output exists (--overwrite replaces it)")
             else:
                 try:
-                    img, said = read_still(src)
-                    _, seconds, more = _deblur_one(backend, img, out, options.overwrite)
-                    outcome = PictureOutcome(src, out, "done", seconds, warnings=said + more)
+                    _, seconds, said = _deblur_one(backend, read_still(src), out, options.overwrite)
+                    outcome = PictureOutcome(src, out, "done", seconds, warnings=said)
                 except StreamDeblurError as e:
                     outcome = PictureOutcome(src, out, "failed", error=str(e))
             done.append(outcome)
@@ -234,20 +250,20 @@ def deblur_still(
             f"{out.name} is a still picture and {input} is not one",
             "write a video to a video file (.mp4, .mkv ...), or pass a picture (.jpg, .png ...)",
         )
-    img, said = read_still(input)
+    still = read_still(input)
     backend = _open_backend(options, generator)
     try:
-        written, seconds, more = _deblur_one(backend, img, out, options.overwrite)
+        written, seconds, said = _deblur_one(backend, still, out, options.overwrite)
     finally:
         backend.close()
     return StillResult(
         output=written,
-        width=img.shape[1],
-        height=img.shape[0],
+        width=still.pixels.shape[1],
+        height=still.pixels.shape[0],
         seconds=seconds,
         backend=backend.name,
         device=backend.device,
         precision=backend.precision,
         choice_reason=backend.choice_reason,
-        warnings=said + more + tuple(getattr(backend, "notices", ())),
+        warnings=said + tuple(getattr(backend, "notices", ())),
     )

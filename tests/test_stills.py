@@ -28,7 +28,7 @@ def picture(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
 
 def test_a_phone_photo_comes_out_upright_and_otherwise_untouched_by_an_identity_model(tmp_path, tiny_weights):
     """A phone stores a portrait photo on its side with EXIF orientation 6 ("turn 90 degrees clockwise");
-    the output has no EXIF, so the turn must be in its pixels."""
+    the turn must be in the output's pixels (its EXIF copy says upright)."""
     img = picture()
     src = tmp_path / "portrait.jpg"
     exif = Image.Exif()
@@ -43,6 +43,70 @@ def test_a_phone_photo_comes_out_upright_and_otherwise_untouched_by_an_identity_
     assert got.shape == (64, 48, 3)
     assert np.abs(got.astype(int) - shown).mean() < 1  # the same picture (JPEG decoders differ by a level)
     assert hidden(tmp_path) == []
+
+
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description xmp:Rating="5"/></x:xmpmeta>'
+
+
+def _phone_photo(path: Path, icc: bytes) -> Image.Image:
+    """A photo as a phone or camera writes it: on its side with orientation 6, a colour profile,
+    a date, the camera's name, a GPS position and an XMP rating."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x0132] = "2026:07:14 18:03:11"
+    exif[0x010F] = "PhoneMaker"
+    exif.get_ifd(0x8825)[2] = (43.0, 12.0, 5.5)  # GPSLatitude
+    im = Image.fromarray(picture(seed=4))
+    im.save(path, quality=100, exif=exif.tobytes(), icc_profile=icc, xmp=XMP)
+    return im
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".webp"])
+def test_a_photos_colour_profile_exif_and_xmp_are_kept_and_it_shows_upright_once(tmp_path, tiny_weights, ext):
+    """Dropping the profile makes a wide-gamut photo look dull; dropping EXIF loses its date and place.
+    The EXIF orientation must say upright now, or a viewer would turn the upright pixels again."""
+    from PIL import ImageCms, ImageOps
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src = tmp_path / "phone.jpg"
+    _phone_photo(src, icc)
+    out = tmp_path / f"sharp{ext}"
+    res = run(src, "-o", out, "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    assert "warning" not in res.stderr
+    got = Image.open(out)
+    assert got.info.get("icc_profile") == icc
+    exif = got.getexif()
+    assert exif[0x0132] == "2026:07:14 18:03:11" and exif[0x010F] == "PhoneMaker"
+    assert exif.get_ifd(0x8825)[2] == (43.0, 12.0, 5.5)
+    assert exif[0x0112] == 1
+    xmp = got.info.get("xmp") or got.info.get("XML:com.adobe.xmp")
+    assert xmp is not None and (xmp if isinstance(xmp, bytes) else xmp.encode()).strip(b"\0") == XMP
+    assert ImageOps.exif_transpose(got).size == (48, 64)  # what a viewer shows: portrait, as the input
+
+
+def test_a_large_profile_spans_jpeg_segments_and_tiff_output_says_what_it_loses(tmp_path, tiny_weights):
+    icc = bytes(np.random.default_rng(5).integers(0, 256, 150_000, dtype=np.uint8))  # three APP2 segments
+    src = tmp_path / "camera.jpg"
+    _phone_photo(src, icc)
+    res = run(src, "-o", tmp_path / "out.jpg", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    assert Image.open(tmp_path / "out.jpg").info.get("icc_profile") == icc
+    res = run(src, "-o", tmp_path / "out.tif", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    assert "ICC colour profile and EXIF and XMP cannot be written into .tif" in res.stderr
+    # a 16-bit PNG keeps its profile and its depth
+    deep = tmp_path / "deep.png"
+    cv2.imwrite(str(deep), np.full((8, 8, 3), 40000, np.uint16))
+    with_profile = tmp_path / "deep_icc.png"
+    data = deep.read_bytes()
+    from streamdeblur.picmeta import PictureMeta, carry
+
+    with_profile.write_bytes(carry(PictureMeta(icc=icc), data, ".png", 8, 8)[0])
+    res = run(with_profile, "-o", tmp_path / "deep_out.png", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    assert Image.open(tmp_path / "deep_out.png").info.get("icc_profile") == icc
+    assert cv2.imread(str(tmp_path / "deep_out.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
 
 
 def test_16_bit_png_stays_16_bit_and_a_jpeg_of_it_says_it_loses_depth(tmp_path, tiny_weights):
