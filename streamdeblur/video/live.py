@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: Timestamps of live frames: the capture clock in MPEG's 90 kHz ticks.
 CAPTURE_TIME_BASE = Fraction(1, 90_000)
+#: how often a still picture's frame is offered again in a preview (each one deblurred anew)
+STILL_FPS = 10.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class LiveInfo:
     height: int
     fps: float | None
     name: str
-    kind: str  # "camera" | "stream" | "file"
+    kind: str  # "camera" | "stream" | "file" | "picture"
     time_base: Fraction = CAPTURE_TIME_BASE
 
     # what a recording is tagged with (ffmpeg enum values: 1 = BT.709, 1 = limited range)
@@ -320,6 +322,37 @@ class FilePlayback(LiveSource):
             self._source.close()
 
 
+class StillPlayback(LiveSource):
+    """A still picture (``preview photo.jpg``) shown until the viewer quits: the same frame again
+    at :data:`STILL_FPS`, so the view can be switched and paused as with a video. Read as ``run``
+    reads it (:func:`~streamdeblur.stills.read_still`): upright by its EXIF orientation, 8 bits."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        from ..stills import read_still
+
+        super().__init__()
+        pixels = read_still(path).pixels
+        if pixels.dtype == np.uint16:
+            pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        self._image = pixels
+        h, w = pixels.shape[:2]
+        self.info = LiveInfo(width=w, height=h, fps=STILL_FPS, name=str(path), kind="picture")
+        self._next: float | None = None
+        self._closed = False
+
+    def read(self) -> Frame | None:
+        if self._closed:
+            return None
+        now = time.perf_counter()
+        if self._next is not None and self._next > now:
+            time.sleep(self._next - now)
+        self._next = max(now, self._next or now) + 1.0 / STILL_FPS
+        return self._stamp(self._image.copy())
+
+    def close(self) -> None:
+        self._closed = True
+
+
 def open_live(
     input: str | os.PathLike | None = None,
     *,
@@ -341,6 +374,10 @@ def open_live(
         if loop:
             raise InputError("--loop only applies to a file input")
         return OpenCVSource(str(input), timeout=timeout)
+    from ..stills import is_still
+
+    if is_still(input):
+        return StillPlayback(input)
     return FilePlayback(input, loop=loop)
 
 

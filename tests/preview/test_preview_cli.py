@@ -94,3 +94,26 @@ def test_cli_backend_options_reach_preview_live(media, monkeypatch):
     (kw,) = seen
     assert kw["backend_options"] == BackendOptions(openvino_precision="fp32", openvino_hint="latency")
     assert (kw["backend"], kw["device"], str(kw["weights"])) == ("openvino", "cpu", str(media["weights"]))
+
+
+def test_cli_a_phone_photo_is_shown_upright_until_quit(media, tmp_path):
+    """``preview photo.jpg``: the picture as ``run`` reads it (turned upright by its EXIF
+    orientation, not on its side as FFmpeg decodes it), offered again until the viewer quits."""
+    import numpy as np
+    from PIL import Image
+
+    src = tmp_path / "portrait.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 64 wide, 48 high; shown 48 wide, 64 high
+    Image.fromarray(np.full((48, 64, 3), 120, np.uint8)).save(src, exif=exif.tobytes())
+    out = tmp_path / "rec.mp4"
+    r = CliRunner().invoke(
+        app,
+        ["preview", str(src), "--serve", "127.0.0.1:0", "--max-frames", "3", "--record", str(out)]
+        + ["--backend", "torch", "--weights", str(media["weights"])],
+    )
+    assert r.exit_code == 0, r.output
+    assert "picture, 48x64" in r.stderr and "frame limit reached: 3 frames shown" in r.stderr
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 3 and frames[0].shape == (64, 48, 3)
