@@ -58,12 +58,13 @@ class StillResult:
 
 
 class Still(NamedTuple):
-    """A picture as read: (H, W, 3) RGB pixels (uint8 or uint16, upright), its metadata blocks, and
-    what is lost on the way."""
+    """A picture as read: (H, W, 3) RGB pixels (uint8 or uint16, upright), its metadata blocks,
+    what is lost on the way, and whether it is a grey picture (written grey again)."""
 
     pixels: np.ndarray
     meta: PictureMeta
     warnings: tuple[str, ...]
+    grey: bool = False
 
 
 def read_still(path: str | os.PathLike[str]) -> Still:
@@ -90,14 +91,16 @@ def read_still(path: str | os.PathLike[str]) -> Still:
     if raw.ndim == 3 and raw.shape[2] == 4:
         said.append(f"{p.name} has an alpha channel; the output has none: transparency is dropped")
     rgb = np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-    return Still(rgb, read_meta(data.tobytes()), tuple(said))
+    grey = raw.ndim == 2 or raw.shape[2] == 2  # a scan, a monochrome camera's frame
+    return Still(rgb, read_meta(data.tobytes()), tuple(said), grey)
 
 
 def write_still(
-    path: Path, rgb: np.ndarray, *, overwrite: bool, meta: PictureMeta = PictureMeta()
+    path: Path, rgb: np.ndarray, *, overwrite: bool, meta: PictureMeta = PictureMeta(), grey: bool = False
 ) -> tuple[Path, tuple[str, ...]]:
     """Encode ``rgb`` by ``path``'s extension, with ``meta``'s blocks, into a temporary file and
-    publish it under ``path``."""
+    publish it under ``path``. ``grey``: as one grey channel (the model's three channels of a grey
+    input differ by a level or two: written as colour, that is a faint tint and a larger file)."""
     import cv2
 
     from .fileio import fsync_file, publish, publish_free, temp_name
@@ -109,7 +112,8 @@ def write_still(
         rgb = ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
     params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, QUALITY], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, QUALITY]}
     params[".webp"] = [cv2.IMWRITE_WEBP_QUALITY, QUALITY]
-    ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params.get(ext, []))
+    pixels = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY if grey else cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(ext, pixels, params.get(ext, []))
     if not ok:  # pragma: no cover - every extension above has an encoder in opencv-python's wheels
         raise OutputError(f"OpenCV cannot encode {ext} pictures", "write .png instead")
     data, lost = carry(meta, buf.tobytes(), ext, rgb.shape[1], rgb.shape[0])
@@ -140,7 +144,7 @@ def _deblur_one(backend: Backend, still: Still, out: Path, overwrite: bool) -> t
     t0 = time.perf_counter()
     sharp = backend.process(still.pixels[None])[0]
     seconds = time.perf_counter() - t0
-    written, said = write_still(out, sharp, overwrite=overwrite, meta=still.meta)
+    written, said = write_still(out, sharp, overwrite=overwrite, meta=still.meta, grey=still.grey)
     return written, seconds, still.warnings + said
 
 

@@ -252,3 +252,24 @@ def test_pictures_beside_videos_in_a_folder_are_named_as_left_out(tmp_path, capl
         assert collect_inputs([folder]) == [folder / "clip.mkv"]
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 1 and f"folder {folder}: 1 picture left out" in said[0]
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+def test_a_grey_picture_comes_out_grey(tmp_path, tiny_weights, ext):
+    """A scan or a monochrome camera's frame: the model's three output channels differ by a level
+    or two, which written as colour is a faint tint (and three times the samples)."""
+    rng = np.random.default_rng(6)
+    grey = cv2.GaussianBlur(rng.integers(0, 256, (48, 64), dtype=np.uint8), (0, 0), 2)
+    src = tmp_path / "scan.png"
+    cv2.imwrite(str(src), grey)
+    out = tmp_path / f"sharp{ext}"
+    res = run(src, "-o", out, "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    got = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert got.ndim == 2 and got.shape == (48, 64)
+    deep = tmp_path / "scan16.png"
+    cv2.imwrite(str(deep), grey.astype(np.uint16) * 257)
+    res = run(deep, "-o", tmp_path / "sharp16.png", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    got = cv2.imread(str(tmp_path / "sharp16.png"), cv2.IMREAD_UNCHANGED)
+    assert got.ndim == 2 and got.dtype == np.uint16
