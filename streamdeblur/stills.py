@@ -148,6 +148,15 @@ def _deblur_one(backend: Backend, still: Still, out: Path, overwrite: bool) -> t
     return written, seconds, still.warnings + said
 
 
+def deblur_picture(
+    backend: Backend, input: str | os.PathLike[str], output: str | os.PathLike[str], overwrite: bool
+) -> tuple[float, tuple[str, ...]]:
+    """The picture ``input`` through an open backend into ``output``: the model's seconds, warnings
+    (a batch's or a cluster worker's task)."""
+    _, seconds, said = _deblur_one(backend, read_still(input), Path(str(output)), overwrite)
+    return seconds, said
+
+
 def picture_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]] | None:
     """(picture, OUT/NAME) for a command line whose inputs are all pictures: files, and folders
     holding pictures and no videos. None when it is not one (the video batch takes it)."""
@@ -219,7 +228,7 @@ def deblur_stills(
                 outcome = PictureOutcome(src, out, "skipped", error="its output exists (--overwrite replaces it)")
             else:
                 try:
-                    _, seconds, said = _deblur_one(backend, read_still(src), out, options.overwrite)
+                    seconds, said = deblur_picture(backend, src, out, options.overwrite)
                     outcome = PictureOutcome(src, out, "done", seconds, warnings=said)
                 except StreamDeblurError as e:
                     outcome = PictureOutcome(src, out, "failed", error=str(e))

@@ -1,4 +1,5 @@
-"""Many inputs, and long inputs in segments: ``streamdeblur run a.mp4 clips/ -o out/``.
+"""Many inputs, and long inputs in segments: ``streamdeblur run a.mp4 clips/ -o out/``; many
+pictures too (``run shots/ -o sharp/ --cluster auto``: a picture is one task, one frame).
 
 :func:`deblur_many` is the library form. It resolves the inputs (files, and the video
 files of folders) to outputs (``OUT/NAME.EXT``: the input's name, the extension of
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from ..api import RunOptions
 from ..errors import InputError, OutputError
+from ..stills import is_still
 from .jobs import output_is_folder, probe_frames, resolve_jobs
 from .reports import FINAL, BatchProgress, BatchResult, BatchStart, ItemReport, WorkerInfo
 from .schedule import Schedule
@@ -116,7 +118,9 @@ def deblur_many(
         _check_single_output(jobs[0][1], options.overwrite)
     conn = _connect(many.cluster)  # an unreachable cluster: an error before any folder is created
     made = _make_output_folder(Path(str(output)), conn) if is_folder else []
-    items = [ItemReport(input=str(i), output=str(o), expected_frames=probe_frames(i)) for i, o in jobs]
+    items = [
+        ItemReport(input=str(i), output=str(o), expected_frames=1 if is_still(i) else probe_frames(i)) for i, o in jobs
+    ]
     schedule = Schedule(
         items, segments=many.segments, overwrite=options.overwrite, on_progress=on_progress, on_item=on_item
     )

@@ -103,7 +103,16 @@ def output_is_folder(inputs: Sequence[str | os.PathLike[str]], output: str | os.
 def resolve_jobs(
     inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], *, format: str | None = None
 ) -> tuple[list[tuple[Path, Path]], bool]:
-    """(input, output) pairs, and whether ``output`` is a folder (to be created)."""
+    """(input, output) pairs, and whether ``output`` is a folder (to be created). Inputs that are
+    all pictures (:func:`~streamdeblur.stills.picture_jobs`) go to ``OUT/NAME`` in their own format."""
+    from ..stills import picture_jobs
+
+    if inputs and (pictures := picture_jobs([str(i) for i in inputs], str(output))) is not None:
+        if format:
+            raise OutputError(
+                f"--format {format} names a video container; pictures keep their own format", "leave --format out"
+            )
+        return pictures, True
     files = collect_inputs(inputs)
     ext = _container_ext(format) if format else None
     if not output_is_folder(inputs, output, len(files)):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..api import RunOptions
 from ..errors import Cancelled, Interrupted, StreamDeblurError
+from ..stills import is_still
 from .jobs import count_video_packets, output_complete
 from .reports import WorkerInfo
 from .tasks import FileTask, JoinTask, PartTask, PlanTask, Result, Task, TaskProgress
@@ -173,6 +174,8 @@ class Worker:
         """The result for an output that exists (skipped, or failed), or None to go on."""
         if task.overwrite or not os.path.exists(task.output):
             return None
+        if is_still(task.input):  # a picture is published whole under its name, or not at all
+            return Result("skipped", frames=1, note=f"{task.output} exists")
         ok, why = output_complete(task.input, task.output)
         if ok:
             n = count_video_packets(task.output) or 0
@@ -185,6 +188,8 @@ class Worker:
     def _file(self, task: FileTask) -> Result:
         from ..api import deblur_video
 
+        if is_still(task.input):
+            return self._picture(task)
         options = dataclasses.replace(self.options, overwrite=task.overwrite)
         r = deblur_video(
             task.input,
@@ -197,6 +202,13 @@ class Worker:
         return Result(
             "done", frames=r.frames, seconds=r.seconds, backend=r.backend, device=r.device, warnings=r.warnings
         )
+
+    def _picture(self, task: FileTask) -> Result:
+        from ..stills import deblur_picture
+
+        assert self.backend is not None, "setup() opens the backend"
+        seconds, said = deblur_picture(self.backend, task.input, task.output, task.overwrite)
+        return Result("done", frames=1, seconds=seconds, warnings=said)
 
     def _plan(self, task: PlanTask) -> Result:
         from ..video.sinks import check_output

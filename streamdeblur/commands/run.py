@@ -308,8 +308,16 @@ def run(
     if engine is not None and backend not in (BackendName.auto, BackendName.tensorrt):
         raise InputError(f"--engine is a TensorRT engine; it cannot run with --backend {value(backend)}")
     pictures = _picture_jobs(inputs, output)
+    batch_options = BatchOptions(
+        format=format,
+        cluster=cluster,
+        segments=segments,
+        cpus_per_worker=cpus_per_worker,
+        workers=workers,
+        report=report,
+    )
     if pictures is not None or (len(inputs) == 1 and _is_still(output)):
-        video_only = typed(ctx, *_VIDEO_ONLY)
+        video_only = typed(ctx, *(_VIDEO_ONLY + _BATCH_ONLY if pictures is None else _VIDEO_ONLY))
         if video_only:
             what = f"{output} is a picture" if pictures is None else "the inputs are pictures"
             raise InputError(
@@ -317,6 +325,10 @@ def run(
                 f"(JPEG and WebP are written at quality {_still_quality()}, PNG and TIFF losslessly)",
                 "leave " + ("it" if len(video_only) == 1 else "them") + " out, or write a video file (.mp4, .mkv ...)",
             )
+        if pictures is not None and batch_options.given:  # --cluster, --report: the batch runs them
+            from .run_many import run_many
+
+            return run_many(inputs, output, options, batch_options, quiet=quiet)
         if pictures is not None:
             return _run_stills(pictures, output, options, quiet=quiet)
         return _run_still(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)
@@ -328,14 +340,6 @@ def run(
         )
     if output == _STDIO or any(_piped(i) for i in inputs):
         return _run_pipe(inputs, output, options, many, quiet=quiet, say_backend=backend == BackendName.auto)
-    batch_options = BatchOptions(
-        format=format,
-        cluster=cluster,
-        segments=segments,
-        cpus_per_worker=cpus_per_worker,
-        workers=workers,
-        report=report,
-    )
     if is_batch(inputs, output, batch_options):
         from .run_many import run_many
 
@@ -391,8 +395,9 @@ def _run_pipe(
 
 
 #: the options of `run` that a still picture has no use for
-_VIDEO_ONLY = ("batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "cluster",
-               "segments", "cpus_per_worker", "workers", "report")  # fmt: skip
+_VIDEO_ONLY = ("batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments")
+#: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
+_BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")
 
 
 def _is_still(output: str) -> bool:

@@ -84,6 +84,42 @@ def test_cluster_deblurs_many_inputs_like_single_runs_and_reports_bad_ones(tmp_p
     assert sorted(p.name for p in out.iterdir()) == ["a.mkv", "b.mkv", "c.mkv"]
 
 
+def test_cluster_deblurs_a_folder_of_pictures_like_single_runs(tmp_path, tiny_weights, kill_list):
+    """`run shots/ -o sharp/ --cluster local`: each picture a task, upright and with its profile as a
+    single run writes it, a picture that cannot be read failing alone, a rerun skipping what is done."""
+    import numpy as np
+    from PIL import Image
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    rng = np.random.default_rng(8)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    for name in ("a.jpg", "b.png", "c.webp"):
+        Image.fromarray(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)).save(
+            shots / name, exif=exif.tobytes(), icc_profile=b"not a real profile but kept"
+        )
+    (shots / "d.jpg").write_bytes(b"not a picture")
+    out = tmp_path / "sharp"
+    args = ("--cluster", "local", "--weights", tiny_weights, "--backend", "torch", "--report", tmp_path / "r.json")
+    res = invoke(shots, "-o", out, *args)
+    assert res.exit_code == 1, res.stderr  # d.jpg failed
+    assert "Traceback" not in res.stderr
+    rep = load_report(tmp_path / "r.json")
+    assert rep["mode"].startswith("ray") and (rep["done"], rep["failed"]) == (3, 1)
+    assert "not a picture OpenCV can read" in rep["by_name"]["d.jpg"]["error"]
+    for name in ("a.jpg", "b.png", "c.webp"):
+        single = tmp_path / f"single-{name}"
+        assert invoke(shots / name, "-o", single, "--weights", tiny_weights, "--backend", "torch").exit_code == 0
+        got = Image.open(out / name)
+        assert got.size == (32, 48) and got.info.get("icc_profile") == b"not a real profile but kept"
+        assert np.array_equal(np.asarray(got), np.asarray(Image.open(single)))
+    assert not (out / "d.jpg").exists() and hidden(out) == []
+    res = invoke(shots, "-o", out, *args)  # again: the three are skipped, the bad one fails again
+    rep = load_report(tmp_path / "r.json")
+    assert (rep["skipped"], rep["failed"]) == (3, 1), rep
+
+
 def test_cluster_segmented_run_equals_single_run(tmp_path, tiny_weights, kill_list):
     (src,) = make_clips(tmp_path, {"long.mkv": 48})
     out = tmp_path / "out.mkv"
