@@ -57,7 +57,8 @@ class BatchView:
         if it.status == "done":
             parts = f", {it.segments} part{'s' if it.segments != 1 else ''}" if it.segments else ""
             how = f"{it.fps:.2f} fps, {it.backend} on {it.device}{parts}"
-            say(f"done    {it.input} -> {it.output}: {it.frames} frames in {it.seconds:.1f} s ({how})")
+            frames = f"{it.frames} frame{'s' if it.frames != 1 else ''}"
+            say(f"done    {it.input} -> {it.output}: {frames} in {it.seconds:.1f} s ({how})")
         elif it.status == "skipped":
             say(f"skipped {it.input}: {it.note or 'its output is complete'}")
         elif it.status == "failed":
