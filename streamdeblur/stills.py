@@ -37,6 +37,26 @@ DEEP_STILLS = (".png", ".tif", ".tiff")
 QUALITY = 95
 
 
+#: pictures that neither OpenCV nor FFmpeg reads whole here: a phone's HEIC (FFmpeg would give one
+#: tile of it), camera RAW (a developer's job: demosaicing, white balance)
+UNREADABLE_STILLS = {".heic": "HEIC", ".heif": "HEIF", ".dng": "RAW", ".cr2": "RAW", ".cr3": "RAW", ".nef": "RAW",
+                     ".arw": "RAW", ".raf": "RAW", ".orf": "RAW", ".rw2": "RAW"}  # fmt: skip
+
+
+def refuse_unreadable(path: str | os.PathLike[str]) -> None:
+    """A one-line error for a picture format that cannot be read here (:data:`UNREADABLE_STILLS`)."""
+    p = Path(str(path))
+    kind = UNREADABLE_STILLS.get(p.suffix.lower())
+    if kind is None:
+        return
+    how = (
+        f"convert it to JPEG or PNG first (e.g. heif-convert {p.name} {p.stem}.jpg)"
+        if kind != "RAW"
+        else "develop it to a 16-bit TIFF or PNG first (darktable-cli, rawtherapee-cli, dcraw -T -6)"
+    )
+    raise InputError(f"{p.name} is a {kind} picture, which cannot be read here", how)
+
+
 def is_still(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` names a still picture by its extension."""
     return Path(str(path)).suffix.lower() in STILL_EXTENSIONS

@@ -273,3 +273,28 @@ def test_a_grey_picture_comes_out_grey(tmp_path, tiny_weights, ext):
     assert res.exit_code == 0, res.output
     got = cv2.imread(str(tmp_path / "sharp16.png"), cv2.IMREAD_UNCHANGED)
     assert got.ndim == 2 and got.dtype == np.uint16
+
+
+def test_a_phones_heic_or_a_raw_file_is_one_line_saying_how_to_convert_it(tmp_path, tiny_weights):
+    """An iPhone's default format and camera RAW: neither reader here takes them whole (FFmpeg would
+    give one tile of a HEIC as if it were the picture), so they are refused by name, not misread."""
+    heic = tmp_path / "IMG_0001.HEIC"
+    heic.write_bytes(b"\0\0\0\x18ftypheic" + bytes(64))
+    for out in ("sharp.jpg", "sharp.mp4"):
+        res = run(heic, "-o", tmp_path / out, "-w", tiny_weights)
+        assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.output
+        assert "IMG_0001.HEIC is a HEIC picture, which cannot be read here" in res.stderr
+        assert "heif-convert IMG_0001.HEIC IMG_0001.jpg" in res.stderr
+    raw = tmp_path / "DSC_0002.NEF"
+    raw.write_bytes(b"II*\0" + bytes(64))
+    res = run(raw, "-o", tmp_path / "sharp.tif", "-w", tiny_weights)
+    assert res.exit_code == 2 and "DSC_0002.NEF is a RAW picture" in res.stderr and "16-bit TIFF" in res.stderr
+    # in a folder beside pictures that can be read: named as left out, the others done
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    heic.rename(shots / heic.name)
+    cv2.imwrite(str(shots / "b.png"), picture())
+    res = run(shots, "-o", tmp_path / "sharp", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    assert "folder" in res.stderr and "1 HEIC/RAW picture left out (IMG_0001.HEIC)" in res.stderr
+    assert sorted(p.name for p in (tmp_path / "sharp").iterdir()) == ["b.png"]

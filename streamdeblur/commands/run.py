@@ -307,6 +307,7 @@ def run(
         raise InputError("--duration applies to --camera only")
     if engine is not None and backend not in (BackendName.auto, BackendName.tensorrt):
         raise InputError(f"--engine is a TensorRT engine; it cannot run with --backend {value(backend)}")
+    _refuse_unreadable(inputs)
     pictures = _picture_jobs(inputs, output)
     batch_options = BatchOptions(
         format=format,
@@ -408,6 +409,25 @@ def _is_still(output: str) -> bool:
 
 def _is_folder(output: str) -> bool:
     return output.endswith(("/", os.sep)) or os.path.isdir(output)
+
+
+def _refuse_unreadable(inputs: list[str]) -> None:
+    """A HEIC or camera RAW file named: one line saying how to convert it. In a folder named: a
+    warning that they are left out (the folder's other files go on)."""
+    from ..stills import UNREADABLE_STILLS, refuse_unreadable
+
+    for spec in inputs:
+        p = Path(spec)
+        if not p.is_dir():
+            refuse_unreadable(p)
+            continue
+        left = sorted(q.name for q in p.iterdir() if q.suffix.lower() in UNREADABLE_STILLS and q.is_file())
+        if left:
+            say(
+                f"warning: folder {spec}: {len(left)} HEIC/RAW picture{'s' if len(left) != 1 else ''} left out "
+                f"({', '.join(left[:3])}{' ...' if len(left) > 3 else ''}): they cannot be read here; "
+                "convert them to JPEG, PNG or 16-bit TIFF first"
+            )
 
 
 def _picture_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]] | None:
