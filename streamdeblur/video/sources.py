@@ -139,6 +139,7 @@ class FileSource:
         self._attachments = [s for s in c.streams.attachments]  # no packets: their file is in the stream's header
         self._demux_streams = [v, *self._audio, *self._subs, *self._data]
         self._frames_out = 0
+        self._resized_from: set[tuple[int, int]] = set()  # the other sizes met (and scaled)
         self._first_pts: int | None = None
         self._last_pts: int | None = None
         self._reached_end = False
@@ -229,16 +230,21 @@ class FileSource:
         if self._frames_out == 0:
             self._size = (f.width, f.height)
             self._rgb = "rgb48le" if self.deep and _bit_depth(f.format.name) > 8 else "rgb24"
-        elif (f.width, f.height) != self._size:
-            raise InputError(
-                f"input {self.spec} changes resolution at frame {self._frames_out} "
-                f"({self._size[0]}x{self._size[1]} -> {f.width}x{f.height}); that is not supported",
-                "split the file at the change",
-            )
+        size: dict[str, Any] = {}
+        if self._frames_out and (f.width, f.height) != self._size:  # an adaptive stream, joined recordings
+            size = {"width": self._size[0], "height": self._size[1], "interpolation": "BICUBIC"}
+            if (f.width, f.height) not in self._resized_from:  # once per size
+                self._resized_from.add((f.width, f.height))
+                log.warning(
+                    "input %s changes resolution at frame %d (%dx%d -> %dx%d): frames of the new size are scaled "
+                    "to %dx%d, as FFmpeg does (split the input at the change to keep each size)",
+                    self.spec, self._frames_out, *self._size, f.width, f.height, *self._size,
+                )  # fmt: skip
         img = f.to_ndarray(
             format=self._rgb,
             src_colorspace=sws_colorspace(f.colorspace),
             src_color_range=f.color_range if f.color_range in (1, 2) else 1,
+            **size,
         )
         meta: dict[str, Any] = {}
         if self._frames_out == 0:

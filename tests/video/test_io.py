@@ -110,6 +110,35 @@ def test_an_input_with_transparency_says_the_output_drops_it(tmp_path, caplog):
     assert not [r for r in caplog.records if "alpha" in r.getMessage()]
 
 
+def test_a_stream_that_changes_resolution_is_scaled_to_its_first_size_with_every_frame_kept(tmp_path, caplog):
+    """An adaptive (HLS) stream or recordings joined end to end: MPEG-TS parts of two sizes. As FFmpeg
+    does, frames of the new size are scaled to the first, said once; not the whole run refused."""
+
+    def part(w: int, h: int, shades: range) -> bytes:
+        path = tmp_path / f"{w}.ts"
+        with av.open(str(path), "w", format="mpegts") as out:
+            s = out.add_stream("libx264", rate=30)
+            s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+            encode = [av.VideoFrame.from_ndarray(np.full((h, w, 3), v, np.uint8), format="rgb24") for v in shades]
+            for f in encode:
+                for p in s.encode(f):
+                    out.mux(p)
+            for p in s.encode():
+                out.mux(p)
+        return path.read_bytes()
+
+    src = tmp_path / "adaptive.ts"
+    src.write_bytes(part(128, 96, range(20, 120, 10)) + part(160, 120, range(130, 230, 10)))
+    with caplog.at_level(logging.WARNING, logger="streamdeblur"):
+        run(src, tmp_path / "out.mkv", codec="ffv1")
+    said = [r.getMessage() for r in caplog.records if "changes resolution" in r.getMessage()]
+    assert len(said) == 1 and "at frame 10 (128x96 -> 160x120)" in said[0] and "scaled to 128x96" in said[0]
+    got = read_video(tmp_path / "out.mkv")
+    assert len(got) == 20 and all(img.shape == (96, 128, 3) for _, _, img in got)
+    shades = [int(np.median(img)) for _, _, img in got]
+    assert all(abs(a - b) <= 3 for a, b in zip(shades, [*range(20, 120, 10), *range(130, 230, 10)])), shades
+
+
 def test_a_second_video_stream_is_named_as_left_out(tmp_path, caplog):
     """Two camera angles in one MKV: the first is deblurred, the other is not in the output, and a
     warning says so (FFmpeg's default also keeps one video stream, silently)."""
