@@ -298,7 +298,9 @@ class Pipeline:
                     if self.on_progress is not None:
                         elapsed = time.perf_counter() - t_start
                         done = self.stats.frames_out
-                        self.on_progress(Progress(done, self.total, elapsed, done / elapsed if elapsed > 0 else 0.0))
+                        # the total is the header's estimate: past it, unknown (not 105 %, nor a line a frame)
+                        total = self.total if self.total is not None and done <= self.total else None
+                        self.on_progress(Progress(done, total, elapsed, done / elapsed if elapsed > 0 else 0.0))
                 else:
                     if write_packet is not None:
                         write_packet(item)
