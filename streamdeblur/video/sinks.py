@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -53,7 +54,7 @@ from .copies import add_copies, check_copies, copy_metadata, warn_once
 from .frame import Frame
 from .hdr import Hdr10
 from .sources import FileSource, sws_colorspace
-from .urls import STDIO
+from .urls import STDIO, is_url
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,12 @@ def partial_name(path: Path) -> Path:
 
 def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, str, str]:
     """Validate an output path before any work starts; returns (path, container, default codec)."""
+    if is_url(str(path)) or re.match(r"^(?!file://)[a-zA-Z][a-zA-Z0-9+.-]*://", str(path)):
+        raise OutputError(
+            f"-o {path}: writing to a stream URL directly is not supported",
+            "pipe it to FFmpeg: streamdeblur run IN -o - --format ts | ffmpeg -i - -c copy -f flv rtmp://... "
+            "(or -f mpegts srt://..., udp://...)",
+        )
     out = Path(path)
     ext = out.suffix.lower()
     if ext not in CONTAINERS:
