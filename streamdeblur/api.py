@@ -84,7 +84,7 @@ class RunOptions:
 class RunResult:
     """What a finished run did, for the CLI's final line and for scripts."""
 
-    output: Path
+    output: Path | str  # a file (or - for stdout), or a stream URL
     frames: int
     seconds: float
     fps: float
@@ -177,15 +177,11 @@ def _check_output(
 ) -> Path:
     """The output's path, refused before anything opens: it exists (without ``overwrite``),
     cannot be written, or is the input itself; ``-`` (stdout) without a streamable ``format``."""
-    from .video.containers import stdout_extension
-    from .video.sinks import check_output
-    from .video.urls import STDIO
+    from .video.sinks import check_destination
 
-    if str(output) == STDIO:
-        stdout_extension(format)
-        return Path(STDIO)
-
-    out, _, _ = check_output(output, overwrite=overwrite)
+    out = check_destination(output, overwrite=overwrite, format=format)
+    if isinstance(out, str) or str(out) == "-":  # a stream URL, stdout
+        return out  # type: ignore[return-value]
     if _same_file(str(input), out):
         raise OutputError(f"the output {out} is the input", "write to another file")
     return out
@@ -242,13 +238,13 @@ def _run_to_file(pipe: Pipeline, sink: FileSink, out: Path, announce: Callable[[
             announce()
         stats = pipe.run()
     except Cancelled as c:
-        _finish_partial(sink, pipe.stats.frames_out, partial_name(out), c.signum)
+        _finish_partial(sink, pipe.stats.frames_out, partial_name(Path(out)), c.signum)
         raise  # pragma: no cover - _finish_partial always raises
     except BaseException:
         sink.abort()
         raise
     if stats.stopped:
-        _finish_partial(sink, stats.frames_out, partial_name(out))
+        _finish_partial(sink, stats.frames_out, partial_name(Path(out)))
     try:
         sink.close()
     except BaseException:
@@ -275,5 +271,5 @@ def _finish_partial(sink: FileSink, frames: int, where: Path, signum: int = 2) -
     if written is None:
         raise Cancelled(f"{how} after {frames} frames; nothing was written{note}", signum=signum)
     kept = sink.frames_written
-    where = "went to stdout" if sink.to_stdout else f"are in {written}"
+    where = "went to stdout" if sink.to_stdout else f"went to {written}" if sink.to_stream else f"are in {written}"
     raise Cancelled(f"{how} after {frames} frames; the {kept} frames done {where}{note}", signum=signum)

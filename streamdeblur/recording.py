@@ -22,7 +22,7 @@ from .errors import Cancelled
 from .pipeline import Notify, OnProgress, Pipeline, PipelineStats
 from .video.frame import Frame
 from .video.live import CaptureThread, FrameSlot, LiveInfo, LiveSource, open_live
-from .video.sinks import FileSink, check_output
+from .video.sinks import FileSink, check_destination
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -94,7 +94,7 @@ class NewestFrames:
 class LiveRecording:
     """What a finished live recording did, for the CLI's final line and for scripts."""
 
-    output: Path
+    output: Path | str  # a file, or a stream URL
     frames: int
     captured: int
     dropped: int
@@ -143,7 +143,7 @@ def record_live(
     try:
         if on_open is not None:
             on_open(source.info)
-        out, _, _ = check_output(output, overwrite=overwrite)
+        out = check_destination(output, overwrite=overwrite)  # a file, or a stream URL (rtmp://, udp:// ...)
         check_encoder_settings(output_codec(out, codec), preset, crf)  # before the model loads
         opened = create_backend(
             backend, load_generator(weights), device, backend_options

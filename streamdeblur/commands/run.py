@@ -74,7 +74,8 @@ def run(
             "-o",
             help=(
                 "The deblurred video; its extension picks the container (.mp4, .mkv, .mov, .webm ...); - is stdout "
-                "(with --format mkv, ts or nut). With several "
+                "(with --format mkv, ts or nut); rtmp://, udp://, tcp://, srt:// send it to a server as it is made "
+                "(FLV for RTMP, else MPEG-TS; --format changes it). With several "
                 "inputs or a folder: a folder (created if missing) that gets OUTPUT/NAME.EXT for each."
             ),
             show_default=False,
@@ -339,7 +340,7 @@ def run(
             f"{inputs[0]} is a picture and {output} is not a picture name",
             f"write it to a picture: -o {stem}-sharp.png (or .jpg, .tif, .webp)",
         )
-    if output == _STDIO or any(_piped(i) for i in inputs):
+    if output == _STDIO or _streamed(output) or any(_piped(i) for i in inputs):
         return _run_pipe(inputs, output, options, many, quiet=quiet, say_backend=backend == BackendName.auto)
     if is_batch(inputs, output, batch_options):
         from .run_many import run_many
@@ -361,6 +362,13 @@ def parse_batch(text: str) -> int | None:
 _STDIO = "-"
 
 
+def _streamed(output: str) -> bool:
+    """``-o rtmp://...``, ``udp://`` ...: sent as it is made, as ``-o -`` is."""
+    from ..video.urls import is_stream_output
+
+    return is_stream_output(output)
+
+
 def _piped(input: str) -> bool:
     from ..video.urls import is_pipe
 
@@ -376,20 +384,24 @@ def _run_pipe(
     quiet: bool,
     say_backend: bool,
 ) -> None:
-    """`run - -o OUT`, `run IN -o - --format mkv`: one input, read or written once, front to back."""
+    """`run - -o OUT`, `run IN -o - --format mkv`, `run IN -o rtmp://...`: one input, read or
+    written once, front to back."""
     from dataclasses import replace
 
     format, cluster, segments, cpus_per_worker, workers, report = many
     if len(inputs) > 1:
-        raise InputError("a pipe (- or /dev/stdin) or -o - takes one input; several inputs need -o a folder")
+        raise InputError(
+            "a pipe (- or /dev/stdin), -o - or a stream URL takes one input; several inputs need -o a folder"
+        )
     if any(v is not None for v in (cluster, segments, cpus_per_worker, workers, report)):
         raise InputError(
             "--cluster, --segments, --cpus-per-worker, --workers and --report need files; "
-            "they cannot read a pipe (- or /dev/stdin) or write -o -"
+            "they cannot read a pipe (- or /dev/stdin) or write -o - or a stream URL"
         )
-    if format is not None and output != _STDIO:
+    if format is not None and output != _STDIO and not _streamed(output):
         raise InputError(
-            f"--format applies to -o - (stdout) or several inputs; {output}'s extension names its container",
+            f"--format applies to -o - (stdout), a stream URL or several inputs; {output}'s extension names its "
+            "container",
             "leave --format out",
         )
     _run_file(inputs[0], output, replace(options, format=format), quiet=quiet, say_backend=say_backend)

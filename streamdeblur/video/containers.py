@@ -33,9 +33,12 @@ CONTAINERS: dict[str, tuple[str, str]] = {
     ".avi": ("avi", "libx264"),
     ".ts": ("mpegts", "libx264"),
     ".nut": ("nut", "ffv1"),
+    ".flv": ("flv", "libx264"),  # RTMP's container
 }
 #: --format -> extension, for ``-o -`` (stdout): the containers written front to back, never seeking back
-STREAM_FORMATS: dict[str, str] = {"mkv": ".mkv", "matroska": ".mkv", "ts": ".ts", "mpegts": ".ts", "nut": ".nut"}
+STREAM_FORMATS: dict[str, str] = {
+    "mkv": ".mkv", "matroska": ".mkv", "ts": ".ts", "mpegts": ".ts", "nut": ".nut", "flv": ".flv"
+}  # fmt: skip
 #: codecs that take --crf / --preset as x264-style private options
 _X26X = {"libx264", "libx264rgb", "libx265"}
 #: default quality per codec (--crf); libx264rgb exists here for exact output, so lossless by default
@@ -104,6 +107,29 @@ def stdout_extension(format: str | None) -> str:
     )
 
 
+def stream_output_extension(url: str, format: str | None) -> str:
+    """The container (a key of :data:`CONTAINERS`) of the stream output ``url``: ``--format``'s,
+    else its scheme's (RTMP: FLV; UDP, TCP, SRT: MPEG-TS). An :class:`OutputError` for a scheme
+    written otherwise, or one this FFmpeg build has no protocol for, naming the pipe that does it."""
+    from .urls import STREAM_OUTPUTS, stream_schemes, url_scheme
+
+    scheme = url_scheme(url) or ""
+    pipe = "pipe it to FFmpeg: streamdeblur run IN -o - --format ts | ffmpeg -i - -c copy -f FORMAT URL"
+    if scheme not in STREAM_OUTPUTS:
+        raise OutputError(f"-o {url}: {scheme}:// outputs are not written directly (only rtmp, udp, tcp, srt)", pipe)
+    if scheme not in stream_schemes():
+        raise OutputError(f"-o {url}: this FFmpeg build has no {scheme} protocol", pipe)
+    if format is None:
+        return STREAM_OUTPUTS[scheme]
+    fmt = format.lower().lstrip(".")
+    if fmt not in STREAM_FORMATS:
+        raise OutputError(
+            f"-o {url} with --format {format}: a stream needs a container written front to back",
+            "pass --format ts (or flv, mkv, nut), or leave --format out",
+        )
+    return STREAM_FORMATS[fmt]
+
+
 def video_encoder(codec: str) -> str:
     """``codec`` if this FFmpeg has it as a video encoder, else an :class:`OutputError`."""
     if codec not in av.codecs_available:
@@ -123,7 +149,14 @@ def output_codec(out: str | os.PathLike, codec: str | None, format: str | None =
     """The video encoder an output gets: ``--codec``, else its container's default (``-``: ``format``'s)."""
     if codec:
         return codec
-    ext = stdout_extension(format) if str(out) == "-" else os.path.splitext(str(out))[1].lower()
+    from .urls import is_stream_output
+
+    if str(out) == "-":
+        ext = stdout_extension(format)
+    elif is_stream_output(str(out)):
+        ext = stream_output_extension(str(out), format)
+    else:
+        ext = os.path.splitext(str(out))[1].lower()
     return CONTAINERS.get(ext, ("", "libx264"))[1]
 
 

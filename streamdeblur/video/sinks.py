@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -48,13 +47,14 @@ from .containers import (
     open_container,
     rgb_output,
     stdout_extension,
+    stream_output_extension,
     video_encoder,
 )
 from .copies import add_copies, check_copies, copy_metadata, warn_once
 from .frame import Frame
 from .hdr import Hdr10
 from .sources import FileSource, sws_colorspace
-from .urls import STDIO, is_url
+from .urls import STDIO, is_stream_output
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,8 @@ def partial_name(path: Path) -> Path:
 
 def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, str, str]:
     """Validate an output path before any work starts; returns (path, container, default codec)."""
-    if is_url(str(path)) or re.match(r"^(?!file://)[a-zA-Z][a-zA-Z0-9+.-]*://", str(path)):
-        raise OutputError(
-            f"-o {path}: writing to a stream URL directly is not supported",
-            "pipe it to FFmpeg: streamdeblur run IN -o - --format ts | ffmpeg -i - -c copy -f flv rtmp://... "
-            "(or -f mpegts srt://..., udp://...)",
-        )
+    if is_stream_output(str(path)):
+        raise OutputError(f"-o {path}: a stream URL, where a file is needed here", "write a file, such as out.mp4")
     out = Path(path)
     ext = out.suffix.lower()
     if ext not in CONTAINERS:
@@ -82,6 +78,19 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> tuple[P
     check_output_path(out, overwrite=overwrite, example="out.mp4")
     fmt, codec = CONTAINERS[ext]
     return out, fmt, codec
+
+
+def check_destination(output: str | os.PathLike, *, overwrite: bool, format: str | None = None) -> Path | str:
+    """Where a run's video goes, checked before any work: ``-`` (stdout, as ``format``), a stream
+    URL (``rtmp://`` ...: returned as the string it is, as a :class:`Path` would fold its ``//``),
+    or a file (:func:`check_output`)."""
+    if str(output) == STDIO:
+        stdout_extension(format)
+        return Path(STDIO)
+    if is_stream_output(str(output)):
+        stream_output_extension(str(output), format)
+        return str(output)
+    return check_output(output, overwrite=overwrite)[0]
 
 
 def check_output_path(out: Path, *, overwrite: bool, example: str) -> None:
@@ -197,10 +206,17 @@ class FileSink:
     ) -> None:
         #: ``-`` (with ``format``): written to stdout as it goes, no temporary file, no rename
         self.to_stdout = str(path) == STDIO
+        #: ``rtmp://``, ``udp://`` ...: sent as it goes, as stdout is
+        self.to_stream = is_stream_output(str(path))
+        self.path: Path | str
         if self.to_stdout:
             ext = stdout_extension(format)
             self.path, (fmt, default_codec) = Path(STDIO), CONTAINERS[ext]
             self._name = Path(f"stdout{ext}")  # what the stream copies are tried against
+        elif self.to_stream:
+            ext = stream_output_extension(str(path), format)
+            self.path, (fmt, default_codec) = str(path), CONTAINERS[ext]
+            self._name = Path(f"stream{ext}")
         else:
             self.path, fmt, default_codec = check_output(path, overwrite=overwrite)
             self._name = self.path
@@ -224,6 +240,8 @@ class FileSink:
         self.tmp: Path | None = None
         if self.to_stdout:
             self.container = av.open("pipe:1", mode="w", format=fmt, options=format_options(fmt))
+        elif self.to_stream:  # connected when the header is written (below)
+            self.container = av.open(str(path), mode="w", format=fmt, options=format_options(fmt), timeout=10)
         else:
             for stale in remove_stale_temporaries(self.path):
                 log.warning("removed %s, the temporary file of a run that was killed before it could clean up", stale)
@@ -242,6 +260,14 @@ class FileSink:
                         *((copy_from.container.streams[i], o) for i, o in self._streams.items()),
                     ],
                 )
+            if self.to_stream:  # connect now: a server that is down is one line before the first frame
+                try:
+                    self.container.start_encoding()
+                except (av.error.FFmpegError, OSError) as e:
+                    raise OutputError(
+                        f"cannot send to {path}: {getattr(e, 'strerror', None) or e}",
+                        "check that the server (or listener) is up and the address is right",
+                    ) from None
         except BaseException:
             self.abort()
             raise
@@ -288,7 +314,7 @@ class FileSink:
 
     def _add_copies(self, source: FileSource) -> None:
         keep = check_copies(source, self._name)
-        if self.to_stdout and self.container.format.name == "matroska":
+        if (self.to_stdout or self.to_stream) and self.container.format.name == "matroska":
             for a in keep:  # Matroska on a pipe writes AAC's setup in its header, which ADTS AAC (MPEG-TS's) lacks
                 if a.type == "audio" and a.codec_context.name == "aac" and not a.codec_context.extradata:
                     raise OutputError(

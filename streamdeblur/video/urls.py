@@ -86,6 +86,16 @@ def local_path(spec: str | os.PathLike) -> str:
 #: the input or output name that means the standard input or output, as in FFmpeg
 STDIO = "-"
 
+#: the stream outputs written directly, by scheme: the container each gets without --format
+STREAM_OUTPUTS = {"rtmp": ".flv", "rtmps": ".flv", "rtmpt": ".flv", "udp": ".ts", "tcp": ".ts", "srt": ".ts"}
+
+
+def is_stream_output(spec: str | os.PathLike) -> bool:
+    """An output named ``scheme://...`` (any scheme but ``file``): sent to a server or a listener as
+    it is made, never a file (:func:`stream_output_extension` says whether it can be)."""
+    scheme = url_scheme(spec)
+    return scheme is not None and scheme != "file"
+
 
 def is_pipe(spec: str | os.PathLike) -> bool:
     """An input read once, front to back, that cannot seek or be opened twice: ``-`` (stdin),

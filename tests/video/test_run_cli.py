@@ -211,13 +211,3 @@ def test_explicit_backend_that_cannot_run_is_an_error(tmp_path, clip, tiny_weigh
         pytest.skip("this machine has CUDA")
     assert_one_line_error(res, "cuda")
     no_output(tmp_path)
-
-
-@pytest.mark.parametrize("url", ["rtmp://localhost/live/key", "udp://127.0.0.1:9999", "srt://relay:9000"])
-def test_a_stream_url_as_output_says_how_to_stream_the_result(tmp_path, tiny_weights, url):
-    """Restreaming a drone's feed: -o rtmp://... was 'cannot tell the container from the output name
-    key'. It names the FFmpeg pipe that does it, before any model loads."""
-    write_video(tmp_path / "in.mp4", random_frames(2, 32, 24))
-    res = invoke(tmp_path / "in.mp4", "-o", url, "-w", tiny_weights)
-    assert res.exit_code == 2
-    assert_one_line_error(res, f"-o {url}: writing to a stream URL directly is not supported", "-o - --format ts |")

@@ -1,0 +1,113 @@
+"""`streamdeblur run IN -o tcp://... / udp://... / rtmp://...`: the deblurred video sent to a server
+or a listener as it is made (restreaming a drone's or a camera's feed), received here by a real
+FFmpeg listener (PyAV) in a thread; a server that is down is one line before the first frame."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import av
+import pytest
+from typer.testing import CliRunner
+from videofiles import random_frames, write_video
+
+from streamdeblur.cli import app
+
+runner = CliRunner()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Listener(threading.Thread):
+    """An FFmpeg TCP listener reading one stream in ``fmt``: what a receiving server gets."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(daemon=True)
+        self.port, self.fmt = free_port(), fmt
+        self.frames: list[tuple[int, int]] = []
+        self.audio = 0
+        self.error: Exception | None = None
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.ready.set()
+            with av.open(f"tcp://127.0.0.1:{self.port}?listen=1", format=self.fmt, timeout=(60, 60)) as c:
+                for packet in c.demux():
+                    if packet.stream.type == "video":
+                        self.frames += [(f.width, f.height) for f in packet.decode()]
+                    elif packet.stream.type == "audio" and packet.size:
+                        self.audio += 1
+        except Exception as e:  # reported by the test
+            self.error = e
+
+
+def clip(tmp_path: Path) -> Path:
+    src = tmp_path / "feed.mkv"
+    write_video(src, random_frames(12, 48, 32), audio=True)
+    return src
+
+
+@pytest.mark.parametrize(("fmt", "args"), [("mpegts", []), ("flv", ["--format", "flv"])], ids=["ts", "flv-as-rtmp"])
+def test_every_frame_and_the_audio_reach_the_listener(tmp_path, tiny_weights, fmt, args):
+    """MPEG-TS (tcp/udp/srt's default) and FLV (RTMP's container, sent over TCP here: the same muxer
+    and encoder settings an rtmp:// output gets)."""
+    rx = Listener(fmt)
+    rx.start()
+    rx.ready.wait()
+    url = f"tcp://127.0.0.1:{rx.port}"
+    res = runner.invoke(
+        app, ["run", str(clip(tmp_path)), "-o", url, "-w", str(tiny_weights), "--backend", "torch", *args]
+    )
+    rx.join(60)
+    assert res.exit_code == 0, res.output
+    assert f"-> {url}" in res.stdout
+    assert rx.error is None, rx.error
+    assert rx.frames == [(48, 32)] * 12 and rx.audio > 0
+
+
+def test_a_server_that_is_down_is_one_line_before_the_first_frame(tmp_path, tiny_weights):
+    url = f"tcp://127.0.0.1:{free_port()}"  # nobody listens
+    res = runner.invoke(app, ["run", str(clip(tmp_path)), "-o", url, "-w", str(tiny_weights), "--backend", "torch"])
+    assert res.exit_code != 0
+    err = res.stderr.strip().splitlines()
+    assert err[-1].startswith(f"streamdeblur: error: cannot send to {url}:") and "Traceback" not in res.output
+    assert not any("frames " in line and "/12" in line for line in err)  # no frame was deblurred
+
+
+@pytest.mark.parametrize(
+    ("output", "args", "words"),
+    [
+        ("http://server/live.ts", [], "http:// outputs are not written directly"),
+        ("rtp://239.0.0.1:5004", [], "rtp:// outputs are not written directly"),
+        ("udp://127.0.0.1:9", ["--format", "mp4"], "a stream needs a container written front to back"),
+        ("udp://127.0.0.1:9", ["--segments", "2"], "cannot read a pipe (- or /dev/stdin) or write -o - or a stream"),
+    ],
+)
+def test_stream_outputs_that_cannot_be_are_one_line_naming_the_way(tmp_path, tiny_weights, output, args, words):
+    res = runner.invoke(app, ["run", str(clip(tmp_path)), "-o", output, "-w", str(tiny_weights), *args])
+    assert res.exit_code == 2, res.output
+    assert len(res.stderr.strip().splitlines()) == 1 and words in res.stderr, res.stderr
+
+
+def test_a_live_source_restreamed(tmp_path, tiny_weights):
+    """`run --camera 0 -o rtmp://...` goes through record_live: a live source (a file played as a
+    camera here) sent to the listener frame by frame."""
+    from streamdeblur.recording import record_live
+    from streamdeblur.video.live import FilePlayback
+
+    rx = Listener("mpegts")
+    rx.start()
+    rx.ready.wait()
+    url = f"tcp://127.0.0.1:{rx.port}"
+    rec = record_live(FilePlayback(clip(tmp_path)), url, backend="torch", weights=str(tiny_weights))
+    rx.join(60)
+    assert rx.error is None, rx.error
+    assert str(rec.output) == url and rec.frames == len(rx.frames) > 0
+    assert set(rx.frames) == {(48, 32)}
