@@ -339,7 +339,7 @@ class PreviewResult:
 
     stats: PreviewStats
     recorded: int | None = None  # frames written to ``record``
-    record: Path | None = None
+    record: Path | str | None = None  # a file, or a stream URL
 
 
 def preview_live(
@@ -373,13 +373,14 @@ def preview_live(
     from .backends import create_backend
     from .models import load_generator
     from .video.live import open_live
-    from .video.sinks import check_output
+    from .video.sinks import check_destination
+    from .video.urls import is_stream_output
 
     say = on_event or (lambda msg: None)
     config = PreviewConfig(view=view, max_frames=max_frames, timeout=timeout, snapshot_dir=Path(snapshot_dir))
     address = _check_where_to_show(serve)
     if record is not None:
-        check_output(record, overwrite=overwrite)
+        check_destination(record, overwrite=overwrite)  # a file, or a stream URL (rtmp://, udp:// ...)
     server = _bind(address)  # a port taken fails here, before the model loads
     try:
         generator = load_generator(weights)
@@ -401,7 +402,9 @@ def preview_live(
     finally:
         opened.close()
     return PreviewResult(
-        stats, recorder.frames_written if recorder is not None else None, Path(record) if record is not None else None
+        stats,
+        recorder.frames_written if recorder is not None else None,
+        None if record is None else str(record) if is_stream_output(str(record)) else Path(record),
     )
 
 

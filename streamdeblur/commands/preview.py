@@ -58,11 +58,13 @@ def preview(
         ),
     ] = View.side,
     record: Annotated[
-        Optional[Path],
+        Optional[str],
         typer.Option(
             "--record",
-            help="Also write the deblurred stream to this file (capture-clock timestamps).",
-            dir_okay=False,
+            help=(
+                "Also write the deblurred stream to this file (capture-clock timestamps), or send it to a stream "
+                "URL (rtmp://, udp://, tcp://, srt://)."
+            ),
             show_default=False,
         ),
     ] = None,

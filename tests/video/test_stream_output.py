@@ -111,3 +111,17 @@ def test_a_live_source_restreamed(tmp_path, tiny_weights):
     assert rx.error is None, rx.error
     assert str(rec.output) == url and rec.frames == len(rx.frames) > 0
     assert set(rx.frames) == {(48, 32)}
+
+
+def test_preview_record_sends_what_it_shows_to_a_stream(tmp_path, tiny_weights):
+    """Watching a drone's feed deblurred while restreaming it: `preview IN --record udp://...`."""
+    rx = Listener("mpegts")
+    rx.start()
+    rx.ready.wait()
+    url = f"tcp://127.0.0.1:{rx.port}"
+    args = ["preview", str(clip(tmp_path)), "--loop", "--serve", "127.0.0.1:0", "--max-frames", "4"]
+    res = runner.invoke(app, [*args, "--record", url, "-w", str(tiny_weights), "--backend", "torch"])
+    rx.join(60)
+    assert res.exit_code == 0, res.output
+    assert f"recorded 4 frames to {url}" in res.stderr
+    assert rx.error is None and len(rx.frames) == 4
