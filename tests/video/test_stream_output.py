@@ -125,3 +125,36 @@ def test_preview_record_sends_what_it_shows_to_a_stream(tmp_path, tiny_weights):
     assert res.exit_code == 0, res.output
     assert f"recorded 4 frames to {url}" in res.stderr
     assert rx.error is None and len(rx.frames) == 4
+
+
+RTMP_SERVER = """
+import av, sys
+packets = 0
+print("ready", flush=True)
+try:  # FFmpeg's RTMP protocol as a server: what nginx-rtmp or a ground station is to the sender
+    with av.open(sys.argv[1], format="flv", options={"listen": "1"}, timeout=(60, 60)) as c:
+        for p in c.demux(video=0):
+            packets += bool(p.size)
+except OSError:  # the sender closing the connection at the end
+    pass
+print(packets)
+"""
+
+
+def test_rtmp_output_reaches_an_rtmp_server(tmp_path, tiny_weights):
+    """The RTMP handshake and FLV, end to end, with FFmpeg's own RTMP server mode in another process."""
+    import subprocess
+    import sys
+    import time
+
+    url = f"rtmp://127.0.0.1:{free_port()}/live/key"
+    server = subprocess.Popen([sys.executable, "-c", RTMP_SERVER, url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == "ready"  # imported; it listens a moment later
+        time.sleep(0.5)
+        res = runner.invoke(app, ["run", str(clip(tmp_path)), "-o", url, "-w", str(tiny_weights), "--backend", "torch"])
+        out, _ = server.communicate(timeout=60)  # the packet count
+    finally:
+        server.kill()
+    assert res.exit_code == 0, res.output
+    assert int(out.strip()) == 12  # every frame's packet
