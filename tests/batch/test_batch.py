@@ -229,7 +229,7 @@ def test_user_mistakes_are_one_line_and_nothing_is_created(tmp_path, tiny_weight
     elif case == "unknown_format":
         args = [tmp_path / "clips", "-o", out, "--format", "gif"]
     elif case == "no_container_for_extension":
-        odd = tmp_path / "clips" / "odd.flv"
+        odd = tmp_path / "clips" / "odd.wmv"
         odd.write_bytes(a.read_bytes())
         args = [tmp_path / "clips", "-o", out]
     elif case == "missing":
