@@ -77,6 +77,13 @@ class StillResult:
     warnings: tuple[str, ...] = ()
 
 
+def to_8bit(pixels: np.ndarray) -> np.ndarray:
+    """16-bit samples rounded to 8 bits (65535 -> 255); 8-bit ones unchanged."""
+    if pixels.dtype != np.uint16:
+        return pixels
+    return ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
 class Still(NamedTuple):
     """A picture as read: (H, W, 3) RGB pixels (uint8 or uint16, upright), its metadata blocks,
     what is lost on the way, and whether it is a grey picture (written grey again)."""
@@ -129,7 +136,7 @@ def write_still(
     said: list[str] = []
     if rgb.dtype == np.uint16 and ext not in DEEP_STILLS:
         said.append(f"the input is 16-bit; {ext} holds 8 bits: the output loses depth (.png or .tif keeps it)")
-        rgb = ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        rgb = to_8bit(rgb)
     params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, QUALITY], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, QUALITY]}
     params[".webp"] = [cv2.IMWRITE_WEBP_QUALITY, QUALITY]
     pixels = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY if grey else cv2.COLOR_RGB2BGR)

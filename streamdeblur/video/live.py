@@ -328,12 +328,10 @@ class StillPlayback(LiveSource):
     reads it (:func:`~streamdeblur.stills.read_still`): upright by its EXIF orientation, 8 bits."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        from ..stills import read_still
+        from ..stills import read_still, to_8bit
 
         super().__init__()
-        pixels = read_still(path).pixels
-        if pixels.dtype == np.uint16:
-            pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        pixels = to_8bit(read_still(path).pixels)
         self._image = pixels
         h, w = pixels.shape[:2]
         self.info = LiveInfo(width=w, height=h, fps=STILL_FPS, name=str(path), kind="picture")
