@@ -69,6 +69,8 @@ class RunOptions:
     timeout: float = 10.0
     #: the container of output ``-`` (stdout): mkv, ts or nut (video.containers.STREAM_FORMATS)
     format: str | None = None
+    #: frames written no faster than the input plays (FFmpeg's -re); None: on for a stream URL output (:func:`paced`)
+    realtime: bool | None = None
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self) -> None:
@@ -144,6 +146,7 @@ def deblur_video(
                 on_progress=on_progress,
                 stop_event=stop_event,
                 interrupt_grace=_INTERRUPT_GRACE,
+                realtime=paced(options, out),
             )
             announce = (lambda: on_ready(source.info, opened, plan)) if on_ready is not None else None
             stats = _run_to_file(pipe, sink, out, announce)
@@ -170,6 +173,17 @@ def deblur_video(
         warnings=warnings,
         input_stopped=stopped_early,
     )
+
+
+def paced(options: RunOptions, output: str | os.PathLike[str]) -> bool:
+    """Whether a run writes its frames at the input's own pace: ``options.realtime``, else on
+    when the output is a stream URL (a file sent to a server as fast as it is deblurred makes the
+    server buffer, drop or disconnect; a live input arrives at its pace anyway)."""
+    if options.realtime is not None:
+        return options.realtime
+    from .video.urls import is_stream_output
+
+    return is_stream_output(str(output))
 
 
 def _check_output(

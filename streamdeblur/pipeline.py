@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from .errors import Cancelled, FrameMemoryError, Interrupted, StreamDeblurError
+from .pacing import Pacer
+from .pacing import Stopped as PacerStopped
 from .video.frame import Frame
 
 if TYPE_CHECKING:
@@ -128,6 +130,8 @@ class PipelineStats:
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "infer": 0.0, "write": 0.0})
     stopped: bool = False
+    #: seconds the writer held frames back to their presentation times (``realtime``)
+    paced_seconds: float = 0.0
 
     @property
     def fps(self) -> float:
@@ -160,6 +164,7 @@ class Pipeline:
         stop_event: threading.Event | None = None,
         total: int | None = None,
         interrupt_grace: float | None = None,
+        realtime: bool = False,
     ) -> None:
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
@@ -181,6 +186,8 @@ class Pipeline:
         self.interrupt_grace = interrupt_grace
         #: stages still running when run() gave up waiting after an interrupt
         self.abandoned: tuple[str, ...] = ()
+        #: frames written no faster than their presentation times (FFmpeg's -re): a file sent to a server
+        self.realtime = realtime
 
     # -- control ---------------------------------------------------------------
     def stop(self) -> None:
@@ -284,12 +291,18 @@ class Pipeline:
     def _writer(self, inq: queue.Queue) -> None:
         busy = 0.0
         write_packet = self.sink.write_packet if isinstance(self.sink, PacketSink) else None
+        pacer = Pacer() if self.realtime else None
         t_start = time.perf_counter()
         try:
             while True:
                 item = self._get(inq)
                 if item is _END:
                     return
+                if pacer is not None and isinstance(item, Frame) and item.time is not None:
+                    try:
+                        self.stats.paced_seconds += pacer.wait(item.time, self.stop_event)
+                    except PacerStopped:
+                        raise _Stopped from None
                 t0 = time.perf_counter()
                 if isinstance(item, Frame):
                     self.sink.write(item)

@@ -189,6 +189,17 @@ def run(
         float,
         typer.Option("--timeout", min=0.1, max=86400, help="Seconds to wait for a stream URL to answer or send data."),
     ] = 10.0,
+    realtime: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--realtime/--no-realtime",
+            help=(
+                "Write frames no faster than the input plays (FFmpeg's -re). Default: on when -o is a stream "
+                "URL (a server must not get a file faster than it plays), off otherwise."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     format: Annotated[
         Optional[str],
@@ -290,7 +301,7 @@ def run(
     options = RunOptions(
         backend=value(backend) or "auto", device=value(device), weights=str(weights) if weights is not None else None,
         batch=parse_batch(batch), codec=codec, crf=crf, preset=preset, encoder_threads=encoder_threads,
-        pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, backend_options=backend_options,
+        pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, realtime=realtime, backend_options=backend_options,
     )  # fmt: skip
     many = (format, cluster, segments, cpus_per_worker, workers, report)
     if camera is not None:
@@ -301,6 +312,8 @@ def run(
             )
         if inputs:
             raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
+        if realtime is not None:
+            raise InputError("--realtime and --no-realtime apply to a file or stream input; a camera is live already")
         return _record_camera(camera, output, options, duration=duration, quiet=quiet)
     if not inputs:
         raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
@@ -408,7 +421,9 @@ def _run_pipe(
 
 
 #: the options of `run` that a still picture has no use for
-_VIDEO_ONLY = ("batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments")
+_VIDEO_ONLY = (
+    "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
+)  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")
 
@@ -502,7 +517,7 @@ def _run_still(input: str, output: str, options: RunOptions, *, quiet: bool, say
 
 def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_backend: bool) -> None:
     """`run FILE`: :func:`streamdeblur.api.deblur_video`, with its progress line and final line."""
-    from ..api import INPUT_STOPPED_EXIT, deblur_video
+    from ..api import INPUT_STOPPED_EXIT, deblur_video, paced
     from ..errors import Cancelled
 
     progress = None if quiet else _ProgressLine()
@@ -517,6 +532,8 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
         if info.still:
             frames = "1 frame (the input's only video is a still picture, such as cover art)"
         say(f"{info.width}x{info.height} {frames} -> {output} ({be.describe()}, {plan.describe()})")
+        if paced(options, output):
+            say("sending at the input's own pace (--no-realtime: as fast as it is deblurred)")
 
     try:
         result = deblur_video(input, output, options, on_progress=progress, on_ready=ready)
@@ -532,8 +549,10 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
         say(f"warning: {w}")
     if not quiet:  # stdout carries the video with -o -: the line goes to stderr then
         typer.echo(
-            f"done: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} fps), "
-            f"backend {result.backend} on {result.device} ({result.precision}"
+            f"done: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} fps"
+            + (f"; {result.stats.paced_seconds:.1f} s held to the input's pace" if result.stats.paced_seconds else "")
+            + "), "
+            + f"backend {result.backend} on {result.device} ({result.precision}"
             + (f"; compiled in {result.compile_seconds:.1f} s" if result.compile_seconds else "")
             + f") -> {result.output}",
             err=output == _STDIO,

@@ -38,6 +38,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import CameraError, InputError, StreamTimeoutError
+from ..pacing import Pacer
 from .frame import Frame
 from .sources import FileSource
 from .urls import is_url, local_path
@@ -282,7 +283,7 @@ class FilePlayback(LiveSource):
         self._period = 1.0 / info.fps if info.fps else 1.0 / 30.0
         self._frames = iter(self._source)
         self._start: float | None = None  # media time of this pass's first frame
-        self._clock0: float | None = None
+        self._pacer = Pacer()
         self._offset = 0.0  # seconds of media time played in earlier loops
         self._last_t = 0.0
         self._played = 0
@@ -308,12 +309,7 @@ class FilePlayback(LiveSource):
         self._played += 1
         self._last_t = t
         if self.realtime:
-            now = time.perf_counter()
-            if self._clock0 is None:
-                self._clock0 = now
-            delay = self._clock0 + self._offset + t - now
-            if delay > 0:
-                time.sleep(delay)
+            self._pacer.wait(self._offset + t)
         return self._stamp(frame.image, media_time=self._offset + t)
 
     def close(self) -> None:

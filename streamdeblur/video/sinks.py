@@ -58,6 +58,9 @@ from .urls import STDIO, is_stream_output
 
 log = logging.getLogger(__name__)
 
+#: the keyframe interval of a stream output: streaming services ask for 2 s (YouTube and Twitch at most 4)
+STREAM_KEYFRAME_SECONDS = 2
+
 
 def partial_name(path: Path) -> Path:
     """Where an interrupted run leaves the frames it finished: NAME.partial.EXT."""
@@ -241,7 +244,9 @@ class FileSink:
         if self.to_stdout:
             self.container = av.open("pipe:1", mode="w", format=fmt, options=format_options(fmt))
         elif self.to_stream:  # connected when the header is written (below)
-            self.container = av.open(str(path), mode="w", format=fmt, options=format_options(fmt), timeout=10)
+            # each packet leaves as it is muxed, not once FFmpeg's 32 KB buffer fills (seconds of a small stream)
+            options = {**format_options(fmt), "flush_packets": "1"}
+            self.container = av.open(str(path), mode="w", format=fmt, options=options, timeout=10)
         else:
             for stale in remove_stale_temporaries(self.path):
                 log.warning("removed %s, the temporary file of a run that was killed before it could clean up", stale)
@@ -277,6 +282,8 @@ class FileSink:
         info = self.info
         rate = info.rate if info.rate and info.rate > 0 else Fraction(25)
         options = encoder_options(self.codec, self.crf, self.preset)
+        if self.to_stream:  # a viewer (or a server's transcoder) joins at a keyframe: one every 2 s, as OBS sends
+            options["g"] = str(max(1, round(STREAM_KEYFRAME_SECONDS * rate)))
         hdr = getattr(info, "hdr10", None)
         if hdr is not None:
             _carry_hdr10(hdr, self.codec, options, info)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 from videofiles import random_frames, write_video
@@ -31,6 +33,7 @@ class Listener(threading.Thread):
         super().__init__(daemon=True)
         self.port, self.fmt = free_port(), fmt
         self.frames: list[tuple[int, int]] = []
+        self.keyframes: list[float] = []  # the presentation times of the keyframes, in seconds
         self.audio = 0
         self.error: Exception | None = None
         self.ready = threading.Event()
@@ -41,6 +44,8 @@ class Listener(threading.Thread):
             with av.open(f"tcp://127.0.0.1:{self.port}?listen=1", format=self.fmt, timeout=(60, 60)) as c:
                 for packet in c.demux():
                     if packet.stream.type == "video":
+                        if packet.is_keyframe and packet.pts is not None:
+                            self.keyframes.append(float(packet.pts * packet.time_base))
                         self.frames += [(f.width, f.height) for f in packet.decode()]
                     elif packet.stream.type == "audio" and packet.size:
                         self.audio += 1
@@ -70,6 +75,90 @@ def test_every_frame_and_the_audio_reach_the_listener(tmp_path, tiny_weights, fm
     assert f"-> {url}" in res.stdout
     assert rx.error is None, rx.error
     assert rx.frames == [(48, 32)] * 12 and rx.audio > 0
+
+
+def listen(fmt: str = "mpegts") -> tuple[Listener, str]:
+    rx = Listener(fmt)
+    rx.start()
+    rx.ready.wait()
+    return rx, f"tcp://127.0.0.1:{rx.port}"
+
+
+def moving(n: int, w: int = 64, h: int = 48) -> list[np.ndarray]:
+    """A smooth picture panning one pixel a frame: no scene cut anywhere (noise would be one at every frame)."""
+    y, x = np.mgrid[0:h, 0 : w + n]
+    base = (128 + 60 * np.sin(x / 7.0) * np.cos(y / 5.0)).astype(np.uint8)
+    return [np.repeat(base[:, i : i + w, None], 3, axis=2) for i in range(n)]
+
+
+class Socket(threading.Thread):
+    """A plain TCP server noting when each piece of the stream reaches it (an FFmpeg listener
+    reads seconds ahead before its first packet, to learn the streams: it cannot tell)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
+        self.received: list[tuple[float, int]] = []
+
+    def run(self) -> None:
+        self.server.settimeout(60)
+        conn, _ = self.server.accept()
+        with conn, self.server:
+            while data := conn.recv(65536):
+                self.received.append((time.monotonic(), len(data)))
+
+
+def test_a_file_goes_out_at_its_own_pace(tmp_path, tiny_weights):
+    """A file sent to a server leaves no faster than it plays (FFmpeg's -re): 20 frames at 10 fps
+    reach it over about 2 s, not in the fraction of a second the tiny model takes (an encoder with
+    no lookahead, so that what it is given goes out at once)."""
+    src = tmp_path / "feed.mkv"
+    write_video(src, moving(20), rate=10)
+    rx = Socket()
+    rx.start()
+    fast = ["--preset", "ultrafast", "--encoder-threads", "1"]
+    res = runner.invoke(app, ["run", str(src), "-o", rx.url, "-w", str(tiny_weights), "--backend", "torch", *fast])
+    rx.join(60)
+    assert res.exit_code == 0, res.output
+    assert "sending at the input's own pace" in res.stderr
+    assert "s held to the input's pace" in res.stdout  # the fps on the done line is the input's, not the model's
+    times = [t for t, _ in rx.received]
+    # 1.9 s of video: never sent faster than it plays (a loaded machine makes frames late, never early)
+    assert times[-1] - times[0] >= 1.5, rx.received
+
+
+def test_no_realtime_and_realtime_are_the_users_choice(tmp_path, tiny_weights):
+    src = tmp_path / "feed.mkv"
+    write_video(src, moving(6), rate=2)  # 2.5 s of video
+    rx, url = listen()
+    tiny = ["-w", str(tiny_weights), "--backend", "torch"]
+    res = runner.invoke(app, ["run", str(src), "-o", url, *tiny, "--no-realtime"])
+    rx.join(60)
+    assert res.exit_code == 0, res.output
+    assert "own pace" not in res.stderr and len(rx.frames) == 6
+    out = tmp_path / "paced.mkv"  # a file output paced on request (a live run rehearsed)
+    res = runner.invoke(app, ["run", str(src), "-o", str(out), *tiny, "--realtime"])
+    assert res.exit_code == 0, res.output
+    assert "sending at the input's own pace" in res.stderr
+    res = runner.invoke(app, ["run", "--camera", "0", "-o", str(tmp_path / "c.mp4"), "--realtime"])
+    assert res.exit_code == 2 and "a camera is live already" in res.stderr
+
+
+def test_a_stream_gets_a_keyframe_every_two_seconds(tmp_path, tiny_weights):
+    """A viewer or a server's transcoder can only join at a keyframe: x264's default (one in 250
+    frames, 10 s at 25 fps) makes a stream's viewers wait; streaming services ask for 2 s."""
+    src = tmp_path / "feed.mkv"
+    write_video(src, moving(70), rate=10)  # 7 s, no scene cut
+    rx, url = listen("flv")
+    args = ["--format", "flv", "--no-realtime"]
+    res = runner.invoke(app, ["run", str(src), "-o", url, "-w", str(tiny_weights), "--backend", "torch", *args])
+    rx.join(60)
+    assert res.exit_code == 0, res.output
+    assert rx.error is None and len(rx.frames) == 70
+    first, last = rx.keyframes[0], rx.keyframes[0] + 6.9  # FLV times start at the encoder's delay
+    assert len(rx.keyframes) >= 4, rx.keyframes
+    assert max(b - a for a, b in zip(rx.keyframes, [*rx.keyframes[1:], last])) <= 2.0 + 1e-6, (first, rx.keyframes)
 
 
 def test_a_server_that_is_down_is_one_line_before_the_first_frame(tmp_path, tiny_weights):
