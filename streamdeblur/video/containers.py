@@ -35,6 +35,9 @@ CONTAINERS: dict[str, tuple[str, str]] = {
     ".nut": ("nut", "ffv1"),
     ".flv": ("flv", "libx264"),  # RTMP's container
 }
+#: the muxers of stream outputs that are not a container in a file: RTSP announces the streams to a
+#: server (MediaMTX, a ground station) and sends each one as RTP
+STREAM_MUXERS: dict[str, tuple[str, str]] = {".rtsp": ("rtsp", "libx264")}
 #: --format -> extension, for ``-o -`` (stdout): the containers written front to back, never seeking back
 STREAM_FORMATS: dict[str, str] = {
     "mkv": ".mkv", "matroska": ".mkv", "ts": ".ts", "mpegts": ".ts", "nut": ".nut", "flv": ".flv"
@@ -67,6 +70,8 @@ OTHER_PRESETS = {"libvpx-vp9": ("realtime", "good", "best"), "libsvtav1": tuple(
 FORMAT_OPTIONS: dict[str, dict[str, str]] = {
     "matroska": {"avoid_negative_ts": "disabled"},
     "webm": {"avoid_negative_ts": "disabled"},
+    # RTP over the RTSP connection: nothing lost on the way (RTP over UDP drops what the network does)
+    "rtsp": {"rtsp_transport": "tcp"},
 }
 #: containers to suggest for a stream the output's cannot hold, best first
 ALTERNATIVES = (".mkv", ".mov", ".mp4", ".nut")
@@ -74,6 +79,12 @@ ALTERNATIVES = (".mkv", ".mov", ".mp4", ".nut")
 RGB_FORMATS = ("rgb24", "bgr24", "bgr0", "gbrp", "rgba", "bgra")
 #: ffmpeg's tags for RGB-coded video: AVCOL_SPC_RGB (no YUV matrix) and AVCOL_RANGE_JPEG (full range)
 RGB_MATRIX, FULL_RANGE = 0, 2
+
+
+def muxer(ext: str) -> tuple[str, str]:
+    """(FFmpeg muxer, default video encoder) of an output extension: a container's
+    (:data:`CONTAINERS`) or a stream output's (:data:`STREAM_MUXERS`); a ``KeyError`` for neither."""
+    return CONTAINERS[ext] if ext in CONTAINERS else STREAM_MUXERS[ext]
 
 
 def format_options(fmt: str) -> dict[str, str]:
@@ -116,11 +127,18 @@ def stream_output_extension(url: str, format: str | None) -> str:
     scheme = url_scheme(url) or ""
     pipe = "pipe it to FFmpeg: streamdeblur run IN -o - --format ts | ffmpeg -i - -c copy -f FORMAT URL"
     if scheme not in STREAM_OUTPUTS:
-        raise OutputError(f"-o {url}: {scheme}:// outputs are not written directly (only rtmp, udp, tcp, srt)", pipe)
+        raise OutputError(
+            f"-o {url}: {scheme}:// outputs are not written directly (only rtmp, rtsp, udp, tcp, srt)", pipe
+        )
     if scheme not in stream_schemes():
         raise OutputError(f"-o {url}: this FFmpeg build has no {scheme} protocol", pipe)
     if format is None:
         return STREAM_OUTPUTS[scheme]
+    if STREAM_OUTPUTS[scheme] in STREAM_MUXERS:
+        raise OutputError(
+            f"-o {url} with --format {format}: {scheme}:// sends each stream as RTP, in no container",
+            "leave --format out",
+        )
     fmt = format.lower().lstrip(".")
     if fmt not in STREAM_FORMATS:
         raise OutputError(
@@ -157,7 +175,7 @@ def output_codec(out: str | os.PathLike, codec: str | None, format: str | None =
         ext = stream_output_extension(str(out), format)
     else:
         ext = os.path.splitext(str(out))[1].lower()
-    return CONTAINERS.get(ext, ("", "libx264"))[1]
+    return (CONTAINERS | STREAM_MUXERS).get(ext, ("", "libx264"))[1]
 
 
 def check_preset(codec: str, preset: str | None) -> None:

@@ -24,7 +24,7 @@ from av.packet import Packet
 from av.stream import Stream
 
 from ..errors import OutputError
-from .containers import ALTERNATIVES, CONTAINERS, format_options
+from .containers import ALTERNATIVES, CONTAINERS, format_options, muxer
 from .sources import FileSource
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,10 @@ def _ffmpeg_reason(e: BaseException, logs: list[tuple[int, str, str]]) -> str:
     return str(getattr(e, "strerror", None) or e).split("; last error log", 1)[0]
 
 
+#: muxers that write to the network only, and the one that writes what they send, per stream (RTSP: RTP)
+_TRIAL_FORMATS = {"rtsp": "rtp"}
+
+
 def _trial(fmt: str, stream: Stream, samples: list[Packet]) -> str | None:
     """Mux ``stream`` (and copies of its sample packets) into an in-memory ``fmt`` file,
     header to trailer. None if it goes in; else FFmpeg's reason."""
@@ -117,6 +121,7 @@ def _trial(fmt: str, stream: Stream, samples: list[Packet]) -> str | None:
     try:
         with av.logging.Capture(local=True) as logs:
             try:
+                fmt = _TRIAL_FORMATS.get(fmt, fmt)
                 oc = av.open(io.BytesIO(), mode="w", format=fmt, options=format_options(fmt))
                 out = oc.add_stream_from_template(stream)
                 oc.start_encoding()
@@ -205,7 +210,7 @@ def check_copies(source: FileSource, output: str | os.PathLike) -> list[Stream]:
     _say_other_video_left_out(source)
     out = Path(output)
     ext = out.suffix.lower()
-    fmt = CONTAINERS[ext][0]
+    fmt = muxer(ext)[0]
     streams = [*source.audio_streams, *source.subtitle_streams, *source.data_streams, *source.attachment_streams]
     if not streams:
         return []

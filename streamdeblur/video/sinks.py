@@ -44,6 +44,7 @@ from .containers import (
     colour_loss,
     encoder_options,
     format_options,
+    muxer,
     open_container,
     rgb_output,
     stdout_extension,
@@ -218,7 +219,7 @@ class FileSink:
             self._name = Path(f"stdout{ext}")  # what the stream copies are tried against
         elif self.to_stream:
             ext = stream_output_extension(str(path), format)
-            self.path, (fmt, default_codec) = str(path), CONTAINERS[ext]
+            self.path, (fmt, default_codec) = str(path), muxer(ext)
             self._name = Path(f"stream{ext}")
         else:
             self.path, fmt, default_codec = check_output(path, overwrite=overwrite)

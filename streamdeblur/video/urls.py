@@ -87,7 +87,10 @@ def local_path(spec: str | os.PathLike) -> str:
 STDIO = "-"
 
 #: the stream outputs written directly, by scheme: the container each gets without --format
-STREAM_OUTPUTS = {"rtmp": ".flv", "rtmps": ".flv", "rtmpt": ".flv", "udp": ".ts", "tcp": ".ts", "srt": ".ts"}
+STREAM_OUTPUTS = {
+    "rtmp": ".flv", "rtmps": ".flv", "rtmpt": ".flv", "rtsp": ".rtsp", "rtsps": ".rtsp",
+    "udp": ".ts", "tcp": ".ts", "srt": ".ts",
+}  # fmt: skip
 
 
 def is_stream_output(spec: str | os.PathLike) -> bool:

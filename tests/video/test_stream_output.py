@@ -247,3 +247,44 @@ def test_rtmp_output_reaches_an_rtmp_server(tmp_path, tiny_weights):
         server.kill()
     assert res.exit_code == 0, res.output
     assert int(out.strip()) == 12  # every frame's packet
+
+
+RTSP_SERVER = """
+import av, sys
+frames = audio = 0
+print("ready", flush=True)
+# FFmpeg's RTSP server mode: a server taking a published stream (ANNOUNCE/RECORD), as MediaMTX does
+with av.open(sys.argv[1], format="rtsp", options={"rtsp_flags": "listen", "listen_timeout": "60"}) as c:
+    for p in c.demux():
+        if p.stream.type == "video":
+            frames += len(p.decode())
+        elif p.stream.type == "audio" and p.size:
+            audio += 1
+print(frames, audio)
+"""
+
+
+def test_rtsp_output_publishes_to_an_rtsp_server(tmp_path, tiny_weights):
+    """`-o rtsp://server/path` publishes to an RTSP server (MediaMTX's usual way in), video and
+    audio as RTP over the RTSP connection, every frame received."""
+    import subprocess
+    import sys
+
+    url = f"rtsp://127.0.0.1:{free_port()}/live/sharp"
+    server = subprocess.Popen([sys.executable, "-c", RTSP_SERVER, url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        time.sleep(0.5)
+        args = ["-w", str(tiny_weights), "--backend", "torch", "--no-realtime"]
+        res = runner.invoke(app, ["run", str(clip(tmp_path)), "-o", url, *args])
+        out, _ = server.communicate(timeout=60)
+    finally:
+        server.kill()
+    assert res.exit_code == 0, res.output
+    frames, audio = map(int, out.split())
+    assert frames == 12 and audio > 0
+
+
+def test_rtsp_takes_no_format(tmp_path, tiny_weights):
+    res = runner.invoke(app, ["run", str(clip(tmp_path)), "-o", "rtsp://127.0.0.1:9/x", "--format", "ts"])
+    assert res.exit_code == 2 and "sends each stream as RTP, in no container" in res.stderr, res.output
