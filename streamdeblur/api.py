@@ -71,6 +71,8 @@ class RunOptions:
     format: str | None = None
     #: frames written no faster than the input plays (FFmpeg's -re); None: on for a stream URL output (:func:`paced`)
     realtime: bool | None = None
+    #: a stream URL input that ends, breaks off or stalls is opened again for up to this many seconds
+    reconnect: float | None = None
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self) -> None:
@@ -78,6 +80,8 @@ class RunOptions:
             raise InputError(f"batch must be >= 1, got {self.batch}")
         if self.encoder_threads is not None and not 0 <= self.encoder_threads <= 256:
             raise InputError(f"encoder threads must be 0 (the encoder's own choice) to 256, got {self.encoder_threads}")
+        if self.reconnect is not None and not 0 < self.reconnect <= MAX_TIMEOUT:
+            raise InputError(f"--reconnect must be between 0 and {MAX_TIMEOUT} seconds, got {self.reconnect:g}")
         if not 0.1 <= self.timeout <= MAX_TIMEOUT:  # inf and 1e300 too: FFmpeg counts microseconds in 64 bits
             raise InputError(f"timeout must be between 0.1 and {MAX_TIMEOUT} seconds, got {self.timeout:g}")
 
@@ -131,7 +135,9 @@ def deblur_video(
 
     out = _check_output(input, output, options.overwrite, options.format)
     _check_encoder(out, options)
-    with open_source(input, timeout=options.timeout) as source:  # input errors first: the cheapest to fix
+    _check_reconnect(input, options)
+    # input errors first: the cheapest to fix
+    with open_source(input, timeout=options.timeout, reconnect=options.reconnect) as source:
         opened = _open_backend(options, generator) if backend is None else backend
         pipe: Pipeline | None = None
         noticed = len(getattr(opened, "notices", ()))
@@ -157,6 +163,11 @@ def deblur_video(
             if "reader" in left:  # still inside FFmpeg: closing under it would crash
                 source.abandon()
         warnings = tuple(source.warnings()) + tuple(getattr(opened, "notices", ())[noticed:])
+        if sink.packets_dropped:
+            warnings += (
+                f"{sink.packets_dropped} audio/subtitle packet{'s' if sink.packets_dropped != 1 else ''} of the "
+                "input went back in time and were left out (a muxer takes none)",
+            )
         stopped_early = source.stopped_by is not None
     return RunResult(
         output=out,
@@ -212,6 +223,18 @@ def _check_encoder(out: Path, options: RunOptions) -> None:
     from .video.containers import check_encoder_settings
 
     check_encoder_settings(_codec(out, options), options.preset, options.crf)
+
+
+def _check_reconnect(input: str | os.PathLike[str], options: RunOptions) -> None:
+    """``--reconnect`` is for stream URLs: a file or a pipe that ends does not come back."""
+    from .video.urls import is_url
+
+    if options.reconnect is not None and not is_url(str(input)):
+        raise InputError(
+            f"--reconnect applies to a stream URL (rtsp://, srt:// ...); {input} is not one and does not come back "
+            "once it ends",
+            "leave --reconnect out",
+        )
 
 
 def _same_file(a: str, b: Path) -> bool:

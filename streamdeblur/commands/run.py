@@ -200,6 +200,20 @@ def run(
             show_default=False,
         ),
     ] = None,
+    reconnect: Annotated[
+        Optional[float],
+        typer.Option(
+            "--reconnect",
+            min=0.1,
+            max=86400,
+            help=(
+                "SECONDS: a stream URL input that ends, breaks off or stalls past --timeout is opened again, every "
+                "second for up to this long; its frames go on in the same output (a drone's or camera's link that "
+                "drops)."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     format: Annotated[
         Optional[str],
@@ -301,7 +315,8 @@ def run(
     options = RunOptions(
         backend=value(backend) or "auto", device=value(device), weights=str(weights) if weights is not None else None,
         batch=parse_batch(batch), codec=codec, crf=crf, preset=preset, encoder_threads=encoder_threads,
-        pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, realtime=realtime, backend_options=backend_options,
+        pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, realtime=realtime, reconnect=reconnect,
+        backend_options=backend_options,
     )  # fmt: skip
     many = (format, cluster, segments, cpus_per_worker, workers, report)
     if camera is not None:
@@ -312,8 +327,8 @@ def run(
             )
         if inputs:
             raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
-        if realtime is not None:
-            raise InputError("--realtime and --no-realtime apply to a file or stream input; a camera is live already")
+        if realtime is not None or reconnect is not None:
+            raise InputError("--realtime, --no-realtime and --reconnect apply to a file or stream input, not --camera")
         return _record_camera(camera, output, options, duration=duration, quiet=quiet)
     if not inputs:
         raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
@@ -423,6 +438,7 @@ def _run_pipe(
 #: the options of `run` that a still picture has no use for
 _VIDEO_ONLY = (
     "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
+    "reconnect",
 )  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")

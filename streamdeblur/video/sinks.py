@@ -240,6 +240,9 @@ class FileSink:
         self._packets_out = 0  # video packets muxed: frames the encoder has finished
         self._steady = [0.0, 0]  # seconds and frames of encode calls since its first packet
         self._last_pts: int | None = None
+        self._last_dts: dict[int, Fraction] = {}  # per copied output stream, in seconds
+        #: copied packets left out because their time went back (write_packet)
+        self.packets_dropped = 0
         self._closed = False
         self.tmp: Path | None = None
         if self.to_stdout:
@@ -392,6 +395,18 @@ class FileSink:
         out = self._streams.get(packet.stream.index)
         if out is None:
             return
+        if packet.dts is not None and packet.time_base:  # a muxer refuses a packet that goes back in time
+            t = packet.dts * Fraction(packet.time_base)
+            last = self._last_dts.get(out.index)
+            if last is not None and t <= last:
+                self.packets_dropped += 1
+                if self.packets_dropped == 1:
+                    log.warning(
+                        "a %s packet at %.3f s comes after one at %.3f s (a stream that went back in time): it and "
+                        "any like it are left out", out.type, float(t), float(last),
+                    )  # fmt: skip
+                return
+            self._last_dts[out.index] = t
         packet.stream = out
         try:
             self.container.mux(packet)

@@ -28,10 +28,11 @@ from typing import Any
 
 import av
 import av.error
+from av.container import InputContainer
 from av.packet import Packet
 from av.stream import Stream
 
-from ..errors import InputError, StreamTimeoutError
+from ..errors import InputError, StreamDeblurError, StreamTimeoutError
 from .damage import Damage, ffmpeg_reason
 from .frame import Frame
 from .hdr import Hdr10, hdr10_from_frame
@@ -39,6 +40,9 @@ from .opening import open_container
 from .urls import is_pipe, is_url, local_path
 
 log = logging.getLogger(__name__)
+
+#: seconds between tries to open a dropped stream again (--reconnect)
+_RECONNECT_EVERY = 1.0
 
 #: ffmpeg AVColorSpace (matrix) -> the swscale colorspace name PyAV understands
 _SWS_MATRIX = {1: "itu709", 4: "fcc", 5: "itu601", 6: "itu601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
@@ -102,9 +106,18 @@ def _bit_depth(pix_fmt: str) -> int:
 class FileSource:
     """A video file or network stream, decoded on PyAV's own threads (thread_type AUTO)."""
 
-    def __init__(self, spec: str | os.PathLike, *, timeout: float = 10.0, deep: bool = True) -> None:
+    def __init__(
+        self, spec: str | os.PathLike, *, timeout: float = 10.0, deep: bool = True, reconnect: float | None = None
+    ) -> None:
         self.spec = str(spec)
         self.timeout = timeout
+        #: a stream URL that ends, breaks off or stalls is opened again for up to this many seconds
+        #: (``run --reconnect``), its frames and packets going on after the ones before, with no gap
+        self.reconnect = reconnect if reconnect and is_url(self.spec) else None
+        #: one line per time the stream dropped and came back
+        self.reconnects: list[str] = []
+        self._shift = Fraction(0)  # seconds added to this connection's timestamps (0 on the first)
+        self._end = 0.0  # where the items yielded so far end, in output seconds
         #: frames deeper than 8 bits come out as uint16 (rgb48le); False: uint8 whatever the input
         self.deep = deep
         self._rgb = "rgb24"
@@ -259,6 +272,8 @@ class FileSource:
             }
         tb = Fraction(f.time_base) if f.time_base else Fraction(self.stream.time_base)
         pts = f.pts
+        if pts is not None and self._shift:
+            pts += round(self._shift / tb)
         frame = Frame(
             index=self._frames_out, pts=pts, time_base=tb, image=img, captured_at=time.perf_counter(), meta=meta
         )
@@ -283,8 +298,18 @@ class FileSource:
                         if self._first_pts is None:
                             self._first_pts = frame.pts
                         self._last_pts = frame.pts
+                        fps = self._info_fps
+                        if frame.time is not None:
+                            self._end = max(self._end, frame.time + (1 / fps if fps else 0.0))
                         yield frame
                 elif packet.dts is not None and packet.size:
+                    if self._shift and packet.time_base:
+                        delta = round(self._shift / packet.time_base)
+                        packet.dts += delta
+                        if packet.pts is not None:
+                            packet.pts += delta
+                    if packet.time_base:
+                        self._end = max(self._end, float((packet.dts + (packet.duration or 0)) * packet.time_base))
                     yield packet
             self._reached_end = True
         except av.error.ExitError:
@@ -350,14 +375,89 @@ class FileSource:
                 )
 
     def items(self) -> Iterator[Frame | Packet]:
-        """Frames, and packets of the passthrough streams, in demux order."""
+        """Frames, and packets of the passthrough streams, in demux order (with ``reconnect``,
+        those of every connection, one after the other)."""
         pending, self._pending = self._pending, []
         for item in pending:
             if isinstance(item, Frame) or item.stream.index in self._passthrough:
                 yield item
-        for item in self._iter:
-            if isinstance(item, Frame) or item.stream.index in self._passthrough:
-                yield item
+        while True:
+            for item in self._iter:
+                if isinstance(item, Frame) or item.stream.index in self._passthrough:
+                    yield item
+            if not self._reopen():
+                return
+
+    @property
+    def _info_fps(self) -> float | None:
+        info = getattr(self, "info", None)  # not yet made while the first frame is decoded
+        return info.fps if info is not None else None
+
+    def _reopen(self) -> bool:
+        """``reconnect``: open the stream again (every second, for up to ``reconnect`` seconds)
+        and go on decoding it, its timestamps moved to follow what was read. False when it is
+        not to be reopened or did not come back."""
+        if not self.reconnect or self._closed:
+            return False
+        why = self.stopped_by or "it ended"
+        done = self._frames_out
+        log.warning(
+            "input %s: %s after %d frames; opening it again (--reconnect %g)", self.spec, why, done, self.reconnect
+        )
+        t0 = time.monotonic()
+        deadline = t0 + self.reconnect
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.stopped_by = f"{why}, and did not come back within {self.reconnect:g} s (--reconnect)"
+                return False
+            try:
+                c = open_container(self.spec, max(0.1, min(self.timeout, left)))
+            except StreamDeblurError as e:
+                log.debug("reopening %s: %s", self.spec, e)
+                time.sleep(max(0.0, min(_RECONNECT_EVERY, deadline - time.monotonic())))
+                continue
+            if c.streams.video:
+                break
+            c.close()  # an answer without video (a server's placeholder): not back yet
+        self._switch_to(c)
+        took = time.monotonic() - t0
+        self.reconnects.append(f"{why} after frame {done}, back after {took:.1f} s")
+        log.warning("input %s is back after %.1f s; going on from frame %d", self.spec, took, done)
+        return True
+
+    def _switch_to(self, c: InputContainer) -> None:
+        """Decode ``c`` (the stream opened again) from here on: the same streams copied where it
+        still has them (same index, kind and codec; the others named as lost), its timestamps
+        moved to start where the last connection's items ended."""
+        from .copies import codec_name  # copies imports this module
+
+        def kind(s: Stream) -> tuple[str, str]:
+            return s.type, codec_name(s)
+
+        was = {s.index: kind(s) for s in self._demux_streams if s.index in self._passthrough}
+        old, self.container = self.container, c
+        try:
+            old.close()
+        except Exception:  # pragma: no cover - closing a broken stream
+            log.debug("closing the dropped connection to %s failed", self.spec, exc_info=True)
+        self.stream = v = c.streams.video[0]
+        v.thread_type = "AUTO"
+        kept = {i for i, k in was.items() if i < len(c.streams) and kind(c.streams[i]) == k}
+        for i in sorted(was.keys() - kept):
+            log.warning(
+                "input %s came back without its %s stream #%d (%s): the output has none of it from here on",
+                self.spec, was[i][0], i, was[i][1],
+            )  # fmt: skip
+        self._passthrough = kept
+        self._demux_streams = [v, *(c.streams[i] for i in sorted(kept))]
+        start = c.start_time / 1e6 if c.start_time is not None else None
+        if start is None and v.start_time is not None and v.time_base:
+            start = float(v.start_time * v.time_base)
+        self._shift = Fraction(self._end) - Fraction(start or 0.0)
+        self.stopped_by = None
+        self._reached_end = False
+        self._iter = self._decode()
 
     def __iter__(self) -> Iterator[Frame]:
         for item in self.items():
@@ -378,6 +478,13 @@ class FileSource:
         if cut and self.damage.first_frame is not None and self.damage.first_frame >= done - 2:
             damage = None  # the last frame, incomplete where the file was cut: the cut is the news
         found = [self._interlaced(), damage, cut]
+        if self.reconnects:
+            n = len(self.reconnects)
+            found.append(
+                f"input {self.spec} dropped {n} time{'s' if n != 1 else ''} and was opened again (--reconnect): "
+                f"{'; '.join(self.reconnects)}; each connection's frames follow the last one's in the output, with "
+                "no gap in its timestamps"
+            )
         if self.stopped_by is not None:
             t = f" ({float(self._last_pts * self._tb):.2f} s)" if self._last_pts is not None else ""
             kept = "received" if self.info.is_live else "before it"
@@ -494,7 +601,10 @@ class FileSource:
         self.close()
 
 
-def open_source(spec: str | os.PathLike, *, timeout: float = 10.0, deep: bool = True) -> FileSource:
+def open_source(
+    spec: str | os.PathLike, *, timeout: float = 10.0, deep: bool = True, reconnect: float | None = None
+) -> FileSource:
     """Open a video file or URL (rtsp/http(s)/udp/...); raises a one-line error if it cannot be used.
-    ``deep``: frames of video deeper than 8 bits are uint16 (else uint8)."""
-    return FileSource(spec, timeout=timeout, deep=deep)
+    ``deep``: frames of video deeper than 8 bits are uint16 (else uint8). ``reconnect``: a URL
+    that drops is opened again for up to that many seconds (:class:`FileSource`)."""
+    return FileSource(spec, timeout=timeout, deep=deep, reconnect=reconnect)

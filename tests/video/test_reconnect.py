@@ -1,0 +1,74 @@
+"""`streamdeblur run URL --reconnect S`: a stream input that drops (a drone's or a camera's link)
+is opened again and its frames go on in the same output, timestamps running on; a real TCP
+server here sends an MPEG-TS recording per connection and hangs up, as a feed that drops does."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import av
+from typer.testing import CliRunner
+from videofiles import random_frames, write_video
+
+from streamdeblur.cli import app
+
+runner = CliRunner()
+
+
+class Feed(threading.Thread):
+    """A TCP server that sends one MPEG-TS recording to each connection, then hangs up; after the
+    last it stops listening (the feed is gone for good)."""
+
+    def __init__(self, recordings: list[bytes]) -> None:
+        super().__init__(daemon=True)
+        self.recordings = recordings
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
+        self.served = 0
+
+    def run(self) -> None:
+        self.server.settimeout(60)
+        with self.server:
+            for blob in self.recordings:
+                conn, _ = self.server.accept()
+                with conn:
+                    conn.sendall(blob)
+                self.served += 1
+
+
+def recording(tmp_path: Path, name: str, n: int, seed: int) -> bytes:
+    path = tmp_path / f"{name}.ts"
+    write_video(path, random_frames(n, 48, 32, seed=seed), codec="libx264", pix_fmt="yuv420p", audio=True)
+    return path.read_bytes()
+
+
+def test_a_feed_that_drops_goes_on_in_the_same_output(tmp_path, tiny_weights):
+    feed = Feed([recording(tmp_path, "a", 10, 1), recording(tmp_path, "b", 8, 2)])
+    feed.start()
+    out = tmp_path / "out.mkv"
+    args = ["-w", str(tiny_weights), "--backend", "torch", "--reconnect", "2", "--timeout", "2"]
+    res = runner.invoke(app, ["run", feed.url, "-o", str(out), *args])
+    feed.join(30)
+    assert feed.served == 2
+    # the feed never came back after the second drop: the input stopped before an end (exit 3), every frame kept
+    assert res.exit_code == 3, res.output
+    assert "dropped 1 time and was opened again (--reconnect)" in res.stderr
+    assert "did not come back within 2 s (--reconnect)" in res.stderr
+    with av.open(str(out)) as c:
+        times = [float(f.pts * f.time_base) for f in c.decode(video=0)]
+        c.seek(0)
+        audio = [p for p in c.demux(audio=0) if p.size]
+    assert len(times) == 18
+    steps = [b - a for a, b in zip(times, times[1:])]
+    assert min(steps) > 0 and max(steps) < 0.1, steps  # the second connection follows the first, no jump back
+    assert audio and float(audio[-1].pts * audio[-1].time_base) > times[10]  # the audio of both connections
+
+
+def test_reconnect_is_for_stream_urls(tmp_path, tiny_weights):
+    src = tmp_path / "in.mkv"
+    write_video(src, random_frames(2, 48, 32))
+    res = runner.invoke(app, ["run", str(src), "-o", str(tmp_path / "o.mkv"), "--reconnect", "5"])
+    assert res.exit_code == 2 and "--reconnect applies to a stream URL" in res.stderr, res.output
+    assert not (tmp_path / "o.mkv").exists()
