@@ -123,7 +123,7 @@ class FileSource:
         self._rgb = "rgb24"
         self._passthrough: set[int] = set()
         self._closed = False
-        self.container = open_container(self.spec, timeout)
+        self.container = self._open_first()
         try:
             self._setup()
         except BaseException:
@@ -131,6 +131,20 @@ class FileSource:
             raise
 
     # -- opening -------------------------------------------------------------
+    def _open_first(self) -> InputContainer:
+        """The input opened; with ``reconnect``, a stream that does not answer yet (a camera still
+        booting, a server started after this run) is tried every second for up to that long."""
+        deadline = time.monotonic() + (self.reconnect or 0.0)
+        while True:
+            try:
+                return open_container(self.spec, self.timeout)
+            except StreamTimeoutError as e:
+                left = deadline - time.monotonic()
+                if not self.reconnect or left <= 0:
+                    raise
+                log.warning("%s; trying again for up to %.0f s (--reconnect)", e.message, left)
+                time.sleep(min(_RECONNECT_EVERY, left))
+
     def _setup(self) -> None:
         c = self.container
         if not c.streams:

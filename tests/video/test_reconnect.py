@@ -72,3 +72,31 @@ def test_reconnect_is_for_stream_urls(tmp_path, tiny_weights):
     res = runner.invoke(app, ["run", str(src), "-o", str(tmp_path / "o.mkv"), "--reconnect", "5"])
     assert res.exit_code == 2 and "--reconnect applies to a stream URL" in res.stderr, res.output
     assert not (tmp_path / "o.mkv").exists()
+
+
+def test_a_feed_that_is_not_up_yet_is_waited_for(tmp_path, tiny_weights, caplog):
+    """A service started before its camera: with --reconnect the first connection is tried again
+    too, instead of failing at once."""
+    blob = recording(tmp_path, "a", 6, 1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def late() -> None:
+        import time
+
+        time.sleep(1.5)
+        server = socket.create_server(("127.0.0.1", port))
+        with server:
+            conn, _ = server.accept()
+            with conn:
+                conn.sendall(blob)
+
+    threading.Thread(target=late, daemon=True).start()
+    out = tmp_path / "out.mkv"
+    args = ["-w", str(tiny_weights), "--backend", "torch", "--reconnect", "3", "--timeout", "1"]
+    res = runner.invoke(app, ["run", f"tcp://127.0.0.1:{port}", "-o", str(out), *args])
+    assert res.exit_code == 3, res.output  # it came, then ended for good
+    assert "Connection refused; trying again for up to 3 s (--reconnect)" in caplog.text
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 6
