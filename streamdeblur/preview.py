@@ -357,6 +357,7 @@ def preview_live(
     backend_options: BackendOptions | None = None,
     weights: str | os.PathLike | None = None,
     timeout: float = 10.0,
+    reconnect: float | None = None,
     snapshot_dir: str | os.PathLike = ".",
     on_event: Notify | None = None,
 ) -> PreviewResult:
@@ -384,9 +385,8 @@ def preview_live(
     server = _bind(address)  # a port taken fails here, before the model loads
     try:
         generator = load_generator(weights)
-        source = open_live(
-            input, camera=camera, loop=loop, timeout=timeout
-        )  # a missing camera fails before the backend loads
+        # a missing camera fails before the backend loads
+        source = open_live(input, camera=camera, loop=loop, timeout=timeout, reconnect=reconnect)
         try:
             opened = create_backend(backend, generator, device, backend_options)  # the open backend: `backend` names it
         except BaseException:
@@ -401,6 +401,10 @@ def preview_live(
         stats, recorder = _preview(source, opened, config, server, record, overwrite, say)
     finally:
         opened.close()
+    drops = getattr(source, "reconnects", [])
+    if drops:
+        times = f"{len(drops)} time{'s' if len(drops) != 1 else ''}"
+        say(f"the input dropped {times} and was opened again (--reconnect): {'; '.join(drops)}")
     return PreviewResult(
         stats,
         recorder.frames_written if recorder is not None else None,

@@ -97,6 +97,19 @@ def preview(
             help="Seconds to wait for a camera/stream to open or deliver a frame before giving up.",
         ),
     ] = 10.0,
+    reconnect: Annotated[
+        Optional[float],
+        typer.Option(
+            "--reconnect",
+            min=0.1,
+            max=86400,
+            help=(
+                "SECONDS: a stream or camera that stops delivering frames is opened again, every second for up to "
+                "this long (a drone's link that drops), instead of ending the preview."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     snapshot_dir: Annotated[Path, typer.Option("--snapshot-dir", file_okay=False, help="Where 's' saves PNGs.")] = Path(
         "."
     ),
@@ -110,7 +123,8 @@ def preview(
     The newest frame always wins: frames that arrive while one is being deblurred are
     dropped before inference (and counted), so delay never builds up. Keys in the window:
     q/Esc quit, space pause, v cycles the view, s saves a PNG. A camera that cannot be
-    opened or stops delivering frames is an error (no silent reconnection).
+    opened or stops delivering frames is an error, unless --reconnect (then it is opened again,
+    and said so).
 
     Examples: streamdeblur preview --camera 0 |
     streamdeblur preview clip.mp4 --loop --view split |
@@ -126,7 +140,7 @@ def preview(
     result = preview_live(
         input, camera=camera, loop=loop, view=view.value, record=record, overwrite=overwrite, serve=serve,
         max_frames=max_frames, backend=value(backend) or "auto", device=value(device), backend_options=backend_options,
-        weights=weights, timeout=timeout, snapshot_dir=snapshot_dir, on_event=say,
+        weights=weights, timeout=timeout, reconnect=reconnect, snapshot_dir=snapshot_dir, on_event=say,
     )  # fmt: skip
     s = result.stats.summary()
     say(

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -168,11 +168,16 @@ def list_cameras() -> list[str]:
 class OpenCVSource(LiveSource):
     """A camera (index or device path) or a network URL through ``cv2.VideoCapture``."""
 
-    def __init__(self, target: int | str, *, timeout: float = 10.0) -> None:
+    def __init__(self, target: int | str, *, timeout: float = 10.0, reconnect: float | None = None) -> None:
         super().__init__()
         import cv2
 
         self.target = target
+        self.timeout = timeout
+        #: a stream or camera that stops delivering is opened again for up to this many seconds
+        self.reconnect = reconnect
+        #: one line per time it dropped and came back
+        self.reconnects: list[str] = []
         url = isinstance(target, str) and is_url(target)
         kind = "stream" if url else "camera"
         name = f"camera {target}" if kind == "camera" else _redact(str(target))
@@ -187,14 +192,8 @@ class OpenCVSource(LiveSource):
                     "`streamdeblur preview FILE --loop` can stand in for one"
                 )
                 raise CameraError(f"{name} not found: {node} does not exist", hint)
-        ms = int(max(timeout, 0.1) * 1000)
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
-        api = cv2.CAP_FFMPEG if url else cv2.CAP_ANY
-        with _quiet_opencv():
-            try:
-                cap = cv2.VideoCapture(target, api, params)
-            except cv2.error as e:  # pragma: no cover - depends on the OpenCV build
-                raise CameraError(f"cannot open {name}: {str(e).strip().splitlines()[-1]}") from None
+        self._url = url
+        cap = self._capture(name)
         if not cap.isOpened():
             cap.release()
             if kind == "camera":
@@ -221,6 +220,43 @@ class OpenCVSource(LiveSource):
         self._pending: np.ndarray | None = first if kind == "stream" else None
         self._closed = False
 
+    def _capture(self, name: str) -> Any:
+        """``cv2.VideoCapture`` of the target, with the open and read timeouts (may not be open)."""
+        import cv2
+
+        ms = int(max(self.timeout, 0.1) * 1000)
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        api = cv2.CAP_FFMPEG if self._url else cv2.CAP_ANY
+        with _quiet_opencv():
+            try:
+                return cv2.VideoCapture(self.target, api, params)
+            except cv2.error as e:  # pragma: no cover - depends on the OpenCV build
+                raise CameraError(f"cannot open {name}: {str(e).strip().splitlines()[-1]}") from None
+
+    def _reopen(self) -> np.ndarray | None:
+        """``reconnect``: open the target again every second for up to ``reconnect`` seconds; its
+        first frame (scaled to the first connection's size), or None if it did not come back."""
+        import cv2
+
+        name, t0 = self.info.name, time.monotonic()
+        log.warning("%s stopped delivering frames; opening it again (--reconnect %g)", name, self.reconnect)
+        while not self._closed and time.monotonic() - t0 < (self.reconnect or 0):
+            cap = self._capture(name)
+            with _quiet_opencv():
+                ok, bgr = cap.read() if cap.isOpened() else (False, None)
+            if ok and bgr is not None:
+                self.cap.release()
+                self.cap = cap
+                took = time.monotonic() - t0
+                self.reconnects.append(f"back after {took:.1f} s")
+                log.warning("%s is back after %.1f s", name, took)
+                if bgr.shape[:2] != (self.info.height, self.info.width):
+                    bgr = cv2.resize(bgr, (self.info.width, self.info.height), interpolation=cv2.INTER_CUBIC)
+                return bgr
+            cap.release()
+            time.sleep(min(1.0, max(0.0, t0 + (self.reconnect or 0) - time.monotonic())))
+        return None
+
     def read(self) -> Frame | None:
         import cv2
 
@@ -231,6 +267,9 @@ class OpenCVSource(LiveSource):
         else:
             with _quiet_opencv():
                 ok, bgr = self.cap.read()
+            if (not ok or bgr is None) and self.reconnect and not self._closed:
+                bgr = self._reopen()
+                ok = bgr is not None
             if not ok or bgr is None:
                 if self._closed:
                     return None
@@ -353,6 +392,7 @@ def open_live(
     camera: str | int | None = None,
     loop: bool = False,
     timeout: float = 10.0,
+    reconnect: float | None = None,
 ) -> LiveSource:
     """The live source for ``preview`` and ``run --camera``: ``camera`` (index or /dev path),
     else a stream URL or a file, told apart by :func:`~streamdeblur.video.urls.is_url`."""
@@ -361,13 +401,15 @@ def open_live(
     if camera is not None:
         if loop:
             raise InputError("--loop only applies to a file input")
-        return OpenCVSource(parse_camera(camera), timeout=timeout)
+        return OpenCVSource(parse_camera(camera), timeout=timeout, reconnect=reconnect)
     if input is None:
         raise InputError("no input", "pass a FILE or URL, or --camera 0")
     if is_url(input):
         if loop:
             raise InputError("--loop only applies to a file input")
-        return OpenCVSource(str(input), timeout=timeout)
+        return OpenCVSource(str(input), timeout=timeout, reconnect=reconnect)
+    if reconnect is not None:
+        raise InputError("--reconnect applies to a stream URL or a camera; a file does not come back once it ends")
     from ..stills import is_still
 
     if is_still(input):

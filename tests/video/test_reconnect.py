@@ -100,3 +100,18 @@ def test_a_feed_that_is_not_up_yet_is_waited_for(tmp_path, tiny_weights, caplog)
     assert "Connection refused; trying again for up to 3 s (--reconnect)" in caplog.text
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 6
+
+
+def test_preview_of_a_feed_that_drops_goes_on(tmp_path, tiny_weights):
+    """`preview URL --reconnect S`: the live view of a drone's feed keeps going through a drop
+    (it ended the preview before), and says so at the end."""
+    feed = Feed([recording(tmp_path, "a", 10, 1), recording(tmp_path, "b", 10, 2)])
+    feed.start()
+    args = ["--serve", "127.0.0.1:0", "--reconnect", "2", "--timeout", "2", "-w", str(tiny_weights)]
+    res = runner.invoke(app, ["preview", feed.url, *args, "--backend", "torch"])
+    feed.join(30)
+    assert feed.served == 2
+    assert res.exit_code == 0, res.output
+    captured = int(res.stderr.split(" captured")[0].rsplit(" of ", 1)[1])
+    assert captured == 20, res.stderr  # every frame of both connections reached the preview (newest shown)
+    assert "the input dropped 1 time and was opened again (--reconnect)" in res.stderr
