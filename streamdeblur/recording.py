@@ -115,6 +115,7 @@ def record_live(
     weights: str | None = None,
     duration: float | None = None,
     timeout: float = 10.0,
+    reconnect: float | None = None,
     codec: str | None = None,
     crf: int | None = None,
     preset: str | None = None,
@@ -139,7 +140,7 @@ def record_live(
     from .video.containers import AUTO_PRESET, check_encoder_settings, output_codec
 
     if not isinstance(source, LiveSource):
-        source = open_live(source, camera=camera, loop=loop, timeout=timeout)
+        source = open_live(source, camera=camera, loop=loop, timeout=timeout, reconnect=reconnect)
     try:
         if on_open is not None:
             on_open(source.info)

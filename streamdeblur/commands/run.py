@@ -207,9 +207,9 @@ def run(
             min=0.1,
             max=86400,
             help=(
-                "SECONDS: a stream URL input that ends, breaks off or stalls past --timeout is opened again, every "
-                "second for up to this long; its frames go on in the same output (a drone's or camera's link that "
-                "drops)."
+                "SECONDS: a stream URL input (or --camera) that ends, breaks off or stalls past --timeout is opened "
+                "again, every second for up to this long; its frames go on in the same output (a drone's or "
+                "camera's link that drops)."
             ),
             show_default=False,
         ),
@@ -327,8 +327,8 @@ def run(
             )
         if inputs:
             raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
-        if realtime is not None or reconnect is not None:
-            raise InputError("--realtime, --no-realtime and --reconnect apply to a file or stream input, not --camera")
+        if realtime is not None:
+            raise InputError("--realtime and --no-realtime apply to a file or stream input; a camera is live already")
         return _record_camera(camera, output, options, duration=duration, quiet=quiet)
     if not inputs:
         raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
@@ -592,7 +592,7 @@ def _record_camera(camera: str, output: str, options: RunOptions, *, duration: f
         None, output, camera=camera, duration=duration, on_open=opened,
         on_ready=None if quiet else lambda d: say(f"backend: {d}"),
         backend=options.backend, device=options.device, weights=options.weights,
-        backend_options=options.backend_options, timeout=options.timeout,
+        backend_options=options.backend_options, timeout=options.timeout, reconnect=options.reconnect,
         codec=options.codec, crf=options.crf, preset=options.preset, overwrite=options.overwrite,
     )  # fmt: skip
     if not quiet:

@@ -115,3 +115,20 @@ def test_preview_of_a_feed_that_drops_goes_on(tmp_path, tiny_weights):
     captured = int(res.stderr.split(" captured")[0].rsplit(" of ", 1)[1])
     assert captured == 20, res.stderr  # every frame of both connections reached the preview (newest shown)
     assert "the input dropped 1 time and was opened again (--reconnect)" in res.stderr
+
+
+def test_a_live_recording_goes_on_through_a_drop(tmp_path, tiny_weights):
+    """`run --camera 0 --reconnect S` (record_live): the recording goes on when the source comes
+    back; a stream stands in for the camera here."""
+    from streamdeblur.recording import record_live
+    from streamdeblur.video.live import open_live
+
+    feed = Feed([recording(tmp_path, "a", 10, 1), recording(tmp_path, "b", 10, 2)])
+    feed.start()
+    source = open_live(feed.url, timeout=2, reconnect=2)
+    out = tmp_path / "rec.mkv"
+    rec = record_live(source, out, backend="torch", weights=str(tiny_weights))
+    feed.join(30)
+    assert feed.served == 2 and len(source.reconnects) == 1
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == rec.frames >= 2
