@@ -111,6 +111,19 @@ MaxTileOption = Annotated[
         show_default=False,
     ),
 ]
+ReconnectOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--reconnect",
+        min=0.1,
+        max=86400,
+        help=(
+            "SECONDS: a stream or camera that ends, breaks off or stops delivering frames (past --timeout) is opened "
+            "again, every second for up to this long, and goes on (a drone's or camera's link that drops)."
+        ),
+        show_default=False,
+    ),
+]
 WeightsOption = Annotated[
     Optional[Path],
     typer.Option(

@@ -17,6 +17,7 @@ from .common import (
     OpenVINOHint,
     OpenVINOHintOption,
     OpenVINOPrecisionOption,
+    ReconnectOption,
     WeightsOption,
     app,
     check_openvino_options,
@@ -97,19 +98,7 @@ def preview(
             help="Seconds to wait for a camera/stream to open or deliver a frame before giving up.",
         ),
     ] = 10.0,
-    reconnect: Annotated[
-        Optional[float],
-        typer.Option(
-            "--reconnect",
-            min=0.1,
-            max=86400,
-            help=(
-                "SECONDS: a stream or camera that stops delivering frames is opened again, every second for up to "
-                "this long (a drone's link that drops), instead of ending the preview."
-            ),
-            show_default=False,
-        ),
-    ] = None,
+    reconnect: ReconnectOption = None,
     snapshot_dir: Annotated[Path, typer.Option("--snapshot-dir", file_okay=False, help="Where 's' saves PNGs.")] = Path(
         "."
     ),

@@ -18,6 +18,7 @@ from .common import (
     OpenVINOHint,
     OpenVINOHintOption,
     OpenVINOPrecisionOption,
+    ReconnectOption,
     StatusLine,
     WeightsOption,
     app,
@@ -200,20 +201,7 @@ def run(
             show_default=False,
         ),
     ] = None,
-    reconnect: Annotated[
-        Optional[float],
-        typer.Option(
-            "--reconnect",
-            min=0.1,
-            max=86400,
-            help=(
-                "SECONDS: a stream URL input (or --camera) that ends, breaks off or stalls past --timeout is opened "
-                "again, every second for up to this long; its frames go on in the same output (a drone's or "
-                "camera's link that drops)."
-            ),
-            show_default=False,
-        ),
-    ] = None,
+    reconnect: ReconnectOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     format: Annotated[
         Optional[str],
