@@ -231,10 +231,24 @@ def machine_report() -> dict[str, Any]:
     info["openvino_cpu_bf16"] = cpu_has_bf16() if info["openvino"] else None
     codecs = set(av.codecs_available)
     info["encoders"] = {c: (c in codecs) for c in ENCODERS}
+    info["streams"] = stream_protocols()
     info["backends"] = {
         name: {d: (cls.unavailable_reason(d) or "ok") for d in cls.devices} for name, cls in BACKENDS.items()
     }
     return info
+
+
+def stream_protocols() -> dict[str, list[str]]:
+    """The stream URLs this FFmpeg build reads (``in``) and ``run -o`` sends to (``out``)."""
+    from .video.urls import STREAM_OUTPUTS, stream_schemes
+
+    have = stream_schemes()
+    usual = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "https", "hls")
+    return {
+        "in": [p for p in usual if p in have],
+        "out": [p for p in STREAM_OUTPUTS if p in have],
+        "missing": [p for p in ("srt", "rtmps", "rtsps", "https") if p not in have],
+    }
 
 
 def nvidia_driver() -> str | None:

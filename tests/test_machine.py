@@ -32,3 +32,15 @@ def test_doctor_prints_the_report():
     if data["encoders"].get("h264_nvenc") and not data["gpus"]:  # an FFmpeg with NVENC on a machine without a GPU
         assert "h264_nvenc: built in (no NVIDIA GPU here)" in encoders and "h264_nvenc: yes" not in encoders
     assert "libx264: yes" in encoders
+
+
+def test_doctor_names_the_stream_protocols_this_ffmpeg_has():
+    """Which stream URLs `run -o URL` can send to with this FFmpeg build (this PyAV's has no libsrt)."""
+    res = CliRunner().invoke(app, ["doctor"])
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("streams "))
+    data = json.loads(CliRunner().invoke(app, ["doctor", "--json"]).stdout)["streams"]
+    assert "rtmp" in data["out"] and "tcp" in data["out"] and "rtsp" in data["in"]
+    assert "out (run -o URL): rtmp" in line
+    assert not set(data["missing"]) & set(data["out"])
+    if data["missing"]:
+        assert line.endswith(f"not in this FFmpeg build: {', '.join(data['missing'])}")

@@ -50,6 +50,9 @@ def doctor(
         return f"{name}: {'yes' if built else 'no'}"
 
     typer.echo("encoders    " + ", ".join(encoder(k, v) for k, v in info["encoders"].items()))
+    st = info["streams"]
+    missing = f"; not in this FFmpeg build: {', '.join(st['missing'])}" if st["missing"] else ""
+    typer.echo(f"streams     in: {', '.join(st['in'])}; out (run -o URL): {', '.join(st['out'])}{missing}")
     for name, devs in info["backends"].items():
         for d, r in devs.items():
             typer.echo(f"backend     {name:<12} {d:<5} {r}")
