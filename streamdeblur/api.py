@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -143,6 +143,8 @@ def deblur_video(
         noticed = len(getattr(opened, "notices", ()))
         try:
             plan = plan_run(options, opened, source.info.width, source.info.height, _codec(out, options))
+            if _live_to_stream(source, out, plan.codec):
+                plan = replace(plan, encoder=replace(plan.encoder, low_latency=True))
             sink = _open_sink(out, source, options, plan)
             pipe = Pipeline(
                 source,
@@ -253,6 +255,14 @@ def _open_backend(options: RunOptions, generator: Generator | None) -> Backend:
     return create_backend(options.backend, model, options.device, options.backend_options)
 
 
+def _live_to_stream(source: FileSource, out: Path | str, codec: str) -> bool:
+    """A live input (a URL) restreamed (``-o rtmp://`` ...) through an encoder that can be tuned for zero latency."""
+    from .video.sinks import ZERO_LATENCY_CODECS
+    from .video.urls import is_stream_output
+
+    return source.info.is_live and is_stream_output(str(out)) and codec in ZERO_LATENCY_CODECS
+
+
 def _open_sink(out: Path, source: FileSource, options: RunOptions, plan: RunPlan) -> FileSink:
     """The output file, under a hidden temporary name until it is published."""
     from .video.sinks import FileSink
@@ -260,6 +270,7 @@ def _open_sink(out: Path, source: FileSource, options: RunOptions, plan: RunPlan
     return FileSink(
         out, source.info, codec=options.codec, crf=options.crf, preset=plan.encoder.preset, pix_fmt=options.pix_fmt,
         overwrite=options.overwrite, copy_from=source, format=options.format, threads=plan.encoder.threads,
+        low_latency=plan.encoder.low_latency,
     )  # fmt: skip
 
 

@@ -78,9 +78,12 @@ class EncoderPlan:
     model_fps: float | None = None  # measured for --preset auto
     encode_fps: dict[str, float] | None = None  # preset -> measured encode FPS (--preset auto)
     seconds: float = 0.0  # the calibration's time
+    low_latency: bool = False  # tuned for zero latency: a live input sent to a stream URL
 
     def describe(self, codec: str) -> str:
         preset = f" preset {self.preset}" if self.preset else ""
+        if self.low_latency:
+            preset += " tune zerolatency (live in, stream out)"
         n = self.threads
         threads = "" if n is None else f", {'auto' if n == 0 else n} thread{'' if n == 1 else 's'}"
         why = f" ({self.reason})" if self.reason else ""

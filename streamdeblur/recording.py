@@ -23,6 +23,7 @@ from .pipeline import Notify, OnProgress, Pipeline, PipelineStats
 from .video.frame import Frame
 from .video.live import CaptureThread, FrameSlot, LiveInfo, LiveSource, open_live
 from .video.sinks import FileSink, check_destination
+from .video.urls import is_stream_output
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -39,8 +40,10 @@ def live_sink(
     overwrite: bool = False,
 ) -> FileSink:
     """The :class:`~streamdeblur.video.sinks.FileSink` that records a live source: capture-clock
-    timestamps, colours tagged BT.709 (what :class:`~streamdeblur.video.live.LiveInfo` says)."""
-    return FileSink(output, info, codec=codec, crf=crf, preset=preset, overwrite=overwrite)
+    timestamps, colours tagged BT.709 (what :class:`~streamdeblur.video.live.LiveInfo` says); sent to a
+    stream URL, the encoder is tuned for zero latency (live in, live out)."""
+    live_out = is_stream_output(str(output))
+    return FileSink(output, info, codec=codec, crf=crf, preset=preset, overwrite=overwrite, low_latency=live_out)
 
 
 class NewestFrames:

@@ -11,6 +11,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -253,3 +254,24 @@ def find(haystack: np.ndarray, needle: np.ndarray) -> tuple[float, tuple[int, in
     res = cv2.matchTemplate(haystack, needle, cv2.TM_CCOEFF_NORMED)
     _, score, _, loc = cv2.minMaxLoc(res)
     return score, loc
+
+
+class Feed(threading.Thread):
+    """A TCP server that sends one MPEG-TS recording to each connection, then hangs up; after the
+    last it stops listening (the feed is gone for good)."""
+
+    def __init__(self, recordings: list[bytes]) -> None:
+        super().__init__(daemon=True)
+        self.recordings = recordings
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
+        self.served = 0
+
+    def run(self) -> None:
+        self.server.settimeout(60)
+        with self.server:
+            for blob in self.recordings:
+                conn, _ = self.server.accept()
+                with conn:
+                    conn.sendall(blob)
+                self.served += 1

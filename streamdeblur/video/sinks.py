@@ -59,6 +59,8 @@ from .urls import STDIO, is_stream_output
 
 log = logging.getLogger(__name__)
 
+#: the encoders FileSink(low_latency=True) tunes for zero latency
+ZERO_LATENCY_CODECS = ("libx264", "libx264rgb", "libx265")
 #: the keyframe interval of a stream output: streaming services ask for 2 s (YouTube and Twitch at most 4)
 STREAM_KEYFRAME_SECONDS = 2
 
@@ -207,7 +209,10 @@ class FileSink:
         copy_from: FileSource | None = None,
         format: str | None = None,
         threads: int | None = None,
+        low_latency: bool = False,
     ) -> None:
+        #: x264/x265 tuned for zero latency (no lookahead, no B-frames): a live input restreamed
+        self.low_latency = low_latency
         #: ``-`` (with ``format``): written to stdout as it goes, no temporary file, no rename
         self.to_stdout = str(path) == STDIO
         #: ``rtmp://``, ``udp://`` ...: sent as it goes, as stdout is
@@ -288,6 +293,8 @@ class FileSink:
         options = encoder_options(self.codec, self.crf, self.preset)
         if self.to_stream:  # a viewer (or a server's transcoder) joins at a keyframe: one every 2 s, as OBS sends
             options["g"] = str(max(1, round(STREAM_KEYFRAME_SECONDS * rate)))
+        if self.low_latency and self.codec in ZERO_LATENCY_CODECS:  # frames out as they go in (~1 s less delay)
+            options["tune"] = "zerolatency"
         hdr = getattr(info, "hdr10", None)
         if hdr is not None:
             _carry_hdr10(hdr, self.codec, options, info)

@@ -9,33 +9,13 @@ import threading
 from pathlib import Path
 
 import av
+from livefiles import Feed
 from typer.testing import CliRunner
 from videofiles import random_frames, write_video
 
 from streamdeblur.cli import app
 
 runner = CliRunner()
-
-
-class Feed(threading.Thread):
-    """A TCP server that sends one MPEG-TS recording to each connection, then hangs up; after the
-    last it stops listening (the feed is gone for good)."""
-
-    def __init__(self, recordings: list[bytes]) -> None:
-        super().__init__(daemon=True)
-        self.recordings = recordings
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
-        self.served = 0
-
-    def run(self) -> None:
-        self.server.settimeout(60)
-        with self.server:
-            for blob in self.recordings:
-                conn, _ = self.server.accept()
-                with conn:
-                    conn.sendall(blob)
-                self.served += 1
 
 
 def recording(tmp_path: Path, name: str, n: int, seed: int) -> bytes:

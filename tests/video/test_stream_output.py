@@ -34,6 +34,7 @@ class Listener(threading.Thread):
         self.port, self.fmt = free_port(), fmt
         self.frames: list[tuple[int, int]] = []
         self.keyframes: list[float] = []  # the presentation times of the keyframes, in seconds
+        self.reordered = 0  # video packets sent out of display order (B-frames: the encoder held frames back)
         self.audio = 0
         self.error: Exception | None = None
         self.ready = threading.Event()
@@ -44,6 +45,8 @@ class Listener(threading.Thread):
             with av.open(f"tcp://127.0.0.1:{self.port}?listen=1", format=self.fmt, timeout=(60, 60)) as c:
                 for packet in c.demux():
                     if packet.stream.type == "video":
+                        if packet.size and packet.pts != packet.dts:
+                            self.reordered += 1
                         if packet.is_keyframe and packet.pts is not None:
                             self.keyframes.append(float(packet.pts * packet.time_base))
                         self.frames += [(f.width, f.height) for f in packet.decode()]
@@ -288,3 +291,28 @@ def test_rtsp_output_publishes_to_an_rtsp_server(tmp_path, tiny_weights):
 def test_rtsp_takes_no_format(tmp_path, tiny_weights):
     res = runner.invoke(app, ["run", str(clip(tmp_path)), "-o", "rtsp://127.0.0.1:9/x", "--format", "ts"])
     assert res.exit_code == 2 and "sends each stream as RTP, in no container" in res.stderr, res.output
+
+
+def test_a_live_input_is_restreamed_with_no_frames_held_back(tmp_path, tiny_weights):
+    """Live in, stream out (a drone's feed restreamed to the ground): the encoder is tuned for zero
+    latency, no B-frames and no lookahead holding frames back (about a second at 30 fps); a file
+    sent to a server keeps the encoder's usual settings (smaller for the same quality)."""
+    from livefiles import Feed
+
+    src = tmp_path / "feed.ts"
+    write_video(src, moving(30), rate=10, codec="libx264", pix_fmt="yuv420p")
+    feed = Feed([src.read_bytes()])
+    feed.start()
+    rx, url = listen()
+    tiny = ["-w", str(tiny_weights), "--backend", "torch", "--no-realtime"]
+    res = runner.invoke(app, ["run", feed.url, "-o", url, *tiny])
+    rx.join(60)
+    assert res.exit_code == 0, res.output
+    assert "tune zerolatency (live in, stream out)" in res.stderr
+    assert len(rx.frames) == 30 and rx.reordered == 0
+
+    rx, url = listen()  # the same frames from a file
+    res = runner.invoke(app, ["run", str(src), "-o", url, *tiny])
+    rx.join(60)
+    assert res.exit_code == 0, res.output
+    assert "zerolatency" not in res.stderr and len(rx.frames) == 30 and rx.reordered > 0
