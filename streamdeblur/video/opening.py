@@ -24,8 +24,13 @@ def _looks_like_mp4(path: str) -> bool:
         return False
 
 
-def open_container(spec: str, timeout: float) -> InputContainer:
-    """av.open with user-facing errors."""
+#: FFmpeg's own HTTP reconnection (a download resumed at its byte offset), for ``--reconnect``
+_HTTP_RECONNECT = {"reconnect": "1", "reconnect_streamed": "1", "reconnect_on_network_error": "1"}
+
+
+def open_container(spec: str, timeout: float, reconnect: float | None = None) -> InputContainer:
+    """av.open with user-facing errors. ``reconnect`` (seconds): an http(s) input also gets
+    FFmpeg's own reconnection, which resumes a transfer where it broke off."""
     url = is_url(spec)
     if is_pipe(spec):
         return open_pipe(spec)
@@ -45,6 +50,8 @@ def open_container(spec: str, timeout: float) -> InputContainer:
             raise InputError(f"input {spec} is empty (0 bytes)", "it is not a video")
     t0 = time.monotonic()
     options = {"rw_timeout": str(int(timeout * 1e6))} if url else {}
+    if url and reconnect and url_scheme(spec) in ("http", "https"):
+        options |= {**_HTTP_RECONNECT, "reconnect_delay_max": str(max(1, int(reconnect)))}
     try:
         return av.open(spec if url else str(p), mode="r", timeout=(timeout, timeout) if url else None, options=options)
     except av.error.FFmpegError as e:

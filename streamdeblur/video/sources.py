@@ -137,7 +137,7 @@ class FileSource:
         deadline = time.monotonic() + (self.reconnect or 0.0)
         while True:
             try:
-                return open_container(self.spec, self.timeout)
+                return open_container(self.spec, self.timeout, self.reconnect)
             except StreamTimeoutError as e:
                 left = deadline - time.monotonic()
                 if not self.reconnect or left <= 0:
@@ -415,6 +415,11 @@ class FileSource:
             return False
         why = self.stopped_by or "it ended"
         done = self._frames_out
+        if self.info.duration and self.stopped_by is None:
+            return False  # a recording served over the network (it announces its length) ended at its end
+        if self.info.duration:  # opened again it would start over: frames twice in the output
+            self.stopped_by = f"{why} (a recording of known length is not opened again from its start)"
+            return False
         log.warning(
             "input %s: %s after %d frames; opening it again (--reconnect %g)", self.spec, why, done, self.reconnect
         )
@@ -426,7 +431,7 @@ class FileSource:
                 self.stopped_by = f"{why}, and did not come back within {self.reconnect:g} s (--reconnect)"
                 return False
             try:
-                c = open_container(self.spec, max(0.1, min(self.timeout, left)))
+                c = open_container(self.spec, max(0.1, min(self.timeout, left)), self.reconnect)
             except StreamDeblurError as e:
                 log.debug("reopening %s: %s", self.spec, e)
                 time.sleep(max(0.0, min(_RECONNECT_EVERY, deadline - time.monotonic())))

@@ -112,3 +112,60 @@ def test_a_live_recording_goes_on_through_a_drop(tmp_path, tiny_weights):
     assert feed.served == 2 and len(source.reconnects) == 1
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == rec.frames >= 2
+
+
+class _Flaky:
+    """An HTTP server for one file that breaks the first transfer off halfway and honours a
+    Range request after it, as a CDN behind a flaky link does."""
+
+    def __init__(self, data: bytes) -> None:
+        import http.server
+
+        outer = self
+        self.requests: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                rng = self.headers.get("Range")
+                outer.requests.append(rng or "")
+                start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+                self.send_response(206 if rng else 200)
+                self.send_header("Content-Type", "video/x-matroska")
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("Content-Length", str(len(data) - start))
+                if rng:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.end_headers()
+                if len(outer.requests) == 1:  # the first transfer breaks off halfway
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(data[start:])
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/clip.mkv"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_download_that_breaks_off_resumes_where_it_stopped(tmp_path, tiny_weights):
+    """An http(s) recording (it announces its length) is not started over, which would put frames
+    in twice: FFmpeg's own reconnection resumes the transfer at its byte offset."""
+    src = tmp_path / "clip.mkv"
+    write_video(src, random_frames(30, 48, 32, seed=3), audio=True)
+    tiny = ["-w", str(tiny_weights), "--backend", "torch"]
+
+    flaky = _Flaky(src.read_bytes())
+    res = runner.invoke(app, ["run", flaky.url, "-o", str(tmp_path / "cut.mkv"), *tiny])
+    assert res.exit_code == 3, res.output  # without --reconnect: the frames before the break, exit 3
+
+    flaky = _Flaky(src.read_bytes())
+    out = tmp_path / "out.mkv"
+    res = runner.invoke(app, ["run", flaky.url, "-o", str(out), *tiny, "--reconnect", "5"])
+    assert res.exit_code == 0, res.output
+    assert any(r.startswith("bytes=") and r != "bytes=0-" for r in flaky.requests), flaky.requests
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 30
