@@ -361,6 +361,12 @@ def run(
     if is_batch(inputs, output, batch_options):
         from .run_many import run_many
 
+        if reconnect is not None:
+            raise InputError(
+                "--reconnect applies to one stream URL input; files (several inputs, --segments, --cluster) do not "
+                "come back once they end",
+                "leave --reconnect out",
+            )
         return run_many(inputs, output, options, batch_options, quiet=quiet)
     _run_file(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)
 

@@ -52,6 +52,9 @@ def test_reconnect_is_for_stream_urls(tmp_path, tiny_weights):
     res = runner.invoke(app, ["run", str(src), "-o", str(tmp_path / "o.mkv"), "--reconnect", "5"])
     assert res.exit_code == 2 and "--reconnect applies to a stream URL" in res.stderr, res.output
     assert not (tmp_path / "o.mkv").exists()
+    res = runner.invoke(app, ["run", str(src), str(src), "-o", str(tmp_path / "many"), "--reconnect", "5"])
+    assert res.exit_code == 2 and "--reconnect applies to one stream URL input" in res.stderr, res.output
+    assert not (tmp_path / "many").exists()
 
 
 def test_a_feed_that_is_not_up_yet_is_waited_for(tmp_path, tiny_weights, caplog):
