@@ -165,6 +165,11 @@ def deblur_video(
             if "reader" in left:  # still inside FFmpeg: closing under it would crash
                 source.abandon()
         warnings = tuple(source.warnings()) + tuple(getattr(opened, "notices", ())[noticed:])
+        if stats.fell_behind:
+            warnings += (
+                f"the output fell up to {stats.behind_seconds:.1f} s behind the input's own pace: the model deblurs "
+                f"slower than the input plays ({stats.fps:.1f} fps here); a faster backend or device keeps up",
+            )
         if sink.packets_dropped:
             warnings += (
                 f"{sink.packets_dropped} audio/subtitle packet{'s' if sink.packets_dropped != 1 else ''} of the "

@@ -34,6 +34,8 @@ class Pacer:
     def __init__(self, clock: object = time.perf_counter) -> None:
         self._clock = clock
         self._origin: tuple[float, float] | None = None  # (wall clock, media time) of the first frame
+        #: seconds the last frame came after its time (0 when it was held): how far behind the input's pace
+        self.late = 0.0
 
     def wait(self, media_time: float, stop: threading.Event | None = None) -> float:
         """Hold until ``media_time`` is due; returns the seconds held. Raises :class:`Stopped`
@@ -44,6 +46,7 @@ class Pacer:
             return 0.0
         wall0, media0 = self._origin
         due = wall0 + (media_time - media0)
+        self.late = max(0.0, now - due)
         if due - now > MAX_WAIT:  # a jump in the timestamps: this frame is the new origin
             self._origin = (now, media_time)
             return 0.0

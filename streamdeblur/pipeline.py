@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 _END = object()  # the sentinel that ends the stream
 _POLL = 0.05  # seconds between checks of the stop event while a queue is full/empty
+#: ``realtime``: how far behind the input's pace the output may fall before a warning says it cannot keep up
+LATE_WARNING = 3.0
 
 
 # -- the seams: what the pipeline takes and what it reports -----------------------------
@@ -132,6 +134,10 @@ class PipelineStats:
     stopped: bool = False
     #: seconds the writer held frames back to their presentation times (``realtime``)
     paced_seconds: float = 0.0
+    #: ``realtime``: the output fell more than LATE_WARNING seconds behind the input's pace (said once)
+    fell_behind: bool = False
+    #: ``realtime``: the furthest the output fell behind the input's pace, in seconds
+    behind_seconds: float = 0.0
 
     @property
     def fps(self) -> float:
@@ -303,6 +309,14 @@ class Pipeline:
                         self.stats.paced_seconds += pacer.wait(item.time, self.stop_event)
                     except PacerStopped:
                         raise _Stopped from None
+                    self.stats.behind_seconds = max(self.stats.behind_seconds, pacer.late)
+                    if pacer.late > LATE_WARNING and not self.stats.fell_behind:
+                        self.stats.fell_behind = True
+                        log.warning(
+                            "the output is %.1f s behind the input's own pace at frame %d: the model deblurs slower "
+                            "than the input plays, and a stream's viewers see it stall (`streamdeblur bench` says how "
+                            "fast each backend is here)", pacer.late, self.stats.frames_out,
+                        )  # fmt: skip
                 t0 = time.perf_counter()
                 if isinstance(item, Frame):
                     self.sink.write(item)

@@ -316,3 +316,19 @@ def test_a_live_input_is_restreamed_with_no_frames_held_back(tmp_path, tiny_weig
     rx.join(60)
     assert res.exit_code == 0, res.output
     assert "zerolatency" not in res.stderr and len(rx.frames) == 30 and rx.reordered > 0
+
+
+def test_a_run_slower_than_its_input_says_it_cannot_keep_up(tmp_path, tiny_weights, monkeypatch):
+    """Paced to its input (a stream out), a model slower than the input plays falls behind more
+    and more, and a stream's viewers see it stall: said once while it happens and at the end.
+    A 1000 fps input, and the threshold lowered from 3 s, make a tiny model fall behind here."""
+    import streamdeblur.pipeline
+
+    monkeypatch.setattr(streamdeblur.pipeline, "LATE_WARNING", 0.2)
+    src = tmp_path / "fast.mkv"
+    write_video(src, moving(60), rate=1000)  # 0.06 s of video
+    out = tmp_path / "out.mkv"
+    tiny = ["-w", str(tiny_weights), "--backend", "torch", "--realtime"]
+    res = runner.invoke(app, ["run", str(src), "-o", str(out), *tiny])
+    assert res.exit_code == 0, res.output
+    assert "behind the input's own pace: the model deblurs slower than the input plays" in res.stderr
