@@ -55,7 +55,7 @@ from .copies import add_copies, check_copies, copy_metadata, warn_once
 from .frame import Frame
 from .hdr import Hdr10
 from .sources import FileSource, sws_colorspace
-from .urls import STDIO, is_stream_output
+from .urls import STDIO, is_stream_output, sending_url
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ class FileSink:
         elif self.to_stream:  # connected when the header is written (below)
             # each packet leaves as it is muxed, not once FFmpeg's 32 KB buffer fills (seconds of a small stream)
             options = {**format_options(fmt), "flush_packets": "1"}
-            self.container = av.open(str(path), mode="w", format=fmt, options=options, timeout=10)
+            self.container = av.open(sending_url(str(path)), mode="w", format=fmt, options=options, timeout=10)
         else:
             for stale in remove_stale_temporaries(self.path):
                 log.warning("removed %s, the temporary file of a run that was killed before it could clean up", stale)

@@ -93,6 +93,18 @@ STREAM_OUTPUTS = {
 }  # fmt: skip
 
 
+#: MPEG-TS over UDP: 7 TS packets a datagram (FFmpeg's default, 1472 bytes, splits TS packets across datagrams)
+UDP_TS_PACKET = 1316
+
+
+def sending_url(url: str) -> str:
+    """The URL a stream output is opened with: ``udp://`` gets ``pkt_size=1316`` (whole 188-byte TS
+    packets in each datagram, as IPTV receivers and hardware decoders expect) unless it names one."""
+    if url_scheme(url) != "udp" or "pkt_size=" in url:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}pkt_size={UDP_TS_PACKET}"
+
+
 def is_stream_output(spec: str | os.PathLike) -> bool:
     """An output named ``scheme://...`` (any scheme but ``file``): sent to a server or a listener as
     it is made, never a file (:func:`stream_output_extension` says whether it can be)."""

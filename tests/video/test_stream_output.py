@@ -332,3 +332,29 @@ def test_a_run_slower_than_its_input_says_it_cannot_keep_up(tmp_path, tiny_weigh
     res = runner.invoke(app, ["run", str(src), "-o", str(out), *tiny])
     assert res.exit_code == 0, res.output
     assert "behind the input's own pace: the model deblurs slower than the input plays" in res.stderr
+
+
+def test_udp_datagrams_carry_whole_transport_stream_packets(tmp_path, tiny_weights):
+    """MPEG-TS over UDP: 7 TS packets (1316 bytes) a datagram, as IPTV receivers and hardware
+    decoders expect; FFmpeg's default (1472 bytes) splits TS packets across datagrams."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(5)
+    sizes: list[int] = []
+
+    def receive() -> None:
+        try:
+            while True:
+                sizes.append(len(rx.recvfrom(65536)[0]))
+        except OSError:  # the timeout after the last datagram
+            pass
+
+    t = threading.Thread(target=receive, daemon=True)
+    t.start()
+    url = f"udp://127.0.0.1:{rx.getsockname()[1]}"
+    tiny = ["-w", str(tiny_weights), "--backend", "torch", "--no-realtime"]
+    res = runner.invoke(app, ["run", str(clip(tmp_path)), "-o", url, *tiny])
+    t.join(30)
+    rx.close()
+    assert res.exit_code == 0, res.output
+    assert sizes and all(n % 188 == 0 and n <= 1316 for n in sizes), sorted(set(sizes))
