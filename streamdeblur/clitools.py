@@ -14,8 +14,16 @@ import typer
 from typer.core import TyperGroup
 
 from .errors import Interrupted, StreamDeblurError
+from .redact import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Redacting(logging.Formatter):
+    """Log lines with the URLs' passwords and tokens hidden (:func:`streamdeblur.redact.redact`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 class CliErrors:
@@ -33,15 +41,15 @@ class CliErrors:
 
     def fail(self, message: str, code: int = 2) -> typer.Exit:
         """Print one error line and return the Exit to raise."""
-        sys.stderr.write(f"{self.prog}: error: {' '.join(message.split())}\n")
+        sys.stderr.write(f"{self.prog}: error: {redact(' '.join(message.split()))}\n")
         sys.stderr.flush()
         return typer.Exit(code=code)
 
     def set_debug(self, debug: bool) -> None:
         self.debug = debug
-        logging.basicConfig(
-            level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-        )
+        handler = logging.StreamHandler()
+        handler.setFormatter(_Redacting("%(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
 
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)

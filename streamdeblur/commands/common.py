@@ -19,6 +19,7 @@ import typer
 
 from .. import __version__
 from ..clitools import CliErrors, one_line_usage_errors
+from ..redact import redact
 
 app = typer.Typer(
     name="streamdeblur",
@@ -187,7 +188,7 @@ def typed(ctx: typer.Context, *names: str) -> list[str]:
 def say(msg: str) -> None:
     """One ``streamdeblur: MESSAGE`` line on stderr."""
     try:
-        sys.stderr.write(f"streamdeblur: {msg}\n")
+        sys.stderr.write(f"streamdeblur: {redact(msg)}\n")
         sys.stderr.flush()
     except OSError:  # a terminal closed under the run (SIGHUP): the exit code still tells
         pass

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from ..errors import InputError
+from ..redact import redact
 from ..signals import stop_on_signals
 from .common import (
     BACKEND_HELP,
@@ -564,7 +565,7 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
             + "), "
             + f"backend {result.backend} on {result.device} ({result.precision}"
             + (f"; compiled in {result.compile_seconds:.1f} s" if result.compile_seconds else "")
-            + f") -> {result.output}",
+            + f") -> {redact(str(result.output))}",
             err=output == _STDIO,
         )
     if result.input_stopped:  # the output holds what was received; say so to scripts too
@@ -592,5 +593,5 @@ def _record_camera(camera: str, output: str, options: RunOptions, *, duration: f
     if not quiet:
         typer.echo(
             f"done ({rec.stop_reason}): {rec.frames} frames of {rec.captured} captured ({rec.dropped} dropped) "
-            f"in {rec.seconds:.1f} s, backend {rec.backend} -> {rec.output}"
+            f"in {rec.seconds:.1f} s, backend {rec.backend} -> {redact(str(rec.output))}"
         )

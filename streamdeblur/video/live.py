@@ -24,7 +24,6 @@ import contextlib
 import glob
 import logging
 import os
-import re
 import sys
 import threading
 import time
@@ -39,6 +38,7 @@ import numpy as np
 
 from ..errors import CameraError, InputError, StreamTimeoutError
 from ..pacing import Pacer
+from ..redact import redact
 from .frame import Frame
 from .sources import FileSource
 from .urls import is_url, local_path
@@ -180,7 +180,7 @@ class OpenCVSource(LiveSource):
         self.reconnects: list[str] = []
         url = isinstance(target, str) and is_url(target)
         kind = "stream" if url else "camera"
-        name = f"camera {target}" if kind == "camera" else _redact(str(target))
+        name = f"camera {target}" if kind == "camera" else redact(str(target))
         if kind == "camera" and sys.platform.startswith("linux"):
             node = f"/dev/video{target}" if isinstance(target, int) else str(target)
             if not os.path.exists(node):
@@ -289,11 +289,6 @@ class OpenCVSource(LiveSource):
         if not self._closed:
             self._closed = True
             self.cap.release()
-
-
-def _redact(url: str) -> str:
-    """Hide a password in ``scheme://user:pass@host`` before it reaches a message or log."""
-    return re.sub(r"(://[^/:@]+):[^/@]*@", r"\1:***@", url)
 
 
 # -- A file played in real time -----------------------------------------------------

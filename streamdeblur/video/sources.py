@@ -142,7 +142,7 @@ class FileSource:
                 left = deadline - time.monotonic()
                 if not self.reconnect or left <= 0:
                     raise
-                log.warning("%s; trying again for up to %.0f s (--reconnect)", e.message, left)
+                log.warning("%s; trying again for up to %.1f s (--reconnect)", e.message, left)
                 time.sleep(min(_RECONNECT_EVERY, left))
 
     def _setup(self) -> None:

@@ -1,0 +1,34 @@
+"""Passwords, passphrases and tokens in URLs never reach what the command lines print or log:
+an IP camera's URL carries its password (rtsp://admin:PASSWORD@cam), an SRT URL its passphrase."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from streamdeblur.redact import redact
+
+
+def test_the_secrets_of_a_url_are_hidden_and_the_rest_kept():
+    assert redact("rtsp://admin:pa:ss@10.0.0.2:554/live: refused") == "rtsp://admin:***@10.0.0.2:554/live: refused"
+    assert redact("srt://h:9000?mode=caller&passphrase=abc123&latency=200") == (
+        "srt://h:9000?mode=caller&passphrase=***&latency=200"
+    )
+    assert redact("https://cdn/x.m3u8?Token=eyJhbGci: 403") == "https://cdn/x.m3u8?Token=***: 403"
+    for kept in ("rtsp://cam/live", "http://user@host/x", "clips/a:b@c.mp4", "rtmp://server/live/stream"):
+        assert redact(kept) == kept
+
+
+def test_a_camera_password_is_in_no_line_the_cli_prints(tmp_path):
+    """The error line and the --reconnect warnings (log records) of a camera that does not answer."""
+    url = "tcp://admin:hunter2@127.0.0.1:1/live?token=s3cret"
+    res = subprocess.run(
+        [sys.executable, "-m", "streamdeblur.cli", "run", url, "-o", str(tmp_path / "o.mp4"), "--timeout", "0.5"]
+        + ["--reconnect", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2
+    assert "hunter2" not in res.stderr + res.stdout and "s3cret" not in res.stderr + res.stdout
+    assert "WARNING" in res.stderr and "tcp://admin:***@127.0.0.1:1/live?token=***" in res.stderr.splitlines()[-1]
