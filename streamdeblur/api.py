@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .encoding import RunPlan
     from .models import Generator
     from .pipeline import Pipeline
+    from .video.frame import Frame
     from .video.sinks import FileSink
     from .video.sources import FileSource, SourceInfo
 
@@ -191,6 +192,138 @@ def deblur_video(
         warnings=warnings,
         input_stopped=stopped_early,
     )
+
+
+#: deblurred frames a slow consumer of deblur_frames may leave waiting before the pipeline pauses
+_FRAMES_AHEAD = 8
+#: the RunOptions fields that only an output file uses: refused by deblur_frames
+_ENCODING_FIELDS = ("codec", "crf", "preset", "encoder_threads", "pix_fmt", "format")
+
+
+class DeblurredFrames:
+    """The deblurred frames of one input, in order, as they are made: an iterator of
+    :class:`~streamdeblur.video.frame.Frame` (``image`` RGB uint8, or uint16 for deep colour;
+    the input's ``pts`` and ``time_base``), from :func:`deblur_frames`.
+
+    The reader, the model and this iterator's consumer overlap (the run's pipeline, with this
+    iterator as its writer); a consumer slower than the model holds the pipeline back (nothing
+    is dropped). Close it (or use ``with``, or read to the end) to stop early: the threads end
+    and the input and the backend it opened are closed. A failure in the pipeline is raised
+    from ``next()``.
+    """
+
+    def __init__(self, source: FileSource, backend: Backend, *, own_backend: bool, batch: int, realtime: bool) -> None:
+        import queue
+
+        from .pipeline import Pipeline
+
+        self.info = source.info
+        self.backend = backend
+        self._source, self._own_backend = source, own_backend
+        self._queue: queue.Queue = queue.Queue(_FRAMES_AHEAD)
+        self._stop = threading.Event()
+        self._done = False
+        self._pipe = Pipeline(source, backend, self, batch=batch, stop_event=self._stop, realtime=realtime)
+        self._thread = threading.Thread(target=self._run, name="streamdeblur-frames", daemon=True)
+        self._thread.start()
+
+    # the pipeline's sink (its writer thread)
+    def write(self, frame: Frame) -> None:
+        self._put(frame)
+
+    def _put(self, item: object) -> None:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            self._pipe.run()
+            self._put(_FramesEnd(None))
+        except BaseException as e:  # noqa: BLE001 - raised in the consumer's thread
+            self._put(_FramesEnd(e))
+
+    # the consumer's side
+    def __iter__(self) -> DeblurredFrames:
+        return self
+
+    def __next__(self) -> Frame:
+        if self._done:
+            raise StopIteration
+        item = self._queue.get()
+        if isinstance(item, _FramesEnd):
+            self.close()
+            if item.error is not None:
+                raise item.error
+            raise StopIteration
+        return item
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the user should know of the input once it has ended (as a run's warnings)."""
+        return self._source.warnings()
+
+    def close(self) -> None:
+        """Stop the pipeline (if still running) and close the input and the backend it opened."""
+        if self._done:
+            return
+        self._done = True
+        self._stop.set()
+        self._thread.join()
+        self._source.close()
+        if self._own_backend:
+            self.backend.close()
+
+    def __enter__(self) -> DeblurredFrames:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class _FramesEnd:
+    error: BaseException | None
+
+
+def deblur_frames(
+    input: str | os.PathLike[str],
+    options: RunOptions = RunOptions(),
+    *,
+    generator: Generator | None = None,
+    backend: Backend | None = None,
+) -> DeblurredFrames:
+    """Deblur ``input`` (a file, a stream URL, ``-``) into frames for your own code (a detector, a
+    tracker), not a file: ``for frame in deblur_frames("rtsp://drone/live"): detect(frame.image)``.
+
+    Everything that can be refused (the input, the weights, the backend, an option that only an
+    output file uses) is refused here, before the first frame; ``options.reconnect`` and
+    ``options.realtime`` apply as to a run. ``generator`` / ``backend``: as :func:`deblur_video`
+    (a backend given is left open).
+    """
+    from .encoding import resolve_batch
+    from .video.sources import open_source
+
+    given = [f for f in _ENCODING_FIELDS if getattr(options, f) is not None]
+    if given:
+        raise InputError(
+            f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to an output file; "
+            "deblur_frames writes none"
+        )
+    _check_reconnect(input, options)
+    source = open_source(input, timeout=options.timeout, reconnect=options.reconnect)
+    try:
+        opened = _open_backend(options, generator) if backend is None else backend
+    except BaseException:
+        source.close()
+        raise
+    batch, _ = resolve_batch(options.batch, opened.name, opened.device, source.info.width, source.info.height)
+    return DeblurredFrames(source, opened, own_backend=backend is None, batch=batch, realtime=bool(options.realtime))
 
 
 def paced(options: RunOptions, output: str | os.PathLike[str]) -> bool:
