@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from .encoding import RunPlan
     from .models import Generator
     from .pipeline import Pipeline
+    from .recording import NewestFrames
     from .video.frame import Frame
+    from .video.live import LiveSource
     from .video.sinks import FileSink
     from .video.sources import FileSource, SourceInfo
 
@@ -212,14 +214,24 @@ class DeblurredFrames:
     from ``next()``.
     """
 
-    def __init__(self, source: FileSource, backend: Backend, *, own_backend: bool, batch: int, realtime: bool) -> None:
+    def __init__(
+        self,
+        source: FileSource | NewestFrames,
+        backend: Backend,
+        *,
+        own_backend: bool,
+        batch: int,
+        realtime: bool,
+        live: LiveSource | None = None,
+    ) -> None:
         import queue
 
         from .pipeline import Pipeline
 
+        #: the input's size, rate ... (a file's or stream's SourceInfo; a camera's LiveInfo)
         self.info = source.info
         self.backend = backend
-        self._source, self._own_backend = source, own_backend
+        self._source, self._own_backend, self._live = source, own_backend, live
         self._queue: queue.Queue = queue.Queue(_FRAMES_AHEAD)
         self._stop = threading.Event()
         self._done = False
@@ -266,7 +278,10 @@ class DeblurredFrames:
     @property
     def warnings(self) -> list[str]:
         """What the user should know of the input once it has ended (as a run's warnings)."""
-        return self._source.warnings()
+        if self._live is not None:
+            n = self._source.received - self._pipe.stats.frames_out  # type: ignore[union-attr]
+            return [f"{n} captured frames were skipped for newer ones (newest frame wins)"] if n > 0 else []
+        return self._source.warnings()  # type: ignore[union-attr]
 
     def close(self) -> None:
         """Stop the pipeline (if still running) and close the input and the backend it opened."""
@@ -275,7 +290,11 @@ class DeblurredFrames:
         self._done = True
         self._stop.set()
         self._thread.join()
-        self._source.close()
+        if self._live is not None:  # the capture thread closes a live source once iteration began
+            if not self._source.started:  # type: ignore[union-attr]
+                self._live.close()
+        else:
+            self._source.close()  # type: ignore[union-attr]
         if self._own_backend:
             self.backend.close()
 
@@ -292,14 +311,21 @@ class _FramesEnd:
 
 
 def deblur_frames(
-    input: str | os.PathLike[str],
+    input: str | os.PathLike[str] | LiveSource | None = None,
     options: RunOptions = RunOptions(),
     *,
+    camera: str | int | None = None,
     generator: Generator | None = None,
     backend: Backend | None = None,
 ) -> DeblurredFrames:
     """Deblur ``input`` (a file, a stream URL, ``-``) into frames for your own code (a detector, a
     tracker), not a file: ``for frame in deblur_frames("rtsp://drone/live"): detect(frame.image)``.
+    Every frame, in order; a consumer slower than the input holds it back.
+
+    ``camera`` (an index or /dev path), or ``input`` an open
+    :class:`~streamdeblur.video.live.LiveSource`: newest frame wins, as ``run --camera``: a
+    model or consumer slower than the camera skips frames (``warnings`` counts them) and the
+    delay never builds up; timestamps are the capture clock's.
 
     Everything that can be refused (the input, the weights, the backend, an option that only an
     output file uses) is refused here, before the first frame; ``options.reconnect`` and
@@ -307,14 +333,19 @@ def deblur_frames(
     (a backend given is left open).
     """
     from .encoding import resolve_batch
+    from .video.live import LiveSource
     from .video.sources import open_source
 
+    if (input is None) == (camera is None):
+        raise InputError("give an input (a file, URL or live source) or camera=INDEX|DEVICE (exactly one)")
     given = [f for f in _ENCODING_FIELDS if getattr(options, f) is not None]
     if given:
         raise InputError(
             f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to an output file; "
             "deblur_frames writes none"
         )
+    if camera is not None or isinstance(input, LiveSource):
+        return _deblur_live(input, camera, options, generator, backend)
     _check_reconnect(input, options)
     source = open_source(input, timeout=options.timeout, reconnect=options.reconnect)
     try:
@@ -324,6 +355,30 @@ def deblur_frames(
         raise
     batch, _ = resolve_batch(options.batch, opened.name, opened.device, source.info.width, source.info.height)
     return DeblurredFrames(source, opened, own_backend=backend is None, batch=batch, realtime=bool(options.realtime))
+
+
+def _deblur_live(
+    live: LiveSource | None,
+    camera: str | int | None,
+    options: RunOptions,
+    generator: Generator | None,
+    backend: Backend | None,
+) -> DeblurredFrames:
+    """:func:`deblur_frames` of a camera or an open live source: newest frame wins, one at a time."""
+    from .recording import NewestFrames
+    from .video.live import open_live
+
+    if options.realtime is not None:
+        raise InputError("realtime applies to a file or stream input; a camera is live already")
+    if live is None:
+        live = open_live(camera=camera, timeout=options.timeout, reconnect=options.reconnect)
+    try:
+        opened = _open_backend(options, generator) if backend is None else backend
+    except BaseException:
+        live.close()
+        raise
+    frames = NewestFrames(live, timeout=options.timeout)
+    return DeblurredFrames(frames, opened, own_backend=backend is None, batch=1, realtime=False, live=live)
 
 
 def paced(options: RunOptions, output: str | os.PathLike[str]) -> bool:

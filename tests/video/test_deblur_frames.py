@@ -71,3 +71,25 @@ def test_refusals_come_before_the_first_frame(tmp_path, media):  # noqa: F811
         deblur_frames(media["pan"], RunOptions(codec="libx264", crf=20))
     with pytest.raises(InputError, match="--reconnect applies to a stream URL"):
         deblur_frames(media["pan"], RunOptions(reconnect=5))
+
+
+def test_a_live_source_newest_frame_first(media):  # noqa: F811
+    """A camera (a file played in real time stands in for one): newest frame wins, as `run
+    --camera`; the frames come out deblurred on the capture clock, and the source is closed."""
+    from streamdeblur.video.live import FilePlayback
+
+    live = FilePlayback(media["pan"])
+    with deblur_frames(live, RunOptions(backend="torch", weights=str(media["weights"]))) as frames:
+        assert frames.info.kind == "file"
+        got = list(frames)
+        skipped = frames.warnings
+    assert 1 <= len(got) <= 60
+    times = [f.time for f in got]
+    assert all(b > a for a, b in zip(times, times[1:])) and times[-1] < 2.5  # 60 frames at 30 fps: the capture clock
+    with av.open(str(media["pan"])) as c:
+        pan = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    want = media["backend"].process(pan[got[-1].index][None])[0]  # the source numbers the frames it read
+    assert np.abs(got[-1].image.astype(int) - want.astype(int)).max() <= 1  # the model's output
+    assert len(got) == 60 or "skipped for newer ones" in skipped[0]
+    with pytest.raises(InputError, match="exactly one"):
+        deblur_frames(media["pan"], camera=0)
