@@ -138,7 +138,7 @@ def deblur_video(
 
     out = _check_output(input, output, options.overwrite, options.format)
     _check_encoder(out, options)
-    _check_reconnect(input, options)
+    _check_reconnect(input, options, output)
     # input errors first: the cheapest to fix
     with open_source(input, timeout=options.timeout, reconnect=options.reconnect) as source:
         opened = _open_backend(options, generator) if backend is None else backend
@@ -172,6 +172,17 @@ def deblur_video(
             warnings += (
                 f"the output fell up to {stats.behind_seconds:.1f} s behind the input's own pace: the model deblurs "
                 f"slower than the input plays ({stats.fps:.1f} fps here); a faster backend or device keeps up",
+            )
+        if sink.reconnects:
+            n = len(sink.reconnects)
+            lost = (
+                f"; {sink.frames_lost} frames still inside the encoder when it dropped were never sent"
+                if sink.frames_lost
+                else ""
+            )
+            warnings += (
+                f"the stream output {out} dropped {n} time{'s' if n != 1 else ''} and was connected again "
+                f"(--reconnect): {'; '.join(sink.reconnects)}{lost}",
             )
         if sink.packets_dropped:
             warnings += (
@@ -420,14 +431,14 @@ def _check_encoder(out: Path, options: RunOptions) -> None:
     check_encoder_settings(_codec(out, options), options.preset, options.crf)
 
 
-def _check_reconnect(input: str | os.PathLike[str], options: RunOptions) -> None:
-    """``--reconnect`` is for stream URLs: a file or a pipe that ends does not come back."""
-    from .video.urls import is_url
+def _check_reconnect(input: str | os.PathLike[str], options: RunOptions, output: str | os.PathLike[str] = "") -> None:
+    """``--reconnect`` is for stream URLs (in or out): a file or a pipe that ends does not come back."""
+    from .video.urls import is_stream_output, is_url
 
-    if options.reconnect is not None and not is_url(str(input)):
+    if options.reconnect is not None and not is_url(str(input)) and not is_stream_output(str(output)):
         raise InputError(
-            f"--reconnect applies to a stream URL (rtsp://, srt:// ...); {input} is not one and does not come back "
-            "once it ends",
+            f"--reconnect applies to a stream URL (rtsp://, srt:// ...) in or out; {input} is not one and does not "
+            "come back once it ends",
             "leave --reconnect out",
         )
 
@@ -463,7 +474,7 @@ def _open_sink(out: Path, source: FileSource, options: RunOptions, plan: RunPlan
     return FileSink(
         out, source.info, codec=options.codec, crf=options.crf, preset=plan.encoder.preset, pix_fmt=options.pix_fmt,
         overwrite=options.overwrite, copy_from=source, format=options.format, threads=plan.encoder.threads,
-        low_latency=plan.encoder.low_latency,
+        low_latency=plan.encoder.low_latency, reconnect=options.reconnect,
     )  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from .errors import InputError
 from .pipeline import FrameSink, Notify
 from .video.compose import VIEWS, compose, draw_overlay, save_png
 from .video.frame import Frame
@@ -382,6 +383,7 @@ def preview_live(
     address = _check_where_to_show(serve)
     if record is not None:
         check_destination(record, overwrite=overwrite)  # a file, or a stream URL (rtmp://, udp:// ...)
+    _check_reconnect(input, camera, record, reconnect)
     server = _bind(address)  # a port taken fails here, before the model loads
     try:
         generator = load_generator(weights)
@@ -398,7 +400,7 @@ def preview_live(
         raise
     say(f"backend: {opened.describe()} ({opened.choice_reason})")
     try:
-        stats, recorder = _preview(source, opened, config, server, record, overwrite, say)
+        stats, recorder = _preview(source, opened, config, server, record, overwrite, say, reconnect)
     finally:
         opened.close()
     drops = getattr(source, "reconnects", [])
@@ -409,6 +411,23 @@ def preview_live(
         stats,
         recorder.frames_written if recorder is not None else None,
         None if record is None else str(record) if is_stream_output(str(record)) else Path(record),
+    )
+
+
+def _check_reconnect(
+    input: str | os.PathLike | None, camera: str | int | None, record: str | os.PathLike | None, reconnect: float | None
+) -> None:
+    """``--reconnect`` is for a stream or camera in, or a stream URL out (``--record``): a file does not come back."""
+    from .video.urls import is_stream_output, is_url
+
+    if reconnect is None or camera is not None or is_url(str(input)):
+        return
+    if record is not None and is_stream_output(str(record)):
+        return
+    raise InputError(
+        f"--reconnect applies to a stream or camera, or to --record a stream URL; {input} is a file and does not "
+        "come back once it ends",
+        "leave --reconnect out",
     )
 
 
@@ -442,7 +461,7 @@ def _bind(address: tuple[str, int] | None) -> MjpegServer | None:
 
 def _preview(
     source: LiveSource, backend: Backend, config: PreviewConfig, server: MjpegServer | None,
-    record: str | os.PathLike | None, overwrite: bool, say: Notify,
+    record: str | os.PathLike | None, overwrite: bool, say: Notify, reconnect: float | None = None,
 ) -> tuple[PreviewStats, FileSink | None]:  # fmt: skip
     """Open the viewer (the MJPEG ``server``, already listening, or a window) and the recording, and run
     the loop; the loop's figures and the recording's sink."""
@@ -459,7 +478,7 @@ def _preview(
         )
         viewers.append(_open_viewer(server, say))
         if record is not None:
-            recorder = live_sink(record, info, overwrite=overwrite)
+            recorder = live_sink(record, info, overwrite=overwrite, reconnect=reconnect)
         owned = True  # from here run_preview closes the source (from its capture thread)
         stats = run_preview(
             source,

@@ -38,12 +38,16 @@ def live_sink(
     crf: int | None = None,
     preset: str | None = None,
     overwrite: bool = False,
+    reconnect: float | None = None,
 ) -> FileSink:
     """The :class:`~streamdeblur.video.sinks.FileSink` that records a live source: capture-clock
     timestamps, colours tagged BT.709 (what :class:`~streamdeblur.video.live.LiveInfo` says); sent to a
     stream URL, the encoder is tuned for zero latency (live in, live out)."""
     live_out = is_stream_output(str(output))
-    return FileSink(output, info, codec=codec, crf=crf, preset=preset, overwrite=overwrite, low_latency=live_out)
+    return FileSink(
+        output, info, codec=codec, crf=crf, preset=preset, overwrite=overwrite, low_latency=live_out,
+        reconnect=reconnect if live_out else None,
+    )  # fmt: skip
 
 
 class NewestFrames:
@@ -160,7 +164,9 @@ def record_live(
         if preset == AUTO_PRESET:  # calibrated on the camera's frame size before the first frame is recorded
             i = source.info
             preset = plan_encoder(output_codec(out, codec), preset, None, opened, i.width, i.height, 1).preset
-        sink = live_sink(out, source.info, codec=codec, crf=crf, preset=preset, overwrite=overwrite)
+        sink = live_sink(
+            out, source.info, codec=codec, crf=crf, preset=preset, overwrite=overwrite, reconnect=reconnect
+        )
         stats, reason = _record(frames, opened, sink, on_ready=on_ready, on_progress=on_progress)
     finally:
         if not frames.started:

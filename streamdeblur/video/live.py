@@ -403,8 +403,6 @@ def open_live(
         if loop:
             raise InputError("--loop only applies to a file input")
         return OpenCVSource(str(input), timeout=timeout, reconnect=reconnect)
-    if reconnect is not None:
-        raise InputError("--reconnect applies to a stream URL or a camera; a file does not come back once it ends")
     from ..stills import is_still
 
     if is_still(input):

@@ -28,6 +28,7 @@ from typing import Protocol
 import av
 import av.error
 import numpy as np
+from av.container import OutputContainer
 from av.packet import Packet
 from av.stream import Stream
 
@@ -210,6 +211,7 @@ class FileSink:
         format: str | None = None,
         threads: int | None = None,
         low_latency: bool = False,
+        reconnect: float | None = None,
     ) -> None:
         #: x264/x265 tuned for zero latency (no lookahead, no B-frames): a live input restreamed
         self.low_latency = low_latency
@@ -250,41 +252,100 @@ class FileSink:
         self.packets_dropped = 0
         self._closed = False
         self.tmp: Path | None = None
+        #: a stream output whose server goes away is connected again for up to this many seconds
+        self.reconnect = reconnect if self.to_stream else None
+        #: one line per time the stream output dropped and was connected again
+        self.reconnects: list[str] = []
+        self.frames_lost = 0
+        self._fmt, self._copy_from = fmt, copy_from
+        self._copied: list[Stream] = []  # the input streams copied (added again on a reconnection)
         if self.to_stdout:
             self.container = av.open("pipe:1", mode="w", format=fmt, options=format_options(fmt))
         elif self.to_stream:  # connected when the header is written (below)
-            # each packet leaves as it is muxed, not once FFmpeg's 32 KB buffer fills (seconds of a small stream)
-            options = {**format_options(fmt), "flush_packets": "1"}
-            self.container = av.open(sending_url(str(path)), mode="w", format=fmt, options=options, timeout=10)
+            self.container = self._open_stream()
         else:
             for stale in remove_stale_temporaries(self.path):
                 log.warning("removed %s, the temporary file of a run that was killed before it could clean up", stale)
             self.tmp = temp_name(self.path)
             self.container = open_container(self.tmp, fmt, shown=self.path)
         try:
-            self._add_video(fmt)
-            self._streams: dict[int, Stream] = {}
-            if copy_from is not None:
-                self._add_copies(copy_from)
-                copy_metadata(
-                    copy_from.container,
-                    self.container,
-                    [
-                        (copy_from.stream, self.stream),
-                        *((copy_from.container.streams[i], o) for i, o in self._streams.items()),
-                    ],
-                )
+            self._add_streams(first=True)
             if self.to_stream:  # connect now: a server that is down is one line before the first frame
-                try:
-                    self.container.start_encoding()
-                except (av.error.FFmpegError, OSError) as e:
-                    raise OutputError(
-                        f"cannot send to {path}: {getattr(e, 'strerror', None) or e}",
-                        "check that the server (or listener) is up and the address is right",
-                    ) from None
+                self._connect()
         except BaseException:
             self.abort()
             raise
+
+    def _open_stream(self) -> OutputContainer:
+        # each packet leaves as it is muxed, not once FFmpeg's 32 KB buffer fills (seconds of a small stream)
+        options = {**format_options(self._fmt), "flush_packets": "1"}
+        return av.open(sending_url(str(self.path)), mode="w", format=self._fmt, options=options, timeout=10)
+
+    def _add_streams(self, *, first: bool) -> None:
+        """The video stream, the copied streams and the tags, into ``self.container``: checked
+        and chosen the first time, the same again on a reconnection."""
+        copy_from = self._copy_from
+        self._add_video(self._fmt)
+        self._streams: dict[int, Stream] = {}
+        if copy_from is None:
+            return
+        if first:
+            self._add_copies(copy_from)
+        else:
+            self._streams = add_copies(self.container, self._copied, self._name.name)
+        copy_metadata(
+            copy_from.container,
+            self.container,
+            [(copy_from.stream, self.stream), *((copy_from.container.streams[i], o) for i, o in self._streams.items())],
+        )
+
+    def _connect(self) -> None:
+        try:
+            self.container.start_encoding()
+        except (av.error.FFmpegError, OSError) as e:
+            raise OutputError(
+                f"cannot send to {self.path}: {getattr(e, 'strerror', None) or e}",
+                "check that the server (or listener) is up and the address is right",
+            ) from None
+
+    def _reconnect(self, error: BaseException) -> None:
+        """The stream output's server went away (``error``): connect again, every second for up
+        to ``reconnect`` seconds, with a fresh encoder (its first frame a keyframe) and the same
+        streams; an :class:`OutputError` if it does not come back."""
+        why = getattr(error, "strerror", None) or str(error)
+        log.warning(
+            "the stream output %s dropped after %d frames (%s); connecting again (--reconnect %g)",
+            self.path, self.frames_written, why, self.reconnect,
+        )  # fmt: skip
+        lost = self.frames_written - self._packets_out
+        try:
+            self.container.close()
+        except Exception:  # the connection is gone: its trailer cannot be sent
+            log.debug("closing the dropped stream output failed", exc_info=True)
+        t0 = time.monotonic()
+        while True:
+            try:
+                self.container = self._open_stream()
+                self._add_streams(first=False)
+                self._connect()
+                break
+            except (OutputError, av.error.FFmpegError, OSError) as e:
+                log.debug("connecting to %s again: %s", self.path, e)
+                left = t0 + (self.reconnect or 0) - time.monotonic()
+                if left <= 0:
+                    raise OutputError(
+                        f"the stream output {self.path} dropped after {self.frames_written} frames ({why}) and did "
+                        f"not come back within {self.reconnect:g} s (--reconnect)",
+                        "check the server",
+                    ) from None
+                time.sleep(min(1.0, left))
+        took = time.monotonic() - t0
+        self._last_dts.clear()
+        #: frames the old encoder still held (its lookahead) when the server went away: never sent
+        self.frames_lost += lost
+        self._packets_out = self.frames_written  # the new encoder holds none of the frames before
+        self.reconnects.append(f"{why} after frame {self.frames_written}, back after {took:.1f} s")
+        log.warning("the stream output %s is back after %.1f s", self.path, took)
 
     # -- setup -----------------------------------------------------------------
     def _add_video(self, fmt: str) -> None:
@@ -341,6 +402,7 @@ class FileSink:
                         "pass --format ts or --format nut",
                     )
         self._streams = add_copies(self.container, keep, self._name.name)
+        self._copied = [s for s in keep if s.index in self._streams]
         source.enable_passthrough([s for s in keep if s.index in self._streams and s.type != "attachment"])
 
     # -- writing ---------------------------------------------------------------
@@ -390,7 +452,13 @@ class FileSink:
         vf.color_trc = self.info.color_trc
         self._last_pts = pts
         try:
-            self._encode(vf)
+            try:
+                self._encode(vf)
+            except (av.error.FFmpegError, OSError) as e:
+                if not self.reconnect or self._closed:
+                    raise
+                self._reconnect(e)  # the server went away: connect again and send this frame there
+                self._encode(vf)
         except av.error.FFmpegError as e:
             raise OutputError(f"encoding frame {frame.index} to {self.path} failed: {e}") from None
         except OSError as e:
@@ -417,8 +485,12 @@ class FileSink:
         packet.stream = out
         try:
             self.container.mux(packet)
-        except av.error.FFmpegError as e:
-            raise OutputError(f"copying a {out.type} packet to {self.path} failed: {e}") from None
+        except (av.error.FFmpegError, OSError) as e:
+            if not self.reconnect or self._closed:
+                raise OutputError(
+                    f"copying a {out.type} packet to {self.path} failed: {getattr(e, 'strerror', None) or e}"
+                ) from None
+            self._reconnect(e)  # the packet went down with the connection; the next ones go to the new one
 
     # -- finishing -------------------------------------------------------------
     def close(self, partial: bool = False, flush_budget: float | None = None) -> Path | None:

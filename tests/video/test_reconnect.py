@@ -172,3 +172,63 @@ def test_a_download_that_breaks_off_resumes_where_it_stopped(tmp_path, tiny_weig
     assert any(r.startswith("bytes=") and r != "bytes=0-" for r in flaky.requests), flaky.requests
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 30
+
+
+class _Ground(threading.Thread):
+    """A TCP listener that takes the stream for ``first`` seconds, hangs up (a ground station
+    restarting), then takes it again to its end; what each connection received."""
+
+    def __init__(self, first: float) -> None:
+        super().__init__(daemon=True)
+        self.first = first
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
+        self.received: list[bytes] = []
+
+    def run(self) -> None:
+        import time
+
+        self.server.settimeout(60)
+        with self.server:
+            conn, _ = self.server.accept()
+            data, t0 = b"", time.monotonic()
+            conn.settimeout(0.1)
+            while time.monotonic() - t0 < self.first:
+                try:
+                    data += conn.recv(65536)
+                except TimeoutError:
+                    pass
+            conn.close()
+            self.received.append(data)
+            conn, _ = self.server.accept()
+            data = b""
+            with conn:
+                while chunk := conn.recv(65536):
+                    data += chunk
+            self.received.append(data)
+
+
+def frames_in(ts: bytes) -> list[bool]:
+    """Whether each decodable frame of an MPEG-TS byte stream is a keyframe."""
+    import io
+
+    with av.open(io.BytesIO(ts), format="mpegts") as c:
+        return [f.key_frame for f in c.decode(video=0)]
+
+
+def test_a_stream_output_whose_server_restarts_is_sent_again(tmp_path, tiny_weights):
+    """`run IN -o tcp://ground --reconnect S`: the receiving end hangs up midway (a server
+    restarting) and the run connects again and goes on, a fresh stream starting at a keyframe."""
+    src = tmp_path / "feed.mkv"
+    write_video(src, random_frames(30, 48, 32, seed=4), rate=10)  # 3 s, sent at its pace
+    ground = _Ground(first=1.0)
+    ground.start()
+    args = ["-w", str(tiny_weights), "--backend", "torch", "--preset", "ultrafast", "--encoder-threads", "1"]
+    res = runner.invoke(app, ["run", str(src), "-o", ground.url, *args, "--reconnect", "5"])
+    ground.join(30)
+    assert res.exit_code == 0, res.output
+    assert "dropped 1 time and was connected again (--reconnect)" in res.stderr
+    first, second = (frames_in(b) for b in ground.received)
+    assert first and second and second[0]  # each connection a stream of its own, the second from a keyframe
+    # lost: only what was in flight to the server that went away (a frame or two here)
+    assert len(first) + len(second) >= 26 and len(second) >= 10
