@@ -119,8 +119,9 @@ ReconnectOption = Annotated[
         min=0.1,
         max=86400,
         help=(
-            "SECONDS: a stream or camera that ends, breaks off or stops delivering frames (past --timeout) is opened "
-            "again, every second for up to this long, and goes on (a drone's or camera's link that drops)."
+            "SECONDS: a stream or camera input that ends, breaks off or stops delivering frames (past --timeout), "
+            "or a stream output whose server goes away, is opened again, every second for up to this long, and "
+            "goes on (a drone's link that drops, a server that restarts)."
         ),
         show_default=False,
     ),
