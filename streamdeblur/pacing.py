@@ -37,6 +37,11 @@ class Pacer:
         #: seconds the last frame came after its time (0 when it was held): how far behind the input's pace
         self.late = 0.0
 
+    def restart(self) -> None:
+        """The next frame sets the clock again (after a gap that is no one's lateness: a stream
+        that dropped and came back)."""
+        self._origin = None
+
     def wait(self, media_time: float, stop: threading.Event | None = None) -> float:
         """Hold until ``media_time`` is due; returns the seconds held. Raises :class:`Stopped`
         if ``stop`` is set meanwhile."""

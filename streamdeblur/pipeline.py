@@ -305,6 +305,8 @@ class Pipeline:
                 if item is _END:
                     return
                 if pacer is not None and isinstance(item, Frame) and item.time is not None:
+                    if item.meta.get("reconnected"):  # the input dropped and came back: its gap is no lateness
+                        pacer.restart()
                     try:
                         self.stats.paced_seconds += pacer.wait(item.time, self.stop_event)
                     except PacerStopped:

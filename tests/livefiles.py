@@ -260,9 +260,10 @@ class Feed(threading.Thread):
     """A TCP server that sends one MPEG-TS recording to each connection, then hangs up; after the
     last it stops listening (the feed is gone for good)."""
 
-    def __init__(self, recordings: list[bytes]) -> None:
+    def __init__(self, recordings: list[bytes], gap: float = 0.0) -> None:
         super().__init__(daemon=True)
         self.recordings = recordings
+        self.gap = gap  # seconds each connection after the first waits before its recording starts
         self.server = socket.create_server(("127.0.0.1", 0))
         self.url = f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
         self.served = 0
@@ -273,5 +274,7 @@ class Feed(threading.Thread):
             for blob in self.recordings:
                 conn, _ = self.server.accept()
                 with conn:
+                    if self.served:
+                        time.sleep(self.gap)
                     conn.sendall(blob)
                 self.served += 1

@@ -42,3 +42,16 @@ def test_a_stop_ends_the_wait():
     with pytest.raises(Stopped):
         p.wait(MAX_WAIT - 0.5, stop)
     assert time.monotonic() - t0 < 1.0
+
+
+def test_restart_starts_the_clock_again():
+    """After a gap that is no one's lateness (a stream that dropped and came back)."""
+    p = Pacer()
+    p.wait(0.0)
+    time.sleep(0.3)
+    p.restart()
+    p.wait(0.04)  # late by 0.26 s on the old clock: the new origin
+    assert p.late == 0.0
+    t0 = time.monotonic()
+    p.wait(0.24)
+    assert time.monotonic() - t0 >= 0.19

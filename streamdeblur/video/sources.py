@@ -117,6 +117,7 @@ class FileSource:
         #: one line per time the stream dropped and came back
         self.reconnects: list[str] = []
         self._shift = Fraction(0)  # seconds added to this connection's timestamps (0 on the first)
+        self._reconnected = False  # the next frame is a reopened connection's first
         self._end = 0.0  # where the items yielded so far end, in output seconds
         #: frames deeper than 8 bits come out as uint16 (rgb48le); False: uint8 whatever the input
         self.deep = deep
@@ -274,6 +275,8 @@ class FileSource:
             **size,
         )
         meta: dict[str, Any] = {}
+        if self._reconnected:  # the first frame of a connection opened again (--reconnect)
+            meta["reconnected"], self._reconnected = True, False
         if self._frames_out == 0:
             meta = {
                 "pix_fmt": f.format.name,
@@ -474,6 +477,7 @@ class FileSource:
         if start is None and v.start_time is not None and v.time_base:
             start = float(v.start_time * v.time_base)
         self._shift = Fraction(self._end) - Fraction(start or 0.0)
+        self._reconnected = True
         self.stopped_by = None
         self._reached_end = False
         self._iter = self._decode()

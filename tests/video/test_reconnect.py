@@ -232,3 +232,19 @@ def test_a_stream_output_whose_server_restarts_is_sent_again(tmp_path, tiny_weig
     assert first and second and second[0]  # each connection a stream of its own, the second from a keyframe
     # lost: only what was in flight to the server that went away (a frame or two here)
     assert len(first) + len(second) >= 26 and len(second) >= 10
+
+
+def test_a_drop_is_not_taken_for_a_slow_model(tmp_path, tiny_weights, monkeypatch):
+    """Paced (--realtime), a feed that is away for 1.5 s comes back 1.5 s "late": the pacing
+    starts its clock again there instead of warning that the model cannot keep up."""
+    import streamdeblur.pipeline
+
+    monkeypatch.setattr(streamdeblur.pipeline, "LATE_WARNING", 0.8)
+    feed = Feed([recording(tmp_path, "a", 10, 1), recording(tmp_path, "b", 10, 2)], gap=1.5)
+    feed.start()
+    args = ["-w", str(tiny_weights), "--backend", "torch", "--reconnect", "3", "--timeout", "3", "--realtime"]
+    res = runner.invoke(app, ["run", feed.url, "-o", str(tmp_path / "out.mkv"), *args])
+    feed.join(30)
+    assert res.exit_code == 3, res.output
+    assert "dropped 1 time and was opened again" in res.stderr
+    assert "behind the input's own pace" not in res.stderr
