@@ -36,8 +36,9 @@ CONTAINERS: dict[str, tuple[str, str]] = {
     ".flv": ("flv", "libx264"),  # RTMP's container
 }
 #: the muxers of stream outputs that are not a container in a file: RTSP announces the streams to a
-#: server (MediaMTX, a ground station) and sends each one as RTP
-STREAM_MUXERS: dict[str, tuple[str, str]] = {".rtsp": ("rtsp", "libx264")}
+#: server (MediaMTX, a ground station) and sends each one as RTP; RTP alone carries MPEG-TS (video
+#: and audio together, 7 TS packets a datagram: IPTV's and SMPTE 2022's way)
+STREAM_MUXERS: dict[str, tuple[str, str]] = {".rtsp": ("rtsp", "libx264"), ".rtp": ("rtp_mpegts", "libx264")}
 #: --format -> extension, for ``-o -`` (stdout): the containers written front to back, never seeking back
 STREAM_FORMATS: dict[str, str] = {
     "mkv": ".mkv", "matroska": ".mkv", "ts": ".ts", "mpegts": ".ts", "nut": ".nut", "flv": ".flv"
@@ -128,17 +129,15 @@ def stream_output_extension(url: str, format: str | None) -> str:
     pipe = "pipe it to FFmpeg: streamdeblur run IN -o - --format ts | ffmpeg -i - -c copy -f FORMAT URL"
     if scheme not in STREAM_OUTPUTS:
         raise OutputError(
-            f"-o {url}: {scheme}:// outputs are not written directly (only rtmp, rtsp, udp, tcp, srt)", pipe
+            f"-o {url}: {scheme}:// outputs are not written directly (only rtmp, rtsp, rtp, udp, tcp, srt)", pipe
         )
     if scheme not in stream_schemes():
         raise OutputError(f"-o {url}: this FFmpeg build has no {scheme} protocol", pipe)
     if format is None:
         return STREAM_OUTPUTS[scheme]
     if STREAM_OUTPUTS[scheme] in STREAM_MUXERS:
-        raise OutputError(
-            f"-o {url} with --format {format}: {scheme}:// sends each stream as RTP, in no container",
-            "leave --format out",
-        )
+        how = "each stream as RTP, in no container" if scheme.startswith("rtsp") else "MPEG-TS in RTP"
+        raise OutputError(f"-o {url} with --format {format}: {scheme}:// sends {how}", "leave --format out")
     fmt = format.lower().lstrip(".")
     if fmt not in STREAM_FORMATS:
         raise OutputError(

@@ -109,7 +109,7 @@ def _ffmpeg_reason(e: BaseException, logs: list[tuple[int, str, str]]) -> str:
 
 
 #: muxers that write to the network only, and the one that writes what they send, per stream (RTSP: RTP)
-_TRIAL_FORMATS = {"rtsp": "rtp"}
+_TRIAL_FORMATS = {"rtsp": "rtp", "rtp_mpegts": "mpegts"}
 
 
 def _trial(fmt: str, stream: Stream, samples: list[Packet]) -> str | None:

@@ -88,7 +88,7 @@ STDIO = "-"
 
 #: the stream outputs written directly, by scheme: the container each gets without --format
 STREAM_OUTPUTS = {
-    "rtmp": ".flv", "rtmps": ".flv", "rtmpt": ".flv", "rtsp": ".rtsp", "rtsps": ".rtsp",
+    "rtmp": ".flv", "rtmps": ".flv", "rtmpt": ".flv", "rtsp": ".rtsp", "rtsps": ".rtsp", "rtp": ".rtp",
     "udp": ".ts", "tcp": ".ts", "srt": ".ts",
 }  # fmt: skip
 

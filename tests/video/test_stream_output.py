@@ -177,7 +177,8 @@ def test_a_server_that_is_down_is_one_line_before_the_first_frame(tmp_path, tiny
     ("output", "args", "words"),
     [
         ("http://server/live.ts", [], "http:// outputs are not written directly"),
-        ("rtp://239.0.0.1:5004", [], "rtp:// outputs are not written directly"),
+        ("ftp://server/live.ts", [], "ftp:// outputs are not written directly"),
+        ("rtp://239.0.0.1:5004", ["--format", "ts"], "rtp:// sends MPEG-TS in RTP"),
         ("udp://127.0.0.1:9", ["--format", "mp4"], "a stream needs a container written front to back"),
         ("udp://127.0.0.1:9", ["--segments", "2"], "cannot read a pipe (- or /dev/stdin) or write -o - or a stream"),
     ],
@@ -358,3 +359,34 @@ def test_udp_datagrams_carry_whole_transport_stream_packets(tmp_path, tiny_weigh
     rx.close()
     assert res.exit_code == 0, res.output
     assert sizes and all(n % 188 == 0 and n <= 1316 for n in sizes), sorted(set(sizes))
+
+
+def test_rtp_output_is_mpeg_ts_in_rtp(tmp_path, tiny_weights):
+    """`-o rtp://239.0.0.1:5004`: video and audio as MPEG-TS in RTP (IPTV's way): each datagram an
+    RTP header and 7 TS packets, the payloads together a stream with every frame and the audio."""
+    import io
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(5)
+    datagrams: list[bytes] = []
+
+    def receive() -> None:
+        try:
+            while True:
+                datagrams.append(rx.recvfrom(65536)[0])
+        except OSError:
+            pass
+
+    t = threading.Thread(target=receive, daemon=True)
+    t.start()
+    url = f"rtp://127.0.0.1:{rx.getsockname()[1]}"
+    res = runner.invoke(app, ["run", str(clip(tmp_path)), "-o", url, "-w", str(tiny_weights), "--backend", "torch"])
+    t.join(30)
+    rx.close()
+    assert res.exit_code == 0, res.output
+    assert datagrams and all(d[0] >> 6 == 2 and (len(d) - 12) % 188 == 0 for d in datagrams)  # RTP v2, whole TS
+    with av.open(io.BytesIO(b"".join(d[12:] for d in datagrams)), format="mpegts") as c:
+        kinds = {s.type for s in c.streams}
+        frames = sum(1 for _ in c.decode(video=0))
+    assert frames == 12 and kinds == {"video", "audio"}
