@@ -76,9 +76,10 @@ def run(
             "-o",
             help=(
                 "The deblurred video; its extension picks the container (.mp4, .mkv, .mov, .webm ...); - is stdout "
-                "(with --format mkv, ts or nut); rtmp://, rtsp://, rtp://, udp://, tcp://, srt:// send it to a server as "
-                "it is made (FLV for RTMP, RTP for RTSP, MPEG-TS in RTP for RTP, else MPEG-TS; --format changes it). With several "
-                "inputs or a folder: a folder (created if missing) that gets OUTPUT/NAME.EXT for each."
+                "(with --format mkv, ts or nut); rtmp://, rtsp://, rtp://, udp://, tcp://, srt:// send it to a "
+                "server as it is made (FLV for RTMP, RTP for RTSP, MPEG-TS in RTP for RTP, else MPEG-TS; --format "
+                "changes it). With several inputs or a folder: a folder (created if missing) that gets "
+                "OUTPUT/NAME.EXT for each."
             ),
             show_default=False,
         ),
