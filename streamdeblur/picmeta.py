@@ -8,7 +8,8 @@ encoded output's bytes, unchanged but for two things about the pixels that chang
 orientation becomes 1 (upright), since the reader turned the pixels upright, and the EXIF thumbnail
 is unlinked (a blurry, unturned copy of the input).
 
-Read from JPEG, PNG, WebP and (the ICC profile only) TIFF; written into JPEG, PNG and WebP. Any
+Read from JPEG, PNG, WebP and TIFF (its camera tags and EXIF/GPS IFDs rebuilt as an EXIF block);
+written into JPEG, PNG and WebP. Any
 other combination that would lose a block says so (:func:`carry`'s warnings). Pure byte handling,
 no dependency: the formats' own containers (JPEG APP segments, PNG chunks, WebP's RIFF chunks).
 """
@@ -54,7 +55,7 @@ def read_meta(data: bytes) -> PictureMeta:
         if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
             return _webp_meta(data)
         if data[:4] in (b"II*\0", b"MM\0*"):
-            return PictureMeta(icc=_tiff_icc(data))
+            return _tiff_meta(data)
     except (IndexError, struct.error, zlib.error, ValueError):
         pass
     return PictureMeta()
@@ -140,6 +141,82 @@ def _tiff_icc(d: bytes) -> bytes | None:
         if tag == _TIFF_ICC:
             return d[off : off + n] if n > 4 else None
     return None
+
+
+#: bytes per value of each TIFF field type (BYTE, ASCII, SHORT, LONG, RATIONAL, SBYTE, UNDEFINED, SSHORT,
+#: SLONG, SRATIONAL, FLOAT, DOUBLE, IFD)
+_TIFF_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+#: the TIFF IFD0 tags that are EXIF's (the picture's description, camera, resolution, software, date,
+#: artist, copyright); the others describe the TIFF's own pixel layout, which the output does not have
+_TIFF_IFD0_EXIF = (270, 271, 272, 282, 283, 296, 305, 306, 315, 33432)
+_EXIF_IFD, _GPS_IFD, _INTEROP_IFD, _TIFF_XMP = 34665, 34853, 40965, 700
+
+_Entry = tuple[int, int, int, bytes]  # tag, type, count, the value's bytes (in the file's byte order)
+
+
+def _tiff_ifd(d: bytes, e: str, at: int) -> list[_Entry]:
+    (count,) = struct.unpack_from(e + "H", d, at)
+    entries = []
+    for k in range(count):
+        tag, kind, n = struct.unpack_from(e + "HHI", d, at + 2 + 12 * k)
+        size = _TIFF_TYPE_SIZE.get(kind, 0) * n
+        if not size:
+            continue
+        if size <= 4:
+            value = d[at + 10 + 12 * k : at + 10 + 12 * k + size]
+        else:
+            (ptr,) = struct.unpack_from(e + "I", d, at + 10 + 12 * k)
+            value = d[ptr : ptr + size]
+            if len(value) != size:
+                continue  # points outside the file: left out
+        entries.append((tag, kind, n, value))
+    return entries
+
+
+def _tiff_meta(d: bytes) -> PictureMeta:
+    """A TIFF's ICC profile, its XMP (tag 700) and its EXIF as a JPEG's EXIF block: the camera tags of
+    IFD0 with its EXIF and GPS IFDs (the pixel layout tags, the interoperability IFD and any thumbnail
+    left out)."""
+    e = "<" if d[:2] == b"II" else ">"
+    (ifd0,) = struct.unpack_from(e + "I", d, 4)
+    top = {t: (t, k, n, v) for t, k, n, v in _tiff_ifd(d, e, ifd0)}
+    xmp = top[_TIFF_XMP][3] if _TIFF_XMP in top else None
+    subs: dict[int, list[_Entry]] = {}
+    for tag in (_EXIF_IFD, _GPS_IFD):
+        if tag in top and top[tag][1] in (4, 13):
+            (at,) = struct.unpack(e + "I", top[tag][3][:4])
+            subs[tag] = [x for x in _tiff_ifd(d, e, at) if x[0] != _INTEROP_IFD]
+    kept = [top[t] for t in _TIFF_IFD0_EXIF if t in top]
+    exif = _tiff_structure(e, kept, subs) if kept or subs else None
+    return PictureMeta(icc=_tiff_icc(d), exif=exif, xmp=xmp or None)
+
+
+def _tiff_structure(e: str, ifd0: list[_Entry], subs: dict[int, list[_Entry]]) -> bytes:
+    """An EXIF block (a TIFF structure): ``ifd0``'s entries and pointers to the ``subs`` IFDs (tag ->
+    entries), each IFD followed by the values too long for its entries, every offset recomputed."""
+
+    def size(entries: list[_Entry]) -> int:
+        return 2 + 12 * len(entries) + 4 + sum(len(v) + (len(v) & 1) for *_, v in entries if len(v) > 4)
+
+    top = ifd0 + [(tag, 4, 1, b"\0\0\0\0") for tag in subs]
+    order = [(key, sorted(entries, key=lambda x: x[0])) for key, entries in [(0, top), *subs.items()]]
+    at, pos = {}, 8
+    for key, entries in order:  # IFD0 at 8, each sub-IFD after the one before (all even sizes)
+        at[key], pos = pos, pos + size(entries)
+    out = bytearray((b"II*\0" if e == "<" else b"MM\0*") + struct.pack(e + "I", 8))
+    for key, entries in order:
+        data_at = at[key] + 2 + 12 * len(entries) + 4
+        head, data = bytearray(struct.pack(e + "H", len(entries))), bytearray()
+        for tag, kind, n, value in entries:
+            if key == 0 and tag in subs:
+                value = struct.pack(e + "I", at[tag])
+            if len(value) > 4:
+                head += struct.pack(e + "HHII", tag, kind, n, data_at + len(data))
+                data += value + b"\0" * (len(value) & 1)
+            else:
+                head += struct.pack(e + "HHI", tag, kind, n) + value.ljust(4, b"\0")
+        out += head + struct.pack(e + "I", 0) + data
+    return bytes(out)
 
 
 def upright_exif(exif: bytes) -> bytes:

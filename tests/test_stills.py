@@ -298,3 +298,65 @@ def test_a_phones_heic_or_a_raw_file_is_one_line_saying_how_to_convert_it(tmp_pa
     assert res.exit_code == 0, res.output
     assert "folder" in res.stderr and "1 HEIC/RAW picture left out (IMG_0001.HEIC)" in res.stderr
     assert sorted(p.name for p in (tmp_path / "sharp").iterdir()) == ["b.png"]
+
+
+def _camera_tiff(path: Path, img: np.ndarray) -> None:
+    """An uncompressed RGB TIFF as a camera or raw developer writes it: Make, Model and DateTime in
+    IFD0, an EXIF IFD (DateTimeOriginal, ExposureTime, an interoperability IFD pointer) and a GPS IFD.
+    Written by hand, little-endian: Pillow's TIFF writer drops the EXIF and GPS IFDs."""
+    import struct
+
+    h, w = img.shape[:2]
+
+    def ifd(entries: list[tuple[int, int, int, bytes]], at: int) -> tuple[bytes, bytes]:
+        head, data = struct.pack("<H", len(entries)), b""
+        data_at = at + 2 + 12 * len(entries) + 4
+        for tag, kind, n, value in sorted(entries):
+            if len(value) > 4:
+                head += struct.pack("<HHII", tag, kind, n, data_at + len(data))
+                data += value + b"\0" * (len(value) & 1)
+            else:
+                head += struct.pack("<HHI", tag, kind, n) + value.ljust(4, b"\0")
+        return head + b"\0\0\0\0", data
+
+    def ascii_(s: str) -> tuple[int, bytes]:
+        return len(s) + 1, s.encode() + b"\0"
+
+    def long_(v: int) -> bytes:
+        return struct.pack("<I", v)
+
+    exif_ifd = [(0x9003, 2, *ascii_("2026:11:30 17:45:12")), (0x829A, 5, 1, struct.pack("<II", 1, 500)),
+                (40965, 4, 1, long_(0))]  # fmt: skip
+    gps_ifd = [(1, 2, *ascii_("N")), (2, 5, 3, struct.pack("<6I", 43, 1, 12, 1, 3000, 100))]
+    pixels = np.ascontiguousarray(img).tobytes()
+    at_exif, at_gps, at_pixels = 1000, 1200, 1400
+    top = [(256, 4, 1, long_(w)), (257, 4, 1, long_(h)), (258, 3, 3, struct.pack("<3H", 8, 8, 8)),
+           (259, 3, 1, struct.pack("<H", 1)), (262, 3, 1, struct.pack("<H", 2)), (271, 2, *ascii_("Canon")),
+           (272, 2, *ascii_("EOS R5")), (273, 4, 1, long_(at_pixels)), (277, 3, 1, struct.pack("<H", 3)),
+           (278, 4, 1, long_(h)), (279, 4, 1, long_(len(pixels))), (306, 2, *ascii_("2026:11:30 17:45:12")),
+           (34665, 4, 1, long_(at_exif)), (34853, 4, 1, long_(at_gps))]  # fmt: skip
+    out = bytearray(b"II*\0" + long_(8))
+    for entries, at in ((top, 8), (exif_ifd, at_exif), (gps_ifd, at_gps)):
+        head, data = ifd(entries, at)
+        out += b"\0" * (at - len(out)) + head + data
+    out += b"\0" * (at_pixels - len(out)) + pixels
+    path.write_bytes(bytes(out))
+
+
+def test_a_camera_tiffs_exif_goes_into_the_jpeg(tmp_path, tiny_weights):
+    """A TIFF from a camera or a raw developer: its camera, dates, exposure and GPS position reach
+    the JPEG (rebuilt as an EXIF block, the TIFF's own pixel layout tags left out)."""
+    src = tmp_path / "IMG_0001.tif"
+    _camera_tiff(src, picture())
+    assert cv2.imread(str(src)) is not None  # a TIFF OpenCV reads
+    out = tmp_path / "sharp.jpg"
+    res = run(src, "-o", out, "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    exif = Image.open(out).getexif()
+    assert (exif.get(271), exif.get(272), exif.get(306)) == ("Canon", "EOS R5", "2026:11:30 17:45:12")
+    assert exif.get(256) is None and exif.get(273) is None  # the TIFF's layout is not the JPEG's
+    sub = exif.get_ifd(0x8769)
+    assert sub.get(0x9003) == "2026:11:30 17:45:12" and float(sub.get(0x829A)) == 1 / 500
+    assert 40965 not in sub
+    gps = exif.get_ifd(0x8825)
+    assert gps.get(1) == "N" and [float(x) for x in gps.get(2)] == [43.0, 12.0, 30.0]
