@@ -335,28 +335,38 @@ def test_a_run_slower_than_its_input_says_it_cannot_keep_up(tmp_path, tiny_weigh
     assert "behind the input's own pace: the model deblurs slower than the input plays" in res.stderr
 
 
+class Datagrams(threading.Thread):
+    """A UDP receiver on 127.0.0.1 keeping every datagram, until 5 s pass without one."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(5)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.datagrams: list[bytes] = []
+        self.start()
+
+    def run(self) -> None:
+        with self.sock:
+            try:
+                while True:
+                    self.datagrams.append(self.sock.recvfrom(65536)[0])
+            except OSError:  # the timeout after the last datagram
+                pass
+
+    def collected(self) -> list[bytes]:
+        self.join(30)
+        return self.datagrams
+
+
 def test_udp_datagrams_carry_whole_transport_stream_packets(tmp_path, tiny_weights):
     """MPEG-TS over UDP: 7 TS packets (1316 bytes) a datagram, as IPTV receivers and hardware
     decoders expect; FFmpeg's default (1472 bytes) splits TS packets across datagrams."""
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.bind(("127.0.0.1", 0))
-    rx.settimeout(5)
-    sizes: list[int] = []
-
-    def receive() -> None:
-        try:
-            while True:
-                sizes.append(len(rx.recvfrom(65536)[0]))
-        except OSError:  # the timeout after the last datagram
-            pass
-
-    t = threading.Thread(target=receive, daemon=True)
-    t.start()
-    url = f"udp://127.0.0.1:{rx.getsockname()[1]}"
+    rx = Datagrams()
     tiny = ["-w", str(tiny_weights), "--backend", "torch", "--no-realtime"]
-    res = runner.invoke(app, ["run", str(clip(tmp_path)), "-o", url, *tiny])
-    t.join(30)
-    rx.close()
+    res = runner.invoke(app, ["run", str(clip(tmp_path)), "-o", f"udp://{rx.address}", *tiny])
+    sizes = [len(d) for d in rx.collected()]
     assert res.exit_code == 0, res.output
     assert sizes and all(n % 188 == 0 and n <= 1316 for n in sizes), sorted(set(sizes))
 
@@ -366,24 +376,10 @@ def test_rtp_output_is_mpeg_ts_in_rtp(tmp_path, tiny_weights):
     RTP header and 7 TS packets, the payloads together a stream with every frame and the audio."""
     import io
 
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.bind(("127.0.0.1", 0))
-    rx.settimeout(5)
-    datagrams: list[bytes] = []
-
-    def receive() -> None:
-        try:
-            while True:
-                datagrams.append(rx.recvfrom(65536)[0])
-        except OSError:
-            pass
-
-    t = threading.Thread(target=receive, daemon=True)
-    t.start()
-    url = f"rtp://127.0.0.1:{rx.getsockname()[1]}"
+    rx = Datagrams()
+    url = f"rtp://{rx.address}"
     res = runner.invoke(app, ["run", str(clip(tmp_path)), "-o", url, "-w", str(tiny_weights), "--backend", "torch"])
-    t.join(30)
-    rx.close()
+    datagrams = rx.collected()
     assert res.exit_code == 0, res.output
     assert datagrams and all(d[0] >> 6 == 2 and (len(d) - 12) % 188 == 0 for d in datagrams)  # RTP v2, whole TS
     with av.open(io.BytesIO(b"".join(d[12:] for d in datagrams)), format="mpegts") as c:
