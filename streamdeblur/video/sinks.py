@@ -331,6 +331,10 @@ class FileSink:
                 break
             except (OutputError, av.error.FFmpegError, OSError) as e:
                 log.debug("connecting to %s again: %s", self.path, e)
+                try:  # the try that did not connect
+                    self.container.close()
+                except Exception:
+                    log.debug("closing a failed connection to %s", self.path, exc_info=True)
                 left = t0 + (self.reconnect or 0) - time.monotonic()
                 if left <= 0:
                     raise OutputError(
@@ -459,6 +463,8 @@ class FileSink:
                     raise
                 self._reconnect(e)  # the server went away: connect again and send this frame there
                 self._encode(vf)
+        except OutputError:  # from _reconnect: it says what happened
+            raise
         except av.error.FFmpegError as e:
             raise OutputError(f"encoding frame {frame.index} to {self.path} failed: {e}") from None
         except OSError as e:

@@ -178,9 +178,9 @@ class _Ground(threading.Thread):
     """A TCP listener that takes the stream for ``first`` seconds, hangs up (a ground station
     restarting), then takes it again to its end; what each connection received."""
 
-    def __init__(self, first: float) -> None:
+    def __init__(self, first: float, comes_back: bool = True) -> None:
         super().__init__(daemon=True)
-        self.first = first
+        self.first, self.comes_back = first, comes_back
         self.server = socket.create_server(("127.0.0.1", 0))
         self.url = f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
         self.received: list[bytes] = []
@@ -200,6 +200,8 @@ class _Ground(threading.Thread):
                     pass
             conn.close()
             self.received.append(data)
+            if not self.comes_back:
+                return
             conn, _ = self.server.accept()
             data = b""
             with conn:
@@ -248,3 +250,18 @@ def test_a_drop_is_not_taken_for_a_slow_model(tmp_path, tiny_weights, monkeypatc
     assert res.exit_code == 3, res.output
     assert "dropped 1 time and was opened again" in res.stderr
     assert "behind the input's own pace" not in res.stderr
+
+
+def test_a_stream_output_whose_server_does_not_come_back_fails_in_one_line(tmp_path, tiny_weights):
+    src = tmp_path / "feed.mkv"
+    write_video(src, random_frames(30, 48, 32, seed=4), rate=10)
+    ground = _Ground(first=0.8, comes_back=False)
+    ground.start()
+    args = ["-w", str(tiny_weights), "--backend", "torch", "--preset", "ultrafast", "--reconnect", "1.5"]
+    res = runner.invoke(app, ["run", str(src), "-o", ground.url, *args])
+    ground.join(30)
+    assert res.exit_code != 0
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"streamdeblur: error: the stream output {ground.url} dropped after") and (
+        "did not come back within 1.5 s (--reconnect)" in last
+    ), res.stderr
