@@ -465,9 +465,11 @@ class FileSink:
                 self._encode(vf)
         except OutputError:  # from _reconnect: it says what happened
             raise
-        except av.error.FFmpegError as e:
-            raise OutputError(f"encoding frame {frame.index} to {self.path} failed: {e}") from None
-        except OSError as e:
+        except (av.error.FFmpegError, OSError) as e:
+            if self.to_stream and isinstance(e, OSError):  # PyAV's I/O errors are both: the server went away
+                raise self._send_failed(e) from None
+            if isinstance(e, av.error.FFmpegError):
+                raise OutputError(f"encoding frame {frame.index} to {self.path} failed: {e}") from None
             raise OutputError(f"writing {self.path} failed: {e.strerror or e}", "check free disk space") from None
         self.frames_written += 1
 
@@ -492,11 +494,21 @@ class FileSink:
         try:
             self.container.mux(packet)
         except (av.error.FFmpegError, OSError) as e:
-            if not self.reconnect or self._closed:
+            if self.reconnect and not self._closed:
+                self._reconnect(e)  # the packet went down with the connection; the next ones go to the new one
+            elif self.to_stream and isinstance(e, OSError):
+                raise self._send_failed(e) from None
+            else:
                 raise OutputError(
                     f"copying a {out.type} packet to {self.path} failed: {getattr(e, 'strerror', None) or e}"
                 ) from None
-            self._reconnect(e)  # the packet went down with the connection; the next ones go to the new one
+
+    def _send_failed(self, e: OSError) -> OutputError:
+        """The one line for a stream output whose server went away (no --reconnect)."""
+        return OutputError(
+            f"sending to {self.path} failed after {self.frames_written} frames: {e.strerror or e}",
+            "check the server; --reconnect SECONDS connects again when it goes away",
+        )
 
     # -- finishing -------------------------------------------------------------
     def close(self, partial: bool = False, flush_budget: float | None = None) -> Path | None:

@@ -255,6 +255,13 @@ def test_a_drop_is_not_taken_for_a_slow_model(tmp_path, tiny_weights, monkeypatc
 def test_a_stream_output_whose_server_does_not_come_back_fails_in_one_line(tmp_path, tiny_weights):
     src = tmp_path / "feed.mkv"
     write_video(src, random_frames(30, 48, 32, seed=4), rate=10)
+    ground = _Ground(first=0.8, comes_back=False)  # without --reconnect: the line says how to keep going
+    ground.start()
+    args = ["-w", str(tiny_weights), "--backend", "torch", "--preset", "ultrafast"]
+    res = runner.invoke(app, ["run", str(src), "-o", ground.url, *args])
+    ground.join(30)
+    last = res.stderr.strip().splitlines()[-1]
+    assert res.exit_code != 0 and f"sending to {ground.url} failed after" in last and "--reconnect SECONDS" in last
     ground = _Ground(first=0.8, comes_back=False)
     ground.start()
     args = ["-w", str(tiny_weights), "--backend", "torch", "--preset", "ultrafast", "--reconnect", "1.5"]
