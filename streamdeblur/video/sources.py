@@ -315,8 +315,8 @@ class FileSource:
                         if self._first_pts is None:
                             self._first_pts = frame.pts
                         self._last_pts = frame.pts
-                        fps = self._info_fps
-                        if frame.time is not None:
+                        if self.reconnect and frame.time is not None:  # where a reopened connection goes on
+                            fps = self._info_fps
                             self._end = max(self._end, frame.time + (1 / fps if fps else 0.0))
                         yield frame
                 elif packet.dts is not None and packet.size:
@@ -325,7 +325,7 @@ class FileSource:
                         packet.dts += delta
                         if packet.pts is not None:
                             packet.pts += delta
-                    if packet.time_base:
+                    if self.reconnect and packet.time_base:
                         self._end = max(self._end, float((packet.dts + (packet.duration or 0)) * packet.time_base))
                     yield packet
             self._reached_end = True
