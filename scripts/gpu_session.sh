@@ -4,6 +4,9 @@
 #
 #   bash scripts/gpu_session.sh check            # the GPU path proven and measured (< 8 min on one GPU)
 #   bash scripts/gpu_session.sh train MINUTES    # train deblurgan-lite on the GPU for MINUTES, export it
+#   bash scripts/gpu_session.sh all [MINUTES]    # both in one device call (check bounded by CHECK_SECONDS,
+#                                                # training gets what BUDGET leaves, at most MINUTES), results
+#                                                # packed into <= 4 files
 #
 # `check` writes every result under $OUT, in order: machine.txt + doctor.json (the environment);
 # gpu-tests.log (the gpu/tensorrt-marked tests); for each backend in BACKENDS, run-BACKEND.nut (the
@@ -20,7 +23,9 @@
 #   mkdir -p .gpu/gopro-real && cp -r GOPRO/train .gpu/gopro-real/  # train: the real pairs (~24 MiB)
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .gpu/whl av   # PyAV, for `check`
-# and bring .gpu along (wheels in .gpu/whl are installed into /tmp/site at the start).
+# and bring .gpu along (wheels in .gpu/whl are installed into /tmp/site at the start). The tree that
+# travels is at most 64 MiB: PyAV's wheel (40 MB) fits better as .gpu/av.tar.xz (the wheel unzipped, then
+# `tar cf - -C DIR . | xz -8`: 25 MB), unpacked into /tmp/site; bring a subset of the real recordings.
 #
 # Environment: OUT (results; default /tmp/gpu-session), DEVICE (cuda; cpu to rehearse), PY (python3);
 # check: SAMPLE (samples/mountains.mp4), WEIGHTS (a generator; default the shipped one),
@@ -28,7 +33,7 @@
 # PRESETS (ultrafast,superfast,veryfast,faster,fast,medium), ENCODER_THREADS (4,8,16,auto),
 # GPU_TESTS (1; 0 skips them); train: REAL (real pairs root, .gpu/gopro-real; only its train/ is read),
 # REAL_FRACTION (0.15), BATCH (8), LR (1.5e-4), SEED (11), WORKERS, PROBE_STEPS (150), MODEL_ARGS (extra
-# --model-arg flags), TRAIN_FLAGS (more train flags, last so they win).
+# --model-arg flags), TRAIN_FLAGS (more train flags, last so they win), INIT (the generator it starts from).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-session}
@@ -36,6 +41,11 @@ DEVICE=${DEVICE:-cuda}
 PY=${PY:-python3}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+if [ -f .gpu/av.tar.xz ] && [ ! -d /tmp/site/av ]; then  # PyAV unpacked from its wheel, xz-packed (40 -> 25 MB)
+  mkdir -p /tmp/site && tar xJf .gpu/av.tar.xz -C /tmp/site && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+elif [ -d /tmp/site/av ]; then
+  export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
 if compgen -G ".gpu/whl/*.whl" >/dev/null; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl \
     && export PYTHONPATH="$PYTHONPATH:/tmp/site"
@@ -108,7 +118,7 @@ check() {
       result "run-$b" FAIL "$(tail -1 "$OUT/run-$b.log")"
     fi
   done
-  if timeout 300 "$PY" -m streamdeblur.cli bench "$SAMPLE" --backend "$BACKENDS" --device "$DEVICE" "${weights[@]}" \
+  if timeout 300 "$PY" -m streamdeblur.cli bench "$SAMPLE" --backend "${BENCH_BACKENDS:-$BACKENDS}" --device "$DEVICE" "${weights[@]}" \
       --resolutions "$SIZES" --batch "$BATCHES" --frames "$FRAMES" --warmup "$WARMUP" --json "$OUT/bench.json" \
       > "$OUT/bench.log" 2>&1; then
     result bench PASS
@@ -166,15 +176,44 @@ case "$phase" in
     #    (constant, then linear decay to 0) ends inside the budget
     probe=${PROBE_STEPS:-150}
     rm -rf /tmp/probe /tmp/run
+    init=${INIT:-streamdeblur/weights/deblurgan-lite.safetensors}
     "$PY" -m trainer.cli train --out /tmp/probe --steps "$probe" --val-every 100000 --ckpt-every 100000 --log-every $(( probe / 3 > 0 ? probe / 3 : 1 )) \
-      --init streamdeblur/weights/deblurgan-lite.safetensors "${common[@]}" 2>&1 | tail -3 || exit 1
+      --init "$init" "${common[@]}" 2>&1 | tail -3 || exit 1
     rate=$("$PY" -c 'import json, sys; print([e for e in map(json.loads, open(sys.argv[1])) if e["event"] == "step"][-1]["steps_per_s"])' /tmp/probe/log.jsonl) || exit 1
     steps=$("$PY" -c 'import sys; print(max(100, int(float(sys.argv[1]) * 60 * float(sys.argv[2]) * 0.9)))' "$rate" "$minutes") || exit 1
     echo "probe: $rate steps/s -> $steps steps in $minutes min" | tee "$OUT/plan.txt"
     "$PY" -m trainer.cli train --out /tmp/run --steps "$steps" --decay-start $(( steps / 3 )) --val-every $(( steps / 6 + 1 )) \
-      --ckpt-every 500 --log-every 100 --init streamdeblur/weights/deblurgan-lite.safetensors "${common[@]}" 2>&1 | tee "$OUT/train.log" | tail -20 || exit 1
+      --ckpt-every 500 --log-every 100 --init "$init" "${common[@]}" 2>&1 | tee "$OUT/train.log" | tail -20 || exit 1
     cp /tmp/run/log.jsonl "$OUT/log.jsonl"
     "$PY" -m trainer.cli export /tmp/run/last.pt -o "$OUT/deblurgan-lite-gpu" --half || exit 1
+    ;;
+  all)
+    # one device call: `check` (bounded), `train MINUTES`, then a torch-compile bench if time is left;
+    # everything lands under a scratch folder and comes back as at most 4 files (the tool returns 8):
+    # results.tgz (logs, JSON; no videos), the exported generator (.safetensors + .json) and log.jsonl
+    budget=${BUDGET:-570}  # seconds for the whole phase
+    final=$OUT; scratch=$(mktemp -d); start=$SECONDS
+    OUT=$scratch/check BENCH_BACKENDS=${BENCH_BACKENDS:-torch} timeout "${CHECK_SECONDS:-240}" bash "$0" check
+    echo "check: rc $? after $(( SECONDS - start )) s"; cat "$scratch/check/summary.txt" 2>/dev/null
+    left=$(( budget - (SECONDS - start) ))
+    # what is left, less ~100 s for the probe, start-up and export, at most MINUTES
+    minutes=$("$PY" -c 'import sys; m = max(0.5, (int(sys.argv[1]) - 100) / 60); print(round(min(m, float(sys.argv[2] or m)), 2))' "$left" "${2:-}")
+    echo "train: $minutes min"
+    OUT=$scratch/train timeout $(( left - 30 > 60 ? left - 30 : 60 )) bash "$0" train "$minutes"
+    echo "train: rc $? after $(( SECONDS - start )) s"
+    left=$(( budget - (SECONDS - start) ))
+    if [ "$left" -gt 75 ]; then
+      OUT=$scratch/compile timeout $(( left - 15 )) "$PY" -m streamdeblur.cli bench "$SAMPLE" --backend torch-compile \
+        --device "$DEVICE" "${weights[@]}" --resolutions "${COMPILE_SIZES:-1280x720}" --batch "${COMPILE_BATCHES:-4}" \
+        --frames "$FRAMES" --warmup "$WARMUP" --json "$scratch/bench-compile.json" > "$scratch/bench-compile.log" 2>&1
+      echo "bench torch-compile: rc $? after $(( SECONDS - start )) s"
+    fi
+    find "$scratch" \( -name '*.nut' -o -name '*.mp4' -o -name '*.pt' \) -delete
+    mkdir -p "$final"
+    mv "$scratch"/train/deblurgan-lite-gpu.* "$final/" 2>/dev/null
+    [ -f "$scratch/train/log.jsonl" ] && cp "$scratch/train/log.jsonl" "$final/"
+    tar czf "$final/results.tgz" -C "$scratch" .
+    ls -la "$final"
     ;;
   *)
     echo "gpu_session: error: unknown phase '$phase'; use check or train MINUTES" >&2
