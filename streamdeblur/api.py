@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from .backends.options import BackendOptions
 from .errors import Cancelled, InputError, OutputError
 from .pipeline import OnProgress, PipelineStats
+from .video.trim import check_trim
 
 if TYPE_CHECKING:
     from .backends import Backend
@@ -76,6 +77,10 @@ class RunOptions:
     realtime: bool | None = None
     #: a stream URL input that ends, breaks off or stalls is opened again for up to this many seconds
     reconnect: float | None = None
+    #: only the part of the input from ``start`` seconds (FFmpeg's -ss; the output then starts at 0) for
+    #: ``duration`` seconds (-t); a camera given to deblur_frames stops after ``duration``
+    start: float | None = None
+    duration: float | None = None
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self) -> None:
@@ -85,6 +90,7 @@ class RunOptions:
             raise InputError(f"encoder threads must be 0 (the encoder's own choice) to 256, got {self.encoder_threads}")
         if self.reconnect is not None and not 0 < self.reconnect <= MAX_TIMEOUT:
             raise InputError(f"--reconnect must be between 0 and {MAX_TIMEOUT} seconds, got {self.reconnect:g}")
+        check_trim(self.start, self.duration)
         if not 0.1 <= self.timeout <= MAX_TIMEOUT:  # inf and 1e300 too: FFmpeg counts microseconds in 64 bits
             raise InputError(f"timeout must be between 0.1 and {MAX_TIMEOUT} seconds, got {self.timeout:g}")
 
@@ -134,13 +140,12 @@ def deblur_video(
     """
     from .encoding import plan_run
     from .pipeline import Pipeline
-    from .video.sources import open_source
 
     out = _check_output(input, output, options.overwrite, options.format)
     _check_encoder(out, options)
     _check_reconnect(input, options, output)
     # input errors first: the cheapest to fix
-    with open_source(input, timeout=options.timeout, reconnect=options.reconnect) as source:
+    with _open_input(input, options) as source:
         opened = _open_backend(options, generator) if backend is None else backend
         pipe: Pipeline | None = None
         noticed = len(getattr(opened, "notices", ()))
@@ -345,7 +350,6 @@ def deblur_frames(
     """
     from .encoding import resolve_batch
     from .video.live import LiveSource
-    from .video.sources import open_source
 
     if (input is None) == (camera is None):
         raise InputError("give an input (a file, URL or live source) or camera=INDEX|DEVICE (exactly one)")
@@ -358,7 +362,7 @@ def deblur_frames(
     if camera is not None or isinstance(input, LiveSource):
         return _deblur_live(input, camera, options, generator, backend)
     _check_reconnect(input, options)
-    source = open_source(input, timeout=options.timeout, reconnect=options.reconnect)
+    source = _open_input(input, options)
     try:
         opened = _open_backend(options, generator) if backend is None else backend
     except BaseException:
@@ -381,6 +385,8 @@ def _deblur_live(
 
     if options.realtime is not None:
         raise InputError("realtime applies to a file or stream input; a camera is live already")
+    if options.start is not None:
+        raise InputError("start applies to a file or stream input; a camera is live (duration stops it)")
     if live is None:
         live = open_live(camera=camera, timeout=options.timeout, reconnect=options.reconnect)
     try:
@@ -388,8 +394,17 @@ def _deblur_live(
     except BaseException:
         live.close()
         raise
-    frames = NewestFrames(live, timeout=options.timeout)
+    frames = NewestFrames(live, duration=options.duration, timeout=options.timeout)
     return DeblurredFrames(frames, opened, own_backend=backend is None, batch=1, realtime=False, live=live)
+
+
+def _open_input(input: str | os.PathLike[str], options: RunOptions) -> FileSource:
+    """The input opened with the run's timeout, reconnection and part (start, duration)."""
+    from .video.sources import open_source
+
+    return open_source(
+        input, timeout=options.timeout, reconnect=options.reconnect, start=options.start, duration=options.duration
+    )
 
 
 def paced(options: RunOptions, output: str | os.PathLike[str]) -> bool:

@@ -96,9 +96,27 @@ def run(
             show_default=False,
         ),
     ] = None,
+    start: Annotated[
+        Optional[str],
+        typer.Option(
+            "--start",
+            help=(
+                "Begin at this time of the input (seconds, MM:SS or HH:MM:SS.ms; FFmpeg's -ss): it seeks to the "
+                "keyframe before, and the output, audio included, starts at 0. A file or recording, not a live stream."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     duration: Annotated[
-        Optional[float],
-        typer.Option("--duration", min=0.1, help="With --camera: stop after this many seconds.", show_default=False),
+        Optional[str],
+        typer.Option(
+            "--duration",
+            help=(
+                "Deblur this long (seconds, MM:SS or HH:MM:SS.ms; FFmpeg's -t), from --start or the first frame; "
+                "with --camera: stop after it."
+            ),
+            show_default=False,
+        ),
     ] = None,
     backend: Annotated[BackendName, typer.Option("--backend", help=BACKEND_HELP)] = BackendName.auto,
     device: DeviceOption = None,
@@ -294,6 +312,7 @@ def run(
     from ..api import RunOptions
     from ..backends import BackendOptions
     from ..batch import BatchOptions, is_batch
+    from ..video.trim import parse_time
 
     check_openvino_options(ctx, value(backend))
     backend_options = BackendOptions(
@@ -306,6 +325,8 @@ def run(
         backend=value(backend) or "auto", device=value(device), weights=str(weights) if weights is not None else None,
         batch=parse_batch(batch), codec=codec, crf=crf, preset=preset, encoder_threads=encoder_threads,
         pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, realtime=realtime, reconnect=reconnect,
+        start=None if start is None else parse_time(start, "--start"),
+        duration=None if duration is None else parse_time(duration, "--duration"),
         backend_options=backend_options,
     )  # fmt: skip
     many = (format, cluster, segments, cpus_per_worker, workers, report)
@@ -319,11 +340,11 @@ def run(
             raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
         if realtime is not None:
             raise InputError("--realtime and --no-realtime apply to a file or stream input; a camera is live already")
-        return _record_camera(camera, output, options, duration=duration, quiet=quiet)
+        if start is not None:
+            raise InputError("--start applies to a file or stream input; a camera is live (--duration stops it)")
+        return _record_camera(camera, output, options, duration=options.duration, quiet=quiet)
     if not inputs:
         raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
-    if duration is not None:
-        raise InputError("--duration applies to --camera only")
     if engine is not None and backend not in (BackendName.auto, BackendName.tensorrt):
         raise InputError(f"--engine is a TensorRT engine; it cannot run with --backend {value(backend)}")
     _refuse_unreadable(inputs)
@@ -368,6 +389,13 @@ def run(
                 "--reconnect applies to one stream URL input; files (several inputs, --segments, --cluster) do not "
                 "come back once they end",
                 "leave --reconnect out",
+            )
+        trims = typed(ctx, "start", "duration")
+        if trims:
+            raise InputError(
+                f"{' and '.join(trims)} {'applies' if len(trims) == 1 else 'apply'} to one input run on its own; "
+                "several inputs, --segments and --cluster deblur whole files",
+                "run the file alone (streamdeblur run IN -o OUT --start ... --duration ...)",
             )
         return run_many(inputs, output, options, batch_options, quiet=quiet)
     _run_file(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)
@@ -434,7 +462,7 @@ def _run_pipe(
 #: the options of `run` that a still picture has no use for
 _VIDEO_ONLY = (
     "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
-    "reconnect",
+    "reconnect", "start", "duration",
 )  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")
@@ -543,7 +571,8 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
         frames = f"{info.fps or 0:.3g} fps, {total if total else 'unknown number of'} frames"
         if info.still:
             frames = "1 frame (the input's only video is a still picture, such as cover art)"
-        say(f"{info.width}x{info.height} {frames} -> {output} ({be.describe()}, {plan.describe()})")
+        part = _part(options)
+        say(f"{info.width}x{info.height} {frames}{part} -> {output} ({be.describe()}, {plan.describe()})")
         if paced(options, output):
             say("sending at the input's own pace (--no-realtime: as fast as it is deblurred)")
 
@@ -571,6 +600,15 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
         )
     if result.input_stopped:  # the output holds what was received; say so to scripts too
         raise typer.Exit(code=INPUT_STOPPED_EXIT)
+
+
+def _part(options: RunOptions) -> str:
+    """``, from 90 s for 10 s``: the part of the input a run deblurs, for its start line."""
+    if options.start is None and options.duration is None:
+        return ""
+    begin = f" from {options.start:g} s" if options.start is not None else ""
+    length = f" for {options.duration:g} s" if options.duration is not None else " to the end"
+    return "," + begin + length
 
 
 def _record_camera(camera: str, output: str, options: RunOptions, *, duration: float | None, quiet: bool) -> None:

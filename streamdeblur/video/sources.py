@@ -37,6 +37,7 @@ from .damage import Damage, ffmpeg_reason
 from .frame import Frame
 from .hdr import Hdr10, hdr10_from_frame
 from .opening import open_container
+from .trim import Trim, check_trim
 from .urls import is_pipe, is_url, local_path
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,20 @@ class FileSource:
     """A video file or network stream, decoded on PyAV's own threads (thread_type AUTO)."""
 
     def __init__(
-        self, spec: str | os.PathLike, *, timeout: float = 10.0, deep: bool = True, reconnect: float | None = None
+        self,
+        spec: str | os.PathLike,
+        *,
+        timeout: float = 10.0,
+        deep: bool = True,
+        reconnect: float | None = None,
+        start: float | None = None,
+        duration: float | None = None,
     ) -> None:
         self.spec = str(spec)
         self.timeout = timeout
+        check_trim(start, duration)
+        #: ``--start`` / ``--duration``: the part of the input kept (None: all of it)
+        self.trim = Trim(start, duration) if start is not None or duration is not None else None
         #: a stream URL that ends, breaks off or stalls is opened again for up to this many seconds
         #: (``run --reconnect``), its frames and packets going on after the ones before, with no gap
         self.reconnect = reconnect if reconnect and is_url(self.spec) else None
@@ -175,6 +186,8 @@ class FileSource:
         #: why the input ended before its end (a read error or a stall mid-input); None if it did not
         self.stopped_by: str | None = None
         self._check_index()
+        if self.trim is not None and self.trim.start is not None:
+            self._seek_to_start(self.trim.start)
         self._iter = self._decode()
         try:
             first = next(self._iter)
@@ -184,12 +197,50 @@ class FileSource:
                 first = next(self._iter)
         except StopIteration:
             self._refuse_unseekable()
+            if self.trim is not None and self.trim.start is not None:
+                end = self._announced_end()
+                long = f" (it ends at {end[0] - self._origin():.2f} s)" if end else ""
+                raise InputError(
+                    f"--start {self.trim.start:g} is past the end of {self.spec}{long}", "give an earlier --start"
+                ) from None
             raise InputError(
                 f"input {self.spec} has a video stream but no frames could be decoded (zero frames or truncated)"
             ) from None
         self._pending.append(first)
         self._first = first
         self.info = self._make_info(first)
+
+    def _origin(self) -> float:
+        """The input's first timestamp in seconds (what FFmpeg's ``-ss`` counts from)."""
+        c, v = self.container, self.stream
+        if c.start_time is not None:
+            return c.start_time / 1e6
+        if v.start_time is not None and v.time_base:
+            return float(v.start_time * v.time_base)
+        return 0.0
+
+    def _seek_to_start(self, start: float) -> None:
+        """``--start``: read from the keyframe at or before it (a pipe: from its beginning), and move
+        what is kept to begin at 0. A live stream (no length) has nothing to seek in."""
+        if is_url(self.spec) and not self.container.duration:
+            raise InputError(
+                f"--start needs an input that can be sought in (a file or a recording); {self.spec} is a live stream",
+                "leave --start out (--duration works on a stream)",
+            )
+        begin = Fraction(self._origin()) + Fraction(start)
+        self._shift = -begin
+        if is_pipe(self.spec):
+            return  # read once, front to back: the frames before the start are decoded and left out
+        try:
+            self.container.seek(int(begin * 1_000_000), backward=True)
+        except av.error.FFmpegError as e:  # a format that cannot seek: decoded from its start instead
+            log.debug("seeking %s to %.3f s failed (%s); decoding from the start", self.spec, float(begin), e)
+
+    def _out_time(self, pts: int | None, time_base: Fraction | None) -> float | None:
+        """A timestamp of this connection in output seconds (after any shift)."""
+        if pts is None or not time_base:
+            return None
+        return float(pts * Fraction(time_base) + self._shift)
 
     def _make_info(self, first: Frame) -> SourceInfo:
         v = self.stream
@@ -205,6 +256,13 @@ class FileSource:
             duration = float(v.duration * v.time_base)
         elif self.container.duration:
             duration = self.container.duration / 1e6
+        frame_count = 1 if still else int(v.frames) if v.frames else None
+        if self.trim is not None and not still:  # the part kept: how long it is, for progress
+            frame_count = None
+            if duration is not None and self.trim.start is not None:
+                duration = max(0.0, duration - self.trim.start)
+            if self.trim.duration is not None:
+                duration = min(duration, self.trim.duration) if duration is not None else self.trim.duration
         meta = first.meta
         pix_fmt = meta.get("pix_fmt") or cc.pix_fmt or "yuv420p"
         return SourceInfo(
@@ -214,7 +272,7 @@ class FileSource:
             fps=float(rate) if rate else None,
             rate=rate,
             time_base=tb,
-            frame_count=1 if still else int(v.frames) if v.frames else None,
+            frame_count=frame_count,
             duration=duration,
             pix_fmt=pix_fmt,
             bit_depth=_bit_depth(pix_fmt),
@@ -305,9 +363,17 @@ class FileSource:
         v = self.stream
         last_pts: int | None = None
         try:
+            trim = self.trim
             for packet in self.container.demux(self._demux_streams):
+                if trim is not None and trim.video_done:  # --duration: past the end, copied packets up to it
+                    if trim.finished(self._out_time(packet.dts, packet.time_base), bool(self._passthrough)):
+                        break
+                    if packet.stream.index == v.index:
+                        continue
                 if packet.stream.index == v.index:
                     for f in self._decode_packet(packet):
+                        if trim is not None and not trim.frame(self._out_time(f.pts, f.time_base)):
+                            continue
                         frame = self._to_frame(f)
                         if frame.pts is None:  # some raw streams carry no timestamps: count frames
                             frame.pts = 0 if last_pts is None else last_pts + 1
@@ -320,6 +386,9 @@ class FileSource:
                             self._end = max(self._end, frame.time + (1 / fps if fps else 0.0))
                         yield frame
                 elif packet.dts is not None and packet.size:
+                    at = packet.pts if packet.pts is not None else packet.dts
+                    if trim is not None and not trim.packet(self._out_time(at, packet.time_base)):
+                        continue
                     if self._shift and packet.time_base:
                         delta = round(self._shift / packet.time_base)
                         packet.dts += delta
@@ -414,7 +483,7 @@ class FileSource:
         """``reconnect``: open the stream again (every second, for up to ``reconnect`` seconds)
         and go on decoding it, its timestamps moved to follow what was read. False when it is
         not to be reopened or did not come back."""
-        if not self.reconnect or self._closed:
+        if not self.reconnect or self._closed or (self.trim is not None and self.trim.video_done):
             return False
         why = self.stopped_by or "it ended"
         done = self._frames_out
@@ -541,6 +610,8 @@ class FileSource:
         frame count or duration its header announces (a file cut short), else None."""
         if not self._reached_end or self.info.is_live or self.info.still or self._frames_out == 0:
             return None
+        if self.trim is not None and self.trim.video_done:  # stopped at --duration's end, not cut short
+            return None
         info, v = self.info, self.stream
         done = self._frames_out
         if self._cut_mid_packet():
@@ -560,11 +631,11 @@ class FileSource:
         end, stream_level = announced
         tb = Fraction(v.time_base) if v.time_base else info.time_base
         step = 1 / info.fps if info.fps else 0.04
-        reached = float(self._last_pts * tb) + step
+        reached = float(self._last_pts * tb - self._shift) + step  # on the input's own timeline
         slack = max(3 * step, 0.02 * end) if stream_level else max(1.0, 0.05 * end)
         if end - reached <= slack:
             return None
-        start = float(self._first_pts * tb) if self._first_pts is not None else 0.0
+        start = float(self._first_pts * tb - self._shift) if self._first_pts is not None else 0.0
         about = f" (about {round((end - start) / step)} frames)" if info.fps else ""
         return (
             f"input {self.spec} ended after {done} frames ({reached:.2f} s), "
@@ -625,9 +696,16 @@ class FileSource:
 
 
 def open_source(
-    spec: str | os.PathLike, *, timeout: float = 10.0, deep: bool = True, reconnect: float | None = None
+    spec: str | os.PathLike,
+    *,
+    timeout: float = 10.0,
+    deep: bool = True,
+    reconnect: float | None = None,
+    start: float | None = None,
+    duration: float | None = None,
 ) -> FileSource:
     """Open a video file or URL (rtsp/http(s)/udp/...); raises a one-line error if it cannot be used.
     ``deep``: frames of video deeper than 8 bits are uint16 (else uint8). ``reconnect``: a URL
-    that drops is opened again for up to that many seconds (:class:`FileSource`)."""
-    return FileSource(spec, timeout=timeout, deep=deep, reconnect=reconnect)
+    that drops is opened again for up to that many seconds (:class:`FileSource`). ``start``,
+    ``duration``: only that part of it, in seconds (:mod:`streamdeblur.video.trim`)."""
+    return FileSource(spec, timeout=timeout, deep=deep, reconnect=reconnect, start=start, duration=duration)

@@ -1,0 +1,145 @@
+"""`run --start TIME --duration TIME` (FFmpeg's -ss and -t): a part of a long recording deblurred,
+the right frames (seeking lands on a keyframe before the start), the audio cut to the same part,
+the output starting at 0; a start past the end or a bad time is one line."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from livefiles import Feed
+from typer.testing import CliRunner
+from videofiles import hidden, packets, random_frames, read_video, write_video
+
+from streamdeblur import RunOptions, deblur_frames
+from streamdeblur.cli import app
+from streamdeblur.errors import InputError
+from streamdeblur.video.trim import parse_time
+
+runner = CliRunner()
+RATE = 30
+
+
+@pytest.fixture
+def recording(tmp_path: Path) -> tuple[Path, list[np.ndarray]]:
+    """3 s at 30 fps with audio, H.264 with a keyframe every 10 frames and B-frames, as a camera writes."""
+    frames = random_frames(90, 64, 48, seed=3)
+    path = tmp_path / "long.mp4"
+    write_video(path, frames, codec="libx264", pix_fmt="yuv444p", rate=RATE, audio=True, time_base=Fraction(1, 90000),
+                options={"g": "10", "bf": "2", "qp": "0"})  # fmt: skip
+    decoded = [img for _, _, img in read_video(path)]
+    return path, decoded
+
+
+def which(img: np.ndarray, frames: list[np.ndarray]) -> int:
+    """The index of the input frame ``img`` is (the tiny model is the identity)."""
+    errs = [np.abs(img.astype(int) - f.astype(int)).mean() for f in frames]
+    best = int(np.argmin(errs))
+    assert errs[best] < 1.0, errs[best]
+    return best
+
+
+def run(*args) -> object:
+    return runner.invoke(app, ["run", *map(str, args)])
+
+
+def test_start_and_duration_keep_exactly_that_part(tmp_path, recording, tiny_weights):
+    src, decoded = recording
+    out = tmp_path / "part.mkv"
+    res = run(src, "-o", out, "-w", tiny_weights, "--codec", "ffv1", "--start", "1.5", "--duration", "0:00.5")
+    assert res.exit_code == 0, res.stderr
+    assert "from 1.5 s for 0.5 s" in res.stderr
+    got = read_video(out)
+    # frames 45..59 of the input (1.5 s to 2.0 s), though the seek landed on the keyframe at frame 40
+    assert [which(img, decoded) for _, _, img in got] == list(range(45, 60))
+    times = [float(p * tb) for p, tb, _ in got]
+    assert times[0] == pytest.approx(0.0, abs=1e-3) and times[-1] == pytest.approx(14 / RATE, abs=2e-3)
+    audio = [t for _, t in packets(out, "audio")]
+    assert audio, "the audio was dropped"
+    assert min(audio) >= -0.03 and max(audio) < 0.5  # the same half second of audio, from 0
+    assert sum(1 for _ in audio) == pytest.approx(0.5 * 48000 / 1024, abs=2)
+    assert hidden(tmp_path) == []
+
+
+def test_duration_alone_counts_from_the_first_frame_and_keeps_timestamps(tmp_path, recording, tiny_weights):
+    src, decoded = recording
+    out = tmp_path / "first.mkv"
+    res = run(src, "-o", out, "-w", tiny_weights, "--codec", "ffv1", "--duration", "1")
+    assert res.exit_code == 0, res.stderr
+    assert "30 frames" in res.stderr  # the progress line knows the part's length
+    got = read_video(out)
+    assert [which(img, decoded) for _, _, img in got] == list(range(30))
+    assert not any("cut short" in line for line in res.stderr.splitlines())
+
+
+def test_deblur_frames_takes_a_part_too(recording, tiny_weights):
+    src, decoded = recording
+    options = RunOptions(backend="torch", weights=str(tiny_weights), start=2.5)
+    with deblur_frames(src, options) as frames:
+        got = list(frames)
+    assert [which(f.image, decoded) for f in got] == list(range(75, 90))
+    assert float(got[0].pts * got[0].time_base) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_a_start_past_the_end_is_one_line_and_no_file(tmp_path, recording, tiny_weights):
+    src, _ = recording
+    out = tmp_path / "late.mp4"
+    res = run(src, "-o", out, "-w", tiny_weights, "--start", "0:05")
+    assert res.exit_code == 2
+    assert res.stderr.strip().splitlines() == [
+        f"streamdeblur: error: --start 5 is past the end of {src} (it ends at 3.00 s); give an earlier --start"
+    ]
+    assert not out.exists() and hidden(tmp_path) == []
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--start", "1:2:3:4"], "--start '1:2:3:4' is not a time"),
+    (["--duration", "0"], "--duration must be more than 0 seconds"),
+    (["--duration", "1:75"], "seconds must be under 60"),
+])  # fmt: skip
+def test_bad_times_are_one_line(tmp_path, recording, args, words):
+    src, _ = recording
+    res = run(src, "-o", tmp_path / "x.mp4", *args)
+    assert res.exit_code == 2 and "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], lines
+
+
+def test_several_inputs_refuse_a_part(tmp_path, recording):
+    src, _ = recording
+    res = run(src, src, "-o", tmp_path / "out", "--start", "1")
+    assert res.exit_code == 2
+    assert "--start applies to one input run on its own" in res.stderr
+
+
+def test_duration_ends_a_stream_and_start_is_refused_on_one(tmp_path, recording, tiny_weights):
+    """A live feed (a TCP server sending MPEG-TS): --duration records that long of it; --start
+    has nothing to seek in."""
+    src, decoded = recording
+    ts = tmp_path / "feed.ts"
+    write_video(ts, decoded, codec="libx264", pix_fmt="yuv444p", rate=RATE, time_base=Fraction(1, 90000),
+                options={"qp": "0"})  # fmt: skip
+    feed = Feed([ts.read_bytes()])
+    feed.start()
+    out = tmp_path / "rec.mkv"
+    res = run(feed.url, "-o", out, "-w", tiny_weights, "--codec", "ffv1", "--duration", "0.5", "--timeout", "5")
+    assert res.exit_code == 0, res.stderr
+    assert [which(img, decoded) for _, _, img in read_video(out)] == list(range(15))
+    feed = Feed([ts.read_bytes()])
+    feed.start()
+    res = run(feed.url, "-o", tmp_path / "no.mkv", "-w", tiny_weights, "--start", "1", "--timeout", "5")
+    assert res.exit_code == 2
+    assert "--start needs an input that can be sought in" in res.stderr and "is a live stream" in res.stderr
+
+
+def test_parse_time_reads_ffmpegs_forms():
+    assert parse_time("90", "--start") == 90
+    assert parse_time("1:30", "--start") == 90
+    assert parse_time("01:02:03.5", "--start") == 3723.5
+    assert parse_time(".25", "--start") == 0.25
+    for bad in ("", "-1", "1e3", "1:", "a:b"):
+        with pytest.raises(InputError):
+            parse_time(bad, "--start")
+    assert Fraction(parse_time("0:00.5", "--duration")) == Fraction(1, 2)
