@@ -19,6 +19,21 @@ def test_the_secrets_of_a_url_are_hidden_and_the_rest_kept():
         assert redact(kept) == kept
 
 
+def test_an_rtmp_stream_key_is_hidden_and_a_short_stream_name_kept():
+    """Whoever has a YouTube, Twitch or Facebook stream key can go live on the channel."""
+    assert redact("sending to rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl-mnop-qrst failed") == (
+        "sending to rtmp://a.rtmp.youtube.com/live2/*** failed"
+    )
+    assert redact("rtmps://live-api-s.facebook.com:443/rtmp/FB-1234567890-0-AbcDefGhi: refused") == (
+        "rtmps://live-api-s.facebook.com:443/rtmp/***: refused"
+    )
+    assert redact("rtmp://live.twitch.tv/app/live_123456789_AbCdEfGhIjKlMnOp?bandwidthtest=true") == (
+        "rtmp://live.twitch.tv/app/***?bandwidthtest=true"
+    )
+    for kept in ("rtmp://127.0.0.1/live/sharp", "rtmp://ground:1935/live/drone1", "rtmp://server/longapplication"):
+        assert redact(kept) == kept
+
+
 def test_a_camera_password_is_in_no_line_the_cli_prints(tmp_path):
     """The error line and the --reconnect warnings (log records) of a camera that does not answer."""
     url = "tcp://admin:hunter2@127.0.0.1:1/live?token=s3cret"
