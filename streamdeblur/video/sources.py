@@ -123,13 +123,15 @@ class FileSource:
         #: ``--start`` / ``--duration``: the part of the input kept (None: all of it)
         self.trim = Trim(start, duration) if start is not None or duration is not None else None
         #: a stream URL that ends, breaks off or stalls is opened again for up to this many seconds
-        #: (``run --reconnect``), its frames and packets going on after the ones before, with no gap
+        #: (``run --reconnect``), its frames and packets going on after the ones before, the time it
+        #: was away kept as a gap
         self.reconnect = reconnect if reconnect and is_url(self.spec) else None
         #: one line per time the stream dropped and came back
         self.reconnects: list[str] = []
         self._shift = Fraction(0)  # seconds added to this connection's timestamps (0 on the first)
         self._reconnected = False  # the next frame is a reopened connection's first
         self._end = 0.0  # where the items yielded so far end, in output seconds
+        self._last_seen: tuple[float, float] | None = None  # the last frame's output time, and when it came
         #: frames deeper than 8 bits come out as uint16 (rgb48le); False: uint8 whatever the input
         self.deep = deep
         self._rgb = "rgb24"
@@ -384,6 +386,7 @@ class FileSource:
                         if self.reconnect and frame.time is not None:  # where a reopened connection goes on
                             fps = self._info_fps
                             self._end = max(self._end, frame.time + (1 / fps if fps else 0.0))
+                            self._last_seen = (frame.time, time.monotonic())
                         yield frame
                 elif packet.dts is not None and packet.size:
                     at = packet.pts if packet.pts is not None else packet.dts
@@ -520,7 +523,8 @@ class FileSource:
     def _switch_to(self, c: InputContainer) -> None:
         """Decode ``c`` (the stream opened again) from here on: the same streams copied where it
         still has them (same index, kind and codec; the others named as lost), its timestamps
-        moved to start where the last connection's items ended."""
+        moved to start where the last connection's items ended, or later by the time it was away
+        (the wall-clock time since its last frame came: a live feed's timeline has that gap)."""
         from .copies import codec_name  # copies imports this module
 
         def kind(s: Stream) -> tuple[str, str]:
@@ -545,7 +549,11 @@ class FileSource:
         start = c.start_time / 1e6 if c.start_time is not None else None
         if start is None and v.start_time is not None and v.time_base:
             start = float(v.start_time * v.time_base)
-        self._shift = Fraction(self._end) - Fraction(start or 0.0)
+        resume = Fraction(self._end)
+        if self._last_seen is not None:  # the time the feed was away stays a gap, as its own clock has it
+            t, seen = self._last_seen
+            resume = max(resume, Fraction(t + (time.monotonic() - seen)).limit_denominator(1_000_000))
+        self._shift = resume - Fraction(start or 0.0)
         self._reconnected = True
         self.stopped_by = None
         self._reached_end = False
@@ -574,8 +582,8 @@ class FileSource:
             n = len(self.reconnects)
             found.append(
                 f"input {self.spec} dropped {n} time{'s' if n != 1 else ''} and was opened again (--reconnect): "
-                f"{'; '.join(self.reconnects)}; each connection's frames follow the last one's in the output, with "
-                "no gap in its timestamps"
+                f"{'; '.join(self.reconnects)}; each connection's frames follow the last one's in the output, the "
+                "time it was away kept as a gap in the timestamps"
             )
         if self.stopped_by is not None:
             t = f" ({float(self._last_pts * self._tb):.2f} s)" if self._last_pts is not None else ""

@@ -46,6 +46,25 @@ def test_a_feed_that_drops_goes_on_in_the_same_output(tmp_path, tiny_weights):
     assert audio and float(audio[-1].pts * audio[-1].time_base) > times[10]  # the audio of both connections
 
 
+def test_the_time_a_feed_was_away_stays_a_gap_in_the_timestamps(tmp_path, tiny_weights):
+    """A feed away for 1.2 s: the recording's timeline keeps that gap (a robot's log syncs it with
+    its other sensors by time), instead of joining the connections as if nothing was missed."""
+    feed = Feed([recording(tmp_path, "a", 10, 1), recording(tmp_path, "b", 10, 2)], gap=1.2)
+    feed.start()
+    out = tmp_path / "out.mkv"
+    args = ["-w", str(tiny_weights), "--backend", "torch", "--reconnect", "3", "--timeout", "3"]
+    res = runner.invoke(app, ["run", feed.url, "-o", str(out), *args])
+    feed.join(30)
+    assert res.exit_code == 3, res.output
+    assert "the time it was away kept as a gap in the timestamps" in res.stderr
+    with av.open(str(out)) as c:
+        times = [float(f.pts * f.time_base) for f in c.decode(video=0)]
+    steps = [b - a for a, b in zip(times, times[1:])]
+    assert len(times) == 20 and min(steps) > 0
+    assert 1.1 < steps[9] < 3.0, steps  # the drop: the 1.2 s away (and the reconnection's own time)
+    assert max(steps[:9] + steps[10:]) < 0.1  # each connection at its own pace
+
+
 def test_reconnect_is_for_stream_urls(tmp_path, tiny_weights):
     src = tmp_path / "in.mkv"
     write_video(src, random_frames(2, 48, 32))
