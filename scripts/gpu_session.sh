@@ -33,7 +33,9 @@
 # PRESETS (ultrafast,superfast,veryfast,faster,fast,medium), ENCODER_THREADS (4,8,16,auto),
 # GPU_TESTS (1; 0 skips them); train: REAL (real pairs root, .gpu/gopro-real; only its train/ is read),
 # REAL_FRACTION (0.15), BATCH (8), LR (1.5e-4), SEED (11), WORKERS, PROBE_STEPS (150), MODEL_ARGS (extra
-# --model-arg flags), TRAIN_FLAGS (more train flags, last so they win), INIT (the generator it starts from).
+# --model-arg flags), TRAIN_FLAGS (more train flags, last so they win), INIT (the generator it starts from),
+# PHOTOS (.gpu/photos); all: BUDGET (570 s), CHECK_SECONDS (240), COMPILE_BENCH (1; 0 leaves it out),
+# COMPILE_SIZES (1280x720), COMPILE_BATCHES (4).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-session}
@@ -158,7 +160,7 @@ case "$phase" in
     ;;
   train)
     minutes=${2:?train needs MINUTES}
-    photos=.gpu/photos
+    photos=${PHOTOS:-.gpu/photos}
     [ -d "$photos/train" ] || { echo "gpu_session: error: $photos/train missing; run scripts/photo_bundle.py $photos here first" >&2; exit 2; }
     # the shipped model's recipe (docs/training-log.md, stages 13-16): synthetic GoPro-style and continuous
     # blur over a log-uniform speed range, degraded inputs, sharp pass-through; plus the real GoPro train
@@ -202,7 +204,7 @@ case "$phase" in
     OUT=$scratch/train timeout $(( left - 30 > 60 ? left - 30 : 60 )) bash "$0" train "$minutes"
     echo "train: rc $? after $(( SECONDS - start )) s"
     left=$(( budget - (SECONDS - start) ))
-    if [ "$left" -gt 75 ]; then
+    if [ "${COMPILE_BENCH:-1}" = 1 ] && [ "$left" -gt 75 ]; then
       OUT=$scratch/compile timeout $(( left - 15 )) "$PY" -m streamdeblur.cli bench "$SAMPLE" --backend torch-compile \
         --device "$DEVICE" "${weights[@]}" --resolutions "${COMPILE_SIZES:-1280x720}" --batch "${COMPILE_BATCHES:-4}" \
         --frames "$FRAMES" --warmup "$WARMUP" --json "$scratch/bench-compile.json" > "$scratch/bench-compile.log" 2>&1

@@ -55,3 +55,43 @@ def test_gpu_check_rehearsed_on_the_cpu(tmp_path, tiny_weights):
     assert cmp["frames"] == [4, 4] and cmp["timestamps_equal"] and cmp["psnr_min"] >= 45 and cmp["pass"]
     bench = json.loads((out / "bench.json").read_text())
     assert [(r["backend"], r["width"], r["batch"]) for r in bench["results"]] == [("torch", 64, 1)]
+
+
+def test_one_device_call_rehearsed_on_the_cpu(tmp_path, tiny_weights, photo):
+    """`gpu_session.sh all`: check, train for what the budget leaves, export, and everything back
+    in at most 4 files (the device tool returns 8, and nothing from deeper folders or videos), so
+    that a rare GPU session is not spent finding a broken script."""
+    import cv2
+
+    photos = tmp_path / "photos"
+    for split, names in (("train", ("a", "b", "c")), ("test", ("d",))):
+        (photos / split).mkdir(parents=True)
+        for k, name in enumerate(names):
+            cv2.imwrite(str(photos / split / f"{name}.jpg"), np.roll(photo, 40 * k, axis=1)[..., ::-1])
+    out = tmp_path / "out"
+    env = {
+        **os.environ, "OUT": str(out), "DEVICE": "cpu", "PY": sys.executable, "SAMPLE": str(_clip(tmp_path / "c.mp4")),
+        "WEIGHTS": str(tiny_weights), "INIT": str(tiny_weights), "PHOTOS": str(photos), "REAL": str(tmp_path / "none"),
+        "BACKENDS": "torch", "SIZES": "64x48", "BATCHES": "1", "FRAMES": "2", "WARMUP": "1", "GPU_TESTS": "0",
+        "OMP_NUM_THREADS": "1", "PRESETS": "ultrafast", "ENCODER_THREADS": "1", "PROBE_STEPS": "3", "WORKERS": "1",
+        "TRAIN_FLAGS": "--crop 32 --batch-size 1 --val-frames 1", "BUDGET": "300", "CHECK_SECONDS": "150",
+        "COMPILE_BENCH": "0",
+    }  # fmt: skip
+    res = subprocess.run(
+        ["bash", "scripts/gpu_session.sh", "all", "0.05"], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["deblurgan-lite-gpu.json", "deblurgan-lite-gpu.safetensors", "log.jsonl", "machine.txt",
+                     "results.tgz"], files  # fmt: skip
+    import tarfile
+
+    with tarfile.open(out / "results.tgz") as tar:
+        names = {n.lstrip("./") for n in tar.getnames()}
+        summary = tar.extractfile("./check/summary.txt").read().decode()
+    assert {"check/bench.json", "check/compare-torch.json", "train/plan.txt", "train/train.log"} <= names, names
+    assert not any(n.endswith((".nut", ".mp4", ".pt")) for n in names), names  # videos and checkpoints stay there
+    assert "run-torch: PASS" in summary and "bench: PASS" in summary, summary
+    steps = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in steps if e["event"] == "step"][-1] >= 100  # the planned run, not the probe
