@@ -6,7 +6,7 @@
 #   bash scripts/gpu_session.sh train MINUTES    # train deblurgan-lite on the GPU for MINUTES, export it
 #   bash scripts/gpu_session.sh all [MINUTES]    # both in one device call (check bounded by CHECK_SECONDS,
 #                                                # training gets what BUDGET leaves, at most MINUTES), results
-#                                                # packed into <= 4 files
+#                                                # packed into <= 5 files
 #
 # `check` writes every result under $OUT, in order: machine.txt + doctor.json (the environment);
 # gpu-tests.log (the gpu/tensorrt-marked tests); for each backend in BACKENDS, run-BACKEND.nut (the
@@ -191,8 +191,8 @@ case "$phase" in
     ;;
   all)
     # one device call: `check` (bounded), `train MINUTES`, then a torch-compile bench if time is left;
-    # everything lands under a scratch folder and comes back as at most 4 files (the tool returns 8):
-    # results.tgz (logs, JSON; no videos), the exported generator (.safetensors + .json) and log.jsonl
+    # everything lands under a scratch folder and comes back as at most 5 files (the tool returns 8):
+    # results.tgz (logs, JSON; no videos), the exported generator (.safetensors + .json), log.jsonl, machine.txt
     budget=${BUDGET:-570}  # seconds for the whole phase
     final=$OUT; scratch=$(mktemp -d); start=$SECONDS
     OUT=$scratch/check BENCH_BACKENDS=${BENCH_BACKENDS:-torch} timeout "${CHECK_SECONDS:-240}" bash "$0" check

@@ -59,7 +59,7 @@ def test_gpu_check_rehearsed_on_the_cpu(tmp_path, tiny_weights):
 
 def test_one_device_call_rehearsed_on_the_cpu(tmp_path, tiny_weights, photo):
     """`gpu_session.sh all`: check, train for what the budget leaves, export, and everything back
-    in at most 4 files (the device tool returns 8, and nothing from deeper folders or videos), so
+    in at most 5 files (the device tool returns 8, and nothing from deeper folders or videos), so
     that a rare GPU session is not spent finding a broken script."""
     import cv2
 
