@@ -16,6 +16,7 @@ import ctypes
 import errno
 import os
 import re
+import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -162,7 +163,10 @@ def _unlink(files: Iterable[Path]) -> list[Path]:
     removed = []
     for f in files:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(f)
+            if f.is_dir() and not f.is_symlink():  # an HLS output's temporary folder (streamdeblur.video.hls)
+                shutil.rmtree(f)
+            else:
+                os.unlink(f)
             removed.append(f)
     return removed
 

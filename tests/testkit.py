@@ -1,9 +1,11 @@
 """What test modules share as plain values and functions (fixtures are in ``conftest.py``,
 which builds on these): the test photo, the tiny deblurgan-lite's arguments, and a
-generator nudged off its init. ``from testkit import TINY_LITE, perturbed``."""
+generator nudged off its init, a process id no process has. ``from testkit import TINY_LITE, perturbed``."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +40,10 @@ def perturbed(name: str, seed: int = 0, **args):
         for p in g.parameters():
             p.add_(torch.randn_like(p) * 0.05)
     return g
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended (a run killed before it could clean up)."""
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid

@@ -108,8 +108,9 @@ def _ffmpeg_reason(e: BaseException, logs: list[tuple[int, str, str]]) -> str:
     return str(getattr(e, "strerror", None) or e).split("; last error log", 1)[0]
 
 
-#: muxers that write to the network only, and the one that writes what they send, per stream (RTSP: RTP)
-_TRIAL_FORMATS = {"rtsp": "rtp", "rtp_mpegts": "mpegts"}
+#: muxers that write to the network or to many files, and the one that writes what they hold (RTSP: RTP; HLS:
+#: MPEG-TS segments)
+_TRIAL_FORMATS = {"rtsp": "rtp", "rtp_mpegts": "mpegts", "hls": "mpegts"}
 
 
 def _trial(fmt: str, stream: Stream, samples: list[Packet]) -> str | None:

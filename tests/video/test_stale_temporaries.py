@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 
+from testkit import dead_pid
 from typer.testing import CliRunner
 from videofiles import hidden, random_frames, read_video, write_video
 
@@ -16,12 +15,6 @@ from streamdeblur.cli import app
 from streamdeblur.fileio import remove_stale_temporaries, temp_name
 
 runner = CliRunner()
-
-
-def dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
 
 
 def test_a_killed_runs_temporary_is_removed_by_the_next_run_and_said(tmp_path, tiny_weights, caplog):

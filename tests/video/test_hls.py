@@ -1,0 +1,152 @@
+"""`run IN -o site/clip.m3u8`: an HLS playlist and its MPEG-TS segments, what a web player or CDN
+serves; a file's set published whole (segments, then the playlist), a live input's written in
+place as it goes; every frame and the audio in it, a keyframe at each segment's start."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+from livefiles import Feed
+from testkit import dead_pid
+from typer.testing import CliRunner
+from videofiles import hidden, random_frames, write_video
+
+from streamdeblur.cli import app
+from streamdeblur.fileio import temp_name
+from streamdeblur.video.sinks import FileSink
+from streamdeblur.video.sources import open_source
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """5 s at 10 fps, with audio."""
+    p = tmp_path / "in.mp4"
+    write_video(p, random_frames(50, 64, 48, seed=5), codec="libx264", pix_fmt="yuv420p", rate=10, audio=True,
+                time_base=Fraction(1, 90000))  # fmt: skip
+    return p
+
+
+def playlist(path: Path) -> tuple[list[str], list[float], str]:
+    text = path.read_text()
+    lines = text.splitlines()
+    names = [ln for ln in lines if ln and not ln.startswith("#")]
+    lengths = [float(ln.split(":")[1].rstrip(",")) for ln in lines if ln.startswith("#EXTINF:")]
+    return names, lengths, text
+
+
+def segment_frames(path: Path) -> tuple[int, bool, int]:
+    """(frames, first video packet a keyframe, audio packets) of one segment."""
+    with av.open(str(path)) as c:
+        video = [p for p in c.demux(video=0) if p.size]
+    with av.open(str(path)) as c:
+        audio = [p for p in c.demux(audio=0) if p.size] if c.streams.audio else []
+    return len(video), video[0].is_keyframe, len(audio)
+
+
+def run(*args):
+    return runner.invoke(app, ["run", *map(str, args)])
+
+
+def test_a_file_becomes_a_playlist_and_segments_with_every_frame_and_the_audio(tmp_path, clip, tiny_weights):
+    site = tmp_path / "site"
+    site.mkdir()
+    res = run(clip, "-o", site / "clip.m3u8", "-w", tiny_weights)
+    assert res.exit_code == 0, res.output
+    names, lengths, text = playlist(site / "clip.m3u8")
+    assert names == ["clip_00000.ts", "clip_00001.ts", "clip_00002.ts"]
+    assert lengths == pytest.approx([2.0, 2.0, 1.0], abs=0.05)  # a keyframe every 2 s and nowhere else
+    assert "#EXT-X-PLAYLIST-TYPE:VOD" in text and text.rstrip().endswith("#EXT-X-ENDLIST")
+    parts = [segment_frames(site / n) for n in names]
+    assert [f for f, _, _ in parts] == [20, 20, 10] and all(k for _, k, _ in parts)
+    assert all(a > 0 for _, _, a in parts)  # the audio goes along in every segment
+    with av.open(str(site / "clip.m3u8")) as c:  # as a player reads it
+        assert sum(1 for _ in c.decode(video=0)) == 50
+    assert sorted(os.listdir(site)) == ["clip.m3u8", *names]
+    assert hidden(site) == []
+
+
+def test_an_earlier_outputs_segments_are_kept_without_overwrite_and_replaced_with_it(tmp_path, clip, tiny_weights):
+    out = tmp_path / "clip.m3u8"
+    (tmp_path / "clip_00000.ts").write_bytes(b"an earlier output's")
+    res = run(clip, "-o", out, "-w", tiny_weights)
+    assert res.exit_code != 0
+    assert "segments of an earlier HLS output are in" in res.stderr and "--overwrite" in res.stderr
+    assert not out.exists() and (tmp_path / "clip_00000.ts").read_bytes() == b"an earlier output's"
+    assert run(clip, "-o", out, "-w", tiny_weights, "--overwrite").exit_code == 0
+    assert playlist(out)[0] == ["clip_00000.ts", "clip_00001.ts", "clip_00002.ts"]
+    res = run(clip, "-o", out, "-w", tiny_weights, "--overwrite", "--duration", "1.5")
+    assert res.exit_code == 0, res.output
+    assert playlist(out)[0] == ["clip_00000.ts"]
+    assert sorted(p.name for p in tmp_path.glob("clip_*.ts")) == ["clip_00000.ts"]  # no stale segments left
+
+
+def test_hls_takes_h264_or_h265_only(tmp_path, clip):
+    res = run(clip, "-o", tmp_path / "c.m3u8", "--codec", "ffv1")
+    assert res.exit_code != 0
+    assert res.stderr.strip().splitlines()[-1] == (
+        "streamdeblur: error: HLS segments (c.m3u8) carry H.264 or H.265, not ffv1; leave --codec out, or pass libx265"
+    )
+
+
+def test_an_interrupted_run_publishes_a_partial_playlist_and_a_failed_one_nothing(tmp_path, clip):
+    with open_source(clip) as src:
+        frames = [f for f, _ in zip(src, range(25))]
+        sink = FileSink(tmp_path / "clip.m3u8", src.info)
+        for f in frames:
+            sink.write(f)
+        assert sink.close(partial=True) == tmp_path / "clip.partial.m3u8"
+        failed = FileSink(tmp_path / "other.m3u8", src.info)
+        for f in frames:
+            failed.write(f)
+        failed.abort()
+    names, _, text = playlist(tmp_path / "clip.partial.m3u8")
+    assert names == ["clip.partial_00000.ts", "clip.partial_00001.ts"] and text.rstrip().endswith("#EXT-X-ENDLIST")
+    assert sum(segment_frames(tmp_path / n)[0] for n in names) == 25
+    assert not (tmp_path / "clip.m3u8").exists() and not list(tmp_path.glob("other*"))
+    assert hidden(tmp_path) == []
+
+
+def test_a_live_input_is_written_in_place_as_an_event_playlist(tmp_path, clip, tiny_weights):
+    ts = tmp_path / "feed.ts"
+    with av.open(str(clip)) as c:
+        images = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    write_video(ts, images, codec="libx264", pix_fmt="yuv420p", rate=10, time_base=Fraction(1, 90000))
+    feed = Feed([ts.read_bytes()])
+    feed.start()
+    live = tmp_path / "live"
+    live.mkdir()
+    res = run(feed.url, "-o", live / "feed.m3u8", "-w", tiny_weights, "--timeout", "5")
+    assert res.exit_code == 0, res.output
+    names, _, text = playlist(live / "feed.m3u8")
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text and text.rstrip().endswith("#EXT-X-ENDLIST")
+    assert sum(segment_frames(live / n)[0] for n in names) == 50
+    assert hidden(live) == []
+
+
+def test_a_killed_runs_temporary_folder_is_removed_by_the_next(tmp_path, clip, tiny_weights):
+    out = tmp_path / "clip.m3u8"
+    mine = temp_name(out)
+    stale = mine.with_name(mine.name.replace(f".{os.getpid()}.", f".{dead_pid()}."))
+    stale.mkdir()
+    (stale / "clip_00000.ts").write_bytes(b"half a segment")
+    res = run(clip, "-o", out, "-w", tiny_weights)
+    assert res.exit_code == 0, res.output
+    assert not stale.exists() and hidden(tmp_path) == []
+
+
+def test_segments_and_hls_are_refused_together_and_a_folder_of_inputs_gets_a_playlist_each(
+    tmp_path, clip, tiny_weights
+):
+    res = run(clip, "-o", tmp_path / "x.m3u8", "--segments", "2")
+    assert res.exit_code != 0 and "an HLS output (.m3u8) is segments already" in res.stderr
+    assert not list(tmp_path.glob("x*")) and hidden(tmp_path) == []
+    out = tmp_path / "site"
+    res = run(clip, clip.with_name("in.mp4"), "-o", out, "--format", "m3u8", "-w", tiny_weights)
+    assert res.exit_code == 0, res.output
+    assert sorted(os.listdir(out)) == ["in.m3u8", "in_00000.ts", "in_00001.ts", "in_00002.ts"]
