@@ -703,17 +703,9 @@ class FileSource:
         self.close()
 
 
-def open_source(
-    spec: str | os.PathLike,
-    *,
-    timeout: float = 10.0,
-    deep: bool = True,
-    reconnect: float | None = None,
-    start: float | None = None,
-    duration: float | None = None,
-) -> FileSource:
+def open_source(spec: str | os.PathLike, **options: Any) -> FileSource:
     """Open a video file or URL (rtsp/http(s)/udp/...); raises a one-line error if it cannot be used.
-    ``deep``: frames of video deeper than 8 bits are uint16 (else uint8). ``reconnect``: a URL
-    that drops is opened again for up to that many seconds (:class:`FileSource`). ``start``,
-    ``duration``: only that part of it, in seconds (:mod:`streamdeblur.video.trim`)."""
-    return FileSource(spec, timeout=timeout, deep=deep, reconnect=reconnect, start=start, duration=duration)
+    ``options``: :class:`FileSource`'s (``timeout``; ``deep``: frames of video deeper than 8 bits are
+    uint16, else uint8; ``reconnect``: a URL that drops is opened again for up to that many seconds;
+    ``start``, ``duration``: only that part of it, in seconds, :mod:`streamdeblur.video.trim`)."""
+    return FileSource(spec, **options)
