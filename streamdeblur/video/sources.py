@@ -172,13 +172,7 @@ class FileSource:
             raise InputError(
                 f"input {self.spec} has no video stream (streams: {', '.join(kinds) or 'none'})", "pass a video file"
             )
-        self.stream = v = c.streams.video[0]
-        v.thread_type = "AUTO"
-        self._audio = [s for s in c.streams.audio]
-        self._subs = [s for s in c.streams.subtitles]
-        self._data = [s for s in c.streams.data]
-        self._attachments = [s for s in c.streams.attachments]  # no packets: their file is in the stream's header
-        self._demux_streams = [v, *self._audio, *self._subs, *self._data]
+        self._take_streams()
         self._frames_out = 0
         self._resized_from: set[tuple[int, int]] = set()  # the other sizes met (and scaled)
         self._first_pts: int | None = None
@@ -212,6 +206,17 @@ class FileSource:
         self._first = first
         self.info = self._make_info(first)
 
+    def _take_streams(self) -> None:
+        """The video stream decoded (the first) and the others, of ``self.container``."""
+        c = self.container
+        self.stream = v = c.streams.video[0]
+        v.thread_type = "AUTO"
+        self._audio = [s for s in c.streams.audio]
+        self._subs = [s for s in c.streams.subtitles]
+        self._data = [s for s in c.streams.data]
+        self._attachments = [s for s in c.streams.attachments]  # no packets: their file is in the stream's header
+        self._demux_streams = [v, *self._audio, *self._subs, *self._data]
+
     def _origin(self) -> float:
         """The input's first timestamp in seconds (what FFmpeg's ``-ss`` counts from)."""
         c, v = self.container, self.stream
@@ -229,14 +234,45 @@ class FileSource:
                 f"--start needs an input that can be sought in (a file or a recording); {self.spec} is a live stream",
                 "leave --start out (--duration works on a stream)",
             )
-        begin = Fraction(self._origin()) + Fraction(start)
+        origin = Fraction(self._origin())
+        begin = origin + Fraction(start)
         self._shift = -begin
         if is_pipe(self.spec):
             return  # read once, front to back: the frames before the start are decoded and left out
+        # a demuxer without an index (MPEG-TS) can land on a keyframe *after* the target: then seek
+        # further back, and in the end decode from the start (slower, never a frame missing)
+        for back in (0, 5, 30, 120):
+            target = max(origin, begin - back)
+            if not self._seek(target):
+                break
+            first = self._first_time()
+            if first is not None and first <= begin + Fraction(1, 1000):
+                self._seek(target)
+                return
+            if target == origin:
+                break
+        log.debug("seeking %s to %.3f s lands past it; decoding from the start", self.spec, float(begin))
+        self.container.close()
+        self.container = open_container(self.spec, self.timeout, None)
+        self._take_streams()
+
+    def _seek(self, t: Fraction) -> bool:
+        """Seek to the keyframe at or before ``t`` seconds (where the demuxer can); False if it cannot seek."""
         try:
-            self.container.seek(int(begin * 1_000_000), backward=True)
-        except av.error.FFmpegError as e:  # a format that cannot seek: decoded from its start instead
-            log.debug("seeking %s to %.3f s failed (%s); decoding from the start", self.spec, float(begin), e)
+            self.container.seek(int(t * 1_000_000), backward=True)
+            return True
+        except av.error.FFmpegError as e:
+            log.debug("seeking %s to %.3f s failed (%s)", self.spec, float(t), e)
+            return False
+
+    def _first_time(self) -> Fraction | None:
+        """The time of the first frame decoded from here (None: none, or no timestamp)."""
+        try:
+            for f in self.container.decode(self.stream):
+                return Fraction(f.pts) * Fraction(f.time_base) if f.pts is not None and f.time_base else None
+        except av.error.FFmpegError:
+            return None
+        return None
 
     def _out_time(self, pts: int | None, time_base: Fraction | None) -> float | None:
         """A timestamp of this connection in output seconds (after any shift)."""
