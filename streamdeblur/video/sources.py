@@ -402,6 +402,8 @@ class FileSource:
         last_pts: int | None = None
         try:
             trim = self.trim
+            counted = 0  # video frames decoded on this connection, kept or not
+            rate = v.average_rate or v.guessed_rate or v.base_rate
             for packet in self.container.demux(self._demux_streams):
                 if trim is not None and trim.video_done:  # --duration: past the end, copied packets up to it
                     if trim.finished(self._out_time(packet.dts, packet.time_base), bool(self._passthrough)):
@@ -410,8 +412,13 @@ class FileSource:
                         continue
                 if packet.stream.index == v.index:
                     for f in self._decode_packet(packet):
-                        if trim is not None and not trim.frame(self._out_time(f.pts, f.time_base)):
-                            continue
+                        counted += 1
+                        if trim is not None:
+                            t = self._out_time(f.pts, f.time_base)
+                            if t is None and rate:  # a raw H.264/H.265 stream has no timestamps: count frames
+                                t = float((counted - 1) / Fraction(rate) + self._shift)
+                            if not trim.frame(t):
+                                continue
                         frame = self._to_frame(f)
                         if frame.pts is None:  # some raw streams carry no timestamps: count frames
                             frame.pts = 0 if last_pts is None else last_pts + 1

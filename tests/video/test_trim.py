@@ -163,3 +163,16 @@ def test_parse_time_reads_ffmpegs_forms():
         with pytest.raises(InputError):
             parse_time(bad, "--start")
     assert Fraction(parse_time("0:00.5", "--duration")) == Fraction(1, 2)
+
+
+def test_a_raw_h264_stream_without_timestamps_is_cut_by_its_frame_rate(tmp_path, tiny_weights):
+    """A drone's or a Raspberry Pi camera's raw .h264 has no timestamps (FFmpeg reads it at 25 fps):
+    the part is counted in frames at that rate, not ignored."""
+    raw = tmp_path / "cam.h264"
+    write_video(raw, random_frames(40, 64, 48), codec="libx264", pix_fmt="yuv420p", rate=25)
+    decoded = [img for _, _, img in read_video(raw)]
+    out = tmp_path / "part.mkv"
+    args = ["-w", tiny_weights, "--codec", "ffv1", "--pix-fmt", "bgr0", "--start", "0.4", "--duration", "0.8"]
+    res = run(raw, "-o", out, *args)
+    assert res.exit_code == 0, res.stderr
+    assert [which(img, decoded) for _, _, img in read_video(out)] == list(range(10, 30))
