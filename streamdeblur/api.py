@@ -81,6 +81,8 @@ class RunOptions:
     #: ``duration`` seconds (-t); a camera given to deblur_frames stops after ``duration``
     start: float | None = None
     duration: float | None = None
+    #: which video stream of the input is deblurred (0: the first; FFmpeg's -map 0:v:N)
+    video_stream: int = 0
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self) -> None:
@@ -91,6 +93,8 @@ class RunOptions:
         if self.reconnect is not None and not 0 < self.reconnect <= MAX_TIMEOUT:
             raise InputError(f"--reconnect must be between 0 and {MAX_TIMEOUT} seconds, got {self.reconnect:g}")
         check_trim(self.start, self.duration)
+        if self.video_stream < 0:
+            raise InputError(f"--video-stream must be 0 or more, got {self.video_stream}")
         if not 0.1 <= self.timeout <= MAX_TIMEOUT:  # inf and 1e300 too: FFmpeg counts microseconds in 64 bits
             raise InputError(f"timeout must be between 0.1 and {MAX_TIMEOUT} seconds, got {self.timeout:g}")
 
@@ -399,12 +403,13 @@ def _deblur_live(
 
 
 def _open_input(input: str | os.PathLike[str], options: RunOptions) -> FileSource:
-    """The input opened with the run's timeout, reconnection and part (start, duration)."""
+    """The input opened with the run's timeout, reconnection, part (start, duration) and video stream."""
     from .video.sources import open_source
 
     return open_source(
-        input, timeout=options.timeout, reconnect=options.reconnect, start=options.start, duration=options.duration
-    )
+        input, timeout=options.timeout, reconnect=options.reconnect, start=options.start, duration=options.duration,
+        video_stream=options.video_stream,
+    )  # fmt: skip
 
 
 def paced(options: RunOptions, output: str | os.PathLike[str]) -> bool:

@@ -118,6 +118,17 @@ def run(
             show_default=False,
         ),
     ] = None,
+    video_stream: Annotated[
+        int,
+        typer.Option(
+            "--video-stream",
+            min=0,
+            help=(
+                "Which of the input's video streams to deblur: 0 (the first), 1 ... (FFmpeg's -map 0:v:N; a thermal "
+                "and a colour camera's, a second angle). The others are left out, as the start says."
+            ),
+        ),
+    ] = 0,
     backend: Annotated[BackendName, typer.Option("--backend", help=BACKEND_HELP)] = BackendName.auto,
     device: DeviceOption = None,
     weights: WeightsOption = None,
@@ -327,7 +338,7 @@ def run(
         pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, realtime=realtime, reconnect=reconnect,
         start=None if start is None else parse_time(start, "--start"),
         duration=None if duration is None else parse_time(duration, "--duration"),
-        backend_options=backend_options,
+        video_stream=video_stream, backend_options=backend_options,
     )  # fmt: skip
     many = (format, cluster, segments, cpus_per_worker, workers, report)
     if camera is not None:
@@ -342,6 +353,8 @@ def run(
             raise InputError("--realtime and --no-realtime apply to a file or stream input; a camera is live already")
         if start is not None:
             raise InputError("--start applies to a file or stream input; a camera is live (--duration stops it)")
+        if video_stream:
+            raise InputError("--video-stream applies to a file or stream input; a camera has one")
         return _record_camera(camera, output, options, duration=options.duration, quiet=quiet)
     if not inputs:
         raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
@@ -390,12 +403,12 @@ def run(
                 "come back once they end",
                 "leave --reconnect out",
             )
-        trims = typed(ctx, "start", "duration")
-        if trims:
+        single = typed(ctx, "start", "duration", "video_stream")
+        if single:
             raise InputError(
-                f"{' and '.join(trims)} {'applies' if len(trims) == 1 else 'apply'} to one input run on its own; "
-                "several inputs, --segments and --cluster deblur whole files",
-                "run the file alone (streamdeblur run IN -o OUT --start ... --duration ...)",
+                f"{' and '.join(single)} {'applies' if len(single) == 1 else 'apply'} to one input run on its own; "
+                "several inputs, --segments and --cluster deblur whole files, their first video stream",
+                "run the file alone (streamdeblur run IN -o OUT ...)",
             )
         return run_many(inputs, output, options, batch_options, quiet=quiet)
     _run_file(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)
@@ -462,7 +475,7 @@ def _run_pipe(
 #: the options of `run` that a still picture has no use for
 _VIDEO_ONLY = (
     "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
-    "reconnect", "start", "duration",
+    "reconnect", "start", "duration", "video_stream",
 )  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")

@@ -116,8 +116,12 @@ class FileSource:
         reconnect: float | None = None,
         start: float | None = None,
         duration: float | None = None,
+        video_stream: int = 0,
     ) -> None:
         self.spec = str(spec)
+        #: which of the input's video streams is deblurred (FFmpeg's ``-map 0:v:N``): a thermal and a
+        #: colour camera's, a second angle; the others are named as left out
+        self.video_stream = video_stream
         self.timeout = timeout
         check_trim(start, duration)
         #: ``--start`` / ``--duration``: the part of the input kept (None: all of it)
@@ -172,6 +176,17 @@ class FileSource:
             raise InputError(
                 f"input {self.spec} has no video stream (streams: {', '.join(kinds) or 'none'})", "pass a video file"
             )
+        n = len(c.streams.video)
+        if not 0 <= self.video_stream < n:
+            found = ", ".join(
+                f"{i}: {s.codec_context.name} {s.codec_context.width}x{s.codec_context.height}"
+                for i, s in enumerate(c.streams.video)
+            )
+            raise InputError(
+                f"--video-stream {self.video_stream}: input {self.spec} has {n} video stream{'s' if n != 1 else ''} "
+                f"({found})",
+                f"give --video-stream 0{f' to {n - 1}' if n > 1 else ''}",
+            )
         self._take_streams()
         self._frames_out = 0
         self._resized_from: set[tuple[int, int]] = set()  # the other sizes met (and scaled)
@@ -209,7 +224,7 @@ class FileSource:
     def _take_streams(self) -> None:
         """The video stream decoded (the first) and the others, of ``self.container``."""
         c = self.container
-        self.stream = v = c.streams.video[0]
+        self.stream = v = c.streams.video[self.video_stream]
         v.thread_type = "AUTO"
         self._audio = [s for s in c.streams.audio]
         self._subs = [s for s in c.streams.subtitles]
@@ -554,9 +569,9 @@ class FileSource:
                 log.debug("reopening %s: %s", self.spec, e)
                 time.sleep(max(0.0, min(_RECONNECT_EVERY, deadline - time.monotonic())))
                 continue
-            if c.streams.video:
+            if len(c.streams.video) > self.video_stream:
                 break
-            c.close()  # an answer without video (a server's placeholder): not back yet
+            c.close()  # an answer without the video (a server's placeholder): not back yet
         self._switch_to(c)
         took = time.monotonic() - t0
         self.reconnects.append(f"{why} after frame {done}, back after {took:.1f} s")
@@ -579,7 +594,7 @@ class FileSource:
             old.close()
         except Exception:  # pragma: no cover - closing a broken stream
             log.debug("closing the dropped connection to %s failed", self.spec, exc_info=True)
-        self.stream = v = c.streams.video[0]
+        self.stream = v = c.streams.video[self.video_stream]
         v.thread_type = "AUTO"
         kept = {i for i, k in was.items() if i < len(c.streams) and kind(c.streams[i]) == k}
         for i in sorted(was.keys() - kept):
