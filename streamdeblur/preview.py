@@ -348,6 +348,7 @@ def preview_live(
     *,
     camera: str | int | None = None,
     loop: bool = False,
+    start: float | None = None,
     view: str = "side",
     record: str | os.PathLike | None = None,
     overwrite: bool = False,
@@ -363,7 +364,8 @@ def preview_live(
     on_event: Notify | None = None,
 ) -> PreviewResult:
     """Show ``input`` (a file or URL) or ``camera`` deblurred live, in a window or, with
-    ``serve="[HOST:]PORT"``, as MJPEG for a browser; optionally recorded to ``record``.
+    ``serve="[HOST:]PORT"``, as MJPEG for a browser; optionally recorded to ``record``. ``start``: a
+    file from that many seconds in (each ``loop`` from there too).
     ``backend`` names the backend to open (``auto``, ``torch`` ...), as ``preview --backend``;
     ``backend_options`` are what it opens with.
 
@@ -388,7 +390,7 @@ def preview_live(
     try:
         generator = load_generator(weights)
         # a missing camera fails before the backend loads
-        source = open_live(input, camera=camera, loop=loop, timeout=timeout, reconnect=reconnect)
+        source = open_live(input, camera=camera, loop=loop, start=start, timeout=timeout, reconnect=reconnect)
         try:
             opened = create_backend(backend, generator, device, backend_options)  # the open backend: `backend` names it
         except BaseException:

@@ -126,6 +126,17 @@ ReconnectOption = Annotated[
         show_default=False,
     ),
 ]
+StartOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--start",
+        help=(
+            "Begin at this time of the input (seconds, MM:SS or HH:MM:SS.ms; FFmpeg's -ss): it seeks to the "
+            "keyframe before, and what is kept, audio included, starts at 0. A file or recording, not a live stream."
+        ),
+        show_default=False,
+    ),
+]
 WeightsOption = Annotated[
     Optional[Path],
     typer.Option(

@@ -18,6 +18,7 @@ from .common import (
     OpenVINOHintOption,
     OpenVINOPrecisionOption,
     ReconnectOption,
+    StartOption,
     WeightsOption,
     app,
     check_openvino_options,
@@ -52,6 +53,7 @@ def preview(
     loop: Annotated[
         bool, typer.Option("--loop", help="Play a FILE input again from the start when it ends (a stand-in camera).")
     ] = False,
+    start: StartOption = None,
     view: Annotated[
         View,
         typer.Option(
@@ -121,13 +123,15 @@ def preview(
     """
     from ..backends import BackendOptions
     from ..preview import preview_live
+    from ..video.trim import parse_time
 
     if (input is None) == (camera is None):
         raise InputError("give a FILE or URL, or --camera INDEX|DEVICE (exactly one)")
     check_openvino_options(ctx, value(backend))
     backend_options = BackendOptions(openvino_precision=value(openvino_precision), openvino_hint=openvino_hint.value)
     result = preview_live(
-        input, camera=camera, loop=loop, view=view.value, record=record, overwrite=overwrite, serve=serve,
+        input, camera=camera, loop=loop, start=None if start is None else parse_time(start, "--start"),
+        view=view.value, record=record, overwrite=overwrite, serve=serve,
         max_frames=max_frames, backend=value(backend) or "auto", device=value(device), backend_options=backend_options,
         weights=weights, timeout=timeout, reconnect=reconnect, snapshot_dir=snapshot_dir, on_event=say,
     )  # fmt: skip

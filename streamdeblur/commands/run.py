@@ -20,6 +20,7 @@ from .common import (
     OpenVINOHintOption,
     OpenVINOPrecisionOption,
     ReconnectOption,
+    StartOption,
     StatusLine,
     WeightsOption,
     app,
@@ -96,17 +97,7 @@ def run(
             show_default=False,
         ),
     ] = None,
-    start: Annotated[
-        Optional[str],
-        typer.Option(
-            "--start",
-            help=(
-                "Begin at this time of the input (seconds, MM:SS or HH:MM:SS.ms; FFmpeg's -ss): it seeks to the "
-                "keyframe before, and the output, audio included, starts at 0. A file or recording, not a live stream."
-            ),
-            show_default=False,
-        ),
-    ] = None,
+    start: StartOption = None,
     duration: Annotated[
         Optional[str],
         typer.Option(

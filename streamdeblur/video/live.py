@@ -305,13 +305,16 @@ class FilePlayback(LiveSource):
     sees the newest frame and the preview counts the rest as dropped, as with a camera.
     """
 
-    def __init__(self, path: str | os.PathLike, *, loop: bool = False, realtime: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, loop: bool = False, realtime: bool = True, start: float | None = None
+    ) -> None:
         super().__init__()
         self._spec = local_path(path)
         self.path = Path(self._spec)
         self.loop = loop
         self.realtime = realtime
-        self._source = FileSource(self._spec, deep=False)  # every input error, as `run` words it; 8-bit, as shown
+        self.start = start  # seconds into the file where it (and each loop) starts
+        self._source = self._open()
         info = self._source.info
         self.info = LiveInfo(width=info.width, height=info.height, fps=info.fps, name=str(self.path), kind="file")
         self._period = 1.0 / info.fps if info.fps else 1.0 / 30.0
@@ -323,6 +326,10 @@ class FilePlayback(LiveSource):
         self._played = 0
         self._closed = False
 
+    def _open(self) -> FileSource:
+        """The file from its start (or ``start``): every input error as `run` words it; 8-bit, as shown."""
+        return FileSource(self._spec, deep=False, start=self.start)
+
     def read(self) -> Frame | None:
         if self._closed:
             return None
@@ -330,7 +337,7 @@ class FilePlayback(LiveSource):
         if frame is None and self.loop and self._played:
             self._offset += self._last_t + self._period
             self._source.close()
-            self._source = FileSource(self._spec, deep=False)
+            self._source = self._open()
             self._frames = iter(self._source)
             self._start, self._played = None, 0
             frame = next(self._frames, None)
@@ -386,13 +393,17 @@ def open_live(
     *,
     camera: str | int | None = None,
     loop: bool = False,
+    start: float | None = None,
     timeout: float = 10.0,
     reconnect: float | None = None,
 ) -> LiveSource:
     """The live source for ``preview`` and ``run --camera``: ``camera`` (index or /dev path),
-    else a stream URL or a file, told apart by :func:`~streamdeblur.video.urls.is_url`."""
+    else a stream URL or a file, told apart by :func:`~streamdeblur.video.urls.is_url`.
+    ``loop`` and ``start`` (seconds in) apply to a file."""
     if camera is not None and input is not None:
         raise InputError("give either INPUT or --camera, not both")
+    if start is not None and (camera is not None or (input is not None and is_url(input))):
+        raise InputError("--start applies to a file input; a camera or stream is live")
     if camera is not None:
         if loop:
             raise InputError("--loop only applies to a file input")
@@ -406,8 +417,10 @@ def open_live(
     from ..stills import is_still
 
     if is_still(input):
+        if start is not None:
+            raise InputError("--start applies to a video file; a picture has one frame")
         return StillPlayback(input)
-    return FilePlayback(input, loop=loop)
+    return FilePlayback(input, loop=loop, start=start)
 
 
 # -- newest frame wins --------------------------------------------------------------

@@ -176,3 +176,21 @@ def test_a_raw_h264_stream_without_timestamps_is_cut_by_its_frame_rate(tmp_path,
     res = run(raw, "-o", out, *args)
     assert res.exit_code == 0, res.stderr
     assert [which(img, decoded) for _, _, img in read_video(out)] == list(range(10, 30))
+
+
+def test_preview_plays_a_file_from_start_and_loops_back_to_it(tmp_path):
+    """`preview long.mp4 --start 1:00 --loop`: the live view of a file begins at the start asked for, and
+    each loop begins there again."""
+    from streamdeblur.video.live import FilePlayback, open_live
+
+    frames = random_frames(20, 64, 48, seed=7)
+    path = tmp_path / "clip.mkv"
+    write_video(path, frames, rate=10, time_base=Fraction(1, 1000))
+    play = FilePlayback(path, loop=True, realtime=False, start=1.5)
+    shown = [play.read() for _ in range(8)]
+    play.close()
+    assert [which(f.image, frames) for f in shown] == [15, 16, 17, 18, 19, 15, 16, 17]
+    with pytest.raises(InputError, match="--start applies to a file input"):
+        open_live("rtsp://127.0.0.1:1/cam", start=1.0)
+    res = runner.invoke(app, ["preview", str(path), "--start", "9", "--serve", "127.0.0.1:0"])
+    assert res.exit_code == 2 and "--start 9 is past the end of" in res.stderr
