@@ -57,6 +57,8 @@ def check_hls_output(path: Path, codec: str, *, overwrite: bool) -> None:
         raise OutputError(
             f"HLS segments ({path.name}) carry H.264 or H.265, not {codec}", "leave --codec out, or pass libx265"
         )
+    if "%" in str(path.resolve()):  # FFmpeg's HLS muxer reads % in its file names as a pattern
+        raise OutputError(f"an HLS output's path cannot hold '%' ({path})", "choose a name and folder without '%'")
     taken = _segments_of(path.parent if str(path.parent) else Path("."), path.stem)
     if taken and not overwrite:
         raise OutputExistsError(
@@ -85,7 +87,7 @@ class HlsOutput:
             "hls_list_size": "0",  # every segment in the playlist
             "hls_playlist_type": "event" if self.live else "vod",
             "hls_flags": "temp_file+independent_segments",
-            "hls_segment_filename": str(self.folder / segment_name(self.path.stem, 0).replace("00000", "%05d")),
+            "hls_segment_filename": str(self.folder / self.path.stem) + "_%05d.ts",
         }
         try:
             return av.open(str(self.playlist), mode="w", format="hls", options=options)

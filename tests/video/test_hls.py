@@ -86,12 +86,15 @@ def test_an_earlier_outputs_segments_are_kept_without_overwrite_and_replaced_wit
     assert sorted(p.name for p in tmp_path.glob("clip_*.ts")) == ["clip_00000.ts"]  # no stale segments left
 
 
-def test_hls_takes_h264_or_h265_only(tmp_path, clip):
+def test_hls_takes_h264_or_h265_only_and_no_percent_in_its_path(tmp_path, clip):
     res = run(clip, "-o", tmp_path / "c.m3u8", "--codec", "ffv1")
     assert res.exit_code != 0
     assert res.stderr.strip().splitlines()[-1] == (
         "streamdeblur: error: HLS segments (c.m3u8) carry H.264 or H.265, not ffv1; leave --codec out, or pass libx265"
     )
+    res = run(clip, "-o", tmp_path / "100%.m3u8")  # FFmpeg's HLS muxer reads it as a pattern
+    assert res.exit_code != 0 and "an HLS output's path cannot hold '%'" in res.stderr
+    assert os.listdir(tmp_path) == ["in.mp4"]
 
 
 def test_an_interrupted_run_publishes_a_partial_playlist_and_a_failed_one_nothing(tmp_path, clip):
