@@ -34,7 +34,8 @@ CONTAINERS: dict[str, tuple[str, str]] = {
     ".ts": ("mpegts", "libx264"),
     ".nut": ("nut", "ffv1"),
     ".flv": ("flv", "libx264"),  # RTMP's container
-    ".m3u8": ("hls", "libx264"),  # an HLS playlist and its MPEG-TS segments beside it (streamdeblur.video.hls)
+    ".m3u8": ("hls", "libx264"),  # an HLS playlist and its MPEG-TS segments beside it (streamdeblur.video.adaptive)
+    ".mpd": ("dash", "libx264"),  # a DASH manifest and its fMP4 segments beside it
 }
 #: the muxers of stream outputs that are not a container in a file: RTSP announces the streams to a
 #: server (MediaMTX, a ground station) and sends each one as RTP; RTP alone carries MPEG-TS (video

@@ -109,8 +109,8 @@ def _ffmpeg_reason(e: BaseException, logs: list[tuple[int, str, str]]) -> str:
 
 
 #: muxers that write to the network or to many files, and the one that writes what they hold (RTSP: RTP; HLS:
-#: MPEG-TS segments)
-_TRIAL_FORMATS = {"rtsp": "rtp", "rtp_mpegts": "mpegts", "hls": "mpegts"}
+#: MPEG-TS segments; DASH: fragmented MP4)
+_TRIAL_FORMATS = {"rtsp": "rtp", "rtp_mpegts": "mpegts", "hls": "mpegts", "dash": "mp4"}
 
 
 def _trial(fmt: str, stream: Stream, samples: list[Packet]) -> str | None:

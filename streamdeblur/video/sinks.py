@@ -34,6 +34,7 @@ from av.stream import Stream
 
 from ..errors import OutputError, OutputExistsError
 from ..fileio import fsync_file, publish, publish_free, remove_stale_temporaries, temp_name
+from .adaptive import SEGMENT_SECONDS, AdaptiveOutput, check_adaptive_output
 from .containers import (
     AUTO_PRESET,
     CONTAINERS,
@@ -55,7 +56,6 @@ from .containers import (
 from .copies import add_copies, check_copies, copy_metadata, warn_once
 from .frame import Frame
 from .hdr import Hdr10
-from .hls import SEGMENT_SECONDS, HlsOutput, check_hls_output
 from .sources import FileSource, sws_colorspace
 from .urls import STDIO, is_stream_output, sending_url
 
@@ -235,11 +235,11 @@ class FileSink:
         self.info = info
         self.codec = video_encoder(codec or default_codec)
         self.pix_fmt = choose_pix_fmt(self.codec, info, pix_fmt)
-        #: an HLS playlist and its segments (.m3u8), where they are written until published
-        self._hls: HlsOutput | None = None
-        if fmt == "hls":
-            check_hls_output(self.path, self.codec, overwrite=overwrite)  # type: ignore[arg-type]
-            if pix_fmt is None:  # what every player decodes (High 4:2:0 8-bit), whatever the input's
+        #: an HLS playlist or DASH manifest and its segments (.m3u8, .mpd), where they are written until published
+        self._adaptive: AdaptiveOutput | None = None
+        if fmt in ("hls", "dash"):
+            check_adaptive_output(self.path, self.codec, overwrite=overwrite)  # type: ignore[arg-type]
+            if pix_fmt is None:  # what every player decodes (4:2:0 8-bit), whatever the input's
                 self.pix_fmt = "yuv420p"
         _warn_colour_loss(info, self.pix_fmt, self.codec, requested=pix_fmt is not None)
         self.crf = DEFAULT_CRF.get(self.codec) if crf is None else crf
@@ -273,9 +273,9 @@ class FileSink:
         else:
             for stale in remove_stale_temporaries(self.path):
                 log.warning("removed %s, the temporary file of a run that was killed before it could clean up", stale)
-            if fmt == "hls":
-                self._hls = HlsOutput(self.path, live=getattr(info, "is_live", True), overwrite=overwrite)
-                self.container = self._hls.open()
+            if fmt in ("hls", "dash"):
+                self._adaptive = AdaptiveOutput(self.path, live=getattr(info, "is_live", True), overwrite=overwrite)
+                self.container = self._adaptive.open()
             else:
                 self.tmp = temp_name(self.path)
                 self.container = open_container(self.tmp, fmt, shown=self.path)
@@ -369,11 +369,11 @@ class FileSink:
         options = encoder_options(self.codec, self.crf, self.preset)
         if self.to_stream:  # a viewer (or a server's transcoder) joins at a keyframe: one every 2 s, as OBS sends
             options["g"] = str(max(1, round(STREAM_KEYFRAME_SECONDS * rate)))
-        if self._hls is not None:  # a keyframe where each segment starts and nowhere else: segments of equal length
+        if self._adaptive is not None:  # a keyframe where each segment starts and nowhere else: equal segments
             options["g"] = options["keyint_min"] = str(max(1, round(SEGMENT_SECONDS * rate)))
             if self.codec == "libx265":
                 options["x265-params"] = options.get("x265-params", "") + ":scenecut=0"
-            else:
+            elif self.codec in ("libx264", "libx264rgb"):
                 options["sc_threshold"] = "0"
         if self.low_latency and self.codec in ZERO_LATENCY_CODECS:  # frames out as they go in (~1 s less delay)
             options["tune"] = "zerolatency"
@@ -560,8 +560,8 @@ class FileSink:
         if partial and self.frames_written == 0:
             self._remove_tmp()
             return None
-        if self._hls is not None:  # segments, then the playlist
-            return self._hls.publish(partial=partial)
+        if self._adaptive is not None:  # segments, then the playlist or manifest
+            return self._adaptive.publish(partial=partial)
         if self.tmp is None:  # stdout: what was written is there already
             return self.path
         final = partial_name(self.path) if partial else self.path
@@ -597,8 +597,8 @@ class FileSink:
         self._remove_tmp()
 
     def _remove_tmp(self) -> None:
-        if self._hls is not None:
-            self._hls.discard()
+        if self._adaptive is not None:
+            self._adaptive.discard()
         if self.tmp is None:
             return
         try:

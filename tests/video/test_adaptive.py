@@ -1,6 +1,7 @@
-"""`run IN -o site/clip.m3u8`: an HLS playlist and its MPEG-TS segments, what a web player or CDN
-serves; a file's set published whole (segments, then the playlist), a live input's written in
-place as it goes; every frame and the audio in it, a keyframe at each segment's start."""
+"""`run IN -o site/clip.m3u8` (HLS: a playlist and its MPEG-TS segments) and `-o site/clip.mpd`
+(MPEG-DASH: a manifest, init segments and fMP4 chunks), what a web player or CDN serves; a file's
+set published whole (segments, then the playlist), a live input's written in place as it goes;
+every frame and the audio in it, a keyframe at each segment's start."""
 
 from __future__ import annotations
 
@@ -90,10 +91,11 @@ def test_hls_takes_h264_or_h265_only_and_no_percent_in_its_path(tmp_path, clip):
     res = run(clip, "-o", tmp_path / "c.m3u8", "--codec", "ffv1")
     assert res.exit_code != 0
     assert res.stderr.strip().splitlines()[-1] == (
-        "streamdeblur: error: HLS segments (c.m3u8) carry H.264 or H.265, not ffv1; leave --codec out, or pass libx265"
+        "streamdeblur: error: HLS segments (c.m3u8) carry libx264, libx265, not ffv1; "
+        "leave --codec out, or pass one of those"
     )
     res = run(clip, "-o", tmp_path / "100%.m3u8")  # FFmpeg's HLS muxer reads it as a pattern
-    assert res.exit_code != 0 and "an HLS output's path cannot hold '%'" in res.stderr
+    assert res.exit_code != 0 and "HLS output paths cannot hold '%'" in res.stderr
     assert os.listdir(tmp_path) == ["in.mp4"]
 
 
@@ -147,9 +149,50 @@ def test_segments_and_hls_are_refused_together_and_a_folder_of_inputs_gets_a_pla
     tmp_path, clip, tiny_weights
 ):
     res = run(clip, "-o", tmp_path / "x.m3u8", "--segments", "2")
-    assert res.exit_code != 0 and "an HLS output (.m3u8) is segments already" in res.stderr
+    assert res.exit_code != 0 and "an HLS or DASH output (.m3u8, .mpd) is segments" in res.stderr
     assert not list(tmp_path.glob("x*")) and hidden(tmp_path) == []
     out = tmp_path / "site"
     res = run(clip, clip.with_name("in.mp4"), "-o", out, "--format", "m3u8", "-w", tiny_weights)
     assert res.exit_code == 0, res.output
     assert sorted(os.listdir(out)) == ["in.m3u8", "in_00000.ts", "in_00001.ts", "in_00002.ts"]
+
+
+def dash_representation(folder: Path, stem: str, rep: int) -> bytes:
+    """One DASH representation as the player assembles it: its init segment, then its chunks in order."""
+    chunks = sorted(folder.glob(f"{stem}-chunk-{rep}-*.m4s"))
+    return b"".join(p.read_bytes() for p in [folder / f"{stem}-init-{rep}.m4s", *chunks])
+
+
+def test_a_file_becomes_a_dash_manifest_and_fmp4_segments(tmp_path, clip, tiny_weights):
+    site = tmp_path / "site"
+    site.mkdir()
+    res = run(clip, "-o", site / "clip.mpd", "-w", tiny_weights)
+    assert res.exit_code == 0, res.output
+    manifest = (site / "clip.mpd").read_text()
+    assert 'type="static"' in manifest and 'mediaPresentationDuration="PT5.0S"' in manifest
+    assert 'initialization="clip-init-$RepresentationID$.m4s"' in manifest and 'contentType="audio"' in manifest
+    assert sorted(p.name for p in site.glob("clip-chunk-0-*.m4s")) == [f"clip-chunk-0-0000{i}.m4s" for i in (1, 2, 3)]
+    for rep, kind, want in ((0, "video", 50), (1, "audio", 200)):
+        whole = tmp_path / f"rep{rep}.mp4"
+        whole.write_bytes(dash_representation(site, "clip", rep))
+        with av.open(str(whole)) as c:  # the init segment and the chunks make one fragmented MP4
+            got = sum(1 for _ in c.decode(**{kind: 0}))
+        assert got >= want if kind == "audio" else got == want, (kind, got)
+    assert hidden(site) == []
+
+
+def test_an_interrupted_dash_run_publishes_a_partial_manifest_with_segments_of_its_own(tmp_path, clip):
+    (tmp_path / "clip.mpd").write_text("an earlier run's")
+    with open_source(clip) as src:
+        sink = FileSink(tmp_path / "clip.mpd", src.info, overwrite=True)
+        for f, _ in zip(src, range(25)):
+            sink.write(f)
+        assert sink.close(partial=True) == tmp_path / "clip.partial.mpd"
+    manifest = (tmp_path / "clip.partial.mpd").read_text()
+    assert 'initialization="clip.partial-init-$RepresentationID$.m4s"' in manifest
+    assert 'media="clip.partial-chunk-$RepresentationID$-$Number%05d$.m4s"' in manifest
+    whole = tmp_path / "part.mp4"
+    whole.write_bytes(dash_representation(tmp_path, "clip.partial", 0))
+    with av.open(str(whole)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 25
+    assert (tmp_path / "clip.mpd").read_text() == "an earlier run's" and hidden(tmp_path) == []
