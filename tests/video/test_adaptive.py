@@ -196,3 +196,22 @@ def test_an_interrupted_dash_run_publishes_a_partial_manifest_with_segments_of_i
     with av.open(str(whole)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 25
     assert (tmp_path / "clip.mpd").read_text() == "an earlier run's" and hidden(tmp_path) == []
+
+
+def test_a_live_input_to_dash_is_written_in_place(tmp_path, clip, tiny_weights):
+    ts = tmp_path / "feed.ts"
+    with av.open(str(clip)) as c:
+        images = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    write_video(ts, images, codec="libx264", pix_fmt="yuv420p", rate=10, time_base=Fraction(1, 90000))
+    feed = Feed([ts.read_bytes()])
+    feed.start()
+    live = tmp_path / "live"
+    live.mkdir()
+    res = run(feed.url, "-o", live / "feed.mpd", "-w", tiny_weights, "--timeout", "5")
+    assert res.exit_code == 0, res.output
+    assert 'type="static"' in (live / "feed.mpd").read_text()  # closed at the end
+    whole = tmp_path / "all.mp4"
+    whole.write_bytes(dash_representation(live, "feed", 0))
+    with av.open(str(whole)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 50
+    assert hidden(live) == []
