@@ -117,7 +117,8 @@ def test_an_interrupted_run_publishes_a_partial_playlist_and_a_failed_one_nothin
     assert hidden(tmp_path) == []
 
 
-def test_a_live_input_is_written_in_place_as_an_event_playlist(tmp_path, clip, tiny_weights):
+def run_live(tmp_path: Path, clip: Path, tiny_weights: Path, name: str) -> Path:
+    """``clip`` sent by a TCP server as MPEG-TS (a live feed), deblurred to ``live/NAME``; returns ``live``."""
     ts = tmp_path / "feed.ts"
     with av.open(str(clip)) as c:
         images = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
@@ -126,8 +127,13 @@ def test_a_live_input_is_written_in_place_as_an_event_playlist(tmp_path, clip, t
     feed.start()
     live = tmp_path / "live"
     live.mkdir()
-    res = run(feed.url, "-o", live / "feed.m3u8", "-w", tiny_weights, "--timeout", "5")
+    res = run(feed.url, "-o", live / name, "-w", tiny_weights, "--timeout", "5")
     assert res.exit_code == 0, res.output
+    return live
+
+
+def test_a_live_input_is_written_in_place_as_an_event_playlist(tmp_path, clip, tiny_weights):
+    live = run_live(tmp_path, clip, tiny_weights, "feed.m3u8")
     names, _, text = playlist(live / "feed.m3u8")
     assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text and text.rstrip().endswith("#EXT-X-ENDLIST")
     assert sum(segment_frames(live / n)[0] for n in names) == 50
@@ -199,16 +205,7 @@ def test_an_interrupted_dash_run_publishes_a_partial_manifest_with_segments_of_i
 
 
 def test_a_live_input_to_dash_is_written_in_place(tmp_path, clip, tiny_weights):
-    ts = tmp_path / "feed.ts"
-    with av.open(str(clip)) as c:
-        images = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    write_video(ts, images, codec="libx264", pix_fmt="yuv420p", rate=10, time_base=Fraction(1, 90000))
-    feed = Feed([ts.read_bytes()])
-    feed.start()
-    live = tmp_path / "live"
-    live.mkdir()
-    res = run(feed.url, "-o", live / "feed.mpd", "-w", tiny_weights, "--timeout", "5")
-    assert res.exit_code == 0, res.output
+    live = run_live(tmp_path, clip, tiny_weights, "feed.mpd")
     assert 'type="static"' in (live / "feed.mpd").read_text()  # closed at the end
     whole = tmp_path / "all.mp4"
     whole.write_bytes(dash_representation(live, "feed", 0))
