@@ -83,6 +83,8 @@ class RunOptions:
     duration: float | None = None
     #: which video stream of the input is deblurred (0: the first; FFmpeg's -map 0:v:N)
     video_stream: int = 0
+    #: a comparison output: "side" (original | deblurred, twice as wide) or "split" (a wipe); None: deblurred
+    view: str | None = None
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self) -> None:
@@ -93,6 +95,8 @@ class RunOptions:
         if self.reconnect is not None and not 0 < self.reconnect <= MAX_TIMEOUT:
             raise InputError(f"--reconnect must be between 0 and {MAX_TIMEOUT} seconds, got {self.reconnect:g}")
         check_trim(self.start, self.duration)
+        if self.view not in (None, "side", "split", "deblurred"):
+            raise InputError(f"view must be side, split or deblurred, got {self.view!r}")
         if self.video_stream < 0:
             raise InputError(f"--video-stream must be 0 or more, got {self.video_stream}")
         if not 0.1 <= self.timeout <= MAX_TIMEOUT:  # inf and 1e300 too: FFmpeg counts microseconds in 64 bits
@@ -167,6 +171,7 @@ def deblur_video(
                 stop_event=stop_event,
                 interrupt_grace=_INTERRUPT_GRACE,
                 realtime=paced(options, out),
+                keep_original=_comparing(options),
             )
             announce = (lambda: on_ready(source.info, opened, plan)) if on_ready is not None else None
             stats = _run_to_file(pipe, sink, out, announce)
@@ -219,7 +224,7 @@ def deblur_video(
 #: deblurred frames a slow consumer of deblur_frames may leave waiting before the pipeline pauses
 _FRAMES_AHEAD = 8
 #: the RunOptions fields that only an output file uses: refused by deblur_frames
-_ENCODING_FIELDS = ("codec", "crf", "preset", "encoder_threads", "pix_fmt", "format")
+_ENCODING_FIELDS = ("codec", "crf", "preset", "encoder_threads", "pix_fmt", "format", "view")
 
 
 class DeblurredFrames:
@@ -489,13 +494,20 @@ def _live_to_stream(source: FileSource, out: Path | str, codec: str) -> bool:
 
 def _open_sink(out: Path, source: FileSource, options: RunOptions, plan: RunPlan) -> FileSink:
     """The output file, under a hidden temporary name until it is published."""
-    from .video.sinks import FileSink
+    from .video.sinks import FileSink, comparison_format
 
+    view = options.view if _comparing(options) else None
+    info = comparison_format(source.info, view) if view else source.info
     return FileSink(
-        out, source.info, codec=options.codec, crf=options.crf, preset=plan.encoder.preset, pix_fmt=options.pix_fmt,
+        out, info, view=view, codec=options.codec, crf=options.crf, preset=plan.encoder.preset, pix_fmt=options.pix_fmt,
         overwrite=options.overwrite, copy_from=source, format=options.format, threads=plan.encoder.threads,
         low_latency=plan.encoder.low_latency, reconnect=options.reconnect,
     )  # fmt: skip
+
+
+def _comparing(options: RunOptions) -> bool:
+    """Whether the output shows the original beside the deblurred picture (``view`` side or split)."""
+    return options.view in ("side", "split")
 
 
 def _run_to_file(pipe: Pipeline, sink: FileSink, out: Path, announce: Callable[[], None] | None) -> PipelineStats:

@@ -171,6 +171,7 @@ class Pipeline:
         total: int | None = None,
         interrupt_grace: float | None = None,
         realtime: bool = False,
+        keep_original: bool = False,
     ) -> None:
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
@@ -194,6 +195,8 @@ class Pipeline:
         self.abandoned: tuple[str, ...] = ()
         #: frames written no faster than their presentation times (FFmpeg's -re): a file sent to a server
         self.realtime = realtime
+        #: each deblurred frame carries its input picture in ``meta["original"]`` (a comparison output)
+        self.keep_original = keep_original
 
     # -- control ---------------------------------------------------------------
     def stop(self) -> None:
@@ -267,7 +270,8 @@ class Pipeline:
                     raise RuntimeError(f"the backend returned shape {result.shape} for a batch of {stacked.shape}")
                 self.stats.batches += 1
                 for f, img in zip(frames, result):
-                    self._put(out, replace(f, image=img))
+                    meta = {**f.meta, "original": f.image} if self.keep_original else f.meta
+                    self._put(out, replace(f, image=img, meta=meta))
                 frames.clear()
             for p in held:
                 self._put(out, p)

@@ -115,8 +115,7 @@ def deblur_many(
     jobs, is_folder = resolve_jobs(inputs, output, format=many.format)
     if many.segments is not None and any(str(o).lower().endswith((".m3u8", ".mpd")) for _, o in jobs):
         raise OutputError(
-            "--segments joins an input's parts into one file; an HLS or DASH output (.m3u8, .mpd) is segments "
-            "already",
+            "--segments joins an input's parts into one file; an HLS or DASH output (.m3u8, .mpd) is segments already",
             "leave --segments out, or write .mp4/.mkv",
         )
     _check_report_path(many.report)

@@ -9,6 +9,7 @@ being one library call.
 
 from __future__ import annotations
 
+import enum
 import sys
 import time
 from enum import Enum
@@ -126,6 +127,17 @@ ReconnectOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+class View(str, enum.Enum):
+    """What a picture of the run shows: the original and the deblurred frame side by side, a split wipe, or the
+    deblurred frame only (``streamdeblur.video.compose``)."""
+
+    side = "side"
+    split = "split"
+    deblurred = "deblurred"
+
+
 StartOption = Annotated[
     Optional[str],
     typer.Option(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,6 +18,7 @@ from .common import (
     OpenVINOPrecisionOption,
     ReconnectOption,
     StartOption,
+    View,
     WeightsOption,
     app,
     check_openvino_options,
@@ -26,12 +26,6 @@ from .common import (
     user_errors,
     value,
 )
-
-
-class View(str, enum.Enum):
-    side = "side"
-    split = "split"
-    deblurred = "deblurred"
 
 
 @app.command()

@@ -22,6 +22,7 @@ from .common import (
     ReconnectOption,
     StartOption,
     StatusLine,
+    View,
     WeightsOption,
     app,
     check_openvino_options,
@@ -120,6 +121,16 @@ def run(
             ),
         ),
     ] = 0,
+    view: Annotated[
+        View,
+        typer.Option(
+            "--view",
+            help=(
+                "deblurred: the output (default); side: the original and the deblurred frame side by side (twice as "
+                "wide), split: a wipe, both labelled, 8-bit: a comparison to show or judge."
+            ),
+        ),
+    ] = View.deblurred,
     backend: Annotated[BackendName, typer.Option("--backend", help=BACKEND_HELP)] = BackendName.auto,
     device: DeviceOption = None,
     weights: WeightsOption = None,
@@ -329,7 +340,7 @@ def run(
         pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, realtime=realtime, reconnect=reconnect,
         start=None if start is None else parse_time(start, "--start"),
         duration=None if duration is None else parse_time(duration, "--duration"),
-        video_stream=video_stream, backend_options=backend_options,
+        video_stream=video_stream, view=view.value, backend_options=backend_options,
     )  # fmt: skip
     many = (format, cluster, segments, cpus_per_worker, workers, report)
     if camera is not None:
@@ -346,6 +357,8 @@ def run(
             raise InputError("--start applies to a file or stream input; a camera is live (--duration stops it)")
         if video_stream:
             raise InputError("--video-stream applies to a file or stream input; a camera has one")
+        if view is not View.deblurred:
+            raise InputError("--view applies to a file or stream input; `preview --camera` shows a camera side by side")
         return _record_camera(camera, output, options, duration=options.duration, quiet=quiet)
     if not inputs:
         raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
@@ -394,7 +407,7 @@ def run(
                 "come back once they end",
                 "leave --reconnect out",
             )
-        single = typed(ctx, "start", "duration", "video_stream")
+        single = typed(ctx, "start", "duration", "video_stream", "view")
         if single:
             raise InputError(
                 f"{' and '.join(single)} {'applies' if len(single) == 1 else 'apply'} to one input run on its own; "
@@ -466,7 +479,7 @@ def _run_pipe(
 #: the options of `run` that a still picture has no use for
 _VIDEO_ONLY = (
     "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
-    "reconnect", "start", "duration", "video_stream",
+    "reconnect", "start", "duration", "video_stream", "view",
 )  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")

@@ -18,6 +18,7 @@ interrupted run publishes it under another, free name.)
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -35,6 +36,7 @@ from av.stream import Stream
 from ..errors import OutputError, OutputExistsError
 from ..fileio import fsync_file, publish, publish_free, remove_stale_temporaries, temp_name
 from .adaptive import SEGMENT_SECONDS, AdaptiveOutput, check_adaptive_output
+from .compose import compose
 from .containers import (
     AUTO_PRESET,
     CONTAINERS,
@@ -56,7 +58,7 @@ from .containers import (
 from .copies import add_copies, check_copies, copy_metadata, warn_once
 from .frame import Frame
 from .hdr import Hdr10
-from .sources import FileSource, sws_colorspace
+from .sources import FileSource, SourceInfo, sws_colorspace
 from .urls import STDIO, is_stream_output, sending_url
 
 log = logging.getLogger(__name__)
@@ -175,6 +177,13 @@ def _carry_hdr10(hdr: Hdr10, codec: str, options: dict[str, str], info: FrameFor
     warn_once(str(getattr(info, "spec", "")), note)
 
 
+def comparison_format(info: SourceInfo, view: str) -> SourceInfo:
+    """The frame format of a comparison output (``view``: ``side`` is twice as wide; ``split`` the same size):
+    8-bit pictures, as :func:`~.compose.compose` makes them, with the input's colour tags."""
+    deep = {"pix_fmt": "yuv420p", "bit_depth": 8, "hdr10": None} if info.bit_depth > 8 else {}
+    return dataclasses.replace(info, width=info.width * (2 if view == "side" else 1), **deep)
+
+
 class NullSink:
     """Discards frames: for benchmarks and dry runs."""
 
@@ -213,7 +222,11 @@ class FileSink:
         threads: int | None = None,
         low_latency: bool = False,
         reconnect: float | None = None,
+        view: str | None = None,
     ) -> None:
+        #: ``side`` or ``split``: each frame written as the original and the deblurred picture together
+        #: (its ``meta["original"]``; ``info`` gives the composed size: :func:`comparison_format`)
+        self.view = view
         #: x264/x265 tuned for zero latency (no lookahead, no B-frames): a live input restreamed
         self.low_latency = low_latency
         #: ``-`` (with ``format``): written to stdout as it goes, no temporary file, no rename
@@ -450,6 +463,8 @@ class FileSink:
 
     def write(self, frame: Frame) -> None:
         img = frame.image
+        if self.view is not None:
+            img = compose(frame.meta["original"], img, self.view)
         if img.shape != (self.info.height, self.info.width, 3):
             raise OutputError(
                 f"frame {frame.index} is {img.shape[1]}x{img.shape[0]}, "
