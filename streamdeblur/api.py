@@ -85,6 +85,8 @@ class RunOptions:
     video_stream: int = 0
     #: a comparison output: "side" (original | deblurred, twice as wide) or "split" (a wipe); None: deblurred
     view: str | None = None
+    #: bits a second the video is held to (a 2 s buffer: what a streaming service asks); with crf, its cap
+    bitrate: int | None = None
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self) -> None:
@@ -224,7 +226,7 @@ def deblur_video(
 #: deblurred frames a slow consumer of deblur_frames may leave waiting before the pipeline pauses
 _FRAMES_AHEAD = 8
 #: the RunOptions fields that only an output file uses: refused by deblur_frames
-_ENCODING_FIELDS = ("codec", "crf", "preset", "encoder_threads", "pix_fmt", "format", "view")
+_ENCODING_FIELDS = ("codec", "crf", "preset", "encoder_threads", "pix_fmt", "format", "view", "bitrate")
 
 
 class DeblurredFrames:
@@ -450,10 +452,12 @@ def _codec(out: Path, options: RunOptions) -> str:
 
 
 def _check_encoder(out: Path, options: RunOptions) -> None:
-    """``--preset`` or ``--crf`` refused before anything opens when the output's encoder does not take it."""
-    from .video.containers import check_encoder_settings
+    """``--preset``, ``--crf`` or ``--bitrate`` refused before anything opens when the output's encoder does not
+    take it."""
+    from .video.containers import check_bitrate, check_encoder_settings
 
     check_encoder_settings(_codec(out, options), options.preset, options.crf)
+    check_bitrate(_codec(out, options), options.bitrate)
 
 
 def _check_reconnect(input: str | os.PathLike[str], options: RunOptions, output: str | os.PathLike[str] = "") -> None:
@@ -499,9 +503,10 @@ def _open_sink(out: Path, source: FileSource, options: RunOptions, plan: RunPlan
     view = options.view if _comparing(options) else None
     info = comparison_format(source.info, view) if view else source.info
     return FileSink(
-        out, info, view=view, codec=options.codec, crf=options.crf, preset=plan.encoder.preset, pix_fmt=options.pix_fmt,
-        overwrite=options.overwrite, copy_from=source, format=options.format, threads=plan.encoder.threads,
-        low_latency=plan.encoder.low_latency, reconnect=options.reconnect,
+        out, info, view=view, bitrate=options.bitrate, codec=options.codec, crf=options.crf,
+        preset=plan.encoder.preset, pix_fmt=options.pix_fmt, overwrite=options.overwrite, copy_from=source,
+        format=options.format, threads=plan.encoder.threads, low_latency=plan.encoder.low_latency,
+        reconnect=options.reconnect,
     )  # fmt: skip
 
 

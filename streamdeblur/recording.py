@@ -39,6 +39,7 @@ def live_sink(
     preset: str | None = None,
     overwrite: bool = False,
     reconnect: float | None = None,
+    bitrate: int | None = None,
 ) -> FileSink:
     """The :class:`~streamdeblur.video.sinks.FileSink` that records a live source: capture-clock
     timestamps, colours tagged BT.709 (what :class:`~streamdeblur.video.live.LiveInfo` says); sent to a
@@ -46,7 +47,7 @@ def live_sink(
     live_out = is_stream_output(str(output))
     return FileSink(
         output, info, codec=codec, crf=crf, preset=preset, overwrite=overwrite, low_latency=live_out,
-        reconnect=reconnect if live_out else None,
+        reconnect=reconnect if live_out else None, bitrate=bitrate,
     )  # fmt: skip
 
 
@@ -127,6 +128,7 @@ def record_live(
     crf: int | None = None,
     preset: str | None = None,
     overwrite: bool = False,
+    bitrate: int | None = None,
     on_open: Callable[[LiveInfo], None] | None = None,
     on_ready: Notify | None = None,
     on_progress: OnProgress | None = None,
@@ -144,7 +146,7 @@ def record_live(
     from .backends import create_backend
     from .encoding import plan_encoder
     from .models import load_generator
-    from .video.containers import AUTO_PRESET, check_encoder_settings, output_codec
+    from .video.containers import AUTO_PRESET, check_bitrate, check_encoder_settings, output_codec
 
     if not isinstance(source, LiveSource):
         source = open_live(source, camera=camera, loop=loop, timeout=timeout, reconnect=reconnect)
@@ -153,6 +155,7 @@ def record_live(
             on_open(source.info)
         out = check_destination(output, overwrite=overwrite)  # a file, or a stream URL (rtmp://, udp:// ...)
         check_encoder_settings(output_codec(out, codec), preset, crf)  # before the model loads
+        check_bitrate(output_codec(out, codec), bitrate)
         opened = create_backend(
             backend, load_generator(weights), device, backend_options
         )  # the open backend; `backend` names it
@@ -165,8 +168,9 @@ def record_live(
             i = source.info
             preset = plan_encoder(output_codec(out, codec), preset, None, opened, i.width, i.height, 1).preset
         sink = live_sink(
-            out, source.info, codec=codec, crf=crf, preset=preset, overwrite=overwrite, reconnect=reconnect
-        )
+            out, source.info, codec=codec, crf=crf, preset=preset, overwrite=overwrite, reconnect=reconnect,
+            bitrate=bitrate,
+        )  # fmt: skip
         stats, reason = _record(frames, opened, sink, on_ready=on_ready, on_progress=on_progress)
     finally:
         if not frames.started:

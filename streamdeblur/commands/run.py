@@ -181,6 +181,18 @@ def run(
             show_default=False,
         ),
     ] = None,
+    bitrate: Annotated[
+        Optional[str],
+        typer.Option(
+            "--bitrate",
+            help=(
+                "Hold the video to this many bits a second (6M, 4500k): an average kept to it by a 2 s buffer, as "
+                "streaming services ask (FFmpeg's -b:v R -maxrate R -bufsize 2R); with --crf, that quality capped "
+                "at it. Default: --crf's constant quality."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     preset: Annotated[
         Optional[str],
         typer.Option(
@@ -325,6 +337,7 @@ def run(
     from ..api import RunOptions
     from ..backends import BackendOptions
     from ..batch import BatchOptions, is_batch
+    from ..video.containers import parse_bitrate
     from ..video.trim import parse_time
 
     check_openvino_options(ctx, value(backend))
@@ -340,7 +353,8 @@ def run(
         pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, realtime=realtime, reconnect=reconnect,
         start=None if start is None else parse_time(start, "--start"),
         duration=None if duration is None else parse_time(duration, "--duration"),
-        video_stream=video_stream, view=view.value, backend_options=backend_options,
+        video_stream=video_stream, view=view.value, bitrate=None if bitrate is None else parse_bitrate(bitrate),
+        backend_options=backend_options,
     )  # fmt: skip
     many = (format, cluster, segments, cpus_per_worker, workers, report)
     if camera is not None:
@@ -479,7 +493,7 @@ def _run_pipe(
 #: the options of `run` that a still picture has no use for
 _VIDEO_ONLY = (
     "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
-    "reconnect", "start", "duration", "video_stream", "view",
+    "reconnect", "start", "duration", "video_stream", "view", "bitrate",
 )  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")
@@ -645,6 +659,7 @@ def _record_camera(camera: str, output: str, options: RunOptions, *, duration: f
         backend=options.backend, device=options.device, weights=options.weights,
         backend_options=options.backend_options, timeout=options.timeout, reconnect=options.reconnect,
         codec=options.codec, crf=options.crf, preset=options.preset, overwrite=options.overwrite,
+        bitrate=options.bitrate,
     )  # fmt: skip
     if not quiet:
         typer.echo(

@@ -228,6 +228,41 @@ def check_encoder_settings(codec: str, preset: str | None, crf: int | None) -> N
     check_crf(codec, crf)
 
 
+#: the encoders --bitrate applies to (the lossless ones have no rate to set)
+RATE_CODECS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1")
+_RATE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKmM]?)(?:bps|b/s|b)?$")
+
+
+def parse_bitrate(text: str) -> int:
+    """Bits per second from ``6M``, ``4500k`` or ``800000``; a one-line error otherwise."""
+    m = _RATE.match(text.strip())
+    if m is None or float(m[1]) <= 0:
+        raise InputError(f"--bitrate {text!r} is not a bitrate", "give bits per second: --bitrate 6M, 4500k or 800000")
+    rate = round(float(m[1]) * {"": 1, "k": 1000, "m": 1_000_000}[m[2].lower()])
+    if not 10_000 <= rate <= 2_000_000_000:
+        raise InputError(f"--bitrate {text}: {rate} bits a second is outside 10k to 2000M")
+    return rate
+
+
+def check_bitrate(codec: str, bitrate: int | None) -> None:
+    """An :class:`InputError` for a ``--bitrate`` that ``codec`` has no use for (checked before any model loads)."""
+    if bitrate is not None and codec not in RATE_CODECS:
+        raise InputError(
+            f"--bitrate: the {codec} encoder is lossless and takes no bitrate", "leave --bitrate out, or use libx264"
+        )
+
+
+def rate_options(codec: str, bitrate: int, *, capped_crf: bool) -> dict[str, str]:
+    """The encoder options for ``--bitrate``: an average bitrate held to it by a 2-second buffer (what
+    streaming services ask: ``-b:v R -maxrate R -bufsize 2R``), or with ``--crf`` the CRF capped at it."""
+    options = {"maxrate": str(bitrate), "bufsize": str(2 * bitrate)}
+    if not capped_crf:
+        options["b"] = str(bitrate)
+    elif codec == "libvpx-vp9":
+        options["b"] = str(bitrate)  # VP9's constrained quality: its crf with a target
+    return options
+
+
 def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
     """The encoder's private options for ``--crf`` and ``--preset`` (``crf`` 0: lossless)."""
     options: dict[str, str] = {}

@@ -44,12 +44,14 @@ from .containers import (
     FULL_RANGE,
     RGB_MATRIX,
     alpha_loss,
+    check_bitrate,
     choose_pix_fmt,
     colour_loss,
     encoder_options,
     format_options,
     muxer,
     open_container,
+    rate_options,
     rgb_output,
     stdout_extension,
     stream_output_extension,
@@ -223,7 +225,10 @@ class FileSink:
         low_latency: bool = False,
         reconnect: float | None = None,
         view: str | None = None,
+        bitrate: int | None = None,
     ) -> None:
+        #: ``--bitrate``: bits a second the video is held to (with ``crf``: the cap on its CRF)
+        self.bitrate = bitrate
         #: ``side`` or ``split``: each frame written as the original and the deblurred picture together
         #: (its ``meta["original"]``; ``info`` gives the composed size: :func:`comparison_format`)
         self.view = view
@@ -255,7 +260,9 @@ class FileSink:
             if pix_fmt is None:  # what every player decodes (4:2:0 8-bit), whatever the input's
                 self.pix_fmt = "yuv420p"
         _warn_colour_loss(info, self.pix_fmt, self.codec, requested=pix_fmt is not None)
-        self.crf = DEFAULT_CRF.get(self.codec) if crf is None else crf
+        check_bitrate(self.codec, bitrate)
+        self._capped_crf = crf is not None
+        self.crf = (DEFAULT_CRF.get(self.codec) if bitrate is None else None) if crf is None else crf
         if preset == AUTO_PRESET:
             raise ValueError("--preset auto is resolved before the sink opens (streamdeblur.encoding.plan_encoder)")
         self.preset = preset
@@ -380,6 +387,8 @@ class FileSink:
         info = self.info
         rate = info.rate if info.rate and info.rate > 0 else Fraction(25)
         options = encoder_options(self.codec, self.crf, self.preset)
+        if self.bitrate is not None:
+            options.update(rate_options(self.codec, self.bitrate, capped_crf=self._capped_crf))
         if self.to_stream:  # a viewer (or a server's transcoder) joins at a keyframe: one every 2 s, as OBS sends
             options["g"] = str(max(1, round(STREAM_KEYFRAME_SECONDS * rate)))
         if self._adaptive is not None:  # a keyframe where each segment starts and nowhere else: equal segments
