@@ -163,7 +163,7 @@ def _unlink(files: Iterable[Path]) -> list[Path]:
     removed = []
     for f in files:
         with contextlib.suppress(FileNotFoundError):
-            if f.is_dir() and not f.is_symlink():  # an HLS output's temporary folder (streamdeblur.video.hls)
+            if f.is_dir() and not f.is_symlink():  # an HLS or DASH output's temporary folder (video.adaptive)
                 shutil.rmtree(f)
             else:
                 os.unlink(f)

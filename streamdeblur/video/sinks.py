@@ -394,7 +394,7 @@ class FileSink:
         if self._adaptive is not None:  # a keyframe where each segment starts and nowhere else: equal segments
             options["g"] = options["keyint_min"] = str(max(1, round(SEGMENT_SECONDS * rate)))
             if self.codec == "libx265":
-                options["x265-params"] = options.get("x265-params", "") + ":scenecut=0"
+                options["x265-params"] = ":".join(filter(None, [options.get("x265-params"), "scenecut=0"]))
             elif self.codec in ("libx264", "libx264rgb"):
                 options["sc_threshold"] = "0"
         if self.low_latency and self.codec in ZERO_LATENCY_CODECS:  # frames out as they go in (~1 s less delay)

@@ -256,7 +256,7 @@ class FileSource:
             return  # read once, front to back: the frames before the start are decoded and left out
         # a demuxer without an index (MPEG-TS) can land on a keyframe *after* the target: then seek
         # further back, and in the end decode from the start (slower, never a frame missing)
-        for back in (0, 5, 30, 120):
+        for back in (0, 5, 30, 120, 600, 3600):
             target = max(origin, begin - back)
             if not self._seek(target):
                 break
