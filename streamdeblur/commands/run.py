@@ -110,6 +110,14 @@ def run(
             show_default=False,
         ),
     ] = None,
+    end: Annotated[
+        Optional[str],
+        typer.Option(
+            "--end",
+            help="Stop at this time of the input (FFmpeg's -to): the same as --duration END minus --start.",
+            show_default=False,
+        ),
+    ] = None,
     video_stream: Annotated[
         int,
         typer.Option(
@@ -338,7 +346,7 @@ def run(
     from ..backends import BackendOptions
     from ..batch import BatchOptions, is_batch
     from ..video.containers import parse_bitrate
-    from ..video.trim import parse_time
+    from ..video.trim import part_length
 
     check_openvino_options(ctx, value(backend))
     backend_options = BackendOptions(
@@ -347,12 +355,12 @@ def run(
         openvino_precision=value(openvino_precision),
         openvino_hint=openvino_hint.value,
     )
+    begin, length = part_length(start, duration, end)
     options = RunOptions(
         backend=value(backend) or "auto", device=value(device), weights=str(weights) if weights is not None else None,
         batch=parse_batch(batch), codec=codec, crf=crf, preset=preset, encoder_threads=encoder_threads,
         pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, realtime=realtime, reconnect=reconnect,
-        start=None if start is None else parse_time(start, "--start"),
-        duration=None if duration is None else parse_time(duration, "--duration"),
+        start=begin, duration=length,
         video_stream=video_stream, view=view.value, bitrate=None if bitrate is None else parse_bitrate(bitrate),
         backend_options=backend_options,
     )  # fmt: skip
@@ -421,7 +429,7 @@ def run(
                 "come back once they end",
                 "leave --reconnect out",
             )
-        single = typed(ctx, "start", "duration", "video_stream", "view")
+        single = typed(ctx, "start", "duration", "end", "video_stream", "view")
         if single:
             raise InputError(
                 f"{' and '.join(single)} {'applies' if len(single) == 1 else 'apply'} to one input run on its own; "
@@ -493,7 +501,7 @@ def _run_pipe(
 #: the options of `run` that a still picture has no use for
 _VIDEO_ONLY = (
     "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
-    "reconnect", "start", "duration", "video_stream", "view", "bitrate",
+    "reconnect", "start", "duration", "end", "video_stream", "view", "bitrate",
 )  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")

@@ -40,6 +40,20 @@ def parse_time(text: str, option: str) -> float:
     return int(h or 0) * 3600 + int(mnt or 0) * 60 + float(s)
 
 
+def part_length(start: str | None, duration: str | None, end: str | None) -> tuple[float | None, float | None]:
+    """``--start``, and ``--duration`` or ``--end`` (FFmpeg's ``-to``: a time of the input, the part's length
+    from ``--start``) as (start, duration) in seconds; one-line errors for bad times or both given."""
+    begin = None if start is None else parse_time(start, "--start")
+    if end is None:
+        return begin, None if duration is None else parse_time(duration, "--duration")
+    if duration is not None:
+        raise InputError("give --duration or --end, not both", "--end is a time of the input, --duration a length")
+    stop = parse_time(end, "--end")
+    if stop <= (begin or 0.0):
+        raise InputError(f"--end {end} is not after --start {start or 0}", "give an --end later than --start")
+    return begin, stop - (begin or 0.0)
+
+
 def check_trim(start: float | None, duration: float | None) -> None:
     """The one-line errors for a start or duration no input can have."""
     if start is not None and not 0 <= start < 1e9:

@@ -194,3 +194,18 @@ def test_preview_plays_a_file_from_start_and_loops_back_to_it(tmp_path):
         open_live("rtsp://127.0.0.1:1/cam", start=1.0)
     res = runner.invoke(app, ["preview", str(path), "--start", "9", "--serve", "127.0.0.1:0"])
     assert res.exit_code == 2 and "--start 9 is past the end of" in res.stderr
+
+
+def test_end_is_a_time_of_the_input_as_ffmpegs_to(tmp_path, recording, tiny_weights):
+    src, decoded = recording
+    out = tmp_path / "to.mkv"
+    res = run(src, "-o", out, "-w", tiny_weights, "--codec", "ffv1", "--start", "1.5", "--end", "0:02")
+    assert res.exit_code == 0, res.stderr
+    assert "from 1.5 s for 0.5 s" in res.stderr
+    assert [which(img, decoded) for _, _, img in read_video(out)] == list(range(45, 60))
+    for args, words in (
+        (["--start", "2", "--end", "1"], "--end 1 is not after --start 2"),
+        (["--duration", "1", "--end", "2"], "give --duration or --end, not both"),
+    ):
+        res = run(src, "-o", tmp_path / "x.mkv", *args)
+        assert res.exit_code == 2 and words in res.stderr, res.stderr
