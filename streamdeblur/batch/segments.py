@@ -225,7 +225,7 @@ def deblur_segment(
         plan = plan_run(o, backend, i.width, i.height, output_codec(path, o.codec))  # calibrated once per worker
         sink = FileSink(
             path, i, codec=o.codec, crf=o.crf, preset=plan.encoder.preset, threads=plan.encoder.threads,
-            pix_fmt=o.pix_fmt, overwrite=True,
+            pix_fmt=o.pix_fmt, overwrite=True, bitrate=o.bitrate,
         )  # fmt: skip
         try:
             frames = _SegmentFrames(source, seg)

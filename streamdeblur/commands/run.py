@@ -429,7 +429,11 @@ def run(
                 "come back once they end",
                 "leave --reconnect out",
             )
-        single = typed(ctx, "start", "duration", "end", "video_stream", "view")
+        if segments and typed(ctx, "view"):
+            raise InputError(
+                "--view with --segments: a comparison is written in one piece", "leave --segments out for it"
+            )
+        single = typed(ctx, "start", "duration", "end", "video_stream")
         if single:
             raise InputError(
                 f"{' and '.join(single)} {'applies' if len(single) == 1 else 'apply'} to one input run on its own; "

@@ -55,3 +55,16 @@ def test_a_comparison_is_for_an_output_file(tmp_path, media):  # noqa: F811
     assert res.exit_code == 2 and "--view applies to a file or stream input" in res.stderr
     with pytest.raises(InputError, match="view applies to an output file"):
         deblur_frames(media["still"], RunOptions(view="side"))
+
+
+def test_a_folder_of_clips_gets_a_comparison_each_but_not_in_segments(tmp_path, media):  # noqa: F811
+    out = tmp_path / "compare"
+    args = ["-w", str(media["weights"]), "--backend", "torch", "--view", "side", "-q"]
+    res = runner.invoke(app, ["run", str(media["still"]), str(media["pan"]), "-o", str(out), *args])
+    assert res.exit_code == 0, res.output
+    h, w = media["input"].shape[:2]
+    for name in ("still.mp4", "pan.mp4"):
+        with av.open(str(out / name)) as c:
+            assert (c.streams.video[0].width, c.streams.video[0].height) == (2 * w, h)
+    res = runner.invoke(app, ["run", str(media["pan"]), "-o", str(tmp_path / "p.mp4"), "--segments", "2", *args])
+    assert res.exit_code == 2 and "--view with --segments: a comparison is written in one piece" in res.stderr
