@@ -57,3 +57,11 @@ def test_bad_bitrates_are_one_line(tmp_path, noisy):
         assert not (tmp_path / "x.mkv").exists()
     assert parse_bitrate("6M") == 6_000_000 and parse_bitrate("4500k") == 4_500_000
     assert parse_bitrate("800000") == 800_000 and parse_bitrate("2.5Mbps") == 2_500_000
+
+
+def test_a_run_in_segments_holds_each_part_to_the_rate(tmp_path, noisy, tiny_weights):
+    out = tmp_path / "parts.mp4"
+    args = ["-w", str(tiny_weights), "--preset", "ultrafast", "--bitrate", "300k", "--segments", "2", "-q"]
+    res = runner.invoke(app, ["run", str(noisy), "-o", str(out), *args])
+    assert res.exit_code == 0, res.output
+    assert 180 < video_kbps(out) < 700, video_kbps(out)  # each part may spend its 2 s buffer once
