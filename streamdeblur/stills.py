@@ -166,21 +166,32 @@ def write_still(
     return path, tuple(said)
 
 
-def _deblur_one(backend: Backend, still: Still, out: Path, overwrite: bool) -> tuple[Path, float, tuple[str, ...]]:
-    """One picture through an open backend into ``out``: the path written, the model's seconds, warnings."""
+def _deblur_one(
+    backend: Backend, still: Still, out: Path, overwrite: bool, view: str | None = None
+) -> tuple[Path, float, tuple[str, ...]]:
+    """One picture through an open backend into ``out``: the path written, the model's seconds, warnings.
+    ``view`` ``side`` or ``split``: the original and the deblurred picture together, labelled, 8-bit."""
     t0 = time.perf_counter()
     sharp = backend.process(still.pixels[None])[0]
     seconds = time.perf_counter() - t0
+    if view in ("side", "split"):
+        from .video.compose import compose
+
+        sharp = compose(still.pixels, sharp, view)
     written, said = write_still(out, sharp, overwrite=overwrite, meta=still.meta, grey=still.grey)
     return written, seconds, still.warnings + said
 
 
 def deblur_picture(
-    backend: Backend, input: str | os.PathLike[str], output: str | os.PathLike[str], overwrite: bool
+    backend: Backend,
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    overwrite: bool,
+    view: str | None = None,
 ) -> tuple[float, tuple[str, ...]]:
-    """The picture ``input`` through an open backend into ``output``: the model's seconds, warnings
-    (a batch's or a cluster worker's task)."""
-    _, seconds, said = _deblur_one(backend, read_still(input), Path(str(output)), overwrite)
+    """The picture ``input`` through an open backend into ``output`` (``view``: a comparison, as
+    :func:`_deblur_one`): the model's seconds, warnings (a batch's or a cluster worker's task)."""
+    _, seconds, said = _deblur_one(backend, read_still(input), Path(str(output)), overwrite, view)
     return seconds, said
 
 
@@ -255,7 +266,7 @@ def deblur_stills(
                 outcome = PictureOutcome(src, out, "skipped", error="its output exists (--overwrite replaces it)")
             else:
                 try:
-                    seconds, said = deblur_picture(backend, src, out, options.overwrite)
+                    seconds, said = deblur_picture(backend, src, out, options.overwrite, options.view)
                     outcome = PictureOutcome(src, out, "done", seconds, warnings=said)
                 except StreamDeblurError as e:
                     outcome = PictureOutcome(src, out, "failed", error=str(e))
@@ -293,7 +304,7 @@ def deblur_still(
     still = read_still(input)
     backend = _open_backend(options, generator)
     try:
-        written, seconds, said = _deblur_one(backend, still, out, options.overwrite)
+        written, seconds, said = _deblur_one(backend, still, out, options.overwrite, options.view)
     finally:
         backend.close()
     return StillResult(

@@ -207,7 +207,7 @@ class Worker:
         from ..stills import deblur_picture
 
         assert self.backend is not None, "setup() opens the backend"
-        seconds, said = deblur_picture(self.backend, task.input, task.output, task.overwrite)
+        seconds, said = deblur_picture(self.backend, task.input, task.output, task.overwrite, self.options.view)
         return Result("done", frames=1, seconds=seconds, warnings=said)
 
     def _plan(self, task: PlanTask) -> Result:

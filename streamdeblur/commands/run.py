@@ -505,7 +505,7 @@ def _run_pipe(
 #: the options of `run` that a still picture has no use for
 _VIDEO_ONLY = (
     "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
-    "reconnect", "start", "duration", "end", "video_stream", "view", "bitrate",
+    "reconnect", "start", "duration", "end", "video_stream", "bitrate",
 )  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")

@@ -68,3 +68,21 @@ def test_a_folder_of_clips_gets_a_comparison_each_but_not_in_segments(tmp_path, 
             assert (c.streams.video[0].width, c.streams.video[0].height) == (2 * w, h)
     res = runner.invoke(app, ["run", str(media["pan"]), "-o", str(tmp_path / "p.mp4"), "--segments", "2", *args])
     assert res.exit_code == 2 and "--view with --segments: a comparison is written in one piece" in res.stderr
+
+
+def test_a_picture_comparison_side_by_side(tmp_path, media, photo):  # noqa: F811
+    import cv2
+
+    src = tmp_path / "shot.png"
+    cv2.imwrite(str(src), photo[..., ::-1])
+    out = tmp_path / "compare.png"
+    args = ["-w", str(media["weights"]), "--backend", "torch", "--view", "side", "-q"]
+    res = runner.invoke(app, ["run", str(src), "-o", str(out), *args])
+    assert res.exit_code == 0, res.output
+    got = cv2.imread(str(out))[..., ::-1]
+    h, w = photo.shape[:2]
+    assert got.shape == (h, 2 * w, 3)
+    top = slice(0, h - LABEL_ROWS)
+    want = media["backend"].process(photo[None])[0]
+    assert np.abs(got[top, :w].astype(int) - photo[top].astype(int)).max() <= 1
+    assert np.abs(got[top, w:].astype(int) - want[top].astype(int)).max() <= 1
