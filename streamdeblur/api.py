@@ -87,6 +87,8 @@ class RunOptions:
     view: str | None = None
     #: bits a second the video is held to (a 2 s buffer: what a streaming service asks); with crf, its cap
     bitrate: int | None = None
+    #: an HLS/DASH output of a live input keeps only its last ``window`` seconds (a 24/7 camera); None: all
+    window: float | None = None
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self) -> None:
@@ -99,6 +101,8 @@ class RunOptions:
         check_trim(self.start, self.duration)
         if self.view not in (None, "side", "split", "deblurred"):
             raise InputError(f"view must be side, split or deblurred, got {self.view!r}")
+        if self.window is not None and not 2 <= self.window <= MAX_TIMEOUT:
+            raise InputError(f"--window must be 2 seconds or more (a segment is 2 s), got {self.window:g}")
         if self.video_stream < 0:
             raise InputError(f"--video-stream must be 0 or more, got {self.video_stream}")
         if not 0.1 <= self.timeout <= MAX_TIMEOUT:  # inf and 1e300 too: FFmpeg counts microseconds in 64 bits
@@ -154,6 +158,7 @@ def deblur_video(
     out = _check_output(input, output, options.overwrite, options.format)
     _check_encoder(out, options)
     _check_reconnect(input, options, output)
+    _check_window(input, out, options)
     # input errors first: the cheapest to fix
     with _open_input(input, options) as source:
         opened = _open_backend(options, generator) if backend is None else backend
@@ -460,6 +465,25 @@ def _check_encoder(out: Path, options: RunOptions) -> None:
     check_bitrate(_codec(out, options), options.bitrate)
 
 
+def _check_window(input: str | os.PathLike[str], out: Path | str, options: RunOptions) -> None:
+    """``--window`` is a live HLS/DASH output's: a file's playlist keeps every segment."""
+    from .video.adaptive import adaptive_format
+    from .video.urls import is_url
+
+    if options.window is None:
+        return
+    if adaptive_format(out) is None:
+        raise InputError(
+            f"--window applies to an HLS or DASH output (.m3u8, .mpd); {out} is not one", "leave --window out"
+        )
+    if not is_url(str(input)):
+        raise InputError(
+            f"--window keeps the last seconds of a live input (a stream, a camera); {input} is a file, whose "
+            "playlist keeps every segment",
+            "leave --window out",
+        )
+
+
 def _check_reconnect(input: str | os.PathLike[str], options: RunOptions, output: str | os.PathLike[str] = "") -> None:
     """``--reconnect`` is for stream URLs (in or out): a file or a pipe that ends does not come back."""
     from .video.urls import is_stream_output, is_url
@@ -503,7 +527,7 @@ def _open_sink(out: Path, source: FileSource, options: RunOptions, plan: RunPlan
     view = options.view if _comparing(options) else None
     info = comparison_format(source.info, view) if view else source.info
     return FileSink(
-        out, info, view=view, bitrate=options.bitrate, codec=options.codec, crf=options.crf,
+        out, info, view=view, bitrate=options.bitrate, window=options.window, codec=options.codec, crf=options.crf,
         preset=plan.encoder.preset, pix_fmt=options.pix_fmt, overwrite=options.overwrite, copy_from=source,
         format=options.format, threads=plan.encoder.threads, low_latency=plan.encoder.low_latency,
         reconnect=options.reconnect,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import Cancelled
+from .errors import Cancelled, InputError
 from .pipeline import Notify, OnProgress, Pipeline, PipelineStats
 from .video.frame import Frame
 from .video.live import CaptureThread, FrameSlot, LiveInfo, LiveSource, open_live
@@ -40,6 +40,7 @@ def live_sink(
     overwrite: bool = False,
     reconnect: float | None = None,
     bitrate: int | None = None,
+    window: float | None = None,
 ) -> FileSink:
     """The :class:`~streamdeblur.video.sinks.FileSink` that records a live source: capture-clock
     timestamps, colours tagged BT.709 (what :class:`~streamdeblur.video.live.LiveInfo` says); sent to a
@@ -47,7 +48,7 @@ def live_sink(
     live_out = is_stream_output(str(output))
     return FileSink(
         output, info, codec=codec, crf=crf, preset=preset, overwrite=overwrite, low_latency=live_out,
-        reconnect=reconnect if live_out else None, bitrate=bitrate,
+        reconnect=reconnect if live_out else None, bitrate=bitrate, window=window,
     )  # fmt: skip
 
 
@@ -129,6 +130,7 @@ def record_live(
     preset: str | None = None,
     overwrite: bool = False,
     bitrate: int | None = None,
+    window: float | None = None,
     on_open: Callable[[LiveInfo], None] | None = None,
     on_ready: Notify | None = None,
     on_progress: OnProgress | None = None,
@@ -146,6 +148,7 @@ def record_live(
     from .backends import create_backend
     from .encoding import plan_encoder
     from .models import load_generator
+    from .video.adaptive import adaptive_format
     from .video.containers import AUTO_PRESET, check_bitrate, check_encoder_settings, output_codec
 
     if not isinstance(source, LiveSource):
@@ -156,6 +159,8 @@ def record_live(
         out = check_destination(output, overwrite=overwrite)  # a file, or a stream URL (rtmp://, udp:// ...)
         check_encoder_settings(output_codec(out, codec), preset, crf)  # before the model loads
         check_bitrate(output_codec(out, codec), bitrate)
+        if window is not None and adaptive_format(out) is None:
+            raise InputError(f"--window applies to an HLS or DASH output (.m3u8, .mpd); {out} is not one")
         opened = create_backend(
             backend, load_generator(weights), device, backend_options
         )  # the open backend; `backend` names it
@@ -169,7 +174,7 @@ def record_live(
             preset = plan_encoder(output_codec(out, codec), preset, None, opened, i.width, i.height, 1).preset
         sink = live_sink(
             out, source.info, codec=codec, crf=crf, preset=preset, overwrite=overwrite, reconnect=reconnect,
-            bitrate=bitrate,
+            bitrate=bitrate, window=window,
         )  # fmt: skip
         stats, reason = _record(frames, opened, sink, on_ready=on_ready, on_progress=on_progress)
     finally:

@@ -201,6 +201,18 @@ def run(
             show_default=False,
         ),
     ] = None,
+    window: Annotated[
+        Optional[float],
+        typer.Option(
+            "--window",
+            min=2,
+            help=(
+                "SECONDS: an HLS or DASH output (.m3u8, .mpd) of a live input (a stream, --camera) keeps only its "
+                "last SECONDS in the playlist and on disk, older segments deleted (a 24/7 camera); default: all."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     preset: Annotated[
         Optional[str],
         typer.Option(
@@ -362,6 +374,7 @@ def run(
         pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, realtime=realtime, reconnect=reconnect,
         start=begin, duration=length,
         video_stream=video_stream, view=view.value, bitrate=None if bitrate is None else parse_bitrate(bitrate),
+        window=window,
         backend_options=backend_options,
     )  # fmt: skip
     many = (format, cluster, segments, cpus_per_worker, workers, report)
@@ -433,7 +446,7 @@ def run(
             raise InputError(
                 "--view with --segments: a comparison is written in one piece", "leave --segments out for it"
             )
-        single = typed(ctx, "start", "duration", "end", "video_stream")
+        single = typed(ctx, "start", "duration", "end", "video_stream", "window")
         if single:
             raise InputError(
                 f"{' and '.join(single)} {'applies' if len(single) == 1 else 'apply'} to one input run on its own; "
@@ -505,7 +518,7 @@ def _run_pipe(
 #: the options of `run` that a still picture has no use for
 _VIDEO_ONLY = (
     "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
-    "reconnect", "start", "duration", "end", "video_stream", "bitrate",
+    "reconnect", "start", "duration", "end", "video_stream", "bitrate", "window",
 )  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")
@@ -671,7 +684,7 @@ def _record_camera(camera: str, output: str, options: RunOptions, *, duration: f
         backend=options.backend, device=options.device, weights=options.weights,
         backend_options=options.backend_options, timeout=options.timeout, reconnect=options.reconnect,
         codec=options.codec, crf=options.crf, preset=options.preset, overwrite=options.overwrite,
-        bitrate=options.bitrate,
+        bitrate=options.bitrate, window=options.window,
     )  # fmt: skip
     if not quiet:
         typer.echo(

@@ -18,6 +18,7 @@ nowhere else), as streaming services ask. Two ways of writing, by what the input
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import shutil
@@ -45,8 +46,9 @@ class Format:
     codecs: tuple[str, ...]
     #: the segment files of an output named STEM, as a regular expression of their names
     files: Callable[[str], str]
-    #: the muxer's options (``stem``: the names' prefix, ``folder``: where it writes, ``live``)
-    options: Callable[[str, Path, bool], dict[str, str]]
+    #: the muxer's options (``stem``: the names' prefix, ``folder``: where it writes, ``live``, ``window``:
+    #: segments kept, 0 for all)
+    options: Callable[[str, Path, bool, int], dict[str, str]]
     #: the playlist or manifest's text with segment names of prefix ``old`` made ``new``'s
     rename: Callable[[str, str, str], str]
 
@@ -61,18 +63,36 @@ def _dash_rename(text: str, old: str, new: str) -> str:
     return text
 
 
+def _hls_options(stem: str, folder: Path, live: bool, window: int) -> dict[str, str]:
+    options = {
+        "hls_time": str(SEGMENT_SECONDS),
+        "hls_list_size": str(window),  # 0: every segment in the playlist
+        "hls_flags": "temp_file+independent_segments" + ("+delete_segments" if window else ""),
+        "hls_segment_filename": str(folder / stem) + "_%05d.ts",
+    }
+    if not window:  # a sliding window is neither an event nor on demand
+        options["hls_playlist_type"] = "event" if live else "vod"
+    return options
+
+
+def _dash_options(stem: str, folder: Path, live: bool, window: int) -> dict[str, str]:
+    return {
+        "seg_duration": str(SEGMENT_SECONDS),
+        "use_template": "1",
+        "use_timeline": "1",
+        "window_size": str(window),  # 0: every segment in the manifest
+        "extra_window_size": "1" if window else "5",  # segments kept on disk past the window
+        "init_seg_name": f"{stem}-init-$RepresentationID$.$ext$",
+        "media_seg_name": f"{stem}-chunk-$RepresentationID$-$Number%05d$.$ext$",
+    }
+
+
 HLS = Format(
     name="HLS",
     muxer="hls",
     codecs=("libx264", "libx265"),
     files=lambda stem: rf"{re.escape(stem)}_\d{{5,}}\.ts",
-    options=lambda stem, folder, live: {
-        "hls_time": str(SEGMENT_SECONDS),
-        "hls_list_size": "0",  # every segment in the playlist
-        "hls_playlist_type": "event" if live else "vod",
-        "hls_flags": "temp_file+independent_segments",
-        "hls_segment_filename": str(folder / stem) + "_%05d.ts",
-    },
+    options=_hls_options,
     rename=_hls_rename,
 )
 DASH = Format(
@@ -80,14 +100,7 @@ DASH = Format(
     muxer="dash",
     codecs=("libx264", "libx265", "libvpx-vp9", "libsvtav1"),
     files=lambda stem: rf"{re.escape(stem)}-(?:init|chunk)-.+\.m4s",
-    options=lambda stem, folder, live: {
-        "seg_duration": str(SEGMENT_SECONDS),
-        "use_template": "1",
-        "use_timeline": "1",
-        "window_size": "0",  # every segment in the manifest
-        "init_seg_name": f"{stem}-init-$RepresentationID$.$ext$",
-        "media_seg_name": f"{stem}-chunk-$RepresentationID$-$Number%05d$.$ext$",
-    },
+    options=_dash_options,
     rename=_dash_rename,
 )
 #: output extension -> format
@@ -135,10 +148,12 @@ def check_adaptive_output(path: Path, codec: str, *, overwrite: bool) -> Format:
 class AdaptiveOutput:
     """Where an HLS or DASH output's files go while it is written, and publishing them."""
 
-    def __init__(self, path: Path, *, live: bool, overwrite: bool) -> None:
+    def __init__(self, path: Path, *, live: bool, overwrite: bool, window: float | None = None) -> None:
         self.path = path
         self.format = FORMATS[path.suffix.lower()]
         self.live = live
+        #: a live output's sliding window: the playlist and the disk keep the last ``window`` seconds
+        self.window = math.ceil(window / SEGMENT_SECONDS) if window and live else 0
         self.overwrite = overwrite
         #: where the muxer writes: the output's folder (live), else a hidden temporary folder beside it
         self.folder = _folder(path) if live else temp_name(path)
@@ -153,7 +168,7 @@ class AdaptiveOutput:
                 str(self.playlist),
                 mode="w",
                 format=fmt.muxer,
-                options=fmt.options(self.path.stem, self.folder, self.live),
+                options=fmt.options(self.path.stem, self.folder, self.live, self.window),
             )
         except (av.error.FFmpegError, OSError) as e:
             self.discard()

@@ -226,6 +226,7 @@ class FileSink:
         reconnect: float | None = None,
         view: str | None = None,
         bitrate: int | None = None,
+        window: float | None = None,
     ) -> None:
         #: ``--bitrate``: bits a second the video is held to (with ``crf``: the cap on its CRF)
         self.bitrate = bitrate
@@ -294,7 +295,8 @@ class FileSink:
             for stale in remove_stale_temporaries(self.path):
                 log.warning("removed %s, the temporary file of a run that was killed before it could clean up", stale)
             if fmt in ("hls", "dash"):
-                self._adaptive = AdaptiveOutput(self.path, live=getattr(info, "is_live", True), overwrite=overwrite)
+                live = getattr(info, "is_live", True)
+                self._adaptive = AdaptiveOutput(self.path, live=live, overwrite=overwrite, window=window)
                 self.container = self._adaptive.open()
             else:
                 self.tmp = temp_name(self.path)

@@ -117,7 +117,7 @@ def test_an_interrupted_run_publishes_a_partial_playlist_and_a_failed_one_nothin
     assert hidden(tmp_path) == []
 
 
-def run_live(tmp_path: Path, clip: Path, tiny_weights: Path, name: str) -> Path:
+def run_live(tmp_path: Path, clip: Path, tiny_weights: Path, name: str, *args: str) -> Path:
     """``clip`` sent by a TCP server as MPEG-TS (a live feed), deblurred to ``live/NAME``; returns ``live``."""
     ts = tmp_path / "feed.ts"
     with av.open(str(clip)) as c:
@@ -127,7 +127,7 @@ def run_live(tmp_path: Path, clip: Path, tiny_weights: Path, name: str) -> Path:
     feed.start()
     live = tmp_path / "live"
     live.mkdir()
-    res = run(feed.url, "-o", live / name, "-w", tiny_weights, "--timeout", "5")
+    res = run(feed.url, "-o", live / name, "-w", tiny_weights, "--timeout", "5", *args)
     assert res.exit_code == 0, res.output
     return live
 
@@ -212,3 +212,27 @@ def test_a_live_input_to_dash_is_written_in_place(tmp_path, clip, tiny_weights):
     with av.open(str(whole)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 50
     assert hidden(live) == []
+
+
+@pytest.mark.parametrize("name, pattern", [("feed.m3u8", "feed_*.ts"), ("feed.mpd", "feed-chunk-0-*.m4s")])
+def test_a_live_window_keeps_only_the_last_seconds_in_the_playlist_and_on_disk(tmp_path, clip, tiny_weights, name,
+                                                                              pattern):  # fmt: skip
+    """A 24/7 camera to HLS/DASH with --window 2: the playlist names the last 2 s and older segments are
+    deleted, where without it every segment stays (5 s here: 3 segments)."""
+    live = run_live(tmp_path, clip, tiny_weights, name, "--window", "2")
+    kept = sorted(p.name for p in live.glob(pattern))
+    assert 1 <= len(kept) <= 2, kept  # the window's one segment (and one the muxer keeps past it)
+    listed = (live / name).read_text()
+    if name.endswith(".m3u8"):  # the playlist starts past the first segments, and names the last
+        assert "#EXT-X-MEDIA-SEQUENCE:0" not in listed and kept[-1] in listed
+    else:  # the manifest's segment numbers start past the first ones
+        assert 'startNumber="1"' not in listed
+    assert hidden(live) == []
+
+
+def test_a_window_is_for_a_live_adaptive_output(tmp_path, clip):
+    res = run(clip, "-o", tmp_path / "x.m3u8", "--window", "10")
+    assert res.exit_code == 2 and "--window keeps the last seconds of a live input" in res.stderr
+    res = run("tcp://127.0.0.1:1", "-o", tmp_path / "x.mp4", "--window", "10", "--timeout", "0.5")
+    assert res.exit_code == 2 and "--window applies to an HLS or DASH output" in res.stderr
+    assert os.listdir(tmp_path) == ["in.mp4"]
