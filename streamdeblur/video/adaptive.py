@@ -47,13 +47,14 @@ class Format:
     #: the segment files of an output named STEM, as a regular expression of their names
     files: Callable[[str], str]
     #: the muxer's options (``stem``: the names' prefix, ``folder``: where it writes, ``live``, ``window``:
-    #: segments kept, 0 for all)
-    options: Callable[[str, Path, bool, int], dict[str, str]]
+    #: segments kept, 0 for all, ``codec``: the video encoder)
+    options: Callable[[str, Path, bool, int, str], dict[str, str]]
     #: the playlist or manifest's text with segment names of prefix ``old`` made ``new``'s
     rename: Callable[[str, str, str], str]
 
 
 def _hls_rename(text: str, old: str, new: str) -> str:
+    text = text.replace(f'#EXT-X-MAP:URI="{old}_', f'#EXT-X-MAP:URI="{new}_')  # an fMP4 set's init segment
     return "".join((new + ln[len(old) :] if ln.startswith(old + "_") else ln) + "\n" for ln in text.splitlines())
 
 
@@ -63,19 +64,22 @@ def _dash_rename(text: str, old: str, new: str) -> str:
     return text
 
 
-def _hls_options(stem: str, folder: Path, live: bool, window: int) -> dict[str, str]:
+def _hls_options(stem: str, folder: Path, live: bool, window: int, codec: str) -> dict[str, str]:
+    fmp4 = codec == "libx265"  # HEVC plays from fMP4 segments (Apple's players take no HEVC in MPEG-TS)
     options = {
         "hls_time": str(SEGMENT_SECONDS),
         "hls_list_size": str(window),  # 0: every segment in the playlist
         "hls_flags": "temp_file+independent_segments" + ("+delete_segments" if window else ""),
-        "hls_segment_filename": str(folder / stem) + "_%05d.ts",
+        "hls_segment_filename": str(folder / stem) + ("_%05d.m4s" if fmp4 else "_%05d.ts"),
     }
+    if fmp4:
+        options.update({"hls_segment_type": "fmp4", "hls_fmp4_init_filename": f"{stem}_init.mp4"})
     if not window:  # a sliding window is neither an event nor on demand
         options["hls_playlist_type"] = "event" if live else "vod"
     return options
 
 
-def _dash_options(stem: str, folder: Path, live: bool, window: int) -> dict[str, str]:
+def _dash_options(stem: str, folder: Path, live: bool, window: int, codec: str) -> dict[str, str]:
     return {
         "seg_duration": str(SEGMENT_SECONDS),
         "use_template": "1",
@@ -91,7 +95,7 @@ HLS = Format(
     name="HLS",
     muxer="hls",
     codecs=("libx264", "libx265"),
-    files=lambda stem: rf"{re.escape(stem)}_\d{{5,}}\.ts",
+    files=lambda stem: rf"{re.escape(stem)}_(?:\d{{5,}}\.(?:ts|m4s)|init\.mp4)",
     options=_hls_options,
     rename=_hls_rename,
 )
@@ -148,8 +152,11 @@ def check_adaptive_output(path: Path, codec: str, *, overwrite: bool) -> Format:
 class AdaptiveOutput:
     """Where an HLS or DASH output's files go while it is written, and publishing them."""
 
-    def __init__(self, path: Path, *, live: bool, overwrite: bool, window: float | None = None) -> None:
+    def __init__(
+        self, path: Path, *, live: bool, overwrite: bool, window: float | None = None, codec: str = "libx264"
+    ) -> None:
         self.path = path
+        self.codec = codec
         self.format = FORMATS[path.suffix.lower()]
         self.live = live
         #: a live output's sliding window: the playlist and the disk keep the last ``window`` seconds
@@ -168,7 +175,7 @@ class AdaptiveOutput:
                 str(self.playlist),
                 mode="w",
                 format=fmt.muxer,
-                options=fmt.options(self.path.stem, self.folder, self.live, self.window),
+                options=fmt.options(self.path.stem, self.folder, self.live, self.window, self.codec),
             )
         except (av.error.FFmpegError, OSError) as e:
             self.discard()

@@ -296,7 +296,9 @@ class FileSink:
                 log.warning("removed %s, the temporary file of a run that was killed before it could clean up", stale)
             if fmt in ("hls", "dash"):
                 live = getattr(info, "is_live", True)
-                self._adaptive = AdaptiveOutput(self.path, live=live, overwrite=overwrite, window=window)
+                self._adaptive = AdaptiveOutput(
+                    self.path, live=live, overwrite=overwrite, window=window, codec=self.codec
+                )
                 self.container = self._adaptive.open()
             else:
                 self.tmp = temp_name(self.path)
@@ -412,6 +414,8 @@ class FileSink:
             raise OutputError(f"{self.codec} is not a video encoder")
         s.width, s.height = info.width, info.height
         s.pix_fmt = self.pix_fmt
+        if self._adaptive is not None and self.codec == "libx265":
+            s.codec_tag = "hvc1"  # HEVC as Apple's players and browsers take it (FFmpeg writes hev1)
         s.time_base = info.time_base
         s.codec_context.time_base = info.time_base
         s.thread_type = "AUTO"

@@ -236,3 +236,24 @@ def test_a_window_is_for_a_live_adaptive_output(tmp_path, clip):
     res = run("tcp://127.0.0.1:1", "-o", tmp_path / "x.mp4", "--window", "10", "--timeout", "0.5")
     assert res.exit_code == 2 and "--window applies to an HLS or DASH output" in res.stderr
     assert os.listdir(tmp_path) == ["in.mp4"]
+
+
+def test_hevc_hls_is_fmp4_with_an_init_segment_as_apples_players_take_it(tmp_path, clip, tiny_weights):
+    site = tmp_path / "site"
+    site.mkdir()
+    res = run(clip, "-o", site / "clip.m3u8", "-w", tiny_weights, "--codec", "libx265")
+    assert res.exit_code == 0, res.output
+    names, _, text = playlist(site / "clip.m3u8")
+    assert names == ["clip_00000.m4s", "clip_00001.m4s", "clip_00002.m4s"]
+    assert '#EXT-X-MAP:URI="clip_init.mp4"' in text
+    assert b"hvc1" in (site / "clip_init.mp4").read_bytes()  # not hev1, which Safari refuses
+    with av.open(str(site / "clip.m3u8")) as c:
+        assert c.streams.video[0].codec_context.name == "hevc" and c.streams.audio
+        assert sum(1 for _ in c.decode(video=0)) == 50
+    with open_source(clip) as src:  # an interrupted one: its init segment renamed with its playlist
+        sink = FileSink(tmp_path / "cut.m3u8", src.info, codec="libx265")
+        for f, _ in zip(src, range(12)):
+            sink.write(f)
+        assert sink.close(partial=True) == tmp_path / "cut.partial.m3u8"
+    assert '#EXT-X-MAP:URI="cut.partial_init.mp4"' in (tmp_path / "cut.partial.m3u8").read_text()
+    assert (tmp_path / "cut.partial_init.mp4").exists() and hidden(tmp_path) == []
