@@ -461,21 +461,19 @@ def _check_encoder(out: Path, options: RunOptions) -> None:
     take it."""
     from .video.containers import check_bitrate, check_encoder_settings
 
-    check_encoder_settings(_codec(out, options), options.preset, options.crf)
-    check_bitrate(_codec(out, options), options.bitrate)
+    codec = _codec(out, options)
+    check_encoder_settings(codec, options.preset, options.crf)
+    check_bitrate(codec, options.bitrate)
 
 
 def _check_window(input: str | os.PathLike[str], out: Path | str, options: RunOptions) -> None:
     """``--window`` is a live HLS/DASH output's: a file's playlist keeps every segment."""
-    from .video.adaptive import adaptive_format
+    from .video.adaptive import check_window_output
     from .video.urls import is_url
 
     if options.window is None:
         return
-    if adaptive_format(out) is None:
-        raise InputError(
-            f"--window applies to an HLS or DASH output (.m3u8, .mpd); {out} is not one", "leave --window out"
-        )
+    check_window_output(out)
     if not is_url(str(input)):
         raise InputError(
             f"--window keeps the last seconds of a live input (a stream, a camera); {input} is a file, whose "
@@ -536,7 +534,9 @@ def _open_sink(out: Path, source: FileSource, options: RunOptions, plan: RunPlan
 
 def _comparing(options: RunOptions) -> bool:
     """Whether the output shows the original beside the deblurred picture (``view`` side or split)."""
-    return options.view in ("side", "split")
+    from .video.compose import COMPARISONS
+
+    return options.view in COMPARISONS
 
 
 def _run_to_file(pipe: Pipeline, sink: FileSink, out: Path, announce: Callable[[], None] | None) -> PipelineStats:

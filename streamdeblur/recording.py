@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import Cancelled, InputError
+from .errors import Cancelled
 from .pipeline import Notify, OnProgress, Pipeline, PipelineStats
 from .video.frame import Frame
 from .video.live import CaptureThread, FrameSlot, LiveInfo, LiveSource, open_live
@@ -148,7 +148,7 @@ def record_live(
     from .backends import create_backend
     from .encoding import plan_encoder
     from .models import load_generator
-    from .video.adaptive import adaptive_format
+    from .video.adaptive import check_window_output
     from .video.containers import AUTO_PRESET, check_bitrate, check_encoder_settings, output_codec
 
     if not isinstance(source, LiveSource):
@@ -159,8 +159,8 @@ def record_live(
         out = check_destination(output, overwrite=overwrite)  # a file, or a stream URL (rtmp://, udp:// ...)
         check_encoder_settings(output_codec(out, codec), preset, crf)  # before the model loads
         check_bitrate(output_codec(out, codec), bitrate)
-        if window is not None and adaptive_format(out) is None:
-            raise InputError(f"--window applies to an HLS or DASH output (.m3u8, .mpd); {out} is not one")
+        if window is not None:
+            check_window_output(out)
         opened = create_backend(
             backend, load_generator(weights), device, backend_options
         )  # the open backend; `backend` names it

@@ -171,12 +171,12 @@ def _deblur_one(
 ) -> tuple[Path, float, tuple[str, ...]]:
     """One picture through an open backend into ``out``: the path written, the model's seconds, warnings.
     ``view`` ``side`` or ``split``: the original and the deblurred picture together, labelled, 8-bit."""
+    from .video.compose import COMPARISONS, compose
+
     t0 = time.perf_counter()
     sharp = backend.process(still.pixels[None])[0]
     seconds = time.perf_counter() - t0
-    if view in ("side", "split"):
-        from .video.compose import compose
-
+    if view in COMPARISONS:
         sharp = compose(still.pixels, sharp, view)
     written, said = write_still(out, sharp, overwrite=overwrite, meta=still.meta, grey=still.grey)
     return written, seconds, still.warnings + said

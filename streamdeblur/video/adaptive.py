@@ -30,7 +30,7 @@ import av
 import av.error
 from av.container import OutputContainer
 
-from ..errors import OutputError, OutputExistsError
+from ..errors import InputError, OutputError, OutputExistsError
 from ..fileio import fsync_file, publish, temp_name
 
 #: the segment length asked for (and the keyframe interval): live low-delay setups use 1-2 s
@@ -114,6 +114,14 @@ FORMATS = {".m3u8": HLS, ".mpd": DASH}
 def adaptive_format(path: str | os.PathLike) -> Format | None:
     """The adaptive-streaming format of an output name, or None for another output."""
     return FORMATS.get(os.path.splitext(str(path))[1].lower())
+
+
+def check_window_output(out: str | os.PathLike) -> None:
+    """``--window`` is for an HLS or DASH output: a one-line error for any other."""
+    if adaptive_format(out) is None:
+        raise InputError(
+            f"--window applies to an HLS or DASH output (.m3u8, .mpd); {out} is not one", "leave --window out"
+        )
 
 
 def _files_of(fmt: Format, folder: Path, stem: str) -> list[Path]:

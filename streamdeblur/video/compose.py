@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 VIEWS: tuple[str, ...] = ("side", "split", "deblurred")
+#: the views that show the original beside the deblurred picture (``run --view``'s comparisons)
+COMPARISONS: tuple[str, ...] = ("side", "split")
 
 
 def _label(image: np.ndarray, text: str, x: int, y: int, scale: float = 0.5) -> None:
