@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from .backends.options import BackendOptions
 from .errors import Cancelled, InputError, OutputError
 from .pipeline import OnProgress, PipelineStats
+from .video.deinterlace import check_deinterlace
 from .video.trim import check_trim
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ class RunOptions:
     duration: float | None = None
     #: which video stream of the input is deblurred (0: the first; FFmpeg's -map 0:v:N)
     video_stream: int = 0
+    #: an interlaced input made progressive first (bwdif): "frame" (25i -> 25p) or "field" (25i -> 50p); None: not
+    deinterlace: str | None = None
     #: a comparison output: "side" (original | deblurred, twice as wide) or "split" (a wipe); None: deblurred
     view: str | None = None
     #: bits a second the video is held to (a 2 s buffer: what a streaming service asks); with crf, its cap
@@ -103,6 +106,7 @@ class RunOptions:
             raise InputError(f"view must be side, split or deblurred, got {self.view!r}")
         if self.window is not None and not 2 <= self.window <= MAX_TIMEOUT:
             raise InputError(f"--window must be 2 seconds or more (a segment is 2 s), got {self.window:g}")
+        check_deinterlace(self.deinterlace)
         if self.video_stream < 0:
             raise InputError(f"--video-stream must be 0 or more, got {self.video_stream}")
         if not 0.1 <= self.timeout <= MAX_TIMEOUT:  # inf and 1e300 too: FFmpeg counts microseconds in 64 bits
@@ -415,12 +419,13 @@ def _deblur_live(
 
 
 def _open_input(input: str | os.PathLike[str], options: RunOptions) -> FileSource:
-    """The input opened with the run's timeout, reconnection, part (start, duration) and video stream."""
+    """The input opened with the run's timeout, reconnection, part (start, duration), video stream and
+    deinterlacing."""
     from .video.sources import open_source
 
     return open_source(
         input, timeout=options.timeout, reconnect=options.reconnect, start=options.start, duration=options.duration,
-        video_stream=options.video_stream,
+        video_stream=options.video_stream, deinterlace=options.deinterlace,
     )  # fmt: skip
 
 

@@ -138,6 +138,26 @@ class View(str, enum.Enum):
     deblurred = "deblurred"
 
 
+class Deinterlace(str, enum.Enum):
+    """``--deinterlace``: one progressive frame per interlaced frame, or one per field
+    (``streamdeblur.video.deinterlace``)."""
+
+    frame = "frame"
+    field = "field"
+
+
+DeinterlaceOption = Annotated[
+    Optional[Deinterlace],
+    typer.Option(
+        "--deinterlace",
+        help=(
+            "Make interlaced video (1080i, 576i broadcast, camcorders) progressive before deblurring, with FFmpeg's "
+            "bwdif: frame: one frame per frame (25i -> 25p); field: one per field (25i -> 50p, smoother motion, "
+            "twice the frames). A progressive input is left as it is."
+        ),
+        show_default=False,
+    ),
+]
 StartOption = Annotated[
     Optional[str],
     typer.Option(

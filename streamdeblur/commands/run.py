@@ -14,6 +14,7 @@ from ..signals import stop_on_signals
 from .common import (
     BACKEND_HELP,
     BackendName,
+    DeinterlaceOption,
     DeviceOption,
     MaxTileOption,
     OpenVINOHint,
@@ -129,6 +130,7 @@ def run(
             ),
         ),
     ] = 0,
+    deinterlace: DeinterlaceOption = None,
     view: Annotated[
         View,
         typer.Option(
@@ -373,7 +375,8 @@ def run(
         batch=parse_batch(batch), codec=codec, crf=crf, preset=preset, encoder_threads=encoder_threads,
         pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, realtime=realtime, reconnect=reconnect,
         start=begin, duration=length,
-        video_stream=video_stream, view=view.value, bitrate=None if bitrate is None else parse_bitrate(bitrate),
+        video_stream=video_stream, deinterlace=value(deinterlace), view=view.value,
+        bitrate=None if bitrate is None else parse_bitrate(bitrate),
         window=window,
         backend_options=backend_options,
     )  # fmt: skip
@@ -392,6 +395,8 @@ def run(
             raise InputError("--start applies to a file or stream input; a camera is live (--duration stops it)")
         if video_stream:
             raise InputError("--video-stream applies to a file or stream input; a camera has one")
+        if deinterlace is not None:
+            raise InputError("--deinterlace applies to a file or stream input; a camera gives progressive frames")
         if view is not View.deblurred:
             raise InputError("--view applies to a file or stream input; `preview --camera` shows a camera side by side")
         return _record_camera(camera, output, options, duration=options.duration, quiet=quiet)
@@ -445,6 +450,11 @@ def run(
         if segments and typed(ctx, "view"):
             raise InputError(
                 "--view with --segments: a comparison is written in one piece", "leave --segments out for it"
+            )
+        if segments and deinterlace is not None:
+            raise InputError(
+                "--deinterlace with --segments: the parts are cut by the input's own frames",
+                "leave --segments out for it (several inputs and --cluster take it)",
             )
         single = typed(ctx, "start", "duration", "end", "video_stream", "window")
         if single:
@@ -518,7 +528,7 @@ def _run_pipe(
 #: the options of `run` that a still picture has no use for
 _VIDEO_ONLY = (
     "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
-    "reconnect", "start", "duration", "end", "video_stream", "bitrate", "window",
+    "reconnect", "start", "duration", "end", "video_stream", "deinterlace", "bitrate", "window",
 )  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")

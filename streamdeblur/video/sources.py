@@ -34,6 +34,7 @@ from av.stream import Stream
 
 from ..errors import InputError, StreamDeblurError, StreamTimeoutError
 from .damage import Damage, ffmpeg_reason
+from .deinterlace import Deinterlacer, check_deinterlace, is_interlaced
 from .frame import Frame
 from .hdr import Hdr10, hdr10_from_frame
 from .opening import open_container
@@ -117,8 +118,15 @@ class FileSource:
         start: float | None = None,
         duration: float | None = None,
         video_stream: int = 0,
+        deinterlace: str | None = None,
     ) -> None:
         self.spec = str(spec)
+        check_deinterlace(deinterlace)
+        #: ``--deinterlace frame|field``: an interlaced input made progressive before it is deblurred
+        #: (bwdif); None: frames as decoded
+        self.deinterlace = deinterlace
+        self._deinterlacer: Deinterlacer | None = None
+        self._deinterlace_decided = False
         #: which of the input's video streams is deblurred (FFmpeg's ``-map 0:v:N``): a thermal and a
         #: colour camera's, a second angle; the others are named as left out
         self.video_stream = video_stream
@@ -316,6 +324,12 @@ class FileSource:
                 duration = max(0.0, duration - self.trim.start)
             if self.trim.duration is not None:
                 duration = min(duration, self.trim.duration) if duration is not None else self.trim.duration
+        field_order = int(cc.field_order or 0)
+        if self._deinterlacer is not None:  # progressive from here on; one frame per field with "field"
+            field_order, tb = 1, first.time_base
+            factor = self._deinterlacer.rate_factor
+            rate = rate * factor if rate else None
+            frame_count = frame_count * factor if frame_count else None
         meta = first.meta
         pix_fmt = meta.get("pix_fmt") or cc.pix_fmt or "yuv420p"
         return SourceInfo(
@@ -338,7 +352,7 @@ class FileSource:
             container=self.container.format.name,
             is_live=is_url(self.spec),
             still=still,
-            field_order=int(cc.field_order or 0),
+            field_order=field_order,
             pipe=is_pipe(self.spec),
             hdr10=meta.get("hdr10"),
         )
@@ -415,10 +429,34 @@ class FileSource:
         are kept, never thrown away."""
         v = self.stream
         last_pts: int | None = None
+        trim = self.trim
+        counted = 0  # video frames decoded on this connection, kept or not
+        rate = v.average_rate or v.guessed_rate or v.base_rate
+
+        def emit(f: av.VideoFrame) -> Iterator[Frame]:
+            nonlocal counted, last_pts
+            counted += 1
+            if trim is not None:
+                t = self._out_time(f.pts, f.time_base)
+                if t is None and rate:  # a raw H.264/H.265 stream has no timestamps: count frames
+                    t = float((counted - 1) / (Fraction(rate) * self._frames_per_decoded) + self._shift)
+                if not trim.frame(t):
+                    return
+            frame = self._to_frame(f)
+            if frame.pts is None:  # some raw streams carry no timestamps: count frames
+                frame.pts = 0 if last_pts is None else last_pts + 1
+            last_pts = frame.pts
+            if self._first_pts is None:
+                self._first_pts = frame.pts
+            self._last_pts = frame.pts
+            if self.reconnect and frame.time is not None:  # where a reopened connection goes on
+                fps = self._info_fps
+                self._end = max(self._end, frame.time + (1 / fps if fps else 0.0))
+                self._last_seen = (frame.time, time.monotonic())
+            yield frame
+
+        ended = False
         try:
-            trim = self.trim
-            counted = 0  # video frames decoded on this connection, kept or not
-            rate = v.average_rate or v.guessed_rate or v.base_rate
             for packet in self.container.demux(self._demux_streams):
                 if trim is not None and trim.video_done:  # --duration: past the end, copied packets up to it
                     if trim.finished(self._out_time(packet.dts, packet.time_base), bool(self._passthrough)):
@@ -426,26 +464,8 @@ class FileSource:
                     if packet.stream.index == v.index:
                         continue
                 if packet.stream.index == v.index:
-                    for f in self._decode_packet(packet):
-                        counted += 1
-                        if trim is not None:
-                            t = self._out_time(f.pts, f.time_base)
-                            if t is None and rate:  # a raw H.264/H.265 stream has no timestamps: count frames
-                                t = float((counted - 1) / Fraction(rate) + self._shift)
-                            if not trim.frame(t):
-                                continue
-                        frame = self._to_frame(f)
-                        if frame.pts is None:  # some raw streams carry no timestamps: count frames
-                            frame.pts = 0 if last_pts is None else last_pts + 1
-                        last_pts = frame.pts
-                        if self._first_pts is None:
-                            self._first_pts = frame.pts
-                        self._last_pts = frame.pts
-                        if self.reconnect and frame.time is not None:  # where a reopened connection goes on
-                            fps = self._info_fps
-                            self._end = max(self._end, frame.time + (1 / fps if fps else 0.0))
-                            self._last_seen = (frame.time, time.monotonic())
-                        yield frame
+                    for f in self._deinterlaced(self._decode_packet(packet)):
+                        yield from emit(f)
                 elif packet.dts is not None and packet.size:
                     at = packet.pts if packet.pts is not None else packet.dts
                     if trim is not None and not trim.packet(self._out_time(at, packet.time_base)):
@@ -458,7 +478,7 @@ class FileSource:
                     if self.reconnect and packet.time_base:
                         self._end = max(self._end, float((packet.dts + (packet.duration or 0)) * packet.time_base))
                     yield packet
-            self._reached_end = True
+            ended = True
         except av.error.ExitError:
             if self._frames_out == 0:
                 raise StreamTimeoutError(f"{self.spec} stopped sending data for {self.timeout:g} s") from None
@@ -471,6 +491,32 @@ class FileSource:
                 ) from None
             what = "the stream broke off" if is_url(self.spec) else "it cannot be read further"
             self.stopped_by = f"{what} ({ffmpeg_reason(e)})"
+        if self._deinterlacer is not None:  # the frame the filter held back: none is lost at the end
+            for f in self._deinterlacer.flush():
+                yield from emit(f)
+        if ended:
+            self._reached_end = True
+
+    @property
+    def _frames_per_decoded(self) -> int:
+        return self._deinterlacer.rate_factor if self._deinterlacer is not None else 1
+
+    def _deinterlaced(self, frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
+        """``frames`` through the deinterlacer (``--deinterlace``), decided on the first frame: an
+        interlaced input is deinterlaced throughout, a progressive one is left as it is."""
+        if self.deinterlace is None or not frames:
+            return frames
+        if not self._deinterlace_decided:
+            self._deinterlace_decided = True
+            if is_interlaced(int(self.stream.codec_context.field_order or 0), frames[0]):
+                self._deinterlacer = Deinterlacer(self.deinterlace, int(self.stream.codec_context.field_order or 0))
+        if self._deinterlacer is None:
+            return frames
+        tb = Fraction(self.stream.time_base) if self.stream.time_base else Fraction(1, 1000)
+        out: list[av.VideoFrame] = []
+        for f in frames:
+            out.extend(self._deinterlacer.push(f, Fraction(f.time_base) if f.time_base else tb))
+        return out
 
     def _decode_packet(self, packet: Packet) -> list[av.VideoFrame]:
         """The frames of one video packet; a damaged one is skipped and noted in ``self.damage``."""
@@ -659,12 +705,14 @@ class FileSource:
             4: "top field coded first",
             5: "bottom field coded first",
         }
+        if self.deinterlace is not None and self._deinterlacer is None:
+            return f"input {self.spec} is not interlaced: --deinterlace left its frames as they are"
         if self.info.field_order not in order:
             return None
         return (
             f"input {self.spec} is interlaced ({order[self.info.field_order]}): the model deblurs whole frames, both "
-            "fields together; the output keeps the field-order tag (deinterlace first, e.g. ffmpeg -vf bwdif, for "
-            "the sharpest result)"
+            "fields together, and the output keeps the field-order tag; --deinterlace frame (or field, one frame "
+            "per field) makes it progressive first, for the sharpest result"
         )
 
     @property
