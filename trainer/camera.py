@@ -18,7 +18,16 @@ import numpy as np
 
 from .blur import as_generator, linear_to_srgb, srgb_to_linear, to_float, to_uint8
 
-__all__ = ["CLIP_CRF", "CLIP_FPS", "CLIP_SIZE", "CLIP_SUBFRAMES", "average_frames", "camera_video", "gopro_pair"]
+__all__ = [
+    "CLIP_CRF",
+    "CLIP_FPS",
+    "CLIP_SIZE",
+    "CLIP_SUBFRAMES",
+    "average_frames",
+    "camera_video",
+    "camera_video_warps",
+    "gopro_pair",
+]
 
 #: how the sample clips are made (samples/make_samples.py), and the train-split panel's clips like them
 CLIP_SIZE = (640, 360)
@@ -236,6 +245,45 @@ def _at(arr: np.ndarray, f: float) -> np.ndarray:
     return arr[i0] + (arr[i1] - arr[i0]) * (f - i0)
 
 
+def _view_matrix(poses: _Poses, f: float, size: tuple[int, int]) -> np.ndarray:
+    """3x3 map from an output pixel (u, v) at sub-frame ``f`` to the photo point it shows:
+    c + z R (u - uc, v - vc)."""
+    z, a = float(_at(poses.zooms, f)), float(_at(poses.angles, f))
+    pcx, pcy = float(_at(poses.cx, f)), float(_at(poses.cy, f))
+    ca, sa = math.cos(a) * z, math.sin(a) * z
+    uc, vc = (size[0] - 1) / 2, (size[1] - 1) / 2
+    return np.array([[ca, -sa, pcx - ca * uc + sa * vc], [sa, ca, pcy - sa * uc - ca * vc], [0.0, 0.0, 1.0]])
+
+
+def camera_video_warps(
+    photo_hw: tuple[int, ...],
+    size: tuple[int, int],
+    n_frames: int,
+    *,
+    subframes: int | tuple[int, int] = (7, 13),
+    motion: float = 1.0,
+    seed: int = 0,
+    scale: float | None = None,
+) -> list[list[np.ndarray]]:
+    """The exact blur of each frame :func:`camera_video` makes with the same arguments (a photo
+    of shape ``photo_hw``, no moving objects, discrete exposure): per frame, for each render
+    averaged into it, the 3x3 map from a pixel of that render to the point of the frame's sharp
+    target (the middle render) it shows. So render i is ``cv2.warpAffine(sharp, T_i[:2], size,
+    flags=INTER_LINEAR | WARP_INVERSE_MAP)`` and the blurred frame is their mean in linear light,
+    up to the border the sharp frame does not show. Used to measure what deblurring with the
+    blur known exactly could gain (``scripts/clip_ceiling.py``)."""
+    rng = np.random.default_rng(seed)
+    counts = [_subframe_count(subframes, rng) for _ in range(n_frames)]
+    out_size = int(size[0]), int(size[1])
+    poses = _camera_poses(photo_hw[:2], out_size, counts, motion, scale, rng)
+    warps, t = [], 0
+    for n in counts:
+        to_sharp = np.linalg.inv(_view_matrix(poses, t + n // 2, out_size))
+        warps.append([to_sharp @ _view_matrix(poses, t + i, out_size) for i in range(n)])
+        t += n
+    return warps
+
+
 class _Scene:
     """What the camera sees at a (fractional) sub-frame, in linear light: the photo region
     under the camera's pose, and the moving objects in front of it."""
@@ -245,14 +293,9 @@ class _Scene:
 
     def background(self, f: float) -> np.ndarray:
         """The photo region warped to the camera's pose at sub-frame ``f``."""
-        p, r = self.poses, self.region
+        r = self.region
         w_out, h_out = self.size
-        # output pixel centre (u, v) -> photo point c + z R (u - uc, v - vc), then into the region
-        z, a, pcx, pcy = float(_at(p.zooms, f)), float(_at(p.angles, f)), float(_at(p.cx, f)), float(_at(p.cy, f))
-        ca, sa = math.cos(a) * z, math.sin(a) * z
-        uc, vc = (w_out - 1) / 2, (h_out - 1) / 2
-        # photo coords of output (u, v)
-        m = np.array([[ca, -sa, pcx - ca * uc + sa * vc], [sa, ca, pcy - sa * uc - ca * vc]])
+        m = _view_matrix(self.poses, f, self.size)[:2]
         # region coords: (p - x0 + 0.5) * s - 0.5
         m[0] *= r.sx
         m[0, 2] += (-r.x0 + 0.5) * r.sx - 0.5
