@@ -172,14 +172,19 @@ def count_video_packets(path: str | os.PathLike[str]) -> int | None:
         return None
 
 
-def output_complete(input: str | os.PathLike[str], output: str | os.PathLike[str]) -> tuple[bool, str]:
-    """(whether ``output`` is a complete deblurred copy of ``input``, why not / what it holds)."""
+def output_complete(
+    input: str | os.PathLike[str], output: str | os.PathLike[str], deinterlace: str | None = None
+) -> tuple[bool, str]:
+    """(whether ``output`` is a complete deblurred copy of ``input``, why not / what it holds).
+    With ``deinterlace="field"`` an interlaced input's output has a frame per field: twice its frames."""
     got = count_video_packets(output)
     if got is None:
         return False, "it is not a readable video"
     want = count_video_packets(input)
     if want is None:
         return False, "the input cannot be read to count its frames"
+    if deinterlace == "field" and got == 2 * want:
+        return True, f"it has all {got} frames, one per field"
     if got != want:
         return False, f"it has {got} frames and the input {want}"
     return True, f"it has all {got} frames"

@@ -176,7 +176,7 @@ class Worker:
             return None
         if is_still(task.input):  # a picture is published whole under its name, or not at all
             return Result("skipped", frames=1, note=f"{task.output} exists")
-        ok, why = output_complete(task.input, task.output)
+        ok, why = output_complete(task.input, task.output, self.options.deinterlace)
         if ok:
             n = count_video_packets(task.output) or 0
             return Result("skipped", frames=n, note=f"{task.output} exists and is complete ({why})")

@@ -5,6 +5,7 @@ timestamps and audio with them; a progressive input is left as it is."""
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -125,3 +126,22 @@ def test_library_and_wrong_uses(tmp_path, interlaced, tiny_weights):
     assert res.exit_code == 2 and "--deinterlace with --segments" in res.stderr
     res = run("--camera", "0", "-o", tmp_path / "c.mp4", "--deinterlace", "frame")
     assert res.exit_code == 2 and "--deinterlace applies to a file or stream input" in res.stderr
+
+
+def test_a_folder_of_broadcast_clips_each_deinterlaced_and_a_rerun_skips_them(tmp_path, interlaced, tiny_weights):
+    import shutil
+
+    second = tmp_path / "second.mp4"
+    shutil.copy(interlaced, second)
+    out = tmp_path / "out"
+    args = ["-w", tiny_weights, "--deinterlace", "field", "--codec", "ffv1", "-q"]
+    res = run(interlaced, second, "-o", out, *args)
+    assert res.exit_code == 0, res.stderr
+    outputs = sorted(out.iterdir())
+    assert [len(read_video(p)) for p in outputs] == [2 * N, 2 * N]
+    stamps = [p.stat().st_mtime_ns for p in outputs]
+    report = tmp_path / "report.json"
+    res = run(interlaced, second, "-o", out, *args, "--report", report)  # again: a frame per field is complete
+    assert res.exit_code == 0, res.stderr
+    assert [i["status"] for i in json.loads(report.read_text())["items"]] == ["skipped", "skipped"]
+    assert [p.stat().st_mtime_ns for p in outputs] == stamps
