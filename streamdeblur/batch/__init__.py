@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from ..api import RunOptions
 from ..errors import InputError, OutputError
 from ..stills import is_still
-from .jobs import output_is_folder, probe_frames, resolve_jobs
+from .jobs import Part, output_is_folder, probe_frames, resolve_jobs
 from .reports import FINAL, BatchProgress, BatchResult, BatchStart, ItemReport, WorkerInfo
 from .schedule import Schedule
 from .tasks import Result
@@ -124,7 +124,8 @@ def deblur_many(
     conn = _connect(many.cluster)  # an unreachable cluster: an error before any folder is created
     made = _make_output_folder(Path(str(output)), conn) if is_folder else []
     items = [
-        ItemReport(input=str(i), output=str(o), expected_frames=1 if is_still(i) else probe_frames(i)) for i, o in jobs
+        ItemReport(input=str(i), output=str(o), expected_frames=1 if is_still(i) else probe_frames(i, Part.of(options)))
+        for i, o in jobs
     ]
     schedule = Schedule(
         items, segments=many.segments, overwrite=options.overwrite, on_progress=on_progress, on_item=on_item

@@ -7,11 +7,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, InputNotFoundError, OutputError
 from ..stills import is_still
 from ..video.containers import CONTAINERS
+
+if TYPE_CHECKING:
+    from ..api import RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -159,52 +164,86 @@ def resolve_jobs(
     return jobs, True
 
 
-def count_video_packets(path: str | os.PathLike[str]) -> int | None:
-    """The video frames of a file, counted from its packets (no decoding); None if it cannot be read."""
+def count_video_packets(path: str | os.PathLike[str], part: Part | None = None) -> int | None:
+    """The video frames of a file, counted from its packets (no decoding); None if it cannot be
+    read. With ``part``, those of its ``video_stream`` that a run with its ``start`` and
+    ``duration`` keeps (:class:`~streamdeblur.video.trim.Trim`'s rule on the packets' times)."""
     import av
 
+    from ..video.trim import Trim
+
+    part = part or Part()
     try:
         with av.open(str(path)) as c:
-            if not c.streams.video:
+            if len(c.streams.video) <= part.video_stream:
                 return None
-            return sum(1 for p in c.demux(c.streams.video[0]) if p.size)
+            v = c.streams.video[part.video_stream]
+            if part.start is None and part.duration is None:
+                return sum(1 for p in c.demux(v) if p.size)
+            tb = v.time_base
+            pts = [p.pts for p in c.demux(v) if p.size]
+            if not tb or any(t is None for t in pts):
+                return None  # no timestamps to tell the part by
+            origin = c.start_time / 1e6 if c.start_time is not None else float((v.start_time or 0) * tb)
+            trim = Trim(part.start, part.duration)
+            return sum(1 for t in sorted(pts) if trim.frame(float(t * tb) - origin - (part.start or 0.0)))
     except Exception:  # not a video, truncated ...: not complete
         return None
 
 
+@dataclass(frozen=True)
+class Part:
+    """What of each input a batch run deblurs (``run --start/--duration/--video-stream/--deinterlace``)."""
+
+    start: float | None = None
+    duration: float | None = None
+    video_stream: int = 0
+    deinterlace: str | None = None
+
+    @classmethod
+    def of(cls, options: RunOptions) -> Part:
+        return cls(options.start, options.duration, options.video_stream, options.deinterlace)
+
+
 def output_complete(
-    input: str | os.PathLike[str], output: str | os.PathLike[str], deinterlace: str | None = None
+    input: str | os.PathLike[str], output: str | os.PathLike[str], part: Part | None = None
 ) -> tuple[bool, str]:
-    """(whether ``output`` is a complete deblurred copy of ``input``, why not / what it holds).
-    With ``deinterlace="field"`` an interlaced input's output has a frame per field: twice its frames."""
+    """(whether ``output`` is a complete deblurred copy of ``input``, or of the ``part`` of it a run
+    keeps; why not / what it holds). With ``deinterlace="field"`` an interlaced input's output has a
+    frame per field: twice its frames."""
+    part = part or Part()
     got = count_video_packets(output)
     if got is None:
         return False, "it is not a readable video"
-    want = count_video_packets(input)
+    want = count_video_packets(input, part)
     if want is None:
         return False, "the input cannot be read to count its frames"
-    if deinterlace == "field" and got == 2 * want:
+    if part.deinterlace == "field" and got == 2 * want:
         return True, f"it has all {got} frames, one per field"
     if got != want:
-        return False, f"it has {got} frames and the input {want}"
+        return False, f"it has {got} frames and the input{' part' if part.start or part.duration else ''} {want}"
     return True, f"it has all {got} frames"
 
 
-def probe_frames(path: str | os.PathLike[str]) -> int | None:
-    """The frame count a header announces (for progress only); None if it says nothing."""
+def probe_frames(path: str | os.PathLike[str], part: Part | None = None) -> int | None:
+    """The frame count a header announces, or of the ``part`` a run keeps (for progress only); None
+    if it says nothing."""
     import av
 
+    part = part or Part()
     try:
         with av.open(str(path)) as c:
-            v = c.streams.video[0]
-            if v.frames:
-                return int(v.frames)
+            v = c.streams.video[part.video_stream]
             rate = v.average_rate or v.guessed_rate
             dur = (
                 float(v.duration * v.time_base)
                 if v.duration and v.time_base
                 else (c.duration / 1e6 if c.duration else None)
             )
+            if v.frames and part.start is None and part.duration is None:
+                return int(v.frames)
+            if dur is not None:
+                dur = min(max(0.0, dur - (part.start or 0.0)), part.duration or dur)
             return max(1, round(dur * float(rate))) if dur and rate else None
     except Exception:
         return None

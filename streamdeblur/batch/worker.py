@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ..api import RunOptions
 from ..errors import Cancelled, Interrupted, StreamDeblurError
 from ..stills import is_still
-from .jobs import count_video_packets, output_complete
+from .jobs import Part, count_video_packets, output_complete
 from .reports import WorkerInfo
 from .tasks import FileTask, JoinTask, PartTask, PlanTask, Result, Task, TaskProgress
 
@@ -176,7 +176,7 @@ class Worker:
             return None
         if is_still(task.input):  # a picture is published whole under its name, or not at all
             return Result("skipped", frames=1, note=f"{task.output} exists")
-        ok, why = output_complete(task.input, task.output, self.options.deinterlace)
+        ok, why = output_complete(task.input, task.output, Part.of(self.options))
         if ok:
             n = count_video_packets(task.output) or 0
             return Result("skipped", frames=n, note=f"{task.output} exists and is complete ({why})")

@@ -456,12 +456,17 @@ def run(
                 "--deinterlace with --segments: the parts are cut by the input's own frames",
                 "leave --segments out for it (several inputs and --cluster take it)",
             )
-        single = typed(ctx, "start", "duration", "end", "video_stream", "window")
-        if single:
+        if typed(ctx, "window"):
             raise InputError(
-                f"{' and '.join(single)} {'applies' if len(single) == 1 else 'apply'} to one input run on its own; "
-                "several inputs, --segments and --cluster deblur whole files, their first video stream",
-                "run the file alone (streamdeblur run IN -o OUT ...)",
+                "--window applies to one live input run on its own; several inputs, --segments and --cluster "
+                "deblur files",
+                "run the stream alone (streamdeblur run URL -o OUT.m3u8 --window S)",
+            )
+        whole = typed(ctx, "start", "duration", "end", "video_stream") if segments else []
+        if whole:
+            raise InputError(
+                f"{' and '.join(whole)} with --segments: the parts are cut from whole files, their first video stream",
+                "leave --segments out (several inputs and --cluster take them)",
             )
         return run_many(inputs, output, options, batch_options, quiet=quiet)
     _run_file(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)

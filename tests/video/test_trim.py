@@ -4,6 +4,7 @@ the output starting at 0; a start past the end or a bad time is one line."""
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -127,11 +128,30 @@ def test_bad_times_are_one_line(tmp_path, recording, args, words):
     assert len(lines) == 1 and words in lines[0], lines
 
 
-def test_several_inputs_refuse_a_part(tmp_path, recording):
-    src, _ = recording
-    res = run(src, src, "-o", tmp_path / "out", "--start", "1")
-    assert res.exit_code == 2
-    assert "--start applies to one input run on its own" in res.stderr
+def test_several_inputs_each_give_the_same_part(tmp_path, recording, tiny_weights):
+    """A look at a folder before the long run: the same part of each file; a re-run skips the outputs
+    that hold all of their part (not "not complete" for lacking the rest); --segments cuts whole files."""
+    src, decoded = recording
+    other = tmp_path / "other.mp4"
+    frames = random_frames(90, 64, 48, seed=4)
+    write_video(other, frames, codec="libx264", pix_fmt="yuv444p", rate=RATE, audio=True, time_base=Fraction(1, 90000),
+                options={"g": "10", "bf": "2", "qp": "0"})  # fmt: skip
+    other_decoded = [img for _, _, img in read_video(other)]
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    args = ["-o", out, "-w", tiny_weights, "--codec", "ffv1", "--start", "1.5", "--duration", "0.5", "--report", report]
+    res = run(src, other, *args)
+    assert res.exit_code == 0, res.stderr
+    for name, frames in (("long.mp4", decoded), ("other.mp4", other_decoded)):
+        got = read_video(out / name)
+        assert [which(img, frames) for _, _, img in got] == list(range(45, 60)), name
+        assert 0 <= float(got[0][0] * got[0][1]) < 1 / RATE
+    stamps = [p.stat().st_mtime_ns for p in sorted(out.iterdir())]
+    res = run(src, other, *args)
+    assert res.exit_code == 0, res.stderr
+    assert [i["status"] for i in json.loads(report.read_text())["items"]] == ["skipped", "skipped"]
+    assert [p.stat().st_mtime_ns for p in sorted(out.iterdir())] == stamps
+    res = run(src, other, "-o", tmp_path / "seg", "--start", "1", "--segments", "2")
+    assert res.exit_code == 2 and "--start with --segments" in res.stderr
 
 
 def test_duration_ends_a_stream_and_start_is_refused_on_one(tmp_path, recording, tiny_weights):

@@ -4,6 +4,7 @@ kept and the other video named as left out."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import av
@@ -60,5 +61,36 @@ def test_a_stream_that_is_not_there_is_one_line_naming_those_that_are(tmp_path, 
         "give --video-stream 0 to 1"
     ]
     assert not (tmp_path / "o.mkv").exists()
-    res = runner.invoke(app, ["run", str(src), str(src), "-o", str(tmp_path / "many"), "--video-stream", "1"])
-    assert res.exit_code == 2 and "--video-stream applies to one input run on its own" in res.stderr
+
+
+def test_a_folder_of_drone_recordings_each_gets_its_second_stream(tmp_path, two_cameras, tiny_weights):
+    """Several inputs: each one's stream N (a fleet's thermal cameras); an input without one fails with
+    the same line as alone, the others are done; a re-run skips the complete outputs."""
+    src, _, thermal = two_cameras
+    second = tmp_path / "drone2.mkv"
+    second.write_bytes(src.read_bytes())
+    single = tmp_path / "single.mkv"
+    with av.open(str(single), "w") as out:  # one camera only
+        s = out.add_stream("ffv1", rate=10)
+        s.width, s.height, s.pix_fmt = 64, 48, "bgr0"
+        for img in random_frames(3, 64, 48):
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    many, report = tmp_path / "many", tmp_path / "report.json"
+    args = ["-o", str(many), "-w", str(tiny_weights), "--codec", "ffv1", "--video-stream", "1", "--report", str(report)]
+    res = runner.invoke(app, ["run", str(src), str(second), *args])
+    assert res.exit_code == 0, res.stderr
+    for name in ("drone.mkv", "drone2.mkv"):
+        got = [img for _, _, img in read_video(many / name)]
+        assert len(got) == 6 and all(np.array_equal(g, t) for g, t in zip(got, thermal))
+    res = runner.invoke(app, ["run", str(src), str(second), str(single), *args])
+    assert res.exit_code == 1
+    items = {Path(i["input"]).name: i for i in json.loads(report.read_text())["items"]}
+    assert [items[n]["status"] for n in ("drone.mkv", "drone2.mkv")] == ["skipped", "skipped"]
+    assert items["single.mkv"]["status"] == "failed"
+    assert (
+        "--video-stream 1: input" in items["single.mkv"]["error"]
+        and "has 1 video stream" in items["single.mkv"]["error"]
+    )
