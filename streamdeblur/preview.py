@@ -349,6 +349,7 @@ def preview_live(
     camera: str | int | None = None,
     loop: bool = False,
     start: float | None = None,
+    deinterlace: str | None = None,
     view: str = "side",
     record: str | os.PathLike | None = None,
     overwrite: bool = False,
@@ -365,7 +366,8 @@ def preview_live(
 ) -> PreviewResult:
     """Show ``input`` (a file or URL) or ``camera`` deblurred live, in a window or, with
     ``serve="[HOST:]PORT"``, as MJPEG for a browser; optionally recorded to ``record``. ``start``: a
-    file from that many seconds in (each ``loop`` from there too).
+    file from that many seconds in (each ``loop`` from there too); ``deinterlace`` ("frame" or
+    "field"): an interlaced file made progressive first, as ``run --deinterlace``.
     ``backend`` names the backend to open (``auto``, ``torch`` ...), as ``preview --backend``;
     ``backend_options`` are what it opens with.
 
@@ -390,7 +392,9 @@ def preview_live(
     try:
         generator = load_generator(weights)
         # a missing camera fails before the backend loads
-        source = open_live(input, camera=camera, loop=loop, start=start, timeout=timeout, reconnect=reconnect)
+        source = open_live(
+            input, camera=camera, loop=loop, start=start, timeout=timeout, reconnect=reconnect, deinterlace=deinterlace
+        )
         try:
             opened = create_backend(backend, generator, device, backend_options)  # the open backend: `backend` names it
         except BaseException:

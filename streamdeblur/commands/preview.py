@@ -12,6 +12,7 @@ from ..errors import InputError
 from .common import (
     BACKEND_HELP,
     BackendName,
+    DeinterlaceOption,
     DeviceOption,
     OpenVINOHint,
     OpenVINOHintOption,
@@ -48,6 +49,7 @@ def preview(
         bool, typer.Option("--loop", help="Play a FILE input again from the start when it ends (a stand-in camera).")
     ] = False,
     start: StartOption = None,
+    deinterlace: DeinterlaceOption = None,
     view: Annotated[
         View,
         typer.Option(
@@ -125,6 +127,7 @@ def preview(
     backend_options = BackendOptions(openvino_precision=value(openvino_precision), openvino_hint=openvino_hint.value)
     result = preview_live(
         input, camera=camera, loop=loop, start=None if start is None else parse_time(start, "--start"),
+        deinterlace=value(deinterlace),
         view=view.value, record=record, overwrite=overwrite, serve=serve,
         max_frames=max_frames, backend=value(backend) or "auto", device=value(device), backend_options=backend_options,
         weights=weights, timeout=timeout, reconnect=reconnect, snapshot_dir=snapshot_dir, on_event=say,

@@ -306,7 +306,13 @@ class FilePlayback(LiveSource):
     """
 
     def __init__(
-        self, path: str | os.PathLike, *, loop: bool = False, realtime: bool = True, start: float | None = None
+        self,
+        path: str | os.PathLike,
+        *,
+        loop: bool = False,
+        realtime: bool = True,
+        start: float | None = None,
+        deinterlace: str | None = None,
     ) -> None:
         super().__init__()
         self._spec = local_path(path)
@@ -314,6 +320,7 @@ class FilePlayback(LiveSource):
         self.loop = loop
         self.realtime = realtime
         self.start = start  # seconds into the file where it (and each loop) starts
+        self.deinterlace = deinterlace  # "frame" or "field": an interlaced file made progressive (FileSource)
         self._source = self._open()
         info = self._source.info
         self.info = LiveInfo(width=info.width, height=info.height, fps=info.fps, name=str(self.path), kind="file")
@@ -328,7 +335,7 @@ class FilePlayback(LiveSource):
 
     def _open(self) -> FileSource:
         """The file from its start (or ``start``): every input error as `run` words it; 8-bit, as shown."""
-        return FileSource(self._spec, deep=False, start=self.start)
+        return FileSource(self._spec, deep=False, start=self.start, deinterlace=self.deinterlace)
 
     def read(self) -> Frame | None:
         if self._closed:
@@ -396,6 +403,7 @@ def open_live(
     start: float | None = None,
     timeout: float = 10.0,
     reconnect: float | None = None,
+    deinterlace: str | None = None,
 ) -> LiveSource:
     """The live source for ``preview`` and ``run --camera``: ``camera`` (index or /dev path),
     else a stream URL or a file, told apart by :func:`~streamdeblur.video.urls.is_url`.
@@ -404,6 +412,11 @@ def open_live(
         raise InputError("give either INPUT or --camera, not both")
     if start is not None and (camera is not None or (input is not None and is_url(input))):
         raise InputError("--start applies to a file input; a camera or stream is live")
+    if deinterlace is not None and (camera is not None or (input is not None and is_url(input))):
+        raise InputError(
+            "--deinterlace in preview applies to a file input",
+            "deinterlace a stream with `streamdeblur run URL -o OUT --deinterlace frame`",
+        )
     if camera is not None:
         if loop:
             raise InputError("--loop only applies to a file input")
@@ -420,7 +433,7 @@ def open_live(
         if start is not None:
             raise InputError("--start applies to a video file; a picture has one frame")
         return StillPlayback(input)
-    return FilePlayback(input, loop=loop, start=start)
+    return FilePlayback(input, loop=loop, start=start, deinterlace=deinterlace)
 
 
 # -- newest frame wins --------------------------------------------------------------

@@ -145,3 +145,23 @@ def test_a_folder_of_broadcast_clips_each_deinterlaced_and_a_rerun_skips_them(tm
     assert res.exit_code == 0, res.stderr
     assert [i["status"] for i in json.loads(report.read_text())["items"]] == ["skipped", "skipped"]
     assert [p.stat().st_mtime_ns for p in outputs] == stamps
+
+
+def test_preview_of_a_broadcast_file_shows_it_deinterlaced(interlaced):
+    """`preview broadcast.mp4 --deinterlace field --loop`: the live view plays one frame per field at the
+    field rate, and each loop too; a stream or camera preview refuses it with the way to do it."""
+    from streamdeblur.video.live import open_live
+
+    play = open_live(str(interlaced), loop=True, deinterlace="field")
+    try:
+        assert play.info.fps == 2 * RATE
+        shown = [play.read() for _ in range(2 * N + 2)]
+    finally:
+        play.close()
+    for k, frame in enumerate(shown):
+        moment = scene(k % (2 * N))  # the loop starts again at the first field
+        assert err(frame.image, moment) < 0.4 * err(woven((k % (2 * N)) // 2), moment), k
+    with pytest.raises(InputError, match="--deinterlace in preview applies to a file input"):
+        open_live("rtsp://127.0.0.1:1/cam", deinterlace="frame")
+    res = runner.invoke(app, ["preview", "--camera", "0", "--deinterlace", "frame", "--serve", "127.0.0.1:0"])
+    assert res.exit_code == 2 and "--deinterlace in preview applies to a file input" in res.stderr
