@@ -141,9 +141,7 @@ def camera_video(
     if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
         raise ValueError(f"photo must be HxWx3 uint8 RGB, got {photo.shape} {photo.dtype}")
     out_size = int(size[0]), int(size[1])
-    rng = np.random.default_rng(seed)
-    counts = [_subframe_count(subframes, rng) for _ in range(n_frames)]
-    poses = _camera_poses(photo.shape[:2], out_size, counts, motion, scale, rng)
+    counts, poses = _frame_poses(photo.shape[:2], out_size, n_frames, subframes, motion, seed, scale)
     region = _linear_region(photo, poses)
     movers = []
     if objects > 0:
@@ -154,6 +152,22 @@ def camera_video(
         blurred, sharp = _expose(scene, t, n, continuous)
         t += n
         yield to_uint8(linear_to_srgb(blurred)), to_uint8(linear_to_srgb(sharp))
+
+
+def _frame_poses(
+    photo_hw: tuple[int, ...],
+    size: tuple[int, int],
+    n_frames: int,
+    subframes: int | tuple[int, int],
+    motion: float,
+    seed: int,
+    scale: float | None,
+) -> tuple[list[int], _Poses]:
+    """Each frame's render count and the camera's pose at every render, drawn from ``seed``: the
+    one place :func:`camera_video` and :func:`camera_video_warps` get them, so they agree."""
+    rng = np.random.default_rng(seed)
+    counts = [_subframe_count(subframes, rng) for _ in range(n_frames)]
+    return counts, _camera_poses(photo_hw[:2], size, counts, motion, scale, rng)
 
 
 @dataclass
@@ -272,10 +286,8 @@ def camera_video_warps(
     flags=INTER_LINEAR | WARP_INVERSE_MAP)`` and the blurred frame is their mean in linear light,
     up to the border the sharp frame does not show. Used to measure what deblurring with the
     blur known exactly could gain (``scripts/clip_ceiling.py``)."""
-    rng = np.random.default_rng(seed)
-    counts = [_subframe_count(subframes, rng) for _ in range(n_frames)]
     out_size = int(size[0]), int(size[1])
-    poses = _camera_poses(photo_hw[:2], out_size, counts, motion, scale, rng)
+    counts, poses = _frame_poses(photo_hw[:2], out_size, n_frames, subframes, motion, seed, scale)
     warps, t = [], 0
     for n in counts:
         to_sharp = np.linalg.inv(_view_matrix(poses, t + n // 2, out_size))
