@@ -103,6 +103,8 @@ class Progress:
     total: int | None
     elapsed: float
     fps: float
+    #: seconds of the input written, from the first frame's timestamp to this one's (None: no timestamps)
+    media_time: float | None = None
 
     @property
     def eta(self) -> float | None:
@@ -303,6 +305,7 @@ class Pipeline:
         write_packet = self.sink.write_packet if isinstance(self.sink, PacketSink) else None
         pacer = Pacer() if self.realtime else None
         t_start = time.perf_counter()
+        first_time: float | None = None
         try:
             while True:
                 item = self._get(inq)
@@ -333,7 +336,11 @@ class Pipeline:
                         done = self.stats.frames_out
                         # the total is the header's estimate: past it, unknown (not 105 %, nor a line a frame)
                         total = self.total if self.total is not None and done <= self.total else None
-                        self.on_progress(Progress(done, total, elapsed, done / elapsed if elapsed > 0 else 0.0))
+                        t = item.time
+                        if first_time is None:
+                            first_time = t
+                        media = t - first_time if t is not None and first_time is not None else None
+                        self.on_progress(Progress(done, total, elapsed, done / elapsed if elapsed > 0 else 0.0, media))
                 else:
                     if write_packet is not None:
                         write_packet(item)

@@ -270,6 +270,18 @@ def run(
     ] = None,
     reconnect: ReconnectOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    progress: Annotated[
+        Optional[str],
+        typer.Option(
+            "--progress",
+            help=(
+                "Also write the run's progress for another program, in FFmpeg's -progress format (key=value blocks: "
+                "frame, fps, out_time, speed, progress=continue|end, every 0.5 s) to this file, - (stdout) or pipe:2."
+            ),
+            metavar="DEST",
+            show_default=False,
+        ),
+    ] = None,
     format: Annotated[
         Optional[str],
         typer.Option(
@@ -399,6 +411,8 @@ def run(
             raise InputError("--deinterlace applies to a file or stream input; a camera gives progressive frames")
         if view is not View.deblurred:
             raise InputError("--view applies to a file or stream input; `preview --camera` shows a camera side by side")
+        if progress is not None:
+            raise InputError("--progress applies to a file or stream input", "leave it out with --camera")
         return _record_camera(camera, output, options, duration=options.duration, quiet=quiet)
     if not inputs:
         raise InputError("give INPUT (a file or URL) or --camera INDEX|DEVICE (exactly one)")
@@ -436,11 +450,23 @@ def run(
             f"{inputs[0]} is a picture and {output} is not a picture name",
             f"write it to a picture: -o {stem}-sharp.png (or .jpg, .tif, .webp)",
         )
+    if progress is not None:
+        from ..progress_file import check_progress_destination
+
+        check_progress_destination(progress, output)
     if output == _STDIO or _streamed(output) or any(_piped(i) for i in inputs):
-        return _run_pipe(inputs, output, options, many, quiet=quiet, say_backend=backend == BackendName.auto)
+        return _run_pipe(
+            inputs, output, options, many, quiet=quiet, say_backend=backend == BackendName.auto, progress_to=progress
+        )
     if is_batch(inputs, output, batch_options):
         from .run_many import run_many
 
+        if progress is not None:
+            raise InputError(
+                "--progress applies to one input run on its own; several inputs, --segments and --cluster report "
+                "each input's progress in --report",
+                "leave --progress out, or run the file alone",
+            )
         if reconnect is not None:
             raise InputError(
                 "--reconnect applies to one stream URL input; files (several inputs, --segments, --cluster) do not "
@@ -469,7 +495,7 @@ def run(
                 "leave --segments out (several inputs and --cluster take them)",
             )
         return run_many(inputs, output, options, batch_options, quiet=quiet)
-    _run_file(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)
+    _run_file(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto, progress_to=progress)
 
 
 def parse_batch(text: str) -> int | None:
@@ -506,6 +532,7 @@ def _run_pipe(
     *,
     quiet: bool,
     say_backend: bool,
+    progress_to: str | None = None,
 ) -> None:
     """`run - -o OUT`, `run IN -o - --format mkv`, `run IN -o rtmp://...`: one input, read or
     written once, front to back."""
@@ -527,13 +554,14 @@ def _run_pipe(
             "container",
             "leave --format out",
         )
-    _run_file(inputs[0], output, replace(options, format=format), quiet=quiet, say_backend=say_backend)
+    options = replace(options, format=format)
+    _run_file(inputs[0], output, options, quiet=quiet, say_backend=say_backend, progress_to=progress_to)
 
 
 #: the options of `run` that a still picture has no use for
 _VIDEO_ONLY = (
     "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
-    "reconnect", "start", "duration", "end", "video_stream", "deinterlace", "bitrate", "window",
+    "reconnect", "start", "duration", "end", "video_stream", "deinterlace", "bitrate", "window", "progress",
 )  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")
@@ -626,12 +654,22 @@ def _run_still(input: str, output: str, options: RunOptions, *, quiet: bool, say
         )
 
 
-def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_backend: bool) -> None:
-    """`run FILE`: :func:`streamdeblur.api.deblur_video`, with its progress line and final line."""
+def _run_file(
+    input: str, output: str, options: RunOptions, *, quiet: bool, say_backend: bool, progress_to: str | None = None
+) -> None:
+    """`run FILE`: :func:`streamdeblur.api.deblur_video`, with its progress line and final line, and
+    with ``progress_to`` an FFmpeg-style progress report (:mod:`streamdeblur.progress_file`)."""
     from ..api import INPUT_STOPPED_EXIT, deblur_video, paced
     from ..errors import Cancelled
+    from ..progress_file import ProgressFile
 
-    progress = None if quiet else _ProgressLine()
+    line = None if quiet else _ProgressLine()
+    report = ProgressFile(progress_to) if progress_to is not None else None
+    shown = [f for f in (line, report) if f is not None]
+
+    def progress(p: Progress) -> None:
+        for f in shown:
+            f(p)
 
     def ready(info: SourceInfo, be: Backend, plan: RunPlan) -> None:
         if quiet:
@@ -648,15 +686,17 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
             say("sending at the input's own pace (--no-realtime: as fast as it is deblurred)")
 
     try:
-        result = deblur_video(input, output, options, on_progress=progress, on_ready=ready)
+        result = deblur_video(input, output, options, on_progress=progress if shown else None, on_ready=ready)
     except Cancelled as e:
-        if progress is not None:
-            progress.end()  # the progress line stays; the message goes below it
+        if line is not None:
+            line.end()  # the progress line stays; the message goes below it
         say(str(e))
         raise typer.Exit(code=e.exit_code) from None
     finally:
-        if progress is not None:
-            progress.end()
+        if line is not None:
+            line.end()
+        if report is not None:
+            report.close()  # progress=end, whatever ended the run
     for w in result.warnings:
         say(f"warning: {w}")
     if not quiet:  # stdout carries the video with -o -: the line goes to stderr then
@@ -667,7 +707,7 @@ def _run_file(input: str, output: str, options: RunOptions, *, quiet: bool, say_
             + f"backend {result.backend} on {result.device} ({result.precision}"
             + (f"; compiled in {result.compile_seconds:.1f} s" if result.compile_seconds else "")
             + f") -> {redact(str(result.output))}",
-            err=output == _STDIO,
+            err=output == _STDIO or progress_to in ("-", "pipe:1", "pipe:"),  # stdout carries something else
         )
     if result.input_stopped:  # the output holds what was received; say so to scripts too
         raise typer.Exit(code=INPUT_STOPPED_EXIT)
