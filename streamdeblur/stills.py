@@ -99,8 +99,12 @@ def read_still(path: str | os.PathLike[str]) -> Still:
     import cv2
 
     p = Path(str(path))
+    if not p.exists():
+        from .video.opening import input_not_found
+
+        raise input_not_found(str(p))
     if not p.is_file():
-        raise InputError(f"input {p} does not exist" if not p.exists() else f"input {p} is not a file")
+        raise InputError(f"input {p} is not a file")
     data = np.fromfile(p, np.uint8)  # not cv2.imread: it fails quietly on some non-ASCII paths
     raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if raw is None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InputError, InputNotFoundError, OutputError
+from ..errors import InputError, OutputError
 from ..stills import is_still
 from ..video.containers import CONTAINERS
 
@@ -59,7 +59,9 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
             )
         p = Path(local_path(s))
         if not p.exists():
-            raise InputNotFoundError(f"input not found: {s}", "check the path")
+            from ..video.opening import input_not_found
+
+            raise input_not_found(s)
         if p.is_dir():
             found = sorted(
                 q

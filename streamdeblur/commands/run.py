@@ -445,6 +445,10 @@ def run(
             return _run_stills(pictures, output, options, quiet=quiet)
         return _run_still(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)
     if len(inputs) == 1 and _is_still(inputs[0]) and not _is_folder(output):
+        if not os.path.exists(inputs[0]):  # a typo, or an image-sequence pattern: say so, not "is a picture"
+            from ..video.opening import input_not_found
+
+            raise input_not_found(inputs[0])
         stem = os.path.splitext(os.path.basename(inputs[0]))[0]
         raise InputError(
             f"{inputs[0]} is a picture and {output} is not a picture name",

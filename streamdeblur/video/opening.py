@@ -4,6 +4,8 @@ empty, truncated, not a video, a stream that does not answer)."""
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from pathlib import Path
 
@@ -13,6 +15,22 @@ from av.container import InputContainer
 
 from ..errors import InputError, InputNotFoundError, StreamTimeoutError
 from .urls import ffmpeg_input, is_pipe, is_url, local_path, stream_schemes, url_scheme
+
+#: an FFmpeg image-sequence pattern (``shot_%04d.png``)
+_SEQUENCE = re.compile(r"%0?\d*d")
+
+
+def input_not_found(spec: str) -> InputNotFoundError:
+    """The error for an input path that is not there; an image-sequence pattern gets the ways to
+    deblur one (a folder of pictures, or the frames joined into a video first)."""
+    if _SEQUENCE.search(os.path.basename(spec)):
+        folder = os.path.dirname(spec) or "."
+        return InputNotFoundError(
+            f"input not found: {spec} (an image-sequence pattern is not read as a video)",
+            f"deblur the pictures: streamdeblur run {folder} -o OUT_FOLDER/, or join them into a video first: "
+            f"ffmpeg -framerate 25 -i {spec} -c:v ffv1 frames.mkv",
+        )
+    return InputNotFoundError(f"input not found: {spec}", "check the path")
 
 
 def _looks_like_mp4(path: str) -> bool:
@@ -43,7 +61,7 @@ def open_container(spec: str, timeout: float, reconnect: float | None = None) ->
                     f"input {spec}: {scheme}:// is not a stream protocol this FFmpeg opens",
                     f"it opens {', '.join(sorted(stream_schemes()))}",
                 )
-            raise InputNotFoundError(f"input not found: {spec}", "check the path")
+            raise input_not_found(spec)
         if p.is_dir():
             raise InputError(f"input {spec} is a folder, not a video file")
         if p.stat().st_size == 0:
