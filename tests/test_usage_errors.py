@@ -114,3 +114,26 @@ def test_a_missing_input_is_not_found_and_a_sequence_pattern_says_how(tmp_path, 
     assert res.exit_code == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and words.format(tmp=tmp_path) in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("inputs", "output", "words"),
+    [
+        (["frames"], "clip.mp4", "with folder {tmp}/frames as the input -o names a folder (an output each), and"),
+        (["a.png", "b.png"], "sharp.png", "looks like a picture file name; give a folder, such as {tmp}/sharp/"),
+        (["a.mp4", "b.mp4"], "both.mkv", "with several inputs -o names a folder"),
+    ],
+)
+def test_a_file_name_for_what_goes_into_a_folder_is_one_line(tmp_path, inputs, output, words):
+    """`run frames/ -o clip.mp4` made a folder named clip.mp4 full of pictures; a video of the pictures
+    was meant (or one file of several), so it is refused, and nothing is made."""
+    (tmp_path / "frames").mkdir()
+    for name in ("a.png", "b.png", "frames/f_0001.png"):
+        (tmp_path / name).write_bytes(b"")
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"")
+    res = runner.invoke(app, ["run", *(str(tmp_path / i) for i in inputs), "-o", str(tmp_path / output)])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and words.format(tmp=tmp_path) in lines[0], lines
+    assert not (tmp_path / output).exists()

@@ -107,6 +107,24 @@ def output_is_folder(inputs: Sequence[str | os.PathLike[str]], output: str | os.
     )
 
 
+def refuse_file_name_for_folder(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str]) -> None:
+    """Several inputs or a folder go into a folder: an ``-o`` named like a file (``out.mp4``,
+    ``sharp.png``) that is not an existing folder is a mistake (one expected a video of the
+    pictures, or one file of several), not a folder to create under that name."""
+    out = str(output)
+    if out == "-" or out.endswith(("/", os.sep)) or os.path.isdir(out) or not output_is_folder(inputs, out):
+        return
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in CONTAINERS and not is_still(out):
+        return
+    what = "several inputs" if len(inputs) > 1 else f"folder {inputs[0]} as the input"
+    kind = "picture" if is_still(out) else "video"
+    fix = f"give a folder, such as {os.path.splitext(out)[0] or 'out'}/"
+    if kind == "video":
+        fix += "; to make one video of pictures, join them first (ffmpeg -framerate 25 -i FOLDER/NAME_%04d.png ...)"
+    raise OutputError(f"with {what} -o names a folder (an output each), and {out} looks like a {kind} file name", fix)
+
+
 def resolve_jobs(
     inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], *, format: str | None = None
 ) -> tuple[list[tuple[Path, Path]], bool]:
@@ -114,6 +132,7 @@ def resolve_jobs(
     all pictures (:func:`~streamdeblur.stills.picture_jobs`) go to ``OUT/NAME`` in their own format."""
     from ..stills import picture_jobs
 
+    refuse_file_name_for_folder(inputs, output)
     if inputs and (pictures := picture_jobs([str(i) for i in inputs], str(output))) is not None:
         if format:
             raise OutputError(
@@ -134,11 +153,6 @@ def resolve_jobs(
     if outdir.exists() and not outdir.is_dir():
         raise OutputError(
             f"output {outdir} is a file; with several inputs -o names a folder", "give a folder, such as out/"
-        )
-    if not outdir.exists() and outdir.suffix.lower() in CONTAINERS:
-        raise OutputError(
-            f"with several inputs -o names a folder, and {outdir} looks like a video file name",
-            f"give a folder, such as {outdir.with_suffix('')}/",
         )
     jobs: list[tuple[Path, Path]] = []
     by_out: dict[str, Path] = {}

@@ -419,6 +419,9 @@ def run(
     if engine is not None and backend not in (BackendName.auto, BackendName.tensorrt):
         raise InputError(f"--engine is a TensorRT engine; it cannot run with --backend {value(backend)}")
     _refuse_unreadable(inputs)
+    from ..batch.jobs import refuse_file_name_for_folder
+
+    refuse_file_name_for_folder(inputs, output)
     pictures = _picture_jobs(inputs, output)
     batch_options = BatchOptions(
         format=format,
