@@ -443,8 +443,11 @@ class FileSource:
                 if not trim.frame(t):
                     return
             frame = self._to_frame(f)
-            if frame.pts is None:  # some raw streams carry no timestamps: count frames
-                frame.pts = 0 if last_pts is None else last_pts + 1
+            if frame.pts is None:  # some raw streams carry no timestamps: count frames, a frame's time apart
+                step = 1
+                if rate and frame.time_base:
+                    step = max(1, round(1 / (Fraction(rate) * self._frames_per_decoded * frame.time_base)))
+                frame.pts = 0 if last_pts is None else last_pts + step
             last_pts = frame.pts
             if self._first_pts is None:
                 self._first_pts = frame.pts

@@ -165,3 +165,20 @@ def test_preview_of_a_broadcast_file_shows_it_deinterlaced(interlaced):
         open_live("rtsp://127.0.0.1:1/cam", deinterlace="frame")
     res = runner.invoke(app, ["preview", "--camera", "0", "--deinterlace", "frame", "--serve", "127.0.0.1:0"])
     assert res.exit_code == 2 and "--deinterlace in preview applies to a file input" in res.stderr
+
+
+def test_a_raw_interlaced_h264_stream_gets_field_times(tmp_path, interlaced, tiny_weights):
+    """A raw .h264 (a broadcast encoder's or a capture card's dump) has no timestamps: its fields are
+    counted at twice the frame rate."""
+    raw = tmp_path / "dump.h264"
+    with av.open(str(interlaced)) as src, av.open(str(raw), "w", format="h264") as dst:
+        s = dst.add_stream_from_template(src.streams.video[0])
+        for p in src.demux(src.streams.video[0]):
+            if p.size:
+                p.stream = s
+                dst.mux(p)
+    out = tmp_path / "p50.mkv"
+    res = run(raw, "-o", out, "-w", tiny_weights, "--deinterlace", "field", *LOSSLESS)
+    assert res.exit_code == 0, res.stderr
+    got = read_video(out)
+    assert [float(p * tb) for p, tb, _ in got] == pytest.approx([k / (2 * RATE) for k in range(2 * N)], abs=1e-3)

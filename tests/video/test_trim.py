@@ -195,7 +195,20 @@ def test_a_raw_h264_stream_without_timestamps_is_cut_by_its_frame_rate(tmp_path,
     args = ["-w", tiny_weights, "--codec", "ffv1", "--pix-fmt", "bgr0", "--start", "0.4", "--duration", "0.8"]
     res = run(raw, "-o", out, *args)
     assert res.exit_code == 0, res.stderr
-    assert [which(img, decoded) for _, _, img in read_video(out)] == list(range(10, 30))
+    got = read_video(out)
+    assert [which(img, decoded) for _, _, img in got] == list(range(10, 30))
+    # each a frame's time (1/25 s) after the one before: the count in the stream's 1/1200000 s time
+    # base was 1 tick a frame, every frame at 0 in the output
+    assert [float(p * tb) for p, tb, _ in got] == pytest.approx([i / 25 for i in range(20)], abs=1e-3)
+
+
+def test_a_whole_raw_h264_stream_plays_at_its_frame_rate(tmp_path, tiny_weights):
+    raw = tmp_path / "cam.h264"
+    write_video(raw, random_frames(10, 64, 48), codec="libx264", pix_fmt="yuv420p", rate=25)
+    for out in (tmp_path / "whole.mkv", tmp_path / "whole.mp4"):
+        res = run(raw, "-o", out, "-w", tiny_weights)
+        assert res.exit_code == 0, res.stderr
+        assert [round(float(p * tb), 3) for p, tb, _ in read_video(out)] == [i / 25 for i in range(10)], out.name
 
 
 def test_preview_plays_a_file_from_start_and_loops_back_to_it(tmp_path):
