@@ -127,6 +127,7 @@ class FileSource:
         self.deinterlace = deinterlace
         self._deinterlacer: Deinterlacer | None = None
         self._deinterlace_decided = False
+        self._untimed = False  # frames come without timestamps (a raw H.264/H.265 stream): counted at the rate
         #: which of the input's video streams is deblurred (FFmpeg's ``-map 0:v:N``): a thermal and a
         #: colour camera's, a second angle; the others are named as left out
         self.video_stream = video_stream
@@ -307,8 +308,7 @@ class FileSource:
         v = self.stream
         cc = v.codec_context
         still = bool(v.disposition & av.stream.Disposition.attached_pic)
-        rate = None if still else v.average_rate or v.guessed_rate or v.base_rate  # a cover's "rate" is its time base
-        rate = Fraction(rate) if rate else None
+        rate = None if still else self._rate  # a cover's "rate" is its time base
         tb = Fraction(v.time_base) if v.time_base else (1 / rate if rate else Fraction(1, 1000))
         duration = None
         if still:
@@ -326,10 +326,8 @@ class FileSource:
                 duration = min(duration, self.trim.duration) if duration is not None else self.trim.duration
         field_order = int(cc.field_order or 0)
         if self._deinterlacer is not None:  # progressive from here on; one frame per field with "field"
-            field_order, tb = 1, first.time_base
-            factor = self._deinterlacer.rate_factor
-            rate = rate * factor if rate else None
-            frame_count = frame_count * factor if frame_count else None
+            field_order, tb = 1, first.time_base  # the rate (self._rate) counts fields already
+            frame_count = frame_count * self._deinterlacer.rate_factor if frame_count else None
         meta = first.meta
         pix_fmt = meta.get("pix_fmt") or cc.pix_fmt or "yuv420p"
         return SourceInfo(
@@ -431,22 +429,22 @@ class FileSource:
         last_pts: int | None = None
         trim = self.trim
         counted = 0  # video frames decoded on this connection, kept or not
-        rate = v.average_rate or v.guessed_rate or v.base_rate
 
         def emit(f: av.VideoFrame) -> Iterator[Frame]:
             nonlocal counted, last_pts
             counted += 1
+            if f.pts is None:
+                self._untimed = True
+            rate = self._rate
             if trim is not None:
                 t = self._out_time(f.pts, f.time_base)
                 if t is None and rate:  # a raw H.264/H.265 stream has no timestamps: count frames
-                    t = float((counted - 1) / (Fraction(rate) * self._frames_per_decoded) + self._shift)
+                    t = float((counted - 1) / rate + self._shift)
                 if not trim.frame(t):
                     return
             frame = self._to_frame(f)
             if frame.pts is None:  # some raw streams carry no timestamps: count frames, a frame's time apart
-                step = 1
-                if rate and frame.time_base:
-                    step = max(1, round(1 / (Fraction(rate) * self._frames_per_decoded * frame.time_base)))
+                step = max(1, round(1 / (rate * frame.time_base))) if rate and frame.time_base else 1
                 frame.pts = 0 if last_pts is None else last_pts + step
             last_pts = frame.pts
             if self._first_pts is None:
@@ -501,8 +499,19 @@ class FileSource:
             self._reached_end = True
 
     @property
-    def _frames_per_decoded(self) -> int:
-        return self._deinterlacer.rate_factor if self._deinterlacer is not None else 1
+    def _rate(self) -> Fraction | None:
+        """The frames per second this source gives (one per field with ``--deinterlace field``). A raw
+        H.264/H.265 stream (no timestamps) has its demuxer's default 25 as its average rate; FFmpeg's
+        guess from the stream (its SPS timing, sanity-checked: an encoder's 1/1000 s clock is not
+        1000 fps) is the one."""
+        v = self.stream
+        if self._untimed:
+            rate = v.guessed_rate or v.average_rate or v.base_rate
+        else:
+            rate = v.average_rate or v.guessed_rate or v.base_rate
+        if not rate:
+            return None
+        return Fraction(rate) * (self._deinterlacer.rate_factor if self._deinterlacer is not None else 1)
 
     def _deinterlaced(self, frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
         """``frames`` through the deinterlacer (``--deinterlace``), decided on the first frame: an

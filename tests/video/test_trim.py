@@ -202,13 +202,18 @@ def test_a_raw_h264_stream_without_timestamps_is_cut_by_its_frame_rate(tmp_path,
     assert [float(p * tb) for p, tb, _ in got] == pytest.approx([i / 25 for i in range(20)], abs=1e-3)
 
 
-def test_a_whole_raw_h264_stream_plays_at_its_frame_rate(tmp_path, tiny_weights):
-    raw = tmp_path / "cam.h264"
-    write_video(raw, random_frames(10, 64, 48), codec="libx264", pix_fmt="yuv420p", rate=25)
+@pytest.mark.parametrize("rate", [25, 30])
+def test_a_whole_raw_h264_stream_plays_at_its_frame_rate(tmp_path, tiny_weights, rate):
+    """Its rate is the one its SPS gives (x264 writes it), as FFmpeg times it; not the raw demuxer's
+    default 25 (a 30 fps drone dump came out slowed to 25)."""
+    raw = tmp_path / "cam.h264"  # a camera's encoder clock ticks at its frame rate: the SPS says it
+    write_video(raw, random_frames(10, 64, 48), codec="libx264", pix_fmt="yuv420p", rate=rate,
+                time_base=Fraction(1, rate))  # fmt: skip
     for out in (tmp_path / "whole.mkv", tmp_path / "whole.mp4"):
         res = run(raw, "-o", out, "-w", tiny_weights)
         assert res.exit_code == 0, res.stderr
-        assert [round(float(p * tb), 3) for p, tb, _ in read_video(out)] == [i / 25 for i in range(10)], out.name
+        times = [float(p * tb) for p, tb, _ in read_video(out)]
+        assert times == pytest.approx([i / rate for i in range(10)], abs=1e-3), out.name
 
 
 def test_preview_plays_a_file_from_start_and_loops_back_to_it(tmp_path):
