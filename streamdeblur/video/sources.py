@@ -105,6 +105,59 @@ def _bit_depth(pix_fmt: str) -> int:
         return 8
 
 
+#: containers whose timestamps may jump (FFmpeg's AVFMT_TS_DISCONT): transport and program streams, FLV
+_DISCONT_FORMATS = {"mpegts", "mpeg", "mpegtsraw", "flv", "hls", "rtsp", "rtp", "sdp"}
+
+
+class Timeline:
+    """A transport stream's timestamps made continuous, as FFmpeg does: recordings joined with
+    ``cat``, an encoder or camera restarted mid-stream, a broadcast's clock reset. Where a packet's
+    decode time goes back more than :data:`BACK` or forward more than :data:`FORWARD` seconds from
+    where its stream was due, the stream is moved by an offset that puts the new part where the
+    latest stream was due (no stream goes back), the same offset for every stream that meets the
+    same join (each part's streams stay in sync). Each stream takes it at its own first packet of
+    the new part: a transport stream's demuxer gives a stream's last packet of the old part only
+    once its next one starts, after other streams' new packets. Packets are moved before they are
+    decoded or copied, so the frames the decoder still holds keep their own times."""
+
+    BACK = Fraction(1, 10)  # FFmpeg's: a dts more than 0.1 s before the last one's
+    FORWARD = Fraction(10)  # FFmpeg's -dts_delta_threshold
+    SAME_JOIN = Fraction(1)  # streams meeting a join within this of it (both clocks) met the same one
+
+    def __init__(self) -> None:
+        self.jumps: list[float] = []  # each join's jump (seconds), as found
+        self._offset: dict[int, Fraction] = {}  # seconds added to each stream's packets
+        self._due: dict[int, Fraction] = {}  # each stream's next decode time, on the continuous timeline
+        self._join: tuple[Fraction, Fraction] | None = None  # the last join: (where it starts, its raw time)
+
+    def adjust(self, packet: Packet) -> None:
+        if packet.dts is None or not packet.time_base:
+            return
+        i, tb = packet.stream.index, Fraction(packet.time_base)
+        raw = packet.dts * tb
+        offset = self._offset.get(i, self._join[0] - self._join[1] if self._join else Fraction(0))
+        t, due = raw + offset, self._due.get(i)
+        if due is not None and (t < due - self.BACK or t > due + self.FORWARD):
+            joined = self._join
+            if joined is not None and abs(raw - joined[1]) <= self.SAME_JOIN and abs(due - joined[0]) <= self.SAME_JOIN:
+                offset = joined[0] - joined[1]  # the join another stream met first
+            else:
+                self.jumps.append(float(t - due))
+                start = max(self._due.values())  # the new part starts where the latest stream was due
+                self._join = (start, raw)
+                offset = start - raw
+            if raw + offset < due - self.BACK:  # this stream's new part begins earlier than the other's
+                offset = due - raw
+            t = raw + offset
+        self._offset[i] = offset
+        ticks = round(offset / tb)
+        if ticks:
+            packet.dts += ticks
+            if packet.pts is not None:
+                packet.pts += ticks
+        self._due[i] = t + (packet.duration or 0) * tb
+
+
 class FileSource:
     """A video file or network stream, decoded on PyAV's own threads (thread_type AUTO)."""
 
@@ -240,6 +293,9 @@ class FileSource:
         self._data = [s for s in c.streams.data]
         self._attachments = [s for s in c.streams.attachments]  # no packets: their file is in the stream's header
         self._demux_streams = [v, *self._audio, *self._subs, *self._data]
+        formats = set(c.format.name.split(","))
+        #: a transport stream's jumps in time joined up (:class:`Timeline`); None where times do not jump
+        self.timeline = Timeline() if formats & _DISCONT_FORMATS else None
 
     def _origin(self) -> float:
         """The input's first timestamp in seconds (what FFmpeg's ``-ss`` counts from)."""
@@ -459,6 +515,8 @@ class FileSource:
         ended = False
         try:
             for packet in self.container.demux(self._demux_streams):
+                if self.timeline is not None:
+                    self.timeline.adjust(packet)
                 if trim is not None and trim.video_done:  # --duration: past the end, copied packets up to it
                     if trim.finished(self._out_time(packet.dts, packet.time_base), bool(self._passthrough)):
                         break
@@ -662,6 +720,9 @@ class FileSource:
             )  # fmt: skip
         self._passthrough = kept
         self._demux_streams = [v, *(c.streams[i] for i in sorted(kept))]
+        if self.timeline is not None:  # a new connection's clock: its gap is kept by the shift below, not joined up
+            jumps, self.timeline = self.timeline.jumps, Timeline()
+            self.timeline.jumps = jumps
         start = c.start_time / 1e6 if c.start_time is not None else None
         if start is None and v.start_time is not None and v.time_base:
             start = float(v.start_time * v.time_base)
@@ -693,7 +754,7 @@ class FileSource:
         damage = self.damage.warning(self.spec, done, self._reached_end)
         if cut and self.damage.first_frame is not None and self.damage.first_frame >= done - 2:
             damage = None  # the last frame, incomplete where the file was cut: the cut is the news
-        found = [self._interlaced(), damage, cut]
+        found = [self._interlaced(), damage, cut, self._jumped()]
         if self.reconnects:
             n = len(self.reconnects)
             found.append(
@@ -709,6 +770,17 @@ class FileSource:
                 "deblurred"
             )
         return [w for w in found if w]
+
+    def _jumped(self) -> str | None:
+        jumps = self.timeline.jumps if self.timeline is not None else []
+        if not jumps:
+            return None
+        sizes = ", ".join(f"{j:+.1f} s" for j in jumps[:3]) + (" ..." if len(jumps) > 3 else "")
+        return (
+            f"input {self.spec}'s timestamps jumped {len(jumps)} time{'s' if len(jumps) != 1 else ''} ({sizes}: "
+            "recordings joined, or an encoder restarted): the output's timeline is made continuous there, as "
+            "FFmpeg's is, audio with the video"
+        )
 
     def _interlaced(self) -> str | None:
         order = {
