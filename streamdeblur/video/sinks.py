@@ -206,6 +206,10 @@ class NullSink:
         pass
 
 
+#: the MP4/QuickTime muxers: HEVC in them is tagged hvc1 (QuickTime, iOS and Safari refuse FFmpeg's hev1)
+ISO_MEDIA_MUXERS = ("mp4", "mov", "ipod", "3gp", "3g2", "ismv")
+
+
 class FileSink:
     """Encode frames to a file with the source's timestamps, colour tags, rotation and audio."""
 
@@ -414,7 +418,8 @@ class FileSink:
             raise OutputError(f"{self.codec} is not a video encoder")
         s.width, s.height = info.width, info.height
         s.pix_fmt = self.pix_fmt
-        if self._adaptive is not None and self.codec == "libx265":
+        iso = self._adaptive is not None or self.container.format.name in ISO_MEDIA_MUXERS
+        if iso and self.codec == "libx265":
             s.codec_tag = "hvc1"  # HEVC as Apple's players and browsers take it (FFmpeg writes hev1)
         s.time_base = info.time_base
         s.codec_context.time_base = info.time_base

@@ -211,3 +211,18 @@ def test_explicit_backend_that_cannot_run_is_an_error(tmp_path, clip, tiny_weigh
         pytest.skip("this machine has CUDA")
     assert_one_line_error(res, "cuda")
     no_output(tmp_path)
+
+
+@pytest.mark.parametrize(("name", "tag"), [("phone.mp4", "hvc1"), ("edit.mov", "hvc1"), ("archive.mkv", "")])
+def test_hevc_in_mp4_and_mov_is_tagged_for_apple_players(tmp_path, tiny_weights, name, tag):
+    """QuickTime, iOS and Safari play HEVC in MP4/MOV only tagged hvc1; FFmpeg writes hev1 unless told
+    (-tag:v hvc1), so a creator's HEVC export did not play on an iPhone. Matroska has no such tag."""
+    src = tmp_path / "in.mkv"
+    write_video(src, random_frames(4, 64, 48), rate=10)
+    out = tmp_path / name
+    res = invoke(src, "-o", out, "-w", tiny_weights, "--codec", "libx265")
+    assert res.exit_code == 0, res.stderr
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert v.codec_context.name == "hevc" and (v.codec_tag or "").strip("\x00") == tag
+        assert len(list(c.decode(video=0))) == 4
