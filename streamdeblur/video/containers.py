@@ -76,6 +76,9 @@ FORMAT_OPTIONS: dict[str, dict[str, str]] = {
     # RTP over the RTSP connection: nothing lost on the way (RTP over UDP drops what the network does)
     "rtsp": {"rtsp_transport": "tcp"},
 }
+#: and to write a file of ``fmt`` with: MP4/MOV's index (moov) first, as web players and progressive
+#: download need ("web optimized"); the muxer moves it there as the file is closed
+FILE_OPTIONS: dict[str, dict[str, str]] = {"mp4": {"movflags": "+faststart"}, "mov": {"movflags": "+faststart"}}
 #: containers to suggest for a stream the output's cannot hold, best first
 ALTERNATIVES = (".mkv", ".mov", ".mp4", ".nut")
 #: pixel formats the encoder takes as RGB (no YUV matrix on the way)
@@ -100,7 +103,7 @@ def open_container(path: str | os.PathLike, fmt: str, shown: str | os.PathLike |
     :class:`OutputError` naming ``shown`` (the output's final name, where ``path`` is its
     temporary file)."""
     try:
-        return av.open(str(path), mode="w", format=fmt, options=format_options(fmt))
+        return av.open(str(path), mode="w", format=fmt, options={**format_options(fmt), **FILE_OPTIONS.get(fmt, {})})
     except (av.error.FFmpegError, OSError) as e:
         raise OutputError(
             f"cannot write {shown or path}: {getattr(e, 'strerror', None) or e}",

@@ -226,3 +226,30 @@ def test_hevc_in_mp4_and_mov_is_tagged_for_apple_players(tmp_path, tiny_weights,
         v = c.streams.video[0]
         assert v.codec_context.name == "hevc" and (v.codec_tag or "").strip("\x00") == tag
         assert len(list(c.decode(video=0))) == 4
+
+
+def _top_boxes(path: Path) -> list[str]:
+    import struct
+
+    data, names, i = path.read_bytes(), [], 0
+    while i + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[i : i + 8])
+        names.append(kind.decode("latin1"))
+        if size < 8:
+            break
+        i += size
+    return names
+
+
+@pytest.mark.parametrize("name", ["web.mp4", "edit.mov"])
+def test_mp4_and_mov_have_their_index_first_for_web_players(tmp_path, tiny_weights, name):
+    """A browser or a progressive download starts playing once it has the index (moov): written at the
+    end (FFmpeg's default), the whole file must arrive first ("web optimized": -movflags +faststart)."""
+    src = tmp_path / "in.mkv"
+    write_video(src, random_frames(4, 64, 48), rate=10, audio=True)
+    out = tmp_path / name
+    res = invoke(src, "-o", out, "-w", tiny_weights)
+    assert res.exit_code == 0, res.stderr
+    boxes = _top_boxes(out)
+    assert "moov" in boxes and "mdat" in boxes and boxes.index("moov") < boxes.index("mdat"), boxes
+    assert len(read_video(out)) == 4
