@@ -105,8 +105,8 @@ def _bit_depth(pix_fmt: str) -> int:
         return 8
 
 
-#: containers whose timestamps may jump (FFmpeg's AVFMT_TS_DISCONT): transport and program streams, FLV
-_DISCONT_FORMATS = {"mpegts", "mpeg", "mpegtsraw", "flv", "hls", "rtsp", "rtp", "sdp"}
+#: containers whose timestamps may jump (FFmpeg's AVFMT_TS_DISCONT demuxers): transport and program streams, FLV, HLS
+_DISCONT_FORMATS = {"mpegts", "mpegtsraw", "mpeg", "flv", "live_flv", "hls"}
 
 
 class Timeline:
