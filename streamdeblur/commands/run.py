@@ -708,7 +708,8 @@ def _run_file(
         say(f"warning: {w}")
     if not quiet:  # stdout carries the video with -o -: the line goes to stderr then
         typer.echo(
-            f"done: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} fps"
+            f"done: {result.frames} frame{'s' if result.frames != 1 else ''} in {result.seconds:.1f} s "
+            f"({result.fps:.2f} fps"
             + (f"; {result.stats.paced_seconds:.1f} s held to the input's pace" if result.stats.paced_seconds else "")
             + "), "
             + f"backend {result.backend} on {result.device} ({result.precision}"
