@@ -28,12 +28,17 @@ from typing import TextIO
 from .errors import InputError, OutputError
 from .pipeline import Progress
 
-__all__ = ["ProgressFile", "check_progress_destination"]
+__all__ = ["ProgressFile", "check_progress_destination", "to_stdout"]
 
 #: seconds between blocks (FFmpeg's -stats_period default)
 PERIOD = 0.5
 _STDOUT = ("-", "pipe:1", "pipe:")
 _STDERR = ("pipe:2",)
+
+
+def to_stdout(dest: str | None) -> bool:
+    """Whether ``--progress dest`` writes to stdout."""
+    return dest in _STDOUT
 
 
 def check_progress_destination(dest: str, output: str) -> None:

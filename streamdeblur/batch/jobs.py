@@ -186,6 +186,7 @@ def count_video_packets(path: str | os.PathLike[str], part: Part | None = None) 
     ``duration`` keeps (:class:`~streamdeblur.video.trim.Trim`'s rule on the packets' times)."""
     import av
 
+    from ..video.sources import input_origin
     from ..video.trim import Trim
 
     part = part or Part()
@@ -200,7 +201,7 @@ def count_video_packets(path: str | os.PathLike[str], part: Part | None = None) 
             pts = [p.pts for p in c.demux(v) if p.size]
             if not tb or any(t is None for t in pts):
                 return None  # no timestamps to tell the part by
-            origin = c.start_time / 1e6 if c.start_time is not None else float((v.start_time or 0) * tb)
+            origin = input_origin(c, v)
             trim = Trim(part.start, part.duration)
             return sum(1 for t in sorted(pts) if trim.frame(float(t * tb) - origin - (part.start or 0.0)))
     except Exception:  # not a video, truncated ...: not complete

@@ -668,7 +668,7 @@ def _run_file(
     with ``progress_to`` an FFmpeg-style progress report (:mod:`streamdeblur.progress_file`)."""
     from ..api import INPUT_STOPPED_EXIT, deblur_video, paced
     from ..errors import Cancelled
-    from ..progress_file import ProgressFile
+    from ..progress_file import ProgressFile, to_stdout
 
     line = None if quiet else _ProgressLine()
     report = ProgressFile(progress_to) if progress_to is not None else None
@@ -715,7 +715,7 @@ def _run_file(
             + f"backend {result.backend} on {result.device} ({result.precision}"
             + (f"; compiled in {result.compile_seconds:.1f} s" if result.compile_seconds else "")
             + f") -> {redact(str(result.output))}",
-            err=output == _STDIO or progress_to in ("-", "pipe:1", "pipe:"),  # stdout carries something else
+            err=output == _STDIO or to_stdout(progress_to),  # stdout carries something else
         )
     if result.input_stopped:  # the output holds what was received; say so to scripts too
         raise typer.Exit(code=INPUT_STOPPED_EXIT)

@@ -158,6 +158,16 @@ class Timeline:
         self._due[i] = t + (packet.duration or 0) * tb
 
 
+def input_origin(c: InputContainer, v: Stream) -> float:
+    """An input's first timestamp in seconds (what FFmpeg's ``-ss`` counts from), by its container,
+    else its video stream ``v``."""
+    if c.start_time is not None:
+        return c.start_time / 1e6
+    if v.start_time is not None and v.time_base:
+        return float(v.start_time * v.time_base)
+    return 0.0
+
+
 class FileSource:
     """A video file or network stream, decoded on PyAV's own threads (thread_type AUTO)."""
 
@@ -298,13 +308,7 @@ class FileSource:
         self.timeline = Timeline() if formats & _DISCONT_FORMATS else None
 
     def _origin(self) -> float:
-        """The input's first timestamp in seconds (what FFmpeg's ``-ss`` counts from)."""
-        c, v = self.container, self.stream
-        if c.start_time is not None:
-            return c.start_time / 1e6
-        if v.start_time is not None and v.time_base:
-            return float(v.start_time * v.time_base)
-        return 0.0
+        return input_origin(self.container, self.stream)
 
     def _seek_to_start(self, start: float) -> None:
         """``--start``: read from the keyframe at or before it (a pipe: from its beginning), and move
@@ -491,15 +495,15 @@ class FileSource:
             counted += 1
             if f.pts is None:
                 self._untimed = True
-            rate = self._rate
             if trim is not None:
                 t = self._out_time(f.pts, f.time_base)
-                if t is None and rate:  # a raw H.264/H.265 stream has no timestamps: count frames
+                if t is None and (rate := self._rate):  # a raw H.264/H.265 stream has no timestamps: count frames
                     t = float((counted - 1) / rate + self._shift)
                 if not trim.frame(t):
                     return
             frame = self._to_frame(f)
             if frame.pts is None:  # some raw streams carry no timestamps: count frames, a frame's time apart
+                rate = self._rate
                 step = max(1, round(1 / (rate * frame.time_base))) if rate and frame.time_base else 1
                 frame.pts = 0 if last_pts is None else last_pts + step
             last_pts = frame.pts
