@@ -39,8 +39,9 @@ import av
 import av.error
 
 from ..errors import Cancelled, InputError, OutputError, OutputExistsError
+from ..video.audio import AudioReencoder
 from ..video.containers import open_container
-from ..video.copies import add_copies, check_copies, copy_metadata
+from ..video.copies import Copies, add_copies, check_copies, copy_metadata
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -275,10 +276,11 @@ def join_segments(
     spec = str(input)
     with open_source(spec, timeout=timeout) as src:
         info = src.info
-        keep = [st.index for st in check_copies(src, out)]
+        chosen = check_copies(src, out)
+        keep = [st.index for st in chosen.streams]  # by index: the input is opened again to join
     try:
         with writing(out, replace=overwrite) as tmp:
-            _remux(spec, [str(p) for p in parts], tmp, out, fmt, info.time_base, keep, frames)
+            _remux(spec, [str(p) for p in parts], tmp, out, fmt, info.time_base, Copies(keep, chosen.encode), frames)
     except OutputExistsError:
         raise
     except FileExistsError:
@@ -290,10 +292,11 @@ def join_segments(
 
 
 def _remux(
-    spec: str, parts: list[str], tmp: Path, out: Path, fmt: str, time_base: Fraction, keep: list[int], frames: int
+    spec: str, parts: list[str], tmp: Path, out: Path, fmt: str, time_base: Fraction, keep: Copies, frames: int
 ) -> None:
-    """Write the parts' video and the input's streams ``keep`` into ``tmp`` (a ``fmt`` file
-    that becomes ``out``); checks the parts hold ``frames`` frames."""
+    """Write the parts' video and the input's streams ``keep`` (their indices; the audio among
+    them in ``keep.encode`` encoded again) into ``tmp`` (a ``fmt`` file that becomes ``out``);
+    checks the parts hold ``frames`` frames."""
     with ExitStack() as opened:
         segs = [opened.enter_context(av.open(p)) for p in parts]
         inp = opened.enter_context(av.open(spec))
@@ -303,15 +306,16 @@ def _remux(
         try:
             vs = oc.add_stream_from_template(vids[0])
             vs.time_base = time_base  # as FileSink asks; the template carries colour tags and rotation
-            copies = add_copies(oc, [inp.streams[i] for i in keep], out.name)
+            copies = add_copies(oc, Copies([inp.streams[i] for i in keep.streams], keep.encode), out.name)
             copy_metadata(inp, oc, [(inp.streams.video[0], vs), *((inp.streams[i], s) for i, s in copies.items())])
             streams = [inp.streams[i] for i in copies if inp.streams[i].type != "attachment"]
+            reencoders = {i: AudioReencoder(copies[i]) for i in keep.encode if i in copies}
             written = 0
-            for p in heapq.merge(_parts_video(segs, vids, out), _copied_packets(inp, streams), key=_time):
-                if p.stream.type == "video":
+            for p in heapq.merge(_parts_video(segs, vids, out), _copied_packets(inp, streams, reencoders), key=_time):
+                if p.stream.type == "video" and p.stream.container is not oc:
                     p.stream = vs
                     written += 1
-                else:
+                elif p.stream.container is not oc:
                     p.stream = copies[p.stream.index]
                 oc.mux(p)
         except BaseException as e:
@@ -367,13 +371,22 @@ def _parts_video(segs: list[InputContainer], vids: list[VideoStream], out: Path)
             yield p
 
 
-def _copied_packets(inp: InputContainer, streams: list[Stream]) -> Iterator[Packet]:
-    """The input's packets of ``streams`` (audio, subtitles, data), as FileSource passes them on."""
+def _copied_packets(
+    inp: InputContainer, streams: list[Stream], reencoders: dict[int, AudioReencoder]
+) -> Iterator[Packet]:
+    """The input's packets of ``streams`` (audio, subtitles, data), as FileSource passes them on;
+    those of a stream in ``reencoders`` encoded again (already the output's packets)."""
     if not streams:
         return
     for p in inp.demux(streams):
         if p.dts is not None and p.size:
-            yield p
+            reencoder = reencoders.get(p.stream.index)
+            if reencoder is None:
+                yield p
+            else:
+                yield from reencoder.encode(p)
+    for reencoder in reencoders.values():
+        yield from reencoder.flush()
 
 
 def remove_parts(output: str | os.PathLike[str]) -> None:

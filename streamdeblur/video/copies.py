@@ -1,11 +1,12 @@
 """Which of the input's other streams (audio, subtitle, data, attachment) go into the
-output untouched, and adding them to the output container.
+output, and adding them to the output container.
 
 Every stream to be copied is tried against the output's container before the first frame
 (:func:`check_copies`: a few of its real packets muxed into a throw-away in-memory file of
 that format, header to trailer), so a stream the container cannot hold is found before
-any work, not when the file is finished: audio is then an error naming the container that
-takes it, the others are left out with a warning.
+any work, not when the file is finished: audio is then encoded again with the container's
+audio codec, as FFmpeg does (:mod:`.audio`, one warning naming the container that would keep
+it untouched); the others are left out with a warning.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import io
 import logging
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -24,6 +26,8 @@ from av.packet import Packet
 from av.stream import Stream
 
 from ..errors import OutputError
+from .audio import AudioPlan, add_audio_stream, plan_audio
+from .audio import trial as audio_trial
 from .containers import ALTERNATIVES, CONTAINERS, format_options, muxer
 from .sources import FileSource
 
@@ -41,14 +45,24 @@ def codec_name(stream: Stream) -> str:
     return getattr(stream, "name", None) or "unknown codec"  # data streams have no codec context
 
 
-def add_copies(container: OutputContainer, streams: list[Stream], output_name: str) -> dict[int, Stream]:
-    """Add an output stream for each of ``streams`` (as :func:`check_copies` chose them) to
+@dataclass
+class Copies:
+    """The input streams that go into the output (:func:`check_copies`): ``streams``, of which the
+    audio streams in ``encode`` are encoded again (the container cannot hold them as they are)."""
+
+    streams: list[Stream] = field(default_factory=list)
+    encode: dict[int, AudioPlan] = field(default_factory=dict)
+
+
+def add_copies(container: OutputContainer, copies: Copies, output_name: str) -> dict[int, Stream]:
+    """Add an output stream for each of ``copies`` (as :func:`check_copies` chose them) to
     ``container``; returns input stream index -> output stream. Audio that cannot be added
     is an :class:`OutputError`; another stream is left out with a warning."""
     added: dict[int, Stream] = {}
-    for s in streams:
+    for s in copies.streams:
         try:
-            added[s.index] = container.add_stream_from_template(s)
+            plan = copies.encode.get(s.index)
+            added[s.index] = add_audio_stream(container, s, plan) if plan else container.add_stream_from_template(s)
         except (av.error.FFmpegError, ValueError) as e:
             if s.type == "audio":
                 raise OutputError(
@@ -113,6 +127,25 @@ def _ffmpeg_reason(e: BaseException, logs: list[tuple[int, str, str]]) -> str:
 _TRIAL_FORMATS = {"rtsp": "rtp", "rtp_mpegts": "mpegts", "hls": "mpegts", "dash": "mp4"}
 
 
+def _read_back(buf: io.BytesIO, fmt: str, stream: Stream) -> str | None:
+    """None if the trial file ``buf`` reads back with ``stream`` as what it was (or cannot be read
+    back at all); else why not. A muxer takes some codecs it has no name for (MPEG-TS stores
+    G.711 audio as private data), and a player then finds a data stream where the sound was."""
+    if stream.type != "audio" or fmt == "rtp":  # RTP is a network protocol, not a file to read back
+        return None
+    buf.seek(0)
+    try:
+        with av.open(buf, mode="r", format=fmt) as c:
+            back = [s for s in c.streams if s.type != "video"]
+            if back and back[0].type == "audio" and back[0].codec_context.name == stream.codec_context.name:
+                return None
+            what = f"a {back[0].type} stream" if back else "nothing"
+    except (av.error.FFmpegError, ValueError, OSError):  # a trial file with no packet (a pipe's input): no answer
+        log.debug("reading back the trial %s file failed", fmt, exc_info=True)
+        return None
+    return f"{fmt} has no tag for {stream.codec_context.name}: it would read back as {what}"
+
+
 def _trial(fmt: str, stream: Stream, samples: list[Packet]) -> str | None:
     """Mux ``stream`` (and copies of its sample packets) into an in-memory ``fmt`` file,
     header to trailer. None if it goes in; else FFmpeg's reason."""
@@ -123,7 +156,8 @@ def _trial(fmt: str, stream: Stream, samples: list[Packet]) -> str | None:
         with av.logging.Capture(local=True) as logs:
             try:
                 fmt = _TRIAL_FORMATS.get(fmt, fmt)
-                oc = av.open(io.BytesIO(), mode="w", format=fmt, options=format_options(fmt))
+                buf = io.BytesIO()
+                oc = av.open(buf, mode="w", format=fmt, options=format_options(fmt))
                 out = oc.add_stream_from_template(stream)
                 oc.start_encoding()
                 for p in samples:
@@ -132,7 +166,7 @@ def _trial(fmt: str, stream: Stream, samples: list[Packet]) -> str | None:
                     oc.mux(q)
                 c, oc = oc, None
                 c.close()
-                return None
+                return _read_back(buf, fmt, stream)
             except (av.error.FFmpegError, ValueError, TypeError, OSError) as e:
                 return _ffmpeg_reason(e, logs) or e.__class__.__name__
             finally:
@@ -199,14 +233,16 @@ def _say_other_video_left_out(source: FileSource) -> None:
         )
 
 
-def check_copies(source: FileSource, output: str | os.PathLike) -> list[Stream]:
+def check_copies(source: FileSource, output: str | os.PathLike) -> Copies:
     """The input streams (audio, subtitle, data, attachment) to copy into ``output``.
 
     Each is tried against the output's container with real packets before any work
-    (see :func:`_trial`). Audio that does not go in is an :class:`OutputError` naming
-    the stream, its codec, FFmpeg's reason and a container that takes it; a subtitle,
-    data or attachment stream that does not go in is left out with a warning saying
-    which container would keep it.
+    (see :func:`_trial`). Audio that does not go in is encoded again with the container's
+    audio codec (:func:`.audio.plan_audio`, tried the same way) and says so in one warning
+    naming a container that would keep it untouched; where no encoder here can make audio the
+    container takes, it is an :class:`OutputError` naming the stream, its codec, FFmpeg's
+    reason and a container that takes it. A subtitle, data or attachment stream that does
+    not go in is left out with a warning saying which container would keep it.
     """
     _say_other_video_left_out(source)
     out = Path(output)
@@ -214,21 +250,34 @@ def check_copies(source: FileSource, output: str | os.PathLike) -> list[Stream]:
     fmt = muxer(ext)[0]
     streams = [*source.audio_streams, *source.subtitle_streams, *source.data_streams, *source.attachment_streams]
     if not streams:
-        return []
+        return Copies()
     samples = _samples(source, streams)
 
     def takes(s: Stream) -> str | None:
         alts = [a for a in ALTERNATIVES if CONTAINERS[a][0] != fmt]
         return next((a for a in alts if _trial(CONTAINERS[a][0], s, samples[s.index]) is None), None)
 
-    keep = []
+    keep = Copies()
     for s in streams:
         reason = _trial(fmt, s, samples[s.index])
         if reason is None:
-            keep.append(s)
+            keep.streams.append(s)
             continue
         name, alt = codec_name(s), takes(s)
         if s.type == "audio":
+            plan = plan_audio(s, fmt)
+            if plan is not None and audio_trial(s, plan, _TRIAL_FORMATS.get(fmt, fmt)) is None:
+                keep.streams.append(s)
+                keep.encode[s.index] = plan
+                untouched = (
+                    f"write {alt} instead to keep it untouched" if alt else "no container here takes it as it is"
+                )
+                warn_once(
+                    source.spec,
+                    f"the input's audio stream #{s.index} ({name}) cannot be stored in a {ext} file as it is "
+                    f"({reason}); it is encoded again as {plan.describe()} ({untouched})",
+                )
+                continue
             raise OutputError(
                 f"the input's audio stream #{s.index} ({name}) cannot be stored in a {ext} file ({reason})",
                 f"write {alt} instead, which takes it"

@@ -5,7 +5,8 @@ an output's name every writer of a video file makes before any work (:func:`chec
 time base (variable frame rate survives), the resolution, the colour tags, the depth (frames
 deeper than 8 bits arrive as uint16 and are encoded in the deepest format the encoder has,
 :func:`~.containers.choose_pix_fmt`, with one warning where depth or chroma drops), the rotation,
-and every audio packet (copied untouched, never re-encoded, :mod:`.copies`); subtitles are
+and every audio packet (copied untouched, :mod:`.copies`, or where the container cannot hold the
+audio as it is, encoded again with the container's codec, :mod:`.audio`); subtitles are
 copied where the container can hold them. The container and encoder settings are
 :mod:`.containers`'. It writes to a hidden temporary file in the output's folder and
 renames it on ``close()``, so a crash never leaves a half-written file under the output's
@@ -29,6 +30,7 @@ from typing import Protocol
 import av
 import av.error
 import numpy as np
+from av.audio.stream import AudioStream
 from av.container import OutputContainer
 from av.packet import Packet
 from av.stream import Stream
@@ -36,6 +38,7 @@ from av.stream import Stream
 from ..errors import OutputError, OutputExistsError
 from ..fileio import fsync_file, publish, publish_free, remove_stale_temporaries, temp_name
 from .adaptive import SEGMENT_SECONDS, AdaptiveOutput, check_adaptive_output
+from .audio import AudioReencoder
 from .compose import compose
 from .containers import (
     AUTO_PRESET,
@@ -57,7 +60,7 @@ from .containers import (
     stream_output_extension,
     video_encoder,
 )
-from .copies import add_copies, check_copies, copy_metadata, warn_once
+from .copies import Copies, add_copies, check_copies, copy_metadata, warn_once
 from .frame import Frame
 from .hdr import Hdr10
 from .sources import FileSource, SourceInfo, sws_colorspace
@@ -290,7 +293,9 @@ class FileSink:
         self.reconnects: list[str] = []
         self.frames_lost = 0
         self._fmt, self._copy_from = fmt, copy_from
-        self._copied: list[Stream] = []  # the input streams copied (added again on a reconnection)
+        self._copied = Copies()  # the input streams copied (added again on a reconnection)
+        #: input stream index -> its encoder, for audio the container cannot hold as it is
+        self._reencoders: dict[int, AudioReencoder] = {}
         if self.to_stdout:
             self.container = av.open("pipe:1", mode="w", format=fmt, options=format_options(fmt))
         elif self.to_stream:  # connected when the header is written (below)
@@ -332,6 +337,11 @@ class FileSink:
             self._add_copies(copy_from)
         else:
             self._streams = add_copies(self.container, self._copied, self._name.name)
+        self._reencoders = {
+            i: AudioReencoder(self._streams[i])
+            for i in self._copied.encode
+            if isinstance(self._streams.get(i), AudioStream)
+        }
         copy_metadata(
             copy_from.container,
             self.container,
@@ -448,16 +458,20 @@ class FileSink:
     def _add_copies(self, source: FileSource) -> None:
         keep = check_copies(source, self._name)
         if (self.to_stdout or self.to_stream) and self.container.format.name == "matroska":
-            for a in keep:  # Matroska on a pipe writes AAC's setup in its header, which ADTS AAC (MPEG-TS's) lacks
-                if a.type == "audio" and a.codec_context.name == "aac" and not a.codec_context.extradata:
+            for (
+                a
+            ) in keep.streams:  # Matroska on a pipe writes AAC's setup in its header, which ADTS AAC (MPEG-TS's) lacks
+                copied = a.index not in keep.encode
+                if copied and a.type == "audio" and a.codec_context.name == "aac" and not a.codec_context.extradata:
                     raise OutputError(
                         f"the input's audio stream #{a.index} (AAC in ADTS form, as MPEG-TS carries it) cannot be "
                         "copied into Matroska written to a pipe",
                         "pass --format ts or --format nut",
                     )
         self._streams = add_copies(self.container, keep, self._name.name)
-        self._copied = [s for s in keep if s.index in self._streams]
-        source.enable_passthrough([s for s in keep if s.index in self._streams and s.type != "attachment"])
+        added = [s for s in keep.streams if s.index in self._streams]
+        self._copied = Copies(added, {i: plan for i, plan in keep.encode.items() if i in self._streams})
+        source.enable_passthrough([s for s in added if s.type != "attachment"])
 
     # -- writing ---------------------------------------------------------------
     def _encode(self, vf: av.VideoFrame | None) -> None:
@@ -526,7 +540,7 @@ class FileSink:
         self.frames_written += 1
 
     def write_packet(self, packet: Packet) -> None:
-        """Copy one audio/subtitle packet of the source untouched."""
+        """Copy one audio/subtitle packet of the source untouched (or encode it again: :mod:`.audio`)."""
         out = self._streams.get(packet.stream.index)
         if out is None:
             return
@@ -542,17 +556,24 @@ class FileSink:
                     )  # fmt: skip
                 return
             self._last_dts[out.index] = t
-        packet.stream = out
+        reencoder = self._reencoders.get(packet.stream.index)
         try:
-            self.container.mux(packet)
+            if reencoder is None:
+                packet.stream = out
+                packets = [packet]
+            else:
+                packets = reencoder.encode(packet)
+            for q in packets:
+                self.container.mux(q)
         except (av.error.FFmpegError, OSError) as e:
             if self.reconnect and not self._closed:
                 self._reconnect(e)  # the packet went down with the connection; the next ones go to the new one
             elif self.to_stream and isinstance(e, OSError):
                 raise self._send_failed(e) from None
             else:
+                doing = "encoding an audio" if reencoder is not None else f"copying a {out.type}"
                 raise OutputError(
-                    f"copying a {out.type} packet to {self.path} failed: {getattr(e, 'strerror', None) or e}"
+                    f"{doing} packet to {self.path} failed: {getattr(e, 'strerror', None) or e}"
                 ) from None
 
     def _send_failed(self, e: OSError) -> OutputError:
@@ -583,6 +604,9 @@ class FileSink:
                     log.info("dropping the %d frames still inside the encoder to stop now", self.frames_dropped)
                 else:
                     self._encode(None)
+                for reencoder in self._reencoders.values():  # the sound the audio encoders still hold
+                    for packet in reencoder.flush():
+                        self.container.mux(packet)
             finally:
                 self.container.close()
             self._closed = True

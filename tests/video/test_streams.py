@@ -51,19 +51,26 @@ def pcm24_mkv(path: Path, n: int = 10) -> None:
             out.mux(p)
 
 
-def test_audio_the_container_cannot_hold_is_refused_before_the_first_frame(tmp_path, tiny_weights):
+def test_deep_pcm_the_container_cannot_hold_is_encoded_again_and_kept_untouched_where_it_fits(
+    tmp_path, tiny_weights, caplog
+):
     src = tmp_path / "pcm.mkv"
     pcm24_mkv(src)
-    res = run(src, "-o", tmp_path / "out.mp4", "--weights", tiny_weights)
-    assert res.exit_code == 2, res.output
-    err = res.stderr.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in res.output, (
-        err
-    )  # before any work: no progress, no backend line
-    assert err.startswith("streamdeblur: error:")
-    for word in ("audio stream #1", "pcm_s24le", ".mp4", "write .mkv"):
-        assert word in err, err
-    assert only_files(tmp_path) == ["pcm.mkv"]  # no output, no hidden temporary file
+    res = run(src, "-o", tmp_path / "out.mp4", "--weights", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    (warn,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    for word in ("audio stream #1", "pcm_s24le", ".mp4", "encoded again as AAC", "write .mkv instead"):
+        assert word in warn, warn
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        (a,) = c.streams.audio
+        assert (a.codec_context.name, a.codec_context.sample_rate, a.codec_context.layout.name) == (
+            "aac",
+            48000,
+            "stereo",
+        )
+        seconds = sum(f.samples for f in c.decode(a)) / 48000
+    assert seconds >= 0.4 - 0.01  # 20 x 960 samples: none lost
+    assert len(read_video(tmp_path / "out.mp4")) == 10
     # and the container it names takes it: every audio packet copied untouched
     ok = run(src, "-o", tmp_path / "out.mkv", "--weights", tiny_weights, "--codec", "ffv1", "--quiet")
     assert ok.exit_code == 0, ok.output

@@ -1,0 +1,235 @@
+"""Audio the output's container cannot hold as it is, encoded again the way FFmpeg would.
+
+Audio is copied untouched wherever the output's container takes it (:mod:`.copies`). Where it
+does not (a webcam's PCM or an IP camera's G.711 into ``.mp4``, AAC into ``.webm``, WMA into
+``.mp4``), ``ffmpeg -i in -c:v libx264 out.mp4`` encodes it again with the container's audio
+codec, and so does streamdeblur, with one warning naming the stream and the container that
+would keep it untouched: a user's sound is never the reason a run refuses to start, and never
+silently dropped.
+
+:class:`AudioReencoder` decodes the input stream's packets with the input stream's own decoder,
+converts the samples to what the encoder takes (:class:`av.AudioResampler`: sample format,
+channel layout, rate, the encoder's frame size) and encodes them; the timestamps are the
+decoded samples' own, so the sound stays where it was against the picture.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import av.error
+from av.audio.stream import AudioStream
+from av.container import OutputContainer
+from av.packet import Packet
+from av.stream import Stream
+
+log = logging.getLogger(__name__)
+
+#: the audio encoders tried, in order, for a stream an output format cannot hold as it is:
+#: FFmpeg's choice for the container, except AAC where FFmpeg's (MP2 in MPEG-TS, MP3 in FLV)
+#: is one that few players and no streaming service expect there
+ENCODERS: dict[str, tuple[str, ...]] = {
+    "mp4": ("aac",),
+    "mov": ("aac",),
+    "flv": ("aac",),
+    "mpegts": ("aac",),
+    "hls": ("aac",),
+    "dash": ("aac",),
+    "rtsp": ("aac",),
+    "rtp_mpegts": ("aac",),
+    "webm": ("libopus", "libvorbis"),
+    "avi": ("libmp3lame", "ac3"),
+    "matroska": ("flac",),
+    "nut": ("flac",),
+}
+#: FFmpeg's usual layout for a channel count (more than eight channels with no order: mixed to stereo)
+DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+#: names as a user knows them
+_SHOWN = {"aac": "AAC", "libopus": "Opus", "libvorbis": "Vorbis", "libmp3lame": "MP3", "ac3": "AC-3", "flac": "FLAC"}
+#: bits a second per channel for the lossy encoders (FFmpeg's AAC default is 128 kb/s for stereo)
+BITS_PER_CHANNEL = 64_000
+MAX_BIT_RATE = 512_000
+#: lossless encoders: no bit rate to choose
+_LOSSLESS = {"flac"}
+
+
+@dataclass(frozen=True)
+class AudioPlan:
+    """How one input audio stream is encoded again: encoder, sample rate, channel layout, bit rate."""
+
+    codec: str
+    rate: int
+    layout: str
+    bit_rate: int | None
+    channels: int
+
+    def describe(self) -> str:
+        """``AAC 128 kb/s, 48 kHz stereo``."""
+        rate = f"{self.rate / 1000:g} kHz"
+        bits = f" {self.bit_rate // 1000} kb/s" if self.bit_rate else ""
+        return f"{_SHOWN.get(self.codec, self.codec)}{bits}, {rate} {self.layout}"
+
+
+def _available(name: str) -> av.codec.Codec | None:
+    try:
+        return av.codec.Codec(name, "w")
+    except (av.error.FFmpegError, ValueError):
+        return None
+
+
+def plan_audio(stream: Stream, fmt: str) -> AudioPlan | None:
+    """How ``stream`` would be encoded for the output format ``fmt`` (FFmpeg's muxer name);
+    None where no encoder for it is installed."""
+    cc = stream.codec_context
+    rate = int(cc.sample_rate or 48000)
+    channels = cc.layout.nb_channels if cc.layout is not None and cc.layout.nb_channels else 2
+    # a layout with no channel order ("2 channels": AVI's and WAV's PCM) is taken as the usual one for its count
+    in_layout = cc.layout.name if cc.layout is not None and "channels" not in cc.layout.name else None
+    if in_layout is None:
+        in_layout = DEFAULT_LAYOUTS.get(channels, "stereo")
+        channels = av.AudioLayout(in_layout).nb_channels
+    for name in ENCODERS.get(fmt, ("aac",)):
+        codec = _available(name)
+        if codec is None:
+            continue
+        rates = list(codec.audio_rates or [])
+        if rates and rate not in rates:  # Opus: 48 kHz and fractions of it; AAC: up to 96 kHz
+            rate = 48000 if 48000 in rates else max(rates)
+        layout, n = in_layout, channels
+        if name in ("libopus", "libmp3lame") and channels > 2:  # these take mono or stereo here
+            layout, n = "stereo", 2
+        # 64 kb/s a channel (FFmpeg's AAC default for stereo), within what the encoder takes at a low
+        # rate (AAC: 6 bits a sample a channel; an 8 kHz G.711 camera's mono: 48 kb/s)
+        bit_rate = None if name in _LOSSLESS else min(MAX_BIT_RATE, BITS_PER_CHANNEL * n, 6 * rate * n)
+        return AudioPlan(name, rate, layout, bit_rate, n)
+    return None
+
+
+def _sample_format(codec: str, stream: Stream) -> str:
+    """The encoder's sample format closest to the input's depth."""
+    formats = [f.name for f in (av.codec.Codec(codec, "w").audio_formats or [])]
+    deep = getattr(stream.codec_context.format, "bytes", 2) > 2
+    for want in ("s32", "s32p", "fltp", "flt") if deep else ("fltp", "flt", "s16", "s16p"):
+        if want in formats:
+            return want
+    return formats[0] if formats else "fltp"
+
+
+def add_audio_stream(container: OutputContainer, stream: Stream, plan: AudioPlan) -> AudioStream:
+    """An output stream for ``stream`` (an input audio stream) encoded by ``plan``."""
+    out = container.add_stream(plan.codec, rate=plan.rate)
+    assert isinstance(out, AudioStream)
+    cc = out.codec_context
+    cc.layout = plan.layout
+    cc.format = _sample_format(plan.codec, stream)
+    cc.time_base = Fraction(1, plan.rate)
+    if plan.bit_rate:
+        cc.bit_rate = plan.bit_rate
+    return out
+
+
+class AudioReencoder:
+    """Decode one input audio stream's packets, convert the samples, encode them for ``out``.
+
+    ``encode(packet)`` returns the output packets ready to mux (``out``'s); ``flush()`` the
+    last ones at the end. The input stream's own decoder is used (a stream opened again after
+    a reconnection brings its own: the old one's last samples are flushed first)."""
+
+    def __init__(self, out: AudioStream) -> None:
+        self.out = out
+        self._decoder: av.CodecContext | None = None
+        self._resampler: av.AudioResampler | None = None
+        #: samples the decoder could not read (a damaged packet): counted, not fatal
+        self.packets_undecodable = 0
+
+    def _convert(self, frames: list[av.AudioFrame]) -> list[Packet]:
+        out: list[Packet] = []
+        cc = self.out.codec_context
+        for f in frames:
+            if self._resampler is None:
+                if not cc.is_open:
+                    cc.open()
+                self._resampler = av.AudioResampler(
+                    format=cc.format.name, layout=cc.layout.name, rate=cc.sample_rate, frame_size=cc.frame_size or None
+                )
+            for g in self._resampler.resample(f):
+                out.extend(self._encode(g))
+        return out
+
+    def _encode(self, frame: av.AudioFrame | None) -> list[Packet]:
+        packets = list(self.out.encode(frame))
+        for p in packets:
+            p.stream = self.out
+        return packets
+
+    def encode(self, packet: Packet) -> list[Packet]:
+        """The output packets that ``packet`` (of the input audio stream) completes."""
+        decoder = packet.stream.codec_context
+        out: list[Packet] = []
+        if self._decoder is not None and decoder is not self._decoder:
+            out.extend(self._drain())
+        self._decoder = decoder
+        tb = packet.time_base
+        try:
+            frames = list(decoder.decode(packet))
+        except (av.error.FFmpegError, ValueError) as e:
+            self.packets_undecodable += 1
+            if self.packets_undecodable == 1:
+                log.warning("an audio packet could not be decoded (%s): its sound is left out", e)
+            return out
+        for f in frames:
+            if f.time_base is None and tb is not None:
+                f.time_base = tb
+        return out + self._convert(frames)
+
+    def _drain(self) -> list[Packet]:
+        if self._decoder is None:
+            return []
+        try:
+            frames = list(self._decoder.decode(None))
+        except (av.error.FFmpegError, ValueError):  # pragma: no cover - a decoder that cannot be flushed
+            frames = []
+        self._decoder = None
+        return self._convert(frames)
+
+    def flush(self) -> list[Packet]:
+        """The decoder's, the converter's and the encoder's last packets."""
+        out = self._drain()
+        if self._resampler is not None:
+            for g in self._resampler.resample(None):
+                out.extend(self._encode(g))
+        return out + self._encode(None)
+
+
+def trial(stream: Stream, plan: AudioPlan, trial_format: str) -> str | None:
+    """Encode a moment of silence by ``plan`` into an in-memory ``trial_format`` file; None if it
+    goes in, else FFmpeg's reason (the encoder refused the layout, the muxer the codec ...)."""
+    import numpy as np
+
+    oc = None
+    try:
+        oc = av.open(io.BytesIO(), mode="w", format=trial_format)
+        out = add_audio_stream(oc, stream, plan)
+        enc = AudioReencoder(out)
+        oc.start_encoding()
+        silence = av.AudioFrame.from_ndarray(
+            np.zeros((plan.channels, 2048), np.float32), format="fltp", layout=plan.layout
+        )
+        silence.sample_rate, silence.pts, silence.time_base = plan.rate, 0, Fraction(1, plan.rate)
+        for p in enc._convert([silence]) + enc.flush():
+            oc.mux(p)
+        c, oc = oc, None
+        c.close()
+        return None
+    except (av.error.FFmpegError, ValueError, TypeError, OSError) as e:
+        return str(getattr(e, "strerror", None) or e)
+    finally:
+        if oc is not None:
+            try:
+                oc.close()
+            except Exception:
+                pass

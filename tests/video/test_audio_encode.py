@@ -1,0 +1,129 @@
+"""Audio the output's container cannot hold as it is (a webcam's PCM or an IP camera's G.711 into
+MP4 or MPEG-TS, AAC into WebM) is encoded again with the container's codec, as FFmpeg does, and
+stays in sync with the picture: `streamdeblur run` on real files written by PyAV, the sound read
+back and decoded by PyAV."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+from videofiles import packets, random_frames, read_video
+
+from streamdeblur.cli import app
+
+runner = CliRunner()
+FPS = 25
+FRAMES = 30  # 1.2 s
+#: the sound: silence, then a 1 kHz tone from this moment on (seconds after the first frame)
+ONSET = 0.48
+
+
+def run(*args: object):
+    return runner.invoke(app, ["run", *map(str, args)])
+
+
+def with_sound(path: Path, fmt: str, vcodec: str, pix_fmt: str, acodec: str, rate: int, layout: str) -> None:
+    """``FRAMES`` frames and a sound that starts at ``ONSET`` s, the way a camera or an editor writes them."""
+    with av.open(str(path), "w", format=fmt) as out:
+        v = out.add_stream(vcodec, rate=FPS)
+        v.width, v.height, v.pix_fmt = 64, 48, pix_fmt
+        a = out.add_stream(acodec, rate=rate)
+        a.layout = layout
+        for i, img in enumerate(random_frames(FRAMES, 64, 48)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format=pix_fmt)
+            f.pts = i
+            for p in v.encode(f):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+        t = np.arange(int(rate * FRAMES / FPS)) / rate
+        tone = (np.sin(2 * np.pi * 1000 * t) * 0.5 * (t >= ONSET)).astype(np.float32)
+        channels = av.AudioLayout(layout).nb_channels
+        convert = av.AudioResampler(format=a.format.name, layout=layout, rate=rate, frame_size=1024)
+        for k in range(0, len(t), 1024):
+            chunk = np.repeat(tone[None, k : k + 1024], channels, 0)
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+            frame.sample_rate, frame.pts, frame.time_base = rate, k, Fraction(1, rate)
+            for g in convert.resample(frame):
+                for p in a.encode(g):
+                    out.mux(p)
+        for g in convert.resample(None):
+            for p in a.encode(g):
+                out.mux(p)
+        for p in a.encode():
+            out.mux(p)
+
+
+def sound(path: Path) -> tuple[str, float, float]:
+    """(audio codec, when the tone starts after the first frame, how long the sound lasts), in seconds."""
+    with av.open(str(path)) as c:
+        (a,) = c.streams.audio
+        name, rate = a.codec_context.name, a.codec_context.sample_rate
+        first_frame = min(float(p.pts * p.time_base) for p in c.demux(c.streams.video[0]) if p.size)
+        c.seek(0)
+        start, chunks = None, []
+        for f in c.decode(a):
+            if start is None:
+                start = float(f.pts * f.time_base)
+            chunks.append(np.abs(f.to_ndarray().astype(np.float64)).reshape(len(f.layout.channels), -1).max(0))
+    level = np.concatenate(chunks)
+    loud = np.flatnonzero(level > 0.5 * level.max())[0]
+    return name, start + loud / rate - first_frame, len(level) / rate
+
+
+@pytest.mark.parametrize(
+    ("made", "output", "codec", "untouched_in"),
+    [
+        # a webcam's recording: MJPEG and 16-bit PCM in AVI, wanted as MP4
+        (("avi", "mjpeg", "yuvj420p", "pcm_s16le", 48000, "stereo"), "out.mp4", "aac", ".mkv"),
+        # an IP camera's G.711 (mu-law, 8 kHz mono), wanted as MPEG-TS: before, the TS muxer took it as a
+        # data stream with no codec and the output had no sound
+        (("mov", "libx264", "yuv420p", "pcm_mulaw", 8000, "mono"), "out.ts", "aac", ".mov"),
+        # a phone's AAC, wanted as WebM for a web page
+        (("mp4", "libx264", "yuv420p", "aac", 44100, "stereo"), "out.webm", "opus", ".mkv"),
+    ],
+)
+def test_audio_the_container_cannot_hold_is_encoded_again_in_sync(
+    tmp_path, tiny_weights, caplog, made, output, codec, untouched_in
+):
+    src = tmp_path / f"in.{made[0]}"
+    with_sound(src, *made)
+    out = tmp_path / output
+    res = run(src, "-o", out, "--weights", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    assert len(read_video(out)) == FRAMES
+    name, onset, length = sound(out)
+    assert name == codec
+    assert onset == pytest.approx(ONSET, abs=0.025)  # in sync with the picture, within a video frame
+    assert length >= FRAMES / FPS - 0.05  # none of the sound lost (encoders add a little at the ends)
+    (warn,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"audio stream #1 ({made[3]})" in warn and "encoded again as" in warn, warn
+    assert f"write {untouched_in} instead to keep it untouched" in warn, warn
+    # and the container it names keeps it untouched: every packet as it was
+    kept = tmp_path / f"kept{untouched_in}"
+    assert run(src, "-o", kept, "--weights", tiny_weights, "-q").exit_code == 0
+    assert [p for p, _ in packets(kept, "audio")] == [p for p, _ in packets(src, "audio")]
+
+
+def test_encoded_audio_follows_a_trim_and_a_segmented_run(tmp_path, tiny_weights):
+    src = tmp_path / "cam.avi"
+    with_sound(src, "avi", "mjpeg", "yuvj420p", "pcm_s16le", 48000, "stereo")
+    # --start: the sound moves with the picture
+    part = tmp_path / "part.mp4"
+    assert run(src, "-o", part, "--weights", tiny_weights, "--start", "0.2", "-q").exit_code == 0
+    assert len(read_video(part)) == FRAMES - 5
+    name, onset, _ = sound(part)
+    assert name == "aac" and onset == pytest.approx(ONSET - 0.2, abs=0.025)
+    # --segments: the parts are joined with the input's sound, encoded once
+    joined = tmp_path / "joined.mp4"
+    res = run(src, "-o", joined, "--weights", tiny_weights, "--segments", "2", "-q")
+    assert res.exit_code == 0, res.output
+    assert len(read_video(joined)) == FRAMES
+    name, onset, length = sound(joined)
+    assert name == "aac" and onset == pytest.approx(ONSET, abs=0.025)
+    assert length >= FRAMES / FPS - 0.05
