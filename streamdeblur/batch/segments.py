@@ -39,9 +39,8 @@ import av
 import av.error
 
 from ..errors import Cancelled, InputError, OutputError, OutputExistsError
-from ..video.audio import AudioReencoder
 from ..video.containers import open_container
-from ..video.copies import Copies, add_copies, check_copies, copy_metadata
+from ..video.copies import Copies, Reencoder, add_copies, check_copies, copy_metadata, reencoders
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -309,9 +308,9 @@ def _remux(
             copies = add_copies(oc, Copies([inp.streams[i] for i in keep.streams], keep.encode), out.name)
             copy_metadata(inp, oc, [(inp.streams.video[0], vs), *((inp.streams[i], s) for i, s in copies.items())])
             streams = [inp.streams[i] for i in copies if inp.streams[i].type != "attachment"]
-            reencoders = {i: AudioReencoder(copies[i]) for i in keep.encode if i in copies}
+            made = reencoders(keep, copies)
             written = 0
-            for p in heapq.merge(_parts_video(segs, vids, out), _copied_packets(inp, streams, reencoders), key=_time):
+            for p in heapq.merge(_parts_video(segs, vids, out), _copied_packets(inp, streams, made), key=_time):
                 if p.stream.type == "video" and p.stream.container is not oc:
                     p.stream = vs
                     written += 1
@@ -371,21 +370,19 @@ def _parts_video(segs: list[InputContainer], vids: list[VideoStream], out: Path)
             yield p
 
 
-def _copied_packets(
-    inp: InputContainer, streams: list[Stream], reencoders: dict[int, AudioReencoder]
-) -> Iterator[Packet]:
+def _copied_packets(inp: InputContainer, streams: list[Stream], made: dict[int, Reencoder]) -> Iterator[Packet]:
     """The input's packets of ``streams`` (audio, subtitles, data), as FileSource passes them on;
-    those of a stream in ``reencoders`` encoded again (already the output's packets)."""
+    those of a stream in ``made`` encoded again (already the output's packets)."""
     if not streams:
         return
     for p in inp.demux(streams):
         if p.dts is not None and p.size:
-            reencoder = reencoders.get(p.stream.index)
+            reencoder = made.get(p.stream.index)
             if reencoder is None:
                 yield p
             else:
                 yield from reencoder.encode(p)
-    for reencoder in reencoders.values():
+    for reencoder in made.values():
         yield from reencoder.flush()
 
 

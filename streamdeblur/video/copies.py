@@ -17,19 +17,23 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import av
 import av.error
 import av.logging
+from av.audio.stream import AudioStream
 from av.container import InputContainer, OutputContainer
 from av.packet import Packet
 from av.stream import Stream
 
 from ..errors import OutputError
-from .audio import AudioPlan, add_audio_stream, plan_audio
+from .audio import AudioPlan, AudioReencoder, add_audio_stream, plan_audio
 from .audio import trial as audio_trial
 from .containers import ALTERNATIVES, CONTAINERS, format_options, muxer
 from .sources import FileSource
+from .subtitles import SHOWN, SubtitleConverter, add_subtitle_stream, plan_subtitle
+from .subtitles import trial as subtitle_trial
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +49,23 @@ def codec_name(stream: Stream) -> str:
     return getattr(stream, "name", None) or "unknown codec"  # data streams have no codec context
 
 
+class Reencoder(Protocol):
+    """Turns the input stream's packets into the output stream's: :class:`.audio.AudioReencoder`,
+    :class:`.subtitles.SubtitleConverter`."""
+
+    def encode(self, packet: Packet) -> list[Packet]: ...
+
+    def flush(self) -> list[Packet]: ...
+
+
 @dataclass
 class Copies:
-    """The input streams that go into the output (:func:`check_copies`): ``streams``, of which the
-    audio streams in ``encode`` are encoded again (the container cannot hold them as they are)."""
+    """The input streams that go into the output (:func:`check_copies`): ``streams``, of which those
+    in ``encode`` are encoded again, the container cannot hold them as they are (audio: its
+    :class:`.audio.AudioPlan`; a text subtitle: the subtitle encoder)."""
 
     streams: list[Stream] = field(default_factory=list)
-    encode: dict[int, AudioPlan] = field(default_factory=dict)
+    encode: dict[int, AudioPlan | str] = field(default_factory=dict)
 
 
 def add_copies(container: OutputContainer, copies: Copies, output_name: str) -> dict[int, Stream]:
@@ -62,7 +76,12 @@ def add_copies(container: OutputContainer, copies: Copies, output_name: str) -> 
     for s in copies.streams:
         try:
             plan = copies.encode.get(s.index)
-            added[s.index] = add_audio_stream(container, s, plan) if plan else container.add_stream_from_template(s)
+            if isinstance(plan, AudioPlan):
+                added[s.index] = add_audio_stream(container, s, plan)
+            elif plan is not None:
+                added[s.index] = add_subtitle_stream(container, s, plan)
+            else:
+                added[s.index] = container.add_stream_from_template(s)
         except (av.error.FFmpegError, ValueError) as e:
             if s.type == "audio":
                 raise OutputError(
@@ -71,6 +90,18 @@ def add_copies(container: OutputContainer, copies: Copies, output_name: str) -> 
                 ) from None
             log.warning("%s stream #%d (%s) cannot be copied: %s; it is left out", s.type, s.index, codec_name(s), e)
     return added
+
+
+def reencoders(copies: Copies, added: dict[int, Stream]) -> dict[int, Reencoder]:
+    """Input stream index -> what turns its packets into ``added``'s, for the streams encoded again."""
+    made: dict[int, Reencoder] = {}
+    for i in copies.encode:
+        out = added.get(i)
+        if isinstance(out, AudioStream):
+            made[i] = AudioReencoder(out)
+        elif out is not None:
+            made[i] = SubtitleConverter(out)
+    return made
 
 
 #: container tags a muxer writes for itself: copied, they would name the input's muxer or brand
@@ -130,14 +161,15 @@ _TRIAL_FORMATS = {"rtsp": "rtp", "rtp_mpegts": "mpegts", "hls": "mpegts", "dash"
 def _read_back(buf: io.BytesIO, fmt: str, stream: Stream) -> str | None:
     """None if the trial file ``buf`` reads back with ``stream`` as what it was (or cannot be read
     back at all); else why not. A muxer takes some codecs it has no name for (MPEG-TS stores
-    G.711 audio as private data), and a player then finds a data stream where the sound was."""
-    if stream.type != "audio" or fmt == "rtp":  # RTP is a network protocol, not a file to read back
+    G.711 audio and SRT subtitles as private data), and a player then finds a data stream where
+    the sound or the words were."""
+    if stream.type not in ("audio", "subtitle") or fmt == "rtp":  # RTP is a network protocol, not a file
         return None
     buf.seek(0)
     try:
         with av.open(buf, mode="r", format=fmt) as c:
-            back = [s for s in c.streams if s.type != "video"]
-            if back and back[0].type == "audio" and back[0].codec_context.name == stream.codec_context.name:
+            back = list(c.streams)
+            if back and back[0].type == stream.type and back[0].codec_context.name == stream.codec_context.name:
                 return None
             what = f"a {back[0].type} stream" if back else "nothing"
     except (av.error.FFmpegError, ValueError, OSError):  # a trial file with no packet (a pipe's input): no answer
@@ -284,6 +316,17 @@ def check_copies(source: FileSource, output: str | os.PathLike) -> Copies:
                 if alt
                 else "convert that audio first (for example to AAC or FLAC with ffmpeg)",
             )
+        encoder = plan_subtitle(s, fmt)
+        if encoder is not None and subtitle_trial(s, encoder, _TRIAL_FORMATS.get(fmt, fmt)) is None:
+            keep.streams.append(s)
+            keep.encode[s.index] = encoder
+            untouched = f"write {alt} instead to keep it as it is" if alt else "no container here takes it as it is"
+            warn_once(
+                source.spec,
+                f"the input's subtitle stream #{s.index} ({name}) cannot be stored in a {ext} file as it is; it is "
+                f"converted to {SHOWN.get(encoder, encoder)} ({untouched})",
+            )
+            continue
         keep_it = f"write {alt} to keep it" if alt else "no container here takes it"
         log.warning(
             "%s stream #%d (%s) cannot be stored in a %s file; it is left out (%s)", s.type, s.index, name, ext, keep_it

@@ -30,7 +30,6 @@ from typing import Protocol
 import av
 import av.error
 import numpy as np
-from av.audio.stream import AudioStream
 from av.container import OutputContainer
 from av.packet import Packet
 from av.stream import Stream
@@ -38,7 +37,6 @@ from av.stream import Stream
 from ..errors import OutputError, OutputExistsError
 from ..fileio import fsync_file, publish, publish_free, remove_stale_temporaries, temp_name
 from .adaptive import SEGMENT_SECONDS, AdaptiveOutput, check_adaptive_output
-from .audio import AudioReencoder
 from .compose import compose
 from .containers import (
     AUTO_PRESET,
@@ -60,7 +58,7 @@ from .containers import (
     stream_output_extension,
     video_encoder,
 )
-from .copies import Copies, add_copies, check_copies, copy_metadata, warn_once
+from .copies import Copies, Reencoder, add_copies, check_copies, copy_metadata, reencoders, warn_once
 from .frame import Frame
 from .hdr import Hdr10
 from .sources import FileSource, SourceInfo, sws_colorspace
@@ -294,8 +292,8 @@ class FileSink:
         self.frames_lost = 0
         self._fmt, self._copy_from = fmt, copy_from
         self._copied = Copies()  # the input streams copied (added again on a reconnection)
-        #: input stream index -> its encoder, for audio the container cannot hold as it is
-        self._reencoders: dict[int, AudioReencoder] = {}
+        #: input stream index -> its encoder, for audio and subtitles the container cannot hold as they are
+        self._reencoders: dict[int, Reencoder] = {}
         if self.to_stdout:
             self.container = av.open("pipe:1", mode="w", format=fmt, options=format_options(fmt))
         elif self.to_stream:  # connected when the header is written (below)
@@ -337,11 +335,8 @@ class FileSink:
             self._add_copies(copy_from)
         else:
             self._streams = add_copies(self.container, self._copied, self._name.name)
-        self._reencoders = {
-            i: AudioReencoder(self._streams[i])
-            for i in self._copied.encode
-            if isinstance(self._streams.get(i), AudioStream)
-        }
+        self._reencoders = reencoders(self._copied, self._streams)
+
         copy_metadata(
             copy_from.container,
             self.container,
@@ -571,7 +566,7 @@ class FileSink:
             elif self.to_stream and isinstance(e, OSError):
                 raise self._send_failed(e) from None
             else:
-                doing = "encoding an audio" if reencoder is not None else f"copying a {out.type}"
+                doing = f"encoding a {out.type}" if reencoder is not None else f"copying a {out.type}"
                 raise OutputError(
                     f"{doing} packet to {self.path} failed: {getattr(e, 'strerror', None) or e}"
                 ) from None

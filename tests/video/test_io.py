@@ -183,16 +183,27 @@ def test_audio_packets_are_copied_untouched(tmp_path, ext):
         assert c.streams.audio[0].codec_context.name == "aac" and c.streams.audio[0].codec_context.sample_rate == 48000
 
 
-def test_subtitles_copied_into_mkv_and_left_out_of_mp4_with_a_warning(tmp_path, caplog):
+def test_subtitles_copied_into_mkv_converted_for_mp4_and_left_out_of_ts_with_a_warning(tmp_path, caplog):
     src = tmp_path / "in.mkv"
     write_video(src, random_frames(20, 64, 48), audio=True, subtitles=True)
     run(src, tmp_path / "out.mkv", codec="ffv1")
     assert [p[0] for p in packets(tmp_path / "out.mkv", "subtitle")] == [b"hello", b"world"]
     with caplog.at_level(logging.WARNING):
         run(src, tmp_path / "out.mp4")
-    assert packets(tmp_path / "out.mp4", "subtitle") == []
+    # MP4 takes no SRT: converted to its timed text, each line at its time (mov_text: 2 bytes of length, the text)
+    assert [p for p in packets(tmp_path / "out.mp4", "subtitle") if len(p[0]) > 2] == [
+        (b"\x00\x05hello", 0),
+        (b"\x00\x05world", Fraction(1, 2)),
+    ]
     assert packets(tmp_path / "out.mp4", "audio") == packets(src, "audio")
-    assert "subtitle" in caplog.text and ".mkv" in caplog.text
+    assert "subtitle" in caplog.text and "converted to MP4 timed text" in caplog.text and ".mkv" in caplog.text
+    caplog.clear()
+    # MPEG-TS takes no text subtitles at all: left out with a warning (it took SRT as an unreadable data stream)
+    with caplog.at_level(logging.WARNING):
+        run(src, tmp_path / "out.ts")
+    with av.open(str(tmp_path / "out.ts")) as c:
+        assert sorted(s.type for s in c.streams) == ["audio", "video"]
+    assert "subtitle stream #2 (srt)" in caplog.text and "left out (write .mkv to keep it)" in caplog.text
 
 
 def test_odd_size_frames_round_trip(tmp_path):

@@ -1,7 +1,7 @@
-"""Audio the output's container cannot hold as it is (a webcam's PCM or an IP camera's G.711 into
-MP4 or MPEG-TS, AAC into WebM) is encoded again with the container's codec, as FFmpeg does, and
-stays in sync with the picture: `streamdeblur run` on real files written by PyAV, the sound read
-back and decoded by PyAV."""
+"""Audio and subtitles the output's container cannot hold as they are (a webcam's PCM or an IP
+camera's G.711 into MP4 or MPEG-TS, AAC into WebM; SRT into MP4, MP4's timed text into Matroska)
+are encoded again with the container's codec, as FFmpeg does, and stay in sync with the picture:
+`streamdeblur run` on real files written by PyAV, read back and decoded by PyAV."""
 
 from __future__ import annotations
 
@@ -127,3 +127,81 @@ def test_encoded_audio_follows_a_trim_and_a_segmented_run(tmp_path, tiny_weights
     name, onset, length = sound(joined)
     assert name == "aac" and onset == pytest.approx(ONSET, abs=0.025)
     assert length >= FRAMES / FPS - 0.05
+
+
+def with_lines(path: Path, fmt: str, codec: str) -> None:
+    """Two seconds of picture and two subtitle lines (one in italics, one on two rows), as an editor exports them."""
+    with av.open(str(path), "w", format=fmt) as out:
+        v = out.add_stream("libx264", rate=FPS)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        s = out.add_stream(codec)
+        s.codec_context.subtitle_header = HEADER
+        s.codec_context.time_base = Fraction(1, 1000)
+        for i, img in enumerate(random_frames(2 * FPS, 64, 48)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+            f.pts = i
+            for p in v.encode(f):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+        for start, length, text in LINES:
+            q = s.codec_context.encode_subtitle(
+                av.subtitles.subtitle.SubtitleSet.create(text=b"0,0,Default,,0,0,0,," + text, start=0, end=length)
+            )
+            q.stream, q.time_base = s, Fraction(1, 1000)
+            q.pts = q.dts = start
+            q.duration = length
+            out.mux(q)
+
+
+HEADER = (
+    b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\nFormat: Name, Fontname, "
+    b"Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, "
+    b"ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\nStyle: "
+    b"Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0\n\n[Events]\nFormat: Layer, "
+    b"Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+)
+#: (start ms, duration ms, ASS text)
+LINES = [(200, 800, b"hello {\\i1}world{\\i0}"), (1200, 600, b"two\\Nrows")]
+
+
+def lines(path: Path) -> tuple[str, list[tuple[Fraction, Fraction, str]]]:
+    """(subtitle codec, [(start s, duration s, the words as ASS text)]) of the output's subtitle stream."""
+    with av.open(str(path)) as c:
+        (s,) = c.streams.subtitles
+        got = []
+        for p in c.demux(s):
+            for e in s.codec_context.decode(p) if p.size else []:
+                text = bytes(e.ass).decode().split(",", 8)[8]
+                got.append((p.pts * p.time_base, p.duration * p.time_base, text))
+        return s.codec_context.name, got
+
+
+@pytest.mark.parametrize(
+    ("made", "output", "codec", "untouched_in"),
+    [
+        (("matroska", "subrip"), "out.mp4", "mov_text", ".mkv"),  # an SRT in Matroska, wanted as MP4
+        (("mp4", "mov_text"), "out.mkv", "ssa", ".mov"),  # a phone's or editor's MP4 subtitles, wanted in Matroska
+        (("matroska", "subrip"), "out.webm", "webvtt", ".mkv"),  # for a web page
+    ],
+)
+def test_text_subtitles_the_container_cannot_hold_are_converted_line_for_line(
+    tmp_path, tiny_weights, caplog, made, output, codec, untouched_in
+):
+    src = tmp_path / f"in.{'mkv' if made[0] == 'matroska' else made[0]}"
+    with_lines(src, *made)
+    out = tmp_path / output
+    res = run(src, "-o", out, "--weights", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    name, got = lines(out)
+    assert name == codec
+    # every line at its time, for as long, with its words, its row break and its italics
+    assert [(t, d) for t, d, _ in got] == [(Fraction(a, 1000), Fraction(b, 1000)) for a, b, _ in LINES]
+    assert [w.replace("{\\i0}", "") for _, _, w in got] == ["hello {\\i1}world", "two\\Nrows"]
+    (warn,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"subtitle stream #1 ({made[1].replace('subrip', 'srt')})" in warn and "converted to" in warn, warn
+    assert f"write {untouched_in} instead to keep it as it is" in warn, warn
+    # a segmented run joins the converted lines too
+    joined = tmp_path / f"joined{out.suffix}"
+    assert run(src, "-o", joined, "--weights", tiny_weights, "--segments", "2", "-q").exit_code == 0
+    assert lines(joined) == (name, got)
