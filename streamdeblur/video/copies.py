@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
@@ -28,6 +29,7 @@ from av.packet import Packet
 from av.stream import Stream
 
 from ..errors import OutputError
+from . import timecode
 from .audio import AudioPlan, AudioReencoder, add_audio_stream, plan_audio
 from .audio import trial as audio_trial
 from .containers import ALTERNATIVES, CONTAINERS, format_options, muxer
@@ -117,22 +119,65 @@ def _tags(meta: dict[str, str], leave_out: tuple[str, ...]) -> dict[str, str]:
     return {k: v for k, v in (meta or {}).items() if not k.lower().startswith(leave_out)}
 
 
-def copy_metadata(source: InputContainer, out: OutputContainer, streams: list[tuple[Stream, Stream]]) -> None:
+def copy_metadata(
+    source: InputContainer,
+    out: OutputContainer,
+    streams: list[tuple[Stream, Stream]],
+    *,
+    part: tuple[float | None, float | None] = (None, None),
+    rate: Fraction | None = None,
+) -> None:
     """Carry what FFmpeg carries by default: the file's tags (title, creation_time, a phone's GPS
-    location ...), each stream's tags (language, title, handler) onto its output stream, and the
-    chapters; never the tags that describe the input's encoding."""
-    out.metadata.update(_tags(source.metadata, _MUXER_TAGS))
+    location ...), each stream's tags (language, title, handler) onto its output stream (the
+    first pair is the video), the timecode and the chapters; never the tags that describe the
+    input's encoding.
+
+    ``part`` (start, duration in seconds, as ``--start``/``--duration``): the output is that part
+    of the input, so the chapters are moved and cut to it, and the timecode (at ``rate`` frames a
+    second) begins at the part's first frame."""
+    start, duration = part
+    skipped = timecode.frames_from(start, rate)
+    out.metadata.update(_timecode_moved(_tags(source.metadata, _MUXER_TAGS), skipped, rate))
     for s_in, s_out in streams:
         tags = _tags(s_in.metadata, _ENCODING_TAGS)
         if "name" in tags and "title" not in tags:  # MP4/MOV read a track's name as "name", write it from "title"
             tags["title"] = tags.pop("name")
-        s_out.metadata.update(tags)
+        s_out.metadata.update(_timecode_moved(tags, skipped, rate))
+    if streams and not any(k.lower() == "timecode" for k in streams[0][1].metadata):
+        # a QuickTime tmcd track's timecode is the video's (MOV/MP4 write it back as a tmcd track)
+        found = [v for s in source.streams for k, v in s.metadata.items() if k.lower() == "timecode"]
+        if found:
+            streams[0][1].metadata["timecode"] = timecode.shift(found[0], skipped, rate or Fraction(0))
     try:
         chapters = source.chapters()
     except (av.error.FFmpegError, ValueError):  # pragma: no cover - a demuxer with malformed chapters
         chapters = []
+    chapters = _chapters_in(chapters, start or 0.0, duration)
     if chapters:
         out.set_chapters(chapters)
+
+
+def _timecode_moved(tags: dict[str, str], frames: int, rate: Fraction | None) -> dict[str, str]:
+    return {
+        k: timecode.shift(v, frames, rate or Fraction(0)) if k.lower() == "timecode" else v for k, v in tags.items()
+    }
+
+
+def _chapters_in(chapters: list[dict], start: float, duration: float | None) -> list[dict]:
+    """The chapters of the part from ``start`` lasting ``duration`` seconds (None: to the end),
+    moved to start at 0 and cut to it; those wholly outside it left out."""
+    if not start and duration is None:
+        return chapters
+    kept = []
+    for ch in chapters:
+        tb = Fraction(ch["time_base"])
+        lo, hi = Fraction(start) / tb, (Fraction(start) + Fraction(duration)) / tb if duration is not None else None
+        s, e = ch["start"], ch["end"]
+        if e <= lo or (hi is not None and s >= hi):
+            continue
+        s, e = max(s, lo), min(e, hi) if hi is not None else e
+        kept.append({**ch, "id": len(kept) + 1, "start": round(s - lo), "end": round(e - lo)})
+    return kept
 
 
 def _clone(p: Packet) -> Packet:
@@ -291,6 +336,8 @@ def check_copies(source: FileSource, output: str | os.PathLike) -> Copies:
 
     keep = Copies()
     for s in streams:
+        if timecode.is_timecode_track(s):  # carried as the video's timecode tag (copy_metadata)
+            continue
         reason = _trial(fmt, s, samples[s.index])
         if reason is None:
             keep.streams.append(s)

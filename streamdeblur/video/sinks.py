@@ -337,10 +337,13 @@ class FileSink:
             self._streams = add_copies(self.container, self._copied, self._name.name)
         self._reencoders = reencoders(self._copied, self._streams)
 
+        trim = copy_from.trim
         copy_metadata(
             copy_from.container,
             self.container,
             [(copy_from.stream, self.stream), *((copy_from.container.streams[i], o) for i, o in self._streams.items())],
+            part=(trim.start, trim.duration) if trim is not None else (None, None),
+            rate=copy_from.info.rate,
         )
 
     def _connect(self) -> None:

@@ -70,3 +70,69 @@ def test_tags_and_chapters_survive_a_run(tmp_path, tiny_weights, src_fmt, out_ex
         if src_fmt == "mkv":
             got = [(ch["metadata"]["title"], float(ch["start"] * ch["time_base"])) for ch in c.chapters()]
             assert got == [(t, s / 50) for t, s, _ in CHAPTERS]
+
+
+def timecoded_clip(path, timecode: str, rate: Fraction, n: int = 30) -> None:
+    """A camera's MOV with its SMPTE timecode (FFmpeg writes a tmcd track from the tag)."""
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=rate)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        v.metadata["timecode"] = timecode
+        rng = np.random.default_rng(0)
+        frames = [av.VideoFrame.from_ndarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)) for _ in range(n)]
+        for i, f in enumerate(frames):
+            f.pts = i
+        encode_all(out, v, frames)
+
+
+def timecodes(path) -> list[str]:
+    with av.open(str(path)) as c:
+        return [v for s in c.streams for k, v in s.metadata.items() if k.lower() == "timecode"]
+
+
+@pytest.mark.parametrize("out_ext", [".mov", ".mp4", ".mkv"])
+def test_timecode_survives_and_a_part_starts_at_its_own(tmp_path, tiny_weights, caplog, out_ext):
+    src = tmp_path / "cam.mov"
+    timecoded_clip(src, "10:00:00:00", Fraction(25))
+    with av.open(str(src)) as c:
+        assert [s.type for s in c.streams] == ["video", "data"]  # the tmcd track
+    out = tmp_path / f"out{out_ext}"
+    res = CliRunner().invoke(app, ["run", str(src), "-o", str(out), "-w", str(tiny_weights), "-q"])
+    assert res.exit_code == 0, res.output
+    assert set(timecodes(out)) == {"10:00:00:00"}
+    # the tmcd track is the timecode, kept: no warning that a data stream was left out
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
+    # a part from 0.5 s: its first frame is the first at or after it, frame 13 (0.52 s), and so is its timecode
+    part = tmp_path / f"part{out_ext}"
+    res = CliRunner().invoke(app, ["run", str(src), "-o", str(part), "-w", str(tiny_weights), "--start", "0.5", "-q"])
+    assert res.exit_code == 0, res.output
+    with av.open(str(part)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 30 - 13
+    assert set(timecodes(part)) == {"10:00:00:13"}
+
+
+def test_drop_frame_timecode_of_a_part_skips_the_dropped_labels(tmp_path, tiny_weights):
+    from streamdeblur.video.timecode import shift
+
+    ntsc = Fraction(30000, 1001)
+    assert shift("01:00:00;00", 1800, ntsc) == "01:01:00;02"  # ;00 and ;01 do not exist at minute 1
+    assert shift("01:00:00;00", 17982, ntsc) == "01:10:00;00"  # ten minutes: nothing dropped at minute 10
+    assert shift("00:00:59;59", 1, Fraction(60000, 1001)) == "00:01:00;04"
+    assert shift("23:59:59:24", 1, Fraction(25)) == "00:00:00:00"
+    src, part = tmp_path / "ntsc.mov", tmp_path / "part.mov"
+    timecoded_clip(src, "00:00:59;28", ntsc, n=10)
+    res = CliRunner().invoke(app, ["run", str(src), "-o", str(part), "-w", str(tiny_weights), "--start", "0.1", "-q"])
+    assert res.exit_code == 0, res.output
+    assert set(timecodes(part)) == {"00:01:00;03"}  # 3 frames on: ;29, then ;02 and ;03 of the next minute
+
+
+def test_chapters_of_a_part_are_moved_and_cut_to_it(tmp_path, tiny_weights):
+    src, part = tmp_path / "in.mkv", tmp_path / "part.mkv"
+    tagged_clip(src, "mkv")  # Intro 0-2 s, Climb 2-4 s; 40 frames at 25 fps (1.6 s)
+    res = CliRunner().invoke(app, ["run", str(src), "-o", str(part), "-w", str(tiny_weights), "--start", "0.4",
+                                   "--duration", "0.8", "-q"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    with av.open(str(part)) as c:
+        got = [(ch["metadata"]["title"], float(ch["start"] * ch["time_base"]), float(ch["end"] * ch["time_base"]))
+               for ch in c.chapters()]  # fmt: skip
+    assert got == [("Intro", 0.0, 0.8)]
