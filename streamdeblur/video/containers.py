@@ -9,11 +9,13 @@ import logging
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import av
 import av.error
+import av.logging
 from av.container import OutputContainer
 
 from ..errors import InputError, OutputError
@@ -85,6 +87,8 @@ ALTERNATIVES = (".mkv", ".mov", ".mp4", ".nut")
 RGB_FORMATS = ("rgb24", "bgr24", "bgr0", "gbrp", "rgba", "bgra")
 #: ffmpeg's tags for RGB-coded video: AVCOL_SPC_RGB (no YUV matrix) and AVCOL_RANGE_JPEG (full range)
 RGB_MATRIX, FULL_RANGE = 0, 2
+#: encoders whose YUV is full range, as JPEG's is
+FULL_RANGE_CODECS = ("mjpeg",)
 
 
 def muxer(ext: str) -> tuple[str, str]:
@@ -486,3 +490,28 @@ def _holds(codec: str, src: PixFmtTraits) -> bool:
     best = _keeps_most(src, names)
     t = pix_fmt_traits(best)
     return t is not None and t.depth >= src.depth and t.sub <= src.sub
+
+
+def holds_video(ext: str, codec: str) -> bool:
+    """Whether an ``ext`` file (one of :data:`CONTAINERS`) takes ``codec`` video: a header written
+    into memory, as the muxer would write it."""
+    import io
+
+    try:
+        with av.open(io.BytesIO(), mode="w", format=CONTAINERS[ext][0]) as oc:
+            s = oc.add_stream(codec, rate=25)
+            s.width, s.height = 64, 64
+            oc.start_encoding()
+        return True
+    except Exception:
+        return False
+
+
+def ffmpeg_reason(e: BaseException, logs: Sequence[tuple[int, str, str]] = (), *, first: bool = False) -> str:
+    """FFmpeg's own words for error ``e``: the last error it logged (``logs``, from
+    :class:`av.logging.Capture`; ``first``: the first, where an encoder says why and then lists
+    what it takes, as DNxHD does), else the error's text without PyAV's call details."""
+    msgs = [str(m[2]).strip() for m in logs if m[0] <= av.logging.ERROR and str(m[2]).strip()]
+    if msgs:
+        return msgs[0] if first else msgs[-1]
+    return str(getattr(e, "strerror", None) or e).split("; last error log", 1)[0]

@@ -32,7 +32,7 @@ from ..errors import OutputError
 from . import timecode
 from .audio import AudioPlan, AudioReencoder, add_audio_stream, plan_audio
 from .audio import trial as audio_trial
-from .containers import ALTERNATIVES, CONTAINERS, format_options, muxer
+from .containers import ALTERNATIVES, CONTAINERS, ffmpeg_reason, format_options, muxer
 from .sources import FileSource
 from .subtitles import SHOWN, SubtitleConverter, add_subtitle_stream, plan_subtitle
 from .subtitles import trial as subtitle_trial
@@ -191,13 +191,6 @@ def _clone(p: Packet) -> Packet:
     return q
 
 
-def _ffmpeg_reason(e: BaseException, logs: list[tuple[int, str, str]]) -> str:
-    msgs = [str(m[2]).strip() for m in logs if m[0] <= av.logging.ERROR and str(m[2]).strip()]
-    if msgs:
-        return msgs[-1]
-    return str(getattr(e, "strerror", None) or e).split("; last error log", 1)[0]
-
-
 #: muxers that write to the network or to many files, and the one that writes what they hold (RTSP: RTP; HLS:
 #: MPEG-TS segments; DASH: fragmented MP4)
 _TRIAL_FORMATS = {"rtsp": "rtp", "rtp_mpegts": "mpegts", "hls": "mpegts", "dash": "mp4"}
@@ -245,7 +238,7 @@ def _trial(fmt: str, stream: Stream, samples: list[Packet]) -> str | None:
                 c.close()
                 return _read_back(buf, fmt, stream)
             except (av.error.FFmpegError, ValueError, TypeError, OSError) as e:
-                return _ffmpeg_reason(e, logs) or e.__class__.__name__
+                return ffmpeg_reason(e, logs) or e.__class__.__name__
             finally:
                 if oc is not None:
                     try:

@@ -9,11 +9,6 @@ import av
 from av.packet import Packet
 
 
-def ffmpeg_reason(e: BaseException) -> str:
-    """FFmpeg's own words for an error."""
-    return str(getattr(e, "strerror", None) or e)
-
-
 @dataclass
 class Damage:
     """Damaged video data met while decoding: packets the decoder rejected (skipped, as

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Protocol
 
 import av
 import av.error
+import av.logging
 import numpy as np
 from av.container import OutputContainer
 from av.packet import Packet
@@ -39,17 +41,21 @@ from ..fileio import fsync_file, publish, publish_free, remove_stale_temporaries
 from .adaptive import SEGMENT_SECONDS, AdaptiveOutput, check_adaptive_output
 from .compose import compose
 from .containers import (
+    ALTERNATIVES,
     AUTO_PRESET,
     CONTAINERS,
     DEFAULT_CRF,
     FULL_RANGE,
+    FULL_RANGE_CODECS,
     RGB_MATRIX,
     alpha_loss,
     check_bitrate,
     choose_pix_fmt,
     colour_loss,
     encoder_options,
+    ffmpeg_reason,
     format_options,
+    holds_video,
     muxer,
     open_container,
     rate_options,
@@ -291,6 +297,8 @@ class FileSink:
         self.reconnects: list[str] = []
         self.frames_lost = 0
         self._fmt, self._copy_from = fmt, copy_from
+        self._default_codec = default_codec
+        self._started = False  # the header is written (the first packet, or _start for a file)
         self._copied = Copies()  # the input streams copied (added again on a reconnection)
         #: input stream index -> its encoder, for audio and subtitles the container cannot hold as they are
         self._reencoders: dict[int, Reencoder] = {}
@@ -314,9 +322,48 @@ class FileSink:
             self._add_streams(first=True)
             if self.to_stream:  # connect now: a server that is down is one line before the first frame
                 self._connect()
+            else:  # the header now: an encoder or muxer that refuses is one line before any work
+                self._start()
         except BaseException:
             self.abort()
             raise
+
+    def _start(self) -> None:
+        """Write the header (opening the video encoder): what refuses is one line, with FFmpeg's reason."""
+        old = av.logging.get_level()
+        av.logging.set_level(av.logging.ERROR)
+        try:
+            with av.logging.Capture(local=True) as logs:
+                try:
+                    self.container.start_encoding()
+                except (av.error.FFmpegError, ValueError) as e:
+                    raise self._start_failed(e, ffmpeg_reason(e, logs, first=True)) from None
+        finally:
+            av.logging.set_level(old)
+        self._started = True
+
+    def _start_failed(self, e: BaseException, reason: str | None = None) -> OutputError:
+        """The one line for an output whose encoder or muxer refused to start: FFmpeg's own reason
+        (``vp9 only supported in MP4``, a size DNxHD has no profile for), and what to change."""
+        text = str(e)
+        reason = reason or ffmpeg_reason(e)
+        # "... incompatible with DNxHD. Valid DNxHD profiles:" (a list follows): the reason, not the lead-in
+        reason = re.sub(r"(?<=\.)\s*[^.]*:$", "", reason).rstrip(". ")
+        name = self.path.name if isinstance(self.path, Path) else str(self.path)
+        other = f"choose another --codec (without one, {name} gets {self._default_codec})"
+        if "avcodec_open2" in text:
+            return OutputError(
+                f"the {self.codec} encoder cannot encode this video ({self.info.width}x{self.info.height}, "
+                f"{self.pix_fmt}): {reason}",
+                other,
+            )
+        alt = next((a for a in ALTERNATIVES if a != self._name.suffix.lower() and holds_video(a, self.codec)), None)
+        return OutputError(
+            f"a {self._fmt} file cannot hold {self.codec} video: {reason}",
+            f"write {alt} instead"
+            if alt
+            else f"choose another --codec (without one, {name} gets {self._default_codec})",
+        )
 
     def _open_stream(self) -> OutputContainer:
         # each packet leaves as it is muxed, not once FFmpeg's 32 KB buffer fills (seconds of a small stream)
@@ -350,6 +397,8 @@ class FileSink:
         try:
             self.container.start_encoding()
         except (av.error.FFmpegError, OSError) as e:
+            if "avcodec_open2" in str(e):  # the encoder, not the server
+                raise self._start_failed(e) from None
             raise OutputError(
                 f"cannot send to {self.path}: {getattr(e, 'strerror', None) or e}",
                 "check that the server (or listener) is up and the address is right",
@@ -441,7 +490,9 @@ class FileSink:
         # RGB output has no YUV matrix and is full range: a source's BT.709 matrix tag on it would make
         # decoders (H.264's, players') read the G/B/R planes as Y/Cb/Cr
         cc.colorspace = RGB_MATRIX if self._rgb_out else info.colorspace
-        cc.color_range = FULL_RANGE if self._rgb_out else info.color_range
+        # JPEG's YUV is full range (FFmpeg's mjpeg encoder refuses limited-range input as non-standard)
+        full = self._rgb_out or self.codec in FULL_RANGE_CODECS
+        cc.color_range = FULL_RANGE if full else info.color_range
         if info.field_order:
             cc.field_order = info.field_order
         if info.rotation:
@@ -451,7 +502,7 @@ class FileSink:
                 log.warning("cannot carry the rotation (%d degrees) into %s: %s", info.rotation, fmt, e)
         self.stream = s
         self._sws_matrix = sws_colorspace(info.colorspace)
-        self._sws_range = info.color_range if info.color_range in (1, 2) else 1
+        self._sws_range = FULL_RANGE if full else info.color_range if info.color_range in (1, 2) else 1
 
     def _add_copies(self, source: FileSource) -> None:
         keep = check_copies(source, self._name)
@@ -480,6 +531,7 @@ class FileSink:
             self._steady[1] += 1
         for packet in packets:
             self.container.mux(packet)
+            self._started = True
             self._packets_out += 1
 
     def _flush_estimate(self) -> float:
@@ -533,6 +585,8 @@ class FileSink:
             if self.to_stream and isinstance(e, OSError):  # PyAV's I/O errors are both: the server went away
                 raise self._send_failed(e) from None
             if isinstance(e, av.error.FFmpegError):
+                if not self._started:  # the encoder or the muxer refused to start
+                    raise self._start_failed(e) from None
                 raise OutputError(f"encoding frame {frame.index} to {self.path} failed: {e}") from None
             raise OutputError(f"writing {self.path} failed: {e.strerror or e}", "check free disk space") from None
         self.frames_written += 1
@@ -563,13 +617,17 @@ class FileSink:
                 packets = reencoder.encode(packet)
             for q in packets:
                 self.container.mux(q)
+                self._started = True
         except (av.error.FFmpegError, OSError) as e:
+            if not self._started and isinstance(e, av.error.FFmpegError) and not self.to_stream:
+                raise self._start_failed(e) from None  # pragma: no cover - the header is written before any packet
             if self.reconnect and not self._closed:
                 self._reconnect(e)  # the packet went down with the connection; the next ones go to the new one
             elif self.to_stream and isinstance(e, OSError):
                 raise self._send_failed(e) from None
             else:
-                doing = f"encoding a {out.type}" if reencoder is not None else f"copying a {out.type}"
+                kind = f"an {out.type}" if out.type[0] in "aeiou" else f"a {out.type}"
+                doing = f"encoding {kind}" if reencoder is not None else f"copying {kind}"
                 raise OutputError(
                     f"{doing} packet to {self.path} failed: {getattr(e, 'strerror', None) or e}"
                 ) from None

@@ -33,7 +33,8 @@ from av.packet import Packet
 from av.stream import Stream
 
 from ..errors import InputError, StreamDeblurError, StreamTimeoutError
-from .damage import Damage, ffmpeg_reason
+from .containers import ffmpeg_reason
+from .damage import Damage
 from .deinterlace import Deinterlacer, check_deinterlace, is_interlaced
 from .frame import Frame
 from .hdr import Hdr10, hdr10_from_frame

@@ -253,3 +253,41 @@ def test_mp4_and_mov_have_their_index_first_for_web_players(tmp_path, tiny_weigh
     boxes = _top_boxes(out)
     assert "moov" in boxes and "mdat" in boxes and boxes.index("moov") < boxes.index("mdat"), boxes
     assert len(read_video(out)) == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "words"),
+    [
+        # the container refuses the codec (FFmpeg's mov muxer writes VP9 only into .mp4)
+        ("edit.mov", "libvpx-vp9", ["a mov file cannot hold libvpx-vp9 video", "vp9 only supported in mp4", ".mkv"]),
+        # the encoder refuses the picture (DNxHD has profiles for broadcast sizes only)
+        ("edit.mov", "dnxhd", ["the dnxhd encoder cannot encode this video (64x48", "incompatible with dnxhd",
+                               "choose another --codec", "libx264"]),
+    ],
+)  # fmt: skip
+def test_an_encoder_or_container_that_refuses_is_one_line_with_ffmpegs_reason(tmp_path, clip, tiny_weights, name,
+                                                                              codec, words):  # fmt: skip
+    """Before: `copying a audio packet to edit.mov failed: Invalid argument` (the first packet writes the
+    header, so the audio was blamed) or `encoding frame 0 ... failed: Invalid argument`."""
+    res = invoke(clip, "-o", tmp_path / name, "-w", tiny_weights, "--codec", codec)
+    assert_one_line_error(res, *words)
+    assert "audio" not in res.stderr
+    no_output(tmp_path, name)
+
+
+def test_mjpeg_output_is_full_range_as_jpeg_is(tmp_path, tiny_weights):
+    """An AVI of MJPEG (what old editing tools, webcams and some robot stacks take): FFmpeg's encoder
+    refuses limited-range YUV, so it is written full range, and the picture comes back as it went in."""
+    _, xx = np.mgrid[0:48, 0:64]
+    ramp = np.repeat((xx * 255 // 63).astype(np.uint8)[..., None], 3, -1)  # black to white
+    src, out = tmp_path / "ramp.mkv", tmp_path / "robot.avi"
+    write_video(src, [ramp] * 6)  # lossless
+    res = invoke(src, "-o", out, "-w", tiny_weights, "--codec", "mjpeg", "-q")
+    assert res.exit_code == 0, res.stderr
+    got = read_video(out)
+    assert len(got) == 6
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.color_range == 2  # full (JPEG) range
+    for _, _, g in got:  # every level where it was, black and white included (no range squeezed or stretched)
+        assert np.abs(g.astype(int) - ramp.astype(int)).mean() < 3
+        assert g.min() <= 8 and g.max() >= 245  # squeezed into limited range: 16 and 235
