@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from .backends.options import BackendOptions
 from .errors import Cancelled, InputError, OutputError
 from .pipeline import OnProgress, PipelineStats
+from .video.audio import check_audio
 from .video.deinterlace import check_deinterlace
 from .video.trim import check_trim
 
@@ -92,6 +93,9 @@ class RunOptions:
     bitrate: int | None = None
     #: an HLS/DASH output of a live input keeps only its last ``window`` seconds (a 24/7 camera); None: all
     window: float | None = None
+    #: the output's audio: None (copy: untouched where the container takes it, else encoded with its codec),
+    #: "aac", "opus", "mp3" or "flac" (every audio stream encoded so: FFmpeg's -c:a), "none" (FFmpeg's -an)
+    audio: str | None = None
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self) -> None:
@@ -107,6 +111,7 @@ class RunOptions:
         if self.window is not None and not 2 <= self.window <= MAX_TIMEOUT:
             raise InputError(f"--window must be 2 seconds or more (a segment is 2 s), got {self.window:g}")
         check_deinterlace(self.deinterlace)
+        check_audio(self.audio)
         if self.video_stream < 0:
             raise InputError(f"--video-stream must be 0 or more, got {self.video_stream}")
         if not 0.1 <= self.timeout <= MAX_TIMEOUT:  # inf and 1e300 too: FFmpeg counts microseconds in 64 bits
@@ -235,7 +240,7 @@ def deblur_video(
 #: deblurred frames a slow consumer of deblur_frames may leave waiting before the pipeline pauses
 _FRAMES_AHEAD = 8
 #: the RunOptions fields that only an output file uses: refused by deblur_frames
-_ENCODING_FIELDS = ("codec", "crf", "preset", "encoder_threads", "pix_fmt", "format", "view", "bitrate")
+_ENCODING_FIELDS = ("codec", "crf", "preset", "encoder_threads", "pix_fmt", "format", "view", "bitrate", "audio")
 
 
 class DeblurredFrames:
@@ -533,7 +538,7 @@ def _open_sink(out: Path, source: FileSource, options: RunOptions, plan: RunPlan
         out, info, view=view, bitrate=options.bitrate, window=options.window, codec=options.codec, crf=options.crf,
         preset=plan.encoder.preset, pix_fmt=options.pix_fmt, overwrite=options.overwrite, copy_from=source,
         format=options.format, threads=plan.encoder.threads, low_latency=plan.encoder.low_latency,
-        reconnect=options.reconnect,
+        reconnect=options.reconnect, audio=options.audio,
     )  # fmt: skip
 
 

@@ -258,6 +258,7 @@ def join_segments(
     frames: int,
     overwrite: bool = False,
     timeout: float = 10.0,
+    audio: str | None = None,
 ) -> Path:
     """Remux ``parts`` (in order) and the input's other streams into ``output``.
 
@@ -275,7 +276,7 @@ def join_segments(
     spec = str(input)
     with open_source(spec, timeout=timeout) as src:
         info = src.info
-        chosen = check_copies(src, out)
+        chosen = check_copies(src, out, audio)
         keep = [st.index for st in chosen.streams]  # by index: the input is opened again to join
     try:
         with writing(out, replace=overwrite) as tmp:

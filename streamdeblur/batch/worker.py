@@ -247,6 +247,7 @@ class Worker:
             frames=task.frames,
             overwrite=task.overwrite,
             timeout=self.options.timeout,
+            audio=self.options.audio,
         )
         remove_parts(task.output)
         return Result("done", frames=task.frames)

@@ -158,6 +158,31 @@ DeinterlaceOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+class Audio(str, enum.Enum):
+    """``--audio``: what the output's audio is (``streamdeblur.video.audio.AUDIO_MODES``)."""
+
+    copy = "copy"
+    aac = "aac"
+    opus = "opus"
+    mp3 = "mp3"
+    flac = "flac"
+    none = "none"
+
+
+AudioOption = Annotated[
+    Optional[Audio],
+    typer.Option(
+        "--audio",
+        help=(
+            "copy (default): each audio stream untouched where the container takes it, else encoded again with the "
+            "container's codec (AAC for MP4, Opus for WebM), with a warning; aac, opus, mp3, flac: every audio "
+            "stream encoded so (FFmpeg's -c:a: AAC for an RTMP service from a G.711 camera); none: no audio (-an)."
+        ),
+        show_default=False,
+    ),
+]
 StartOption = Annotated[
     Optional[str],
     typer.Option(

@@ -13,6 +13,7 @@ from ..redact import redact
 from ..signals import stop_on_signals
 from .common import (
     BACKEND_HELP,
+    AudioOption,
     BackendName,
     DeinterlaceOption,
     DeviceOption,
@@ -131,6 +132,7 @@ def run(
         ),
     ] = 0,
     deinterlace: DeinterlaceOption = None,
+    audio: AudioOption = None,
     view: Annotated[
         View,
         typer.Option(
@@ -387,7 +389,7 @@ def run(
         batch=parse_batch(batch), codec=codec, crf=crf, preset=preset, encoder_threads=encoder_threads,
         pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, realtime=realtime, reconnect=reconnect,
         start=begin, duration=length,
-        video_stream=video_stream, deinterlace=value(deinterlace), view=view.value,
+        video_stream=video_stream, deinterlace=value(deinterlace), view=view.value, audio=value(audio),
         bitrate=None if bitrate is None else parse_bitrate(bitrate),
         window=window,
         backend_options=backend_options,
@@ -409,6 +411,8 @@ def run(
             raise InputError("--video-stream applies to a file or stream input; a camera has one")
         if deinterlace is not None:
             raise InputError("--deinterlace applies to a file or stream input; a camera gives progressive frames")
+        if audio is not None:
+            raise InputError("--audio applies to a file or stream input; a camera records no sound")
         if view is not View.deblurred:
             raise InputError("--view applies to a file or stream input; `preview --camera` shows a camera side by side")
         if progress is not None:
@@ -568,7 +572,7 @@ def _run_pipe(
 #: the options of `run` that a still picture has no use for
 _VIDEO_ONLY = (
     "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
-    "reconnect", "start", "duration", "end", "video_stream", "deinterlace", "bitrate", "window", "progress",
+    "reconnect", "start", "duration", "end", "video_stream", "deinterlace", "bitrate", "window", "progress", "audio",
 )  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")

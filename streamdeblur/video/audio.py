@@ -22,10 +22,14 @@ from fractions import Fraction
 
 import av
 import av.error
+import av.logging
 from av.audio.stream import AudioStream
 from av.container import OutputContainer
 from av.packet import Packet
 from av.stream import Stream
+
+from ..errors import InputError
+from .containers import ffmpeg_reason
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,16 @@ ENCODERS: dict[str, tuple[str, ...]] = {
 }
 #: FFmpeg's usual layout for a channel count (more than eight channels with no order: mixed to stereo)
 DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+#: ``--audio``: copy (the default: each audio stream untouched where the container takes it, else encoded
+#: again with the container's codec), one encoder for every audio stream (FFmpeg's ``-c:a``), or none (``-an``)
+AUDIO_MODES: dict[str, str | None] = {
+    "copy": None,
+    "aac": "aac",
+    "opus": "libopus",
+    "mp3": "libmp3lame",
+    "flac": "flac",
+    "none": None,
+}
 #: names as a user knows them
 _SHOWN = {"aac": "AAC", "libopus": "Opus", "libvorbis": "Vorbis", "libmp3lame": "MP3", "ac3": "AC-3", "flac": "FLAC"}
 #: bits a second per channel for the lossy encoders (FFmpeg's AAC default is 128 kb/s for stereo)
@@ -81,9 +95,15 @@ def _available(name: str) -> av.codec.Codec | None:
         return None
 
 
-def plan_audio(stream: Stream, fmt: str) -> AudioPlan | None:
-    """How ``stream`` would be encoded for the output format ``fmt`` (FFmpeg's muxer name);
-    None where no encoder for it is installed."""
+def check_audio(mode: str | None) -> None:
+    """An :class:`InputError` for an ``--audio`` that is not one of :data:`AUDIO_MODES`."""
+    if mode is not None and mode not in AUDIO_MODES:
+        raise InputError(f"--audio must be one of {', '.join(AUDIO_MODES)}, got {mode!r}")
+
+
+def plan_audio(stream: Stream, fmt: str, encoder: str | None = None) -> AudioPlan | None:
+    """How ``stream`` would be encoded for the output format ``fmt`` (FFmpeg's muxer name), by
+    ``encoder`` or else the container's own; None where no such encoder is installed."""
     cc = stream.codec_context
     rate = int(cc.sample_rate or 48000)
     channels = cc.layout.nb_channels if cc.layout is not None and cc.layout.nb_channels else 2
@@ -92,7 +112,7 @@ def plan_audio(stream: Stream, fmt: str) -> AudioPlan | None:
     if in_layout is None:
         in_layout = DEFAULT_LAYOUTS.get(channels, "stereo")
         channels = av.AudioLayout(in_layout).nb_channels
-    for name in ENCODERS.get(fmt, ("aac",)):
+    for name in (encoder,) if encoder else ENCODERS.get(fmt, ("aac",)):
         codec = _available(name)
         if codec is None:
             continue
@@ -206,28 +226,43 @@ class AudioReencoder:
 
 
 def trial(stream: Stream, plan: AudioPlan, trial_format: str) -> str | None:
-    """Encode a moment of silence by ``plan`` into an in-memory ``trial_format`` file; None if it
-    goes in, else FFmpeg's reason (the encoder refused the layout, the muxer the codec ...)."""
+    """Encode a second of silence by ``plan`` into an in-memory ``trial_format`` file and read it
+    back; None if it goes in and comes back as audio, else FFmpeg's reason (the encoder refused the
+    layout, the muxer the codec, or it has no tag for it and writes a data stream)."""
     import numpy as np
 
+    old = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
     oc = None
+    buf = io.BytesIO()
     try:
-        oc = av.open(io.BytesIO(), mode="w", format=trial_format)
-        out = add_audio_stream(oc, stream, plan)
-        enc = AudioReencoder(out)
-        oc.start_encoding()
-        silence = av.AudioFrame.from_ndarray(
-            np.zeros((plan.channels, 2048), np.float32), format="fltp", layout=plan.layout
-        )
-        silence.sample_rate, silence.pts, silence.time_base = plan.rate, 0, Fraction(1, plan.rate)
-        for p in enc._convert([silence]) + enc.flush():
-            oc.mux(p)
-        c, oc = oc, None
-        c.close()
-        return None
-    except (av.error.FFmpegError, ValueError, TypeError, OSError) as e:
-        return str(getattr(e, "strerror", None) or e)
+        with av.logging.Capture(local=True) as logs:
+            try:
+                oc = av.open(buf, mode="w", format=trial_format)
+                out = add_audio_stream(oc, stream, plan)
+                enc = AudioReencoder(out)
+                oc.start_encoding()
+                # a second, not one frame: some pairs fail only at the encoder's last packet (FLAC in AVI)
+                silence = av.AudioFrame.from_ndarray(
+                    np.zeros((plan.channels, plan.rate), np.float32), format="fltp", layout=plan.layout
+                )
+                silence.sample_rate, silence.pts, silence.time_base = plan.rate, 0, Fraction(1, plan.rate)
+                for p in enc._convert([silence]) + enc.flush():
+                    oc.mux(p)
+                c, oc = oc, None
+                c.close()
+                if trial_format == "rtp":  # a network protocol, not a file to read back
+                    return None
+                buf.seek(0)
+                with av.open(buf, mode="r", format=trial_format) as back:  # no tag for it: a data stream
+                    if not back.streams.audio:
+                        shown = _SHOWN.get(plan.codec, plan.codec)
+                        return f"{trial_format} has no tag for {shown}: it would read back as data"
+                return None
+            except (av.error.FFmpegError, ValueError, TypeError, OSError) as e:
+                return ffmpeg_reason(e, logs)
     finally:
+        av.logging.set_level(old)
         if oc is not None:
             try:
                 oc.close()

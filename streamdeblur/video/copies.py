@@ -30,7 +30,7 @@ from av.stream import Stream
 
 from ..errors import OutputError
 from . import timecode
-from .audio import AudioPlan, AudioReencoder, add_audio_stream, plan_audio
+from .audio import AUDIO_MODES, AudioPlan, AudioReencoder, add_audio_stream, plan_audio
 from .audio import trial as audio_trial
 from .containers import ALTERNATIVES, CONTAINERS, ffmpeg_reason, format_options, muxer
 from .sources import FileSource
@@ -303,7 +303,7 @@ def _say_other_video_left_out(source: FileSource) -> None:
         )
 
 
-def check_copies(source: FileSource, output: str | os.PathLike) -> Copies:
+def check_copies(source: FileSource, output: str | os.PathLike, audio: str | None = None) -> Copies:
     """The input streams (audio, subtitle, data, attachment) to copy into ``output``.
 
     Each is tried against the output's container with real packets before any work
@@ -313,12 +313,17 @@ def check_copies(source: FileSource, output: str | os.PathLike) -> Copies:
     container takes, it is an :class:`OutputError` naming the stream, its codec, FFmpeg's
     reason and a container that takes it. A subtitle, data or attachment stream that does
     not go in is left out with a warning saying which container would keep it.
+
+    ``audio`` (``--audio``): None or ``copy`` as above; ``none``: no audio stream goes in; an
+    encoder's name (:data:`.audio.AUDIO_MODES`): every audio stream is encoded with it, and a
+    container that cannot hold what it makes is an :class:`OutputError`.
     """
     _say_other_video_left_out(source)
     out = Path(output)
     ext = out.suffix.lower()
     fmt = muxer(ext)[0]
-    streams = [*source.audio_streams, *source.subtitle_streams, *source.data_streams, *source.attachment_streams]
+    sound = [] if audio == "none" else source.audio_streams
+    streams = [*sound, *source.subtitle_streams, *source.data_streams, *source.attachment_streams]
     if not streams:
         return Copies()
     samples = _samples(source, streams)
@@ -330,6 +335,10 @@ def check_copies(source: FileSource, output: str | os.PathLike) -> Copies:
     keep = Copies()
     for s in streams:
         if timecode.is_timecode_track(s):  # carried as the video's timecode tag (copy_metadata)
+            continue
+        if s.type == "audio" and AUDIO_MODES.get(audio or "copy"):
+            keep.streams.append(s)
+            keep.encode[s.index] = _chosen_audio(s, fmt, ext, str(audio))
             continue
         reason = _trial(fmt, s, samples[s.index])
         if reason is None:
@@ -372,3 +381,19 @@ def check_copies(source: FileSource, output: str | os.PathLike) -> Copies:
             "%s stream #%d (%s) cannot be stored in a %s file; it is left out (%s)", s.type, s.index, name, ext, keep_it
         )
     return keep
+
+
+def _chosen_audio(s: Stream, fmt: str, ext: str, mode: str) -> AudioPlan:
+    """The plan for audio stream ``s`` encoded as ``--audio mode`` asks; an :class:`OutputError` where
+    this FFmpeg has no such encoder or a ``fmt`` file cannot hold what it makes."""
+    encoder = AUDIO_MODES[mode]
+    plan = plan_audio(s, fmt, encoder)
+    if plan is None:
+        raise OutputError(f"--audio {mode}: this FFmpeg build has no {encoder} encoder", "choose another --audio")
+    reason = audio_trial(s, plan, _TRIAL_FORMATS.get(fmt, fmt))
+    if reason is not None:
+        raise OutputError(
+            f"--audio {mode}: a {ext} file cannot hold {plan.describe()} ({reason})",
+            "choose another --audio, or leave it out (the container's own codec is used where it must be)",
+        )
+    return plan

@@ -238,7 +238,10 @@ class FileSink:
         view: str | None = None,
         bitrate: int | None = None,
         window: float | None = None,
+        audio: str | None = None,
     ) -> None:
+        #: ``--audio``: copy (None), an encoder for every audio stream, or none (:data:`.audio.AUDIO_MODES`)
+        self.audio = audio
         #: ``--bitrate``: bits a second the video is held to (with ``crf``: the cap on its CRF)
         self.bitrate = bitrate
         #: ``side`` or ``split``: each frame written as the original and the deblurred picture together
@@ -505,7 +508,7 @@ class FileSink:
         self._sws_range = FULL_RANGE if full else info.color_range if info.color_range in (1, 2) else 1
 
     def _add_copies(self, source: FileSource) -> None:
-        keep = check_copies(source, self._name)
+        keep = check_copies(source, self._name, self.audio)
         if (self.to_stdout or self.to_stream) and self.container.format.name == "matroska":
             for (
                 a

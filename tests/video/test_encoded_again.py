@@ -205,3 +205,32 @@ def test_text_subtitles_the_container_cannot_hold_are_converted_line_for_line(
     joined = tmp_path / f"joined{out.suffix}"
     assert run(src, "-o", joined, "--weights", tiny_weights, "--segments", "2", "-q").exit_code == 0
     assert lines(joined) == (name, got)
+
+
+def test_audio_option_encodes_every_audio_stream_or_none_as_ffmpegs_c_a_and_an(tmp_path, tiny_weights, caplog):
+    src = tmp_path / "ipcam.mov"  # an IP camera's G.711, wanted on an RTMP service (FLV), which takes AAC
+    with_sound(src, "mov", "libx264", "yuv420p", "pcm_mulaw", 8000, "mono")
+    out = tmp_path / "live.flv"
+    res = run(src, "-o", out, "--weights", tiny_weights, "--audio", "aac", "-q")
+    assert res.exit_code == 0, res.output
+    name, onset, length = sound(out)
+    assert name == "aac" and onset == pytest.approx(ONSET, abs=0.025) and length >= FRAMES / FPS - 0.05
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]  # asked for: nothing to warn about
+    # the same in a segmented run
+    joined = tmp_path / "joined.mkv"
+    assert run(src, "-o", joined, "--weights", tiny_weights, "--audio", "opus", "--segments", "2", "-q").exit_code == 0
+    name, onset, _ = sound(joined)
+    assert name == "opus" and onset == pytest.approx(ONSET, abs=0.025)
+    # none: the picture only (FFmpeg's -an)
+    silent = tmp_path / "silent.mp4"
+    assert run(src, "-o", silent, "--weights", tiny_weights, "--audio", "none", "-q").exit_code == 0
+    with av.open(str(silent)) as c:
+        assert [s.type for s in c.streams] == ["video"]
+    assert len(read_video(silent)) == FRAMES
+    # a container that cannot hold what was asked for: one line with FFmpeg's reason, nothing written
+    res = run(src, "-o", tmp_path / "edit.mov", "--weights", tiny_weights, "--audio", "opus")
+    assert res.exit_code != 0
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("streamdeblur: error: --audio opus: a .mov file cannot hold Opus"), line
+    assert "opus only supported in MP4" in line and "choose another --audio" in line, line
+    assert not (tmp_path / "edit.mov").exists()
