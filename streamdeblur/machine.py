@@ -18,7 +18,18 @@ from dataclasses import dataclass
 from typing import Any
 
 #: the encoders `doctor` reports as present or not
-ENCODERS = ("libx264", "libx265", "libx264rgb", "ffv1", "h264_nvenc", "hevc_nvenc", "aac", "libopus")
+ENCODERS = (
+    "libx264",
+    "libx265",
+    "libx264rgb",
+    "ffv1",
+    "h264_nvenc",
+    "hevc_nvenc",
+    "aac",
+    "libopus",
+    "libmp3lame",
+    "flac",
+)
 #: NVIDIA's package index: the TensorRT wheels on PyPI are placeholders that fetch the libraries from it
 NVIDIA_INDEX = "https://pypi.nvidia.com"
 PIP_OPENVINO = "pip install 'streamdeblur[openvino]'"
