@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,6 +97,8 @@ class RunOptions:
     #: the output's audio: None (copy: untouched where the container takes it, else encoded with its codec),
     #: "aac", "opus", "mp3" or "flac" (every audio stream encoded so: FFmpeg's -c:a), "none" (FFmpeg's -an)
     audio: str | None = None
+    #: an image-sequence input's frames a second (FFmpeg's -framerate); None: 25, as FFmpeg
+    framerate: Fraction | None = None
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self) -> None:
@@ -430,7 +433,7 @@ def _open_input(input: str | os.PathLike[str], options: RunOptions) -> FileSourc
 
     return open_source(
         input, timeout=options.timeout, reconnect=options.reconnect, start=options.start, duration=options.duration,
-        video_stream=options.video_stream, deinterlace=options.deinterlace,
+        video_stream=options.video_stream, deinterlace=options.deinterlace, framerate=options.framerate,
     )  # fmt: skip
 
 

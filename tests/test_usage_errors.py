@@ -101,13 +101,15 @@ def test_openvino_settings_with_another_backend_are_refused_unless_they_come_fro
     [
         (["shot.png"], "sharp.mp4", "input not found: {tmp}/shot.png; check the path"),  # not "is a picture"
         (["shot.png"], "sharp.png", "input not found: {tmp}/shot.png; check the path"),
-        (["frames/f_%04d.png"], "sharp.mp4", "an image-sequence pattern is not read as a video"),
-        (["frames/f_%04d.png", "clip.mp4"], "out", "streamdeblur run {tmp}/frames -o OUT_FOLDER/"),
+        (["frames/f_%04d.png"], "sharp.mp4", "no picture matches the image-sequence pattern {tmp}/frames/f_%04d.png"),
+        (["frames/f_%04d.png"], "sharp.png", "streamdeblur run {tmp}/frames -o OUT_FOLDER/"),
+        (["frames/f_%04d.png", "clip.mp4"], "out", "an image sequence is read as a video by a run of its own"),
     ],
 )
 def test_a_missing_input_is_not_found_and_a_sequence_pattern_says_how(tmp_path, inputs, output, words):
     """A typo'd picture name with a video output was answered "is a picture and X is not a picture
-    name"; an FFmpeg image-sequence pattern gets the two ways to deblur the frames."""
+    name"; an FFmpeg image-sequence pattern that matches nothing says so, and one where a picture or
+    several inputs are expected gets the ways to deblur the frames."""
     (tmp_path / "frames").mkdir()
     (tmp_path / "clip.mp4").write_bytes(b"")
     res = runner.invoke(app, ["run", *(str(tmp_path / i) for i in inputs), "-o", str(tmp_path / output)])

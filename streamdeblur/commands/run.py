@@ -11,6 +11,7 @@ import typer
 from ..errors import InputError
 from ..redact import redact
 from ..signals import stop_on_signals
+from ..video.sequence import is_sequence, parse_framerate
 from .common import (
     BACKEND_HELP,
     AudioOption,
@@ -133,6 +134,17 @@ def run(
     ] = 0,
     deinterlace: DeinterlaceOption = None,
     audio: AudioOption = None,
+    framerate: Annotated[
+        Optional[str],
+        typer.Option(
+            "--framerate",
+            help=(
+                "An image-sequence input's frames a second (INPUT like frames/f_%06d.png; FFmpeg's -framerate): "
+                "30, 29.97 or 30000/1001. Default 25, as FFmpeg."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     view: Annotated[
         View,
         typer.Option(
@@ -390,6 +402,7 @@ def run(
         pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, realtime=realtime, reconnect=reconnect,
         start=begin, duration=length,
         video_stream=video_stream, deinterlace=value(deinterlace), view=view.value, audio=value(audio),
+        framerate=None if framerate is None else parse_framerate(framerate),
         bitrate=None if bitrate is None else parse_bitrate(bitrate),
         window=window,
         backend_options=backend_options,
@@ -413,6 +426,8 @@ def run(
             raise InputError("--deinterlace applies to a file or stream input; a camera gives progressive frames")
         if audio is not None:
             raise InputError("--audio applies to a file or stream input; a camera records no sound")
+        if framerate is not None:
+            raise InputError("--framerate applies to an image-sequence input; a camera has its own rate")
         if view is not View.deblurred:
             raise InputError("--view applies to a file or stream input; `preview --camera` shows a camera side by side")
         if progress is not None:
@@ -451,7 +466,7 @@ def run(
         if pictures is not None:
             return _run_stills(pictures, output, options, quiet=quiet)
         return _run_still(inputs[0], output, options, quiet=quiet, say_backend=backend == BackendName.auto)
-    if len(inputs) == 1 and _is_still(inputs[0]) and not _is_folder(output):
+    if len(inputs) == 1 and _is_still(inputs[0]) and not _is_folder(output) and not is_sequence(inputs[0]):
         if not os.path.exists(inputs[0]):  # a typo, or an image-sequence pattern: say so, not "is a picture"
             from ..video.opening import input_not_found
 
@@ -471,6 +486,13 @@ def run(
         )
     if is_batch(inputs, output, batch_options):
         from .run_many import run_many
+
+        if any(is_sequence(i) for i in inputs):
+            raise InputError(
+                "an image sequence is read as a video by a run of its own; several inputs, --segments and --cluster "
+                "take video files (or folders of pictures, deblurred as pictures)",
+                "run the sequence alone: streamdeblur run frames/f_%06d.png -o out.mp4 --framerate 30",
+            )
 
         if progress is not None:
             raise InputError(
@@ -573,6 +595,7 @@ def _run_pipe(
 _VIDEO_ONLY = (
     "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
     "reconnect", "start", "duration", "end", "video_stream", "deinterlace", "bitrate", "window", "progress", "audio",
+    "framerate",
 )  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")

@@ -87,6 +87,8 @@ ALTERNATIVES = (".mkv", ".mov", ".mp4", ".nut")
 RGB_FORMATS = ("rgb24", "bgr24", "bgr0", "gbrp", "rgba", "bgra")
 #: ffmpeg's tags for RGB-coded video: AVCOL_SPC_RGB (no YUV matrix) and AVCOL_RANGE_JPEG (full range)
 RGB_MATRIX, FULL_RANGE = 0, 2
+#: lossless encoders, chosen to keep the picture exactly: an RGB source keeps RGB in them
+EXACT_CODECS = ("ffv1", "utvideo", "ffvhuff", "huffyuv", "png", "qtrle", "libx264rgb")
 #: encoders whose YUV is full range, as JPEG's is
 FULL_RANGE_CODECS = ("mjpeg",)
 
@@ -321,7 +323,9 @@ def choose_pix_fmt(codec: str, info: FrameFormat, requested: str | None) -> str:
         deep = _keeps_most(src, [f for f in supported if fits(f)])
         if deep is not None:
             return deep
-    for cand in (info.pix_fmt, *opaque_twins(info.pix_fmt), "yuv420p", "yuv444p", "gbrp", "rgb24", "bgr0"):
+    # an RGB source (PNG pictures, an RGB master) into an encoder meant to be exact stays RGB, not 4:2:0
+    rgb = ("bgr0", "gbrp", "rgb24") if src is not None and src.rgb and codec in EXACT_CODECS else ()
+    for cand in (info.pix_fmt, *opaque_twins(info.pix_fmt), *rgb, "yuv420p", "yuv444p", "gbrp", "rgb24", "bgr0"):
         if cand and fits(cand):
             if odd and cand != info.pix_fmt:
                 log.info(

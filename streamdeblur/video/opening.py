@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -14,6 +15,7 @@ import av.error
 from av.container import InputContainer
 
 from ..errors import InputError, InputNotFoundError, StreamTimeoutError
+from .sequence import is_sequence, open_sequence
 from .urls import ffmpeg_input, is_pipe, is_url, local_path, stream_schemes, url_scheme
 
 #: an FFmpeg image-sequence pattern (``shot_%04d.png``)
@@ -21,14 +23,16 @@ _SEQUENCE = re.compile(r"%0?\d*d")
 
 
 def input_not_found(spec: str) -> InputNotFoundError:
-    """The error for an input path that is not there; an image-sequence pattern gets the ways to
-    deblur one (a folder of pictures, or the frames joined into a video first)."""
+    """The error for an input path that is not there; an image-sequence pattern given where a
+    single picture or file was expected (a picture output, several inputs) gets the ways to
+    deblur one (as a video on its own, or as a folder of pictures)."""
     if _SEQUENCE.search(os.path.basename(spec)):
         folder = os.path.dirname(spec) or "."
         return InputNotFoundError(
-            f"input not found: {spec} (an image-sequence pattern is not read as a video)",
-            f"deblur the pictures: streamdeblur run {folder} -o OUT_FOLDER/, or join them into a video first: "
-            f"ffmpeg -framerate 25 -i {spec} -c:v ffv1 frames.mkv",
+            f"input not found: {spec} (an image-sequence pattern is read as a video, by a run of its own with a "
+            "video output)",
+            f"streamdeblur run {spec} -o out.mp4 --framerate 25, or deblur the pictures: "
+            f"streamdeblur run {folder} -o OUT_FOLDER/",
         )
     return InputNotFoundError(f"input not found: {spec}", "check the path")
 
@@ -46,14 +50,19 @@ def _looks_like_mp4(path: str) -> bool:
 _HTTP_RECONNECT = {"reconnect": "1", "reconnect_streamed": "1", "reconnect_on_network_error": "1"}
 
 
-def open_container(spec: str, timeout: float, reconnect: float | None = None) -> InputContainer:
+def open_container(
+    spec: str, timeout: float, reconnect: float | None = None, framerate: Fraction | None = None
+) -> InputContainer:
     """av.open with user-facing errors. ``reconnect`` (seconds): an http(s) input also gets
-    FFmpeg's own reconnection, which resumes a transfer where it broke off."""
+    FFmpeg's own reconnection, which resumes a transfer where it broke off. An image-sequence
+    pattern (``f_%04d.png``) is read as a video at ``framerate`` (:mod:`.sequence`)."""
     url = is_url(spec)
     if is_pipe(spec):
         return open_pipe(spec)
     if not url:
         p = Path(local_path(spec))
+        if is_sequence(str(p)):
+            return open_sequence(str(p), framerate)
         if not p.exists():
             scheme = url_scheme(spec)
             if scheme not in (None, "file"):

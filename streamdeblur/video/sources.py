@@ -39,6 +39,7 @@ from .deinterlace import Deinterlacer, check_deinterlace, is_interlaced
 from .frame import Frame
 from .hdr import Hdr10, hdr10_from_frame
 from .opening import open_container
+from .sequence import is_sequence
 from .trim import Trim, check_trim
 from .urls import is_pipe, is_url, local_path
 
@@ -183,8 +184,16 @@ class FileSource:
         duration: float | None = None,
         video_stream: int = 0,
         deinterlace: str | None = None,
+        framerate: Fraction | None = None,
     ) -> None:
         self.spec = str(spec)
+        if framerate is not None and not is_sequence(self.spec):
+            raise InputError(
+                f"--framerate applies to an image-sequence input (frame_%04d.png); {self.spec} has its own rate",
+                "leave --framerate out",
+            )
+        #: an image sequence's frames a second (``--framerate``; None: FFmpeg's 25)
+        self.framerate = framerate
         check_deinterlace(deinterlace)
         #: ``--deinterlace frame|field``: an interlaced input made progressive before it is deblurred
         #: (bwdif); None: frames as decoded
@@ -228,7 +237,7 @@ class FileSource:
         deadline = time.monotonic() + (self.reconnect or 0.0)
         while True:
             try:
-                return open_container(self.spec, self.timeout, self.reconnect)
+                return open_container(self.spec, self.timeout, self.reconnect, self.framerate)
             except StreamTimeoutError as e:
                 left = deadline - time.monotonic()
                 if not self.reconnect or left <= 0:
@@ -338,7 +347,7 @@ class FileSource:
                 break
         log.debug("seeking %s to %.3f s lands past it; decoding from the start", self.spec, float(begin))
         self.container.close()
-        self.container = open_container(self.spec, self.timeout, None)
+        self.container = open_container(self.spec, self.timeout, None, self.framerate)
         self._take_streams()
 
     def _seek(self, t: Fraction) -> bool:

@@ -293,3 +293,14 @@ def test_sink_refuses_existing_output_and_close_renames(tmp_path):
         sink = FileSink(dst, s.info, overwrite=True)
         sink.abort()
     assert len(read_video(dst)) == 3  # an aborted overwrite leaves the old file alone
+
+
+def test_an_rgb_master_stays_rgb_in_a_lossless_encoder(tmp_path):
+    """A PNG-in-MOV (or QuickTime Animation) master is RGB: FFV1 took it as 4:2:0 YUV, losing colour."""
+    frames = random_frames(4, 64, 48)
+    src, dst = tmp_path / "master.mov", tmp_path / "out.mkv"
+    write_video(src, frames, codec="png", pix_fmt="rgb24")
+    run(src, dst, codec="ffv1")
+    with av.open(str(dst)) as c:
+        assert c.streams.video[0].codec_context.pix_fmt in ("bgr0", "gbrp", "rgb24")
+    assert all(np.array_equal(o[2], f) for o, f in zip(read_video(dst), frames))

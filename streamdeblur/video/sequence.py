@@ -1,0 +1,95 @@
+"""An image sequence read as a video: ``frames/shot_%04d.png`` (FFmpeg's pattern: ``%d``, or
+``%0Nd`` for numbers padded to N digits), the pictures a robot logger, a render farm, a
+high-speed camera or ``ffmpeg -i clip.mp4 f_%06d.png`` leaves, at ``--framerate`` frames a
+second (FFmpeg's ``-framerate``; 25 without it, as FFmpeg).
+
+FFmpeg's image2 reader starts at the lowest number it finds only within 0-4 and stops at the first
+missing number: a sequence numbered from 1001 would not open, and one with a gap would come out
+silently short. So the numbers are found first (:func:`sequence_numbers`): the reader is told
+where the sequence starts, and a gap is one line naming it, before any work.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from av.container import InputContainer
+
+from ..errors import InputError, InputNotFoundError
+
+#: an FFmpeg image-sequence pattern's number (``%d``, ``%04d``)
+PATTERN = re.compile(r"%(0?\d*)d")
+#: FFmpeg's -framerate default
+DEFAULT_RATE = Fraction(25)
+MAX_RATE = 1000
+
+
+def is_sequence(spec: str) -> bool:
+    """``spec`` names an image sequence: one number pattern in its file name and no file of that name."""
+    name = os.path.basename(spec)
+    return len(PATTERN.findall(name)) == 1 and "%" not in PATTERN.sub("", name) and not os.path.exists(spec)
+
+
+def sequence_numbers(spec: str) -> list[int]:
+    """The numbers of the pictures ``spec`` names that exist, in order."""
+    folder, name = os.path.split(spec)
+    head, tail = PATTERN.split(name, maxsplit=1)[0], PATTERN.split(name, maxsplit=1)[2]
+    numbers = []
+    try:
+        entries = os.listdir(folder or ".")
+    except OSError:
+        return []
+    for entry in entries:
+        if not (entry.startswith(head) and entry.endswith(tail)) or len(entry) <= len(head) + len(tail):
+            continue
+        digits = entry[len(head) : len(entry) - len(tail)]
+        if digits.isdigit() and name % int(digits) == entry:  # as FFmpeg formats the number (padding and all)
+            numbers.append(int(digits))
+    return sorted(numbers)
+
+
+def parse_framerate(text: str) -> Fraction:
+    """``30``, ``29.97``, ``30000/1001`` or ``24000:1001`` as a rate; an :class:`InputError` otherwise."""
+    try:
+        rate = (
+            Fraction(text.replace(":", "/")) if "/" in text or ":" in text else Fraction(text).limit_denominator(1001)
+        )
+    except (ValueError, ZeroDivisionError):
+        raise InputError(
+            f"--framerate {text!r} is not a rate", "give frames a second: 30, 29.97 or 30000/1001"
+        ) from None
+    if not 0 < rate <= MAX_RATE:
+        raise InputError(f"--framerate must be above 0 and at most {MAX_RATE}, got {text}")
+    return rate
+
+
+def open_sequence(spec: str, framerate: Fraction | None) -> InputContainer:
+    """The pictures ``spec`` names, opened as one video stream at ``framerate`` (25 without it)."""
+    numbers = sequence_numbers(spec)
+    if not numbers:
+        raise InputNotFoundError(
+            f"input not found: no picture matches the image-sequence pattern {spec}",
+            f"check the folder and the pattern (it names files like {os.path.basename(spec) % 1})",
+        )
+    gaps = [(a, b) for a, b in zip(numbers, numbers[1:]) if b != a + 1]
+    if gaps:
+        a, b = gaps[0]
+        more = f" and {len(gaps) - 1} more gaps" if len(gaps) > 1 else ""
+        raise InputError(
+            f"the image sequence {spec} has a gap: {os.path.basename(spec) % a} is followed by "
+            f"{os.path.basename(spec) % b}{more}; read as a video it would end at the gap",
+            "number the pictures without gaps, or deblur them as pictures: "
+            f"streamdeblur run {Path(spec).parent} -o OUT_FOLDER/",
+        )
+    rate = framerate or DEFAULT_RATE
+    options = {"framerate": f"{rate.numerator}/{rate.denominator}", "start_number": str(numbers[0])}
+    try:
+        return av.open(spec, mode="r", format="image2", options=options)
+    except av.error.FFmpegError as e:
+        raise InputError(
+            f"cannot read the image sequence {spec}: {e}", "check that the pictures are readable"
+        ) from None

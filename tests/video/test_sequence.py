@@ -1,0 +1,92 @@
+"""An image sequence (``frames/f_%04d.png``, FFmpeg's pattern) read as a video by `streamdeblur run`:
+the pictures a logger, a render or a high-speed camera leaves, written by PyAV and read back."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+from videofiles import random_frames, read_video
+
+from streamdeblur.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: object):
+    return runner.invoke(app, ["run", *map(str, args)])
+
+
+def write_pictures(folder: Path, names: list[str], frames: list[np.ndarray], pix_fmt: str = "rgb24") -> None:
+    folder.mkdir(exist_ok=True)
+    for name, img in zip(names, frames):
+        with av.open(str(folder / name), "w", format="image2") as c:
+            s = c.add_stream("png")
+            s.width, s.height, s.pix_fmt = img.shape[1], img.shape[0], pix_fmt
+            f = av.VideoFrame.from_ndarray(img, format="rgb48le" if img.dtype == np.uint16 else "rgb24")
+            for p in [*s.encode(f.reformat(format=pix_fmt)), *s.encode()]:
+                c.mux(p)
+
+
+def test_a_sequence_numbered_from_1001_is_every_picture_in_order_at_its_framerate(tmp_path, tiny_weights):
+    """FFmpeg's image2 reader alone finds a sequence's start only within 0-4 (a render numbered from
+    1001 would not open) and reads f_9 before f_10 only with the pattern; the run finds the start."""
+    frames = random_frames(12, 64, 48)
+    write_pictures(tmp_path / "render", [f"shot_{1001 + i:04d}.png" for i in range(12)], frames)
+    out = tmp_path / "shot.nut"  # FFV1, and the exact time base (Matroska's is milliseconds)
+    res = run(tmp_path / "render" / "shot_%04d.png", "-o", out, "-w", tiny_weights, "--framerate", "30000/1001",
+              "-q")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    got = read_video(out)
+    assert len(got) == 12
+    assert all(np.array_equal(g, f) for (_, _, g), f in zip(got, frames))  # lossless, the identity model: in order
+    assert [p * tb for p, tb, _ in got] == [Fraction(1001 * i, 30000) for i in range(12)]
+
+
+def test_an_unpadded_pattern_and_deep_pictures(tmp_path, tiny_weights):
+    rng = np.random.default_rng(2)
+    frames = [rng.integers(0, 65536, (32, 48, 3), dtype=np.uint16) for _ in range(11)]
+    write_pictures(tmp_path / "log", [f"f_{i}.png" for i in range(1, 12)], frames, pix_fmt="rgb48be")
+    out = tmp_path / "log.mkv"
+    res = run(tmp_path / "log" / "f_%d.png", "-o", out, "-w", tiny_weights, "--codec", "ffv1", "-q")
+    assert res.exit_code == 0, res.output
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert v.average_rate == 25  # FFmpeg's default
+        got = [f.to_ndarray(format="rgb48le") for f in c.decode(v)]
+    assert len(got) == 11  # f_1 ... f_9, then f_10, f_11
+    assert all(np.array_equal(g, f) for g, f in zip(got, frames))  # 16 bits a channel, kept
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "words"),
+    [
+        ("gap", [], ["has a gap: shot_0003.png is followed by shot_0005.png", "would end at the gap"]),
+        ("none", [], ["no picture matches the image-sequence pattern", "files like shot_0001.png"]),
+        ("video", ["--framerate", "30"], ["--framerate applies to an image-sequence input", "leave --framerate out"]),
+        ("gap", ["--framerate", "fast"], ["--framerate 'fast' is not a rate"]),
+    ],
+)
+def test_mistakes_with_sequences_are_one_line_and_nothing_is_written(tmp_path, tiny_weights, setup, args, words):
+    if setup == "gap":  # a dropped frame: read as a video it would have ended at shot_0003, silently short
+        write_pictures(tmp_path / "s", [f"shot_{i:04d}.png" for i in (1, 2, 3, 5, 6)], random_frames(5, 32, 32))
+        src = tmp_path / "s" / "shot_%04d.png"
+    elif setup == "none":
+        (tmp_path / "s").mkdir()
+        src = tmp_path / "s" / "shot_%04d.png"
+    else:
+        src = tmp_path / "clip.mkv"
+        from videofiles import write_video
+
+        write_video(src, random_frames(3, 32, 32))
+    res = run(src, "-o", tmp_path / "out.mp4", "-w", tiny_weights, *args)
+    assert res.exit_code != 0
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("streamdeblur: error:"), line
+    for w in words:
+        assert w in line, line
+    assert not (tmp_path / "out.mp4").exists()
