@@ -103,7 +103,11 @@ def test_openvino_settings_with_another_backend_are_refused_unless_they_come_fro
         (["shot.png"], "sharp.png", "input not found: {tmp}/shot.png; check the path"),
         (["frames/f_%04d.png"], "sharp.mp4", "no picture matches the image-sequence pattern {tmp}/frames/f_%04d.png"),
         (["frames/f_%04d.png"], "sharp.png", "streamdeblur run {tmp}/frames -o OUT_FOLDER/"),
-        (["frames/f_%04d.png", "clip.mp4"], "out", "an image sequence is read as a video by a run of its own"),
+        (
+            ["frames/f_%04d.png", "clip.mp4"],
+            "out",
+            "an image sequence is read or written as a video by a run of its own",
+        ),
     ],
 )
 def test_a_missing_input_is_not_found_and_a_sequence_pattern_says_how(tmp_path, inputs, output, words):

@@ -11,7 +11,7 @@ import typer
 from ..errors import InputError
 from ..redact import redact
 from ..signals import stop_on_signals
-from ..video.sequence import is_sequence, parse_framerate
+from ..video.sequence import is_sequence, is_sequence_output, parse_framerate
 from .common import (
     BACKEND_HELP,
     AudioOption,
@@ -450,7 +450,7 @@ def run(
         workers=workers,
         report=report,
     )
-    if pictures is not None or (len(inputs) == 1 and _is_still(output)):
+    if pictures is not None or (len(inputs) == 1 and _is_still(output) and not is_sequence_output(output)):
         video_only = typed(ctx, *(_VIDEO_ONLY + _BATCH_ONLY if pictures is None else _VIDEO_ONLY))
         if video_only:
             what = f"{output} is a picture" if pictures is None else "the inputs are pictures"
@@ -487,10 +487,10 @@ def run(
     if is_batch(inputs, output, batch_options):
         from .run_many import run_many
 
-        if any(is_sequence(i) for i in inputs):
+        if any(is_sequence(i) for i in inputs) or is_sequence_output(output):
             raise InputError(
-                "an image sequence is read as a video by a run of its own; several inputs, --segments and --cluster "
-                "take video files (or folders of pictures, deblurred as pictures)",
+                "an image sequence is read or written as a video by a run of its own; several inputs, --segments and "
+                "--cluster take video files (or folders of pictures, deblurred as pictures)",
                 "run the sequence alone: streamdeblur run frames/f_%06d.png -o out.mp4 --framerate 30",
             )
 

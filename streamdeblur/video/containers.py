@@ -184,7 +184,11 @@ def output_codec(out: str | os.PathLike, codec: str | None, format: str | None =
     elif is_stream_output(str(out)):
         ext = stream_output_extension(str(out), format)
     else:
+        from .sequence import SEQUENCE_ENCODERS, is_sequence_output
+
         ext = os.path.splitext(str(out))[1].lower()
+        if is_sequence_output(out):
+            return SEQUENCE_ENCODERS[ext]
     return (CONTAINERS | STREAM_MUXERS).get(ext, ("", "libx264"))[1]
 
 

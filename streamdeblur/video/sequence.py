@@ -93,3 +93,63 @@ def open_sequence(spec: str, framerate: Fraction | None) -> InputContainer:
         raise InputError(
             f"cannot read the image sequence {spec}: {e}", "check that the pictures are readable"
         ) from None
+
+
+#: an image-sequence output's encoder per extension (``-o frames/f_%06d.png``)
+SEQUENCE_ENCODERS = {
+    ".png": "png",
+    ".jpg": "mjpeg",
+    ".jpeg": "mjpeg",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".bmp": "bmp",
+}
+
+
+def is_sequence_output(path: str | os.PathLike[str]) -> bool:
+    """``path`` names an image sequence to write: one number pattern in a picture file name."""
+    name = os.path.basename(str(path))
+    ext = os.path.splitext(name)[1].lower()
+    return ext in SEQUENCE_ENCODERS and len(PATTERN.findall(name)) == 1 and "%" not in PATTERN.sub("", name)
+
+
+def check_sequence_output(path: str | os.PathLike[str], *, overwrite: bool) -> tuple[Path, str, str]:
+    """An image-sequence output checked before any work: its folder exists and is writable, and
+    holds no picture of the sequence already (without ``overwrite``); returns (pattern, muxer, encoder)."""
+    from ..errors import OutputError, OutputExistsError
+
+    out = Path(path)
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"output folder {folder} does not exist", "create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {folder} is not writable", "choose another folder or fix its permissions")
+    there = sequence_numbers(str(out))
+    if there and not overwrite:
+        raise OutputExistsError(
+            f"{folder} already holds {len(there)} pictures of {out.name} ({out.name % there[0]} ...)",
+            "pass --overwrite to replace them, or give another name or folder",
+        )
+    return out, "image2", SEQUENCE_ENCODERS[out.suffix.lower()]
+
+
+def publish_sequence(written: Path, out: Path, *, overwrite: bool) -> int:
+    """Move the pictures of the sequence ``out`` (a pattern) from the hidden folder ``written`` into
+    ``out``'s folder, in order, each under its name only once whole; a picture of the same name that
+    appeared meanwhile is kept unless ``overwrite``. Returns how many were moved."""
+    from ..errors import OutputExistsError
+    from ..fileio import fsync_file, publish
+
+    numbers = sequence_numbers(str(written / out.name))
+    for n in numbers:
+        name = out.name % n
+        try:
+            fsync_file(written / name)
+            publish(written / name, out.parent / name, replace=overwrite)
+        except FileExistsError:
+            raise OutputExistsError(
+                f"{out.parent / name} appeared while this run was writing the sequence and was left as it is; "
+                f"this run's pictures from there on are in {written}",
+                "pass --overwrite to let a run replace existing pictures",
+            ) from None
+    return len(numbers)

@@ -23,6 +23,8 @@ import dataclasses
 import logging
 import os
 import re
+import shutil
+import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -67,6 +69,7 @@ from .containers import (
 from .copies import Copies, Reencoder, add_copies, check_copies, copy_metadata, reencoders, warn_once
 from .frame import Frame
 from .hdr import Hdr10
+from .sequence import check_sequence_output, is_sequence_output, publish_sequence
 from .sources import FileSource, SourceInfo, sws_colorspace
 from .urls import STDIO, is_stream_output, sending_url
 
@@ -109,6 +112,8 @@ def check_destination(output: str | os.PathLike, *, overwrite: bool, format: str
     if is_stream_output(str(output)):
         stream_output_extension(str(output), format)
         return str(output)
+    if is_sequence_output(str(output)):
+        return check_sequence_output(output, overwrite=overwrite)[0]
     return check_output(output, overwrite=overwrite)[0]
 
 
@@ -213,6 +218,8 @@ class NullSink:
         pass
 
 
+#: FFmpeg's lambda per quantiser step (-q:v N sets global_quality N * FF_QP2LAMBDA)
+FF_QP2LAMBDA = 118
 #: the MP4/QuickTime muxers: HEVC in them is tagged hvc1 (QuickTime, iOS and Safari refuse FFmpeg's hev1)
 ISO_MEDIA_MUXERS = ("mp4", "mov", "ipod", "3gp", "3g2", "ismv")
 
@@ -262,9 +269,14 @@ class FileSink:
             ext = stream_output_extension(str(path), format)
             self.path, (fmt, default_codec) = str(path), muxer(ext)
             self._name = Path(f"stream{ext}")
+        elif is_sequence_output(str(path)):  # frames/f_%06d.png: one picture a frame (sequence.py)
+            self.path, fmt, default_codec = check_sequence_output(path, overwrite=overwrite)
+            self._name = self.path
         else:
             self.path, fmt, default_codec = check_output(path, overwrite=overwrite)
             self._name = self.path
+        #: an image sequence: the pictures are written into a hidden folder beside, then moved
+        self._sequence_dir: Path | None = None
         self.info = info
         self.codec = video_encoder(codec or default_codec)
         self.pix_fmt = choose_pix_fmt(self.codec, info, pix_fmt)
@@ -318,6 +330,12 @@ class FileSink:
                     self.path, live=live, overwrite=overwrite, window=window, codec=self.codec
                 )
                 self.container = self._adaptive.open()
+            elif fmt == "image2":
+                self._sequence_dir = Path(
+                    tempfile.mkdtemp(prefix=f".{self.path.stem.replace('%', '')}.", suffix=".tmp", dir=self.path.parent)
+                )
+                self.tmp = self._sequence_dir / self.path.name
+                self.container = open_container(self.tmp, fmt, shown=self.path)
             else:
                 self.tmp = temp_name(self.path)
                 self.container = open_container(self.tmp, fmt, shown=self.path)
@@ -380,6 +398,15 @@ class FileSink:
         self._add_video(self._fmt)
         self._streams: dict[int, Stream] = {}
         if copy_from is None:
+            return
+        if self._sequence_dir is not None:  # pictures hold no sound, words or tags
+            others = [*copy_from.audio_streams, *copy_from.subtitle_streams]
+            if others:
+                warn_once(
+                    copy_from.spec,
+                    f"the input's {' and '.join(sorted({s.type for s in others}))} "
+                    f"{'is' if len(others) == 1 else 'are'} left out: an image sequence holds pictures only",
+                )
             return
         if first:
             self._add_copies(copy_from)
@@ -487,6 +514,9 @@ class FileSink:
         if self.threads is not None:
             s.codec_context.thread_count = self.threads
         cc = s.codec_context
+        if self.codec == "mjpeg" and self.bitrate is None:  # FFmpeg's -q:v 2: JPEG at its best (its default: 200 kb/s)
+            cc.qscale = True
+            cc.global_quality = 2 * FF_QP2LAMBDA
         self._rgb_out = rgb_output(self.pix_fmt)
         cc.color_primaries = info.color_primaries
         cc.color_trc = info.color_trc
@@ -680,6 +710,13 @@ class FileSink:
             return None
         if self._adaptive is not None:  # segments, then the playlist or manifest
             return self._adaptive.publish(partial=partial)
+        if self._sequence_dir is not None:  # every picture done, the stopped run's too: each one whole
+            try:
+                publish_sequence(self._sequence_dir, Path(self.path), overwrite=self.overwrite)
+            except OSError as e:
+                raise OutputError(f"cannot move the pictures to {Path(self.path).parent}: {e.strerror or e}") from None
+            shutil.rmtree(self._sequence_dir, ignore_errors=True)
+            return Path(self.path)
         if self.tmp is None:  # stdout: what was written is there already
             return self.path
         final = partial_name(self.path) if partial else self.path
@@ -717,6 +754,9 @@ class FileSink:
     def _remove_tmp(self) -> None:
         if self._adaptive is not None:
             self._adaptive.discard()
+        if self._sequence_dir is not None:
+            shutil.rmtree(self._sequence_dir, ignore_errors=True)
+            return
         if self.tmp is None:
             return
         try:

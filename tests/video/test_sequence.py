@@ -90,3 +90,34 @@ def test_mistakes_with_sequences_are_one_line_and_nothing_is_written(tmp_path, t
     for w in words:
         assert w in line, line
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_video_written_as_a_sequence_of_pictures_one_a_frame(tmp_path, tiny_weights, caplog):
+    """-o frames/f_%04d.png: what a labelling tool or a detector's training set takes, FFmpeg's image2."""
+    from videofiles import hidden, write_video
+
+    frames = random_frames(12, 64, 48)
+    src = tmp_path / "drone.mkv"
+    write_video(src, frames, audio=True)  # lossless video, and sound a picture cannot hold
+    (tmp_path / "frames").mkdir()
+    pattern = tmp_path / "frames" / "f_%04d.png"
+    res = run(src, "-o", pattern, "-w", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in (tmp_path / "frames").iterdir())
+    assert names == [f"f_{i:04d}.png" for i in range(1, 13)]  # FFmpeg's numbering, from 1; nothing hidden left
+    assert hidden(tmp_path / "frames") == [] and hidden(tmp_path) == []
+    for name, f in zip(names, frames):  # each picture whole and exact (the identity model, PNG)
+        with av.open(str(tmp_path / "frames" / name)) as c:
+            assert np.array_equal(next(c.decode(video=0)).to_ndarray(format="rgb24"), f)
+    (warn,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "audio is left out: an image sequence holds pictures only" in warn
+    # a second run does not write over them unless asked
+    stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "frames").iterdir()}
+    res = run(src, "-o", pattern, "-w", tiny_weights)
+    assert res.exit_code != 0 and "already holds 12 pictures of f_%04d.png" in res.stderr, res.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "frames").iterdir()} == stamps
+    assert run(src, "-o", pattern, "-w", tiny_weights, "--overwrite", "-q").exit_code == 0
+    # read back as a sequence, the pictures are the video again
+    back = tmp_path / "back.nut"
+    assert run(pattern, "-o", back, "-w", tiny_weights, "-q").exit_code == 0
+    assert all(np.array_equal(g, f) for (_, _, g), f in zip(read_video(back), frames))
