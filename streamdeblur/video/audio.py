@@ -15,21 +15,20 @@ decoded samples' own, so the sound stays where it was against the picture.
 
 from __future__ import annotations
 
-import io
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
 import av
 import av.error
-import av.logging
 from av.audio.stream import AudioStream
 from av.container import OutputContainer
 from av.packet import Packet
 from av.stream import Stream
 
 from ..errors import InputError
-from .containers import ffmpeg_reason
+from .containers import trial_file
 
 log = logging.getLogger(__name__)
 
@@ -227,44 +226,22 @@ class AudioReencoder:
 
 def trial(stream: Stream, plan: AudioPlan, trial_format: str) -> str | None:
     """Encode a second of silence by ``plan`` into an in-memory ``trial_format`` file and read it
-    back; None if it goes in and comes back as audio, else FFmpeg's reason (the encoder refused the
-    layout, the muxer the codec, or it has no tag for it and writes a data stream)."""
+    back (:func:`.containers.trial_file`); None if it goes in and comes back as audio, else FFmpeg's
+    reason (the encoder refused the layout, the muxer the codec, or it has no tag for it)."""
     import numpy as np
 
-    old = av.logging.get_level()
-    av.logging.set_level(av.logging.ERROR)
-    oc = None
-    buf = io.BytesIO()
-    try:
-        with av.logging.Capture(local=True) as logs:
-            try:
-                oc = av.open(buf, mode="w", format=trial_format)
-                out = add_audio_stream(oc, stream, plan)
-                enc = AudioReencoder(out)
-                oc.start_encoding()
-                # a second, not one frame: some pairs fail only at the encoder's last packet (FLAC in AVI)
-                silence = av.AudioFrame.from_ndarray(
-                    np.zeros((plan.channels, plan.rate), np.float32), format="fltp", layout=plan.layout
-                )
-                silence.sample_rate, silence.pts, silence.time_base = plan.rate, 0, Fraction(1, plan.rate)
-                for p in enc._convert([silence]) + enc.flush():
-                    oc.mux(p)
-                c, oc = oc, None
-                c.close()
-                if trial_format == "rtp":  # a network protocol, not a file to read back
-                    return None
-                buf.seek(0)
-                with av.open(buf, mode="r", format=trial_format) as back:  # no tag for it: a data stream
-                    if not back.streams.audio:
-                        shown = _SHOWN.get(plan.codec, plan.codec)
-                        return f"{trial_format} has no tag for {shown}: it would read back as data"
-                return None
-            except (av.error.FFmpegError, ValueError, TypeError, OSError) as e:
-                return ffmpeg_reason(e, logs)
-    finally:
-        av.logging.set_level(old)
-        if oc is not None:
-            try:
-                oc.close()
-            except Exception:
-                pass
+    def build(oc: OutputContainer) -> Iterator[Packet]:
+        enc = AudioReencoder(add_audio_stream(oc, stream, plan))
+        # a second, not one frame: some pairs fail only at the encoder's last packet (FLAC in AVI)
+        silence = av.AudioFrame.from_ndarray(
+            np.zeros((plan.channels, plan.rate), np.float32), format="fltp", layout=plan.layout
+        )
+        silence.sample_rate, silence.pts, silence.time_base = plan.rate, 0, Fraction(1, plan.rate)
+
+        def packets() -> Iterator[Packet]:
+            yield from enc._convert([silence])
+            yield from enc.flush()
+
+        return packets()
+
+    return trial_file(trial_format, build, kind="audio", shown=_SHOWN.get(plan.codec, plan.codec))

@@ -9,7 +9,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -523,3 +523,58 @@ def ffmpeg_reason(e: BaseException, logs: Sequence[tuple[int, str, str]] = (), *
     if msgs:
         return msgs[0] if first else msgs[-1]
     return str(getattr(e, "strerror", None) or e).split("; last error log", 1)[0]
+
+
+def trial_file(
+    fmt: str,
+    build: Callable[[OutputContainer], Iterable[av.Packet]],
+    *,
+    kind: str | None = None,
+    codec: str | None = None,
+    shown: str | None = None,
+    options: dict[str, str] | None = None,
+) -> str | None:
+    """Write an in-memory ``fmt`` file, header to trailer: ``build`` adds its stream to the container
+    and returns the packets to mux once the header is written (a generator: made after it). None if
+    it goes in and, with ``kind``, reads back as a ``kind`` stream (of ``codec``, where given; ``shown``:
+    its name for the message); else
+    why not, in FFmpeg's words. A muxer takes some codecs it has no tag for (MPEG-TS stores G.711
+    audio and SRT subtitles as private data): a player would find a data stream there. A file that
+    cannot be read back at all (a trial with no packet) is no answer, and passes."""
+    import io
+
+    old = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    buf, oc = io.BytesIO(), None
+    try:
+        with av.logging.Capture(local=True) as logs:
+            try:
+                oc = av.open(buf, mode="w", format=fmt, options=options or {})
+                packets = build(oc)
+                oc.start_encoding()
+                for p in packets:
+                    oc.mux(p)
+                c, oc = oc, None
+                c.close()
+            except (av.error.FFmpegError, ValueError, TypeError, OSError) as e:
+                return ffmpeg_reason(e, logs) or e.__class__.__name__
+    finally:
+        av.logging.set_level(old)
+        if oc is not None:
+            try:
+                oc.close()
+            except Exception:
+                pass
+    if kind is None or fmt == "rtp":  # RTP is a network protocol, not a file to read back
+        return None
+    buf.seek(0)
+    try:
+        with av.open(buf, mode="r", format=fmt) as back:  # read while open: a closed file's streams are gone
+            got = [(s.type, s.codec_context.name if s.codec_context else None) for s in back.streams]
+    except (av.error.FFmpegError, ValueError, OSError):
+        log.debug("reading back the trial %s file failed", fmt, exc_info=True)
+        return None
+    if got and got[0][0] == kind and (codec is None or got[0][1] == codec):
+        return None
+    what = f"a {got[0][0]} stream" if got else "nothing"
+    return f"{fmt} has no tag for {shown or codec or kind}: it would read back as {what}"

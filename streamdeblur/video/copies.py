@@ -11,10 +11,10 @@ it untouched); the others are left out with a warning.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -32,7 +32,7 @@ from ..errors import OutputError
 from . import timecode
 from .audio import AUDIO_MODES, AudioPlan, AudioReencoder, add_audio_stream, plan_audio
 from .audio import trial as audio_trial
-from .containers import ALTERNATIVES, CONTAINERS, ffmpeg_reason, format_options, muxer
+from .containers import ALTERNATIVES, CONTAINERS, format_options, muxer, trial_file
 from .sources import FileSource
 from .subtitles import SHOWN, SubtitleConverter, add_subtitle_stream, plan_subtitle
 from .subtitles import trial as subtitle_trial
@@ -196,57 +196,30 @@ def _clone(p: Packet) -> Packet:
 _TRIAL_FORMATS = {"rtsp": "rtp", "rtp_mpegts": "mpegts", "hls": "mpegts", "dash": "mp4"}
 
 
-def _read_back(buf: io.BytesIO, fmt: str, stream: Stream) -> str | None:
-    """None if the trial file ``buf`` reads back with ``stream`` as what it was (or cannot be read
-    back at all); else why not. A muxer takes some codecs it has no name for (MPEG-TS stores
-    G.711 audio and SRT subtitles as private data), and a player then finds a data stream where
-    the sound or the words were."""
-    if stream.type not in ("audio", "subtitle") or fmt == "rtp":  # RTP is a network protocol, not a file
-        return None
-    buf.seek(0)
-    try:
-        with av.open(buf, mode="r", format=fmt) as c:
-            back = list(c.streams)
-            if back and back[0].type == stream.type and back[0].codec_context.name == stream.codec_context.name:
-                return None
-            what = f"a {back[0].type} stream" if back else "nothing"
-    except (av.error.FFmpegError, ValueError, OSError):  # a trial file with no packet (a pipe's input): no answer
-        log.debug("reading back the trial %s file failed", fmt, exc_info=True)
-        return None
-    return f"{fmt} has no tag for {stream.codec_context.name}: it would read back as {what}"
-
-
 def _trial(fmt: str, stream: Stream, samples: list[Packet]) -> str | None:
-    """Mux ``stream`` (and copies of its sample packets) into an in-memory ``fmt`` file,
-    header to trailer. None if it goes in; else FFmpeg's reason."""
-    old = av.logging.get_level()
-    av.logging.set_level(av.logging.ERROR)
-    oc = None
-    try:
-        with av.logging.Capture(local=True) as logs:
-            try:
-                fmt = _TRIAL_FORMATS.get(fmt, fmt)
-                buf = io.BytesIO()
-                oc = av.open(buf, mode="w", format=fmt, options=format_options(fmt))
-                out = oc.add_stream_from_template(stream)
-                oc.start_encoding()
-                for p in samples:
-                    q = _clone(p)
-                    q.stream = out
-                    oc.mux(q)
-                c, oc = oc, None
-                c.close()
-                return _read_back(buf, fmt, stream)
-            except (av.error.FFmpegError, ValueError, TypeError, OSError) as e:
-                return ffmpeg_reason(e, logs) or e.__class__.__name__
-            finally:
-                if oc is not None:
-                    try:
-                        oc.close()
-                    except Exception:
-                        pass
-    finally:
-        av.logging.set_level(old)
+    """Mux ``stream`` (and copies of its sample packets) into an in-memory ``fmt`` file, header to
+    trailer, and read it back (:func:`.containers.trial_file`). None if it goes in; else FFmpeg's reason."""
+    fmt = _TRIAL_FORMATS.get(fmt, fmt)
+
+    def build(oc: OutputContainer) -> Iterator[Packet]:
+        out = oc.add_stream_from_template(stream)
+
+        def packets() -> Iterator[Packet]:
+            for p in samples:
+                q = _clone(p)
+                q.stream = out
+                yield q
+
+        return packets()
+
+    sound_or_words = stream.type in ("audio", "subtitle")
+    return trial_file(
+        fmt,
+        build,
+        kind=stream.type if sound_or_words else None,
+        codec=stream.codec_context.name if sound_or_words else None,
+        options=format_options(fmt),
+    )
 
 
 def _samples(

@@ -10,8 +10,8 @@ container holds them and otherwise left out with a warning (:mod:`.copies`).
 
 from __future__ import annotations
 
-import io
 import logging
+from collections.abc import Iterator
 from fractions import Fraction
 
 import av
@@ -20,6 +20,8 @@ from av.container import OutputContainer
 from av.packet import Packet
 from av.stream import Stream
 from av.subtitles.subtitle import SubtitleSet
+
+from .containers import trial_file
 
 log = logging.getLogger(__name__)
 
@@ -99,32 +101,20 @@ class SubtitleConverter:
 
 
 def trial(stream: Stream, encoder: str, trial_format: str) -> str | None:
-    """Convert one line into an in-memory ``trial_format`` file and read it back; None if it
-    comes back as a subtitle of ``encoder``, else why not."""
-    oc = None
-    buf = io.BytesIO()
-    try:
-        oc = av.open(buf, mode="w", format=trial_format)
+    """Convert one line into an in-memory ``trial_format`` file and read it back
+    (:func:`.containers.trial_file`); None if it comes back as a subtitle, else why not."""
+
+    def build(oc: OutputContainer) -> Iterator[Packet]:
         out = add_subtitle_stream(oc, stream, encoder)
-        oc.start_encoding()
-        q = out.codec_context.encode_subtitle(
-            SubtitleSet.create(text=b"0,0,Default,,0,0,0,,trial", start=0, end=1000, pts=0)
-        )
-        q.stream, q.time_base = out, Fraction(1, 1000)
-        q.pts = q.dts = 0
-        q.duration = 1000
-        oc.mux(q)
-        c, oc = oc, None
-        c.close()
-        buf.seek(0)
-        with av.open(buf, mode="r", format=trial_format) as back:
-            got = [s.codec_context.name for s in back.streams.subtitles]
-        return None if got else f"{trial_format} read back no subtitle stream"
-    except (av.error.FFmpegError, ValueError, TypeError, OSError) as e:
-        return str(getattr(e, "strerror", None) or e)
-    finally:
-        if oc is not None:
-            try:
-                oc.close()
-            except Exception:
-                pass
+
+        def packets() -> Iterator[Packet]:
+            line = SubtitleSet.create(text=b"0,0,Default,,0,0,0,,trial", start=0, end=1000, pts=0)
+            q = out.codec_context.encode_subtitle(line)
+            q.stream, q.time_base = out, Fraction(1, 1000)
+            q.pts = q.dts = 0
+            q.duration = 1000
+            yield q
+
+        return packets()
+
+    return trial_file(trial_format, build, kind="subtitle")
