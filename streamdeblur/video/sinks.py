@@ -313,7 +313,6 @@ class FileSink:
         self.frames_lost = 0
         self._fmt, self._copy_from = fmt, copy_from
         self._default_codec = default_codec
-        self._started = False  # the header is written (the first packet, or _start for a file)
         self._copied = Copies()  # the input streams copied (added again on a reconnection)
         #: input stream index -> its encoder, for audio and subtitles the container cannot hold as they are
         self._reencoders: dict[int, Reencoder] = {}
@@ -343,7 +342,7 @@ class FileSink:
             self._add_streams(first=True)
             if self.to_stream:  # connect now: a server that is down is one line before the first frame
                 self._connect()
-            else:  # the header now: an encoder or muxer that refuses is one line before any work
+            else:  # the header now (a file, stdout): an encoder or muxer that refuses is one line before any work
                 self._start()
         except BaseException:
             self.abort()
@@ -361,7 +360,6 @@ class FileSink:
                     raise self._start_failed(e, ffmpeg_reason(e, logs, first=True)) from None
         finally:
             av.logging.set_level(old)
-        self._started = True
 
     def _start_failed(self, e: BaseException, reason: str | None = None) -> OutputError:
         """The one line for an output whose encoder or muxer refused to start: FFmpeg's own reason
@@ -380,10 +378,7 @@ class FileSink:
             )
         alt = next((a for a in ALTERNATIVES if a != self._name.suffix.lower() and holds_video(a, self.codec)), None)
         return OutputError(
-            f"a {self._fmt} file cannot hold {self.codec} video: {reason}",
-            f"write {alt} instead"
-            if alt
-            else f"choose another --codec (without one, {name} gets {self._default_codec})",
+            f"a {self._fmt} file cannot hold {self.codec} video: {reason}", f"write {alt} instead" if alt else other
         )
 
     def _open_stream(self) -> OutputContainer:
@@ -564,7 +559,6 @@ class FileSink:
             self._steady[1] += 1
         for packet in packets:
             self.container.mux(packet)
-            self._started = True
             self._packets_out += 1
 
     def _flush_estimate(self) -> float:
@@ -618,8 +612,6 @@ class FileSink:
             if self.to_stream and isinstance(e, OSError):  # PyAV's I/O errors are both: the server went away
                 raise self._send_failed(e) from None
             if isinstance(e, av.error.FFmpegError):
-                if not self._started:  # the encoder or the muxer refused to start
-                    raise self._start_failed(e) from None
                 raise OutputError(f"encoding frame {frame.index} to {self.path} failed: {e}") from None
             raise OutputError(f"writing {self.path} failed: {e.strerror or e}", "check free disk space") from None
         self.frames_written += 1
@@ -650,10 +642,7 @@ class FileSink:
                 packets = reencoder.encode(packet)
             for q in packets:
                 self.container.mux(q)
-                self._started = True
         except (av.error.FFmpegError, OSError) as e:
-            if not self._started and isinstance(e, av.error.FFmpegError) and not self.to_stream:
-                raise self._start_failed(e) from None  # pragma: no cover - the header is written before any packet
             if self.reconnect and not self._closed:
                 self._reconnect(e)  # the packet went down with the connection; the next ones go to the new one
             elif self.to_stream and isinstance(e, OSError):
