@@ -24,7 +24,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -321,7 +320,10 @@ class FileSink:
         elif self.to_stream:  # connected when the header is written (below)
             self.container = self._open_stream()
         else:
-            for stale in remove_stale_temporaries(self.path):
+            # an image sequence's hidden folder is named without the pattern's %: FFmpeg's image2 muxer
+            # would read a % in the folder's name as the number's place too
+            temp_of = self.path.with_name(self.path.name.replace("%", "")) if fmt == "image2" else self.path
+            for stale in remove_stale_temporaries(temp_of):
                 log.warning("removed %s, the temporary file of a run that was killed before it could clean up", stale)
             if fmt in ("hls", "dash"):
                 live = getattr(info, "is_live", True)
@@ -329,10 +331,9 @@ class FileSink:
                     self.path, live=live, overwrite=overwrite, window=window, codec=self.codec
                 )
                 self.container = self._adaptive.open()
-            elif fmt == "image2":
-                self._sequence_dir = Path(
-                    tempfile.mkdtemp(prefix=f".{self.path.stem.replace('%', '')}.", suffix=".tmp", dir=self.path.parent)
-                )
+            elif fmt == "image2":  # a hidden folder, named as a temporary file is (a killed run's is removed)
+                self._sequence_dir = temp_name(temp_of)
+                self._sequence_dir.mkdir()
                 self.tmp = self._sequence_dir / self.path.name
                 self.container = open_container(self.tmp, fmt, shown=self.path)
             else:

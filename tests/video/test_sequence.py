@@ -121,3 +121,26 @@ def test_a_video_written_as_a_sequence_of_pictures_one_a_frame(tmp_path, tiny_we
     back = tmp_path / "back.nut"
     assert run(pattern, "-o", back, "-w", tiny_weights, "-q").exit_code == 0
     assert all(np.array_equal(g, f) for (_, _, g), f in zip(read_video(back), frames))
+
+
+def test_a_killed_sequence_runs_hidden_folder_is_removed_by_the_next_run(tmp_path, tiny_weights, caplog):
+    """The pictures are made in a hidden folder named as a temporary file is (the writer's host and
+    process id): a run killed before it could move them in leaves it, and the next run removes it."""
+    import os
+
+    from videofiles import hidden, write_video
+
+    from streamdeblur.fileio import temp_name
+
+    src = tmp_path / "clip.mkv"
+    write_video(src, random_frames(3, 32, 32))
+    pattern = tmp_path / "f_%04d.png"
+    mine = temp_name(tmp_path / "f_04d.png")  # the folder's name leaves the pattern's % out (FFmpeg would read it)
+    stale = mine.with_name(mine.name.replace(f".{os.getpid()}.", ".999999."))
+    stale.mkdir()
+    (stale / "f_0001.png").write_bytes(b"half")
+    res = run(src, "-o", pattern, "-w", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    assert hidden(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.glob("f_*.png")) == ["f_0001.png", "f_0002.png", "f_0003.png"]
+    assert "removed" in caplog.text and stale.name in caplog.text
