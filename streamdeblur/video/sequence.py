@@ -53,17 +53,20 @@ def sequence_numbers(spec: str) -> list[int]:
 
 
 def parse_framerate(text: str) -> Fraction:
-    """``30``, ``29.97``, ``30000/1001`` or ``24000:1001`` as a rate; an :class:`InputError` otherwise."""
+    """``30``, ``29.97`` (30000/1001, as NTSC rates are written), ``30000/1001`` or ``24000:1001`` as
+    a rate; an :class:`InputError` otherwise."""
+    ratio = "/" in text or ":" in text
     try:
-        rate = (
-            Fraction(text.replace(":", "/")) if "/" in text or ":" in text else Fraction(text).limit_denominator(1001)
-        )
+        rate = Fraction(text.replace(":", "/")) if ratio else Fraction(text).limit_denominator(1001)
     except (ValueError, ZeroDivisionError):
         raise InputError(
             f"--framerate {text!r} is not a rate", "give frames a second: 30, 29.97 or 30000/1001"
         ) from None
     if not 0 < rate <= MAX_RATE:
         raise InputError(f"--framerate must be above 0 and at most {MAX_RATE}, got {text}")
+    if not ratio:  # 23.976, 29.97, 59.94: the NTSC rates they stand for (and their drop-frame timecode)
+        ntsc = [Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120)]
+        rate = next((r for r in ntsc if abs(r - rate) < Fraction(1, 200)), rate)
     return rate
 
 

@@ -144,3 +144,11 @@ def test_a_killed_sequence_runs_hidden_folder_is_removed_by_the_next_run(tmp_pat
     assert hidden(tmp_path) == []
     assert sorted(p.name for p in tmp_path.glob("f_*.png")) == ["f_0001.png", "f_0002.png", "f_0003.png"]
     assert "removed" in caplog.text and stale.name in caplog.text
+
+
+def test_framerates_are_read_as_ffmpeg_users_write_them():
+    from streamdeblur.video.sequence import parse_framerate
+
+    assert parse_framerate("30") == 30 and parse_framerate("12.5") == Fraction(25, 2)
+    assert parse_framerate("29.97") == parse_framerate("30000/1001") == parse_framerate("30000:1001")
+    assert parse_framerate("23.976") == Fraction(24000, 1001) and parse_framerate("59.94") == Fraction(60000, 1001)
