@@ -121,3 +121,27 @@ def packets(path: Path, kind: str) -> list[tuple[bytes, Fraction | None]]:
 def hidden(folder: Path) -> list[str]:
     """The hidden (temporary) files in ``folder``: a finished or stopped run leaves none."""
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def with_attachment_and_data(path: Path, fmt: str) -> None:
+    """Six frames and, in Matroska, a font attachment, else a telemetry data stream (a packet a frame)."""
+    with av.open(str(path), "w", format=fmt) as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 32, 32, "yuv420p"
+        d = None
+        if fmt == "matroska":
+            out.add_attachment("font.ttf", "application/x-truetype-font", b"FAKEFONT" * 10)
+        else:
+            d = out.add_data_stream(codec_name="bin_data")
+        for i, img in enumerate(random_frames(6, 32, 32)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            for p in v.encode(f):
+                out.mux(p)
+            if d is not None:
+                pk = av.Packet(b"telemetry %d" % i)
+                pk.stream, pk.time_base = d, Fraction(1, 25)
+                pk.pts = pk.dts = i
+                out.mux(pk)
+        for p in v.encode():
+            out.mux(p)

@@ -38,6 +38,7 @@ CONTAINERS: dict[str, tuple[str, str]] = {
     ".flv": ("flv", "libx264"),  # RTMP's container
     ".m3u8": ("hls", "libx264"),  # an HLS playlist and its MPEG-TS segments beside it (streamdeblur.video.adaptive)
     ".mpd": ("dash", "libx264"),  # a DASH manifest and its fMP4 segments beside it
+    ".gif": ("gif", "gif"),  # an animated GIF, each frame's own palette (video.gif)
 }
 #: the muxers of stream outputs that are not a container in a file: RTSP announces the streams to a
 #: server (MediaMTX, a ground station) and sends each one as RTP; RTP alone carries MPEG-TS (video

@@ -67,6 +67,8 @@ from .containers import (
 )
 from .copies import Copies, Reencoder, add_copies, check_copies, copy_metadata, reencoders, warn_once
 from .frame import Frame
+from .gif import TIME_BASE as GIF_TIME_BASE
+from .gif import GifPalette
 from .hdr import Hdr10
 from .sequence import check_sequence_output, is_sequence_output, publish_sequence
 from .sources import FileSource, SourceInfo, sws_colorspace
@@ -217,6 +219,11 @@ class NullSink:
         pass
 
 
+def fmt_holds_pictures_only(fmt: str) -> bool:
+    """An output format with no room for sound, subtitles or tags: an animated GIF."""
+    return fmt == "gif"
+
+
 #: FFmpeg's lambda per quantiser step (-q:v N sets global_quality N * FF_QP2LAMBDA)
 FF_QP2LAMBDA = 118
 #: the MP4/QuickTime muxers: HEVC in them is tagged hvc1 (QuickTime, iOS and Safari refuse FFmpeg's hev1)
@@ -278,7 +285,9 @@ class FileSink:
         self._sequence_dir: Path | None = None
         self.info = info
         self.codec = video_encoder(codec or default_codec)
-        self.pix_fmt = choose_pix_fmt(self.codec, info, pix_fmt)
+        #: a GIF's palette maker (video/gif.py): its frames are 8-bit palette pictures
+        self._palette: GifPalette | None = None
+        self.pix_fmt = "pal8" if self.codec == "gif" and pix_fmt is None else choose_pix_fmt(self.codec, info, pix_fmt)
         #: an HLS playlist or DASH manifest and its segments (.m3u8, .mpd), where they are written until published
         self._adaptive: AdaptiveOutput | None = None
         if fmt in ("hls", "dash"):
@@ -395,13 +404,14 @@ class FileSink:
         self._streams: dict[int, Stream] = {}
         if copy_from is None:
             return
-        if self._sequence_dir is not None:  # pictures hold no sound, words or tags
+        if self._sequence_dir is not None or fmt_holds_pictures_only(self._fmt):  # no sound, words or tags
             others = [*copy_from.audio_streams, *copy_from.subtitle_streams]
             if others:
                 warn_once(
                     copy_from.spec,
                     f"the input's {' and '.join(sorted({s.type for s in others}))} "
-                    f"{'is' if len(others) == 1 else 'are'} left out: an image sequence holds pictures only",
+                    f"{'is' if len(others) == 1 else 'are'} left out: "
+                    f"{'a GIF' if self._fmt == 'gif' else 'an image sequence'} holds pictures only",
                 )
             return
         if first:
@@ -504,8 +514,12 @@ class FileSink:
         iso = self._adaptive is not None or self.container.format.name in ISO_MEDIA_MUXERS
         if iso and self.codec == "libx265":
             s.codec_tag = "hvc1"  # HEVC as Apple's players and browsers take it (FFmpeg writes hev1)
-        s.time_base = info.time_base
-        s.codec_context.time_base = info.time_base
+        #: the output's clock (the input's, but a GIF's hundredths of a second)
+        self._time_base = GIF_TIME_BASE if self.codec == "gif" else info.time_base
+        s.time_base = self._time_base
+        s.codec_context.time_base = self._time_base
+        if self.codec == "gif":
+            self._palette = GifPalette(info.width, info.height)
         s.thread_type = "AUTO"
         if self.threads is not None:
             s.codec_context.thread_count = self.threads
@@ -553,6 +567,14 @@ class FileSink:
 
     # -- writing ---------------------------------------------------------------
     def _encode(self, vf: av.VideoFrame | None) -> None:
+        if self._palette is not None:  # a GIF: through its palette graph first (flushed at the end)
+            for pf in self._palette.push(vf) if vf is not None else self._palette.flush():
+                self._encode_one(pf)
+            if vf is not None:
+                return
+        self._encode_one(vf)
+
+    def _encode_one(self, vf: av.VideoFrame | None) -> None:
         t0 = time.perf_counter()
         packets = self.stream.encode(vf)
         if vf is not None and self._packets_out:  # past the encoder's initial lookahead fill
@@ -584,18 +606,20 @@ class FileSink:
             )
         rgb = "rgb48le" if img.dtype == np.uint16 else "rgb24"  # deep colour: 16 bits a component
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=rgb)
-        if self._rgb_out:
+        if self._palette is not None:  # a GIF: the palette graph makes its frames from 8-bit RGB
+            vf = vf.reformat(format="rgb24") if rgb != "rgb24" else vf
+        elif self._rgb_out:
             if self.pix_fmt != rgb:
                 vf = vf.reformat(format=self.pix_fmt)
         else:
             vf = vf.reformat(format=self.pix_fmt, dst_colorspace=self._sws_matrix, dst_color_range=self._sws_range)
         pts = frame.pts
-        if pts is not None and frame.time_base is not None and frame.time_base != self.info.time_base:
-            pts = round(pts * frame.time_base / self.info.time_base)
+        if pts is not None and frame.time_base is not None and frame.time_base != self._time_base:
+            pts = round(pts * frame.time_base / self._time_base)
         if pts is None or (self._last_pts is not None and pts <= self._last_pts):
             pts = 0 if self._last_pts is None else self._last_pts + 1
         vf.pts = pts
-        vf.time_base = self.info.time_base
+        vf.time_base = self._time_base
         vf.color_primaries = self.info.color_primaries
         vf.color_trc = self.info.color_trc
         self._last_pts = pts

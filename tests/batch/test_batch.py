@@ -156,11 +156,11 @@ def test_segmented_run_equals_single_run(tmp_path, tiny_weights, name, codec):
 
 def test_segmented_run_keeps_attachments_and_data_streams(tmp_path, tiny_weights):
     import av
-    from test_streams import _with_attachment_and_data
+    from videofiles import with_attachment_and_data
 
     for fmt, ext in (("matroska", ".mkv"), ("mp4", ".mp4")):
         src = tmp_path / f"in{ext}"
-        _with_attachment_and_data(src, fmt)
+        with_attachment_and_data(src, fmt)
         codec = "ffv1" if ext == ".mkv" else "libx264rgb"
         res = invoke(
             src,
@@ -227,7 +227,7 @@ def test_user_mistakes_are_one_line_and_nothing_is_created(tmp_path, tiny_weight
         make_clips(tmp_path / "x", {"a.mp4": 3})
         args = [a, tmp_path / "x" / "a.mp4", "-o", out, "--format", "mkv"]
     elif case == "unknown_format":
-        args = [tmp_path / "clips", "-o", out, "--format", "gif"]
+        args = [tmp_path / "clips", "-o", out, "--format", "wmv"]
     elif case == "no_container_for_extension":
         odd = tmp_path / "clips" / "odd.wmv"
         odd.write_bytes(a.read_bytes())

@@ -291,3 +291,22 @@ def test_mjpeg_output_is_full_range_as_jpeg_is(tmp_path, tiny_weights):
     for _, _, g in got:  # every level where it was, black and white included (no range squeezed or stretched)
         assert np.abs(g.astype(int) - ramp.astype(int)).mean() < 3
         assert g.min() <= 8 and g.max() >= 245  # squeezed into limited range: 16 and 235
+
+
+def test_an_animated_gif_keeps_every_frame_its_time_and_its_colours(tmp_path, tiny_weights, caplog):
+    """-o clip.gif: what a creator posts. Each frame gets its own 256 colours (FFmpeg's default palette is
+    a fixed 3-3-2 one), the delays are the frames' times in hundredths of a second, and it loops."""
+    yy, xx = np.mgrid[0:48, 0:64]
+    frames = [np.stack([(xx * 4 + 9 * i) % 256, yy * 5, 255 - xx * 4], -1).astype(np.uint8) for i in range(10)]
+    src, out = tmp_path / "clip.mkv", tmp_path / "clip.gif"
+    write_video(src, frames, audio=True)  # 25 fps, lossless, and sound a GIF cannot hold
+    res = invoke(src, "-o", out, "-w", tiny_weights, "-q")
+    assert res.exit_code == 0, res.stderr
+    got = read_video(out)
+    assert [float(p * tb) for p, tb, _ in got] == [i * 0.04 for i in range(10)]
+    for (_, _, g), f in zip(got, frames):  # the identity model: each frame's colours, within a palette's dither
+        fixed = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="rgb8").to_ndarray(format="rgb24")
+        err, fixed_err = (np.abs(x.astype(int) - f.astype(int)).mean() for x in (g, fixed))
+        assert err < 6 and err < fixed_err / 2, (err, fixed_err)  # less than half a fixed 3-3-2 palette's error
+    assert b"NETSCAPE2.0" in out.read_bytes()  # loops forever
+    assert "audio is left out: a GIF holds pictures only" in caplog.text

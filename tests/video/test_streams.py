@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from videofiles import packets, random_frames, read_video, write_video
+from videofiles import packets, random_frames, read_video, with_attachment_and_data, write_video
 
 from streamdeblur.cli import app
 
@@ -78,35 +78,12 @@ def test_deep_pcm_the_container_cannot_hold_is_encoded_again_and_kept_untouched_
     assert len(read_video(tmp_path / "out.mkv")) == 10
 
 
-def _with_attachment_and_data(path: Path, fmt: str) -> None:
-    with av.open(str(path), "w", format=fmt) as out:
-        v = out.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = 32, 32, "yuv420p"
-        d = None
-        if fmt == "matroska":
-            out.add_attachment("font.ttf", "application/x-truetype-font", b"FAKEFONT" * 10)
-        else:
-            d = out.add_data_stream(codec_name="bin_data")
-        for i, img in enumerate(random_frames(6, 32, 32)):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            for p in v.encode(f):
-                out.mux(p)
-            if d is not None:
-                pk = av.Packet(b"telemetry %d" % i)
-                pk.stream, pk.time_base = d, Fraction(1, 25)
-                pk.pts = pk.dts = i
-                out.mux(pk)
-        for p in v.encode():
-            out.mux(p)
-
-
 def test_attachment_and_data_streams_are_copied_where_they_fit_else_left_out_with_a_warning(
     tmp_path, tiny_weights, caplog
 ):
     mkv, mp4 = tmp_path / "fonts.mkv", tmp_path / "telemetry.mp4"
-    _with_attachment_and_data(mkv, "matroska")
-    _with_attachment_and_data(mp4, "mp4")
+    with_attachment_and_data(mkv, "matroska")
+    with_attachment_and_data(mp4, "mp4")
     # where the container holds them: copied
     assert run(mkv, "-o", tmp_path / "a.mkv", "--weights", tiny_weights, "-q").exit_code == 0
     with av.open(str(tmp_path / "a.mkv")) as c:

@@ -1,0 +1,52 @@
+"""An animated GIF output (``-o clip.gif``): 256 colours a frame, each frame with its own palette
+(FFmpeg's ``palettegen=stats_mode=single`` and ``paletteuse=new=1`` in PyAV's filter graph), so a
+deblurred clip keeps its colours instead of FFmpeg's default fixed 3-3-2 palette; timestamps in
+the hundredths of a second GIF counts in; looping forever, as shared GIFs do."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import av.error
+import av.filter
+
+#: GIF's clock: frame delays are counted in hundredths of a second
+TIME_BASE = Fraction(1, 100)
+
+
+class GifPalette:
+    """Turns RGB frames into palette frames, each with its own 256 colours (dithered)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        g = av.filter.Graph()
+        src = g.add_buffer(width=width, height=height, format="rgb24", time_base=TIME_BASE)
+        split = g.add("split")
+        stats = g.add("palettegen", "stats_mode=single")
+        use = g.add("paletteuse", "new=1")
+        self._sink = g.add("buffersink")
+        src.link_to(split)
+        split.link_to(stats, 0, 0)
+        split.link_to(use, 1, 0)
+        stats.link_to(use, 0, 1)
+        use.link_to(self._sink)
+        g.configure()
+        self._graph = g
+
+    def _pull(self) -> list[av.VideoFrame]:
+        out = []
+        while True:
+            try:
+                out.append(self._graph.pull())
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return out
+
+    def push(self, frame: av.VideoFrame) -> list[av.VideoFrame]:
+        """``frame`` (rgb24, pts in hundredths of a second) in; the palette frames ready out."""
+        self._graph.push(frame)
+        return self._pull()
+
+    def flush(self) -> list[av.VideoFrame]:
+        """The frames the graph still holds, at the end."""
+        self._graph.push(None)
+        return self._pull()
