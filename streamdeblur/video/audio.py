@@ -49,6 +49,8 @@ ENCODERS: dict[str, tuple[str, ...]] = {
     "matroska": ("flac",),
     "nut": ("flac",),
 }
+#: the most channels an encoder takes here (more are mixed to stereo)
+MAX_CHANNELS = {"libmp3lame": 2}
 #: FFmpeg's usual layout for a channel count (more than eight channels with no order: mixed to stereo)
 DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 #: ``--audio``: copy (the default: each audio stream untouched where the container takes it, else encoded
@@ -119,7 +121,7 @@ def plan_audio(stream: Stream, fmt: str, encoder: str | None = None) -> AudioPla
         if rates and rate not in rates:  # Opus: 48 kHz and fractions of it; AAC: up to 96 kHz
             rate = 48000 if 48000 in rates else max(rates)
         layout, n = in_layout, channels
-        if name in ("libopus", "libmp3lame") and channels > 2:  # these take mono or stereo here
+        if channels > MAX_CHANNELS.get(name, 8):  # MP3 is mono or stereo; Opus (its surround mapping) and AAC up to 7.1
             layout, n = "stereo", 2
         # 64 kb/s a channel (FFmpeg's AAC default for stereo), within what the encoder takes at a low
         # rate (AAC: 6 bits a sample a channel; an 8 kHz G.711 camera's mono: 48 kb/s)

@@ -234,3 +234,16 @@ def test_audio_option_encodes_every_audio_stream_or_none_as_ffmpegs_c_a_and_an(t
     assert line.startswith("streamdeblur: error: --audio opus: a .mov file cannot hold Opus"), line
     assert "opus only supported in MP4" in line and "choose another --audio" in line, line
     assert not (tmp_path / "edit.mov").exists()
+
+
+def test_surround_sound_keeps_its_channels_when_encoded_again(tmp_path, tiny_weights):
+    """A film's 5.1 PCM into WebM: Opus takes 5.1 (its surround mapping); it was mixed down to stereo."""
+    src = tmp_path / "film.mov"
+    with_sound(src, "mov", "libx264", "yuv420p", "pcm_s16le", 48000, "5.1")
+    out = tmp_path / "film.webm"
+    assert run(src, "-o", out, "--weights", tiny_weights, "-q").exit_code == 0
+    with av.open(str(out)) as c:
+        (a,) = c.streams.audio
+        assert (a.codec_context.name, a.codec_context.layout.name) == ("opus", "5.1")
+    name, onset, _ = sound(out)
+    assert onset == pytest.approx(ONSET, abs=0.025)
