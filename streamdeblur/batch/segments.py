@@ -39,6 +39,7 @@ import av
 import av.error
 
 from ..errors import Cancelled, InputError, OutputError, OutputExistsError
+from ..video.audio import AudioPlan
 from ..video.containers import open_container
 from ..video.copies import Copies, Reencoder, add_copies, check_copies, copy_metadata, reencoders
 
@@ -280,7 +281,7 @@ def join_segments(
         keep = [st.index for st in chosen.streams]  # by index: the input is opened again to join
     try:
         with writing(out, replace=overwrite) as tmp:
-            _remux(spec, [str(p) for p in parts], tmp, out, fmt, info.time_base, Copies(keep, chosen.encode), frames)
+            _remux(spec, [str(p) for p in parts], tmp, out, fmt, info.time_base, keep, chosen.encode, frames)
     except OutputExistsError:
         raise
     except FileExistsError:
@@ -292,11 +293,19 @@ def join_segments(
 
 
 def _remux(
-    spec: str, parts: list[str], tmp: Path, out: Path, fmt: str, time_base: Fraction, keep: Copies, frames: int
+    spec: str,
+    parts: list[str],
+    tmp: Path,
+    out: Path,
+    fmt: str,
+    time_base: Fraction,
+    keep: list[int],
+    encode: dict[int, AudioPlan | str],
+    frames: int,
 ) -> None:
-    """Write the parts' video and the input's streams ``keep`` (their indices; the audio among
-    them in ``keep.encode`` encoded again) into ``tmp`` (a ``fmt`` file that becomes ``out``);
-    checks the parts hold ``frames`` frames."""
+    """Write the parts' video and the input's streams ``keep`` (by index; those in ``encode``
+    encoded again) into ``tmp`` (a ``fmt`` file that becomes ``out``); checks the parts hold
+    ``frames`` frames."""
     with ExitStack() as opened:
         segs = [opened.enter_context(av.open(p)) for p in parts]
         inp = opened.enter_context(av.open(spec))
@@ -306,10 +315,11 @@ def _remux(
         try:
             vs = oc.add_stream_from_template(vids[0])
             vs.time_base = time_base  # as FileSink asks; the template carries colour tags and rotation
-            copies = add_copies(oc, Copies([inp.streams[i] for i in keep.streams], keep.encode), out.name)
+            chosen = Copies([inp.streams[i] for i in keep], encode)
+            copies = add_copies(oc, chosen, out.name)
             copy_metadata(inp, oc, [(inp.streams.video[0], vs), *((inp.streams[i], s) for i, s in copies.items())])
             streams = [inp.streams[i] for i in copies if inp.streams[i].type != "attachment"]
-            made = reencoders(keep, copies)
+            made = reencoders(chosen, copies)
             written = 0
             for p in heapq.merge(_parts_video(segs, vids, out), _copied_packets(inp, streams, made), key=_time):
                 if p.stream.type == "video" and p.stream.container is not oc:

@@ -503,17 +503,14 @@ def _holds(codec: str, src: PixFmtTraits) -> bool:
 
 def holds_video(ext: str, codec: str) -> bool:
     """Whether an ``ext`` file (one of :data:`CONTAINERS`) takes ``codec`` video: a header written
-    into memory, as the muxer would write it."""
-    import io
+    into memory, as the muxer would write it (:func:`trial_file`)."""
 
-    try:
-        with av.open(io.BytesIO(), mode="w", format=CONTAINERS[ext][0]) as oc:
-            s = oc.add_stream(codec, rate=25)
-            s.width, s.height = 64, 64
-            oc.start_encoding()
-        return True
-    except Exception:
-        return False
+    def build(oc: OutputContainer) -> Iterable[av.Packet]:
+        s = oc.add_stream(codec, rate=25)
+        s.width, s.height = 64, 64
+        return ()
+
+    return trial_file(CONTAINERS[ext][0], build) is None
 
 
 def ffmpeg_reason(e: BaseException, logs: Sequence[tuple[int, str, str]] = (), *, first: bool = False) -> str:

@@ -119,14 +119,12 @@ def is_sequence_output(path: str | os.PathLike[str]) -> bool:
 def check_sequence_output(path: str | os.PathLike[str], *, overwrite: bool) -> tuple[Path, str, str]:
     """An image-sequence output checked before any work: its folder exists and is writable, and
     holds no picture of the sequence already (without ``overwrite``); returns (pattern, muxer, encoder)."""
-    from ..errors import OutputError, OutputExistsError
+    from ..errors import OutputExistsError
+    from .sinks import check_output_folder  # sinks imports this module
 
     out = Path(path)
+    check_output_folder(out)
     folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"output folder {folder} does not exist", "create it first")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder {folder} is not writable", "choose another folder or fix its permissions")
     there = sequence_numbers(str(out))
     if there and not overwrite:
         raise OutputExistsError(

@@ -130,6 +130,11 @@ def check_output_path(out: Path, *, overwrite: bool, example: str) -> None:
         )
     if out.exists() and not overwrite:
         raise OutputExistsError(f"output {out} already exists", "pass --overwrite to replace it")
+    check_output_folder(out)
+
+
+def check_output_folder(out: Path) -> None:
+    """The folder ``out`` goes into exists, is a folder and is writable."""
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.exists():
         raise OutputError(f"output folder {parent} does not exist", "create it first")
@@ -219,9 +224,8 @@ class NullSink:
         pass
 
 
-def fmt_holds_pictures_only(fmt: str) -> bool:
-    """An output format with no room for sound, subtitles or tags: an animated GIF."""
-    return fmt == "gif"
+#: output formats with no room for sound, subtitles or tags: an image sequence, an animated GIF
+PICTURES_ONLY = ("image2", "gif")
 
 
 #: FFmpeg's lambda per quantiser step (-q:v N sets global_quality N * FF_QP2LAMBDA)
@@ -404,7 +408,7 @@ class FileSink:
         self._streams: dict[int, Stream] = {}
         if copy_from is None:
             return
-        if self._sequence_dir is not None or fmt_holds_pictures_only(self._fmt):  # no sound, words or tags
+        if self._fmt in PICTURES_ONLY:  # no sound, words or tags
             others = [*copy_from.audio_streams, *copy_from.subtitle_streams]
             if others:
                 warn_once(
