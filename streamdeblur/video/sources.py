@@ -33,7 +33,7 @@ from av.packet import Packet
 from av.stream import Stream
 
 from ..errors import InputError, StreamDeblurError, StreamTimeoutError
-from .containers import ffmpeg_reason
+from .containers import ffmpeg_reason, opaque_twins
 from .damage import Damage
 from .deinterlace import Deinterlacer, check_deinterlace, is_interlaced
 from .frame import Frame
@@ -96,6 +96,17 @@ class SourceInfo:
         if self.duration and self.fps:
             return max(1, round(self.duration * self.fps))
         return None
+
+
+def _visible_pix_fmt(f: av.VideoFrame) -> str:
+    """The first frame's format; for one with an alpha channel that is opaque everywhere (a GIF, which
+    FFmpeg decodes as ``bgra`` whether or not it has a transparent colour; an RGBA screen capture),
+    its opaque twin: there is no transparency to drop. Only the first frame is looked at."""
+    name = f.format.name
+    twins = opaque_twins(name)
+    if twins and f.to_ndarray(format="rgba")[..., 3].min() == 255:
+        return twins[0]
+    return name
 
 
 def _bit_depth(pix_fmt: str) -> int:
@@ -472,7 +483,7 @@ class FileSource:
             meta["reconnected"], self._reconnected = True, False
         if self._frames_out == 0:
             meta = {
-                "pix_fmt": f.format.name,
+                "pix_fmt": _visible_pix_fmt(f),
                 "color_primaries": f.color_primaries,
                 "color_trc": f.color_trc,
                 "colorspace": f.colorspace,

@@ -110,6 +110,29 @@ def test_an_input_with_transparency_says_the_output_drops_it(tmp_path, caplog):
     assert not [r for r in caplog.records if "alpha" in r.getMessage()]
 
 
+@pytest.mark.parametrize("kind", ["gif", "opaque argb"])
+def test_an_input_with_an_alpha_channel_but_nothing_transparent_says_nothing_of_transparency(tmp_path, caplog, kind):
+    """FFmpeg decodes every GIF as bgra, and screen recorders write RGBA that is opaque everywhere:
+    there is no transparency to drop, so no warning that it is dropped."""
+    frames = random_frames(3, 64, 48)
+    src = tmp_path / ("clip.gif" if kind == "gif" else "capture.mov")
+    with av.open(str(src), "w") as out:
+        s = out.add_stream("gif" if kind == "gif" else "qtrle", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "rgb8" if kind == "gif" else "argb"
+        for img in frames:
+            rgba = np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])
+            for p in s.encode(av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format=s.pix_fmt)):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    with av.open(str(src)) as c:  # what makes the warning a question at all
+        assert next(c.decode(video=0)).format.name in ("bgra", "argb")
+    with caplog.at_level(logging.WARNING, logger="streamdeblur"):
+        run(src, tmp_path / "out.mkv", codec="ffv1")
+    assert not [r for r in caplog.records if "alpha" in r.getMessage()]
+    assert len(read_video(tmp_path / "out.mkv")) == 3
+
+
 def test_a_stream_that_changes_resolution_is_scaled_to_its_first_size_with_every_frame_kept(tmp_path, caplog):
     """An adaptive (HLS) stream or recordings joined end to end: MPEG-TS parts of two sizes. As FFmpeg
     does, frames of the new size are scaled to the first, said once; not the whole run refused."""
