@@ -34,6 +34,7 @@ class TrainConfig:
         False  # synthetic GoPro-style pairs: integrate motion within each sub-frame (streaks, not ghosts)
     )
     ghost_fraction: float = 0.0  # with continuous_blur: share of GoPro-style pairs left as discrete ghosts
+    scene_fraction: float = 0.0  # synthetic pairs: share drawn as a clean view of a whole scene (synth.SCENE_MOTION)
     # real pairs mixed into the synthetic ones: a GoPro-layout root (its train/ split), and their share
     real_data: str | None = None
     real_fraction: float = 0.5
@@ -151,6 +152,7 @@ def check_config(cfg: TrainConfig) -> None:
         "sharp_fraction",
         "object_fraction",
         "ghost_fraction",
+        "scene_fraction",
         "real_fraction",
         "degrade_fraction",
         "h264_fraction",

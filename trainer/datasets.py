@@ -304,6 +304,7 @@ def training_data(cfg: TrainConfig) -> SyntheticPairs | GoProPairs | MixedPairs:
         object_fraction=cfg.object_fraction,
         continuous=cfg.continuous_blur,
         ghost_fraction=cfg.ghost_fraction,
+        scene_fraction=cfg.scene_fraction,
         degrade_fraction=cfg.degrade_fraction,
         h264_fraction=cfg.h264_fraction,
         gamma=cfg.gamma,

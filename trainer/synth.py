@@ -39,6 +39,14 @@ class SynthConfig:
     #: with ``continuous``, the share of GoPro-style pairs left as discrete ghosts anyway: frame-averaging
     #: datasets (GoPro, REDS) and tools show fast motion as 7-13 copies, a real exposure as a streak
     ghost_fraction: float = 0.0
+    #: share of pairs drawn as a handheld camera's view of a whole scene (:data:`SCENE_MOTION`, the view
+    #: covering 0.35-0.7 of the photo's short side, as the sample clips do), left clean: no colour change,
+    #: noise or compression (the pairs that moved clip-like footage in the twenty-fifth session's probe)
+    scene_fraction: float = 0.0
+
+
+#: camera speeds of a "scene" pair (handheld shake and pans: the sample clips move at 0.8 and 1.0)
+SCENE_MOTION = (0.3, 3.0)
 
 
 def _static_view(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
@@ -55,6 +63,10 @@ def synth_pair(
     ``kind`` None draws one: ``"sharp"`` (input = target, before noise/JPEG) with
     ``cfg.sharp_fraction``, else GoPro-style with ``cfg.gopro_fraction``, else trajectory.
     """
+    if kind is None and cfg.scene_fraction > 0 and rng.random() < cfg.scene_fraction:
+        kind = "scene"  # the extra draw only when asked for, so older configurations keep their pairs
+    if kind == "scene":
+        return (*_scene_pair(photo, size, rng, cfg), "scene")
     if kind is None:
         # the extra draw only when asked for, so runs without sharp pairs keep their batches
         if cfg.sharp_fraction > 0 and rng.random() < cfg.sharp_fraction:
@@ -96,6 +108,21 @@ def synth_pair(
         raise ValueError(f"unknown blur kind {kind!r}; choose from {BLUR_KINDS} or 'sharp'")
     blurred, sharp = finish_pair(blurred, sharp, rng, cfg)
     return blurred, sharp, kind
+
+
+def _scene_pair(
+    photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, cfg: SynthConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """A GoPro-style pair of a whole scene: :func:`camera.camera_video`'s own view scale (the view's
+    diagonal covers 0.35-0.7 of the photo's short side), a camera speed in :data:`SCENE_MOTION`
+    (log-uniform), moving objects and streaks as ``cfg`` says; no :func:`finish_pair`."""
+    motion = blur.log_uniform(rng, *SCENE_MOTION)
+    objects = int(rng.integers(1, 3)) if cfg.object_fraction > 0 and rng.random() < cfg.object_fraction else 0
+    continuous = cfg.continuous and not (cfg.ghost_fraction > 0 and rng.random() < cfg.ghost_fraction)
+    blurred, sharp = camera.gopro_pair(
+        photo, size, rng, subframes=cfg.subframes, motion=motion, scale=None, objects=objects, continuous=continuous
+    )
+    return np.ascontiguousarray(blurred), np.ascontiguousarray(sharp)
 
 
 def finish_pair(

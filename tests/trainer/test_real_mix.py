@@ -134,3 +134,26 @@ def test_ghost_fraction_keeps_some_pairs_as_discrete_copies(photo: np.ndarray) -
         check_config(TrainConfig(ghost_fraction=0.5))
     with pytest.raises(DataError, match="--ghost-fraction must be between 0 and 1"):
         check_config(TrainConfig(ghost_fraction=1.5, continuous_blur=True))
+
+
+def test_scene_fraction_draws_clean_views_of_a_whole_scene_in_its_share() -> None:
+    """--scene-fraction: that share of synthetic pairs is a handheld camera's view of the whole scene,
+    left clean even where every other pair gets noise and compression."""
+    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
+    smooth = np.dstack([xx / 640 * 200 + 20, yy / 480 * 200 + 20, (xx + yy) / 1120 * 200 + 20]).astype(np.uint8)
+    cfg = SynthConfig(
+        motion=(1.0, 2.0), degrade_fraction=1.0, noise_sigma=(0.05, 0.05), jpeg_quality=(90, 90), scene_fraction=0.4
+    )
+    pairs = [synth_pair(smooth, (64, 64), np.random.default_rng([12, i]), cfg) for i in range(60)]
+    kinds = [k for _, _, k in pairs]
+    assert 0.25 < kinds.count("scene") / len(kinds) < 0.55  # 40 % asked
+
+    def roughness(img: np.ndarray) -> float:  # a smooth ramp stays smooth unless noise is added
+        return float(np.abs(np.diff(img.astype(np.float32), n=2, axis=1)).mean())
+
+    scene = [roughness(b) for b, _, k in pairs if k == "scene"]
+    others = [roughness(b) for b, _, k in pairs if k != "scene"]
+    assert max(scene) < 1.0 < min(others)  # noise of 12 levels on every other pair; none on a scene
+    assert all(b.shape == s.shape == (64, 64, 3) for b, s, _ in pairs)
+    with pytest.raises(DataError, match="--scene-fraction must be between 0 and 1"):
+        check_config(TrainConfig(scene_fraction=1.5))

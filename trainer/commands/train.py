@@ -130,6 +130,16 @@ def train(
             )
         ),
     ] = 0.0,
+    scene_fraction: Annotated[
+        float,
+        typer.Option(
+            help=(
+                "Share of synthetic pairs drawn as a handheld camera's view of a whole scene (the view covering "
+                "0.35-0.7 of the photo's short side, camera speed 0.3-3), left clean: no colour change, noise or "
+                "compression."
+            )
+        ),
+    ] = 0.0,
     real_data: Annotated[
         Optional[Path],
         typer.Option(
@@ -312,6 +322,7 @@ def train(
         object_fraction=object_fraction,
         continuous_blur=continuous_blur,
         ghost_fraction=ghost_fraction,
+        scene_fraction=scene_fraction,
         real_data=str(real_data) if real_data else None,
         real_fraction=real_fraction,
         real_augment=real_augment,
