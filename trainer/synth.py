@@ -80,9 +80,7 @@ def synth_pair(
     if kind == "gopro":
         lo, hi = cfg.motion
         motion = blur.log_uniform(rng, lo, hi) if cfg.motion_log else rng.uniform(lo, hi)
-        # the extra draw only when asked for, so configurations without objects keep their pairs
-        objects = int(rng.integers(1, 3)) if cfg.object_fraction > 0 and rng.random() < cfg.object_fraction else 0
-        continuous = cfg.continuous and not (cfg.ghost_fraction > 0 and rng.random() < cfg.ghost_fraction)
+        objects, continuous = _movers_and_streaks(rng, cfg)
         blurred, sharp = camera.gopro_pair(
             photo,
             (w, h),
@@ -110,6 +108,14 @@ def synth_pair(
     return blurred, sharp, kind
 
 
+def _movers_and_streaks(rng: np.random.Generator, cfg: SynthConfig) -> tuple[int, bool]:
+    """A GoPro-style pair's moving objects (0-2) and whether its renders are streaks (not ghosts)."""
+    # the extra draws only when asked for, so configurations without objects or ghosts keep their pairs
+    objects = int(rng.integers(1, 3)) if cfg.object_fraction > 0 and rng.random() < cfg.object_fraction else 0
+    continuous = cfg.continuous and not (cfg.ghost_fraction > 0 and rng.random() < cfg.ghost_fraction)
+    return objects, continuous
+
+
 def _scene_pair(
     photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, cfg: SynthConfig
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -117,8 +123,7 @@ def _scene_pair(
     diagonal covers 0.35-0.7 of the photo's short side), a camera speed in :data:`SCENE_MOTION`
     (log-uniform), moving objects and streaks as ``cfg`` says; no :func:`finish_pair`."""
     motion = blur.log_uniform(rng, *SCENE_MOTION)
-    objects = int(rng.integers(1, 3)) if cfg.object_fraction > 0 and rng.random() < cfg.object_fraction else 0
-    continuous = cfg.continuous and not (cfg.ghost_fraction > 0 and rng.random() < cfg.ghost_fraction)
+    objects, continuous = _movers_and_streaks(rng, cfg)
     blurred, sharp = camera.gopro_pair(
         photo, size, rng, subframes=cfg.subframes, motion=motion, scale=None, objects=objects, continuous=continuous
     )
