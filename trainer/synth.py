@@ -60,7 +60,8 @@ def synth_pair(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """One (blurred, sharp, kind) uint8 pair of ``size`` (W, H) from a photo.
 
-    ``kind`` None draws one: ``"sharp"`` (input = target, before noise/JPEG) with
+    ``kind`` None draws one: ``"scene"`` (a clean view of a whole scene, :func:`_scene_pair`) with
+    ``cfg.scene_fraction``, else ``"sharp"`` (input = target, before noise/JPEG) with
     ``cfg.sharp_fraction``, else GoPro-style with ``cfg.gopro_fraction``, else trajectory.
     """
     if kind is None and cfg.scene_fraction > 0 and rng.random() < cfg.scene_fraction:
@@ -103,7 +104,7 @@ def synth_pair(
         blurred = blur.blur_with_psf(sharp_big, blur.trajectory_psf(k, rng))[pad : pad + h, pad : pad + w]
         sharp = sharp_big[pad : pad + h, pad : pad + w]
     else:
-        raise ValueError(f"unknown blur kind {kind!r}; choose from {BLUR_KINDS} or 'sharp'")
+        raise ValueError(f"unknown blur kind {kind!r}; choose from {BLUR_KINDS}, 'sharp' or 'scene'")
     blurred, sharp = finish_pair(blurred, sharp, rng, cfg)
     return blurred, sharp, kind
 
