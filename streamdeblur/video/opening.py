@@ -5,7 +5,6 @@ empty, truncated, not a video, a stream that does not answer)."""
 from __future__ import annotations
 
 import os
-import re
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -15,18 +14,15 @@ import av.error
 from av.container import InputContainer
 
 from ..errors import InputError, InputNotFoundError, StreamTimeoutError
-from .sequence import is_sequence, open_sequence
+from .sequence import PATTERN, is_sequence, open_sequence
 from .urls import ffmpeg_input, is_pipe, is_url, local_path, stream_schemes, url_scheme
-
-#: an FFmpeg image-sequence pattern (``shot_%04d.png``)
-_SEQUENCE = re.compile(r"%0?\d*d")
 
 
 def input_not_found(spec: str) -> InputNotFoundError:
     """The error for an input path that is not there; an image-sequence pattern given where a
     single picture or file was expected (a picture output, several inputs) gets the ways to
     deblur one (as a video on its own, or as a folder of pictures)."""
-    if _SEQUENCE.search(os.path.basename(spec)):
+    if PATTERN.search(os.path.basename(spec)):
         folder = os.path.dirname(spec) or "."
         return InputNotFoundError(
             f"input not found: {spec} (an image-sequence pattern is read as a video, by a run of its own with a "

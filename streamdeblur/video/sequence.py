@@ -28,16 +28,20 @@ DEFAULT_RATE = Fraction(25)
 MAX_RATE = 1000
 
 
+def _one_number(name: str) -> bool:
+    """A file name with one number pattern and no other ``%``."""
+    return len(PATTERN.findall(name)) == 1 and "%" not in PATTERN.sub("", name)
+
+
 def is_sequence(spec: str) -> bool:
     """``spec`` names an image sequence: one number pattern in its file name and no file of that name."""
-    name = os.path.basename(spec)
-    return len(PATTERN.findall(name)) == 1 and "%" not in PATTERN.sub("", name) and not os.path.exists(spec)
+    return _one_number(os.path.basename(spec)) and not os.path.exists(spec)
 
 
 def sequence_numbers(spec: str) -> list[int]:
     """The numbers of the pictures ``spec`` names that exist, in order."""
     folder, name = os.path.split(spec)
-    head, tail = PATTERN.split(name, maxsplit=1)[0], PATTERN.split(name, maxsplit=1)[2]
+    head, _, tail = PATTERN.split(name, maxsplit=1)
     numbers = []
     try:
         entries = os.listdir(folder or ".")
@@ -113,7 +117,7 @@ def is_sequence_output(path: str | os.PathLike[str]) -> bool:
     """``path`` names an image sequence to write: one number pattern in a picture file name."""
     name = os.path.basename(str(path))
     ext = os.path.splitext(name)[1].lower()
-    return ext in SEQUENCE_ENCODERS and len(PATTERN.findall(name)) == 1 and "%" not in PATTERN.sub("", name)
+    return ext in SEQUENCE_ENCODERS and _one_number(name)
 
 
 def check_sequence_output(path: str | os.PathLike[str], *, overwrite: bool) -> tuple[Path, str, str]:
