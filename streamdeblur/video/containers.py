@@ -48,6 +48,8 @@ STREAM_MUXERS: dict[str, tuple[str, str]] = {".rtsp": ("rtsp", "libx264"), ".rtp
 STREAM_FORMATS: dict[str, str] = {
     "mkv": ".mkv", "matroska": ".mkv", "ts": ".ts", "mpegts": ".ts", "nut": ".nut", "flv": ".flv"
 }  # fmt: skip
+#: encoders whose chroma-subsampled formats (4:2:0, 4:2:2) need an even frame size
+EVEN_SIZE_CODECS = {"libx264", "libx265", "h264_nvenc", "hevc_nvenc"}
 #: codecs that take --crf / --preset as x264-style private options
 _X26X = {"libx264", "libx264rgb", "libx265"}
 #: default quality per codec (--crf); libx264rgb exists here for exact output, so lossless by default
@@ -290,6 +292,10 @@ def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str
         if codec == "libx265":
             options["x265-params"] = "log-level=error" + (":lossless=1" if crf == 0 else "")
     elif codec in ("libvpx-vp9", "libsvtav1"):
+        if codec == "libsvtav1":
+            # SVT-AV1 writes its own log to stderr, not through FFmpeg's (some 20 lines an output): errors
+            # only, as x265's log-level=error; read once, when the process first opens it; a user's SVT_LOG wins
+            os.environ.setdefault("SVT_LOG", "1")
         if crf is not None:
             options["crf"] = str(crf)
             if codec == "libvpx-vp9":
@@ -317,11 +323,28 @@ def choose_pix_fmt(codec: str, info: FrameFormat, requested: str | None) -> str:
                 f"codec {codec} cannot encode pixel format {requested!r}", f"choose one of: {', '.join(supported)}"
             )
         return requested
-    odd = info.width % 2 or info.height % 2
-    subsampled = ("420", "422", "411", "410", "440", "nv12", "nv21", "nv16")
+    # H.264 and HEVC crop a frame in 2-pixel steps where chroma is subsampled, so an odd size needs
+    # 4:4:4 there; VP8/VP9, AV1, FFV1, ProRes and MPEG-4 take odd sizes in 4:2:0 as they are
+    if (info.width % 2 or info.height % 2) and codec in EVEN_SIZE_CODECS:
+        chosen, even = _pick_pix_fmt(codec, info, supported, odd=True), _pick_pix_fmt(codec, info, supported)
+        if chosen != even:
+            log.warning(
+                "odd frame size %dx%d: %s's %s needs even sizes, so it writes %s, which browsers, phones and "
+                "QuickTime do not play; --codec libvpx-vp9 or libsvtav1 keeps 4:2:0 at this size",
+                info.width, info.height, codec, even, chosen,
+            )  # fmt: skip
+        return chosen
+    return _pick_pix_fmt(codec, info, supported)
+
+
+def _pick_pix_fmt(codec: str, info: FrameFormat, supported: list[str], *, odd: bool = False) -> str:
+    """:func:`choose_pix_fmt`'s choice of the encoder's ``supported`` formats (``odd``: none subsampled)."""
 
     def fits(fmt: str) -> bool:
-        return fmt in supported and not (odd and any(s in fmt for s in subsampled))
+        if fmt not in supported:
+            return False
+        t = pix_fmt_traits(fmt) if odd else None  # subsampled chroma in any spelling: yuv420p, nv12, nv20le ...
+        return t is None or not (t.sub_w or t.sub_h)
 
     src = source_traits(info.pix_fmt)
     if src is not None and src.depth > 8:
@@ -332,14 +355,6 @@ def choose_pix_fmt(codec: str, info: FrameFormat, requested: str | None) -> str:
     rgb = ("bgr0", "gbrp", "rgb24") if src is not None and src.rgb and codec in EXACT_CODECS else ()
     for cand in (info.pix_fmt, *opaque_twins(info.pix_fmt), *rgb, "yuv420p", "yuv444p", "gbrp", "rgb24", "bgr0"):
         if cand and fits(cand):
-            if odd and cand != info.pix_fmt:
-                log.info(
-                    "odd frame size %dx%d: encoding %s as %s (4:2:0 needs even sizes)",
-                    info.width,
-                    info.height,
-                    codec,
-                    cand,
-                )
             return cand
     if supported:
         return supported[0]

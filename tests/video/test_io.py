@@ -241,6 +241,37 @@ def test_odd_size_frames_round_trip(tmp_path):
     assert [f[2].shape for f in read_video(tmp_path / "odd.mp4")] == [(37, 63, 3)] * 5
 
 
+def _pix_fmt(path) -> str:
+    with av.open(str(path)) as c:
+        return c.streams.video[0].codec_context.pix_fmt
+
+
+@pytest.mark.parametrize("codec,ext", [("libvpx-vp9", ".webm"), ("libsvtav1", ".mp4"), ("ffv1", ".mkv")])
+def test_odd_size_4_2_0_stays_4_2_0_where_the_codec_takes_it(tmp_path, caplog, codec, ext):
+    """VP9, AV1 and FFV1 take a 65x37 4:2:0 picture as it is; only H.264 and HEVC need even sizes."""
+    src = tmp_path / "odd.mkv"
+    write_video(src, random_frames(3, 65, 37), codec="ffv1", pix_fmt="yuv420p")
+    with caplog.at_level(logging.WARNING):
+        run(src, tmp_path / f"out{ext}", codec=codec)
+    assert _pix_fmt(tmp_path / f"out{ext}") == "yuv420p"
+    assert [f[2].shape for f in read_video(tmp_path / f"out{ext}")] == [(37, 65, 3)] * 3
+    assert "odd frame size" not in caplog.text
+
+
+@pytest.mark.parametrize("pix_fmt,written", [("yuv420p", "yuv444p"), ("yuv420p10le", "yuv444p10le")])
+def test_odd_size_into_h264_warns_that_4_4_4_plays_in_few_players(tmp_path, caplog, pix_fmt, written):
+    """An odd-size 10-bit source once got nv20le (4:2:2 in another spelling), which x264 then refused."""
+    src = tmp_path / "odd.mkv"
+    write_video(src, random_frames(3, 65, 37), codec="ffv1", pix_fmt=pix_fmt)
+    with caplog.at_level(logging.WARNING):
+        run(src, tmp_path / "out.mp4")
+    assert _pix_fmt(tmp_path / "out.mp4") == written
+    assert [f[2].shape for f in read_video(tmp_path / "out.mp4")] == [(37, 65, 3)] * 3
+    line = next(r.getMessage() for r in caplog.records if "odd frame size" in r.getMessage())
+    assert f"65x37: libx264's {pix_fmt} needs even sizes, so it writes {written}" in line
+    assert "do not play" in line and "--codec libvpx-vp9" in line
+
+
 def test_ten_bit_input_is_read_and_colour_tags_are_kept(tmp_path):
     frames = random_frames(6, 4, 3)
     smooth = [np.repeat(np.repeat(f, 16, 0), 16, 1) for f in frames]  # saturated 16x16 patches: survive 4:2:0

@@ -3,6 +3,11 @@ model loads."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import av
 import pytest
 from typer.testing import CliRunner
 
@@ -51,3 +56,16 @@ def test_presets_each_encoder_takes():
     check_preset("ffv1", None)
     with pytest.raises(InputError):
         check_preset("libvpx-vp9", "fast")
+
+
+def test_svt_av1_says_nothing_on_stderr_but_our_own_lines(tmp_path, tiny_weights):
+    """SVT-AV1 logs on its own (not through FFmpeg): some 20 ``Svt[info]`` lines before the first frame."""
+    out = tmp_path / "out.mkv"
+    cmd = [sys.executable, "-m", "streamdeblur.cli", "run", SAMPLE, "-o", str(out), "--duration", "0.2",
+           "--backend", "torch", "--weights", str(tiny_weights), "--codec", "libsvtav1", "--quiet"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "SVT_LOG"}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "Svt[" not in res.stderr, res.stderr
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name in ("libdav1d", "av1", "libaom-av1")
