@@ -76,6 +76,7 @@ class LiveInfo:
     color_range: ClassVar[int] = 1
     rotation: ClassVar[int] = 0
     field_order: ClassVar[int] = 0  # progressive, as far as a recording knows
+    sample_aspect_ratio: ClassVar[Fraction | None] = None  # square pixels
 
     @property
     def rate(self) -> Fraction | None:

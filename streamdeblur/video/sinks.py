@@ -173,6 +173,8 @@ class FrameFormat(Protocol):
     def rotation(self) -> int: ...  # degrees counter-clockwise
     @property
     def field_order(self) -> int: ...  # ffmpeg AVFieldOrder, kept on the output (0: unknown)
+    @property
+    def sample_aspect_ratio(self) -> Fraction | None: ...  # non-square pixels (anamorphic); None: square
 
 
 def _warn_colour_loss(info: FrameFormat, pix_fmt: str, codec: str, *, requested: bool) -> None:
@@ -232,6 +234,18 @@ PICTURES_ONLY = ("image2", "gif")
 FF_QP2LAMBDA = 118
 #: the MP4/QuickTime muxers: HEVC in them is tagged hvc1 (QuickTime, iOS and Safari refuse FFmpeg's hev1)
 ISO_MEDIA_MUXERS = ("mp4", "mov", "ipod", "3gp", "3g2", "ismv")
+#: encoders whose bitstream carries the pixel aspect ratio, whatever the container (H.264's and HEVC's VUI ...)
+SAR_IN_BITSTREAM = {
+    "libx264",
+    "libx264rgb",
+    "libx265",
+    "h264_nvenc",
+    "hevc_nvenc",
+    "mpeg4",
+    "mpeg2video",
+    "mjpeg",
+    "gif",
+}
 
 
 class FileSink:
@@ -542,6 +556,7 @@ class FileSink:
         cc.color_range = FULL_RANGE if full else info.color_range
         if info.field_order:
             cc.field_order = info.field_order
+        self._carry_aspect(cc, info.sample_aspect_ratio)
         if info.rotation:
             try:
                 s.set_display_rotation(info.rotation)
@@ -550,6 +565,22 @@ class FileSink:
         self.stream = s
         self._sws_matrix = sws_colorspace(info.colorspace)
         self._sws_range = FULL_RANGE if full else info.color_range if info.color_range in (1, 2) else 1
+
+    def _carry_aspect(self, cc: av.VideoCodecContext, sar: Fraction | None) -> None:
+        """Non-square pixels stay non-square: the encoder's SAR (H.264's, HEVC's and MPEG-4's bitstream
+        carry it, MP4 and MOV a ``pasp`` box; FFmpeg's own ``-aspect`` is what keeps it). Elsewhere
+        (VP9, AV1, FFV1 in Matroska) players would show the picture squeezed: one warning."""
+        if not sar:
+            return
+        cc.sample_aspect_ratio = sar
+        if self.codec in SAR_IN_BITSTREAM or self.container.format.name in ISO_MEDIA_MUXERS:
+            return
+        log.warning(
+            "the input's pixels are not square (sample aspect ratio %d:%d, shown %dx%d); %s in %s cannot say so, "
+            "so players show it squeezed to %dx%d (libx264 or libx265, or an .mp4 or .mov file, keep it)",
+            sar.numerator, sar.denominator, round(self.info.width * sar), self.info.height, self.codec,
+            self._name.suffix or self._fmt, self.info.width, self.info.height,
+        )  # fmt: skip
 
     def _add_copies(self, source: FileSource) -> None:
         keep = check_copies(source, self._name, self.audio)

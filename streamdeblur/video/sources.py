@@ -87,6 +87,8 @@ class SourceInfo:
     pipe: bool = False
     #: HDR10 static metadata (mastering display, content light levels) of the first frame, if any
     hdr10: Hdr10 | None = None
+    #: the pixels' shape where they are not square (DV, DVD, HDV 1440x1080 at 4:3: anamorphic); None if square
+    sample_aspect_ratio: Fraction | None = None
 
     @property
     def expected_frames(self) -> int | None:
@@ -107,6 +109,16 @@ def _visible_pix_fmt(f: av.VideoFrame) -> str:
     if twins and f.to_ndarray(format="rgba")[..., 3].min() == 255:
         return twins[0]
     return name
+
+
+def _sample_aspect_ratio(v: av.VideoStream) -> Fraction | None:
+    """The stream's pixel aspect ratio as FFmpeg guesses it (the container's, else the codec's); None
+    for square pixels or none said."""
+    try:
+        sar = v.sample_aspect_ratio or v.codec_context.sample_aspect_ratio
+    except Exception:  # pragma: no cover - a stream without one
+        return None
+    return Fraction(sar) if sar and sar > 0 and sar != 1 else None
 
 
 def _bit_depth(pix_fmt: str) -> int:
@@ -434,6 +446,7 @@ class FileSource:
             field_order=field_order,
             pipe=is_pipe(self.spec),
             hdr10=meta.get("hdr10"),
+            sample_aspect_ratio=_sample_aspect_ratio(v),
         )
 
     # -- passthrough -----------------------------------------------------------

@@ -358,3 +358,38 @@ def test_an_rgb_master_stays_rgb_in_a_lossless_encoder(tmp_path):
     with av.open(str(dst)) as c:
         assert c.streams.video[0].codec_context.pix_fmt in ("bgr0", "gbrp", "rgb24")
     assert all(np.array_equal(o[2], f) for o, f in zip(read_video(dst), frames))
+
+
+def _anamorphic(path, sar=Fraction(4, 3)):
+    """A 64x48 H.264 clip whose pixels are 4:3 wide (shown 85x48, 16:9: as DV, DVD and HDV 1440x1080 are)."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.codec_context.sample_aspect_ratio = sar
+        for f in random_frames(3, 64, 48):
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+@pytest.mark.parametrize("name,codec", [("out.mp4", None), ("out.mkv", None), ("out.mp4", "libvpx-vp9")])
+def test_non_square_pixels_stay_non_square(tmp_path, caplog, name, codec):
+    """A DV or HDV clip's output is shown 16:9 as its input is, not squeezed to 4:3."""
+    src = tmp_path / "dv.mp4"
+    _anamorphic(src)
+    with caplog.at_level(logging.WARNING):
+        run(src, tmp_path / name, codec=codec)
+    with av.open(str(tmp_path / name)) as c:
+        v = c.streams.video[0]
+        assert (v.width, v.height, v.sample_aspect_ratio) == (64, 48, Fraction(4, 3))
+    assert "not square" not in caplog.text
+
+
+def test_non_square_pixels_where_the_output_cannot_say_so_warn(tmp_path, caplog):
+    src = tmp_path / "dv.mp4"
+    _anamorphic(src)
+    with caplog.at_level(logging.WARNING):
+        run(src, tmp_path / "out.mkv", codec="ffv1")
+    line = next(r.getMessage() for r in caplog.records if "not square" in r.getMessage())
+    assert "4:3, shown 85x48" in line and "ffv1 in .mkv" in line and "libx264" in line
