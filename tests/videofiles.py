@@ -4,6 +4,7 @@ tests/conftest.py, as for livefiles.py)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -145,3 +146,27 @@ def with_attachment_and_data(path: Path, fmt: str) -> None:
                 out.mux(pk)
         for p in v.encode():
             out.mux(p)
+
+
+def with_captions(path: Path, n: int = 8, w: int = 64, h: int = 48) -> list[bytes]:
+    """A raw H.264 file (Annex B) whose pictures carry closed captions, as ATSC broadcasts and some
+    cameras do: an SEI (ITU-T T.35, "GA94") before each picture with two CEA-608 byte pairs that
+    differ per picture. Returns each picture's caption bytes (FFmpeg's A53 side data)."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="h264") as out:
+        s = out.add_stream("libx264", rate=25, options={"bf": "0"})
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        encode_all(out, s, (av.VideoFrame.from_ndarray(f, format="rgb24") for f in random_frames(n, w, h)))
+    data = buf.getvalue()
+    starts = [i for i in range(len(data) - 3) if data[i : i + 3] == b"\x00\x00\x01"]
+    captions, pictures = [], bytearray()
+    for k, start in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else len(data)
+        if data[start + 3] & 0x1F in (1, 5):  # a picture's slice: its captions before it
+            cc = bytes([0xFC, 0x80 | len(captions), 0x94, 0xFC, 0x2C, 0x80 | len(captions)])
+            payload = b"\xb5\x00\x31GA94\x03" + bytes([0x40 | 2, 0xFF]) + cc + b"\xff"
+            pictures += b"\x00\x00\x01\x06" + bytes([4, len(payload)]) + payload + b"\x80"
+            captions.append(cc)
+        pictures += data[start:end]
+    path.write_bytes(bytes(pictures))
+    return captions

@@ -234,6 +234,8 @@ PICTURES_ONLY = ("image2", "gif")
 FF_QP2LAMBDA = 118
 #: the MP4/QuickTime muxers: HEVC in them is tagged hvc1 (QuickTime, iOS and Safari refuse FFmpeg's hev1)
 ISO_MEDIA_MUXERS = ("mp4", "mov", "ipod", "3gp", "3g2", "ismv")
+#: encoders that write a frame's closed captions (A53 side data) into the video, as FFmpeg's -a53cc
+CAPTION_CODECS = {"libx264", "libx264rgb"}
 #: encoders whose bitstream carries the pixel aspect ratio, whatever the container (H.264's and HEVC's VUI ...)
 SAR_IN_BITSTREAM = {
     "libx264",
@@ -648,6 +650,9 @@ class FileSink:
                 vf = vf.reformat(format=self.pix_fmt)
         else:
             vf = vf.reformat(format=self.pix_fmt, dst_colorspace=self._sws_matrix, dst_color_range=self._sws_range)
+        captions = frame.meta.get("captions")
+        if captions is not None:
+            vf = self._with_captions(vf, captions)
         pts = frame.pts
         if pts is not None and frame.time_base is not None and frame.time_base != self._time_base:
             pts = round(pts * frame.time_base / self._time_base)
@@ -675,6 +680,26 @@ class FileSink:
                 raise OutputError(f"encoding frame {frame.index} to {self.path} failed: {e}") from None
             raise OutputError(f"writing {self.path} failed: {e.strerror or e}", "check free disk space") from None
         self.frames_written += 1
+
+    def _with_captions(self, vf: av.VideoFrame, carrier: av.VideoFrame) -> av.VideoFrame:
+        """``vf``'s picture in a frame that carries the input frame's closed captions (its A53 side data,
+        which ``carrier`` kept; PyAV cannot attach side data to a new frame), for an encoder that writes
+        them into the video as FFmpeg's ``-a53cc`` does; elsewhere one warning that they are dropped."""
+        spec = str(getattr(self.info, "spec", getattr(self.info, "name", "")))
+        if self.codec in CAPTION_CODECS:
+            out = carrier.reformat(width=vf.width, height=vf.height, format=vf.format.name, interpolation="POINT")
+            try:
+                for dst, src in zip(out.planes, vf.planes, strict=True):
+                    dst.update(src)
+                return out
+            except ValueError:  # pragma: no cover - planes laid out differently
+                pass
+        warn_once(
+            spec,
+            f"the input's video carries closed captions (CEA-608/708); {self.codec} cannot write them, so the "
+            "output has none (libx264, the default for .mp4, .mkv, .mov and .ts, keeps them)",
+        )
+        return vf
 
     def write_packet(self, packet: Packet) -> None:
         """Copy one audio/subtitle packet of the source untouched (or encode it again: :mod:`.audio`)."""

@@ -30,6 +30,7 @@ import av
 import av.error
 from av.container import InputContainer
 from av.packet import Packet
+from av.sidedata.sidedata import Type as SideDataType
 from av.stream import Stream
 
 from ..errors import InputError, StreamDeblurError, StreamTimeoutError
@@ -129,6 +130,8 @@ def _bit_depth(pix_fmt: str) -> int:
     except Exception:  # pragma: no cover - exotic formats
         return 8
 
+
+A53_CC = SideDataType.A53_CC
 
 #: containers whose timestamps may jump (FFmpeg's AVFMT_TS_DISCONT demuxers): transport and program streams, FLV, HLS
 _DISCONT_FORMATS = {"mpegts", "mpegtsraw", "mpeg", "flv", "live_flv", "hls"}
@@ -504,6 +507,9 @@ class FileSource:
                 "rotation": f.rotation,
                 "hdr10": hdr10_from_frame(f),
             }
+        if f.side_data.get(A53_CC) is not None:  # closed captions (CEA-608/708) in the picture's SEI: a sink
+            # that can write them gets them from this tiny copy of the frame, which keeps its side data
+            meta["captions"] = f.reformat(width=16, height=16, format="yuv420p", interpolation="POINT")
         tb = Fraction(f.time_base) if f.time_base else Fraction(self.stream.time_base)
         pts = f.pts
         if pts is not None and self._shift:

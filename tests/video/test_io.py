@@ -9,7 +9,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from videofiles import hidden, packets, random_frames, read_video, write_video
+from videofiles import hidden, packets, random_frames, read_video, with_captions, write_video
 
 from streamdeblur import deblur_video
 from streamdeblur.api import RunOptions
@@ -393,3 +393,33 @@ def test_non_square_pixels_where_the_output_cannot_say_so_warn(tmp_path, caplog)
         run(src, tmp_path / "out.mkv", codec="ffv1")
     line = next(r.getMessage() for r in caplog.records if "not square" in r.getMessage())
     assert "4:3, shown 85x48" in line and "ffv1 in .mkv" in line and "libx264" in line
+
+
+def _captions(path) -> list[bytes | None]:
+    with av.open(str(path)) as c:
+        return [
+            bytes(sd) if (sd := f.side_data.get(av.sidedata.sidedata.Type.A53_CC)) is not None else None
+            for f in c.decode(video=0)
+        ]
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.ts"])
+def test_closed_captions_in_the_video_are_kept_on_every_frame(tmp_path, caplog, name):
+    """CEA-608/708 captions ride in the H.264 pictures (SEI): re-encoding the pictures must write
+    them again, each with its own frame, as FFmpeg does (libx264's a53cc)."""
+    src = tmp_path / "broadcast.h264"
+    sent = with_captions(src, n=8)
+    with caplog.at_level(logging.WARNING):
+        run(src, tmp_path / name)
+    assert _captions(tmp_path / name) == sent
+    assert "closed captions" not in caplog.text
+
+
+def test_closed_captions_an_encoder_cannot_write_are_warned_about(tmp_path, caplog):
+    src = tmp_path / "broadcast.h264"
+    with_captions(src, n=3)
+    with caplog.at_level(logging.WARNING):
+        run(src, tmp_path / "out.webm")
+    assert _captions(tmp_path / "out.webm") == [None] * 3
+    line = next(r.getMessage() for r in caplog.records if "closed captions" in r.getMessage())
+    assert "libvpx-vp9 cannot write them" in line and "libx264" in line
