@@ -711,7 +711,7 @@ def _run_file(
         if say_backend:
             say(f"backend: {be.choice_reason or be.describe()}")
         total = info.expected_frames
-        frames = f"{info.fps or 0:.3g} fps, {total if total else 'unknown number of'} frames"
+        frames = f"{rate_text(info.fps)} fps, {total if total else 'unknown number of'} frames"
         if info.still:
             frames = "1 frame (the input's only video is a still picture, such as cover art)"
         part = _part(options)
@@ -781,3 +781,11 @@ def _record_camera(camera: str, output: str, options: RunOptions, *, duration: f
             f"done ({rec.stop_reason}): {rec.frames} frames of {rec.captured} captured ({rec.dropped} dropped) "
             f"in {rec.seconds:.1f} s, backend {rec.backend} -> {redact(str(rec.output))}"
         )
+
+
+def rate_text(fps: float | None) -> str:
+    """A frame rate as FFmpeg prints it: 29.97, 23.98, 59.94, 25, 120 (never 29.97 rounded to 30)."""
+    v = round((fps or 0) * 100)
+    if not v:
+        return f"{fps or 0:.4f}"
+    return f"{v / 100:.2f}" if v % 100 else f"{v // 100}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -310,3 +311,12 @@ def test_an_animated_gif_keeps_every_frame_its_time_and_its_colours(tmp_path, ti
         assert err < 6 and err < fixed_err / 2, (err, fixed_err)  # less than half a fixed 3-3-2 palette's error
     assert b"NETSCAPE2.0" in out.read_bytes()  # loops forever
     assert "audio is left out: a GIF holds pictures only" in caplog.text
+
+
+def test_the_header_says_the_rate_as_ffmpeg_does(tmp_path, tiny_weights):
+    """NTSC's 29.97 fps is not 30: a video engineer checks the rate on the first line."""
+    src = tmp_path / "ntsc.mkv"
+    write_video(src, random_frames(3, 64, 48), rate=Fraction(30000, 1001), time_base=Fraction(1001, 30000))
+    res = invoke(src, "-o", tmp_path / "out.mkv", "--weights", tiny_weights)
+    assert res.exit_code == 0, res.stderr
+    assert "64x48 29.97 fps, 3 frames ->" in res.stderr, res.stderr
