@@ -691,6 +691,8 @@ class FileSink:
             try:
                 for dst, src in zip(out.planes, vf.planes, strict=True):
                     dst.update(src)
+                # the picture's own tags, not the input frame's that came with the side data
+                out.colorspace, out.color_range = vf.colorspace, vf.color_range
                 return out
             except ValueError:  # pragma: no cover - planes laid out differently
                 pass
