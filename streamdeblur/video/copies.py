@@ -115,6 +115,15 @@ _ENCODING_TAGS = ("duration", "bps", "number_of_frames", "number_of_bytes", "_st
                   "rotate")  # fmt: skip
 
 
+_D = av.stream.Disposition
+#: what a stream is for, as players choose by it (the default track, forced subtitles, commentary, audio
+#: description ...): kept, as FFmpeg keeps it; never what describes how it was stored (cover art, thumbnails)
+_KEPT_DISPOSITIONS = (
+    _D.default | _D.dub | _D.original | _D.comment | _D.lyrics | _D.karaoke | _D.forced | _D.hearing_impaired
+    | _D.visual_impaired | _D.clean_effects | _D.non_diegetic | _D.captions | _D.descriptions | _D.metadata
+)  # fmt: skip
+
+
 def _tags(meta: dict[str, str], leave_out: tuple[str, ...]) -> dict[str, str]:
     return {k: v for k, v in (meta or {}).items() if not k.lower().startswith(leave_out)}
 
@@ -128,9 +137,9 @@ def copy_metadata(
     rate: Fraction | None = None,
 ) -> None:
     """Carry what FFmpeg carries by default: the file's tags (title, creation_time, a phone's GPS
-    location ...), each stream's tags (language, title, handler) onto its output stream (the
-    first pair is the video), the timecode and the chapters; never the tags that describe the
-    input's encoding.
+    location ...), each stream's tags (language, title, handler) and disposition (default, forced,
+    commentary ...) onto its output stream (the first pair is the video), the timecode and the
+    chapters; never the tags that describe the input's encoding.
 
     ``part`` (start, duration in seconds, as ``--start``/``--duration``): the output is that part
     of the input, so the chapters are moved and cut to it, and the timecode (at ``rate`` frames a
@@ -143,6 +152,7 @@ def copy_metadata(
         if "name" in tags and "title" not in tags:  # MP4/MOV read a track's name as "name", write it from "title"
             tags["title"] = tags.pop("name")
         s_out.metadata.update(_timecode_moved(tags, skipped, rate))
+        s_out.disposition = s_in.disposition & _KEPT_DISPOSITIONS
     if streams and not any(k.lower() == "timecode" for k in streams[0][1].metadata):
         # a QuickTime tmcd track's timecode is the video's (MOV/MP4 write it back as a tmcd track)
         found = [v for s in source.streams for k, v in s.metadata.items() if k.lower() == "timecode"]

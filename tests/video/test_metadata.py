@@ -28,6 +28,8 @@ def tagged_clip(path, fmt: str) -> None:
         a = out.add_stream("aac", rate=48000)
         a.layout = "stereo"
         a.metadata.update({"language": "fra", "title": "commentary"})
+        if fmt == "mkv":  # what the track is for, which players choose by (Matroska's FlagCommentary ...)
+            a.disposition = av.stream.Disposition.comment | av.stream.Disposition.hearing_impaired
         if fmt == "mkv":
             out.set_chapters(
                 [
@@ -68,6 +70,8 @@ def test_tags_and_chapters_survive_a_run(tmp_path, tiny_weights, src_fmt, out_ex
         assert video.get("language") == "eng" and "BPS" not in video
         assert audio["language"] == "fra" and "commentary" in (audio.get("title"), audio.get("name"))
         if src_fmt == "mkv":
+            d = av.stream.Disposition
+            assert c.streams.audio[0].disposition == d.comment | d.hearing_impaired  # kept, none added
             got = [(ch["metadata"]["title"], float(ch["start"] * ch["time_base"])) for ch in c.chapters()]
             assert got == [(t, s / 50) for t, s, _ in CHAPTERS]
 
