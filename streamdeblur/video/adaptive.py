@@ -1,5 +1,5 @@
 """Adaptive-streaming outputs: ``-o site/clip.m3u8`` (HLS: a playlist and MPEG-TS segments) and
-``-o site/clip.mpd`` (MPEG-DASH: a manifest, an init segment and fMP4 chunks per stream), the
+``-o site/clip.mpd`` (MPEG-DASH: a manifest, an init segment and fMP4 chunks per stream, WebM for VP9), the
 files a web player, a CDN or a media server serves, written beside the playlist or manifest and
 named after it (``clip_00000.ts``; ``clip-init-0.m4s``, ``clip-chunk-0-00001.m4s``).
 
@@ -103,7 +103,7 @@ DASH = Format(
     name="DASH",
     muxer="dash",
     codecs=("libx264", "libx265", "libvpx-vp9", "libsvtav1"),
-    files=lambda stem: rf"{re.escape(stem)}-(?:init|chunk)-.+\.m4s",
+    files=lambda stem: rf"{re.escape(stem)}-(?:init|chunk)-.+\.(?:m4s|webm)",  # WebM: VP9's, the muxer's choice
     options=_dash_options,
     rename=_dash_rename,
 )

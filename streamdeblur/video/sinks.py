@@ -46,6 +46,7 @@ from .containers import (
     AUTO_PRESET,
     CONTAINERS,
     DEFAULT_CRF,
+    EVEN_SIZE_CODECS,
     FULL_RANGE,
     FULL_RANGE_CODECS,
     RGB_MATRIX,
@@ -307,13 +308,24 @@ class FileSink:
         self.codec = video_encoder(codec or default_codec)
         #: a GIF's palette maker (video/gif.py): its frames are 8-bit palette pictures
         self._palette: GifPalette | None = None
-        self.pix_fmt = "pal8" if self.codec == "gif" and pix_fmt is None else choose_pix_fmt(self.codec, info, pix_fmt)
         #: an HLS playlist or DASH manifest and its segments (.m3u8, .mpd), where they are written until published
         self._adaptive: AdaptiveOutput | None = None
         if fmt in ("hls", "dash"):
             check_adaptive_output(self.path, self.codec, overwrite=overwrite)  # type: ignore[arg-type]
-            if pix_fmt is None:  # what every player decodes (4:2:0 8-bit), whatever the input's
-                self.pix_fmt = "yuv420p"
+        if pix_fmt is None and fmt in ("hls", "dash"):  # what every player decodes (4:2:0 8-bit), whatever the input's
+            if (info.width % 2 or info.height % 2) and self.codec in EVEN_SIZE_CODECS:
+                raise OutputError(
+                    f"the {fmt.upper()} output is 4:2:0, which {self.codec} cannot encode at the odd frame size "
+                    f"{info.width}x{info.height}",
+                    "give --codec libvpx-vp9 or libsvtav1, which take odd sizes"
+                    if fmt == "dash"
+                    else "crop the input to an even size first (FFmpeg: -vf crop=trunc(iw/2)*2:trunc(ih/2)*2)",
+                )
+            self.pix_fmt = "yuv420p"
+        elif self.codec == "gif" and pix_fmt is None:
+            self.pix_fmt = "pal8"
+        else:
+            self.pix_fmt = choose_pix_fmt(self.codec, info, pix_fmt)
         _warn_colour_loss(info, self.pix_fmt, self.codec, requested=pix_fmt is not None)
         check_bitrate(self.codec, bitrate)
         self._capped_crf = crf is not None

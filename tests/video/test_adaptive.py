@@ -165,8 +165,8 @@ def test_segments_and_hls_are_refused_together_and_a_folder_of_inputs_gets_a_pla
 
 def dash_representation(folder: Path, stem: str, rep: int) -> bytes:
     """One DASH representation as the player assembles it: its init segment, then its chunks in order."""
-    chunks = sorted(folder.glob(f"{stem}-chunk-{rep}-*.m4s"))
-    return b"".join(p.read_bytes() for p in [folder / f"{stem}-init-{rep}.m4s", *chunks])
+    chunks = sorted(folder.glob(f"{stem}-chunk-{rep}-*"))  # .m4s (fMP4), .webm (VP9)
+    return b"".join(p.read_bytes() for p in [*folder.glob(f"{stem}-init-{rep}.*"), *chunks])
 
 
 def test_a_file_becomes_a_dash_manifest_and_fmp4_segments(tmp_path, clip, tiny_weights):
@@ -257,3 +257,32 @@ def test_hevc_hls_is_fmp4_with_an_init_segment_as_apples_players_take_it(tmp_pat
         assert sink.close(partial=True) == tmp_path / "cut.partial.m3u8"
     assert '#EXT-X-MAP:URI="cut.partial_init.mp4"' in (tmp_path / "cut.partial.m3u8").read_text()
     assert (tmp_path / "cut.partial_init.mp4").exists() and hidden(tmp_path) == []
+
+
+def test_an_odd_frame_size_is_refused_for_hls_and_dash_with_h264_and_taken_by_vp9(tmp_path, tiny_weights):
+    """Every player decodes 4:2:0, which H.264 has no odd sizes for: one line saying what to do, no
+    half-made site; a DASH site in VP9 takes the size as it is."""
+    src = tmp_path / "odd.mkv"
+    write_video(src, random_frames(6, 65, 37), codec="ffv1", pix_fmt="yuv420p")
+    site = tmp_path / "site"
+    site.mkdir()
+    fixes = {"HLS": "crop the input to an even size first", "DASH": "give --codec libvpx-vp9 or libsvtav1"}
+    for out, kind in (("c.m3u8", "HLS"), ("c.mpd", "DASH")):
+        res = run(src, "-o", site / out, "-w", tiny_weights)
+        assert res.exit_code == 2, res.output
+        line = res.stderr.strip().splitlines()[-1]
+        assert line.startswith(
+            f"streamdeblur: error: the {kind} output is 4:2:0, which libx264 cannot encode at the odd frame size "
+            f"65x37; {fixes[kind]}"
+        ), line
+        assert os.listdir(site) == []
+    res = run(src, "-o", site / "c.mpd", "-w", tiny_weights, "--codec", "libvpx-vp9")
+    assert res.exit_code == 0, res.output
+    # VP9 goes in WebM segments (FFmpeg's DASH muxer's choice): all published, as the manifest names them
+    assert sorted(p.name for p in site.iterdir()) == ["c-chunk-0-00001.webm", "c-init-0.webm", "c.mpd"]
+    assert 'initialization="c-init-$RepresentationID$.webm"' in (site / "c.mpd").read_text()
+    whole = tmp_path / "rep0.webm"
+    whole.write_bytes(dash_representation(site, "c", 0))
+    with av.open(str(whole)) as c:
+        frames = list(c.decode(video=0))
+    assert len(frames) == 6 and (frames[0].width, frames[0].height, frames[0].format.name) == (65, 37, "yuv420p")
