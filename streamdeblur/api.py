@@ -472,9 +472,10 @@ def _codec(out: Path, options: RunOptions) -> str:
 def _check_encoder(out: Path, options: RunOptions) -> None:
     """``--preset``, ``--crf`` or ``--bitrate`` refused before anything opens when the output's encoder does not
     take it."""
-    from .video.containers import check_bitrate, check_encoder_settings
+    from .video.containers import check_bitrate, check_codec_in_container, check_encoder_settings
 
     codec = _codec(out, options)
+    check_codec_in_container(out, codec, options.format)
     check_encoder_settings(codec, options.preset, options.crf)
     check_bitrate(codec, options.bitrate)
 

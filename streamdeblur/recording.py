@@ -149,7 +149,13 @@ def record_live(
     from .encoding import plan_encoder
     from .models import load_generator
     from .video.adaptive import check_window_output
-    from .video.containers import AUTO_PRESET, check_bitrate, check_encoder_settings, output_codec
+    from .video.containers import (
+        AUTO_PRESET,
+        check_bitrate,
+        check_codec_in_container,
+        check_encoder_settings,
+        output_codec,
+    )
 
     if not isinstance(source, LiveSource):
         source = open_live(source, camera=camera, loop=loop, timeout=timeout, reconnect=reconnect)
@@ -157,7 +163,8 @@ def record_live(
         if on_open is not None:
             on_open(source.info)
         out = check_destination(output, overwrite=overwrite)  # a file, or a stream URL (rtmp://, udp:// ...)
-        check_encoder_settings(output_codec(out, codec), preset, crf)  # before the model loads
+        check_codec_in_container(out, output_codec(out, codec))  # before the model loads
+        check_encoder_settings(output_codec(out, codec), preset, crf)
         check_bitrate(output_codec(out, codec), bitrate)
         if window is not None:
             check_window_output(out)

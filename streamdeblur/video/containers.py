@@ -50,6 +50,9 @@ STREAM_FORMATS: dict[str, str] = {
 }  # fmt: skip
 #: encoders whose chroma-subsampled formats (4:2:0, 4:2:2) need an even frame size
 EVEN_SIZE_CODECS = {"libx264", "libx265", "h264_nvenc", "hevc_nvenc"}
+#: MPEG-TS muxers, and the video encoders whose streams a transport stream's readers see as video
+TS_MUXERS = {"mpegts", "rtp_mpegts"}
+TS_VIDEO_CODECS = {"libx264", "libx264rgb", "libx265", "h264_nvenc", "hevc_nvenc", "mpeg2video", "mpeg4"}
 #: codecs that take --crf / --preset as x264-style private options
 _X26X = {"libx264", "libx264rgb", "libx265"}
 #: default quality per codec (--crf); libx264rgb exists here for exact output, so lossless by default
@@ -180,19 +183,34 @@ def output_codec(out: str | os.PathLike, codec: str | None, format: str | None =
     """The video encoder an output gets: ``--codec``, else its container's default (``-``: ``format``'s)."""
     if codec:
         return codec
+    from .sequence import SEQUENCE_ENCODERS, is_sequence_output
+
+    ext = _output_ext(out, format)
+    if is_sequence_output(out) and str(out) != "-":
+        return SEQUENCE_ENCODERS[ext]
+    return (CONTAINERS | STREAM_MUXERS).get(ext, ("", "libx264"))[1]
+
+
+def _output_ext(out: str | os.PathLike, format: str | None) -> str:
+    """The extension that picks an output's container (``-`` and stream URLs: by ``format`` and scheme)."""
     from .urls import is_stream_output
 
     if str(out) == "-":
-        ext = stdout_extension(format)
-    elif is_stream_output(str(out)):
-        ext = stream_output_extension(str(out), format)
-    else:
-        from .sequence import SEQUENCE_ENCODERS, is_sequence_output
+        return stdout_extension(format)
+    if is_stream_output(str(out)):
+        return stream_output_extension(str(out), format)
+    return os.path.splitext(str(out))[1].lower()
 
-        ext = os.path.splitext(str(out))[1].lower()
-        if is_sequence_output(out):
-            return SEQUENCE_ENCODERS[ext]
-    return (CONTAINERS | STREAM_MUXERS).get(ext, ("", "libx264"))[1]
+
+def check_codec_in_container(out: str | os.PathLike, codec: str, format: str | None = None) -> None:
+    """An :class:`InputError` for video MPEG-TS takes but no player reads back (before any model loads):
+    FFmpeg's muxer writes VP9, AV1, FFV1 ... in a transport stream as private data."""
+    fmt = (CONTAINERS | STREAM_MUXERS).get(_output_ext(out, format), ("", ""))[0]
+    if fmt in TS_MUXERS and codec not in TS_VIDEO_CODECS:
+        raise InputError(
+            f"{codec} video in MPEG-TS is read back as data, not video: players would show nothing",
+            f"leave --codec out (libx264) or pass libx265; for {codec}, write .mkv",
+        )
 
 
 def check_preset(codec: str, preset: str | None) -> None:
@@ -525,6 +543,8 @@ def holds_video(ext: str, codec: str) -> bool:
         s.width, s.height = 64, 64
         return ()
 
+    if CONTAINERS[ext][0] in TS_MUXERS and codec not in TS_VIDEO_CODECS:
+        return False  # written, but as data (check_codec_in_container)
     return trial_file(CONTAINERS[ext][0], build) is None
 
 

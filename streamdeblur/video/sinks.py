@@ -420,7 +420,7 @@ class FileSink:
             )
         alt = next((a for a in ALTERNATIVES if a != self._name.suffix.lower() and holds_video(a, self.codec)), None)
         return OutputError(
-            f"a {self._fmt} file cannot hold {self.codec} video: {reason}", f"write {alt} instead" if alt else other
+            f"the {self._fmt} format cannot hold {self.codec} video: {reason}", f"write {alt} instead" if alt else other
         )
 
     def _open_stream(self) -> OutputContainer:
@@ -538,7 +538,7 @@ class FileSink:
         try:
             s = self.container.add_stream(self.codec, rate=rate, options=options)
         except (av.error.FFmpegError, ValueError) as e:
-            raise OutputError(f"cannot add a {self.codec} stream to a {fmt} file: {e}") from None
+            raise self._start_failed(e, str(e)) from None  # 'avi' format does not support 'libx265' codec
         if not isinstance(s, av.VideoStream):  # pragma: no cover - video_encoder() admits video encoders only
             raise OutputError(f"{self.codec} is not a video encoder")
         s.width, s.height = info.width, info.height

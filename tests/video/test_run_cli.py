@@ -260,7 +260,12 @@ def test_mp4_and_mov_have_their_index_first_for_web_players(tmp_path, tiny_weigh
     ("name", "codec", "words"),
     [
         # the container refuses the codec (FFmpeg's mov muxer writes VP9 only into .mp4)
-        ("edit.mov", "libvpx-vp9", ["a mov file cannot hold libvpx-vp9 video", "vp9 only supported in mp4", ".mkv"]),
+        ("edit.mov", "libvpx-vp9", ["the mov format cannot hold libvpx-vp9 video", "vp9 only supported in mp4",
+                                    ".mkv"]),
+        # the muxer has no such codec at all (it was "cannot add a libx265 stream to a avi file", no fix)
+        ("edit.avi", "libx265", ["the avi format cannot hold libx265 video", "does not support", "write .mkv"]),
+        # MPEG-TS takes VP9, but writes it as private data: a file with sound and no picture, said before any work
+        ("edit.ts", "libvpx-vp9", ["libvpx-vp9 video in mpeg-ts is read back as data", "write .mkv"]),
         # the encoder refuses the picture (DNxHD has profiles for broadcast sizes only)
         ("edit.mov", "dnxhd", ["the dnxhd encoder cannot encode this video (64x48", "incompatible with dnxhd",
                                "choose another --codec", "libx264"]),
