@@ -28,6 +28,7 @@ from typing import Any
 
 import av
 import av.error
+import numpy as np
 from av.container import InputContainer
 from av.packet import Packet
 from av.sidedata.sidedata import Type as SideDataType
@@ -104,12 +105,28 @@ class SourceInfo:
 def _visible_pix_fmt(f: av.VideoFrame) -> str:
     """The first frame's format; for one with an alpha channel that is opaque everywhere (a GIF, which
     FFmpeg decodes as ``bgra`` whether or not it has a transparent colour; an RGBA screen capture),
-    its opaque twin: there is no transparency to drop. Only the first frame is looked at."""
+    its opaque twin: there is no transparency to drop (later frames: :meth:`FileSource._to_frame`)."""
     name = f.format.name
     twins = opaque_twins(name)
-    if twins and f.to_ndarray(format="rgba")[..., 3].min() == 255:
+    if twins and _opaque(f):
         return twins[0]
     return name
+
+
+#: packed 8-bit formats with alpha -> the alpha byte's place in a pixel
+_PACKED_ALPHA = {"rgba": 3, "bgra": 3, "argb": 0, "abgr": 0}
+
+
+def _opaque(f: av.VideoFrame) -> bool:
+    """Whether a frame with an alpha channel is opaque everywhere: read in place for the common 8-bit
+    formats (a GIF's bgra, yuva420p), converted for the others."""
+    name = f.format.name
+    if name in _PACKED_ALPHA or name in ("yuva420p", "yuva422p", "yuva444p"):
+        p = f.planes[0] if name in _PACKED_ALPHA else f.planes[3]
+        rows = np.frombuffer(p, np.uint8)[: p.height * p.line_size].reshape(p.height, p.line_size)
+        alpha = rows[:, _PACKED_ALPHA[name] : 4 * p.width : 4] if name in _PACKED_ALPHA else rows[:, : p.width]
+        return bool(alpha.min() == 255)
+    return bool(f.to_ndarray(format="rgba")[..., 3].min() == 255)
 
 
 def _sample_aspect_ratio(v: av.VideoStream) -> Fraction | None:
@@ -298,6 +315,8 @@ class FileSource:
         self._take_streams()
         self._frames_out = 0
         self._resized_from: set[tuple[int, int]] = set()  # the other sizes met (and scaled)
+        #: the first frame had an alpha channel, opaque: later frames are looked at until one is not
+        self._watch_alpha = False
         self._first_pts: int | None = None
         self._last_pts: int | None = None
         self._reached_end = False
@@ -497,9 +516,18 @@ class FileSource:
         meta: dict[str, Any] = {}
         if self._reconnected:  # the first frame of a connection opened again (--reconnect)
             meta["reconnected"], self._reconnected = True, False
+        visible = _visible_pix_fmt(f) if self._frames_out == 0 else None
+        if visible is not None:
+            self._watch_alpha = visible != f.format.name
+        elif self._watch_alpha and opaque_twins(f.format.name) and not _opaque(f):
+            self._watch_alpha = False
+            log.warning(
+                "input %s turns transparent at frame %d; the output has no alpha channel: transparency is dropped "
+                "(streamdeblur deblurs the colour planes only)", self.spec, self._frames_out,
+            )  # fmt: skip
         if self._frames_out == 0:
             meta = {
-                "pix_fmt": _visible_pix_fmt(f),
+                "pix_fmt": visible,
                 "color_primaries": f.color_primaries,
                 "color_trc": f.color_trc,
                 "colorspace": f.colorspace,

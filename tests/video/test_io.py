@@ -133,6 +133,29 @@ def test_an_input_with_an_alpha_channel_but_nothing_transparent_says_nothing_of_
     assert len(read_video(tmp_path / "out.mkv")) == 3
 
 
+@pytest.mark.parametrize("codec,pix_fmt", [("qtrle", "argb"), ("ffv1", "yuva420p"), ("png", "rgba")])
+def test_transparency_that_appears_later_is_warned_about_once(tmp_path, caplog, codec, pix_fmt):
+    """An overlay opaque at first, a cut-out from frame 2 on: the first frame alone said nothing."""
+    frames = random_frames(4, 64, 48)
+    src = tmp_path / ("overlay.mkv" if codec == "ffv1" else "overlay.mov")
+    with av.open(str(src), "w") as out:
+        s = out.add_stream(codec, rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, pix_fmt
+        for i, img in enumerate(frames):
+            alpha = np.full(img.shape[:2], 255, np.uint8)
+            alpha[10:20, 10:20] = 0 if i >= 2 else 255
+            rgba = av.VideoFrame.from_ndarray(np.dstack([img, alpha]), format="rgba")
+            for p in s.encode(rgba.reformat(format=pix_fmt)):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    with caplog.at_level(logging.WARNING, logger="streamdeblur"):
+        run(src, tmp_path / "out.mkv", codec="ffv1")
+    said = [r.getMessage() for r in caplog.records if "transparen" in r.getMessage()]
+    assert len(said) == 1 and "turns transparent at frame 2" in said[0], said
+    assert len(read_video(tmp_path / "out.mkv")) == 4
+
+
 def test_a_stream_that_changes_resolution_is_scaled_to_its_first_size_with_every_frame_kept(tmp_path, caplog):
     """An adaptive (HLS) stream or recordings joined end to end: MPEG-TS parts of two sizes. As FFmpeg
     does, frames of the new size are scaled to the first, said once; not the whole run refused."""
