@@ -177,17 +177,18 @@ case "$phase" in
     # 1. a short probe for this machine's steps per second, so the real run's schedule
     #    (constant, then linear decay to 0) ends inside the budget
     probe=${PROBE_STEPS:-150}
-    rm -rf /tmp/probe /tmp/run
+    # the probe's and the run's folders are the script's own, under OUT (never a fixed /tmp path it would wipe)
+    rm -rf "$OUT/probe" "$OUT/run"
     init=${INIT:-streamdeblur/weights/deblurgan-lite.safetensors}
-    "$PY" -m trainer.cli train --out /tmp/probe --steps "$probe" --val-every 100000 --ckpt-every 100000 --log-every $(( probe / 3 > 0 ? probe / 3 : 1 )) \
+    "$PY" -m trainer.cli train --out "$OUT/probe" --steps "$probe" --val-every 100000 --ckpt-every 100000 --log-every $(( probe / 3 > 0 ? probe / 3 : 1 )) \
       --init "$init" "${common[@]}" 2>&1 | tail -3 || exit 1
-    rate=$("$PY" -c 'import json, sys; print([e for e in map(json.loads, open(sys.argv[1])) if e["event"] == "step"][-1]["steps_per_s"])' /tmp/probe/log.jsonl) || exit 1
+    rate=$("$PY" -c 'import json, sys; print([e for e in map(json.loads, open(sys.argv[1])) if e["event"] == "step"][-1]["steps_per_s"])' "$OUT/probe/log.jsonl") || exit 1
     steps=$("$PY" -c 'import sys; print(max(100, int(float(sys.argv[1]) * 60 * float(sys.argv[2]) * 0.9)))' "$rate" "$minutes") || exit 1
     echo "probe: $rate steps/s -> $steps steps in $minutes min" | tee "$OUT/plan.txt"
-    "$PY" -m trainer.cli train --out /tmp/run --steps "$steps" --decay-start $(( steps / 3 )) --val-every $(( steps / 6 + 1 )) \
+    "$PY" -m trainer.cli train --out "$OUT/run" --steps "$steps" --decay-start $(( steps / 3 )) --val-every $(( steps / 6 + 1 )) \
       --ckpt-every 500 --log-every 100 --init "$init" "${common[@]}" 2>&1 | tee "$OUT/train.log" | tail -20 || exit 1
-    cp /tmp/run/log.jsonl "$OUT/log.jsonl"
-    "$PY" -m trainer.cli export /tmp/run/last.pt -o "$OUT/deblurgan-lite-gpu" --half || exit 1
+    cp "$OUT/run/log.jsonl" "$OUT/log.jsonl"
+    "$PY" -m trainer.cli export "$OUT/run/last.pt" -o "$OUT/deblurgan-lite-gpu" --half || exit 1
     ;;
   all)
     # one device call: `check` (bounded), `train MINUTES`, then a torch-compile bench if time is left;

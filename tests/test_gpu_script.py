@@ -91,6 +91,9 @@ def test_one_device_call_rehearsed_on_the_cpu(tmp_path, tiny_weights, photo):
         names = {n.lstrip("./") for n in tar.getnames()}
         summary = tar.extractfile("./check/summary.txt").read().decode()
     assert {"check/bench.json", "check/compare-torch.json", "train/plan.txt", "train/train.log"} <= names, names
+    # the probe and the run trained in the script's own folders (they once were /tmp/probe and /tmp/run, wiped
+    # at each rehearsal, whoever's they were)
+    assert {"train/probe/log.jsonl", "train/run/log.jsonl"} <= names, names
     assert not any(n.endswith((".nut", ".mp4", ".pt")) for n in names), names  # videos and checkpoints stay there
     assert "run-torch: PASS" in summary and "bench: PASS" in summary, summary
     steps = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
