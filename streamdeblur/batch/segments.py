@@ -368,8 +368,9 @@ def _parts_video(segs: list[InputContainer], vids: list[VideoStream], out: Path)
         for p in c.demux(v):
             if not p.size:
                 continue
-            if p.dts is not None and last is not None and p.dts <= last:
-                # each part's encoder starts its own dts run (B-frame delay); keep them rising
+            if last is not None and (p.dts is None or p.dts <= last):
+                # each part's encoder starts its own dts run (B-frame delay); keep them rising. Matroska
+                # stores no dts: a part's first packets read back without one
                 if p.pts is not None and last + 1 > p.pts:
                     raise OutputError(
                         f"part {k} of {out.name} cannot follow part {k - 1} (decode timestamps overlap)",

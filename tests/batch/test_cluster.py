@@ -10,6 +10,7 @@ import os
 import threading
 from pathlib import Path
 
+import av
 import pytest
 from batchfiles import OPTS, assert_same_video, load_report, make_clips, not_a_video, single_run, truncated_mp4
 from typer.testing import CliRunner
@@ -244,3 +245,20 @@ def test_workers_that_cannot_start_are_one_line_error(tmp_path, tiny_weights, ki
         err
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_segmented_h264_into_matroska_joins_its_parts(tmp_path, tiny_weights, kill_list):
+    """The default codec for .mkv with B-frames: Matroska stores no decode timestamps, so each part's
+    first packets read back without one, and the join failed ("non monotonically increasing dts")."""
+    (src,) = make_clips(tmp_path, {"phone.mp4": 30})  # x264, B-frames, a keyframe every 10 frames
+    out = tmp_path / "out.mkv"
+    res = invoke(src, "-o", out, "--cluster", "local", "--segments", "3", "--weights", tiny_weights,
+                 "--backend", "torch", "--report", tmp_path / "r.json")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert load_report(tmp_path / "r.json")["items"][0]["segments"] == 3
+    with av.open(str(src)) as c:
+        want = sorted(round(float(f.time), 3) for f in c.decode(video=0))
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"]
+        got = [round(float(f.time), 3) for f in c.decode(video=0)]
+    assert got == want
