@@ -546,8 +546,9 @@ class FileSink:
         iso = self._adaptive is not None or self.container.format.name in ISO_MEDIA_MUXERS
         if iso and self.codec == "libx265":
             s.codec_tag = "hvc1"  # HEVC as Apple's players and browsers take it (FFmpeg writes hev1)
-        #: the output's clock (the input's, but a GIF's hundredths of a second)
-        self._time_base = GIF_TIME_BASE if self.codec == "gif" else info.time_base
+        #: the output's clock: the input's; a GIF's hundredths of a second; an AVI's one frame (AVI has no
+        #: timestamps: its time base is its frame rate, and a gap is filled by the muxer, as FFmpeg writes it)
+        self._time_base = GIF_TIME_BASE if self.codec == "gif" else 1 / rate if fmt == "avi" else info.time_base
         s.time_base = self._time_base
         s.codec_context.time_base = self._time_base
         if self.codec == "gif":
@@ -669,6 +670,13 @@ class FileSink:
         if pts is not None and frame.time_base is not None and frame.time_base != self._time_base:
             pts = round(pts * frame.time_base / self._time_base)
         if pts is None or (self._last_pts is not None and pts <= self._last_pts):
+            if pts is not None and self._fmt == "avi":  # two frames in one slot of AVI's single frame rate
+                warn_once(
+                    str(self.path),
+                    f"{self._name.name}: AVI holds one frame rate ({float(1 / self._time_base):g} fps) and no "
+                    "timestamps, so this variable-rate input's frames are moved onto its grid and play at other "
+                    "times; write .mkv or .mp4 to keep every timestamp",
+                )
             pts = 0 if self._last_pts is None else self._last_pts + 1
         vf.pts = pts
         vf.time_base = self._time_base

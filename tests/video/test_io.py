@@ -446,3 +446,23 @@ def test_closed_captions_an_encoder_cannot_write_are_warned_about(tmp_path, capl
     assert _captions(tmp_path / "out.webm") == [None] * 3
     line = next(r.getMessage() for r in caplog.records if "closed captions" in r.getMessage())
     assert "libvpx-vp9 cannot write them" in line and "libx264" in line
+
+
+def test_avi_gets_the_inputs_frame_rate_not_its_millisecond_clock(tmp_path, caplog):
+    """AVI has no timestamps: its time base is its frame rate. A Matroska input's 1/1000 clock made a
+    1000 fps AVI with 39 of every 40 frames missing; a variable-rate input is warned about."""
+    src = tmp_path / "cfr.mkv"
+    write_video(src, random_frames(10, 64, 48))  # 25 fps on a 1/1000 clock
+    with caplog.at_level(logging.WARNING):
+        run(src, tmp_path / "out.avi")
+    with av.open(str(tmp_path / "out.avi")) as c:
+        v = c.streams.video[0]
+        assert (v.time_base, v.average_rate) == (Fraction(1, 25), 25)
+        assert len([p for p in c.demux(v) if p.size]) == 10
+    assert "AVI holds one frame rate" not in caplog.text
+    vfr = tmp_path / "vfr.mkv"
+    write_video(vfr, random_frames(6, 64, 48), pts=[0, 33, 40, 100, 101, 250])
+    with caplog.at_level(logging.WARNING):
+        run(vfr, tmp_path / "vfr.avi")
+    assert "AVI holds one frame rate (25 fps)" in caplog.text and "write .mkv or .mp4" in caplog.text
+    assert len(read_video(tmp_path / "vfr.avi")) == 6
