@@ -160,9 +160,17 @@ def segment_dir(output: str | os.PathLike[str]) -> Path:
     return out.with_name(f".{out.name}.segments")
 
 
+#: outputs whose muxer moves each file's timestamps its own way (MPEG-TS, FLV: a part that starts at 0 has
+#: negative decode times from its B-frames and is shifted, the others are not, so the parts overlapped by that
+#: shift): their parts are written as Matroska, which keeps every part's times as they are, and joined into the
+#: output's format (AVI keeps no timestamps at all: refused with --segments, commands.run)
+_PARTS_AS_MATROSKA = (".ts", ".flv")
+
+
 def segment_path(output: str | os.PathLike[str], index: int) -> Path:
     out = Path(output)
-    return segment_dir(out) / f"part-{index:04d}{out.suffix}"
+    ext = ".mkv" if out.suffix.lower() in _PARTS_AS_MATROSKA else out.suffix
+    return segment_dir(out) / f"part-{index:04d}{ext}"
 
 
 class _SegmentFrames:

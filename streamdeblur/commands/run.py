@@ -510,6 +510,11 @@ def run(
             raise InputError(
                 "--view with --segments: a comparison is written in one piece", "leave --segments out for it"
             )
+        if segments and str(output).lower().endswith(".avi"):
+            raise InputError(
+                "--segments into .avi: AVI keeps no timestamps, so parts of it cannot be joined",
+                "write .mkv, .mp4 or .ts, or leave --segments out",
+            )
         if segments and deinterlace is not None:
             raise InputError(
                 "--deinterlace with --segments: the parts are cut by the input's own frames",

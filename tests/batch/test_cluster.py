@@ -247,18 +247,32 @@ def test_workers_that_cannot_start_are_one_line_error(tmp_path, tiny_weights, ki
     assert not (tmp_path / "out").exists()
 
 
-def test_segmented_h264_into_matroska_joins_its_parts(tmp_path, tiny_weights, kill_list):
-    """The default codec for .mkv with B-frames: Matroska stores no decode timestamps, so each part's
-    first packets read back without one, and the join failed ("non monotonically increasing dts")."""
+@pytest.mark.parametrize("name", ["out.mkv", "out.ts"])
+def test_segmented_h264_into_matroska_or_mpeg_ts_joins_its_parts(tmp_path, tiny_weights, kill_list, name):
+    """H.264 with B-frames, the default codec: Matroska stores no decode timestamps, so each part's first
+    packets read back without one, and the join failed ("non monotonically increasing dts"); MPEG-TS
+    shifted the first part alone (its B-frames start before 0), so two frames overlapped at each join."""
     (src,) = make_clips(tmp_path, {"phone.mp4": 30})  # x264, B-frames, a keyframe every 10 frames
-    out = tmp_path / "out.mkv"
+    out = tmp_path / name
     res = invoke(src, "-o", out, "--cluster", "local", "--segments", "3", "--weights", tiny_weights,
                  "--backend", "torch", "--report", tmp_path / "r.json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     assert load_report(tmp_path / "r.json")["items"][0]["segments"] == 3
     with av.open(str(src)) as c:
-        want = sorted(round(float(f.time), 3) for f in c.decode(video=0))
+        want = sorted(float(f.time) for f in c.decode(video=0))
     with av.open(str(out)) as c:
         assert [s.type for s in c.streams] == ["video", "audio"]
-        got = [round(float(f.time), 3) for f in c.decode(video=0)]
-    assert got == want
+        got = [float(f.time) for f in c.decode(video=0)]
+    # MPEG-TS starts its clock where its muxer likes: the times from the first frame on are the input's
+    assert [round(t - got[0], 3) for t in got] == [round(t - want[0], 3) for t in want]
+
+
+def test_segments_into_avi_are_refused_before_any_work(tmp_path):
+    (src,) = make_clips(tmp_path, {"a.mp4": 4})
+    res = invoke(src, "-o", tmp_path / "out.avi", "--cluster", "local", "--segments", "2")
+    assert res.exit_code == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1] == (
+        "streamdeblur: error: --segments into .avi: AVI keeps no timestamps, so parts of it cannot be joined; "
+        "write .mkv, .mp4 or .ts, or leave --segments out"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
