@@ -321,7 +321,8 @@ def _remux(
         _check_parts_match(vids, out)
         oc = open_container(tmp, fmt, shown=out)
         try:
-            vs = oc.add_stream_from_template(vids[0])
+            # with the parts' own codec (AV1's decoder, libdav1d, names no encoder: PyAV looked one up by it)
+            vs = oc.add_stream_from_template(vids[0], opaque=True)
             vs.time_base = time_base  # as FileSink asks; the template carries colour tags and rotation
             chosen = Copies([inp.streams[i] for i in keep], encode)
             copies = add_copies(oc, chosen, out.name)
