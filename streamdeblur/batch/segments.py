@@ -163,7 +163,7 @@ def segment_dir(output: str | os.PathLike[str]) -> Path:
 #: outputs whose muxer moves each file's timestamps its own way (MPEG-TS, FLV: a part that starts at 0 has
 #: negative decode times from its B-frames and is shifted, the others are not, so the parts overlapped by that
 #: shift): their parts are written as Matroska, which keeps every part's times as they are, and joined into the
-#: output's format (AVI keeps no timestamps at all: refused with --segments, commands.run)
+#: output's format (AVI and GIF keep no start times: refused with --segments, commands.run)
 _PARTS_AS_MATROSKA = (".ts", ".flv")
 
 

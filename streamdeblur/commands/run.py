@@ -510,9 +510,11 @@ def run(
             raise InputError(
                 "--view with --segments: a comparison is written in one piece", "leave --segments out for it"
             )
-        if segments and str(output).lower().endswith(".avi"):
+        timeless = next((e for e in (".avi", ".gif") if str(output).lower().endswith(e)), None) if segments else None
+        if timeless:
             raise InputError(
-                "--segments into .avi: AVI keeps no timestamps, so parts of it cannot be joined",
+                f"--segments into {timeless}: {timeless[1:].upper()} keeps no start times, so parts of it cannot "
+                "be joined",
                 "write .mkv, .mp4 or .ts, or leave --segments out",
             )
         if segments and deinterlace is not None:

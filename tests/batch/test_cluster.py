@@ -268,12 +268,13 @@ def test_segmented_h264_into_matroska_or_mpeg_ts_joins_its_parts(tmp_path, tiny_
     assert [round(t - got[0], 3) for t in got] == [round(t - want[0], 3) for t in want]
 
 
-def test_segments_into_avi_are_refused_before_any_work(tmp_path):
+@pytest.mark.parametrize("ext", [".avi", ".gif"])
+def test_segments_into_avi_or_gif_are_refused_before_any_work(tmp_path, ext):
     (src,) = make_clips(tmp_path, {"a.mp4": 4})
-    res = invoke(src, "-o", tmp_path / "out.avi", "--cluster", "local", "--segments", "2")
+    res = invoke(src, "-o", tmp_path / f"out{ext}", "--cluster", "local", "--segments", "2")
     assert res.exit_code == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip().splitlines()[-1] == (
-        "streamdeblur: error: --segments into .avi: AVI keeps no timestamps, so parts of it cannot be joined; "
-        "write .mkv, .mp4 or .ts, or leave --segments out"
+        f"streamdeblur: error: --segments into {ext}: {ext[1:].upper()} keeps no start times, so parts of it "
+        "cannot be joined; write .mkv, .mp4 or .ts, or leave --segments out"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
