@@ -86,18 +86,24 @@ def test_rgb_output_of_a_bt709_video_decodes_to_the_same_colours(tmp_path, ext, 
         assert (cc.color_primaries, cc.color_trc) == (1, 1)  # the source's primaries and transfer are kept
 
 
-def test_an_input_with_transparency_says_the_output_drops_it(tmp_path, caplog):
-    frames = random_frames(3, 64, 48)
-    src = tmp_path / "overlay.mov"
-    with av.open(str(src), "w") as out:  # QuickTime Animation with alpha, as motion-graphics tools export
-        s = out.add_stream("qtrle", rate=25)
-        s.width, s.height, s.pix_fmt = 64, 48, "argb"
-        for img in frames:
-            rgba = np.dstack([img, np.full(img.shape[:2], 100, np.uint8)])
-            for p in s.encode(av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format="argb")):
+def _with_alpha(path, codec: str, pix_fmt: str, alphas: list[np.ndarray]) -> list[np.ndarray]:
+    """A 64x48 clip of ``codec`` in ``pix_fmt`` whose frames have the alpha planes ``alphas``; returns its colour."""
+    frames = random_frames(len(alphas), 64, 48)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream(codec, rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, pix_fmt
+        for img, alpha in zip(frames, alphas):
+            rgba = av.VideoFrame.from_ndarray(np.dstack([img, alpha]), format="rgba")
+            for p in s.encode(rgba.reformat(format=pix_fmt)):
                 out.mux(p)
         for p in s.encode():
             out.mux(p)
+    return frames
+
+
+def test_an_input_with_transparency_says_the_output_drops_it(tmp_path, caplog):
+    src = tmp_path / "overlay.mov"  # QuickTime Animation with alpha, as motion-graphics tools export
+    frames = _with_alpha(src, "qtrle", "argb", [np.full((48, 64), 100, np.uint8)] * 3)
     with caplog.at_level(logging.WARNING, logger="streamdeblur"):
         run(src, tmp_path / "out.mkv", codec="ffv1")
     said = [r.getMessage() for r in caplog.records if "alpha" in r.getMessage()]
@@ -114,17 +120,9 @@ def test_an_input_with_transparency_says_the_output_drops_it(tmp_path, caplog):
 def test_an_input_with_an_alpha_channel_but_nothing_transparent_says_nothing_of_transparency(tmp_path, caplog, kind):
     """FFmpeg decodes every GIF as bgra, and screen recorders write RGBA that is opaque everywhere:
     there is no transparency to drop, so no warning that it is dropped."""
-    frames = random_frames(3, 64, 48)
     src = tmp_path / ("clip.gif" if kind == "gif" else "capture.mov")
-    with av.open(str(src), "w") as out:
-        s = out.add_stream("gif" if kind == "gif" else "qtrle", rate=25)
-        s.width, s.height, s.pix_fmt = 64, 48, "rgb8" if kind == "gif" else "argb"
-        for img in frames:
-            rgba = np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])
-            for p in s.encode(av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format=s.pix_fmt)):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+    opaque = [np.full((48, 64), 255, np.uint8)] * 3
+    _with_alpha(src, "gif" if kind == "gif" else "qtrle", "rgb8" if kind == "gif" else "argb", opaque)
     with av.open(str(src)) as c:  # what makes the warning a question at all
         assert next(c.decode(video=0)).format.name in ("bgra", "argb")
     with caplog.at_level(logging.WARNING, logger="streamdeblur"):
@@ -136,19 +134,11 @@ def test_an_input_with_an_alpha_channel_but_nothing_transparent_says_nothing_of_
 @pytest.mark.parametrize("codec,pix_fmt", [("qtrle", "argb"), ("ffv1", "yuva420p"), ("png", "rgba")])
 def test_transparency_that_appears_later_is_warned_about_once(tmp_path, caplog, codec, pix_fmt):
     """An overlay opaque at first, a cut-out from frame 2 on: the first frame alone said nothing."""
-    frames = random_frames(4, 64, 48)
     src = tmp_path / ("overlay.mkv" if codec == "ffv1" else "overlay.mov")
-    with av.open(str(src), "w") as out:
-        s = out.add_stream(codec, rate=25)
-        s.width, s.height, s.pix_fmt = 64, 48, pix_fmt
-        for i, img in enumerate(frames):
-            alpha = np.full(img.shape[:2], 255, np.uint8)
-            alpha[10:20, 10:20] = 0 if i >= 2 else 255
-            rgba = av.VideoFrame.from_ndarray(np.dstack([img, alpha]), format="rgba")
-            for p in s.encode(rgba.reformat(format=pix_fmt)):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+    alphas = [np.full((48, 64), 255, np.uint8) for _ in range(4)]
+    for alpha in alphas[2:]:
+        alpha[10:20, 10:20] = 0
+    _with_alpha(src, codec, pix_fmt, alphas)
     with caplog.at_level(logging.WARNING, logger="streamdeblur"):
         run(src, tmp_path / "out.mkv", codec="ffv1")
     said = [r.getMessage() for r in caplog.records if "transparen" in r.getMessage()]
