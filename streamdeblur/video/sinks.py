@@ -178,12 +178,17 @@ class FrameFormat(Protocol):
     def sample_aspect_ratio(self) -> Fraction | None: ...  # non-square pixels (anamorphic); None: square
 
 
+def _input_name(info: FrameFormat) -> str:
+    """What a warning about ``info``'s input calls it: a file's spec, a live source's name."""
+    return str(getattr(info, "spec", getattr(info, "name", "")))
+
+
 def _warn_colour_loss(info: FrameFormat, pix_fmt: str, codec: str, *, requested: bool) -> None:
     """One warning line when an input deeper than 8 bits loses depth or chroma in ``pix_fmt``, and one
     when its alpha channel is dropped."""
     for note in (colour_loss(info.pix_fmt, pix_fmt, codec, requested), alpha_loss(info.pix_fmt)):
         if note is not None:
-            warn_once(str(getattr(info, "spec", getattr(info, "name", ""))), note)
+            warn_once(_input_name(info), note)
 
 
 def _carry_hdr10(hdr: Hdr10, codec: str, options: dict[str, str], info: FrameFormat) -> None:
@@ -705,7 +710,6 @@ class FileSink:
         """``vf``'s picture in a frame that carries the input frame's closed captions (its A53 side data,
         which ``carrier`` kept; PyAV cannot attach side data to a new frame), for an encoder that writes
         them into the video as FFmpeg's ``-a53cc`` does; elsewhere one warning that they are dropped."""
-        spec = str(getattr(self.info, "spec", getattr(self.info, "name", "")))
         if self.codec in CAPTION_CODECS:
             out = carrier.reformat(width=vf.width, height=vf.height, format=vf.format.name, interpolation="POINT")
             try:
@@ -717,7 +721,7 @@ class FileSink:
             except ValueError:  # pragma: no cover - planes laid out differently
                 pass
         warn_once(
-            spec,
+            _input_name(self.info),
             f"the input's video carries closed captions (CEA-608/708); {self.codec} cannot write them, so the "
             "output has none (libx264, the default for .mp4, .mkv, .mov and .ts, keeps them)",
         )
