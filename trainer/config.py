@@ -35,6 +35,7 @@ class TrainConfig:
     )
     ghost_fraction: float = 0.0  # with continuous_blur: share of GoPro-style pairs left as discrete ghosts
     scene_fraction: float = 0.0  # synthetic pairs: share drawn as a clean view of a whole scene (synth.SCENE_MOTION)
+    scene_compress: float = 0.0  # of those views, the share whose blurry input gets noise and H.264 (as stored)
     # real pairs mixed into the synthetic ones: a GoPro-layout root (its train/ split), and their share
     real_data: str | None = None
     real_fraction: float = 0.5
@@ -153,6 +154,7 @@ def check_config(cfg: TrainConfig) -> None:
         "object_fraction",
         "ghost_fraction",
         "scene_fraction",
+        "scene_compress",
         "real_fraction",
         "degrade_fraction",
         "h264_fraction",

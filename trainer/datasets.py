@@ -305,6 +305,7 @@ def training_data(cfg: TrainConfig) -> SyntheticPairs | GoProPairs | MixedPairs:
         continuous=cfg.continuous_blur,
         ghost_fraction=cfg.ghost_fraction,
         scene_fraction=cfg.scene_fraction,
+        scene_compress=cfg.scene_compress,
         degrade_fraction=cfg.degrade_fraction,
         h264_fraction=cfg.h264_fraction,
         gamma=cfg.gamma,

@@ -43,6 +43,10 @@ class SynthConfig:
     #: covering 0.35-0.7 of the photo's short side, as the sample clips do), left clean: no colour change,
     #: noise or compression (the pairs that moved clip-like footage in the twenty-fifth session's probe)
     scene_fraction: float = 0.0
+    #: of the "scene" pairs, the share whose blurry input is stored as a camera stores video: sensor
+    #: noise (``noise_sigma``) and one H.264 frame (``h264_crf``), as the sample clips and phone footage are;
+    #: the rest stay clean
+    scene_compress: float = 0.0
 
 
 #: camera speeds of a "scene" pair (handheld shake and pans: the sample clips move at 0.8 and 1.0)
@@ -122,12 +126,18 @@ def _scene_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A GoPro-style pair of a whole scene: :func:`camera.camera_video`'s own view scale (the view's
     diagonal covers 0.35-0.7 of the photo's short side), a camera speed in :data:`SCENE_MOTION`
-    (log-uniform), moving objects and streaks as ``cfg`` says; no :func:`finish_pair`."""
+    (log-uniform), moving objects and streaks as ``cfg`` says; no :func:`finish_pair`, only, in
+    ``cfg.scene_compress`` of them, the blurry input's noise and H.264."""
     motion = blur.log_uniform(rng, *SCENE_MOTION)
     objects, continuous = _movers_and_streaks(rng, cfg)
     blurred, sharp = camera.gopro_pair(
         photo, size, rng, subframes=cfg.subframes, motion=motion, scale=None, objects=objects, continuous=continuous
     )
+    # the extra draw only when asked for, so configurations without it keep their pairs
+    if cfg.scene_compress > 0 and rng.random() < cfg.scene_compress:
+        blurred = blur.add_noise_and_compression(
+            blurred, rng, noise_sigma=cfg.noise_sigma, jpeg_quality=None, h264_crf=cfg.h264_crf
+        )
     return np.ascontiguousarray(blurred), np.ascontiguousarray(sharp)
 
 

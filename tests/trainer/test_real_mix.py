@@ -157,3 +157,29 @@ def test_scene_fraction_draws_clean_views_of_a_whole_scene_in_its_share() -> Non
     assert all(b.shape == s.shape == (64, 64, 3) for b, s, _ in pairs)
     with pytest.raises(DataError, match="--scene-fraction must be between 0 and 1"):
         check_config(TrainConfig(scene_fraction=1.5))
+
+
+def test_scene_compress_stores_the_blurry_view_as_video_is_stored() -> None:
+    """--scene-compress: that share of the whole-scene views gets sensor noise and H.264 on its blurry
+    input (as a phone or the sample clips store video), never on its sharp target; off, the same pairs."""
+    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
+    smooth = np.dstack([xx / 640 * 200 + 20, yy / 480 * 200 + 20, (xx + yy) / 1120 * 200 + 20]).astype(np.uint8)
+    base = {"motion": (1.0, 2.0), "noise_sigma": (0.05, 0.05), "h264_crf": (18, 18), "scene_fraction": 1.0}
+
+    def pairs(**extra: float) -> list[tuple[np.ndarray, np.ndarray, str]]:
+        cfg = SynthConfig(**base, **extra)
+        return [synth_pair(smooth, (64, 64), np.random.default_rng([13, i]), cfg) for i in range(24)]
+
+    def roughness(img: np.ndarray) -> float:
+        return float(np.abs(np.diff(img.astype(np.float32), n=2, axis=1)).mean())
+
+    clean, half, stored = pairs(), pairs(scene_compress=0.5), pairs(scene_compress=1.0)
+    assert all(k == "scene" for _, _, k in clean + half + stored)
+    assert max(roughness(b) for b, _, _ in clean) < 1.0 < min(roughness(b) for b, _, _ in stored)
+    rough = [roughness(b) > 1.0 for b, _, _ in half]
+    assert 0.2 < sum(rough) / len(rough) < 0.8  # half asked
+    assert max(roughness(s) for _, s, _ in stored) < 1.0  # the target stays clean
+    for (b0, s0, _), (b1, s1, _) in zip(clean, pairs(scene_compress=0.0), strict=True):
+        assert np.array_equal(b0, b1) and np.array_equal(s0, s1)  # off: the same pairs as before
+    with pytest.raises(DataError, match="--scene-compress must be between 0 and 1"):
+        check_config(TrainConfig(scene_compress=1.5))

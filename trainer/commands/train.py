@@ -140,6 +140,15 @@ def train(
             )
         ),
     ] = 0.0,
+    scene_compress: Annotated[
+        float,
+        typer.Option(
+            help=(
+                "Of the --scene-fraction views, the share whose blurry input is stored as a camera stores video: "
+                "sensor noise and H.264 (CRF 18-32), as the sample clips and phone footage are."
+            )
+        ),
+    ] = 0.0,
     real_data: Annotated[
         Optional[Path],
         typer.Option(
@@ -323,6 +332,7 @@ def train(
         continuous_blur=continuous_blur,
         ghost_fraction=ghost_fraction,
         scene_fraction=scene_fraction,
+        scene_compress=scene_compress,
         real_data=str(real_data) if real_data else None,
         real_fraction=real_fraction,
         real_augment=real_augment,
