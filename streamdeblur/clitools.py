@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import typer
@@ -110,9 +112,32 @@ def one_line_usage_errors(prog: str) -> type[TyperGroup]:
                     return super().main(args, prog_name, complete_var, standalone_mode=True, **extra)
                 ctx = getattr(e, "ctx", None)
                 hint = f"; see {ctx.command_path} --help" if ctx is not None else ""
+                if ctx is not None:
+                    hint = _output_without_o(e, sys.argv[1:] if args is None else args, ctx.command_path) or hint
                 what = " ".join(e.format_message().replace("Value error, ", "").split()).rstrip(".")
                 sys.stderr.write(f"{prog}: error: {what}{hint}\n")
                 sys.exit(e.exit_code)
             sys.exit(rv if isinstance(rv, int) else 0)
 
     return OneLineUsageGroup
+
+
+def _output_without_o(e: Exception, args: Sequence[str], command_path: str) -> str | None:
+    """``run in.mp4 out.mp4``, FFmpeg's order without its ``-o``: the fix, spelled out. Only where ``-o``
+    is the option missing and the last word names no existing file but looks like an output (a file
+    name with an extension, a URL, or a folder ending in ``/``)."""
+    param = getattr(e, "param", None)
+    if type(e).__name__ != "MissingParameter" or "-o" not in getattr(param, "opts", ()):
+        return None
+    words = [str(w) for w in args]
+    if len(words) < 3 or words[-1].startswith("-") or os.path.exists(words[-1]):
+        return None
+    last = words[-1]
+    if not (os.path.splitext(last)[1] or "://" in last or last.endswith("/")):
+        return None
+    name = command_path.split()[-1]  # the words after the command's own name, as typed
+    if name not in words[:-1]:
+        return None
+    given = words[words.index(name) + 1 :]
+    fixed = " ".join(shlex.quote(w) for w in [*given[:-1], "-o", last])
+    return f"; to write {last}, put -o before it: {command_path} {fixed}"

@@ -29,6 +29,23 @@ runner = CliRunner()
             "'torch-compile', 'onnxruntime', 'openvino'; see streamdeblur run --help",
         ),
         (app, ["run", "a.mp4"], "streamdeblur: error: Missing option '--output' / '-o'; see streamdeblur run --help"),
+        (  # FFmpeg's order without its -o: the fix, spelled out
+            app,
+            ["--debug", "run", "a.mp4", "--backend", "torch", "my clips/b.mp4"],
+            "streamdeblur: error: Missing option '--output' / '-o'; to write my clips/b.mp4, put -o before it: "
+            "streamdeblur run a.mp4 --backend torch -o 'my clips/b.mp4'",
+        ),
+        (
+            app,
+            ["run", "a.mp4", "rtmp://host/live/key"],
+            "streamdeblur: error: Missing option '--output' / '-o'; to write rtmp://host/live/key, put -o before it: "
+            "streamdeblur run a.mp4 -o rtmp://host/live/key",
+        ),
+        (  # two inputs, no output: nothing to guess
+            app,
+            ["run", "a.mp4", "clips"],
+            "streamdeblur: error: Missing option '--output' / '-o'; see streamdeblur run --help",
+        ),
         (app, ["--bogus"], "streamdeblur: error: No such option: --bogus; see streamdeblur --help"),
         (
             app,
