@@ -36,6 +36,7 @@ class TrainConfig:
     ghost_fraction: float = 0.0  # with continuous_blur: share of GoPro-style pairs left as discrete ghosts
     scene_fraction: float = 0.0  # synthetic pairs: share drawn as a clean view of a whole scene (synth.SCENE_MOTION)
     scene_compress: float = 0.0  # of those views, the share whose blurry input gets noise and H.264 (as stored)
+    scene_zoom: tuple[float, float] = (1.0, 1.0)  # those views rendered at LO..HI x the crop's size, then cropped
     # real pairs mixed into the synthetic ones: a GoPro-layout root (its train/ split), and their share
     real_data: str | None = None
     real_fraction: float = 0.5
@@ -145,6 +146,11 @@ def check_config(cfg: TrainConfig) -> None:
         raise DataError(
             f"--real-scale must be LO,HI with 0 < LO <= HI <= 1, got {cfg.real_scale[0]},{cfg.real_scale[1]}",
             "e.g. --real-scale 0.35,1",
+        )
+    if not 1.0 <= cfg.scene_zoom[0] <= cfg.scene_zoom[1] <= 4.0:
+        raise DataError(
+            f"--scene-zoom must be LO,HI with 1 <= LO <= HI <= 4, got {cfg.scene_zoom[0]},{cfg.scene_zoom[1]}",
+            "e.g. --scene-zoom 1,3",
         )
     if cfg.gamma < 0:
         raise DataError(f"--gamma must be 0 or more, got {cfg.gamma}", "e.g. --gamma 0.25")

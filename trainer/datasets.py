@@ -306,6 +306,7 @@ def training_data(cfg: TrainConfig) -> SyntheticPairs | GoProPairs | MixedPairs:
         ghost_fraction=cfg.ghost_fraction,
         scene_fraction=cfg.scene_fraction,
         scene_compress=cfg.scene_compress,
+        scene_zoom=tuple(cfg.scene_zoom),
         degrade_fraction=cfg.degrade_fraction,
         h264_fraction=cfg.h264_fraction,
         gamma=cfg.gamma,

@@ -47,6 +47,10 @@ class SynthConfig:
     #: noise (``noise_sigma``) and one H.264 frame (``h264_crf``), as the sample clips and phone footage are;
     #: the rest stay clean
     scene_compress: float = 0.0
+    #: the "scene" pairs' frame, as a factor LO..HI (log-uniform) of the crop's size: the view is rendered
+    #: at that size, so its blur and detail are as long in pixels as a frame that size shows them (the
+    #: sample clips' 640x360 frames: about 2x a 256 crop), and a crop-sized window of it is the pair
+    scene_zoom: tuple[float, float] = (1.0, 1.0)
 
 
 #: camera speeds of a "scene" pair (handheld shake and pans: the sample clips move at 0.8 and 1.0)
@@ -126,13 +130,22 @@ def _scene_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A GoPro-style pair of a whole scene: :func:`camera.camera_video`'s own view scale (the view's
     diagonal covers 0.35-0.7 of the photo's short side), a camera speed in :data:`SCENE_MOTION`
-    (log-uniform), moving objects and streaks as ``cfg`` says; no :func:`finish_pair`, only, in
-    ``cfg.scene_compress`` of them, the blurry input's noise and H.264."""
+    (log-uniform), moving objects and streaks as ``cfg`` says, rendered at ``cfg.scene_zoom`` times
+    ``size`` and cropped to it; no :func:`finish_pair`, only, in ``cfg.scene_compress`` of them, the
+    blurry input's noise and H.264."""
+    w, h = size
+    fw, fh = w, h
+    if tuple(cfg.scene_zoom) != (1.0, 1.0):  # extra draws only when asked: older configurations keep their pairs
+        zoom = blur.log_uniform(rng, *cfg.scene_zoom)
+        fw, fh = max(w, round(w * zoom)), max(h, round(h * zoom))
     motion = blur.log_uniform(rng, *SCENE_MOTION)
     objects, continuous = _movers_and_streaks(rng, cfg)
     blurred, sharp = camera.gopro_pair(
-        photo, size, rng, subframes=cfg.subframes, motion=motion, scale=None, objects=objects, continuous=continuous
+        photo, (fw, fh), rng, subframes=cfg.subframes, motion=motion, scale=None, objects=objects, continuous=continuous
     )
+    if (fw, fh) != (w, h):
+        x, y = int(rng.integers(fw - w + 1)), int(rng.integers(fh - h + 1))
+        blurred, sharp = blurred[y : y + h, x : x + w], sharp[y : y + h, x : x + w]
     # the extra draw only when asked for, so configurations without it keep their pairs
     if cfg.scene_compress > 0 and rng.random() < cfg.scene_compress:
         blurred = blur.add_noise_and_compression(

@@ -183,3 +183,29 @@ def test_scene_compress_stores_the_blurry_view_as_video_is_stored() -> None:
         assert np.array_equal(b0, b1) and np.array_equal(s0, s1)  # off: the same pairs as before
     with pytest.raises(DataError, match="--scene-compress must be between 0 and 1"):
         check_config(TrainConfig(scene_compress=1.5))
+
+
+def test_scene_zoom_renders_the_view_as_large_as_a_video_frame_and_crops_it() -> None:
+    """--scene-zoom: a whole-scene view rendered at twice the crop's size shows, in a crop, half of what
+    the crop-sized view shows (its detail and blur twice as many pixels long, as in a 640x360 clip);
+    off, the same pairs as before."""
+    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
+    ramp = np.dstack([xx / 640 * 200 + 20, yy / 480 * 200 + 20, (xx + yy) / 1120 * 200 + 20]).astype(np.uint8)
+    base = {"motion": (1.0, 2.0), "scene_fraction": 1.0}
+
+    def pairs(**extra: tuple[float, float]) -> list[tuple[np.ndarray, np.ndarray, str]]:
+        cfg = SynthConfig(**base, **extra)
+        return [synth_pair(ramp, (64, 48), np.random.default_rng([14, i]), cfg) for i in range(16)]
+
+    def span(pairs: list[tuple[np.ndarray, np.ndarray, str]]) -> float:  # how much of the ramp a crop covers
+        return float(
+            np.mean([np.ptp(s[..., 0].astype(np.float32)) + np.ptp(s[..., 1].astype(np.float32)) for _, s, _ in pairs])
+        )
+
+    crop_sized, doubled = pairs(), pairs(scene_zoom=(2.0, 2.0))
+    assert all(b.shape == s.shape == (48, 64, 3) for b, s, _ in doubled)
+    assert 0.35 < span(doubled) / span(crop_sized) < 0.65  # half the view in the crop
+    for (b0, s0, _), (b1, s1, _) in zip(crop_sized, pairs(scene_zoom=(1.0, 1.0)), strict=True):
+        assert np.array_equal(b0, b1) and np.array_equal(s0, s1)  # off: the same pairs as before
+    with pytest.raises(DataError, match="--scene-zoom must be LO,HI with 1 <= LO <= HI <= 4"):
+        check_config(TrainConfig(scene_zoom=(0.5, 2.0)))

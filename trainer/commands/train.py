@@ -149,6 +149,16 @@ def train(
             )
         ),
     ] = 0.0,
+    scene_zoom: Annotated[
+        str,
+        typer.Option(
+            help=(
+                "The --scene-fraction views' frame as a factor LO,HI of --crop (log-uniform, 1-4): each is rendered "
+                "that large and a crop taken, so its blur and detail are as many pixels long as in a frame that size "
+                "(a 640x360 clip: about 2 for --crop 256)."
+            )
+        ),
+    ] = "1,1",
     real_data: Annotated[
         Optional[Path],
         typer.Option(
@@ -333,6 +343,7 @@ def train(
         ghost_fraction=ghost_fraction,
         scene_fraction=scene_fraction,
         scene_compress=scene_compress,
+        scene_zoom=float_pair(scene_zoom, "--scene-zoom"),
         real_data=str(real_data) if real_data else None,
         real_fraction=real_fraction,
         real_augment=real_augment,
