@@ -32,7 +32,7 @@
 # BACKENDS (torch,torch-compile), SIZES (1280x720,1920x1080), BATCHES (1,4,8), FRAMES (64), WARMUP (16),
 # PRESETS (ultrafast,superfast,veryfast,faster,fast,medium), ENCODER_THREADS (4,8,16,auto),
 # GPU_TESTS (1; 0 skips them); train: REAL (real pairs root, .gpu/gopro-real; only its train/ is read),
-# REAL_FRACTION (0.15), SCENE_FRACTION (0.8: stage 27's whole-scene views), BATCH (8), LR (1.5e-4), SEED (11), WORKERS, PROBE_STEPS (150), MODEL_ARGS (extra
+# REAL_FRACTION (0.15), SCENE_FRACTION (0.8: stage 27's whole-scene views), SCENE_COMPRESS (0.5: stage 28's share of them stored as video), BATCH (8), LR (1.5e-4), SEED (11), WORKERS, PROBE_STEPS (150), MODEL_ARGS (extra
 # --model-arg flags), TRAIN_FLAGS (more train flags, last so they win), INIT (the generator it starts from),
 # PHOTOS (.gpu/photos); all: BUDGET (570 s), CHECK_SECONDS (240), COMPILE_BENCH (1; 0 leaves it out),
 # COMPILE_SIZES (1280x720), COMPILE_BATCHES (4).
@@ -172,7 +172,7 @@ case "$phase" in
     common=(--package none --photos "$photos" --device "$DEVICE" --workers "${WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}" --threads 2
             "${realflags[@]}" --degrade-fraction 0.6 --h264-fraction 0.5 --gamma 0.25 --gopro-fraction 0.8
             --sharp-fraction 0.1 --motion 0.3,8 --motion-log --object-fraction 0.3 --continuous-blur --ghost-fraction 0.5
-            --scene-fraction "${SCENE_FRACTION:-0.8}"
+            --scene-fraction "${SCENE_FRACTION:-0.8}" --scene-compress "${SCENE_COMPRESS:-0.5}"
             --batch-size "${BATCH:-8}" --crop 256 --pixel-loss psnr --ema-decay 0.999 --lr "${LR:-1.5e-4}" --beta1 0.9
             --seed "${SEED:-11}" ${MODEL_ARGS:-} ${TRAIN_FLAGS:-})
     # 1. a short probe for this machine's steps per second, so the real run's schedule
