@@ -100,7 +100,7 @@ class TrainConfig:
     def from_dict(d: dict) -> TrainConfig:
         names = {f.name for f in fields(TrainConfig)}
         d = {k: v for k, v in d.items() if k in names}
-        for k in ("betas", "packages", "motion", "real_scale"):
+        for k in ("betas", "packages", "motion", "real_scale", "scene_zoom"):
             if isinstance(d.get(k), list):
                 d[k] = tuple(d[k])
         return TrainConfig(**d)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +211,11 @@ def test_scene_zoom_renders_the_view_as_large_as_a_video_frame_and_crops_it() ->
         assert np.array_equal(b0, b1) and np.array_equal(s0, s1)  # off: the same pairs as before
     with pytest.raises(DataError, match="--scene-zoom must be LO,HI with 1 <= LO <= HI <= 4"):
         check_config(TrainConfig(scene_zoom=(0.5, 2.0)))
+
+
+def test_a_runs_pair_settings_come_back_the_same_from_its_json_log() -> None:
+    """The range options come back from a run's saved settings (JSON: lists) as the ranges they were,
+    so a resumed or described run draws the same pairs."""
+    cfg = TrainConfig(scene_zoom=(1.0, 3.0), real_scale=(0.35, 1.0), motion=(0.3, 8.0), scene_compress=0.5)
+    back = TrainConfig.from_dict(json.loads(json.dumps(asdict(cfg))))
+    assert back == cfg and isinstance(back.scene_zoom, tuple)
