@@ -59,6 +59,11 @@ runner = CliRunner()
             "streamdeblur: error: Invalid value for '--device': 'gpu' is not one of 'cuda', 'cpu'; "
             "see streamdeblur preview --help",
         ),
+        (  # a range option's example is one it takes
+            train_app,
+            ["train", "--scene-zoom", "2"],
+            "streamdeblur-train: error: Invalid value: --scene-zoom '2' is not LO,HI (e.g. 1,3)",
+        ),
         (
             train_app,
             ["train", "--pixel-loss", "l3"],

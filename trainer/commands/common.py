@@ -75,11 +75,11 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def float_pair(text: str, option: str) -> tuple[float, float]:
+def float_pair(text: str, option: str, example: str = "0.5,3") -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
-        raise typer.BadParameter(f"{option} {text!r} is not LO,HI (e.g. 0.5,3)") from None
+        raise typer.BadParameter(f"{option} {text!r} is not LO,HI (e.g. {example})") from None
     return lo, hi
 
 

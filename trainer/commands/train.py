@@ -343,7 +343,7 @@ def train(
         ghost_fraction=ghost_fraction,
         scene_fraction=scene_fraction,
         scene_compress=scene_compress,
-        scene_zoom=float_pair(scene_zoom, "--scene-zoom"),
+        scene_zoom=float_pair(scene_zoom, "--scene-zoom", "1,3"),
         real_data=str(real_data) if real_data else None,
         real_fraction=real_fraction,
         real_augment=real_augment,
