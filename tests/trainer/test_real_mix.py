@@ -138,11 +138,21 @@ def test_ghost_fraction_keeps_some_pairs_as_discrete_copies(photo: np.ndarray) -
         check_config(TrainConfig(ghost_fraction=1.5, continuous_blur=True))
 
 
+def _ramp() -> np.ndarray:
+    """A 640x480 photo of smooth colour ramps: a crop's span shows how much of it a view covers."""
+    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
+    return np.dstack([xx / 640 * 200 + 20, yy / 480 * 200 + 20, (xx + yy) / 1120 * 200 + 20]).astype(np.uint8)
+
+
+def _roughness(img: np.ndarray) -> float:
+    """A smooth ramp stays smooth unless noise is added."""
+    return float(np.abs(np.diff(img.astype(np.float32), n=2, axis=1)).mean())
+
+
 def test_scene_fraction_draws_clean_views_of_a_whole_scene_in_its_share() -> None:
     """--scene-fraction: that share of synthetic pairs is a handheld camera's view of the whole scene,
     left clean even where every other pair gets noise and compression."""
-    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
-    smooth = np.dstack([xx / 640 * 200 + 20, yy / 480 * 200 + 20, (xx + yy) / 1120 * 200 + 20]).astype(np.uint8)
+    smooth = _ramp()
     cfg = SynthConfig(
         motion=(1.0, 2.0), degrade_fraction=1.0, noise_sigma=(0.05, 0.05), jpeg_quality=(90, 90), scene_fraction=0.4
     )
@@ -150,11 +160,8 @@ def test_scene_fraction_draws_clean_views_of_a_whole_scene_in_its_share() -> Non
     kinds = [k for _, _, k in pairs]
     assert 0.25 < kinds.count("scene") / len(kinds) < 0.55  # 40 % asked
 
-    def roughness(img: np.ndarray) -> float:  # a smooth ramp stays smooth unless noise is added
-        return float(np.abs(np.diff(img.astype(np.float32), n=2, axis=1)).mean())
-
-    scene = [roughness(b) for b, _, k in pairs if k == "scene"]
-    others = [roughness(b) for b, _, k in pairs if k != "scene"]
+    scene = [_roughness(b) for b, _, k in pairs if k == "scene"]
+    others = [_roughness(b) for b, _, k in pairs if k != "scene"]
     assert max(scene) < 1.0 < min(others)  # noise of 12 levels on every other pair; none on a scene
     assert all(b.shape == s.shape == (64, 64, 3) for b, s, _ in pairs)
     with pytest.raises(DataError, match="--scene-fraction must be between 0 and 1"):
@@ -164,23 +171,19 @@ def test_scene_fraction_draws_clean_views_of_a_whole_scene_in_its_share() -> Non
 def test_scene_compress_stores_the_blurry_view_as_video_is_stored() -> None:
     """--scene-compress: that share of the whole-scene views gets sensor noise and H.264 on its blurry
     input (as a phone or the sample clips store video), never on its sharp target; off, the same pairs."""
-    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
-    smooth = np.dstack([xx / 640 * 200 + 20, yy / 480 * 200 + 20, (xx + yy) / 1120 * 200 + 20]).astype(np.uint8)
+    smooth = _ramp()
     base = {"motion": (1.0, 2.0), "noise_sigma": (0.05, 0.05), "h264_crf": (18, 18), "scene_fraction": 1.0}
 
     def pairs(**extra: float) -> list[tuple[np.ndarray, np.ndarray, str]]:
         cfg = SynthConfig(**base, **extra)
         return [synth_pair(smooth, (64, 64), np.random.default_rng([13, i]), cfg) for i in range(24)]
 
-    def roughness(img: np.ndarray) -> float:
-        return float(np.abs(np.diff(img.astype(np.float32), n=2, axis=1)).mean())
-
     clean, half, stored = pairs(), pairs(scene_compress=0.5), pairs(scene_compress=1.0)
     assert all(k == "scene" for _, _, k in clean + half + stored)
-    assert max(roughness(b) for b, _, _ in clean) < 1.0 < min(roughness(b) for b, _, _ in stored)
-    rough = [roughness(b) > 1.0 for b, _, _ in half]
+    assert max(_roughness(b) for b, _, _ in clean) < 1.0 < min(_roughness(b) for b, _, _ in stored)
+    rough = [_roughness(b) > 1.0 for b, _, _ in half]
     assert 0.2 < sum(rough) / len(rough) < 0.8  # half asked
-    assert max(roughness(s) for _, s, _ in stored) < 1.0  # the target stays clean
+    assert max(_roughness(s) for _, s, _ in stored) < 1.0  # the target stays clean
     for (b0, s0, _), (b1, s1, _) in zip(clean, pairs(scene_compress=0.0), strict=True):
         assert np.array_equal(b0, b1) and np.array_equal(s0, s1)  # off: the same pairs as before
     with pytest.raises(DataError, match="--scene-compress must be between 0 and 1"):
@@ -191,8 +194,7 @@ def test_scene_zoom_renders_the_view_as_large_as_a_video_frame_and_crops_it() ->
     """--scene-zoom: a whole-scene view rendered at twice the crop's size shows, in a crop, half of what
     the crop-sized view shows (its detail and blur twice as many pixels long, as in a 640x360 clip);
     off, the same pairs as before."""
-    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
-    ramp = np.dstack([xx / 640 * 200 + 20, yy / 480 * 200 + 20, (xx + yy) / 1120 * 200 + 20]).astype(np.uint8)
+    ramp = _ramp()
     base = {"motion": (1.0, 2.0), "scene_fraction": 1.0}
 
     def pairs(**extra: tuple[float, float]) -> list[tuple[np.ndarray, np.ndarray, str]]:
