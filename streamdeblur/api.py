@@ -88,6 +88,9 @@ class RunOptions:
     video_stream: int = 0
     #: an interlaced input made progressive first (bwdif): "frame" (25i -> 25p) or "field" (25i -> 50p); None: not
     deinterlace: str | None = None
+    #: an odd-size input's last column and/or last row dropped, so the frames and the output are even-sized and
+    #: every encoder writes 4:2:0 (H.264/HEVC need even sizes for it); an even-size input is left as it is
+    crop_even: bool = False
     #: a comparison output: "side" (original | deblurred, twice as wide) or "split" (a wipe); None: deblurred
     view: str | None = None
     #: bits a second the video is held to (a 2 s buffer: what a streaming service asks); with crf, its cap
@@ -415,6 +418,8 @@ def _deblur_live(
         raise InputError("realtime applies to a file or stream input; a camera is live already")
     if options.start is not None:
         raise InputError("start applies to a file or stream input; a camera is live (duration stops it)")
+    if options.crop_even:
+        raise InputError("crop_even applies to a file or stream input; a camera's frames are left as they are")
     if live is None:
         live = open_live(camera=camera, timeout=options.timeout, reconnect=options.reconnect)
     try:
@@ -427,13 +432,14 @@ def _deblur_live(
 
 
 def _open_input(input: str | os.PathLike[str], options: RunOptions) -> FileSource:
-    """The input opened with the run's timeout, reconnection, part (start, duration), video stream and
-    deinterlacing."""
+    """The input opened with the run's timeout, reconnection, part (start, duration), video stream,
+    deinterlacing and even-size crop."""
     from .video.sources import open_source
 
     return open_source(
         input, timeout=options.timeout, reconnect=options.reconnect, start=options.start, duration=options.duration,
         video_stream=options.video_stream, deinterlace=options.deinterlace, framerate=options.framerate,
+        crop_even=options.crop_even,
     )  # fmt: skip
 
 

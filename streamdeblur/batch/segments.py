@@ -218,7 +218,7 @@ def deblur_segment(
     stop_event: threading.Event | None = None,
 ) -> int:
     """Deblur one part of ``input`` into ``path`` (video only) on the open ``backend``, with
-    the run's ``options`` (batch, encoder, timeout); returns its frame count. Stopped or
+    the run's ``options`` (batch, encoder, timeout, crop_even); returns its frame count. Stopped or
     failed parts leave nothing behind."""
     from ..encoding import plan_run
     from ..pipeline import Pipeline
@@ -229,7 +229,7 @@ def deblur_segment(
     o = options
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open_source(input, timeout=o.timeout) as source:
+    with open_source(input, timeout=o.timeout, crop_even=o.crop_even) as source:  # each part cropped alike
         i = source.info
         plan = plan_run(o, backend, i.width, i.height, output_codec(path, o.codec))  # calibrated once per worker
         sink = FileSink(

@@ -133,6 +133,16 @@ def run(
         ),
     ] = 0,
     deinterlace: DeinterlaceOption = None,
+    crop_even: Annotated[
+        bool,
+        typer.Option(
+            "--crop-even",
+            help=(
+                "Drop an odd-size input's last column and/or last row (641x361 -> 640x360), so H.264/HEVC write "
+                "the 4:2:0 every player plays instead of 4:4:4; an even size is left as it is."
+            ),
+        ),
+    ] = False,
     audio: AudioOption = None,
     framerate: Annotated[
         Optional[str],
@@ -401,7 +411,8 @@ def run(
         batch=parse_batch(batch), codec=codec, crf=crf, preset=preset, encoder_threads=encoder_threads,
         pix_fmt=pix_fmt, overwrite=overwrite, timeout=timeout, realtime=realtime, reconnect=reconnect,
         start=begin, duration=length,
-        video_stream=video_stream, deinterlace=value(deinterlace), view=view.value, audio=value(audio),
+        video_stream=video_stream, deinterlace=value(deinterlace), crop_even=crop_even, view=view.value,
+        audio=value(audio),
         framerate=None if framerate is None else parse_framerate(framerate),
         bitrate=None if bitrate is None else parse_bitrate(bitrate),
         window=window,
@@ -424,6 +435,8 @@ def run(
             raise InputError("--video-stream applies to a file or stream input; a camera has one")
         if deinterlace is not None:
             raise InputError("--deinterlace applies to a file or stream input; a camera gives progressive frames")
+        if crop_even:
+            raise InputError("--crop-even applies to a file or stream input; a camera's frames are left as they are")
         if audio is not None:
             raise InputError("--audio applies to a file or stream input; a camera records no sound")
         if framerate is not None:
@@ -601,8 +614,8 @@ def _run_pipe(
 #: the options of `run` that a still picture has no use for
 _VIDEO_ONLY = (
     "batch", "codec", "crf", "preset", "encoder_threads", "pix_fmt", "timeout", "format", "segments", "realtime",
-    "reconnect", "start", "duration", "end", "video_stream", "deinterlace", "bitrate", "window", "progress", "audio",
-    "framerate",
+    "reconnect", "start", "duration", "end", "video_stream", "deinterlace", "crop_even", "bitrate", "window",
+    "progress", "audio", "framerate",
 )  # fmt: skip
 #: the batch's, which several pictures into a folder take (a cluster deblurs them too) and one picture does not
 _BATCH_ONLY = ("cluster", "cpus_per_worker", "workers", "report")

@@ -348,7 +348,8 @@ def choose_pix_fmt(codec: str, info: FrameFormat, requested: str | None) -> str:
         if chosen != even:
             log.warning(
                 "odd frame size %dx%d: %s's %s needs even sizes, so it writes %s, which browsers, phones and "
-                "QuickTime do not play; --codec libvpx-vp9 or libsvtav1 keeps 4:2:0 at this size",
+                "QuickTime do not play; --codec libvpx-vp9 or libsvtav1 keeps 4:2:0 at this size, or --crop-even "
+                "drops the last odd row/column",
                 info.width, info.height, codec, even, chosen,
             )  # fmt: skip
         return chosen

@@ -322,9 +322,10 @@ class FileSink:
                 raise OutputError(
                     f"the {fmt.upper()} output is 4:2:0, which {self.codec} cannot encode at the odd frame size "
                     f"{info.width}x{info.height}",
-                    "give --codec libvpx-vp9 or libsvtav1, which take odd sizes"
+                    "give --codec libvpx-vp9 or libsvtav1, which take odd sizes, or --crop-even (drops the last odd "
+                    "row/column)"
                     if fmt == "dash"
-                    else "crop the input to an even size first (FFmpeg: -vf crop=trunc(iw/2)*2:trunc(ih/2)*2)",
+                    else "give --crop-even (drops the last odd row/column)",
                 )
             self.pix_fmt = "yuv420p"
         elif self.codec == "gif" and pix_fmt is None:

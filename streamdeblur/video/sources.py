@@ -228,6 +228,7 @@ class FileSource:
         video_stream: int = 0,
         deinterlace: str | None = None,
         framerate: Fraction | None = None,
+        crop_even: bool = False,
     ) -> None:
         self.spec = str(spec)
         if framerate is not None and not is_sequence(self.spec):
@@ -243,6 +244,10 @@ class FileSource:
         self.deinterlace = deinterlace
         self._deinterlacer: Deinterlacer | None = None
         self._deinterlace_decided = False
+        #: ``--crop-even``: an odd-size input's last column and/or last row dropped, so every frame (and the
+        #: output) is even-sized and every encoder writes 4:2:0; an even-size input is left as it is
+        self.crop_even = crop_even
+        self._crop: tuple[int, int] | None = None  # the (width, height) frames are cropped to; None: not cropped
         self._untimed = False  # frames come without timestamps (a raw H.264/H.265 stream): counted at the rate
         #: which of the input's video streams is deblurred (FFmpeg's ``-map 0:v:N``): a thermal and a
         #: colour camera's, a second angle; the others are named as left out
@@ -513,6 +518,10 @@ class FileSource:
             src_color_range=f.color_range if f.color_range in (1, 2) else 1,
             **size,
         )
+        if self._frames_out == 0 and self.crop_even:
+            self._crop = self._even_size(img.shape[1], img.shape[0])
+        if self._crop is not None:  # every frame has the first's size by now (scaled above where it changed)
+            img = np.ascontiguousarray(img[: self._crop[1], : self._crop[0]])
         meta: dict[str, Any] = {}
         if self._reconnected:  # the first frame of a connection opened again (--reconnect)
             meta["reconnected"], self._reconnected = True, False
@@ -547,6 +556,22 @@ class FileSource:
         )
         self._frames_out += 1
         return frame
+
+    def _even_size(self, width: int, height: int) -> tuple[int, int] | None:
+        """``--crop-even``: the even size an odd ``width`` x ``height`` is cropped to (its last column and/or
+        row dropped, as HandBrake's mod-2 crop), said once; None for an even size (frames left as they are)."""
+        even = (width - width % 2, height - height % 2)
+        if even == (width, height):
+            return None
+        if min(even) < 1:
+            raise InputError(
+                f"input {self.spec} is {width}x{height}: --crop-even would leave no pixels", "leave --crop-even out"
+            )
+        dropped = " and ".join(what for what, odd in (("last column", width % 2), ("last row", height % 2)) if odd)
+        log.warning(
+            "input %s is %dx%d: --crop-even drops its %s (output %dx%d)", self.spec, width, height, dropped, *even
+        )
+        return even
 
     def _decode(self) -> Iterator[Frame | Packet]:
         """Frames and packets in demux order. As FFmpeg does, a packet the decoder rejects is
@@ -969,5 +994,7 @@ def open_source(spec: str | os.PathLike, **options: Any) -> FileSource:
     """Open a video file or URL (rtsp/http(s)/udp/...); raises a one-line error if it cannot be used.
     ``options``: :class:`FileSource`'s (``timeout``; ``deep``: frames of video deeper than 8 bits are
     uint16, else uint8; ``reconnect``: a URL that drops is opened again for up to that many seconds;
-    ``start``, ``duration``: only that part of it, in seconds, :mod:`streamdeblur.video.trim`)."""
+    ``start``, ``duration``: only that part of it, in seconds, :mod:`streamdeblur.video.trim`;
+    ``deinterlace``: an interlaced input made progressive; ``crop_even``: an odd-size input's last column
+    and/or row dropped, so its frames are even-sized)."""
     return FileSource(spec, **options)

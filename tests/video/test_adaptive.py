@@ -266,7 +266,10 @@ def test_an_odd_frame_size_is_refused_for_hls_and_dash_with_h264_and_taken_by_vp
     write_video(src, random_frames(6, 65, 37), codec="ffv1", pix_fmt="yuv420p")
     site = tmp_path / "site"
     site.mkdir()
-    fixes = {"HLS": "crop the input to an even size first", "DASH": "give --codec libvpx-vp9 or libsvtav1"}
+    fixes = {
+        "HLS": "give --crop-even (drops the last odd row/column)",
+        "DASH": "give --codec libvpx-vp9 or libsvtav1, which take odd sizes, or --crop-even",
+    }
     for out, kind in (("c.m3u8", "HLS"), ("c.mpd", "DASH")):
         res = run(src, "-o", site / out, "-w", tiny_weights)
         assert res.exit_code == 2, res.output

@@ -282,7 +282,7 @@ def test_odd_size_into_h264_warns_that_4_4_4_plays_in_few_players(tmp_path, capl
     assert [f[2].shape for f in read_video(tmp_path / "out.mp4")] == [(37, 65, 3)] * 3
     line = next(r.getMessage() for r in caplog.records if "odd frame size" in r.getMessage())
     assert f"65x37: libx264's {pix_fmt} needs even sizes, so it writes {written}" in line
-    assert "do not play" in line and "--codec libvpx-vp9" in line
+    assert "do not play" in line and "--codec libvpx-vp9" in line and "--crop-even" in line
 
 
 def test_ten_bit_input_is_read_and_colour_tags_are_kept(tmp_path):
