@@ -7,12 +7,20 @@ FFmpeg's image2 reader starts at the lowest number it finds only within 0-4 and 
 missing number: a sequence numbered from 1001 would not open, and one with a gap would come out
 silently short. So the numbers are found first (:func:`sequence_numbers`): the reader is told
 where the sequence starts, and a gap is one line naming it, before any work.
+
+An image-sequence output (``-o sharp/f_%06d.png``) is the other way: one picture a frame, and beside
+them a CSV of the frames' times (:func:`timestamps_name`: ``f_timestamps.csv``), which pictures
+cannot hold: a variable-rate input's, a ``--start`` part's or a stream's frames still line up with
+other sensors. Both are made in a hidden folder and moved in together (:func:`publish_sequence`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import os
 import re
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -120,41 +128,109 @@ def is_sequence_output(path: str | os.PathLike[str]) -> bool:
     return ext in SEQUENCE_ENCODERS and _one_number(name)
 
 
+#: the first line of an image-sequence output's CSV of frame times (:func:`timestamps_name`)
+TIMESTAMPS_HEADER = ("frame", "file", "pts_time")
+
+
+def timestamps_name(pattern: str | os.PathLike[str]) -> str:
+    """The name of the CSV of an image-sequence output's frame times, beside its pictures: the pattern's
+    number replaced by ``timestamps``, ending ``.csv`` (``f_%06d.png``: ``f_timestamps.csv``;
+    ``%06d.png``: ``timestamps.csv``)."""
+    stem = os.path.splitext(os.path.basename(str(pattern)))[0]
+    return PATTERN.sub("timestamps", stem, count=1) + ".csv"
+
+
 def check_sequence_output(path: str | os.PathLike[str], *, overwrite: bool) -> tuple[Path, str, str]:
     """An image-sequence output checked before any work: its folder exists and is writable, and
-    holds no picture of the sequence already (without ``overwrite``); returns (pattern, muxer, encoder)."""
-    from ..errors import OutputExistsError
+    holds no picture of the sequence and no CSV of its frame times already (without ``overwrite``);
+    returns (pattern, muxer, encoder)."""
+    from ..errors import OutputError, OutputExistsError
     from .sinks import check_output_folder  # sinks imports this module
 
     out = Path(path)
     check_output_folder(out)
     folder = out.parent if str(out.parent) else Path(".")
     there = sequence_numbers(str(out))
-    if there and not overwrite:
+    times = folder / timestamps_name(out)
+    if times.is_dir():
+        raise OutputError(
+            f"{times}, where the frames' times of {out.name} go, is a folder", "give another name or folder"
+        )
+    times_there = os.path.lexists(times)
+    if (there or times_there) and not overwrite:
+        held = [f"{len(there)} pictures of {out.name} ({out.name % there[0]} ...)"] if there else []
+        if times_there:
+            held.append(times.name if there else f"{times.name} (the frame times of pictures {out.name})")
         raise OutputExistsError(
-            f"{folder} already holds {len(there)} pictures of {out.name} ({out.name % there[0]} ...)",
-            "pass --overwrite to replace them, or give another name or folder",
+            f"{folder} already holds {' and '.join(held)}",
+            f"pass --overwrite to replace {'them' if there else 'it'}, or give another name or folder",
         )
     return out, "image2", SEQUENCE_ENCODERS[out.suffix.lower()]
 
 
-def publish_sequence(written: Path, out: Path, *, overwrite: bool) -> int:
+def publish_sequence(written: Path, out: Path, *, overwrite: bool, times: Sequence[Fraction]) -> int:
     """Move the pictures of the sequence ``out`` (a pattern) from the hidden folder ``written`` into
-    ``out``'s folder, in order, each under its name only once whole; a picture of the same name that
-    appeared meanwhile is kept unless ``overwrite``. Returns how many were moved."""
+    ``out``'s folder, in order, each under its name only once whole, then the CSV of their times
+    (:func:`write_timestamps`; ``times``: each frame's, in seconds, in the order written); a file of the
+    same name that appeared meanwhile is kept unless ``overwrite``. Where moving the pictures stops
+    part way, the CSV moved in lists those moved in, no others. Returns how many pictures were moved."""
     from ..errors import OutputExistsError
     from ..fileio import fsync_file, publish
 
     numbers = sequence_numbers(str(written / out.name))
-    for n in numbers:
-        name = out.name % n
+    moved: list[int] = []
+    try:
+        for n in numbers:
+            name = out.name % n
+            try:
+                fsync_file(written / name)
+                publish(written / name, out.parent / name, replace=overwrite)
+            except FileExistsError:
+                raise OutputExistsError(
+                    f"{out.parent / name} appeared while this run was writing the sequence and was left as it is; "
+                    f"this run's pictures from there on are in {written}",
+                    "pass --overwrite to let a run replace existing pictures",
+                ) from None
+            moved.append(n)
+    except BaseException:
+        if moved:  # the pictures moved in keep their times; the error said is the pictures'
+            with contextlib.suppress(OSError):
+                _publish_timestamps(written, out, moved, times, overwrite=overwrite)
+        raise
+    if numbers:
         try:
-            fsync_file(written / name)
-            publish(written / name, out.parent / name, replace=overwrite)
+            _publish_timestamps(written, out, numbers, times, overwrite=overwrite)
         except FileExistsError:
+            name = timestamps_name(out)
             raise OutputExistsError(
                 f"{out.parent / name} appeared while this run was writing the sequence and was left as it is; "
-                f"this run's pictures from there on are in {written}",
-                "pass --overwrite to let a run replace existing pictures",
+                f"this run's pictures are in place and their times in {written / name}",
+                "pass --overwrite to let a run replace existing pictures and their times",
             ) from None
     return len(numbers)
+
+
+def write_timestamps(path: Path, pattern: str, numbers: Sequence[int], times: Sequence[Fraction]) -> None:
+    """The CSV of an image sequence's frame times at ``path``, synced: ``frame,file,pts_time``, then a row
+    per picture ``numbers`` names (its number, its file name, its time in seconds to 6 decimals: the time the
+    frame has in a video output of the run). ``times`` are the frames' in the order written, the first
+    picture's first: an image encoder makes one picture a frame, in order."""
+    first = min(numbers, default=0)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        rows = csv.writer(f, lineterminator="\n")
+        rows.writerow(TIMESTAMPS_HEADER)
+        rows.writerows((n, pattern % n, f"{float(times[n - first]):.6f}") for n in numbers if n - first < len(times))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _publish_timestamps(
+    written: Path, out: Path, numbers: Sequence[int], times: Sequence[Fraction], *, overwrite: bool
+) -> None:
+    """Write the CSV of the pictures ``numbers`` into the hidden folder ``written`` and move it in beside
+    them (never over one that appeared meanwhile, unless ``overwrite``: FileExistsError)."""
+    from ..fileio import publish
+
+    name = timestamps_name(out)
+    write_timestamps(written / name, out.name, numbers, times)
+    publish(written / name, out.parent / name, replace=overwrite)

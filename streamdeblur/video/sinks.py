@@ -309,6 +309,9 @@ class FileSink:
             self._name = self.path
         #: an image sequence: the pictures are written into a hidden folder beside, then moved
         self._sequence_dir: Path | None = None
+        #: an image sequence: each frame's time in seconds as written (its pts in the output's time base, the
+        #: time it would have in a video output), for the CSV moved in beside the pictures (sequence.py)
+        self._sequence_times: list[Fraction] = []
         self.info = info
         self.codec = video_encoder(codec or default_codec)
         #: a GIF's palette maker (video/gif.py): its frames are 8-bit palette pictures
@@ -705,6 +708,8 @@ class FileSink:
             if isinstance(e, av.error.FFmpegError):
                 raise OutputError(f"encoding frame {frame.index} to {self.path} failed: {e}") from None
             raise OutputError(f"writing {self.path} failed: {e.strerror or e}", "check free disk space") from None
+        if self._sequence_dir is not None:
+            self._sequence_times.append(pts * self._time_base)
         self.frames_written += 1
 
     def _with_captions(self, vf: av.VideoFrame, carrier: av.VideoFrame) -> av.VideoFrame:
@@ -811,9 +816,14 @@ class FileSink:
             return None
         if self._adaptive is not None:  # segments, then the playlist or manifest
             return self._adaptive.publish(partial=partial)
-        if self._sequence_dir is not None:  # every picture done, the stopped run's too: each one whole
+        if self._sequence_dir is not None:  # every picture done, the stopped run's too: each one whole, and their times
             try:
-                publish_sequence(self._sequence_dir, Path(self.path), overwrite=self.overwrite)
+                publish_sequence(
+                    self._sequence_dir, Path(self.path), overwrite=self.overwrite, times=self._sequence_times
+                )
+            except OutputExistsError:  # what was not moved in stays in the hidden folder, as the error says
+                self._sequence_dir = None
+                raise
             except OSError as e:
                 raise OutputError(f"cannot move the pictures to {Path(self.path).parent}: {e.strerror or e}") from None
             shutil.rmtree(self._sequence_dir, ignore_errors=True)

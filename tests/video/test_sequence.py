@@ -104,7 +104,8 @@ def test_a_video_written_as_a_sequence_of_pictures_one_a_frame(tmp_path, tiny_we
     res = run(src, "-o", pattern, "-w", tiny_weights, "-q")
     assert res.exit_code == 0, res.output
     names = sorted(p.name for p in (tmp_path / "frames").iterdir())
-    assert names == [f"f_{i:04d}.png" for i in range(1, 13)]  # FFmpeg's numbering, from 1; nothing hidden left
+    # FFmpeg's numbering, from 1, and the frames' times beside (test_sequence_timestamps.py); nothing hidden left
+    assert names == [*(f"f_{i:04d}.png" for i in range(1, 13)), "f_timestamps.csv"]
     assert hidden(tmp_path / "frames") == [] and hidden(tmp_path) == []
     for name, f in zip(names, frames):  # each picture whole and exact (the identity model, PNG)
         with av.open(str(tmp_path / "frames" / name)) as c:
