@@ -37,6 +37,7 @@ class TrainConfig:
     scene_fraction: float = 0.0  # synthetic pairs: share drawn as a clean view of a whole scene (synth.SCENE_MOTION)
     scene_compress: float = 0.0  # of those views, the share whose blurry input gets noise and H.264 (as stored)
     scene_zoom: tuple[float, float] = (1.0, 1.0)  # those views rendered at LO..HI x the crop's size, then cropped
+    scene_motion: tuple[float, float] = (0.3, 3.0)  # those views' camera speed, LO..HI (synth.SCENE_MOTION)
     # real pairs mixed into the synthetic ones: a GoPro-layout root (its train/ split), and their share
     real_data: str | None = None
     real_fraction: float = 0.5
@@ -100,7 +101,7 @@ class TrainConfig:
     def from_dict(d: dict) -> TrainConfig:
         names = {f.name for f in fields(TrainConfig)}
         d = {k: v for k, v in d.items() if k in names}
-        for k in ("betas", "packages", "motion", "real_scale", "scene_zoom"):
+        for k in ("betas", "packages", "motion", "real_scale", "scene_zoom", "scene_motion"):
             if isinstance(d.get(k), list):
                 d[k] = tuple(d[k])
         return TrainConfig(**d)
@@ -151,6 +152,11 @@ def check_config(cfg: TrainConfig) -> None:
         raise DataError(
             f"--scene-zoom must be LO,HI with 1 <= LO <= HI <= 4, got {cfg.scene_zoom[0]},{cfg.scene_zoom[1]}",
             "e.g. --scene-zoom 1,3",
+        )
+    if not 0.0 < cfg.scene_motion[0] <= cfg.scene_motion[1] <= 8.0:
+        raise DataError(
+            f"--scene-motion must be LO,HI with 0 < LO <= HI <= 8, got {cfg.scene_motion[0]},{cfg.scene_motion[1]}",
+            "e.g. --scene-motion 0.3,6",
         )
     if cfg.gamma < 0:
         raise DataError(f"--gamma must be 0 or more, got {cfg.gamma}", "e.g. --gamma 0.25")

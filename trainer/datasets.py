@@ -307,6 +307,7 @@ def training_data(cfg: TrainConfig) -> SyntheticPairs | GoProPairs | MixedPairs:
         scene_fraction=cfg.scene_fraction,
         scene_compress=cfg.scene_compress,
         scene_zoom=tuple(cfg.scene_zoom),
+        scene_motion=tuple(cfg.scene_motion),
         degrade_fraction=cfg.degrade_fraction,
         h264_fraction=cfg.h264_fraction,
         gamma=cfg.gamma,

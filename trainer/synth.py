@@ -14,6 +14,10 @@ from . import blur, camera
 BLUR_KINDS = ("gopro", "traj")
 
 
+#: camera speeds of a "scene" pair by default (handheld shake and pans: the sample clips move at 0.8 and 1.0)
+SCENE_MOTION = (0.3, 3.0)
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """How synthetic pairs are made (shared by make-data and on-the-fly training)."""
@@ -51,10 +55,9 @@ class SynthConfig:
     #: at that size, so its blur and detail are as long in pixels as a frame that size shows them (the
     #: sample clips' 640x360 frames: about 2x a 256 crop), and a crop-sized window of it is the pair
     scene_zoom: tuple[float, float] = (1.0, 1.0)
-
-
-#: camera speeds of a "scene" pair (handheld shake and pans: the sample clips move at 0.8 and 1.0)
-SCENE_MOTION = (0.3, 3.0)
+    #: the "scene" pairs' camera speed, LO..HI (log-uniform; :data:`SCENE_MOTION`: handheld shake and pans,
+    #: the sample clips' 0.8 and 1.0; up to the panel's strong blur, 4-7, with a larger HI)
+    scene_motion: tuple[float, float] = SCENE_MOTION
 
 
 def _static_view(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
@@ -129,7 +132,7 @@ def _scene_pair(
     photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, cfg: SynthConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """A GoPro-style pair of a whole scene: :func:`camera.camera_video`'s own view scale (the view's
-    diagonal covers 0.35-0.7 of the photo's short side), a camera speed in :data:`SCENE_MOTION`
+    diagonal covers 0.35-0.7 of the photo's short side), a camera speed in ``cfg.scene_motion``
     (log-uniform), moving objects and streaks as ``cfg`` says, rendered at ``cfg.scene_zoom`` times
     ``size`` and cropped to it; no :func:`finish_pair`, only, in ``cfg.scene_compress`` of them, the
     blurry input's noise and H.264."""
@@ -138,7 +141,7 @@ def _scene_pair(
     if tuple(cfg.scene_zoom) != (1.0, 1.0):  # extra draws only when asked: older configurations keep their pairs
         zoom = blur.log_uniform(rng, *cfg.scene_zoom)
         fw, fh = max(w, round(w * zoom)), max(h, round(h * zoom))
-    motion = blur.log_uniform(rng, *SCENE_MOTION)
+    motion = blur.log_uniform(rng, *cfg.scene_motion)
     objects, continuous = _movers_and_streaks(rng, cfg)
     blurred, sharp = camera.gopro_pair(
         photo, (fw, fh), rng, subframes=cfg.subframes, motion=motion, scale=None, objects=objects, continuous=continuous

@@ -159,6 +159,15 @@ def train(
             )
         ),
     ] = "1,1",
+    scene_motion: Annotated[
+        str,
+        typer.Option(
+            help=(
+                "The --scene-fraction views' camera speed LO,HI (log-uniform, as --motion's; default 0.3,3: handheld "
+                "shake and pans, the sample clips' 0.8 and 1.0; the panel's strong blur is 4-7)."
+            )
+        ),
+    ] = "0.3,3",
     real_data: Annotated[
         Optional[Path],
         typer.Option(
@@ -344,6 +353,7 @@ def train(
         scene_fraction=scene_fraction,
         scene_compress=scene_compress,
         scene_zoom=float_pair(scene_zoom, "--scene-zoom", "1,3"),
+        scene_motion=float_pair(scene_motion, "--scene-motion", "0.3,6"),
         real_data=str(real_data) if real_data else None,
         real_fraction=real_fraction,
         real_augment=real_augment,
