@@ -189,25 +189,7 @@ def export_checkpoint(
     if best and best.get("step") != own.get("step"):
         metrics["best_validation"] = card(best)
     if metrics_json is not None:
-        p = Path(metrics_json)
-        if not p.is_file():
-            raise InputNotFoundError(
-                f"--metrics file not found: {p}", "pass the JSON written by `streamdeblur-train eval`"
-            )
-        try:
-            ev = json.loads(p.read_text())
-            res = ev["results"]
-        except (ValueError, KeyError, TypeError):
-            raise WeightsError(f"--metrics {p} is not a `streamdeblur-train eval` JSON") from None
-        mine = [k for k in res if k == str(checkpoint) or Path(k).name == Path(checkpoint).name]
-        metrics["eval"] = {
-            "root": ev.get("root"),
-            "split": ev.get("split"),
-            "input": res.get("input"),
-            "unsharp": res.get("unsharp"),
-        }
-        if mine:
-            metrics["eval"]["model"] = res[mine[0]]
+        metrics["eval"] = _eval_column(metrics_json, checkpoint)
     trained_on = {
         "data": ck.get("trained_on"),
         "steps": ck.get("step"),
@@ -238,3 +220,68 @@ def export_checkpoint(
         "weights": "ema" if ck.get("ema") else "raw",
     }
     return save_generator(model, out, trained_on=trained_on, metrics=metrics, half=half, overwrite=overwrite)
+
+
+def average_generators(
+    weights: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    metrics_json: str | os.PathLike | None = None,
+    half: bool = False,
+    overwrite: bool = False,
+) -> tuple[Path, Path]:
+    """The element-wise mean of generators of one architecture (``weights``: exported files; a "model
+    soup" of fine-tunes of one another) -> ``NAME.safetensors`` + ``NAME.json``, whose card names each
+    one that went in and what it was trained on. Generators of other architectures or sizes are refused
+    (:class:`WeightsError`) before anything is written; ``metrics_json``: an eval JSON with a column for
+    ``NAME.safetensors``, as :func:`export_checkpoint` takes."""
+    if len(weights) < 2:
+        raise WeightsError("average needs two generators or more", "give each exported .safetensors file")
+    if not overwrite:
+        taken = [p for p in generator_paths(out) if os.path.lexists(p)]
+        if taken:
+            raise OutputExistsError(f"{taken[0]} exists", "pass --overwrite to replace it, or choose another --out")
+    models = [load_generator(w) for w in weights]
+    first = models[0]
+    for w, m in zip(weights[1:], models[1:], strict=True):
+        if (m.arch, m.arch_args) != (first.arch, first.arch_args):
+            raise WeightsError(
+                f"{w} is {m.arch} {m.arch_args}, {weights[0]} is {first.arch} {first.arch_args}",
+                "average generators of one architecture only (fine-tunes of one another)",
+            )
+    states = [m.state_dict() for m in models]
+    mean = {
+        k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v
+        for k, v in states[0].items()
+    }
+    soup = build_model(first.arch, **first.arch_args)
+    soup.load_state_dict(mean)
+    metrics: dict[str, Any] = {}
+    if metrics_json is not None:
+        metrics["eval"] = _eval_column(metrics_json, generator_paths(out)[0])
+    members = [{"weights": Path(w).name, "trained_on": m.card.get("trained_on")} for w, m in zip(weights, models)]
+    trained_on = {"averaged": members, "weights": f"the element-wise mean of {len(members)} generators"}
+    return save_generator(soup, out, trained_on=trained_on, metrics=metrics, half=half, overwrite=overwrite)
+
+
+def _eval_column(metrics_json: str | os.PathLike, weights: str | os.PathLike) -> dict[str, Any]:
+    """What an eval JSON (``streamdeblur-train eval --json``) says of the input, the unsharp mask and, if
+    it has a column named as ``weights`` (the same path or file name), of those weights: for a card."""
+    p = Path(metrics_json)
+    if not p.is_file():
+        raise InputNotFoundError(f"--metrics file not found: {p}", "pass the JSON written by `streamdeblur-train eval`")
+    try:
+        ev = json.loads(p.read_text())
+        res = ev["results"]
+    except (ValueError, KeyError, TypeError):
+        raise WeightsError(f"--metrics {p} is not a `streamdeblur-train eval` JSON") from None
+    mine = [k for k in res if k == str(weights) or Path(k).name == Path(weights).name]
+    column = {
+        "root": ev.get("root"),
+        "split": ev.get("split"),
+        "input": res.get("input"),
+        "unsharp": res.get("unsharp"),
+    }
+    if mine:
+        column["model"] = res[mine[0]]
+    return column

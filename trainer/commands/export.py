@@ -37,3 +37,28 @@ def export(
 
     w, card = export_checkpoint(checkpoint, out, metrics_json=metrics, half=half, overwrite=overwrite)
     typer.echo(f"wrote {w} and {card}")
+
+
+@app.command()
+@user_errors
+def average(
+    weights: Annotated[
+        list[Path], typer.Argument(help="Two exported generators or more (.safetensors), one architecture.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="NAME or NAME.safetensors; NAME.json is written beside it.")],
+    metrics: Annotated[
+        Optional[Path],
+        typer.Option(help="An eval JSON with a column for NAME.safetensors: its numbers go into the card."),
+    ] = None,
+    half: Annotated[bool, typer.Option("--half", help=HALF_HELP)] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace NAME.safetensors / NAME.json if they exist.")] = False,
+) -> None:
+    """Write the element-wise mean of generators of one architecture (fine-tunes of one another: a
+    "model soup"), its card naming each one that went in.
+
+    Example:  streamdeblur-train average runs/a/g.safetensors runs/b/g.safetensors -o runs/soup/g
+    """
+    from ..checkpoint import average_generators
+
+    w, card = average_generators(weights, out, metrics_json=metrics, half=half, overwrite=overwrite)
+    typer.echo(f"wrote {w} and {card} (the mean of {len(weights)} generators)")
