@@ -35,7 +35,8 @@ def _train(data: Path, out: Path, *options: object) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "command", ["make-data", "calibrate", "train", "eval", "export", "pool-eval", "video-psnr", "side-by-side"]
+    "command",
+    ["make-data", "calibrate", "train", "eval", "export", "average", "pool-eval", "video-psnr", "side-by-side"],
 )
 def test_help_shows_an_example(command: str) -> None:
     r = runner.invoke(app, [command, "--help"])
@@ -294,3 +295,37 @@ def test_eval_unwritable_json_stops_before_scoring(tiny_gopro: Path, tmp_path: P
         _one_line_error(r, "--json", needle)
         assert "robustness panel" not in r.output  # nothing was scored
     assert a_file.read_text() == "x"
+
+
+def test_average_writes_the_mean_of_generators_of_one_architecture(tmp_path: Path) -> None:
+    """`average`: a "model soup" of fine-tunes is each weight's mean; it loads and runs as the runtime
+    loads any generator, its card names what went in; another architecture, one generator alone or an
+    existing output without --overwrite are one-line errors."""
+    paths = []
+    for seed in (1, 2, 3):
+        w, _ = save_generator(
+            perturbed("deblurgan-lite", seed, **TINY), tmp_path / f"g{seed}", trained_on={"seed": seed}
+        )
+        paths.append(str(w))
+    r = runner.invoke(app, ["average", *paths, "-o", str(tmp_path / "soup")])
+    assert r.exit_code == 0, r.output
+    soup, members = load_generator(tmp_path / "soup.safetensors"), [load_generator(p) for p in paths]
+    for k, v in soup.state_dict().items():
+        want = sum(m.state_dict()[k] for m in members) / 3
+        torch.testing.assert_close(v, want)
+    assert [m["weights"] for m in soup.card["trained_on"]["averaged"]] == [
+        "g1.safetensors",
+        "g2.safetensors",
+        "g3.safetensors",
+    ]
+    assert soup.card["trained_on"]["averaged"][1]["trained_on"] == {"seed": 2}
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert not torch.equal(soup(x), members[0](x))  # not one of them passed through
+    _one_line_error(runner.invoke(app, ["average", *paths, "-o", str(tmp_path / "soup")]), "exists", "--overwrite")
+    other, _ = save_generator(perturbed("deblurgan-lite", 4, **{**TINY, "width": 16}), tmp_path / "wide")
+    _one_line_error(
+        runner.invoke(app, ["average", paths[0], str(other), "-o", str(tmp_path / "x")]), "one architecture"
+    )
+    _one_line_error(runner.invoke(app, ["average", paths[0], "-o", str(tmp_path / "x")]), "two generators or more")
+    assert not (tmp_path / "x.safetensors").exists()
