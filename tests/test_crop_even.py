@@ -61,6 +61,14 @@ def test_without_crop_even_the_odd_input_keeps_its_size_in_4_4_4_and_is_told_of_
     assert stream(out) == (W, H, "yuv444p", N)
     line = next(r.getMessage() for r in caplog.records if "odd frame size" in r.getMessage())
     assert "--crop-even drops the last odd row/column" in line
+    # that 4:4:4 output run again with --crop-even: even, but 4:4:4 is its own format and is kept;
+    # --pix-fmt yuv420p as well gives the 4:2:0 every player plays (as --help says)
+    res = run(out, "-o", tmp_path / "again.mp4", "-w", tiny_weights, "--crop-even")
+    assert res.exit_code == 0, res.stderr
+    assert stream(tmp_path / "again.mp4") == (W - 1, H - 1, "yuv444p", N)
+    res = run(out, "-o", tmp_path / "played.mp4", "-w", tiny_weights, "--crop-even", "--pix-fmt", "yuv420p")
+    assert res.exit_code == 0, res.stderr
+    assert stream(tmp_path / "played.mp4") == (W - 1, H - 1, "yuv420p", N)
 
 
 def test_the_crop_keeps_the_top_left_pixels_as_they_were(tmp_path, odd, tiny_weights):

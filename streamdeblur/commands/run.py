@@ -139,7 +139,8 @@ def run(
             "--crop-even",
             help=(
                 "Drop an odd-size input's last column and/or last row (641x361 -> 640x360), so H.264/HEVC write "
-                "the 4:2:0 every player plays instead of 4:4:4; an even size is left as it is."
+                "the 4:2:0 every player plays instead of 4:4:4 (an input that is 4:4:4 itself stays so: add "
+                "--pix-fmt yuv420p); an even size is left as it is."
             ),
         ),
     ] = False,
