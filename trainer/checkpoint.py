@@ -168,9 +168,7 @@ def export_checkpoint(
     An existing pair (either file) is replaced only with ``overwrite``: exporting over the shipped
     weights by a slip of ``-o`` would lose them (:class:`OutputExistsError`, before any work)."""
     if not overwrite:
-        taken = [p for p in generator_paths(out) if os.path.lexists(p)]
-        if taken:
-            raise OutputExistsError(f"{taken[0]} exists", "pass --overwrite to replace it, or choose another --out")
+        _refuse_taken(out)
     ck = load_checkpoint(checkpoint)
     model = generator_from_checkpoint(ck, str(checkpoint)).eval()
     cfg = ck.get("config", {})
@@ -238,9 +236,7 @@ def average_generators(
     if len(weights) < 2:
         raise WeightsError("average needs two generators or more", "give each exported .safetensors file")
     if not overwrite:
-        taken = [p for p in generator_paths(out) if os.path.lexists(p)]
-        if taken:
-            raise OutputExistsError(f"{taken[0]} exists", "pass --overwrite to replace it, or choose another --out")
+        _refuse_taken(out)
     models = [load_generator(w) for w in weights]
     first = models[0]
     for w, m in zip(weights[1:], models[1:], strict=True):
@@ -285,3 +281,11 @@ def _eval_column(metrics_json: str | os.PathLike, weights: str | os.PathLike) ->
     if mine:
         column["model"] = res[mine[0]]
     return column
+
+
+def _refuse_taken(out: str | os.PathLike) -> None:
+    """A generator pair (either file) already at ``out`` is replaced only with ``--overwrite``: checked
+    before any work, so a slip of ``-o`` onto the shipped weights costs nothing."""
+    taken = [p for p in generator_paths(out) if os.path.lexists(p)]
+    if taken:
+        raise OutputExistsError(f"{taken[0]} exists", "pass --overwrite to replace it, or choose another --out")
