@@ -30,6 +30,7 @@ class _Parts:
     left: int
     frames: int  # the input's, all parts together
     frames_done: int = 0
+    keep: bool = True  # finished parts outlive a stop or a failure (not a failed join: they are what failed)
 
 
 class Schedule:
@@ -141,9 +142,10 @@ class Schedule:
             if res.backend:
                 it.backend, it.device = res.backend, res.device
             if res.status in ("failed", "cancelled"):
-                where = (
-                    f"part {task.segment.index} of {len(self._parts[i].paths)}: " if isinstance(task, PartTask) else ""
-                )
+                if isinstance(task, JoinTask) and res.status == "failed":
+                    self._parts[i].keep = False
+                n = len(self._parts[i].paths) if isinstance(task, PartTask) else 0
+                where = f"part {task.segment.index + 1} of {n}: " if isinstance(task, PartTask) else ""
                 self._final(i, res.status, error=where + (res.error or res.status))
             elif res.status == "skipped":
                 self._final(i, "skipped", frames=res.frames, note=res.note)
@@ -157,7 +159,7 @@ class Schedule:
 
     def _plan_done(self, i: int, res: Result) -> None:
         """The plan of input ``i``: its parts go to the front of the queue, in order."""
-        from .segments import segment_path
+        from .segments import segment_dir, segment_path
 
         assert res.plan is not None, "a planned result carries its plan"
         it = self.items[i]
@@ -165,9 +167,23 @@ class Schedule:
         it.segments = len(parts)
         it.expected_frames = res.plan.frames
         paths = tuple(str(segment_path(os.path.abspath(it.output), p.index)) for p in parts)
-        self._parts[i] = _Parts(paths=paths, left=len(parts), frames=res.plan.frames)
+        kept = set(res.kept)
+        self._parts[i] = _Parts(
+            paths=paths,
+            left=len(parts) - len(kept),
+            frames=res.plan.frames,
+            frames_done=sum(p.frames for p in parts if p.index in kept),
+        )
+        if kept:
+            it.warnings.append(
+                f"went on from {len(kept)} of {len(parts)} parts a stopped run of it had finished "
+                f"({segment_dir(it.output)})"
+            )
+        if len(kept) == len(parts):
+            self.queue.appendleft(self._task(JoinTask, i, parts=paths, frames=res.plan.frames))
         for p, path in reversed(list(zip(parts, paths))):
-            self.queue.appendleft(self._task(PartTask, i, segment=p, path=path, expected=p.frames))
+            if p.index not in kept:
+                self.queue.appendleft(self._task(PartTask, i, segment=p, path=path, expected=p.frames))
 
     def _part_done(self, i: int, res: Result) -> None:
         """A part of input ``i`` is done; after the last one, the join goes to the front of the queue."""
@@ -230,11 +246,21 @@ class Schedule:
                 log.debug("on_item failed", exc_info=True)
 
     def _cleanup(self, i: int) -> None:
-        """A segmented input that did not finish: remove its parts once none is being written."""
-        if i in self._parts and self._inflight[i] <= 0 and self.items[i].status in ("failed", "cancelled"):
-            from .segments import remove_parts
+        """A segmented input that did not finish: once no part is being written, its finished parts are
+        kept for the same command to go on from (its error says so), or, with none, the parts' folder is
+        removed."""
+        it = self.items[i]
+        if i in self._parts and self._inflight[i] <= 0 and it.status in ("failed", "cancelled"):
+            from .segments import remove_parts, segment_dir
 
-            remove_parts(self.items[i].output)
+            parts = self._parts[i]
+            finished = len(parts.paths) - parts.left
+            if parts.keep and finished:
+                said = f"{finished} of {len(parts.paths)} parts are kept in {segment_dir(it.output)}"
+                if it.error and said not in it.error:
+                    it.error += f"; {said}: the same command again goes on from them"
+            else:
+                remove_parts(it.output)
 
     # -- progress ----------------------------------------------------------------------
     def snapshot(self) -> BatchProgress:

@@ -410,3 +410,87 @@ def _copied_packets(inp: InputContainer, streams: list[Stream], made: dict[int, 
 def remove_parts(output: str | os.PathLike[str]) -> None:
     """Remove the hidden folder of parts of ``output`` (after the join, or after a failure)."""
     shutil.rmtree(segment_dir(output), ignore_errors=True)
+
+
+#: the file beside the parts that says what they were made of and how: a later run of the same input with the
+#: same settings goes on from the parts that are complete (:func:`resume_parts`)
+PLAN_FILE = "plan.json"
+#: options that change how a run goes, not what a part's file holds: left out of :func:`parts_key`
+_RUN_ONLY = ("overwrite", "timeout", "reconnect", "realtime", "batch", "encoder_threads", "format", "window", "audio")
+_BACKEND_RUN_ONLY = ("threads", "openvino_hint", "openvino_max_shapes", "openvino_cpu_pinning", "engines_dir")
+
+
+def _file_id(path: str | os.PathLike[str] | None) -> list[object] | None:
+    """A file as (resolved path, size, modification time): changed when it is replaced or edited."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+
+
+def parts_key(input: str | os.PathLike[str], plan: SegmentPlan, options: RunOptions) -> object:
+    """What the parts of a segmented run depend on, as JSON values: the input file, the cuts, the
+    options that shape a part's pictures and encoding, and the model (or engine) file."""
+    import dataclasses
+    import json
+
+    from ..models import shipped_weights
+
+    opts = dataclasses.asdict(options)
+    backend = opts.pop("backend_options")
+    for k in _RUN_ONLY:
+        opts.pop(k, None)
+    for k in _BACKEND_RUN_ONLY:
+        backend.pop(k, None)
+    key = {
+        "input": _file_id(input),
+        "segments": [dataclasses.astuple(s) for s in plan.segments],
+        "options": opts,
+        "backend_options": backend,
+        "weights": _file_id(options.weights or shipped_weights()),
+        "engine": _file_id(options.backend_options.engine),
+    }
+    return json.loads(json.dumps(key, default=str))  # as it reads back from the file
+
+
+def resume_parts(
+    output: str | os.PathLike[str], input: str | os.PathLike[str], plan: SegmentPlan, options: RunOptions
+) -> dict[int, int]:
+    """The parts of ``output`` that an earlier run of the same input, cuts and settings finished
+    ({index: frames}); they need not be made again. Everything else in the parts' folder (another
+    input's or settings' parts, a part cut short by a crash) is removed, and the plan is written
+    there for a later run to go on from."""
+    import json
+
+    from ..fileio import writing
+    from .jobs import count_video_packets
+
+    folder = segment_dir(output)
+    key = parts_key(input, plan, options)
+    try:
+        same = json.loads((folder / PLAN_FILE).read_text()) == key
+    except (OSError, ValueError):
+        same = False
+    kept: dict[int, int] = {}
+    if same:
+        for seg in plan.segments:
+            path = segment_path(output, seg.index)
+            if path.exists() and count_video_packets(path) == seg.frames:
+                kept[seg.index] = seg.frames
+        keep = {segment_path(output, i).name for i in kept} | {PLAN_FILE}
+        for f in folder.iterdir():  # temporary files of parts a crash or a signal cut short
+            if f.name in keep:
+                continue
+            if f.is_dir():
+                shutil.rmtree(f, ignore_errors=True)
+            else:
+                f.unlink(missing_ok=True)
+    else:
+        remove_parts(output)
+        folder.mkdir(parents=True, exist_ok=True)
+        with writing(folder / PLAN_FILE, replace=True) as tmp:
+            tmp.write_text(json.dumps(key, indent=1))
+    return kept

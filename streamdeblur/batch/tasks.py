@@ -75,6 +75,7 @@ class Result:
     signum: int = 2  # the signal that cancelled it (2: Ctrl-C)
     warnings: tuple[str, ...] = ()
     plan: SegmentPlan | None = None  # a plan task's cuts
+    kept: tuple[int, ...] = ()  # a plan task's parts that a stopped run of the same input finished
 
 
 @dataclass(frozen=True)

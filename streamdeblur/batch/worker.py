@@ -213,14 +213,14 @@ class Worker:
     def _plan(self, task: PlanTask) -> Result:
         from ..video.sinks import check_output
         from ..video.sources import open_source
-        from .segments import plan_segments, remove_parts
+        from .segments import plan_segments, resume_parts
 
         check_output(task.output, overwrite=task.overwrite)
         with open_source(task.input, timeout=self.options.timeout):  # the same checks and messages as a single run
             pass
-        remove_parts(task.output)  # what an interrupted run left
         plan = plan_segments(task.input, task.segments)
-        return Result("planned", frames=plan.frames, plan=plan)
+        kept = resume_parts(task.output, task.input, plan, self.options)  # what a stopped run of it finished
+        return Result("planned", frames=plan.frames, plan=plan, kept=tuple(sorted(kept)))
 
     def _part(self, task: PartTask) -> Result:
         from .segments import deblur_segment

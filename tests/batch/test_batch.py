@@ -154,6 +154,67 @@ def test_segmented_run_equals_single_run(tmp_path, tiny_weights, name, codec):
     assert hidden(tmp_path) == []  # the parts are gone
 
 
+def _stopped_after_part_0(src, out, options):
+    """A segmented run stopped (as Ctrl-C stops it) once it has written its first part."""
+    import threading
+
+    from streamdeblur.batch import BatchOptions, deblur_many
+    from streamdeblur.batch.segments import segment_dir
+
+    stop = threading.Event()
+    part0 = segment_dir(out) / "part-0000.mkv"
+    before = stamp(part0) if part0.exists() else None
+
+    def progress(_):
+        if part0.exists() and stamp(part0) != before:
+            stop.set()
+
+    return deblur_many([src], out, options, BatchOptions(segments=3), on_progress=progress, stop_event=stop)
+
+
+def stamp(path):
+    """A file's identity and modification time: a file written again has another."""
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def test_a_stopped_segmented_run_goes_on_from_its_finished_parts(tmp_path, tiny_weights):
+    from streamdeblur.api import RunOptions
+    from streamdeblur.batch import BatchOptions, deblur_many
+    from streamdeblur.batch.segments import segment_dir
+
+    (src,) = make_clips(tmp_path, {"long.mkv": 40})
+    out = tmp_path / "seg.mkv"
+    parts, part0 = segment_dir(out), segment_dir(out) / "part-0000.mkv"
+    ffv1 = RunOptions(weights=str(tiny_weights), backend="torch", codec="ffv1", batch=2)
+    rgb = RunOptions(weights=str(tiny_weights), backend="torch", codec="libx264rgb", batch=2)
+
+    first = _stopped_after_part_0(src, out, ffv1)
+    (item,) = first.items
+    assert first.cancelled and item.status == "cancelled" and not out.exists()
+    assert f"1 of 3 parts are kept in {parts}: the same command again goes on from them" in item.error
+    assert sorted(os.listdir(parts)) == ["part-0000.mkv", "plan.json"]  # the part cut short is gone
+    made = stamp(part0)
+
+    # other settings (another codec): the kept part is not theirs, so it is made again
+    second = _stopped_after_part_0(src, out, rgb)
+    assert not any("went on from" in w for w in second.items[0].warnings)
+    assert stamp(part0) != made
+    made = stamp(part0)
+
+    # the same settings again: part 0 is used as it is, parts 1 and 2 are made, and the whole equals a single run
+    seen = set()
+    third = deblur_many(
+        [src], out, rgb, BatchOptions(segments=3), on_progress=lambda _: part0.exists() and seen.add(stamp(part0))
+    )
+    (item,) = third.items
+    assert item.status == "done" and item.frames == 40 and not third.cancelled
+    assert item.warnings == [f"went on from 1 of 3 parts a stopped run of it had finished ({parts})"]
+    assert seen == {made}  # never rewritten
+    assert_same_video(out, single_run(src, tmp_path / "single.mkv", tiny_weights, "libx264rgb"))
+    assert hidden(tmp_path) == []  # the parts and their plan are gone after the join
+
+
 def test_segmented_run_keeps_attachments_and_data_streams(tmp_path, tiny_weights):
     import av
     from videofiles import with_attachment_and_data
