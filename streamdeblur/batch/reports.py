@@ -34,10 +34,16 @@ class ItemReport:
     workers: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     expected_frames: int | None = None  # from the header, for progress only
+    kept_frames: int = 0  # of ``frames``, those in parts a stopped run had finished, used as they were
+
+    @property
+    def deblurred(self) -> int:
+        """The frames this run deblurred (``frames`` less the kept parts')."""
+        return self.frames - self.kept_frames
 
     @property
     def fps(self) -> float:
-        return self.frames / self.seconds if self.status == "done" and self.seconds > 0 else 0.0
+        return self.deblurred / self.seconds if self.status == "done" and self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -124,6 +130,11 @@ class BatchResult:
     def frames(self) -> int:
         return sum(i.frames for i in self.items if i.status == "done")
 
+    @property
+    def deblurred(self) -> int:
+        """The frames this run deblurred: ``frames`` less those of parts kept from a stopped run."""
+        return sum(i.deblurred for i in self.items if i.status == "done")
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
@@ -135,7 +146,7 @@ class BatchResult:
             "failed": self.count("failed"),
             "not_done": self.count("cancelled") + self.count("pending"),
             "frames": self.frames,
-            "fps": round(self.frames / self.seconds, 3) if self.seconds > 0 else 0.0,
+            "fps": round(self.deblurred / self.seconds, 3) if self.seconds > 0 else 0.0,
             "workers": [w.as_dict() for w in self.workers],
             "items": [i.as_dict() for i in self.items],
         }

@@ -168,12 +168,8 @@ class Schedule:
         it.expected_frames = res.plan.frames
         paths = tuple(str(segment_path(os.path.abspath(it.output), p.index)) for p in parts)
         kept = set(res.kept)
-        self._parts[i] = _Parts(
-            paths=paths,
-            left=len(parts) - len(kept),
-            frames=res.plan.frames,
-            frames_done=sum(p.frames for p in parts if p.index in kept),
-        )
+        self._parts[i] = _Parts(paths=paths, left=len(parts) - len(kept), frames=res.plan.frames)
+        it.kept_frames = sum(p.frames for p in parts if p.index in kept)
         if kept:
             it.warnings.append(
                 f"went on from {len(kept)} of {len(parts)} parts a stopped run of it had finished "
@@ -265,17 +261,18 @@ class Schedule:
     # -- progress ----------------------------------------------------------------------
     def snapshot(self) -> BatchProgress:
         with self._lock:
-            done_frames = sum(it.frames for it in self.items if it.status == "done")
+            # the frames this run deblurs: parts kept from a stopped run count in neither
+            done_frames = sum(it.deblurred for it in self.items if it.status == "done")
             done_frames += sum(st.frames_done for i, st in self._parts.items() if self.items[i].status not in FINAL)
             done_frames += sum(self._live.values())
             total = 0
             unknown = False
             for it in self.items:
                 if it.status == "done":
-                    total += it.frames
+                    total += it.deblurred
                 elif it.status not in FINAL:
                     if it.expected_frames:
-                        total += it.expected_frames
+                        total += it.expected_frames - it.kept_frames
                     else:
                         unknown = True
             return BatchProgress(

@@ -127,9 +127,11 @@ def run_many(inputs: list[str], output: str, options: RunOptions, batch_options:
             if x
         )
         workers = len(result.workers)
-        fps = result.frames / result.seconds if result.seconds > 0 else 0
+        fps = result.deblurred / result.seconds if result.seconds > 0 else 0
+        kept = result.frames - result.deblurred
         typer.echo(
-            f"done: {done + skipped} of {n} inputs{f' ({extra})' if extra else ''}, {result.frames} frames in "
+            f"done: {done + skipped} of {n} inputs{f' ({extra})' if extra else ''}, {result.frames} frames"
+            f"{f' ({kept} of them from kept parts)' if kept else ''} in "
             f"{result.seconds:.1f} s ({fps:.2f} fps) on {workers} worker{'s' if workers != 1 else ''} ({result.mode})"
         )
     if report and not quiet:

@@ -209,6 +209,7 @@ def test_a_stopped_segmented_run_goes_on_from_its_finished_parts(tmp_path, tiny_
     )
     (item,) = third.items
     assert item.status == "done" and item.frames == 40 and not third.cancelled
+    assert item.kept_frames == 16 and third.deblurred == 24  # what it did this time: what its FPS counts
     assert item.warnings == [f"went on from 1 of 3 parts a stopped run of it had finished ({parts})"]
     assert seen == {made}  # never rewritten
     assert_same_video(out, single_run(src, tmp_path / "single.mkv", tiny_weights, "libx264rgb"))
