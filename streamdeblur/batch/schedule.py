@@ -144,8 +144,9 @@ class Schedule:
             if res.status in ("failed", "cancelled"):
                 if isinstance(task, JoinTask) and res.status == "failed":
                     self._parts[i].keep = False
-                n = len(self._parts[i].paths) if isinstance(task, PartTask) else 0
-                where = f"part {task.segment.index + 1} of {n}: " if isinstance(task, PartTask) else ""
+                where = ""
+                if isinstance(task, PartTask):
+                    where = f"part {task.segment.index + 1} of {len(self._parts[i].paths)}: "
                 self._final(i, res.status, error=where + (res.error or res.status))
             elif res.status == "skipped":
                 self._final(i, "skipped", frames=res.frames, note=res.note)
@@ -168,7 +169,7 @@ class Schedule:
         it.expected_frames = res.plan.frames
         paths = tuple(str(segment_path(os.path.abspath(it.output), p.index)) for p in parts)
         kept = set(res.kept)
-        self._parts[i] = _Parts(paths=paths, left=len(parts) - len(kept), frames=res.plan.frames)
+        self._parts[i] = _Parts(paths=paths, left=len(parts) - len(kept), frames=res.plan.frames, keep=res.resumable)
         it.kept_frames = sum(p.frames for p in parts if p.index in kept)
         if kept:
             it.warnings.append(

@@ -458,17 +458,22 @@ def parts_key(input: str | os.PathLike[str], plan: SegmentPlan, options: RunOpti
 
 def resume_parts(
     output: str | os.PathLike[str], input: str | os.PathLike[str], plan: SegmentPlan, options: RunOptions
-) -> dict[int, int]:
+) -> dict[int, int] | None:
     """The parts of ``output`` that an earlier run of the same input, cuts and settings finished
     ({index: frames}); they need not be made again. Everything else in the parts' folder (another
     input's or settings' parts, a part cut short by a crash) is removed, and the plan is written
-    there for a later run to go on from."""
+    there for a later run to go on from. None: this run's parts cannot be gone on from (``--preset
+    auto`` picks its preset per run, and parts of two presets have other codec headers: no join)."""
     import json
 
     from ..fileio import writing
+    from ..video.containers import AUTO_PRESET
     from .jobs import count_video_packets
 
     folder = segment_dir(output)
+    if options.preset == AUTO_PRESET:
+        remove_parts(output)
+        return None
     key = parts_key(input, plan, options)
     try:
         same = json.loads((folder / PLAN_FILE).read_text()) == key

@@ -76,6 +76,7 @@ class Result:
     warnings: tuple[str, ...] = ()
     plan: SegmentPlan | None = None  # a plan task's cuts
     kept: tuple[int, ...] = ()  # a plan task's parts that a stopped run of the same input finished
+    resumable: bool = True  # a plan task's: its parts, if stopped, can be gone on from (not with --preset auto)
 
 
 @dataclass(frozen=True)

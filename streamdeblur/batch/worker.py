@@ -220,7 +220,9 @@ class Worker:
             pass
         plan = plan_segments(task.input, task.segments)
         kept = resume_parts(task.output, task.input, plan, self.options)  # what a stopped run of it finished
-        return Result("planned", frames=plan.frames, plan=plan, kept=tuple(sorted(kept)))
+        return Result(
+            "planned", frames=plan.frames, plan=plan, kept=tuple(sorted(kept or ())), resumable=kept is not None
+        )
 
     def _part(self, task: PartTask) -> Result:
         from .segments import deblur_segment

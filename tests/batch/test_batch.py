@@ -216,6 +216,21 @@ def test_a_stopped_segmented_run_goes_on_from_its_finished_parts(tmp_path, tiny_
     assert hidden(tmp_path) == []  # the parts and their plan are gone after the join
 
 
+def test_parts_made_with_preset_auto_are_not_gone_on_from(tmp_path, tiny_weights):
+    """--preset auto picks its preset per run; parts of two presets cannot be joined, so a stopped run's
+    parts are not kept for the next one (which would fail at the join after all its work)."""
+    from streamdeblur.api import RunOptions
+    from streamdeblur.batch.segments import plan_segments, resume_parts, segment_dir
+
+    (src,) = make_clips(tmp_path, {"long.mkv": 24})
+    out = tmp_path / "seg.mp4"
+    plan = plan_segments(src, 3)
+    fixed = RunOptions(weights=str(tiny_weights), codec="libx264", preset="veryfast")
+    assert resume_parts(out, src, plan, fixed) == {} and (segment_dir(out) / "plan.json").exists()
+    auto = RunOptions(weights=str(tiny_weights), codec="libx264", preset="auto")
+    assert resume_parts(out, src, plan, auto) is None and not segment_dir(out).exists()
+
+
 def test_segmented_run_keeps_attachments_and_data_streams(tmp_path, tiny_weights):
     import av
     from videofiles import with_attachment_and_data
