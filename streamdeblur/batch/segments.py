@@ -466,7 +466,7 @@ def resume_parts(
     auto`` picks its preset per run, and parts of two presets have other codec headers: no join)."""
     import json
 
-    from ..fileio import writing
+    from ..fileio import write_atomic
     from ..video.containers import AUTO_PRESET
     from .jobs import count_video_packets
 
@@ -495,7 +495,5 @@ def resume_parts(
                 f.unlink(missing_ok=True)
     else:
         remove_parts(output)
-        folder.mkdir(parents=True, exist_ok=True)
-        with writing(folder / PLAN_FILE, replace=True) as tmp:
-            tmp.write_text(json.dumps(key, indent=1))
+        write_atomic(folder / PLAN_FILE, json.dumps(key, indent=1).encode(), replace=True)
     return kept
