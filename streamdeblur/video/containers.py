@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import av
@@ -97,6 +98,17 @@ RGB_MATRIX, FULL_RANGE = 0, 2
 EXACT_CODECS = ("ffv1", "utvideo", "ffvhuff", "huffyuv", "png", "qtrle", "libx264rgb")
 #: encoders whose YUV is full range, as JPEG's is
 FULL_RANGE_CODECS = ("mjpeg",)
+#: FFmpeg's own encoders of the MPEG family: quality by quantiser, FFmpeg's -q:v (without one, and without
+#: --bitrate, they hold 200 kb/s: an MPEG-4 of a 640x360 clip 8 dB below libx264's default); 2 is the best
+QSCALE_CODECS = {
+    "mjpeg", "mpeg1video", "mpeg2video", "mpeg4", "msmpeg4", "msmpeg4v2", "wmv1", "wmv2", "h263", "h263p", "flv",
+}  # fmt: skip
+DEFAULT_QSCALE = 2
+#: MPEG-1/2's frame rates (frame_rate_code 1-8); MPEG-2 multiplies one by n/d (its frame_rate_extension)
+MPEG12_RATES = tuple(Fraction(r) for r in ("24000/1001", "24", "25", "30000/1001", "30", "50", "60000/1001", "60"))
+#: the finest clock MPEG-4 part 2 writes (its vop_time_increment_resolution is 16 bits): every common
+#: rate's frames (25, 30000/1001, 50, 60 ...) fall on its ticks
+MPEG4_CLOCK = Fraction(1, 60000)
 
 
 def muxer(ext: str) -> tuple[str, str]:
@@ -295,6 +307,29 @@ def rate_options(codec: str, bitrate: int, *, capped_crf: bool) -> dict[str, str
     elif codec == "libvpx-vp9":
         options["b"] = str(bitrate)  # VP9's constrained quality: its crf with a target
     return options
+
+
+def mpeg12_rate(codec: str, rate: Fraction) -> Fraction:
+    """The frame rate an MPEG-1/2 stream can say nearest ``rate`` (``rate`` itself where it can: 25,
+    30000/1001, and in MPEG-2 also 12.5, 15, 100 ... by its n/d extension), as FFmpeg picks it."""
+    ext = [Fraction(n, d) for n in range(1, 5) for d in range(1, 33) if math.gcd(n, d) == 1]
+    rates = [(r * e, e != 1) for r in MPEG12_RATES for e in (ext if codec == "mpeg2video" else [Fraction(1)])]
+    return min(rates, key=lambda q: (abs(q[0] - rate), q[1]))[0]  # a tie: the rate without an extension
+
+
+def encoder_clock(codec: str, fmt: str, time_base: Fraction, rate: Fraction) -> tuple[Fraction, str | None]:
+    """The time base an encoder gets for an input on ``time_base`` at ``rate`` frames a second, and where
+    that is one frame (frames move onto its grid), what holds it to one (``{fps}``: its rate). The
+    input's clock wherever it can be (variable frame rates survive); AVI's is its frame rate (AVI has
+    no timestamps); MPEG-1/2's a rate its sequence header can say; MPEG-4 part 2's at most 65535 ticks
+    a second."""
+    if codec in ("mpeg1video", "mpeg2video"):
+        return 1 / mpeg12_rate(codec, rate), "MPEG-1/2 video runs on one frame rate ({fps} fps)"
+    if fmt == "avi":
+        return 1 / rate, "AVI holds one frame rate ({fps} fps) and no timestamps"
+    if codec == "mpeg4" and time_base.denominator > 65535:
+        return MPEG4_CLOCK, None
+    return time_base, None
 
 
 def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:

@@ -46,14 +46,17 @@ from .containers import (
     AUTO_PRESET,
     CONTAINERS,
     DEFAULT_CRF,
+    DEFAULT_QSCALE,
     EVEN_SIZE_CODECS,
     FULL_RANGE,
     FULL_RANGE_CODECS,
+    QSCALE_CODECS,
     RGB_MATRIX,
     alpha_loss,
     check_bitrate,
     choose_pix_fmt,
     colour_loss,
+    encoder_clock,
     encoder_options,
     ffmpeg_reason,
     format_options,
@@ -241,7 +244,7 @@ FF_QP2LAMBDA = 118
 #: the MP4/QuickTime muxers: HEVC in them is tagged hvc1 (QuickTime, iOS and Safari refuse FFmpeg's hev1)
 ISO_MEDIA_MUXERS = ("mp4", "mov", "ipod", "3gp", "3g2", "ismv")
 #: encoders that write a frame's closed captions (A53 side data) into the video, as FFmpeg's -a53cc
-CAPTION_CODECS = {"libx264", "libx264rgb"}
+CAPTION_CODECS = {"libx264", "libx264rgb", "mpeg2video"}
 #: encoders whose bitstream carries the pixel aspect ratio, whatever the container (H.264's and HEVC's VUI ...)
 SAR_IN_BITSTREAM = {
     "libx264",
@@ -555,9 +558,11 @@ class FileSink:
         iso = self._adaptive is not None or self.container.format.name in ISO_MEDIA_MUXERS
         if iso and self.codec == "libx265":
             s.codec_tag = "hvc1"  # HEVC as Apple's players and browsers take it (FFmpeg writes hev1)
-        #: the output's clock: the input's; a GIF's hundredths of a second; an AVI's one frame (AVI has no
-        #: timestamps: its time base is its frame rate, and a gap is filled by the muxer, as FFmpeg writes it)
-        self._time_base = GIF_TIME_BASE if self.codec == "gif" else 1 / rate if fmt == "avi" else info.time_base
+        #: the output's clock: the input's; a GIF's hundredths of a second; one frame where the output has
+        #: one frame rate (AVI, MPEG-1/2 video: :func:`encoder_clock`), and then what holds it to one
+        self._time_base, self._one_rate = encoder_clock(self.codec, fmt, info.time_base, rate)
+        if self.codec == "gif":
+            self._time_base = GIF_TIME_BASE
         s.time_base = self._time_base
         s.codec_context.time_base = self._time_base
         if self.codec == "gif":
@@ -566,9 +571,9 @@ class FileSink:
         if self.threads is not None:
             s.codec_context.thread_count = self.threads
         cc = s.codec_context
-        if self.codec == "mjpeg" and self.bitrate is None:  # FFmpeg's -q:v 2: JPEG at its best (its default: 200 kb/s)
+        if self.codec in QSCALE_CODECS and self.bitrate is None:  # FFmpeg's -q:v 2 (its default: 200 kb/s)
             cc.qscale = True
-            cc.global_quality = 2 * FF_QP2LAMBDA
+            cc.global_quality = DEFAULT_QSCALE * FF_QP2LAMBDA
         self._rgb_out = rgb_output(self.pix_fmt)
         cc.color_primaries = info.color_primaries
         cc.color_trc = info.color_trc
@@ -679,12 +684,13 @@ class FileSink:
         if pts is not None and frame.time_base is not None and frame.time_base != self._time_base:
             pts = round(pts * frame.time_base / self._time_base)
         if pts is None or (self._last_pts is not None and pts <= self._last_pts):
-            if pts is not None and self._fmt == "avi":  # two frames in one slot of AVI's single frame rate
+            if pts is not None and self._one_rate:  # two frames in one slot of the output's single frame rate
+                fix = "write .mkv or .mp4" if self._fmt == "avi" else "leave --codec out (libx264)"
                 warn_once(
                     str(self.path),
-                    f"{self._name.name}: AVI holds one frame rate ({float(1 / self._time_base):g} fps) and no "
-                    "timestamps, so this variable-rate input's frames are moved onto its grid and play at other "
-                    "times; write .mkv or .mp4 to keep every timestamp",
+                    f"{self._name.name}: {self._one_rate.format(fps=f'{float(1 / self._time_base):g}')}, so this "
+                    f"variable-rate input's frames are moved onto its grid and play at other times; {fix} to "
+                    "keep every timestamp",
                 )
             pts = 0 if self._last_pts is None else self._last_pts + 1
         vf.pts = pts
