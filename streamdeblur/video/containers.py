@@ -104,6 +104,14 @@ QSCALE_CODECS = {
     "mjpeg", "mpeg1video", "mpeg2video", "mpeg4", "msmpeg4", "msmpeg4v2", "wmv1", "wmv2", "h263", "h263p", "flv",
 }  # fmt: skip
 DEFAULT_QSCALE = 2
+#: DNxHD's own profiles take a few sizes and rates at fixed bitrates only (without --bitrate every input is
+#: refused); DNxHR's take any size from 256x120, at a fixed quality: the one for the encoder's pixel format
+DNXHR_PROFILES = {
+    "yuv422p": "dnxhr_hq",
+    "yuv422p10le": "dnxhr_hqx",
+    "yuv444p10le": "dnxhr_444",
+    "gbrp10le": "dnxhr_444",
+}
 #: MPEG-1/2's frame rates (frame_rate_code 1-8); MPEG-2 multiplies one by n/d (its frame_rate_extension)
 MPEG12_RATES = tuple(Fraction(r) for r in ("24000/1001", "24", "25", "30000/1001", "30", "50", "60000/1001", "60"))
 #: the finest clock MPEG-4 part 2 writes (its vop_time_increment_resolution is 16 bits): every common

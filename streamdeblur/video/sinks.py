@@ -47,6 +47,7 @@ from .containers import (
     CONTAINERS,
     DEFAULT_CRF,
     DEFAULT_QSCALE,
+    DNXHR_PROFILES,
     EVEN_SIZE_CODECS,
     FULL_RANGE,
     FULL_RANGE_CODECS,
@@ -544,6 +545,8 @@ class FileSink:
                 options["sc_threshold"] = "0"
         if self.low_latency and self.codec in ZERO_LATENCY_CODECS:  # frames out as they go in (~1 s less delay)
             options["tune"] = "zerolatency"
+        if self.codec == "dnxhd" and self.bitrate is None:  # DNxHR: any size, as editors (Resolve, Avid) take it
+            options["profile"] = DNXHR_PROFILES.get(self.pix_fmt, "dnxhr_hq")
         hdr = getattr(info, "hdr10", None)
         if hdr is not None:
             _carry_hdr10(hdr, self.codec, options, info)

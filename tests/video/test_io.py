@@ -493,6 +493,20 @@ def test_the_mpeg_encoders_keep_the_picture_not_200_kbps(tmp_path, codec, ext):
     assert 10 * np.log10(255**2 / mse) > 37  # an identity model: what is lost is the encoder's
 
 
+@pytest.mark.parametrize(
+    "codec,pix_fmt,profile", [("ffv1", "bgr0", "DNXHR HQ"), ("libx265", "yuv420p10le", "DNXHR HQX")]
+)
+def test_dnxhd_writes_dnxhr_at_any_size_for_editors(tmp_path, codec, pix_fmt, profile):
+    """DNxHD's own profiles take 1080p/720p at fixed bitrates only: without --bitrate, every input was
+    refused. DNxHR (what Resolve and Avid take) holds any size, 10-bit input in its 10-bit profile."""
+    src = tmp_path / "in.mkv"
+    write_video(src, random_frames(4, 320, 240), codec=codec, pix_fmt=pix_fmt)
+    run(src, tmp_path / "out.mov", codec="dnxhd")
+    with av.open(str(tmp_path / "out.mov")) as c:
+        assert c.streams.video[0].codec_context.profile == profile
+        assert len(list(c.decode(video=0))) == 4
+
+
 def test_avi_gets_the_inputs_frame_rate_not_its_millisecond_clock(tmp_path, caplog):
     """AVI has no timestamps: its time base is its frame rate. A Matroska input's 1/1000 clock made a
     1000 fps AVI with 39 of every 40 frames missing; a variable-rate input is warned about."""

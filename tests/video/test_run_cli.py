@@ -266,8 +266,8 @@ def test_mp4_and_mov_have_their_index_first_for_web_players(tmp_path, tiny_weigh
         ("edit.avi", "libx265", ["the avi format cannot hold libx265 video", "does not support", "write .mkv"]),
         # MPEG-TS takes VP9, but writes it as private data: a file with sound and no picture, said before any work
         ("edit.ts", "libvpx-vp9", ["libvpx-vp9 video in mpeg-ts is read back as data", "write .mkv"]),
-        # the encoder refuses the picture (DNxHD has profiles for broadcast sizes only)
-        ("edit.mov", "dnxhd", ["the dnxhd encoder cannot encode this video (64x48", "incompatible with dnxhd",
+        # the encoder refuses the picture (DNxHR: 256x120 and larger)
+        ("edit.mov", "dnxhd", ["the dnxhd encoder cannot encode this video (64x48", "at least 256x120",
                                "choose another --codec", "libx264"]),
     ],
 )  # fmt: skip
