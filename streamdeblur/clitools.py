@@ -5,6 +5,7 @@ usage errors (:func:`one_line_usage_errors`). CLI layer: it may print and exit."
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 import shlex
@@ -96,6 +97,9 @@ def one_line_usage_errors(prog: str) -> type[TyperGroup]:
             standalone_mode: bool = True,
             **extra: Any,
         ) -> Any:
+            for cmd in self.commands.values():  # --help's command list: each one's first paragraph, one line
+                if cmd.short_help is None and cmd.help:  # (typer keeps the docstring's line breaks there)
+                    cmd.short_help = " ".join(inspect.cleandoc(cmd.help).split("\n\n")[0].split())
             if not standalone_mode:
                 return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             try:

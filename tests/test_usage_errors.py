@@ -98,6 +98,20 @@ def test_help_still_shows():
     assert "Usage: streamdeblur" in res.output and "bench" in res.output
 
 
+@pytest.mark.parametrize(
+    ("cli", "words"),
+    [
+        (app, "bench         Measure decode, pre-processing, inference, post-processing and encode FPS, the end"),
+        (train_app, 'of one architecture (fine-tunes of one another: a "model soup"), its card naming'),
+    ],
+)
+def test_the_command_list_says_each_command_in_one_paragraph(cli, words):
+    """A docstring's line breaks cut the command list's lines short ("... encode FPS, the" then the rest on
+    a line of its own): each command's summary is one paragraph, wrapped to the terminal."""
+    res = runner.invoke(cli, ["--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+    assert res.exit_code == 0 and words in res.stdout
+
+
 @pytest.mark.parametrize("command", [["run", "missing.mp4", "-o", "b.mp4"], ["preview", "missing.mp4", "--serve", "0"]])
 def test_openvino_settings_with_another_backend_are_refused_unless_they_come_from_the_environment(command, tmp_path):
     """--openvino-precision fp32 with --backend torch would run in float32 PyTorch as if it had never been
