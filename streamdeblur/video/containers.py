@@ -57,7 +57,13 @@ TS_VIDEO_CODECS = {"libx264", "libx264rgb", "libx265", "h264_nvenc", "hevc_nvenc
 #: codecs that take --crf / --preset as x264-style private options
 _X26X = {"libx264", "libx264rgb", "libx265"}
 #: default quality per codec (--crf); libx264rgb exists here for exact output, so lossless by default
-DEFAULT_CRF = {"libx264": 18, "libx264rgb": 0, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
+DEFAULT_CRF = {
+    "libx264": 18, "libx264rgb": 0, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30,
+    "h264_nvenc": 19, "hevc_nvenc": 21, "av1_nvenc": 30,
+}  # fmt: skip
+#: NVIDIA's hardware encoders (GeForce, RTX and workstation cards; not H100/H200, which have none): --crf is
+#: their constant quality (-rc vbr -cq N -b:v 0), without which they hold FFmpeg's default 2 Mb/s at any size
+NVENC_CODECS = ("h264_nvenc", "hevc_nvenc", "av1_nvenc")
 DEFAULT_PRESET = "fast"
 #: x264's and x265's presets, fastest first
 X26X_PRESETS = (
@@ -75,7 +81,11 @@ X26X_PRESETS = (
 #: --preset auto: the slowest x264/x265 preset that keeps up with the model (streamdeblur.encoding.plan_encoder)
 AUTO_PRESET = "auto"
 #: --preset's values for the other encoders that take one (libvpx-vp9: its deadline; SVT-AV1: 0-13)
-OTHER_PRESETS = {"libvpx-vp9": ("realtime", "good", "best"), "libsvtav1": tuple(str(i) for i in range(14))}
+OTHER_PRESETS = {
+    "libvpx-vp9": ("realtime", "good", "best"),
+    "libsvtav1": tuple(str(i) for i in range(14)),
+    **{c: tuple(f"p{i}" for i in range(1, 8)) for c in NVENC_CODECS},  # p1 fastest .. p7 best (default p4)
+}
 #: container options per format: Matroska/WebM would otherwise shift every timestamp so
 #: that none is negative (an MP4's AAC starts 21 ms early, its priming); they store
 #: negative timestamps as they are, so the output keeps the input's, as MP4 does
@@ -259,6 +269,7 @@ CRF_RANGES = {
     "libx265": (0, 51),
     "libvpx-vp9": (0, 63),
     "libsvtav1": (1, 63),
+    **{c: (1, 51) for c in NVENC_CODECS},  # NVENC's cq 0 is "automatic", not lossless
 }
 
 
@@ -363,6 +374,11 @@ def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str
                 options["b"] = "0"
         if preset:
             options["preset" if codec == "libsvtav1" else "deadline"] = preset
+    elif codec in NVENC_CODECS:
+        if crf is not None:
+            options.update({"rc": "vbr", "cq": str(crf), "b": "0"})
+        if preset:
+            options["preset"] = preset
     elif codec == "ffv1":
         options.update({"level": "3", "slicecrc": "1"})
     return options

@@ -16,6 +16,7 @@ from streamdeblur import deblur_video
 from streamdeblur.api import RunOptions
 from streamdeblur.errors import InputError
 from streamdeblur.models import build_model
+from streamdeblur.video.containers import NVENC_CODECS, check_encoder_settings
 from streamdeblur.video.sinks import FileSink
 from streamdeblur.video.sources import open_source
 
@@ -505,6 +506,44 @@ def test_dnxhd_writes_dnxhr_at_any_size_for_editors(tmp_path, codec, pix_fmt, pr
     with av.open(str(tmp_path / "out.mov")) as c:
         assert c.streams.video[0].codec_context.profile == profile
         assert len(list(c.decode(video=0))) == 4
+
+
+def _opens(codec: str) -> bool:
+    """Whether this machine can open ``codec`` (NVENC: an NVIDIA card that has it; H100/H200 have none)."""
+    try:
+        cc = av.codec.CodecContext.create(codec, "w")
+        cc.width, cc.height, cc.pix_fmt, cc.time_base = 256, 256, "yuv420p", Fraction(1, 25)
+        cc.open()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("codec", NVENC_CODECS)
+def test_nvenc_holds_a_constant_quality_that_crf_sets(tmp_path, codec):
+    """NVENC without settings holds 2 Mb/s at any size (1080p60 of fine detail smeared again): it runs
+    at a constant quality instead, --crf its level (-rc vbr -cq N -b:v 0)."""
+    if not _opens(codec):
+        pytest.skip(f"{codec} needs an NVIDIA card with NVENC (H100/H200 have none)")
+    src = Path(__file__).parents[2] / "samples" / "wine.mp4"
+    run(src, tmp_path / "q.mp4", codec=codec, duration=1.0, device="cuda")
+    run(src, tmp_path / "q35.mp4", codec=codec, crf=35, duration=1.0, device="cuda")
+    got = [rgb for _, _, rgb in read_video(tmp_path / "q.mp4")]
+    with av.open(str(src)) as c:
+        sent = [f.to_ndarray(format="rgb24") for f, _ in zip(c.decode(video=0), got, strict=False)]
+    mse = np.mean([np.mean((a.astype(float) - b.astype(float)) ** 2) for a, b in zip(sent, got, strict=True)])
+    assert 10 * np.log10(255**2 / mse) > 37
+    assert (tmp_path / "q35.mp4").stat().st_size < (tmp_path / "q.mp4").stat().st_size / 2
+
+
+@pytest.mark.parametrize("codec", NVENC_CODECS)
+def test_nvenc_settings_out_of_its_range_are_refused_before_any_work(codec):
+    check_encoder_settings(codec, "p7", 19)  # its presets and quality levels are taken
+    with pytest.raises(InputError, match=f"--crf 0 is outside {codec}'s range 1-51"):
+        check_encoder_settings(codec, None, 0)
+    with pytest.raises(InputError, match=f"unknown --preset 'slow' for {codec}"):
+        check_encoder_settings(codec, "slow", None)
 
 
 def test_avi_gets_the_inputs_frame_rate_not_its_millisecond_clock(tmp_path, caplog):
