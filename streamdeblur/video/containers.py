@@ -59,8 +59,11 @@ _X26X = {"libx264", "libx264rgb", "libx265"}
 #: default quality per codec (--crf); libx264rgb exists here for exact output, so lossless by default
 DEFAULT_CRF = {
     "libx264": 18, "libx264rgb": 0, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30,
-    "h264_nvenc": 19, "hevc_nvenc": 21, "av1_nvenc": 30,
+    "h264_nvenc": 19, "hevc_nvenc": 21, "av1_nvenc": 30, "libvpx": 10,
 }  # fmt: skip
+#: VP8's --crf is a quality under a bitrate cap, FFmpeg's 256 kb/s unless told (a 640x360 clip 3.5 dB below
+#: VP9's default): the cap, bits a second per pixel a second, high enough that its --crf decides
+VP8_CAP_BITS_PER_PIXEL = 1
 #: NVIDIA's hardware encoders (GeForce, RTX and workstation cards; not H100/H200, which have none): --crf is
 #: their constant quality (-rc vbr -cq N -b:v 0), without which they hold FFmpeg's default 2 Mb/s at any size
 NVENC_CODECS = ("h264_nvenc", "hevc_nvenc", "av1_nvenc")
@@ -83,6 +86,7 @@ AUTO_PRESET = "auto"
 #: --preset's values for the other encoders that take one (libvpx-vp9: its deadline; SVT-AV1: 0-13)
 OTHER_PRESETS = {
     "libvpx-vp9": ("realtime", "good", "best"),
+    "libvpx": ("realtime", "good", "best"),
     "libsvtav1": tuple(str(i) for i in range(14)),
     **{c: tuple(f"p{i}" for i in range(1, 8)) for c in NVENC_CODECS},  # p1 fastest .. p7 best (default p4)
 }
@@ -269,6 +273,7 @@ CRF_RANGES = {
     "libx265": (0, 51),
     "libvpx-vp9": (0, 63),
     "libsvtav1": (1, 63),
+    "libvpx": (4, 63),
     **{c: (1, 51) for c in NVENC_CODECS},  # NVENC's cq 0 is "automatic", not lossless
 }
 
@@ -374,6 +379,9 @@ def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str
                 options["b"] = "0"
         if preset:
             options["preset" if codec == "libsvtav1" else "deadline"] = preset
+    elif codec == "libvpx":  # VP8's --crf comes with a bitrate cap, which needs the frame size (FileSink)
+        if preset:
+            options["deadline"] = preset
     elif codec in NVENC_CODECS:
         if crf is not None:
             options.update({"rc": "vbr", "cq": str(crf), "b": "0"})

@@ -53,6 +53,7 @@ from .containers import (
     FULL_RANGE_CODECS,
     QSCALE_CODECS,
     RGB_MATRIX,
+    VP8_CAP_BITS_PER_PIXEL,
     alpha_loss,
     check_bitrate,
     choose_pix_fmt,
@@ -545,6 +546,9 @@ class FileSink:
                 options["sc_threshold"] = "0"
         if self.low_latency and self.codec in ZERO_LATENCY_CODECS:  # frames out as they go in (~1 s less delay)
             options["tune"] = "zerolatency"
+        if self.codec == "libvpx" and self.crf is not None:  # VP8: its quality, under a cap only --bitrate lowers
+            cap = self.bitrate or round(VP8_CAP_BITS_PER_PIXEL * info.width * info.height * rate)
+            options.update({"crf": str(self.crf), "b": str(cap)})
         if self.codec == "dnxhd" and self.bitrate is None:  # DNxHR: any size, as editors (Resolve, Avid) take it
             options["profile"] = DNXHR_PROFILES.get(self.pix_fmt, "dnxhr_hq")
         hdr = getattr(info, "hdr10", None)
