@@ -284,7 +284,10 @@ def check_crf(codec: str, crf: int | None) -> None:
         return
     span = CRF_RANGES.get(codec)
     if span is None:
-        raise InputError(f"--crf {crf}: the {codec} encoder takes no --crf", "leave --crf out")
+        fix = "leave --crf out"
+        if codec in QSCALE_CODECS:
+            fix += f" ({codec} encodes at FFmpeg's -q:v {DEFAULT_QSCALE}, its best), or give --bitrate"
+        raise InputError(f"--crf {crf}: the {codec} encoder takes no --crf", fix)
     lo, hi = span
     if not lo <= crf <= hi:
         lossless = " (it has no lossless mode: for lossless output use --codec ffv1)" if crf == 0 else ""

@@ -539,6 +539,11 @@ def test_nvenc_holds_a_constant_quality_that_crf_sets(tmp_path, codec):
     assert (tmp_path / "q35.mp4").stat().st_size < (tmp_path / "q.mp4").stat().st_size / 2
 
 
+def test_crf_for_an_mpeg_encoder_is_refused_with_what_it_does_instead():
+    with pytest.raises(InputError, match=r"no --crf; leave --crf out \(mpeg2video encodes at .*-q:v 2.*--bitrate"):
+        check_encoder_settings("mpeg2video", None, 18)
+
+
 @pytest.mark.parametrize("codec", NVENC_CODECS)
 def test_nvenc_settings_out_of_its_range_are_refused_before_any_work(codec):
     check_encoder_settings(codec, "p7", 19)  # its presets and quality levels are taken
