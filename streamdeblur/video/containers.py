@@ -301,8 +301,11 @@ def check_encoder_settings(codec: str, preset: str | None, crf: int | None) -> N
     check_crf(codec, crf)
 
 
-#: the encoders --bitrate applies to (the lossless ones have no rate to set)
-RATE_CODECS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1")
+#: the encoders --bitrate applies to (the lossless ones have no rate to set, ProRes its profile's); DNxHD's
+#: own profiles, at the bitrates they are made for (DNxHR, its default here, has none)
+RATE_CODECS = (
+    "libx264", "libx265", "libvpx-vp9", "libsvtav1", "libvpx", "dnxhd", *NVENC_CODECS, *sorted(QSCALE_CODECS),
+)  # fmt: skip
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKmM]?)(?:bps|b/s|b)?$")
 
 
@@ -320,9 +323,8 @@ def parse_bitrate(text: str) -> int:
 def check_bitrate(codec: str, bitrate: int | None) -> None:
     """An :class:`InputError` for a ``--bitrate`` that ``codec`` has no use for (checked before any model loads)."""
     if bitrate is not None and codec not in RATE_CODECS:
-        raise InputError(
-            f"--bitrate: the {codec} encoder is lossless and takes no bitrate", "leave --bitrate out, or use libx264"
-        )
+        what = "is lossless and takes no bitrate" if codec in EXACT_CODECS else "takes no --bitrate"
+        raise InputError(f"--bitrate: the {codec} encoder {what}", "leave --bitrate out, or use libx264")
 
 
 def rate_options(codec: str, bitrate: int, *, capped_crf: bool) -> dict[str, str]:

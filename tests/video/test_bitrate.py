@@ -51,12 +51,24 @@ def test_bad_bitrates_are_one_line(tmp_path, noisy):
         (["--bitrate", "fast"], "--bitrate 'fast' is not a bitrate"),
         (["--bitrate", "5"], "outside 10k to 2000M"),
         (["--bitrate", "2M", "--codec", "ffv1"], "the ffv1 encoder is lossless and takes no bitrate"),
+        (["--bitrate", "2M", "--codec", "prores_ks"], "the prores_ks encoder takes no --bitrate"),
     ):
         res = runner.invoke(app, ["run", str(noisy), "-o", str(tmp_path / "x.mkv"), *args])
         assert res.exit_code == 2 and words in res.stderr, res.stderr
         assert not (tmp_path / "x.mkv").exists()
     assert parse_bitrate("6M") == 6_000_000 and parse_bitrate("4500k") == 4_500_000
     assert parse_bitrate("800000") == 800_000 and parse_bitrate("2.5Mbps") == 2_500_000
+
+
+@pytest.mark.parametrize(("codec", "ext"), [("mpeg2video", ".ts"), ("mpeg4", ".avi"), ("libvpx", ".webm")])
+def test_the_other_lossy_encoders_are_held_to_a_bitrate_too(tmp_path, noisy, tiny_weights, codec, ext):
+    """MPEG-2 for a broadcast chain's fixed rate, VP8 for a WebRTC budget: --bitrate was refused for
+    them as if they were lossless (their default quality is far above 300 kbit/s on noise)."""
+    out = tmp_path / f"held{ext}"
+    args = ["-w", str(tiny_weights), "--codec", codec, "--bitrate", "300k", "-q"]
+    res = runner.invoke(app, ["run", str(noisy), "-o", str(out), *args])
+    assert res.exit_code == 0, res.output
+    assert 150 < video_kbps(out) < 520, video_kbps(out)
 
 
 def test_a_run_in_segments_holds_each_part_to_the_rate(tmp_path, noisy, tiny_weights):
