@@ -41,7 +41,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .video.containers import AUTO_PRESET, DEFAULT_PRESET, X26X_PRESETS
+from .video.containers import AUTO_PRESET, DEFAULT_PRESET, X26X_PRESETS, quality_label
 
 if TYPE_CHECKING:
     import numpy as np
@@ -80,14 +80,14 @@ class EncoderPlan:
     seconds: float = 0.0  # the calibration's time
     low_latency: bool = False  # tuned for zero latency: a live input sent to a stream URL
 
-    def describe(self, codec: str) -> str:
+    def describe(self, codec: str, quality: str = "") -> str:
         preset = f" preset {self.preset}" if self.preset else ""
         if self.low_latency:
             preset += " tune zerolatency (live in, stream out)"
         n = self.threads
         threads = "" if n is None else f", {'auto' if n == 0 else n} thread{'' if n == 1 else 's'}"
         why = f" ({self.reason})" if self.reason else ""
-        return f"{codec}{preset}{threads}{why}"
+        return f"{codec}{preset}{threads}{f', {quality}' if quality else ''}{why}"
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,12 @@ class RunPlan:
     batch_reason: str
     codec: str
     encoder: EncoderPlan
+    #: the output's quality, as the sink sets it (``containers.quality_label``): "crf 18", "q 2", "6 Mb/s"
+    quality: str = ""
 
     def describe(self) -> str:
         return f"batch {self.batch}{f' ({self.batch_reason})' if self.batch_reason else ''}; " + (
-            f"encoder {self.encoder.describe(self.codec)}"
+            f"encoder {self.encoder.describe(self.codec, self.quality)}"
         )
 
 
@@ -109,7 +111,8 @@ def plan_run(options: RunOptions, backend: Backend, width: int, height: int, cod
     """The batch and the encoder settings of one run of ``options`` on the open ``backend``."""
     batch, why = resolve_batch(options.batch, backend.name, backend.device, width, height)
     encoder = plan_encoder(codec, options.preset, options.encoder_threads, backend, width, height, batch)
-    return RunPlan(batch=batch, batch_reason=why, codec=codec, encoder=encoder)
+    quality = quality_label(codec, options.crf, options.bitrate)
+    return RunPlan(batch=batch, batch_reason=why, codec=codec, encoder=encoder, quality=quality)
 
 
 def resolve_batch(requested: int | None, backend: str, device: str, width: int, height: int) -> tuple[int, str]:

@@ -338,6 +338,26 @@ def rate_options(codec: str, bitrate: int, *, capped_crf: bool) -> dict[str, str
     return options
 
 
+def quality_label(codec: str, crf: int | None, bitrate: int | None) -> str:
+    """What the start line says of the output's quality, as :class:`~.sinks.FileSink` sets it: ``crf 18``,
+    ``crf 18 capped at 6 Mb/s``, ``4.5 Mb/s``, ``q 2`` (FFmpeg's -q:v), ``lossless``; "" where the
+    encoder's own profile decides (ProRes, GIF)."""
+    rate = "" if bitrate is None else f"{bitrate / 1e6:g} Mb/s" if bitrate >= 1_000_000 else f"{bitrate / 1e3:g} kb/s"
+    if crf is None and bitrate is None:
+        crf = DEFAULT_CRF.get(codec)
+    word = "cq" if codec in NVENC_CODECS else "crf"
+    if crf is not None and codec in CRF_RANGES:
+        level = "lossless" if crf == 0 and codec in _X26X else f"{word} {crf}"
+        return f"{level} capped at {rate}" if rate else level
+    if rate:
+        return rate
+    if codec in EXACT_CODECS or codec == "ffv1":
+        return "lossless"
+    if codec in QSCALE_CODECS:
+        return f"q {DEFAULT_QSCALE}"
+    return "DNxHR" if codec == "dnxhd" else ""
+
+
 def mpeg12_rate(codec: str, rate: Fraction) -> Fraction:
     """The frame rate an MPEG-1/2 stream can say nearest ``rate`` (``rate`` itself where it can: 25,
     30000/1001, and in MPEG-2 also 12.5, 15, 100 ... by its n/d extension), as FFmpeg picks it."""

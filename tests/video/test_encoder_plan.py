@@ -47,6 +47,23 @@ def run(*args) -> object:
     return runner.invoke(app, ["run", *map(str, args)])
 
 
+@pytest.mark.parametrize(
+    ("args", "said", "x264"),
+    [
+        ([], "crf 18", {"crf": "18.0"}),
+        (["--crf", "22", "--bitrate", "500k"], "crf 22 capped at 500 kb/s", {"crf": "22.0", "vbv_maxrate": "500"}),
+        (["--bitrate", "2M"], "2 Mb/s", {"bitrate": "2000", "vbv_maxrate": "2000"}),
+    ],
+)
+def test_the_start_line_says_the_quality_the_file_is_encoded_at(tmp_path, clip, tiny_weights, args, said, x264):
+    out = tmp_path / "out.mp4"
+    r = run(clip, "-o", out, "--weights", tiny_weights, "--backend", "torch", *args)
+    assert r.exit_code == 0, r.output
+    assert re.search(rf"encoder libx264 preset fast, \d+ threads?, {said}\)?$", start_line(r.output)), r.output
+    settings = x264_settings(out)
+    assert {k: settings.get(k) for k in x264} == x264, settings
+
+
 def test_defaults_on_the_cpu_are_stated_and_used(tmp_path, clip, tiny_weights):
     out = tmp_path / "out.mp4"
     r = run(clip, "-o", out, "--weights", tiny_weights, "--backend", "torch")
