@@ -46,6 +46,7 @@ ENCODERS: dict[str, tuple[str, ...]] = {
     "rtp_mpegts": ("aac",),
     "webm": ("libopus", "libvorbis"),
     "avi": ("libmp3lame", "ac3"),
+    "mpeg": ("mp2", "ac3"),  # a program stream's own audio (FFmpeg's choice; DVDs take AC-3 too)
     "matroska": ("flac",),
     "nut": ("flac",),
 }

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import av
@@ -35,6 +36,10 @@ CONTAINERS: dict[str, tuple[str, str]] = {
     ".webm": ("webm", "libvpx-vp9"),
     ".avi": ("avi", "libx264"),
     ".ts": ("mpegts", "libx264"),
+    ".m2ts": ("mpegts", "libx264"),  # Blu-ray and AVCHD camcorders: TS in 192-byte packets (FFmpeg's, by the name)
+    ".mts": ("mpegts", "libx264"),  # AVCHD's own name for it (FFmpeg writes 188-byte packets there)
+    ".mpg": ("mpeg", "mpeg2video"),  # MPEG program stream: DVD authoring, broadcast archives, old players
+    ".mpeg": ("mpeg", "mpeg2video"),
     ".nut": ("nut", "ffv1"),
     ".flv": ("flv", "libx264"),  # RTMP's container
     ".m3u8": ("hls", "libx264"),  # an HLS playlist and its MPEG-TS segments beside it (streamdeblur.video.adaptive)
@@ -102,6 +107,9 @@ FORMAT_OPTIONS: dict[str, dict[str, str]] = {
 #: and to write a file of ``fmt`` with: MP4/MOV's index (moov) first, as web players and progressive
 #: download need ("web optimized"); the muxer moves it there as the file is closed
 FILE_OPTIONS: dict[str, dict[str, str]] = {"mp4": {"movflags": "+faststart"}, "mov": {"movflags": "+faststart"}}
+#: options per output name: Blu-ray's and AVCHD's transport stream (.m2ts, .mts) is in 192-byte packets, each
+#: with its arrival time (FFmpeg picks them by the name .m2ts alone; a camcorder's .MTS files have them too)
+NAME_OPTIONS: dict[str, dict[str, str]] = {".m2ts": {"mpegts_m2ts_mode": "1"}, ".mts": {"mpegts_m2ts_mode": "1"}}
 #: containers to suggest for a stream the output's cannot hold, best first
 ALTERNATIVES = (".mkv", ".mov", ".mp4", ".nut")
 #: pixel formats the encoder takes as RGB (no YUV matrix on the way)
@@ -149,7 +157,9 @@ def open_container(path: str | os.PathLike, fmt: str, shown: str | os.PathLike |
     :class:`OutputError` naming ``shown`` (the output's final name, where ``path`` is its
     temporary file)."""
     try:
-        return av.open(str(path), mode="w", format=fmt, options={**format_options(fmt), **FILE_OPTIONS.get(fmt, {})})
+        named = NAME_OPTIONS.get(Path(shown or path).suffix.lower(), {})
+        options = {**format_options(fmt), **FILE_OPTIONS.get(fmt, {}), **named}
+        return av.open(str(path), mode="w", format=fmt, options=options)
     except (av.error.FFmpegError, OSError) as e:
         raise OutputError(
             f"cannot write {shown or path}: {getattr(e, 'strerror', None) or e}",

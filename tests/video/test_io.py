@@ -553,6 +553,31 @@ def test_nvenc_settings_out_of_its_range_are_refused_before_any_work(codec):
         check_encoder_settings(codec, "slow", None)
 
 
+@pytest.mark.parametrize(
+    ("name", "fmt", "video", "audio", "packet"),
+    [
+        ("sharp.MTS", "mpegts", "h264", "aac", 192),  # a camcorder's AVCHD name, as it came
+        ("sharp.m2ts", "mpegts", "h264", "aac", 192),  # Blu-ray's
+        ("sharp.mpg", "mpeg", "mpeg2video", "mp2", None),  # a program stream, for DVD tools and old players
+    ],
+)
+def test_camcorder_and_program_stream_outputs(tmp_path, name, fmt, video, audio, packet):
+    """`run clip.MTS -o sharp.MTS` was "cannot tell the container from the output name"; an AVCHD or
+    Blu-ray transport stream has 192-byte packets (188 and a 4-byte arrival time), which FFmpeg writes
+    only for the name .m2ts. An MPEG program stream gets MPEG-2 video and MP2 audio, as FFmpeg's."""
+    src = tmp_path / "in.mp4"
+    write_video(src, random_frames(10, 64, 48), codec="libx264", pix_fmt="yuv420p", audio=True)
+    out = tmp_path / name
+    run(src, out)
+    with av.open(str(out)) as c:
+        assert c.format.name == fmt
+        assert [(s.type, s.codec_context.name) for s in c.streams] == [("video", video), ("audio", audio)]
+        assert len(list(c.decode(video=0))) == 10
+    if packet:
+        data = out.read_bytes()
+        assert len(data) % packet == 0 and all(data[i + 4] == 0x47 for i in range(0, len(data), packet))
+
+
 def test_avi_gets_the_inputs_frame_rate_not_its_millisecond_clock(tmp_path, caplog):
     """AVI has no timestamps: its time base is its frame rate. A Matroska input's 1/1000 clock made a
     1000 fps AVI with 39 of every 40 frames missing; a variable-rate input is warned about."""
