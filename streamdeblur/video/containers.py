@@ -36,8 +36,8 @@ CONTAINERS: dict[str, tuple[str, str]] = {
     ".webm": ("webm", "libvpx-vp9"),
     ".avi": ("avi", "libx264"),
     ".ts": ("mpegts", "libx264"),
-    ".m2ts": ("mpegts", "libx264"),  # Blu-ray and AVCHD camcorders: TS in 192-byte packets (FFmpeg's, by the name)
-    ".mts": ("mpegts", "libx264"),  # AVCHD's own name for it (FFmpeg writes 188-byte packets there)
+    ".m2ts": ("mpegts", "libx264"),  # Blu-ray and AVCHD camcorders: TS in 192-byte packets (NAME_OPTIONS)
+    ".mts": ("mpegts", "libx264"),  # AVCHD's own name for it (192-byte packets too: NAME_OPTIONS)
     ".mpg": ("mpeg", "mpeg2video"),  # MPEG program stream: DVD authoring, broadcast archives, old players
     ".mpeg": ("mpeg", "mpeg2video"),
     ".nut": ("nut", "ffv1"),

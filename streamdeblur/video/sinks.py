@@ -692,7 +692,7 @@ class FileSink:
             pts = round(pts * frame.time_base / self._time_base)
         if pts is None or (self._last_pts is not None and pts <= self._last_pts):
             if pts is not None and self._one_rate:  # two frames in one slot of the output's single frame rate
-                fix = "write .mkv or .mp4" if self._fmt == "avi" else "leave --codec out (libx264)"
+                fix = "write .mkv or .mp4" if self._fmt == "avi" else "encode with --codec libx264"
                 warn_once(
                     str(self.path),
                     f"{self._name.name}: {self._one_rate.format(fps=f'{float(1 / self._time_base):g}')}, so this "

@@ -462,7 +462,8 @@ def test_mpeg2_video_moves_a_variable_rate_inputs_frames_onto_its_rate_and_says_
     write_video(vfr, random_frames(6, 64, 48), pts=[0, 33, 40, 100, 101, 250])  # 25 fps on average
     with caplog.at_level(logging.WARNING):
         run(vfr, tmp_path / "out.ts", codec="mpeg2video")
-    assert "MPEG-1/2 video runs on one frame rate (25 fps)" in caplog.text and "leave --codec out" in caplog.text
+    assert "MPEG-1/2 video runs on one frame rate (25 fps)" in caplog.text
+    assert "encode with --codec libx264" in caplog.text
     assert len(read_video(tmp_path / "out.ts")) == 6
 
 
