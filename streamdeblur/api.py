@@ -24,6 +24,7 @@ from .backends.options import BackendOptions
 from .errors import Cancelled, InputError, OutputError
 from .pipeline import OnProgress, PipelineStats
 from .video.audio import check_audio
+from .video.containers import encoder_name
 from .video.deinterlace import check_deinterlace
 from .video.trim import check_trim
 
@@ -105,6 +106,8 @@ class RunOptions:
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self) -> None:
+        if self.codec:  # h264 -> libx264, as FFmpeg's -c:v takes a format's name
+            object.__setattr__(self, "codec", encoder_name(self.codec))
         if self.batch is not None and self.batch < 1:
             raise InputError(f"batch must be >= 1, got {self.batch}")
         if self.encoder_threads is not None and not 0 <= self.encoder_threads <= 256:

@@ -208,8 +208,24 @@ def stream_output_extension(url: str, format: str | None) -> str:
     return STREAM_FORMATS[fmt]
 
 
+#: --codec given as the format's name, as FFmpeg's -c:v takes it (h264: its H.264 encoder, libx264):
+#: the encoder that name stands for here
+ENCODER_NAMES = {
+    "h264": "libx264", "avc": "libx264", "x264": "libx264", "hevc": "libx265", "h265": "libx265", "x265": "libx265",
+    "vp8": "libvpx", "vp9": "libvpx-vp9", "av1": "libsvtav1", "mpeg2": "mpeg2video", "mpeg1": "mpeg1video",
+    "dnxhr": "dnxhd", "jpeg": "mjpeg",
+}  # fmt: skip
+
+
+def encoder_name(codec: str) -> str:
+    """The encoder ``--codec`` names: ``h264`` is libx264, ``hevc`` libx265 ... (:data:`ENCODER_NAMES`)."""
+    return ENCODER_NAMES.get(codec.lower(), codec)
+
+
 def video_encoder(codec: str) -> str:
-    """``codec`` if this FFmpeg has it as a video encoder, else an :class:`OutputError`."""
+    """``codec`` (or the encoder its format's name stands for: :func:`encoder_name`) if this FFmpeg
+    has it as a video encoder, else an :class:`OutputError`."""
+    codec = encoder_name(codec)
     if codec not in av.codecs_available:
         raise OutputError(
             f"video encoder {codec!r} is not in this FFmpeg build", "see `streamdeblur doctor` for the encoders it has"
@@ -226,7 +242,7 @@ def video_encoder(codec: str) -> str:
 def output_codec(out: str | os.PathLike, codec: str | None, format: str | None = None) -> str:
     """The video encoder an output gets: ``--codec``, else its container's default (``-``: ``format``'s)."""
     if codec:
-        return codec
+        return encoder_name(codec)
     from .sequence import SEQUENCE_ENCODERS, is_sequence_output
 
     ext = _output_ext(out, format)

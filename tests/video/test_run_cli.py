@@ -281,6 +281,22 @@ def test_an_encoder_or_container_that_refuses_is_one_line_with_ffmpegs_reason(tm
     no_output(tmp_path, name)
 
 
+@pytest.mark.parametrize(
+    ("given", "encoder", "stream"),
+    [("h264", "libx264", "h264"), ("HEVC", "libx265", "hevc"), ("vp9", "libvpx-vp9", "vp9")],
+)
+def test_codec_takes_a_formats_name_as_ffmpeg_does(tmp_path, clip, tiny_weights, given, encoder, stream):
+    """`--codec h264` (FFmpeg's -c:v h264) was "'h264' is not a video encoder": a format's name is its
+    encoder here, said in the start line, with that encoder's --crf."""
+    out = tmp_path / ("out.webm" if stream == "vp9" else "out.mkv")
+    res = invoke(clip, "-o", out, "-w", tiny_weights, "--codec", given, "--crf", "30")
+    assert res.exit_code == 0, res.output
+    assert f"encoder {encoder}" in res.output and "crf 30" in res.output
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == stream
+    assert_one_line_error(invoke(clip, "-o", tmp_path / "x.mkv", "--codec", "aac"), "'aac' is not a video encoder")
+
+
 def test_mjpeg_output_is_full_range_as_jpeg_is(tmp_path, tiny_weights):
     """An AVI of MJPEG (what old editing tools, webcams and some robot stacks take): FFmpeg's encoder
     refuses limited-range YUV, so it is written full range, and the picture comes back as it went in."""
