@@ -36,7 +36,18 @@ def _train(data: Path, out: Path, *options: object) -> list[str]:
 
 @pytest.mark.parametrize(
     "command",
-    ["make-data", "calibrate", "train", "eval", "export", "average", "pool-eval", "video-psnr", "side-by-side"],
+    [
+        "make-data",
+        "calibrate",
+        "train",
+        "eval",
+        "decide",
+        "export",
+        "average",
+        "pool-eval",
+        "video-psnr",
+        "side-by-side",
+    ],
 )
 def test_help_shows_an_example(command: str) -> None:
     r = runner.invoke(app, [command, "--help"])

@@ -111,6 +111,37 @@ def eval_cmd(
     write_json(json_out, result)
 
 
+@app.command("decide")
+@user_errors
+def decide_cmd(
+    panel_json: Annotated[
+        Path, typer.Argument(metavar="EVAL.json", help="One eval run (`eval --goals ... --json`).", show_default=False)
+    ],
+    shipped: Annotated[str, typer.Option(help="The shipped generator's column (its label or file name).")],
+    candidate: Annotated[str, typer.Option(help="The candidate's column.")],
+    margin_step: Annotated[float, typer.Option(help="A worst-margin rise that ships on its own (dB).")] = 0.05,
+    max_drop: Annotated[float, typer.Option(help="The most any row may fall (dB).")] = 0.5,
+    min_pass_through: Annotated[float, typer.Option(help="Sharp frames through it at least (dB).")] = 35.0,
+    max_colour: Annotated[float, typer.Option(help="Colour shift under (levels).")] = 1.0,
+) -> None:
+    """Apply the selection rule to a candidate and the shipped generator scored in one eval run.
+
+    Prints every row of both and the difference, then what decides: the worst margin over the goals
+    (higher by --margin-step or more ships; higher by less, the plain worst row must not be lower),
+    the largest fall of a row, and the pass-through. Exit code 0: it ships; 1: it does not.
+
+    Example:  streamdeblur-train decide docs/eval/panel-stage34-vs-28-vs-8.json --shipped stage28.safetensors
+    --candidate stage34.safetensors
+    """
+    from ..decide import Rule, decide, format_decision, read_panel
+
+    rule = Rule(margin_step=margin_step, max_drop=max_drop, min_pass_through=min_pass_through, max_colour=max_colour)
+    d = decide(read_panel(panel_json), shipped, candidate, rule)
+    typer.echo(format_decision(d))
+    if not d.ships:
+        raise typer.Exit(1)
+
+
 @app.command("pool-eval")
 @user_errors
 def pool_eval(
