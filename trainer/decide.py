@@ -1,6 +1,6 @@
 """The selection rule, as code: does a candidate generator ship in place of the shipped one?
 
-Fixed before scoring (``docs/training-log.md``, stages 27-35) and applied to **one** eval run's
+XX
 robustness panel (``streamdeblur-train eval --goals ... --json``), in which both generators were
 scored side by side. The candidate ships if
 
