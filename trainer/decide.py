@@ -1,8 +1,8 @@
 """The selection rule, as code: does a candidate generator ship in place of the shipped one?
 
 Fixed before scoring (``docs/training-log.md``, in this form since stage 20) and applied to
-**one** eval run's robustness panel (``streamdeblur-train eval --goals ... --json``), in which both generators were
-scored side by side. The candidate ships if
+**one** eval run's robustness panel (``streamdeblur-train eval --goals ... --json``), in which
+both generators were scored side by side. The candidate ships if
 
 * its worst margin over the goals (each row's gain minus that row's goal) is higher than the
   shipped generator's by ``margin_step`` dB or more, or higher by less and its plain worst row
