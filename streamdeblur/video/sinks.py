@@ -742,7 +742,7 @@ class FileSink:
         warn_once(
             _input_name(self.info),
             f"the input's video carries closed captions (CEA-608/708); {self.codec} cannot write them, so the "
-            "output has none (libx264, the default for .mp4, .mkv, .mov and .ts, keeps them)",
+            "output has none (libx264, the default for .mp4, .mkv, .mov and .ts, keeps them, as mpeg2video does)",
         )
         return vf
 
