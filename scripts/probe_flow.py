@@ -99,22 +99,18 @@ def batch(photos, rng, n, crop):
 
 
 class FlowArm(torch.nn.Module):
-    """The generator with 4 more input channels (the flows) on its first conv, their weights 0."""
+    """The generator with the flows (4 channels) added to its first conv's output by a conv of their own, from 0."""
 
     def __init__(self, gen) -> None:
         super().__init__()
         self.gen = gen
-        old = gen.intro
-        self.intro = torch.nn.Conv2d(7, old.out_channels, 3, padding=1)
-        with torch.no_grad():
-            self.intro.weight.zero_()
-            self.intro.weight[:, :3] = old.weight
-            self.intro.bias.copy_(old.bias)
+        self.flow_in = torch.nn.Conv2d(4, gen.intro.out_channels, 3, padding=1, bias=False)
+        torch.nn.init.zeros_(self.flow_in.weight)
 
     def forward(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         g = self.gen
         xin, h, w = pad_to_multiple(torch.cat([x, f], 1), g.size_multiple, g.min_size)
-        hid = self.intro(xin)
+        hid = g.intro(xin[:, :3]) + self.flow_in(xin[:, 3:])
         skips = []
         for enc, down in zip(g.encoders, g.downs):
             hid = enc(hid)
@@ -193,6 +189,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--crop", type=int, default=192)
     ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--flow-lr-mult", type=float, default=10.0, help="the new flow weights' learning rate, x --lr")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -201,17 +198,28 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     train = [p for p in find_photos(None, allow_missing=True) if p.split == "train" and p.name not in HELD]
-    arms = {"one": OneArm(load_generator(args.init)), "flow": FlowArm(load_generator(args.init))}
-    opts = {k: torch.optim.Adam(a.parameters(), lr=args.lr) for k, a in arms.items()}
-    rows = eval_rows()
-    log = out / "log.jsonl"
-    start = score(arms["one"], rows)
-    print(json.dumps({"start": start}), flush=True)
+    # started before torch computes anything: a child forked after OpenMP has run hangs in it
     q = mp.get_context("fork").Queue(maxsize=6)
     worker = mp.get_context("fork").Process(
         target=producer, args=([p.path for p in train], args.seed, args.batch, args.crop, q), daemon=True
     )
     worker.start()
+    arms = {"one": OneArm(load_generator(args.init)), "flow": FlowArm(load_generator(args.init))}
+    flow_w = arms["flow"].flow_in.weight
+    opts = {
+        "one": torch.optim.Adam(arms["one"].parameters(), lr=args.lr),
+        "flow": torch.optim.Adam(
+            [
+                {"params": [p for p in arms["flow"].parameters() if p is not flow_w]},
+                {"params": [flow_w], "lr": args.lr * args.flow_lr_mult},
+            ],
+            lr=args.lr,
+        ),
+    }
+    rows = eval_rows()
+    log = out / "log.jsonl"
+    start = score(arms["one"], rows)
+    print(json.dumps({"start": start}), flush=True)
     t0, step = time.time(), 0
     losses = {k: [] for k in arms}
     while time.time() - t0 < args.minutes * 60:
@@ -223,7 +231,7 @@ def main() -> None:
             opts[k].zero_grad(set_to_none=True)
             loss.backward()
             opts[k].step()
-            losses[k].append(-100 * float(loss))
+            losses[k].append(-100 * float(loss.detach()))
         step += 1
         if step % 50 == 0:
             rec = {"step": step, "min": round((time.time() - t0) / 60, 1)} | {
