@@ -97,9 +97,12 @@ def one_line_usage_errors(prog: str) -> type[TyperGroup]:
             standalone_mode: bool = True,
             **extra: Any,
         ) -> Any:
-            for cmd in self.commands.values():  # --help's command list: each one's first paragraph, one line
-                if cmd.short_help is None and cmd.help:  # (typer keeps the docstring's line breaks there)
-                    cmd.short_help = " ".join(inspect.cleandoc(cmd.help).split("\n\n")[0].split())
+            for cmd in self.commands.values():  # typer keeps a docstring's line breaks: reflowed once
+                if cmd.help and not getattr(cmd, "_reflowed", False):
+                    cmd.help = reflow_help(cmd.help)
+                    cmd._reflowed = True  # type: ignore[attr-defined]
+                    if cmd.short_help is None:  # --help's command list: the first paragraph
+                        cmd.short_help = cmd.help.split("\n\n")[0]
             if not standalone_mode:
                 return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             try:
@@ -124,6 +127,21 @@ def one_line_usage_errors(prog: str) -> type[TyperGroup]:
             sys.exit(rv if isinstance(rv, int) else 0)
 
     return OneLineUsageGroup
+
+
+def reflow_help(text: str) -> str:
+    """A command's docstring as its --help shows it: each paragraph one line, for the terminal to wrap
+    (typer keeps a docstring's line breaks, which cut an 80-column help into ragged half lines), and an
+    ``Examples:`` paragraph (examples separated by ``|``) one example a line, indented."""
+    paragraphs = []
+    for para in inspect.cleandoc(text).split("\n\n"):
+        head, colon, rest = para.partition(":")
+        if colon and head in ("Example", "Examples"):
+            examples = [" ".join(e.split()) for e in rest.split("|")]
+            paragraphs.append(head + ":\n" + "\n".join(f"  {e}" for e in examples if e))
+        else:
+            paragraphs.append(" ".join(para.split()))
+    return "\n\n".join(p for p in paragraphs if p)
 
 
 def _output_without_o(e: Exception, args: Sequence[str], command_path: str) -> str | None:

@@ -112,6 +112,27 @@ def test_the_command_list_says_each_command_in_one_paragraph(cli, words):
     assert res.exit_code == 0 and words in res.stdout
 
 
+@pytest.mark.parametrize(
+    ("cli", "command", "words", "example"),
+    [
+        (app, "run", "progress shows frames done / total, FPS and ETA", "streamdeblur run photo.jpg -o sharp.png"),
+        (app, "preview", None, "streamdeblur preview clip.mp4 --loop --view split"),
+        (train_app, "export", "load it with streamdeblur.models.load_generator(PATH) or", None),
+    ],
+)
+def test_a_commands_help_is_wrapped_by_the_terminal_not_by_the_docstring(cli, command, words, example):
+    """A docstring's line breaks showed in --help as they were written ("progress shows frames" / "done /
+    total"), ragged half lines in an 80-column terminal: each paragraph is wrapped to the terminal, and the
+    examples are one a line, as they are typed."""
+    res = runner.invoke(cli, [command, "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+    lines = [line.strip() for line in res.stdout.splitlines()]
+    assert res.exit_code == 0
+    if words:
+        assert any(words in line for line in lines)
+    if example:
+        assert example in lines and "Examples:" in lines
+
+
 @pytest.mark.parametrize("command", [["run", "missing.mp4", "-o", "b.mp4"], ["preview", "missing.mp4", "--serve", "0"]])
 def test_openvino_settings_with_another_backend_are_refused_unless_they_come_from_the_environment(command, tmp_path):
     """--openvino-precision fp32 with --backend torch would run in float32 PyTorch as if it had never been
