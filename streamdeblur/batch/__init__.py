@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from ..api import RunOptions
 from ..errors import InputError, OutputError
 from ..stills import is_still
+from . import records
 from .jobs import Part, output_is_folder, probe_frames, resolve_jobs
 from .reports import FINAL, BatchProgress, BatchResult, BatchStart, ItemReport, WorkerInfo
 from .schedule import Schedule
@@ -127,8 +128,14 @@ def deblur_many(
         ItemReport(input=str(i), output=str(o), expected_frames=1 if is_still(i) else probe_frames(i, Part.of(options)))
         for i, o in jobs
     ]
+    made_with = [None if is_still(i) else records.settings(i, options) for i, _ in jobs]
     schedule = Schedule(
-        items, segments=many.segments, overwrite=options.overwrite, on_progress=on_progress, on_item=on_item
+        items,
+        segments=many.segments,
+        overwrite=options.overwrite,
+        on_progress=on_progress,
+        on_item=on_item,
+        made_with=made_with,
     )
     t0 = time.perf_counter()
     try:

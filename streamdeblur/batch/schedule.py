@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+from . import records
 from .reports import FINAL, BatchProgress, ItemReport
 from .tasks import FileTask, JoinTask, PartTask, PlanTask, Result, Task, TaskProgress
 
@@ -47,8 +48,12 @@ class Schedule:
         overwrite: bool,
         on_progress: Callable[[BatchProgress], None] | None = None,
         on_item: Callable[[ItemReport], None] | None = None,
+        made_with: list[dict[str, Any] | None] | None = None,
     ) -> None:
+        """``made_with``: each input's output settings (:func:`.records.settings`; None for a picture): an
+        existing output recorded as made otherwise is not skipped, and each output done is recorded."""
         self.items = items
+        self.made_with = made_with or [None] * len(items)
         self.segments = segments
         self.overwrite = overwrite
         self.on_progress = on_progress
@@ -64,10 +69,16 @@ class Schedule:
         self.workers = 0
         self.notes: list[str] = []
         for i, it in enumerate(items):
+            made = self.made_with[i]
+            changed = ()
+            if made is not None and not overwrite and os.path.exists(it.output):
+                changed = tuple(records.changed(it.output, made))
             if segments:
-                self.queue.append(self._task(PlanTask, i, expected=it.expected_frames, segments=segments))
+                self.queue.append(
+                    self._task(PlanTask, i, expected=it.expected_frames, segments=segments, changed=changed)
+                )
             else:
-                self.queue.append(self._task(FileTask, i, expected=it.expected_frames))
+                self.queue.append(self._task(FileTask, i, expected=it.expected_frames, changed=changed))
 
     def _task(self, kind: type[T], item: int, **specific: Any) -> T:
         """A new task of ``kind`` for input ``item`` (``specific``: the fields of that kind)."""
@@ -155,6 +166,8 @@ class Schedule:
             elif isinstance(task, PartTask):
                 self._part_done(i, res)
             else:  # file or join: done
+                if self.made_with[i] is not None:
+                    records.write(it.output, self.made_with[i])
                 self._final(i, "done", frames=res.frames)
         self._emit()
 

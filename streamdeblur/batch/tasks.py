@@ -28,6 +28,8 @@ class Task:
     overwrite: bool
     attempt: int = 1  # 2: run again after the worker running it died
     expected: int | None = None  # frames it will write, for progress (None: unknown)
+    #: what differs from the settings its existing output was recorded as made with (batch.records)
+    changed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

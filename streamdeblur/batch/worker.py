@@ -177,6 +177,12 @@ class Worker:
         if is_still(task.input):  # a picture is published whole under its name, or not at all
             return Result("skipped", frames=1, note=f"{task.output} exists")
         ok, why = output_complete(task.input, task.output, Part.of(self.options))
+        if ok and task.changed:
+            return Result(
+                "failed",
+                error=f"output {task.output} exists but was made with other settings ({', '.join(task.changed)}); "
+                "pass --overwrite to redo it, or -o another folder",
+            )
         if ok:
             n = count_video_packets(task.output) or 0
             return Result("skipped", frames=n, note=f"{task.output} exists and is complete ({why})")

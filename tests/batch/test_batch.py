@@ -5,11 +5,13 @@ reported while the rest finish, user mistakes as one line; and --cluster without
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 from batchfiles import OPTS, assert_same_video, load_report, make_clips, not_a_video, single_run, truncated_mp4
+from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 from videofiles import hidden, packets, random_frames, write_video
 
@@ -87,6 +89,50 @@ def test_rerun_skips_complete_outputs_and_overwrite_redoes_them(tmp_path, tiny_w
     assert res.exit_code == 0, res.stderr
     assert [i["status"] for i in load_report(tmp_path / "r.json")["items"]] == ["done", "done"]
     assert_same_video(out / "b.mkv", single_run(tmp_path / "clips" / "b.mkv", tmp_path / "single-b.mkv", tiny_weights))
+
+
+def test_a_rerun_with_other_settings_does_not_take_the_old_outputs_as_done(tmp_path, tiny_weights):
+    """An output that is complete but was made with another model or other settings (a re-run after
+    changing --weights or --crf, or after a new release's model) was skipped as "complete": the old
+    pictures under a summary that said all was well. It is reported as failed, naming what changed, and
+    left as it is until --overwrite; a re-run with the same settings still skips it."""
+    make_clips(tmp_path / "clips", {"a.mkv": 8, "b.mp4": 6})
+    out = tmp_path / "out"
+    args = (tmp_path / "clips", "-o", out, "--weights", tiny_weights, *OPTS, "--report", tmp_path / "r.json")
+    assert invoke(*args).exit_code == 0
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert invoke(*args).exit_code == 0  # the same settings: skipped
+    assert [i["status"] for i in load_report(tmp_path / "r.json")["items"]] == ["skipped", "skipped"]
+
+    other = tmp_path / "other.safetensors"  # another model: the same file with one weight changed
+    weights = load_file(tiny_weights)
+    name = sorted(weights)[0]
+    weights[name] = weights[name] + 0.01
+    save_file(weights, other)
+    shutil.copy(tiny_weights.with_suffix(".json"), other.with_suffix(".json"))
+    changed_model = (tmp_path / "clips", "-o", out, "--weights", other, *OPTS, "--report", tmp_path / "r.json")
+    res = invoke(*changed_model)
+    assert res.exit_code == 1
+    for item in load_report(tmp_path / "r.json")["items"]:
+        assert item["status"] == "failed" and "made with other settings (the model" in item["error"]
+        assert "--overwrite" in item["error"]
+    res = invoke(*args, "--crf", "30", "--codec", "libx264")
+    assert res.exit_code == 1
+    errors = [i["error"] for i in load_report(tmp_path / "r.json")["items"]]
+    assert all("(--codec, --crf)" in e for e in errors), errors
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps  # nothing replaced
+
+    assert invoke(*changed_model, "--overwrite").exit_code == 0
+    assert invoke(*changed_model).exit_code == 0  # now recorded with the other model: skipped
+    assert [i["status"] for i in load_report(tmp_path / "r.json")["items"]] == ["skipped", "skipped"]
+    assert hidden(out) == []  # the records are not among the outputs
+
+    # an input replaced since its output was made: its output is not taken as done either
+    make_clips(tmp_path / "clips", {"a.mkv": 8}, seed=5)
+    assert invoke(*changed_model).exit_code == 1
+    rep = load_report(tmp_path / "r.json")
+    assert rep["by_name"]["b.mp4"]["status"] == "skipped"
+    assert "(the input file (replaced or edited))" in rep["by_name"]["a.mkv"]["error"]
 
 
 def test_bad_inputs_are_reported_and_the_others_finish(tmp_path, tiny_weights):

@@ -1,0 +1,120 @@
+"""What settings made each output of a batch run, so that a re-run with other ones does not take
+an output made with the old ones as done.
+
+A re-run skips an output that is complete (as many frames as its input). Without a record, an
+output made with other weights (a new release's model, ``--weights``), another ``--crf`` or
+``--codec``, or from an input since replaced, would be skipped as well, and the user would get the
+old pictures under a summary that says all is well. So when a batch run finishes an output, this
+process (the one that schedules, never a worker: one writer, a cluster's nodes included) records
+the settings it was made with; the next run compares and reports an output made otherwise as
+``failed``, naming what changed and leaving the file as it is, until ``--overwrite``.
+
+The records are in the cache folder (``$STREAMDEBLUR_CACHE_DIR`` or ``~/.cache/streamdeblur``,
+``outputs/``), one small JSON file per output path, never beside the outputs: an output folder
+holds the outputs and nothing else. An output with no record (made before records, by another
+machine, or by hand) is judged by its frames alone, as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..api import RunOptions
+
+log = logging.getLogger(__name__)
+
+#: options that change how a run goes, not the file it writes
+RUN_ONLY = ("overwrite", "timeout", "reconnect", "realtime", "batch", "encoder_threads", "format", "window")
+BACKEND_RUN_ONLY = ("threads", "openvino_hint", "openvino_max_shapes", "openvino_cpu_pinning", "engines_dir")
+#: how a changed setting is named to the user (else ``--`` and the option's name)
+NAMES = {"input": "the input file (replaced or edited)", "model": "the model (--weights, or a new release's)"}
+
+
+def _digest(path: str | os.PathLike[str] | None) -> str | None:
+    """The file's sha256 (each file read once a process, while its size and time stay the same)."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _sha256(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256(path: str, size: int, mtime_ns: int) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def settings(input: str | os.PathLike[str], options: RunOptions) -> dict[str, Any]:
+    """What an output of ``input`` made with ``options`` depends on, as JSON values: the input file
+    (its size and modification time), the model's bytes (or the engine's), and every option that shapes
+    the pictures or their encoding."""
+    from ..models import shipped_weights
+
+    opts = dataclasses.asdict(options)
+    backend = opts.pop("backend_options")
+    weights = opts.pop("weights")
+    for k in RUN_ONLY:
+        opts.pop(k, None)
+    for k in BACKEND_RUN_ONLY:
+        backend.pop(k, None)
+    engine = backend.pop("engine", None)
+    try:
+        st = os.stat(input)
+        source: list[int] | None = [st.st_size, st.st_mtime_ns]
+    except OSError:
+        source = None
+    key = {"input": source, "model": _digest(engine) if engine else _digest(weights or shipped_weights())}
+    key |= {k: v for k, v in opts.items() if k not in key} | {k: v for k, v in backend.items() if k not in opts}
+    return json.loads(json.dumps(key, default=str))  # as it reads back from the file
+
+
+def record_path(output: str | os.PathLike[str]) -> Path:
+    from ..onnx_export import cache_dir
+
+    name = hashlib.sha256(os.path.abspath(output).encode()).hexdigest()[:32]
+    return cache_dir() / "outputs" / f"{name}.json"
+
+
+def write(output: str | os.PathLike[str], made_with: dict[str, Any]) -> None:
+    """Record what ``output`` was made with (a record that cannot be written is a warning: the output is
+    there all the same)."""
+    from ..fileio import write_atomic
+
+    path = record_path(output)
+    data = {"output": os.path.abspath(output), "settings": made_with}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(data, indent=1).encode(), replace=True)
+    except OSError as e:
+        log.warning("could not record what %s was made with (%s): a re-run will judge it by its frames", output, e)
+
+
+def changed(output: str | os.PathLike[str], made_with: dict[str, Any]) -> list[str]:
+    """What differs between the settings ``output`` was recorded as made with and ``made_with``, as the
+    user names them (``--crf``, ``the model ...``); empty when the same, or when there is no record."""
+    try:
+        data = json.loads(record_path(output).read_text())
+        old = data["settings"] if data.get("output") == os.path.abspath(output) else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        old = None
+    if not isinstance(old, dict):
+        return []
+    keys = [*made_with, *(k for k in old if k not in made_with)]
+    return [NAMES.get(k, "--" + k.replace("_", "-")) for k in keys if old.get(k) != made_with.get(k)]
