@@ -110,15 +110,7 @@ class FlowArm(torch.nn.Module):
     def forward(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         g = self.gen
         xin, h, w = pad_to_multiple(torch.cat([x, f], 1), g.size_multiple, g.min_size)
-        hid = g.intro(xin[:, :3]) + self.flow_in(xin[:, 3:])
-        skips = []
-        for enc, down in zip(g.encoders, g.downs):
-            hid = enc(hid)
-            skips.append(hid)
-            hid = down(hid)
-        hid = g.middle(hid)
-        for up, dec, skip in zip(g.ups, g.decoders, reversed(skips)):
-            hid = dec(up(hid) + skip)
+        hid = g.unet(g.intro(xin[:, :3]) + self.flow_in(xin[:, 3:]))
         return torch.clamp(xin[:, :3] + g.ending(hid), 0.0, 1.0)[..., :h, :w]
 
 

@@ -38,15 +38,20 @@ BACKEND_RUN_ONLY = ("threads", "openvino_hint", "openvino_max_shapes", "openvino
 NAMES = {"input": "the input file (replaced or edited)", "model": "the model (--weights, or a new release's)"}
 
 
-def _digest(path: str | os.PathLike[str] | None) -> str | None:
-    """The file's sha256 (each file read once a process, while its size and time stay the same)."""
+def file_stat(path: str | os.PathLike[str] | None) -> os.stat_result | None:
+    """``os.stat(path)``, or None for no path or one that cannot be read."""
     if path is None:
         return None
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except OSError:
         return None
-    return _sha256(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+
+
+def _digest(path: str | os.PathLike[str] | None) -> str | None:
+    """The file's sha256 (each file read once a process, while its size and time stay the same)."""
+    st = file_stat(path)
+    return None if st is None or path is None else _sha256(os.path.abspath(path), st.st_size, st.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=16)
@@ -61,25 +66,28 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str | None:
     return h.hexdigest()
 
 
+def shaping_options(options: RunOptions, run_only: tuple[str, ...] = RUN_ONLY) -> tuple[dict, dict]:
+    """``options`` and its backend options as dicts, less those in ``run_only`` and BACKEND_RUN_ONLY."""
+    opts = dataclasses.asdict(options)
+    backend = opts.pop("backend_options")
+    for k in run_only:
+        opts.pop(k, None)
+    for k in BACKEND_RUN_ONLY:
+        backend.pop(k, None)
+    return opts, backend
+
+
 def settings(input: str | os.PathLike[str], options: RunOptions) -> dict[str, Any]:
     """What an output of ``input`` made with ``options`` depends on, as JSON values: the input file
     (its size and modification time), the model's bytes (or the engine's), and every option that shapes
     the pictures or their encoding."""
     from ..models import shipped_weights
 
-    opts = dataclasses.asdict(options)
-    backend = opts.pop("backend_options")
+    opts, backend = shaping_options(options)
     weights = opts.pop("weights")
-    for k in RUN_ONLY:
-        opts.pop(k, None)
-    for k in BACKEND_RUN_ONLY:
-        backend.pop(k, None)
     engine = backend.pop("engine", None)
-    try:
-        st = os.stat(input)
-        source: list[int] | None = [st.st_size, st.st_mtime_ns]
-    except OSError:
-        source = None
+    st = file_stat(input)
+    source = None if st is None else [st.st_size, st.st_mtime_ns]
     key = {"input": source, "model": _digest(engine) if engine else _digest(weights or shipped_weights())}
     key |= {k: v for k, v in opts.items() if k not in key} | {k: v for k, v in backend.items() if k not in opts}
     return json.loads(json.dumps(key, default=str))  # as it reads back from the file

@@ -42,6 +42,7 @@ from ..errors import Cancelled, InputError, OutputError, OutputExistsError
 from ..video.audio import AudioPlan
 from ..video.containers import open_container
 from ..video.copies import Copies, Reencoder, add_copies, check_copies, copy_metadata, reencoders
+from .records import RUN_ONLY, file_stat, shaping_options
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -415,20 +416,12 @@ def remove_parts(output: str | os.PathLike[str]) -> None:
 #: the file beside the parts that says what they were made of and how: a later run of the same input with the
 #: same settings goes on from the parts that are complete (:func:`resume_parts`)
 PLAN_FILE = "plan.json"
-#: options that change how a run goes, not what a part's file holds: left out of :func:`parts_key`
-_RUN_ONLY = ("overwrite", "timeout", "reconnect", "realtime", "batch", "encoder_threads", "format", "window", "audio")
-_BACKEND_RUN_ONLY = ("threads", "openvino_hint", "openvino_max_shapes", "openvino_cpu_pinning", "engines_dir")
 
 
 def _file_id(path: str | os.PathLike[str] | None) -> list[object] | None:
     """A file as (resolved path, size, modification time): changed when it is replaced or edited."""
-    if path is None:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+    st = file_stat(path)
+    return None if st is None or path is None else [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
 
 
 def parts_key(input: str | os.PathLike[str], plan: SegmentPlan, options: RunOptions) -> object:
@@ -439,12 +432,7 @@ def parts_key(input: str | os.PathLike[str], plan: SegmentPlan, options: RunOpti
 
     from ..models import shipped_weights
 
-    opts = dataclasses.asdict(options)
-    backend = opts.pop("backend_options")
-    for k in _RUN_ONLY:
-        opts.pop(k, None)
-    for k in _BACKEND_RUN_ONLY:
-        backend.pop(k, None)
+    opts, backend = shaping_options(options, (*RUN_ONLY, "audio"))  # a part has no audio
     key = {
         "input": _file_id(input),
         "segments": [dataclasses.astuple(s) for s in plan.segments],

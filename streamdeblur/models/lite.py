@@ -111,7 +111,10 @@ class DeblurGANLite(Generator):
         nn.init.zeros_(self.ending.bias)
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.intro(x)
+        return torch.clamp(x + self.ending(self.unet(self.intro(x))), 0.0, 1.0)
+
+    def unet(self, h: torch.Tensor) -> torch.Tensor:
+        """The encoders, middle and decoders on the first conv's features (``width`` channels)."""
         skips = []
         for enc, down in zip(self.encoders, self.downs):
             h = enc(h)
@@ -120,4 +123,4 @@ class DeblurGANLite(Generator):
         h = self.middle(h)
         for up, dec, skip in zip(self.ups, self.decoders, reversed(skips)):
             h = dec(up(h) + skip)
-        return torch.clamp(x + self.ending(h), 0.0, 1.0)
+        return h
