@@ -100,6 +100,9 @@ def record_path(output: str | os.PathLike[str]) -> Path:
     return cache_dir() / "outputs" / f"{name}.json"
 
 
+_unwritable: list[str] = []
+
+
 def write(output: str | os.PathLike[str], made_with: dict[str, Any]) -> None:
     """Record what ``output`` was made with (a record that cannot be written is a warning: the output is
     there all the same)."""
@@ -111,7 +114,15 @@ def write(output: str | os.PathLike[str], made_with: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps(data, indent=1).encode(), replace=True)
     except OSError as e:
-        log.warning("could not record what %s was made with (%s): a re-run will judge it by its frames", output, e)
+        if _unwritable:  # said once a run, not once an output
+            return
+        _unwritable.append(str(path.parent))
+        log.warning(
+            "could not record what %s was made with (%s; set STREAMDEBLUR_CACHE_DIR to a writable folder): "
+            "a re-run will judge the outputs by their frames alone",
+            output,
+            e,
+        )
 
 
 def changed(output: str | os.PathLike[str], made_with: dict[str, Any]) -> list[str]:
