@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 RUN_ONLY = ("overwrite", "timeout", "reconnect", "realtime", "batch", "encoder_threads", "format", "window")
 BACKEND_RUN_ONLY = ("threads", "openvino_hint", "openvino_max_shapes", "openvino_cpu_pinning", "engines_dir")
 #: how a changed setting is named to the user (else ``--`` and the option's name)
-NAMES = {"input": "the input file (replaced or edited)", "model": "the model (--weights, or a new release's)"}
+NAMES = {"input": "the input file's size or time", "model": "the model's weights"}
 
 
 def file_stat(path: str | os.PathLike[str] | None) -> os.stat_result | None:

@@ -114,7 +114,7 @@ def test_a_rerun_with_other_settings_does_not_take_the_old_outputs_as_done(tmp_p
     res = invoke(*changed_model)
     assert res.exit_code == 1
     for item in load_report(tmp_path / "r.json")["items"]:
-        assert item["status"] == "failed" and "made with other settings (the model" in item["error"]
+        assert item["status"] == "failed" and "made with other settings (the model's weights)" in item["error"]
         assert "--overwrite" in item["error"]
     res = invoke(*args, "--crf", "30", "--codec", "libx264")
     assert res.exit_code == 1
@@ -132,7 +132,7 @@ def test_a_rerun_with_other_settings_does_not_take_the_old_outputs_as_done(tmp_p
     assert invoke(*changed_model).exit_code == 1
     rep = load_report(tmp_path / "r.json")
     assert rep["by_name"]["b.mp4"]["status"] == "skipped"
-    assert "(the input file (replaced or edited))" in rep["by_name"]["a.mkv"]["error"]
+    assert "(the input file's size or time)" in rep["by_name"]["a.mkv"]["error"]
 
 
 def test_bad_inputs_are_reported_and_the_others_finish(tmp_path, tiny_weights):
