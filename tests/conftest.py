@@ -37,6 +37,13 @@ def _ctrl_c_raises():
         signal.signal(signal.SIGINT, before)
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_a_test_folder(tmp_path_factory, monkeypatch):
+    """streamdeblur's cache (ONNX exports, the records of what made each batch output) in a folder of
+    this test session's, not the user's ~/.cache (a test may set its own)."""
+    monkeypatch.setenv("STREAMDEBLUR_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "sd-cache"))
+
+
 def pytest_collection_modifyitems(config, items):
     has_cuda = torch.cuda.is_available()
     try:
