@@ -82,11 +82,19 @@ class CliErrors:
         return wrapper  # type: ignore[return-value]
 
 
+#: --help in click's plain layout, not typer's boxes: with 45 options, the boxes leave an option's help 17
+#: columns in an 80-column terminal (one word a line) and 46 in 140; plain gives it 46 in 80 and 66 from 100
+HELP_LAYOUT: dict[str, Any] = {
+    "rich_markup_mode": None,
+    "context_settings": {"help_option_names": ["-h", "--help"], "max_content_width": 100},
+}
+
+
 def one_line_usage_errors(prog: str) -> type[TyperGroup]:
     """The click group class for a typer app whose usage errors (a value not among an
     option's choices, a missing argument, an unknown option) are one line on stderr,
     ``PROG: error: WHAT; see PROG CMD --help``, and exit 2, as the library's errors are,
-    instead of typer's boxed usage text. Pass it as ``typer.Typer(cls=...)``."""
+    instead of typer's boxed usage text. Pass it as ``typer.Typer(cls=..., **HELP_LAYOUT)``."""
 
     class OneLineUsageGroup(TyperGroup):
         def main(
@@ -132,13 +140,14 @@ def one_line_usage_errors(prog: str) -> type[TyperGroup]:
 def reflow_help(text: str) -> str:
     """A command's docstring as its --help shows it: each paragraph one line, for the terminal to wrap
     (typer keeps a docstring's line breaks, which cut an 80-column help into ragged half lines), and an
-    ``Examples:`` paragraph (examples separated by ``|``) one example a line, indented."""
+    ``Examples:`` paragraph (examples separated by ``|``) one example a line, indented (click's ``\\b``
+    keeps its lines)."""
     paragraphs = []
     for para in inspect.cleandoc(text).split("\n\n"):
         head, colon, rest = para.partition(":")
         if colon and head in ("Example", "Examples"):
             examples = [" ".join(e.split()) for e in rest.split("|")]
-            paragraphs.append(head + ":\n" + "\n".join(f"  {e}" for e in examples if e))
+            paragraphs.append("\b\n" + head + ":\n" + "\n".join(f"  {e}" for e in examples if e))
         else:
             paragraphs.append(" ".join(para.split()))
     return "\n\n".join(p for p in paragraphs if p)

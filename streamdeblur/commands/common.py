@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from ..clitools import CliErrors, one_line_usage_errors
+from ..clitools import HELP_LAYOUT, CliErrors, one_line_usage_errors
 from ..redact import redact
 
 app = typer.Typer(
@@ -29,7 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    **HELP_LAYOUT,
 )
 
 #: the error policy; as a decorator on every command: library errors -> one line + exit code (see CliErrors)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from streamdeblur.clitools import CliErrors, one_line_usage_errors
+from streamdeblur.clitools import HELP_LAYOUT, CliErrors, one_line_usage_errors
 from streamdeblur.errors import OutputError
 from streamdeblur.fileio import write_atomic
 
@@ -31,7 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    **HELP_LAYOUT,
 )
 
 #: the error policy; as a decorator on every command: library errors -> one line + exit code (see CliErrors)
