@@ -214,3 +214,17 @@ def test_a_file_name_for_what_goes_into_a_folder_is_one_line(tmp_path, inputs, o
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and words.format(tmp=tmp_path) in lines[0], lines
     assert not (tmp_path / output).exists()
+
+
+def test_run_alone_shows_its_help_and_help_shows_no_markup_escapes():
+    """`streamdeblur run` with nothing after it answered "Missing option '--output'"; it shows run's help
+    (and exits 2, as click does). Help text written for typer's markup showed its escapes as typed
+    (pip install 'streamdeblur\\[ray]')."""
+    res = runner.invoke(app, ["run"], env={"COLUMNS": "80"})
+    assert res.exit_code == 2 and "Usage: streamdeblur run [OPTIONS] [INPUT]..." in res.output
+    assert "Examples:" in res.output and "Missing option" not in res.output
+    for command in ("run", "build-engine", "bench", "preview", "export"):
+        res = runner.invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+        assert res.exit_code == 0 and "\\[" not in res.stdout, command
+    res = runner.invoke(app, ["build-engine", "--help"], env={"COLUMNS": "200"})
+    assert "pip install 'streamdeblur[tensorrt-cu12]' --extra-index-url https://pypi.nvidia.com" in res.stdout

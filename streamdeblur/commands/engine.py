@@ -117,7 +117,9 @@ def build_engine_cmd(
 ) -> None:
     """Build a TensorRT engine for this GPU (FP16, strongly typed) with a JSON sidecar.
 
-    Needs TensorRT (pip install 'streamdeblur\\[tensorrt]') and an NVIDIA GPU.
+    Needs an NVIDIA GPU and TensorRT: pip install 'streamdeblur[tensorrt-cu12]' --extra-index-url
+    https://pypi.nvidia.com (tensorrt-cu13 for a CUDA 13 torch; streamdeblur doctor says which).
+
     Example: streamdeblur build-engine --model deblurgan-lite --max-shape 1920x1080 -o engines/
     """
     from ..engine_build import BuildOptions, build_engine

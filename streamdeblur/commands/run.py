@@ -56,7 +56,7 @@ class _ProgressLine(StatusLine):
         self.show(f"{p.frames_done}{total} frames{pct}  {p.fps:6.2f} fps  ETA {clock(p.eta)}")
 
 
-@app.command()
+@app.command(no_args_is_help=True)  # `streamdeblur run` alone: its help, not "Missing option -o"
 @user_errors
 @stop_on_signals()  # SIGTERM / SIGHUP end a run as Ctrl-C does (exit 143 / 129)
 def run(
@@ -323,7 +323,7 @@ def run(
         typer.Option(
             "--cluster",
             help=(
-                "Run on Ray (pip install 'streamdeblur\\[ray]'): local (a cluster on this machine), auto or an address"
+                "Run on Ray (pip install 'streamdeblur[ray]'): local (a cluster on this machine), auto or an address"
                 " such as ray://head:10001 (an existing one). One worker per GPU, else CPU workers; docs/SCALE.md."
             ),
             show_default=False,
