@@ -647,6 +647,9 @@ class FileSource:
                 ) from None
             what = "the stream broke off" if is_url(self.spec) else "it cannot be read further"
             self.stopped_by = f"{what} ({ffmpeg_reason(e)})"
+        if not ended:  # stopped mid-input: the frames the decoder holds (B-frames, threads) are received too
+            for f in self._deinterlaced(self._flush_decoder()):
+                yield from emit(f)
         if self._deinterlacer is not None:  # the frame the filter held back: none is lost at the end
             for f in self._deinterlacer.flush():
                 yield from emit(f)
@@ -695,6 +698,16 @@ class FileSource:
             if isinstance(e, av.error.ExitError):
                 raise
             self.damage.rejected(packet, self._frames_out, ffmpeg_reason(e))
+            return []
+        for f in frames:
+            self.damage.decoded(f)
+        return frames  # type: ignore[return-value]
+
+    def _flush_decoder(self) -> list[av.VideoFrame]:
+        """The frames the video decoder still holds, as the end-of-file packet gives them at a normal end."""
+        try:
+            frames = self.stream.codec_context.decode(None)
+        except av.error.FFmpegError:
             return []
         for f in frames:
             self.damage.decoded(f)
