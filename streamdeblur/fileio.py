@@ -186,6 +186,28 @@ def remove_temporaries_of(path: str | os.PathLike, host: str, pid: int) -> list[
     return _unlink(f for f, h, p in _temporaries(Path(path)) if h == mark and p == pid)
 
 
+def check_writable(path: str | os.PathLike, option: str, example: str = "out.json") -> None:
+    """Before a long job: can a result be written at ``path`` (the folders to it made as
+    :func:`write_atomic` makes them)? A folder there, a file where a folder should be, or a
+    read-only or virtual file system (/proc, /sys) fails here, in one line naming ``option``,
+    not after the work. Nothing is left behind."""
+    from .errors import OutputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path} is a folder", f"give a file name such as {example}")
+    near = path.parent
+    while not near.exists() and near != near.parent:  # the folders writing it would make
+        near = near.parent
+    if not near.is_dir():
+        raise OutputError(f"cannot write {path}: {near} is not a folder", f"give {option} a writable place")
+    try:
+        with tempfile.TemporaryFile(dir=near):
+            pass
+    except OSError as e:
+        raise OutputError(f"cannot write {path} ({e.strerror or e})", f"give {option} a writable place") from None
+
+
 def write_atomic(path: str | os.PathLike, data: bytes, *, replace: bool = False) -> Path:
     """Write ``data`` to ``path`` through a synced temporary file and :func:`publish`."""
     path = Path(path)

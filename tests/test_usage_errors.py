@@ -4,6 +4,8 @@ both command lines; the help itself is unchanged."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -229,3 +231,29 @@ def test_run_alone_shows_its_help_and_help_shows_no_markup_escapes():
     res = runner.invoke(app, ["build-engine", "--help"], env={"COLUMNS": "200"})
     install = "pip install 'streamdeblur[tensorrt-cu12]' --extra-index-url https://pypi.nvidia.com"
     assert install in " ".join(res.stdout.split())
+
+
+WINE = str(Path(__file__).resolve().parents[1] / "samples" / "wine.mp4")
+
+
+@pytest.mark.parametrize(
+    ("cli", "args", "option"),
+    [
+        (app, ["run", WINE, "-o", "{tmp}/out/", "--report", "{bad}/r.json"], "--report"),
+        (app, ["bench", "--synthetic", "64x48", "--frames", "2", "--batch", "1", "--json", "{bad}/b.json"], "--json"),
+        (app, ["bench", "--synthetic", "64x48", "--frames", "2", "--batch", "1", "--plot", "{bad}/b.png"], "--plot"),
+        (app, ["bench", "--encoders", "--json", "{bad}/b.json"], "--json"),
+        (train_app, ["video-psnr", WINE, WINE, "--json", "{bad}/v.json"], "--json"),
+    ],
+)
+@pytest.mark.parametrize("bad", ["/proc", "{tmp}/a_file"])
+def test_a_result_that_cannot_be_written_is_refused_before_the_work(tmp_path, cli, args, option, bad):
+    """A --report, --json or --plot path in /proc or /sys, or under a file, was found out after the whole
+    batch or benchmark had run, as "internal error: PermissionError" and exit 1: now one line naming the
+    option, exit 2, before any work (nothing measured, no output folder made)."""
+    (tmp_path / "a_file").write_text("x")
+    bad = bad.format(tmp=tmp_path)
+    res = runner.invoke(cli, [a.format(tmp=tmp_path, bad=bad) for a in args])
+    assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1, res.output
+    assert f"give {option} a writable place" in res.stderr and "internal error" not in res.stderr
+    assert not (tmp_path / "out").exists() and "fps" not in res.output.lower()

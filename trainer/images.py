@@ -39,11 +39,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def write_image(path: str | os.PathLike, img: np.ndarray, params: Sequence[int] = ()) -> Path:
+def write_image(path: str | os.PathLike, img: np.ndarray, params: Sequence[int] = (), *, replace: bool = True) -> Path:
     """Write an RGB image (format from the extension, OpenCV ``params``) through a temporary
-    name, replacing any file there, so an interrupted make-data never leaves half an image."""
+    name, so an interrupted make-data never leaves half an image; replacing any file there
+    unless ``replace`` is False (then one that appeared meanwhile stays)."""
     path = Path(path)
-    with writing(path, replace=True) as tmp:
+    with writing(path, replace=replace) as tmp:
         if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), list(params)):
             raise InputError(f"cannot write {path}")
     return path

@@ -47,9 +47,15 @@ def detail_crop(sharp: np.ndarray, crop: int) -> tuple[int, int]:
 
 
 def side_by_side(
-    root: str | os.PathLike, weights: str | os.PathLike | None, out: str | os.PathLike, *, crop: int = 256
+    root: str | os.PathLike,
+    weights: str | os.PathLike | None,
+    out: str | os.PathLike,
+    *,
+    crop: int = 256,
+    replace: bool = True,
 ) -> list[dict[str, Any]]:
-    """Write the picture to ``out``; returns the two frames shown (kind, sequence, frame, PSNRs)."""
+    """Write the picture to ``out`` (``replace``: as :func:`trainer.images.write_image`); returns the two
+    frames shown (kind, sequence, frame, PSNRs)."""
     root = Path(root).expanduser()
     if not (root / "test").is_dir():
         raise InputNotFoundError(f"{root} has no test/ folder", "pass a GoPro-layout set, e.g. GOPRO_Large")
@@ -89,7 +95,7 @@ def side_by_side(
             )
         )
         shown.append({"kind": kind, "sequence": seq, "frame": name, "psnr_blurry": p_in, "psnr_deblurred": p_out})
-    write_image(out, np.concatenate(rows, axis=0))
+    write_image(out, np.concatenate(rows, axis=0), replace=replace)
     return shown
 
 
@@ -100,6 +106,7 @@ def clip_side_by_side(
     *,
     frame: int | None = None,
     zoom: int = 2,
+    replace: bool = True,
 ) -> dict[str, Any]:
     """The README's picture of a clip: one frame blurry | deblurred, whole on top and its most
     detailed region enlarged ``zoom`` times below; PSNR on the labels where ``NAME_sharp.EXT``
@@ -139,5 +146,6 @@ def clip_side_by_side(
         out,
         np.concatenate([top, bottom], axis=0),
         [cv2.IMWRITE_JPEG_QUALITY, 90] if Path(out).suffix.lower() in (".jpg", ".jpeg") else [],
+        replace=replace,
     )
     return shown

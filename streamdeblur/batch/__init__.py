@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from ..api import RunOptions
 from ..errors import InputError, OutputError
+from ..fileio import check_writable
 from ..stills import is_still
 from . import records
 from .jobs import Part, output_is_folder, probe_frames, resolve_jobs
@@ -165,14 +166,10 @@ def _check_report_path(report: str | os.PathLike[str] | None) -> None:
     if report is None:
         return
     rp = Path(report)
-    if rp.is_dir():
-        raise OutputError(f"--report {rp} is a folder", "name a file, such as report.json")
     parent = rp.parent if str(rp.parent) else Path(".")
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(
-            f"cannot write the report {rp}: its folder {parent} does not exist or is not writable",
-            "create it first or choose another path",
-        )
+    if not parent.is_dir() and not parent.exists():
+        raise OutputError(f"cannot write the report {rp}: its folder {parent} does not exist", "create it first")
+    check_writable(rp, "--report", "report.json")  # a folder, a file as its folder, /sys: before any work
 
 
 def _check_single_output(target: Path, overwrite: bool) -> None:

@@ -264,6 +264,10 @@ def bench(
     streamdeblur bench clip.mp4 --resolutions 640x360,1280x720 --batch 1,4 --json bench.json --plot bench.png |
     streamdeblur bench --encoders --resolutions 1280x720,1920x1080 --encoder-threads 1,4,16,auto
     """
+    from ..fileio import check_writable
+
+    if json_out is not None and str(json_out) != "-":  # before the measuring, not after
+        check_writable(json_out, "--json", "bench.json")
     if encoders:
         return _bench_encoders(resolutions, codec, presets, encoder_threads, frames, warmup, json_out, quiet)
     from ..bench import run_bench
@@ -274,6 +278,7 @@ def bench(
 
     if plot is not None:
         check_plot_path(plot)
+        check_writable(plot, "--plot", "bench.png")
     backends = parse_names(backend)
     if not backends:
         raise InputError("no backend given", "write e.g. --backend torch,onnxruntime")

@@ -231,8 +231,11 @@ def test_eval_keeps_two_generators_of_the_same_file_name_apart(
 
 
 def test_clip_picture_shows_blurry_and_deblurred_whole_and_enlarged(
-    tmp_path: Path, photo: np.ndarray, tiny_weights: Path
+    tmp_path: Path, photo: np.ndarray, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The README quotes `streamdeblur-train side-by-side samples/mountains.mp4`; it wrote docs/sidebyside.png
+    (in the repository: the shipped GoPro figure, replaced without a word). Its picture is NAME-side-by-side.jpg
+    where it is run, and an existing picture is replaced only with --overwrite."""
     from trainer.side_by_side import clip_side_by_side
 
     sharp = [np.ascontiguousarray(photo[i : i + 96, i : i + 128]) for i in range(3)]
@@ -261,3 +264,19 @@ def test_clip_picture_shows_blurry_and_deblurred_whole_and_enlarged(
     )
     assert r.exit_code == 0, r.output
     assert "frame 0: blurry" in r.output and cv2.imread(str(tmp_path / "c.jpg")).shape == (192, 256, 3)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "sidebyside.png").write_bytes(b"the shipped figure")
+    args = ["side-by-side", "pan.mp4", "-w", str(tiny_weights)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0 and r.stdout.splitlines()[-1] == "wrote pan-side-by-side.jpg", r.output
+    assert cv2.imread("pan-side-by-side.jpg").shape == (192, 256, 3)
+    assert (tmp_path / "docs" / "sidebyside.png").read_bytes() == b"the shipped figure"
+    before = (tmp_path / "pan-side-by-side.jpg").read_bytes()
+    r = CliRunner().invoke(app, [*args, "--frame", "0"])
+    assert r.exit_code == 2 and r.stderr.splitlines() == [
+        "streamdeblur-train: error: pan-side-by-side.jpg exists; pass --overwrite to replace it, or --out another name"
+    ]
+    assert (tmp_path / "pan-side-by-side.jpg").read_bytes() == before
+    r = CliRunner().invoke(app, [*args, "--frame", "0", "--overwrite"])
+    assert r.exit_code == 0 and (tmp_path / "pan-side-by-side.jpg").read_bytes() != before

@@ -8,7 +8,6 @@ on stderr and a non-zero exit code; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import json
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +15,6 @@ from typing import Annotated, Any
 import typer
 
 from streamdeblur.clitools import HELP_LAYOUT, CliErrors, one_line_usage_errors
-from streamdeblur.errors import OutputError
 from streamdeblur.fileio import write_atomic
 
 from ..losses import CONTENT_LOSSES, PIXEL_LOSSES
@@ -81,23 +79,6 @@ def float_pair(text: str, option: str, example: str = "0.5,3") -> tuple[float, f
     except ValueError:
         raise typer.BadParameter(f"{option} {text!r} is not LO,HI (e.g. {example})") from None
     return lo, hi
-
-
-def check_writable(path: Path, option: str) -> None:
-    """Before a long job: can a result be written at ``path``? A folder there, a file where a
-    folder should be, or a read-only disk fails here, not after the work. Nothing is created."""
-    if path.is_dir():
-        raise OutputError(f"{option} {path} is a folder", "give a file name such as eval.json")
-    near = path.parent
-    while not near.exists() and near != near.parent:  # the folders writing it would make
-        near = near.parent
-    if not near.is_dir():
-        raise OutputError(f"cannot write {path}: {near} is not a folder", f"give {option} a writable place")
-    try:
-        with tempfile.TemporaryFile(dir=near):
-            pass
-    except OSError as e:
-        raise OutputError(f"cannot write {path} ({e.strerror or e})", f"give {option} a writable place") from None
 
 
 def write_json(path: Path, obj: Any, indent: int = 2) -> None:

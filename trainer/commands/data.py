@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from streamdeblur.fileio import check_writable
 from streamdeblur.sizes import parse_size
 
 from .common import app, float_pair, user_errors, write_json
@@ -118,6 +119,9 @@ def calibrate(
     from .. import calibrate as C
 
     motions = [float_pair(m, "--motion") for m in (motion or ["0.3,1.5", "2,6"])]
+    for path, option in ((json_out, "--json"), (plot, "--plot")):  # before the work
+        if path is not None:
+            check_writable(path, option)
     result = C.calibrate(
         root,
         motions,

@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import Device, Kind, app, check_writable, report, set_threads, user_errors, write_json
+from streamdeblur.fileio import check_writable
+
+from .common import Device, Kind, app, report, set_threads, user_errors, write_json
 
 
 @app.command("eval")
@@ -167,6 +169,8 @@ def pool_eval(
     """
     from ..pool import format_pool, pool_files
 
+    if json_out is not None:
+        check_writable(json_out, "--json")
     result = pool_files(evals, kind=kind.value)
     report(format_pool(result), result, json_out)
 
@@ -195,6 +199,8 @@ def video_psnr(
     from ..video_score import format_video_psnr
     from ..video_score import video_psnr as score
 
+    if json_out is not None:
+        check_writable(json_out, "--json")
     result = score(sharp, videos)
     report(format_video_psnr(result), result, json_out)
 
@@ -213,9 +219,15 @@ def side_by_side(
         Optional[Path],
         typer.Option("--weights", "-w", help="Exported generator (.safetensors; default: the shipped deblurgan-lite)."),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Image to write (PNG; JPEG for a clip).")] = Path(
-        "docs/sidebyside.png"
-    ),
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            help="Image to write (.png, .jpg; default: sidebyside.png, or NAME-side-by-side.jpg for a clip).",
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
     crop: Annotated[int, typer.Option(help="Panel size in pixels (a set).")] = 256,
     frame: Annotated[Optional[int], typer.Option(help="The clip's frame to show (default: the middle one).")] = None,
 ) -> None:
@@ -226,19 +238,26 @@ def side_by_side(
 
     Example:  streamdeblur-train side-by-side GOPRO_Large --out docs/sidebyside.png
 
-    Example:  streamdeblur-train side-by-side samples/mountains.mp4 --out docs/quickstart.jpg
+    Example:  streamdeblur-train side-by-side samples/mountains.mp4   (writes mountains-side-by-side.jpg)
     """
+    from streamdeblur.errors import OutputError
+
     from ..side_by_side import clip_side_by_side
     from ..side_by_side import side_by_side as draw
 
+    if out is None:
+        out = Path(f"{root.stem}-side-by-side.jpg" if root.is_file() else "sidebyside.png")
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out} exists", "pass --overwrite to replace it, or --out another name")
+    check_writable(out, "--out", "sidebyside.png")
     if root.is_file():
-        s = clip_side_by_side(root, weights, out, frame=frame)
+        s = clip_side_by_side(root, weights, out, frame=frame, replace=overwrite)
         if "psnr_blurry" in s:
             typer.echo(
                 f"{root} frame {s['frame']}: blurry {s['psnr_blurry']:.2f} dB -> deblurred {s['psnr_deblurred']:.2f} dB"
             )
     else:
-        for s in draw(root, weights, out, crop=crop):
+        for s in draw(root, weights, out, crop=crop, replace=overwrite):
             typer.echo(
                 f"{s['kind']}: {s['sequence']}/{s['frame']}: blurry {s['psnr_blurry']:.2f} dB"
                 f" -> deblurred {s['psnr_deblurred']:.2f} dB (whole frame)"
