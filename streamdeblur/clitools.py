@@ -23,9 +23,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _Redacting(logging.Formatter):
-    """Log lines with the URLs' passwords and tokens hidden (:func:`streamdeblur.redact.redact`)."""
+    """Log lines with the URLs' passwords and tokens hidden (:func:`streamdeblur.redact.redact`). With
+    ``prog`` (no --debug), this project's own warnings read as its other messages do,
+    ``PROG: warning: ...``; with --debug, and for other libraries, ``LEVEL logger: ...``."""
+
+    def __init__(self, prog: str | None = None) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+        self.prog = prog
 
     def format(self, record: logging.LogRecord) -> str:
+        if self.prog and record.name.split(".")[0] in ("streamdeblur", "trainer"):
+            return redact(f"{self.prog}: {record.levelname.lower()}: {record.getMessage()}")
         return redact(super().format(record))
 
 
@@ -51,7 +59,7 @@ class CliErrors:
     def set_debug(self, debug: bool) -> None:
         self.debug = debug
         handler = logging.StreamHandler()
-        handler.setFormatter(_Redacting("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_Redacting(None if debug else self.prog))
         logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
 
     def __call__(self, fn: F) -> F:

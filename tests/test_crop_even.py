@@ -5,6 +5,8 @@ made at all; an even-size input is left as it is. Real clips written with PyAV, 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -145,3 +147,21 @@ def test_a_camera_or_a_picture_refuses_crop_even_in_one_line(tmp_path):
         res = run(*args, "--crop-even")
         assert res.exit_code == 2
         assert "--crop-even applies to video" in res.stderr
+
+
+def test_a_warning_reads_as_the_tools_other_messages(tmp_path, odd, tiny_weights):
+    """The real command line's warnings from inside the library printed as Python's logging writes them
+    (`WARNING streamdeblur.video.containers: odd frame size ...`) beside `streamdeblur: warning: ...`
+    lines: one form for all; the logger's name only with --debug."""
+    cli = [str(Path(sys.executable).with_name("streamdeblur"))]
+    args = ["run", str(odd), "-o", str(tmp_path / "out.mp4"), "-w", str(tiny_weights), "--backend", "torch", "-q"]
+    res = subprocess.run([*cli, *args], capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines() == [
+        "streamdeblur: warning: odd frame size 65x37: libx264's yuv420p needs even sizes, so it writes yuv444p, "
+        "which browsers, phones and QuickTime do not play; --codec libvpx-vp9 or libsvtav1 keeps 4:2:0 at this "
+        "size, or --crop-even drops the last odd row/column"
+    ]
+    args[3] = str(tmp_path / "debug.mp4")
+    res = subprocess.run([*cli, "--debug", *args], capture_output=True, text=True, timeout=300, check=False)
+    assert "WARNING streamdeblur.video.containers: odd frame size 65x37" in res.stderr
