@@ -388,6 +388,8 @@ def preview_live(
     if record is not None:
         check_destination(record, overwrite=overwrite)  # a file, or a stream URL (rtmp://, udp:// ...)
     _check_reconnect(input, camera, record, reconnect)
+    if record is not None and (note := _audio_left_out(input)):
+        say(f"warning: {note}")
     server = _bind(address)  # a port taken fails here, before the model loads
     try:
         generator = load_generator(weights)
@@ -417,6 +419,35 @@ def preview_live(
         stats,
         recorder.frames_written if recorder is not None else None,
         None if record is None else str(record) if is_stream_output(str(record)) else Path(record),
+    )
+
+
+def _audio_left_out(input: str | os.PathLike | None) -> str | None:
+    """What ``--record`` does not carry: the input's sound. Preview shows the newest frame and skips the
+    others to stay live, so there is no timeline to keep audio on; ``run`` keeps it. A file is looked at
+    (one without audio gets no note); a stream cannot be without opening it twice, so it gets the note."""
+    import av
+
+    from .stills import is_still
+    from .video.urls import is_url
+
+    if input is None:  # a camera: OpenCV captures no sound
+        return None
+    if is_url(input):
+        whose = f"the audio of {input}, if it has any,"
+    else:
+        try:
+            if is_still(input):
+                return None
+            with av.open(str(input)) as c:
+                if not c.streams.audio:
+                    return None
+        except (av.error.FFmpegError, OSError):  # opening it says what is wrong, in its place
+            return None
+        whose = f"{input}'s audio"
+    return (
+        f"--record writes the deblurred video only: {whose} is not recorded (preview skips frames to stay live); "
+        "to keep it, deblur with `streamdeblur run INPUT -o OUT`"
     )
 
 

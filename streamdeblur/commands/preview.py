@@ -62,7 +62,7 @@ def preview(
             "--record",
             help=(
                 "Also write the deblurred stream to this file (capture-clock timestamps), or send it to a stream "
-                "URL (rtmp://, udp://, tcp://, srt://)."
+                "URL (rtmp://, udp://, tcp://, srt://): the frames shown, video only (run keeps the audio)."
             ),
             show_default=False,
         ),

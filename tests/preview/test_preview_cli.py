@@ -117,3 +117,25 @@ def test_cli_a_phone_photo_is_shown_upright_until_quit(media, tmp_path):
     with av.open(str(out)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 3 and frames[0].shape == (64, 48, 3)
+
+
+def test_cli_record_of_a_file_with_sound_says_the_sound_is_not_recorded(media, tmp_path):
+    """--record writes the frames preview shows (it skips others to stay live), so there is no timeline for
+    the input's audio: it was left out without a word. One warning with the way to keep it; none for a file
+    without sound."""
+    from videofiles import random_frames, write_video
+
+    clip = tmp_path / "talk.mkv"
+    write_video(clip, random_frames(8, 64, 48), audio=True)
+    for source, warned in ((clip, True), (media["still"], False)):
+        out = tmp_path / f"rec-{warned}.mp4"
+        args = ["preview", str(source), "--serve", "127.0.0.1:0", "--max-frames", "3", "--record", str(out)]
+        r = CliRunner().invoke(app, [*args, "--backend", "torch", "--weights", str(media["weights"])])
+        assert r.exit_code == 0, r.output
+        line = (
+            f"streamdeblur: warning: --record writes the deblurred video only: {clip}'s audio is not recorded "
+            "(preview skips frames to stay live); to keep it, deblur with `streamdeblur run INPUT -o OUT`"
+        )
+        assert (line in r.stderr.splitlines()) is warned, r.stderr
+        with av.open(str(out)) as c:
+            assert len(c.streams.video) == 1 and not c.streams.audio
