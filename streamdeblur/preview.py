@@ -306,12 +306,11 @@ class _PreviewLoop:
         finish the recording (or drop it, after an error)."""
         self.capture.stop.set()
         self.stats.elapsed_s = time.perf_counter() - self.t_start
-        self.stats.frames_in = self.slot.received
         self.capture.join(timeout=2.0)  # it closes the source; a read blocked in a driver is left behind (daemon)
         if self.capture.is_alive():
             log.warning("the source is still blocked in a read; leaving it to close itself when the read returns")
         self.slot.discard()  # a frame left unread at the end never reached inference: dropped too
-        self.stats.dropped = self.slot.dropped
+        self.stats.frames_in, self.stats.dropped = self.slot.counts()  # once the capture put its last frame
         for v in self.viewers:
             try:
                 v.close()

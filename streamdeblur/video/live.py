@@ -488,6 +488,11 @@ class FrameSlot:
                 raise self._error
             return None
 
+    def counts(self) -> tuple[int, int]:
+        """(received, dropped) read together: no frame put between them (frames in = shown + dropped)."""
+        with self._cond:
+            return self.received, self.dropped
+
     def discard(self) -> int:
         """Drop an unread frame (pause); returns how many were dropped (0 or 1)."""
         with self._cond:

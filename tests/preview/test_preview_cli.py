@@ -3,6 +3,7 @@ one line and exit 2, before any model loads; --record writes what was shown."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import av
@@ -68,6 +69,8 @@ def test_cli_record_writes_the_frames_shown(media, tmp_path):
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "frame limit reached: 5 frames shown" in r.stderr and f"recorded 5 frames to {out}" in r.stderr
+    figures = json.loads(r.stdout)  # every frame that came in was shown or dropped
+    assert figures["frames_in"] == figures["frames_shown"] + figures["dropped"] >= 5, figures
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 5
     r = CliRunner().invoke(app, args)  # the recording is never replaced without --overwrite
