@@ -692,12 +692,13 @@ def trial_file(
     its name for the message); else
     why not, in FFmpeg's words. A muxer takes some codecs it has no tag for (MPEG-TS stores G.711
     audio and SRT subtitles as private data): a player would find a data stream there. A file that
-    cannot be read back at all (a trial with no packet) is no answer, and passes."""
+    cannot be read back at all, or a trial with no packet (a pipe or a live stream has no sample to
+    give: MP4 and MOV leave an empty track out), is no answer, and passes."""
     import io
 
     old = av.logging.get_level()
     av.logging.set_level(av.logging.ERROR)
-    buf, oc = io.BytesIO(), None
+    buf, oc, muxed = io.BytesIO(), None, 0
     try:
         with av.logging.Capture(local=True) as logs:
             try:
@@ -706,6 +707,7 @@ def trial_file(
                 oc.start_encoding()
                 for p in packets:
                     oc.mux(p)
+                    muxed += 1
                 c, oc = oc, None
                 c.close()
             except (av.error.FFmpegError, ValueError, TypeError, OSError) as e:
@@ -727,6 +729,8 @@ def trial_file(
         log.debug("reading back the trial %s file failed", fmt, exc_info=True)
         return None
     if got and got[0][0] == kind and (codec is None or got[0][1] == codec):
+        return None
+    if not got and not muxed:
         return None
     what = f"a {got[0][0]} stream" if got else "nothing"
     return f"{fmt} has no tag for {shown or codec or kind}: it would read back as {what}"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import av
 import pytest
-from videofiles import random_frames, read_video, write_video
+from videofiles import packets, random_frames, read_video, write_video
 
 CLI = [str(Path(sys.executable).with_name("streamdeblur"))]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -78,6 +78,17 @@ def test_dev_stdin_from_a_pipe_into_a_file(tmp_path, mkv, tiny_weights):
     assert [round(float(pts * tb), 3) for pts, tb, _ in frames] == [p / 1000 for p in PTS]
     with av.open(str(out)) as c:
         assert len(c.streams.audio) == 1  # the audio is still copied
+
+
+@pytest.mark.parametrize("ext", ["mp4", "mov"])
+def test_piped_audio_is_copied_into_mp4_as_from_a_file(tmp_path, mkv, tiny_weights, ext):
+    """A piped Matroska's AAC into .mp4/.mov was encoded again ("mp4 has no tag for aac: it would read back
+    as nothing"): the container check had no sample packet to try, a pipe being read once. It is copied
+    untouched, packet for packet, as from the file by name, without a warning."""
+    out = tmp_path / f"out.{ext}"
+    res = run(["-", "-o", out, "--weights", tiny_weights, "-q"], stdin=mkv.read_bytes())
+    assert res.returncode == 0 and res.stderr == b"", res.stderr.decode()
+    assert [data for data, _ in packets(out, "audio")] == [data for data, _ in packets(mkv, "audio")]
 
 
 @pytest.mark.parametrize(
