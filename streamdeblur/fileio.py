@@ -201,11 +201,27 @@ def check_writable(path: str | os.PathLike, option: str, example: str = "out.jso
         near = near.parent
     if not near.is_dir():
         raise OutputError(f"cannot write {path}: {near} is not a folder", f"give {option} a writable place")
+    if (e := cannot_create_in(near)) is not None:
+        raise OutputError(f"cannot write {path} ({e.strerror or e})", f"give {option} a writable place")
+
+
+def cannot_create_in(folder: str | os.PathLike) -> OSError | None:
+    """Why a file cannot be made in ``folder``, found by making one (removed at once), or None. Permission
+    bits say yes to root everywhere, and to anyone on a read-only mount or in /proc and /sys."""
     try:
-        with tempfile.TemporaryFile(dir=near):
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as e:
-        raise OutputError(f"cannot write {path} ({e.strerror or e})", f"give {option} a writable place") from None
+        return e
+    return None
+
+
+def write_fix(e: OSError) -> str:
+    """What to do about an output that could not be written, from its error: a full disk is not a
+    permission."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return "free some disk space, or choose another folder"
+    return "choose another folder, or fix its permissions"
 
 
 def write_atomic(path: str | os.PathLike, data: bytes, *, replace: bool = False) -> Path:

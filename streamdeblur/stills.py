@@ -134,7 +134,7 @@ def write_still(
     input differ by a level or two: written as colour, that is a faint tint and a larger file)."""
     import cv2
 
-    from .fileio import fsync_file, publish, publish_free, temp_name
+    from .fileio import fsync_file, publish, publish_free, temp_name, write_fix
 
     ext = path.suffix.lower()
     said: list[str] = []
@@ -160,7 +160,7 @@ def write_still(
             kept = publish_free(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"writing {path} failed: {e.strerror or e}", "check free disk space") from None
+        raise OutputError(f"writing {path} failed: {e.strerror or e}", write_fix(e)) from None
     if kept is not None:
         raise OutputExistsError(
             f"{path} appeared while this run was writing it (another run or program made it) and was left as it is; "

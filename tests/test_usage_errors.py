@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -257,3 +259,19 @@ def test_a_result_that_cannot_be_written_is_refused_before_the_work(tmp_path, cl
     assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1, res.output
     assert f"give {option} a writable place" in res.stderr and "internal error" not in res.stderr
     assert not (tmp_path / "out").exists() and "fps" not in res.output.lower()
+
+
+@pytest.mark.parametrize("output", ["/proc/out.mp4", "/sys/out.mkv", "/sys/f_%03d.png", "/sys/sharp.png"])
+def test_an_output_folder_no_file_can_be_made_in_is_said_to_be(tmp_path, output):
+    """Permission bits allow root everywhere, so /proc, /sys (or a read-only mount) passed the folder check,
+    and the failure to create the file read "the mp4 format cannot hold libx264 video: Permission denied;
+    write .mkv instead", or "internal error" for a picture sequence: the folder is tried by making a file."""
+    still = tmp_path / "shot.png"
+    cv2.imwrite(str(still), np.zeros((16, 16, 3), np.uint8))
+    source = still if output.endswith("sharp.png") else WINE
+    res = runner.invoke(app, ["run", str(source), "-o", output, "--backend", "torch"])
+    folder = output.rsplit("/", 1)[0]
+    said = f"streamdeblur: error: output folder {folder} is not writable"  # (its reason, where root tried)
+    assert res.exit_code == 2 and res.stderr.startswith(said), res.stderr
+    assert res.stderr.rstrip().endswith("; choose another folder or fix its permissions")
+    assert len(res.stderr.splitlines()) == 1

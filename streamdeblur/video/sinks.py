@@ -38,7 +38,15 @@ from av.packet import Packet
 from av.stream import Stream
 
 from ..errors import OutputError, OutputExistsError
-from ..fileio import fsync_file, publish, publish_free, remove_stale_temporaries, temp_name
+from ..fileio import (
+    cannot_create_in,
+    fsync_file,
+    publish,
+    publish_free,
+    remove_stale_temporaries,
+    temp_name,
+    write_fix,
+)
 from .adaptive import SEGMENT_SECONDS, AdaptiveOutput, check_adaptive_output
 from .compose import compose
 from .containers import (
@@ -146,8 +154,13 @@ def check_output_folder(out: Path) -> None:
         raise OutputError(f"output folder {parent} does not exist", "create it first")
     if not parent.is_dir():
         raise OutputError(f"output folder {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder {parent} is not writable", "choose another folder or fix its permissions")
+    allowed = os.access(parent, os.W_OK | os.X_OK)
+    e = cannot_create_in(parent) if allowed else None  # root is allowed everywhere: /sys, a read-only mount
+    if e is not None or not allowed:
+        why = f" ({e.strerror or e})" if e is not None else ""
+        raise OutputError(
+            f"output folder {parent} is not writable{why}", "choose another folder or fix its permissions"
+        )
 
 
 class FrameFormat(Protocol):
@@ -720,7 +733,7 @@ class FileSink:
                 raise self._send_failed(e) from None
             if isinstance(e, av.error.FFmpegError):
                 raise OutputError(f"encoding frame {frame.index} to {self.path} failed: {e}") from None
-            raise OutputError(f"writing {self.path} failed: {e.strerror or e}", "check free disk space") from None
+            raise OutputError(f"writing {self.path} failed: {e.strerror or e}", write_fix(e)) from None
         if self._sequence_dir is not None:
             self._sequence_times.append(pts * self._time_base)
         self.frames_written += 1
