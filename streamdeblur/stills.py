@@ -288,9 +288,12 @@ def deblur_still(
     options: RunOptions,
     *,
     generator: Generator | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> StillResult:
     """Deblur the picture ``input`` into the picture ``output`` (the video encoder settings in
-    ``options`` do not apply: the command line refuses them)."""
+    ``options`` do not apply: the command line refuses them). ``on_start`` gets one line once the
+    backend is open, before the work (a 24-megapixel photo takes minutes on a CPU): the size, the
+    backend, and the tiles it runs in."""
     from .api import _open_backend, _same_file
     from .video.sinks import check_output_path
 
@@ -308,6 +311,13 @@ def deblur_still(
     still = read_still(input)
     backend = _open_backend(options, generator)
     try:
+        h, w = still.pixels.shape[:2]
+        if on_start is not None:
+            tile = backend.tile_for(1, h, w)
+            tiles = f", in {tile}x{tile} tiles" if tile is not None else ""
+            on_start(
+                f"{input}: {w}x{h} picture, backend {backend.name} on {backend.device} ({backend.precision}){tiles}"
+            )
         written, seconds, said = _deblur_one(backend, still, out, options.overwrite, options.view)
     finally:
         backend.close()

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -59,6 +61,24 @@ def _phone_photo(path: Path, icc: bytes) -> Image.Image:
     im = Image.fromarray(picture(seed=4))
     im.save(path, quality=100, exif=exif.tobytes(), icc_profile=icc, xmp=XMP)
     return im
+
+
+def test_a_picture_says_what_it_runs_on_before_the_work(tmp_path, tiny_weights):
+    """A 24-megapixel photo takes minutes on a CPU, and the run printed nothing until it was done: one
+    line before the work names the size, the backend and the tiles (a real run's stderr)."""
+    src = tmp_path / "wide.png"
+    cv2.imwrite(str(src), picture(40, 72))
+    out = tmp_path / "sharp.png"
+    cli = [str(Path(sys.executable).with_name("streamdeblur"))]
+    args = ["run", str(src), "-o", str(out), "-w", str(tiny_weights), "--backend", "torch", "--max-tile", "32"]
+    res = subprocess.run([*cli, *args], capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines() == [
+        f"streamdeblur: {src}: 72x40 picture, backend torch on cpu (fp32), in 32x32 tiles",
+    ]
+    assert res.stdout.startswith("done: 72x40 picture")
+    res = subprocess.run([*cli, *args[:-2], "-o", str(tmp_path / "b.png"), "-q"], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stderr == "" and res.stdout == ""
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".webp"])

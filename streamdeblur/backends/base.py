@@ -88,21 +88,19 @@ class Backend(ABC):
     def infer_tiled(self, x: torch.Tensor) -> torch.Tensor:
         """``infer``, through overlapping tiles when the frame exceeds ``max_tile``; without
         ``max_tile``, through tiles that fit when the whole frame would not fit in host memory."""
-        if not self.max_tile:
-            tile = self._auto_tile(x)
-            return self.infer(x) if tile is None else self._tiled(x, tile)
-        if x.shape[-2] <= self.max_tile and x.shape[-1] <= self.max_tile:
-            return self.infer(x)
-        return self._tiled(x, self.max_tile)
+        tile = self.tile_for(x.shape[0], x.shape[-2], x.shape[-1])
+        return self.infer(x) if tile is None else self._tiled(x, tile)
 
-    def _auto_tile(self, x: torch.Tensor) -> int | None:
-        """The tile size a frame needs to fit in host memory (None: it fits whole, or the model
-        runs on a GPU, whose memory this does not estimate); says so once per size."""
+    def tile_for(self, n: int, h: int, w: int) -> int | None:
+        """The tile size ``infer_tiled`` runs ``n`` frames of ``w`` x ``h`` in (None: whole): ``max_tile``
+        where they exceed it; without it, what fits in host memory (a model on a GPU: whole, its memory not
+        estimated here), which is said once per size in ``notices``. Asked before a long run, it says so then."""
+        if self.max_tile:
+            return self.max_tile if h > self.max_tile or w > self.max_tile else None
         if self.device != "cpu":
             return None
         from ..tiling import auto_tile
 
-        n, _, h, w = x.shape
         tile = auto_tile(n, h, w, self.multiple)
         if tile is not None:
             note = f"{w}x{h} frames do not fit in memory whole: deblurring them in {tile}x{tile} tiles (--max-tile)"

@@ -697,7 +697,7 @@ def _run_still(input: str, output: str, options: RunOptions, *, quiet: bool, say
     """`run photo.jpg -o sharp.png`: :func:`streamdeblur.stills.deblur_still`, with its final line."""
     from ..stills import deblur_still
 
-    result = deblur_still(input, output, options)
+    result = deblur_still(input, output, options, on_start=None if quiet else say)
     for w in result.warnings:
         say(f"warning: {w}")
     if not quiet:
