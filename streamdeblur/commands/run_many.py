@@ -77,9 +77,7 @@ class BatchView:
 def _table(result: BatchResult) -> str:
     rows = [("input", "status", "frames", "seconds", "fps", "backend", "error")]
     for it in result.items:
-        err = it.error or ""
-        if len(err) > 90:
-            err = err[:87] + "..."
+        err = it.error or ""  # whole: cut, it lost the fix ("... pass --o...")
         be = f"{it.backend}/{it.device}" if it.backend and it.status == "done" else "-"
         rows.append(
             (

@@ -120,6 +120,7 @@ def test_a_rerun_with_other_settings_does_not_take_the_old_outputs_as_done(tmp_p
     assert res.exit_code == 1
     errors = [i["error"] for i in load_report(tmp_path / "r.json")["items"]]
     assert all("(--codec, --crf)" in e for e in errors), errors
+    assert all(len(e) > 90 and e in res.stdout for e in errors), res.stdout  # the summary table's: whole, the fix too
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps  # nothing replaced
 
     assert invoke(*changed_model, "--overwrite").exit_code == 0
