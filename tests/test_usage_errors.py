@@ -33,6 +33,12 @@ runner = CliRunner()
             "'torch-compile', 'onnxruntime', 'openvino'; see streamdeblur run --help",
         ),
         (app, ["run", "a.mp4"], "streamdeblur: error: Missing option '--output' / '-o'; see streamdeblur run --help"),
+        (  # --help offered bf16, which an ONNX file or engine never is
+            app,
+            ["export", "--precision", "bf16"],
+            "streamdeblur: error: Invalid value for '--precision' / '-p': 'bf16' is not one of 'fp16', 'fp32'; "
+            "see streamdeblur export --help",
+        ),
         (  # FFmpeg's order without its -o: the fix, spelled out
             app,
             ["--debug", "run", "a.mp4", "--backend", "torch", "my clips/b.mp4"],

@@ -75,12 +75,19 @@ class DeviceName(str, Enum):
 
 
 class PrecisionName(str, Enum):
-    """``bench --precision`` (left out, each backend's own); ``export`` and ``build-engine``
-    take fp16 or fp32."""
+    """``bench --precision`` (left out, each backend's own)."""
 
     fp16 = "fp16"
     fp32 = "fp32"
     bf16 = "bf16"
+
+
+class FilePrecision(str, Enum):
+    """``export`` and ``build-engine``: ONNX files and TensorRT engines are fp16 or fp32 (bf16 is
+    OpenVINO's own, chosen when it compiles)."""
+
+    fp16 = "fp16"
+    fp32 = "fp32"
 
 
 class OpenVINOPrecision(str, Enum):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .common import PrecisionName, WeightsOption, app, user_errors
+from .common import FilePrecision, WeightsOption, app, user_errors
 
 if TYPE_CHECKING:
     from ..models import Generator
@@ -32,27 +32,16 @@ def _generator(model: str | None, weights: Path | None) -> Generator:
     return load_generator(str(weights) if weights else model)
 
 
-def _fp16_or_fp32(precision: PrecisionName) -> str:
-    """ONNX exports and TensorRT engines are fp16 or fp32 (bf16 is OpenVINO's own)."""
-    from ..errors import InputError
-
-    if precision not in (PrecisionName.fp16, PrecisionName.fp32):
-        raise InputError(
-            f"--precision {precision.value}: exports and engines are fp16 or fp32", "use --precision fp16 or fp32"
-        )
-    return precision.value
-
-
 @app.command()
 @user_errors
 def export(
     format: Annotated[ExportFormat, typer.Option("--format", "-f", help="Export format.")] = ExportFormat.onnx,
     precision: Annotated[
-        PrecisionName,
+        FilePrecision,
         typer.Option(
             "--precision", "-p", help="fp32, or fp16: weights and I/O in half, for a strongly typed TensorRT build."
         ),
-    ] = PrecisionName.fp32,
+    ] = FilePrecision.fp32,
     model: ModelOpt = None,
     weights: WeightsOption = None,
     output: Annotated[
@@ -64,12 +53,15 @@ def export(
 ) -> None:
     """Export the generator as ONNX: dynamic batch, height and width (multiples of the model's size multiple).
 
+    Input "input" and output "output": N x 3 x H x W RGB in [0, 1] (float32; float16 with --precision
+    fp16); pad H and W up to the size multiple in the file's metadata first (docs/ENGINES.md).
+
     Example: streamdeblur export --format onnx --precision fp16 -o deblur-fp16.onnx
     """
     from ..errors import OutputExistsError
     from ..onnx_export import export_onnx
 
-    fp = _fp16_or_fp32(precision)
+    fp = precision.value
     gen = _generator(model, weights)
     out = output or Path(f"{gen.arch}-{fp}.onnx")
     if out.exists() and not overwrite:
@@ -105,9 +97,9 @@ def build_engine_cmd(
         int, typer.Option("--opt-level", min=0, max=5, help="TensorRT builder optimization level, 0-5.")
     ] = 3,
     precision: Annotated[
-        PrecisionName,
+        FilePrecision,
         typer.Option("--precision", "-p", help="Engine precision, fp16 or fp32 (from an ONNX exported in it)."),
-    ] = PrecisionName.fp16,
+    ] = FilePrecision.fp16,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Engines folder (engine, sidecar, timing cache).", file_okay=False)
     ] = Path("engines"),
@@ -132,7 +124,7 @@ def build_engine_cmd(
         parse_size_hw(text, option)
         for text, option in ((min_shape, "--min-shape"), (opt_shape, "--opt-shape"), (max_shape, "--max-shape"))
     ]
-    options = BuildOptions(Profile(*shapes, batch), _fp16_or_fp32(precision), workspace, opt_level, output, force)
+    options = BuildOptions(Profile(*shapes, batch), precision.value, workspace, opt_level, output, force)
     # fail in a second, before exporting anything, where TensorRT or a GPU is missing
     reason = tensorrt_requirements()
     if reason:
