@@ -604,8 +604,11 @@ def _finish_partial(sink: FileSink, frames: int, where: Path, signum: int = 2) -
         written = None
     dropped = sink.frames_dropped
     note = f" ({dropped} still inside the encoder were dropped to stop at once)" if dropped else ""
+    after = f"{how} after {frames} frame{'s' if frames != 1 else ''}"
     if written is None:
-        raise Cancelled(f"{how} after {frames} frames; nothing was written{note}", signum=signum)
+        raise Cancelled(f"{after}; nothing was written{note}", signum=signum)
     kept = sink.frames_written
-    where = "went to stdout" if sink.to_stdout else f"went to {written}" if sink.to_stream else f"are in {written}"
-    raise Cancelled(f"{how} after {frames} frames; the {kept} frames done {where}{note}", signum=signum)
+    done = f"the {kept} frames done" if kept != 1 else "the 1 frame done"
+    where = f"{'went' if sink.to_stdout or sink.to_stream else 'is' if kept == 1 else 'are'} "
+    where += "to stdout" if sink.to_stdout else f"to {written}" if sink.to_stream else f"in {written}"
+    raise Cancelled(f"{after}; {done} {where}{note}", signum=signum)

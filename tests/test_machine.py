@@ -32,6 +32,8 @@ def test_doctor_prints_the_report():
     if data["encoders"].get("h264_nvenc") and not data["gpus"]:  # an FFmpeg with NVENC on a machine without a GPU
         assert "h264_nvenc: built in (no NVIDIA GPU here)" in encoders and "h264_nvenc: yes" not in encoders
     assert "libx264: yes" in encoders
+    backends = [ln for ln in lines if ln.startswith("backend ")]  # one column for the device, torch-compile's too
+    assert len({ln.index(" cpu ") if " cpu " in ln else ln.index(" cuda ") for ln in backends}) == 1, backends
 
 
 def test_doctor_names_the_stream_protocols_this_ffmpeg_has():

@@ -53,6 +53,7 @@ def doctor(
     st = info["streams"]
     missing = f"; not in this FFmpeg build: {', '.join(st['missing'])}" if st["missing"] else ""
     typer.echo(f"streams     in: {', '.join(st['in'])}; out (run -o URL): {', '.join(st['out'])}{missing}")
+    width = max((len(name) for name in info["backends"]), default=0)  # torch-compile: 13
     for name, devs in info["backends"].items():
         for d, r in devs.items():
-            typer.echo(f"backend     {name:<12} {d:<5} {r}")
+            typer.echo(f"backend     {name:<{width}} {d:<5} {r}")

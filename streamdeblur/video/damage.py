@@ -54,7 +54,8 @@ class Damage:
         if lost:
             parts.append(f"{lost} frame{'s were' if lost != 1 else ' was'} not decodable and left out")
         if self.concealed:
-            parts.append(f"{self.concealed} {'were' if self.concealed != 1 else 'was'} concealed by the decoder")
+            n = self.concealed
+            parts.append(f"{n} damaged frame{'s were' if n != 1 else ' was'} concealed by the decoder")
         where = f"after frame {self.first_frame}"
         if self.times:
             lo, hi = min(self.times), max(self.times)
