@@ -11,8 +11,10 @@ the settings it was made with; the next run compares and reports an output made 
 
 The records are in the cache folder (``$STREAMDEBLUR_CACHE_DIR`` or ``~/.cache/streamdeblur``,
 ``outputs/``), one small JSON file per output path, never beside the outputs: an output folder
-holds the outputs and nothing else. An output with no record (made before records, by another
-machine, or by hand) is judged by its frames alone, as before.
+holds the outputs and nothing else. An output with no record (made by hand, by another machine, by
+a version before records, or a copy of the input put there) is not taken as done either: it is
+reported as failed, saying so, until ``--overwrite`` (or ``-o`` another folder). Only where no
+record can be written (a cache folder that cannot be) is an output judged by its frames alone.
 """
 
 from __future__ import annotations
@@ -103,6 +105,16 @@ def record_path(output: str | os.PathLike[str]) -> Path:
 _unwritable: list[str] = []
 
 
+def _cannot_record() -> bool:
+    """Whether no record can be written here (the cache folder, or the nearest folder above it that exists)."""
+    from ..fileio import cannot_create_in
+
+    near = record_path("x").parent
+    while not near.exists() and near != near.parent:
+        near = near.parent
+    return not near.is_dir() or cannot_create_in(near) is not None
+
+
 def write(output: str | os.PathLike[str], made_with: dict[str, Any]) -> None:
     """Record what ``output`` was made with (a record that cannot be written is a warning: the output is
     there all the same)."""
@@ -125,15 +137,20 @@ def write(output: str | os.PathLike[str], made_with: dict[str, Any]) -> None:
         )
 
 
+#: what :func:`changed` says of an output with no record: nothing says this run's settings made it
+NO_RECORD = "no record of what made it"
+
+
 def changed(output: str | os.PathLike[str], made_with: dict[str, Any]) -> list[str]:
     """What differs between the settings ``output`` was recorded as made with and ``made_with``, as the
-    user names them (``--crf``, ``the model ...``); empty when the same, or when there is no record."""
+    user names them (``--crf``, ``the model ...``); empty when the same; ``[NO_RECORD]`` when there is no
+    record (empty where none could have been written: the cache folder is not writable)."""
     try:
         data = json.loads(record_path(output).read_text())
         old = data["settings"] if data.get("output") == os.path.abspath(output) else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         old = None
     if not isinstance(old, dict):
-        return []
+        return [] if _cannot_record() else [NO_RECORD]
     keys = [*made_with, *(k for k in old if k not in made_with)]
     return [NAMES.get(k, "--" + k.replace("_", "-")) for k in keys if old.get(k) != made_with.get(k)]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ..api import RunOptions
 from ..errors import Cancelled, Interrupted, StreamDeblurError
 from ..stills import is_still
+from . import records
 from .jobs import Part, count_video_packets, output_complete
 from .reports import WorkerInfo
 from .tasks import FileTask, JoinTask, PartTask, PlanTask, Result, Task, TaskProgress
@@ -177,6 +178,12 @@ class Worker:
         if is_still(task.input):  # a picture is published whole under its name, or not at all
             return Result("skipped", frames=1, note=f"{task.output} exists")
         ok, why = output_complete(task.input, task.output, Part.of(self.options))
+        if ok and task.changed == (records.NO_RECORD,):
+            return Result(
+                "failed",
+                error=f"output {task.output} exists, but no streamdeblur run here is recorded as having made it (by "
+                "hand, on another machine, or by an older version); pass --overwrite to redo it, or -o another folder",
+            )
         if ok and task.changed:
             return Result(
                 "failed",

@@ -767,6 +767,18 @@ def _run_file(
         )
     if result.input_stopped:  # the output holds what was received; say so to scripts too
         raise typer.Exit(code=INPUT_STOPPED_EXIT)
+    _record(input, result.output, options)
+
+
+def _record(input: str, written: Path | str, options: RunOptions) -> None:
+    """A file made whole from a file is recorded as a batch run's outputs are (:mod:`streamdeblur.batch.records`),
+    so a batch run into its folder later takes it as done, not as a file made by hand."""
+    from ..batch import records
+    from ..video.urls import is_pipe, is_stream_output, is_url
+
+    if any(f(str(s)) for s in (input, written) for f in (is_url, is_pipe, is_stream_output, is_sequence_output)):
+        return
+    records.write(written, records.settings(input, options))
 
 
 def _part(options: RunOptions) -> str:

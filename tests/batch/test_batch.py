@@ -136,6 +136,34 @@ def test_a_rerun_with_other_settings_does_not_take_the_old_outputs_as_done(tmp_p
     assert "(the input file's size or time)" in rep["by_name"]["a.mkv"]["error"]
 
 
+def test_a_file_no_run_is_recorded_as_making_is_not_taken_as_done(tmp_path, tiny_weights):
+    """A file in the output folder with as many frames as its input (here the input itself, copied there)
+    was skipped as "exists and is complete": a batch run said done and left the blurry original. With no
+    record of a run making it, it fails saying so, untouched, until --overwrite. A single `run IN -o OUT`
+    is recorded as a batch's outputs are: a batch run into its folder then skips it."""
+    make_clips(tmp_path / "clips", {"a.mkv": 8, "b.mp4": 6})
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(tmp_path / "clips" / "a.mkv", out / "a.mkv")
+    res = invoke(tmp_path / "clips" / "b.mp4", "-o", out / "b.mp4", "--weights", tiny_weights, *OPTS)
+    assert res.exit_code == 0, res.stderr
+    before = (out / "a.mkv").read_bytes()
+    args = (tmp_path / "clips", "-o", out, "--weights", tiny_weights, *OPTS, "--report", tmp_path / "r.json")
+    res = invoke(*args)
+    assert res.exit_code == 1
+    rep = load_report(tmp_path / "r.json")
+    assert rep["by_name"]["b.mp4"]["status"] == "skipped"
+    a = rep["by_name"]["a.mkv"]
+    assert a["status"] == "failed" and a["error"] == (
+        f"output {out / 'a.mkv'} exists, but no streamdeblur run here is recorded as having made it (by hand, on "
+        "another machine, or by an older version); pass --overwrite to redo it, or -o another folder"
+    )
+    assert (out / "a.mkv").read_bytes() == before
+    assert invoke(*args, "--overwrite").exit_code == 0
+    assert (out / "a.mkv").read_bytes() != before
+    assert invoke(*args).exit_code == 0  # both recorded now: skipped
+
+
 def test_bad_inputs_are_reported_and_the_others_finish(tmp_path, tiny_weights):
     make_clips(tmp_path / "clips", {"a.mkv": 8, "c.mkv": 6})
     not_a_video(tmp_path / "clips" / "b.mp4")
