@@ -344,9 +344,12 @@ def check_copies(source: FileSource, output: str | os.PathLike, audio: str | Non
                 continue
             raise OutputError(
                 f"the input's audio stream #{s.index} ({name}) cannot be stored in a {ext} file ({reason})",
-                f"write {alt} instead, which takes it"
-                if alt
-                else "convert that audio first (for example to AAC or FLAC with ffmpeg)",
+                (
+                    f"write {alt} instead, which takes it"
+                    if alt
+                    else "convert that audio first (for example to AAC or FLAC with ffmpeg)"
+                )
+                + ", or pass --audio none to leave the sound out",
             )
         encoder = plan_subtitle(s, fmt)
         if encoder is not None and subtitle_trial(s, encoder, _TRIAL_FORMATS.get(fmt, fmt)) is None:

@@ -247,3 +247,18 @@ def test_surround_sound_keeps_its_channels_when_encoded_again(tmp_path, tiny_wei
         assert (a.codec_context.name, a.codec_context.layout.name) == ("opus", "5.1")
     name, onset, _ = sound(out)
     assert onset == pytest.approx(ONSET, abs=0.025)
+
+
+def test_sound_no_encoder_here_can_put_in_the_container_names_audio_none(tmp_path, tiny_weights):
+    """5.1 AAC into .mpg: MPEG-PS takes MP2, which is stereo at most, so the sound cannot go in. The one
+    line names the container that takes it and --audio none, which then writes the video alone."""
+    src = tmp_path / "film.mp4"
+    with_sound(src, "mp4", "libx264", "yuv420p", "aac", 48000, "5.1")
+    res = run(src, "-o", tmp_path / "film.mpg", "--weights", tiny_weights, "-q")
+    assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1, res.stderr
+    assert "audio stream #1 (aac) cannot be stored in a .mpg file" in res.stderr
+    assert res.stderr.rstrip().endswith(", or pass --audio none to leave the sound out"), res.stderr
+    res = run(src, "-o", tmp_path / "film.mpg", "--weights", tiny_weights, "-q", "--audio", "none")
+    assert res.exit_code == 0, res.stderr
+    with av.open(str(tmp_path / "film.mpg")) as c:
+        assert not c.streams.audio and sum(1 for _ in c.decode(video=0)) == FRAMES
