@@ -102,6 +102,17 @@ class SourceInfo:
         return None
 
 
+def _tagged_duration(v: Stream) -> float | None:
+    """A stream's length from its ``DURATION`` tag (``00:01:02.500000000``, as FFmpeg and mkvmerge write
+    each Matroska track's), or None: the container's own is its longest track's (audio that runs on)."""
+    text = next((str(val) for key, val in v.metadata.items() if key.upper().startswith("DURATION")), None)
+    try:
+        h, m, sec = (text or "").split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    except ValueError:
+        return None
+
+
 def _visible_pix_fmt(f: av.VideoFrame) -> str:
     """The first frame's format; for one with an alpha channel that is opaque everywhere (a GIF, which
     FFmpeg decodes as ``bgra`` whether or not it has a transparent colour; an RGBA screen capture),
@@ -435,6 +446,8 @@ class FileSource:
             pass  # the file's duration is the audio's
         elif v.duration is not None and v.time_base:
             duration = float(v.duration * v.time_base)
+        elif (tagged := _tagged_duration(v)) is not None:  # Matroska: the track's own, not the longest track's
+            duration = tagged
         elif self.container.duration:
             duration = self.container.duration / 1e6
         frame_count = 1 if still else int(v.frames) if v.frames else None
