@@ -277,6 +277,8 @@ class FileSource:
         self._reconnected = False  # the next frame is a reopened connection's first
         self._end = 0.0  # where the items yielded so far end, in output seconds
         self._last_seen: tuple[float, float] | None = None  # the last frame's output time, and when it came
+        #: this connection's first frame's output time, and when it came: a live feed's clock against ours
+        self._first_seen: tuple[float, float] | None = None
         #: frames deeper than 8 bits come out as uint16 (rgb48le); False: uint8 whatever the input
         self.deep = deep
         self._rgb = "rgb24"
@@ -620,6 +622,8 @@ class FileSource:
                 fps = self._info_fps
                 self._end = max(self._end, frame.time + (1 / fps if fps else 0.0))
                 self._last_seen = (frame.time, time.monotonic())
+                if self._first_seen is None:
+                    self._first_seen = self._last_seen
             yield frame
 
         ended = False
@@ -850,9 +854,14 @@ class FileSource:
         if start is None and v.start_time is not None and v.time_base:
             start = float(v.start_time * v.time_base)
         resume = Fraction(self._end)
-        if self._last_seen is not None:  # the time the feed was away stays a gap, as its own clock has it
-            t, seen = self._last_seen
-            resume = max(resume, Fraction(t + (time.monotonic() - seen)).limit_denominator(1_000_000))
+        now = time.monotonic()
+        # the time the feed was away stays a gap, as its own clock has it: since its last frame was read, or, for
+        # a live feed read behind (the model slower than it, frames queued in the socket), since its first frame
+        # by the wall clock, which a live feed keeps pace with
+        for seen in (self._last_seen, self._first_seen):
+            if seen is not None:
+                resume = max(resume, Fraction(seen[0] + (now - seen[1])).limit_denominator(1_000_000))
+        self._first_seen = None
         self._shift = resume - Fraction(start or 0.0)
         self._reconnected = True
         self.stopped_by = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 import av
@@ -291,3 +292,50 @@ def test_a_stream_output_whose_server_does_not_come_back_fails_in_one_line(tmp_p
     assert last.startswith(f"streamdeblur: error: the stream output {ground.url} dropped after") and (
         "did not come back within 1.5 s (--reconnect)" in last
     ), res.stderr
+
+
+class PacedFeed(threading.Thread):
+    """A TCP server that sends each MPEG-TS recording at its own pace (a live feed: 0.4 s of video over
+    0.4 s), hangs up, and is away ``gap`` seconds before it takes the next connection."""
+
+    def __init__(self, recordings: list[bytes], gap: float, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.recordings, self.gap, self.seconds = recordings, gap, seconds
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
+
+    def run(self) -> None:
+        self.server.settimeout(30)
+        with self.server:
+            for k, blob in enumerate(self.recordings):
+                if k:
+                    time.sleep(self.gap)  # away: not even listening
+                conn, _ = self.server.accept()
+                with conn:
+                    chunks = [blob[i : i + 188 * 7] for i in range(0, len(blob), 188 * 7)]
+                    for chunk in chunks:
+                        conn.sendall(chunk)
+                        time.sleep(self.seconds / len(chunks))
+
+
+def test_a_live_feed_read_behind_keeps_the_time_it_was_away(tmp_path):
+    """When the model is slower than a live feed, its frames wait in the socket and are read late; the
+    gap was measured from when the last frame was read, so a feed away 1 s came back as a 0.1 s step.
+    The feed's own clock (its first frame and the wall clock since) keeps the second away."""
+    from streamdeblur.video.sources import FileSource
+
+    feed = PacedFeed([recording(tmp_path, "a", 10, 1), recording(tmp_path, "b", 10, 2)], gap=1.0, seconds=0.4)
+    feed.start()
+    src = FileSource(feed.url, timeout=2, reconnect=3)
+    times = []
+    try:
+        for frame in src:
+            times.append(frame.time)
+            if len(times) <= 10:
+                time.sleep(0.15)  # a model at 6-7 fps behind a 25 fps feed: 1.5 s to read 0.4 s of it
+    finally:
+        src.close()
+    feed.join(30)
+    steps = [b - a for a, b in zip(times, times[1:])]
+    assert len(times) == 20 and max(steps[:9] + steps[10:]) < 0.1, steps
+    assert 0.9 < steps[9] < 2.5, steps  # away 1 s (and the 0.4 s it took to send the first connection)
