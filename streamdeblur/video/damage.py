@@ -21,6 +21,11 @@ class Damage:
     first_frame: int | None = None  # the frame index the first damage came before
     times: list[float] = field(default_factory=list)  # seconds of each damaged packet or frame
     reason: str = ""
+    #: one frame's time at the stream's average rate (set by the source), to count the frames missing from the
+    #: timeline: packets a demuxer drops when it resyncs past damage never reach the decoder to be rejected
+    step: float | None = None
+    _span: tuple[float, float] | None = None  # the first and last decoded frames' times (any order)
+    _timed: int = 0  # frames with a time
 
     def rejected(self, packet: Packet, frame_index: int, reason: str) -> None:
         self.rejected_packets += 1
@@ -32,6 +37,10 @@ class Damage:
         if f.is_corrupt:
             self.concealed += 1
             self._at(f.pts, f.time_base, self.frames - 1)
+        if f.pts is not None and f.time_base:
+            t = float(f.pts * f.time_base)
+            self._span = (t, t) if self._span is None else (min(self._span[0], t), max(self._span[1], t))
+            self._timed += 1
 
     def _at(self, pts: int | None, tb: Fraction | None, frame_index: int) -> None:
         if self.first_frame is None:
@@ -40,10 +49,14 @@ class Damage:
             self.times.append(float(pts * tb))
 
     def lost(self, reached_end: bool) -> int:
-        """Frames the damage cost: the packets rejected, or, read to the end, every packet that gave no frame."""
-        if not self.rejected_packets:
+        """Frames the damage cost: the packets rejected, or, read to the end, every packet that gave no frame;
+        or, where more, the frames missing between the first and last decoded at the stream's rate."""
+        if not self.rejected_packets and not self.concealed:
             return 0
-        return max(self.rejected_packets, self.packets - self.frames) if reached_end else self.rejected_packets
+        base = max(self.rejected_packets, self.packets - self.frames) if reached_end else self.rejected_packets
+        if self.step and self._span is not None:
+            base = max(base, round((self._span[1] - self._span[0]) / self.step) + 1 - self._timed)
+        return base
 
     def warning(self, spec: str, frames_out: int, reached_end: bool) -> str | None:
         """One line, or None when nothing was damaged."""

@@ -339,6 +339,8 @@ class FileSource:
         self._last_pts: int | None = None
         self._reached_end = False
         self.damage = Damage()
+        rate = self.stream.average_rate  # a frame's time, to count frames missing from a damaged timeline
+        self.damage.step = float(1 / rate) if rate and rate > 0 else None
         #: why the input ended before its end (a read error or a stall mid-input); None if it did not
         self.stopped_by: str | None = None
         self._check_index()

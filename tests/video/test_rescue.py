@@ -133,3 +133,24 @@ def test_many_inputs_keep_the_damaged_ones_work_too(tmp_path, tiny_weights):
     frames = len(read_video(tmp_path / "out" / "bad.mp4"))
     assert 10 < frames < 20
     assert f"warning: {bad}: input {bad} is damaged" in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("fill", [0, 0xFF])
+def test_frames_the_demuxer_drops_past_damage_are_counted_as_left_out(tmp_path, tiny_weights, fill):
+    """400 bytes overwritten a third into a Matroska file: the demuxer resyncs past whole clusters and those
+    packets never reach the decoder, so the warning counted the one packet it rejected ("1 frame was not
+    decodable") while 30 of 60 frames were missing. Every frame missing from the timeline is counted.
+    (Here a keyframe every 12 frames: the demuxer finds its way back, and 5 frames are gone.)"""
+    src, out = tmp_path / "dmg.mkv", tmp_path / "out.mp4"
+    write_video(src, smooth_frames(60), codec="libx264", pix_fmt="yuv420p", options={"g": "12"})
+    data = bytearray(src.read_bytes())
+    third = len(data) // 3
+    data[third : third + 400] = bytes([fill]) * 400
+    src.write_bytes(bytes(data))
+    res = run(src, "-o", out, "--weights", tiny_weights)
+    assert res.exit_code == 0, res.output
+    frames = len(read_video(out))
+    lost = 60 - frames
+    warn = res.stderr.strip()
+    assert lost > 1 and len(warn.splitlines()) == 1, (lost, warn)
+    assert f"{lost} frames were not decodable and left out" in warn, warn
