@@ -325,6 +325,9 @@ def _remux(
             # with the parts' own codec (AV1's decoder, libdav1d, names no encoder: PyAV looked one up by it)
             vs = oc.add_stream_from_template(vids[0], opaque=True)
             vs.time_base = time_base  # as FileSink asks; the template carries colour tags and rotation
+            rate = vids[0].average_rate or vids[0].guessed_rate  # the part's frames a second, as its file says
+            if rate:  # the template's is its encoder's clock (12800 for an MP4's 1/12800): Matroska would say 12800 fps
+                vs.codec_context.framerate = rate
             chosen = Copies([inp.streams[i] for i in keep], encode)
             copies = add_copies(oc, chosen, out.name)
             copy_metadata(inp, oc, [(inp.streams.video[0], vs), *((inp.streams[i], s) for i, s in copies.items())])
