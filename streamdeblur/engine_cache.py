@@ -143,6 +143,11 @@ class EngineSidecar:
                 f"{source} lacks {', '.join(missing) or 'its fields'}",
                 "rebuild the engine with `streamdeblur build-engine`",
             )
+        if data.get("compiler", "tensorrt") != "tensorrt":  # torch-tensorrt's, a compiler since removed (issue 20)
+            raise EngineMismatchError(
+                f"{source} is of an engine built by {data['compiler']}, which this version no longer runs",
+                "rebuild the engine with `streamdeblur build-engine`",
+            )
         data = {k: v for k, v in data.items() if k in names}
         for k in ("min_shape", "opt_shape", "max_shape"):
             data[k] = tuple(int(v) for v in data[k])

@@ -249,6 +249,9 @@ def test_an_older_sidecar_with_a_compiler_field_is_still_read(sidecar):
     assert "compiler" not in data
     data["compiler"] = "tensorrt"
     assert E.EngineSidecar.from_json(json.dumps(data)) == sidecar
+    data["compiler"] = "torch-tensorrt"  # issue 20 removed that compiler: its engines are refused by name
+    with pytest.raises(E.EngineMismatchError, match="built by torch-tensorrt, which this version no longer runs"):
+        E.EngineSidecar.from_json(json.dumps(data))
 
 
 def test_engine_names_stay_those_of_the_engines_already_built():
