@@ -23,7 +23,7 @@ class TrainConfig:
     # data: a GoPro-layout root (its train/ split), else fresh synthetic pairs from photos
     data: str | None = None
     photos: str | None = None  # extra folder of sharp photos for synthetic pairs
-    packages: tuple[str, ...] | None = None  # photo packages to use (default: all in DATA.md)
+    packages: tuple[str, ...] | None = None  # photo packages to use (default: all the catalogue's)
     allow_missing_packages: bool = False
     gopro_fraction: float = 0.5  # synthetic pairs: share of GoPro-style blur (the rest trajectory PSFs)
     sharp_fraction: float = 0.0  # synthetic pairs: share left unblurred, so sharp input stays sharp

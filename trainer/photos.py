@@ -1,6 +1,6 @@
 """The sharp photographs the trainer makes its pairs from.
 
-:func:`find_photos` lists the real photographs shipped by the Debian packages in DATA.md
+:func:`find_photos` lists the real photographs shipped by the Debian packages of ``PHOTO_SPECS``
 (illustrations and duplicates left out), each tagged ``train`` or ``test``: the test
 photos are never used for training, so validation measures generalisation.
 :func:`photos_in_dir` adds a user's own folder of photos; :func:`load_photo` reads one.

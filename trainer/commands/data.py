@@ -38,7 +38,8 @@ def make_data(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same set.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Write into a non-empty --out.")] = False,
 ) -> None:
-    """Write a synthetic blur/sharp set in the GoPro layout from the photo packages of DATA.md.
+    """Write a synthetic blur/sharp set in the GoPro layout from the photographs of Debian/Ubuntu wallpaper and
+    test-image packages (trainer/photos.py lists them).
 
     ROOT/{train,test}/<kind>_<photo>/{blur,sharp}/NNNNNN.png, kind gopro or traj; the test
     split's photos are never used for training. Some blurry frames get sensor noise and JPEG.
