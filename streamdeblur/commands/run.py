@@ -188,7 +188,8 @@ def run(
             "--batch",
             help=(
                 "Frames per inference call (1-256), or auto: what `streamdeblur bench` found fastest for the "
-                "backend's device (1 on the CPU, 4 on CUDA); the start line says which."
+                "backend's device (on the CPU 1, or 4 for ONNX Runtime and for OpenVINO above 960x540; 4 on CUDA); "
+                "the start line says which."
             ),
         ),
     ] = "auto",

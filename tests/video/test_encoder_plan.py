@@ -161,6 +161,8 @@ def test_torch_compile_says_how_long_it_compiled(tmp_path, clip, tiny_weights, m
         ("torch", "cpu", (1280, 720), 1),  # PyTorch on the CPU: batch 1 about 2x faster at both sizes
         ("openvino", "cpu", (640, 360), 1),
         ("openvino", "cpu", (1280, 720), 4),  # OpenVINO's throughput streams win at 720p
+        ("openvino", "cpu", (960, 540), 1),  # the start line's "up to 960x540" is where the cut is
+        ("openvino", "cpu", (1024, 576), 4),  # (it was at 691,200 pixels: 1024x576 said "up to 960x540" at 1)
         ("onnxruntime", "cpu", (640, 360), 4),
         ("torch", "cuda", (1920, 1080), 4),
     ],
