@@ -143,7 +143,7 @@ def bench(
         typer.Option(
             "--backend",
             help=(
-                "Backends, comma-separated: auto, torch, onnxruntime, openvino, tensorrt (e.g. "
+                "Backends, comma-separated: auto, torch, torch-compile, onnxruntime, openvino, tensorrt (e.g. "
                 "openvino,onnxruntime,torch: one table, ratios below it)."
             ),
         ),

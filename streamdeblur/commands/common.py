@@ -105,7 +105,10 @@ class OpenVINOHint(str, Enum):
     throughput = "throughput"
 
 
-BACKEND_HELP = "auto (the fastest that runs here; says which and why), tensorrt, torch, onnxruntime or openvino."
+BACKEND_HELP = (
+    "auto (the fastest that runs here; says which and why), tensorrt, torch, torch-compile (torch.compile), "
+    "onnxruntime or openvino."
+)
 DEVICE_HELP = "cuda or cpu (default: the backend's best)."
 
 # --------------------------------------------------------------------------- shared options
