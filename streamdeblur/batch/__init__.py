@@ -167,7 +167,7 @@ def _check_report_path(report: str | os.PathLike[str] | None) -> None:
         return
     rp = Path(report)
     parent = rp.parent if str(rp.parent) else Path(".")
-    if not parent.is_dir() and not parent.exists():
+    if not parent.exists():
         raise OutputError(f"cannot write the report {rp}: its folder {parent} does not exist", "create it first")
     check_writable(rp, "--report", "report.json")  # a folder, a file as its folder, /sys: before any work
 

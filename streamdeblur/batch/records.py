@@ -115,9 +115,9 @@ def _cannot_record() -> bool:
     return not near.is_dir() or cannot_create_in(near) is not None
 
 
-def write(output: str | os.PathLike[str], made_with: dict[str, Any]) -> None:
-    """Record what ``output`` was made with (a record that cannot be written is a warning: the output is
-    there all the same)."""
+def write(output: str | os.PathLike[str], made_with: dict[str, Any], *, warn: bool = True) -> None:
+    """Record what ``output`` was made with (a record that cannot be written is a warning, unless not
+    ``warn``: the output is there all the same)."""
     from ..fileio import write_atomic
 
     path = record_path(output)
@@ -126,7 +126,7 @@ def write(output: str | os.PathLike[str], made_with: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps(data, indent=1).encode(), replace=True)
     except OSError as e:
-        if _unwritable:  # said once a run, not once an output
+        if _unwritable or not warn:  # said once a run, not once an output
             return
         _unwritable.append(str(path.parent))
         log.warning(

@@ -779,7 +779,7 @@ def _record(input: str, written: Path | str, options: RunOptions) -> None:
 
     if any(f(str(s)) for s in (input, written) for f in (is_url, is_pipe, is_stream_output, is_sequence_output)):
         return
-    records.write(written, records.settings(input, options))
+    records.write(written, records.settings(input, options), warn=False)  # a batch run would say it
 
 
 def _part(options: RunOptions) -> str:
