@@ -247,6 +247,8 @@ def probe_frames(path: str | os.PathLike[str], part: Part | None = None) -> int 
     if it says nothing."""
     import av
 
+    from ..video.sources import tagged_duration
+
     part = part or Part()
     try:
         with av.open(str(path)) as c:
@@ -255,7 +257,7 @@ def probe_frames(path: str | os.PathLike[str], part: Part | None = None) -> int 
             dur = (
                 float(v.duration * v.time_base)
                 if v.duration and v.time_base
-                else (c.duration / 1e6 if c.duration else None)
+                else tagged_duration(v) or (c.duration / 1e6 if c.duration else None)
             )
             if v.frames and part.start is None and part.duration is None:
                 return int(v.frames)

@@ -102,7 +102,7 @@ class SourceInfo:
         return None
 
 
-def _tagged_duration(v: Stream) -> float | None:
+def tagged_duration(v: Stream) -> float | None:
     """A stream's length from its ``DURATION`` tag (``00:01:02.500000000``, as FFmpeg and mkvmerge write
     each Matroska track's), or None: the container's own is its longest track's (audio that runs on)."""
     text = next((str(val) for key, val in v.metadata.items() if key.upper().startswith("DURATION")), None)
@@ -450,7 +450,7 @@ class FileSource:
             pass  # the file's duration is the audio's
         elif v.duration is not None and v.time_base:
             duration = float(v.duration * v.time_base)
-        elif (tagged := _tagged_duration(v)) is not None:  # Matroska: the track's own, not the longest track's
+        elif (tagged := tagged_duration(v)) is not None:  # Matroska: the track's own, not the longest track's
             duration = tagged
         elif self.container.duration:
             duration = self.container.duration / 1e6
