@@ -262,7 +262,8 @@ def average_generators(
 
 def _eval_column(metrics_json: str | os.PathLike, weights: str | os.PathLike) -> dict[str, Any]:
     """What an eval JSON (``streamdeblur-train eval --json``) says of the input, the unsharp mask and, if
-    it has a column named as ``weights`` (the same path or file name), of those weights: for a card."""
+    it has a column for ``weights`` (the same path, or the same run folder and file name), of those weights:
+    for a card."""
     p = Path(metrics_json)
     if not p.is_file():
         raise InputNotFoundError(f"--metrics file not found: {p}", "pass the JSON written by `streamdeblur-train eval`")
@@ -271,7 +272,10 @@ def _eval_column(metrics_json: str | os.PathLike, weights: str | os.PathLike) ->
         res = ev["results"]
     except (ValueError, KeyError, TypeError):
         raise WeightsError(f"--metrics {p} is not a `streamdeblur-train eval` JSON") from None
-    mine = [k for k in res if k == str(weights) or Path(k).name == Path(weights).name]
+    # the same file, or (an eval run from another folder) the same run folder and name: never another run's
+    # last.pt because it is also called last.pt
+    mine = [k for k in res if k == str(weights) or Path(k).resolve() == Path(weights).resolve()]
+    mine = mine or [k for k in res if Path(k).parts[-2:] == Path(weights).parts[-2:] and len(Path(k).parts) > 1]
     column = {
         "root": ev.get("root"),
         "split": ev.get("split"),

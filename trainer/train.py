@@ -52,7 +52,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from streamdeblur.errors import DataError, WeightsError
+from streamdeblur.errors import DataError, OutputError, WeightsError
+from streamdeblur.fileio import write_atomic
 from streamdeblur.models import Generator, build_model, load_generator
 
 from .checkpoint import (
@@ -119,7 +120,10 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
     cfg, ck = run_settings(cfg, resume)
     device = pick_device(cfg.device)
     out = Path(cfg.out).expanduser()
+    check_run_folder(out, resume, ck)
     out.mkdir(parents=True, exist_ok=True)
+    if ck is not None:
+        cut_log(out / "log.jsonl", int(ck["step"]))
     torch.manual_seed(cfg.seed)
     nets = build_networks(cfg, ck, str(resume), device, emit)
     state = restore(nets, ck, device) if ck is not None else RunState()
@@ -148,6 +152,44 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
 
 def _ignore(kind: str, info: dict) -> None:
     pass
+
+
+def check_run_folder(out: Path, resume: str | os.PathLike | None, ck: Checkpoint | None) -> None:
+    """A new run never goes into a folder that holds one (its checkpoints would be replaced and its log
+    mixed with the new run's), and a resumed one never replaces a later ``last.pt`` than its own."""
+    last = out / "last.pt"
+    if ck is None:
+        if last.exists() or (out / "log.jsonl").exists():
+            raise OutputError(
+                f"--out {out} holds a run already", f"pass --resume {last} to go on with it, or another --out"
+            )
+        return
+    if last.exists() and Path(resume or "").resolve() != last.resolve():
+        step = int(load_checkpoint(last).get("step", 0))
+        if step > int(ck["step"]):
+            raise OutputError(
+                f"{resume} is at step {ck['step']}, and going on from it would replace {last} (step {step})",
+                f"resume {last}, or pass --out another folder",
+            )
+
+
+def cut_log(path: Path, step: int) -> None:
+    """A resumed run's log, from the checkpoint's step on, is the new run's: the lines an interrupted run
+    wrote past its last checkpoint are taken out (else steps after it would be there twice)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [ln for ln in lines if _step_of(ln) is None or _step_of(ln) <= step]  # type: ignore[operator]
+    if len(kept) != len(lines):
+        write_atomic(path, "".join(kept).encode(), replace=True)
+
+
+def _step_of(line: str) -> int | None:
+    try:
+        step = json.loads(line).get("step")
+    except (ValueError, AttributeError):
+        return None
+    return int(step) if isinstance(step, (int, float)) else None
 
 
 # ---------------------------------------------------------------- 1-3: settings, networks, resumed state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,28 @@ def test_make_data_train_eval_export_end_to_end(photo_dir: Path, tmp_path: Path)
     )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "gen.safetensors").is_file() and (tmp_path / "gen.json").is_file()
+    assert "model" in json.loads((tmp_path / "gen.json").read_text())["metrics"]["eval"]
+    # another run's best.pt is not this one because both are called best.pt: its card gets no figures of it
+    (tmp_path / "other").mkdir()
+    shutil.copy(run / "best.pt", tmp_path / "other" / "best.pt")
+    r = runner.invoke(
+        app,
+        [
+            "export",
+            str(tmp_path / "other" / "best.pt"),
+            "-o",
+            str(tmp_path / "o"),
+            "--metrics",
+            str(tmp_path / "ev.json"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "model" not in json.loads((tmp_path / "o.json").read_text())["metrics"]["eval"]
+    # a new run into a folder that holds one would replace its checkpoints and mix the logs
+    log_before = (run / "log.jsonl").read_text()
+    r = runner.invoke(app, _train(data, run, "--val-data", data, *options, *TINY_LITE))
+    _one_line_error(r, f"--out {run} holds a run already", f"--resume {run / 'last.pt'}")
+    assert (run / "log.jsonl").read_text() == log_before
     # --half: the same generator in half the file, which the runtime loads like any other
     r = runner.invoke(app, ["export", str(run / "best.pt"), "-o", str(tmp_path / "gen16"), "--half"])
     assert r.exit_code == 0, r.output

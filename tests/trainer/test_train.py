@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 from testkit import TINY_LITE
 
-from streamdeblur.errors import WeightsError
+from streamdeblur.errors import OutputError, WeightsError
 from streamdeblur.models import build_model, load_generator
 from trainer.blur import blur_with_psf
 from trainer.checkpoint import export_checkpoint, generator_from_checkpoint, load_checkpoint
@@ -156,6 +157,34 @@ def test_resume_continues_exactly(tiny_gopro: Path, tmp_path: Path, adversarial:
             assert torch.equal(v, b["ema"]["state"][k]), k
     assert a["opt_g"]["state"][0]["exp_avg_sq"].equal(b["opt_g"]["state"][0]["exp_avg_sq"])
     assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+
+
+def test_a_run_stopped_past_its_checkpoint_logs_each_step_once_when_resumed(tiny_gopro: Path, tmp_path: Path) -> None:
+    """Ctrl-C between checkpoints: the log had steps 4 and 5 of the stopped run, and the resumed run (from
+    step 3) wrote them again. The log is cut back to the checkpoint's step; an older checkpoint than the
+    run's last.pt is not gone on from (it would replace the later one), and nothing is touched."""
+    run = tmp_path / "run"
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_5(kind: str, info: dict) -> None:
+        if kind == "step" and info["step"] == 5:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(_cfg(tiny_gopro, run), on_event=stop_at_5)
+    assert load_checkpoint(run / "last.pt")["step"] == 3
+    shutil.copy(run / "last.pt", tmp_path / "step3.pt")
+    train(_cfg(tiny_gopro, run), resume=run / "last.pt")
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines if line["event"] == "step"] == [1, 2, 3, 4, 5, 6]
+
+    with pytest.raises(OutputError, match=r"step3.pt is at step 3, and going on from it would replace .* \(step 6\)"):
+        train(_cfg(tiny_gopro, run, steps=8), resume=tmp_path / "step3.pt")
+    assert load_checkpoint(run / "last.pt")["step"] == 6
+    with pytest.raises(OutputError, match="holds a run already"):
+        train(_cfg(tiny_gopro, run))
 
 
 def test_resume_refuses_another_architecture(tiny_gopro: Path, tmp_path: Path) -> None:
