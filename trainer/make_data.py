@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,8 +51,14 @@ def make_dataset(cfg: MakeDataConfig, progress: Callable[[int, int, str], None] 
     if not photos:
         raise DataError("no photos found", apt_hint(PACKAGES))
     out = Path(cfg.out).expanduser()
-    if out.exists() and any(out.iterdir()) and not cfg.overwrite:
-        raise OutputExistsError(f"{out} exists and is not empty", "pass --overwrite or choose another --out")
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} is a file, not a folder", "choose another --out")
+    if out.exists() and any(out.iterdir()):
+        if not cfg.overwrite:
+            raise OutputExistsError(f"{out} exists and is not empty", "pass --overwrite or choose another --out")
+        for part in ("train", "test"):  # the set there is replaced, not mixed with this one
+            shutil.rmtree(out / part, ignore_errors=True)
+        (out / "info.json").unlink(missing_ok=True)
     jobs = [(p, k) for p in photos for k in cfg.kinds]
     w, h = cfg.size
     counts: dict[str, int] = {"train": 0, "test": 0}

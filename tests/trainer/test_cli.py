@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 from testkit import TINY_LITE as TINY
@@ -166,6 +167,13 @@ def test_make_data_train_eval_export_end_to_end(photo_dir: Path, tmp_path: Path)
     assert "4 training and 4 test pairs" in r.output
     r = runner.invoke(app, make)
     _one_line_error(r, "not empty", "--overwrite")
+    # --overwrite replaces the set: it left the old one's frames beside the new one's (two sizes in one set)
+    r = runner.invoke(app, [*make, *"--size 32x24 --train-frames 1 --test-frames 1 --overwrite".split()])
+    assert r.exit_code == 0, r.output
+    sizes = {cv2.imread(str(p)).shape[:2] for p in data.rglob("*.png")}
+    assert sizes == {(24, 32)}, sizes
+    r = runner.invoke(app, [*make, *"--size 64x48 --train-frames 2 --test-frames 2 --overwrite".split()])
+    assert r.exit_code == 0, r.output
     run = tmp_path / "run"
     options = "--steps 3 --val-every 3 --crop 32 --batch-size 2".split()
     r = runner.invoke(app, _train(data, run, "--val-data", data, *options, *TINY_LITE))

@@ -18,8 +18,10 @@ from .common import app, float_pair, user_errors, write_json
 def make_data(
     out: Annotated[Path, typer.Option("--out", "-o", help="Dataset root to write (GoPro layout).")],
     size: Annotated[str, typer.Option(help="Frame size WxH.")] = "512x384",
-    train_frames: Annotated[int, typer.Option(help="Frames per training sequence (one per photo and blur kind).")] = 8,
-    test_frames: Annotated[int, typer.Option(help="Frames per test sequence (held-out photos).")] = 4,
+    train_frames: Annotated[
+        int, typer.Option(min=1, help="Frames per training sequence (one per photo and blur kind).")
+    ] = 8,
+    test_frames: Annotated[int, typer.Option(min=1, help="Frames per test sequence (held-out photos).")] = 4,
     kinds: Annotated[
         str, typer.Option(help="Blur kinds, comma separated: gopro (averaged frames), traj (trajectory PSF).")
     ] = "gopro,traj",
@@ -36,7 +38,9 @@ def make_data(
         bool, typer.Option(help="Skip photo packages that are not installed instead of failing.")
     ] = False,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same set.")] = 0,
-    overwrite: Annotated[bool, typer.Option(help="Write into a non-empty --out.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Write into a non-empty --out, replacing the set there (its train/, test/, info.json).")
+    ] = False,
 ) -> None:
     """Write a synthetic blur/sharp set in the GoPro layout from the photographs of Debian/Ubuntu wallpaper and
     test-image packages (trainer/photos.py lists them).
@@ -98,8 +102,8 @@ def calibrate(
         Optional[list[str]],
         typer.Option("--motion", help="A synthetic camera-speed range LO,HI to compare (repeatable)."),
     ] = None,
-    crop: Annotated[int, typer.Option(help="Crop size: the scale the model trains at.")] = 256,
-    samples: Annotated[int, typer.Option(help="Crops per source.")] = 96,
+    crop: Annotated[int, typer.Option(min=16, help="Crop size: the scale the model trains at.")] = 256,
+    samples: Annotated[int, typer.Option(min=1, help="Crops per source.")] = 96,
     split: Annotated[
         str, typer.Option(help="Which split of ROOT to measure (never the test split for tuning).")
     ] = "train",
@@ -120,6 +124,9 @@ def calibrate(
     from .. import calibrate as C
 
     motions = [float_pair(m, "--motion") for m in (motion or ["0.3,1.5", "2,6"])]
+    for lo, hi in motions:  # as train checks its own --motion
+        if not 0 <= lo <= hi:
+            raise typer.BadParameter(f"--motion must be LO,HI with 0 <= LO <= HI, got {lo:g},{hi:g} (e.g. 0.5,3)")
     for path, option in ((json_out, "--json"), (plot, "--plot")):  # before the work
         if path is not None:
             check_writable(path, option)
