@@ -45,7 +45,7 @@ class CliErrors:
     ``debug`` is set, which shows the traceback instead.
     """
 
-    def __init__(self, prog: str, interrupted: str = "interrupted") -> None:
+    def __init__(self, prog: str, interrupted: str | Callable[[], str] = "interrupted") -> None:
         self.prog = prog
         self.interrupted = interrupted
         self.debug = False
@@ -79,7 +79,8 @@ class CliErrors:
                 if self.debug:
                     raise
                 code = e.exit_code if isinstance(e, Interrupted) else 130
-                raise self.fail(self.interrupted if code == 130 else f"{self.interrupted} ({e})", code) from None
+                said = self.interrupted() if callable(self.interrupted) else self.interrupted  # as things are then
+                raise self.fail(said if code == 130 else f"{said} ({e})", code) from None
             except Exception as e:  # an internal error: still one line unless --debug
                 if self.debug:
                     raise

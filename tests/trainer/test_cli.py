@@ -371,3 +371,29 @@ def test_average_writes_the_mean_of_generators_of_one_architecture(tmp_path: Pat
     )
     _one_line_error(runner.invoke(app, ["average", paths[0], "-o", str(tmp_path / "x")]), "two generators or more")
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_ctrl_c_in_train_names_the_checkpoint_to_go_on_from(tiny_gopro: Path, tmp_path: Path, monkeypatch) -> None:
+    """Every command of streamdeblur-train said "interrupted (resume with --resume RUN/last.pt)" on Ctrl-C,
+    make-data and eval too, and train with RUN as typed. train names its own last.pt, or says there is none
+    yet; the others say only that they were interrupted."""
+    import trainer.train
+
+    real = trainer.train.report_step
+
+    def ctrl_c_at(step: int):
+        def report(log, cfg, at, *rest):
+            real(log, cfg, at, *rest)
+            if at == step:
+                raise KeyboardInterrupt
+
+        return report
+
+    options = ["--steps", "6", "--ckpt-every", "3", "--val-every", "3", "--crop", "32", "--batch-size", "2", *TINY_LITE]
+    for step, run, said in (
+        (2, tmp_path / "a", "interrupted before the first checkpoint (start again)"),
+        (4, tmp_path / "b", f"interrupted (go on with: streamdeblur-train train --resume {tmp_path}/b/last.pt)"),
+    ):
+        monkeypatch.setattr(trainer.train, "report_step", ctrl_c_at(step))
+        r = runner.invoke(app, _train(tiny_gopro, run, *options))
+        assert r.exit_code == 130 and r.stderr.splitlines()[-1] == f"streamdeblur-train: error: {said}", r.output

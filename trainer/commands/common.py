@@ -33,7 +33,7 @@ app = typer.Typer(
 )
 
 #: the error policy; as a decorator on every command: library errors -> one line + exit code (see CliErrors)
-user_errors = CliErrors(PROG, interrupted="interrupted (resume with --resume RUN/last.pt)")
+user_errors = CliErrors(PROG)  # `train` names its own checkpoint in the Ctrl-C line (user_errors.interrupted)
 
 
 @app.callback()

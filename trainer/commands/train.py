@@ -393,6 +393,12 @@ def train(
         model=model or own.model,
         **{name: getattr(own, name) if value is None else value for name, value in asked.items()},
     )
+    last = Path(cfg.out).expanduser() / "last.pt"
+    user_errors.interrupted = lambda: (
+        f"interrupted (go on with: streamdeblur-train train --resume {last})"
+        if last.exists()
+        else "interrupted before the first checkpoint (start again)"
+    )
     _run_with_progress(lambda ev: run_train(cfg, resume=resume, on_event=ev))
 
 
