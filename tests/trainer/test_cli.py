@@ -397,3 +397,13 @@ def test_ctrl_c_in_train_names_the_checkpoint_to_go_on_from(tiny_gopro: Path, tm
         monkeypatch.setattr(trainer.train, "report_step", ctrl_c_at(step))
         r = runner.invoke(app, _train(tiny_gopro, run, *options))
         assert r.exit_code == 130 and r.stderr.splitlines()[-1] == f"streamdeblur-train: error: {said}", r.output
+
+
+def test_resume_with_no_steps_left_says_so(tiny_gopro: Path, tmp_path: Path) -> None:
+    """--resume with --steps at or below the checkpoint's step ended at once saying "done": it says the run is
+    there already and how to go on."""
+    run = tmp_path / "run"
+    options = ["--steps", "3", "--ckpt-every", "3", "--val-every", "3", "--crop", "32", "--batch-size", "2"]
+    assert runner.invoke(app, _train(tiny_gopro, run, *options, *TINY_LITE)).exit_code == 0
+    r = runner.invoke(app, ["train", "--resume", str(run / "last.pt"), "--steps", "2"])
+    _one_line_error(r, f"{run / 'last.pt'} is at step 3 already", "--steps above it")

@@ -280,3 +280,18 @@ def test_clip_picture_shows_blurry_and_deblurred_whole_and_enlarged(
     assert (tmp_path / "pan-side-by-side.jpg").read_bytes() == before
     r = CliRunner().invoke(app, [*args, "--frame", "0", "--overwrite"])
     assert r.exit_code == 0 and (tmp_path / "pan-side-by-side.jpg").read_bytes() != before
+
+
+def test_the_panel_says_when_it_finds_no_sample_clips(tmp_path: Path) -> None:
+    """eval run outside the repository's folder (--samples defaults to ./samples) left the clip rows out
+    without a word, and the worst row was judged on fewer rows: a note says so, and how to point at them."""
+    from trainer.panel import panel_sets
+
+    rows, notes = panel_sets(None, samples=tmp_path / "nope", photos=False)
+    assert rows == [] and any(
+        n.startswith(f"sample clip rows skipped: no NAME.mp4 + NAME_sharp.mp4 clips in {tmp_path / 'nope'}")
+        for n in notes
+    ), notes
+    repo_samples = Path(__file__).resolve().parents[2] / "samples"
+    rows, notes = panel_sets(None, samples=repo_samples, photos=False, clip_stride=60)
+    assert [name for name, _ in rows] == ["clip mountains.mp4", "clip wine.mp4"] and notes == []

@@ -386,7 +386,12 @@ def train(
     )
     # the run's own model, length and cadence on --resume, unless asked for (train() refuses
     # another model); a fresh run's defaults otherwise
-    own = TrainConfig.from_dict(load_checkpoint(resume)["config"]) if resume is not None else TrainConfig()
+    ck = load_checkpoint(resume) if resume is not None else None
+    own = TrainConfig.from_dict(ck["config"]) if ck is not None else TrainConfig()
+    if ck is not None and steps is not None and steps <= int(ck["step"]):  # it would stop at once, saying done
+        raise typer.BadParameter(
+            f"{resume} is at step {ck['step']} already; pass --steps above it to go on (or leave --steps out)"
+        )
     asked = {"steps": steps, "log_every": log_every, "val_every": val_every, "ckpt_every": ckpt_every}
     cfg = replace(
         cfg,
