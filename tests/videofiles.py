@@ -170,3 +170,22 @@ def with_captions(path: Path, n: int = 8, w: int = 64, h: int = 48) -> list[byte
         pictures += data[start:end]
     path.write_bytes(bytes(pictures))
     return captions
+
+
+def sound_running_on(path: Path, frames: int = 10, seconds: float = 1.0) -> None:
+    """A Matroska (or other) file of ``frames`` H.264 frames at 25 fps under ``seconds`` of silent sound that
+    runs on past the picture: the container's length is the sound's."""
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("aac", rate=48000)
+        for i, img in enumerate(random_frames(frames, 64, 48)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            out.mux(v.encode(f))
+        out.mux(v.encode())
+        for k in range(0, int(48000 * seconds), 1024):
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            af.sample_rate, af.pts = 48000, k
+            out.mux(a.encode(af))
+        out.mux(a.encode())

@@ -13,7 +13,7 @@ import pytest
 from batchfiles import OPTS, assert_same_video, load_report, make_clips, not_a_video, single_run, truncated_mp4
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
-from videofiles import hidden, packets, random_frames, write_video
+from videofiles import hidden, packets, random_frames, sound_running_on, write_video
 
 from streamdeblur.cli import app
 
@@ -459,24 +459,8 @@ def test_a_backend_that_cannot_run_is_one_line_and_leaves_no_folder(tmp_path, ti
 def test_the_frames_expected_of_a_matroska_whose_sound_runs_on_are_its_pictures(tmp_path):
     """The batch's progress and report expect a file's frames from its header: a Matroska's length is its
     longest track's, so 10 frames under 1 s of sound were expected as 26 (a report's expected_frames)."""
-    import av
-    import numpy as np
-
     from streamdeblur.batch.jobs import probe_frames
 
     src = tmp_path / "talk.mkv"
-    with av.open(str(src), "w") as out:
-        v = out.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        a = out.add_stream("aac", rate=48000)
-        for i, img in enumerate(random_frames(10, 64, 48)):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            out.mux(v.encode(f))
-        out.mux(v.encode())
-        for k in range(0, 48000, 1024):
-            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            af.sample_rate, af.pts = 48000, k
-            out.mux(a.encode(af))
-        out.mux(a.encode())
+    sound_running_on(src)
     assert probe_frames(src) == 10

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from videofiles import hidden, random_frames, read_video, write_video
+from videofiles import hidden, random_frames, read_video, sound_running_on, write_video
 
 from streamdeblur.cli import app
 
@@ -65,20 +65,7 @@ def test_a_matroska_whose_sound_runs_on_counts_its_own_frames(tmp_path, tiny_wei
     line and the progress counted 61 frames of a 60-frame video (done at 60/61, as if one were lost); the
     video track's own DURATION tag counts it."""
     src = tmp_path / "talk.mkv"
-    with av.open(str(src), "w") as out:
-        v = out.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        a = out.add_stream("aac", rate=48000)
-        for i, img in enumerate(random_frames(10, 64, 48)):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            out.mux(v.encode(f))
-        out.mux(v.encode())
-        for k in range(0, 48000, 1024):  # 1 s of sound under 0.4 s of picture
-            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            af.sample_rate, af.pts = 48000, k
-            out.mux(a.encode(af))
-        out.mux(a.encode())
+    sound_running_on(src)
     res = invoke(src, "-o", tmp_path / "out.mkv", "--weights", tiny_weights)
     assert res.exit_code == 0, res.stderr
     assert "25 fps, 10 frames -> " in res.stderr and "10/10 frames" in res.stderr and "/11 frames" not in res.stderr
