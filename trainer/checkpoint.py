@@ -237,7 +237,10 @@ def average_generators(
         raise WeightsError("average needs two generators or more", "give each exported .safetensors file")
     if not overwrite:
         _refuse_taken(out)
-    models = [load_generator(w) for w in weights]
+    try:
+        models = [load_generator(w) for w in weights]
+    except InputNotFoundError as e:  # its fix names run's --weights
+        raise InputNotFoundError(e.message, "check the path (an exported .safetensors)") from None
     first = models[0]
     for w, m in zip(weights[1:], models[1:], strict=True):
         if (m.arch, m.arch_args) != (first.arch, first.arch_args):

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from streamdeblur.errors import DataError, OutputError, WeightsError
+from streamdeblur.errors import DataError, InputNotFoundError, OutputError, WeightsError
 from streamdeblur.fileio import write_atomic
 from streamdeblur.models import Generator, build_model, load_generator
 
@@ -258,7 +258,10 @@ def starting_generator(cfg: TrainConfig, ck: Checkpoint | None, source: str, emi
         return generator_from_checkpoint(ck, source, ema=False)
     if not cfg.init:
         return build_model(cfg.model, **cfg.model_args)
-    model = load_generator(cfg.init)
+    try:
+        model = load_generator(cfg.init)
+    except InputNotFoundError as e:  # its fix names run's --weights
+        raise InputNotFoundError(f"--init: {e.message}", "check the path (an exported .safetensors)") from None
     if model.arch != cfg.model:
         raise WeightsError(
             f"--init {cfg.init} is a {model.arch!r} generator, not {cfg.model!r}",

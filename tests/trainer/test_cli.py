@@ -407,3 +407,14 @@ def test_resume_with_no_steps_left_says_so(tiny_gopro: Path, tmp_path: Path) -> 
     assert runner.invoke(app, _train(tiny_gopro, run, *options, *TINY_LITE)).exit_code == 0
     r = runner.invoke(app, ["train", "--resume", str(run / "last.pt"), "--steps", "2"])
     _one_line_error(r, f"{run / 'last.pt'} is at step 3 already", "--steps above it")
+
+
+def test_a_missing_generator_file_is_named_with_the_commands_own_option(tmp_path: Path) -> None:
+    """train --init and average with a file that is not there said "leave --weights out to use the shipped
+    model": an option neither command has."""
+    r = runner.invoke(app, ["train", "--init", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "r")])
+    _one_line_error(r, f"--init: generator weights not found: {tmp_path / 'nope.safetensors'}", "check the path")
+    assert "--weights" not in r.stderr
+    r = runner.invoke(app, ["average", str(tmp_path / "a.safetensors"), str(tmp_path / "b.safetensors"), "-o", "s"])
+    _one_line_error(r, "generator weights not found", "check the path")
+    assert "--weights" not in r.stderr
