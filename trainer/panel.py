@@ -198,12 +198,13 @@ def panel_sets(
             "(the clip-like rows are made the same way from training photos)"
         )
     elif samples is not None:
-        if not sorted(Path(samples).glob("*_sharp.mp4")):
+        clips = sorted(Path(samples).glob("*_sharp.mp4"))
+        if not clips:
             notes.append(
                 f"sample clip rows skipped: no NAME.mp4 + NAME_sharp.mp4 clips in {samples} (run from the "
                 "repository's folder, or pass --samples the folder that holds them)"
             )
-        for sharp in sorted(Path(samples).glob("*_sharp.mp4")):
+        for sharp in clips:
             blurry = sharp.with_name(sharp.name.replace("_sharp.mp4", ".mp4"))
             if blurry.is_file():
                 rows.append((f"clip {blurry.name}", clip_pairs(blurry, sharp, clip_stride)))

@@ -179,7 +179,7 @@ def cut_log(path: Path, step: int) -> None:
     if not path.exists():
         return
     lines = path.read_text().splitlines(keepends=True)
-    kept = [ln for ln in lines if _step_of(ln) is None or _step_of(ln) <= step]  # type: ignore[operator]
+    kept = [ln for ln in lines if (at := _step_of(ln)) is None or at <= step]
     if len(kept) != len(lines):
         write_atomic(path, "".join(kept).encode(), replace=True)
 
