@@ -557,6 +557,10 @@ class FileSink:
                 options["x265-params"] = ":".join(filter(None, [options.get("x265-params"), "scenecut=0"]))
             elif self.codec in ("libx264", "libx264rgb"):
                 options["sc_threshold"] = "0"
+        if fmt == "avi" and self.codec in ("libx264", "libx264rgb"):
+            # AVI has no presentation timestamps: B-frames, stored in decoding order, read back with their
+            # times out of order (FFmpeg's reader, ours), so the frames are stored in the order they show
+            options["bf"] = "0"
         if self.low_latency and self.codec in ZERO_LATENCY_CODECS:  # frames out as they go in (~1 s less delay)
             options["tune"] = "zerolatency"
         if self.codec == "libvpx" and self.crf is not None:  # VP8: its quality, under a cap only --bitrate lowers

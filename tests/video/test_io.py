@@ -579,6 +579,23 @@ def test_camcorder_and_program_stream_outputs(tmp_path, name, fmt, video, audio,
         assert len(data) % packet == 0 and all(data[i + 4] == 0x47 for i in range(0, len(data), packet))
 
 
+def test_h264_in_avi_reads_back_in_order(tmp_path):
+    """AVI stores no presentation times: H.264 with B-frames in it read back with its frames' times out
+    of order (0.04, 0.08, 0.2, 0.16, ...), and a second run over that file moved frames to make them
+    increasing. Its frames are stored in the order they show, so their times read back in order."""
+    src = tmp_path / "in.mp4"
+    frames = [np.full((48, 64, 3), 12 * i, np.uint8) for i in range(12)]  # each frame brighter than the last
+    write_video(src, frames, codec="libx264", pix_fmt="yuv420p")
+    run(src, tmp_path / "out.avi")
+    with av.open(str(tmp_path / "out.avi")) as c:
+        got = [(f.pts, float(f.to_ndarray(format="gray").mean())) for f in c.decode(video=0)]
+    assert len(got) == 12
+    times = [t for t, _ in got]
+    assert times == sorted(times) and len(set(times)) == 12
+    levels = [v for _, v in got]
+    assert levels == sorted(levels)
+
+
 def test_avi_gets_the_inputs_frame_rate_not_its_millisecond_clock(tmp_path, caplog):
     """AVI has no timestamps: its time base is its frame rate. A Matroska input's 1/1000 clock made a
     1000 fps AVI with 39 of every 40 frames missing; a variable-rate input is warned about."""
