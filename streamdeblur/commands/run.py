@@ -199,7 +199,7 @@ def run(
             "--codec",
             help=(
                 "Video encoder: libx264 (default for .mp4/.mkv/.mov), libx265, ffv1 or libx264rgb (lossless), "
-                "libvpx-vp9 (.webm) ..."
+                "libvpx-vp9 (.webm), mpeg4 (.avi) ..."
             ),
             show_default=False,
         ),

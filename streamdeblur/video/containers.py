@@ -34,7 +34,7 @@ CONTAINERS: dict[str, tuple[str, str]] = {
     ".mov": ("mov", "libx264"),
     ".mkv": ("matroska", "libx264"),
     ".webm": ("webm", "libvpx-vp9"),
-    ".avi": ("avi", "libx264"),
+    ".avi": ("avi", "mpeg4"),  # FFmpeg's choice: read back exactly (H.264 in AVI reads a frame late)
     ".ts": ("mpegts", "libx264"),
     ".m2ts": ("mpegts", "libx264"),  # Blu-ray and AVCHD camcorders: TS in 192-byte packets (NAME_OPTIONS)
     ".mts": ("mpegts", "libx264"),  # AVCHD's own name for it (192-byte packets too: NAME_OPTIONS)
@@ -101,6 +101,9 @@ OTHER_PRESETS = {
 FORMAT_OPTIONS: dict[str, dict[str, str]] = {
     "matroska": {"avoid_negative_ts": "disabled"},
     "webm": {"avoid_negative_ts": "disabled"},
+    # AVI has no timestamps: the video starts at 0 (FileSink), and sound that starts before it (AAC's
+    # priming) plays from 0 too, not every frame after the first moved a frame later to make room
+    "avi": {"avoid_negative_ts": "disabled"},
     # RTP over the RTSP connection: nothing lost on the way (RTP over UDP drops what the network does)
     "rtsp": {"rtsp_transport": "tcp"},
 }

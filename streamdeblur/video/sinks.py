@@ -379,6 +379,12 @@ class FileSink:
         self.reconnects: list[str] = []
         self.frames_lost = 0
         self._fmt, self._copy_from = fmt, copy_from
+        #: AVI: the seconds taken off every timestamp, so the video starts at 0. AVI has no start times (its
+        #: streams all play from 0): an input starting at 10 s made 10 s of the first frame before the rest,
+        #: its sound at 0. From the input's video stream, else (no copied streams) the first frame's time
+        self._zero: Fraction | None = None
+        if fmt == "avi" and copy_from is not None:
+            self._zero = copy_from.video_start
         self._default_codec = default_codec
         self._copied = Copies()  # the input streams copied (added again on a reconnection)
         #: input stream index -> its encoder, for audio and subtitles the container cannot hold as they are
@@ -705,7 +711,11 @@ class FileSink:
         if captions is not None:
             vf = self._with_captions(vf, captions)
         pts = frame.pts
-        if pts is not None and frame.time_base is not None and frame.time_base != self._time_base:
+        if self._fmt == "avi" and pts is not None and frame.time_base is not None:
+            if self._zero is None:
+                self._zero = pts * frame.time_base
+            pts = max(0, round((pts * frame.time_base - self._zero) / self._time_base))
+        elif pts is not None and frame.time_base is not None and frame.time_base != self._time_base:
             pts = round(pts * frame.time_base / self._time_base)
         if pts is None or (self._last_pts is not None and pts <= self._last_pts):
             if pts is not None and self._one_rate:  # two frames in one slot of the output's single frame rate
@@ -768,6 +778,12 @@ class FileSink:
         out = self._streams.get(packet.stream.index)
         if out is None:
             return
+        if self._zero and packet.time_base:  # AVI: on the video's clock, which starts at 0
+            delta = round(self._zero / Fraction(packet.time_base))
+            if packet.dts is not None:
+                packet.dts -= delta
+            if packet.pts is not None:
+                packet.pts -= delta
         if packet.dts is not None and packet.time_base:  # a muxer refuses a packet that goes back in time
             t = packet.dts * Fraction(packet.time_base)
             last = self._last_dts.get(out.index)

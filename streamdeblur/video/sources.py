@@ -439,6 +439,14 @@ class FileSource:
             return None
         return float(pts * Fraction(time_base) + self._shift)
 
+    @property
+    def video_start(self) -> Fraction | None:
+        """Where the video stream starts, in output seconds (after any ``--start`` shift); None if unsaid."""
+        v = self.stream
+        if v.start_time is None or not v.time_base:
+            return None
+        return v.start_time * Fraction(v.time_base) + self._shift
+
     def _make_info(self, first: Frame) -> SourceInfo:
         v = self.stream
         cc = v.codec_context

@@ -586,7 +586,7 @@ def test_h264_in_avi_reads_back_in_order(tmp_path):
     src = tmp_path / "in.mp4"
     frames = [np.full((48, 64, 3), 12 * i, np.uint8) for i in range(12)]  # each frame brighter than the last
     write_video(src, frames, codec="libx264", pix_fmt="yuv420p")
-    run(src, tmp_path / "out.avi")
+    run(src, tmp_path / "out.avi", codec="libx264")
     with av.open(str(tmp_path / "out.avi")) as c:
         got = [(f.pts, float(f.to_ndarray(format="gray").mean())) for f in c.decode(video=0)]
     assert len(got) == 12
@@ -594,6 +594,51 @@ def test_h264_in_avi_reads_back_in_order(tmp_path):
     assert times == sorted(times) and len(set(times)) == 12
     levels = [v for _, v in got]
     assert levels == sorted(levels)
+
+
+def _late_start(path, start_s, n=10):
+    """A Matroska clip whose video and sound both start ``start_s`` seconds in (a cut from a recording)."""
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("ffv1", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "bgr0"
+        a = out.add_stream("pcm_s16le", rate=48000)
+        a.layout = "stereo"
+        for i, img in enumerate(random_frames(n, 64, 48)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts, f.time_base = round((start_s + i / 25) * 1000), Fraction(1, 1000)
+            for pk in v.encode(f):
+                out.mux(pk)
+        for pk in v.encode():
+            out.mux(pk)
+        for k in range(n * 2):
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 960 * 2), np.int16), format="s16", layout="stereo")
+            af.sample_rate, af.pts = 48000, round(start_s * 48000) + 960 * k
+            for pk in a.encode(af):
+                out.mux(pk)
+        for pk in a.encode():
+            out.mux(pk)
+
+
+@pytest.mark.parametrize("kind", ["starts at 10 s", "AAC starts before the video"])
+def test_avi_starts_at_zero_with_every_frame_in_its_slot(tmp_path, kind):
+    """AVI has no start times: an input starting at 10 s made an AVI showing its first frame for 10 s
+    with the sound at 0, and an MP4's AAC (whose priming starts 21 ms before the video) moved every
+    frame after the first a frame later, a hole after frame 0. And H.264 in AVI read back a frame late,
+    so .avi gets FFmpeg's own choice, MPEG-4."""
+    if kind == "starts at 10 s":
+        src = tmp_path / "cut.mkv"
+        _late_start(src, 10.0)
+    else:
+        src = tmp_path / "phone.mp4"
+        write_video(src, random_frames(10, 64, 48), codec="libx264", pix_fmt="yuv420p", audio=True)
+    out = tmp_path / "out.avi"
+    run(src, out)
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == "mpeg4"
+        assert [f.pts for f in c.decode(video=0)] == list(range(10))
+    with av.open(str(out)) as c:
+        first_sound = next(p for p in c.demux(audio=0) if p.size)
+        assert abs(float(first_sound.pts * first_sound.time_base)) < 0.03
 
 
 def test_avi_gets_the_inputs_frame_rate_not_its_millisecond_clock(tmp_path, caplog):
