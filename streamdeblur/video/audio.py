@@ -52,6 +52,9 @@ ENCODERS: dict[str, tuple[str, ...]] = {
 }
 #: the most channels an encoder takes here (more are mixed to stereo)
 MAX_CHANNELS = {"libmp3lame": 2}
+#: the layouts Opus and Vorbis take (Vorbis channel order), by channel count: another layout of that count
+#: (5.1(side), FFmpeg's for AC-3, E-AC-3 and DTS; 4.0) is mapped onto it, as FFmpeg's -c:a libopus does
+VORBIS_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 #: FFmpeg's usual layout for a channel count (more than eight channels with no order: mixed to stereo)
 DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 #: ``--audio``: copy (the default: each audio stream untouched where the container takes it, else encoded
@@ -124,6 +127,8 @@ def plan_audio(stream: Stream, fmt: str, encoder: str | None = None) -> AudioPla
         layout, n = in_layout, channels
         if channels > MAX_CHANNELS.get(name, 8):  # MP3 is mono or stereo; Opus (its surround mapping) and AAC up to 7.1
             layout, n = "stereo", 2
+        elif name in ("libopus", "libvorbis"):
+            layout = VORBIS_LAYOUTS.get(n, layout)
         # 64 kb/s a channel (FFmpeg's AAC default for stereo), within what the encoder takes at a low
         # rate (AAC: 6 bits a sample a channel; an 8 kHz G.711 camera's mono: 48 kb/s)
         bit_rate = None if name in _LOSSLESS else min(MAX_BIT_RATE, BITS_PER_CHANNEL * n, 6 * rate * n)

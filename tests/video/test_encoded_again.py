@@ -86,6 +86,9 @@ def sound(path: Path) -> tuple[str, float, float]:
         (("mov", "libx264", "yuv420p", "pcm_mulaw", 8000, "mono"), "out.ts", "aac", ".mov"),
         # a phone's AAC, wanted as WebM for a web page
         (("mp4", "libx264", "yuv420p", "aac", 44100, "stereo"), "out.webm", "opus", ".mkv"),
+        # a film's AC-3 5.1 (FFmpeg names its layout 5.1(side)), wanted as WebM: was refused, Opus having
+        # no 5.1(side); FFmpeg maps it onto Opus's 5.1
+        (("mp4", "libx264", "yuv420p", "ac3", 48000, "5.1(side)"), "out.webm", "opus", ".mkv"),
     ],
 )
 def test_audio_the_container_cannot_hold_is_encoded_again_in_sync(
