@@ -96,6 +96,11 @@ ZERO_LATENCY_CODECS = ("libx264", "libx264rgb", "libx265")
 STREAM_KEYFRAME_SECONDS = 2
 
 
+#: the muxers that write a video's display rotation (MP4/MOV's matrix, Matroska's); the others
+#: (MPEG-TS, AVI, FLV, NUT, MPEG-PS, pictures) take it and write nothing
+ROTATION_MUXERS = frozenset({"mp4", "mov", "ipod", "ismv", "3gp", "3g2", "psp", "f4v", "matroska", "webm", "dash"})
+
+
 def partial_name(path: Path) -> Path:
     """Where an interrupted run leaves the frames it finished: NAME.partial.EXT."""
     return path.with_name(f"{path.stem}.partial{path.suffix}")
@@ -616,7 +621,14 @@ class FileSink:
         if info.field_order:
             cc.field_order = info.field_order
         self._carry_aspect(cc, info.sample_aspect_ratio)
-        if info.rotation:
+        if info.rotation and fmt not in ROTATION_MUXERS:  # they take the rotation and write none of it
+            name = self._name.suffix or fmt
+            warn_once(
+                f"{self.path}:rotation",
+                f"the input is shown turned {info.rotation} degrees (a phone's upright video); a {name} output "
+                "cannot say so, so it plays turned: write .mp4, .mov or .mkv to keep the rotation",
+            )
+        elif info.rotation:
             try:
                 s.set_display_rotation(info.rotation)
             except Exception as e:  # pragma: no cover - container without display matrices

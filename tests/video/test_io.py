@@ -596,6 +596,23 @@ def test_h264_in_avi_reads_back_in_order(tmp_path):
     assert levels == sorted(levels)
 
 
+def test_rotation_a_container_cannot_hold_is_warned(tmp_path, caplog):
+    """MPEG-TS and AVI take a phone video's rotation and write none of it: the output played turned,
+    nothing said. It is warned, with the containers that keep it."""
+    src = tmp_path / "phone.mp4"
+    write_video(src, random_frames(6, 64, 48), codec="libx264", pix_fmt="yuv420p", rotation=90)
+    with caplog.at_level(logging.WARNING):
+        run(src, tmp_path / "out.ts")
+    assert "shown turned 90 degrees" in caplog.text and "a .ts output cannot say so" in caplog.text
+    assert "write .mp4, .mov or .mkv to keep the rotation" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        run(src, tmp_path / "out.mkv")
+    assert "turned" not in caplog.text
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert next(c.decode(video=0)).rotation == 90
+
+
 def _late_start(path, start_s, n=10):
     """A Matroska clip whose video and sound both start ``start_s`` seconds in (a cut from a recording)."""
     with av.open(str(path), "w") as out:
