@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv and install streamdeblur with its test extras.
-# TORCH_SPEC picks the PyTorch build: the default is the CPU build this project's
-# development machines carry; on a GPU machine use e.g. TORCH_SPEC=torch (a CUDA build).
+# TORCH_SPEC picks the PyTorch build: torch==2.13.0 by default, the CPU build this project's development
+# machines' pip finds locally (from PyPI alone, Linux gets the CUDA build: for the CPU one pass
+# PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu); on a GPU machine use e.g. TORCH_SPEC=torch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

@@ -281,3 +281,21 @@ def test_an_output_folder_no_file_can_be_made_in_is_said_to_be(tmp_path, output)
     assert res.exit_code == 2 and res.stderr.startswith(said), res.stderr
     assert res.stderr.rstrip().endswith("; choose another folder or fix its permissions")
     assert len(res.stderr.splitlines()) == 1
+
+
+def test_bf16_on_a_cpu_without_it_names_the_option_of_the_command_typed(tmp_path):
+    """`run --openvino-precision bf16` on a CPU without bf16 said "use --precision fp32", an option run
+    does not have (only bench does): the fix named is the one the command takes."""
+    pytest.importorskip("openvino")
+    from streamdeblur.machine import cpu_has_bf16
+
+    if cpu_has_bf16():
+        pytest.skip("this CPU runs bf16: there is nothing to refuse")
+    clip = str(Path(__file__).parents[1] / "samples" / "wine.mp4")
+    res = runner.invoke(
+        app, ["run", clip, "-o", str(tmp_path / "x.mp4"), "--backend", "openvino", "--openvino-precision", "bf16"]
+    )
+    assert res.exit_code == 2 and res.stderr.rstrip().endswith("use --openvino-precision fp32"), res.stderr
+    assert not (tmp_path / "x.mp4").exists()
+    res = runner.invoke(app, ["bench", "--backend", "openvino", "--precision", "bf16", "--frames", "2"])
+    assert res.exit_code == 2 and res.stderr.rstrip().endswith("use --precision fp32"), res.stderr

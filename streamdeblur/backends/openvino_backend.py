@@ -75,14 +75,16 @@ class OpenVINOBackend(HostOnnxBackend):
         from ..onnx_export import onnx_for
 
         precision = options.precision or options.openvino_precision or ("bf16" if cpu_has_bf16() else "fp32")
+        # the option it came from: bench's --precision, run's and preview's --openvino-precision
+        option = "--precision" if options.precision else "--openvino-precision"
         if precision not in OPENVINO_PRECISIONS:
             raise BackendUnavailableError(
                 f"the openvino backend runs fp32 or bf16 on the CPU, not {precision!r}",
-                "use --precision fp32 (or bf16 on a CPU with AVX512_BF16/AMX)",
+                f"use {option} fp32 (or bf16 on a CPU with AVX512_BF16/AMX)",
             )
         if precision == "bf16" and not cpu_has_bf16():
             raise BackendUnavailableError(
-                "bf16 needs a CPU with AVX512_BF16 or AMX, which this one lacks", "use --precision fp32"
+                "bf16 needs a CPU with AVX512_BF16 or AMX, which this one lacks", f"use {option} fp32"
             )
         self.precision = precision
         self.hint = options.openvino_hint
