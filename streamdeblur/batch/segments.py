@@ -183,13 +183,9 @@ class _SegmentFrames:
 
     def __iter__(self) -> Iterator[Frame]:
         seg, src = self.seg, self.source
-        if seg.start_pts is not None:
-            try:  # seek to the keyframe at (or before) the part's start; PyAV flushes the decoder
-                src.container.seek(seg.start_pts, stream=src.stream, backward=True)
-            except av.error.FFmpegError as e:
-                raise InputError(
-                    f"input {src.spec} cannot seek to part {seg.index} ({e})", "run it without --segments"
-                ) from None
+        if seg.start_pts is not None:  # to the keyframe at (or before) the part's start; PyAV flushes the decoder
+            if not src.seek_before(seg.start_pts * Fraction(src.stream.time_base)):
+                raise InputError(f"{src.spec} cannot be sought to where this part starts", "run it without --segments")
         kept = 0
         if seg.frames == 0:
             return
@@ -203,7 +199,7 @@ class _SegmentFrames:
             if kept == seg.frames:
                 return
         raise InputError(
-            f"part {seg.index} of {src.spec}: only {kept} of its {seg.frames} frames could be decoded",
+            f"{src.spec}: only {kept} of this part's {seg.frames} frames could be decoded",
             "run it without --segments",
         )
 
@@ -245,13 +241,13 @@ def deblur_segment(
             )  # fmt: skip
             stats = pipe.run()
             if stats.stopped:
-                raise Cancelled(f"part {seg.index} of {input} stopped after {stats.frames_out} frames")
+                raise Cancelled(f"part {seg.index + 1} of {input} stopped after {stats.frames_out} frames")
             sink.close()
         except BaseException:
             sink.abort()
             raise
     if stats.frames_out != seg.frames:  # pragma: no cover - _SegmentFrames raises first
-        raise InputError(f"part {seg.index} of {input}: {stats.frames_out} frames written, {seg.frames} expected")
+        raise InputError(f"part {seg.index + 1} of {input}: {stats.frames_out} frames written, {seg.frames} expected")
     return stats.frames_out
 
 
@@ -363,13 +359,13 @@ def _check_parts_match(vids: list[VideoStream], out: Path) -> None:
     for k, v in enumerate(vids[1:], 1):
         if v.codec_context.name != v0.codec_context.name or bytes(v.codec_context.extradata or b"") != headers:
             raise OutputError(
-                f"part {k} of {out.name} was encoded with other settings than part 0 (codec headers differ); "
+                f"part {k + 1} of {out.name} was encoded with other settings than part 1 (codec headers differ); "
                 "they cannot be joined",
                 "run it without --segments",
             )
         if v.time_base != v0.time_base:
             raise OutputError(
-                f"part {k} of {out.name} has another time base ({v.time_base}) than part 0 ({v0.time_base})",
+                f"part {k + 1} of {out.name} has another time base ({v.time_base}) than part 1 ({v0.time_base})",
                 "run it without --segments",
             )
 
@@ -386,7 +382,7 @@ def _parts_video(segs: list[InputContainer], vids: list[VideoStream], out: Path)
                 # stores no dts: a part's first packets read back without one
                 if p.pts is not None and last + 1 > p.pts:
                     raise OutputError(
-                        f"part {k} of {out.name} cannot follow part {k - 1} (decode timestamps overlap)",
+                        f"part {k + 1} of {out.name} cannot follow part {k} (decode timestamps overlap)",
                         "run it without --segments, or use an intra-only codec such as ffv1",
                     )
                 p.dts = last + 1

@@ -398,31 +398,41 @@ class FileSource:
         self._shift = -begin
         if is_pipe(self.spec):
             return  # read once, front to back: the frames before the start are decoded and left out
-        # a demuxer without an index (MPEG-TS) can land on a keyframe *after* the target: then seek
-        # further back, and in the end decode from the start (slower, never a frame missing)
-        for back in (0, 5, 30, 120, 600, 3600):
-            target = max(origin, begin - back)
-            if not self._seek(target):
-                break
-            first = self._first_time()
-            if first is not None and first <= begin + Fraction(1, 1000):
-                self._seek(target)
-                return
-            if target == origin:
-                break
+        if self.seek_before(begin):
+            return
         log.debug("seeking %s to %.3f s lands past it; decoding from the start", self.spec, float(begin))
         self.container.close()
         self.container = open_container(self.spec, self.timeout, None, self.framerate)
         self._take_streams()
 
+    def seek_before(self, begin: Fraction) -> bool:
+        """Seek so that the next frame decoded is at or before ``begin`` seconds (the input's own clock);
+        False where no seek gets there. A demuxer without an index (MPEG-TS) seeks on decoding times and
+        can land after the keyframe wanted (its B-frames show before it is decoded): then it seeks further
+        back, by 0, 5, 30 ... seconds, never before the input's start."""
+        origin = Fraction(self._origin())
+        for back in (0, 5, 30, 120, 600, 3600):
+            target = max(origin, begin - back)
+            if not self._seek(target):
+                return False
+            first = self._first_time()
+            if first is not None and first <= begin + Fraction(1, 1000):
+                self._seek(target)
+                return True
+            if target == origin:
+                return False
+        return False
+
     def _seek(self, t: Fraction) -> bool:
         """Seek to the keyframe at or before ``t`` seconds (where the demuxer can); False if it cannot seek."""
         try:
             self.container.seek(int(t * 1_000_000), backward=True)
-            return True
         except av.error.FFmpegError as e:
             log.debug("seeking %s to %.3f s failed (%s)", self.spec, float(t), e)
             return False
+        if self.timeline is not None:  # a seek is no jump in the input's clock: the join-up starts again here
+            self.timeline = Timeline()
+        return True
 
     def _first_time(self) -> Fraction | None:
         """The time of the first frame decoded from here (None: none, or no timestamp)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -27,7 +28,7 @@ def vfr_pts(n: int) -> list[int]:
 
 def make_clips(folder: Path, specs: dict[str, int], *, seed: int = 0) -> list[Path]:
     """name -> frame count; .mkv: ffv1 with VFR pts, audio, subtitles, a keyframe every 8 frames;
-    .mp4: x264 with B-frames and audio."""
+    .mp4 and .ts: x264 with B-frames and audio."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for k, (name, n) in enumerate(specs.items()):
@@ -35,6 +36,11 @@ def make_clips(folder: Path, specs: dict[str, int], *, seed: int = 0) -> list[Pa
         frames = random_frames(n, 64, 48, seed=seed + k)
         if p.suffix == ".mp4":
             write_video(p, frames, codec="libx264", pix_fmt="yuv420p", audio=True, options={"g": "10", "bf": "2"})
+        elif p.suffix == ".ts":  # a broadcast recording: x264 with B-frames on MPEG-TS's 90 kHz clock
+            write_video(
+                p, frames, codec="libx264", pix_fmt="yuv420p", audio=True, time_base=Fraction(1, 90000),
+                options={"g": "10", "bf": "2", "sc_threshold": "0"},
+            )  # fmt: skip
         else:
             write_video(p, frames, pts=vfr_pts(n), audio=True, subtitles=True, options={"g": "8"})
         paths.append(p)
