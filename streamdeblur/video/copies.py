@@ -286,6 +286,15 @@ def _say_other_video_left_out(source: FileSource) -> None:
         )
 
 
+def _chapter_tracks(source: FileSource) -> set[int]:
+    """The streams of an MP4/MOV that are its chapters' text track: FFmpeg reads that track as a
+    ``bin_data`` data stream beside the chapters it makes of it, so it is no stream to warn about."""
+    c = source.container
+    if not {"mov", "mp4"} & set(c.format.name.split(",")) or not c.chapters():
+        return set()
+    return {s.index for s in source.data_streams if codec_name(s) == "bin_data"}
+
+
 def check_copies(source: FileSource, output: str | os.PathLike, audio: str | None = None) -> Copies:
     """The input streams (audio, subtitle, data, attachment) to copy into ``output``.
 
@@ -316,8 +325,11 @@ def check_copies(source: FileSource, output: str | os.PathLike, audio: str | Non
         return next((a for a in alts if _trial(CONTAINERS[a][0], s, samples[s.index]) is None), None)
 
     keep = Copies()
+    chapter_tracks = _chapter_tracks(source)
     for s in streams:
         if timecode.is_timecode_track(s):  # carried as the video's timecode tag (copy_metadata)
+            continue
+        if s.index in chapter_tracks:  # the chapters themselves are copied (copy_metadata)
             continue
         if s.type == "audio" and AUDIO_MODES.get(audio or "copy"):
             keep.streams.append(s)
