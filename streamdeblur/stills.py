@@ -106,7 +106,12 @@ def read_still(path: str | os.PathLike[str]) -> Still:
     if not p.is_file():
         raise InputError(f"input {p} is not a file")
     data = np.fromfile(p, np.uint8)  # not cv2.imread: it fails quietly on some non-ASCII paths
-    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if data.size == 0:  # cv2.imdecode asserts on an empty buffer (cv2.error), it does not return None
+        raise InputError(f"input {p} is empty (0 bytes)", "copy or save the picture again")
+    try:
+        raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # a decoder's assertion on damaged data: as unreadable as None
+        raw = None
     if raw is None:
         raise InputError(
             f"input {p} is not a picture OpenCV can read", f"pass a {', '.join(STILL_EXTENSIONS[:4])} ... file"

@@ -259,6 +259,30 @@ def test_a_folder_of_pictures_goes_into_a_folder_one_bad_picture_failing_alone(t
     assert res.exit_code == 2 and "--segments applies to video; the inputs are pictures" in res.stderr
 
 
+def test_an_empty_picture_is_one_line_alone_and_fails_alone_in_a_folder(tmp_path, tiny_weights):
+    """A zero-byte file (a failed copy or download): OpenCV's decoder asserts on it (cv2.error, no None)."""
+    empty = tmp_path / "zero.png"
+    empty.write_bytes(b"")
+    res = run(empty, "-o", tmp_path / "z.png", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 2, res.output
+    assert res.stderr.splitlines() == [
+        f"streamdeblur: error: input {empty} is empty (0 bytes); copy or save the picture again"
+    ]
+    assert not (tmp_path / "z.png").exists()
+    shots = tmp_path / "pics"
+    shots.mkdir()
+    cv2.imwrite(str(shots / "a.png"), picture(seed=1))
+    (shots / "b.png").write_bytes(b"")
+    cv2.imwrite(str(shots / "c.jpg"), picture(seed=2))
+    out = tmp_path / "out"
+    res = run(shots, "-o", f"{out}/", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 1, res.output  # as any unreadable picture: it fails alone, the others are done
+    assert "done: 2 of 3 pictures (1 failed)" in res.stdout
+    assert f"failed  {shots / 'b.png'}: input {shots / 'b.png'} is empty (0 bytes)" in res.stderr
+    assert "internal error" not in res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.jpg"] and hidden(out) == []
+
+
 def test_pictures_beside_videos_in_a_folder_are_named_as_left_out(tmp_path, caplog):
     import logging
 
