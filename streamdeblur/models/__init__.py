@@ -154,6 +154,14 @@ def load_generator(name_or_path: str | os.PathLike | None = None, device: str | 
         raise WeightsError(
             f"{weights.name} does not match architecture {card['arch']!r} in {card_path.name}: {mismatch}", fits
         )
+    broken = [k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if broken:  # it would run and write black or garbage frames, with no error anywhere
+        more = f" (+{len(broken) - 1} more)" if len(broken) > 1 else ""
+        raise WeightsError(
+            f"{weights} holds NaN or infinite values (tensor {broken[0]!r}{more}): it is damaged, or its training "
+            "diverged",
+            "export it again from a checkpoint with finite losses, or leave --weights out for the shipped model",
+        )
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:  # pragma: no cover - _state_mismatch finds what load_state_dict would

@@ -142,6 +142,43 @@ def test_weights_of_another_shape_than_the_card_is_one_short_line_naming_the_ten
     ), res.stderr
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_weights_holding_nan_or_inf_are_refused_in_one_line_before_any_output(tmp_path, tiny_weights, bad):
+    """A diverged training's export loads and runs: every frame black, exit 0. It must be refused."""
+    import numpy as np
+    from safetensors.torch import load_file, save_file
+    from typer.testing import CliRunner
+    from videofiles import random_frames, write_video
+
+    from streamdeblur.cli import app
+
+    state = load_file(str(tiny_weights))
+    name = sorted(state)[1]
+    state[name].view(-1)[0] = bad
+    w = tmp_path / "diverged.safetensors"
+    save_file(state, str(w))
+    w.with_suffix(".json").write_text(tiny_weights.with_suffix(".json").read_text())
+    with pytest.raises(WeightsError, match=f"holds NaN or infinite values \\(tensor '{name}'\\)"):
+        load_generator(w)
+    clip = tmp_path / "clip.mkv"
+    write_video(clip, random_frames(3, 32, 32))
+    line = (
+        f"streamdeblur: error: {w} holds NaN or infinite values (tensor '{name}'): it is damaged, or its training "
+        "diverged; export it again from a checkpoint with finite losses, or leave --weights out for the shipped model"
+    )
+    runner = CliRunner()
+    for args, out in (
+        (["run", str(clip), "-o", str(tmp_path / "out.mkv"), "--backend", "torch"], tmp_path / "out.mkv"),
+        (["export", "-o", str(tmp_path / "g.onnx")], tmp_path / "g.onnx"),
+    ):
+        res = runner.invoke(app, [*args, "--weights", str(w)])
+        assert res.exit_code == 2, res.output
+        assert res.stderr.splitlines() == [line] and res.stdout == ""
+        assert not out.exists()
+    assert np.isfinite(load_file(str(tiny_weights))[name].numpy()).all()  # the good one still loads
+    load_generator(tiny_weights)
+
+
 def test_models_command_prints_params_and_gmacs():
     from typer.testing import CliRunner
 
