@@ -186,16 +186,63 @@ def remove_temporaries_of(path: str | os.PathLike, host: str, pid: int) -> list[
     return _unlink(f for f, h, p in _temporaries(Path(path)) if h == mark and p == pid)
 
 
-def check_writable(path: str | os.PathLike, option: str, example: str = "out.json") -> None:
+#: what a side file (a report, a plot) replaces without asking: one of its own kind from an earlier run,
+#: told by its first bytes; anything else there (a video, the input) is refused, never overwritten
+SIDE_KINDS: dict[str, tuple[str, tuple[bytes, ...]]] = {
+    "json": ("a JSON file", (b"{", b"[")),
+    "progress": ("a progress report", (b"frame=",)),
+    "picture": ("a picture", (b"\x89PNG", b"\xff\xd8", b"%PDF", b"<?xml", b"<svg", b"%!PS")),
+}
+
+
+def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two names are one file: the same absolute path, or (both there) the same file by a link."""
+    pa, pb = Path(a), Path(b)
+    if pa.resolve() == pb.resolve():
+        return True
+    try:
+        return os.path.samefile(pa, pb)
+    except OSError:
+        return False
+
+
+def check_writable(
+    path: str | os.PathLike,
+    option: str,
+    example: str = "out.json",
+    *,
+    kind: str | None = None,
+    not_these: Iterable[str | os.PathLike] = (),
+) -> None:
     """Before a long job: can a result be written at ``path`` (the folders to it made as
     :func:`write_atomic` makes them)? A folder there, a file where a folder should be, or a
     read-only or virtual file system (/proc, /sys) fails here, in one line naming ``option``,
-    not after the work. Nothing is left behind."""
+    not after the work. So does a path that is one of ``not_these`` (the run's input or output:
+    ``--report clip.mp4`` replaced the video), or, with ``kind`` (:data:`SIDE_KINDS`), an existing
+    file that is not of that kind. Nothing is left behind."""
     from .errors import OutputError
 
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder", f"give a file name such as {example}")
+    for other in not_these:
+        if same_path(path, other):
+            raise OutputError(
+                f"{option} {path} is also this run's input or output; it would be replaced",
+                f"give {option} another file such as {example}",
+            )
+    if kind is not None and path.is_file():
+        name, starts = SIDE_KINDS[kind]
+        try:
+            with open(path, "rb") as f:
+                head = f.read(64).lstrip()
+        except OSError:
+            head = b""
+        if head and not head.startswith(starts):
+            raise OutputError(
+                f"{option} {path} exists and is not {name}; it would be replaced",
+                f"give {option} another file such as {example}, or remove it first",
+            )
     near = path.parent
     while not near.exists() and near != near.parent:  # the folders writing it would make
         near = near.parent

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Sequence
 from typing import TextIO
 
 from .errors import InputError, OutputError
@@ -41,8 +42,9 @@ def to_stdout(dest: str | None) -> bool:
     return dest in _STDOUT
 
 
-def check_progress_destination(dest: str, output: str) -> None:
-    """Refuse a destination that cannot take the report, before any work is done."""
+def check_progress_destination(dest: str, output: str, inputs: Sequence[str] = ()) -> None:
+    """Refuse a destination that cannot take the report, before any work is done: among them the run's
+    input or output (the report would replace it) and an existing file that is no progress report."""
     if dest in _STDOUT and output == "-":
         raise InputError(
             "--progress - writes to stdout, which carries the video with -o -",
@@ -57,6 +59,10 @@ def check_progress_destination(dest: str, output: str) -> None:
         raise OutputError(f"--progress {dest}: folder {folder} does not exist", "create it, or name another file")
     if os.path.isdir(dest):
         raise OutputError(f"--progress {dest} is a folder", "name a file for the progress report")
+    from .fileio import check_writable
+
+    others = [p for p in (*inputs, output) if p != "-" and "://" not in p]
+    check_writable(dest, "--progress", "progress.txt", kind="progress", not_these=others)
 
 
 class ProgressFile:

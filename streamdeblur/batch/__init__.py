@@ -120,7 +120,7 @@ def deblur_many(
             "--segments joins an input's parts into one file; an HLS or DASH output (.m3u8, .mpd) is segments already",
             "leave --segments out, or write .mp4/.mkv",
         )
-    _check_report_path(many.report)
+    _check_report_path(many.report, [*(str(i) for i, _ in jobs), *(str(o) for _, o in jobs), str(output)])
     if not is_folder:
         _check_single_output(jobs[0][1], options.overwrite)
     conn = _connect(many.cluster)  # an unreachable cluster: an error before any folder is created
@@ -162,14 +162,17 @@ def deblur_many(
 # -- the checks before any work --------------------------------------------------------
 
 
-def _check_report_path(report: str | os.PathLike[str] | None) -> None:
+def _check_report_path(report: str | os.PathLike[str] | None, not_these: Sequence[str]) -> None:
+    """``--report``: a file that can be written, not one of the run's inputs or outputs, and not an
+    existing file other than a JSON (an earlier run's report is replaced)."""
     if report is None:
         return
     rp = Path(report)
     parent = rp.parent if str(rp.parent) else Path(".")
     if not parent.exists():
         raise OutputError(f"cannot write the report {rp}: its folder {parent} does not exist", "create it first")
-    check_writable(rp, "--report", "report.json")  # a folder, a file as its folder, /sys: before any work
+    # a folder, a file as its folder, /sys, the input itself: before any work
+    check_writable(rp, "--report", "report.json", kind="json", not_these=not_these)
 
 
 def _check_single_output(target: Path, overwrite: bool) -> None:

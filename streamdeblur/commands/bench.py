@@ -267,7 +267,7 @@ def bench(
     from ..fileio import check_writable
 
     if json_out is not None and str(json_out) != "-":  # before the measuring, not after
-        check_writable(json_out, "--json", "bench.json")
+        check_writable(json_out, "--json", "bench.json", kind="json", not_these=[input] if input else [])
     if encoders:
         return _bench_encoders(resolutions, codec, presets, encoder_threads, frames, warmup, json_out, quiet)
     from ..bench import run_bench
@@ -278,7 +278,8 @@ def bench(
 
     if plot is not None:
         check_plot_path(plot)
-        check_writable(plot, "--plot", "bench.png")
+        others = [p for p in (input, json_out) if p and str(p) != "-"]
+        check_writable(plot, "--plot", "bench.png", kind="picture", not_these=others)
     backends = parse_names(backend)
     if not backends:
         raise InputError("no backend given", "write e.g. --backend torch,onnxruntime")

@@ -494,7 +494,7 @@ def run(
     if progress is not None:
         from ..progress_file import check_progress_destination
 
-        check_progress_destination(progress, output)
+        check_progress_destination(progress, output, inputs)
     if output == _STDIO or _streamed(output) or any(_piped(i) for i in inputs):
         return _run_pipe(
             inputs, output, options, many, quiet=quiet, say_backend=backend == BackendName.auto, progress_to=progress

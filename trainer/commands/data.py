@@ -127,9 +127,9 @@ def calibrate(
     for lo, hi in motions:  # as train checks its own --motion
         if not 0 <= lo <= hi:
             raise typer.BadParameter(f"--motion must be LO,HI with 0 <= LO <= HI, got {lo:g},{hi:g} (e.g. 0.5,3)")
-    for path, option in ((json_out, "--json"), (plot, "--plot")):  # before the work
+    for path, option, kind in ((json_out, "--json", "json"), (plot, "--plot", "picture")):  # before the work
         if path is not None:
-            check_writable(path, option)
+            check_writable(path, option, kind=kind)
     result = C.calibrate(
         root,
         motions,

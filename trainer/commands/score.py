@@ -89,7 +89,7 @@ def eval_cmd(
 
     goal_table = read_goals(goals) if goals is not None else None
     json_out = json_out or (root / f"eval-{split}.json")
-    check_writable(json_out, "--json")
+    check_writable(json_out, "--json", kind="json")
     set_threads(threads)
     dev = pick_device(device.value)
     ws = [str(w) for w in weights or []]
@@ -170,7 +170,7 @@ def pool_eval(
     from ..pool import format_pool, pool_files
 
     if json_out is not None:
-        check_writable(json_out, "--json")
+        check_writable(json_out, "--json", kind="json")
     result = pool_files(evals, kind=kind.value)
     report(format_pool(result), result, json_out)
 
@@ -200,7 +200,7 @@ def video_psnr(
     from ..video_score import video_psnr as score
 
     if json_out is not None:
-        check_writable(json_out, "--json")
+        check_writable(json_out, "--json", kind="json")
     result = score(sharp, videos)
     report(format_video_psnr(result), result, json_out)
 
@@ -249,7 +249,7 @@ def side_by_side(
         out = Path(f"{root.stem}-side-by-side.jpg" if root.is_file() else "sidebyside.png")
     if out.exists() and not overwrite:
         raise OutputError(f"{out} exists", "pass --overwrite to replace it, or --out another name")
-    check_writable(out, "--out", "sidebyside.png")
+    check_writable(out, "--out", "sidebyside.png", kind="picture", not_these=[root])
     if root.is_file():
         s = clip_side_by_side(root, weights, out, frame=frame, replace=overwrite)
         if "psnr_blurry" in s:
