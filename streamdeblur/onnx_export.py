@@ -34,6 +34,8 @@ from .sizes import padded_size
 log = logging.getLogger(__name__)
 
 OPSET = 17
+#: the newest opset of torch's TorchScript exporter (the one used here) where torch does not say it
+_KNOWN_MAX_OPSET = 20
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
 PRECISIONS = ("fp32", "fp16")
@@ -92,6 +94,29 @@ def _to_half(model: nn.Module) -> nn.Module:
     return model
 
 
+def max_opset() -> int:
+    """The newest ONNX opset the installed torch's TorchScript exporter supports (torch 2.x: 20; above
+    it torch warns that the opset is unsupported, and from ONNX's newest on it fails with its graph on stdout)."""
+    try:
+        from torch.onnx import _constants
+    except ImportError:  # pragma: no cover - present from torch 1.13 on
+        return _KNOWN_MAX_OPSET
+    top = getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", getattr(_constants, "ONNX_MAX_OPSET", None))
+    return int(top) if isinstance(top, int) and top >= OPSET else _KNOWN_MAX_OPSET
+
+
+def check_opset(opset: int) -> None:
+    """The one-line error for an opset the export cannot write (checked before the model loads)."""
+    top = max_opset()
+    if opset < OPSET:
+        raise InputError(f"opset {opset} is too old", f"use opset {OPSET} to {top}")
+    if opset > top:
+        raise InputError(
+            f"opset {opset} is newer than torch {torch.__version__.split('+')[0]}'s ONNX exporter supports ({top})",
+            f"use opset {OPSET} to {top}",
+        )
+
+
 def onnx_bytes(generator: Generator, precision: str = "fp32", opset: int = OPSET) -> bytes:
     """The generator as an ONNX model (dynamic batch, height, width) in memory.
 
@@ -103,8 +128,7 @@ def onnx_bytes(generator: Generator, precision: str = "fp32", opset: int = OPSET
 
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r}", f"choose one of: {', '.join(PRECISIONS)}")
-    if opset < 17:
-        raise InputError(f"opset {opset} is too old", "use opset 17 or newer")
+    check_opset(opset)
     dtype = torch.float16 if precision == "fp16" else torch.float32
     model = copy.deepcopy(generator).to("cpu", torch.float32).eval()
     if precision == "fp16":

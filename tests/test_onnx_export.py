@@ -122,3 +122,30 @@ def test_export_command_writes_a_loadable_onnx(tmp_path, lite):
     assert r.exit_code == 2 and "exists" in r.output and "--overwrite" in r.output
     r = CliRunner().invoke(app, ["export", "--weights", str(weights), "-o", str(out), "--overwrite"])
     assert r.exit_code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["g.onnx"]  # no temporary left
+
+
+@pytest.mark.parametrize("opset", [24, 99, "newest+1", 16])
+def test_an_opset_torch_cannot_export_is_one_line_before_the_model_loads(tmp_path, monkeypatch, opset):
+    """--opset 24 was an internal error with ~1000 lines of Torch IR on stdout."""
+    import streamdeblur.commands.engine as engine
+    from streamdeblur.onnx_export import max_opset
+
+    top = max_opset()
+    assert 17 <= top <= 23  # torch's TorchScript exporter: 20 in torch 2.x
+    opset = top + 1 if opset == "newest+1" else opset
+    monkeypatch.setattr(engine, "_generator", lambda *a: pytest.fail("the model loaded before the check"))
+    out = tmp_path / "g.onnx"
+    res = CliRunner().invoke(app, ["export", "--opset", str(opset), "-o", str(out)])
+    assert res.exit_code == 2, res.output
+    assert res.stdout == "" and not out.exists()
+    why = "is too old" if opset < 17 else f"is newer than torch {torch.__version__.split('+')[0]}'s ONNX exporter"
+    assert res.stderr.splitlines() == [
+        f"streamdeblur: error: opset {opset} {why}{'' if opset < 17 else f' supports ({top})'}; use opset 17 to {top}"
+    ]
+
+
+def test_the_newest_opset_torch_supports_exports(lite, tmp_path):
+    from streamdeblur.onnx_export import max_opset
+
+    path = export_onnx(lite, tmp_path / "g.onnx", "fp32", max_opset())
+    assert max(o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")) == max_opset()

@@ -48,7 +48,10 @@ def export(
         Path | None,
         typer.Option("--output", "-o", help="Output file (default: ARCH-PRECISION.onnx here).", dir_okay=False),
     ] = None,
-    opset: Annotated[int, typer.Option("--opset", min=17, help="ONNX opset (17 or newer).")] = 17,
+    opset: Annotated[
+        int,
+        typer.Option("--opset", help="ONNX opset: 17 up to the newest the installed torch exports (20 in torch 2.13)."),
+    ] = 17,
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output file.")] = False,
 ) -> None:
     """Export the generator as ONNX: dynamic batch, height and width (multiples of the model's size multiple).
@@ -59,8 +62,9 @@ def export(
     Example: streamdeblur export --format onnx --precision fp16 -o deblur-fp16.onnx
     """
     from ..errors import OutputExistsError
-    from ..onnx_export import export_onnx
+    from ..onnx_export import check_opset, export_onnx
 
+    check_opset(opset)  # before the model loads
     fp = precision.value
     gen = _generator(model, weights)
     out = output or Path(f"{gen.arch}-{fp}.onnx")
