@@ -958,7 +958,9 @@ class FileSource:
     def ended_early(self) -> str | None:
         """After the last frame: a one-line warning if the input ended clearly before the
         frame count or duration its header announces (a file cut short), else None."""
-        if not self._reached_end or self.info.is_live or self.info.still or self._frames_out == 0:
+        if not self._reached_end or self.info.still or self._frames_out == 0:
+            return None
+        if self.info.is_live and not self.container.duration:  # a URL that announces no length: a live feed
             return None
         if self.trim is not None and self.trim.video_done:  # stopped at --duration's end, not cut short
             return None

@@ -154,3 +154,47 @@ def test_frames_the_demuxer_drops_past_damage_are_counted_as_left_out(tmp_path, 
     warn = res.stderr.strip()
     assert lost > 1 and len(warn.splitlines()) == 1, (lost, warn)
     assert f"{lost} frames were not decodable and left out" in warn, warn
+
+
+def test_a_recording_over_http_cut_short_is_warned_as_a_file_is(tmp_path, tiny_weights):
+    """An MP4 served whole over HTTP but itself cut short (its index first, announcing 30 frames) gave
+    2 frames and "done", nothing said: every URL was taken for a live feed, which announces nothing.
+    A URL that announces its length is held to it, as a file or a pipe is."""
+    src = tmp_path / "fs.mp4"
+    with av.open(str(src), "w", options={"movflags": "faststart"}) as out:
+        s = out.add_stream("libx264", rate=25, options={"qp": "0"})
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i, img in enumerate(random_frames(30, 64, 48)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    data = src.read_bytes()[: src.stat().st_size // 2]
+
+    class Whole(BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Whole)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        out = tmp_path / "out.mp4"
+        res = runner.invoke(app, ["run", f"http://127.0.0.1:{httpd.server_address[1]}/cut.mp4", "-o", str(out),
+                                  "--weights", str(tiny_weights), "--backend", "torch"])  # fmt: skip
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert res.exit_code == 0, res.output
+    frames = len(read_video(out))
+    assert 0 < frames < 30
+    assert "but its header announces 30; it may be cut short" in res.stderr, res.stderr
