@@ -123,6 +123,11 @@ def plan_segments(input: str | os.PathLike[str], n: int) -> SegmentPlan:
     if not pts:
         raise InputError(f"input {spec} has a video stream but no frames", "pass a video file with frames in it")
     order = sorted(pts)
+    if order[0] < 0:  # a single run moves such an input to start at 0 (FileSource); the parts' join keeps times
+        raise InputError(
+            f"input {spec} starts before 0 s (a transport stream whose clock wrapped): it cannot be cut into segments",
+            "run it without --segments",
+        )
     if len(set(order)) != len(order):
         raise InputError(
             f"input {spec} cannot be cut into segments: two of its frames share a timestamp",

@@ -346,6 +346,10 @@ class FileSource:
         self._check_index()
         if self.trim is not None and self.trim.start is not None:
             self._seek_to_start(self.trim.start)
+        elif (start := self.video_start) is not None and start < 0:
+            # a transport stream whose 33-bit clock wrapped reads as starting before 0: an MP4's edit list
+            # then hid the frames before 0, Matroska wrote them untimed; moved on to start at 0, the sound with it
+            self._shift = -start
         self._iter = self._decode()
         try:
             first = next(self._iter)

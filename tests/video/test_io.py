@@ -613,6 +613,32 @@ def test_rotation_a_container_cannot_hold_is_warned(tmp_path, caplog):
         assert next(c.decode(video=0)).rotation == 90
 
 
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_a_transport_stream_whose_clock_wrapped_keeps_every_frame(tmp_path, ext):
+    """MPEG-TS counts time in 33 bits at 90 kHz, wrapping every 26.5 hours: a recording across the wrap
+    reads as starting 0.3 s before 0. An MP4's edit list then hid the 8 frames before 0, Matroska wrote
+    them with no timestamp. The input is moved on to start at 0."""
+    src = tmp_path / "wrap.ts"
+    first = 2**33 - 27000  # 0.3 s before the wrap
+    write_video(
+        src, random_frames(25, 64, 48), codec="libx264", pix_fmt="yuv420p", time_base=Fraction(1, 90000),
+        pts=[first + 3600 * i for i in range(25)], options={"bf": "0"},
+    )  # fmt: skip
+    with av.open(str(src)) as c:
+        assert float(c.streams.video[0].start_time * c.streams.video[0].time_base) < -0.25  # as FFmpeg reads it
+    out = tmp_path / f"out{ext}"
+    run(src, out)
+    with av.open(str(out)) as c:
+        times = [float(f.pts * f.time_base) for f in c.decode(video=0)]
+    assert len(times) == 25 and times[0] == 0 and times == sorted(times)
+    assert times[-1] == pytest.approx(0.96, abs=0.002)
+    if ext == ".mkv":  # cut into parts, whose join keeps the input's times, it would not start at 0: refused
+        from streamdeblur.batch.segments import plan_segments
+
+        with pytest.raises(InputError, match="starts before 0 s"):
+            plan_segments(src, 2)
+
+
 def _late_start(path, start_s, n=10):
     """A Matroska clip whose video and sound both start ``start_s`` seconds in (a cut from a recording)."""
     with av.open(str(path), "w") as out:
