@@ -335,6 +335,9 @@ def check_encoder_settings(codec: str, preset: str | None, crf: int | None) -> N
 RATE_CODECS = (
     "libx264", "libx265", "libvpx-vp9", "libsvtav1", "libvpx", "dnxhd", *NVENC_CODECS, *sorted(QSCALE_CODECS),
 )  # fmt: skip
+#: the largest --bitrate: FFmpeg's rate-control buffer (``bufsize``, 2x the bitrate, :func:`rate_options`)
+#: is an int, at most 2**31 - 1 bits, in every encoder
+MAX_BITRATE = 1_000_000_000
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKmM]?)(?:bps|b/s|b)?$")
 
 
@@ -344,8 +347,11 @@ def parse_bitrate(text: str) -> int:
     if m is None or float(m[1]) <= 0:
         raise InputError(f"--bitrate {text!r} is not a bitrate", "give bits per second: --bitrate 6M, 4500k or 800000")
     rate = round(float(m[1]) * {"": 1, "k": 1000, "m": 1_000_000}[m[2].lower()])
-    if not 10_000 <= rate <= 2_000_000_000:
-        raise InputError(f"--bitrate {text}: {rate} bits a second is outside 10k to 2000M")
+    if not 10_000 <= rate <= MAX_BITRATE:
+        raise InputError(
+            f"--bitrate {text}: {rate} bits a second is outside 10k to 1000M",
+            "give one in that range (the encoder's buffer, twice the bitrate, must stay under 2^31 bits)",
+        )
     return rate
 
 

@@ -49,7 +49,7 @@ def test_a_bitrate_holds_the_video_to_it_where_constant_quality_does_not(tmp_pat
 def test_bad_bitrates_are_one_line(tmp_path, noisy):
     for args, words in (
         (["--bitrate", "fast"], "--bitrate 'fast' is not a bitrate"),
-        (["--bitrate", "5"], "outside 10k to 2000M"),
+        (["--bitrate", "5"], "outside 10k to 1000M"),
         (["--bitrate", "2M", "--codec", "ffv1"], "the ffv1 encoder is lossless and takes no bitrate"),
         (["--bitrate", "2M", "--codec", "prores_ks"], "the prores_ks encoder takes no --bitrate"),
     ):
@@ -58,6 +58,26 @@ def test_bad_bitrates_are_one_line(tmp_path, noisy):
         assert not (tmp_path / "x.mkv").exists()
     assert parse_bitrate("6M") == 6_000_000 and parse_bitrate("4500k") == 4_500_000
     assert parse_bitrate("800000") == 800_000 and parse_bitrate("2.5Mbps") == 2_500_000
+
+
+def test_the_largest_bitrate_the_range_allows_encodes_and_one_past_it_is_one_line(tmp_path, tiny_weights):
+    """The 2 s buffer is twice the rate and an int in FFmpeg (at most 2**31 - 1 bits): --bitrate 1100M
+    passed the range and then failed in x264 ("bufsize out of range"), naming another --codec as the fix."""
+    clip = tmp_path / "clip.mkv"
+    write_video(clip, random_frames(3, 64, 48))
+    top = tmp_path / "top.mp4"
+    res = runner.invoke(app, ["run", str(clip), "-o", str(top), "-w", str(tiny_weights), "--bitrate", "1000M", "-q"])
+    assert res.exit_code == 0, res.output
+    assert top.exists()
+    for text, bits in (("1100M", 1_100_000_000), ("1000.1M", 1_000_100_000), ("1073741824", 1_073_741_824)):
+        out = tmp_path / "over.mp4"
+        res = runner.invoke(app, ["run", str(clip), "-o", str(out), "-w", str(tiny_weights), "--bitrate", text])
+        assert res.exit_code == 2, res.output
+        assert res.stderr.splitlines() == [
+            f"streamdeblur: error: --bitrate {text}: {bits} bits a second is outside 10k to 1000M; give one in that "
+            "range (the encoder's buffer, twice the bitrate, must stay under 2^31 bits)"
+        ]
+        assert not out.exists()
 
 
 @pytest.mark.parametrize(("codec", "ext"), [("mpeg2video", ".ts"), ("mpeg4", ".avi"), ("libvpx", ".webm")])
