@@ -464,12 +464,9 @@ def _check_output(
     cannot be written, or is the input itself; ``-`` (stdout) without a streamable ``format``."""
     from .video.sinks import check_destination
 
-    out = check_destination(output, overwrite=overwrite, format=format)
-    if isinstance(out, str) or str(out) == "-":  # a stream URL, stdout
-        return out  # type: ignore[return-value]
-    if _same_file(str(input), out):
-        raise OutputError(f"the output {out} is the input", "write to another file")
-    return out
+    if str(output) != "-" and _same_file(str(input), Path(output)):  # before "exists: pass --overwrite"
+        raise OutputError(f"the output {output} is the input", "write to another file")
+    return check_destination(output, overwrite=overwrite, format=format)  # type: ignore[return-value]
 
 
 def _codec(out: Path, options: RunOptions) -> str:

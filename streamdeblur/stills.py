@@ -305,9 +305,9 @@ def deblur_still(
     out = Path(str(output))
     if not is_still(out):
         raise OutputError(f"{out.name} is not a picture name", f"end it with one of: {', '.join(STILL_EXTENSIONS)}")
-    check_output_path(out, overwrite=options.overwrite, example="sharp.png")
-    if _same_file(str(input), out):
+    if _same_file(str(input), out):  # before "exists: pass --overwrite", which would then be refused
         raise OutputError(f"the output {out} is the input", "write to another file")
+    check_output_path(out, overwrite=options.overwrite, example="sharp.png")
     if not is_still(input):
         raise InputError(
             f"{out.name} is a still picture and {input} is not one",

@@ -83,3 +83,17 @@ def test_trainer_json_and_pictures_refuse_a_video(tmp_path, clip):
     res = runner.invoke(train_app, ["side-by-side", str(clip), "--out", str(clip), "--overwrite"])
     assert res.exit_code == 2 and "--out" in res.stderr and "it would be replaced" in res.stderr
     assert clip.read_bytes() == before
+
+
+def test_an_output_named_as_the_input_is_said_to_be_the_input_first(clip):
+    """`run clip.mp4 -o clip.mp4` said "already exists; pass --overwrite", and passing it was then refused
+    as the input: the one line names the real problem at once."""
+    for extra in ([], ["--overwrite"]):
+        res = runner.invoke(app, ["run", str(clip), "-o", str(clip), "--backend", "torch", *extra])
+        assert res.exit_code == 2
+        line = f"streamdeblur: error: the output {clip} is the input; write to another file"
+        assert res.stderr.splitlines() == [line]
+    picture = clip.with_name("shot.png")
+    picture.write_bytes((Path(__file__).parents[1] / "docs" / "sidebyside.png").read_bytes())
+    res = runner.invoke(app, ["run", str(picture), "-o", str(picture), "--backend", "torch"])
+    assert res.exit_code == 2 and "is the input; write to another file" in res.stderr
