@@ -97,6 +97,21 @@ def write_video(
     return pts
 
 
+def half_of_a_fast_start_mp4(folder: Path, n: int = 30) -> bytes:
+    """The first half of a 'fast start' MP4 (its index first, announcing ``n`` frames, lossless x264):
+    a file cut short that still opens, as a download or a copy broken off gives."""
+    src = folder / "fast-start.mp4"
+    with av.open(str(src), "w", options={"movflags": "faststart"}) as out:
+        s = out.add_stream("libx264", rate=25, options={"qp": "0"})
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        frames = [av.VideoFrame.from_ndarray(img, format="rgb24") for img in random_frames(n, 64, 48)]
+        for i, f in enumerate(frames):
+            f.pts = i
+        encode_all(out, s, frames)
+    data = src.read_bytes()
+    return data[: len(data) // 2]
+
+
 def encode_all(out: av.container.OutputContainer, stream: av.stream.Stream, frames: Iterable[av.frame.Frame]) -> None:
     """Encode ``frames`` on ``stream``, flush it, and mux every packet into ``out``."""
     for f in [*frames, None]:

@@ -10,7 +10,15 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from videofiles import hidden, packets, random_frames, read_video, with_captions, write_video
+from videofiles import (
+    half_of_a_fast_start_mp4,
+    hidden,
+    packets,
+    random_frames,
+    read_video,
+    with_captions,
+    write_video,
+)
 
 from streamdeblur import deblur_video
 from streamdeblur.api import RunOptions
@@ -324,21 +332,8 @@ def test_rotation_is_carried(tmp_path):
 
 def test_truncated_mp4_with_index_first_is_an_error(tmp_path):
     """A 'fast start' MP4 (index first) cut short still opens in FFmpeg; the missing frames must not pass silently."""
-    src = tmp_path / "fs.mp4"
-    frames = random_frames(30, 64, 48)
-    with av.open(str(src), "w", options={"movflags": "faststart"}) as out:
-        s = out.add_stream("libx264", rate=25, options={"qp": "0"})
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        for i, img in enumerate(frames):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
-    data = src.read_bytes()
     cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[: len(data) // 2])
+    cut.write_bytes(half_of_a_fast_start_mp4(tmp_path))
     with pytest.raises(InputError, match="truncated"):
         open_source(cut)  # refused up front, before any frame is processed
 

@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from videofiles import hidden, random_frames, read_video, write_video
+from videofiles import half_of_a_fast_start_mp4, hidden, random_frames, read_video, write_video
 
 from streamdeblur.api import INPUT_STOPPED_EXIT
 from streamdeblur.cli import app
@@ -160,18 +160,7 @@ def test_a_recording_over_http_cut_short_is_warned_as_a_file_is(tmp_path, tiny_w
     """An MP4 served whole over HTTP but itself cut short (its index first, announcing 30 frames) gave
     2 frames and "done", nothing said: every URL was taken for a live feed, which announces nothing.
     A URL that announces its length is held to it, as a file or a pipe is."""
-    src = tmp_path / "fs.mp4"
-    with av.open(str(src), "w", options={"movflags": "faststart"}) as out:
-        s = out.add_stream("libx264", rate=25, options={"qp": "0"})
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        for i, img in enumerate(random_frames(30, 64, 48)):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
-    data = src.read_bytes()[: src.stat().st_size // 2]
+    data = half_of_a_fast_start_mp4(tmp_path)
 
     class Whole(BaseHTTPRequestHandler):
         def log_message(self, *a: object) -> None:
