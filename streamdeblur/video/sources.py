@@ -360,11 +360,15 @@ class FileSource:
         except StopIteration:
             self._refuse_unseekable()
             if self.trim is not None and self.trim.start is not None:
+                if self.trim.video_done:  # frames before and after the part, none in it
+                    raise self.trim.no_frame(self.spec, self.damage.step) from None
                 end = self._announced_end()
-                long = f" (it ends at {end[0] - self._origin():.2f} s)" if end else ""
-                raise InputError(
-                    f"--start {self.trim.start:g} is past the end of {self.spec}{long}", "give an earlier --start"
-                ) from None
+                ends = None if end is None else end[0] - self._origin()
+                past = f"the end of {self.spec}" + (f" (it ends at {ends:.2f} s)" if ends is not None else "")
+                last = self.trim.before  # the last frame decoded, before the start
+                if ends is not None and last is not None and self.trim.start < ends:  # within that frame's time
+                    past = f"the last frame of {self.spec} (at {self.trim.start + last:.2f} s; it ends at {ends:.2f} s)"
+                raise InputError(f"--start {self.trim.start:g} is past {past}", "give an earlier --start") from None
             raise InputError(
                 f"input {self.spec} has a video stream but no frames could be decoded (zero frames or truncated)"
             ) from None

@@ -10,6 +10,7 @@ duration alone counts from the first frame and keeps the input's timestamps.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -38,6 +39,11 @@ def parse_time(text: str, option: str) -> float:
     if h is not None and int(mnt) >= 60:
         raise InputError(f"{option} {text!r}: minutes must be under 60 in HH:MM:SS", f"write it as {option} SECONDS")
     return int(h or 0) * 3600 + int(mnt or 0) * 60 + float(s)
+
+
+def seconds(t: float) -> str:
+    """``0.12`` for 0.12, ``3.033`` for 3.0333: to the millisecond, no trailing zeros."""
+    return f"{t:.3f}".rstrip("0").rstrip(".")
 
 
 def part_length(start: str | None, duration: str | None, end: str | None) -> tuple[float | None, float | None]:
@@ -72,6 +78,10 @@ class Trim:
     #: a frame at or past the end was decoded: no more frames, copied packets only up to the end
     video_done: bool = False
     kept_frames: int = field(default=0)
+    #: the last frame left out before the start and the first at or past the end (output seconds), to say
+    #: why a part that holds no frame is empty
+    before: float | None = None
+    after: float | None = None
 
     def __post_init__(self) -> None:
         if self.start is not None and self.duration is not None:
@@ -84,14 +94,32 @@ class Trim:
         if t is None:
             return True
         if self.start is not None and t < -_EPS:
+            self.before = t
             return False
         if self.end is None and self.duration is not None:
             self.end = t + self.duration
         if self.end is not None and t >= self.end - _EPS:
             self.video_done = True
+            self.after = t
             return False
         self.kept_frames += 1
         return True
+
+    def no_frame(self, name: str, step: float | None) -> InputError:
+        """The error for a start and duration that fall between two frames (frames were decoded on
+        both sides of the part, none in it); ``step``: the input's frame spacing, if known."""
+        start = self.start or 0.0
+        if self.before is not None and self.after is not None:
+            step = self.after - self.before
+        part = f"the part from {start:g} s to {start + (self.duration or 0):g} s of {name} holds no frame"
+        if not step or step <= 0:
+            return InputError(part, "give a longer --duration, or a later --end")
+        spacing = math.ceil(step * 1000 - 1e-6) / 1000  # up, to the ms: that long a part always holds one
+        at = f", the next at {seconds(start + self.after)} s" if self.after is not None else ""
+        return InputError(
+            f"{part} (its frames are {spacing:g} s apart{at})",
+            f"give a --duration of at least {spacing:g} s, or an --end that far past --start",
+        )
 
     def packet(self, t: float | None) -> bool:
         """Keep a copied (audio, subtitle, data) packet at output time ``t``?"""

@@ -115,6 +115,36 @@ def test_a_start_past_the_end_is_one_line_and_no_file(tmp_path, recording, tiny_
     assert not out.exists() and hidden(tmp_path) == []
 
 
+@pytest.mark.parametrize("part", [["--duration", "0.01"], ["--end", "1.02"]])
+def test_a_part_between_two_frames_says_it_holds_no_frame_and_how_long_one_must_be(
+    tmp_path, recording, tiny_weights, part
+):
+    """--start 1.01 --duration 0.01 falls between the frames at 1.000 and 1.033 s: it said "--start 1.01 is
+    past the end of long.mp4 (it ends at 3.00 s)"."""
+    src, decoded = recording
+    out = tmp_path / "none.mp4"
+    res = run(src, "-o", out, "-w", tiny_weights, "--start", "1.01", *part)
+    assert res.exit_code == 2, res.output
+    assert res.stderr.strip().splitlines() == [
+        f"streamdeblur: error: the part from 1.01 s to 1.02 s of {src} holds no frame (its frames are 0.034 s apart, "
+        "the next at 1.033 s); give a --duration of at least 0.034 s, or an --end that far past --start"
+    ]
+    assert not out.exists() and hidden(tmp_path) == []
+    res = run(src, "-o", out, "-w", tiny_weights, "--start", "1.01", "--duration", "0.034", "--codec", "ffv1", "-q")
+    assert res.exit_code == 0, res.output  # the fix it names: the next frame
+    assert [which(img, decoded) for _, _, img in read_video(out)] == [31]
+
+
+def test_a_start_within_the_last_frames_time_says_where_the_last_frame_is(tmp_path, recording, tiny_weights):
+    src, _ = recording
+    res = run(src, "-o", tmp_path / "late.mp4", "-w", tiny_weights, "--start", "2.98")
+    assert res.exit_code == 2, res.output
+    assert res.stderr.strip().splitlines() == [
+        f"streamdeblur: error: --start 2.98 is past the last frame of {src} (at 2.97 s; it ends at 3.00 s); "
+        "give an earlier --start"
+    ]
+
+
 @pytest.mark.parametrize("args, words", [
     (["--start", "1:2:3:4"], "--start '1:2:3:4' is not a time"),
     (["--duration", "0"], "--duration must be more than 0 seconds"),
