@@ -31,6 +31,12 @@ def _one_line_error(result, *needles: str) -> None:
         assert n in err, err
 
 
+def _error_is(result, message: str, code: int = 2) -> None:
+    """stderr is exactly the one line ``streamdeblur-train: error: MESSAGE``: nothing before it (the
+    progress bar's line break was a blank line there) and nothing after."""
+    assert (result.exit_code, result.stderr) == (code, f"streamdeblur-train: error: {message}\n"), result.output
+
+
 def _train(data: Path, out: Path, *options: object) -> list[str]:
     """The words of ``streamdeblur-train train --data DATA --out OUT OPTIONS...``."""
     return ["train", "--data", str(data), "--out", str(out), *map(str, options)]
@@ -418,3 +424,21 @@ def test_a_missing_generator_file_is_named_with_the_commands_own_option(tmp_path
     r = runner.invoke(app, ["average", str(tmp_path / "a.safetensors"), str(tmp_path / "b.safetensors"), "-o", "s"])
     _one_line_error(r, "generator weights not found", "check the path")
     assert "--weights" not in r.stderr
+
+
+def test_train_and_make_data_errors_start_with_no_blank_line(tmp_path: Path) -> None:
+    """rich's progress bar ended with a line break where stderr is no terminal, before every error of
+    train and make-data: a blank line, then the error."""
+    nowhere = tmp_path / "nowhere"
+    _error_is(
+        runner.invoke(app, _train(nowhere, tmp_path / "run", "--steps", "1")),
+        f"dataset root not found: {nowhere}; "
+        "run `streamdeblur-train make-data --out ROOT` or pass a GoPro-layout folder",
+    )
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(b"")
+    _error_is(
+        runner.invoke(app, ["make-data", "-o", str(tmp_path / "set"), "--photos", str(photos), "--package", "none"]),
+        f"cannot read image {photos / 'a.png'} (empty, truncated or not an image); replace or delete the file",
+    )

@@ -66,6 +66,25 @@ Kind = Enum("Kind", {k: k for k in (*BLUR_KINDS, "real")}, type=str)
 # --------------------------------------------------------------------------- helpers
 
 
+def progress_bar(*columns: Any, transient: bool = False) -> Any:
+    """A rich ``Progress`` on stderr that ends with nothing where it showed nothing. rich's ends its
+    display with a line break where stderr is no terminal (a pipe, a log file, a test), even a display
+    that showed nothing (transient, or before the first task): every error of train and make-data
+    began with a blank line, the one-line error two lines."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    class Bar(Progress):
+        def stop(self) -> None:
+            showed = not self.live.transient and bool(self.tasks)  # what rich leaves there when it stops
+            if self.disable or showed:
+                super().stop()
+            else:
+                self.live.stop()
+
+    return Bar(*columns, console=Console(stderr=True), transient=transient)
+
+
 def set_threads(threads: int | None) -> None:
     if threads:
         import torch

@@ -10,7 +10,7 @@ import typer
 from streamdeblur.fileio import check_writable
 from streamdeblur.sizes import parse_size
 
-from .common import app, float_pair, user_errors, write_json
+from .common import app, float_pair, progress_bar, user_errors, write_json
 
 
 @app.command("make-data")
@@ -51,8 +51,7 @@ def make_data(
 
     Example:  streamdeblur-train make-data --out data/synth --size 512x384
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from ..make_data import MakeDataConfig, make_dataset
 
@@ -68,14 +67,8 @@ def make_data(
         allow_missing=allow_missing,
         overwrite=overwrite,
     )
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
+    with progress_bar(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
     ) as bar:
         task = bar.add_task("make-data", total=None)
 

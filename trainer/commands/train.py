@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import PROG, Content, Device, PixelLoss, app, float_pair, set_threads, user_errors
+from .common import PROG, Content, Device, PixelLoss, app, float_pair, progress_bar, set_threads, user_errors
 
 
 def _model_args(items: list[str] | None) -> dict:
@@ -413,25 +413,15 @@ def _fmt_losses(info: dict) -> str:
 
 
 def _run_with_progress(fn: Callable[[Callable[[str, dict], None]], dict]) -> dict:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    console = Console(stderr=True)
-    progress = Progress(
+    progress = progress_bar(
         TextColumn("[bold]train"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.fields[losses]}"),
-        console=console,
     )
     task = None
     with progress:
