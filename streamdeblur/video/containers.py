@@ -368,6 +368,8 @@ def rate_options(codec: str, bitrate: int, *, capped_crf: bool) -> dict[str, str
     options = {"maxrate": str(bitrate), "bufsize": str(2 * bitrate)}
     if not capped_crf:
         options["b"] = str(bitrate)
+        if codec == "libsvtav1":  # SVT-AV1 takes a maximum only on a CRF ("Max Bitrate only supported with CRF")
+            del options["maxrate"]
     elif codec == "libvpx-vp9":
         options["b"] = str(bitrate)  # VP9's constrained quality: its crf with a target
     return options
