@@ -4,6 +4,7 @@ onto one field), :func:`check_config` (bad values refused early, naming the opti
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 
 import torch
@@ -123,8 +124,21 @@ def check_config(cfg: TrainConfig) -> None:
     for k, v in positive.items():
         if v <= 0:
             raise DataError(f"--{k.replace('_', '-')} must be positive, got {v}")
+    _check_numbers(cfg)
     if cfg.lr <= 0:
-        raise DataError(f"--lr must be positive, got {cfg.lr}")
+        raise DataError(f"--lr must be positive, got {cfg.lr:g}", "e.g. --lr 1e-4")
+    if not 0.0 <= cfg.betas[0] < 1.0:
+        raise DataError(f"--beta1 must be in [0, 1), got {cfg.betas[0]:g}", "e.g. --beta1 0.5 (DeblurGAN's)")
+    if not 0.0 <= cfg.betas[1] < 1.0:
+        raise DataError(f"Adam's beta2 must be in [0, 1), got {cfg.betas[1]:g}", "e.g. 0.999 (DeblurGAN's)")
+    if not 0 <= cfg.seed < 2**64:
+        raise DataError(f"--seed must be a whole number from 0 to {2**64 - 1}, got {cfg.seed}", "e.g. --seed 1")
+    for k in ("val_frames", "decay_start", "adv_start_step"):
+        if (v := getattr(cfg, k)) is not None and v < 0:
+            raise DataError(f"--{k.replace('_', '-')} must be 0 or more, got {v}")
+    for k in ("fft_weight", "content_weight", "adv_weight", "gp_weight"):
+        if getattr(cfg, k) < 0:
+            raise DataError(f"--{k.replace('_', '-')} must be 0 or more, got {getattr(cfg, k):g}")
     if not 0.0 <= cfg.motion[0] <= cfg.motion[1]:
         raise DataError(
             f"--motion must be LO,HI with 0 <= LO <= HI, got {cfg.motion[0]},{cfg.motion[1]}", "e.g. --motion 0.5,3"
@@ -184,6 +198,23 @@ def check_config(cfg: TrainConfig) -> None:
         )
     if cfg.crop < 32:
         raise DataError(f"--crop {cfg.crop} is too small", "use at least 32 (the critic needs room)")
+
+
+def _check_numbers(cfg: TrainConfig) -> None:
+    """Every float setting a finite number: NaN passes every range check (``nan <= 0`` is False)."""
+    for f in fields(cfg):
+        name, value, default = f.name, getattr(cfg, f.name), f.default
+        if name == "betas":  # the CLI sets beta1 alone (beta2 is 0.999)
+            name, value, default = "beta1", value[0], default[0]
+        values = value if isinstance(value, tuple) else (value,)
+        if all(not isinstance(v, float) or math.isfinite(v) for v in values):
+            continue
+        option = "--" + name.replace("_", "-")
+        example = ",".join(f"{v:g}" for v in default) if isinstance(default, tuple) else f"{default:g}"
+        what = "LO,HI of finite numbers" if isinstance(value, tuple) else "a finite number"
+        raise DataError(
+            f"{option} must be {what}, got {','.join(f'{v:g}' for v in values)}", f"e.g. {option} {example}"
+        )
 
 
 def pick_device(name: str) -> torch.device:

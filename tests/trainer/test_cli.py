@@ -442,3 +442,40 @@ def test_train_and_make_data_errors_start_with_no_blank_line(tmp_path: Path) -> 
         runner.invoke(app, ["make-data", "-o", str(tmp_path / "set"), "--photos", str(photos), "--package", "none"]),
         f"cannot read image {photos / 'a.png'} (empty, truncated or not an image); replace or delete the file",
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("--lr nan", "--lr must be a finite number, got nan; e.g. --lr 0.0001"),
+        ("--lr inf", "--lr must be a finite number, got inf; e.g. --lr 0.0001"),
+        ("--beta1 2", "--beta1 must be in [0, 1), got 2; e.g. --beta1 0.5 (DeblurGAN's)"),
+        ("--beta1 nan", "--beta1 must be a finite number, got nan; e.g. --beta1 0.5"),
+        ("--seed -1", f"--seed must be a whole number from 0 to {2**64 - 1}, got -1; e.g. --seed 1"),
+        ("--gamma nan", "--gamma must be a finite number, got nan; e.g. --gamma 0"),
+        ("--content-weight inf", "--content-weight must be a finite number, got inf; e.g. --content-weight 100"),
+        ("--fft-weight -1", "--fft-weight must be 0 or more, got -1"),
+        ("--val-frames -1", "--val-frames must be 0 or more, got -1"),
+        ("--decay-start -5", "--decay-start must be 0 or more, got -5"),
+        ("--adv-start-step -1", "--adv-start-step must be 0 or more, got -1"),
+        ("--motion 0.3,inf", "Invalid value: --motion '0.3,inf' is not LO,HI of finite numbers (e.g. 0.5,3)"),
+    ],
+)
+def test_train_refuses_a_number_out_of_range_before_it_starts(options: str, message: str, tmp_path: Path) -> None:
+    """NaN passed every range check (``nan <= 0`` is False) and reached Adam ("internal error: ValueError:
+    Invalid learning rate: nan"); a negative seed failed once the run had started."""
+    run = tmp_path / "run"
+    _error_is(runner.invoke(app, ["train", "--out", str(run), "--steps", "2", *options.split()]), message)
+    assert not run.exists()
+
+
+def test_a_training_config_with_a_pair_not_finite_is_refused() -> None:
+    from streamdeblur.errors import DataError
+    from trainer.config import TrainConfig, check_config
+
+    with pytest.raises(
+        DataError, match=r"--motion must be LO,HI of finite numbers, got 0.3,inf; e.g. --motion 0.3,1.5"
+    ):
+        check_config(TrainConfig(motion=(0.3, float("inf"))))
+    with pytest.raises(DataError, match=r"beta2 must be in \[0, 1\), got nan"):
+        check_config(TrainConfig(betas=(0.5, float("nan"))))

@@ -8,6 +8,7 @@ on stderr and a non-zero exit code; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import json
+import math
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -97,6 +98,8 @@ def float_pair(text: str, option: str, example: str = "0.5,3") -> tuple[float, f
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
         raise typer.BadParameter(f"{option} {text!r} is not LO,HI (e.g. {example})") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # nan passes every range check
+        raise typer.BadParameter(f"{option} {text!r} is not LO,HI of finite numbers (e.g. {example})")
     return lo, hi
 
 
