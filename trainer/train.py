@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from streamdeblur.errors import DataError, InputNotFoundError, OutputError, WeightsError
-from streamdeblur.fileio import write_atomic
+from streamdeblur.fileio import check_writable, write_atomic
 from streamdeblur.models import Generator, build_model, load_generator
 
 from .checkpoint import (
@@ -121,23 +121,24 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
     device = pick_device(cfg.device)
     out = Path(cfg.out).expanduser()
     check_run_folder(out, resume, ck)
-    out.mkdir(parents=True, exist_ok=True)
-    if ck is not None:
-        cut_log(out / "log.jsonl", int(ck["step"]))
     torch.manual_seed(cfg.seed)
     nets = build_networks(cfg, ck, str(resume), device, emit)
     state = restore(nets, ck, device) if ck is not None else RunState()
     run = Run(cfg, device, autocast_device(cfg, device), out, nets, training_data(cfg), validation_pairs(cfg))
-    emit("start", start_info(run, state))
-    with BatchSupply(run.data, state.step, cfg, device) as batches:
-        log = RunLog(out / "log.jsonl", emit)
-        while state.step < cfg.steps:
-            blurry, sharp = batches.get(state.step)
-            lr, adv_now = lr_at(cfg, state.step), run.adversarial_at(state.step)
-            losses = train_step(run, blurry, sharp, state.step, lr, adv_now)
-            state.step += 1
-            report_step(log, cfg, state.step, lr, adv_now, losses)
-            validate_and_checkpoint(run, state, log)
+    # the folder only now the data and networks are there: a run refused before leaves nothing behind
+    with RunFolder(out):
+        if ck is not None:
+            cut_log(out / "log.jsonl", int(ck["step"]))
+        emit("start", start_info(run, state))
+        with BatchSupply(run.data, state.step, cfg, device) as batches:
+            log = RunLog(out / "log.jsonl", emit)
+            while state.step < cfg.steps:
+                blurry, sharp = batches.get(state.step)
+                lr, adv_now = lr_at(cfg, state.step), run.adversarial_at(state.step)
+                losses = train_step(run, blurry, sharp, state.step, lr, adv_now)
+                state.step += 1
+                report_step(log, cfg, state.step, lr, adv_now, losses)
+                validate_and_checkpoint(run, state, log)
     summary = {
         "step": state.step,
         "out": str(out),
@@ -157,6 +158,12 @@ def _ignore(kind: str, info: dict) -> None:
 def check_run_folder(out: Path, resume: str | os.PathLike | None, ck: Checkpoint | None) -> None:
     """A new run never goes into a folder that holds one (its checkpoints would be replaced and its log
     mixed with the new run's), and a resumed one never replaces a later ``last.pt`` than its own."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(
+            f"--out {out} is a file, not a folder",
+            "name a folder for the run (it holds last.pt, best.pt and log.jsonl)",
+        )
+    check_writable(out / "log.jsonl", "--out", "runs/lite")  # a file on the way to it, a read-only place
     last = out / "last.pt"
     if ck is None:
         if last.exists() or (out / "log.jsonl").exists():
@@ -171,6 +178,39 @@ def check_run_folder(out: Path, resume: str | os.PathLike | None, ck: Checkpoint
                 f"{resume} is at step {ck['step']}, and going on from it would replace {last} (step {step})",
                 f"resume {last}, or pass --out another folder",
             )
+
+
+class RunFolder:
+    """The run folder, made on entering (with the folders to it); a run that fails before its first
+    ``last.pt`` leaves nothing behind: the files it wrote (its log, a ``best.pt``) are removed, and
+    the folders it made. What was there before stays."""
+
+    FILES = ("log.jsonl", "best.pt")
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.made: list[Path] = []  # deepest first
+        self.there: set[str] = set()
+
+    def __enter__(self) -> RunFolder:
+        missing = self.out
+        while not missing.exists():
+            self.made.append(missing)
+            missing = missing.parent
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.there = {name for name in self.FILES if (self.out / name).exists()}
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is None or (self.out / "last.pt").exists():
+            return
+        for name in self.FILES:
+            if name not in self.there:
+                with contextlib.suppress(OSError):
+                    (self.out / name).unlink(missing_ok=True)
+        for folder in self.made:
+            with contextlib.suppress(OSError):  # not empty: something else was put there meanwhile
+                folder.rmdir()
 
 
 def cut_log(path: Path, step: int) -> None:

@@ -479,3 +479,51 @@ def test_a_training_config_with_a_pair_not_finite_is_refused() -> None:
         check_config(TrainConfig(motion=(0.3, float("inf"))))
     with pytest.raises(DataError, match=r"beta2 must be in \[0, 1\), got nan"):
         check_config(TrainConfig(betas=(0.5, float("nan"))))
+
+
+def test_train_out_that_is_a_file_is_refused(tiny_gopro: Path, tmp_path: Path) -> None:
+    """``-o clip.mp4`` (a file) was an internal FileExistsError from making the folder."""
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"video")
+    _error_is(
+        runner.invoke(app, _train(tiny_gopro, clip, "--steps", "1")),
+        f"--out {clip} is a file, not a folder; name a folder for the run (it holds last.pt, best.pt and log.jsonl)",
+    )
+    _error_is(
+        runner.invoke(app, _train(tiny_gopro, clip / "run", "--steps", "1")),
+        f"cannot write {clip}/run/log.jsonl: {clip} is not a folder; give --out a writable place",
+    )
+    assert clip.read_bytes() == b"video"
+
+
+def test_a_refused_or_failed_run_leaves_no_run_folder(tiny_gopro: Path, tmp_path: Path, monkeypatch) -> None:
+    """A run refused for its --data or --init left an empty run folder; one that failed before its first
+    checkpoint left a log (and best.pt) that made "start again" a "holds a run already" error."""
+    import trainer.train
+
+    run = tmp_path / "runs" / "new"
+    r = runner.invoke(app, _train(tmp_path / "nowhere", run, "--steps", "1"))
+    assert r.exit_code == 2 and "dataset root not found" in r.stderr
+    r = runner.invoke(app, _train(tiny_gopro, run, "--steps", "1", "--init", tmp_path / "nope.safetensors"))
+    assert r.exit_code == 2 and "--init: generator weights not found" in r.stderr
+    assert not (tmp_path / "runs").exists()
+    real = trainer.train.report_step
+
+    def ctrl_c_at_2(log, cfg, at, *rest):
+        real(log, cfg, at, *rest)
+        if at == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer.train, "report_step", ctrl_c_at_2)
+    options = ["--steps", "4", "--ckpt-every", "3", "--val-every", "1", "--crop", "32", "--batch-size", "1", *TINY_LITE]
+    mine = tmp_path / "mine"  # a folder of the user's own: it stays, with what was in it
+    mine.mkdir()
+    (mine / "notes.txt").write_text("x")
+    for out in (run, mine):
+        r = runner.invoke(app, _train(tiny_gopro, out, *options))
+        said = "streamdeblur-train: error: interrupted before the first checkpoint (start again)"
+        assert r.exit_code == 130 and r.stderr.splitlines()[-1] == said, r.output
+    assert not (tmp_path / "runs").exists()
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    monkeypatch.setattr(trainer.train, "report_step", real)
+    assert (r := runner.invoke(app, _train(tiny_gopro, mine, *options))).exit_code == 0, r.output
