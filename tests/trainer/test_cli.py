@@ -527,3 +527,44 @@ def test_a_refused_or_failed_run_leaves_no_run_folder(tiny_gopro: Path, tmp_path
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
     monkeypatch.setattr(trainer.train, "report_step", real)
     assert (r := runner.invoke(app, _train(tiny_gopro, mine, *options))).exit_code == 0, r.output
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        ("eval ds -w w.pt --no-panel --max-frames -1", "Invalid value for '--max-frames': Input should be greater"),
+        ("eval ds -w w.pt --no-panel --max-frames 0", "Invalid value for '--max-frames': Input should be greater"),
+        ("eval ds -w w.pt --threads -3", "Invalid value for '--threads': Input should be greater than or equal to 1"),
+        ("train --threads 0 -o out", "Invalid value for '--threads': Input should be greater than or equal to 1"),
+        (
+            "side-by-side ds --crop 0 -o out.png",
+            "Invalid value for '--crop': Input should be greater than or equal to 32",
+        ),
+        ("side-by-side clip.mp4 --frame -1 -o out.png", "Invalid value for '--frame': Input should be greater"),
+        ("calibrate ds --object-fraction 5", "Invalid value for '--object-fraction': Input should be less than or"),
+        ("calibrate ds --object-fraction nan", "Invalid value for '--object-fraction': Input should be less than or"),
+        ("calibrate ds --seed -1", "Invalid value for '--seed': Input should be greater than or equal to 0"),
+        ("make-data -o out --seed -1", "Invalid value for '--seed': Input should be greater than or equal to 0"),
+        ("decide ev.json --shipped a --candidate b --max-drop nan", "Invalid value for '--max-drop': nan is not a"),
+        ("decide ev.json --shipped a --candidate b --margin-step inf", "Invalid value for '--margin-step': inf is not"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_before_any_work(
+    words: str, message: str, tmp_path: Path, monkeypatch
+) -> None:
+    """``eval --max-frames -1`` or ``--threads -3`` were internal errors and ``--max-frames 0`` an empty
+    table, ``side-by-side --crop 0`` an OpenCV error, ``calibrate --object-fraction 5`` (or nan) ran on."""
+    monkeypatch.chdir(tmp_path)
+    command = words.split()[0]
+    r = runner.invoke(app, words.split())
+    assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1, r.output
+    assert r.stderr.startswith(f"streamdeblur-train: error: {message}"), r.stderr
+    assert r.stderr.endswith(f"; see streamdeblur-train {command} --help\n"), r.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_calibrate_motion_not_finite_is_refused(tmp_path: Path) -> None:
+    _error_is(
+        runner.invoke(app, ["calibrate", str(tmp_path), "--motion", "0.3,inf"]),
+        "Invalid value: --motion '0.3,inf' is not LO,HI of finite numbers (e.g. 0.5,3)",
+    )

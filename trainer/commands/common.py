@@ -93,6 +93,14 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def finite(param: typer.CallbackParam, value: float | None) -> float | None:
+    """``typer.Option(callback=finite)``: NaN or infinity refused as a range refuses a number out of it (NaN
+    passes ``min=``/``max=``: every comparison with it is False)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number", param=param)
+    return value
+
+
 def float_pair(text: str, option: str, example: str = "0.5,3") -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in text.split(","))

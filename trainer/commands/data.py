@@ -37,7 +37,7 @@ def make_data(
     allow_missing: Annotated[
         bool, typer.Option(help="Skip photo packages that are not installed instead of failing.")
     ] = False,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same set.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed: the same seed writes the same set.")] = 0,
     overwrite: Annotated[
         bool, typer.Option(help="Write into a non-empty --out, replacing the set there (its train/, test/, info.json).")
     ] = False,
@@ -100,7 +100,9 @@ def calibrate(
     split: Annotated[
         str, typer.Option(help="Which split of ROOT to measure (never the test split for tuning).")
     ] = "train",
-    object_fraction: Annotated[float, typer.Option(help="Share of synthetic pairs with moving objects.")] = 0.0,
+    object_fraction: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of synthetic pairs with moving objects.")
+    ] = 0.0,
     continuous_blur: Annotated[
         bool, typer.Option(help="Integrate motion within sub-frames (as `train --continuous-blur`).")
     ] = True,
@@ -108,7 +110,7 @@ def calibrate(
     plot: Annotated[
         Optional[Path], typer.Option(help="Histograms of real vs synthetic blur (PNG; needs matplotlib).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
 ) -> None:
     """Blur strength of real pairs vs synthetic GoPro-style pairs: PSNR and blur extent per crop.
 

@@ -10,7 +10,7 @@ import typer
 
 from streamdeblur.fileio import check_writable
 
-from .common import Device, Kind, app, report, set_threads, user_errors, write_json
+from .common import Device, Kind, app, finite, report, set_threads, user_errors, write_json
 
 
 @app.command("eval")
@@ -31,7 +31,7 @@ def eval_cmd(
             " touching the test split."
         ),
     ] = "test",
-    max_frames: Annotated[Optional[int], typer.Option(help="Score at most N frames (an even spread).")] = None,
+    max_frames: Annotated[Optional[int], typer.Option(min=1, help="Score at most N frames (an even spread).")] = None,
     json_out: Annotated[
         Optional[Path],
         typer.Option(
@@ -41,7 +41,7 @@ def eval_cmd(
         ),
     ] = None,
     device: Annotated[Device, typer.Option(help="auto (CUDA where there is a GPU), cpu or cuda.")] = Device.auto,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch.")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads for PyTorch.")] = None,
     panel: Annotated[
         bool,
         typer.Option(
@@ -121,10 +121,14 @@ def decide_cmd(
     ],
     shipped: Annotated[str, typer.Option(help="The shipped generator's column (its label or file name).")],
     candidate: Annotated[str, typer.Option(help="The candidate's column.")],
-    margin_step: Annotated[float, typer.Option(help="A worst-margin rise that ships on its own (dB).")] = 0.05,
-    max_drop: Annotated[float, typer.Option(help="The most any row may fall (dB).")] = 0.5,
-    min_pass_through: Annotated[float, typer.Option(help="Sharp frames through it at least (dB).")] = 35.0,
-    max_colour: Annotated[float, typer.Option(help="Colour shift under (levels).")] = 1.0,
+    margin_step: Annotated[
+        float, typer.Option(callback=finite, help="A worst-margin rise that ships on its own (dB).")
+    ] = 0.05,
+    max_drop: Annotated[float, typer.Option(callback=finite, help="The most any row may fall (dB).")] = 0.5,
+    min_pass_through: Annotated[
+        float, typer.Option(callback=finite, help="Sharp frames through it at least (dB).")
+    ] = 35.0,
+    max_colour: Annotated[float, typer.Option(callback=finite, help="Colour shift under (levels).")] = 1.0,
 ) -> None:
     """Apply the selection rule to a candidate and the shipped generator scored in one eval run.
 
@@ -228,8 +232,10 @@ def side_by_side(
         ),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
-    crop: Annotated[int, typer.Option(help="Panel size in pixels (a set).")] = 256,
-    frame: Annotated[Optional[int], typer.Option(help="The clip's frame to show (default: the middle one).")] = None,
+    crop: Annotated[int, typer.Option(min=32, help="Panel size in pixels (a set).")] = 256,
+    frame: Annotated[
+        Optional[int], typer.Option(min=0, help="The clip's frame to show (default: the middle one).")
+    ] = None,
 ) -> None:
     """Blurry | deblurred | sharp crops of two test frames: the one the model improves most and a median one;
     or, for a clip, one frame blurry | deblurred, whole and its most detailed region enlarged.

@@ -305,7 +305,7 @@ def train(
             )
         ),
     ] = None,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch.")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads for PyTorch.")] = None,
     workers: Annotated[
         int,
         typer.Option(
