@@ -19,7 +19,7 @@ from streamdeblur.fileio import write_atomic
 
 from . import blur, camera
 from .images import write_image
-from .photos import PACKAGES, apt_hint, find_photos, load_photo
+from .photos import PACKAGES, Photo, apt_hint, find_photos, load_photo
 from .synth import BLUR_KINDS, SynthConfig, synth_pair
 
 log = logging.getLogger(__name__)
@@ -48,14 +48,21 @@ def make_dataset(cfg: MakeDataConfig, progress: Callable[[int, int, str], None] 
     photos = find_photos(
         cfg.packages, extra_dirs=[cfg.photos_dir] if cfg.photos_dir else (), allow_missing=cfg.allow_missing
     )
+    if not photos and not cfg.photos_dir and cfg.packages and set(cfg.packages) == {"none"}:
+        raise DataError(
+            "no photos: --package none leaves the photo packages out, and no --photos folder was given",
+            "pass --photos FOLDER of sharp photos, or leave --package none out",
+        )
     if not photos:
         raise DataError("no photos found", apt_hint(PACKAGES))
     out = Path(cfg.out).expanduser()
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{out} is a file, not a folder", "choose another --out")
-    if out.exists() and any(out.iterdir()):
-        if not cfg.overwrite:
-            raise OutputExistsError(f"{out} exists and is not empty", "pass --overwrite or choose another --out")
+    taken = out.exists() and any(out.iterdir())
+    if taken and not cfg.overwrite:
+        raise OutputExistsError(f"{out} exists and is not empty", "pass --overwrite or choose another --out")
+    _check_training_photos(photos, cfg)  # before a set there is replaced
+    if taken:
         for part in ("train", "test"):  # the set there is replaced, not mixed with this one
             shutil.rmtree(out / part, ignore_errors=True)
         (out / "info.json").unlink(missing_ok=True)
@@ -72,9 +79,8 @@ def make_dataset(cfg: MakeDataConfig, progress: Callable[[int, int, str], None] 
         rng = np.random.default_rng(seed_words)
         n = cfg.train_frames if photo.split == "train" else cfg.test_frames
         seq = out / photo.split / f"{kind}_{photo.name}"
-        # make-data writes whole frames: the view covers a good part of the photo
         synth = cfg.synth
-        lo = max(synth.scale[0], math.hypot(w, h) / (0.8 * min(img.shape[:2])))
+        lo = _smallest_scale(img, cfg)
         if lo > 1.0:
             if kind == cfg.kinds[0]:
                 log.warning(
@@ -123,3 +129,31 @@ def make_dataset(cfg: MakeDataConfig, progress: Callable[[int, int, str], None] 
     if progress:
         progress(len(jobs), len(jobs), "done")
     return info
+
+
+def _smallest_scale(img: np.ndarray, cfg: MakeDataConfig) -> float:
+    """The smallest scale (frame px per photo px) a frame of ``img`` may be drawn at; over 1 the photo is
+    too small (it would be upsampled). make-data writes whole frames: the view covers a good part of the photo."""
+    w, h = cfg.size
+    return max(cfg.synth.scale[0], math.hypot(w, h) / (0.8 * min(img.shape[:2])))
+
+
+def _check_training_photos(photos: list[Photo], cfg: MakeDataConfig) -> None:
+    """A set with no training pairs is refused before anything is written: no photo of the training split,
+    or none large enough for the frames (each is skipped; the first that fits ends the search)."""
+    train = [p for p in photos if p.split == "train"]
+    if not train:
+        raise DataError(
+            f"no training photos: all {len(photos)} found are held out for the test split",
+            "pass --photos FOLDER of sharp photos, or another --package",
+        )
+    if any(_smallest_scale(load_photo(p, 4096), cfg) <= 1.0 for p in train):
+        return
+    w, h = cfg.size
+    where = ", ".join(sorted({p.package for p in train}))
+    need = math.ceil(math.hypot(w, h) / 0.8)
+    raise DataError(
+        f"no training photo in {where} is large enough for {w}x{h} frames (they need a short side of {need} px"
+        " or more)",
+        "pass a smaller --size, or larger photos",
+    )

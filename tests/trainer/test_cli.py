@@ -568,3 +568,28 @@ def test_calibrate_motion_not_finite_is_refused(tmp_path: Path) -> None:
         runner.invoke(app, ["calibrate", str(tmp_path), "--motion", "0.3,inf"]),
         "Invalid value: --motion '0.3,inf' is not LO,HI of finite numbers (e.g. 0.5,3)",
     )
+
+
+def test_make_data_refuses_a_set_with_no_training_pairs(photo_dir: Path, tmp_path: Path) -> None:
+    """Photos all too small for --size were each skipped, and make-data exited 0 having written an empty set
+    ("wrote 0 training and 0 test pairs"); --package none without --photos asked to install the packages."""
+    out = tmp_path / "set"
+    make = ["make-data", "-o", str(out), "--package", "none"]
+    _error_is(
+        runner.invoke(app, [*make, "--photos", str(photo_dir), "--size", "512x384"]),
+        f"no training photo in {photo_dir} is large enough for 512x384 frames (they need a short side of 800 px or"
+        " more); pass a smaller --size, or larger photos",
+    )
+    _error_is(
+        runner.invoke(app, make),
+        "no photos: --package none leaves the photo packages out, and no --photos folder was given; "
+        "pass --photos FOLDER of sharp photos, or leave --package none out",
+    )
+    assert not out.exists()
+    # refused before a set there is replaced
+    small = [*make, "--photos", str(photo_dir), "--train-frames", "1", "--test-frames", "1"]
+    assert (r := runner.invoke(app, [*small, "--size", "64x48"])).exit_code == 0, r.output
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    r = runner.invoke(app, [*small, "--size", "512x384", "--overwrite"])
+    assert r.exit_code == 2 and "no training photo in" in r.stderr, r.output
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
