@@ -54,9 +54,14 @@ def save_checkpoint(path: Path, state: Checkpoint) -> Path:
     return Path(path)
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+#: what to pass instead of a file that is no training checkpoint (export's, and eval's -w)
+CHECKPOINT_FIX = "pass a run's RUN/last.pt or RUN/best.pt (what `streamdeblur-train train` writes)"
+GENERATOR_FIX = "pass a run's RUN/last.pt or RUN/best.pt, or an exported generator (.safetensors with its .json)"
+
+
+def load_checkpoint(path: str | os.PathLike, fix: str = CHECKPOINT_FIX) -> Checkpoint:
     """A checkpoint written by :func:`save_checkpoint`, its tensors on the CPU; one-line errors
-    for a missing, truncated or foreign file."""
+    for a missing, truncated or foreign file (``fix``: what to pass instead of a foreign one)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise InputNotFoundError(
@@ -70,11 +75,17 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             "use another checkpoint (RUN/last.pt or RUN/best.pt)",
         ) from None
     if not isinstance(ck, dict) or "model" not in ck or "config" not in ck:
-        raise WeightsError(
-            f"{path} is not a streamdeblur-train checkpoint",
-            "a generator .safetensors is loaded with load_generator, not --resume",
-        )
+        raise WeightsError(f"{path} is not a streamdeblur-train checkpoint{_what_it_holds(ck)}", fix)
     return ck
+
+
+def _what_it_holds(obj: object) -> str:
+    """What a .pt that is no training checkpoint seems to be, for its error (or nothing)."""
+    if isinstance(obj, torch.nn.Module):
+        return " (it holds a whole PyTorch model)"
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return " (it holds bare weights: a state dict, without the run's settings)"
+    return ""
 
 
 def generator_from_checkpoint(ck: Checkpoint, source: str = "", *, ema: bool = True) -> Generator:
@@ -103,7 +114,7 @@ def load_any_generator(path: str | os.PathLike, device: str | torch.device = "cp
     """A generator from a training checkpoint (.pt) or an exported .safetensors/.json."""
     p = Path(path).expanduser()
     if p.suffix in (".pt", ".pth", ".ckpt"):
-        model = generator_from_checkpoint(load_checkpoint(p), str(p))
+        model = generator_from_checkpoint(load_checkpoint(p, GENERATOR_FIX), str(p))
         model.card = {"arch": model.arch, "args": model.arch_args}  # type: ignore[attr-defined]
         return model.to(device).eval()
     return load_generator(p, device)

@@ -77,6 +77,8 @@ TrainingPairs = SyntheticPairs | GoProPairs | MixedPairs
 #: the settings a resumed run takes from the command line: its length (where the learning rate
 #: reaches zero), the run folder, the reporting cadence, the device and the data workers
 RESUME_MAY_CHANGE = ("steps", "out", "log_every", "val_every", "ckpt_every", "device", "workers")
+#: what to pass to --resume instead of a file that is no training checkpoint
+RESUME_FIX = "pass the RUN/last.pt of the run to go on with (to start from an exported generator: --init)"
 #: one step's losses by name (critic, gp, adv, content, total), in that order
 Losses = dict[str, float]
 
@@ -243,7 +245,7 @@ def run_settings(cfg: TrainConfig, resume: str | os.PathLike | None) -> tuple[Tr
     """
     ck = None
     if resume is not None:
-        ck = load_checkpoint(resume)
+        ck = load_checkpoint(resume, RESUME_FIX)
         saved = TrainConfig.from_dict(ck["config"])
         if saved.model != cfg.model:
             raise WeightsError(

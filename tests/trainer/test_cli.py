@@ -593,3 +593,26 @@ def test_make_data_refuses_a_set_with_no_training_pairs(photo_dir: Path, tmp_pat
     r = runner.invoke(app, [*small, "--size", "512x384", "--overwrite"])
     assert r.exit_code == 2 and "no training photo in" in r.stderr, r.output
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+def test_a_pt_that_is_no_training_checkpoint_says_what_to_pass(tiny_gopro: Path, tmp_path: Path) -> None:
+    """export, eval -w and train --resume of a .pt of bare weights said "a generator .safetensors is loaded with
+    load_generator, not --resume": a function name, and an option that was not given."""
+    weights = tmp_path / "model.pt"
+    torch.save(build_model("deblurgan-lite", **TINY).state_dict(), weights)
+    what = f"{weights} is not a streamdeblur-train checkpoint (it holds bare weights: a state dict, without the run's"
+    _error_is(
+        runner.invoke(app, ["export", str(weights), "-o", str(tmp_path / "g")]),
+        f"{what} settings); pass a run's RUN/last.pt or RUN/best.pt (what `streamdeblur-train train` writes)",
+    )
+    _error_is(
+        runner.invoke(app, ["eval", str(tiny_gopro), "-w", str(weights), "--json", str(tmp_path / "ev.json")]),
+        f"{what} settings); pass a run's RUN/last.pt or RUN/best.pt, or an exported generator (.safetensors with"
+        " its .json)",
+    )
+    _error_is(
+        runner.invoke(app, ["train", "--resume", str(weights)]),
+        f"{what} settings); pass the RUN/last.pt of the run to go on with (to start from an exported generator:"
+        " --init)",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]

@@ -329,6 +329,7 @@ def train(
     """
     from ..checkpoint import load_checkpoint
     from ..config import TrainConfig
+    from ..train import RESUME_FIX
     from ..train import train as run_train
 
     if resume is not None:
@@ -386,7 +387,7 @@ def train(
     )
     # the run's own model, length and cadence on --resume, unless asked for (train() refuses
     # another model); a fresh run's defaults otherwise
-    ck = load_checkpoint(resume) if resume is not None else None
+    ck = load_checkpoint(resume, RESUME_FIX) if resume is not None else None
     own = TrainConfig.from_dict(ck["config"]) if ck is not None else TrainConfig()
     if ck is not None and steps is not None and steps <= int(ck["step"]):  # it would stop at once, saying done
         raise typer.BadParameter(
