@@ -344,6 +344,8 @@ class FileSource:
         #: why the input ended before its end (a read error or a stall mid-input); None if it did not
         self.stopped_by: str | None = None
         self._check_index()
+        #: the input says how long it is (a file; a recording over http); a live feed does not
+        self._announces_length = bool(self.container.duration)
         if self.trim is not None and self.trim.start is not None:
             self._seek_to_start(self.trim.start)
         elif (start := self.video_start) is not None and start < 0:
@@ -968,7 +970,7 @@ class FileSource:
         frame count or duration its header announces (a file cut short), else None."""
         if not self._reached_end or self.info.still or self._frames_out == 0:
             return None
-        if self.info.is_live and not self.container.duration:  # a URL that announces no length: a live feed
+        if self.info.is_live and not self._announces_length:  # a URL that announces no length: a live feed
             return None
         if self.trim is not None and self.trim.video_done:  # stopped at --duration's end, not cut short
             return None

@@ -102,12 +102,19 @@ def test_camera_video_moving_blurs_static_does_not(photo: np.ndarray) -> None:
 # (issue 25): together the cases take every branch (random and given scale, a path shrunk
 # to fit the photo, a pre-resized region, moving objects, continuous exposure). A change
 # here changes the training data; an OpenCV upgrade that rounds differently may too, so
-# re-pin only after checking the old code gives the new digests on that OpenCV.
+# re-pin only after checking the old code gives the new digests on that OpenCV. OpenCV picks its
+# kernels by the CPU's instructions, and one case rounds a few pixels (0.001 %, by 1 level) apart
+# on a CPU with AVX-512 and on one without: each digest it may have is listed.
 PINNED_CAMERA_VIDEOS = [
-    ((96, 64), 2, {"seed": 3}, "537be248fdb397bc"),
-    ((80, 56), 2, {"seed": 7, "motion": 3.0, "objects": 2, "continuous": True}, "f31ea7658505fcc1"),
-    ((64, 48), 3, {"seed": 11, "subframes": 9, "scale": 0.5, "motion": 0.5}, "d3eb6e6cd9181f2a"),
-    ((160, 120), 2, {"seed": 2, "subframes": 13, "scale": 1.0, "motion": 6.0, "objects": 1}, "0998880698ec1a46"),
+    ((96, 64), 2, {"seed": 3}, ("537be248fdb397bc",)),
+    ((80, 56), 2, {"seed": 7, "motion": 3.0, "objects": 2, "continuous": True}, ("f31ea7658505fcc1",)),
+    ((64, 48), 3, {"seed": 11, "subframes": 9, "scale": 0.5, "motion": 0.5}, ("d3eb6e6cd9181f2a",)),
+    (
+        (160, 120),
+        2,
+        {"seed": 2, "subframes": 13, "scale": 1.0, "motion": 6.0, "objects": 1},
+        ("0998880698ec1a46", "8114585ca13ff1c4"),  # AVX-512; AVX2 (AMD EPYC without AVX-512)
+    ),
 ]
 
 
@@ -117,13 +124,13 @@ PINNED_CAMERA_VIDEOS = [
     ids=["default", "objects-continuous", "fixed", "shrunk"],
 )
 def test_camera_video_frames_are_pinned(
-    photo: np.ndarray, size: tuple[int, int], n_frames: int, options: dict, digest: str
+    photo: np.ndarray, size: tuple[int, int], n_frames: int, options: dict, digest: tuple[str, ...]
 ) -> None:
     h = hashlib.sha256()
     for blur, sharp in camera_video(photo, size, n_frames, **options):
         h.update(blur.tobytes())
         h.update(sharp.tobytes())
-    assert h.hexdigest()[:16] == digest
+    assert h.hexdigest()[:16] in digest
 
 
 def test_gopro_pair_deterministic(photo: np.ndarray) -> None:
