@@ -344,8 +344,14 @@ class FileSource:
         #: why the input ended before its end (a read error or a stall mid-input); None if it did not
         self.stopped_by: str | None = None
         self._check_index()
-        #: the input says how long it is (a file; a recording over http); a live feed does not
-        self._announces_length = bool(self.container.duration)
+        #: a URL that says how long it is: a recording served over http(s) (an MP4, a Matroska file), not a
+        #: feed (a transport stream's length is only guessed from its bit rate) nor one read with --reconnect
+        self._announces_length = (
+            bool(self.container.duration)
+            and str(self.spec).lower().startswith(("http://", "https://"))
+            and not set(self.container.format.name.split(",")) & _DISCONT_FORMATS
+            and not self.reconnect
+        )
         if self.trim is not None and self.trim.start is not None:
             self._seek_to_start(self.trim.start)
         elif (start := self.video_start) is not None and start < 0:
