@@ -101,6 +101,14 @@ STREAM_KEYFRAME_SECONDS = 2
 ROTATION_MUXERS = frozenset({"mp4", "mov", "ipod", "ismv", "3gp", "3g2", "psp", "f4v", "matroska", "webm", "dash"})
 
 
+def keep_ordinary_scheduling() -> None:
+    """Put the calling thread back on ordinary scheduling. SVT-AV1, run as root, makes the thread that
+    opens it real-time (SCHED_FIFO 99): it then starved the other threads and every process started after
+    it (a 2-core machine locked up behind a preview server and a browser)."""
+    if hasattr(os, "sched_getscheduler") and os.sched_getscheduler(0) != os.SCHED_OTHER:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
 def partial_name(path: Path) -> Path:
     """Where an interrupted run leaves the frames it finished: NAME.partial.EXT."""
     return path.with_name(f"{path.stem}.partial{path.suffix}")
@@ -679,6 +687,8 @@ class FileSink:
             if vf is not None:
                 return
         self._encode_one(vf)
+        if self.codec == "libsvtav1":
+            keep_ordinary_scheduling()
 
     def _encode_one(self, vf: av.VideoFrame | None) -> None:
         t0 = time.perf_counter()

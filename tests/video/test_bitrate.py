@@ -4,6 +4,7 @@ needs; with --crf, that quality capped at the rate. Measured on real x264 output
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import av
@@ -100,3 +101,20 @@ def test_a_run_in_segments_holds_each_part_to_the_rate(tmp_path, noisy, tiny_wei
     res = runner.invoke(app, ["run", str(noisy), "-o", str(out), *args])
     assert res.exit_code == 0, res.output
     assert 180 < video_kbps(out) < 700, video_kbps(out)  # each part may spend its 2 s buffer once
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="SVT-AV1 turns real-time only as root")
+def test_svt_av1_leaves_the_thread_that_encodes_on_ordinary_scheduling(tmp_path, noisy):
+    """SVT-AV1, run as root (a container's user), makes the thread that opens it SCHED_FIFO 99: every
+    process started from it after was real-time too, and on 2 cores a preview server and a browser
+    started later starved the machine."""
+    from streamdeblur.video.sinks import FileSink
+    from streamdeblur.video.sources import open_source
+
+    with open_source(noisy) as src:
+        sink = FileSink(tmp_path / "av1.mkv", src.info, codec="libsvtav1")
+        for item in src:
+            if hasattr(item, "image"):
+                sink.write(item)
+        sink.close()
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
