@@ -969,7 +969,11 @@ class FileSource:
 
     @property
     def _tb(self) -> Fraction:
-        return Fraction(self.stream.time_base) if self.stream.time_base else self.info.time_base
+        try:
+            tb = self.stream.time_base
+        except AssertionError:  # PyAV's "Container is not open": a stream given up on (--reconnect) is closed
+            tb = None
+        return Fraction(tb) if tb else self.info.time_base
 
     def ended_early(self) -> str | None:
         """After the last frame: a one-line warning if the input ended clearly before the
