@@ -57,8 +57,8 @@ class BuildOptions:
     def __post_init__(self) -> None:
         if not 0 <= self.opt_level <= 5:
             raise InputError(f"--opt-level must be 0 to 5, got {self.opt_level}")
-        if self.workspace_gib <= 0:
-            raise InputError(f"--workspace must be positive, got {self.workspace_gib}")
+        if not 0 < self.workspace_gib < 1e6:  # nan and inf too: TensorRT takes the pool's size in bytes
+            raise InputError(f"--workspace must be a positive number of GiB, got {self.workspace_gib:g}")
         if self.precision not in PRECISIONS:
             raise InputError(f"unknown precision {self.precision!r}", f"choose one of: {', '.join(PRECISIONS)}")
 

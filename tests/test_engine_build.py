@@ -45,6 +45,9 @@ def test_build_engine_rejects_bad_options(tiny_weights):
     assert r.exit_code == 2 and "--max-shape '1080' is not a size" in r.output and "width x height" in r.output
     r = CliRunner().invoke(app, ["build-engine", "--weights", str(tiny_weights), "--opt-level", "7"])
     assert r.exit_code == 2
+    for bad in ("nan", "inf", "0"):  # nan once passed the check and went on to TensorRT's pool size
+        r = CliRunner().invoke(app, ["build-engine", "--weights", str(tiny_weights), "--workspace", bad])
+        assert r.exit_code == 2 and f"--workspace must be a positive number of GiB, got {bad}" in r.output, r.output
 
 
 def test_build_engine_shapes_are_width_x_height(tiny_weights):

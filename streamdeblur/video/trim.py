@@ -60,12 +60,16 @@ def part_length(start: str | None, duration: str | None, end: str | None) -> tup
     return begin, stop - (begin or 0.0)
 
 
+#: the longest --start/--duration (about 31 years): FFmpeg counts its times in 64-bit microseconds
+MAX_TRIM = 1e9
+
+
 def check_trim(start: float | None, duration: float | None) -> None:
     """The one-line errors for a start or duration no input can have."""
-    if start is not None and not 0 <= start < 1e9:
-        raise InputError(f"--start must be 0 or more seconds, got {start:g}")
-    if duration is not None and not 0 < duration < 1e9:
-        raise InputError(f"--duration must be more than 0 seconds, got {duration:g}")
+    if start is not None and not 0 <= start < MAX_TRIM:
+        raise InputError(f"--start must be 0 or more seconds and under {MAX_TRIM:g}, got {start:g}")
+    if duration is not None and not 0 < duration < MAX_TRIM:
+        raise InputError(f"--duration must be more than 0 seconds and under {MAX_TRIM:g}, got {duration:g}")
 
 
 @dataclass

@@ -149,6 +149,7 @@ def test_a_start_within_the_last_frames_time_says_where_the_last_frame_is(tmp_pa
     (["--start", "1:2:3:4"], "--start '1:2:3:4' is not a time"),
     (["--duration", "0"], "--duration must be more than 0 seconds"),
     (["--duration", "1:75"], "seconds must be under 60"),
+    (["--start", "99999999999"], "--start must be 0 or more seconds and under 1e+09, got 1e+11"),  # said "0 or more"
 ])  # fmt: skip
 def test_bad_times_are_one_line(tmp_path, recording, args, words):
     src, _ = recording
