@@ -39,6 +39,12 @@ runner = CliRunner()
             "streamdeblur: error: Invalid value for '--precision' / '-p': 'bf16' is not one of 'fp16', 'fp32'; "
             "see streamdeblur export --help",
         ),
+        (  # was taken for a weights path: "generator weights not found: foo.safetensors"
+            app,
+            ["export", "-m", "foo", "-o", "x.onnx"],
+            "streamdeblur: error: unknown model 'foo'; choose one of: deblurgan, deblurgan-lite, "
+            "or pass --weights FILE",
+        ),
         (  # FFmpeg's order without its -o: the fix, spelled out
             app,
             ["--debug", "run", "a.mp4", "--backend", "torch", "my clips/b.mp4"],

@@ -24,11 +24,15 @@ ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="A registere
 
 
 def _generator(model: str | None, weights: Path | None) -> Generator:
-    from ..errors import InputError
-    from ..models import load_generator
+    from ..errors import InputError, ModelNotFoundError
+    from ..models import MODELS, load_generator
 
     if model and weights:
         raise InputError("pass --model or --weights, not both")
+    if model and model not in MODELS:  # else it was taken for a weights path: "weights not found: foo.safetensors"
+        raise ModelNotFoundError(
+            f"unknown model {model!r}", f"choose one of: {', '.join(sorted(MODELS))}, or pass --weights FILE"
+        )
     return load_generator(str(weights) if weights else model)
 
 
