@@ -26,11 +26,14 @@ def read_frames(path: str | os.PathLike) -> list[np.ndarray]:
     p = Path(path)
     if not p.is_file():
         raise InputNotFoundError(f"video not found: {p}")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p} is empty (0 bytes)", "it is not a video: write or copy it again")
     try:
         with av.open(str(p)) as c:
             frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     except (av.error.FFmpegError, ValueError) as e:
-        raise InputError(f"cannot read video {p}: {e}", "pass a video file PyAV can decode") from None
+        reason = getattr(e, "strerror", None) or str(e)  # not "[Errno 1094995529] ..."
+        raise InputError(f"cannot read video {p}: {reason}", "pass a video file PyAV can decode") from None
     if not frames:
         raise InputError(f"{p} has no video frames")
     return frames

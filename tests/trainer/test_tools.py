@@ -53,6 +53,15 @@ def test_video_psnr_refuses_videos_of_another_length_or_size(tmp_path: Path) -> 
     assert "has 3 frames of 64x48, the reference" in r.stderr
     r = runner.invoke(app, ["video-psnr", str(SHARP), str(tmp_path / "nowhere.mp4")])
     assert r.exit_code != 0 and "video not found" in r.stderr
+    (tmp_path / "empty.mp4").touch()  # said "[Errno 1094995529] Invalid data ..."
+    r = runner.invoke(app, ["video-psnr", str(SHARP), str(tmp_path / "empty.mp4")])
+    assert r.exit_code == 2 and r.stderr.strip().splitlines() == [
+        f"streamdeblur-train: error: {tmp_path / 'empty.mp4'} is empty (0 bytes); "
+        "it is not a video: write or copy it again"
+    ]
+    (tmp_path / "junk.mp4").write_bytes(b"not a video at all" * 10)
+    r = runner.invoke(app, ["video-psnr", str(SHARP), str(tmp_path / "junk.mp4")])
+    assert r.exit_code == 2 and "Errno" not in r.stderr and "Invalid data found" in r.stderr
 
 
 def test_side_by_side_writes_the_best_and_a_median_frame(tiny_gopro: Path, tiny_weights: Path, tmp_path: Path) -> None:
