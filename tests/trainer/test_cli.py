@@ -191,6 +191,10 @@ def test_make_data_train_eval_export_end_to_end(photo_dir: Path, tmp_path: Path)
         assert word in r.output
     ev = json.loads((tmp_path / "ev.json").read_text())
     assert set(ev["results"]) == {"input", "unsharp", str(run / "best.pt")}
+    before = sorted(data.rglob("*"))  # the dataset is the user's (maybe shared): eval-test.json was left in it
+    r = runner.invoke(app, ["eval", str(data), "-w", str(run / "best.pt"), "--no-panel"])
+    assert r.exit_code == 0 and "best.pt" in r.output, r.output
+    assert sorted(data.rglob("*")) == before
     r = runner.invoke(
         app, ["export", str(run / "best.pt"), "-o", str(tmp_path / "gen"), "--metrics", str(tmp_path / "ev.json")]
     )

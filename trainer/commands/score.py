@@ -36,8 +36,8 @@ def eval_cmd(
         Optional[Path],
         typer.Option(
             "--json",
-            help="Write the results here, with every frame's PSNR per method and each model's pass-through PSNR"
-            " (default: ROOT/eval-SPLIT.json).",
+            help="Also write the results here, with every frame's PSNR per method and each model's pass-through"
+            " PSNR (default: the tables only; nothing is written into the dataset).",
         ),
     ] = None,
     device: Annotated[Device, typer.Option(help="auto (CUDA where there is a GPU), cpu or cuda.")] = Device.auto,
@@ -88,8 +88,8 @@ def eval_cmd(
     from ..panel import panel as run_panel
 
     goal_table = read_goals(goals) if goals is not None else None
-    json_out = json_out or (root / f"eval-{split}.json")
-    check_writable(json_out, "--json", kind="json")
+    if json_out is not None:
+        check_writable(json_out, "--json", kind="json")
     set_threads(threads)
     dev = pick_device(device.value)
     ws = [str(w) for w in weights or []]
@@ -110,7 +110,8 @@ def eval_cmd(
             result["panel"]["goals"] = goal_margins(result["panel"], goal_table)
         typer.echo("")
         typer.echo(format_panel(result["panel"]))
-    write_json(json_out, result)
+    if json_out is not None:
+        write_json(json_out, result)
 
 
 @app.command("decide")
