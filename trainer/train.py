@@ -130,6 +130,7 @@ def train(cfg: TrainConfig, *, resume: str | os.PathLike | None = None, on_event
     # the folder only now the data and networks are there: a run refused before leaves nothing behind
     with RunFolder(out):
         if ck is not None:
+            carry_over(Path(resume or ""), out, int(ck["step"]))
             cut_log(out / "log.jsonl", int(ck["step"]))
         emit("start", start_info(run, state))
         with BatchSupply(run.data, state.step, cfg, device) as batches:
@@ -213,6 +214,20 @@ class RunFolder:
         for folder in self.made:
             with contextlib.suppress(OSError):  # not empty: something else was put there meanwhile
                 folder.rmdir()
+
+
+def carry_over(resume: Path, out: Path, step: int) -> None:
+    """A run resumed into another folder (``--resume runs/a/last.pt --out runs/b``) starts it with the old
+    folder's log and its ``best.pt`` (when it is not from past the checkpoint), so the new folder holds the
+    whole run; the old folder is left as it was."""
+    src = resume.parent
+    if not src.is_dir() or src.resolve() == out.resolve():
+        return
+    if (src / "log.jsonl").is_file() and not (out / "log.jsonl").exists():
+        write_atomic(out / "log.jsonl", (src / "log.jsonl").read_bytes())
+    best = src / "best.pt"
+    if best.is_file() and not (out / "best.pt").exists() and int(load_checkpoint(best).get("step", 0)) <= step:
+        write_atomic(out / "best.pt", best.read_bytes())
 
 
 def cut_log(path: Path, step: int) -> None:

@@ -187,6 +187,30 @@ def test_a_run_stopped_past_its_checkpoint_logs_each_step_once_when_resumed(tiny
         train(_cfg(tiny_gopro, run))
 
 
+def test_a_run_resumed_into_another_folder_takes_its_log_and_best_with_it(tiny_gopro: Path, tmp_path: Path) -> None:
+    """`--resume runs/a/last.pt --out runs/b` (the disk was full, the run moves): runs/b had only the steps
+    after the checkpoint in its log and no best.pt, so `export runs/b/best.pt` failed and the log said the
+    run started at step 4. The new folder now starts with what the old one held up to the checkpoint."""
+    a, b = tmp_path / "a", tmp_path / "b"
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_5(kind: str, info: dict) -> None:
+        if kind == "step" and info["step"] == 5:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(_cfg(tiny_gopro, a), on_event=stop_at_5)
+    log_a = (a / "log.jsonl").read_text()
+    train(_cfg(tiny_gopro, b), resume=a / "last.pt")
+    lines = [json.loads(line) for line in (b / "log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines if line["event"] == "step"] == [1, 2, 3, 4, 5, 6]
+    assert (b / "best.pt").is_file() and load_checkpoint(b / "best.pt")["step"] in (3, 6)
+    assert (a / "log.jsonl").read_text() == log_a  # the old folder is left as it was
+    assert load_checkpoint(a / "last.pt")["step"] == 3
+
+
 def test_resume_refuses_another_architecture(tiny_gopro: Path, tmp_path: Path) -> None:
     train(_cfg(tiny_gopro, tmp_path / "run", steps=1, ckpt_every=1, val_every=1))
     with pytest.raises(WeightsError, match="'deblurgan-lite' run but --model 'deblurgan'"):

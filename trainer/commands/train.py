@@ -54,7 +54,8 @@ def train(
         typer.Option(
             "--out",
             "-o",
-            help="Run folder: last.pt, best.pt, log.jsonl (default runs/deblurgan-lite; on --resume the checkpoint's).",
+            help="Run folder: last.pt, best.pt, log.jsonl (default runs/deblurgan-lite; on --resume the checkpoint's,"
+            " and another folder starts with its log and best.pt).",
         ),
     ] = None,
     model: Annotated[
