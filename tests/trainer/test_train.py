@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -159,21 +160,28 @@ def test_resume_continues_exactly(tiny_gopro: Path, tmp_path: Path, adversarial:
     assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
 
 
+class Stop(Exception):
+    pass
+
+
+def _stop_at(step: int) -> Callable[[str, dict], None]:
+    """A training event callback that stops the run (as Ctrl-C would) once it reports ``step``."""
+
+    def on_event(kind: str, info: dict) -> None:
+        if kind == "step" and info["step"] == step:
+            raise Stop
+
+    return on_event
+
+
 def test_a_run_stopped_past_its_checkpoint_logs_each_step_once_when_resumed(tiny_gopro: Path, tmp_path: Path) -> None:
     """Ctrl-C between checkpoints: the log had steps 4 and 5 of the stopped run, and the resumed run (from
     step 3) wrote them again. The log is cut back to the checkpoint's step; an older checkpoint than the
     run's last.pt is not gone on from (it would replace the later one), and nothing is touched."""
     run = tmp_path / "run"
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_5(kind: str, info: dict) -> None:
-        if kind == "step" and info["step"] == 5:
-            raise Stop
-
     with pytest.raises(Stop):
-        train(_cfg(tiny_gopro, run), on_event=stop_at_5)
+        train(_cfg(tiny_gopro, run), on_event=_stop_at(5))
     assert load_checkpoint(run / "last.pt")["step"] == 3
     shutil.copy(run / "last.pt", tmp_path / "step3.pt")
     train(_cfg(tiny_gopro, run), resume=run / "last.pt")
@@ -193,15 +201,8 @@ def test_a_run_resumed_into_another_folder_takes_its_log_and_best_with_it(tiny_g
     run started at step 4. The new folder now starts with what the old one held up to the checkpoint."""
     a, b = tmp_path / "a", tmp_path / "b"
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_5(kind: str, info: dict) -> None:
-        if kind == "step" and info["step"] == 5:
-            raise Stop
-
     with pytest.raises(Stop):
-        train(_cfg(tiny_gopro, a), on_event=stop_at_5)
+        train(_cfg(tiny_gopro, a), on_event=_stop_at(5))
     log_a = (a / "log.jsonl").read_text()
     train(_cfg(tiny_gopro, b), resume=a / "last.pt")
     lines = [json.loads(line) for line in (b / "log.jsonl").read_text().splitlines()]
