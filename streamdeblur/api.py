@@ -306,9 +306,21 @@ class DeblurredFrames:
     def _run(self) -> None:
         try:
             self._pipe.run()
-            self._put(_FramesEnd(None))
+            self._end(_FramesEnd(None))
         except BaseException as e:  # noqa: BLE001 - raised in the consumer's thread
-            self._put(_FramesEnd(e))
+            self._end(_FramesEnd(e))
+
+    def _end(self, end: _FramesEnd) -> None:
+        """How the run ended, for the consumer: put even though a failed pipeline has set the stop
+        event (a consumer waiting in ``next()`` would wait forever); only a closed iterator has none."""
+        import queue
+
+        while not self._done:
+            try:
+                self._queue.put(end, timeout=0.05)
+                return
+            except queue.Full:
+                continue
 
     # the consumer's side
     def __iter__(self) -> DeblurredFrames:

@@ -73,6 +73,30 @@ def test_refusals_come_before_the_first_frame(tmp_path, media):  # noqa: F811
         deblur_frames(media["pan"], RunOptions(reconnect=5))
 
 
+def test_a_failure_in_the_pipeline_is_raised_from_next_not_a_wait_forever(media):  # noqa: F811
+    """A model that fails mid-run (here a backend the caller closed too soon) ends the loop with its
+    error: the failed pipeline's stop had kept the end from the consumer, whose next() waited forever."""
+    from streamdeblur.backends import create_backend
+    from streamdeblur.models import load_generator
+
+    backend = create_backend("onnxruntime", load_generator(media["weights"]), "cpu")
+    backend.close()
+    outcome: list[BaseException | int] = []
+
+    def consume() -> None:
+        try:
+            with deblur_frames(media["pan"], RunOptions(batch=1), backend=backend) as frames:
+                outcome.append(sum(1 for _ in frames))
+        except BaseException as e:  # noqa: BLE001 - what the loop ended with
+            outcome.append(e)
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    consumer.join(timeout=60)
+    assert not consumer.is_alive(), "next() never returned after the pipeline failed"
+    assert isinstance(outcome[0], RuntimeError) and "backend is closed" in str(outcome[0])
+
+
 def test_a_live_source_newest_frame_first(media):  # noqa: F811
     """A camera (a file played in real time stands in for one): newest frame wins, as `run
     --camera`; the frames come out deblurred on the capture clock, and the source is closed."""
