@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from streamdeblur.backends import BackendOptions, create_backend
+from streamdeblur.errors import InputError
 from streamdeblur.tiling import default_overlap, tile_starts, tiled_infer
 
 
@@ -61,3 +62,13 @@ def test_small_frames_skip_tiling_and_odd_sizes_work():
     assert calls == [(2, 3, 37, 53)]
     y = tiled_infer(fn, torch.rand(1, 3, 101, 77), 32, 8)  # many tiles, odd sizes
     assert y.shape == (1, 3, 101, 77)
+
+
+def test_a_tile_smaller_than_the_models_size_multiple_is_refused_when_the_backend_opens(lite, photo):
+    """BackendOptions(max_tile=8) for a model on a 16-pixel grid: one line when the backend opens, not
+    the tiler's bare ValueError from the pipeline's thread at the first frame."""
+    assert lite.size_multiple == 16
+    with pytest.raises(InputError, match="max_tile 8 is smaller than the model's size multiple 16; give max_tile 16"):
+        create_backend("torch", lite, "cpu", BackendOptions(max_tile=8))
+    with create_backend("torch", lite, "cpu", BackendOptions(max_tile=16)) as backend:
+        assert backend.process(photo[None, :40, :40]).shape == (1, 40, 40, 3)

@@ -22,7 +22,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ..errors import BackendUnavailableError, FrameMemoryError
+from ..errors import BackendUnavailableError, FrameMemoryError, InputError
 from ..models import Generator, pad_to_multiple
 from ..tensors import as_tensor, frame_dtype, to_float, to_frames
 from .options import BackendOptions
@@ -62,6 +62,11 @@ class Backend(ABC):
         #: how the core network wants its input padded (see :meth:`run_padded`)
         self.multiple = int(generator.size_multiple)
         self.min_size = int(generator.min_size)
+        if self.max_tile is not None and self.max_tile < self.multiple:  # else a tiler's ValueError mid-run
+            raise InputError(
+                f"max_tile {self.max_tile} is smaller than the model's size multiple {self.multiple}",
+                f"give max_tile {self.multiple} or more",
+            )
 
     @classmethod
     def unavailable_reason(cls, device: str) -> str | None:
