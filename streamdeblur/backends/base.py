@@ -15,6 +15,7 @@ Every backend is made from a generator, a device and the request's
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
@@ -59,6 +60,10 @@ class Backend(ABC):
         self.tile_overlap: int | None = options.tile_overlap
         #: one-line notices for the user (a frame tiled automatically to fit in memory); the caller shows them
         self.notices: list[str] = []
+        #: one ``process`` at a time: OpenVINO's infer requests and the CUDA path's pinned buffers are one per
+        #: backend, so two threads sharing it (two pipelines, two cameras) failed ("Infer Request is busy") or
+        #: could overwrite each other's frames
+        self._process_lock = threading.Lock()
         #: how the core network wants its input padded (see :meth:`run_padded`)
         self.multiple = int(generator.size_multiple)
         self.min_size = int(generator.min_size)
@@ -128,12 +133,14 @@ class Backend(ABC):
         return to_frames(y.float(), frame_dtype(dtype)).cpu().numpy()
 
     def process(self, frames: np.ndarray) -> np.ndarray:
-        """uint8 or uint16 (N, H, W, 3) RGB frames -> deblurred frames of the same shape and dtype."""
+        """uint8 or uint16 (N, H, W, 3) RGB frames -> deblurred frames of the same shape and dtype.
+
+        Safe to call from several threads: the calls run one at a time."""
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype not in (np.uint8, np.uint16):
             raise ValueError(
                 f"expected uint8 or uint16 frames of shape (N, H, W, 3), got {frames.dtype} {frames.shape}"
             )
-        with torch.inference_mode():
+        with self._process_lock, torch.inference_mode():
             try:
                 return self.from_device(self.infer_tiled(self.to_device(frames)), frames.dtype.type)
             except FrameMemoryError:

@@ -109,6 +109,37 @@ def test_throughput_hint_matches_latency_hint_at_batch_4(lite, photo_batch):
 
 
 @needs_openvino
+@pytest.mark.parametrize("batch", [1, 3])  # the latency hint's one request; the throughput hint's queue
+def test_one_backend_shared_by_threads_gives_each_its_own_frames(lite, photo, batch):
+    """Two cameras' loops (deblur_frames with backend=) sharing one backend call process at once: each
+    gets its own frames deblurred; OpenVINO's one infer request per shape was "busy" for all but one."""
+    import threading
+
+    be = OpenVINOBackend(lite, "cpu", BackendOptions(precision="fp32"))
+    inputs = [
+        np.ascontiguousarray(photo[None, 9 * k : 9 * k + 48, 11 * k : 11 * k + 64].repeat(batch, 0)) for k in range(4)
+    ]
+    want = [be.process(x) for x in inputs]
+    got: dict[int, list] = {k: [] for k in range(4)}
+
+    def loop(k: int) -> None:
+        for _ in range(3):
+            try:
+                got[k].append(be.process(inputs[k]))
+            except Exception as e:  # noqa: BLE001 - the assertion below names it
+                got[k].append(e)
+
+    threads = [threading.Thread(target=loop, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    be.close()
+    for k in range(4):
+        assert all(isinstance(y, np.ndarray) and np.array_equal(y, want[k]) for y in got[k]), got[k]
+
+
+@needs_openvino
 def test_precision_default_follows_the_cpu_and_bad_choices_are_refused(lite, monkeypatch):
     be = OpenVINOBackend(lite, "cpu")
     assert be.precision == ("bf16" if ovb.cpu_has_bf16() else "fp32")
