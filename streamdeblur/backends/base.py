@@ -30,6 +30,10 @@ from .options import BackendOptions
 
 # --------------------------------------------------------------------------- the contract
 
+#: what ``Backend.process`` takes, and how to get it from what a user may have
+_FRAMES = "expected a NumPy array of uint8 or uint16 RGB frames of shape (N, H, W, 3), H and W 1 or more"
+_FRAMES_FIX = "one picture is picture[None]; a grey, RGBA or float picture is converted to RGB uint8 first"
+
 
 class Backend(ABC):
     name: ClassVar[str] = ""
@@ -136,10 +140,15 @@ class Backend(ABC):
         """uint8 or uint16 (N, H, W, 3) RGB frames -> deblurred frames of the same shape and dtype.
 
         Safe to call from several threads: the calls run one at a time."""
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype not in (np.uint8, np.uint16):
-            raise ValueError(
-                f"expected uint8 or uint16 frames of shape (N, H, W, 3), got {frames.dtype} {frames.shape}"
-            )
+        if not isinstance(frames, np.ndarray):
+            raise InputError(f"{_FRAMES}, got a {type(frames).__name__}", _FRAMES_FIX)
+        if (
+            frames.ndim != 4
+            or frames.shape[-1] != 3
+            or frames.dtype not in (np.uint8, np.uint16)
+            or 0 in frames.shape[1:3]
+        ):
+            raise InputError(f"{_FRAMES}, got {frames.dtype} {frames.shape}", _FRAMES_FIX)
         with self._process_lock, torch.inference_mode():
             try:
                 return self.from_device(self.infer_tiled(self.to_device(frames)), frames.dtype.type)

@@ -11,11 +11,14 @@ takes uint8 and uint16 (deep colour) frames and gives the same dtype back.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
 from streamdeblur.backends import BACKENDS, BackendOptions
+from streamdeblur.errors import InputError
 
 FP32_TOL = 1e-4
 FP16_TOL = 2 / 255
@@ -81,3 +84,28 @@ def _deep(frames: np.ndarray) -> np.ndarray:
     """uint8 frames as 16-bit ones with detail below the eighth bit (as a 10-16-bit video has)."""
     fine = np.random.default_rng(0).integers(0, 257, frames.shape)
     return (frames.astype(np.int64) * 257 - 128 + fine).clip(0, 65535).astype(np.uint16)
+
+
+@pytest.mark.parametrize("name", ["torch", "onnxruntime"])
+def test_frames_process_cannot_take_are_one_line_input_errors(name, lite, photo, one_thread):
+    """What a caller's own code may hand ``process`` by mistake (one picture, a grey, RGBA or float one,
+    a list, an empty picture) is an InputError naming what it got: it was a bare ValueError, torch's
+    RuntimeError from inside the model (an empty picture) or an AttributeError (a list)."""
+    be = BACKENDS[name](lite, "cpu", BackendOptions())
+    one = np.ascontiguousarray(photo[:24, :32])
+    wrong = {
+        "uint8 (24, 32, 3)": one,
+        "uint8 (1, 24, 32)": one[None, ..., 0],
+        "uint8 (1, 24, 32, 4)": np.concatenate([one, one[..., :1]], -1)[None],
+        "float32 (1, 24, 32, 3)": one[None].astype(np.float32) / 255,
+        "a list": [one],
+        "uint8 (1, 24, 0, 3)": one[None, :, :0],
+    }
+    try:
+        for got, frames in wrong.items():
+            with pytest.raises(InputError, match=rf"shape \(N, H, W, 3\), H and W 1 or more, got {re.escape(got)};"):
+                be.process(frames)
+        assert be.process(one[None, ::-1, ::-1]).shape == (1, 24, 32, 3)  # a non-contiguous view is fine
+        assert be.process(one[None, :0].reshape(0, 24, 32, 3)).shape == (0, 24, 32, 3)  # so is no frame at all
+    finally:
+        be.close()
