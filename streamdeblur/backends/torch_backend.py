@@ -74,6 +74,8 @@ class TorchBackend(Backend):
         self.model = model
 
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.model is None:  # else "'NoneType' object is not callable"
+            raise RuntimeError("backend is closed")
         x = batch.to(self.torch_device, dtype=self.dtype)
         if self.device == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
