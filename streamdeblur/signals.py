@@ -29,7 +29,19 @@ from .errors import Interrupted
 STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None)
 
 
+#: the stop signals received inside :func:`stop_on_signals` (emptied as it starts): Ray's ``ray.wait`` and
+#: ``ray.get`` raise a plain ``KeyboardInterrupt`` in place of the handler's :class:`Interrupted`, so the
+#: signal that stopped a ``--cluster`` run is found here (it exited 130 for a SIGTERM)
+_received: list[int] = []
+
+
+def received_stop_signal() -> int | None:
+    """The first SIGTERM or SIGHUP that :func:`stop_on_signals` turned into :class:`Interrupted`, if any."""
+    return _received[0] if _received else None
+
+
 def _raise_interrupted(signum: int, frame: object) -> None:
+    _received.append(signum)
     raise Interrupted(signum)
 
 
@@ -44,6 +56,7 @@ def stop_on_signals(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
         yield
         return
     previous = {}
+    _received.clear()
     try:
         for s in signals:
             previous[s] = signal.signal(s, _raise_interrupted)

@@ -29,12 +29,14 @@ line is removed first; ``midway NAME`` exits once the task's output has its temp
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +72,31 @@ def require_ray() -> Any:
     return ray
 
 
+@contextlib.contextmanager
+def _keep_signal_handlers() -> Iterator[None]:
+    """Within the block, whatever replaces this process's handlers of SIGTERM, SIGHUP and SIGINT is undone.
+
+    ``ray.init`` sets its own SIGTERM handler (``sys.exit``) and Ray's core its C++ one (a stack dump): a
+    SIGTERM to ``streamdeblur run --cluster`` then skipped the stop that ``streamdeblur.signals`` sets up (the
+    running tasks asked to finish their partial files, the report, exit 143), exited 1 after a stack dump
+    and left the parts' temporary files behind. The handlers set in Python before (the command line's, a
+    library user's) come back; where there was none, Ray's stays."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = ("SIGTERM", "SIGHUP", "SIGINT")
+    before = {s: signal.getsignal(s) for s in (getattr(signal, n) for n in names if hasattr(signal, n))}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            if handler is not None and handler is not signal.SIG_DFL:  # set again: Ray's C++ one is not seen
+                try:
+                    signal.signal(s, handler)
+                except (OSError, ValueError):  # pragma: no cover
+                    log.debug("could not restore the handler of signal %s", s, exc_info=True)
+
+
 @dataclass
 class Connection:
     ray: Any
@@ -97,7 +124,8 @@ def connect(spec: str) -> Connection:
             "--cluster needs local, auto or an address", "e.g. --cluster local or --cluster ray://head:10001"
         )
     try:
-        with warnings.catch_warnings():  # Ray Client warns, over several lines, before it raises
+        # Ray Client warns, over several lines, before it raises; ray.init takes over SIGTERM
+        with warnings.catch_warnings(), _keep_signal_handlers():
             warnings.simplefilter("ignore")
             if spec == "local":
                 ray.init(include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE, **common)
@@ -315,8 +343,9 @@ class _Fleet:
                 if not self._step():
                     break
         except KeyboardInterrupt as e:
-            self._stop()
-            return interrupt_signal(e)
+            signum = interrupt_signal(e)
+            self._stop(signum)
+            return signum
         return None
 
     def _step(self) -> bool:
@@ -427,8 +456,8 @@ class _Fleet:
                 if p is not None and a.task is not None and p.task == a.task.id:
                     self.schedule.live(p)
 
-    def _stop(self) -> None:
-        """Ctrl-C: ask the running tasks to stop, give them a few seconds, report the rest."""
+    def _stop(self, signum: int = 2) -> None:
+        """Ctrl-C (or signal ``signum``): ask the running tasks to stop, give them a few seconds, report the rest."""
         runs = dict(self.runs)
         for a in runs.values():
             try:
@@ -454,7 +483,7 @@ class _Fleet:
             if a.task is not None:
                 self.schedule.finish(a.task, Result("cancelled", error="stopped while running"))
                 a.task = None
-        self.schedule.stopped()
+        self.schedule.stopped(signum)
 
     def kill(self) -> None:
         """End every actor still alive."""

@@ -50,8 +50,14 @@ class _Collect(logging.Handler):
 
 
 def interrupt_signal(e: KeyboardInterrupt) -> int:
-    """The signal that stopped a run: SIGTERM/SIGHUP carry theirs, Ctrl-C is 2."""
-    return e.signum if isinstance(e, (Interrupted, Cancelled)) else 2
+    """The signal that stopped a run: SIGTERM/SIGHUP carry theirs (or, where Ray raised a plain
+    ``KeyboardInterrupt`` in place of the handler's, :func:`~streamdeblur.signals.received_stop_signal`
+    knows it), Ctrl-C is 2."""
+    if isinstance(e, (Interrupted, Cancelled)):
+        return e.signum
+    from ..signals import received_stop_signal
+
+    return received_stop_signal() or 2
 
 
 def share_options(options: RunOptions, threads: int) -> RunOptions:

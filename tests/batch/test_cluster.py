@@ -278,3 +278,54 @@ def test_segments_into_avi_or_gif_are_refused_before_any_work(tmp_path, ext):
         "cannot be joined; write .mkv, .mp4 or .ts, or leave --segments out"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
+
+
+def test_sigterm_stops_a_cluster_run_as_ctrl_c_does(tmp_path, tiny_weights, kill_list):
+    """`kill PID` (SIGTERM: docker stop, a job scheduler) to `run --cluster local`: ray.init took SIGTERM
+    over (its handler and Ray's C++ one), so the run printed a stack dump, exited 1 without the stop the
+    command line sets up and left its workers' temporary files; then Ray's ray.wait turned the signal into
+    a plain KeyboardInterrupt (exit 130). Now: exit 143, the partial files, the report, and a re-run
+    finishes the rest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from streamdeblur.batch.jobs import count_video_packets
+
+    clips = make_clips(tmp_path / "clips", {"a.mkv": 600, "b.mkv": 600})
+    out = tmp_path / "out"
+    report = tmp_path / "r.json"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    env.pop("STREAMDEBLUR_TEST_KILL_WORKER", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from streamdeblur.cli import main; main()", "run", str(tmp_path / "clips"), "-o",
+         str(out), "--cluster", "local", "--weights", str(tiny_weights), "--backend", "torch", "--codec", "ffv1",
+         "--batch", "1", "--report", str(report)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if out.is_dir() and any(".tmp." in p.name and p.stat().st_size > 20_000 for p in out.iterdir()):
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.communicate()[1]
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, stderr
+    assert "SIGTERM received" not in stderr and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1].startswith("streamdeblur: stopped:"), stderr
+    rep = load_report(report)
+    assert rep["cancelled"] and rep["done"] < 2, rep
+    assert not any(".tmp." in p.name for p in out.iterdir())  # finished as NAME.partial.mkv, never left half
+    assert not any((out / p.name).exists() for p in clips if rep["by_name"][p.name]["status"] != "done")
+    res = invoke(tmp_path / "clips", "-o", out, "--cluster", "local", "--weights", tiny_weights, *OPTS,
+                 "--report", report)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert {i["status"] for i in load_report(report)["items"]} <= {"done", "skipped"}
+    for p in clips:
+        assert count_video_packets(out / p.name) == 600
