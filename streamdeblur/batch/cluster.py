@@ -127,8 +127,8 @@ def connect(spec: str) -> Connection:
         # Ray Client warns, over several lines, before it raises; ray.init takes over SIGTERM
         with warnings.catch_warnings(), _keep_signal_handlers():
             warnings.simplefilter("ignore")
-            if spec == "local":
-                ray.init(include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE, **common)
+            if spec == "local":  # a new cluster, even where `ray start` or $RAY_ADDRESS names one (ray.init's default)
+                ray.init(address="local", include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE, **common)
             else:
                 ray.init(address=spec, **common)
     except Exception as e:  # ConnectionError, ValueError for a bad address, a timeout ...

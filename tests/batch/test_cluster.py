@@ -29,6 +29,7 @@ def kill_list(tmp_path_factory):
     old = os.environ.get("STREAMDEBLUR_TEST_KILL_WORKER")
     os.environ["STREAMDEBLUR_TEST_KILL_WORKER"] = str(hook)  # the workers inherit it
     ray.init(
+        address="local",  # its own, even where `ray start` runs on this machine
         num_cpus=2,
         object_store_memory=100 * 1024 * 1024,
         include_dashboard=False,
@@ -329,3 +330,22 @@ def test_sigterm_stops_a_cluster_run_as_ctrl_c_does(tmp_path, tiny_weights, kill
     assert {i["status"] for i in load_report(report)["items"]} <= {"done", "skipped"}
     for p in clips:
         assert count_video_packets(out / p.name) == 600
+
+
+def test_cluster_local_starts_its_own_cluster_where_another_is_named(tmp_path, tiny_weights):
+    """`--cluster local` on a machine where `ray start` runs (or $RAY_ADDRESS names a cluster): ray.init()
+    joined that one instead, and refused the local cluster's object store size: "cannot start a local Ray
+    cluster: When connecting to an existing cluster, object_store_memory must not be provided"."""
+    import subprocess
+    import sys
+
+    make_clips(tmp_path / "clips", {"a.mkv": 3})
+    env = dict(os.environ, OMP_NUM_THREADS="1", RAY_ADDRESS="127.0.0.1:9")  # nothing there
+    env.pop("STREAMDEBLUR_TEST_KILL_WORKER", None)
+    res = subprocess.run(
+        [sys.executable, "-c", "from streamdeblur.cli import main; main()", "run", str(tmp_path / "clips"), "-o",
+         str(tmp_path / "out"), "--cluster", "local", "--weights", str(tiny_weights), *OPTS, "-q"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mkv"]
