@@ -33,6 +33,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 import warnings
@@ -112,6 +113,27 @@ class Connection:
                 log.debug("ray.shutdown failed", exc_info=True)
 
 
+#: how long a cluster's address gets to accept a connection before it is taken as wrong
+PROBE_TIMEOUT_S = 10.0
+
+
+def _nothing_answers(address: str) -> str | None:
+    """Why nothing can be reached at ``address`` (``host:port``, ``ray://host:port``), or None: it answers, or
+    is not of that form (Ray says what is wrong with it). ray.init retries an address where nothing listens
+    for about 14 minutes (20 tries of 40 s each, a warning line every few seconds) before it gives up."""
+    hostport = address.removeprefix("ray://").split("/")[0]
+    host, sep, port = hostport.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S):
+            return None
+    except OSError as e:
+        why = "no answer" if isinstance(e, TimeoutError) else e.strerror or e.__class__.__name__
+        return f"nothing answers at {hostport} ({why})"
+
+
 def connect(spec: str) -> Connection:
     """Start (``local``) or join (``auto``, an address) a Ray cluster."""
     ray = require_ray()
@@ -123,6 +145,12 @@ def connect(spec: str) -> Connection:
         raise ClusterError(
             "--cluster needs local, auto or an address", "e.g. --cluster local or --cluster ray://head:10001"
         )
+    hint = "start one with `ray start --head` (docs/SCALE.md), check the address{}, or use --cluster local"
+    auth = " (a cluster with token authentication, Ray >= 2.59, also needs RAY_AUTH_MODE=token and its token here)"
+    target = os.environ.get("RAY_ADDRESS", "").strip() if spec == "auto" else spec
+    silent = _nothing_answers(target) if target and target != "local" else None
+    if silent is not None:
+        raise ClusterError(f"cannot connect to the Ray cluster at {spec}: {silent}", hint.format("")) from None
     try:
         # Ray Client warns, over several lines, before it raises; ray.init takes over SIGTERM
         with warnings.catch_warnings(), _keep_signal_handlers():
@@ -135,14 +163,9 @@ def connect(spec: str) -> Connection:
         first = (str(e).strip().splitlines() or [e.__class__.__name__])[0]
         if spec == "local":
             raise ClusterError(f"cannot start a local Ray cluster: {first}") from None
-        auth = (
-            " (a cluster with token authentication, Ray >= 2.59, also needs RAY_AUTH_MODE=token and its token here)"
-            if spec.startswith("ray://")
-            else ""
-        )
+        # an address given (not `auto`, which finds the token itself): a cluster that wants a token times out
         raise ClusterError(
-            f"cannot connect to the Ray cluster at {spec}: {first}",
-            f"start one with `ray start --head` (docs/SCALE.md), check the address{auth}, or use --cluster local",
+            f"cannot connect to the Ray cluster at {spec}: {first}", hint.format(auth if spec != "auto" else "")
         ) from None
     return Connection(ray, True, "ray local" if spec == "local" else f"ray cluster {spec}")
 

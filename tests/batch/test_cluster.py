@@ -349,3 +349,31 @@ def test_cluster_local_starts_its_own_cluster_where_another_is_named(tmp_path, t
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mkv"]
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_address_where_nothing_listens_is_one_line_at_once(tmp_path, scheme):
+    """`--cluster head:6390` (a wrong port): ray.init retried for about 14 minutes, a warning line every few
+    seconds (Ray Client: 30 s); now one line at once, exit 2, nothing written."""
+    import socket
+    import subprocess
+    import sys
+
+    (src,) = make_clips(tmp_path, {"a.mkv": 3})
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ)
+    env.pop("RAY_ADDRESS", None)
+    res = subprocess.run(
+        [sys.executable, "-c", "from streamdeblur.cli import main; main()", "run", str(src), "-o",
+         str(tmp_path / "out") + "/", "--cluster", f"{scheme}127.0.0.1:{port}"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines() == [
+        f"streamdeblur: error: cannot connect to the Ray cluster at {scheme}127.0.0.1:{port}: nothing answers at "
+        f"127.0.0.1:{port} (Connection refused); start one with `ray start --head` (docs/SCALE.md), check the "
+        "address, or use --cluster local"
+    ]
+    assert not (tmp_path / "out").exists()
