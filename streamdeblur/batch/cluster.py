@@ -111,6 +111,7 @@ class Connection:
                 self.ray.shutdown()
             except Exception:  # pragma: no cover
                 log.debug("ray.shutdown failed", exc_info=True)
+            _quiet_raylet_messages(False)  # as Ray has it, for a session made after this one
 
 
 #: how long a cluster's address gets to accept a connection before it is taken as wrong
@@ -167,7 +168,24 @@ def connect(spec: str) -> Connection:
         raise ClusterError(
             f"cannot connect to the Ray cluster at {spec}: {first}", hint.format(auth if spec != "auto" else "")
         ) from None
+    _quiet_raylet_messages()
     return Connection(ray, True, "ray local" if spec == "local" else f"ray cluster {spec}")
+
+
+def _quiet_raylet_messages(quiet: bool = True) -> None:
+    """Keep Ray's own messages off stdout, which holds the summary table, in a session this run made.
+
+    ``log_to_driver=False`` keeps the workers' output away, but the driver still printed the raylet's
+    error messages to stdout ("(raylet) A worker died or was killed while executing a task ...", one
+    paragraph, in colour): a dead worker is already said, on stderr, by the input's warning or error.
+    Ray has no option for it; the switch its debugger uses does it (a Ray without it: nothing changes)."""
+    try:
+        import ray._private.worker as ray_worker
+
+        if hasattr(ray_worker, "_worker_logs_enabled"):
+            ray_worker._worker_logs_enabled = not quiet
+    except Exception:  # pragma: no cover - another Ray
+        log.debug("could not quiet Ray's messages", exc_info=True)
 
 
 @dataclass(frozen=True)

@@ -377,3 +377,25 @@ def test_an_address_where_nothing_listens_is_one_line_at_once(tmp_path, scheme):
         "address, or use --cluster local"
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_dead_worker_leaves_stdout_to_the_summary_table(tmp_path, tiny_weights):
+    """A worker lost in `run --cluster local`: Ray's driver printed the raylet's paragraph about it ("(raylet)
+    A worker died or was killed while executing a task ...", in colour) on stdout, in the summary table a
+    script reads; the input's warning on stderr says it already."""
+    import subprocess
+    import sys
+
+    make_clips(tmp_path / "clips", {"a.mkv": 4, "b.mkv": 4})
+    hook = tmp_path / "kill.txt"
+    hook.write_text("once b.mkv\n")
+    env = dict(os.environ, OMP_NUM_THREADS="1", STREAMDEBLUR_TEST_KILL_WORKER=str(hook))
+    res = subprocess.run(
+        [sys.executable, "-c", "from streamdeblur.cli import main; main()", "run", str(tmp_path / "clips"), "-o",
+         str(tmp_path / "out"), "--cluster", "local", "--weights", str(tiny_weights), *OPTS],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "died" in res.stderr  # the input's warning: retried on another worker
+    lines = res.stdout.splitlines()
+    assert lines[0].split()[:3] == ["input", "status", "frames"] and len(lines) == 4, res.stdout
