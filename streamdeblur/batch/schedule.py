@@ -64,6 +64,9 @@ class Schedule:
         self._live: dict[int, int] = {}  # task id -> frames done so far
         self._inflight: dict[int, int] = {i: 0 for i in range(len(items))}
         self._parts: dict[int, _Parts] = {}
+        #: segmented inputs that failed or stopped while other parts of them were running: their line
+        #: (``on_item``) waits for those to stop, so that it says which parts are kept (a `-q` run shows no table)
+        self._tell_later: set[int] = set()
         self._started: dict[int, float] = {}
         self.t0: float | None = None
         self.workers = 0
@@ -249,6 +252,12 @@ class Schedule:
         if i in self._started:
             it.seconds = time.perf_counter() - self._started[i]
         self._cleanup(i)
+        if i in self._parts and self._inflight[i] > 0:  # said once its other parts stop, with what is kept
+            self._tell_later.add(i)
+        else:
+            self._tell(it)
+
+    def _tell(self, it: ItemReport) -> None:
         if self.on_item is not None:
             try:
                 self.on_item(it)
@@ -258,8 +267,15 @@ class Schedule:
     def _cleanup(self, i: int) -> None:
         """A segmented input that did not finish: once no part is being written, its finished parts are
         kept for the same command to go on from (its error says so), or, with none, the parts' folder is
-        removed."""
+        removed; then its line is said, if :meth:`_final` left it for then."""
         it = self.items[i]
+        if i in self._tell_later and self._inflight[i] <= 0:
+            self._tell_later.discard(i)
+            try:
+                self._cleanup(i)
+            finally:
+                self._tell(it)
+            return
         if i in self._parts and self._inflight[i] <= 0 and it.status in ("failed", "cancelled"):
             from .segments import remove_parts, segment_dir
 

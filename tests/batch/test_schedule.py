@@ -76,3 +76,32 @@ def test_the_report_replaces_an_earlier_one_and_leaves_no_temporary_file(tmp_pat
     assert (rep["inputs"], rep["done"], rep["failed"], rep["frames"], rep["fps"]) == (2, 1, 1, 8, 2.0)
     assert rep["items"][0]["fps"] == 4.0 and rep["items"][1]["error"] == "bad"
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_a_stopped_segmented_input_is_said_once_its_parts_stop_with_what_is_kept(tmp_path):
+    """Ctrl-C while two parts of one input ran: its line (on_item: what `-q` shows, without the table) came
+    with the first part's stop, before the other stopped, and so without "K of N parts are kept in ...:
+    the same command again goes on from them", which only the table had."""
+    from streamdeblur.batch.segments import Segment, SegmentPlan
+    from streamdeblur.batch.tasks import PartTask, PlanTask
+
+    seen = []
+    item = ItemReport(input=str(tmp_path / "in.mkv"), output=str(tmp_path / "out.mkv"), expected_frames=30)
+    s = Schedule([item], segments=3, overwrite=False, on_item=lambda it: seen.append(it.error))
+    s.begin(2)
+    plan = s.next_task()
+    assert isinstance(plan, PlanTask)
+    s.start(plan, "w1")
+    parts = tuple(Segment(k, 10 * k or None, 10 * k + 10 if k < 2 else None, 10, 10 * k) for k in range(3))
+    s.finish(plan, Result("planned", frames=30, plan=SegmentPlan(item.input, 30, 3, parts), resumable=True))
+    p1, p2, p3 = s.next_task(), s.next_task(), s.next_task()
+    assert all(isinstance(p, PartTask) for p in (p1, p2, p3))
+    s.start(p1, "w1")
+    s.finish(p1, Result("done", frames=10))
+    s.start(p2, "w1")
+    s.start(p3, "w2")
+    s.finish(p2, Result("cancelled", error="stopped after 4 frames"))
+    assert seen == []  # p3 still runs
+    s.finish(p3, Result("cancelled", error="stopped after 2 frames"))
+    assert len(seen) == 1 and seen[0].endswith("1 of 3 parts are kept in " + str(tmp_path / ".out.mkv.segments")
+                                                + ": the same command again goes on from them"), seen  # fmt: skip
