@@ -73,6 +73,18 @@ def test_refusals_come_before_the_first_frame(tmp_path, media):  # noqa: F811
         deblur_frames(media["pan"], RunOptions(reconnect=5))
 
 
+@pytest.mark.parametrize(("options", "words"), [
+    ({"batch": 2.5}, "batch must be a whole number of frames, 1 or more, got 2.5"),  # ran, batching 2.5
+    ({"batch": "4"}, "batch must be a whole number"),  # a TypeError from a comparison
+    ({"bitrate": 0}, "bitrate must be whole bits a second from 10_000"),  # passed; the encoder got no rate
+    ({"bitrate": "6M"}, "parse_bitrate('6M')"),
+])  # fmt: skip
+def test_library_options_a_caller_gets_wrong_are_input_errors(options, words):
+    with pytest.raises(InputError) as e:
+        RunOptions(**options)
+    assert words in str(e.value)
+
+
 def test_a_failure_in_the_pipeline_is_raised_from_next_not_a_wait_forever(media):  # noqa: F811
     """A model that fails mid-run (here a backend the caller closed too soon) ends the loop with its
     error: the failed pipeline's stop had kept the end from the consumer, whose next() waited forever."""
