@@ -268,7 +268,22 @@ def bench(
 
     if json_out is not None and str(json_out) != "-":  # before the measuring, not after
         check_writable(json_out, "--json", "bench.json", kind="json", not_these=[input] if input else [])
-    if encoders:
+    if encoders:  # the encoder alone: refuse what it would not do rather than ignore it
+        ignored = {
+            "INPUT": input, "--synthetic": synthetic, "--plot": plot, "--device": device, "--model": model,
+            "--weights": weights, "--precision": precision, "--max-tile": max_tile, "--threads": threads,
+            "--depth": depth, "--backend": None if backend == "auto" else backend,
+            "--batch": None if batch == "1,4" else batch,
+        }  # fmt: skip
+        given = [name for name, v in ignored.items() if v is not None]
+        if given:
+            from ..errors import InputError
+
+            raise InputError(
+                f"{', '.join(given)} cannot be used with --encoders (it times the encoder alone, on synthetic frames,"
+                " with no model and no chart)",
+                "drop " + ", ".join(given) + ", or run bench without --encoders",
+            )
         return _bench_encoders(resolutions, codec, presets, encoder_threads, frames, warmup, json_out, quiet)
     from ..bench import run_bench
     from ..bench.config import SIZE_LIMITS, BenchConfig, parse_ints, parse_names

@@ -50,3 +50,19 @@ def test_encoders_table_and_json(tmp_path, no_model):
 )
 def test_bad_encoder_options_are_one_line(args, words, no_model):
     assert_one_line_error(runner.invoke(app, ["bench", "--encoders", "--resolutions", "64x48", *args]), words)
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--plot", "enc.png"], "--plot cannot be used with --encoders"),
+        (["clip.mp4"], "INPUT cannot be used"),
+        (["--device", "cuda", "--backend", "tensorrt"], "--device, --backend cannot be used"),
+        (["--threads", "1"], "--threads cannot be used"),
+    ],
+)
+def test_encoders_refuses_options_it_would_ignore(args, words, tmp_path, monkeypatch, no_model):
+    """`--encoders --plot enc.png` wrote no chart and said nothing; a clip or --device cuda was silently unused."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(runner.invoke(app, ["bench", "--encoders", "--resolutions", "64x48", *args]), words)
+    assert list(tmp_path.iterdir()) == []
