@@ -55,9 +55,21 @@ def _header(report: dict[str, Any]) -> list[str]:
     c = report["config"]
     tiles = f"; tiles of at most {c['max_tile']} px" if c.get("max_tile") else ""
     depth = f"; {c['depth']}-bit frames" if c.get("depth") else ""
+    rounded = {  # --frames and --warmup rounded up to whole batches: what each batch size really counted
+        r["batch"]: f"batch {r['batch']}: {r['frames']} after {r['warmup']}"
+        for r in report["results"]
+        if (r["frames"], r["warmup"]) != (c["frames"], c["warmup"])
+    }
+    counted = f" ({'; '.join(rounded.values())}, whole batches)" if rounded else ""
+    if c.get("threads"):
+        threads = f"; {c['threads']} intra-op threads (--threads)"
+    else:
+        n = report["machine"].get("torch_threads")
+        torch_threads = f", PyTorch {n}" if n else ""
+        threads = f"; intra-op threads: each library's default{torch_threads}"
     lines.append(
-        f"input  {what}; {c['frames']} measured frames after {c['warmup']} warm-up; encode with {c['codec']}{tiles}"
-        f"{depth}"
+        f"input  {what}; {c['frames']} measured frames after {c['warmup']} warm-up{counted}; encode with {c['codec']}"
+        f"{tiles}{depth}{threads}"
     )
     return lines
 
@@ -102,7 +114,7 @@ def _print_report(data: dict[str, Any], json_out: Path | None) -> None:
     if not console.is_terminal:  # logs and pipes: the whole table, not an 80-column squeeze
         console = Console(width=220)
     for line in _header(data):
-        console.print(line, highlight=False, markup=False)
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(_table(data))
     for r in data["results"]:
         slowest = {"source": "source", "inference": "inference_stage", "encode": "encode"}[r["slowest_stage"]]

@@ -170,3 +170,19 @@ def test_openvino_settings_reach_the_backend_options(monkeypatch):
     assert res.exit_code == 2 and "--openvino-hint" in res.stderr
     text = runner.invoke(app, ["bench", "--help"], env={"COLUMNS": "200"}).stdout
     assert "STREAMDEBLUR_OPENVINO_PRECISION" in text and "STREAMDEBLUR_OPENVINO_HINT" in text
+
+
+def test_header_says_threads_and_the_frames_each_batch_counted(tiny_weights):
+    """The header said '3 measured frames after 1 warm-up' when batch 2 counted 4 after 2, and
+    never said how many threads ran: a --threads 1 table read like one with every core."""
+    base = ["bench", "--synthetic", "32x24", "--backend", "torch", "--device", "cpu", "--weights", str(tiny_weights),
+            "--frames", "3", "--warmup", "1", "-q"]  # fmt: skip
+    res = runner.invoke(app, [*base, "--batch", "1,2", "--threads", "1"])
+    assert res.exit_code == 0, res.stderr + res.stdout
+    line = next(x for x in res.stdout.splitlines() if x.startswith("input "))
+    assert "3 measured frames after 1 warm-up (batch 2: 4 after 2, whole batches)" in line, line
+    assert "1 intra-op threads (--threads)" in line, line
+    res = runner.invoke(app, [*base, "--batch", "1"])
+    assert res.exit_code == 0, res.stderr + res.stdout
+    line = next(x for x in res.stdout.splitlines() if x.startswith("input "))
+    assert "whole batches" not in line and "intra-op threads: each library's default, PyTorch 1" in line, line
