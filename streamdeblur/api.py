@@ -24,7 +24,7 @@ from .backends.options import BackendOptions
 from .errors import Cancelled, InputError, OutputError
 from .pipeline import OnProgress, PipelineStats
 from .video.audio import check_audio
-from .video.containers import MAX_BITRATE, encoder_name
+from .video.containers import MAX_BITRATE, MIN_BITRATE, encoder_name
 from .video.deinterlace import check_deinterlace
 from .video.trim import check_trim
 
@@ -111,9 +111,9 @@ class RunOptions:
         if self.batch is not None and (not isinstance(self.batch, int) or self.batch < 1):
             raise InputError(f"batch must be a whole number of frames, 1 or more, got {self.batch!r}")
         rate = self.bitrate
-        if rate is not None and (not isinstance(rate, int) or not 10_000 <= rate <= MAX_BITRATE):
+        if rate is not None and (not isinstance(rate, int) or not MIN_BITRATE <= rate <= MAX_BITRATE):
             raise InputError(
-                f"bitrate must be whole bits a second from 10_000 to {MAX_BITRATE:_}, got {self.bitrate!r}",
+                f"bitrate must be whole bits a second from {MIN_BITRATE:_} to {MAX_BITRATE:_}, got {self.bitrate!r}",
                 "streamdeblur.video.containers.parse_bitrate('6M') gives one from --bitrate's words",
             )
         if self.encoder_threads is not None and not 0 <= self.encoder_threads <= 256:

@@ -25,6 +25,9 @@ from .common import (
 if TYPE_CHECKING:
     from rich.table import Table
 
+#: --batch when not given (bench --encoders refuses any other)
+DEFAULT_BATCHES = "1,4"
+
 
 def _fmt(v: float | None, digits: int = 1) -> str:
     if v is None:
@@ -176,7 +179,7 @@ def bench(
     resolutions: Annotated[
         str, typer.Option("--resolutions", help="Frame sizes WIDTHxHEIGHT, comma-separated.")
     ] = "640x360,1280x720,1920x1080",
-    batch: Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated.")] = "1,4",
+    batch: Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated.")] = DEFAULT_BATCHES,
     frames: Annotated[
         int, typer.Option("--frames", min=1, help="Measured frames per stage (rounded up to whole batches).")
     ] = 32,
@@ -285,7 +288,7 @@ def bench(
             "INPUT": input, "--synthetic": synthetic, "--plot": plot, "--device": device, "--model": model,
             "--weights": weights, "--precision": precision, "--max-tile": max_tile, "--threads": threads,
             "--depth": depth, "--backend": None if backend == "auto" else backend,
-            "--batch": None if batch == "1,4" else batch,
+            "--batch": None if batch == DEFAULT_BATCHES else batch,
         }  # fmt: skip
         given = [name for name, v in ignored.items() if v is not None]
         if given:

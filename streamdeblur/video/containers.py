@@ -338,6 +338,8 @@ RATE_CODECS = (
 #: the largest --bitrate: FFmpeg's rate-control buffer (``bufsize``, 2x the bitrate, :func:`rate_options`)
 #: is an int, at most 2**31 - 1 bits, in every encoder
 MAX_BITRATE = 1_000_000_000
+#: the smallest --bitrate (10 kb/s): below it no encoder makes a picture
+MIN_BITRATE = 10_000
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKmM]?)(?:bps|b/s|b)?$")
 
 
@@ -347,7 +349,7 @@ def parse_bitrate(text: str) -> int:
     if m is None or float(m[1]) <= 0:
         raise InputError(f"--bitrate {text!r} is not a bitrate", "give bits per second: --bitrate 6M, 4500k or 800000")
     rate = round(float(m[1]) * {"": 1, "k": 1000, "m": 1_000_000}[m[2].lower()])
-    if not 10_000 <= rate <= MAX_BITRATE:
+    if not MIN_BITRATE <= rate <= MAX_BITRATE:
         raise InputError(
             f"--bitrate {text}: {rate} bits a second is outside 10k to 1000M",
             "give one in that range (the encoder's buffer, twice the bitrate, must stay under 2^31 bits)",
