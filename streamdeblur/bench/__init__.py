@@ -247,7 +247,8 @@ def _new_report(
             "resolutions": [f"{w}x{h}" for w, h in resolutions], "batches": list(config.batches),
             "frames": config.frames, "warmup": config.warmup, "codec": config.codec or "libx264 (the .mp4 default)",
             "precision": config.precision, "max_tile": config.max_tile, "threads": config.threads,
-            "depth": config.depth,
+            "depth": config.depth, "openvino_precision": config.openvino_precision,
+            "openvino_hint": config.openvino_hint,
         },
         input=input_desc,
         method={
@@ -304,7 +305,8 @@ def run_bench(config: BenchConfig, on_progress: Notify | None = None) -> BenchRe
                         result = BenchResult(
                             backend=backend.name, device=backend.device, precision=backend.precision,
                             model=model_name, weights=wsrc, width=w, height=h, batch=batch, frames=measured,
-                            warmup=warm, requested=bname, choice=choice, max_tile=config.max_tile, **figures,
+                            warmup=warm, requested=bname, choice=choice, max_tile=config.max_tile,
+                            hint=getattr(backend, "hint", None), **figures,
                         )  # fmt: skip
                         e2e = result.fps.end_to_end
                         say(f"{w}x{h} batch {batch}: {model_name} on {backend.name}: {e2e:.2f} fps end to end")

@@ -55,6 +55,9 @@ class BenchResult:
     requested: str = ""  # the --backend name asked for ("auto" or the backend itself)
     choice: str = ""  # the chooser's reason (what `run` prints): for auto, which backend and why
     max_tile: int | None = None
+    #: OpenVINO's performance hint it was opened with (``auto``: latency at batch 1, throughput
+    #: above); None for the other backends, which have none
+    hint: str | None = None
     #: the end-to-end run's inference-thread busy time over its wall time: near 1, the model is
     #: the bottleneck (unlike ``efficiency`` it does not depend on load changing between stages)
     infer_busy_share: float | None = None
@@ -91,10 +94,20 @@ class BenchReport:
         }
 
 
+def backend_label(r: dict[str, Any]) -> str:
+    """What ran, as the table, the side-by-side lines and the chart name it: "auto=openvino cpu
+    bf16 (hint auto)", "torch cpu fp32": the backend asked for where it was ``auto``, the device,
+    the precision, and OpenVINO's performance hint."""
+    name = r.get("requested") or r["backend"]
+    head = r["backend"] if name == r["backend"] else f"{name}={r['backend']}"
+    hint = f" (hint {r['hint']})" if r.get("hint") else ""
+    return f"{head} {r['device']} {r['precision']}{hint}"
+
+
 def ratio_lines(report: BenchReport | dict[str, Any]) -> list[str]:
     """End-to-end FPS side by side, per model x size x batch, when several backends ran.
 
-    The format: "MODEL WxH batch N: auto=openvino cpu bf16 A fps; onnxruntime cpu fp32 B fps
+    The format: "MODEL WxH batch N: auto=openvino cpu bf16 (hint auto) A fps; onnxruntime cpu fp32 B fps
     (auto / onnxruntime A/B x)", each ratio the first backend listed over another.
     """
     data = report.as_dict() if isinstance(report, BenchReport) else report
@@ -105,12 +118,7 @@ def ratio_lines(report: BenchReport | dict[str, Any]) -> list[str]:
     for (model, size, batch), rows in groups.items():
         if len(rows) < 2:
             continue
-
-        def label(r: dict[str, Any]) -> str:
-            name = r.get("requested") or r["backend"]
-            return name if name == r["backend"] else f"{name}={r['backend']}"
-
-        figs = "; ".join(f"{label(r)} {r['device']} {r['precision']} {r['fps']['end_to_end']:.2f} fps" for r in rows)
+        figs = "; ".join(f"{backend_label(r)} {r['fps']['end_to_end']:.2f} fps" for r in rows)
         first = rows[0]
         ratios = ", ".join(
             f"{(first.get('requested') or first['backend'])} / {(r.get('requested') or r['backend'])} "
@@ -159,7 +167,7 @@ def plot_report(report: BenchReport | dict[str, Any], path: str | os.PathLike) -
     ]
     if all(r["fps"]["decode"] is None for r in results):
         stages = stages[1:]  # synthetic input: nothing was decoded
-    labels = [f"{r['backend']}/{r['device']}\n{r['model']}\n{r['resolution']} b{r['batch']}" for r in results]
+    labels = [f"{backend_label(r)}\n{r['model']}\n{r['resolution']} b{r['batch']}" for r in results]
     fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(results) + 3), 5.0))
     width = 0.8 / len(stages)
     xs = np.arange(len(results))

@@ -80,6 +80,8 @@ def _header(report: dict[str, Any]) -> list[str]:
 def _table(report: dict[str, Any]) -> Table:
     from rich.table import Table
 
+    from ..bench.report import backend_label
+
     t = Table(title="streamdeblur bench (FPS per stage; latency end to end)", show_lines=False)
     for name, just in [
         ("backend", "left"), ("model", "left"), ("size", "left"), ("batch", "right"), ("decode", "right"),
@@ -89,9 +91,8 @@ def _table(report: dict[str, Any]) -> Table:
         t.add_column(name, justify=just)  # type: ignore[arg-type]
     for r in report["results"]:
         f = r["fps"]
-        backend = ("auto=" if r.get("requested") == "auto" else "") + f"{r['backend']} {r['device']} {r['precision']}"
         t.add_row(
-            backend, r["model"], r["resolution"], str(r["batch"]),
+            backend_label(r), r["model"], r["resolution"], str(r["batch"]),
             _fmt(f["decode"]), _fmt(f["pre"]), _fmt(f["infer"], 2), _fmt(f["post"]), _fmt(f["encode"]),
             _fmt(f["end_to_end"], 2), f"{r['efficiency']:.2f} ({r['slowest_stage']})",
             _fmt(r["latency_ms"]["p50"]), _fmt(r["latency_ms"]["p99"]),

@@ -186,3 +186,24 @@ def test_header_says_threads_and_the_frames_each_batch_counted(tiny_weights):
     assert res.exit_code == 0, res.stderr + res.stdout
     line = next(x for x in res.stdout.splitlines() if x.startswith("input "))
     assert "whole batches" not in line and "intra-op threads: each library's default, PyTorch 1" in line, line
+
+
+def test_openvino_hint_and_precision_in_json_table_and_chart(tmp_path, tiny_weights):
+    """An OpenVINO figure is only comparable with the hint and precision it ran with: the JSON's
+    config and each result carry them, and the table's and chart's row name them."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("matplotlib")
+    out, chart = tmp_path / "bench.json", tmp_path / "bench.svg"
+    res = runner.invoke(
+        app,
+        ["bench", "--synthetic", "32x24", "--backend", "openvino", "--device", "cpu", "--weights", str(tiny_weights),
+         "--batch", "1", "--frames", "2", "--warmup", "1", "--openvino-precision", "fp32", "--openvino-hint",
+         "latency", "--json", str(out), "--plot", str(chart)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr + res.stdout
+    data = json.loads(out.read_text())
+    assert data["config"]["openvino_precision"] == "fp32" and data["config"]["openvino_hint"] == "latency"
+    (row,) = data["results"]
+    assert (row["backend"], row["precision"], row["hint"]) == ("openvino", "fp32", "latency")
+    assert "openvino cpu fp32 (hint latency)" in res.stdout
+    assert chart.stat().st_size > 0
