@@ -677,8 +677,11 @@ class FileSource:
                         yield from emit(f)
                 elif packet.dts is not None and packet.size:
                     at = packet.pts if packet.pts is not None else packet.dts
-                    if trim is not None and not trim.packet(self._out_time(at, packet.time_base)):
-                        continue
+                    if trim is not None:
+                        sound = packet.stream.type == "audio" and packet.duration
+                        ends = self._out_time(at + packet.duration, packet.time_base) if sound else None
+                        if not trim.packet(self._out_time(at, packet.time_base), ends):
+                            continue
                     if self._shift and packet.time_base:
                         delta = round(self._shift / packet.time_base)
                         packet.dts += delta

@@ -125,11 +125,15 @@ class Trim:
             f"give a --duration of at least {spacing:g} s, or an --end that far past --start",
         )
 
-    def packet(self, t: float | None) -> bool:
-        """Keep a copied (audio, subtitle, data) packet at output time ``t``?"""
+    def packet(self, t: float | None, end: float | None = None) -> bool:
+        """Keep a copied (audio, subtitle, data) packet at output time ``t``? ``end``: where an audio
+        packet's sound ends (output seconds; None where unknown): one that begins before the start and
+        ends after it holds the part's first sound, so it is kept at its negative time, as FFmpeg's
+        stream copy keeps it, and the container plays it from 0 (an MP4's edit list, Matroska's
+        negative time): left out, the sound began up to a packet late (21 ms of AAC)."""
         if t is None:
             return not self.video_done
-        if self.start is not None and t < -_EPS:
+        if self.start is not None and t < -_EPS and (end is None or end <= _EPS):
             return False
         return self.end is None or t < self.end - _EPS
 

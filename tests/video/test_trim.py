@@ -84,6 +84,23 @@ def _part_of(tmp_path: Path, src: Path, decoded: list[np.ndarray], tiny_weights:
     assert hidden(tmp_path) == []
 
 
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_a_parts_sound_starts_at_its_first_instant(tmp_path, recording, tiny_weights, ext):
+    """The AAC packet that begins before --start and ends after it holds the part's first 2.7 ms of
+    sound: it is copied, at its negative time, so the sound starts with the picture (before, the sound
+    began 2.7 ms late here, up to a packet, 21 ms, in general)."""
+    src, _ = recording
+    out = tmp_path / f"part{ext}"
+    res = run(src, "-o", out, "-w", tiny_weights, "--start", "1", "--duration", "1")
+    assert res.exit_code == 0, res.stderr
+    step = Fraction(1024, 48000)
+    wanted = [data for data, t in packets(src, "audio") if t + step > 1 and t < 2]  # every packet that sounds in it
+    got = packets(out, "audio")
+    assert [data for data, _ in got] == wanted
+    first = got[0][1]
+    assert first < 0 < first + step  # the part's first instant is in the first packet
+
+
 def test_duration_alone_counts_from_the_first_frame_and_keeps_timestamps(tmp_path, recording, tiny_weights):
     src, decoded = recording
     out = tmp_path / "first.mkv"
