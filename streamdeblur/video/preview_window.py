@@ -9,9 +9,11 @@ when they cannot connect to X or are refused, which no ``except`` can catch. Wit
 display, :class:`~streamdeblur.errors.DisplayUnavailableError` says why (and, for a
 refusal, to run as the display's owner or set ``XAUTHORITY``) and to use ``--serve``.
 
-Environment: it reads ``DISPLAY``, ``WAYLAND_DISPLAY`` and ``XAUTHORITY``, what every X or
-Wayland client opens its display with (not settings of ours), and sets ``QT_QPA_FONTDIR`` for OpenCV's Qt when
-unset (the wheels ship no fonts).
+Environment: it reads ``DISPLAY``, ``WAYLAND_DISPLAY``, ``XDG_RUNTIME_DIR`` (where a Wayland display's
+socket is) and ``XAUTHORITY``, what every X or Wayland client opens its display with (not settings of
+ours), and sets ``QT_QPA_FONTDIR`` for OpenCV's Qt when unset (the wheels ship no fonts). A Wayland
+display without an X one is refused the same way where OpenCV's Qt has no Wayland plugin (the
+opencv-python wheels ship X11's only), as Qt would abort there too.
 """
 
 from __future__ import annotations
@@ -111,6 +113,44 @@ def _handshake(s: socket.socket, family: int, address: bytes, number: str) -> st
     )
 
 
+def _qt_platforms() -> list[str] | None:
+    """The Qt platform plugins OpenCV's wheel ships (``libqxcb.so`` ...); None where its build brings none
+    (a system OpenCV on GTK, say). Found without importing cv2, which must come before av (CV2_BEFORE_AV)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("cv2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for d in spec.submodule_search_locations:
+        platforms = os.path.join(d, "qt", "plugins", "platforms")
+        if os.path.isdir(platforms):
+            return sorted(os.listdir(platforms))
+    return None
+
+
+def _wayland_problem(name: str) -> str | None:
+    """Why a window cannot open on the Wayland display ``name`` with no X display beside it (None: let
+    OpenCV try): its socket does not answer, or OpenCV's Qt has no Wayland plugin (the opencv-python
+    wheels ship X11's only) and would abort the process."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    path = name if os.path.isabs(name) else os.path.join(runtime, name)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2.0)
+    try:
+        s.connect(path)
+    except OSError as e:
+        return f"cannot connect to the Wayland display {name!r} ({e.strerror or e}), and DISPLAY (X11) is not set"
+    finally:
+        s.close()
+    platforms = _qt_platforms()
+    if platforms is not None and not any("wayland" in p for p in platforms):
+        return (
+            f"OpenCV's window speaks X11 only (its Qt has no Wayland plugin) and DISPLAY is not set, only "
+            f"WAYLAND_DISPLAY={name!r}: set DISPLAY to the session's XWayland display (often :0)"
+        )
+    return None
+
+
 def _connect_display() -> tuple[str | None, socket.socket | None]:
     """(why no window can open here, or None; the open X connection when there is one).
 
@@ -120,7 +160,7 @@ def _connect_display() -> tuple[str | None, socket.socket | None]:
     if not (sys.platform.startswith("linux") or "bsd" in sys.platform):
         return None, None
     if os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY"):
-        return None, None  # Qt/GTK builds may speak Wayland; let them try
+        return _wayland_problem(os.environ["WAYLAND_DISPLAY"]), None
     disp = os.environ.get("DISPLAY", "")
     if not disp:
         return "no display (DISPLAY is not set)", None

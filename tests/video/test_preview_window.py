@@ -11,6 +11,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +33,33 @@ def test_window_without_display_raises(monkeypatch):
     monkeypatch.setenv("DISPLAY", ":4242")  # nothing listens there
     with pytest.raises(DisplayUnavailableError, match="--serve"):
         PreviewWindow()
+
+
+def test_wayland_without_x_is_a_one_line_error(media, tmp_path):
+    """A Wayland session without XWayland (WAYLAND_DISPLAY set, DISPLAY not): OpenCV's Qt has only its X11
+    plugin and aborted the process with Qt's multi-line plugin error; now one line naming --serve, exit 2."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM")}
+    env |= {"WAYLAND_DISPLAY": "wayland-0", "XDG_RUNTIME_DIR": str(tmp_path)}
+
+    def preview() -> str:
+        r = subprocess.run(
+            [sys.executable, "-c", "from streamdeblur.cli import main; main()", "preview", str(media["still"]),
+             "--weights", str(media["weights"]), "--max-frames", "1"],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, r.stderr
+        assert lines[0].startswith("streamdeblur: error: cannot open a preview window") and "--serve" in lines[0]
+        return lines[0]
+
+    assert "cannot connect to the Wayland display 'wayland-0'" in preview()  # no compositor there
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as compositor:  # one that answers
+        compositor.bind(str(tmp_path / "wayland-0"))
+        compositor.listen()
+        platforms = Path(cv2.__file__).parent / "qt" / "plugins" / "platforms"
+        if platforms.is_dir() and not any("wayland" in p.name for p in platforms.iterdir()):
+            line = preview()
+            assert "X11 only" in line and "set DISPLAY" in line
 
 
 def _need(*programs: str) -> None:
