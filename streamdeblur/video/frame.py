@@ -26,6 +26,9 @@ class Frame:
     captured_at: float = 0.0
     # what a source adds: a file's first frame, its pixel format and colour tags; a file played live, media_time
     meta: dict[str, Any] = field(default_factory=dict)
+    #: how long the frame shows, in ``time_base`` units, where the input says (a variable-rate file's last
+    #: frame has no next one to tell it); None: unknown
+    duration: int | None = None
 
     @property
     def time(self) -> float | None:

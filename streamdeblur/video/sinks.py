@@ -381,6 +381,9 @@ class FileSink:
         self._packets_out = 0  # video packets muxed: frames the encoder has finished
         self._steady = [0.0, 0]  # seconds and frames of encode calls since its first packet
         self._last_pts: int | None = None
+        #: encoder pts -> the frame's own duration on the encoder's clock, for its packet: the muxer gives the last
+        #: frame (which no next frame times) the mean frame duration otherwise, shortening a variable-rate video
+        self._durations: dict[int, int] = {}
         self._last_dts: dict[int, Fraction] = {}  # per copied output stream, in seconds
         #: copied packets left out because their time went back (write_packet)
         self.packets_dropped = 0
@@ -697,6 +700,9 @@ class FileSink:
             self._steady[0] += time.perf_counter() - t0
             self._steady[1] += 1
         for packet in packets:
+            duration = self._durations.pop(packet.pts, None) if packet.pts is not None else None
+            if duration:
+                packet.duration = duration
             self.container.mux(packet)
             self._packets_out += 1
 
@@ -751,6 +757,8 @@ class FileSink:
             pts = 0 if self._last_pts is None else self._last_pts + 1
         vf.pts = pts
         vf.time_base = self._time_base
+        if frame.duration and frame.time_base is not None:
+            self._durations[pts] = max(1, round(frame.duration * frame.time_base / self._time_base))
         vf.color_primaries = self.info.color_primaries
         vf.color_trc = self.info.color_trc
         self._last_pts = pts

@@ -603,7 +603,13 @@ class FileSource:
         if pts is not None and self._shift:
             pts += round(self._shift / tb)
         frame = Frame(
-            index=self._frames_out, pts=pts, time_base=tb, image=img, captured_at=time.perf_counter(), meta=meta
+            index=self._frames_out,
+            pts=pts,
+            time_base=tb,
+            image=img,
+            captured_at=time.perf_counter(),
+            meta=meta,
+            duration=f.duration or None,
         )
         self._frames_out += 1
         return frame

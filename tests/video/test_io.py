@@ -75,6 +75,40 @@ def test_identity_through_lossless_codec_is_bit_exact_with_same_pts(tmp_path, ex
         assert np.array_equal(x, orig) and np.array_equal(y, orig)
 
 
+def video_ends(path: Path) -> list[tuple[float, float]]:
+    """(time, duration) in ms of each video packet, in presentation order."""
+    with av.open(str(path)) as c:
+        got = sorted((p for p in c.demux(c.streams.video[0]) if p.size), key=lambda p: p.pts)
+    return [(float(p.pts * p.time_base * 1000), float(p.duration * p.time_base * 1000)) for p in got]
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".mov"])
+def test_a_variable_rate_videos_last_frame_keeps_its_own_duration(tmp_path, ext):
+    """A phone's variable-rate MP4 whose last frame shows for 150 ms: the output shows it as long, so it
+    plays as long as the input (before, the muxer gave it the mean frame time, 57 ms: 93 ms short)."""
+    pts = [0, 40, 80, 100, 200, 240, 260, 300, 400, 420]
+    shows = {p: b - p for p, b in zip(pts, [*pts[1:], 570])}
+    src = tmp_path / "phone.mp4"
+    with av.open(str(src), "w") as out:
+        s = out.add_stream("libx264", rate=25, options={"bf": "0"})
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.time_base = s.codec_context.time_base = Fraction(1, 1000)
+        for img, t in [*zip(random_frames(len(pts), 64, 48), pts), (None, None)]:
+            f = None
+            if img is not None:
+                f = av.VideoFrame.from_ndarray(img, format="rgb24")
+                f.pts, f.time_base = t, Fraction(1, 1000)
+            for pk in s.encode(f):
+                pk.duration = shows[pk.pts]
+                out.mux(pk)
+    assert video_ends(src)[-1] == (420, 150)
+    dst = tmp_path / f"out{ext}"
+    run(src, dst)
+    got = video_ends(dst)
+    assert [t for t, _ in got] == pts
+    assert got[-1] == (420, 150)  # the last frame's own 150 ms; the video ends at 570 ms, as the input does
+
+
 @pytest.mark.parametrize(
     "ext,codec,pix_fmt",
     [(".mp4", "libx264rgb", None), (".mkv", "ffv1", "bgr0"), (".mov", "libx264rgb", None)],
