@@ -124,11 +124,18 @@ def read_still(path: str | os.PathLike[str]) -> Still:
     if img is None:  # pragma: no cover - it decoded unchanged a moment ago
         raise InputError(f"input {p} is not a picture OpenCV can read as colour")
     said: list[str] = []
-    if raw.ndim == 3 and raw.shape[2] == 4:
+    alpha = raw.ndim == 3 and raw.shape[2] in (2, 4)
+    if alpha and raw[..., -1].min() < np.iinfo(raw.dtype).max:  # an opaque one (a screenshot's) loses nothing
         said.append(f"{p.name} has an alpha channel; the output has none: transparency is dropped")
     rgb = np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-    grey = raw.ndim == 2 or raw.shape[2] == 2  # a scan, a monochrome camera's frame
+    # a scan, a monochrome camera's frame; grey with alpha, which OpenCV reads as BGRA with B = G = R
+    grey = raw.ndim == 2 or raw.shape[2] == 2 or (alpha and _same_planes(raw[..., :3]))
     return Still(rgb, read_meta(data.tobytes()), tuple(said), grey)
+
+
+def _same_planes(bgr: np.ndarray) -> bool:
+    """Whether the three colour planes are one (a grey picture OpenCV read as colour)."""
+    return bool(np.array_equal(bgr[..., 0], bgr[..., 1]) and np.array_equal(bgr[..., 0], bgr[..., 2]))
 
 
 def write_still(

@@ -154,6 +154,26 @@ def test_a_transparent_png_says_its_transparency_is_dropped(tmp_path, tiny_weigh
     assert np.array_equal(cv2.imread(str(tmp_path / "out.png"))[..., ::-1], rgba[..., :3])
 
 
+def test_a_grey_picture_with_alpha_comes_out_grey_and_an_opaque_alpha_is_not_warned(tmp_path, tiny_weights):
+    """A grey scan with an alpha channel (PNG's grey + alpha) stays grey, as a grey one does (OpenCV reads
+    it as BGRA, and it came out in colour); a screenshot whose alpha is opaque everywhere loses nothing, so
+    no warning says its transparency is dropped."""
+    grey = picture()[..., 0]
+    src = tmp_path / "scan.png"
+    Image.fromarray(np.dstack([grey, np.full_like(grey, 200)]), "LA").save(src)
+    res = run(src, "-o", tmp_path / "out.png", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    assert "scan.png has an alpha channel; the output has none: transparency is dropped" in res.stderr
+    got = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    assert got.shape == (48, 64) and np.array_equal(got, grey)
+    shot = tmp_path / "screenshot.png"
+    Image.fromarray(np.dstack([picture(), np.full((48, 64), 255, np.uint8)]), "RGBA").save(shot)
+    res = run(shot, "-o", tmp_path / "shot.png", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    assert "alpha channel" not in res.stderr
+    assert cv2.imread(str(tmp_path / "shot.png"), cv2.IMREAD_UNCHANGED).shape == (48, 64, 3)
+
+
 def test_the_shipped_model_sharpens_a_blurred_picture(tmp_path):
     """A crop of the quick-start clip's frame 60 (blurred by a panning camera) and its sharp reference."""
     import av
