@@ -307,6 +307,7 @@ def deblur_still(
     backend is open, before the work (a 24-megapixel photo takes minutes on a CPU): the size, the
     backend, and the tiles it runs in."""
     from .api import _open_backend, _same_file
+    from .video.sequence import SEQUENCE_ENCODERS, _one_number
     from .video.sinks import check_output_path
 
     out = Path(str(output))
@@ -314,6 +315,11 @@ def deblur_still(
         raise OutputError(f"{out.name} is not a picture name", f"end it with one of: {', '.join(STILL_EXTENSIONS)}")
     if _same_file(str(input), out):  # before "exists: pass --overwrite", which would then be refused
         raise OutputError(f"the output {out} is the input", "write to another file")
+    if not is_still(input) and _one_number(out.name):  # -o f_%04d.webp: a sequence, in a format it is not written in
+        raise OutputError(
+            f"{out.name}: an image sequence is not written as {out.suffix}",
+            f"name pictures ending {', '.join(SEQUENCE_ENCODERS)}: -o {os.path.splitext(str(out))[0]}.png",
+        )
     check_output_path(out, overwrite=options.overwrite, example="sharp.png")
     if not is_still(input):
         raise InputError(

@@ -92,6 +92,20 @@ def test_mistakes_with_sequences_are_one_line_and_nothing_is_written(tmp_path, t
     assert not (tmp_path / "out.mp4").exists()
 
 
+def test_a_sequence_output_in_a_format_it_cannot_be_written_in_names_those_it_can(tmp_path, tiny_weights):
+    """``-o sharp/f_%04d.webp``: a WebP sequence is not written here; the line said the video 'is not a
+    picture', as if a sequence were one picture. It now names the extensions a sequence is written in."""
+    from videofiles import write_video
+
+    write_video(tmp_path / "clip.mkv", random_frames(3, 32, 32))
+    res = run(tmp_path / "clip.mkv", "-o", tmp_path / "f_%04d.webp", "-w", tiny_weights)
+    assert res.exit_code == 2
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("streamdeblur: error: f_%04d.webp: an image sequence is not written as .webp"), line
+    assert ".png, .jpg, .jpeg, .tif, .tiff, .bmp" in line and "f_%04d.png" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv", "weights"]
+
+
 def test_a_video_written_as_a_sequence_of_pictures_one_a_frame(tmp_path, tiny_weights, caplog):
     """-o frames/f_%04d.png: what a labelling tool or a detector's training set takes, FFmpeg's image2."""
     from videofiles import hidden, write_video
