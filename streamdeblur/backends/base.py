@@ -81,7 +81,11 @@ class Backend(ABC):
     def unavailable_reason(cls, device: str) -> str | None:
         """None if this backend can run on ``device`` here; else a one-line reason with the fix."""
         if device not in cls.devices:
-            return f"backend {cls.name!r} does not run on {device!r} (it runs on: {', '.join(cls.devices)})"
+            runs = ", ".join(cls.devices)
+            return (
+                f"backend {cls.name!r} does not run on {device!r} (it runs on: {runs}); "
+                f"pass --device {cls.devices[0]}, or another --backend for {device}"
+            )
         return cls.missing(device)
 
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -58,6 +60,24 @@ def test_explicit_tensorrt_without_it_is_an_error_naming_what_lacks(lite):
 def test_tensorrt_on_cpu_is_refused():
     with pytest.raises(BackendUnavailableError, match="does not run on 'cpu'"):
         choose_backend("tensorrt", "cpu")
+
+
+def test_a_device_the_backend_never_runs_on_says_what_to_pass(tmp_path):
+    """`run --backend openvino --device cuda` said only "backend 'openvino' does not run on 'cuda' (it runs
+    on: cpu)", with no fix after it; the line now says which --device (or another --backend) to pass."""
+    from typer.testing import CliRunner
+
+    from streamdeblur.cli import app
+
+    picture = tmp_path / "in.png"
+    cv2.imwrite(str(picture), np.full((24, 32, 3), 128, np.uint8))
+    r = CliRunner().invoke(app, ["run", str(picture), "-o", str(tmp_path / "o.png"), "--backend", "openvino"]
+                           + ["--device", "cuda"])  # fmt: skip
+    assert r.exit_code == 2
+    assert r.output.strip() == (
+        "streamdeblur: error: backend 'openvino' does not run on 'cuda' (it runs on: cpu); "
+        "pass --device cpu, or another --backend for cuda"
+    )
 
 
 @no_cuda
