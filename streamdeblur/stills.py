@@ -13,6 +13,7 @@ upright everywhere.
 from __future__ import annotations
 
 import os
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +85,47 @@ def to_8bit(pixels: np.ndarray) -> np.ndarray:
     return ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
+def frame_count(data: bytes) -> tuple[int, str]:
+    """How many pictures a file's bytes hold, and what they are called: an animated PNG's frames (its
+    ``acTL`` chunk), an animated WebP's (its ``ANMF`` chunks), a TIFF's pages (its chain of IFDs);
+    (1, "frames") for anything else. OpenCV decodes the first only."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        pos = 8
+        while pos + 8 <= len(data):
+            size, kind = struct.unpack_from(">I4s", data, pos)
+            if kind == b"acTL" and size >= 4 and pos + 12 <= len(data):
+                return max(1, struct.unpack_from(">I", data, pos + 8)[0]), "frames"
+            if kind in (b"IDAT", b"IEND"):
+                break
+            pos += 12 + size
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        pos, frames = 12, 0
+        while pos + 8 <= len(data):
+            kind, size = struct.unpack_from("<4sI", data, pos)
+            frames += kind == b"ANMF"
+            pos += 8 + size + (size & 1)
+        return max(1, frames), "frames"
+    elif data[:4] in (b"II*\0", b"MM\0*"):
+        order = "<" if data[:2] == b"II" else ">"
+        offset, pages, seen = struct.unpack_from(order + "I", data, 4)[0], 0, set()
+        while 8 <= offset <= len(data) - 2 and offset not in seen:  # a loop in a damaged file ends it
+            seen.add(offset)
+            entries = struct.unpack_from(order + "H", data, offset)[0]
+            end = offset + 2 + 12 * entries
+            if end + 4 > len(data):
+                pages += 1
+                break
+            subfile = 0
+            for e in range(offset + 2, end, 12):
+                tag, typ = struct.unpack_from(order + "HH", data, e)
+                if tag == 254:  # NewSubfileType, its value in the entry (a LONG, or a SHORT)
+                    subfile = struct.unpack_from(order + ("H" if typ == 3 else "I"), data, e + 8)[0]
+            pages += not subfile & 1  # bit 0: a reduced copy of another page (a thumbnail), not a page
+            offset = struct.unpack_from(order + "I", data, end)[0]
+        return max(1, pages), "pages"
+    return 1, "frames"
+
+
 class Still(NamedTuple):
     """A picture as read: (H, W, 3) RGB pixels (uint8 or uint16, upright), its metadata blocks,
     what is lost on the way, and whether it is a grey picture (written grey again)."""
@@ -127,6 +169,13 @@ def read_still(path: str | os.PathLike[str]) -> Still:
     alpha = raw.ndim == 3 and raw.shape[2] in (2, 4)
     if alpha and raw[..., -1].min() < np.iinfo(raw.dtype).max:  # an opaque one (a screenshot's) loses nothing
         said.append(f"{p.name} has an alpha channel; the output has none: transparency is dropped")
+    count, kind = frame_count(data.tobytes())
+    if count > 1:  # an animated PNG or WebP, a scanned document's TIFF: OpenCV decodes the first only
+        said.append(
+            f"{p.name} holds {count} {kind}; only the first is deblurred (a picture is one frame): "
+            + ("split the pages into pictures first" if kind == "pages" else "convert it to a video (.mkv) first")
+            + " to deblur them all"
+        )
     rgb = np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
     # a scan, a monochrome camera's frame; grey with alpha, which OpenCV reads as BGRA with B = G = R
     grey = raw.ndim == 2 or raw.shape[2] == 2 or (alpha and _same_planes(raw[..., :3]))

@@ -174,6 +174,26 @@ def test_a_grey_picture_with_alpha_comes_out_grey_and_an_opaque_alpha_is_not_war
     assert cv2.imread(str(tmp_path / "shot.png"), cv2.IMREAD_UNCHANGED).shape == (48, 64, 3)
 
 
+@pytest.mark.parametrize(
+    ("name", "what"), [("anim.png", "4 frames"), ("anim.webp", "4 frames"), ("scan.tif", "4 pages")]
+)
+def test_an_animated_png_or_webp_or_a_multipage_tiff_says_only_its_first_frame_is_deblurred(
+    tmp_path, tiny_weights, name, what
+):
+    """An animated PNG or WebP, or a TIFF of several pages (a scanned document): OpenCV reads the first
+    only; the output was one picture and nothing said the other three were left out."""
+    frames = [Image.fromarray(picture(seed=i)) for i in range(4)]
+    src = tmp_path / name
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    res = run(src, "-o", tmp_path / "out.png", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    assert f"{name} holds {what}; only the first is deblurred" in res.stderr, res.stderr
+    plain = tmp_path / f"plain{Path(name).suffix}"
+    frames[0].save(plain)
+    res = run(plain, "-o", tmp_path / "plain-sharp.png", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0 and "only the first" not in res.stderr, res.output
+
+
 def test_the_shipped_model_sharpens_a_blurred_picture(tmp_path):
     """A crop of the quick-start clip's frame 60 (blurred by a panning camera) and its sharp reference."""
     import av
