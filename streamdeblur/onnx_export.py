@@ -225,11 +225,32 @@ def cached_onnx(generator: Generator, precision: str = "fp32", directory: str | 
     same name, and both wrote the same bytes.
     """
     d = Path(directory) if directory is not None else cache_dir() / "onnx"
-    path = d / f"{generator.arch}-{precision}-{weights_sha256(generator)[:16]}-opset{OPSET}.onnx"
-    if not path.exists():
-        log.info("exporting %s (%s) to %s", generator.arch, precision, path)
-        export_onnx(generator, path, precision)
+    sha = weights_sha256(generator)
+    path = d / f"{generator.arch}-{precision}-{sha[:16]}-opset{OPSET}.onnx"
+    if path.exists():
+        if _is_export_of(path, sha, precision):
+            return path
+        # truncated (a full disk, a copy cut short) or edited: ONNX Runtime and OpenVINO would fail on it
+        # on every run until someone found and deleted it; the cache makes it again instead
+        log.warning("the cached ONNX %s is damaged or not this generator's: exporting it again", path)
+    log.info("exporting %s (%s) to %s", generator.arch, precision, path)
+    try:
+        write_atomic(path, onnx_bytes(generator, precision), replace=True)  # a racing writer wrote the same bytes
+    except OSError as e:
+        raise OutputError(
+            f"cannot write the generator's ONNX export into the cache folder {d} ({e.strerror or e})",
+            "make it writable, or set STREAMDEBLUR_CACHE_DIR to a writable folder",
+        ) from None
     return path
+
+
+def _is_export_of(path: Path, sha: str, precision: str) -> bool:
+    """Whether ``path`` is a whole, readable export of the generator whose weights digest is ``sha``."""
+    try:
+        meta = onnx_metadata(path)
+    except (InputError, OSError):
+        return False
+    return meta.get("streamdeblur.weights_sha256") == sha and meta.get("streamdeblur.precision") == precision
 
 
 def onnx_for(generator: Generator, precision: str, path: str | os.PathLike | None = None) -> tuple[Path, str]:
@@ -244,5 +265,12 @@ def onnx_for(generator: Generator, precision: str, path: str | os.PathLike | Non
         raise InputError(
             f"{path} is an export of {meta['streamdeblur.arch']!r}, not {generator.arch!r}",
             "export this generator with `streamdeblur export`",
+        )
+    sha = meta.get("streamdeblur.weights_sha256")
+    if sha is not None and sha != weights_sha256(generator):  # it would run those weights, not these
+        raise InputError(
+            f"{path} is an export of other {generator.arch} weights (sha256 {sha[:12]}, these are "
+            f"{weights_sha256(generator)[:12]})",
+            "export this generator with `streamdeblur export`, or load the weights it came from",
         )
     return path, meta.get("streamdeblur.precision", precision)

@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from streamdeblur.backends import BackendOptions, OnnxRuntimeBackend
 from streamdeblur.cli import app
+from streamdeblur.errors import InputError
+from streamdeblur.identity import weights_sha256
 from streamdeblur.models import save_generator
 from streamdeblur.onnx_export import cached_onnx, export_onnx, onnx_metadata
 
@@ -149,3 +151,68 @@ def test_the_newest_opset_torch_supports_exports(lite, tmp_path):
 
     path = export_onnx(lite, tmp_path / "g.onnx", "fp32", max_opset())
     assert max(o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")) == max_opset()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "other weights"])
+def test_a_damaged_cached_export_is_made_again_not_run(tiny_weights, tmp_path, monkeypatch, photo, damage):
+    """A cache entry cut short (a full disk, a copy) or replaced made ONNX Runtime and OpenVINO fail with
+    'internal error: InvalidProtobuf' on every run until the user found and deleted it; now the entry is
+    exported again and the run works."""
+    from streamdeblur.backends import OpenVINOBackend
+    from streamdeblur.models import load_generator
+
+    monkeypatch.setenv("STREAMDEBLUR_CACHE_DIR", str(tmp_path / "cache"))
+    gen = load_generator(tiny_weights)
+    good = cached_onnx(gen, "fp32")
+    if damage == "truncated":
+        good.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif damage == "garbage":
+        good.write_bytes(b"garbage\n")
+    else:
+        export_onnx(type(gen)(**gen.arch_args), good)  # a valid ONNX of other weights under this name
+    r = CliRunner().invoke(
+        app,
+        ["run", str(_png(photo[:40, :56], tmp_path)), "-o", str(tmp_path / "out.png"), "--backend", "onnxruntime"]
+        + ["--weights", str(tiny_weights), "-q"],
+    )
+    assert r.exit_code == 0, r.output
+    assert onnx_metadata(good)["streamdeblur.weights_sha256"] == weights_sha256(gen)  # made again, whole
+    OpenVINOBackend(gen, "cpu", BackendOptions(precision="fp32")).close()  # reads the same entry
+
+
+def _png(image, folder):
+    import cv2
+
+    path = folder / "in.png"
+    cv2.imwrite(str(path), image[..., ::-1])
+    return path
+
+
+def test_an_unwritable_cache_is_one_line_naming_the_cache_variable(tiny_weights, tmp_path, monkeypatch, photo):
+    """STREAMDEBLUR_CACHE_DIR somewhere nothing can be written: onnxruntime and openvino said 'check the
+    folder exists' of a folder the user never named; torch-compile ended in 'internal error:
+    NotADirectoryError'. Each is now one line naming the cache and STREAMDEBLUR_CACHE_DIR, exit 2."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("STREAMDEBLUR_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    picture = _png(photo[:40, :56], tmp_path)
+    for backend in ("onnxruntime", "openvino", "torch-compile"):
+        r = CliRunner().invoke(
+            app,
+            ["run", str(picture), "-o", str(tmp_path / f"{backend}.png"), "--backend", backend]
+            + ["--weights", str(tiny_weights), "-q"],
+        )
+        assert r.exit_code == 2, (backend, r.output)
+        line = r.output.strip().splitlines()[-1]
+        assert line.startswith("streamdeblur: error: cannot write") and "STREAMDEBLUR_CACHE_DIR" in line, line
+        assert "internal error" not in r.output
+    assert not (tmp_path / "onnxruntime.png").exists()
+
+
+def test_an_onnx_of_other_weights_is_refused_not_run(lite, tmp_path):
+    """BackendOptions(onnx=...) holding an export of other weights of the same architecture ran those
+    weights without a word (outputs 39 levels off the generator asked for); now it is refused by name."""
+    other = export_onnx(type(lite)(**lite.arch_args), tmp_path / "other.onnx")
+    with pytest.raises(InputError, match="other deblurgan-lite weights"):
+        OnnxRuntimeBackend(lite, "cpu", BackendOptions(onnx=other))

@@ -12,13 +12,15 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import tempfile
 import time
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import torch
 
-from ..errors import BackendUnavailableError
+from ..errors import BackendUnavailableError, OutputError
 from ..models import Generator
 from ..tensors import frame_dtype, to_float, to_frames
 from .base import Backend
@@ -161,7 +163,15 @@ class TorchCompileBackend(TorchBackend):
         self.compile_mode = options.compile_mode or ("reduce-overhead" if device == "cuda" else "default")
         from ..onnx_export import cache_dir
 
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "inductor"))
+        inductor = Path(os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "inductor")))
+        try:  # else Inductor fails at the first batch with its own traceback
+            inductor.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=inductor).close()
+        except OSError as e:
+            raise OutputError(
+                f"cannot write torch.compile's kernel cache {inductor} ({e.strerror or e})",
+                "make it writable, or set STREAMDEBLUR_CACHE_DIR (or TORCHINDUCTOR_CACHE_DIR) to a writable folder",
+            ) from None
         self._compiled = torch.compile(self.model.forward_padded, mode=self.compile_mode, dynamic=False)
         #: (N, H, W) of each padded input shape compiled -> seconds its first call took (compile included)
         self.compile_seconds: dict[tuple[int, int, int], float] = {}
