@@ -116,17 +116,20 @@ class TensorRTBackend(Backend):
 
     # -- running ---------------------------------------------------------------
     def infer_tiled(self, x: torch.Tensor) -> torch.Tensor:
-        """Frames above the profile's max go through overlapping tiles that fit it.
+        """Frames above the profile's max go through overlapping tiles that fit it, and frames larger
+        than ``max_tile`` (``--max-tile``) through tiles of that size, as on every backend.
 
         Tiles are squares of the profile's smaller max side (or ``max_tile``, if smaller);
-        ``tiling=False`` turns this off and such frames raise a ShapeError instead.
+        ``tiling=False`` turns the profile's tiling off and such frames raise a ShapeError instead.
         """
         frame_hw = (x.shape[-2], x.shape[-1])
-        if self.sidecar.fits(frame_hw) or not self.tiling:
-            return self.infer(x)
-        check_frame(self.sidecar, frame_hw, tiling=True, engine_path=self.engine_path)  # still above the min?
-        tile = min(self.sidecar.max_shape[2:]) // self.multiple * self.multiple
-        return self._tiled(x, min(tile, self.max_tile) if self.max_tile else tile)
+        tile = None
+        if not self.sidecar.fits(frame_hw) and self.tiling:
+            check_frame(self.sidecar, frame_hw, tiling=True, engine_path=self.engine_path)  # still above the min?
+            tile = min(self.sidecar.max_shape[2:]) // self.multiple * self.multiple
+        if self.max_tile and max(frame_hw) > self.max_tile:  # else --max-tile did nothing to a frame the profile fits
+            tile = min(tile, self.max_tile) if tile else self.max_tile
+        return self.infer(x) if tile is None else self._tiled(x, tile)
 
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
         n, _, h, w = batch.shape
