@@ -152,7 +152,14 @@ def read_still(path: str | os.PathLike[str]) -> Still:
         raise InputError(f"input {p} is empty (0 bytes)", "copy or save the picture again")
     try:
         raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    except cv2.error:  # a decoder's assertion on damaged data: as unreadable as None
+    except cv2.error as e:  # a decoder's assertion on damaged data: as unreadable as None
+        if "CV_IO_MAX_IMAGE" in str(e):  # validateInputImageSize: above 2^30 pixels, or 2^20 a side
+            raise InputError(
+                f"input {p} is larger than OpenCV reads (above {2**30 // 10**6} megapixels, or "
+                "1048576 pixels a side: its OPENCV_IO_MAX_IMAGE_PIXELS limit)",
+                "scale it down or cut it into pictures first, or raise OpenCV's limit in the environment: "
+                "OPENCV_IO_MAX_IMAGE_PIXELS=N (and expect it to take long on a CPU)",
+            ) from None
         raw = None
     if raw is None:
         raise InputError(

@@ -194,6 +194,33 @@ def test_an_animated_png_or_webp_or_a_multipage_tiff_says_only_its_first_frame_i
     assert res.exit_code == 0 and "only the first" not in res.stderr, res.output
 
 
+def _huge_png(path: Path, width: int, height: int) -> None:
+    """A valid 1-bit black PNG of ``width`` x ``height`` (a few hundred kilobytes on disk)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z = zlib.compressobj(1)
+    row = bytes(1 + (width + 7) // 8)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def test_a_picture_above_opencvs_size_limit_says_so_not_that_it_is_no_picture(tmp_path, tiny_weights):
+    """A 33000x33000 PNG (a stitched panorama, a gigapixel scan): OpenCV refuses above 2^30 pixels, and the
+    line said the file 'is not a picture OpenCV can read; pass a .png ... file' of a valid PNG."""
+    src = tmp_path / "panorama.png"
+    _huge_png(src, 33000, 33000)
+    res = run(src, "-o", tmp_path / "out.png", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 2
+    (line,) = res.stderr.strip().splitlines()
+    assert "panorama.png is larger than OpenCV reads" in line and "OPENCV_IO_MAX_IMAGE_PIXELS" in line, line
+    assert "not a picture" not in line and not (tmp_path / "out.png").exists()
+
+
 def test_the_shipped_model_sharpens_a_blurred_picture(tmp_path):
     """A crop of the quick-start clip's frame 60 (blurred by a panning camera) and its sharp reference."""
     import av
