@@ -68,7 +68,27 @@ def test_a_tile_smaller_than_the_models_size_multiple_is_refused_when_the_backen
     """BackendOptions(max_tile=8) for a model on a 16-pixel grid: one line when the backend opens, not
     the tiler's bare ValueError from the pipeline's thread at the first frame."""
     assert lite.size_multiple == 16
-    with pytest.raises(InputError, match="max_tile 8 is smaller than the model's size multiple 16; give max_tile 16"):
+    with pytest.raises(InputError, match="max_tile 8 is smaller than the model's size multiple 16; give max_tile 32"):
         create_backend("torch", lite, "cpu", BackendOptions(max_tile=8))
-    with create_backend("torch", lite, "cpu", BackendOptions(max_tile=16)) as backend:
+    with create_backend("torch", lite, "cpu", BackendOptions(max_tile=32)) as backend:
         assert backend.process(photo[None, :40, :40]).shape == (1, 40, 40, 3)
+
+
+def test_tiles_one_grid_step_wide_are_refused_not_butted_with_seams(lite, photo, tmp_path):
+    """`run --max-tile 16` (the option's own minimum) with the shipped model, whose grid is 16 pixels: the
+    tiles could not overlap, so the picture came out with an edge every 16 pixels (column gradients 20%
+    steeper on the tile borders than elsewhere). Now it is one line naming the smallest tile that blends."""
+    import cv2
+    from typer.testing import CliRunner
+
+    from streamdeblur.cli import app
+
+    picture = tmp_path / "in.png"
+    cv2.imwrite(str(picture), photo[:48, :64, ::-1])
+    r = CliRunner().invoke(app, ["run", str(picture), "-o", str(tmp_path / "o.png"), "--max-tile", "16", "-q"])
+    assert r.exit_code == 2, r.output
+    assert r.output.strip().splitlines() == [
+        "streamdeblur: error: max_tile 16 leaves no room for tiles to overlap on the model's 16-pixel grid, "
+        "so their seams would show; give max_tile 32 or more"
+    ]
+    assert not (tmp_path / "o.png").exists()

@@ -74,7 +74,15 @@ class Backend(ABC):
         if self.max_tile is not None and self.max_tile < self.multiple:  # else a tiler's ValueError mid-run
             raise InputError(
                 f"max_tile {self.max_tile} is smaller than the model's size multiple {self.multiple}",
-                f"give max_tile {self.multiple} or more",
+                f"give max_tile {2 * self.multiple} or more",
+            )
+        if self.max_tile is not None and self.max_tile < 2 * self.multiple:
+            # tile origins sit on the model's grid: tiles one grid step wide cannot overlap, and butted tiles
+            # show their seams (a lattice of edges every max_tile pixels)
+            raise InputError(
+                f"max_tile {self.max_tile} leaves no room for tiles to overlap on the model's {self.multiple}-pixel "
+                "grid, so their seams would show",
+                f"give max_tile {2 * self.multiple} or more",
             )
 
     @classmethod
