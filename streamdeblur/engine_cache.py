@@ -149,8 +149,17 @@ class EngineSidecar:
                 "rebuild the engine with `streamdeblur build-engine`",
             )
         data = {k: v for k, v in data.items() if k in names}
-        for k in ("min_shape", "opt_shape", "max_shape"):
-            data[k] = tuple(int(v) for v in data[k])
+        try:
+            for k in ("min_shape", "opt_shape", "max_shape"):
+                data[k] = tuple(int(v) for v in data[k])
+                if len(data[k]) != 4:
+                    raise ValueError(f"{k} has {len(data[k])} dimensions")
+            for k in ("size_multiple", "min_size"):
+                data[k] = int(data[k])
+        except (TypeError, ValueError) as e:  # an edited or damaged sidecar: else an internal error at --engine
+            raise EngineMismatchError(
+                f"{source} is damaged ({e})", "rebuild the engine with `streamdeblur build-engine`"
+            ) from None
         return cls(**data)
 
     @classmethod

@@ -149,6 +149,22 @@ def test_sidecar_json_round_trip_and_damage(tmp_path, sidecar):
         E.EngineSidecar.read(eng)
 
 
+@pytest.mark.parametrize(
+    "field,value", [("min_shape", None), ("max_shape", "1x3x1088x1920"), ("opt_shape", [1, 3, 720]), ("min_size", "x")]
+)
+def test_a_damaged_sidecar_field_is_named_not_an_internal_error(tmp_path, sidecar, field, value):
+    """`run --engine X.engine` whose sidecar was edited or damaged ("max_shape": "1x3x1088x1920") ended in
+    'internal error: ValueError: invalid literal for int()'; now the sidecar is named as damaged, with the fix."""
+    eng = tmp_path / "a.engine"
+    eng.write_bytes(b"not really an engine")
+    data = json.loads(sidecar.to_json())
+    data[field] = value
+    E.sidecar_path(eng).write_text(json.dumps(data))
+    with pytest.raises(EngineMismatchError, match=r"a\.engine\.json is damaged .*; rebuild the engine"):
+        E.EngineSidecar.read(eng)
+    assert E.find_engines(tmp_path) == []  # and auto passes it over
+
+
 def test_engine_name_encodes_every_dependency():
     prof = E.Profile().padded(16)
     base = dict(
