@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, Interrupted, signal_name
 from .pipeline import FrameSink, Notify
 from .video.compose import VIEWS, compose, draw_overlay, save_png
 from .video.frame import Frame
@@ -189,8 +189,8 @@ def run_preview(
             if loop.obey(commands) or loop.frame_limit_reached():
                 break
         ok = True
-    except KeyboardInterrupt:  # Ctrl-C is how a live preview normally ends: keep the recording
-        loop.stats.stop_reason = "interrupted (Ctrl-C)"
+    except KeyboardInterrupt as e:  # Ctrl-C (SIGTERM, SIGHUP) is how a live preview normally ends: keep the recording
+        loop.stats.stop_reason = f"interrupted ({signal_name(e.signum) if isinstance(e, Interrupted) else 'Ctrl-C'})"
         ok = True
     finally:
         loop.finish(keep_recording=ok)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
+from ..signals import stop_on_signals
 from .common import (
     BACKEND_HELP,
     BackendName,
@@ -31,6 +32,7 @@ from .common import (
 
 @app.command()
 @user_errors
+@stop_on_signals()  # SIGTERM / SIGHUP (systemd, docker stop) end a preview as Ctrl-C does: the recording kept
 def preview(
     ctx: typer.Context,
     input: Annotated[

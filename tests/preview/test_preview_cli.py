@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 
 import av
 import livefiles
 import pytest
+from livefiles import finish, read_mjpeg, start_cli, wait_for_line
 from typer.testing import CliRunner
 
 from streamdeblur.cli import app
@@ -75,6 +78,27 @@ def test_cli_record_writes_the_frames_shown(media, tmp_path):
         assert sum(1 for _ in c.decode(video=0)) == 5
     r = CliRunner().invoke(app, args)  # the recording is never replaced without --overwrite
     assert r.exit_code == 2 and "already exists" in r.stderr and "serving" not in r.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_served_preview_stopped_by_sigterm_keeps_its_recording_as_ctrl_c_does(media, tmp_path, sig):
+    """A headless ``preview --serve --record`` under systemd or docker is stopped by SIGTERM: it died at
+    once, no line said so, and the recording was a hidden 48-byte temporary; now it ends as Ctrl-C does
+    (the README's normal end of a preview): the recording finished under its name, exit 0."""
+    out = tmp_path / "rec.mkv"
+    proc = start_cli(
+        ["preview", str(media["still"]), "--loop", "--serve", "127.0.0.1:0", "--record", str(out),
+         "--backend", "torch", "--weights", str(media["weights"])]
+    )  # fmt: skip
+    m = wait_for_line(proc, r"serving the preview at http://(127\.0\.0\.1):(\d+)/")
+    read_mjpeg(m.group(1), int(m.group(2)), 2)  # frames are flowing
+    rc, err = finish(proc, sig)
+    assert rc == 0, err
+    assert f"interrupted ({signal.Signals(sig).name})" in err, err
+    n = int(re.search(r"recorded (\d+) frames to", err).group(1))
+    with av.open(str(out)) as c:
+        assert n >= 2 and sum(1 for _ in c.decode(video=0)) == n
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mkv"]
 
 
 def test_cli_backend_options_reach_preview_live(media, monkeypatch):
