@@ -183,6 +183,10 @@ def export_onnx(
     try:
         write_atomic(path, onnx_bytes(generator, precision, opset), replace=overwrite)
     except FileExistsError:
+        if not path.parent.is_dir():  # mkdir met a file where the folder should be
+            raise OutputError(
+                f"cannot write {path}: {path.parent} is not a folder", "choose an output in a folder"
+            ) from None
         raise OutputExistsError(
             f"{path} appeared while the ONNX was being exported and was left as it is", "pass --overwrite to replace it"
         ) from None

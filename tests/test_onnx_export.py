@@ -7,13 +7,14 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from testkit import TINY_LITE
 from typer.testing import CliRunner
 
 from streamdeblur.backends import BackendOptions, OnnxRuntimeBackend
 from streamdeblur.cli import app
-from streamdeblur.errors import InputError
+from streamdeblur.errors import InputError, OutputError
 from streamdeblur.identity import weights_sha256
-from streamdeblur.models import save_generator
+from streamdeblur.models import build_model, save_generator
 from streamdeblur.onnx_export import cached_onnx, export_onnx, onnx_metadata
 
 FP32_TOL = 1e-4
@@ -216,3 +217,23 @@ def test_an_onnx_of_other_weights_is_refused_not_run(lite, tmp_path):
     other = export_onnx(type(lite)(**lite.arch_args), tmp_path / "other.onnx")
     with pytest.raises(InputError, match="other deblurgan-lite weights"):
         OnnxRuntimeBackend(lite, "cpu", BackendOptions(onnx=other))
+
+
+def test_export_output_mistakes_are_one_line_before_the_export(tiny_weights, tmp_path, monkeypatch):
+    """`export -o -` wrote a 15 MB file named '-' (where `run -o -` means stdout); `-o a.onnx/x.onnx` with
+    a.onnx a file exported for seconds, then said x.onnx 'appeared while the ONNX was being exported'. Each
+    is now one line naming the mistake, exit 2, nothing written."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.onnx").write_bytes(b"a file, not a folder")
+    cases = {
+        "-": "streamdeblur: error: export writes an ONNX file, not to stdout; give -o a file name such as "
+        "model-fp32.onnx",
+        "a.onnx/x.onnx": "streamdeblur: error: cannot write a.onnx/x.onnx: a.onnx is not a folder; give --output a "
+        "writable place",
+    }
+    for out, line in cases.items():
+        r = CliRunner().invoke(app, ["export", "--weights", str(tiny_weights), "-o", out])
+        assert r.exit_code == 2 and r.output.strip() == line, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.onnx", "weights"]
+    with pytest.raises(OutputError, match="a.onnx is not a folder"):  # the library call too
+        export_onnx(build_model("deblurgan-lite", **TINY_LITE), tmp_path / "a.onnx" / "x.onnx")

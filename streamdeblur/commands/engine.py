@@ -65,15 +65,20 @@ def export(
 
     Example: streamdeblur export --format onnx --precision fp16 -o deblur-fp16.onnx
     """
-    from ..errors import OutputExistsError
+    from ..errors import OutputError, OutputExistsError
+    from ..fileio import check_writable
     from ..onnx_export import check_opset, export_onnx
 
     check_opset(opset)  # before the model loads
     fp = precision.value
+    if output is not None and str(output) in ("-", "pipe:1", "/dev/stdout"):  # else a file named "-"
+        raise OutputError("export writes an ONNX file, not to stdout", f"give -o a file name such as model-{fp}.onnx")
     gen = _generator(model, weights)
     out = output or Path(f"{gen.arch}-{fp}.onnx")
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out} exists", "pass --overwrite to replace it")
+    # a file where a folder should be, a read-only place: one line now, not "appeared meanwhile" after the export
+    check_writable(out, "--output", f"{gen.arch}-{fp}.onnx")
     t0 = time.monotonic()
     export_onnx(gen, out, fp, opset, overwrite=overwrite)
     typer.echo(
