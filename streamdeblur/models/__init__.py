@@ -184,14 +184,26 @@ def _state_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str | No
     shapes = [k for k in expected if k in found and tuple(found[k].shape) != tuple(expected[k].shape)]
     missing = [k for k in expected if k not in found]
     extra = [k for k in found if k not in expected]
+    # integers where the model has floats (or the reverse): load_state_dict would truncate them and run
+    kinds = [
+        k
+        for k in expected
+        if k in found and k not in shapes and found[k].is_floating_point() != expected[k].is_floating_point()
+    ]
 
     def more(n: int) -> str:
         return f" (+{n} more)" if n else ""
 
-    others = len(shapes) + len(missing) + len(extra) - 1
+    others = len(shapes) + len(missing) + len(extra) + len(kinds) - 1
     if shapes:
         k = shapes[0]
         return f"tensor {k!r} is {_shape(found[k])} in the file, {_shape(expected[k])} by the card{more(others)}"
+    if kinds:
+        k = kinds[0]
+        return (
+            f"tensor {k!r} is {str(found[k].dtype).removeprefix('torch.')} in the file, "
+            f"{str(expected[k].dtype).removeprefix('torch.')} in the model{more(others)}"
+        )
     if missing:
         return f"tensor {missing[0]!r} the card needs is not in the file{more(others)}"
     if extra:

@@ -179,6 +179,22 @@ def test_weights_holding_nan_or_inf_are_refused_in_one_line_before_any_output(tm
     load_generator(tiny_weights)
 
 
+def test_weights_stored_as_integers_are_refused_not_truncated(tmp_path, tiny_weights):
+    """A .safetensors whose float tensors were written as integers (a converter's slip) loaded: the
+    weights truncated to whole numbers, and every frame came out wrong with exit 0."""
+    from safetensors.torch import load_file, save_file
+
+    state = {
+        k: v.round().to(torch.int32) if v.is_floating_point() else v for k, v in load_file(str(tiny_weights)).items()
+    }
+    w = tmp_path / "ints.safetensors"
+    save_file(state, str(w))
+    w.with_suffix(".json").write_text(tiny_weights.with_suffix(".json").read_text())
+    with pytest.raises(WeightsError, match=r"tensor '[\w.]+' is int32 in the file, float32 in the model \(\+"):
+        load_generator(w)
+    load_generator(tiny_weights)  # float16 or float32 still loads
+
+
 def test_models_command_prints_params_and_gmacs():
     from typer.testing import CliRunner
 
