@@ -16,12 +16,14 @@ decoded samples' own, so the sound stays where it was against the picture.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
 import av
 import av.error
+import numpy as np
 from av.audio.stream import AudioStream
 from av.container import OutputContainer
 from av.packet import Packet
@@ -166,16 +168,24 @@ class AudioReencoder:
     last ones at the end. The input stream's own decoder is used (a stream opened again after
     a reconnection brings its own: the old one's last samples are flushed first)."""
 
-    def __init__(self, out: AudioStream) -> None:
+    def __init__(self, out: AudioStream, *, from_zero: bool = False) -> None:
         self.out = out
         self._decoder: av.CodecContext | None = None
         self._resampler: av.AudioResampler | None = None
         #: samples the decoder could not read (a damaged packet): counted, not fatal
         self.packets_undecodable = 0
+        #: the output plays every stream from 0, whatever its timestamps say (AVI): the sound before 0 is left out
+        #: and so is the encoder's delay (what it puts first, MP3's 1105 samples), so the sound plays in sync
+        self.from_zero = from_zero
+        self._skip_to: Fraction | None = None  # from_zero: the time of the first sound the encoder takes
+        #: from_zero: the seconds of sound before 0 left out (the encoder's delay's worth after 0 too)
+        self.left_out = Fraction(0)
 
     def _convert(self, frames: list[av.AudioFrame]) -> list[Packet]:
         out: list[Packet] = []
         cc = self.out.codec_context
+        if self.from_zero:
+            frames = [g for f in frames if (g := self._from_zero(f)) is not None]
         for f in frames:
             if self._resampler is None:
                 if not cc.is_open:
@@ -186,6 +196,28 @@ class AudioReencoder:
             for g in self._resampler.resample(f):
                 out.extend(self._encode(g))
         return out
+
+    def _from_zero(self, f: av.AudioFrame) -> av.AudioFrame | None:
+        """``f`` without its samples before the first sound the encoder takes (None: all of them), for an
+        output that plays every stream from 0: there, what the encoder makes first plays at 0, so it must be
+        the sound at the time of the encoder's delay."""
+        if self._skip_to is None:
+            self._skip_to = Fraction(encoder_delay(self.out.codec_context), self.out.codec_context.sample_rate)
+        if f.pts is None or f.time_base is None or not f.sample_rate:
+            return f
+        start = f.pts * Fraction(f.time_base)
+        cut = min(f.samples, max(0, math.ceil((self._skip_to - start) * f.sample_rate)))
+        if not cut:
+            return f
+        self.left_out += Fraction(min(cut, max(0, math.ceil(-start * f.sample_rate))), f.sample_rate)
+        if cut == f.samples:
+            return None
+        a = f.to_ndarray()
+        a = a[:, cut:] if f.format.is_planar else a[:, cut * len(f.layout.channels) :]
+        g = av.AudioFrame.from_ndarray(np.ascontiguousarray(a), format=f.format.name, layout=f.layout.name)
+        g.sample_rate, g.time_base = f.sample_rate, f.time_base
+        g.pts = f.pts + round(Fraction(cut, f.sample_rate) / Fraction(f.time_base))
+        return g
 
     def _encode(self, frame: av.AudioFrame | None) -> list[Packet]:
         packets = list(self.out.encode(frame))
@@ -232,11 +264,33 @@ class AudioReencoder:
         return out + self._encode(None)
 
 
+def encoder_delay(cc: av.AudioCodecContext) -> int:
+    """The samples an audio encoder set up as ``cc`` puts before the sound it is given (its priming: AAC's
+    1024, MP3's 1105, Opus's 312, AC-3's 256), measured on a copy of it: the first packet's time before
+    the first sample's. A player takes them off by the packet's negative time, where the container has
+    timestamps."""
+    probe = av.CodecContext.create(cc.name, "w")
+    assert isinstance(probe, av.AudioCodecContext)
+    probe.sample_rate, probe.layout, probe.format = cc.sample_rate, cc.layout, cc.format
+    probe.time_base = Fraction(1, cc.sample_rate)
+    if cc.bit_rate:
+        probe.bit_rate = cc.bit_rate
+    size = cc.frame_size or 1024
+    silence = av.AudioFrame(format=cc.format.name, layout=cc.layout.name, samples=size)
+    for plane in silence.planes:
+        plane.update(bytes(plane.buffer_size))
+    silence.sample_rate, silence.pts, silence.time_base = cc.sample_rate, 0, Fraction(1, cc.sample_rate)
+    try:
+        first = next(iter([*probe.encode(silence), *probe.encode(None)]), None)
+    except (av.error.FFmpegError, ValueError):  # pragma: no cover - an encoder that takes no single frame
+        return 0
+    return max(0, -first.pts) if first is not None and first.pts is not None else 0
+
+
 def trial(stream: Stream, plan: AudioPlan, trial_format: str) -> str | None:
     """Encode a second of silence by ``plan`` into an in-memory ``trial_format`` file and read it
     back (:func:`.containers.trial_file`); None if it goes in and comes back as audio, else FFmpeg's
     reason (the encoder refused the layout, the muxer the codec, or it has no tag for it)."""
-    import numpy as np
 
     def build(oc: OutputContainer) -> Iterator[Packet]:
         enc = AudioReencoder(add_audio_stream(oc, stream, plan))

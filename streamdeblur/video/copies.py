@@ -94,13 +94,14 @@ def add_copies(container: OutputContainer, copies: Copies, output_name: str) -> 
     return added
 
 
-def reencoders(copies: Copies, added: dict[int, Stream]) -> dict[int, Reencoder]:
-    """Input stream index -> what turns its packets into ``added``'s, for the streams encoded again."""
+def reencoders(copies: Copies, added: dict[int, Stream], *, from_zero: bool = False) -> dict[int, Reencoder]:
+    """Input stream index -> what turns its packets into ``added``'s, for the streams encoded again
+    (``from_zero``: the output plays every stream from 0, AVI: :class:`.audio.AudioReencoder`'s)."""
     made: dict[int, Reencoder] = {}
     for i in copies.encode:
         out = added.get(i)
         if isinstance(out, AudioStream):
-            made[i] = AudioReencoder(out)
+            made[i] = AudioReencoder(out, from_zero=from_zero)
         elif out is not None:
             made[i] = SubtitleConverter(out)
     return made

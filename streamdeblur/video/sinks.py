@@ -387,6 +387,9 @@ class FileSink:
         self._last_dts: dict[int, Fraction] = {}  # per copied output stream, in seconds
         #: copied packets left out because their time went back (write_packet)
         self.packets_dropped = 0
+        #: AVI: per input audio stream, the seconds of sound before the video's first frame left out (AVI plays
+        #: every stream from 0: kept, it made the sound that much late)
+        self._before_zero: dict[int, Fraction] = {}
         self._closed = False
         self.tmp: Path | None = None
         #: a stream output whose server goes away is connected again for up to this many seconds
@@ -499,7 +502,7 @@ class FileSink:
             self._add_copies(copy_from)
         else:
             self._streams = add_copies(self.container, self._copied, self._name.name)
-        self._reencoders = reencoders(self._copied, self._streams)
+        self._reencoders = reencoders(self._copied, self._streams, from_zero=self._fmt == "avi")
 
         trim = copy_from.trim
         copy_metadata(
@@ -814,6 +817,8 @@ class FileSink:
                 packet.dts -= delta
             if packet.pts is not None:
                 packet.pts -= delta
+        if self._fmt == "avi" and out.type == "audio" and self._before_video(packet):
+            return
         if packet.dts is not None and packet.time_base:  # a muxer refuses a packet that goes back in time
             t = packet.dts * Fraction(packet.time_base)
             last = self._last_dts.get(out.index)
@@ -847,6 +852,38 @@ class FileSink:
                     f"{doing} packet to {self.path} failed: {getattr(e, 'strerror', None) or e}"
                 ) from None
 
+    def _before_video(self, packet: Packet) -> bool:
+        """AVI plays every stream from 0, whatever its timestamps say: a copied audio packet that would sound
+        before the video's first frame (AAC's priming, sound recorded before the picture, the part of
+        ``--start``'s first packet before it) would make all the sound after it late. True for one to leave
+        out: wholly before 0, or more of it before 0 than after (the nearer of the two packets plays at 0).
+        Sound encoded again is cut to the sample instead (:class:`.audio.AudioReencoder`'s ``from_zero``)."""
+        if packet.stream.index in self._reencoders or packet.pts is None or not packet.time_base or packet.pts >= 0:
+            return False
+        tb = Fraction(packet.time_base)
+        start, length = packet.pts * tb, (packet.duration or 0) * tb
+        if start + length / 2 > 0:
+            return False
+        left = self._before_zero.get(packet.stream.index, Fraction(0))
+        self._before_zero[packet.stream.index] = left + min(length, -start) if length else left - start
+        return True
+
+    def _say_sound_left_out(self) -> None:
+        """AVI: one warning for sound before the video's first frame left out, where there was more of it than an
+        encoder's priming (a camera's sound that starts before its picture)."""
+        left = dict(self._before_zero)
+        for i, r in self._reencoders.items():
+            if getattr(r, "left_out", 0):
+                left[i] = r.left_out  # type: ignore[attr-defined]
+        longest = max(left.values(), default=Fraction(0))
+        if longest > Fraction(1, 10) and self._copy_from is not None:
+            warn_once(
+                self._copy_from.spec,
+                f"the input's sound starts {float(longest):.2f} s before its first frame; an AVI file plays every "
+                "stream from its first frame, so that sound is left out to keep the rest in sync (write .mkv or "
+                ".mp4 to keep it)",
+            )
+
     def _send_failed(self, e: OSError) -> OutputError:
         """The one line for a stream output whose server went away (no --reconnect)."""
         return OutputError(
@@ -878,6 +915,7 @@ class FileSink:
                 for reencoder in self._reencoders.values():  # the sound the audio encoders still hold
                     for packet in reencoder.flush():
                         self.container.mux(packet)
+                self._say_sound_left_out()
             finally:
                 self.container.close()
             self._closed = True

@@ -150,3 +150,49 @@ def test_matroska_cut_short_is_deblurred_to_its_end_with_a_warning(tmp_path, tin
     # the whole file: no warning
     res = run(full, "-o", tmp_path / "whole.mkv", "--weights", tiny_weights, "-q")
     assert res.exit_code == 0 and res.stderr == "", res.stderr
+
+
+def sound_late_ms(src: Path, out: Path) -> float:
+    """How late (ms) the output's first audio stream plays its sound against its picture, compared with the
+    input: a stretch of the output's sound found in the input's, each timed from its file's first frame."""
+
+    def timed(path: Path) -> tuple[float, int, np.ndarray]:
+        with av.open(str(path)) as c:
+            first = next(f for f in c.decode(video=0))
+            v0 = float(first.pts * first.time_base)
+        with av.open(str(path)) as c:
+            frames = list(c.decode(audio=0))
+        t0 = float(frames[0].pts * frames[0].time_base) if frames[0].pts is not None else 0.0
+        sound = np.concatenate([f.to_ndarray()[0] if f.format.is_planar else f.to_ndarray()[0, ::2] for f in frames])
+        return t0 - v0, frames[0].sample_rate, sound.astype(np.float64)
+
+    (a0, rate, a), (b0, rate_out, b) = timed(src), timed(out)
+    assert rate == rate_out
+    w = int((0.1 - b0) * rate)
+    stretch = b[w : w + int(0.3 * rate)]
+    k = int(np.argmax(np.abs(np.correlate(a, stretch, mode="valid"))))
+    return ((b0 + w / rate) - (a0 + k / rate)) * 1000
+
+
+@pytest.mark.parametrize("audio, within_ms", [("copy", 11), ("mp3", 0.1)])
+def test_avi_plays_sound_that_starts_before_the_picture_in_sync(tmp_path, tiny_weights, caplog, audio, within_ms):
+    """A camera's MP4 whose sound starts 0.5 s before its first frame, into AVI, which plays every stream
+    from 0: the sound before the picture is left out, with a warning, so the rest plays in sync (before,
+    it was kept and all the sound played 521 ms late; MP3's encoder delay made an MP4's sound 23 ms late).
+    Copied AAC can be cut only between packets: within half of one."""
+    src = tmp_path / "camera.mp4"
+    write_video(src, random_frames(25, 64, 48), pts=[500 + 40 * i for i in range(25)], codec="libx264",
+                pix_fmt="yuv420p", audio=True)  # fmt: skip
+    out = tmp_path / "out.avi"
+    res = run(src, "-o", out, "--audio", audio, "--weights", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    assert abs(sound_late_ms(src, out)) <= within_ms
+    (warn,) = [r.getMessage() for r in caplog.records if "before its first frame" in r.getMessage()]
+    assert "sound starts 0.5" in warn and "write .mkv or .mp4 to keep it" in warn, warn
+    caplog.clear()
+    plain = tmp_path / "plain.mp4"  # sound from the first frame (AAC's priming only): nothing to say, and in sync
+    write_video(plain, random_frames(25, 64, 48), codec="libx264", pix_fmt="yuv420p", audio=True)
+    res = run(plain, "-o", tmp_path / "plain.avi", "--audio", audio, "--weights", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    assert not [r for r in caplog.records if "before its first frame" in r.getMessage()]
+    assert abs(sound_late_ms(plain, tmp_path / "plain.avi")) <= 0.1
