@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -92,3 +94,21 @@ def test_tiles_one_grid_step_wide_are_refused_not_butted_with_seams(lite, photo,
         "so their seams would show; give max_tile 32 or more"
     ]
     assert not (tmp_path / "o.png").exists()
+
+
+def test_the_tile_an_out_of_memory_error_suggests_is_one_the_backend_takes(lite, monkeypatch):
+    """A 64x48 frame that ran out of memory was told `--max-tile 16`, a tile the shipped model's backend
+    refuses (no room to overlap on its 16-pixel grid): the suggestion is now the smallest it takes."""
+    from streamdeblur.errors import FrameMemoryError
+
+    backend = create_backend("torch", lite, "cpu")
+
+    def fail(x):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(backend, "infer", fail)
+    with pytest.raises(FrameMemoryError, match=r"--max-tile (\d+)") as err:
+        backend.process(np.zeros((1, 48, 64, 3), np.uint8))
+    suggested = int(re.search(r"--max-tile (\d+)", str(err.value)).group(1))
+    assert suggested == 32
+    create_backend("torch", lite, "cpu", BackendOptions(max_tile=suggested)).close()

@@ -174,7 +174,8 @@ class Backend(ABC):
     def _out_of_memory(self, shape: tuple[int, ...]) -> FrameMemoryError:
         """The one-line error for a batch that ran out of memory, naming ``--max-tile``."""
         n, h, w = shape[0], shape[1], shape[2]
-        smaller = max(self.multiple, min(h, w, self.max_tile or 1024) // 2 // self.multiple * self.multiple)
+        # never below two grid steps: the smallest tile that overlaps its neighbours, the least max_tile takes
+        smaller = max(2 * self.multiple, min(h, w, self.max_tile or 1024) // 2 // self.multiple * self.multiple)
         where = "GPU memory" if self.device != "cpu" else "host memory"
         tiles = f" in {self.max_tile}px tiles" if self.max_tile else ""
         batch = f" (a batch of {n})" if n > 1 else ""
