@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -238,6 +239,31 @@ def write_still(
     return path, tuple(said)
 
 
+def _process_interruptibly(backend: Backend, batch: np.ndarray) -> np.ndarray:
+    """``backend.process(batch)`` in a helper thread while the main thread waits for it: Python raises
+    Ctrl-C's KeyboardInterrupt (and SIGTERM's :class:`~streamdeblur.errors.Interrupted`) in the main thread
+    only between bytecodes, so a picture's one long call into the runtime (seconds for a phone photo on a
+    CPU, minutes at 24 megapixels) held the stop until it returned. Interrupted, the call is left to finish
+    in its daemon thread, its result dropped, as the pipeline leaves a video's."""
+    if threading.current_thread() is not threading.main_thread():  # a batch worker: no signals here
+        return backend.process(batch)
+    done: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            done["out"] = backend.process(batch)
+        except BaseException as e:  # raised again in the caller's thread
+            done["error"] = e
+
+    worker = threading.Thread(target=work, name="still-inference", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in done:
+        raise done["error"]
+    return done["out"]
+
+
 def _deblur_one(
     backend: Backend, still: Still, out: Path, overwrite: bool, view: str | None = None
 ) -> tuple[Path, float, tuple[str, ...]]:
@@ -246,7 +272,7 @@ def _deblur_one(
     from .video.compose import COMPARISONS, compose
 
     t0 = time.perf_counter()
-    sharp = backend.process(still.pixels[None])[0]
+    sharp = _process_interruptibly(backend, still.pixels[None])[0]
     seconds = time.perf_counter() - t0
     if view in COMPARISONS:
         sharp = compose(still.pixels, sharp, view)

@@ -221,6 +221,32 @@ def test_a_picture_above_opencvs_size_limit_says_so_not_that_it_is_no_picture(tm
     assert "not a picture" not in line and not (tmp_path / "out.png").exists()
 
 
+def test_sigterm_stops_a_large_picture_at_once_not_after_its_inference(tmp_path):
+    """A 3-megapixel photo takes seconds on a CPU (a 24-megapixel one minutes); the signal was handled
+    only once the model's call returned, so Ctrl-C or SIGTERM waited for all of it, where the README
+    promises the process gone within a second. Now it stops at once, exit 143, and writes nothing."""
+    import signal
+    import time
+
+    src = tmp_path / "photo.jpg"
+    cv2.imwrite(str(src), picture(1500, 2000))
+    out = tmp_path / "sharp.png"
+    cli = [str(Path(sys.executable).with_name("streamdeblur")), "run", str(src), "-o", str(out)]
+    proc = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # the start line: the backend is open, the model's call begins
+    assert "2000x1500 picture" in first, first
+    time.sleep(3)  # well inside the model's call (some 12 s on a loaded 2-core CPU)
+    proc.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=300)
+    took = time.monotonic() - sent
+    assert proc.returncode == 143, first + err
+    assert "interrupted (stopped by SIGTERM)" in err
+    assert took < 2, f"the run took {took:.1f} s to stop"
+    assert not out.exists() and hidden(tmp_path) == []
+
+
 def test_the_shipped_model_sharpens_a_blurred_picture(tmp_path):
     """A crop of the quick-start clip's frame 60 (blurred by a panning camera) and its sharp reference."""
     import av
