@@ -147,8 +147,15 @@ class TorchCompileBackend(TorchBackend):
         reason = TorchBackend.missing(device)
         if reason is None and device == "cuda" and importlib.util.find_spec("triton") is None:
             reason = "torch.compile on CUDA needs Triton (pip install triton; CUDA builds of torch bring it)"
-        if reason is None and device == "cpu" and not (shutil.which("cc") or shutil.which("gcc")):
-            reason = "torch.compile on the CPU needs a C compiler (cc or gcc on PATH)"
+        if reason is None and device == "cpu":
+            # Inductor compiles C++ with $CXX, else g++ (torch._inductor.config.cpp.cxx): a C compiler alone
+            # (gcc without g++) passed here, then failed at the first frame with InvalidCxxCompiler
+            cxx = os.environ.get("CXX") or "g++"
+            if not shutil.which(cxx):
+                reason = (
+                    f"torch.compile on the CPU needs a C++ compiler ({cxx} is not on PATH); "
+                    "install g++ (e.g. apt install g++) or set CXX to one, or use --backend torch"
+                )
         return reason
 
     def __init__(
