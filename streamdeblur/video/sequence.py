@@ -36,6 +36,12 @@ DEFAULT_RATE = Fraction(25)
 MAX_RATE = 1000
 
 
+def frame_name(pattern: str, number: int) -> str:
+    """The name FFmpeg gives picture ``number`` of ``pattern``: its ``%d``, ``%Nd`` or ``%0Nd`` the number
+    padded with zeros to N digits (FFmpeg pads ``%4d`` with zeros too, where printf would use spaces)."""
+    return PATTERN.sub(lambda m: f"{number:0{int(m.group(1) or 0)}d}", pattern, count=1)
+
+
 def _one_number(name: str) -> bool:
     """A file name with one number pattern and no other ``%``."""
     return len(PATTERN.findall(name)) == 1 and "%" not in PATTERN.sub("", name)
@@ -59,7 +65,7 @@ def sequence_numbers(spec: str) -> list[int]:
         if not (entry.startswith(head) and entry.endswith(tail)) or len(entry) <= len(head) + len(tail):
             continue
         digits = entry[len(head) : len(entry) - len(tail)]
-        if digits.isdigit() and name % int(digits) == entry:  # as FFmpeg formats the number (padding and all)
+        if digits.isdigit() and frame_name(name, int(digits)) == entry:  # as FFmpeg formats it (padding and all)
             numbers.append(int(digits))
     return sorted(numbers)
 
@@ -88,15 +94,15 @@ def open_sequence(spec: str, framerate: Fraction | None) -> InputContainer:
     if not numbers:
         raise InputNotFoundError(
             f"input not found: no picture matches the image-sequence pattern {spec}",
-            f"check the folder and the pattern (it names files like {os.path.basename(spec) % 1})",
+            f"check the folder and the pattern (it names files like {frame_name(os.path.basename(spec), 1)})",
         )
     gaps = [(a, b) for a, b in zip(numbers, numbers[1:]) if b != a + 1]
     if gaps:
         a, b = gaps[0]
         more = f" and {len(gaps) - 1} more gaps" if len(gaps) > 1 else ""
         raise InputError(
-            f"the image sequence {spec} has a gap: {os.path.basename(spec) % a} is followed by "
-            f"{os.path.basename(spec) % b}{more}; read as a video it would end at the gap",
+            f"the image sequence {spec} has a gap: {frame_name(os.path.basename(spec), a)} is followed by "
+            f"{frame_name(os.path.basename(spec), b)}{more}; read as a video it would end at the gap",
             "number the pictures without gaps, or deblur them as pictures: "
             f"streamdeblur run {Path(spec).parent} -o OUT_FOLDER/",
         )
@@ -158,7 +164,7 @@ def check_sequence_output(path: str | os.PathLike[str], *, overwrite: bool) -> t
         )
     times_there = os.path.lexists(times)
     if (there or times_there) and not overwrite:
-        held = [f"{len(there)} pictures of {out.name} ({out.name % there[0]} ...)"] if there else []
+        held = [f"{len(there)} pictures of {out.name} ({frame_name(out.name, there[0])} ...)"] if there else []
         if times_there:
             held.append(times.name if there else f"{times.name} (the frame times of pictures {out.name})")
         raise OutputExistsError(
@@ -181,7 +187,7 @@ def publish_sequence(written: Path, out: Path, *, overwrite: bool, times: Sequen
     moved: list[int] = []
     try:
         for n in numbers:
-            name = out.name % n
+            name = frame_name(out.name, n)
             try:
                 fsync_file(written / name)
                 publish(written / name, out.parent / name, replace=overwrite)
@@ -219,7 +225,9 @@ def write_timestamps(path: Path, pattern: str, numbers: Sequence[int], times: Se
     with open(path, "w", newline="", encoding="utf-8") as f:
         rows = csv.writer(f, lineterminator="\n")
         rows.writerow(TIMESTAMPS_HEADER)
-        rows.writerows((n, pattern % n, f"{float(times[n - first]):.6f}") for n in numbers if n - first < len(times))
+        rows.writerows(
+            (n, frame_name(pattern, n), f"{float(times[n - first]):.6f}") for n in numbers if n - first < len(times)
+        )
         f.flush()
         os.fsync(f.fileno())
 

@@ -138,6 +138,26 @@ def test_a_video_written_as_a_sequence_of_pictures_one_a_frame(tmp_path, tiny_we
     assert all(np.array_equal(g, f) for (_, _, g), f in zip(read_video(back), frames))
 
 
+def test_a_space_padded_pattern_is_numbered_as_ffmpeg_numbers_it(tmp_path, tiny_weights):
+    """FFmpeg pads ``%4d`` with zeros, as ``%04d`` (printf would pad it with spaces): ``-o f_%4d.png`` said
+    'done: 3 frames' and left the folder empty (the pictures FFmpeg wrote, f_0001.png ..., were looked for
+    as 'f_   1.png' and never moved in), and ``f_%4d.png`` as an input found no picture."""
+    from videofiles import write_video
+
+    frames = random_frames(3, 32, 32)
+    write_video(tmp_path / "clip.mkv", frames)
+    (tmp_path / "out").mkdir()
+    res = run(tmp_path / "clip.mkv", "-o", tmp_path / "out" / "f_%4d.png", "-w", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["f_0001.png", "f_0002.png", "f_0003.png", "f_timestamps.csv"]
+    assert (tmp_path / "out" / "f_timestamps.csv").read_text().splitlines()[1] == "1,f_0001.png,0.000000"
+    back = tmp_path / "back.nut"
+    res = run(tmp_path / "out" / "f_%4d.png", "-o", back, "-w", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    assert all(np.array_equal(g, f) for (_, _, g), f in zip(read_video(back), frames, strict=True))
+
+
 def test_a_killed_sequence_runs_hidden_folder_is_removed_by_the_next_run(tmp_path, tiny_weights, caplog):
     """The pictures are made in a hidden folder named as a temporary file is (the writer's host and
     process id): a run killed before it could move them in leaves it, and the next run removes it."""
