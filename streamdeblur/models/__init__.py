@@ -117,12 +117,15 @@ def read_card(path: str | os.PathLike) -> dict[str, Any]:
     try:
         card = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WeightsError(f"model card {path} is unreadable ({e.__class__.__name__}: {e})") from None
+        raise WeightsError(
+            f"model card {path} is unreadable ({e.__class__.__name__}: {e})",
+            "re-export the generator with `streamdeblur-train export`, which writes both files",
+        ) from None
     if not isinstance(card, dict) or "arch" not in card or not isinstance(card.get("args", {}), dict):
         raise WeightsError(
             f"model card {path} lacks 'arch' and 'args'", "re-export the generator with `streamdeblur-train export`"
         )
-    if card["arch"] not in MODELS:
+    if not isinstance(card["arch"], str) or card["arch"] not in MODELS:  # a list is unhashable: else a TypeError
         raise WeightsError(
             f"model card {path} names unknown architecture {card['arch']!r}", f"known: {', '.join(sorted(MODELS))}"
         )

@@ -195,6 +195,31 @@ def test_weights_stored_as_integers_are_refused_not_truncated(tmp_path, tiny_wei
     load_generator(tiny_weights)  # float16 or float32 still loads
 
 
+@pytest.mark.parametrize(
+    "card,words",
+    [
+        ({"arch": ["deblurgan-lite"], "args": {}}, "names unknown architecture ['deblurgan-lite']; known: deblurgan"),
+        ("{broken", "is unreadable (JSONDecodeError"),
+    ],
+)
+def test_a_damaged_card_is_one_line_with_the_fix(tmp_path, tiny_weights, card, words):
+    """A card whose "arch" is a list ended in 'internal error: TypeError: unhashable type'; an unreadable
+    one named no fix. Both are one line now, with what to do."""
+    from typer.testing import CliRunner
+
+    from streamdeblur.cli import app
+
+    w = tmp_path / "g.safetensors"
+    w.write_bytes(tiny_weights.read_bytes())
+    w.with_suffix(".json").write_text(card if isinstance(card, str) else json.dumps(card))
+    r = CliRunner().invoke(app, ["export", "--weights", str(w), "-o", str(tmp_path / "g.onnx")])
+    assert r.exit_code == 2, r.output
+    (line,) = r.stderr.splitlines()
+    assert line.startswith("streamdeblur: error: model card") and words in line
+    assert "; known: " in line or "; re-export the generator with `streamdeblur-train export`" in line
+    assert not (tmp_path / "g.onnx").exists()
+
+
 def test_models_command_prints_params_and_gmacs():
     from typer.testing import CliRunner
 
