@@ -178,8 +178,9 @@ def publish_sequence(written: Path, out: Path, *, overwrite: bool, times: Sequen
     """Move the pictures of the sequence ``out`` (a pattern) from the hidden folder ``written`` into
     ``out``'s folder, in order, each under its name only once whole, then the CSV of their times
     (:func:`write_timestamps`; ``times``: each frame's, in seconds, in the order written); a file of the
-    same name that appeared meanwhile is kept unless ``overwrite``. Where moving the pictures stops
-    part way, the CSV moved in lists those moved in, no others. Returns how many pictures were moved."""
+    same name that appeared meanwhile is kept unless ``overwrite``, which also removes the pictures of the
+    pattern this run did not write (an earlier, longer run's). Where moving the pictures stops part way,
+    the CSV moved in lists those moved in, no others. Returns how many pictures were moved."""
     from ..errors import OutputExistsError
     from ..fileio import fsync_file, publish
 
@@ -203,6 +204,10 @@ def publish_sequence(written: Path, out: Path, *, overwrite: bool, times: Sequen
             with contextlib.suppress(OSError):
                 _publish_timestamps(written, out, moved, times, overwrite=overwrite)
         raise
+    if overwrite and numbers:  # an earlier, longer sequence of this name: its pictures past these would read as more
+        for n in set(sequence_numbers(str(out))) - set(numbers):
+            with contextlib.suppress(FileNotFoundError):
+                (out.parent / frame_name(out.name, n)).unlink()
     if numbers:
         try:
             _publish_timestamps(written, out, numbers, times, overwrite=overwrite)

@@ -158,6 +158,28 @@ def test_a_space_padded_pattern_is_numbered_as_ffmpeg_numbers_it(tmp_path, tiny_
     assert all(np.array_equal(g, f) for (_, _, g), f in zip(read_video(back), frames, strict=True))
 
 
+def test_overwriting_a_longer_sequence_leaves_none_of_its_pictures(tmp_path, tiny_weights):
+    """``--overwrite`` into a folder holding a longer sequence of the same name: its pictures past the new
+    run's last stayed, so the folder read back as one sequence of both runs' frames (the CSV listing the
+    new ones only); as an HLS output's extra segments, they are now removed."""
+    from videofiles import write_video
+
+    write_video(tmp_path / "long.mkv", random_frames(5, 32, 32))
+    short = random_frames(2, 32, 32, seed=9)
+    write_video(tmp_path / "short.mkv", short)
+    (tmp_path / "out").mkdir()
+    pattern = tmp_path / "out" / "f_%02d.png"
+    assert run(tmp_path / "long.mkv", "-o", pattern, "-w", tiny_weights, "-q").exit_code == 0
+    (tmp_path / "out" / "notes.txt").write_text("mine")  # not a picture of the sequence: left alone
+    res = run(tmp_path / "short.mkv", "-o", pattern, "-w", tiny_weights, "-q", "--overwrite")
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["f_01.png", "f_02.png", "f_timestamps.csv", "notes.txt"]
+    back = tmp_path / "back.nut"
+    assert run(pattern, "-o", back, "-w", tiny_weights, "-q").exit_code == 0
+    assert all(np.array_equal(g, f) for (_, _, g), f in zip(read_video(back), short, strict=True))
+
+
 def test_a_killed_sequence_runs_hidden_folder_is_removed_by_the_next_run(tmp_path, tiny_weights, caplog):
     """The pictures are made in a hidden folder named as a temporary file is (the writer's host and
     process id): a run killed before it could move them in leaves it, and the next run removes it."""
