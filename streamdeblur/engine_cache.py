@@ -170,7 +170,13 @@ class EngineSidecar:
                 f"engine {engine_path} has no sidecar {p.name} beside it, so what it was built for is unknown",
                 "rebuild it with `streamdeblur build-engine`",
             )
-        return cls.from_json(p.read_text(), str(p))
+        try:
+            text = p.read_text()
+        except (OSError, UnicodeDecodeError) as e:  # binary garbage, a folder, unreadable: else an internal error
+            raise EngineMismatchError(
+                f"cannot read {p} ({e.__class__.__name__})", "rebuild the engine with `streamdeblur build-engine`"
+            ) from None
+        return cls.from_json(text, str(p))
 
     def hw_range(self) -> tuple[tuple[int, int], tuple[int, int]]:
         return (self.min_shape[2], self.min_shape[3]), (self.max_shape[2], self.max_shape[3])

@@ -165,6 +165,15 @@ def test_a_damaged_sidecar_field_is_named_not_an_internal_error(tmp_path, sideca
     assert E.find_engines(tmp_path) == []  # and auto passes it over
 
 
+def test_a_sidecar_of_binary_garbage_is_named_not_an_internal_error(tmp_path):
+    eng = tmp_path / "a.engine"
+    eng.write_bytes(b"not really an engine")
+    E.sidecar_path(eng).write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(EngineMismatchError, match=r"cannot read .*a\.engine\.json \(UnicodeDecodeError\); rebuild"):
+        E.EngineSidecar.read(eng)
+    assert E.find_engines(tmp_path) == []
+
+
 def test_engine_name_encodes_every_dependency():
     prof = E.Profile().padded(16)
     base = dict(
