@@ -19,6 +19,7 @@ File or stream is one rule for every command, :func:`streamdeblur.video.urls.is_
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -283,6 +284,10 @@ class FileSource:
         self.deep = deep
         self._rgb = "rgb24"
         self._passthrough: set[int] = set()
+        #: ``--start``: the subtitle packets on screen at the start, read before the seek point (they come first),
+        #: and their (stream, pts) on the input's clock, so that the part's demuxing does not give them again
+        self._early: list[Packet] = []
+        self._early_keys: set[tuple[int, int]] = set()
         self._closed = False
         self.container = self._open_first()
         try:
@@ -361,7 +366,7 @@ class FileSource:
         self._iter = self._decode()
         try:
             first = next(self._iter)
-            self._pending: list[Frame | Packet] = []
+            self._pending: list[Frame | Packet] = list(self._early)
             while not isinstance(first, Frame):  # packets demuxed before the first picture
                 self._pending.append(first)
                 first = next(self._iter)
@@ -414,12 +419,55 @@ class FileSource:
         self._shift = -begin
         if is_pipe(self.spec):
             return  # read once, front to back: the frames before the start are decoded and left out
+        self._early = self._subtitles_on_at(begin)
         if self.seek_before(begin):
             return
         log.debug("seeking %s to %.3f s lands past it; decoding from the start", self.spec, float(begin))
         self.container.close()
         self.container = open_container(self.spec, self.timeout, None, self.framerate)
         self._take_streams()
+
+    def _subtitles_on_at(self, begin: Fraction, lookback: int = 60, budget_s: float = 2.0) -> list[Packet]:
+        """The subtitle packets still on screen at ``begin`` (the input's clock), from the input read a second
+        time from up to ``lookback`` seconds before it (the seek to the keyframe before ``begin`` passes a line
+        shown since earlier): moved and cut to the part (:func:`_cut_to_part`), the first of their streams;
+        the same packets met again in the part are then left out (``_early_keys``)."""
+        subs = [s.index for s in self.container.streams.subtitles]
+        if not subs:
+            return []
+        found: list[Packet] = []
+        try:
+            c = av.open(self.spec)
+        except Exception:  # pragma: no cover - it opened a moment ago
+            return []
+        try:
+            c.seek(int(max(Fraction(self._origin()), begin - lookback) * 1_000_000), backward=True)
+            t0 = time.monotonic()
+            for p in c.demux([c.streams[i] for i in [self.stream.index, *subs]]):
+                if p.dts is None or not p.time_base:
+                    continue
+                tb = Fraction(p.time_base)
+                if p.stream.index == self.stream.index:
+                    if p.dts * tb > begin or time.monotonic() - t0 > budget_s:
+                        break
+                    continue
+                at = p.pts if p.pts is not None else p.dts
+                if p.size and p.duration and at * tb < begin < (at + p.duration) * tb:
+                    q = av.Packet(bytes(p))
+                    q.stream, q.time_base = self.container.streams[p.stream.index], p.time_base
+                    q.pts = q.dts = at
+                    q.duration = p.duration
+                    self._early_keys.add((p.stream.index, at))
+                    delta = round(self._shift / tb)
+                    q.pts, q.dts = q.pts + delta, q.dts + delta
+                    if self.trim is not None:
+                        _cut_to_part(q, self.trim)
+                    found.append(q)
+        except Exception:
+            log.debug("reading the subtitles on screen at %.3f s of %s failed", float(begin), self.spec, exc_info=True)
+        finally:
+            c.close()
+        return found
 
     def seek_before(self, begin: Fraction) -> bool:
         """Seek so that the next frame decoded is at or before ``begin`` seconds (the input's own clock);
@@ -683,9 +731,11 @@ class FileSource:
                         yield from emit(f)
                 elif packet.dts is not None and packet.size:
                     at = packet.pts if packet.pts is not None else packet.dts
+                    if self._early_keys and (packet.stream.index, at) in self._early_keys:
+                        continue  # a subtitle on screen at the start, given first (_subtitles_on_at)
                     if trim is not None:
-                        sound = packet.stream.type == "audio" and packet.duration
-                        ends = self._out_time(at + packet.duration, packet.time_base) if sound else None
+                        lasts = packet.stream.type in ("audio", "subtitle") and packet.duration
+                        ends = self._out_time(at + packet.duration, packet.time_base) if lasts else None
                         if not trim.packet(self._out_time(at, packet.time_base), ends):
                             continue
                     if self._shift and packet.time_base:
@@ -693,6 +743,8 @@ class FileSource:
                         packet.dts += delta
                         if packet.pts is not None:
                             packet.pts += delta
+                    if trim is not None and packet.stream.type == "subtitle":
+                        _cut_to_part(packet, trim)
                     if self.reconnect and packet.time_base:
                         self._end = max(self._end, float((packet.dts + (packet.duration or 0)) * packet.time_base))
                     yield packet
@@ -1074,6 +1126,20 @@ class FileSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _cut_to_part(packet: Packet, trim: Trim) -> None:
+    """A subtitle of ``--start``/``--duration``'s part (output times) shown from its first instant to its
+    last: one on screen when the part begins is moved to 0, its time before cut off (a subtitle's packet
+    holds its words, its times are the packet's), and one still on screen when it ends is cut there."""
+    if packet.pts is None or not packet.duration or not packet.time_base:
+        return
+    tb = Fraction(packet.time_base)
+    if trim.start is not None and packet.pts < 0:
+        packet.duration += packet.pts
+        packet.pts = packet.dts = 0
+    if trim.end is not None and (packet.pts + packet.duration) * tb > Fraction(trim.end):
+        packet.duration = max(1, math.floor(Fraction(trim.end) / tb) - packet.pts)
 
 
 def open_source(spec: str | os.PathLike, **options: Any) -> FileSource:

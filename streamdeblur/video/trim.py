@@ -127,10 +127,11 @@ class Trim:
 
     def packet(self, t: float | None, end: float | None = None) -> bool:
         """Keep a copied (audio, subtitle, data) packet at output time ``t``? ``end``: where an audio
-        packet's sound ends (output seconds; None where unknown): one that begins before the start and
-        ends after it holds the part's first sound, so it is kept at its negative time, as FFmpeg's
-        stream copy keeps it, and the container plays it from 0 (an MP4's edit list, Matroska's
-        negative time): left out, the sound began up to a packet late (21 ms of AAC)."""
+        packet's sound or a subtitle's showing ends (output seconds; None where unknown): one that begins
+        before the start and ends after it is in the part too. Sound is kept at its negative time, as
+        FFmpeg's stream copy keeps it, and the container plays it from 0 (an MP4's edit list, Matroska's
+        negative time): left out, the sound began up to a packet late (21 ms of AAC); a subtitle is moved
+        to 0 (the source's ``_cut_to_part``): left out, the line on screen at the start was never shown."""
         if t is None:
             return not self.video_done
         if self.start is not None and t < -_EPS and (end is None or end <= _EPS):

@@ -8,6 +8,7 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from livefiles import Feed
@@ -99,6 +100,24 @@ def test_a_parts_sound_starts_at_its_first_instant(tmp_path, recording, tiny_wei
     assert [data for data, _ in got] == wanted
     first = got[0][1]
     assert first < 0 < first + step  # the part's first instant is in the first packet
+
+
+@pytest.mark.parametrize("ext, codec", [(".mkv", "srt"), (".mp4", "mov_text")])
+def test_a_subtitle_on_screen_when_the_part_begins_is_shown_from_its_start(tmp_path, tiny_weights, ext, codec):
+    """'world' shows from 0.5 s to 0.9 s; the part from 0.6 s for 0.2 s shows it throughout, cut to the part
+    (before, it was left out: the seek to 0.6 s passed its packet, and one before the start was dropped)."""
+    src = tmp_path / "film.mkv"
+    write_video(src, random_frames(30, 64, 48), subtitles=True)
+    out = tmp_path / f"part{ext}"
+    res = run(src, "-o", out, "-w", tiny_weights, "--start", "0.6", "--duration", "0.2")
+    assert res.exit_code == 0, res.stderr
+    with av.open(str(out)) as c:
+        s = c.streams.subtitles[0]
+        assert s.codec_context.name == codec
+        lines = [
+            (bytes(p)[-5:], float(p.pts * p.time_base), float(p.duration * p.time_base)) for p in c.demux(s) if p.size
+        ]
+    assert [(text, t, d) for text, t, d in lines if text.strip(b"\0")] == [(b"world", 0.0, 0.2)]
 
 
 def test_duration_alone_counts_from_the_first_frame_and_keeps_timestamps(tmp_path, recording, tiny_weights):
