@@ -32,6 +32,8 @@ def test_doctor_prints_the_report():
     if data["encoders"].get("h264_nvenc") and not data["gpus"]:  # an FFmpeg with NVENC on a machine without a GPU
         assert "h264_nvenc: built in (no NVIDIA GPU here)" in encoders and "h264_nvenc: yes" not in encoders
     assert "libx264: yes" in encoders
+    ort = next(ln for ln in lines if ln.startswith("onnxruntime "))  # was "1.32.0 ['AzureExecutionProvider', ...]"
+    assert ort == f"onnxruntime {data['onnxruntime']} (execution providers: {', '.join(data['onnxruntime_providers'])})"
     backends = [ln for ln in lines if ln.startswith("backend ")]  # one column for the device, torch-compile's too
     assert len({ln.index(" cpu ") if " cpu " in ln else ln.index(" cuda ") for ln in backends}) == 1, backends
 

@@ -35,7 +35,11 @@ def doctor(
         typer.echo("gpu         none visible to PyTorch")
     trt = info["tensorrt"] or info["tensorrt_problem"]
     typer.echo(f"tensorrt    {trt}")
-    typer.echo(f"onnxruntime {info['onnxruntime'] or 'not installed'} {info.get('onnxruntime_providers', '')}")
+    if info["onnxruntime"]:
+        providers = ", ".join(info.get("onnxruntime_providers") or []) or "none"
+        typer.echo(f"onnxruntime {info['onnxruntime']} (execution providers: {providers})")
+    else:
+        typer.echo("onnxruntime not installed (pip install onnxruntime; onnxruntime-gpu for CUDA)")
     if info["openvino"]:
         devs = ", ".join(f"{k}: {v}" for k, v in info["openvino_devices"].items()) or "no devices"
         bf16 = "bf16 native" if info["openvino_cpu_bf16"] else "no native bf16: fp32"
