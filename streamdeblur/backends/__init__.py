@@ -100,6 +100,10 @@ def _asked_for(name: str, device: str | None) -> tuple[str, str, str]:
         r = cls.unavailable_reason(d)
         if r is None:
             return name, d, f"{name} on {d} (asked for)"
+        if device is None and d == "cuda" and "cpu" in cls.devices and torch.cuda.is_available():
+            # a GPU is here but this backend cannot use it (torch-compile without Triton): running it on the
+            # CPU instead, many times slower, would be the silent fallback nothing here does
+            raise BackendUnavailableError(r, f"or pass --device cpu to run {name} on the CPU")
         reasons.append(r)
     raise BackendUnavailableError(reasons[0] if len(reasons) == 1 else "; ".join(dict.fromkeys(reasons)))
 

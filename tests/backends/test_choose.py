@@ -145,3 +145,32 @@ def test_a_backend_made_directly_says_it_was_asked_for(lite):
     be = BACKENDS["torch"](lite, "cpu")
     assert be.choice_reason == "torch on cpu (asked for)" and be.precision == "fp32"
     be.close()
+
+
+def test_a_backend_that_cannot_use_the_gpu_here_is_not_moved_to_the_cpu(monkeypatch, lite):
+    """`--backend torch-compile` (no --device) on a GPU machine without Triton ran on the CPU, many times
+    slower, with nothing but "cpu" in the start line to say so; now it is an error naming what is missing
+    and --device cpu. Without a GPU the backend's CPU device is still its best."""
+    from streamdeblur.backends import Backend
+
+    class GpuFirst(Backend):
+        name = "gpu-first"
+        devices = ("cuda", "cpu")
+
+        @classmethod
+        def missing(cls, device):
+            return "it needs Triton on CUDA (pip install triton)" if device == "cuda" else None
+
+        def infer(self, batch):
+            return batch
+
+    monkeypatch.setitem(BACKENDS, "gpu-first", GpuFirst)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(BackendUnavailableError) as err:
+        choose_backend("gpu-first")
+    assert str(err.value) == (
+        "it needs Triton on CUDA (pip install triton); or pass --device cpu to run gpu-first on the CPU"
+    )
+    assert choose_backend("gpu-first", "cpu")[:2] == ("gpu-first", "cpu")  # asked for: runs there
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert choose_backend("gpu-first")[:2] == ("gpu-first", "cpu")  # no GPU: the CPU is its best here
