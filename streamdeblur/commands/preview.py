@@ -19,7 +19,6 @@ from .common import (
     OpenVINOHintOption,
     OpenVINOPrecisionOption,
     ReconnectOption,
-    StartOption,
     View,
     WeightsOption,
     app,
@@ -38,7 +37,11 @@ def preview(
     input: Annotated[
         Optional[str],
         typer.Argument(
-            help="A video file or a stream URL (rtsp://, http://, ...). Leave out with --camera.", show_default=False
+            help=(
+                "A video file, a picture (.jpg, .png ...: shown upright until you quit) or a stream URL (rtsp://, "
+                "http://, ...). Leave out with --camera."
+            ),
+            show_default=False,
         ),
     ] = None,
     camera: Annotated[
@@ -50,7 +53,17 @@ def preview(
     loop: Annotated[
         bool, typer.Option("--loop", help="Play a FILE input again from the start when it ends (a stand-in camera).")
     ] = False,
-    start: StartOption = None,
+    start: Annotated[
+        Optional[str],
+        typer.Option(
+            "--start",
+            help=(
+                "Begin at this time of a file (seconds, MM:SS or HH:MM:SS.ms; FFmpeg's -ss): it seeks to the "
+                "keyframe before and shows from there (each --loop too). Not a live stream or a picture."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     deinterlace: DeinterlaceOption = None,
     view: Annotated[
         View,

@@ -101,6 +101,17 @@ def test_a_served_preview_stopped_by_sigterm_keeps_its_recording_as_ctrl_c_does(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mkv"]
 
 
+def test_cli_help_says_what_preview_takes_and_keeps():
+    """preview's help said INPUT is 'a video file or a stream URL' (a picture is shown too, as the README
+    says) and that --start keeps the audio, which a preview never plays or records."""
+    r = CliRunner().invoke(app, ["preview", "--help"], terminal_width=200)
+    assert r.exit_code == 0
+    text = " ".join(r.stdout.split())
+    assert "a picture (.jpg, .png ...: shown upright until you quit)" in text, text
+    start = text[text.index("--start <str>") : text.index("--deinterlace <")]
+    assert "audio" not in start and "seeks to the keyframe before" in start, start
+
+
 def test_cli_backend_options_reach_preview_live(media, monkeypatch):
     """--openvino-precision / --openvino-hint (or STREAMDEBLUR_OPENVINO_*) become the
     BackendOptions preview_live opens its backend with."""
