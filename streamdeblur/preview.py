@@ -387,6 +387,7 @@ def preview_live(
     if record is not None:
         check_destination(record, overwrite=overwrite)  # a file, or a stream URL (rtmp://, udp:// ...)
     _check_reconnect(input, camera, record, reconnect)
+    _check_picture(input, deinterlace)
     if record is not None and (note := _audio_left_out(input)):
         say(f"warning: {note}")
     server = _bind(address)  # a port taken fails here, before the model loads
@@ -448,6 +449,15 @@ def _audio_left_out(input: str | os.PathLike | None) -> str | None:
         f"--record writes the deblurred video only: {whose} is not recorded (preview skips frames to stay live); "
         "to keep it, deblur with `streamdeblur run INPUT -o OUT`"
     )
+
+
+def _check_picture(input: str | os.PathLike | None, deinterlace: str | None) -> None:
+    """``--deinterlace`` is for video: a picture is one frame (``--start`` is refused for it where it opens)."""
+    from .stills import is_still
+    from .video.urls import is_url
+
+    if deinterlace is not None and input is not None and not is_url(str(input)) and is_still(input):
+        raise InputError("--deinterlace applies to a video file; a picture has one frame", "leave it out")
 
 
 def _check_reconnect(

@@ -112,6 +112,22 @@ def test_cli_help_says_what_preview_takes_and_keeps():
     assert "audio" not in start and "seeks to the keyframe before" in start, start
 
 
+def test_cli_deinterlace_on_a_picture_is_refused_as_start_is(media, tmp_path):
+    """``preview photo.png --deinterlace field``: --start is refused for a picture, --deinterlace was
+    silently ignored (as ``run photo.png -o x.png --deinterlace field`` refuses it)."""
+    import cv2
+    import numpy as np
+
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.zeros((24, 32, 3), np.uint8))
+    args = ["preview", str(photo), "--serve", "127.0.0.1:0", "--max-frames", "1", "--weights", str(media["weights"])]
+    r = CliRunner().invoke(app, [*args, "--deinterlace", "field"])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip() == (
+        "streamdeblur: error: --deinterlace applies to a video file; a picture has one frame; leave it out"
+    ), r.stderr
+
+
 def test_cli_backend_options_reach_preview_live(media, monkeypatch):
     """--openvino-precision / --openvino-hint (or STREAMDEBLUR_OPENVINO_*) become the
     BackendOptions preview_live opens its backend with."""
