@@ -17,7 +17,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -37,6 +37,11 @@ STILL_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 DEEP_STILLS = (".png", ".tif", ".tiff")
 #: JPEG and WebP quality (0-100): high, as the sharpened detail is what a user runs this for
 QUALITY = 95
+
+
+#: an ICC profile's data colour spaces (header bytes 16-20) of print: CMYK, CMY and 2 to 15 inks; such a profile
+#: does not describe the RGB output a picture's pixels become (OpenCV converts CMYK JPEGs to RGB)
+PRINT_SPACES = frozenset({b"CMYK", b"CMY ", *(f"{n:X}CLR".encode() for n in range(2, 16))})
 
 
 #: pictures that neither OpenCV nor FFmpeg reads whole here: a phone's HEIC (FFmpeg would give one
@@ -187,7 +192,15 @@ def read_still(path: str | os.PathLike[str]) -> Still:
     rgb = np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
     # a scan, a monochrome camera's frame; grey with alpha, which OpenCV reads as BGRA with B = G = R
     grey = raw.ndim == 2 or raw.shape[2] == 2 or (alpha and _same_planes(raw[..., :3]))
-    return Still(rgb, read_meta(data.tobytes()), tuple(said), grey)
+    meta = read_meta(data.tobytes())
+    space = meta.icc[16:20] if meta.icc is not None and len(meta.icc) >= 20 else None
+    if space in PRINT_SPACES:  # a print file's CMYK profile: the output is RGB
+        said.append(
+            f"{p.name}'s colour profile is for {space.decode('latin-1').strip()}; the output is RGB, so it is not "
+            "copied (the output's colours are untagged, as sRGB)"
+        )
+        meta = replace(meta, icc=None)
+    return Still(rgb, meta, tuple(said), grey)
 
 
 def _same_planes(bgr: np.ndarray) -> bool:

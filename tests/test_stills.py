@@ -247,6 +247,29 @@ def test_sigterm_stops_a_large_picture_at_once_not_after_its_inference(tmp_path)
     assert not out.exists() and hidden(tmp_path) == []
 
 
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_a_cmyk_jpegs_print_profile_is_not_copied_into_the_rgb_output(tmp_path, tiny_weights, ext):
+    """A print-ready CMYK JPEG (Photoshop's, a magazine's) carries a CMYK colour profile; the output is RGB,
+    and the profile was copied into it anyway (a PNG's iCCP then invalid, a JPEG's colours misread by
+    colour-managed viewers). It is now left out, with a warning; an RGB profile is still kept."""
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    cmyk_profile = srgb[:16] + b"CMYK" + srgb[20:]  # the header's colour space is what a reader goes by
+    src = tmp_path / "print.jpg"
+    Image.fromarray(picture()).convert("CMYK").save(src, quality=95, icc_profile=cmyk_profile)
+    out = tmp_path / f"out{ext}"
+    res = run(src, "-o", out, "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0, res.output
+    assert "print.jpg's colour profile is for CMYK" in res.stderr and "not copied" in res.stderr, res.stderr
+    assert Image.open(out).info.get("icc_profile") is None
+    rgb = tmp_path / "rgb.jpg"
+    Image.fromarray(picture()).save(rgb, quality=95, icc_profile=srgb)
+    res = run(rgb, "-o", tmp_path / f"rgb-out{ext}", "-w", tiny_weights, "--backend", "torch")
+    assert res.exit_code == 0 and "colour profile" not in res.stderr, res.output
+    assert Image.open(tmp_path / f"rgb-out{ext}").info.get("icc_profile") == srgb
+
+
 def test_the_shipped_model_sharpens_a_blurred_picture(tmp_path):
     """A crop of the quick-start clip's frame 60 (blurred by a panning camera) and its sharp reference."""
     import av
