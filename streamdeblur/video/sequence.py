@@ -70,6 +70,14 @@ def sequence_numbers(spec: str) -> list[int]:
     return sorted(numbers)
 
 
+def _size(path: str) -> int | None:
+    """A file's size in bytes; None when it cannot be looked at."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
 def parse_framerate(text: str) -> Fraction:
     """``30``, ``29.97`` (30000/1001, as NTSC rates are written), ``30000/1001`` or ``24000:1001`` as
     a rate; an :class:`InputError` otherwise."""
@@ -105,6 +113,15 @@ def open_sequence(spec: str, framerate: Fraction | None) -> InputContainer:
             f"{frame_name(os.path.basename(spec), b)}{more}; read as a video it would end at the gap",
             "number the pictures without gaps, or deblur them as pictures: "
             f"streamdeblur run {Path(spec).parent} -o OUT_FOLDER/",
+        )
+    folder, name = os.path.split(spec)
+    empty = [n for n in numbers if _size(os.path.join(folder, frame_name(name, n))) == 0]
+    if empty:  # a render node or a copy that died mid-picture: FFmpeg's reader would end the video there
+        more = f" and {len(empty) - 1} more" if len(empty) > 1 else ""
+        raise InputError(
+            f"in the image sequence {spec}, {frame_name(name, empty[0])} is empty (0 bytes){more}; read as a video "
+            "it would end there",
+            "render or copy the empty pictures again",
         )
     rate = framerate or DEFAULT_RATE
     options = {"framerate": f"{rate.numerator}/{rate.denominator}", "start_number": str(numbers[0])}

@@ -69,11 +69,18 @@ def test_an_unpadded_pattern_and_deep_pictures(tmp_path, tiny_weights):
         ("none", [], ["no picture matches the image-sequence pattern", "files like shot_0001.png"]),
         ("video", ["--framerate", "30"], ["--framerate applies to an image-sequence input", "leave --framerate out"]),
         ("gap", ["--framerate", "fast"], ["--framerate 'fast' is not a rate"]),
+        # a render node that died mid-frame leaves an empty file: the video ended there, 'cut short'
+        ("empty", [], ["shot_0003.png is empty (0 bytes) and 1 more", "read as a video it would end there"]),
     ],
 )
 def test_mistakes_with_sequences_are_one_line_and_nothing_is_written(tmp_path, tiny_weights, setup, args, words):
     if setup == "gap":  # a dropped frame: read as a video it would have ended at shot_0003, silently short
         write_pictures(tmp_path / "s", [f"shot_{i:04d}.png" for i in (1, 2, 3, 5, 6)], random_frames(5, 32, 32))
+        src = tmp_path / "s" / "shot_%04d.png"
+    elif setup == "empty":
+        write_pictures(tmp_path / "s", [f"shot_{i:04d}.png" for i in range(1, 6)], random_frames(5, 32, 32))
+        (tmp_path / "s" / "shot_0003.png").write_bytes(b"")
+        (tmp_path / "s" / "shot_0005.png").write_bytes(b"")
         src = tmp_path / "s" / "shot_%04d.png"
     elif setup == "none":
         (tmp_path / "s").mkdir()
