@@ -31,7 +31,7 @@ from .engine_cache import (
     timing_cache_path,
 )
 from .errors import BackendUnavailableError, InputError, OutputError
-from .fileio import write_atomic
+from .fileio import cannot_create_in, write_atomic, write_fix
 from .identity import ModelInfo, model_source
 from .machine import GpuInfo, current_gpu, tensorrt_requirements, tensorrt_version
 from .models import Generator
@@ -146,16 +146,26 @@ def build_engine(
     # engine first, sidecar last: an engine without a sidecar is never picked up. Both are
     # named by what they were built from, so a file already there is the same thing (or a
     # --force rebuild): replaced
-    write_atomic(engine_path, data, replace=True)
-    write_atomic(sidecar_path(engine_path), side.to_json().encode(), replace=True)
+    try:
+        write_atomic(engine_path, data, replace=True)
+        write_atomic(sidecar_path(engine_path), side.to_json().encode(), replace=True)
+    except OSError as e:  # the disk filled during the build: one line, not a traceback after minutes
+        raise OutputError(f"cannot write {engine_path} ({e.strerror or e})", write_fix(e)) from None
     return BuildResult(engine_path, side, False)
 
 
 def _made(engines_dir: Path) -> Path:
+    """``engines_dir``, made, and known to take files: a read-only folder fails here, in a second, not after
+    the minutes of a build whose engine it then could not hold."""
     try:
         engines_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputError(f"cannot create {engines_dir}: {e.strerror or e}") from None
+        raise OutputError(f"cannot create {engines_dir}: {e.strerror or e}", "choose another -o folder") from None
+    refused = cannot_create_in(engines_dir)
+    if refused is not None:
+        raise OutputError(
+            f"cannot write engines into {engines_dir} ({refused.strerror or refused})", write_fix(refused)
+        ) from None
     return engines_dir
 
 

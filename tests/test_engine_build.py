@@ -5,6 +5,8 @@ tests/backends/test_tensorrt_backend.py, where TensorRT and a GPU are.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -88,3 +90,23 @@ def test_build_flow_without_tensorrt_writes_engine_then_sidecar_reuses_and_force
     assert not forced.reused and forced.engine == res.engine and len(built) == 2  # replaced in place
     assert not [p for p in (tmp_path / "engines").iterdir() if p.name.startswith(".")]  # no temporary left
     assert find_engine(gen, tmp_path / "engines", gpu, "10.9.0.34")[0] == res.engine
+
+
+def test_an_engines_folder_that_takes_no_files_fails_before_the_build(tmp_path, tiny_weights, monkeypatch):
+    """`build-engine -o DIR` where DIR exists but no file can be made (a read-only mount; /proc here) built
+    for minutes, then ended in 'internal error' writing the engine. Now it is one line before the ONNX
+    export and the build."""
+    import streamdeblur.engine_build as B
+    from streamdeblur.errors import OutputError
+    from streamdeblur.machine import GpuInfo
+    from streamdeblur.models import load_generator
+
+    monkeypatch.setenv("STREAMDEBLUR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(B, "tensorrt_requirements", lambda: None)
+    monkeypatch.setattr(B, "current_gpu", lambda: GpuInfo("NVIDIA H100 80GB HBM3", "9.0"))
+    monkeypatch.setattr(B, "tensorrt_version", lambda: "10.9.0.34")
+    built = []
+    monkeypatch.setattr(B, "_build_with_tensorrt", lambda *a: built.append(a) or b"engine bytes")
+    with pytest.raises(OutputError, match=r"^cannot write engines into /proc \(No such file or directory\); choose"):
+        B.build_engine(load_generator(str(tiny_weights)), B.BuildOptions(engines_dir=Path("/proc")))
+    assert not built and not (tmp_path / "cache").exists()  # nothing exported, nothing built
