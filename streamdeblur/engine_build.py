@@ -348,5 +348,8 @@ def _build_with_tensorrt(
             "TensorRT failed to build the engine (its log above says why)",
             "rerun with --debug, or lower --opt-level / raise --workspace",
         )
-    write_atomic(cache_path, bytes(config.get_timing_cache().serialize()), replace=True)  # the cache, grown
+    try:  # the cache, grown; it only speeds up later builds: a disk that filled must not lose this engine
+        write_atomic(cache_path, bytes(config.get_timing_cache().serialize()), replace=True)
+    except OSError as e:
+        log.warning("could not save the timing cache %s (%s): later builds start without it", cache_path, e)
     return bytes(serialized)
