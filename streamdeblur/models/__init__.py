@@ -144,7 +144,13 @@ def load_generator(name_or_path: str | os.PathLike | None = None, device: str | 
 
     weights, card_path = _resolve(name_or_path)
     card = read_card(card_path)
-    model = build_model(card["arch"], **card.get("args", {}))
+    try:
+        model = build_model(card["arch"], **card.get("args", {}))
+    except WeightsError as e:  # name the card: the arguments are its, not the user's
+        raise WeightsError(
+            f"model card {card_path}: {e.message}",
+            "the card is damaged or was edited: re-export the generator with `streamdeblur-train export`",
+        ) from None
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:

@@ -60,3 +60,6 @@ def test_a_card_with_an_absurd_width_is_one_line_from_run(tmp_path, tiny_weights
     assert res.exit_code == 2
     err = res.stderr.strip()
     assert len(err.splitlines()) == 1 and err.startswith("streamdeblur: error:") and "width" in err, err
+    # the line names the card at fault (it said only "model 'deblurgan-lite': width must be ...")
+    assert err.startswith(f"streamdeblur: error: model card {card}: model 'deblurgan-lite': width must be"), err
+    assert err.endswith("re-export the generator with `streamdeblur-train export`"), err
