@@ -400,10 +400,11 @@ class FileSink:
         self._fmt, self._copy_from = fmt, copy_from
         #: AVI: the seconds taken off every timestamp, so the video starts at 0. AVI has no start times (its
         #: streams all play from 0): an input starting at 10 s made 10 s of the first frame before the rest,
-        #: its sound at 0. From the input's video stream, else (no copied streams) the first frame's time
+        #: its sound at 0. The input's first frame's time (a --start part's: not its stream's start, which put the
+        #: sound a whole part late), else (no copied streams) the first frame written's
         self._zero: Fraction | None = None
         if fmt == "avi" and copy_from is not None:
-            self._zero = copy_from.video_start
+            self._zero = copy_from.first_time
         self._default_codec = default_codec
         self._copied = Copies()  # the input streams copied (added again on a reconnection)
         #: input stream index -> its encoder, for audio and subtitles the container cannot hold as they are

@@ -521,6 +521,15 @@ class FileSource:
             return None
         return v.start_time * Fraction(v.time_base) + self._shift
 
+    @property
+    def first_time(self) -> Fraction | None:
+        """The first frame's time in output seconds (a ``--start`` part's first frame's, not its stream's start);
+        None if it has none."""
+        first = self._first
+        if first.pts is None or first.time_base is None:
+            return None
+        return first.pts * Fraction(first.time_base)
+
     def _make_info(self, first: Frame) -> SourceInfo:
         v = self.stream
         cc = v.codec_context
