@@ -178,14 +178,17 @@ class AudioReencoder:
         #: and so is the encoder's delay (what it puts first, MP3's 1105 samples), so the sound plays in sync
         self.from_zero = from_zero
         self._skip_to: Fraction | None = None  # from_zero: the time of the first sound the encoder takes
-        #: from_zero: the seconds of sound before 0 left out (the encoder's delay's worth after 0 too)
+        #: from_zero: the seconds of sound before 0 left out (the encoder's delay's worth after 0 too), and of
+        #: silence put before sound that starts after 0
         self.left_out = Fraction(0)
+        self.padded = Fraction(0)
+        self._started = False
 
     def _convert(self, frames: list[av.AudioFrame]) -> list[Packet]:
         out: list[Packet] = []
         cc = self.out.codec_context
         if self.from_zero:
-            frames = [g for f in frames if (g := self._from_zero(f)) is not None]
+            frames = [g for f in frames for g in self._from_zero(f)]
         for f in frames:
             if self._resampler is None:
                 if not cc.is_open:
@@ -197,27 +200,40 @@ class AudioReencoder:
                 out.extend(self._encode(g))
         return out
 
-    def _from_zero(self, f: av.AudioFrame) -> av.AudioFrame | None:
-        """``f`` without its samples before the first sound the encoder takes (None: all of them), for an
-        output that plays every stream from 0: there, what the encoder makes first plays at 0, so it must be
-        the sound at the time of the encoder's delay."""
+    def _from_zero(self, f: av.AudioFrame) -> list[av.AudioFrame]:
+        """``f`` for an output that plays every stream from 0 (AVI): what the encoder makes first plays at 0,
+        so it must be the sound at the time of the encoder's delay. Samples before that are left out; sound
+        that starts after it gets silence before it, as long as the gap (without, it played that much early)."""
         if self._skip_to is None:
             self._skip_to = Fraction(encoder_delay(self.out.codec_context), self.out.codec_context.sample_rate)
         if f.pts is None or f.time_base is None or not f.sample_rate:
-            return f
-        start = f.pts * Fraction(f.time_base)
-        cut = min(f.samples, max(0, math.ceil((self._skip_to - start) * f.sample_rate)))
-        if not cut:
-            return f
-        self.left_out += Fraction(min(cut, max(0, math.ceil(-start * f.sample_rate))), f.sample_rate)
+            return [f]
+        tb, rate = Fraction(f.time_base), f.sample_rate
+        start = f.pts * tb
+        cut = min(f.samples, max(0, math.ceil((self._skip_to - start) * rate)))
+        self.left_out += Fraction(min(cut, max(0, math.ceil(-start * rate))), rate)
         if cut == f.samples:
-            return None
+            return []
+        lead: list[av.AudioFrame] = []
+        if not self._started:
+            self._started = True
+            gap = round((start - self._skip_to) * rate)
+            if gap > 0:
+                silence = av.AudioFrame(format=f.format.name, layout=f.layout.name, samples=gap)
+                for plane in silence.planes:
+                    plane.update((b"\x80" if f.format.name.startswith("u8") else b"\0") * plane.buffer_size)
+                silence.sample_rate, silence.time_base = rate, f.time_base
+                silence.pts = f.pts - round(Fraction(gap, rate) / tb)
+                self.padded = Fraction(gap, rate)
+                lead.append(silence)
+        if not cut:
+            return [*lead, f]
         a = f.to_ndarray()
         a = a[:, cut:] if f.format.is_planar else a[:, cut * len(f.layout.channels) :]
         g = av.AudioFrame.from_ndarray(np.ascontiguousarray(a), format=f.format.name, layout=f.layout.name)
-        g.sample_rate, g.time_base = f.sample_rate, f.time_base
-        g.pts = f.pts + round(Fraction(cut, f.sample_rate) / Fraction(f.time_base))
-        return g
+        g.sample_rate, g.time_base = rate, f.time_base
+        g.pts = f.pts + round(Fraction(cut, rate) / tb)
+        return [g]
 
     def _encode(self, frame: av.AudioFrame | None) -> list[Packet]:
         packets = list(self.out.encode(frame))

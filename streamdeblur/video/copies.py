@@ -337,6 +337,8 @@ def check_copies(source: FileSource, output: str | os.PathLike, audio: str | Non
             keep.encode[s.index] = _chosen_audio(s, fmt, ext, str(audio))
             continue
         reason = _trial(fmt, s, samples[s.index])
+        if reason is None and s.type == "audio" and fmt == "avi":
+            reason = _late_in_avi(source, s)
         if reason is None:
             keep.streams.append(s)
             continue
@@ -380,6 +382,23 @@ def check_copies(source: FileSource, output: str | os.PathLike, audio: str | Non
             "%s stream #%d (%s) cannot be stored in a %s file; it is left out (%s)", s.type, s.index, name, ext, keep_it
         )
     return keep
+
+
+#: sound that starts this much after the first frame, copied into AVI, would play that much early
+LATE_IN_AVI = Fraction(3, 100)
+
+
+def _late_in_avi(source: FileSource, s: Stream) -> str | None:
+    """Why audio stream ``s`` cannot be copied into AVI as it is, where it starts after the first frame (an AVI
+    file plays every stream from its first frame, and copied packets cannot be preceded by silence: it would
+    play early); None where it starts with it or before."""
+    start, first = source.stream_start(s), source.first_time
+    if start is None or first is None or start - first <= LATE_IN_AVI:
+        return None
+    return (
+        f"it starts {float(start - first):.2f} s after the first frame, and an AVI file plays every stream from its "
+        "first frame: encoded again, it gets silence before it"
+    )
 
 
 def _chosen_audio(s: Stream, fmt: str, ext: str, mode: str) -> AudioPlan:

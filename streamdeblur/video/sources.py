@@ -521,6 +521,12 @@ class FileSource:
             return None
         return v.start_time * Fraction(v.time_base) + self._shift
 
+    def stream_start(self, s: Stream) -> Fraction | None:
+        """Where the input's stream ``s`` starts, in output seconds (after any ``--start`` shift); None if unsaid."""
+        if s.start_time is None or not s.time_base:
+            return None
+        return s.start_time * Fraction(s.time_base) + self._shift
+
     @property
     def first_time(self) -> Fraction | None:
         """The first frame's time in output seconds (a ``--start`` part's first frame's, not its stream's start);

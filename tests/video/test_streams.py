@@ -152,7 +152,7 @@ def test_matroska_cut_short_is_deblurred_to_its_end_with_a_warning(tmp_path, tin
     assert res.exit_code == 0 and res.stderr == "", res.stderr
 
 
-def sound_late_ms(src: Path, out: Path, start: float | None = None) -> float:
+def sound_late_ms(src: Path, out: Path, start: float | None = None, at: float = 0.1) -> float:
     """How late (ms) the output's first audio stream plays its sound against its picture, compared with the
     input: a stretch of the output's sound found in the input's, each timed from its file's first frame
     (the input's: from ``start``, the time of the input's frame that is the output's first)."""
@@ -169,7 +169,7 @@ def sound_late_ms(src: Path, out: Path, start: float | None = None) -> float:
 
     (a0, rate, a), (b0, rate_out, b) = timed(src, start), timed(out)
     assert rate == rate_out
-    w = int((0.1 - b0) * rate)
+    w = int((at - b0) * rate)
     stretch = b[w : w + int(0.3 * rate)]
     k = int(np.argmax(np.abs(np.correlate(a, stretch, mode="valid"))))
     return ((b0 + w / rate) - (a0 + k / rate)) * 1000
@@ -210,3 +210,38 @@ def test_avi_of_a_part_plays_its_sound_in_sync(tmp_path, tiny_weights, audio, wi
     res = run(src, "-o", out, "--audio", audio, "--start", "0.51", "--duration", "1", "--weights", tiny_weights)
     assert res.exit_code == 0, res.output
     assert abs(sound_late_ms(src, out, start=16 / 30)) <= within_ms  # frame 16, the first at or after 0.51 s
+
+
+@pytest.mark.parametrize("audio", ["copy", "mp3"])
+def test_avi_plays_sound_that_starts_after_the_picture_in_sync(tmp_path, tiny_weights, caplog, audio):
+    """Sound that starts 0.3 s after the first frame, into AVI (which plays every stream from 0): silence
+    before it, so it plays in sync (before, it played 278 ms early copied, 255 ms as MP3). Copied AAC cannot
+    be preceded by silence: it is encoded again, with a warning saying why and that .mkv keeps it."""
+    src = tmp_path / "late-sound.mp4"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("aac", rate=48000)
+        a.layout = "stereo"
+        made = []
+        for i, img in enumerate(random_frames(40, 64, 48)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            made += v.encode(f)
+        made += v.encode()
+        rng = np.random.default_rng(0)
+        for t in range(14400, 76800, 1024):  # 0.3 s to 1.6 s
+            sound = av.AudioFrame.from_ndarray((rng.standard_normal((2, 1024)) * 0.1).astype(np.float32),
+                                               format="fltp", layout="stereo")  # fmt: skip
+            sound.sample_rate, sound.pts = 48000, t
+            made += a.encode(sound)
+        made += a.encode()
+        for p in sorted(made, key=lambda p: p.dts * p.time_base):
+            out.mux(p)
+    out = tmp_path / "out.avi"
+    res = run(src, "-o", out, "--audio", audio, "--weights", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    assert abs(sound_late_ms(src, out, at=0.6)) <= 0.1
+    if audio == "copy":
+        (warn,) = [r.getMessage() for r in caplog.records if "after the first frame" in r.getMessage()]
+        assert "starts 0.28 s after" in warn and "encoded again as MP3" in warn and ".mkv" in warn, warn
