@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import InputError, Interrupted, signal_name
+from .errors import InputError, Interrupted, OutputError, signal_name
 from .pipeline import FrameSink, Notify
 from .video.compose import VIEWS, compose, draw_overlay, save_png
 from .video.frame import Frame
@@ -290,10 +290,22 @@ class _PreviewLoop:
                 self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
                 self.notify(f"view: {self.view}")
             elif cmd == "save" and self.shown is not None:
-                path = save_png(self.shown, self.config.snapshot_dir)
-                self.stats.snapshots.append(path)
-                self.notify(f"saved {path}")
+                self._save(self.shown)
         return quit_
+
+    def _save(self, picture: np.ndarray) -> None:
+        """A snapshot of what is shown; one that cannot be written is a notice, never the end of the preview
+        (which would drop its recording)."""
+        folder = self.config.snapshot_dir
+        try:
+            if folder.exists() and not folder.is_dir():  # save_png would retry new names in it for ever
+                raise OutputError(f"cannot write snapshot into {folder}: it is a file", "give --snapshot-dir a folder")
+            path = save_png(picture, folder)
+        except OutputError as e:
+            self.notify(f"warning: {e}; the preview goes on")
+            return
+        self.stats.snapshots.append(path)
+        self.notify(f"saved {path}")
 
     def frame_limit_reached(self) -> bool:
         if self.config.max_frames is not None and self.stats.frames_shown >= self.config.max_frames:
@@ -388,6 +400,8 @@ def preview_live(
         check_destination(record, overwrite=overwrite)  # a file, or a stream URL (rtmp://, udp:// ...)
     _check_reconnect(input, camera, record, reconnect)
     _check_picture(input, deinterlace)
+    if Path(snapshot_dir).exists() and not Path(snapshot_dir).is_dir():
+        raise InputError(f"--snapshot-dir {snapshot_dir} is a file", "give a folder (it is made if missing)")
     if record is not None and (note := _audio_left_out(input)):
         say(f"warning: {note}")
     server = _bind(address)  # a port taken fails here, before the model loads

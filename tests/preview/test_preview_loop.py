@@ -9,10 +9,12 @@ how a sleep lines up with a busy machine."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import av
 import livefiles
 import numpy as np
+import pytest
 from livefiles import FPS, Collect, Counted, H, W, process_with, slower_than
 
 from streamdeblur.errors import StreamTimeoutError
@@ -111,3 +113,36 @@ def test_stalled_source_is_an_error_not_a_hang(media):
     assert not t.is_alive(), "run_preview hung on a source that delivers nothing"
     assert len(errors) == 1 and isinstance(errors[0], StreamTimeoutError)
     assert "no frame from the source for 0.5 s" in str(errors[0])
+
+
+@pytest.mark.parametrize("where", ["proc", "file"])
+def test_a_snapshot_that_cannot_be_saved_is_said_and_the_preview_and_its_recording_go_on(media, tmp_path, where):
+    """'s' with a --snapshot-dir that cannot be written (a file of that name, a full or read-only disk)
+    ended the preview with an error and dropped its recording, minutes or hours of it; the failed
+    snapshot is now one notice."""
+
+    class SavesOnce(Collect):
+        def show(self, image):
+            super().show(image)
+            return ["save"] if len(self.images) == 3 else []
+
+    out = tmp_path / "rec.mkv"
+    said: list[str] = []
+    src = FilePlayback(media["still"], loop=True)
+    folder = Path("/proc/streamdeblur-snapshots") if where == "proc" else tmp_path / "shots"
+    if where == "file":  # a file where the folder should be: the snapshot's writer retried new names for ever
+        folder.write_text("a file")
+    config = PreviewConfig(max_frames=6, warmup=False, snapshot_dir=folder)
+    stats = run_preview(
+        src,
+        process_with(media["backend"]),
+        [SavesOnce()],
+        config,
+        recorder=live_sink(out, src.info),
+        on_event=said.append,
+    )
+    assert stats.frames_shown == 6 and stats.stop_reason == "frame limit reached" and stats.snapshots == []
+    assert any(s.startswith("warning: cannot write snapshot") and "--snapshot-dir" in s for s in said), said
+    assert any(s.endswith("the preview goes on") for s in said), said
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 6
