@@ -41,13 +41,14 @@ log = logging.getLogger(__name__)
 
 
 def codec_name(stream: Stream) -> str:
-    """The codec as a user would look it up: ``pcm_s24le``; ``bin_data`` for a data
+    """The codec as a user would look it up (ffprobe's name): ``pcm_s24le``, ``mp3``; ``bin_data`` for a data
     stream; the file name and MIME type of an attachment."""
     if stream.type == "attachment":
         return f"{getattr(stream, 'name', None) or 'unnamed'}, {getattr(stream, 'mimetype', None) or 'no MIME type'}"
     cc = getattr(stream, "codec_context", None)
     if cc is not None and cc.name:
-        return cc.name
+        # the codec's own name, as ffprobe says it (mp3, subrip), not its decoder's (mp3float, srt)
+        return getattr(cc.codec, "canonical_name", None) or cc.name
     return getattr(stream, "name", None) or "unknown codec"  # data streams have no codec context
 
 
@@ -224,13 +225,17 @@ def _trial(fmt: str, stream: Stream, samples: list[Packet]) -> str | None:
         return packets()
 
     sound_or_words = stream.type in ("audio", "subtitle")
-    return trial_file(
+    reason = trial_file(
         fmt,
         build,
         kind=stream.type if sound_or_words else None,
         codec=stream.codec_context.name if sound_or_words else None,
         options=format_options(fmt),
     )
+    decoder = stream.codec_context.name if sound_or_words else None
+    if reason and decoder and codec_name(stream) != decoder:  # 'webm' format does not support 'mp3float' codec
+        reason = reason.replace(f"'{decoder}'", f"'{codec_name(stream)}'")
+    return reason
 
 
 def _samples(

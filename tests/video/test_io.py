@@ -283,7 +283,7 @@ def test_subtitles_copied_into_mkv_converted_for_mp4_and_left_out_of_ts_with_a_w
         run(src, tmp_path / "out.ts")
     with av.open(str(tmp_path / "out.ts")) as c:
         assert sorted(s.type for s in c.streams) == ["audio", "video"]
-    assert "subtitle stream #2 (srt)" in caplog.text and "left out (write .mkv to keep it)" in caplog.text
+    assert "subtitle stream #2 (subrip)" in caplog.text and "left out (write .mkv to keep it)" in caplog.text
 
 
 def test_odd_size_frames_round_trip(tmp_path):

@@ -245,3 +245,27 @@ def test_avi_plays_sound_that_starts_after_the_picture_in_sync(tmp_path, tiny_we
     if audio == "copy":
         (warn,) = [r.getMessage() for r in caplog.records if "after the first frame" in r.getMessage()]
         assert "starts 0.28 s after" in warn and "encoded again as MP3" in warn and ".mkv" in warn, warn
+
+
+def test_warnings_name_the_codec_as_ffprobe_does(tmp_path, tiny_weights, caplog):
+    """An MP3 track WebM cannot hold is named 'mp3', as ffprobe names it, not by FFmpeg's decoder ('mp3float')."""
+    src = tmp_path / "talk.mkv"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("libmp3lame", rate=44100)
+        a.layout = "mono"
+        for i, img in enumerate(random_frames(5, 64, 48)):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            out.mux(v.encode(f))
+        out.mux(v.encode())
+        for t in range(0, 8820, 1152):
+            sound = av.AudioFrame.from_ndarray(np.zeros((1, 1152), np.float32), format="fltp", layout="mono")
+            sound.sample_rate, sound.pts = 44100, t
+            out.mux(a.encode(sound))
+        out.mux(a.encode())
+    res = run(src, "-o", tmp_path / "out.webm", "--weights", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    (warn,) = [r.getMessage() for r in caplog.records if "audio stream #1" in r.getMessage()]
+    assert "audio stream #1 (mp3) cannot be stored in a .webm file" in warn and "mp3float" not in warn, warn
