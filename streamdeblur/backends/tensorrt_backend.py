@@ -27,7 +27,7 @@ from ..engine_cache import DEFAULT_ENGINES_DIR, EngineSidecar, Expected, check_f
 from ..errors import BackendUnavailableError, InputNotFoundError
 from ..identity import ModelInfo
 from ..machine import current_gpu, tensorrt_requirements, tensorrt_version
-from ..models import Generator
+from ..models import Generator, pad_to
 from ..onnx_export import sha256_file
 from ..tensors import as_tensor, to_float
 from .base import Backend
@@ -125,14 +125,20 @@ class TensorRTBackend(Backend):
         frame_hw = (x.shape[-2], x.shape[-1])
         tile = None
         if not self.sidecar.fits(frame_hw) and self.tiling:
-            check_frame(self.sidecar, frame_hw, tiling=True, engine_path=self.engine_path)  # still above the min?
             tile = min(self.sidecar.max_shape[2:]) // self.multiple * self.multiple
         if self.max_tile and max(frame_hw) > self.max_tile:  # else --max-tile did nothing to a frame the profile fits
             tile = min(tile, self.max_tile) if tile else self.max_tile
         return self.infer(x) if tile is None else self._tiled(x, tile)
 
+    def _at_least_min(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
+        """The size a frame runs at on the engine: raised to the profile's min where below it."""
+        return max(frame_hw[0], self.sidecar.min_shape[2]), max(frame_hw[1], self.sidecar.min_shape[3])
+
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
         n, _, h, w = batch.shape
+        hw = self._at_least_min((h, w))
+        if hw != (h, w):  # below the profile's min (a 240p clip, a thumbnail): padded up to it, cropped back
+            return self.infer(pad_to(batch, *hw))[..., :h, :w]
         check_frame(self.sidecar, (h, w), tiling=False, engine_path=self.engine_path)
         max_batch = self.sidecar.max_shape[0]
         if n > max_batch:  # the profile's batch range is a hard limit: run in slices

@@ -19,7 +19,7 @@ import torch
 
 from ..errors import InputNotFoundError, ModelNotFoundError, OutputExistsError, WeightsError
 from ..fileio import set_ordinary_mode, writing
-from .common import MAX_PARAMS, Generator, check_args, count_macs, count_params, pad_to_multiple
+from .common import MAX_PARAMS, Generator, check_args, count_macs, count_params, pad_to, pad_to_multiple
 from .deblurgan import DeblurGANGenerator
 from .lite import DeblurGANLite
 
@@ -42,6 +42,7 @@ __all__ = [
     "shipped_weights",
     "count_macs",
     "count_params",
+    "pad_to",
     "pad_to_multiple",
 ]
 

@@ -60,12 +60,18 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, min_size: int = 1) -> tuple[
     replication otherwise (reflect needs pad < size).
     """
     h, w = x.shape[-2], x.shape[-1]
-    hp, wp = padded_size(h, w, multiple, min_size)
-    ph, pw = hp - h, wp - w
+    return pad_to(x, *padded_size(h, w, multiple, min_size)), h, w
+
+
+def pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``x`` padded (bottom/right) to at least ``height`` x ``width``, as :func:`pad_to_multiple` pads:
+    reflection where the frame is large enough, replication otherwise."""
+    h, w = x.shape[-2], x.shape[-1]
+    ph, pw = max(0, height - h), max(0, width - w)
     if ph == 0 and pw == 0:
-        return x, h, w
+        return x
     mode = "reflect" if (ph < h and pw < w) else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 class Generator(nn.Module):

@@ -55,6 +55,10 @@ def test_engine_runs_and_tiles_frames_above_the_profile(built, lite, photo_batch
         ref_big = lite(big)
     d_big = (be.infer_tiled(big).cpu() - ref_big).abs()
     assert d_big.max() <= 10 / 255 and d_big.mean() <= 1 / 255  # tiles blend (tests/test_tiling.py: max 8 levels)
+    small = x[..., :40, :72]  # below the 64x64 min: padded up to it, cropped back
+    with torch.no_grad():
+        ref_small = lite(small)
+    assert (be.infer_tiled(small).cpu() - ref_small)[..., :24, :].abs().max() <= 2 / 255
     be_strict = TensorRTBackend(lite, "cuda", BackendOptions(engine=res.engine, engines_dir=d, tensorrt_tiling=False))
     with pytest.raises(ShapeError, match="outside the TensorRT optimization profile"):
         be_strict.infer_tiled(big)
