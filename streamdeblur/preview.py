@@ -466,11 +466,16 @@ def _audio_left_out(input: str | os.PathLike | None) -> str | None:
 
 
 def _check_picture(input: str | os.PathLike | None, deinterlace: str | None) -> None:
-    """``--deinterlace`` is for video: a picture is one frame (``--start`` is refused for it where it opens)."""
-    from .stills import is_still
+    """A phone's HEIC or a camera's RAW file is refused by name, as ``run`` refuses it (FFmpeg would show one
+    tile of a HEIC); ``--deinterlace`` is for video: a picture is one frame (``--start`` is refused for it
+    where it opens)."""
+    from .stills import is_still, refuse_unreadable
     from .video.urls import is_url
 
-    if deinterlace is not None and input is not None and not is_url(str(input)) and is_still(input):
+    if input is None or is_url(str(input)):
+        return
+    refuse_unreadable(input)
+    if deinterlace is not None and is_still(input):
         raise InputError("--deinterlace applies to a video file; a picture has one frame", "leave it out")
 
 

@@ -128,6 +128,19 @@ def test_cli_deinterlace_on_a_picture_is_refused_as_start_is(media, tmp_path):
     ), r.stderr
 
 
+@pytest.mark.parametrize(("name", "words"), [("IMG_0001.HEIC", "is a HEIC picture"), ("shot.dng", "is a RAW picture")])
+def test_cli_a_heic_or_raw_photo_is_refused_by_name_as_run_refuses_it(media, tmp_path, name, words):
+    """A phone's HEIC or a camera's DNG: run refuses it in one line saying how to convert it; preview
+    handed it to FFmpeg, which shows one tile of a HEIC (a DNG's raw sensor data), once, then 'end of input'."""
+    photo = tmp_path / name
+    photo.write_bytes(media["still"].read_bytes())  # what FFmpeg opens: the preview never looked at the name
+    args = ["preview", str(photo), "--serve", "127.0.0.1:0", "--max-frames", "1", "--weights", str(media["weights"])]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2, r.output
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(f"streamdeblur: error: {name} {words}, which cannot be read here;"), line
+
+
 def test_cli_backend_options_reach_preview_live(media, monkeypatch):
     """--openvino-precision / --openvino-hint (or STREAMDEBLUR_OPENVINO_*) become the
     BackendOptions preview_live opens its backend with."""
