@@ -44,6 +44,12 @@ QUALITY = 95
 PRINT_SPACES = frozenset({b"CMYK", b"CMY ", *(f"{n:X}CLR".encode() for n in range(2, 16))})
 
 
+#: picture formats a still is not read from (netpbm, JPEG 2000, AVIF, JPEG XL, HDR and film formats): OpenCV
+#: builds differ in them; named as pictures, not taken for videos, when one is given with a picture output
+OTHER_PICTURES = (".ppm", ".pgm", ".pbm", ".pnm", ".pam", ".jp2", ".j2k", ".avif", ".jxl", ".exr", ".hdr", ".pfm",
+                  ".ras", ".sr", ".tga", ".dpx", ".ico", ".psd")  # fmt: skip
+
+
 #: pictures that neither OpenCV nor FFmpeg reads whole here: a phone's HEIC (FFmpeg would give one
 #: tile of it), camera RAW (a developer's job: demosaicing, white balance)
 UNREADABLE_STILLS = {".heic": "HEIC", ".heif": "HEIF", ".dng": "RAW", ".cr2": "RAW", ".cr3": "RAW", ".nef": "RAW",
@@ -416,6 +422,11 @@ def deblur_still(
             f"name pictures ending {', '.join(SEQUENCE_ENCODERS)}: -o {os.path.splitext(str(out))[0]}.png",
         )
     check_output_path(out, overwrite=options.overwrite, example="sharp.png")
+    if Path(str(input)).suffix.lower() in OTHER_PICTURES:
+        raise InputError(
+            f"{input} is a {Path(str(input)).suffix.lower()} picture, which is not read here",
+            f"convert it to PNG first (pictures read here: {', '.join(STILL_EXTENSIONS)})",
+        )
     if not is_still(input):
         raise InputError(
             f"{out.name} is a still picture and {input} is not one",

@@ -270,6 +270,19 @@ def test_a_cmyk_jpegs_print_profile_is_not_copied_into_the_rgb_output(tmp_path, 
     assert Image.open(tmp_path / f"rgb-out{ext}").info.get("icc_profile") == srgb
 
 
+@pytest.mark.parametrize("ext", [".ppm", ".avif"])
+def test_a_picture_in_a_format_not_read_here_is_named_as_a_picture(tmp_path, tiny_weights, ext):
+    """``run photo.ppm -o sharp.png``: the line said the input 'is not' a still picture and told the user
+    to 'write a video to a video file'; it now says the format is not read here and how to go on."""
+    src = tmp_path / f"photo{ext}"
+    src.write_bytes(b"not read")
+    res = run(src, "-o", tmp_path / "sharp.png", "-w", tiny_weights)
+    assert res.exit_code == 2
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith(f"streamdeblur: error: {src} is a {ext} picture, which is not read here;"), line
+    assert "convert it to PNG" in line and ".png, .jpg" in line and "video" not in line, line
+
+
 def test_the_shipped_model_sharpens_a_blurred_picture(tmp_path):
     """A crop of the quick-start clip's frame 60 (blurred by a panning camera) and its sharp reference."""
     import av
