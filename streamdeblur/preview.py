@@ -192,6 +192,14 @@ def run_preview(
     except KeyboardInterrupt as e:  # Ctrl-C (SIGTERM, SIGHUP) is how a live preview normally ends: keep the recording
         loop.stats.stop_reason = f"interrupted ({signal_name(e.signum) if isinstance(e, Interrupted) else 'Ctrl-C'})"
         ok = True
+    except BaseException as e:
+        if e is loop.source_error and recorder is not None:  # the input died: what came before it is kept, as run
+            ok = True  # keeps a stream's frames received
+            loop.notify(
+                f"the {getattr(recorder, 'frames_written', loop.stats.frames_shown)} frames recorded before the "
+                "input stopped are kept"
+            )
+        raise
     finally:
         loop.finish(keep_recording=ok)
     return loop.stats
@@ -216,6 +224,7 @@ class _PreviewLoop:
         self.shown: np.ndarray | None = None  # the last picture shown: for "save" and while paused
         self.last_latency: float | None = None
         self.t_start = 0.0
+        self.source_error: BaseException | None = None  # what ended the source, raised from the slot
 
     def start(self) -> None:
         self.t_start = time.perf_counter()
@@ -231,7 +240,11 @@ class _PreviewLoop:
     def show_newest(self) -> list[str] | None:
         """Deblur the newest frame, record it, show it with the overlay; the viewers'
         commands, or None once the source has ended."""
-        frame = self.slot.take(self.config.timeout)
+        try:
+            frame = self.slot.take(self.config.timeout)
+        except BaseException as e:  # the source's error, or its stall: the recording so far is kept
+            self.source_error = e
+            raise
         if frame is None:
             return None
         t_infer = time.perf_counter()

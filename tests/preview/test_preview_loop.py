@@ -146,3 +146,37 @@ def test_a_snapshot_that_cannot_be_saved_is_said_and_the_preview_and_its_recordi
     assert any(s.endswith("the preview goes on") for s in said), said
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 6
+
+
+def test_a_source_that_stalls_keeps_what_was_recorded(media, tmp_path):
+    """A camera or stream recorded with --record that stalls (no --reconnect) ends the preview with its
+    one-line error, as before; the recording of what came before was dropped, where `run` keeps a stream's
+    frames received. Now it is finished under its name."""
+
+    class StallsAfter(LiveSource):
+        def __init__(self, inner: LiveSource, n: int) -> None:
+            super().__init__()
+            self.inner, self.n, self.info = inner, n, inner.info
+            self._stop = threading.Event()
+
+        def read(self):
+            if self.n == 0:
+                self._stop.wait()  # a driver that never returns a frame again
+                return None
+            self.n -= 1
+            return self.inner.read()
+
+        def close(self):
+            self._stop.set()
+            self.inner.close()
+
+    out = tmp_path / "rec.mkv"
+    src = StallsAfter(FilePlayback(media["still"]), 4)
+    said: list[str] = []
+    config = PreviewConfig(timeout=1.0, warmup=False)
+    with pytest.raises(StreamTimeoutError):
+        run_preview(src, lambda im: im, [Collect()], config, recorder=live_sink(out, src.info), on_event=said.append)
+    with av.open(str(out)) as c:
+        n = sum(1 for _ in c.decode(video=0))
+    assert 1 <= n <= 4
+    assert any(f"the {n} frames recorded before the input stopped are kept" in s for s in said), said
