@@ -225,6 +225,10 @@ class _PreviewLoop:
         self.last_latency: float | None = None
         self.t_start = 0.0
         self.source_error: BaseException | None = None  # what ended the source, raised from the slot
+        #: a picture (preview photo.jpg) is offered again and again: its deblurred twin is kept, so the model
+        #: runs once and the view, the keys and the CPU are free (a large photo takes seconds on a CPU)
+        self.picture = getattr(source.info, "kind", None) == "picture"
+        self.still: tuple[np.ndarray, np.ndarray] | None = None
 
     def start(self) -> None:
         self.t_start = time.perf_counter()
@@ -247,9 +251,14 @@ class _PreviewLoop:
             raise
         if frame is None:
             return None
-        t_infer = time.perf_counter()
-        out = self.process(frame.image)
-        self.stats.inference_ms.append((time.perf_counter() - t_infer) * 1000.0)
+        if self.still is not None and np.array_equal(self.still[0], frame.image):
+            out = self.still[1]  # the picture again: deblurred once, shown again
+        else:
+            t_infer = time.perf_counter()
+            out = self.process(frame.image)
+            self.stats.inference_ms.append((time.perf_counter() - t_infer) * 1000.0)
+            if self.picture:
+                self.still = (frame.image, out)
         if self.recorder is not None:
             self.recorder.write(
                 Frame(frame.index, frame.pts, frame.time_base, out, frame.captured_at, dict(frame.meta))

@@ -180,3 +180,28 @@ def test_a_source_that_stalls_keeps_what_was_recorded(media, tmp_path):
         n = sum(1 for _ in c.decode(video=0))
     assert 1 <= n <= 4
     assert any(f"the {n} frames recorded before the input stopped are kept" in s for s in said), said
+
+
+def test_a_picture_is_deblurred_once_not_again_for_every_frame_shown(media, tmp_path):
+    """``preview photo.jpg`` offers the picture again ten times a second so the view can be switched; the
+    model ran on it every time, so a large photo on a CPU kept the CPU busy for good and the window (and
+    its keys) answered once per inference. The picture is now deblurred once and shown again."""
+    import cv2
+
+    from streamdeblur.video.live import StillPlayback
+
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), media["input"][..., ::-1])
+    calls: list[int] = []
+    model = process_with(media["backend"])
+
+    def process(im):
+        calls.append(1)
+        return model(im)
+
+    viewer = Collect()
+    stats = run_preview(
+        StillPlayback(photo), process, [viewer], PreviewConfig(max_frames=5, warmup=False, overlay=False)
+    )
+    assert stats.frames_shown == 5 and len(calls) == 1
+    assert all(np.array_equal(v, viewer.images[0]) for v in viewer.images)
