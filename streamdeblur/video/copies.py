@@ -137,6 +137,7 @@ def copy_metadata(
     *,
     part: tuple[float | None, float | None] = (None, None),
     rate: Fraction | None = None,
+    skipped: int | None = None,
 ) -> None:
     """Carry what FFmpeg carries by default: the file's tags (title, creation_time, a phone's GPS
     location ...), each stream's tags (language, title, handler) and disposition (default, forced,
@@ -145,9 +146,11 @@ def copy_metadata(
 
     ``part`` (start, duration in seconds, as ``--start``/``--duration``): the output is that part
     of the input, so the chapters are moved and cut to it, and the timecode (at ``rate`` frames a
-    second) begins at the part's first frame."""
+    second) begins at the part's first frame: ``skipped`` frames on (the video's frames before it, where the
+    source knows them), else as many as the part's start holds."""
     start, duration = part
-    skipped = timecode.frames_from(start, rate)
+    if skipped is None:
+        skipped = timecode.frames_from(start, rate)
     out.metadata.update(_timecode_moved(_tags(source.metadata, _MUXER_TAGS), skipped, rate))
     for s_in, s_out in streams:
         tags = _tags(s_in.metadata, _ENCODING_TAGS)

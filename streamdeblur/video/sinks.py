@@ -506,12 +506,19 @@ class FileSink:
         self._reencoders = reencoders(self._copied, self._streams, from_zero=self._fmt == "avi")
 
         trim = copy_from.trim
+        rate = copy_from.info.rate
+        skipped = None  # the video's frames before the part's first: its timecode is theirs on (counted from the
+        # video's start, not the file's: sound that starts earlier put it frames late)
+        first, video = copy_from.first_time, copy_from.video_start
+        if trim is not None and trim.start is not None and rate and first is not None and video is not None:
+            skipped = max(0, round((first - video) * rate))
         copy_metadata(
             copy_from.container,
             self.container,
             [(copy_from.stream, self.stream), *((copy_from.container.streams[i], o) for i, o in self._streams.items())],
             part=(trim.start, trim.duration) if trim is not None else (None, None),
-            rate=copy_from.info.rate,
+            rate=rate,
+            skipped=skipped,
         )
 
     def _connect(self) -> None:

@@ -118,6 +118,36 @@ def test_timecode_survives_and_a_part_starts_at_its_own(tmp_path, tiny_weights, 
     assert set(timecodes(part)) == {"10:00:00:13"}
 
 
+def test_a_parts_timecode_counts_from_the_video_when_the_sound_starts_first(tmp_path, tiny_weights):
+    """A camera's MOV whose sound starts 0.2 s before its first frame: the part from 0.5 s begins at the
+    video's frame 8 (0.52 s), so its timecode is 10:00:00:08 (before, 13 frames on: counted from the sound)."""
+    src = tmp_path / "cam.mov"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        v.metadata["timecode"] = "10:00:00:00"
+        a = out.add_stream("aac", rate=48000)
+        made = []
+        for i in range(25):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 9 * i, np.uint8))
+            f.pts = 5 + i  # 0.2 s in
+            made += v.encode(f)
+        made += v.encode()
+        for t in range(0, 48000, 1024):
+            sound = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            sound.sample_rate, sound.pts = 48000, t
+            made += a.encode(sound)
+        made += a.encode()
+        for p in sorted(made, key=lambda p: p.dts * p.time_base):
+            out.mux(p)
+    part = tmp_path / "part.mov"
+    res = CliRunner().invoke(app, ["run", str(src), "-o", str(part), "-w", str(tiny_weights), "--start", "0.5", "-q"])
+    assert res.exit_code == 0, res.output
+    with av.open(str(part)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 25 - 8
+    assert set(timecodes(part)) == {"10:00:00:08"}
+
+
 def test_drop_frame_timecode_of_a_part_skips_the_dropped_labels(tmp_path, tiny_weights):
     from streamdeblur.video.timecode import shift
 
