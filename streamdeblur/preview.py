@@ -320,8 +320,6 @@ class _PreviewLoop:
         (which would drop its recording)."""
         folder = self.config.snapshot_dir
         try:
-            if folder.exists() and not folder.is_dir():  # save_png would retry new names in it for ever
-                raise OutputError(f"cannot write snapshot into {folder}: it is a file", "give --snapshot-dir a folder")
             path = save_png(picture, folder)
         except OutputError as e:
             self.notify(f"warning: {e}; the preview goes on")

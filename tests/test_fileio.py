@@ -101,3 +101,16 @@ def test_preview_snapshots_never_replace_each_other(tmp_path):
 
     got = {save_png(np.full((4, 4, 3), i, np.uint8), tmp_path) for i in range(3)}
     assert len(got) == 3 and sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in got)
+
+
+def test_a_snapshot_into_a_folder_that_is_a_file_is_one_error_not_a_hang(tmp_path):
+    """save_png into a --snapshot-dir that is a file retried new names for ever (mkdir's FileExistsError
+    read as a name taken meanwhile)."""
+    import numpy as np
+
+    from streamdeblur.errors import OutputError
+    from streamdeblur.video.compose import save_png
+
+    (tmp_path / "snaps").write_text("not a folder")
+    with pytest.raises(OutputError, match="snaps"):
+        save_png(np.zeros((4, 4, 3), np.uint8), tmp_path / "snaps")

@@ -5,6 +5,7 @@ are converted here, for display only (:func:`for_display`)."""
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,6 +92,8 @@ def save_png(image: np.ndarray, folder: Path) -> Path:
             try:
                 return write_atomic(path, buf.tobytes())
             except FileExistsError:
+                if not folder.is_dir():  # the folder's own name is a file: no new name would do
+                    raise NotADirectoryError(errno.ENOTDIR, "it is a file, not a folder", str(folder)) from None
                 n += 1
                 path = folder / f"streamdeblur-preview-{stamp}-{n:03d}.png"
     except OSError as e:
