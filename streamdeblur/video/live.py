@@ -376,7 +376,10 @@ class StillPlayback(LiveSource):
         from ..stills import read_still, to_8bit
 
         super().__init__()
-        pixels = to_8bit(read_still(path).pixels)
+        still = read_still(path)
+        for warning in still.warnings:  # what `run` says of the picture (its other frames, its alpha ...)
+            log.warning("%s", warning)
+        pixels = to_8bit(still.pixels)
         self._image = pixels
         h, w = pixels.shape[:2]
         self.info = LiveInfo(width=w, height=h, fps=STILL_FPS, name=str(path), kind="picture")

@@ -205,3 +205,19 @@ def test_a_picture_is_deblurred_once_not_again_for_every_frame_shown(media, tmp_
     )
     assert stats.frames_shown == 5 and len(calls) == 1
     assert all(np.array_equal(v, viewer.images[0]) for v in viewer.images)
+
+
+def test_a_picture_shown_says_what_run_says_of_it(tmp_path, caplog):
+    """``preview photo.png`` of a transparent picture showed it flattened without the warning ``run`` gives
+    (the source read the picture and left its warnings out)."""
+    import cv2
+
+    from streamdeblur.video.live import StillPlayback
+
+    rgba = np.zeros((24, 32, 4), np.uint8)
+    rgba[..., 1], rgba[:12, :, 3] = 200, 255  # the lower half transparent
+    photo = tmp_path / "logo.png"
+    cv2.imwrite(str(photo), rgba)
+    with caplog.at_level("WARNING", logger="streamdeblur"):
+        StillPlayback(photo).close()
+    assert any("logo.png has an alpha channel" in r.getMessage() for r in caplog.records), caplog.text
