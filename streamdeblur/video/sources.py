@@ -433,7 +433,7 @@ class FileSource:
         shown since earlier): moved and cut to the part (:func:`_cut_to_part`), the first of their streams;
         the same packets met again in the part are then left out (``_early_keys``)."""
         subs = [s.index for s in self.container.streams.subtitles]
-        if not subs:
+        if not subs or is_url(self.spec):  # a recording on a server: not asked for twice
             return []
         found: list[Packet] = []
         try:
