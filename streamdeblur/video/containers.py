@@ -155,13 +155,15 @@ def format_options(fmt: str) -> dict[str, str]:
     return dict(FORMAT_OPTIONS.get(fmt, {}))
 
 
-def open_container(path: str | os.PathLike, fmt: str, shown: str | os.PathLike | None = None) -> OutputContainer:
-    """``av.open(path)`` for writing ``fmt``; a path that cannot be written is an
-    :class:`OutputError` naming ``shown`` (the output's final name, where ``path`` is its
-    temporary file)."""
+def open_container(
+    path: str | os.PathLike, fmt: str, shown: str | os.PathLike | None = None, options: dict[str, str] | None = None
+) -> OutputContainer:
+    """``av.open(path)`` for writing ``fmt`` (with the muxer's ``options`` besides ours); a path that
+    cannot be written is an :class:`OutputError` naming ``shown`` (the output's final name, where
+    ``path`` is its temporary file)."""
     try:
         named = NAME_OPTIONS.get(Path(shown or path).suffix.lower(), {})
-        options = {**format_options(fmt), **FILE_OPTIONS.get(fmt, {}), **named}
+        options = {**format_options(fmt), **FILE_OPTIONS.get(fmt, {}), **named, **(options or {})}
         return av.open(str(path), mode="w", format=fmt, options=options)
     except (av.error.FFmpegError, OSError) as e:
         raise OutputError(

@@ -82,7 +82,7 @@ from .containers import (
 from .copies import Copies, Reencoder, add_copies, check_copies, copy_metadata, reencoders, warn_once
 from .frame import Frame
 from .gif import TIME_BASE as GIF_TIME_BASE
-from .gif import GifPalette
+from .gif import GifPalette, loop_of
 from .hdr import Hdr10
 from .sequence import check_sequence_output, is_sequence_output, publish_sequence
 from .sources import FileSource, SourceInfo, sws_colorspace
@@ -432,7 +432,7 @@ class FileSink:
                 self.container = open_container(self.tmp, fmt, shown=self.path)
             else:
                 self.tmp = temp_name(self.path)
-                self.container = open_container(self.tmp, fmt, shown=self.path)
+                self.container = open_container(self.tmp, fmt, shown=self.path, options=self._muxer_options())
         try:
             self._add_streams(first=True)
             if self.to_stream:  # connect now: a server that is down is one line before the first frame
@@ -442,6 +442,15 @@ class FileSink:
         except BaseException:
             self.abort()
             raise
+
+    def _muxer_options(self) -> dict[str, str]:
+        """What the muxer is told of the input: a GIF made from a GIF plays as often as it did (the gif
+        muxer's default is for ever: a GIF made to play once went on looping)."""
+        src = self._copy_from
+        if self._fmt != "gif" or src is None or "gif" not in src.container.format.name.split(","):
+            return {}
+        loop = loop_of(src.spec)
+        return {} if loop is None else {"loop": str(loop)}
 
     def _start(self) -> None:
         """Write the header (opening the video encoder): what refuses is one line, with FFmpeg's reason."""

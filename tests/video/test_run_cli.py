@@ -345,6 +345,28 @@ def test_an_animated_gif_keeps_every_frame_its_time_and_its_colours(tmp_path, ti
     assert "audio is left out: a GIF holds pictures only" in caplog.text
 
 
+def test_a_gif_made_from_a_gif_plays_as_often_as_it_did(tmp_path, tiny_weights):
+    """A GIF made to play once (a reaction that ends on its last frame) or three times came out looping for
+    ever: the gif muxer's default. The input's loop count is now carried."""
+    src = tmp_path / "clip.mkv"
+    write_video(src, random_frames(3, 64, 48))
+    forever = tmp_path / "forever.gif"
+    assert invoke(src, "-o", forever, "-w", tiny_weights, "-q").exit_code == 0
+    block = b"\x21\xff\x0bNETSCAPE2.0\x03\x01"
+    data = forever.read_bytes()
+    at = data.index(block) + len(block)
+    assert data[at : at + 2] == b"\x00\x00"  # a video into a GIF: for ever
+    (tmp_path / "three.gif").write_bytes(data[:at] + b"\x03\x00" + data[at + 2 :])
+    (tmp_path / "once.gif").write_bytes(data[: at - len(block)] + data[at + 3 :])  # no block: plays once
+    for name, want in (("three", block + b"\x03\x00"), ("once", None), ("forever", block + b"\x00\x00")):
+        out = tmp_path / f"out-{name}.gif"
+        res = invoke(tmp_path / f"{name}.gif", "-o", out, "-w", tiny_weights, "-q")
+        assert res.exit_code == 0, res.stderr
+        assert len(read_video(out)) == 3
+        got = out.read_bytes()
+        assert (want in got) if want else (b"NETSCAPE2.0" not in got), name
+
+
 def test_the_header_says_the_rate_as_ffmpeg_does(tmp_path, tiny_weights):
     """NTSC's 29.97 fps is not 30: a video engineer checks the rate on the first line."""
     src = tmp_path / "ntsc.mkv"
