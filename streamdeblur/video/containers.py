@@ -486,7 +486,29 @@ def choose_pix_fmt(codec: str, info: FrameFormat, requested: str | None) -> str:
                 info.width, info.height, codec, even, chosen,
             )  # fmt: skip
         return chosen
-    return _pick_pix_fmt(codec, info, supported)
+    chosen = _pick_pix_fmt(codec, info, supported)
+    _warn_unplayable(codec, info, chosen)
+    return chosen
+
+
+def _warn_unplayable(codec: str, info: FrameFormat, chosen: str) -> None:
+    """One warning where H.264 or HEVC keeps the source's format in a profile few players play: 4:2:2 or
+    4:4:4 (a webcam's MJPEG is 4:2:2, a ProRes master 4:2:2 or 4:4:4), or 10-bit H.264 (High 10); kept,
+    as FFmpeg keeps it, since an editor or archive wants it; ``--pix-fmt yuv420p`` is the fix for the rest."""
+    t = pix_fmt_traits(chosen)
+    if codec not in EVEN_SIZE_CODECS or t is None or t.grey or t.rgb:
+        return
+    h264 = codec in ("libx264", "h264_nvenc")
+    if (t.sub_w, t.sub_h) == (1, 1) and not (h264 and t.depth > 8):
+        return
+    if h264 and (t.sub_w, t.sub_h) == (1, 1):  # High 10
+        fix = "--codec libx265 keeps its bits as HEVC Main 10, which phones and TVs play; --pix-fmt yuv420p 8 bits"
+    else:
+        fix = f"--pix-fmt {'yuv420p10le' if not h264 and t.depth > 8 else 'yuv420p'} writes the 4:2:0 they play"
+    log.warning(
+        "the input is %s (%s); %s keeps it, in an %s profile that browsers, phones and TVs mostly do not play: %s",
+        f"{t.depth}-bit {t.chroma}", info.pix_fmt, codec, "H.264" if h264 else "HEVC", fix,
+    )  # fmt: skip
 
 
 def _pick_pix_fmt(codec: str, info: FrameFormat, supported: list[str], *, odd: bool = False) -> str:
@@ -615,9 +637,12 @@ def _keeps_most(src: PixFmtTraits, candidates: list[str]) -> str | None:
 _DEEP_CODECS = {"ffv1": ".mkv, .nut", "libx265": ".mkv, .mp4, .mov"}
 
 
-def colour_loss(source_pix_fmt: str, out_pix_fmt: str, codec: str, requested: bool) -> str | None:
+def colour_loss(
+    source_pix_fmt: str, out_pix_fmt: str, codec: str, requested: bool, *, pictures: bool = False
+) -> str | None:
     """One line saying what a source deeper than 8 bits loses in ``out_pix_fmt`` (depth, chroma
-    resolution) and how to keep it; None when it loses neither, or the source is 8-bit."""
+    resolution) and how to keep it (``pictures``: an image-sequence output, kept by .png or .tif
+    pictures); None when it loses neither, or the source is 8-bit."""
     src, out = source_traits(source_pix_fmt), pix_fmt_traits(out_pix_fmt)
     if src is None or out is None or src.depth <= 8:
         return None
@@ -633,11 +658,15 @@ def colour_loss(source_pix_fmt: str, out_pix_fmt: str, codec: str, requested: bo
         if requested
         else f"the {codec} encoder cannot hold it and writes {out.describe()}"
     )
-    keepers = [
-        f"--codec {c} ({where})"
-        for c, where in _DEEP_CODECS.items()
-        if c != codec and c in av.codecs_available and _holds(c, src)
-    ]
+    keepers = (
+        ["writing 16-bit .png or .tif pictures (-o f_%04d.png)"]
+        if pictures
+        else [
+            f"--codec {c} ({where})"
+            for c, where in _DEEP_CODECS.items()
+            if c != codec and c in av.codecs_available and _holds(c, src)
+        ]
+    )
     fix = f"; {' or '.join(keepers)} keeps it" if keepers and not requested else ""
     return f"the input is {src.describe()}; {why}: the output loses {' and '.join(lost)}{fix}"
 

@@ -214,10 +214,11 @@ def _input_name(info: FrameFormat) -> str:
     return str(getattr(info, "spec", getattr(info, "name", "")))
 
 
-def _warn_colour_loss(info: FrameFormat, pix_fmt: str, codec: str, *, requested: bool) -> None:
-    """One warning line when an input deeper than 8 bits loses depth or chroma in ``pix_fmt``, and one
-    when its alpha channel is dropped."""
-    for note in (colour_loss(info.pix_fmt, pix_fmt, codec, requested), alpha_loss(info.pix_fmt)):
+def _warn_colour_loss(info: FrameFormat, pix_fmt: str, codec: str, *, requested: bool, pictures: bool) -> None:
+    """One warning line when an input deeper than 8 bits loses depth or chroma in ``pix_fmt`` (``pictures``:
+    into an image sequence), and one when its alpha channel is dropped."""
+    loss = colour_loss(info.pix_fmt, pix_fmt, codec, requested, pictures=pictures)
+    for note in (loss, alpha_loss(info.pix_fmt)):
         if note is not None:
             warn_once(_input_name(info), note)
 
@@ -366,7 +367,7 @@ class FileSink:
             self.pix_fmt = "pal8"
         else:
             self.pix_fmt = choose_pix_fmt(self.codec, info, pix_fmt)
-        _warn_colour_loss(info, self.pix_fmt, self.codec, requested=pix_fmt is not None)
+        _warn_colour_loss(info, self.pix_fmt, self.codec, requested=pix_fmt is not None, pictures=fmt == "image2")
         check_bitrate(self.codec, bitrate)
         self._capped_crf = crf is not None
         self.crf = (DEFAULT_CRF.get(self.codec) if bitrate is None else None) if crf is None else crf

@@ -210,3 +210,27 @@ def test_preview_shows_deep_frames_as_8_bit():
     eight = np.zeros((4, 4, 3), np.uint8)
     assert for_display(eight) is eight
     assert compose(deep, deep, "side", labels=False).dtype == np.uint8
+
+
+def test_formats_few_players_play_are_kept_and_said_with_the_fix(tmp_path, clips, tiny_weights, caplog):
+    """A webcam's MJPEG (4:2:2) or a 10-bit phone video into .mp4 came out as H.264 High 4:2:2 / High 10
+    with no word: it does not play in a browser or on most phones. It is kept (an editor wants it), and
+    one warning names the fix."""
+    from videofiles import random_frames, write_video
+
+    cam = tmp_path / "cam.avi"
+    write_video(cam, random_frames(4, 64, 48), codec="mjpeg", pix_fmt="yuvj422p")
+    with caplog.at_level(logging.WARNING, logger="streamdeblur"):
+        res = run(cam, "-o", tmp_path / "cam.mp4", "--weights", tiny_weights)
+        assert res.exit_code == 0, res.stderr
+        assert decoded(tmp_path / "cam.mp4")[0] in ("yuv422p", "yuvj422p")
+        said = [r.getMessage() for r in caplog.records if "do not play" in r.getMessage()]
+        assert len(said) == 1 and "4:2:2" in said[0] and "--pix-fmt yuv420p" in said[0], said
+        caplog.clear()
+        res = run(clips["hlg-10"], "-o", tmp_path / "hlg.mp4", "--weights", tiny_weights)
+        assert res.exit_code == 0, res.stderr
+        said = [r.getMessage() for r in caplog.records if "do not play" in r.getMessage()]
+        assert len(said) == 1 and "10-bit 4:2:0" in said[0] and "--codec libx265" in said[0], said
+        caplog.clear()
+        res = run(cam, "-o", tmp_path / "asked.mp4", "--weights", tiny_weights, "--pix-fmt", "yuv420p")
+        assert res.exit_code == 0 and not [r for r in caplog.records if "do not play" in r.getMessage()]

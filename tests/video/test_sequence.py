@@ -62,6 +62,19 @@ def test_an_unpadded_pattern_and_deep_pictures(tmp_path, tiny_weights):
     assert all(np.array_equal(g, f) for g, f in zip(got, frames))  # 16 bits a channel, kept
 
 
+def test_deep_pictures_into_8_bit_pictures_are_told_to_write_png_not_another_codec(tmp_path, tiny_weights, caplog):
+    """16-bit pictures written as .jpg pictures were told '--codec ffv1 (.mkv, .nut) keeps it', a video codec
+    that is no answer for someone who wants pictures; the fix named is now 16-bit .png or .tif pictures."""
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 65536, (32, 48, 3), dtype=np.uint16) for _ in range(2)]
+    write_pictures(tmp_path / "deep", ["f_1.png", "f_2.png"], frames, pix_fmt="rgb48be")
+    with caplog.at_level("WARNING", logger="streamdeblur"):
+        res = run(tmp_path / "deep" / "f_%d.png", "-o", tmp_path / "j_%02d.jpg", "-w", tiny_weights)
+    assert res.exit_code == 0, res.output
+    (line,) = [r.getMessage() for r in caplog.records if "loses depth" in r.getMessage()]
+    assert ".png or .tif pictures" in line and "--codec" not in line, line
+
+
 @pytest.mark.parametrize(
     ("setup", "args", "words"),
     [
