@@ -15,6 +15,8 @@ import av.filter
 
 #: GIF's clock: frame delays are counted in hundredths of a second
 TIME_BASE = Fraction(1, 100)
+#: the highest frame rate a GIF plays at as it should: every frame 0.02 s (browsers show 0.01 s as 0.1 s)
+MAX_FPS = 50
 
 
 #: the application extension that says how often a GIF plays: NETSCAPE2.0 (or its twin ANIMEXTS1.0), then

@@ -81,6 +81,7 @@ from .containers import (
 )
 from .copies import Copies, Reencoder, add_copies, check_copies, copy_metadata, reencoders, warn_once
 from .frame import Frame
+from .gif import MAX_FPS as GIF_MAX_FPS
 from .gif import TIME_BASE as GIF_TIME_BASE
 from .gif import GifPalette, loop_of
 from .hdr import Hdr10
@@ -630,6 +631,13 @@ class FileSink:
         self._time_base, self._one_rate = encoder_clock(self.codec, fmt, info.time_base, rate)
         if self.codec == "gif":
             self._time_base = GIF_TIME_BASE
+            if info.rate and info.rate > GIF_MAX_FPS:
+                warn_once(
+                    _input_name(info),
+                    f"a GIF counts time in hundredths of a second, and browsers show a frame of 0.01 s for 0.1 s: "
+                    f"at {float(info.rate):.4g} fps its frames get 0.01 s and 0.02 s, so it plays unevenly and slow "
+                    f"(up to {GIF_MAX_FPS} fps plays as it should); write .mp4 or .webm to keep the frame rate",
+                )
         s.time_base = self._time_base
         s.codec_context.time_base = self._time_base
         if self.codec == "gif":

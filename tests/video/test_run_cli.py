@@ -367,6 +367,21 @@ def test_a_gif_made_from_a_gif_plays_as_often_as_it_did(tmp_path, tiny_weights):
         assert (want in got) if want else (b"NETSCAPE2.0" not in got), name
 
 
+def test_a_gif_of_a_clip_above_50_fps_says_it_will_not_play_at_its_rate(tmp_path, tiny_weights, caplog):
+    """A 60 fps clip into a GIF gets delays of 0.01 and 0.02 s, and browsers show 0.01 s as 0.1 s: it played
+    unevenly and slow with no word."""
+    fast, slow = tmp_path / "fast.mkv", tmp_path / "slow.mkv"
+    write_video(fast, random_frames(4, 32, 24), rate=60, time_base=Fraction(1, 60))
+    write_video(slow, random_frames(4, 32, 24))
+    with caplog.at_level("WARNING", logger="streamdeblur"):
+        assert invoke(slow, "-o", tmp_path / "slow.gif", "-w", tiny_weights, "-q").exit_code == 0
+        assert "hundredths" not in caplog.text
+        assert invoke(fast, "-o", tmp_path / "fast.gif", "-w", tiny_weights, "-q").exit_code == 0
+    (said,) = [r.getMessage() for r in caplog.records if "hundredths" in r.getMessage()]
+    assert "at 60 fps" in said and "write .mp4 or .webm" in said
+    assert len(read_video(tmp_path / "fast.gif")) == 4  # every frame still there
+
+
 def test_the_header_says_the_rate_as_ffmpeg_does(tmp_path, tiny_weights):
     """NTSC's 29.97 fps is not 30: a video engineer checks the rate on the first line."""
     src = tmp_path / "ntsc.mkv"
