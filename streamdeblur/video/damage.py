@@ -24,6 +24,10 @@ class Damage:
     #: one frame's time at the stream's average rate (set by the source), to count the frames missing from the
     #: timeline: packets a demuxer drops when it resyncs past damage never reach the decoder to be rejected
     step: float | None = None
+    #: every decoded frame's time, where the source keeps them (an image sequence's: the pictures that gave no
+    #: frame are the damaged ones, which a rejected packet's time does not say: a threaded decoder reports an
+    #: error while taking a later packet)
+    timeline: list[float] | None = None
     _span: tuple[float, float] | None = None  # the first and last decoded frames' times (any order)
     _timed: int = 0  # frames with a time
 
@@ -39,6 +43,8 @@ class Damage:
             self._at(f.pts, f.time_base, self.frames - 1)
         if f.pts is not None and f.time_base:
             t = float(f.pts * f.time_base)
+            if self.timeline is not None:
+                self.timeline.append(t)
             self._span = (t, t) if self._span is None else (min(self._span[0], t), max(self._span[1], t))
             self._timed += 1
 
@@ -58,8 +64,9 @@ class Damage:
             base = max(base, round((self._span[1] - self._span[0]) / self.step) + 1 - self._timed)
         return base
 
-    def warning(self, spec: str, frames_out: int, reached_end: bool) -> str | None:
-        """One line, or None when nothing was damaged."""
+    def warning(self, spec: str, frames_out: int, reached_end: bool, files: list[str] | None = None) -> str | None:
+        """One line, or None when nothing was damaged; ``files``: the damaged files (an image sequence's
+        pictures that gave no frame), named first."""
         if not self.rejected_packets and not self.concealed:
             return None
         lost = self.lost(reached_end)
@@ -70,7 +77,9 @@ class Damage:
             n = self.concealed
             parts.append(f"{n} damaged frame{'s were' if n != 1 else ' was'} concealed by the decoder")
         where = f"after frame {self.first_frame}"
-        if self.times:
+        if files:
+            where = f"{', '.join(files[:3])}{f' and {len(files) - 3} more' if len(files) > 3 else ''}"
+        elif self.times:
             lo, hi = min(self.times), max(self.times)
             where += f", at {lo:.2f} s" if hi - lo < 0.005 else f", between {lo:.2f} s and {hi:.2f} s"
         why = f": {self.reason}" if self.reason else ""

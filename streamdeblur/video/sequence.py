@@ -42,6 +42,23 @@ def frame_name(pattern: str, number: int) -> str:
     return PATTERN.sub(lambda m: f"{number:0{int(m.group(1) or 0)}d}", pattern, count=1)
 
 
+def missing_pictures(
+    spec: str, framerate: Fraction | None, decoded: Sequence[float], span: tuple[bool, bool]
+) -> list[str]:
+    """The pictures of the sequence ``spec`` (read at ``framerate``: picture ``first + k`` at ``k / framerate``)
+    that gave no frame among ``decoded`` (the frames' times): from the first picture and to the last where
+    ``span`` says the run covered them (no ``--start``; read to the end), else between the first and last
+    frames decoded."""
+    numbers = sequence_numbers(spec)
+    if not numbers:
+        return []
+    rate, name = framerate or DEFAULT_RATE, os.path.basename(spec)
+    got = {round(t * rate) for t in decoded}
+    lo = 0 if span[0] else min(got, default=0)
+    hi = len(numbers) if span[1] else max(got, default=-1) + 1
+    return [frame_name(name, numbers[0] + k) for k in range(lo, hi) if k not in got]
+
+
 def _one_number(name: str) -> bool:
     """A file name with one number pattern and no other ``%``."""
     return len(PATTERN.findall(name)) == 1 and "%" not in PATTERN.sub("", name)

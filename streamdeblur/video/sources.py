@@ -42,7 +42,7 @@ from .deinterlace import Deinterlacer, check_deinterlace, is_interlaced
 from .frame import Frame
 from .hdr import Hdr10, hdr10_from_frame
 from .opening import open_container
-from .sequence import is_sequence
+from .sequence import is_sequence, missing_pictures
 from .trim import Trim, check_trim
 from .urls import is_pipe, is_url, local_path
 
@@ -343,7 +343,7 @@ class FileSource:
         self._first_pts: int | None = None
         self._last_pts: int | None = None
         self._reached_end = False
-        self.damage = Damage()
+        self.damage = Damage(timeline=[] if is_sequence(self.spec) else None)
         rate = self.stream.average_rate  # a frame's time, to count frames missing from a damaged timeline
         self.damage.step = float(1 / rate) if rate and rate > 0 else None
         #: why the input ended before its end (a read error or a stall mid-input); None if it did not
@@ -995,7 +995,11 @@ class FileSource:
         early, a file cut short."""
         done = self._frames_out
         cut = self.ended_early()
-        damage = self.damage.warning(self.spec, done, self._reached_end)
+        files = None
+        if self.damage.timeline is not None:  # an image sequence: the pictures that gave no frame
+            whole = (self.trim is None or self.trim.start is None, self._reached_end and self.trim is None)
+            files = missing_pictures(self.spec, self.framerate, self.damage.timeline, whole)
+        damage = self.damage.warning(self.spec, done, self._reached_end, files)
         if cut and self.damage.first_frame is not None and self.damage.first_frame >= done - 2:
             damage = None  # the last frame, incomplete where the file was cut: the cut is the news
         found = [self._interlaced(), damage, cut, self._jumped()]

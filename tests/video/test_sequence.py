@@ -75,6 +75,18 @@ def test_deep_pictures_into_8_bit_pictures_are_told_to_write_png_not_another_cod
     assert ".png or .tif pictures" in line and "--codec" not in line, line
 
 
+def test_a_damaged_picture_in_a_sequence_is_named(tmp_path, tiny_weights):
+    """A render with one broken picture said only 'damaged (after frame 3, at 0.20 s)', a time two pictures
+    off (the threaded decoder reports the error on a later packet): the warning now names the picture."""
+    write_pictures(tmp_path / "render", [f"f_{i:03d}.png" for i in range(1, 7)], random_frames(6, 32, 24))
+    (tmp_path / "render" / "f_004.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    res = run(tmp_path / "render" / "f_%03d.png", "-o", tmp_path / "out.mkv", "-w", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    (said,) = [ln for ln in res.output.splitlines() if "damaged" in ln]
+    assert "(f_004.png:" in said and "1 frame was not decodable" in said, said
+    assert len(read_video(tmp_path / "out.mkv")) == 5
+
+
 @pytest.mark.parametrize(
     ("setup", "args", "words"),
     [
