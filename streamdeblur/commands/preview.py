@@ -38,8 +38,8 @@ def preview(
         Optional[str],
         typer.Argument(
             help=(
-                "A video file, a picture (.jpg, .png ...: shown upright until you quit) or a stream URL (rtsp://, "
-                "http://, ...). Leave out with --camera."
+                "A video file, a picture (.jpg, .png ...: shown upright until you quit), an image sequence "
+                "(shot_%04d.png, played at 25 fps) or a stream URL (rtsp://, http://, ...). Leave out with --camera."
             ),
             show_default=False,
         ),

@@ -432,8 +432,9 @@ def open_live(
             raise InputError("--loop only applies to a file input")
         return OpenCVSource(str(input), timeout=timeout, reconnect=reconnect)
     from ..stills import is_still
+    from .sequence import is_sequence
 
-    if is_still(input):
+    if is_still(input) and not is_sequence(str(input)):  # f_%04d.png: pictures played as a video (25 fps)
         if start is not None:
             raise InputError("--start applies to a video file; a picture has one frame")
         return StillPlayback(input)

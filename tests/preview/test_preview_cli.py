@@ -206,3 +206,22 @@ def test_cli_record_of_a_file_with_sound_says_the_sound_is_not_recorded(media, t
         assert (line in r.stderr.splitlines()) is warned, r.stderr
         with av.open(str(out)) as c:
             assert len(c.streams.video) == 1 and not c.streams.audio
+
+
+def test_cli_an_image_sequence_is_played_as_run_reads_it(media, tmp_path):
+    """``preview shot_%04d.png`` (a render's frames) said 'input not found' though ``run`` reads the same
+    pattern as a video: its name ends in .png, so it was taken for one picture."""
+    import cv2
+    import numpy as np
+
+    (tmp_path / "render").mkdir()
+    for i in range(1, 5):
+        cv2.imwrite(str(tmp_path / "render" / f"shot_{i:04d}.png"), np.full((24, 32, 3), 40 * i, np.uint8))
+    out = tmp_path / "rec.mkv"
+    args = ["preview", str(tmp_path / "render" / "shot_%04d.png"), "--serve", "127.0.0.1:0", "--max-frames", "4",
+            "--record", str(out), "--backend", "torch", "--weights", str(media["weights"])]  # fmt: skip
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "shot_%04d.png (file, 32x24, 25.00 fps)" in r.stderr  # FFmpeg's default rate for a sequence
+    with av.open(str(out)) as c:  # played at its rate, newest frame wins: some may be dropped on a slow CPU
+        assert sum(1 for _ in c.decode(video=0)) >= 1
