@@ -178,6 +178,8 @@ class AdaptiveOutput:
 
     def open(self) -> OutputContainer:
         fmt = self.format
+        if self.live and self.overwrite:
+            self._remove_earlier()
         try:
             return av.open(
                 str(self.playlist),
@@ -190,6 +192,22 @@ class AdaptiveOutput:
             raise OutputError(
                 f"cannot write {self.path}: {getattr(e, 'strerror', None) or e}", "check the folder is writable"
             ) from None
+
+    def _remove_earlier(self) -> None:
+        """A live output written in place over an earlier one (``--overwrite``): its playlist or manifest
+        and segments go first. The muxer only writes over the segments it makes, so an earlier, longer
+        output's others would stay on disk, and a player reading the earlier playlist meanwhile would get
+        this run's segments under that one's names."""
+        for old in [self.path, *_files_of(self.format, self.folder, self.path.stem)]:
+            try:
+                old.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                raise OutputError(
+                    f"cannot remove {old}, of the earlier output this run replaces: {e.strerror or e}",
+                    "check the folder is writable",
+                ) from None
 
     def publish(self, *, partial: bool) -> Path:
         """After the container is closed: the segments and then the playlist or manifest under their

@@ -289,3 +289,29 @@ def test_an_odd_frame_size_is_refused_for_hls_and_dash_with_h264_and_taken_by_vp
     with av.open(str(whole)) as c:
         frames = list(c.decode(video=0))
     assert len(frames) == 6 and (frames[0].width, frames[0].height, frames[0].format.name) == (65, 37, "yuv420p")
+
+
+@pytest.mark.parametrize("name, pattern", [("feed.m3u8", "feed_*.ts"), ("feed.mpd", "feed-chunk-0-*.m4s")])
+def test_a_live_output_replaced_with_overwrite_leaves_none_of_the_earlier_ones_segments(tmp_path, clip, tiny_weights,
+                                                                                      name, pattern):  # fmt: skip
+    """A live site written again with --overwrite (a camera restarted, a shorter feed): the earlier
+    output's segments past the new one's are removed, as a file input's are, not left on disk."""
+    with av.open(str(clip)) as c:
+        images = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    recordings = []
+    for n in (50, 15):  # 5 s, then 1.5 s
+        ts = tmp_path / f"feed{n}.ts"
+        write_video(ts, images[:n], codec="libx264", pix_fmt="yuv420p", rate=10, time_base=Fraction(1, 90000))
+        recordings.append(ts.read_bytes())
+    feed = Feed(recordings)
+    feed.start()
+    live = tmp_path / "live"
+    live.mkdir()
+    res = run(feed.url, "-o", live / name, "-w", tiny_weights, "--timeout", "5")
+    assert res.exit_code == 0, res.output
+    assert len(list(live.glob(pattern))) == 3, sorted(os.listdir(live))
+    res = run(feed.url, "-o", live / name, "-w", tiny_weights, "--timeout", "5", "--overwrite")
+    assert res.exit_code == 0, res.output
+    kept = sorted(p.name for p in live.glob(pattern))
+    assert kept == [pattern.replace("*", "00000" if name.endswith(".m3u8") else "00001")], kept
+    assert hidden(live) == []
