@@ -95,6 +95,9 @@ log = logging.getLogger(__name__)
 ZERO_LATENCY_CODECS = ("libx264", "libx264rgb", "libx265")
 #: the keyframe interval of a stream output: streaming services ask for 2 s (YouTube and Twitch at most 4)
 STREAM_KEYFRAME_SECONDS = 2
+#: a stream output's server that takes no data for this many seconds (a handshake never answered, a
+#: server that hangs or stops reading) is gone: FFmpeg's rw_timeout, without which the run waits for ever
+STREAM_SEND_TIMEOUT = 10
 
 
 #: the muxers that write a video's display rotation (MP4/MOV's matrix, Matroska's); the others
@@ -489,8 +492,16 @@ class FileSink:
 
     def _open_stream(self) -> OutputContainer:
         # each packet leaves as it is muxed, not once FFmpeg's 32 KB buffer fills (seconds of a small stream)
-        options = {**format_options(self._fmt), "flush_packets": "1"}
-        return av.open(sending_url(str(self.path)), mode="w", format=self._fmt, options=options, timeout=10)
+        options = {
+            **format_options(self._fmt),
+            "flush_packets": "1",
+            "rw_timeout": str(STREAM_SEND_TIMEOUT * 1_000_000),
+        }
+        if self._fmt == "rtsp":  # the RTSP muxer opens its own connection, with its own option for it
+            options["timeout"] = options["rw_timeout"]
+        return av.open(
+            sending_url(str(self.path)), mode="w", format=self._fmt, options=options, timeout=STREAM_SEND_TIMEOUT
+        )
 
     def _add_streams(self, *, first: bool) -> None:
         """The video stream, the copied streams and the tags, into ``self.container``: checked

@@ -4,6 +4,7 @@ FFmpeg listener (PyAV) in a thread; a server that is down is one line before the
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -389,3 +390,59 @@ def test_rtp_output_is_mpeg_ts_in_rtp(tmp_path, tiny_weights):
         kinds = {s.type for s in c.streams}
         frames = sum(1 for _ in c.decode(video=0))
     assert frames == 12 and kinds == {"video", "audio"}
+
+
+class Mute(threading.Thread):
+    """A server that takes connections and never answers (a firewall's or another service's port,
+    a server that hangs): what was sent is never read."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.held: list[socket.socket] = []
+
+    def run(self) -> None:
+        self.server.settimeout(30)
+        with contextlib.suppress(OSError):
+            while True:
+                self.held.append(self.server.accept()[0])
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)  # wakes the accept
+        self.server.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.mark.parametrize("url", ["rtmp://127.0.0.1:{port}/live/sharp", "rtsp://127.0.0.1:{port}/sharp"])
+def test_a_server_that_takes_the_connection_and_never_answers_is_one_line_not_a_hang(
+    tmp_path, tiny_weights, monkeypatch, url
+):
+    """`-o rtmp://host:PORT/...` (or rtsp://) to a port that takes the connection but never answers (an
+    RTMP handshake, an RTSP ANNOUNCE that never comes back) waited for ever, before the first frame; now
+    it gives up after sinks.STREAM_SEND_TIMEOUT seconds (shortened here) in one line, as a down server does."""
+    from streamdeblur.video import sinks
+
+    monkeypatch.setattr(sinks, "STREAM_SEND_TIMEOUT", 1)
+    server = Mute()
+    server.start()
+    url = url.format(port=server.port)
+    done: list = []
+    run = threading.Thread(
+        target=lambda: done.append(
+            runner.invoke(app, ["run", str(clip(tmp_path)), "-o", url, "-w", str(tiny_weights)])
+        ),
+        daemon=True,
+    )
+    run.start()
+    run.join(15)
+    server.close()  # a run still waiting ends now
+    run.join(30)
+    assert done, "the run was still waiting for the server after 15 s"
+    res = done[0]
+    assert res.exit_code == 2, res.output
+    err = res.stderr.strip().splitlines()
+    assert err[-1].startswith(f"streamdeblur: error: cannot send to {url}: "), err  # RTMP: Connection timed out
+    assert "Traceback" not in res.output
