@@ -188,7 +188,8 @@ def read_still(path: str | os.PathLike[str]) -> Still:
     alpha = raw.ndim == 3 and raw.shape[2] in (2, 4)
     if alpha and raw[..., -1].min() < np.iinfo(raw.dtype).max:  # an opaque one (a screenshot's) loses nothing
         said.append(f"{p.name} has an alpha channel; the output has none: transparency is dropped")
-    count, kind = frame_count(data.tobytes())
+    blob = data.tobytes()  # the file's bytes, once (a scanned TIFF can be hundreds of MB)
+    count, kind = frame_count(blob)
     if count > 1:  # an animated PNG or WebP, a scanned document's TIFF: OpenCV decodes the first only
         said.append(
             f"{p.name} holds {count} {kind}; only the first is deblurred (a picture is one frame): "
@@ -198,7 +199,7 @@ def read_still(path: str | os.PathLike[str]) -> Still:
     rgb = np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
     # a scan, a monochrome camera's frame; grey with alpha, which OpenCV reads as BGRA with B = G = R
     grey = raw.ndim == 2 or raw.shape[2] == 2 or (alpha and _same_planes(raw[..., :3]))
-    meta = read_meta(data.tobytes())
+    meta = read_meta(blob)
     space = meta.icc[16:20] if meta.icc is not None and len(meta.icc) >= 20 else None
     if space in PRINT_SPACES:  # a print file's CMYK profile: the output is RGB
         said.append(

@@ -516,10 +516,7 @@ class FileSource:
     @property
     def video_start(self) -> Fraction | None:
         """Where the video stream starts, in output seconds (after any ``--start`` shift); None if unsaid."""
-        v = self.stream
-        if v.start_time is None or not v.time_base:
-            return None
-        return v.start_time * Fraction(v.time_base) + self._shift
+        return self.stream_start(self.stream)
 
     def stream_start(self, s: Stream) -> Fraction | None:
         """Where the input's stream ``s`` starts, in output seconds (after any ``--start`` shift); None if unsaid."""
